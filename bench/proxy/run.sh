@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Measures the fault proxy against a direct connection and Toxiproxy v2.12.0:
+# HTTP keep-alive req/s at 50 connections (wrk), one raw TCP stream (MiB/s),
+# and the latency a 10 ms latency fault adds (p50 at 1 connection, p99 at 50).
+# Each figure is the median of RUNS runs of SECS seconds.
+#
+#   bench/proxy/run.sh            # from the repository root
+#   RUNS=3 SECS=5 bench/proxy/run.sh
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+SECS=${SECS:-5}
+LSECS=${LSECS:-3}
+BASE=${BASE:-$((20000 + RANDOM % 20000))}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)" >&2; exit 1; }
+(cd "$ROOT" && go build -o "$TMP/pb" ./bench/proxy)
+
+port() { echo $((BASE + $1)); }
+SERVER=127.0.0.1:$(port 0)
+SINK=127.0.0.1:$(port 1)
+OURS=127.0.0.1:$(port 2)
+OURS_SINK=127.0.0.1:$(port 3)
+OURS_LAT=127.0.0.1:$(port 4)
+TOXI_API=$(port 5)
+TOXI=127.0.0.1:$(port 6)
+TOXI_SINK=127.0.0.1:$(port 7)
+TOXI_LAT=127.0.0.1:$(port 8)
+
+start() { "$@" & PIDS+=($!); }
+start "$TMP/pb" server -listen "$SERVER"
+start "$TMP/pb" sink -listen "$SINK"
+start "$TMP/pb" proxy -listen "$OURS" -upstream "$SERVER"
+start "$TMP/pb" proxy -listen "$OURS_SINK" -upstream "$SINK"
+start "$TMP/pb" proxy -listen "$OURS_LAT" -upstream "$SERVER" -latency 10ms
+
+TOXIPROXY=yes
+if [[ -x ${TOXIPROXY_BIN:-} ]]; then
+	start "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXI_API"
+else
+	# Built outside this module (as "go run ...@v2.12.0" would), so that
+	# Toxiproxy never enters go.mod; installed rather than run so that
+	# killing it kills the server, not a go command wrapping it.
+	(cd "$TMP" && GOBIN="$TMP" go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0) || TOXIPROXY=no
+	if [[ $TOXIPROXY == yes ]]; then
+		start "$TMP/server" -host 127.0.0.1 -port "$TOXI_API" >/dev/null 2>&1
+	else
+		echo "could not build Toxiproxy v2.12.0; measuring direct and this proxy only" >&2
+	fi
+fi
+
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on $1" >&2
+	exit 1
+}
+for a in "$SERVER" "$SINK" "$OURS" "$OURS_SINK" "$OURS_LAT"; do wait_port "$a"; done
+if [[ $TOXIPROXY == yes ]]; then
+	wait_port "127.0.0.1:$TOXI_API"
+	api() { curl -fsS -X POST "http://127.0.0.1:$TOXI_API$1" -H 'Content-Type: application/json' -d "$2" >/dev/null; }
+	api /proxies "{\"name\":\"http\",\"listen\":\"$TOXI\",\"upstream\":\"$SERVER\"}"
+	api /proxies "{\"name\":\"sink\",\"listen\":\"$TOXI_SINK\",\"upstream\":\"$SINK\"}"
+	api /proxies "{\"name\":\"lat\",\"listen\":\"$TOXI_LAT\",\"upstream\":\"$SERVER\"}"
+	api /proxies/lat/toxics '{"type":"latency","stream":"downstream","attributes":{"latency":10}}'
+fi
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# wrk's latency in ms, from a line such as "    50%  312.00us".
+to_ms() { awk -v p="$1%" '$1==p {v=$2; u=v; sub(/[0-9.]+/,"",u); sub(/[a-z]+$/,"",v);
+	m = (u=="us") ? v/1000 : (u=="s") ? v*1000 : (u=="m") ? v*60000 : v; printf "%.3f\n", m}'; }
+reqs() { for _ in $(seq "$RUNS"); do wrk -t2 -c50 -d"${SECS}s" "http://$1/" | awk '/Requests\/sec/ {print $2}'; done | median; }
+lat() { for _ in $(seq "$RUNS"); do wrk -t1 -c"$2" -d"${LSECS}s" --latency "http://$1/" | to_ms "$3"; done | median; }
+mibs() { for _ in $(seq "$RUNS"); do "$TMP/pb" stream -addr "$1" -for "${SECS}s"; done | median; }
+
+echo "measuring: $RUNS x ${SECS}s per figure (latency: $RUNS x ${LSECS}s) ..." >&2
+D_RPS=$(reqs "$SERVER"); O_RPS=$(reqs "$OURS")
+D_MIB=$(mibs "$SINK"); O_MIB=$(mibs "$OURS_SINK")
+D_P50=$(lat "$SERVER" 1 50); O_P50=$(lat "$OURS" 1 50); OL_P50=$(lat "$OURS_LAT" 1 50)
+D_P99=$(lat "$SERVER" 50 99); O_P99=$(lat "$OURS" 50 99); OL_P99=$(lat "$OURS_LAT" 50 99)
+T_RPS=- T_MIB=- T_P50=- T_P99=- TL_P50=- TL_P99=-
+if [[ $TOXIPROXY == yes ]]; then
+	T_RPS=$(reqs "$TOXI"); T_MIB=$(mibs "$TOXI_SINK")
+	T_P50=$(lat "$TOXI" 1 50); TL_P50=$(lat "$TOXI_LAT" 1 50)
+	T_P99=$(lat "$TOXI" 50 99); TL_P99=$(lat "$TOXI_LAT" 50 99)
+fi
+
+ratio() { [[ $2 == - || $1 == - ]] && echo - || awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a/b}'; }
+printf '\n%-34s %12s %12s %12s %10s %10s\n' "" direct chaos toxiproxy chaos/dir chaos/toxi
+printf '%-34s %12s %12s %12s %10s %10s\n' "HTTP req/s, 50 conns" "$D_RPS" "$O_RPS" "$T_RPS" "$(ratio "$O_RPS" "$D_RPS")" "$(ratio "$O_RPS" "$T_RPS")"
+printf '%-34s %12s %12s %12s %10s %10s\n' "raw TCP stream MiB/s" "$D_MIB" "$O_MIB" "$T_MIB" "$(ratio "$O_MIB" "$D_MIB")" "$(ratio "$O_MIB" "$T_MIB")"
+printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, no fault" "$D_P50" "$O_P50" "$T_P50"
+printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, 10ms latency" "" "$OL_P50" "$TL_P50"
+printf '%-34s %12s %12s %12s\n' "  added over no fault (want 10+-0.3)" "" \
+	"$(awk -v a="$OL_P50" -v b="$O_P50" 'BEGIN {printf "%.3f", a-b}')" \
+	"$([[ $TOXIPROXY == yes ]] && awk -v a="$TL_P50" -v b="$T_P50" 'BEGIN {printf "%.3f", a-b}' || echo -)"
+printf '%-34s %12s %12s %12s\n' "p99 ms, 50 conns, no fault" "$D_P99" "$O_P99" "$T_P99"
+printf '%-34s %12s %12s %12s\n' "p99 ms, 50 conns, 10ms latency" "" "$OL_P99" "$TL_P99"
+printf '%-34s %12s %12s %12s\n' "  added over no fault (want <= 11)" "" \
+	"$(awk -v a="$OL_P99" -v b="$O_P99" 'BEGIN {printf "%.3f", a-b}')" \
+	"$([[ $TOXIPROXY == yes ]] && awk -v a="$TL_P99" -v b="$T_P99" 'BEGIN {printf "%.3f", a-b}' || echo -)"

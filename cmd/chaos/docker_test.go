@@ -1,0 +1,228 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+)
+
+// runAsync runs `chaos run` in-process on an experiment written to a temp
+// dir and returns a channel with its exit code and output, and a function
+// that delivers a signal to the run.
+func runAsync(t *testing.T, yaml string, args ...string) (<-chan runResult, func(os.Signal)) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	io, out, errb := testStdio()
+	sigs := make(chan os.Signal, 1)
+	io.signals = func() (<-chan os.Signal, func()) { return sigs, func() {} }
+	done := make(chan runResult, 1)
+	argv := append([]string{"run", "--report-dir", filepath.Join(dir, "out"), "--ledger", filepath.Join(dir, "ledger")}, args...)
+	go func() {
+		code := run(append(argv, file), io)
+		done <- runResult{code: code, stdout: out.String(), stderr: errb.String()}
+	}()
+	return done, func(s os.Signal) { sigs <- s }
+}
+
+type runResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func waitRun(t *testing.T, done <-chan runResult, want int) runResult {
+	t.Helper()
+	select {
+	case r := <-done:
+		if r.code != want {
+			t.Fatalf("chaos run exited %d, want %d\nstderr:\n%s", r.code, want, r.stderr)
+		}
+		return r
+	case <-time.After(90 * time.Second):
+		t.Fatal("chaos run did not finish within 90s")
+	}
+	return runResult{}
+}
+
+// eventually polls the container until cond holds.
+func eventually(t *testing.T, env *dockertest.Env, id, what string, cond func(container.InspectResponse) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond(env.Inspect(id)) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("container %s: %s did not happen within 20s", id, what)
+}
+
+func paused(i container.InspectResponse) bool  { return i.State.Paused }
+func running(i container.InspectResponse) bool { return i.State.Running && !i.State.Paused }
+
+func TestDockerFaults(t *testing.T) {
+	env := dockertest.New(t)
+	label := fmt.Sprintf("{%s: %s, role: victim}", dockertest.Label, env.RunID)
+
+	t.Run("kill", func(t *testing.T) {
+		id := env.Run(dockertest.Spec{Name: "kill", Labels: env.Labels(map[string]string{"role": "victim-kill"})})
+		exp := fmt.Sprintf(`version: v1
+title: kill
+targets:
+  victim: {docker: {labels: {%s: %s, role: victim-kill}}}
+method:
+  - {fault: kill, target: victim}
+`, dockertest.Label, env.RunID)
+		done, _ := runAsync(t, exp)
+		r := waitRun(t, done, exitPassed)
+		eventually(t, env, id, "exit by SIGKILL", func(i container.InspectResponse) bool { return !i.State.Running && i.State.ExitCode == 137 })
+		if !strings.Contains(r.stderr, "fault.injected       kill on docker") {
+			t.Errorf("no injection line:\n%s", r.stderr)
+		}
+	})
+
+	t.Run("pause reverted at the end of for", func(t *testing.T) {
+		id := env.Run(dockertest.Spec{Name: "pause", Labels: env.Labels(map[string]string{"role": "victim"})})
+		exp := fmt.Sprintf(`version: v1
+title: pause
+targets:
+  victim: {docker: {labels: %s}}
+method:
+  - {fault: pause, target: victim, for: 1s}
+`, label)
+		done, _ := runAsync(t, exp)
+		eventually(t, env, id, "pause", paused)
+		waitRun(t, done, exitPassed)
+		if !running(env.Inspect(id)) {
+			t.Fatal("the container is still paused after the run")
+		}
+	})
+
+	t.Run("stop reverted by start", func(t *testing.T) {
+		id := env.Run(dockertest.Spec{Name: "stop", Labels: env.Labels(map[string]string{"role": "victim-stop"})})
+		exp := fmt.Sprintf(`version: v1
+title: stop
+targets:
+  victim: {docker: {name: %s}}
+method:
+  - {fault: stop, target: victim, for: 1s, with: {timeout: 1s}}
+`, env.Name("stop"))
+		done, _ := runAsync(t, exp)
+		eventually(t, env, id, "stop", func(i container.InspectResponse) bool { return !i.State.Running })
+		waitRun(t, done, exitPassed)
+		if !running(env.Inspect(id)) {
+			t.Fatal("the container was not started again")
+		}
+	})
+
+	t.Run("restart", func(t *testing.T) {
+		id := env.Run(dockertest.Spec{Name: "restart", Labels: env.Labels(nil)})
+		before := env.Inspect(id).State.StartedAt
+		exp := fmt.Sprintf(`version: v1
+title: restart
+targets:
+  victim: {docker: {name_regex: "^%s$"}}
+method:
+  - {fault: restart, target: victim, with: {timeout: 1s}}
+`, env.Name("restart"))
+		done, _ := runAsync(t, exp)
+		waitRun(t, done, exitPassed)
+		after := env.Inspect(id)
+		if !after.State.Running || after.State.StartedAt == before {
+			t.Fatalf("not restarted: running %v, started %s then %s", after.State.Running, before, after.State.StartedAt)
+		}
+	})
+
+	t.Run("disconnect reverted with the same address and aliases", func(t *testing.T) {
+		netID, subnet := env.Network("cut", true)
+		ip := strings.TrimSuffix(subnet, "0/24") + "7"
+		id := env.Run(dockertest.Spec{Name: "cut", Labels: env.Labels(nil), Network: netID, Aliases: []string{"payment"}, IPv4: ip})
+		exp := fmt.Sprintf(`version: v1
+title: disconnect
+targets:
+  victim: {docker: {name: %s}}
+method:
+  - {fault: disconnect, target: victim, for: 1s, with: {network: %s}}
+`, env.Name("cut"), env.Name("cut"))
+		done, _ := runAsync(t, exp)
+		eventually(t, env, id, "disconnect", func(i container.InspectResponse) bool { return len(i.NetworkSettings.Networks) == 0 })
+		waitRun(t, done, exitPassed)
+		nets := env.Inspect(id).NetworkSettings.Networks
+		ep, ok := nets[env.Name("cut")]
+		if !ok {
+			t.Fatalf("not reconnected: networks %v", nets)
+		}
+		if ep.IPAddress != ip || !strings.Contains(strings.Join(ep.Aliases, ","), "payment") {
+			t.Errorf("reconnected with address %s and aliases %v; want %s and payment", ep.IPAddress, ep.Aliases, ip)
+		}
+	})
+
+	t.Run("SIGTERM during a pause leaves the container running", func(t *testing.T) {
+		id := env.Run(dockertest.Spec{Name: "term", Labels: env.Labels(map[string]string{"role": "victim-term"})})
+		exp := fmt.Sprintf(`version: v1
+title: pause and interrupt
+targets:
+  victim: {docker: {labels: {%s: %s, role: victim-term}}}
+method:
+  - {fault: pause, target: victim, for: 60s}
+`, dockertest.Label, env.RunID)
+		done, signal := runAsync(t, exp)
+		eventually(t, env, id, "pause", paused)
+		signal(syscall.SIGTERM)
+		r := waitRun(t, done, exitInterrupted)
+		if !running(env.Inspect(id)) {
+			t.Fatal("the container is still paused after the interrupted run")
+		}
+		if !strings.Contains(r.stderr, "fault.reverted") {
+			t.Errorf("no revert line:\n%s", r.stderr)
+		}
+	})
+
+	t.Run("a kill that crashes comes back with its restart policy", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("crash signals the container's process from the host: needs root")
+		}
+		id := env.Run(dockertest.Spec{Name: "crash", Labels: env.Labels(nil), Restart: "always"})
+		exp := fmt.Sprintf(`version: v1
+title: crash and come back
+targets:
+  victim: {docker: {name: %s}}
+method:
+  - {fault: kill, target: victim, with: {crash: true}}
+  - name: back again
+    probe: {docker: {name: %s, within: 20s, interval: 100ms}}
+    expect: {running: true, min_restarts: 1}
+`, env.Name("crash"), env.Name("crash"))
+		done, _ := runAsync(t, exp)
+		waitRun(t, done, exitPassed)
+		if i := env.Inspect(id); i.RestartCount < 1 || !i.State.Running {
+			t.Fatalf("restart count %d, running %v", i.RestartCount, i.State.Running)
+		}
+	})
+}
+
+func TestDockerUnreachable(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	done, _ := runAsync(t, `version: v1
+title: no daemon
+targets:
+  victim: {docker: {name: anything}}
+method:
+  - {fault: kill, target: victim}
+`)
+	r := waitRun(t, done, exitErr)
+	if !strings.Contains(r.stderr, "cannot reach the Docker daemon at unix:///nonexistent/docker.sock: is dockerd running? set DOCKER_HOST") {
+		t.Errorf("no hint in:\n%s", r.stderr)
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+// dryRun resolves each experiment's targets and prints its plan without
+// starting anything.
+func dryRun(ctx context.Context, io *stdio, exps []*experiment.Experiment, o runOptions) error {
+	for i, e := range exps {
+		if i > 0 {
+			fmt.Fprintln(io.out)
+		}
+		printPlan(ctx, io.out, e, inject.NewEnv(o.seed+uint64(i), nil))
+	}
+	return nil
+}
+
+func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *inject.Env) {
+	fmt.Fprintf(w, "plan for %s: %s\n", e.File, e.Title)
+	fmt.Fprintln(w, "(dry run: nothing is started, injected or changed)")
+	if len(e.Services) > 0 {
+		fmt.Fprintln(w, "\nservices, started first and stopped last:")
+		for _, s := range e.Services {
+			line := fmt.Sprintf("  %s: %s", s.Name, strings.Join(s.Run, " "))
+			if s.Ready != nil {
+				line += fmt.Sprintf(" (ready when its %s probe passes, within %s)", s.Ready.Probe.Kind, s.Ready.Within)
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	if len(e.Load) > 0 {
+		fmt.Fprintln(w, "\nload, for the whole run:")
+		for _, l := range e.Load {
+			fmt.Fprintf(w, "  %s: %s %s at %s\n", l.Name, l.HTTP.Method, l.HTTP.URL, l.Rate)
+		}
+	}
+	if len(e.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets, as they resolve now:")
+		for _, t := range e.Targets {
+			fmt.Fprintf(w, "  %s (%s): %s\n", t.Name, t.Kind, resolveText(ctx, env, t, len(e.Services) > 0))
+		}
+	}
+	if len(e.SteadyState) > 0 {
+		fmt.Fprintln(w, "\nsteady state:")
+		for _, c := range e.SteadyState {
+			fmt.Fprintf(w, "  %s [%s]\n", c.Name, strings.Join(c.When, ", "))
+		}
+	}
+	if len(e.Method) > 0 {
+		fmt.Fprintln(w, "\nmethod:")
+		var at time.Duration
+		for _, s := range e.Method {
+			line := fmt.Sprintf("  at +%-6s %s", fmtPlan(at), s.Name)
+			switch s.Kind {
+			case experiment.StepFault:
+				if s.For > 0 {
+					line += fmt.Sprintf(": %s on %s for %s", s.Fault, s.Target, s.For)
+					if s.Background {
+						line += " (in the background)"
+					} else {
+						at += s.For.D()
+					}
+				} else {
+					line += fmt.Sprintf(": %s on %s until the method ends", s.Fault, s.Target)
+				}
+			case experiment.StepWait:
+				at += s.Wait.D()
+			}
+			fmt.Fprintln(w, line)
+		}
+		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(at))
+	}
+	if e.Recovery != nil {
+		fmt.Fprintf(w, "\nrecovery: the steady state must hold again within %s\n", e.Recovery.Within)
+	}
+	if len(e.AbortWhen) > 0 {
+		fmt.Fprintln(w, "\nabort when:")
+		for _, c := range e.AbortWhen {
+			fmt.Fprintf(w, "  %s fails %d time(s) in a row\n", c.Name, c.Failures)
+		}
+	}
+}
+
+func fmtPlan(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	return d.String()
+}
+
+// resolveText says what a target would hit now.
+func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, hasServices bool) string {
+	kind, ok := inject.LookupTarget(t.Kind)
+	if !ok {
+		return "unknown kind"
+	}
+	if kind.Start != nil {
+		return "started with the run"
+	}
+	picked, matched, err := inject.Select(ctx, env, t.Name, kind, t.Spec)
+	switch {
+	case err != nil && matched == 0 && hasServices:
+		return fmt.Sprintf("%v (the experiment's services are not started in a dry run)", err)
+	case err != nil:
+		return err.Error()
+	case matched == 0:
+		return "matches nothing now; the step will be skipped (empty: skip)"
+	}
+	parts := make([]string, len(picked))
+	for i, p := range picked {
+		parts[i] = p.String()
+	}
+	return fmt.Sprintf("%d of %d matching would be hit: %s", len(picked), matched, strings.Join(parts, ", "))
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/gamedayhq/chaos/internal/inject/process"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"chaos":  func() { os.Exit(run(os.Args[1:], newStdio())) },
+		"target": targetMain,
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode":  cmdExitCode,
+			"freeport":  cmdFreePort,
+			"waitfile":  cmdWaitFile,
+			"procstate": cmdProcState,
+		},
+		Setup: func(env *testscript.Env) error {
+			// Runs write their ledger and reports into the work directory.
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+	})
+}
+
+// cmdExitCode runs a command and checks its exit code, keeping its output
+// for stdout and stderr assertions: exitcode N cmd args...
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+// cmdFreePort sets an environment variable to a free loopback port.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdWaitFile waits up to 10 s for a file to exist.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within 10s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdProcState waits up to 10 s for the process in a pid file to be
+// "running" or "stopped": procstate PIDFILE STATE.
+func cmdProcState(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: procstate PIDFILE running|stopped")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	ts.Check(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := process.State(pid)
+		ts.Check(err)
+		stopped := st == "T" || st == "t"
+		if stopped == (args[1] == "stopped") {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("process %d is in state %s, want %s", pid, st, args[1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// targetMain is a small HTTP service for the scripts: it answers /health
+// with -status after -delay, and writes its pid to -pidfile.
+func targetMain() {
+	fs := flag.NewFlagSet("target", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address")
+	pidFile := fs.String("pidfile", "", "pid file")
+	status := fs.Int("status", 200, "status of /health")
+	delay := fs.Duration("delay", 0, "delay before answering")
+	fs.Parse(os.Args[1:])
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(*delay)
+		w.WriteHeader(*status)
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "target:", err)
+		os.Exit(1)
+	}
+	if *pidFile != "" {
+		// Write then rename, so that nobody reads a half-written file.
+		os.WriteFile(*pidFile+".tmp", []byte(strconv.Itoa(os.Getpid())), 0o644)
+		os.Rename(*pidFile+".tmp", *pidFile)
+	}
+	srv := &http.Server{Handler: mux}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	fmt.Println("target: listening on", l.Addr())
+	srv.Serve(l)
+}

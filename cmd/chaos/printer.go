@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// printer writes one plain line per event: the time since the run started,
+// the event type and the message. The format is stable for grep and CI logs.
+type printer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	start   time.Time
+	verbose bool
+}
+
+func newPrinter(w io.Writer, verbose bool) *printer {
+	return &printer{w: w, verbose: verbose}
+}
+
+// quiet are the events shown only with --verbose: they come every window.
+func (p *printer) quiet(ev journal.Event) bool {
+	switch ev.Type {
+	case "load.window":
+		return true
+	case "check.sample":
+		return ev.Fields["state"] == "ok"
+	}
+	return false
+}
+
+// Event prints the event.
+func (p *printer) Event(ev journal.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.start.IsZero() || ev.Type == "run.started" {
+		p.start = ev.Time
+	}
+	if !p.verbose && p.quiet(ev) {
+		return
+	}
+	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, ev.Message)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/report"
+)
+
+var reportFormats = []string{"md", "json"}
+
+func newReportCmd(io *stdio) *cobra.Command {
+	var format, output string
+	cmd := &cobra.Command{
+		Use:   "report JOURNAL...",
+		Short: "Render reports again from saved journals",
+		Long: `report renders journal.json files written by 'chaos run' again, in the
+format asked for, on stdout or into a file. Journals of older schema
+versions are read too.`,
+		Example: `  chaos report chaos-report/20261127T101500Z-3f2a1c/journal.json
+  chaos report --format json -o result.json chaos-report/*/journal.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			var js []*journal.Journal
+			for _, p := range paths {
+				j, err := journal.Read(p)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				js = append(js, j)
+			}
+			var out string
+			switch format {
+			case "md":
+				var parts []string
+				for _, j := range js {
+					parts = append(parts, report.Markdown(j))
+				}
+				out = strings.Join(parts, "\n---\n\n")
+			case "json":
+				var v any = js
+				if len(js) == 1 {
+					v = js[0]
+				}
+				b, err := json.MarshalIndent(v, "", "  ")
+				if err != nil {
+					return withCode(exitErr, err)
+				}
+				out = string(b) + "\n"
+			default:
+				return withCode(exitUsage, fmt.Errorf("--format %s: use one of %s", format, strings.Join(reportFormats, ", ")))
+			}
+			if output == "" || output == "-" {
+				_, err := fmt.Fprint(io.out, out)
+				return err
+			}
+			if err := os.WriteFile(output, []byte(out), 0o644); err != nil {
+				return withCode(exitErr, fmt.Errorf("write report: %w", err))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "md", "output format: "+strings.Join(reportFormats, ", "))
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` instead of stdout")
+	return cmd
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	// Fault and probe kinds register themselves.
+	_ "github.com/gamedayhq/chaos/internal/inject/docker"
+	_ "github.com/gamedayhq/chaos/internal/inject/process"
+	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// stdio is the process state commands use: streams, environment, signals.
+// Tests build their own.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+	// tty reports whether stderr is a terminal.
+	tty       bool
+	lookupEnv func(string) (string, bool)
+	// signals delivers interrupts; a run reverts its faults on the first
+	// and reports progress on later ones.
+	signals func() (<-chan os.Signal, func())
+}
+
+func newStdio() *stdio {
+	return &stdio{
+		in:        os.Stdin,
+		out:       os.Stdout,
+		err:       os.Stderr,
+		tty:       term.IsTerminal(int(os.Stderr.Fd())),
+		lookupEnv: os.LookupEnv,
+		signals: func() (<-chan os.Signal, func()) {
+			ch := make(chan os.Signal, 4)
+			signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+			return ch, func() { signal.Stop(ch) }
+		},
+	}
+}
+
+// Exit codes. Verdicts map onto them in verdictCode.
+const (
+	exitPassed       = 0
+	exitDeviated     = 1
+	exitUsage        = 2
+	exitAborted      = 3
+	exitErr          = 4
+	exitRevertFailed = 5
+	exitInterrupted  = 130
+)
+
+// exitError carries an exit code up to run, which alone turns errors into
+// exit codes and prints them.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// silent is an exit code whose message was already printed.
+type silent int
+
+func (s silent) Error() string { return fmt.Sprintf("exit %d", int(s)) }
+
+// run executes the command line and returns the process exit code.
+func run(args []string, io *stdio) int {
+	root := newRoot(io)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	if err == nil {
+		return exitPassed
+	}
+	var s silent
+	if errors.As(err, &s) {
+		return int(s)
+	}
+	fmt.Fprintln(io.err, "chaos: "+err.Error())
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	// Anything else comes from cobra's own parsing: a usage error.
+	return exitUsage
+}
+
+func newRoot(io *stdio) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "chaos",
+		Short: "Run chaos experiments against your services and see if they hold",
+		Long: `chaos runs experiments written in YAML: it starts traffic, checks a
+steady-state hypothesis, injects faults (latency, errors, killed or paused
+processes and containers, cut dependencies), keeps checking while they are
+active, removes them, checks that the system recovers, and writes reports.
+
+Verdicts and exit codes: passed 0, deviated 1, invalid input 2, aborted 3,
+error 4, revert-failed 5, interrupted 130.`,
+		Example: `  chaos validate experiments/*.yaml
+  chaos run experiments/process-stop.yaml
+  chaos run --var shop=http://127.0.0.1:8080 --report-dir out experiments/black-friday.yaml`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       toolVersion(),
+	}
+	root.SetOut(io.out)
+	root.SetErr(io.err)
+	root.SetIn(io.in)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return withCode(exitUsage, fmt.Errorf("%v (see '%s --help')", err, c.CommandPath()))
+	})
+	root.AddCommand(
+		newRunCmd(io),
+		newValidateCmd(io),
+		newRecoverCmd(io),
+		newReportCmd(io),
+		newTargetsCmd(io),
+		newProxyCmd(io),
+		newSchemaCmd(io),
+		newVersionCmd(io),
+	)
+	return root
+}
+
+func newVersionCmd(io *stdio) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the version of chaos",
+		Example: "  chaos version",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(io.out, "chaos %s\n", toolVersion())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/report"
+	"github.com/gamedayhq/chaos/internal/runner"
+)
+
+type runOptions struct {
+	reportDir string
+	ledgerDir string
+	json      bool
+	vars      []string
+	dryRun    bool
+	only      []string
+	seed      uint64
+	verbose   bool
+}
+
+func newRunCmd(io *stdio) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run FILE...",
+		Short: "Run experiments and report their verdicts",
+		Long: `run carries out each experiment in turn: it starts the declared services
+and load, checks the steady state before, runs the method while watching the
+hypothesis and the abort conditions, reverts every fault, checks that the
+system recovers, and writes journal.json and summary.md into the report
+directory.
+
+Every fault is reverted whatever happens: at the end of its for, at the end
+of the method, on error, on an abort, and on Ctrl-C or SIGTERM (verdict
+interrupted). Faults are recorded in a ledger before they are applied, so
+that 'chaos recover' can remove them even if chaos itself is killed.
+
+Each experiment gets its own verdict; the exit code is the worst of them:
+passed 0, deviated 1, invalid input 2, aborted 3, error 4, revert-failed 5,
+interrupted 130.`,
+		Example: `  chaos run experiments/process-stop.yaml
+  chaos run --dry-run experiments/process-stop.yaml
+  chaos run --json --report-dir out experiments/*.yaml
+  chaos run --only method experiments/black-friday.yaml   # a gameday: only inject`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			return runExperiments(cmd.Context(), io, files, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.reportDir, "report-dir", "", "write reports here (default chaos-report/RUN-ID; with several files, one sub-directory each)")
+	f.StringVar(&o.ledgerDir, "ledger", ledger.DefaultDir, "keep the fault ledger in `DIR`")
+	f.BoolVar(&o.json, "json", false, "write the results as JSON on stdout")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "resolve the targets and print the plan without touching anything")
+	f.StringSliceVar(&o.only, "only", nil, "run only these phases: before, method, after (comma-separated)")
+	f.Uint64Var(&o.seed, "seed", 0, "seed for random picks, to repeat a run exactly (default: random, printed)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print every load window and passing observation")
+	return cmd
+}
+
+// result is one experiment's outcome as --json writes it.
+type result struct {
+	File      string          `json:"file"`
+	Title     string          `json:"title"`
+	RunID     string          `json:"run_id"`
+	Verdict   string          `json:"verdict"`
+	Reason    string          `json:"reason"`
+	ExitCode  int             `json:"exit_code"`
+	Started   time.Time       `json:"started"`
+	Ended     time.Time       `json:"ended"`
+	ReportDir string          `json:"report_dir"`
+	Journal   string          `json:"journal"`
+	Checks    []checkResult   `json:"checks"`
+	Faults    []journal.Fault `json:"faults"`
+	Steps     []journal.Step  `json:"steps"`
+	Warnings  []string        `json:"warnings,omitempty"`
+}
+
+type checkResult struct {
+	Name      string            `json:"name"`
+	Abort     bool              `json:"abort,omitempty"`
+	Results   map[string]string `json:"results"`
+	Reasons   map[string]string `json:"reasons,omitempty"`
+	Recovered *journal.Recovery `json:"recovered,omitempty"`
+}
+
+func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions) error {
+	for _, p := range o.only {
+		if !slices.Contains(runner.Phases, p) {
+			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(runner.Phases, ", ")))
+		}
+	}
+	exps, err := loadAll(io, files, o.vars)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return dryRun(ctx, io, exps, o)
+	}
+	seed := o.seed
+	if seed == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:]) >> 1
+	}
+
+	sigs, stop := io.signals()
+	defer stop()
+	var results []result
+	worst := exitPassed
+	for i, e := range exps {
+		runID := newRunID()
+		dir := reportDir(o.reportDir, runID, e.File, len(exps))
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go watchSignals(io, sigs, cancel, done)
+		j := runner.Run(rctx, e, runner.Options{
+			RunID:       runID,
+			ReportDir:   dir,
+			LedgerDir:   o.ledgerDir,
+			ToolVersion: toolVersion(),
+			Only:        o.only,
+			Seed:        seed + uint64(i),
+			Sinks:       []runner.Sink{newPrinter(io.err, o.verbose)},
+		})
+		close(done)
+		interrupted := rctx.Err() != nil
+		cancel()
+		paths, werr := writeReports(j, dir)
+		if werr != nil {
+			fmt.Fprintf(io.err, "chaos: %v\n", werr)
+		}
+		code := verdictCode(j.Verdict)
+		worst = worse(worst, code)
+		printSummary(io, j, paths)
+		results = append(results, toResult(j, code, paths))
+		if interrupted {
+			break
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			ExitCode    int      `json:"exit_code"`
+			Experiments []result `json:"experiments"`
+		}{worst, results})
+	}
+	if worst != exitPassed {
+		return silent(worst)
+	}
+	return nil
+}
+
+// watchSignals cancels the run on the first interrupt. Later ones do not
+// skip the revert: they say it is in progress.
+func watchSignals(io *stdio, sigs <-chan os.Signal, cancel func(), done <-chan struct{}) {
+	first := true
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			if first {
+				first = false
+				fmt.Fprintf(io.err, "chaos: %s: reverting every fault, then stopping\n", s)
+				cancel()
+				continue
+			}
+			fmt.Fprintln(io.err, "chaos: revert in progress; waiting for it to finish so that no fault is left behind")
+		}
+	}
+}
+
+// verdictCode is the one place verdicts become exit codes.
+func verdictCode(verdict string) int {
+	switch verdict {
+	case journal.Passed:
+		return exitPassed
+	case journal.Deviated:
+		return exitDeviated
+	case journal.Aborted:
+		return exitAborted
+	case journal.RevertFailed:
+		return exitRevertFailed
+	case journal.Interrupted:
+		return exitInterrupted
+	}
+	return exitErr
+}
+
+// worse picks the exit code that matters more: a fault left behind beats
+// an interrupt, which beats an error, an abort and a deviation.
+func worse(a, b int) int {
+	rank := func(c int) int {
+		return slices.Index([]int{exitPassed, exitDeviated, exitAborted, exitErr, exitInterrupted, exitRevertFailed}, c)
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+func newRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func reportDir(flag, runID, file string, n int) string {
+	if flag == "" {
+		return filepath.Join("chaos-report", runID)
+	}
+	if n == 1 {
+		return flag
+	}
+	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	return filepath.Join(flag, base)
+}
+
+// writeReports writes the journal and the summary next to it.
+func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
+	paths := map[string]string{}
+	p, err := j.Write(dir)
+	if err != nil {
+		return paths, err
+	}
+	paths["journal"] = p
+	md := filepath.Join(dir, "summary.md")
+	if err := os.WriteFile(md, []byte(report.Markdown(j)), 0o644); err != nil {
+		return paths, fmt.Errorf("write summary: %w", err)
+	}
+	paths["summary"] = md
+	return paths, nil
+}
+
+func toResult(j *journal.Journal, code int, paths map[string]string) result {
+	r := result{File: j.File, Title: j.Title, RunID: j.RunID, Verdict: j.Verdict, Reason: j.Reason, ExitCode: code,
+		Started: j.Started, Ended: j.Ended, ReportDir: j.ReportDir, Journal: paths["journal"],
+		Faults: j.Faults, Steps: j.Steps, Warnings: j.Warnings}
+	for _, c := range j.Checks {
+		r.Checks = append(r.Checks, checkResult{Name: c.Name, Abort: c.Abort, Results: c.Results, Reasons: c.Reasons, Recovered: c.Recovered})
+	}
+	return r
+}
+
+// printSummary ends an experiment's output with its verdict, its checks and
+// where the reports are.
+func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
+	w := io.err
+	fmt.Fprintf(w, "\n%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
+	fmt.Fprintf(w, "  %s\n", j.Reason)
+	for _, c := range j.Checks {
+		var parts []string
+		for _, ph := range []string{experiment.Before, experiment.During, experiment.After} {
+			if res, ok := c.Results[ph]; ok {
+				parts = append(parts, ph+" "+res)
+			}
+		}
+		kind := "check"
+		if c.Abort {
+			kind = "abort"
+		}
+		line := fmt.Sprintf("  %s %q: %s", kind, c.Name, orDash(strings.Join(parts, ", ")))
+		if c.Recovered != nil && c.Recovered.OK {
+			line += fmt.Sprintf(" (recovered in %s)", c.Recovered.After.Round(time.Millisecond))
+		}
+		fmt.Fprintln(w, line)
+	}
+	if p := paths["summary"]; p != "" {
+		fmt.Fprintf(w, "  report: %s\n", p)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "not run"
+	}
+	return s
+}

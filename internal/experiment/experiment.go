@@ -1,0 +1,309 @@
+// Package experiment defines the experiment file format: its Go types, the
+// loader that reads YAML with every problem reported at FILE:LINE:COL,
+// variable substitution, validation and the JSON Schema.
+//
+// The loader knows nothing of how targets are reached or faults injected:
+// the kinds of targets, faults and probes, and the settings each accepts,
+// come from a Catalog that the caller supplies.
+package experiment
+
+import "gopkg.in/yaml.v3"
+
+// Version is the format version this package reads.
+const Version = "v1"
+
+// Phases a check can run in.
+const (
+	Before = "before"
+	During = "during"
+	After  = "after"
+)
+
+// Experiment is one experiment file, loaded, substituted and validated.
+type Experiment struct {
+	File        string         `json:"file" yaml:"-"`
+	Version     string         `json:"version" yaml:"version" chaos:"required"`
+	Title       string         `json:"title" yaml:"title" chaos:"required"`
+	Description string         `json:"description,omitempty" yaml:"description"`
+	Tags        []string       `json:"tags,omitempty" yaml:"tags"`
+	Vars        VarList        `json:"-" yaml:"vars"`
+	Services    []*Service     `json:"services,omitempty" yaml:"services" what:"service"`
+	Targets     TargetList     `json:"targets,omitempty" yaml:"targets"`
+	Load        []*Stream      `json:"load,omitempty" yaml:"load" what:"load stream"`
+	SteadyState []*Check       `json:"steady_state,omitempty" yaml:"steady_state" what:"check"`
+	Method      []*Step        `json:"method,omitempty" yaml:"method" what:"step"`
+	Rollbacks   []*Step        `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step"`
+	AbortWhen   []*Check       `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition"`
+	Recovery    *Recovery      `json:"recovery,omitempty" yaml:"recovery"`
+	Secrets     []string       `json:"-" yaml:"-"`
+	Resolved    map[string]any `json:"-" yaml:"-"`
+}
+
+// Service is a process the experiment starts before anything else and stops
+// at the end.
+type Service struct {
+	Pos   Pos               `json:"-" yaml:"-"`
+	Name  string            `json:"name" yaml:"name" chaos:"required"`
+	Run   []string          `json:"run" yaml:"run" chaos:"required"`
+	Env   map[string]string `json:"env,omitempty" yaml:"env"`
+	Dir   string            `json:"dir,omitempty" yaml:"dir"`
+	Ready *Ready            `json:"ready,omitempty" yaml:"ready"`
+	// Grace is how long the service has to exit after SIGTERM before it is
+	// killed.
+	Grace Duration `json:"grace" yaml:"grace"`
+}
+
+// SetDefaults gives a service five seconds to stop.
+func (s *Service) SetDefaults() { s.Grace = Duration(5e9) }
+
+// Ready is a service's readiness probe: polled until it passes or Within
+// runs out.
+type Ready struct {
+	Probe    Probe    `json:"probe"`
+	Within   Duration `json:"within"`
+	Interval Duration `json:"interval"`
+}
+
+// Target is a named thing faults act on: a process, a container, a proxy.
+type Target struct {
+	Pos  Pos    `json:"-"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Spec is the kind's settings, as the catalog's type for the kind.
+	Spec any `json:"spec"`
+}
+
+// TargetList is the targets in file order.
+type TargetList []*Target
+
+// Get returns the target with the given name, or nil.
+func (l TargetList) Get(name string) *Target {
+	for _, t := range l {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Selection is how many of the things a selector matches are hit. Target
+// kinds embed it inline.
+type Selection struct {
+	// Pick chooses at random among the matches: all (default), N or N%.
+	Pick Pick `json:"pick" yaml:"pick"`
+	// Max refuses the run when more than Max things match: a cap on the
+	// blast radius. Zero means the kind's default.
+	Max int `json:"max,omitempty" yaml:"max"`
+	// Empty says what to do when nothing matches: "fail" (default) or "skip".
+	Empty string `json:"empty,omitempty" yaml:"empty"`
+}
+
+// Validate checks the blast-radius settings.
+func (s *Selection) Validate() error {
+	if s.Max < 0 {
+		return errorString("max must be 0 or more")
+	}
+	if s.Empty != "" && s.Empty != "fail" && s.Empty != "skip" {
+		return errorString(`empty must be "fail" or "skip"`)
+	}
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Stream is a load stream: requests sent at a constant rate for the whole
+// run.
+type Stream struct {
+	Pos         Pos          `json:"-" yaml:"-"`
+	Name        string       `json:"name" yaml:"name" chaos:"required"`
+	HTTP        *HTTPRequest `json:"http" yaml:"http" chaos:"required"`
+	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required"`
+	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight"`
+	Timeout     Duration     `json:"timeout" yaml:"timeout"`
+	Window      Duration     `json:"window" yaml:"window"`
+	// Success lists the status codes that count as success; by default any
+	// 2xx or 3xx.
+	Success []int `json:"success,omitempty" yaml:"success"`
+}
+
+// SetDefaults sets a 5 s timeout and 1 s windows.
+func (s *Stream) SetDefaults() {
+	s.Timeout = Duration(5e9)
+	s.Window = Duration(1e9)
+}
+
+// Validate checks the rate and window.
+func (s *Stream) Validate() error {
+	switch {
+	case s.Rate <= 0:
+		return errorString("rate must be more than 0/s")
+	case s.Window < Duration(1e8):
+		return errorString("window must be 100ms or more")
+	case s.MaxInflight < 0:
+		return errorString("max_inflight must be 0 or more")
+	}
+	return nil
+}
+
+// HTTPRequest is an HTTP request as load streams and probes send it.
+type HTTPRequest struct {
+	Method  string            `json:"method,omitempty" yaml:"method"`
+	URL     string            `json:"url" yaml:"url" chaos:"required"`
+	Headers map[string]string `json:"headers,omitempty" yaml:"headers"`
+	Body    string            `json:"body,omitempty" yaml:"body"`
+}
+
+// SetDefaults sends GET.
+func (r *HTTPRequest) SetDefaults() { r.Method = "GET" }
+
+// Validate checks the URL's scheme.
+func (r *HTTPRequest) Validate() error {
+	if !hasHTTPScheme(r.URL) {
+		return errorString("url must start with http:// or https://")
+	}
+	return nil
+}
+
+// Probe is an observation of the system: an HTTP request, a command, a TCP
+// connect, a container's state. Kind picks the mechanism; Spec holds its
+// settings as the catalog's type for the kind.
+type Probe struct {
+	Pos  Pos    `json:"-"`
+	Kind string `json:"kind"`
+	Spec any    `json:"spec"`
+}
+
+// Check is one part of the steady-state hypothesis, or an abort condition:
+// either a probe with expectations or a judgement over a load stream's
+// recent windows.
+type Check struct {
+	Pos  Pos    `json:"-"`
+	Name string `json:"name"`
+	// From names the load stream judged; Window is how much of its recent
+	// traffic each judgement covers.
+	From   string   `json:"from,omitempty"`
+	Window Duration `json:"window,omitempty"`
+	// Probe is the observation when From is empty.
+	Probe *Probe `json:"probe,omitempty"`
+	// Expect is *LoadExpect for From checks, or the probe kind's expectation.
+	Expect any `json:"expect"`
+	// When lists the phases the check runs in.
+	When []string `json:"when"`
+	// Failures is how many consecutive failed observations make the check
+	// fail: a tolerance for flapping.
+	Failures int `json:"failures"`
+	// Interval is the time between observations of a probe during the method.
+	Interval Duration `json:"interval,omitempty"`
+	// Retries is how often a failed probe is tried again before and after the
+	// method before it counts as failed.
+	Retries int `json:"retries,omitempty"`
+}
+
+// Runs reports whether the check runs in the phase.
+func (c *Check) Runs(phase string) bool {
+	for _, w := range c.When {
+		if w == phase {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadExpect is what a load stream's recent windows must show.
+type LoadExpect struct {
+	P50     DurationCond `json:"p50,omitzero" yaml:"p50"`
+	P90     DurationCond `json:"p90,omitzero" yaml:"p90"`
+	P99     DurationCond `json:"p99,omitzero" yaml:"p99"`
+	Max     DurationCond `json:"max,omitzero" yaml:"max"`
+	Success PercentCond  `json:"success,omitzero" yaml:"success"`
+	RPS     NumberCond   `json:"rps,omitzero" yaml:"rps"`
+	Errors  NumberCond   `json:"errors,omitzero" yaml:"errors"`
+}
+
+// Validate requires at least one expectation.
+func (e *LoadExpect) Validate() error {
+	if e.P50.IsZero() && e.P90.IsZero() && e.P99.IsZero() && e.Max.IsZero() &&
+		e.Success.IsZero() && e.RPS.IsZero() && e.Errors.IsZero() {
+		return errorString("expect needs at least one of p50, p90, p99, max, success, rps, errors")
+	}
+	return nil
+}
+
+// Step kinds.
+const (
+	StepFault  = "fault"
+	StepWait   = "wait"
+	StepProbe  = "probe"
+	StepAssert = "assert"
+	StepExec   = "exec"
+)
+
+// Step is one step of the method or of the rollbacks.
+type Step struct {
+	Pos  Pos    `json:"-"`
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+
+	// Fault steps.
+	Fault  string `json:"fault,omitempty"`
+	Target string `json:"target,omitempty"`
+	// With is the fault's settings, as the catalog's type for the fault.
+	With any `json:"with,omitempty"`
+	// For is how long the fault stays; zero means until the method ends.
+	For Duration `json:"for,omitempty"`
+	// Background lets the method go on while a fault with For is active.
+	Background bool `json:"background,omitempty"`
+
+	// Wait steps.
+	Wait Duration `json:"wait,omitempty"`
+
+	// Probe steps; their failure deviates the run.
+	Probe  *Probe `json:"probe,omitempty"`
+	Expect any    `json:"expect,omitempty"`
+
+	// Assert steps: a judgement over a load stream's recent windows.
+	Assert *Check `json:"assert,omitempty"`
+
+	// Exec steps: a command run to completion.
+	Exec *Exec `json:"exec,omitempty"`
+
+	// As names the step's output for ${NAME.field} in later steps.
+	As string `json:"as,omitempty"`
+
+	withNode *yaml.Node
+}
+
+// Exec is a command a step runs.
+type Exec struct {
+	Run     []string          `json:"run" yaml:"run" chaos:"required"`
+	Shell   bool              `json:"shell,omitempty" yaml:"shell"`
+	Env     map[string]string `json:"env,omitempty" yaml:"env"`
+	Dir     string            `json:"dir,omitempty" yaml:"dir"`
+	Timeout Duration          `json:"timeout" yaml:"timeout"`
+}
+
+// SetDefaults gives commands a minute.
+func (e *Exec) SetDefaults() { e.Timeout = Duration(60e9) }
+
+// Validate checks the command line.
+func (e *Exec) Validate() error {
+	if len(e.Run) == 0 {
+		return errorString("run needs a command")
+	}
+	if e.Shell && len(e.Run) != 1 {
+		return errorString("with shell: true, run is one string")
+	}
+	return nil
+}
+
+// Recovery says how soon the hypothesis must hold again once the faults are
+// removed.
+type Recovery struct {
+	Within Duration `json:"within" yaml:"within" chaos:"required"`
+}
+
+// Selected returns the selection; target kinds that embed Selection get this
+// method, which is how the engine finds pick, max and empty.
+func (s Selection) Selected() Selection { return s }

@@ -1,0 +1,298 @@
+package experiment
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Options are the loader's inputs besides the file.
+type Options struct {
+	// Catalog lists the kinds of targets, faults and probes.
+	Catalog Catalog
+	// Vars override the file's vars (--var k=v).
+	Vars map[string]string
+	// LookupEnv reads ${env:NAME}; os.LookupEnv when nil.
+	LookupEnv func(string) (string, bool)
+}
+
+// Load reads, substitutes and validates an experiment file. The error, when
+// not nil, is an ErrorList with every problem found, or a plain error when
+// the file cannot be read.
+func Load(path string, opts Options) (*Experiment, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read experiment: %s does not exist", path)
+		}
+		return nil, fmt.Errorf("read experiment: %w", err)
+	}
+	return Parse(path, src, opts)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse is Load for a file already read.
+func Parse(file string, src []byte, opts Options) (*Experiment, error) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	d := &decoder{file: file, catalog: opts.Catalog}
+	var root yaml.Node
+	if err := yaml.Unmarshal(src, &root); err != nil {
+		msg := err.Error()
+		line := 0
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		} else {
+			msg = strings.TrimPrefix(msg, "yaml: ")
+		}
+		return nil, ErrorList{{File: file, Pos: Pos{Line: line}, Msg: "invalid YAML: " + msg}}
+	}
+	if len(root.Content) == 0 {
+		return nil, ErrorList{{File: file, Msg: "the file is empty: an experiment needs at least version, title and method"}}
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		d.errorf(doc, "an experiment is a mapping of keys such as version, title and method, got %s", kindName(doc))
+		return nil, d.errs
+	}
+
+	sc := &scope{lookup: opts.LookupEnv, secret: map[string]bool{}, outputs: stepOutputs(doc)}
+	sc.vars = d.vars(doc, sc, opts.Vars)
+	masked := deepCopy(doc)
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "vars" {
+			continue
+		}
+		d.substitute(sc, doc.Content[i+1], masked.Content[i+1])
+	}
+
+	exp := &Experiment{File: file}
+	d.structValue(doc, reflectValue(exp), "the experiment")
+	exp.Vars = sc.vars
+	exp.Secrets = sc.secrets
+	var resolved map[string]any
+	if err := masked.Decode(&resolved); err == nil {
+		for k, v := range resolved {
+			if k == "vars" {
+				resolved[k] = maskVars(v, sc.secret)
+			}
+		}
+		exp.Resolved = resolved
+	}
+	d.decodeFaults(exp)
+	d.check(exp)
+	d.errs.sort()
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return exp, nil
+}
+
+func maskVars(v any, secret map[string]bool) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	for k := range m {
+		if secret[k] {
+			m[k] = Mask
+		}
+	}
+	return m
+}
+
+// vars reads the vars mapping, expands environment references in it and
+// applies the overrides.
+func (d *decoder) vars(doc *yaml.Node, sc *scope, overrides map[string]string) map[string]string {
+	vars := map[string]string{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "vars" {
+			continue
+		}
+		n := doc.Content[i+1]
+		if isNull(n) {
+			break
+		}
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, "vars: expected a mapping of names to values, got %s", kindName(n))
+			break
+		}
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			k, v := n.Content[j], n.Content[j+1]
+			switch {
+			case !validName(k.Value):
+				d.errorf(k, "variable name %q: use letters, digits, _ and -", k.Value)
+				continue
+			case slices.Contains(runtimeVars, k.Value):
+				d.errorf(k, "variable name %q is reserved: ${%s} is set for each request", k.Value, k.Value)
+				continue
+			case v.Kind != yaml.ScalarNode:
+				d.errorf(v, "variable %q: expected a value such as text or a number, got %s", k.Value, kindName(v))
+				continue
+			}
+			if _, dup := vars[k.Value]; dup {
+				d.errorf(k, "variable %q is set twice", k.Value)
+				continue
+			}
+			// A var's value may read the environment, and is then a secret.
+			before := len(sc.secrets)
+			val, _, err := sc.expand(v.Value)
+			if err != nil {
+				d.errorf(v, "variable %q: %v", k.Value, err)
+			}
+			vars[k.Value] = val
+			if strings.Contains(v.Value, "${env:") || len(sc.secrets) > before {
+				sc.secret[k.Value] = true
+			}
+		}
+	}
+	for k, v := range overrides {
+		if _, declared := vars[k]; declared {
+			vars[k] = v
+			sc.secret[k] = false
+		}
+	}
+	return vars
+}
+
+// DeclaresVar reports whether the file at path declares the variable; it is
+// used to catch --var names that no experiment knows.
+func (e *Experiment) DeclaresVar(name string) bool {
+	_, ok := e.Vars[name]
+	return ok
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }
+
+// stepOutputs finds the as: names of all steps, so that references to their
+// outputs survive substitution.
+func stepOutputs(doc *yaml.Node) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if k := doc.Content[i].Value; k != "method" && k != "rollbacks" {
+			continue
+		}
+		for _, step := range doc.Content[i+1].Content {
+			for j := 0; j+1 < len(step.Content); j += 2 {
+				if step.Content[j].Value == "as" {
+					out[step.Content[j+1].Value] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+func hasHTTPScheme(u string) bool {
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+}
+
+// check validates what spans sections: references and unique names.
+func (d *decoder) check(e *Experiment) {
+	if e.Version != "" && e.Version != Version {
+		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{Line: 1}, Msg: fmt.Sprintf("version %q is not supported: this chaos reads version %s", e.Version, Version)})
+	}
+	if len(e.Method) == 0 && len(e.SteadyState) == 0 && len(d.errs) == 0 {
+		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{Line: 1}, Msg: "the experiment has neither a method nor a steady_state: there is nothing to run"})
+	}
+	unique := func(kind string, names []string, pos []Pos) {
+		seen := map[string]bool{}
+		for i, n := range names {
+			if n == "" {
+				continue
+			}
+			if seen[n] {
+				d.errs = append(d.errs, &Error{File: d.file, Pos: pos[i], Msg: fmt.Sprintf("%s name %q is used twice", kind, n)})
+			}
+			seen[n] = true
+		}
+	}
+	var names []string
+	var pos []Pos
+	for _, s := range e.Services {
+		names, pos = append(names, s.Name), append(pos, s.Pos)
+	}
+	unique("service", names, pos)
+
+	streams := map[string]*Stream{}
+	names, pos = nil, nil
+	for _, s := range e.Load {
+		names, pos = append(names, s.Name), append(pos, s.Pos)
+		streams[s.Name] = s
+	}
+	unique("load stream", names, pos)
+
+	checkRefs := func(c *Check) {
+		if c.From != "" && streams[c.From] == nil {
+			d.errs = append(d.errs, &Error{File: d.file, Pos: c.Pos, Msg: fmt.Sprintf("check %q: from names no load stream %q%s", c.Name, c.From, didYouMean(c.From, slices.Sorted(maps.Keys(streams))))})
+		}
+	}
+	names, pos = nil, nil
+	for _, c := range e.SteadyState {
+		names, pos = append(names, c.Name), append(pos, c.Pos)
+		checkRefs(c)
+		if len(c.When) == 0 {
+			c.When = []string{Before, During, After}
+		}
+	}
+	for _, c := range e.AbortWhen {
+		names, pos = append(names, c.Name), append(pos, c.Pos)
+		checkRefs(c)
+		if len(c.When) == 0 {
+			c.When = []string{During}
+		} else if len(c.When) != 1 || c.When[0] != During {
+			d.errs = append(d.errs, &Error{File: d.file, Pos: c.Pos, Msg: fmt.Sprintf("abort_when %q: abort conditions are watched during the method only; remove when", c.Name)})
+		}
+	}
+	unique("check", names, pos)
+	if e.Recovery != nil && e.Recovery.Within <= 0 {
+		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{Line: 1}, Msg: "recovery: within must be more than 0s"})
+	}
+
+	names, pos = nil, nil
+	var outs []string
+	var outPos []Pos
+	for _, steps := range [][]*Step{e.Method, e.Rollbacks} {
+		for _, s := range steps {
+			names, pos = append(names, s.Name), append(pos, s.Pos)
+			if s.As != "" {
+				outs, outPos = append(outs, s.As), append(outPos, s.Pos)
+			}
+			if s.Assert != nil {
+				checkRefs(s.Assert)
+			}
+			if s.Kind == StepFault && s.Target != "" && e.Targets.Get(s.Target) == nil {
+				known := make([]string, len(e.Targets))
+				for i, t := range e.Targets {
+					known[i] = t.Name
+				}
+				d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("step %q: target %q is not defined under targets%s", s.Name, s.Target, didYouMean(s.Target, known))})
+			}
+		}
+	}
+	unique("step", names, pos)
+	unique("output (as:)", outs, outPos)
+	for _, s := range e.Rollbacks {
+		if s.Kind == StepFault {
+			d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("rollback step %q: rollbacks cannot inject faults; every fault is reverted by chaos itself", s.Name)})
+		}
+	}
+	names, pos = nil, nil
+	for _, t := range e.Targets {
+		names, pos = append(names, t.Name), append(pos, t.Pos)
+	}
+	unique("target", names, pos)
+}

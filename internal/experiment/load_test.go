@@ -1,0 +1,190 @@
+package experiment_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	_ "github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/runner"
+)
+
+const typical = `version: v1
+title: A slow payment service must not take the shop down
+description: Payment answers after 3 s. Orders are still accepted and the cart stays fast.
+tags: [payment, latency]
+vars: {shop: "http://127.0.0.1:8080", token: "${env:SHOP_TOKEN}"}
+services:
+  - name: payment
+    run: [./bin/payment, -listen, 127.0.0.1:9090]
+    ready: {http: {url: "http://127.0.0.1:9090/health"}, within: 10s}
+targets:
+  payment-process:
+    process: {cmdline: "bin/payment", pick: 1, max: 3}
+load:
+  - name: view-cart
+    http: {url: "${shop}/cart/42", headers: {Authorization: "Bearer ${token}"}}
+    rate: 50/s
+  - name: place-order
+    http: {method: POST, url: "${shop}/orders", body: '{"item":"book"}', headers: {Idempotency-Key: "${uuid}"}}
+    rate: 10/s
+steady_state:
+  - name: cart stays fast
+    from: view-cart
+    expect: {p99: "< 300ms", success: ">= 99.5%"}
+  - name: payment healthy
+    probe: {http: {url: "http://127.0.0.1:9090/health"}}
+    expect: {status: 200, json: {status: ok}}
+    when: [before, after]
+method:
+  - fault: stop
+    target: payment-process
+    for: 30s
+    as: stopped
+  - wait: 5s
+  - probe: {exec: {run: [echo, "${stopped.id}"]}}
+    expect: {exit_code: 0}
+  - fault: kill
+    target: payment-process
+    with: {signal: SIGKILL}
+abort_when:
+  - name: cart mostly up
+    from: view-cart
+    expect: {success: ">= 80%"}
+    failures: 3
+recovery: {within: 20s}
+`
+
+func opts() experiment.Options {
+	return experiment.Options{
+		Catalog: runner.Catalog{},
+		LookupEnv: func(k string) (string, bool) {
+			return map[string]string{"SHOP_TOKEN": "s3cr3t-token"}[k], k == "SHOP_TOKEN"
+		},
+	}
+}
+
+func TestParseTypical(t *testing.T) {
+	e, err := experiment.Parse("typical.yaml", []byte(typical), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Load[0].HTTP.Headers["Authorization"]; got != "Bearer s3cr3t-token" {
+		t.Errorf("header = %q; want the secret substituted", got)
+	}
+	if got := e.Load[1].HTTP.Headers["Idempotency-Key"]; got != "${uuid}" {
+		t.Errorf("Idempotency-Key = %q; want ${uuid} left for the load generator", got)
+	}
+	if e.Targets[0].Kind != "process" || len(e.Method) != 4 || e.Method[2].Probe.Kind != "exec" {
+		t.Errorf("parsed shape: target kind %q, %d steps", e.Targets[0].Kind, len(e.Method))
+	}
+}
+
+func TestSecretsMasked(t *testing.T) {
+	e, err := experiment.Parse("typical.yaml", []byte(typical), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Secrets) != 1 || e.Secrets[0] != "s3cr3t-token" {
+		t.Errorf("Secrets = %q", e.Secrets)
+	}
+	var walk func(v any) string
+	walk = func(v any) string {
+		switch x := v.(type) {
+		case map[string]any:
+			var b strings.Builder
+			for k, v := range x {
+				b.WriteString(k + "=" + walk(v) + " ")
+			}
+			return b.String()
+		case []any:
+			var b strings.Builder
+			for _, v := range x {
+				b.WriteString(walk(v) + " ")
+			}
+			return b.String()
+		case string:
+			return x
+		}
+		return ""
+	}
+	resolved := walk(e.Resolved)
+	if strings.Contains(resolved, "s3cr3t") {
+		t.Errorf("the resolved experiment shows the secret: %s", resolved)
+	}
+	if !strings.Contains(resolved, "Bearer ***") || !strings.Contains(resolved, "token=***") {
+		t.Errorf("the resolved experiment does not show the secret masked: %s", resolved)
+	}
+}
+
+func TestVarOverride(t *testing.T) {
+	o := opts()
+	o.Vars = map[string]string{"shop": "http://127.0.0.1:9999"}
+	e, err := experiment.Parse("typical.yaml", []byte(typical), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Load[0].HTTP.URL; got != "http://127.0.0.1:9999/cart/42" {
+		t.Errorf("url = %q", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	e, err := experiment.Parse("typical.yaml", []byte(typical), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.SteadyState[0]
+	if strings.Join(c.When, ",") != "before,during,after" || c.Failures != 1 || c.Window.D().Seconds() != 5 {
+		t.Errorf("check defaults: when %v, failures %d, window %s", c.When, c.Failures, c.Window)
+	}
+	if a := e.AbortWhen[0]; strings.Join(a.When, ",") != "during" || a.Failures != 3 {
+		t.Errorf("abort defaults: when %v, failures %d", a.When, a.Failures)
+	}
+	if s := e.Load[0]; s.HTTP.Method != "GET" || s.Window.D().Seconds() != 1 || s.Timeout.D().Seconds() != 5 {
+		t.Errorf("stream defaults: %s %s %s", s.HTTP.Method, s.Window, s.Timeout)
+	}
+	if e.Method[0].Name != "stop payment-process" || e.Method[1].Name != "wait 5s" {
+		t.Errorf("step names: %q, %q", e.Method[0].Name, e.Method[1].Name)
+	}
+}
+
+// BenchmarkLoad measures loading and validating a typical experiment.
+func BenchmarkLoad(b *testing.B) {
+	src := []byte(typical)
+	o := opts()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := experiment.Parse("typical.yaml", src, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzParse feeds the loader arbitrary files: it must never panic, and
+// every problem it reports must carry the file name.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(typical))
+	for _, glob := range []string{"../../experiments/*.yaml", "../../experiments/*/*.yaml", "../../cmd/chaos/testdata/invalid/*.yaml"} {
+		files, _ := filepath.Glob(glob)
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	o := opts()
+	f.Fuzz(func(t *testing.T, src []byte) {
+		_, err := experiment.Parse("fuzz.yaml", src, o)
+		if err == nil {
+			return
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "fuzz.yaml") {
+				t.Fatalf("error without position: %q", line)
+			}
+		}
+	})
+}

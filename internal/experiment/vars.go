@@ -1,0 +1,192 @@
+package experiment
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Mask is what a secret shows as wherever the experiment is written out.
+const Mask = "***"
+
+// VarList is the experiment's variables after --var overrides, by name.
+type VarList map[string]string
+
+// The loader reads vars before substitution, so decoding them again in the
+// struct pass has nothing to do.
+func (VarList) decodeNode(*decoder, *yaml.Node, string) {}
+
+// Runtime variables are known only while the experiment runs: they are left
+// in place by the loader and expanded by the runner.
+var runtimeVars = []string{"uuid", "seq"}
+
+// scope resolves ${...} references while the file is loaded.
+type scope struct {
+	vars    map[string]string
+	secret  map[string]bool
+	outputs map[string]bool // step outputs named with as:
+	lookup  func(string) (string, bool)
+	secrets []string
+}
+
+// expand replaces the references in s. masked is the same text with secrets
+// shown as Mask. Runtime references stay as they are in both.
+func (sc *scope) expand(s string) (real, masked string, err error) {
+	if !strings.Contains(s, "$") {
+		return s, s, nil
+	}
+	var r, m strings.Builder
+	for {
+		i := strings.Index(s, "$")
+		if i < 0 {
+			r.WriteString(s)
+			m.WriteString(s)
+			break
+		}
+		r.WriteString(s[:i])
+		m.WriteString(s[:i])
+		s = s[i:]
+		switch {
+		case strings.HasPrefix(s, "$${"):
+			// $${x} is the literal text ${x}.
+			r.WriteString("${")
+			m.WriteString("${")
+			s = s[3:]
+			continue
+		case !strings.HasPrefix(s, "${"):
+			r.WriteByte('$')
+			m.WriteByte('$')
+			s = s[1:]
+			continue
+		}
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			return "", "", fmt.Errorf("unterminated reference %q: close it with }", s)
+		}
+		name := s[2:end]
+		ref := s[:end+1]
+		s = s[end+1:]
+		val, secret, keep, err := sc.resolve(name)
+		if err != nil {
+			return "", "", err
+		}
+		if keep {
+			r.WriteString(ref)
+			m.WriteString(ref)
+			continue
+		}
+		r.WriteString(val)
+		if secret {
+			m.WriteString(Mask)
+		} else {
+			m.WriteString(val)
+		}
+	}
+	return r.String(), m.String(), nil
+}
+
+func (sc *scope) resolve(name string) (val string, secret, keep bool, err error) {
+	if env, ok := strings.CutPrefix(name, "env:"); ok {
+		v, found := sc.lookup(env)
+		if !found {
+			return "", false, false, fmt.Errorf("environment variable %q is not set", env)
+		}
+		if v != "" && !slices.Contains(sc.secrets, v) {
+			sc.secrets = append(sc.secrets, v)
+		}
+		return v, true, false, nil
+	}
+	if slices.Contains(runtimeVars, name) {
+		return "", false, true, nil
+	}
+	if out, _, ok := strings.Cut(name, "."); ok {
+		if sc.outputs[out] {
+			return "", false, true, nil
+		}
+		return "", false, false, fmt.Errorf("no step is named %q with as:, so ${%s} is unknown%s", out, name, didYouMean(out, slices.Sorted(maps.Keys(sc.outputs))))
+	}
+	if v, ok := sc.vars[name]; ok {
+		return v, sc.secret[name], false, nil
+	}
+	known := append(slices.Sorted(maps.Keys(sc.vars)), runtimeVars...)
+	return "", false, false, fmt.Errorf("undefined variable %q%s", name, didYouMean(name, known))
+}
+
+// substitute expands references in every scalar under n, in place, and in
+// the matching scalars of the masked copy.
+func (d *decoder) substitute(sc *scope, n, masked *yaml.Node) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return
+		}
+		r, m, err := sc.expand(n.Value)
+		if err != nil {
+			d.errorf(n, "%v", err)
+			if d.bad == nil {
+				d.bad = map[*yaml.Node]bool{}
+			}
+			d.bad[n] = true
+			return
+		}
+		n.Value, masked.Value = r, m
+	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
+		for i := range n.Content {
+			// Keys are never substituted: only values.
+			if n.Kind == yaml.MappingNode && i%2 == 0 {
+				continue
+			}
+			d.substitute(sc, n.Content[i], masked.Content[i])
+		}
+	}
+}
+
+// ExpandOutputs replaces ${NAME.field} references in s with step outputs; a
+// reference to an output that was never produced is an error.
+func ExpandOutputs(s string, outputs map[string]map[string]string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		name := s[i+2 : i+end]
+		out, fieldName, ok := strings.Cut(name, ".")
+		if !ok {
+			b.WriteString(s[:i+end+1])
+			s = s[i+end+1:]
+			continue
+		}
+		fields, ok := outputs[out]
+		if !ok {
+			return "", fmt.Errorf("${%s}: step %q has not produced output yet", name, out)
+		}
+		v, ok := fields[fieldName]
+		if !ok {
+			return "", fmt.Errorf("${%s}: step %q has no field %q (it has %s)", name, out, fieldName, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+		}
+		b.WriteString(s[:i])
+		b.WriteString(v)
+		s = s[i+end+1:]
+	}
+}
+
+func deepCopy(n *yaml.Node) *yaml.Node {
+	c := *n
+	if n.Content != nil {
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, k := range n.Content {
+			c.Content[i] = deepCopy(k)
+		}
+	}
+	return &c
+}

@@ -1,0 +1,282 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/probe"
+)
+
+// This file plugs the engine into chaos: the docker target kind, its
+// faults, their undo action and the docker probe.
+
+// TargetSpec selects containers in an experiment file; the selectors are
+// combined with AND.
+type TargetSpec struct {
+	Name      string            `yaml:"name" json:"name,omitempty"`
+	NameRegex string            `yaml:"name_regex" json:"name_regex,omitempty"`
+	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
+	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty"`
+	Image     string            `yaml:"image" json:"image,omitempty"`
+
+	experiment.Selection `yaml:",inline" json:",inline"`
+}
+
+// ComposeSpec selects the containers of a compose project or service.
+type ComposeSpec struct {
+	Project string `yaml:"project" json:"project,omitempty"`
+	Service string `yaml:"service" json:"service,omitempty"`
+}
+
+// Validate requires at least one selector.
+func (s *TargetSpec) Validate() error {
+	if s.Name == "" && s.NameRegex == "" && len(s.Labels) == 0 && s.Compose == nil && s.Image == "" {
+		return errors.New("select containers with at least one of name, name_regex, labels, compose, image")
+	}
+	if s.NameRegex != "" {
+		if _, err := regexp.Compile(s.NameRegex); err != nil {
+			return fmt.Errorf("name_regex %q is not a valid regular expression: %v", s.NameRegex, err)
+		}
+	}
+	return s.Selection.Validate()
+}
+
+func (s *TargetSpec) selector() Selector {
+	sel := Selector{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Image: s.Image, Max: -1, SkipEmpty: true}
+	if s.Compose != nil {
+		sel.Compose = Compose{Project: s.Compose.Project, Service: s.Compose.Service}
+	}
+	return sel
+}
+
+// KillParams are the settings of the kill fault.
+type KillParams struct {
+	Signal experiment.Signal `yaml:"signal" json:"signal"`
+	// Crash signals the container's main process from the host, so that the
+	// daemon sees a crash and applies the restart policy, which it does not
+	// after a kill through its API.
+	Crash bool `yaml:"crash" json:"crash,omitempty"`
+}
+
+// SetDefaults kills with SIGKILL.
+func (p *KillParams) SetDefaults() { p.Signal = experiment.MustSignal("SIGKILL") }
+
+// StopParams are the settings of the stop fault.
+type StopParams struct {
+	// Timeout is the grace period before SIGKILL; the container's own stop
+	// timeout when not set.
+	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// PauseParams are the settings of the pause fault; it has none.
+type PauseParams struct{}
+
+// DisconnectParams are the settings of the disconnect fault.
+type DisconnectParams struct {
+	Network string `yaml:"network" json:"network" chaos:"required"`
+}
+
+const undoRevert = "docker.revert"
+
+func init() {
+	inject.RegisterTarget(inject.TargetKind{
+		Name:       "docker",
+		New:        func() any { return &TargetSpec{} },
+		Resolve:    resolveTarget,
+		DefaultMax: DefaultMax,
+	})
+	register := func(name string, params func() any, fault func(any) Fault) {
+		inject.RegisterFault(inject.FaultKind{
+			Target: "docker",
+			Name:   name,
+			New:    params,
+			Plan: func(ctx context.Context, env *inject.Env, t inject.Target, p any) (inject.Undo, error) {
+				e, err := engine(ctx, env)
+				if err != nil {
+					return inject.Undo{}, err
+				}
+				rec, err := e.Prepare(ctx, fault(p), Container{ID: t.ID, Name: t.Name})
+				if err != nil {
+					return inject.Undo{}, err
+				}
+				data, err := json.Marshal(rec)
+				if err != nil {
+					return inject.Undo{}, err
+				}
+				u := inject.Undo{Target: t, Data: data}
+				if rec.Reversible() {
+					u.Action = undoRevert
+				}
+				return u, nil
+			},
+			Inject: func(ctx context.Context, env *inject.Env, _ inject.Target, _ any, u inject.Undo) (inject.Undo, error) {
+				e, err := engine(ctx, env)
+				if err != nil {
+					return u, err
+				}
+				var rec Record
+				if err := json.Unmarshal(u.Data, &rec); err != nil {
+					return u, fmt.Errorf("docker fault: bad record: %w", err)
+				}
+				return u, e.Inject(ctx, rec)
+			},
+		})
+	}
+	register("kill", func() any { return &KillParams{} }, func(p any) Fault {
+		k := p.(*KillParams)
+		return Fault{Kind: Kill, Signal: k.Signal.Name, Crash: k.Crash}
+	})
+	register("stop", func() any { return &StopParams{} }, func(p any) Fault {
+		return Fault{Kind: Stop, Timeout: timeout(p.(*StopParams).Timeout)}
+	})
+	register("restart", func() any { return &StopParams{} }, func(p any) Fault {
+		return Fault{Kind: Restart, Timeout: timeout(p.(*StopParams).Timeout)}
+	})
+	register("pause", func() any { return &PauseParams{} }, func(any) Fault { return Fault{Kind: Pause} })
+	register("disconnect", func() any { return &DisconnectParams{} }, func(p any) Fault {
+		return Fault{Kind: Disconnect, Network: p.(*DisconnectParams).Network}
+	})
+	inject.RegisterUndo(undoRevert, func(ctx context.Context, env *inject.Env, u inject.Undo) error {
+		e, err := engine(ctx, env)
+		if err != nil {
+			return err
+		}
+		var rec Record
+		if err := json.Unmarshal(u.Data, &rec); err != nil {
+			return fmt.Errorf("revert docker fault: bad record: %w", err)
+		}
+		warning, err := e.Revert(ctx, rec)
+		if warning != "" {
+			env.Warn(warning)
+		}
+		return err
+	})
+	probe.Register(probe.Kind{
+		Name: "docker",
+		New:  func() (any, any) { return &ProbeSpec{}, &ProbeExpect{} },
+		Run:  runProbe,
+	})
+}
+
+func timeout(d *experiment.Duration) *time.Duration {
+	if d == nil {
+		return nil
+	}
+	t := d.D()
+	return &t
+}
+
+// engine returns the run's connection to the Docker daemon, opened on first
+// use and closed with the run.
+func engine(ctx context.Context, env *inject.Env) (*Engine, error) {
+	r, err := env.Resource("docker", func() (any, error) { return Connect(ctx) })
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Engine), nil
+}
+
+func resolveTarget(ctx context.Context, env *inject.Env, spec any) ([]inject.Target, error) {
+	e, err := engine(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.Resolve(ctx, spec.(*TargetSpec).selector(), nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]inject.Target, len(res.Matched))
+	for i, c := range res.Matched {
+		out[i] = inject.Target{Kind: "docker", ID: c.ShortID, Name: c.Name}
+	}
+	return out, nil
+}
+
+// ProbeSpec selects the containers a docker probe observes.
+type ProbeSpec struct {
+	Name      string            `yaml:"name" json:"name,omitempty"`
+	NameRegex string            `yaml:"name_regex" json:"name_regex,omitempty"`
+	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
+	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty"`
+	Image     string            `yaml:"image" json:"image,omitempty"`
+	Max       int               `yaml:"max" json:"max,omitempty"`
+	// Within makes the probe look again until the expectation holds.
+	Within   experiment.Duration `yaml:"within" json:"within,omitempty"`
+	Interval experiment.Duration `yaml:"interval" json:"interval,omitempty"`
+}
+
+// Validate requires at least one selector.
+func (s *ProbeSpec) Validate() error {
+	t := TargetSpec{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Compose: s.Compose, Image: s.Image}
+	return t.Validate()
+}
+
+// ProbeExpect is what every observed container must show.
+type ProbeExpect struct {
+	Running     *bool `yaml:"running" json:"running,omitempty"`
+	Healthy     *bool `yaml:"healthy" json:"healthy,omitempty"`
+	MinRestarts *int  `yaml:"min_restarts" json:"min_restarts,omitempty"`
+	ExitCode    *int  `yaml:"exit_code" json:"exit_code,omitempty"`
+}
+
+func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
+	s := specAny.(*ProbeSpec)
+	x, _ := expectAny.(*ProbeExpect)
+	if x == nil {
+		x = &ProbeExpect{}
+	}
+	cond := Condition{Running: x.Running, Healthy: x.Healthy, MinRestarts: x.MinRestarts, ExitCode: x.ExitCode}
+	if cond == (Condition{}) {
+		yes := true
+		cond.Running = &yes
+	}
+	t := TargetSpec{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Compose: s.Compose, Image: s.Image}
+	sel := t.selector()
+	sel.Max = s.Max
+	sel.SkipEmpty = false
+	e, err := Connect(ctx)
+	if err != nil {
+		return probe.Failf(nil, "%v", err)
+	}
+	defer e.Close()
+	res, err := e.Probe(ctx, Probe{Target: sel, Expect: cond, Within: s.Within.D(), Interval: s.Interval.D()})
+	if err != nil {
+		return probe.Failf(nil, "%v", err)
+	}
+	obs := map[string]string{}
+	out := map[string]string{}
+	for i, o := range res.Observations {
+		prefix := ""
+		if len(res.Observations) > 1 {
+			prefix = o.Container.Name + "."
+		}
+		obs[prefix+"status"] = o.Status
+		obs[prefix+"restarts"] = strconv.Itoa(o.RestartCount)
+		if !o.Running {
+			obs[prefix+"exit_code"] = strconv.Itoa(o.ExitCode)
+		}
+		if o.Health != "" {
+			obs[prefix+"health"] = o.Health
+		}
+		if i == 0 {
+			out["id"], out["name"], out["status"] = o.Container.ShortID, o.Container.Name, o.Status
+			out["restarts"] = strconv.Itoa(o.RestartCount)
+		}
+	}
+	out["count"] = strconv.Itoa(len(res.Observations))
+	if res.Looks > 1 {
+		obs["waited"] = res.Elapsed.Round(time.Millisecond).String()
+	}
+	if !res.Held {
+		return probe.Result{Observed: obs, Reason: strings.TrimSpace(res.Reason), Output: out}
+	}
+	return probe.Result{OK: true, Observed: obs, Output: out}
+}

@@ -1,0 +1,305 @@
+// Package inject holds the fault registry: the kinds of targets faults act
+// on, the faults each accepts, and the undo actions that remove them. Each
+// mechanism (processes, containers, the fault proxy) is a sub-package that
+// registers its kinds in init.
+//
+// Every injection returns an Undo: a serializable record of how to remove
+// the fault, written to the ledger before the fault is applied, so that a
+// later process can remove it even if this one died.
+package inject
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// Target is one concrete thing a fault hits.
+type Target struct {
+	Kind string `json:"kind"`
+	// ID identifies it to the mechanism: a pid, a container id, a proxy name.
+	ID string `json:"id"`
+	// Name is for people: a command line, a container name.
+	Name string `json:"name"`
+}
+
+// String names the target for plain output.
+func (t Target) String() string {
+	if t.Name == "" || t.Name == t.ID {
+		return fmt.Sprintf("%s %s", t.Kind, t.ID)
+	}
+	return fmt.Sprintf("%s %s (%s)", t.Kind, t.ID, t.Name)
+}
+
+// TargetKind is a kind of target, such as "process".
+type TargetKind struct {
+	Name string
+	// New returns a pointer to new settings for a target of this kind.
+	New func() any
+	// Resolve lists everything the settings match now; picking and the
+	// blast-radius cap are applied by Select.
+	Resolve func(ctx context.Context, env *Env, spec any) ([]Target, error)
+	// DefaultMax caps the matches when the target sets no max; 0 is no cap.
+	DefaultMax int
+	// Start, when set, starts a target that must run for the whole
+	// experiment, such as a proxy that traffic flows through. The closer,
+	// which the runner stores in the Env, stops it.
+	Start func(ctx context.Context, env *Env, name string, spec any) (io.Closer, error)
+}
+
+// FaultKind is a fault one kind of target accepts.
+type FaultKind struct {
+	Target string
+	Name   string
+	// New returns a pointer to new settings for the fault.
+	New func() any
+	// Plan returns the Undo that will remove the fault from t, before
+	// anything is touched, so the ledger can record it first. A fault with
+	// nothing to undo (kill) returns an Undo with no Action.
+	Plan func(ctx context.Context, env *Env, t Target, params any) (Undo, error)
+	// Inject applies the fault to t. The undo is the one Plan returned; Inject
+	// may fill in what it learns (a container's IP address) and returns it.
+	Inject func(ctx context.Context, env *Env, t Target, params any, u Undo) (Undo, error)
+}
+
+// Undo is how to remove one applied fault from one target.
+type Undo struct {
+	// Action names the registered undo function; empty means nothing to undo.
+	Action string          `json:"action,omitempty"`
+	Target Target          `json:"target"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	// Volatile faults end with the process that holds them (an in-process
+	// proxy), so there is nothing to undo after a crash.
+	Volatile bool `json:"volatile,omitempty"`
+}
+
+// UndoFunc removes a fault. It must be idempotent and treat a target that no
+// longer exists as already reverted, reporting that through env.Warn.
+type UndoFunc func(ctx context.Context, env *Env, u Undo) error
+
+var (
+	mu          sync.RWMutex
+	targetKinds = map[string]*TargetKind{}
+	faultKinds  = map[string]map[string]*FaultKind{}
+	undos       = map[string]UndoFunc{}
+)
+
+// RegisterTarget adds a target kind. It panics on a duplicate: kinds are
+// registered in init.
+func RegisterTarget(k TargetKind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if targetKinds[k.Name] != nil {
+		panic("inject: target kind registered twice: " + k.Name)
+	}
+	targetKinds[k.Name] = &k
+}
+
+// RegisterFault adds a fault to a target kind.
+func RegisterFault(k FaultKind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if faultKinds[k.Target] == nil {
+		faultKinds[k.Target] = map[string]*FaultKind{}
+	}
+	if faultKinds[k.Target][k.Name] != nil {
+		panic("inject: fault registered twice: " + k.Target + "/" + k.Name)
+	}
+	faultKinds[k.Target][k.Name] = &k
+}
+
+// RegisterUndo adds an undo action.
+func RegisterUndo(action string, fn UndoFunc) {
+	mu.Lock()
+	defer mu.Unlock()
+	if undos[action] != nil {
+		panic("inject: undo registered twice: " + action)
+	}
+	undos[action] = fn
+}
+
+// LookupTarget returns a target kind.
+func LookupTarget(kind string) (*TargetKind, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	k, ok := targetKinds[kind]
+	return k, ok
+}
+
+// LookupFault returns a fault of a target kind.
+func LookupFault(targetKind, name string) (*FaultKind, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	k, ok := faultKinds[targetKind][name]
+	return k, ok
+}
+
+// TargetKinds lists the registered target kinds, sorted.
+func TargetKinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for k := range targetKinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// FaultNames lists the faults of a target kind, sorted.
+func FaultNames(targetKind string) []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for k := range faultKinds[targetKind] {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Revert runs the undo action of u. Undos with no action succeed at once;
+// volatile ones whose holder is gone succeed too.
+func Revert(ctx context.Context, env *Env, u Undo) error {
+	if u.Action == "" {
+		return nil
+	}
+	mu.RLock()
+	fn := undos[u.Action]
+	mu.RUnlock()
+	if fn == nil {
+		return fmt.Errorf("revert %s: no undo action %q in this version of chaos", u.Target, u.Action)
+	}
+	return fn(ctx, env, u)
+}
+
+// Selected is implemented by target settings that embed
+// experiment.Selection.
+type Selected interface {
+	Selected() experiment.Selection
+}
+
+// ErrNoMatch is returned by Select when nothing matches and the target does
+// not allow that.
+var ErrNoMatch = fmt.Errorf("no match")
+
+// Select resolves a target and applies its pick and blast-radius cap. It
+// returns the picked targets and how many matched in all.
+func Select(ctx context.Context, env *Env, name string, kind *TargetKind, spec any) (picked []Target, matched int, err error) {
+	all, err := kind.Resolve(ctx, env, spec)
+	if err != nil {
+		return nil, 0, fmt.Errorf("resolve target %q: %w", name, err)
+	}
+	var sel experiment.Selection
+	if s, ok := spec.(Selected); ok {
+		sel = s.Selected()
+	}
+	limit := sel.Max
+	if limit == 0 {
+		limit = kind.DefaultMax
+	}
+	switch {
+	case len(all) == 0 && sel.Empty == "skip":
+		return nil, 0, nil
+	case len(all) == 0:
+		return nil, 0, fmt.Errorf("target %q matches nothing (set empty: skip to allow that): %w", name, ErrNoMatch)
+	case limit > 0 && len(all) > limit:
+		return nil, len(all), fmt.Errorf("target %q matches %d, more than its max of %d: narrow the selector or raise max", name, len(all), limit)
+	}
+	n := sel.Pick.Of(len(all))
+	if n == len(all) {
+		return all, len(all), nil
+	}
+	idx := env.Rand.Perm(len(all))[:n]
+	slices.Sort(idx)
+	for _, i := range idx {
+		picked = append(picked, all[i])
+	}
+	return picked, len(all), nil
+}
+
+// Env is what the mechanisms share during one run: a seeded random source,
+// a place for warnings, and resources opened once (a Docker client, the
+// running proxies) that are closed at the end.
+type Env struct {
+	Rand *rand.Rand
+	// Warn reports a problem that does not stop the run.
+	Warn func(msg string)
+
+	mu        sync.Mutex
+	resources map[string]any
+	order     []string
+}
+
+// NewEnv returns an environment whose random choices follow seed.
+func NewEnv(seed uint64, warn func(string)) *Env {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	return &Env{Rand: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), Warn: warn}
+}
+
+// Resource returns the resource stored under key, opening it on first use.
+func (e *Env) Resource(key string, open func() (any, error)) (any, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.resources[key]; ok {
+		return r, nil
+	}
+	if open == nil {
+		return nil, fmt.Errorf("no resource %q", key)
+	}
+	r, err := open()
+	if err != nil {
+		return nil, err
+	}
+	e.put(key, r)
+	return r, nil
+}
+
+// Put stores a resource; it is closed by Close if it is an io.Closer.
+func (e *Env) Put(key string, r any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.put(key, r)
+}
+
+func (e *Env) put(key string, r any) {
+	if e.resources == nil {
+		e.resources = map[string]any{}
+	}
+	if _, ok := e.resources[key]; !ok {
+		e.order = append(e.order, key)
+	}
+	e.resources[key] = r
+}
+
+// Lookup returns a stored resource.
+func (e *Env) Lookup(key string) (any, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.resources[key]
+	return r, ok
+}
+
+// Close closes the resources in the reverse order of opening.
+func (e *Env) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var first error
+	for i := len(e.order) - 1; i >= 0; i-- {
+		if c, ok := e.resources[e.order[i]].(io.Closer); ok {
+			if err := c.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	e.resources, e.order = nil, nil
+	return first
+}

@@ -1,0 +1,247 @@
+// Package process injects faults into local processes: kill with any
+// signal, and stop (SIGSTOP) reverted by SIGCONT. Processes are selected by
+// pid, pid file or a regular expression on the command line.
+package process
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+// Spec selects processes: exactly one of PID, PIDFile and Cmdline.
+type Spec struct {
+	PID     int               `yaml:"pid" json:"pid,omitempty"`
+	PIDFile string            `yaml:"pid_file" json:"pid_file,omitempty"`
+	Cmdline experiment.Regexp `yaml:"cmdline" json:"cmdline,omitzero"`
+
+	experiment.Selection `yaml:",inline" json:",inline"`
+}
+
+// Validate requires exactly one way of selecting.
+func (s *Spec) Validate() error {
+	n := 0
+	if s.PID != 0 {
+		n++
+	}
+	if s.PIDFile != "" {
+		n++
+	}
+	if s.Cmdline.Regexp != nil {
+		n++
+	}
+	if n != 1 {
+		return errors.New("select processes with exactly one of pid, pid_file, cmdline")
+	}
+	if s.PID < 0 {
+		return errors.New("pid must be positive")
+	}
+	return s.Selection.Validate()
+}
+
+// KillParams are the settings of the kill fault.
+type KillParams struct {
+	Signal experiment.Signal `yaml:"signal" json:"signal"`
+}
+
+// SetDefaults sends SIGTERM, which lets the process clean up, unless told
+// otherwise.
+func (p *KillParams) SetDefaults() { p.Signal = experiment.MustSignal("SIGTERM") }
+
+// StopParams are the settings of the stop fault; it has none.
+type StopParams struct{}
+
+const undoCont = "process.cont"
+
+// identity pins a pid to one process: pids are reused, start times are not.
+type identity struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+func init() {
+	inject.RegisterTarget(inject.TargetKind{
+		Name:       "process",
+		New:        func() any { return &Spec{} },
+		Resolve:    resolve,
+		DefaultMax: 5,
+	})
+	inject.RegisterFault(inject.FaultKind{
+		Target: "process",
+		Name:   "kill",
+		New:    func() any { return &KillParams{} },
+		Plan: func(context.Context, *inject.Env, inject.Target, any) (inject.Undo, error) {
+			return inject.Undo{}, nil
+		},
+		Inject: func(_ context.Context, _ *inject.Env, t inject.Target, params any, u inject.Undo) (inject.Undo, error) {
+			sig := params.(*KillParams).Signal
+			pid, _ := strconv.Atoi(t.ID)
+			if err := syscall.Kill(pid, syscall.Signal(sig.Number)); err != nil {
+				return u, fmt.Errorf("send %s to process %d: %w", sig, pid, err)
+			}
+			return u, nil
+		},
+	})
+	inject.RegisterFault(inject.FaultKind{
+		Target: "process",
+		Name:   "stop",
+		New:    func() any { return &StopParams{} },
+		Plan: func(_ context.Context, _ *inject.Env, t inject.Target, _ any) (inject.Undo, error) {
+			pid, _ := strconv.Atoi(t.ID)
+			start, err := startTime(pid)
+			if err != nil {
+				return inject.Undo{}, fmt.Errorf("stop process %d: %w", pid, err)
+			}
+			data, _ := json.Marshal(identity{PID: pid, Start: start})
+			return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
+		},
+		Inject: func(_ context.Context, _ *inject.Env, t inject.Target, _ any, u inject.Undo) (inject.Undo, error) {
+			pid, _ := strconv.Atoi(t.ID)
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				return u, fmt.Errorf("stop process %d: %w", pid, err)
+			}
+			return u, nil
+		},
+	})
+	inject.RegisterUndo(undoCont, func(_ context.Context, env *inject.Env, u inject.Undo) error {
+		var id identity
+		if err := json.Unmarshal(u.Data, &id); err != nil {
+			return fmt.Errorf("continue process: bad undo record: %w", err)
+		}
+		start, err := startTime(id.PID)
+		if err != nil || start != id.Start {
+			env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
+			return nil
+		}
+		if err := syscall.Kill(id.PID, syscall.SIGCONT); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
+				return nil
+			}
+			return fmt.Errorf("continue process %d: %w", id.PID, err)
+		}
+		return nil
+	})
+}
+
+func resolve(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error) {
+	s := spec.(*Spec)
+	switch {
+	case s.PID != 0:
+		return one(s.PID)
+	case s.PIDFile != "":
+		b, err := os.ReadFile(s.PIDFile)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("read pid file: %w", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("pid file %s holds %q, not a pid", s.PIDFile, strings.TrimSpace(string(b)))
+		}
+		return one(pid)
+	}
+	skip := ancestors()
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return nil, err
+	}
+	var out []inject.Target
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || skip[pid] {
+			continue
+		}
+		cmd, ok := cmdline(pid)
+		if !ok || !s.Cmdline.MatchString(cmd) || zombie(pid) {
+			continue
+		}
+		out = append(out, inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: cmd})
+	}
+	return out, nil
+}
+
+func one(pid int) ([]inject.Target, error) {
+	cmd, ok := cmdline(pid)
+	if !ok || zombie(pid) {
+		return nil, nil
+	}
+	return []inject.Target{{Kind: "process", ID: strconv.Itoa(pid), Name: cmd}}, nil
+}
+
+// ancestors returns this process and its parents, which a command-line
+// pattern must never select: chaos would stop itself or the shell running it.
+func ancestors() map[int]bool {
+	out := map[int]bool{}
+	for pid := os.Getpid(); pid > 1 && !out[pid]; {
+		out[pid] = true
+		f, err := statFields(pid)
+		if err != nil || len(f) < 2 {
+			break
+		}
+		pid, _ = strconv.Atoi(f[1])
+	}
+	return out
+}
+
+func cmdline(pid int) (string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
+		return "", false
+	}
+	return string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})), true
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name,
+// which may itself hold spaces: field 0 is the state.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("read /proc/%d/stat: unexpected format", pid)
+	}
+	return strings.Fields(string(b[i+1:])), nil
+}
+
+func zombie(pid int) bool {
+	f, err := statFields(pid)
+	return err != nil || len(f) == 0 || f[0] == "Z" || f[0] == "X"
+}
+
+// startTime is the process's start time in clock ticks since boot.
+func startTime(pid int) (uint64, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	// starttime is field 22 of stat, the 20th after the command name.
+	if len(f) < 20 {
+		return 0, fmt.Errorf("process %d: short /proc stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// State returns the process's state letter from /proc (R, S, T for stopped,
+// Z), for tests and probes.
+func State(pid int) (string, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return "", err
+	}
+	return f[0], nil
+}

@@ -1,0 +1,121 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/inject/proxy"
+)
+
+func TestAPI(t *testing.T) {
+	p := startProxy(t, serveTCP(t, echo), "tcp")
+	reg := proxy.NewRegistry()
+	if err := reg.Add(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Add(p); err == nil {
+		t.Error("registering a name twice succeeded")
+	}
+	srv := httptest.NewServer(proxy.NewAPI(reg, proxy.APIOptions{}))
+	defer srv.Close()
+
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	status, body := do("POST", "/proxies/test/faults", `{"kind":"latency","direction":"upstream","params":{"delay":"60ms","jitter":"1ms"}}`)
+	if status != 201 {
+		t.Fatalf("POST fault = %d %s", status, body)
+	}
+	var added proxy.FaultInfo
+	var raw struct {
+		Params map[string]any `json:"params"`
+	}
+	json.Unmarshal([]byte(body), &added)
+	json.Unmarshal([]byte(body), &raw)
+	if d, ok := added.Params.(*proxy.Latency); !ok || d.Delay != 60*time.Millisecond {
+		t.Errorf("decoded params = %+v", added.Params)
+	}
+	if added.ID == "" || added.Kind != "latency" || added.Direction != proxy.Upstream || added.Percent != 1 || raw.Params["delay"] != "60ms" {
+		t.Errorf("POST fault answered %s", body)
+	}
+	// The fault acts on the proxy.
+	if d := roundTrip(t, dial(t, p.Addr()), []byte("x")); d < 55*time.Millisecond {
+		t.Errorf("round trip after adding latency over the API took %v", d)
+	}
+
+	status, body = do("GET", "/proxies", "")
+	var snaps []proxy.Snapshot
+	if err := json.Unmarshal([]byte(body), &snaps); status != 200 || err != nil || len(snaps) != 1 {
+		t.Fatalf("GET /proxies = %d %s (%v)", status, body, err)
+	}
+	if s := snaps[0]; s.Name != "test" || s.Listen != p.Addr() || s.Stats.ConnectionsTotal != 1 || len(s.Faults) != 1 {
+		t.Errorf("snapshot = %+v", s)
+	}
+
+	tests := []struct {
+		method, path, body string
+		want               int
+		wantBody           string
+	}{
+		{"GET", "/proxies/test", "", 200, `"name": "test"`},
+		{"GET", "/proxies/test/faults", "", 200, `"delay": "60ms"`},
+		{"GET", "/proxies/nope", "", 404, `no proxy named \"nope\"`},
+		{"POST", "/proxies/test/faults", `{"kind":"latnecy"}`, 400, "unknown proxy fault kind"},
+		{"POST", "/proxies/test/faults", `{"kind":"latency","params":{"dealy":"1s"}}`, 400, `unknown parameter \"dealy\"; known: connect, delay, jitter`},
+		{"POST", "/proxies/test/faults", `{"kind":"latency","params":{"delay":5}}`, 400, "want a duration string"},
+		{"POST", "/proxies/test/faults", `{"kind":"http_error","params":{"status":503}}`, 400, "needs a proxy with protocol http"},
+		{"POST", "/proxies/test/faults", `{"kind":"bandwidth","params":{"rate":1000},"percent":0.5}`, 201, `"percent": 0.5`},
+		{"POST", "/proxies/test/faults", `not json`, 400, "decode fault"},
+		{"DELETE", "/proxies/test/faults/" + added.ID, "", 204, ""},
+		{"DELETE", "/proxies/test/faults/" + added.ID, "", 404, "no such fault"},
+		{"DELETE", "/proxies/test/faults", "", 204, ""},
+		{"GET", "/proxies/test/faults", "", 200, "[]"},
+	}
+	for _, tt := range tests {
+		status, body := do(tt.method, tt.path, tt.body)
+		if status != tt.want || !strings.Contains(body, tt.wantBody) {
+			t.Errorf("%s %s %s = %d %s; want %d containing %q", tt.method, tt.path, tt.body, status, body, tt.want, tt.wantBody)
+		}
+	}
+}
+
+func TestAPIToken(t *testing.T) {
+	srv := httptest.NewServer(proxy.NewAPI(proxy.NewRegistry(), proxy.APIOptions{Token: "s3cret"}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Bearer wrong", 401},
+		{"s3cret", 401},
+		{"Bearer s3cret", 200},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/proxies", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET /proxies with Authorization %q = %d; want %d", tt.auth, resp.StatusCode, tt.want)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+// This file plugs the proxy into chaos: the proxy target kind, which starts
+// with the run so that traffic flows through it all the time, and one fault
+// per kind, switched on and off during the method.
+
+// TargetSpec is a proxy target in an experiment file.
+type TargetSpec struct {
+	Listen   string `yaml:"listen" json:"listen" chaos:"required"`
+	Upstream string `yaml:"upstream" json:"upstream" chaos:"required"`
+	// Protocol is tcp (default) or http, which adds the HTTP faults.
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+
+	name string
+}
+
+// Validate checks the addresses and the protocol.
+func (s *TargetSpec) Validate() error {
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		return fmt.Errorf("listen %q: %v", s.Listen, err)
+	}
+	if _, _, err := net.SplitHostPort(s.Upstream); err != nil {
+		return fmt.Errorf("upstream %q: %v", s.Upstream, err)
+	}
+	if s.Protocol != "" && s.Protocol != "tcp" && s.Protocol != "http" {
+		return fmt.Errorf("protocol %q: use tcp or http", s.Protocol)
+	}
+	return nil
+}
+
+// settings are a fault's settings in an experiment file: the kind's own,
+// plus the direction and the share of connections or requests hit.
+type settings[P any] struct {
+	Direction string              `yaml:"direction" json:"direction,omitempty"`
+	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
+	Params    P                   `yaml:",inline" json:"params"`
+}
+
+type params[P any] interface {
+	*P
+	Params
+}
+
+// Validate checks the settings.
+func (s *settings[P]) Validate() error {
+	switch Direction(s.Direction) {
+	case "", Upstream, Downstream, Both:
+	default:
+		return fmt.Errorf("direction %q: use upstream, downstream or both", s.Direction)
+	}
+	if s.Percent != nil && *s.Percent == 0 {
+		return errors.New("percent 0% would never hit: remove the step, or use more than 0%")
+	}
+	if p, ok := any(&s.Params).(Params); ok {
+		return p.Validate()
+	}
+	return nil
+}
+
+const undoRemove = "proxy.remove"
+
+// undoData names the fault on its proxy.
+type undoData struct {
+	Proxy string `json:"proxy"`
+	ID    string `json:"id,omitempty"`
+}
+
+func resourceKey(name string) string { return "proxy:" + name }
+
+func registerFault[P any, PP params[P]](name string) {
+	inject.RegisterFault(inject.FaultKind{
+		Target: "proxy",
+		Name:   name,
+		New:    func() any { return &settings[P]{} },
+		Plan: func(_ context.Context, _ *inject.Env, t inject.Target, _ any) (inject.Undo, error) {
+			data, _ := json.Marshal(undoData{Proxy: t.ID})
+			return inject.Undo{Action: undoRemove, Target: t, Data: data, Volatile: true}, nil
+		},
+		Inject: func(_ context.Context, env *inject.Env, t inject.Target, p any, u inject.Undo) (inject.Undo, error) {
+			s := p.(*settings[P])
+			px, ok := env.Lookup(resourceKey(t.ID))
+			if !ok {
+				return u, fmt.Errorf("proxy %s is not running", t.ID)
+			}
+			f := Fault{Params: PP(&s.Params), Direction: Direction(s.Direction)}
+			if s.Percent != nil {
+				f.Percent = s.Percent.Fraction()
+			}
+			id, err := px.(*Proxy).Add(f)
+			if err != nil {
+				return u, fmt.Errorf("add %s to proxy %s: %w", name, t.ID, err)
+			}
+			u.Data, _ = json.Marshal(undoData{Proxy: t.ID, ID: id})
+			return u, nil
+		},
+	})
+}
+
+func init() {
+	inject.RegisterTarget(inject.TargetKind{
+		Name: "proxy",
+		New:  func() any { return &TargetSpec{} },
+		Resolve: func(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error) {
+			s := spec.(*TargetSpec)
+			return []inject.Target{{Kind: "proxy", ID: s.name, Name: s.Listen + " -> " + s.Upstream}}, nil
+		},
+		Start: func(ctx context.Context, env *inject.Env, name string, spec any) (io.Closer, error) {
+			s := spec.(*TargetSpec)
+			s.name = name
+			p := New(Config{Name: name, Listen: s.Listen, Upstream: s.Upstream, Protocol: s.Protocol})
+			if err := p.Start(ctx); err != nil {
+				return nil, err
+			}
+			env.Put(resourceKey(name), p)
+			return p, nil
+		},
+	})
+	registerFault[Latency]("latency")
+	registerFault[Bandwidth]("bandwidth")
+	registerFault[Timeout]("timeout")
+	registerFault[Reset]("reset")
+	registerFault[Down]("down")
+	registerFault[Slicer]("slicer")
+	registerFault[LimitData]("limit_data")
+	registerFault[SlowClose]("slow_close")
+	registerFault[HTTPError]("http_error")
+	registerFault[HTTPDelay]("http_delay")
+	inject.RegisterUndo(undoRemove, func(_ context.Context, env *inject.Env, u inject.Undo) error {
+		var d undoData
+		if err := json.Unmarshal(u.Data, &d); err != nil {
+			return fmt.Errorf("remove proxy fault: bad undo record: %w", err)
+		}
+		px, ok := env.Lookup(resourceKey(d.Proxy))
+		if !ok || d.ID == "" {
+			// The proxy lived in a process that is gone, and its faults
+			// with it.
+			return nil
+		}
+		if err := px.(*Proxy).Remove(d.ID); err != nil && !errors.Is(err, ErrNoFault) {
+			return fmt.Errorf("remove fault %s from proxy %s: %w", d.ID, d.Proxy, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,590 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one client connection and its upstream connection.
+type conn struct {
+	p      *Proxy
+	client *net.TCPConn
+	seed   uint64
+	ctx    context.Context // done when the connection is closed
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	upstream *net.TCPConn
+	closed   bool
+	timers   map[string]*time.Timer
+	links    [2]*link
+}
+
+func newConn(p *Proxy, client *net.TCPConn) *conn {
+	ctx, cancel := context.WithCancel(p.ctx)
+	return &conn{p: p, client: client, seed: rand.Uint64(), ctx: ctx, cancel: cancel, timers: map[string]*time.Timer{}}
+}
+
+// hits reports whether fault a acts on this connection. The choice is a
+// pure function of the two seeds, so both directions agree on it without
+// sharing state.
+func (c *conn) hits(a *active) bool {
+	if a.all {
+		return true
+	}
+	return mix(c.seed^a.seed) < a.threshold
+}
+
+// mix is the splitmix64 finalizer.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func (c *conn) run() {
+	defer c.p.wg.Done()
+	defer c.p.untrack(c)
+	defer c.close(false)
+
+	set := c.p.faults.Load()
+	var connectDelay time.Duration
+	for _, a := range set.faults {
+		if !c.hits(a) {
+			continue
+		}
+		switch f := a.fault.Params.(type) {
+		case *Down:
+			c.close(true)
+			return
+		case *Reset:
+			if f.AfterBytes == 0 {
+				c.close(true)
+				return
+			}
+		case *Latency:
+			connectDelay += f.Connect
+		}
+	}
+	if connectDelay > 0 && !sleep(c.ctx, connectDelay) {
+		return
+	}
+	d := net.Dialer{Timeout: c.p.cfg.DialTimeout}
+	nc, err := d.DialContext(c.ctx, "tcp", c.p.cfg.Upstream)
+	if err != nil {
+		// The client sees what it would see without the proxy: a reset.
+		c.close(true)
+		return
+	}
+	up := nc.(*net.TCPConn)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		up.Close()
+		return
+	}
+	c.upstream = up
+	upl := newLink(c, Upstream, c.client, up)
+	downl := newLink(c, Downstream, up, c.client)
+	c.links = [2]*link{upl, downl}
+	c.mu.Unlock()
+	c.update(c.p.faults.Load())
+
+	var x *exchange
+	if c.p.cfg.Protocol == "http" {
+		x = newExchange(upl, downl)
+	}
+	done := make(chan error, 1)
+	go func() { done <- upl.run(x) }()
+	err = downl.run(x)
+	if err2 := <-done; err == nil {
+		err = err2
+	}
+	c.close(err != nil && !errors.Is(err, errCut))
+}
+
+// errCut ends a pipe that a fault closed on purpose.
+var errCut = errors.New("connection cut by a fault")
+
+// update makes the connection act on a new fault set: whole-connection
+// faults fire, close-after timers start or stop, and pipes blocked in a
+// read are interrupted so that they reconsider their path.
+func (c *conn) update(set *faultSet) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	present := map[string]bool{}
+	cut := false
+	for _, a := range set.faults {
+		if !c.hits(a) {
+			continue
+		}
+		switch f := a.fault.Params.(type) {
+		case *Down:
+			cut = true
+		case *Reset:
+			if f.AfterBytes == 0 {
+				cut = true
+			}
+		case *Timeout:
+			if f.CloseAfter > 0 {
+				present[a.id] = true
+				if c.timers[a.id] == nil {
+					c.timers[a.id] = time.AfterFunc(f.CloseAfter, func() { c.close(false) })
+				}
+			}
+		}
+	}
+	for id, t := range c.timers {
+		if !present[id] {
+			t.Stop()
+			delete(c.timers, id)
+		}
+	}
+	links := c.links
+	c.mu.Unlock()
+	if cut {
+		c.close(true)
+		return
+	}
+	for _, l := range links {
+		if l != nil && l.interruptible.Load() {
+			l.interrupt()
+		}
+	}
+}
+
+// interrupt pulls the pipe out of its read so that it picks up a new fault
+// set, and waits (briefly) until it has, so that bytes sent after Add or
+// Remove returns see the change. A single expired deadline has been seen
+// to let one more splice through on a busy machine, so it is set again
+// until the pipe has left its read.
+func (l *link) interrupt() {
+	seen := l.reads.Load()
+	for range 100 {
+		l.src.SetReadDeadline(longAgo)
+		if l.reads.Load() != seen || !l.interruptible.Load() {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+var longAgo = time.Unix(1, 0)
+
+// close closes both connections, with a TCP RST to both peers when reset
+// is set. It is idempotent.
+func (c *conn) close(reset bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	up := c.upstream
+	c.mu.Unlock()
+	c.cancel()
+	for _, tc := range []*net.TCPConn{c.client, up} {
+		if tc == nil {
+			continue
+		}
+		if reset {
+			tc.SetLinger(0)
+		}
+		tc.Close()
+	}
+}
+
+// sleep waits for d or until ctx is done, and reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// link is one direction of a connection: bytes read from src are written
+// to dst.
+type link struct {
+	c        *conn
+	dir      Direction
+	src, dst *net.TCPConn
+	bytes    *atomic.Int64
+
+	// interruptible is set while the pipe reads src directly, so that a
+	// read deadline can pull it out of the read without losing bytes.
+	interruptible atomic.Bool
+	reads         atomic.Uint64 // counts returns from reads on src in stream
+
+	sendMu  sync.Mutex // serializes send; a synthetic HTTP reply may come from the other pipe
+	buf     []byte
+	pending atomic.Int64 // chunks queued for the delay line and not yet written
+	queue   chan chunk
+	wdone   chan struct{}
+	werr    atomic.Pointer[error]
+
+	planMu  sync.Mutex
+	planSet *faultSet
+	plan    plan
+
+	// Used by whichever goroutine writes; pending hands them over.
+	counted map[string]int64
+	lastDue time.Time
+	paceAt  time.Time
+}
+
+type chunk struct {
+	data   []byte
+	readAt time.Time
+	jitter float64
+}
+
+func newLink(c *conn, dir Direction, src, dst *net.TCPConn) *link {
+	l := &link{c: c, dir: dir, src: src, dst: dst, bytes: &c.p.bytesDown, counted: map[string]int64{}}
+	if dir == Upstream {
+		l.bytes = &c.p.bytesUp
+	}
+	return l
+}
+
+// plan is what the faults hitting one direction of one connection add up to.
+type plan struct {
+	delay, jitter time.Duration
+	rate          int64
+	slicer        *Slicer
+	hold          bool
+	budgets       []budget
+	slowClose     time.Duration
+}
+
+// budget closes or resets the connection after bytes more bytes.
+type budget struct {
+	id    string
+	bytes int64
+	reset bool
+}
+
+// shaper is implemented by kinds that act on the bytes of a direction.
+type shaper interface {
+	shape(pl *plan, id string)
+}
+
+func (pl *plan) stream() bool {
+	return pl.delay > 0 || pl.jitter > 0 || pl.rate > 0 || pl.slicer != nil || pl.hold || len(pl.budgets) > 0
+}
+
+// planFor returns the plan of this direction under set. It is cached per
+// set; the reading and the writing goroutine both ask for it.
+func (l *link) planFor(set *faultSet) plan {
+	l.planMu.Lock()
+	defer l.planMu.Unlock()
+	if set == l.planSet {
+		return l.plan
+	}
+	l.planSet = set
+	l.plan = plan{}
+	for _, a := range set.faults {
+		if !l.c.hits(a) {
+			continue
+		}
+		if _, ok := a.fault.Params.(httpParams); ok {
+			continue
+		}
+		if d := a.fault.Direction; (l.dir == Upstream && !d.up()) || (l.dir == Downstream && !d.down()) {
+			continue
+		}
+		if s, ok := a.fault.Params.(shaper); ok {
+			s.shape(&l.plan, a.id)
+		}
+		if sc, ok := a.fault.Params.(*SlowClose); ok {
+			l.plan.slowClose += sc.Delay
+		}
+	}
+	return l.plan
+}
+
+// run moves bytes until src ends or fails. In HTTP mode x parses requests
+// and replies; otherwise, and after an HTTP upgrade, it streams.
+func (l *link) run(x *exchange) error {
+	var err error
+	switch {
+	case x != nil && l.dir == Upstream:
+		err = x.requests()
+	case x != nil:
+		err = x.responses()
+	default:
+		err = l.stream()
+	}
+	if err != nil {
+		l.c.close(!errors.Is(err, errCut))
+	}
+	l.stopWriter()
+	return err
+}
+
+// stream copies src to dst: with io.Copy between the TCP connections (so
+// splice on Linux) while no fault acts on this direction, chunk by chunk
+// through deliver otherwise.
+func (l *link) stream() error {
+	for {
+		l.interruptible.Store(true)
+		// The plan is read after the flag is set: a fault added in between
+		// either shows in the plan or finds the flag and interrupts the read.
+		pl := l.planFor(l.c.p.faults.Load())
+		if !pl.stream() && l.pending.Load() == 0 {
+			n, err := io.Copy(l.dst, l.src)
+			l.reads.Add(1)
+			l.bytes.Add(n)
+			if err == nil {
+				return l.finish()
+			}
+			if l.interrupted(err) {
+				continue
+			}
+			return err
+		}
+		if l.buf == nil {
+			l.buf = make([]byte, bufSize)
+		}
+		n, err := l.src.Read(l.buf)
+		l.reads.Add(1)
+		if n > 0 {
+			if err := l.send(l.buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return l.finish()
+		}
+		if err != nil && !l.interrupted(err) {
+			return err
+		}
+	}
+}
+
+const bufSize = 32 << 10
+
+// interrupted reports whether err is the read deadline set by update, and
+// clears it.
+func (l *link) interrupted(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	l.src.SetReadDeadline(time.Time{})
+	return true
+}
+
+// finish passes on the end of the stream, after the bytes still delayed
+// and any slow_close delay.
+func (l *link) finish() error {
+	l.interruptible.Store(false)
+	l.stopWriter()
+	if p := l.werr.Load(); p != nil {
+		return *p
+	}
+	if d := l.planFor(l.c.p.faults.Load()).slowClose; d > 0 && !sleep(l.c.ctx, d) {
+		return net.ErrClosed
+	}
+	if err := l.dst.CloseWrite(); err != nil {
+		return err
+	}
+	return nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// send forwards b, written at once or through the delay line while a
+// latency acts (or delayed bytes are still queued). b is not retained.
+func (l *link) send(b []byte) error {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	if p := l.werr.Load(); p != nil {
+		return *p
+	}
+	pl := l.planFor(l.c.p.faults.Load())
+	if pl.delay == 0 && pl.jitter == 0 && l.pending.Load() == 0 {
+		return l.deliver(b)
+	}
+	if l.queue == nil {
+		l.queue = make(chan chunk, 256)
+		l.wdone = make(chan struct{})
+		go l.writer(l.queue, l.wdone)
+	}
+	now := time.Now()
+	for len(b) > 0 {
+		bp := bufPool.Get().(*[]byte)
+		n := copy(*bp, b)
+		b = b[n:]
+		l.pending.Add(1)
+		select {
+		case l.queue <- chunk{data: (*bp)[:n], readAt: now, jitter: rand.Float64()*2 - 1}:
+		case <-l.c.ctx.Done():
+			l.pending.Add(-1)
+			return net.ErrClosed
+		}
+	}
+	return nil
+}
+
+// stopWriter ends the delay line after it has written what it holds.
+func (l *link) stopWriter() {
+	l.sendMu.Lock()
+	q, done := l.queue, l.wdone
+	l.queue = nil
+	l.sendMu.Unlock()
+	if q != nil {
+		close(q)
+		<-done
+	}
+}
+
+// writer is the delay line: each chunk is written Delay (+- jitter) after
+// it was read, never before the chunk ahead of it.
+func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
+	defer close(done)
+	var t *time.Timer
+	for ch := range queue {
+		if l.werr.Load() == nil {
+			if err := l.await(ch, &t); err == nil {
+				err = l.deliver(ch.data)
+				if err != nil {
+					l.werr.Store(&err)
+					l.c.close(!errors.Is(err, errCut))
+				}
+			}
+		}
+		b := ch.data[:cap(ch.data)]
+		bufPool.Put(&b)
+		l.pending.Add(-1)
+	}
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// await waits until ch is due under the current plan, which may change
+// while it waits.
+func (l *link) await(ch chunk, t **time.Timer) error {
+	for {
+		set := l.c.p.faults.Load()
+		pl := l.planFor(set)
+		due := ch.readAt.Add(pl.delay + time.Duration(ch.jitter*float64(pl.jitter)))
+		if due.Before(l.lastDue) {
+			due = l.lastDue
+		}
+		// Timers fire late by the scheduler's delay, a few hundred
+		// microseconds on a busy machine; aiming that much early keeps the
+		// added latency centred on Delay.
+		early := time.Duration(l.c.p.timerLate.Load())
+		target := due.Add(-early)
+		d := time.Until(target)
+		if d <= 0 {
+			l.lastDue = due
+			return nil
+		}
+		if *t == nil {
+			*t = time.NewTimer(d)
+		} else {
+			(*t).Reset(d)
+		}
+		select {
+		case <-(*t).C:
+			late := time.Since(target)
+			l.c.p.timerLate.Store(int64(early + (min(late, 2*time.Millisecond)-early)/8))
+			l.lastDue = due
+			return nil
+		case <-set.changed:
+			(*t).Stop() // since Go 1.23 no stale tick survives Stop
+		case <-l.c.ctx.Done():
+			return net.ErrClosed
+		}
+	}
+}
+
+// deliver writes b to dst under the faults that shape the stream: hold,
+// bandwidth, slicer and byte budgets.
+func (l *link) deliver(b []byte) error {
+	for len(b) > 0 {
+		set := l.c.p.faults.Load()
+		pl := l.planFor(set)
+		if pl.hold {
+			select {
+			case <-set.changed:
+				continue
+			case <-l.c.ctx.Done():
+				return net.ErrClosed
+			}
+		}
+		n := len(b)
+		if s := pl.slicer; s != nil {
+			size := s.Size
+			if s.Variation > 0 {
+				size += rand.IntN(2*s.Variation+1) - s.Variation
+			}
+			n = min(n, size)
+		}
+		if pl.rate > 0 {
+			// Pace in pieces of about 20 ms worth of bytes, so that a low
+			// rate does not come in bursts.
+			n = min(n, int(max(pl.rate/50, 1)))
+		}
+		var exhausted *budget
+		for i := range pl.budgets {
+			bg := &pl.budgets[i]
+			left := bg.bytes - l.counted[bg.id]
+			if left <= int64(n) {
+				n = int(left)
+				exhausted = bg
+			}
+		}
+		if n > 0 {
+			w, err := l.dst.Write(b[:n])
+			l.bytes.Add(int64(w))
+			for _, bg := range pl.budgets {
+				l.counted[bg.id] += int64(w)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		b = b[n:]
+		if exhausted != nil {
+			l.c.close(exhausted.reset)
+			return errCut
+		}
+		if pl.rate > 0 {
+			now := time.Now()
+			if l.paceAt.Before(now) {
+				l.paceAt = now
+			}
+			l.paceAt = l.paceAt.Add(time.Duration(int64(n) * int64(time.Second) / pl.rate))
+			if !sleep(l.c.ctx, time.Until(l.paceAt)) {
+				return net.ErrClosed
+			}
+		}
+		if s := pl.slicer; s != nil && s.Delay > 0 && len(b) > 0 {
+			if !sleep(l.c.ctx, s.Delay) {
+				return net.ErrClosed
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+func init() {
+	register("http_error", func() Params { return &HTTPError{} })
+	register("http_delay", func() Params { return &HTTPDelay{} })
+}
+
+// Match selects the HTTP requests a fault hits. Every field set must match;
+// the zero Match matches every request.
+type Match struct {
+	Method      string `json:"method,omitempty" yaml:"method"`
+	PathPrefix  string `json:"path_prefix,omitempty" yaml:"path_prefix"`
+	PathRegex   string `json:"path_regex,omitempty" yaml:"path_regex"`
+	Header      string `json:"header,omitempty" yaml:"header"`
+	HeaderValue string `json:"header_value,omitempty" yaml:"header_value"`
+
+	re *regexp.Regexp
+}
+
+func (m *Match) validate() error {
+	if m.HeaderValue != "" && m.Header == "" {
+		return fmt.Errorf("header_value %q without header", m.HeaderValue)
+	}
+	if m.PathRegex == "" {
+		m.re = nil
+		return nil
+	}
+	re, err := regexp.Compile(m.PathRegex)
+	if err != nil {
+		return fmt.Errorf("path_regex: %w", err)
+	}
+	m.re = re
+	return nil
+}
+
+func (m *Match) matches(r *request) bool {
+	if m.Method != "" && !strings.EqualFold(m.Method, r.method) {
+		return false
+	}
+	if m.PathPrefix != "" && !strings.HasPrefix(r.path, m.PathPrefix) {
+		return false
+	}
+	if m.re != nil && !m.re.MatchString(r.path) {
+		return false
+	}
+	if m.Header != "" {
+		v, ok := r.header(m.Header)
+		if !ok || (m.HeaderValue != "" && v != m.HeaderValue) {
+			return false
+		}
+	}
+	return true
+}
+
+// HTTPError answers the requests it hits itself with Status and Body; they
+// never reach the upstream. The connection stays usable.
+type HTTPError struct {
+	Status int    `json:"status" yaml:"status"`
+	Body   string `json:"body,omitempty" yaml:"body"`
+	Match  `yaml:",inline"`
+}
+
+// Kind returns "http_error".
+func (*HTTPError) Kind() string { return "http_error" }
+
+// Validate requires a final status code (200 to 599) and a valid match.
+func (e *HTTPError) Validate() error {
+	if e.Status < 200 || e.Status > 599 {
+		return fmt.Errorf("status %d is not between 200 and 599", e.Status)
+	}
+	return e.validate()
+}
+
+func (e *HTTPError) response() []byte {
+	body := e.Body
+	if body == "" {
+		body = http.StatusText(e.Status) + "\n"
+	}
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nX-Chaos-Fault: http_error\r\n\r\n%s",
+		e.Status, http.StatusText(e.Status), len(body), body)
+}
+
+// HTTPDelay holds the requests it hits for Delay, plus or minus a uniformly
+// drawn Jitter, before passing them on.
+type HTTPDelay struct {
+	Delay  time.Duration `json:"delay" yaml:"delay"`
+	Jitter time.Duration `json:"jitter,omitempty" yaml:"jitter"`
+	Match  `yaml:",inline"`
+}
+
+// Kind returns "http_delay".
+func (*HTTPDelay) Kind() string { return "http_delay" }
+
+// Validate rejects negative durations and an invalid match.
+func (d *HTTPDelay) Validate() error {
+	if err := nonNegativeDuration("delay", d.Delay); err != nil {
+		return err
+	}
+	if err := nonNegativeDuration("jitter", d.Jitter); err != nil {
+		return err
+	}
+	return d.validate()
+}

@@ -1,0 +1,34 @@
+package proxy
+
+import "time"
+
+func init() { register("latency", func() Params { return &Latency{} }) }
+
+// Latency delays every byte in its direction by Delay, plus or minus a
+// uniformly drawn Jitter, without reordering bytes and without limiting
+// throughput. Connect delays the dial to the upstream of new connections,
+// as a slow handshake would.
+type Latency struct {
+	Delay   time.Duration `json:"delay" yaml:"delay"`
+	Jitter  time.Duration `json:"jitter,omitempty" yaml:"jitter"`
+	Connect time.Duration `json:"connect,omitempty" yaml:"connect"`
+}
+
+// Kind returns "latency".
+func (*Latency) Kind() string { return "latency" }
+
+// Validate rejects negative durations.
+func (l *Latency) Validate() error {
+	if err := nonNegativeDuration("delay", l.Delay); err != nil {
+		return err
+	}
+	if err := nonNegativeDuration("jitter", l.Jitter); err != nil {
+		return err
+	}
+	return nonNegativeDuration("connect", l.Connect)
+}
+
+func (l *Latency) shape(pl *plan, _ string) {
+	pl.delay += l.Delay
+	pl.jitter += l.Jitter
+}

@@ -1,0 +1,366 @@
+// Package proxy is a TCP and HTTP fault proxy: it sits between a client and
+// the service it depends on, and injects latency, bandwidth limits, hangs,
+// resets, refused connections and HTTP errors, switched on and off while
+// traffic flows.
+//
+// A direction with no fault costs nothing beyond io.Copy between the two TCP
+// connections, which Linux turns into splice(2); adding a fault interrupts
+// that copy with a read deadline and the bytes continue on a path that
+// applies the fault, in order and without loss.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config describes one proxy.
+type Config struct {
+	// Name identifies the proxy in a Registry and in the control API.
+	Name string
+	// Listen is the address to accept clients on; port 0 picks a free one.
+	Listen string
+	// Upstream is the address of the service behind the proxy.
+	Upstream string
+	// Protocol is "tcp" (the default when empty) or "http"; HTTP faults
+	// need "http".
+	Protocol string
+	// DialTimeout bounds connecting to Upstream; zero means 5 seconds.
+	DialTimeout time.Duration
+}
+
+// Proxy forwards connections from Listen to Upstream, applying its faults.
+// Its methods are safe for concurrent use.
+type Proxy struct {
+	cfg Config
+
+	faults atomic.Pointer[faultSet]
+
+	mu      sync.Mutex
+	ln      net.Listener
+	addr    string
+	started bool
+	closed  bool
+	conns   map[*conn]struct{}
+	nextID  int
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	total, open           atomic.Int64
+	bytesUp, bytesDown    atomic.Int64
+	requests, httpFaulted atomic.Int64
+	timerLate             atomic.Int64 // moving average of how late delay timers fire, in ns
+}
+
+// faultSet is the immutable list of faults switched on; changed is closed
+// when a newer set replaces it, which wakes everything waiting on a fault.
+type faultSet struct {
+	faults  []*active
+	changed chan struct{}
+}
+
+type active struct {
+	id        string
+	fault     Fault
+	seed      uint64
+	threshold uint64 // a connection is hit when mix(seed) < threshold
+	all       bool
+	since     time.Time
+}
+
+// New returns a proxy for cfg; Start makes it listen.
+func New(cfg Config) *Proxy {
+	if cfg.Protocol == "" {
+		cfg.Protocol = "tcp"
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	p := &Proxy{cfg: cfg, conns: make(map[*conn]struct{})}
+	p.faults.Store(&faultSet{changed: make(chan struct{})})
+	return p
+}
+
+// Name returns the configured name.
+func (p *Proxy) Name() string { return p.cfg.Name }
+
+// Start binds the listen address and starts accepting connections. ctx
+// bounds the bind only; the proxy runs until Close.
+func (p *Proxy) Start(ctx context.Context) error {
+	if p.cfg.Protocol != "tcp" && p.cfg.Protocol != "http" {
+		return fmt.Errorf("start proxy %q: protocol %q is not tcp or http", p.cfg.Name, p.cfg.Protocol)
+	}
+	if p.cfg.Upstream == "" {
+		return fmt.Errorf("start proxy %q: no upstream address", p.cfg.Name)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("start proxy %q: %w", p.cfg.Name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		ln.Close()
+		return fmt.Errorf("start proxy %q: already started", p.cfg.Name)
+	}
+	p.started = true
+	p.addr = ln.Addr().String()
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.ln = ln
+	p.wg.Add(1)
+	go p.serve(ln)
+	// Faults added before Start may already take the service down.
+	return p.syncListenerLocked(p.faults.Load())
+}
+
+// Addr returns the address the proxy listens on, once started.
+func (p *Proxy) Addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
+}
+
+// Close stops accepting, closes every connection and waits until all the
+// proxy's goroutines have ended. Faults stay listed.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed || !p.started {
+		p.closed = true
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var err error
+	if p.ln != nil {
+		err = p.ln.Close()
+		p.ln = nil
+	}
+	p.cancel()
+	conns := make([]*conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.close(false)
+	}
+	p.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close proxy %q: %w", p.cfg.Name, err)
+	}
+	return nil
+}
+
+func (p *Proxy) serve(ln net.Listener) {
+	defer p.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off instead of spinning.
+			select {
+			case <-time.After(10 * time.Millisecond):
+				continue
+			case <-p.ctx.Done():
+				return
+			}
+		}
+		c := newConn(p, nc.(*net.TCPConn))
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			nc.Close()
+			return
+		}
+		p.conns[c] = struct{}{}
+		p.wg.Add(1)
+		p.mu.Unlock()
+		p.total.Add(1)
+		p.open.Add(1)
+		go c.run()
+	}
+}
+
+func (p *Proxy) untrack(c *conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	p.open.Add(-1)
+}
+
+// Add switches a fault on, for open connections as well as new ones, and
+// returns its id.
+func (p *Proxy) Add(f Fault) (string, error) {
+	if err := validateFault(f, p.cfg.Protocol); err != nil {
+		return "", fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, err)
+	}
+	a := &active{fault: f, seed: rand.Uint64(), since: time.Now(), all: f.Percent == 0 || f.Percent == 1}
+	a.threshold = uint64(f.Percent * (1 << 63) * 2)
+	p.mu.Lock()
+	p.nextID++
+	a.id = f.Params.Kind() + "-" + strconv.Itoa(p.nextID)
+	old := p.faults.Load()
+	set := &faultSet{faults: append(old.faults[:len(old.faults):len(old.faults)], a), changed: make(chan struct{})}
+	err := p.installLocked(old, set)
+	p.mu.Unlock()
+	if err != nil {
+		return a.id, fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, err)
+	}
+	p.notify(set)
+	return a.id, nil
+}
+
+// Remove switches the fault with the given id off.
+func (p *Proxy) Remove(id string) error {
+	p.mu.Lock()
+	old := p.faults.Load()
+	faults := make([]*active, 0, len(old.faults))
+	for _, a := range old.faults {
+		if a.id != id {
+			faults = append(faults, a)
+		}
+	}
+	if len(faults) == len(old.faults) {
+		p.mu.Unlock()
+		return fmt.Errorf("remove fault %q from proxy %q: %w", id, p.cfg.Name, ErrNoFault)
+	}
+	set := &faultSet{faults: faults, changed: make(chan struct{})}
+	err := p.installLocked(old, set)
+	p.mu.Unlock()
+	p.notify(set)
+	if err != nil {
+		return fmt.Errorf("remove fault %q from proxy %q: %w", id, p.cfg.Name, err)
+	}
+	return nil
+}
+
+// ErrNoFault is returned by Remove for an id the proxy does not have.
+var ErrNoFault = errors.New("no such fault")
+
+// Faults lists the faults switched on, oldest first.
+func (p *Proxy) Faults() []FaultInfo {
+	set := p.faults.Load()
+	infos := make([]FaultInfo, 0, len(set.faults))
+	for _, a := range set.faults {
+		dir := a.fault.Direction
+		if dir == "" {
+			dir = Downstream
+		}
+		pct := a.fault.Percent
+		if pct == 0 {
+			pct = 1
+		}
+		infos = append(infos, FaultInfo{ID: a.id, Kind: a.fault.Params.Kind(), Direction: dir, Percent: pct, Params: a.fault.Params, Since: a.since})
+	}
+	return infos
+}
+
+func (p *Proxy) installLocked(old, set *faultSet) error {
+	p.faults.Store(set)
+	close(old.changed)
+	if !p.started || p.closed {
+		return nil
+	}
+	return p.syncListenerLocked(set)
+}
+
+// syncListenerLocked closes the listener while a down fault hits every new
+// connection, so that clients get "connection refused", and opens it again
+// on the same address once no such fault is left.
+func (p *Proxy) syncListenerLocked(set *faultSet) error {
+	refuse := false
+	for _, a := range set.faults {
+		if _, ok := a.fault.Params.(*Down); ok && a.all {
+			refuse = true
+		}
+	}
+	switch {
+	case refuse && p.ln != nil:
+		err := p.ln.Close()
+		p.ln = nil
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("stop listening: %w", err)
+		}
+	case !refuse && p.ln == nil:
+		var lc net.ListenConfig
+		ln, err := lc.Listen(p.ctx, "tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("listen again on %s: %w", p.addr, err)
+		}
+		p.ln = ln
+		p.wg.Add(1)
+		go p.serve(ln)
+	}
+	return nil
+}
+
+// notify makes open connections act on set: whole-connection faults fire
+// and pipes in the middle of a copy are interrupted so that they pick up the
+// new faults.
+func (p *Proxy) notify(set *faultSet) {
+	p.mu.Lock()
+	conns := make([]*conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.update(set)
+	}
+}
+
+// Snapshot is the state of a proxy at one moment, for a control API.
+type Snapshot struct {
+	Name     string      `json:"name"`
+	Listen   string      `json:"listen"`
+	Upstream string      `json:"upstream"`
+	Protocol string      `json:"protocol"`
+	Stats    Stats       `json:"stats"`
+	Faults   []FaultInfo `json:"faults"`
+}
+
+// Stats counts what went through a proxy. Bytes moved on the fast path are
+// counted when that copy ends (at close, or when a fault interrupts it).
+type Stats struct {
+	ConnectionsTotal int64 `json:"connections_total"`
+	ConnectionsOpen  int64 `json:"connections_open"`
+	BytesUpstream    int64 `json:"bytes_upstream"`
+	BytesDownstream  int64 `json:"bytes_downstream"`
+	// Requests and RequestsFaulted are counted by HTTP proxies only.
+	Requests        int64 `json:"requests"`
+	RequestsFaulted int64 `json:"requests_faulted"`
+}
+
+// Snapshot returns the configuration, counters and faults of the proxy.
+func (p *Proxy) Snapshot() Snapshot {
+	listen := p.Addr()
+	if listen == "" {
+		listen = p.cfg.Listen
+	}
+	return Snapshot{
+		Name:     p.cfg.Name,
+		Listen:   listen,
+		Upstream: p.cfg.Upstream,
+		Protocol: p.cfg.Protocol,
+		Stats: Stats{
+			ConnectionsTotal: p.total.Load(),
+			ConnectionsOpen:  p.open.Load(),
+			BytesUpstream:    p.bytesUp.Load(),
+			BytesDownstream:  p.bytesDown.Load(),
+			Requests:         p.requests.Load(),
+			RequestsFaulted:  p.httpFaulted.Load(),
+		},
+		Faults: p.Faults(),
+	}
+}

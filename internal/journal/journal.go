@@ -1,0 +1,247 @@
+// Package journal is the record of one experiment run: what was planned,
+// what happened and when, every observation, and the verdict. The runner
+// writes it as journal.json; every report is rendered from it alone.
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/load"
+)
+
+// SchemaVersion is the version of the journal format written by this
+// package. Readers accept older versions and upgrade them on load.
+const SchemaVersion = 1
+
+// Verdicts.
+const (
+	Passed       = "passed"
+	Deviated     = "deviated"
+	Aborted      = "aborted"
+	Errored      = "error"
+	RevertFailed = "revert-failed"
+	Interrupted  = "interrupted"
+)
+
+// Journal is one experiment run.
+type Journal struct {
+	SchemaVersion int            `json:"schema_version"`
+	RunID         string         `json:"run_id"`
+	ToolVersion   string         `json:"tool_version"`
+	Host          string         `json:"host"`
+	File          string         `json:"file"`
+	Title         string         `json:"title"`
+	Description   string         `json:"description,omitempty"`
+	Tags          []string       `json:"tags,omitempty"`
+	Experiment    map[string]any `json:"experiment"`
+	Seed          uint64         `json:"seed"`
+	Only          []string       `json:"only,omitempty"`
+	Started       time.Time      `json:"started"`
+	Ended         time.Time      `json:"ended"`
+	Verdict       string         `json:"verdict"`
+	Reason        string         `json:"reason"`
+	ReportDir     string         `json:"report_dir,omitempty"`
+
+	Phases   []Phase   `json:"phases"`
+	Services []Service `json:"services,omitempty"`
+	Steps    []Step    `json:"steps"`
+	Faults   []Fault   `json:"faults"`
+	Checks   []*Check  `json:"checks"`
+	Streams  []Stream  `json:"streams,omitempty"`
+	Windows  []Window  `json:"windows,omitempty"`
+	Abort    *Abort    `json:"abort,omitempty"`
+	Events   []Event   `json:"events"`
+	Warnings []string  `json:"warnings,omitempty"`
+}
+
+// Duration is how long the run took.
+func (j *Journal) Duration() time.Duration { return j.Ended.Sub(j.Started) }
+
+// Phase is a span of the run: before, method, after.
+type Phase struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+}
+
+// Service is a process the experiment started.
+type Service struct {
+	Name     string    `json:"name"`
+	Run      []string  `json:"run"`
+	PID      int       `json:"pid,omitempty"`
+	Started  time.Time `json:"started"`
+	Ready    time.Time `json:"ready,omitzero"`
+	Stopped  time.Time `json:"stopped,omitzero"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Log      string    `json:"log,omitempty"`
+}
+
+// Step outcomes.
+const (
+	StepDone    = "done"
+	StepFailed  = "failed"
+	StepSkipped = "skipped"
+	StepError   = "error"
+)
+
+// Step is one method or rollback step as it ran.
+type Step struct {
+	Name    string    `json:"name"`
+	Kind    string    `json:"kind"`
+	Section string    `json:"section"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	Outcome string    `json:"outcome"`
+	Error   string    `json:"error,omitempty"`
+	// Observed holds a probe step's observation.
+	Observed map[string]string `json:"observed,omitempty"`
+	// Planned is the step's planned length (a wait, a fault's for).
+	Planned time.Duration `json:"planned,omitempty"`
+}
+
+// Target is one concrete thing a fault hit.
+type Target struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Fault is one fault applied to one target.
+type Fault struct {
+	Step        string          `json:"step"`
+	Fault       string          `json:"fault"`
+	TargetName  string          `json:"target_name"`
+	Target      Target          `json:"target"`
+	Params      json.RawMessage `json:"params,omitempty"`
+	Injected    time.Time       `json:"injected"`
+	Reverted    time.Time       `json:"reverted,omitzero"`
+	RevertError string          `json:"revert_error,omitempty"`
+	// Irreversible faults (a kill) have nothing to revert.
+	Irreversible bool `json:"irreversible,omitempty"`
+}
+
+// Check results per phase.
+const (
+	Held    = "held"
+	Broken  = "broken"
+	Skipped = "skipped"
+)
+
+// Check is one check of the hypothesis or one abort condition, with every
+// observation made of it.
+type Check struct {
+	Name      string            `json:"name"`
+	Kind      string            `json:"kind"` // "probe" or "load"
+	Abort     bool              `json:"abort,omitempty"`
+	From      string            `json:"from,omitempty"`
+	Expect    map[string]string `json:"expect"`
+	When      []string          `json:"when"`
+	Failures  int               `json:"failures"`
+	Results   map[string]string `json:"results"`
+	Reasons   map[string]string `json:"reasons,omitempty"`
+	BrokeAt   time.Time         `json:"broke_at,omitzero"`
+	Recovered *Recovery         `json:"recovered,omitempty"`
+	Samples   []Sample          `json:"samples"`
+}
+
+// Recovery is how long a check took to hold again after the faults were
+// removed.
+type Recovery struct {
+	At    time.Time     `json:"at"`
+	After time.Duration `json:"after"`
+	// OK is false when the check did not hold again within the deadline.
+	OK bool `json:"ok"`
+}
+
+// Sample is one observation of a check.
+type Sample struct {
+	Time     time.Time         `json:"time"`
+	Phase    string            `json:"phase"`
+	OK       bool              `json:"ok"`
+	Observed map[string]string `json:"observed,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
+	// From and To bound the load windows judged, for load checks.
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to,omitzero"`
+}
+
+// Stream is a load stream's settings as run.
+type Stream struct {
+	Name   string  `json:"name"`
+	Method string  `json:"method"`
+	URL    string  `json:"url"`
+	Rate   float64 `json:"rate"`
+}
+
+// Window is one load stream's traffic over one time window, with its
+// latency histogram so that windows merge exactly.
+type Window = load.Window
+
+// Abort records an abort condition that fired.
+type Abort struct {
+	Check string    `json:"check"`
+	At    time.Time `json:"at"`
+	// Reverted is when the last fault was removed after the abort.
+	Reverted time.Time `json:"reverted,omitzero"`
+	Reason   string    `json:"reason"`
+}
+
+// Event is one thing that happened, as the sinks saw it.
+type Event struct {
+	Time    time.Time         `json:"time"`
+	Type    string            `json:"type"`
+	Phase   string            `json:"phase,omitempty"`
+	Step    string            `json:"step,omitempty"`
+	Check   string            `json:"check,omitempty"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// Write saves the journal as dir/journal.json, atomically.
+func (j *Journal) Write(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write journal: %w", err)
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("write journal: %w", err)
+	}
+	path := filepath.Join(dir, "journal.json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("write journal: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write journal: %w", err)
+	}
+	return path, nil
+}
+
+// Read loads a journal, upgrading older schema versions.
+func Read(path string) (*Journal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	var head struct {
+		SchemaVersion int `json:"schema_version"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("read journal %s: not a journal: %v", path, err)
+	}
+	switch {
+	case head.SchemaVersion == 0:
+		return nil, fmt.Errorf("read journal %s: no schema_version: not a chaos journal", path)
+	case head.SchemaVersion > SchemaVersion:
+		return nil, fmt.Errorf("read journal %s: schema version %d is newer than this chaos reads (%d): upgrade chaos", path, head.SchemaVersion, SchemaVersion)
+	}
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("read journal %s: %v", path, err)
+	}
+	return &j, nil
+}

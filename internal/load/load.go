@@ -1,0 +1,551 @@
+// Package load generates HTTP traffic at a constant arrival rate and records
+// it in time windows.
+//
+// The model is open: request i of a stream is due at start + i/rate whatever
+// the server does, and its latency counts from that due time, not from when
+// it could be sent. A slow server therefore shows in the latencies instead of
+// quietly slowing the sender (coordinated omission). When MaxInflight
+// requests already wait for answers, a due request is not sent and counts as
+// an error of class ClassMaxInflight.
+//
+// Latency includes the sender's own lateness: Go's timers may wake up to a
+// millisecond late when the process is idle, and a starved CPU delays them
+// more. Window.Lag reports the worst of it, so that a slow window can be told
+// apart from a slow server.
+//
+// Windows end on multiples of their length in wall-clock time, so that the
+// windows of streams started at different moments line up; the first one is
+// between half and one and a half lengths long, the last one ends when the
+// stream stops.
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults for a Stream's zero fields.
+const (
+	DefaultMethod  = http.MethodGet
+	DefaultTimeout = 10 * time.Second
+	DefaultWindow  = time.Second
+	// MaxDefaultInflight caps the default MaxInflight: each request in flight
+	// holds a connection, and so a file descriptor and a local port.
+	MaxDefaultInflight = 10000
+)
+
+// Stream describes one stream of requests. Method, Timeout, MaxInflight and
+// Window have defaults when zero.
+type Stream struct {
+	// Name identifies the stream in its windows.
+	Name string
+	// Rate is the number of requests per second.
+	Rate float64
+	// Method is the HTTP method, GET by default.
+	Method string
+	// URL, Header values and Body may contain ${seq}, the request's sequence
+	// number counted from 1, and ${uuid}, a random UUIDv4 that is the same
+	// everywhere in one request and new for each request.
+	URL    string
+	Header http.Header
+	Body   string
+	// Timeout bounds each request, from sending it to the end of the answer's
+	// body; DefaultTimeout when zero.
+	Timeout time.Duration
+	// MaxInflight is the most requests waiting for an answer at once. When
+	// zero it is Rate × Timeout plus a margin, at most MaxDefaultInflight, so
+	// that only a timeout that does not fire makes requests drop.
+	MaxInflight int
+	// Window is the length of the windows the stream is recorded in;
+	// DefaultWindow when zero.
+	Window time.Duration
+	// Success lists the status codes that count as success; when empty,
+	// every 2xx and 3xx status does. Redirects are not followed.
+	Success []int
+	// Transport sends the requests. When nil, Run uses its own keep-alive
+	// transport sized for MaxInflight and closes its connections on return.
+	Transport http.RoundTripper
+}
+
+// withDefaults returns s with its zero fields set to their defaults.
+func (s Stream) withDefaults() Stream {
+	if s.Method == "" {
+		s.Method = DefaultMethod
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if s.Window <= 0 {
+		s.Window = DefaultWindow
+	}
+	if s.MaxInflight <= 0 && s.Rate > 0 {
+		n := math.Ceil(s.Rate*s.Timeout.Seconds()*1.1) + 16
+		s.MaxInflight = int(min(n, MaxDefaultInflight))
+	}
+	return s
+}
+
+// Validate reports what makes s unusable.
+func (s Stream) Validate() error {
+	var errs []error
+	if !(s.Rate > 0) || math.IsInf(s.Rate, 0) {
+		errs = append(errs, fmt.Errorf("stream %q: rate must be a positive number of requests per second, not %v", s.Name, s.Rate))
+	}
+	// Placeholders are replaced by digits and hex, which keep a valid URL
+	// valid, so checking the template text checks every request.
+	u, err := url.Parse(strings.NewReplacer(placeholderSeq, "1", placeholderUUID, "0").Replace(s.URL))
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("stream %q: %w", s.Name, err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		errs = append(errs, fmt.Errorf("stream %q: url %q must start with http:// or https://", s.Name, s.URL))
+	case u.Host == "":
+		errs = append(errs, fmt.Errorf("stream %q: url %q has no host", s.Name, s.URL))
+	}
+	if s.Method != "" && !validMethod(s.Method) {
+		errs = append(errs, fmt.Errorf("stream %q: invalid method %q", s.Name, s.Method))
+	}
+	for _, code := range s.Success {
+		if code < 100 || code > 599 {
+			errs = append(errs, fmt.Errorf("stream %q: success status %d is not an HTTP status code", s.Name, code))
+		}
+	}
+	if s.MaxInflight < 0 {
+		errs = append(errs, fmt.Errorf("stream %q: max_inflight must not be negative", s.Name))
+	}
+	return errors.Join(errs...)
+}
+
+func validMethod(m string) bool {
+	for _, r := range m {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) {
+			return false
+		}
+	}
+	return m != ""
+}
+
+// Run sends s's requests from now until ctx is done and calls sink with each
+// window, in order, and with a last partial window when ctx is done. Requests
+// still in flight then are canceled and counted in Window.Canceled. sink is
+// called from a single goroutine; a slow sink delays only later calls to
+// itself, never the requests. Run returns once sink has received every
+// window, or at once with an error if s is invalid.
+func Run(ctx context.Context, s Stream, sink func(Window)) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("run load: %w", err)
+	}
+	s = s.withDefaults()
+	g := newGenerator(s, sink)
+	if s.Transport == nil {
+		t := NewTransport(s)
+		defer t.CloseIdleConnections()
+		g.client.Transport = t
+	}
+	g.run(ctx)
+	return nil
+}
+
+// NewTransport returns the transport Run uses when s.Transport is nil. It
+// keeps up to s's MaxInflight connections per host alive, so that a stream at
+// a steady rate opens no new connections once warmed up. Streams to the same
+// hosts may share one; its owner closes its idle connections when done.
+func NewTransport(s Stream) *http.Transport {
+	s = s.withDefaults()
+	conns := s.MaxInflight
+	if conns <= 0 {
+		// No rate to size it by: keep as many as any stream may need.
+		conns = MaxDefaultInflight
+	}
+	d := &net.Dialer{Timeout: s.Timeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		IdleConnTimeout:       30 * time.Second,
+		TLSHandshakeTimeout:   s.Timeout,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+		// Requests carry only the headers the stream names: no implicit
+		// Accept-Encoding that would make the server compress.
+		DisableCompression: true,
+	}
+}
+
+// generator is one running stream.
+type generator struct {
+	s      Stream
+	client http.Client
+	url    Template
+	body   Template
+	header map[string][]Template
+	host   *Template // the Host header, which net/http takes from Request.Host
+	uuid   bool
+	ok     [600]bool // success by status code
+
+	rec *recorder
+}
+
+type job struct {
+	seq uint64
+	due time.Time
+}
+
+func newGenerator(s Stream, sink func(Window)) *generator {
+	g := &generator{
+		s:      s,
+		url:    ParseTemplate(s.URL),
+		body:   ParseTemplate(s.Body),
+		header: make(map[string][]Template, len(s.Header)),
+		rec:    newRecorder(s.Name, sink),
+	}
+	g.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	g.client.Transport = s.Transport
+	g.uuid = g.url.UsesUUID() || g.body.UsesUUID()
+	for k, vs := range s.Header {
+		ts := make([]Template, len(vs))
+		for i, v := range vs {
+			ts[i] = ParseTemplate(v)
+			g.uuid = g.uuid || ts[i].UsesUUID()
+		}
+		if http.CanonicalHeaderKey(k) == "Host" && len(ts) > 0 {
+			g.host = &ts[0]
+			continue
+		}
+		g.header[k] = ts
+	}
+	if len(s.Success) == 0 {
+		for code := 200; code < 400; code++ {
+			g.ok[code] = true
+		}
+	}
+	for _, code := range s.Success {
+		g.ok[code] = true
+	}
+	return g
+}
+
+// run schedules requests until ctx is done. Workers are started on demand,
+// up to MaxInflight, and kept: handing a request to an idle goroutine costs
+// less than starting one per request with a fresh stack.
+func (g *generator) run(ctx context.Context) {
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	workers := 0
+
+	start := time.Now()
+	g.rec.begin(start, firstBoundary(start, g.s.Window), g.s.Window)
+	g.schedule(ctx, start, func(j job) {
+		select {
+		case jobs <- j:
+			return
+		default:
+		}
+		if workers >= g.s.MaxInflight {
+			g.rec.drop(time.Now(), ClassMaxInflight)
+			return
+		}
+		workers++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.do(ctx, j)
+			for j := range jobs {
+				g.do(ctx, j)
+			}
+		}()
+	})
+	close(jobs)
+	wg.Wait()
+	g.rec.finish()
+}
+
+// schedule calls dispatch with each request when it is due, and closes
+// windows on time even when no request completes, until ctx is done.
+func (g *generator) schedule(ctx context.Context, start time.Time, dispatch func(job)) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	perRequest := float64(time.Second) / g.s.Rate
+	nextWindow := g.rec.nextEnd()
+	for i := uint64(0); ; {
+		due := start.Add(time.Duration(float64(i) * perRequest))
+		now := time.Now()
+		if !now.Before(nextWindow) {
+			nextWindow = g.rec.rotate(now)
+		}
+		if wait := min(due.Sub(now), nextWindow.Sub(now)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				g.rec.stop(due)
+				return
+			case <-timer.C:
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			g.rec.stop(due)
+			return
+		}
+		i++
+		dispatch(job{seq: i, due: due})
+	}
+}
+
+// firstBoundary ends the first window on a multiple of w in wall-clock time,
+// so that the windows of streams started at different moments line up, and
+// makes it at least w/2 long so that it holds enough requests to judge.
+func firstBoundary(start time.Time, w time.Duration) time.Time {
+	// Sub and Add keep start's monotonic reading, which Truncate drops.
+	end := start.Add(w - start.Sub(start.Truncate(w)))
+	if end.Sub(start) < w/2 {
+		end = end.Add(w)
+	}
+	return end
+}
+
+// do sends one request and records its outcome.
+func (g *generator) do(ctx context.Context, j job) {
+	lag := time.Since(j.due)
+	class, err := g.send(ctx, j)
+	now := time.Now()
+	if err != nil && ctx.Err() != nil {
+		g.rec.cancel(now)
+		return
+	}
+	g.rec.add(now, now.Sub(j.due), lag, class)
+}
+
+func (g *generator) send(ctx context.Context, j job) (class string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, g.s.Timeout)
+	defer cancel()
+	req, err := g.request(ctx, j.seq)
+	if err != nil {
+		return ClassOther, err
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return Classify(err), err
+	}
+	// The answer ends with its body; reading it all also lets the
+	// connection be reused.
+	_, err = io.Copy(io.Discard, resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Classify(err), err
+	}
+	if resp.StatusCode >= len(g.ok) || resp.StatusCode < 0 || !g.ok[resp.StatusCode] {
+		return StatusClass(resp.StatusCode), nil
+	}
+	return "", nil
+}
+
+func (g *generator) request(ctx context.Context, seq uint64) (*http.Request, error) {
+	v := Vars{Seq: seq}
+	if g.uuid {
+		v.UUID = uuid.NewString()
+	}
+	var body io.Reader
+	if b := g.body.Expand(v); b != "" {
+		body = strings.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, g.s.Method, g.url.Expand(v), body)
+	if err != nil {
+		return nil, fmt.Errorf("build request %d: %w", seq, err)
+	}
+	if len(g.header) > 0 {
+		req.Header = make(http.Header, len(g.header))
+		for k, ts := range g.header {
+			vs := make([]string, len(ts))
+			for i, t := range ts {
+				vs[i] = t.Expand(v)
+			}
+			req.Header[k] = vs
+		}
+	}
+	if g.host != nil {
+		req.Host = g.host.Expand(v)
+	}
+	return req, nil
+}
+
+// recorder counts outcomes into the current window and hands closed windows
+// to the sink's goroutine, so that neither the scheduler nor the requests
+// wait on the sink.
+type recorder struct {
+	stream string
+	sink   func(Window)
+
+	mu      sync.Mutex
+	cur     *Tally
+	end     time.Time // end of the current window
+	width   time.Duration
+	stopped bool
+	closed  []closedWindow
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+type closedWindow struct {
+	t   *Tally
+	end time.Time
+}
+
+func newRecorder(stream string, sink func(Window)) *recorder {
+	return &recorder{stream: stream, sink: sink, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// begin opens the first window and starts the sink's goroutine.
+func (r *recorder) begin(start, end time.Time, width time.Duration) {
+	r.cur = NewTally(r.stream, start)
+	r.end = end
+	r.width = width
+	go r.emit()
+}
+
+func (r *recorder) nextEnd() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.end
+}
+
+// rotate closes every window that ended by now and returns the end of the
+// current one.
+func (r *recorder) rotate(now time.Time) time.Time {
+	r.mu.Lock()
+	closed := r.rotateLocked(now)
+	end := r.end
+	r.mu.Unlock()
+	if closed {
+		r.signal()
+	}
+	return end
+}
+
+func (r *recorder) rotateLocked(now time.Time) bool {
+	if r.stopped || now.Before(r.end) {
+		return false
+	}
+	for !now.Before(r.end) {
+		r.closed = append(r.closed, closedWindow{r.cur, r.end})
+		r.cur = NewTally(r.stream, r.end)
+		r.end = r.end.Add(r.width)
+	}
+	return true
+}
+
+func (r *recorder) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) add(now time.Time, latency, lag time.Duration, class string) {
+	r.mu.Lock()
+	closed := r.rotateLocked(now)
+	r.cur.Add(latency, class)
+	r.cur.AddLag(lag)
+	r.mu.Unlock()
+	if closed {
+		r.signal()
+	}
+}
+
+func (r *recorder) drop(now time.Time, class string) {
+	r.mu.Lock()
+	closed := r.rotateLocked(now)
+	r.cur.Drop(class)
+	r.mu.Unlock()
+	if closed {
+		r.signal()
+	}
+}
+
+func (r *recorder) cancel(now time.Time) {
+	r.mu.Lock()
+	closed := r.rotateLocked(now)
+	r.cur.Cancel()
+	r.mu.Unlock()
+	if closed {
+		r.signal()
+	}
+}
+
+// stop ends the stream at the due time of the first request not sent, or
+// now if that is later: a scheduler that got no CPU for a while before it
+// noticed the end has not run its schedule up to now. It closes the windows
+// that ended by then and makes the current window the last one: outcomes of
+// requests still in flight go into it.
+func (r *recorder) stop(next time.Time) {
+	r.mu.Lock()
+	// Reading the clock under the lock orders it after every outcome
+	// recorded so far.
+	end := time.Now()
+	if next.Before(end) {
+		end = next
+	}
+	closed := r.rotateLocked(end)
+	r.stopped = true
+	// Outcomes recorded meanwhile may have opened a window after end.
+	if start := r.cur.w.Start; end.Before(start) {
+		end = start
+	}
+	r.end = end
+	r.mu.Unlock()
+	if closed {
+		r.signal()
+	}
+}
+
+// finish closes the last window, once no request is in flight any more, and
+// waits until the sink has had every window.
+func (r *recorder) finish() {
+	r.mu.Lock()
+	last := r.cur
+	if last.w.Requests > 0 || last.w.Canceled > 0 || r.end.After(last.w.Start) {
+		r.closed = append(r.closed, closedWindow{last, r.end})
+	}
+	r.cur = nil
+	r.mu.Unlock()
+	close(r.wake)
+	<-r.done
+}
+
+// emit runs the sink until finish.
+func (r *recorder) emit() {
+	defer close(r.done)
+	for range r.wake {
+		r.flush()
+	}
+	r.flush()
+}
+
+func (r *recorder) flush() {
+	for {
+		r.mu.Lock()
+		batch := r.closed
+		r.closed = nil
+		r.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, c := range batch {
+			r.sink(c.t.Window(c.end))
+		}
+	}
+}

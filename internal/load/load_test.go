@@ -1,0 +1,400 @@
+package load_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gamedayhq/chaos/internal/load"
+)
+
+// runFor runs s for d and returns its windows.
+func runFor(t *testing.T, s load.Stream, d time.Duration) []load.Window {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var windows []load.Window
+	if err := load.Run(ctx, s, func(w load.Window) { windows = append(windows, w) }); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return windows
+}
+
+func merge(t *testing.T, windows []load.Window) load.Summary {
+	t.Helper()
+	s, err := load.Merge(windows...)
+	if err != nil {
+		t.Fatalf("Merge: %v", err)
+	}
+	return s
+}
+
+func okServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// checkWindows verifies that windows follow each other without gaps and
+// that only the first and the last may differ from width.
+func checkWindows(t *testing.T, windows []load.Window, width time.Duration) {
+	t.Helper()
+	for i, w := range windows {
+		if w.Stream != "s" {
+			t.Errorf("window %d of stream %q; want s", i, w.Stream)
+		}
+		if i > 0 && !w.Start.Equal(windows[i-1].End) {
+			t.Errorf("window %d starts at %v; want the end of the previous one, %v", i, w.Start, windows[i-1].End)
+		}
+		d := w.Duration()
+		if i > 0 && i < len(windows)-1 && d != width {
+			t.Errorf("window %d lasts %v; want %v", i, d, width)
+		}
+		if d <= 0 || d >= 2*width {
+			t.Errorf("window %d lasts %v; want between 0 and %v", i, d, 2*width)
+		}
+		var errs int64
+		for _, n := range w.Errors {
+			errs += n
+		}
+		if w.Requests != w.Successes+errs {
+			t.Errorf("window %d: %d requests; want successes + errors = %d", i, w.Requests, w.Successes+errs)
+		}
+	}
+}
+
+func TestRunAchievesRate(t *testing.T) {
+	srv := okServer(t)
+	const rate = 500
+	windows := runFor(t, load.Stream{Name: "s", Rate: rate, URL: srv.URL, Window: 250 * time.Millisecond}, 2*time.Second)
+	checkWindows(t, windows, 250*time.Millisecond)
+	if n := len(windows); n < 7 || n > 10 {
+		t.Errorf("2s in 250ms windows gave %d windows; want 8 or 9", n)
+	}
+	s := merge(t, windows)
+	// Requests are counted when they complete; those in flight at the end
+	// were sent too. On a busy machine the server may lag, not the sender.
+	if sent := sentRate(s); sent < 0.95*rate || sent > 1.02*rate {
+		t.Errorf("sent %.1f req/s; want %d within 5%%", sent, rate)
+	}
+	if s.Successes != s.Requests || s.Canceled > s.Requests/10 {
+		t.Errorf("%d requests, %d successes, errors %v, %d canceled; want all successes, few canceled", s.Requests, s.Successes, s.Errors, s.Canceled)
+	}
+	if s.Covered < 1900*time.Millisecond || s.Covered > 2200*time.Millisecond {
+		t.Errorf("windows cover %v; want about 2s", s.Covered)
+	}
+	if s.Latency.P50 <= 0 || s.Latency.Max < s.Latency.P99 || s.Latency.P99 < s.Latency.P90 || s.Latency.P90 < s.Latency.P50 {
+		t.Errorf("latency %+v; want 0 < p50 <= p90 <= p99 <= max", s.Latency)
+	}
+}
+
+// sentRate is the rate at which requests were sent: completed or still in
+// flight at the end, not dropped for max_inflight.
+func sentRate(s load.Summary) float64 {
+	return float64(s.Requests-s.Errors[load.ClassMaxInflight]+s.Canceled) / s.Covered.Seconds()
+}
+
+// A server that stops answering for a while must show in the latencies of
+// the requests due meanwhile, measured from when they were due.
+func TestRunMeasuresFromScheduledTime(t *testing.T) {
+	var gate atomic.Pointer[chan struct{}]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := gate.Load(); g != nil {
+			select {
+			case <-*g:
+			case <-r.Context().Done():
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+
+	const stall = 500 * time.Millisecond
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		g := make(chan struct{})
+		gate.Store(&g)
+		time.Sleep(stall)
+		gate.Store(nil)
+		close(g)
+	}()
+	windows := runFor(t, load.Stream{Name: "s", Rate: 200, URL: srv.URL, MaxInflight: 1000, Window: 250 * time.Millisecond}, 1500*time.Millisecond)
+	checkWindows(t, windows, 250*time.Millisecond)
+	s := merge(t, windows)
+	if s.Errors[load.ClassMaxInflight] > 0 {
+		t.Fatalf("%d requests dropped for max_inflight; want none", s.Errors[load.ClassMaxInflight])
+	}
+	// About a third of the requests are due during the stall; the first of
+	// them waits all of it.
+	if s.Latency.Max < stall*8/10 || s.Latency.Max > 3*stall {
+		t.Errorf("max latency %v; want about the %v stall", s.Latency.Max, stall)
+	}
+	if s.Latency.P99 < stall*7/10 {
+		t.Errorf("p99 %v; want at least 70%% of the %v stall", s.Latency.P99, stall)
+	}
+	if s.Latency.P90 < stall/4 {
+		t.Errorf("p90 %v; want at least a quarter of the %v stall", s.Latency.P90, stall)
+	}
+	var worst load.Window
+	for _, w := range windows {
+		if w.Latency.Max > worst.Latency.Max {
+			worst = w
+		}
+	}
+	if worst.Latency.P99 < stall*7/10 {
+		t.Errorf("the window with the stall's end has p99 %v; want at least 70%% of the %v stall", worst.Latency.P99, stall)
+	}
+}
+
+func TestRunErrorClasses(t *testing.T) {
+	hijack := func(linger bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			if linger {
+				c.(*net.TCPConn).SetLinger(0)
+			}
+			c.Close()
+		}
+	}
+	refused := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr
+	}
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		url     func(*testing.T) string
+		stream  load.Stream
+		class   string
+	}{
+		{name: "status", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }, class: "status_503"},
+		{name: "404 not in success", handler: func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, class: "status_404"},
+		{name: "200 not in success", handler: func(w http.ResponseWriter, r *http.Request) {}, stream: load.Stream{Success: []int{201}}, class: "status_200"},
+		{name: "redirect not followed", handler: func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, stream: load.Stream{Success: []int{200}}, class: "status_302"},
+		{name: "timeout", handler: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, stream: load.Stream{Timeout: 50 * time.Millisecond}, class: load.ClassTimeout},
+		{name: "refused", url: refused, class: load.ClassRefused},
+		{name: "reset", handler: hijack(true), class: load.ClassReset},
+		{name: "closed", handler: hijack(false), class: load.ClassReset},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.stream
+			s.Name, s.Rate = "s", 40
+			if tt.url != nil {
+				s.URL = tt.url(t)
+			} else {
+				srv := httptest.NewServer(tt.handler)
+				defer srv.Close()
+				s.URL = srv.URL
+			}
+			sum := merge(t, runFor(t, s, 400*time.Millisecond))
+			if sum.Requests < 5 || sum.Successes != 0 || sum.Errors[tt.class] != sum.Requests {
+				t.Errorf("%d requests, %d successes, errors %v; want at least 5 requests, all %s", sum.Requests, sum.Successes, sum.Errors, tt.class)
+			}
+			if tt.class == load.ClassTimeout && (sum.Latency.P50 < 50*time.Millisecond || sum.Latency.P50 > time.Second) {
+				t.Errorf("timed out requests have p50 %v; want about the 50ms timeout", sum.Latency.P50)
+			}
+		})
+	}
+}
+
+func TestRunMaxInflight(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	s := merge(t, runFor(t, load.Stream{Name: "s", Rate: 100, URL: srv.URL, MaxInflight: 4}, 500*time.Millisecond))
+	if s.Canceled != 4 || arrived.Load() != 4 {
+		t.Errorf("%d requests reached the server and %d were canceled at stop; want 4 and 4", arrived.Load(), s.Canceled)
+	}
+	if d := s.Errors[load.ClassMaxInflight]; d < 35 || d != s.Requests {
+		t.Errorf("%d requests, %d dropped for max_inflight; want about 46, all dropped", s.Requests, d)
+	}
+	if s.Latency.Histogram != "" {
+		t.Errorf("requests never sent have latencies %+v; want none", s.Latency)
+	}
+}
+
+func TestRunExpandsTemplates(t *testing.T) {
+	type seen struct{ path, key, host, body, method string }
+	var mu sync.Mutex
+	var got []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.URL.Path, r.Header.Get("Idempotency-Key"), r.Host, string(body), r.Method})
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	s := load.Stream{
+		Name:   "s",
+		Rate:   100,
+		Method: http.MethodPost,
+		URL:    srv.URL + "/orders/${seq}/${uuid}",
+		Header: http.Header{"Idempotency-Key": {"${uuid}"}, "Host": {"shop-${seq}.test"}},
+		Body:   `{"seq":${seq},"key":"${uuid}","keep":"${keep}"}`,
+	}
+	sum := merge(t, runFor(t, s, 300*time.Millisecond))
+	if sum.Successes < 10 {
+		t.Fatalf("%d successes, errors %v; want at least 10", sum.Successes, sum.Errors)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	seqs := map[int]bool{}
+	keys := map[string]bool{}
+	for _, r := range got {
+		parts := strings.Split(r.path, "/")
+		if len(parts) != 4 {
+			t.Fatalf("path %q; want /orders/SEQ/UUID", r.path)
+		}
+		seq, err := strconv.Atoi(parts[2])
+		if err != nil {
+			t.Fatalf("path %q: sequence number: %v", r.path, err)
+		}
+		id, err := uuid.Parse(r.key)
+		if err != nil || id.Version() != 4 {
+			t.Errorf("Idempotency-Key %q; want a UUIDv4 (%v)", r.key, err)
+		}
+		if parts[3] != r.key {
+			t.Errorf("request %d has uuid %q in its path and %q in its header; want the same", seq, parts[3], r.key)
+		}
+		if want := `{"seq":` + parts[2] + `,"key":"` + r.key + `","keep":"${keep}"}`; r.body != want {
+			t.Errorf("body %s; want %s", r.body, want)
+		}
+		if want := "shop-" + parts[2] + ".test"; r.host != want {
+			t.Errorf("Host %q; want %q", r.host, want)
+		}
+		if r.method != http.MethodPost {
+			t.Errorf("method %s; want POST", r.method)
+		}
+		seqs[seq] = true
+		keys[r.key] = true
+	}
+	for i := 1; i <= len(got); i++ {
+		if !seqs[i] {
+			t.Errorf("no request with sequence number %d among %d; want 1 to %d", i, len(got), len(got))
+		}
+	}
+	if len(keys) != len(got) {
+		t.Errorf("%d distinct uuids in %d requests; want one per request", len(keys), len(got))
+	}
+}
+
+// A sink slower than the windows must neither slow the requests nor lose
+// or reorder windows, and Run returns only once it has had all of them.
+func TestRunSlowSink(t *testing.T) {
+	srv := okServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	var windows []load.Window
+	var calls atomic.Int64
+	sink := func(w load.Window) {
+		calls.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		windows = append(windows, w)
+	}
+	start := time.Now()
+	if err := load.Run(ctx, load.Stream{Name: "s", Rate: 200, URL: srv.URL, Window: 50 * time.Millisecond}, sink); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if int64(len(windows)) != calls.Load() {
+		t.Fatalf("Run returned after %d windows were delivered out of %d; want all", len(windows), calls.Load())
+	}
+	if n := len(windows); n < 10 || n > 14 {
+		t.Errorf("600ms in 50ms windows gave %d windows; want about 12", n)
+	}
+	if min := time.Duration(len(windows)) * 100 * time.Millisecond; elapsed < min {
+		t.Errorf("Run returned after %v; want after the sink has had all windows, at least %v", elapsed, min)
+	}
+	checkWindows(t, windows, 50*time.Millisecond)
+	s := merge(t, windows)
+	if sent := sentRate(s); sent < 0.9*200 || sent > 1.05*200 {
+		t.Errorf("sent %.1f req/s with a slow sink; want 200 within 10%%", sent)
+	}
+}
+
+func TestRunStopsWithPartialWindow(t *testing.T) {
+	srv := okServer(t)
+	start := time.Now()
+	windows := runFor(t, load.Stream{Name: "s", Rate: 50, URL: srv.URL, Window: 10 * time.Second}, 300*time.Millisecond)
+	if len(windows) != 1 {
+		t.Fatalf("%d windows in 300ms of a 10s window; want one partial window", len(windows))
+	}
+	w := windows[0]
+	if d := w.Duration(); d < 250*time.Millisecond || d > time.Second {
+		t.Errorf("the partial window lasts %v; want about 300ms", d)
+	}
+	if w.Start.Before(start) || w.Requests < 10 || w.Requests > 17 {
+		t.Errorf("window starting %v after Run with %d requests; want at Run's start with about 15", w.Start.Sub(start), w.Requests)
+	}
+}
+
+func TestRunRejectsInvalidStream(t *testing.T) {
+	tests := []struct {
+		s    load.Stream
+		want string
+	}{
+		{load.Stream{Name: "a", URL: "http://x"}, "rate must be a positive"},
+		{load.Stream{Name: "a", Rate: -1, URL: "http://x"}, "rate must be a positive"},
+		{load.Stream{Name: "a", Rate: 1, URL: "ftp://x"}, "must start with http"},
+		{load.Stream{Name: "a", Rate: 1, URL: "http://"}, "has no host"},
+		{load.Stream{Name: "a", Rate: 1, URL: "http://x/${seq}", Method: "GE T"}, "invalid method"},
+		{load.Stream{Name: "a", Rate: 1, URL: "http://x", Success: []int{2}}, "not an HTTP status code"},
+		{load.Stream{Name: "a", Rate: 1, URL: "http://x", MaxInflight: -1}, "max_inflight"},
+	}
+	for _, tt := range tests {
+		err := load.Run(context.Background(), tt.s, func(load.Window) { t.Error("sink called for an invalid stream") })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Run(%+v) = %v; want an error containing %q", tt.s, err, tt.want)
+		}
+	}
+	if err := (load.Stream{Name: "a", Rate: 5, URL: "http://127.0.0.1:1/${seq}?k=${uuid}"}).Validate(); err != nil {
+		t.Errorf("Validate(valid stream) = %v; want nil", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{context.DeadlineExceeded, load.ClassTimeout},
+		{io.ErrUnexpectedEOF, load.ClassReset},
+		{errors.New("tls: bad certificate"), load.ClassOther},
+	}
+	for _, tt := range tests {
+		if got := load.Classify(tt.err); got != tt.want {
+			t.Errorf("Classify(%v) = %q; want %q", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package load
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram geometry: microseconds from 1µs to 60s with 3 significant digits,
+// so every latency is kept within 0.1% and a histogram encodes in a few
+// hundred bytes.
+const (
+	histLowest  = 1
+	histHighest = int64(60 * time.Second / time.Microsecond)
+	histDigits  = 3
+)
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histLowest, histHighest, histDigits)
+}
+
+// Window is what one stream did during one window of time. Requests are
+// counted in the window in which they completed.
+type Window struct {
+	// Stream is the name of the stream.
+	Stream string `json:"stream"`
+	// Start and End bound the window; End is exclusive.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Requests is the number of requests completed in the window, including
+	// those not sent because of MaxInflight: Successes plus all Errors.
+	Requests int64 `json:"requests"`
+	// Successes is the number of answers with a success status.
+	Successes int64 `json:"successes"`
+	// Errors counts failed requests by class: StatusClass(code), ClassTimeout,
+	// ClassRefused, ClassReset, ClassMaxInflight or ClassOther.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	// Canceled counts requests still waiting for an answer when the stream
+	// stopped. They are neither successes nor errors, nor in Requests.
+	Canceled int64 `json:"canceled,omitempty"`
+	// Latency describes the latencies of the requests that were sent.
+	Latency Latency `json:"latency"`
+	// Lag is the longest a request completed in the window waited past its
+	// due time before it was sent. Latencies include it; when it is large,
+	// the generator or its machine could not keep up, and slow answers are
+	// partly the sender's doing.
+	Lag time.Duration `json:"lag,omitempty"`
+}
+
+// Duration is the length of the window.
+func (w Window) Duration() time.Duration { return w.End.Sub(w.Start) }
+
+// Latency is a latency distribution: a few precomputed values for display and
+// the full histogram for exact merging.
+type Latency struct {
+	// P50, P90, P99 and Max are read from Histogram, to within its
+	// precision of 0.1%.
+	P50 time.Duration `json:"p50"`
+	P90 time.Duration `json:"p90"`
+	P99 time.Duration `json:"p99"`
+	Max time.Duration `json:"max"`
+	// Histogram is an HdrHistogram of latencies in microseconds in the
+	// standard base64 V2 compressed encoding, which HdrHistogram tools in
+	// other languages also read. It is empty when nothing was recorded.
+	Histogram string `json:"hdr,omitempty"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		// Encoding only writes to memory; failing means the library broke
+		// its contract, and a window without its histogram would be wrong.
+		panic(fmt.Sprintf("encode latency histogram: %v", err))
+	}
+	return Latency{
+		P50:       micros(h.ValueAtPercentile(50)),
+		P90:       micros(h.ValueAtPercentile(90)),
+		P99:       micros(h.ValueAtPercentile(99)),
+		Max:       micros(h.Max()),
+		Histogram: string(enc),
+	}
+}
+
+func micros(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+
+// Tally accumulates request outcomes into one Window. It is not safe for
+// concurrent use.
+type Tally struct {
+	w    Window
+	hist *hdrhistogram.Histogram
+}
+
+// NewTally starts an empty window of stream at start.
+func NewTally(stream string, start time.Time) *Tally {
+	return &Tally{w: Window{Stream: stream, Start: start}, hist: newHist()}
+}
+
+// Add records a request that completed after latency, counted from its
+// scheduled send time. class is "" for a success, else its error class.
+// Latencies beyond 60s are recorded as 60s.
+func (t *Tally) Add(latency time.Duration, class string) {
+	v := int64(latency / time.Microsecond)
+	v = min(max(v, 0), histHighest)
+	// v is within the histogram's range, so recording cannot fail.
+	_ = t.hist.RecordValue(v)
+	t.count(class)
+}
+
+// AddLag records that a request was sent lag after its due time.
+func (t *Tally) AddLag(lag time.Duration) { t.w.Lag = max(t.w.Lag, lag) }
+
+// Drop records a request that was never sent, such as one refused for
+// ClassMaxInflight. It has no latency.
+func (t *Tally) Drop(class string) { t.count(class) }
+
+// Cancel records a request cut short because the stream stopped.
+func (t *Tally) Cancel() { t.w.Canceled++ }
+
+func (t *Tally) count(class string) {
+	t.w.Requests++
+	if class == "" {
+		t.w.Successes++
+		return
+	}
+	if t.w.Errors == nil {
+		t.w.Errors = make(map[string]int64)
+	}
+	t.w.Errors[class]++
+}
+
+// Window closes the window at end and returns it. The Tally must not be used
+// afterwards.
+func (t *Tally) Window(end time.Time) Window {
+	w := t.w
+	w.End = end
+	w.Latency = latencyOf(t.hist)
+	return w
+}
+
+// Summary is several windows merged: counts added up and latency histograms
+// merged exactly, so its percentiles are those of all the requests together.
+type Summary struct {
+	// Stream is the windows' stream name, empty if they come from several.
+	Stream string `json:"stream,omitempty"`
+	// Start is the earliest window start, End the latest window end.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Covered is the time covered by the windows; gaps between them do not
+	// count, overlaps count once.
+	Covered time.Duration `json:"covered"`
+	// Requests, Successes, Errors and Canceled are summed over the windows,
+	// Lag is their largest.
+	Requests  int64            `json:"requests"`
+	Successes int64            `json:"successes"`
+	Errors    map[string]int64 `json:"errors,omitempty"`
+	Canceled  int64            `json:"canceled,omitempty"`
+	Lag       time.Duration    `json:"lag,omitempty"`
+	// RPS is Requests per second of Covered time.
+	RPS float64 `json:"rps"`
+	// SuccessRatio is Successes / Requests, from 0 to 1. It is 0 when there
+	// were no requests: a stream that got no answers is not healthy.
+	SuccessRatio float64 `json:"success_ratio"`
+	// Latency is the merged latency distribution.
+	Latency Latency `json:"latency"`
+
+	hist *hdrhistogram.Histogram
+}
+
+// Percentile returns the latency at percentile p (0 to 100) of the merged
+// windows, or 0 if no latency was recorded.
+func (s Summary) Percentile(p float64) time.Duration {
+	if s.hist == nil {
+		return 0
+	}
+	return micros(s.hist.ValueAtPercentile(p))
+}
+
+// Merge sums windows into a Summary. The order of the windows does not
+// matter. It fails only on a window whose histogram cannot be decoded.
+func Merge(windows ...Window) (Summary, error) {
+	var s Summary
+	h := newHist()
+	spans := make([]Window, 0, len(windows))
+	for i, w := range windows {
+		if i == 0 {
+			s.Stream, s.Start, s.End = w.Stream, w.Start, w.End
+		}
+		if w.Stream != s.Stream {
+			s.Stream = ""
+		}
+		if w.Start.Before(s.Start) {
+			s.Start = w.Start
+		}
+		if w.End.After(s.End) {
+			s.End = w.End
+		}
+		s.Requests += w.Requests
+		s.Successes += w.Successes
+		s.Canceled += w.Canceled
+		s.Lag = max(s.Lag, w.Lag)
+		for class, n := range w.Errors {
+			if s.Errors == nil {
+				s.Errors = make(map[string]int64, len(w.Errors))
+			}
+			s.Errors[class] += n
+		}
+		if w.Latency.Histogram != "" {
+			p, err := hdrhistogram.DecodePacked([]byte(w.Latency.Histogram))
+			if err != nil {
+				return Summary{}, fmt.Errorf("merge windows: decode latency histogram of %s window at %s: %w",
+					w.Stream, w.Start.Format(time.RFC3339Nano), err)
+			}
+			// Values beyond the geometry are clamped rather than lost, as
+			// Tally.Add does.
+			p.ForEachBucket(func(value, count int64) bool {
+				_ = h.RecordValues(min(value, histHighest), count)
+				return true
+			})
+		}
+		if w.End.After(w.Start) {
+			spans = append(spans, w)
+		}
+	}
+	s.Covered = covered(spans)
+	if s.Covered > 0 {
+		s.RPS = float64(s.Requests) / s.Covered.Seconds()
+	}
+	if s.Requests > 0 {
+		s.SuccessRatio = float64(s.Successes) / float64(s.Requests)
+	}
+	s.Latency = latencyOf(h)
+	s.hist = h
+	return s, nil
+}
+
+// covered is the length of the union of the windows' spans.
+func covered(spans []Window) time.Duration {
+	slices.SortFunc(spans, func(a, b Window) int { return a.Start.Compare(b.Start) })
+	var total time.Duration
+	var end time.Time
+	for _, w := range spans {
+		start := w.Start
+		if start.Before(end) {
+			start = end
+		}
+		if w.End.After(start) {
+			total += w.End.Sub(start)
+			end = w.End
+		}
+	}
+	return total
+}
+
+// ErrorClasses returns the error classes of s sorted by name, for stable
+// display.
+func (s Summary) ErrorClasses() []string {
+	return slices.Sorted(maps.Keys(s.Errors))
+}

@@ -1,0 +1,195 @@
+package load_test
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/load"
+)
+
+var t0 = time.Date(2025, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// tallies records latencies drawn from a wide distribution into n one-second
+// windows, and all of them into one reference window.
+func tallies(n, perWindow int) ([]load.Window, load.Window) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	all := load.NewTally("cart", t0)
+	var windows []load.Window
+	for i := range n {
+		start := t0.Add(time.Duration(i) * time.Second)
+		tl := load.NewTally("cart", start)
+		for j := range perWindow {
+			// Log-uniform from 100µs to 10s, plus a few errors.
+			lat := time.Duration(100e3 * rng.ExpFloat64() * float64(int64(1)<<rng.IntN(16)))
+			class := ""
+			if j%97 == 0 {
+				class = load.StatusClass(503)
+			}
+			tl.Add(lat, class)
+			all.Add(lat, class)
+		}
+		tl.Drop(load.ClassMaxInflight)
+		all.Drop(load.ClassMaxInflight)
+		windows = append(windows, tl.Window(start.Add(time.Second)))
+	}
+	return windows, all.Window(t0.Add(time.Duration(n) * time.Second))
+}
+
+func TestMergeIsExact(t *testing.T) {
+	windows, ref := tallies(5, 2000)
+	refSum, err := load.Merge(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := load.Merge(windows...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []float64{0, 1, 10, 50, 75, 90, 95, 99, 99.9, 99.99, 100} {
+		if got, want := sum.Percentile(p), refSum.Percentile(p); got != want {
+			t.Errorf("Merge(windows).Percentile(%v) = %v; want %v as for all latencies in one histogram", p, got, want)
+		}
+	}
+	if sum.Latency != refSum.Latency {
+		t.Errorf("Merge(windows).Latency = %+v; want %+v", sum.Latency, refSum.Latency)
+	}
+	if sum.Latency.P99 != ref.Latency.P99 || sum.Latency.Max != ref.Latency.Max {
+		t.Errorf("merged p99/max = %v/%v; want %v/%v", sum.Latency.P99, sum.Latency.Max, ref.Latency.P99, ref.Latency.Max)
+	}
+	// Averaging the windows' p99 would not give the p99 of the whole: make
+	// sure the test data can tell the two apart.
+	var avg time.Duration
+	for _, w := range windows {
+		avg += w.Latency.P99 / time.Duration(len(windows))
+	}
+	if avg == sum.Latency.P99 {
+		t.Errorf("average of window p99s equals the merged p99 (%v); the test data cannot tell merging from averaging", avg)
+	}
+	if sum.Requests != 5*2001 || sum.Successes != ref.Successes || !reflect.DeepEqual(sum.Errors, ref.Errors) {
+		t.Errorf("Merge counts = %d requests, %d successes, %v; want %d, %d, %v",
+			sum.Requests, sum.Successes, sum.Errors, ref.Requests, ref.Successes, ref.Errors)
+	}
+	if sum.Covered != 5*time.Second || sum.RPS != float64(5*2001)/5 {
+		t.Errorf("Merge covered %v at %v rps; want 5s at %v", sum.Covered, sum.RPS, float64(5*2001)/5)
+	}
+	if want := float64(ref.Successes) / float64(ref.Requests); sum.SuccessRatio != want {
+		t.Errorf("Merge success ratio = %v; want %v", sum.SuccessRatio, want)
+	}
+	if sum.Stream != "cart" || !sum.Start.Equal(t0) || !sum.End.Equal(t0.Add(5*time.Second)) {
+		t.Errorf("Merge = stream %q from %v to %v; want cart from %v to %v", sum.Stream, sum.Start, sum.End, t0, t0.Add(5*time.Second))
+	}
+}
+
+func TestWindowJSONRoundTrip(t *testing.T) {
+	windows, _ := tallies(3, 1000)
+	data, err := json.Marshal(windows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if per := len(data) / len(windows); per > 3000 {
+		t.Errorf("a window of 1000 latencies encodes in %d bytes; want a compact encoding under 3000", per)
+	}
+	var back []load.Window
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, windows) {
+		t.Errorf("windows changed in a JSON round trip:\n got %+v\nwant %+v", back, windows)
+	}
+	want, _ := load.Merge(windows...)
+	got, err := load.Merge(back...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []float64{50, 90, 99, 99.9, 100} {
+		if got.Percentile(p) != want.Percentile(p) {
+			t.Errorf("after a JSON round trip, Percentile(%v) = %v; want %v", p, got.Percentile(p), want.Percentile(p))
+		}
+	}
+}
+
+func TestMergeCoveredTime(t *testing.T) {
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	win := func(stream string, from, to float64, requests int) load.Window {
+		tl := load.NewTally(stream, at(from))
+		for range requests {
+			tl.Add(time.Millisecond, "")
+		}
+		return tl.Window(at(to))
+	}
+	tests := []struct {
+		name    string
+		windows []load.Window
+		covered time.Duration
+		rps     float64
+		stream  string
+	}{
+		{"none", nil, 0, 0, ""},
+		{"one", []load.Window{win("a", 0, 1, 10)}, time.Second, 10, "a"},
+		{"gap is not covered", []load.Window{win("a", 0, 1, 10), win("a", 5, 6, 10)}, 2 * time.Second, 10, "a"},
+		{"order does not matter", []load.Window{win("a", 1, 2, 10), win("a", 0, 1, 10)}, 2 * time.Second, 10, "a"},
+		{"overlap counts once", []load.Window{win("a", 0, 1, 10), win("b", 0.5, 1.5, 20)}, 1500 * time.Millisecond, 20, ""},
+		{"empty window", []load.Window{win("a", 0, 0, 0)}, 0, 0, "a"},
+	}
+	for _, tt := range tests {
+		s, err := load.Merge(tt.windows...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Covered != tt.covered || s.RPS != tt.rps || s.Stream != tt.stream {
+			t.Errorf("%s: Merge = covered %v, %v rps, stream %q; want %v, %v, %q", tt.name, s.Covered, s.RPS, s.Stream, tt.covered, tt.rps, tt.stream)
+		}
+	}
+}
+
+func TestMergeRejectsBadHistogram(t *testing.T) {
+	w := load.NewTally("a", t0).Window(t0.Add(time.Second))
+	w.Latency.Histogram = "not an hdr histogram"
+	if _, err := load.Merge(w); err == nil {
+		t.Errorf("Merge(window with a corrupt histogram) = nil error; want an error")
+	}
+}
+
+func TestTallyClampsLongLatencies(t *testing.T) {
+	tl := load.NewTally("a", t0)
+	tl.Add(2*time.Minute, load.ClassTimeout)
+	w := tl.Window(t0.Add(time.Second))
+	if w.Latency.Max < 59*time.Second || w.Latency.Max > 61*time.Second {
+		t.Errorf("a 2m latency is recorded as max %v; want about 60s", w.Latency.Max)
+	}
+}
+
+func BenchmarkMerge5Windows(b *testing.B) {
+	windows, _ := tallies(5, 2000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := load.Merge(windows...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestLagIsTheLargest(t *testing.T) {
+	var windows []load.Window
+	for i, lags := range [][]time.Duration{{time.Millisecond, 3 * time.Millisecond}, {}, {250 * time.Millisecond, 2 * time.Millisecond}} {
+		start := t0.Add(time.Duration(i) * time.Second)
+		tl := load.NewTally("a", start)
+		for _, lag := range lags {
+			tl.AddLag(lag)
+		}
+		windows = append(windows, tl.Window(start.Add(time.Second)))
+	}
+	if got := windows[0].Lag; got != 3*time.Millisecond {
+		t.Errorf("window lag = %v; want the largest, 3ms", got)
+	}
+	s, err := load.Merge(windows...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Lag != 250*time.Millisecond {
+		t.Errorf("Merge lag = %v; want the largest, 250ms", s.Lag)
+	}
+}

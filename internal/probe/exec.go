@@ -1,0 +1,151 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// ExecSpec is a command probe. The command runs without a shell unless
+// Shell is set, so arguments are passed exactly as written.
+type ExecSpec struct {
+	experiment.Exec `yaml:",inline"`
+}
+
+// SetDefaults gives the command 10 seconds.
+func (s *ExecSpec) SetDefaults() { s.Timeout = experiment.Duration(10 * time.Second) }
+
+// Validate checks the command line.
+func (s *ExecSpec) Validate() error { return s.Exec.Validate() }
+
+// ExecExpect is what the command must show; by default exit code 0.
+type ExecExpect struct {
+	ExitCode       experiment.NumberCond `yaml:"exit_code" json:"exit_code,omitzero"`
+	StdoutContains string                `yaml:"stdout_contains" json:"stdout_contains,omitempty"`
+	StdoutRegex    experiment.Regexp     `yaml:"stdout_regex" json:"stdout_regex,omitzero"`
+	StderrContains string                `yaml:"stderr_contains" json:"stderr_contains,omitempty"`
+}
+
+// ExecResult is what a finished command left.
+type ExecResult struct {
+	ExitCode       int
+	Stdout, Stderr []byte
+	Elapsed        time.Duration
+}
+
+// Command runs a command to completion with its timeout. A command that
+// cannot start, or is killed at its timeout, is an error.
+func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.Timeout.D())
+	defer cancel()
+	argv := e.Run
+	if e.Shell {
+		argv = []string{"/bin/sh", "-c", e.Run[0]}
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = e.Dir
+	cmd.Env = os.Environ()
+	for k, v := range e.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	// Kill the whole group at the timeout: a shell's children would
+	// otherwise keep the pipes open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &limitWriter{w: &stdout}, &limitWriter{w: &stderr}
+	start := time.Now()
+	err := cmd.Run()
+	res := ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("%s: still running after %s, killed", argv[0], e.Timeout)
+	case errors.As(err, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+		return res, nil
+	case err != nil:
+		return res, fmt.Errorf("run %s: %w", argv[0], err)
+	}
+	return res, nil
+}
+
+type limitWriter struct {
+	w *bytes.Buffer
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if room := maxBody - l.w.Len(); room > 0 {
+		l.w.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func runExec(ctx context.Context, specAny, expectAny any) Result {
+	spec := specAny.(*ExecSpec)
+	expect, _ := expectAny.(*ExecExpect)
+	if expect == nil {
+		expect = &ExecExpect{}
+	}
+	res, err := Command(ctx, &spec.Exec)
+	if err != nil {
+		return Failf(nil, "%v", err)
+	}
+	obs := map[string]string{"exit_code": strconv.Itoa(res.ExitCode)}
+	out := map[string]string{
+		"exit_code": obs["exit_code"],
+		"stdout":    strings.TrimSpace(string(res.Stdout)),
+		"stderr":    strings.TrimSpace(string(res.Stderr)),
+	}
+	fail := func(format string, args ...any) Result {
+		r := Failf(obs, format, args...)
+		r.Output = out
+		return r
+	}
+	want := expect.ExitCode
+	if want.IsZero() {
+		want = experiment.NumberCond{Cond: experiment.Cond{Op: "==", Value: 0}}
+	}
+	if !want.Holds(float64(res.ExitCode)) {
+		return fail("exit code %d, want %s%s", res.ExitCode, want, lastLine(res.Stderr))
+	}
+	if expect.StdoutContains != "" && !bytes.Contains(res.Stdout, []byte(expect.StdoutContains)) {
+		return fail("stdout does not contain %q: %s", expect.StdoutContains, excerpt(res.Stdout))
+	}
+	if expect.StdoutRegex.Regexp != nil && !expect.StdoutRegex.Match(res.Stdout) {
+		return fail("stdout does not match %q: %s", expect.StdoutRegex.String(), excerpt(res.Stdout))
+	}
+	if expect.StderrContains != "" && !bytes.Contains(res.Stderr, []byte(expect.StderrContains)) {
+		return fail("stderr does not contain %q: %s", expect.StderrContains, excerpt(res.Stderr))
+	}
+	return Result{OK: true, Observed: obs, Output: out}
+}
+
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return " (stderr: " + s + ")"
+}
+
+func init() {
+	Register(Kind{
+		Name: "exec",
+		New:  func() (any, any) { return &ExecSpec{}, &ExecExpect{} },
+		Run:  runExec,
+	})
+}

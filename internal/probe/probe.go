@@ -1,0 +1,84 @@
+// Package probe observes the system for the steady-state hypothesis: HTTP
+// requests, commands, TCP connects, and whatever kinds other packages
+// register (container state). A probe runs once and returns a Result; the
+// runner decides when and how often.
+package probe
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Result is one observation.
+type Result struct {
+	// OK reports whether the expectations held.
+	OK bool `json:"ok"`
+	// Observed holds the values seen, written for people: status 200,
+	// latency 12ms.
+	Observed map[string]string `json:"observed,omitempty"`
+	// Reason says why the expectations did not hold, with the numbers.
+	Reason string `json:"reason,omitempty"`
+	// Output is what a step's as: name exposes to later steps.
+	Output map[string]string `json:"-"`
+}
+
+// Failf returns a failed result with a reason.
+func Failf(observed map[string]string, format string, args ...any) Result {
+	return Result{Observed: observed, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Kind is a kind of probe, such as "http".
+type Kind struct {
+	Name string
+	// New returns pointers to new settings and expectations; expect is nil
+	// for kinds that take none.
+	New func() (spec, expect any)
+	// Run observes once. It must return when ctx is done.
+	Run func(ctx context.Context, spec, expect any) Result
+}
+
+var (
+	mu    sync.RWMutex
+	kinds = map[string]*Kind{}
+)
+
+// Register adds a probe kind; it panics on a duplicate.
+func Register(k Kind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if kinds[k.Name] != nil {
+		panic("probe: kind registered twice: " + k.Name)
+	}
+	kinds[k.Name] = &k
+}
+
+// Lookup returns a probe kind.
+func Lookup(name string) (*Kind, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	k, ok := kinds[name]
+	return k, ok
+}
+
+// Kinds lists the probe kinds, sorted.
+func Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for k := range kinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run runs a probe of a registered kind.
+func Run(ctx context.Context, kind string, spec, expect any) Result {
+	k, ok := Lookup(kind)
+	if !ok {
+		return Failf(nil, "unknown probe kind %q", kind)
+	}
+	return k.Run(ctx, spec, expect)
+}

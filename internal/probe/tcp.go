@@ -1,0 +1,57 @@
+package probe
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// TCPSpec is a TCP connect probe.
+type TCPSpec struct {
+	Address string              `yaml:"address" json:"address" chaos:"required"`
+	Timeout experiment.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// SetDefaults gives the connect 2 seconds.
+func (s *TCPSpec) SetDefaults() { s.Timeout = experiment.Duration(2 * time.Second) }
+
+// Validate checks the address has a port.
+func (s *TCPSpec) Validate() error {
+	_, _, err := net.SplitHostPort(s.Address)
+	return err
+}
+
+// TCPExpect is what the connect must show besides succeeding.
+type TCPExpect struct {
+	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero"`
+}
+
+func runTCP(ctx context.Context, specAny, expectAny any) Result {
+	spec := specAny.(*TCPSpec)
+	expect, _ := expectAny.(*TCPExpect)
+	ctx, cancel := context.WithTimeout(ctx, spec.Timeout.D())
+	defer cancel()
+	var d net.Dialer
+	start := time.Now()
+	conn, err := d.DialContext(ctx, "tcp", spec.Address)
+	elapsed := time.Since(start)
+	if err != nil {
+		return Failf(map[string]string{"error": describe(err)}, "connect %s: %s", spec.Address, describe(err))
+	}
+	conn.Close()
+	obs := map[string]string{"latency": experiment.FormatValue(elapsed.Seconds(), experiment.UnitDuration)}
+	if expect != nil && !expect.Latency.IsZero() && !expect.Latency.Holds(elapsed.Seconds()) {
+		return Failf(obs, "connect took %s, want %s", obs["latency"], expect.Latency)
+	}
+	return Result{OK: true, Observed: obs, Output: obs}
+}
+
+func init() {
+	Register(Kind{
+		Name: "tcp",
+		New:  func() (any, any) { return &TCPSpec{}, &TCPExpect{} },
+		Run:  runTCP,
+	})
+}

@@ -1,0 +1,49 @@
+package runner
+
+import (
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/probe"
+)
+
+// Catalog is the experiment.Catalog of every registered target, fault and
+// probe kind.
+type Catalog struct{}
+
+// TargetKinds lists the target kinds.
+func (Catalog) TargetKinds() []string { return inject.TargetKinds() }
+
+// NewTarget returns new settings for a target kind.
+func (Catalog) NewTarget(kind string) any {
+	k, ok := inject.LookupTarget(kind)
+	if !ok {
+		return nil
+	}
+	return k.New()
+}
+
+// FaultNames lists the faults of a target kind.
+func (Catalog) FaultNames(targetKind string) []string { return inject.FaultNames(targetKind) }
+
+// NewFault returns new settings for a fault.
+func (Catalog) NewFault(targetKind, fault string) any {
+	k, ok := inject.LookupFault(targetKind, fault)
+	if !ok {
+		return nil
+	}
+	return k.New()
+}
+
+// ProbeKinds lists the probe kinds.
+func (Catalog) ProbeKinds() []string { return probe.Kinds() }
+
+// NewProbe returns new settings and expectations for a probe kind.
+func (Catalog) NewProbe(kind string) (spec, expect any) {
+	k, ok := probe.Lookup(kind)
+	if !ok {
+		return nil, nil
+	}
+	return k.New()
+}
+
+var _ experiment.Catalog = Catalog{}

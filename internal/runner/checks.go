@@ -1,0 +1,494 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/probe"
+)
+
+// checkState is one check's record and its run of consecutive failures.
+type checkState struct {
+	c     *experiment.Check
+	rec   *journal.Check
+	abort bool
+	fails int
+}
+
+func (r *run) initChecks() {
+	add := func(c *experiment.Check, abort bool) {
+		kind := "probe"
+		if c.From != "" {
+			kind = "load"
+		}
+		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: expectText(c.Expect),
+			When: c.When, Failures: c.Failures, Results: map[string]string{}, Samples: []journal.Sample{}}
+		r.j.Checks = append(r.j.Checks, rec)
+		r.checks = append(r.checks, &checkState{c: c, rec: rec, abort: abort})
+	}
+	for _, c := range r.exp.SteadyState {
+		add(c, false)
+	}
+	for _, c := range r.exp.AbortWhen {
+		add(c, true)
+	}
+}
+
+// expectText writes expectations as key: threshold text, for reports.
+func expectText(e any) map[string]string {
+	out := map[string]string{}
+	if e == nil || reflect.ValueOf(e).IsNil() {
+		return out
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return out
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return out
+	}
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		default:
+			b, _ := json.Marshal(x)
+			out[k] = string(b)
+		}
+	}
+	return out
+}
+
+// record adds a sample to a check and emits it.
+func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
+	smp.Phase = phase
+	smp.Reason = r.mask.Replace(smp.Reason)
+	r.mu.Lock()
+	cs.rec.Samples = append(cs.rec.Samples, smp)
+	r.mu.Unlock()
+	state := "ok"
+	msg := cs.c.Name + ": " + observedText(smp.Observed)
+	if !smp.OK {
+		state = "failed"
+		msg = cs.c.Name + ": " + smp.Reason
+	}
+	r.emit(journal.Event{Type: "check.sample", Check: cs.c.Name, Phase: phase, Message: msg, Fields: map[string]string{"state": state}})
+}
+
+func observedText(obs map[string]string) string {
+	keys := make([]string, 0, len(obs))
+	for k := range obs {
+		if !strings.HasPrefix(k, "errors.") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + obs[k]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// result sets a check's outcome in a phase and emits it.
+func (r *run) result(cs *checkState, phase, result, reason string) {
+	r.mu.Lock()
+	cs.rec.Results[phase] = result
+	if reason != "" {
+		if cs.rec.Reasons == nil {
+			cs.rec.Reasons = map[string]string{}
+		}
+		cs.rec.Reasons[phase] = r.mask.Replace(reason)
+	}
+	r.mu.Unlock()
+	msg := fmt.Sprintf("%s %s %s", cs.c.Name, result, phase)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	r.emit(journal.Event{Type: "check." + result, Check: cs.c.Name, Phase: phase, Message: msg})
+}
+
+// probeSample runs a check's probe once.
+func (r *run) probeSample(ctx context.Context, c *experiment.Check) journal.Sample {
+	spec, err := r.expandOutputs(c.Probe.Spec)
+	if err != nil {
+		return journal.Sample{Time: time.Now(), Reason: err.Error()}
+	}
+	res := probe.Run(ctx, c.Probe.Kind, spec, c.Expect)
+	return journal.Sample{Time: time.Now(), OK: res.OK, Observed: res.Observed, Reason: res.Reason}
+}
+
+// checkOnce judges every check of a phase once (a probe with its retries, a
+// load check over its window) and reports whether all held.
+func (r *run) checkOnce(ctx context.Context, phase string) bool {
+	var wg sync.WaitGroup
+	for _, cs := range r.checks {
+		if cs.abort || !cs.c.Runs(phase) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var smp journal.Sample
+			if cs.c.From != "" {
+				smp = r.loadOnce(ctx, cs.c, time.Time{})
+			} else {
+				for attempt := 0; attempt <= cs.c.Retries; attempt++ {
+					if attempt > 0 && !r.sleepCtx(ctx, cs.c.Interval.D()) {
+						break
+					}
+					smp = r.probeSample(ctx, cs.c)
+					if smp.OK {
+						break
+					}
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r.record(cs, phase, smp)
+			if smp.OK {
+				r.result(cs, phase, journal.Held, "")
+			} else {
+				r.result(cs, phase, journal.Broken, smp.Reason)
+			}
+		}()
+	}
+	wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, cs := range r.checks {
+		if cs.rec.Results[phase] == journal.Broken {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *run) sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// loadOnce waits until a check's window of traffic, all of it after since,
+// has been recorded, and judges it.
+func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time) journal.Sample {
+	start, ok := r.streamStart(c.From)
+	if !ok {
+		return journal.Sample{Time: time.Now(), Reason: fmt.Sprintf("load stream %q is not running", c.From)}
+	}
+	if since.After(start) {
+		start = since
+	}
+	for {
+		wake := r.windowsChanged()
+		end := r.latestEnd(c.From)
+		if !end.IsZero() && end.Sub(start) >= c.Window.D()-time.Millisecond {
+			return judge(c, r.windowsOf(c.From, end.Add(-c.Window.D()-time.Millisecond), end))
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return journal.Sample{Time: time.Now(), Reason: "interrupted"}
+		}
+	}
+}
+
+// judgeLoadNow judges an assert step over the most recent window of traffic.
+func (r *run) judgeLoadNow(ctx context.Context, c *experiment.Check) (journal.Sample, bool) {
+	end := r.latestEnd(c.From)
+	if end.IsZero() {
+		smp := r.loadOnce(ctx, c, time.Time{})
+		return smp, smp.OK
+	}
+	smp := judge(c, r.windowsOf(c.From, end.Add(-c.Window.D()-time.Millisecond), end))
+	return smp, smp.OK
+}
+
+// watch observes the during checks and abort conditions until ctx ends.
+func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
+	for _, cs := range r.checks {
+		if !cs.abort && !cs.c.Runs(experiment.During) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if cs.c.From != "" {
+				r.watchLoad(ctx, cs)
+			} else {
+				r.watchProbe(ctx, cs)
+			}
+		}()
+	}
+}
+
+func (r *run) watchProbe(ctx context.Context, cs *checkState) {
+	for {
+		smp := r.probeSample(ctx, cs.c)
+		if ctx.Err() != nil {
+			return
+		}
+		r.observeDuring(cs, smp)
+		if !r.sleepCtx(ctx, cs.c.Interval.D()) {
+			return
+		}
+	}
+}
+
+func (r *run) watchLoad(ctx context.Context, cs *checkState) {
+	seen := r.latestEnd(cs.c.From)
+	for {
+		wake := r.windowsChanged()
+		if end := r.latestEnd(cs.c.From); end.After(seen) {
+			seen = end
+			start, _ := r.streamStart(cs.c.From)
+			from := end.Add(-cs.c.Window.D() - time.Millisecond)
+			if from.Before(start) {
+				from = start
+			}
+			r.observeDuring(cs, judge(cs.c, r.windowsOf(cs.c.From, from, end)))
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// observeDuring counts consecutive failures; the check breaks, or the abort
+// fires, when they reach the tolerance.
+func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
+	r.record(cs, experiment.During, smp)
+	r.mu.Lock()
+	if smp.OK {
+		cs.fails = 0
+	} else {
+		cs.fails++
+	}
+	breaks := !smp.OK && cs.fails == cs.c.Failures && cs.rec.Results[experiment.During] != journal.Broken
+	if breaks {
+		cs.rec.BrokeAt = smp.Time
+	}
+	r.mu.Unlock()
+	if !breaks {
+		return
+	}
+	reason := smp.Reason
+	if cs.c.Failures > 1 {
+		reason = fmt.Sprintf("%s (%d failures in a row)", reason, cs.fails)
+	}
+	r.result(cs, experiment.During, journal.Broken, reason)
+	if cs.abort {
+		r.abort(cs.c.Name, reason)
+		r.revertAll(context.Background())
+		return
+	}
+	r.deviate(fmt.Sprintf("check %q broke during the method: %s", cs.c.Name, reason))
+}
+
+// closeDuring marks the during checks that never broke as held.
+func (r *run) closeDuring() {
+	for _, cs := range r.checks {
+		if !cs.abort && !cs.c.Runs(experiment.During) {
+			continue
+		}
+		r.mu.Lock()
+		res, n := cs.rec.Results[experiment.During], len(cs.rec.Samples)
+		r.mu.Unlock()
+		if res != "" {
+			continue
+		}
+		if n == 0 {
+			r.result(cs, experiment.During, journal.Skipped, "the method ended before the first observation")
+		} else {
+			r.result(cs, experiment.During, journal.Held, "")
+		}
+	}
+}
+
+// checkAfter judges the after checks. With recovery, each is observed until
+// it holds or the deadline passes, and the time it took is recorded.
+func (r *run) checkAfter(ctx context.Context, methodRan bool) {
+	base := r.lastRevert()
+	if base.IsZero() {
+		base = time.Now()
+	}
+	if r.exp.Recovery == nil || !methodRan {
+		if !r.checkOnceSince(ctx, base) {
+			r.deviate("the steady state did not hold after the method: " + r.brokenSummary(experiment.After))
+		}
+		return
+	}
+	deadline := base.Add(r.exp.Recovery.Within.D())
+	var wg sync.WaitGroup
+	for _, cs := range r.checks {
+		if cs.abort || !cs.c.Runs(experiment.After) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.recover(ctx, cs, base, deadline)
+		}()
+	}
+	wg.Wait()
+}
+
+// checkOnceSince is checkOnce for the after phase: load checks judge only
+// traffic recorded after the faults were removed.
+func (r *run) checkOnceSince(ctx context.Context, since time.Time) bool {
+	var wg sync.WaitGroup
+	for _, cs := range r.checks {
+		if cs.abort || !cs.c.Runs(experiment.After) || cs.c.From == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			smp := r.loadOnce(ctx, cs.c, since)
+			if ctx.Err() != nil {
+				return
+			}
+			r.record(cs, experiment.After, smp)
+			if smp.OK {
+				r.result(cs, experiment.After, journal.Held, "")
+			} else {
+				r.result(cs, experiment.After, journal.Broken, smp.Reason)
+			}
+		}()
+	}
+	probesHeld := true
+	for _, cs := range r.checks {
+		if cs.abort || !cs.c.Runs(experiment.After) || cs.c.From != "" {
+			continue
+		}
+		var smp journal.Sample
+		for attempt := 0; attempt <= cs.c.Retries; attempt++ {
+			if attempt > 0 && !r.sleepCtx(ctx, cs.c.Interval.D()) {
+				break
+			}
+			smp = r.probeSample(ctx, cs.c)
+			if smp.OK {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		r.record(cs, experiment.After, smp)
+		if smp.OK {
+			r.result(cs, experiment.After, journal.Held, "")
+		} else {
+			probesHeld = false
+			r.result(cs, experiment.After, journal.Broken, smp.Reason)
+		}
+	}
+	wg.Wait()
+	if !probesHeld {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, cs := range r.checks {
+		if cs.rec.Results[experiment.After] == journal.Broken {
+			return false
+		}
+	}
+	return true
+}
+
+// recover observes one check after the faults until it holds or the deadline
+// passes.
+func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.Time) {
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var last journal.Sample
+	seen := base
+	for {
+		var smp journal.Sample
+		if cs.c.From != "" {
+			wake := r.windowsChanged()
+			end := r.latestEnd(cs.c.From)
+			if !end.After(seen) {
+				select {
+				case <-wake:
+					continue
+				case <-dctx.Done():
+				}
+				break
+			}
+			seen = end
+			from := end.Add(-cs.c.Window.D() - time.Millisecond)
+			if from.Before(base) {
+				from = base
+			}
+			smp = judge(cs.c, r.windowsOf(cs.c.From, from, end))
+		} else {
+			smp = r.probeSample(dctx, cs.c)
+			if dctx.Err() != nil && !smp.OK {
+				break
+			}
+		}
+		r.record(cs, experiment.After, smp)
+		last = smp
+		if smp.OK {
+			at := smp.Time
+			if cs.c.From != "" {
+				at = smp.To
+			}
+			after := max(at.Sub(base), 0)
+			r.mu.Lock()
+			cs.rec.Recovered = &journal.Recovery{At: at, After: after, OK: true}
+			r.mu.Unlock()
+			r.result(cs, experiment.After, journal.Held, "")
+			r.emit(journal.Event{Type: "check.recovered", Check: cs.c.Name, Message: fmt.Sprintf("%s recovered %s after the faults were removed", cs.c.Name, after.Round(time.Millisecond)),
+				Fields: map[string]string{"after": after.Round(time.Millisecond).String()}})
+			return
+		}
+		if cs.c.From == "" && !r.sleepCtx(dctx, cs.c.Interval.D()) {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	reason := last.Reason
+	if reason == "" {
+		reason = "no observation completed"
+	}
+	r.mu.Lock()
+	cs.rec.Recovered = &journal.Recovery{OK: false, After: r.exp.Recovery.Within.D()}
+	r.mu.Unlock()
+	r.result(cs, experiment.After, journal.Broken, reason)
+	r.deviate(fmt.Sprintf("check %q did not recover within %s: %s", cs.c.Name, r.exp.Recovery.Within, reason))
+}
+
+// brokenSummary names the checks broken in a phase with their reasons.
+func (r *run) brokenSummary(phase string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var parts []string
+	for _, cs := range r.checks {
+		if cs.rec.Results[phase] == journal.Broken {
+			parts = append(parts, fmt.Sprintf("check %q: %s", cs.c.Name, cs.rec.Reasons[phase]))
+		}
+	}
+	return strings.Join(parts, "; ")
+}

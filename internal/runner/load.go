@@ -1,0 +1,215 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
+)
+
+// stream is a running load stream.
+type stream struct {
+	spec    *experiment.Stream
+	started time.Time
+	done    chan struct{}
+}
+
+// startLoad starts every load stream; they run until stopLoad.
+func (r *run) startLoad(ctx context.Context) {
+	if len(r.exp.Load) == 0 {
+		return
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.stopStreams = cancel
+	var wg sync.WaitGroup
+	for _, spec := range r.exp.Load {
+		h := http.Header{}
+		for k, v := range spec.HTTP.Headers {
+			h.Set(k, v)
+		}
+		ls := load.Stream{
+			Name:        spec.Name,
+			Rate:        spec.Rate.PerSecond(),
+			Method:      spec.HTTP.Method,
+			URL:         spec.HTTP.URL,
+			Header:      h,
+			Body:        spec.HTTP.Body,
+			Timeout:     spec.Timeout.D(),
+			MaxInflight: spec.MaxInflight,
+			Window:      spec.Window.D(),
+			Success:     spec.Success,
+		}
+		s := &stream{spec: spec, started: time.Now(), done: make(chan struct{})}
+		r.streams = append(r.streams, s)
+		r.mu.Lock()
+		r.j.Streams = append(r.j.Streams, journal.Stream{Name: spec.Name, Method: spec.HTTP.Method, URL: r.mask.Replace(spec.HTTP.URL), Rate: spec.Rate.PerSecond()})
+		r.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(s.done)
+			if err := load.Run(lctx, ls, r.addWindow); err != nil {
+				r.fail(fmt.Errorf("load stream %q: %w", spec.Name, err))
+			}
+		}()
+		r.emit(journal.Event{Type: "load.started", Message: fmt.Sprintf("%s: %s %s at %s", spec.Name, spec.HTTP.Method, spec.HTTP.URL, spec.Rate)})
+	}
+	r.loadWG = &wg
+}
+
+// stopLoad stops the streams and waits for their last windows.
+func (r *run) stopLoad() {
+	if r.stopStreams == nil {
+		return
+	}
+	r.stopStreams()
+	r.loadWG.Wait()
+	r.stopStreams = nil
+}
+
+func (r *run) addWindow(w load.Window) {
+	r.mu.Lock()
+	r.j.Windows = append(r.j.Windows, w)
+	close(r.wake)
+	r.wake = make(chan struct{})
+	r.mu.Unlock()
+	s, _ := load.Merge(w)
+	r.emit(journal.Event{Type: "load.window", Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, s.SuccessRatio*100, w.Latency.P99),
+		Fields: map[string]string{"stream": w.Stream, "requests": fmt.Sprint(w.Requests), "success": fmt.Sprintf("%.4f", s.SuccessRatio),
+			"p50": w.Latency.P50.String(), "p99": w.Latency.P99.String(), "rps": fmt.Sprintf("%.1f", s.RPS)}})
+}
+
+// windowsChanged returns a channel closed when the next window arrives.
+func (r *run) windowsChanged() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wake
+}
+
+// streamStart is when a stream started sending.
+func (r *run) streamStart(name string) (time.Time, bool) {
+	for _, s := range r.streams {
+		if s.spec.Name == name {
+			return s.started, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// windowsOf returns a stream's windows that lie within [from, to].
+func (r *run) windowsOf(name string, from, to time.Time) []load.Window {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []load.Window
+	for _, w := range r.j.Windows {
+		if w.Stream == name && !w.Start.Before(from) && !w.End.After(to) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// latestEnd is the end of the stream's newest window.
+func (r *run) latestEnd(name string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.j.Windows) - 1; i >= 0; i-- {
+		if r.j.Windows[i].Stream == name {
+			return r.j.Windows[i].End
+		}
+	}
+	return time.Time{}
+}
+
+// judge merges windows and compares them with a load check's expectations.
+func judge(c *experiment.Check, ws []load.Window) journal.Sample {
+	smp := journal.Sample{Time: time.Now()}
+	if len(ws) == 0 {
+		smp.Reason = "no traffic was recorded"
+		return smp
+	}
+	sum, err := load.Merge(ws...)
+	if err != nil {
+		smp.Reason = err.Error()
+		return smp
+	}
+	smp.From, smp.To = sum.Start, sum.End
+	smp.Time = sum.End
+	e := c.Expect.(*experiment.LoadExpect)
+	smp.Observed = map[string]string{
+		"requests": fmt.Sprint(sum.Requests),
+		"rps":      experiment.FormatValue(round(sum.RPS, 1), experiment.UnitNumber),
+		"success":  experiment.FormatValue(round(sum.SuccessRatio, 4), experiment.UnitPercent),
+		"p50":      fmtDur(sum.Latency.P50),
+		"p90":      fmtDur(sum.Latency.P90),
+		"p99":      fmtDur(sum.Latency.P99),
+		"max":      fmtDur(sum.Latency.Max),
+	}
+	var errCount int64
+	for _, n := range sum.Errors {
+		errCount += n
+	}
+	smp.Observed["errors"] = fmt.Sprint(errCount)
+	for class, n := range sum.Errors {
+		smp.Observed["errors."+class] = fmt.Sprint(n)
+	}
+	type item struct {
+		name string
+		cond experiment.Cond
+		v    float64
+	}
+	items := []item{
+		{"p50", e.P50.Cond, sum.Latency.P50.Seconds()},
+		{"p90", e.P90.Cond, sum.Latency.P90.Seconds()},
+		{"p99", e.P99.Cond, sum.Latency.P99.Seconds()},
+		{"max", e.Max.Cond, sum.Latency.Max.Seconds()},
+		{"success", e.Success.Cond, sum.SuccessRatio},
+		{"rps", e.RPS.Cond, sum.RPS},
+		{"errors", e.Errors.Cond, float64(errCount)},
+	}
+	for _, it := range items {
+		if it.cond.IsZero() || it.cond.Holds(it.v) {
+			continue
+		}
+		if smp.Reason != "" {
+			smp.Reason += ", "
+		}
+		smp.Reason += fmt.Sprintf("%s %s, want %s", it.name, smp.Observed[it.name], it.cond)
+	}
+	if sum.Requests == 0 && smp.Reason == "" && (!e.Success.IsZero() || !e.P99.IsZero() || !e.P50.IsZero() || !e.P90.IsZero() || !e.Max.IsZero()) {
+		smp.Reason = "no request completed"
+	}
+	smp.OK = smp.Reason == ""
+	if !smp.OK && len(sum.Errors) > 0 {
+		smp.Reason += " (errors: " + errorText(sum) + ")"
+	}
+	return smp
+}
+
+func errorText(s load.Summary) string {
+	out := ""
+	for i, c := range s.ErrorClasses() {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%s %d", c, s.Errors[c])
+	}
+	return out
+}
+
+func round(x float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	return float64(int64(x*p+0.5)) / p
+}
+
+func fmtDur(d time.Duration) string {
+	return experiment.FormatValue(d.Seconds(), experiment.UnitDuration)
+}

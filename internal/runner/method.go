@@ -1,0 +1,449 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/probe"
+)
+
+// applied is one fault on one target, until it is reverted.
+type applied struct {
+	ledgerID int
+	undo     inject.Undo
+	fault    int // index in the journal's faults
+	step     string
+	once     sync.Once
+}
+
+// startTargets starts the targets that live for the whole run (proxies).
+func (r *run) startTargets(ctx context.Context) bool {
+	for _, t := range r.exp.Targets {
+		kind, ok := inject.LookupTarget(t.Kind)
+		if !ok || kind.Start == nil {
+			continue
+		}
+		c, err := kind.Start(ctx, r.env, t.Name, t.Spec)
+		if err != nil {
+			r.fail(fmt.Errorf("start target %q: %w", t.Name, err))
+			return false
+		}
+		r.env.Put("target:"+t.Name, c)
+		r.emit(journal.Event{Type: "target.started", Message: fmt.Sprintf("%s target %s started", t.Kind, t.Name)})
+	}
+	return true
+}
+
+// runMethod runs the method steps while watching the hypothesis and the
+// abort conditions.
+func (r *run) runMethod(ctx context.Context) {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	r.watch(watchCtx, &wg)
+	r.runSteps(ctx, r.exp.Method, "method")
+	// Faults without for last until the method ends; the hypothesis is still
+	// watched while they are removed.
+	r.revertAll(ctx)
+	stopWatch()
+	wg.Wait()
+	r.closeDuring()
+}
+
+// runSteps runs steps in order until one fails or the run is stopped.
+func (r *run) runSteps(ctx context.Context, steps []*experiment.Step, section string) {
+	for _, s := range steps {
+		if section == "method" {
+			r.waitHold(ctx)
+		}
+		if ctx.Err() != nil || section == "method" && r.isAborted() {
+			return
+		}
+		if !r.runStep(ctx, s, section) && section == "method" {
+			return
+		}
+	}
+}
+
+// runStep runs one step and reports whether the method may go on.
+func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) bool {
+	rec := journal.Step{Name: s.Name, Kind: s.Kind, Section: section, Started: time.Now(), Outcome: journal.StepDone}
+	switch s.Kind {
+	case experiment.StepWait:
+		rec.Planned = s.Wait.D()
+	case experiment.StepFault:
+		rec.Planned = s.For.D()
+	}
+	r.mu.Lock()
+	idx := len(r.j.Steps)
+	r.j.Steps = append(r.j.Steps, rec)
+	r.mu.Unlock()
+	fields := map[string]string{"kind": s.Kind}
+	if rec.Planned > 0 {
+		fields["planned"] = rec.Planned.String()
+	}
+	r.emit(journal.Event{Type: "step.started", Step: s.Name, Message: s.Name, Fields: fields})
+
+	outcome, errText, observed := r.doStep(ctx, s)
+	if ctx.Err() != nil && outcome == journal.StepDone && s.Kind == experiment.StepWait {
+		outcome = journal.StepSkipped
+	}
+	r.mu.Lock()
+	st := &r.j.Steps[idx]
+	st.Ended, st.Outcome, st.Error, st.Observed = time.Now(), outcome, r.mask.Replace(errText), observed
+	r.mu.Unlock()
+	msg := s.Name + " " + outcome
+	if errText != "" {
+		msg += ": " + errText
+	}
+	r.emit(journal.Event{Type: "step.finished", Step: s.Name, Message: msg, Fields: map[string]string{"outcome": outcome}})
+	return outcome == journal.StepDone || outcome == journal.StepSkipped
+}
+
+func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText string, observed map[string]string) {
+	switch s.Kind {
+	case experiment.StepWait:
+		r.sleep(ctx, s.Wait.D())
+		return journal.StepDone, "", nil
+	case experiment.StepFault:
+		return r.faultStep(ctx, s)
+	case experiment.StepProbe:
+		spec, err := r.expandOutputs(s.Probe.Spec)
+		if err != nil {
+			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+			return journal.StepError, err.Error(), nil
+		}
+		res := probe.Run(ctx, s.Probe.Kind, spec, s.Expect)
+		r.keepOutput(s.As, res.Output)
+		if !res.OK {
+			if ctx.Err() != nil {
+				return journal.StepSkipped, "interrupted", res.Observed
+			}
+			r.deviate(fmt.Sprintf("probe step %q failed: %s", s.Name, res.Reason))
+			return journal.StepFailed, res.Reason, res.Observed
+		}
+		return journal.StepDone, "", res.Observed
+	case experiment.StepAssert:
+		smp, ok := r.judgeLoadNow(ctx, s.Assert)
+		if !ok {
+			r.deviate(fmt.Sprintf("assert step %q failed: %s", s.Name, smp.Reason))
+			return journal.StepFailed, smp.Reason, smp.Observed
+		}
+		return journal.StepDone, "", smp.Observed
+	case experiment.StepExec:
+		spec, err := r.expandOutputs(s.Exec)
+		if err != nil {
+			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+			return journal.StepError, err.Error(), nil
+		}
+		res, err := probe.Command(ctx, spec.(*experiment.Exec))
+		out := map[string]string{"exit_code": strconv.Itoa(res.ExitCode), "stdout": strings.TrimSpace(string(res.Stdout))}
+		r.keepOutput(s.As, out)
+		obs := map[string]string{"exit_code": out["exit_code"]}
+		switch {
+		case ctx.Err() != nil:
+			return journal.StepSkipped, "interrupted", obs
+		case err != nil:
+			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+			return journal.StepError, err.Error(), obs
+		case res.ExitCode != 0:
+			err := fmt.Errorf("step %q: %s exited with code %d: %s", s.Name, s.Exec.Run[0], res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+			r.fail(err)
+			return journal.StepError, err.Error(), obs
+		}
+		return journal.StepDone, "", obs
+	}
+	return journal.StepError, "unknown step kind " + s.Kind, nil
+}
+
+func (r *run) keepOutput(as string, out map[string]string) {
+	if as == "" {
+		return
+	}
+	r.mu.Lock()
+	r.outputs[as] = out
+	r.mu.Unlock()
+}
+
+// expandOutputs returns a copy of a settings struct with ${NAME.field}
+// references in its strings replaced by step outputs.
+func (r *run) expandOutputs(v any) (any, error) {
+	r.mu.Lock()
+	outputs := r.outputs
+	r.mu.Unlock()
+	src := reflect.ValueOf(v)
+	if src.Kind() != reflect.Pointer {
+		return v, nil
+	}
+	dst := reflect.New(src.Elem().Type())
+	dst.Elem().Set(src.Elem())
+	var firstErr error
+	walkStrings(dst.Elem(), func(s string) string {
+		out, err := experiment.ExpandOutputs(s, outputs)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return out
+	})
+	return dst.Interface(), firstErr
+}
+
+// walkStrings rewrites every settable string under v, copying slices and
+// maps so that the original settings are left as loaded.
+func walkStrings(v reflect.Value, fn func(string) string) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.CanSet() && strings.Contains(v.String(), "${") {
+			v.SetString(fn(v.String()))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				walkStrings(v.Field(i), fn)
+			}
+		}
+	case reflect.Slice:
+		if v.IsNil() || !v.CanSet() {
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		v.Set(c)
+		for i := range v.Len() {
+			walkStrings(v.Index(i), fn)
+		}
+	case reflect.Map:
+		if v.IsNil() || !v.CanSet() || v.Type().Elem().Kind() != reflect.String {
+			return
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for _, k := range v.MapKeys() {
+			c.SetMapIndex(k, reflect.ValueOf(fn(v.MapIndex(k).String())).Convert(v.Type().Elem()))
+		}
+		v.Set(c)
+	case reflect.Pointer:
+		if !v.IsNil() && v.Elem().Kind() == reflect.Struct && v.CanSet() {
+			c := reflect.New(v.Elem().Type())
+			c.Elem().Set(v.Elem())
+			v.Set(c)
+			walkStrings(c.Elem(), fn)
+		}
+	}
+}
+
+// faultStep resolves the target, records each fault in the ledger, applies
+// it, and keeps it for its for (or until the method ends).
+func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string, map[string]string) {
+	t := r.exp.Targets.Get(s.Target)
+	tk, _ := inject.LookupTarget(t.Kind)
+	fk, _ := inject.LookupFault(t.Kind, s.Fault)
+	spec, err := r.expandOutputs(t.Spec)
+	if err == nil {
+		s2, err2 := r.expandOutputs(s.With)
+		s.With, err = s2, err2
+	}
+	if err != nil {
+		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+		return journal.StepError, err.Error(), nil
+	}
+	targets, matched, err := inject.Select(ctx, r.env, t.Name, tk, spec)
+	if err != nil {
+		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+		return journal.StepError, err.Error(), nil
+	}
+	names := make([]string, len(targets))
+	ids := make([]string, len(targets))
+	for i, tg := range targets {
+		names[i], ids[i] = tg.Name, tg.ID
+	}
+	r.emit(journal.Event{Type: "target.resolved", Step: s.Name,
+		Message: fmt.Sprintf("%s: %d of %d matching picked: %s", t.Name, len(targets), matched, describeTargets(targets)),
+		Fields:  map[string]string{"target": t.Name, "matched": strconv.Itoa(matched), "picked": strconv.Itoa(len(targets))}})
+	out := map[string]string{"count": strconv.Itoa(len(targets)), "ids": strings.Join(ids, ","), "names": strings.Join(names, ",")}
+	if len(targets) > 0 {
+		out["id"], out["name"] = ids[0], names[0]
+	}
+	r.keepOutput(s.As, out)
+	if len(targets) == 0 {
+		return journal.StepSkipped, "the target matches nothing (empty: skip)", nil
+	}
+	params, _ := json.Marshal(s.With)
+	var mine []*applied
+	for _, tg := range targets {
+		a, err := r.inject(ctx, s, fk, tg, params)
+		if err != nil {
+			r.fail(err)
+			r.revert(ctx, mine...)
+			return journal.StepError, err.Error(), nil
+		}
+		if a != nil {
+			mine = append(mine, a)
+		}
+	}
+	if s.For == 0 {
+		return journal.StepDone, "", nil
+	}
+	if s.Background {
+		go func() {
+			if r.sleepBackground(ctx, s.For.D()) {
+				r.revert(ctx, mine...)
+			}
+		}()
+		return journal.StepDone, "", nil
+	}
+	r.sleep(ctx, s.For.D())
+	r.revert(ctx, mine...)
+	return journal.StepDone, "", nil
+}
+
+// sleepBackground waits for a background fault's for; it returns false when
+// the method ends first, in which case revertAll takes care of the fault.
+func (r *run) sleepBackground(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-r.abortCh:
+	}
+	return false
+}
+
+func describeTargets(ts []inject.Target) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = t.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// inject applies one fault to one target, ledger first.
+func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKind, tg inject.Target, params json.RawMessage) (*applied, error) {
+	undo, err := fk.Plan(ctx, r.env, tg, s.With)
+	if err != nil {
+		return nil, fmt.Errorf("step %q: %w", s.Name, err)
+	}
+	id, err := r.led.Add(s.Name, s.Fault, undo)
+	if err != nil {
+		return nil, fmt.Errorf("step %q: the ledger could not be written, so nothing was injected: %w", s.Name, err)
+	}
+	undo2, err := fk.Inject(ctx, r.env, tg, s.With, undo)
+	if err != nil {
+		// A fault that failed half way may have done something: undo it.
+		if rerr := inject.Revert(context.WithoutCancel(ctx), r.env, undo); rerr == nil {
+			r.led.Mark(id, ledger.Done, nil)
+		}
+		return nil, fmt.Errorf("step %q: %w", s.Name, err)
+	}
+	if !reflect.DeepEqual(undo2, undo) {
+		if err := r.led.Update(id, undo2); err != nil {
+			r.warn(fmt.Sprintf("update ledger: %v", err))
+		}
+	}
+	rec := journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
+		Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name},
+		Params:   json.RawMessage(r.mask.Replace(string(params))),
+		Injected: time.Now(), Irreversible: undo2.Action == ""}
+	r.mu.Lock()
+	idx := len(r.j.Faults)
+	r.j.Faults = append(r.j.Faults, rec)
+	r.mu.Unlock()
+	r.emit(journal.Event{Type: "fault.injected", Step: s.Name, Message: fmt.Sprintf("%s on %s", s.Fault, tg),
+		Fields: map[string]string{"fault": s.Fault, "target": s.Target, "id": tg.ID}})
+	if undo2.Action == "" {
+		return nil, nil
+	}
+	a := &applied{ledgerID: id, undo: undo2, fault: idx, step: s.Name}
+	r.mu.Lock()
+	r.active = append(r.active, a)
+	r.mu.Unlock()
+	return a, nil
+}
+
+// revert removes faults, newest first. It uses a context of its own so that
+// an interrupt cannot stop it half way.
+func (r *run) revert(ctx context.Context, faults ...*applied) {
+	timeout := cmpOrDur(r.opts.RevertTimeout, 60*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	for i := len(faults) - 1; i >= 0; i-- {
+		a := faults[i]
+		a.once.Do(func() {
+			err := inject.Revert(rctx, r.env, a.undo)
+			now := time.Now()
+			r.mu.Lock()
+			f := &r.j.Faults[a.fault]
+			if err != nil {
+				f.RevertError = err.Error()
+				r.revertErrs = append(r.revertErrs, err.Error())
+			} else {
+				f.Reverted = now
+			}
+			for k, x := range r.active {
+				if x == a {
+					r.active = append(r.active[:k], r.active[k+1:]...)
+					break
+				}
+			}
+			if r.j.Abort != nil {
+				r.j.Abort.Reverted = now
+			}
+			r.mu.Unlock()
+			state := ledger.Done
+			if err != nil {
+				state = ledger.Failed
+				r.emit(journal.Event{Type: "fault.revert_failed", Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err)})
+			} else {
+				r.emit(journal.Event{Type: "fault.reverted", Step: a.step, Message: fmt.Sprintf("%s on %s", f.Fault, a.undo.Target),
+					Fields: map[string]string{"fault": f.Fault, "id": a.undo.Target.ID}})
+			}
+			if lerr := r.led.Mark(a.ledgerID, state, err); lerr != nil {
+				r.warn(fmt.Sprintf("update ledger: %v", lerr))
+			}
+		})
+	}
+}
+
+// revertAll removes every fault still active.
+func (r *run) revertAll(ctx context.Context) {
+	r.mu.Lock()
+	all := append([]*applied(nil), r.active...)
+	r.mu.Unlock()
+	r.revert(ctx, all...)
+}
+
+// lastRevert is when the last fault was removed, or the zero time.
+func (r *run) lastRevert() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var t time.Time
+	for _, f := range r.j.Faults {
+		if f.Reverted.After(t) {
+			t = f.Reverted
+		}
+		if f.Irreversible && f.Injected.After(t) {
+			t = f.Injected
+		}
+	}
+	return t
+}
+
+func cmpOrDur(a, b time.Duration) time.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,412 @@
+// Package runner carries out one experiment: it starts the declared
+// services, the long-lived targets and the load, checks the steady state
+// before, runs the method while watching the hypothesis and the abort
+// conditions, reverts every fault, checks that the system recovers, and
+// decides the verdict. It reports what happens as events to sinks and keeps
+// the journal; it never formats text for a terminal.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/ledger"
+)
+
+// Phase names a part of the run that --only can select.
+const (
+	PhaseBefore = "before"
+	PhaseMethod = "method"
+	PhaseAfter  = "after"
+)
+
+// Phases lists the phases --only accepts, in run order.
+var Phases = []string{PhaseBefore, PhaseMethod, PhaseAfter}
+
+// Sink receives the run's events as they happen. Event is called from
+// several goroutines, one event at a time.
+type Sink interface {
+	Event(ev journal.Event)
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(journal.Event)
+
+// Event calls f.
+func (f SinkFunc) Event(ev journal.Event) { f(ev) }
+
+// Command is an operator's instruction to a running experiment.
+type Command int
+
+// Commands an operator can send.
+const (
+	// Abort reverts everything now; the verdict is aborted.
+	Abort Command = iota + 1
+	// SkipWait ends the current wait step, or a blocking fault's for, early.
+	SkipWait
+	// Hold pauses before the next step until Continue.
+	Hold
+	// Continue resumes after Hold.
+	Continue
+)
+
+// Options are the settings of one run.
+type Options struct {
+	RunID       string
+	ReportDir   string
+	LedgerDir   string
+	ToolVersion string
+	// Only limits the run to these phases; empty runs all.
+	Only []string
+	// Seed makes random picks reproducible.
+	Seed  uint64
+	Sinks []Sink
+	// Commands carries operator commands; nil when nobody steers.
+	Commands <-chan Command
+	// RevertTimeout bounds the reverts after an interrupt; 60 s when zero.
+	RevertTimeout time.Duration
+}
+
+// run is the state of one experiment run.
+type run struct {
+	exp  *experiment.Experiment
+	opts Options
+	env  *inject.Env
+	led  *ledger.Ledger
+	mask *strings.Replacer
+
+	mu         sync.Mutex
+	j          *journal.Journal
+	phase      string
+	active     []*applied
+	outputs    map[string]map[string]string
+	wake       chan struct{} // closed and replaced when a load window arrives
+	failed     []string      // reasons the run deviated
+	errs       []string      // reasons the run could not be carried out
+	revertErrs []string
+
+	abortOnce sync.Once
+	abortCh   chan struct{}
+	holdMu    sync.Mutex
+	held      bool
+	resume    chan struct{}
+	skip      chan struct{}
+
+	services    []*service
+	streams     []*stream
+	stopStreams context.CancelFunc
+	loadWG      *sync.WaitGroup
+	checks      []*checkState
+}
+
+// Run carries out the experiment and returns its journal, which is also
+// written to the report directory. ctx ends the run early as interrupted:
+// every fault is still reverted before Run returns.
+func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal.Journal {
+	host, _ := os.Hostname()
+	r := &run{
+		exp:     exp,
+		opts:    opts,
+		outputs: map[string]map[string]string{},
+		wake:    make(chan struct{}),
+		abortCh: make(chan struct{}),
+		skip:    make(chan struct{}, 1),
+		j: &journal.Journal{
+			SchemaVersion: journal.SchemaVersion,
+			RunID:         opts.RunID,
+			ToolVersion:   opts.ToolVersion,
+			Host:          host,
+			File:          exp.File,
+			Title:         exp.Title,
+			Description:   exp.Description,
+			Tags:          exp.Tags,
+			Experiment:    exp.Resolved,
+			Seed:          opts.Seed,
+			Only:          opts.Only,
+			Started:       time.Now(),
+			ReportDir:     opts.ReportDir,
+			Steps:         []journal.Step{},
+			Faults:        []journal.Fault{},
+			Checks:        []*journal.Check{},
+			Events:        []journal.Event{},
+		},
+	}
+	r.mask = masker(exp.Secrets)
+	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
+	r.led = ledger.Create(cmpOr(opts.LedgerDir, ledger.DefaultDir), opts.RunID, exp.File)
+	r.initChecks()
+
+	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
+		Fields: map[string]string{"run": opts.RunID, "seed": fmt.Sprint(opts.Seed)}})
+	if opts.Commands != nil {
+		go r.listen(ctx, opts.Commands)
+	}
+	r.execute(ctx)
+	r.finish(ctx)
+	return r.j
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// masker hides secrets in everything the run writes. Very short secrets are
+// left alone: masking "1" would garble every number in the journal.
+func masker(secrets []string) *strings.Replacer {
+	var pairs []string
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			pairs = append(pairs, s, experiment.Mask)
+			if q, _ := json.Marshal(s); string(q[1:len(q)-1]) != s {
+				pairs = append(pairs, string(q[1:len(q)-1]), experiment.Mask)
+			}
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+func (r *run) enabled(phase string) bool {
+	return len(r.opts.Only) == 0 || slices.Contains(r.opts.Only, phase)
+}
+
+func (r *run) emit(ev journal.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	ev.Message = r.mask.Replace(ev.Message)
+	for k, v := range ev.Fields {
+		ev.Fields[k] = r.mask.Replace(v)
+	}
+	r.mu.Lock()
+	if ev.Phase == "" {
+		ev.Phase = r.phase
+	}
+	r.j.Events = append(r.j.Events, ev)
+	r.mu.Unlock()
+	for _, s := range r.opts.Sinks {
+		s.Event(ev)
+	}
+}
+
+func (r *run) warn(msg string) {
+	r.mu.Lock()
+	r.j.Warnings = append(r.j.Warnings, r.mask.Replace(msg))
+	r.mu.Unlock()
+	r.emit(journal.Event{Type: "warning", Message: msg})
+}
+
+// fail records a reason the run could not be carried out.
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	r.errs = append(r.errs, r.mask.Replace(err.Error()))
+	r.mu.Unlock()
+	r.emit(journal.Event{Type: "error", Message: err.Error()})
+}
+
+// deviate records a reason the hypothesis did not hold.
+func (r *run) deviate(reason string) {
+	r.mu.Lock()
+	r.failed = append(r.failed, r.mask.Replace(reason))
+	r.mu.Unlock()
+}
+
+func (r *run) setPhase(name string) func() {
+	r.mu.Lock()
+	r.phase = name
+	r.j.Phases = append(r.j.Phases, journal.Phase{Name: name, Started: time.Now()})
+	i := len(r.j.Phases) - 1
+	r.mu.Unlock()
+	r.emit(journal.Event{Type: "phase.started", Message: name})
+	return func() {
+		r.mu.Lock()
+		r.j.Phases[i].Ended = time.Now()
+		r.mu.Unlock()
+	}
+}
+
+func (r *run) abort(check, reason string) {
+	r.abortOnce.Do(func() {
+		r.mu.Lock()
+		r.j.Abort = &journal.Abort{Check: check, At: time.Now(), Reason: r.mask.Replace(reason)}
+		r.mu.Unlock()
+		r.emit(journal.Event{Type: "run.aborted", Check: check, Message: check + ": " + reason})
+		close(r.abortCh)
+	})
+}
+
+func (r *run) isAborted() bool {
+	select {
+	case <-r.abortCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// listen applies operator commands until the run ends.
+func (r *run) listen(ctx context.Context, cmds <-chan Command) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c, ok := <-cmds:
+			if !ok {
+				return
+			}
+			switch c {
+			case Abort:
+				r.abort("operator", "aborted by the operator")
+			case SkipWait:
+				select {
+				case r.skip <- struct{}{}:
+				default:
+				}
+				r.emit(journal.Event{Type: "operator", Message: "skip the current wait"})
+			case Hold:
+				r.holdMu.Lock()
+				if !r.held {
+					r.held, r.resume = true, make(chan struct{})
+				}
+				r.holdMu.Unlock()
+				r.emit(journal.Event{Type: "operator", Message: "hold before the next step"})
+			case Continue:
+				r.holdMu.Lock()
+				if r.held {
+					r.held = false
+					close(r.resume)
+				}
+				r.holdMu.Unlock()
+				r.emit(journal.Event{Type: "operator", Message: "continue"})
+			}
+		}
+	}
+}
+
+// waitHold blocks while the operator holds the run.
+func (r *run) waitHold(ctx context.Context) {
+	r.holdMu.Lock()
+	held, resume := r.held, r.resume
+	r.holdMu.Unlock()
+	if !held {
+		return
+	}
+	r.emit(journal.Event{Type: "run.held", Message: "held: waiting for continue"})
+	select {
+	case <-resume:
+	case <-ctx.Done():
+	case <-r.abortCh:
+	}
+}
+
+// sleep waits for d, or less when the run is interrupted or aborted, or the
+// operator skips. It reports whether the full time passed or was skipped.
+func (r *run) sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-r.skip:
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.skip:
+		return true
+	case <-ctx.Done():
+	case <-r.abortCh:
+	}
+	return false
+}
+
+// execute runs the phases. Whatever happens, every fault is reverted and
+// every service stopped before it returns.
+func (r *run) execute(ctx context.Context) {
+	defer r.env.Close()
+	defer r.stopServices()
+	if !r.startServices(ctx) {
+		return
+	}
+	if !r.startTargets(ctx) {
+		return
+	}
+	r.startLoad(ctx)
+	defer r.stopLoad()
+
+	if r.enabled(PhaseBefore) && ctx.Err() == nil {
+		end := r.setPhase(PhaseBefore)
+		held := r.checkOnce(ctx, experiment.Before)
+		end()
+		if !held && ctx.Err() == nil {
+			r.deviate("the steady state did not hold before the method, so the method was not run: " + r.brokenSummary(experiment.Before))
+			return
+		}
+	}
+	methodRan := false
+	if r.enabled(PhaseMethod) && ctx.Err() == nil && len(r.errs) == 0 {
+		end := r.setPhase(PhaseMethod)
+		r.runMethod(ctx)
+		end()
+		methodRan = true
+	}
+	r.revertAll(ctx)
+	if r.enabled(PhaseAfter) && ctx.Err() == nil && !r.isAborted() && len(r.errs) == 0 && len(r.revertErrs) == 0 {
+		end := r.setPhase(PhaseAfter)
+		r.checkAfter(ctx, methodRan)
+		end()
+	}
+	if len(r.exp.Rollbacks) > 0 && ctx.Err() == nil {
+		end := r.setPhase("rollbacks")
+		r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
+		end()
+	}
+}
+
+// finish decides the verdict and writes the journal.
+func (r *run) finish(ctx context.Context) {
+	r.mu.Lock()
+	j := r.j
+	switch {
+	case len(r.revertErrs) > 0:
+		j.Verdict = journal.RevertFailed
+		j.Reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.revertErrs, "; ") + "; run chaos recover to try again"
+	case ctx.Err() != nil:
+		j.Verdict = journal.Interrupted
+		j.Reason = "interrupted; every fault was reverted"
+	case len(r.errs) > 0:
+		j.Verdict = journal.Errored
+		j.Reason = strings.Join(r.errs, "; ")
+	case j.Abort != nil:
+		j.Verdict = journal.Aborted
+		j.Reason = fmt.Sprintf("abort condition %q fired: %s; every fault was reverted", j.Abort.Check, j.Abort.Reason)
+		if j.Abort.Check == "operator" {
+			j.Reason = "aborted by the operator; every fault was reverted"
+		}
+	case len(r.failed) > 0:
+		j.Verdict = journal.Deviated
+		j.Reason = strings.Join(r.failed, "; ")
+	default:
+		j.Verdict = journal.Passed
+		j.Reason = "the hypothesis held before, during and after the faults"
+		if len(r.opts.Only) > 0 {
+			j.Reason = fmt.Sprintf("the hypothesis held in the phases run (%s)", strings.Join(r.opts.Only, ", "))
+		}
+	}
+	j.Ended = time.Now()
+	r.mu.Unlock()
+	r.emit(journal.Event{Type: "run.verdict", Message: j.Verdict + ": " + j.Reason, Fields: map[string]string{"verdict": j.Verdict}})
+	if err := r.led.Close(); err != nil {
+		r.warn(fmt.Sprintf("remove ledger %s: %v", r.led.Path(), err))
+	}
+}
