@@ -12,6 +12,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
@@ -424,9 +425,18 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 	for {
 		var smp journal.Sample
 		if cs.c.From != "" {
+			// Each new window is judged on its own, from the one the revert
+			// fell in: the time to recover is then known to within one window.
 			wake := r.windowsChanged()
-			end := r.latestEnd(cs.c.From)
-			if !end.After(seen) {
+			ws := r.windowsOf(cs.c.From, seen.Add(-time.Hour), time.Now().Add(time.Hour))
+			var next *load.Window
+			for i := range ws {
+				if ws[i].End.After(seen) && ws[i].End.After(base) {
+					next = &ws[i]
+					break
+				}
+			}
+			if next == nil {
 				select {
 				case <-wake:
 					continue
@@ -434,12 +444,8 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 				}
 				break
 			}
-			seen = end
-			from := end.Add(-cs.c.Window.D() - time.Millisecond)
-			if from.Before(base) {
-				from = base
-			}
-			smp = judge(cs.c, r.windowsOf(cs.c.From, from, end))
+			seen = next.End
+			smp = judge(cs.c, []load.Window{*next})
 		} else {
 			smp = r.probeSample(dctx, cs.c)
 			if dctx.Err() != nil && !smp.OK {
@@ -451,7 +457,10 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 		if smp.OK {
 			at := smp.Time
 			if cs.c.From != "" {
-				at = smp.To
+				at = smp.From
+				if at.Before(base) {
+					at = base
+				}
 			}
 			after := max(at.Sub(base), 0)
 			r.mu.Lock()
