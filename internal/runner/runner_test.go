@@ -1,0 +1,246 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	_ "github.com/gamedayhq/chaos/internal/inject/process"
+	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/runner"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The HTTP clients of probes keep idle connections for reuse.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// service is a local HTTP server whose behaviour a test can change while
+// it runs: GET /fail?n=N makes the next N requests to / answer 503.
+type service struct {
+	*httptest.Server
+	failNext atomic.Int64
+}
+
+func newService(t *testing.T) *service {
+	s := &service{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		s.failNext.Store(int64(n))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.failNext.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.failNext.Store(0)
+		fmt.Fprintln(w, "ok")
+	})
+	s.Server = httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// run loads an experiment, with ${up} the test service's address and
+// ${px} a free port for a proxy, and runs it.
+func run(t *testing.T, src string, s *service) *journal.Journal {
+	t.Helper()
+	src = strings.NewReplacer("${up}", strings.TrimPrefix(s.URL, "http://"), "${px}", "127.0.0.1:"+freePort(t)).Replace(src)
+	exp, err := experiment.Parse("test.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	return runner.Run(context.Background(), exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: dir + "/ledger"})
+}
+
+func check(j *journal.Journal, name string) *journal.Check {
+	for _, c := range j.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// A check on load fails during an induced slowdown and holds before and
+// after it.
+func TestCheckFailsDuringSlowdown(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: slowdown
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 40/s
+    window: 500ms
+steady_state:
+  - name: fast
+    from: calls
+    window: 1s
+    expect: {p99: "< 100ms", success: ">= 99%"}
+method:
+  - {fault: latency, target: link, with: {delay: 300ms}, for: 2s}
+recovery: {within: 5s}
+`, s)
+	c := check(j, "fast")
+	if got := fmt.Sprint(c.Results); got != "map[after:held before:held during:broken]" {
+		t.Fatalf("results %s (reasons %v); want held before, broken during, held after", got, c.Reasons)
+	}
+	if j.Verdict != journal.Deviated || !strings.Contains(j.Reason, `check "fast" broke during the method: p99`) {
+		t.Errorf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	// The check must break while the fault is on, not before.
+	f := j.Faults[0]
+	if c.BrokeAt.Before(f.Injected) || c.BrokeAt.After(f.Reverted.Add(time.Second)) {
+		t.Errorf("broke at %s, fault from %s to %s", c.BrokeAt, f.Injected, f.Reverted)
+	}
+}
+
+// failures: N tolerates N-1 failed observations in a row, not N.
+func TestFailuresTolerance(t *testing.T) {
+	for _, tt := range []struct {
+		bad     int
+		verdict string
+	}{{2, journal.Passed}, {3, journal.Deviated}} {
+		t.Run(fmt.Sprintf("%d bad", tt.bad), func(t *testing.T) {
+			s := newService(t)
+			j := run(t, fmt.Sprintf(`version: v1
+title: tolerance
+steady_state:
+  - name: up
+    probe: {http: {url: "http://${up}/"}}
+    interval: 50ms
+    failures: 3
+    when: [during]
+method:
+  - name: make the next %d answers fail
+    probe: {http: {url: "http://${up}/fail?n=%d"}}
+  - wait: 800ms
+`, tt.bad, tt.bad), s)
+			fails := 0
+			for _, smp := range check(j, "up").Samples {
+				if !smp.OK {
+					fails++
+				}
+			}
+			if fails != tt.bad {
+				t.Fatalf("%d failed samples; want %d (the test service did not fail as told)", fails, tt.bad)
+			}
+			if j.Verdict != tt.verdict {
+				t.Errorf("verdict %s (%s); want %s", j.Verdict, j.Reason, tt.verdict)
+			}
+		})
+	}
+}
+
+// An abort condition reverts every fault within one window plus 100 ms of
+// the failing sample.
+func TestAbortReverts(t *testing.T) {
+	s := newService(t)
+	start := time.Now()
+	j := run(t, `version: v1
+title: abort
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}", protocol: http}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 40/s
+    window: 500ms
+abort_when:
+  - name: mostly ok
+    from: calls
+    window: 500ms
+    expect: {success: ">= 50%"}
+method:
+  - {fault: http_error, target: link, with: {status: 500}, for: 30s}
+`, s)
+	if j.Verdict != journal.Aborted {
+		t.Fatalf("verdict %s (%s); want aborted", j.Verdict, j.Reason)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the run took %s: the abort did not cut the 30 s fault short", took)
+	}
+	var failing time.Time
+	for _, smp := range check(j, "mostly ok").Samples {
+		if !smp.OK {
+			failing = smp.Time
+			break
+		}
+	}
+	if j.Abort == nil || j.Abort.Reverted.IsZero() || failing.IsZero() {
+		t.Fatalf("abort record %+v, failing sample at %s", j.Abort, failing)
+	}
+	if d := j.Abort.Reverted.Sub(failing); d > 600*time.Millisecond {
+		t.Errorf("the last revert came %s after the failing sample; want within one window plus 100ms", d)
+	}
+}
+
+// The time to recover is measured within one window of the truth.
+func TestRecoveryTime(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: recovery
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 40/s
+    window: 500ms
+steady_state:
+  - name: fast
+    from: calls
+    window: 1s
+    expect: {p99: "< 100ms"}
+    when: [before, after]
+method:
+  - {fault: latency, target: link, with: {delay: 200ms}, for: 1500ms}
+recovery: {within: 5s}
+`, s)
+	c := check(j, "fast")
+	if c.Recovered == nil || !c.Recovered.OK {
+		t.Fatalf("no recovery: %+v (%s)", c.Recovered, j.Reason)
+	}
+	// The truth: requests sent after the revert are fast at once; the ones
+	// in flight then finish within the 200 ms delay.
+	truth := 200 * time.Millisecond
+	if got := c.Recovered.After; got > truth+500*time.Millisecond {
+		var lines []string
+		for _, smp := range c.Samples {
+			lines = append(lines, fmt.Sprintf("%s %s ok=%v %s %v", smp.Time.Sub(j.Faults[0].Reverted), smp.Phase, smp.OK, smp.Reason, smp.Observed))
+		}
+		t.Errorf("recovered after %s; want within one window (500ms) of %s; samples:\n%s", got, truth, strings.Join(lines, "\n"))
+	}
+	if j.Verdict != journal.Passed {
+		t.Errorf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+}
