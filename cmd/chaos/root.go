@@ -122,7 +122,7 @@ Verdicts and exit codes: passed 0, deviated 1, invalid input 2, aborted 3,
 error 4, revert-failed 5, interrupted 130.`,
 		Example: `  chaos validate experiments/*.yaml
   chaos run experiments/process-stop.yaml
-  chaos run --var shop=http://127.0.0.1:8080 --report-dir out experiments/black-friday.yaml`,
+  chaos run --var port=19090 --report-dir out experiments/proxy-latency.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       toolVersion(),

@@ -55,7 +55,7 @@ interrupted 130.`,
 		Example: `  chaos run experiments/process-stop.yaml
   chaos run --dry-run experiments/process-stop.yaml
   chaos run --json --report-dir out experiments/*.yaml
-  chaos run --only method experiments/black-friday.yaml   # a gameday: only inject`,
+  chaos run --only method experiments/proxy-latency.yaml  # a gameday: only inject`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			return runExperiments(cmd.Context(), io, files, o)

@@ -22,7 +22,7 @@ func newValidateCmd(io *stdio) *cobra.Command {
 FILE:LINE:COL: message. It exits 2 if there is any problem, 0 otherwise.
 Nothing is run and nothing is touched.`,
 		Example: `  chaos validate experiments/*.yaml
-  chaos validate --var shop=http://127.0.0.1:8080 experiments/black-friday.yaml`,
+  chaos validate --var port=19090 experiments/proxy-latency.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			exps, err := loadAll(io, files, vars)
