@@ -148,6 +148,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		code := verdictCode(j.Verdict)
 		worst = worse(worst, code)
 		printSummary(io, j, paths)
+		appendStepSummary(io, paths["summary"])
 		results = append(results, toResult(j, code, paths))
 		if interrupted {
 			break
@@ -292,4 +293,24 @@ func orDash(s string) string {
 		return "not run"
 	}
 	return s
+}
+
+// appendStepSummary adds the run's summary to the GitHub Actions job
+// summary when chaos runs there.
+func appendStepSummary(io *stdio, summary string) {
+	target, ok := io.lookupEnv("GITHUB_STEP_SUMMARY")
+	if !ok || target == "" || summary == "" {
+		return
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		return
+	}
+	f, err := os.OpenFile(target, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintf(io.err, "chaos: write GITHUB_STEP_SUMMARY: %v\n", err)
+		return
+	}
+	defer f.Close()
+	f.Write(append(b, '\n'))
 }
