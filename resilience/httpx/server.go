@@ -1,0 +1,193 @@
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gamedayhq/chaos/resilience"
+)
+
+// Shed is middleware that admits at most the bulkhead's MaxConcurrent
+// requests at once, queueing others up to its MaxWait, and answers the
+// rest at once with 503 Service Unavailable and a Retry-After of
+// retryAfter (rounded up to whole seconds, at least 1), instead of letting
+// them pile up.
+func Shed(b *resilience.Bulkhead, retryAfter time.Duration) func(http.Handler) http.Handler {
+	seconds := strconv.FormatInt(max(int64((retryAfter+time.Second-1)/time.Second), 1), 10)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := b.Acquire(r.Context()); err != nil {
+				w.Header().Set("Retry-After", seconds)
+				http.Error(w, "server busy, retry later", http.StatusServiceUnavailable)
+				return
+			}
+			defer b.Release()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Record is what a Store keeps for one idempotency key.
+type Record struct {
+	// Fingerprint identifies the request: method, path, query and body.
+	Fingerprint string
+	// Done is false while the first request is being handled.
+	Done bool
+	// Status, Header and Body are the stored response, once Done.
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Store keeps idempotency records. Implementations must be safe for
+// concurrent use, and Reserve must be atomic: of two requests with the
+// same new key, exactly one reserves it.
+type Store interface {
+	// Reserve records that a request with fingerprint is being handled
+	// under key, unless key is already known: then it returns the existing
+	// record and false.
+	Reserve(ctx context.Context, key, fingerprint string) (existing Record, reserved bool, err error)
+	// Save stores the response for a reserved key.
+	Save(ctx context.Context, key string, r Record) error
+	// Release forgets a reserved key whose handler did not finish.
+	Release(ctx context.Context, key string) error
+}
+
+// IdempotencyOptions configures Idempotency. The zero value is usable.
+type IdempotencyOptions struct {
+	// Required answers 400 to POST and PATCH requests without a key.
+	Required bool
+	// MaxBody is the largest request body accepted; larger ones get 413.
+	// Zero means 1 MiB.
+	MaxBody int64
+}
+
+// ReplayedHeader is set to "true" on responses replayed from the store.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// Idempotency is middleware for requests carrying an Idempotency-Key
+// header. The first request with a key runs the handler, and its response,
+// whatever the status (5xx included), is stored and replayed to every
+// later request with the same key. While the first is still running, the
+// same key answers 409 Conflict; the same key with a different method,
+// path, query or body answers 422 Unprocessable Entity. Requests without
+// a key pass through.
+//
+// Keys are global to the store: scope them per client (for example in a
+// preceding middleware) if clients could collide.
+func Idempotency(store Store, opts IdempotencyOptions) func(http.Handler) http.Handler {
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 1 << 20
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := r.Header.Get(IdempotencyKeyHeader)
+			if key == "" {
+				if opts.Required && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
+					http.Error(w, "the Idempotency-Key header is required", http.StatusBadRequest)
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(r.Body, opts.MaxBody+1))
+			if err != nil {
+				http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			if int64(len(body)) > opts.MaxBody {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			fp := fingerprint(r, body)
+			rec, reserved, err := store.Reserve(r.Context(), key, fp)
+			switch {
+			case err != nil:
+				http.Error(w, "idempotency store: "+err.Error(), http.StatusInternalServerError)
+			case !reserved && rec.Fingerprint != fp:
+				http.Error(w, "Idempotency-Key reused with a different request", http.StatusUnprocessableEntity)
+			case !reserved && !rec.Done:
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "a request with this Idempotency-Key is in progress", http.StatusConflict)
+			case !reserved:
+				replay(w, rec)
+			default:
+				record(w, r, next, store, key, fp)
+			}
+		})
+	}
+}
+
+func fingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	io.WriteString(h, r.Method)
+	h.Write([]byte{0})
+	io.WriteString(h, r.URL.RequestURI())
+	h.Write([]byte{0})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func replay(w http.ResponseWriter, rec Record) {
+	for k, v := range rec.Header {
+		w.Header()[k] = append([]string(nil), v...)
+	}
+	w.Header().Set(ReplayedHeader, "true")
+	w.WriteHeader(rec.Status)
+	w.Write(rec.Body)
+}
+
+func record(w http.ResponseWriter, r *http.Request, next http.Handler, store Store, key, fp string) {
+	rw := &recorder{ResponseWriter: w}
+	saved := false
+	defer func() {
+		if !saved {
+			// The handler panicked: let a retry run it again.
+			store.Release(context.WithoutCancel(r.Context()), key)
+		}
+	}()
+	next.ServeHTTP(rw, r)
+	if rw.status == 0 {
+		rw.WriteHeader(http.StatusOK)
+	}
+	saved = true
+	rec := Record{Fingerprint: fp, Done: true, Status: rw.status, Header: rw.header, Body: rw.body.Bytes()}
+	if err := store.Save(context.WithoutCancel(r.Context()), key, rec); err != nil {
+		store.Release(context.WithoutCancel(r.Context()), key)
+	}
+}
+
+// recorder passes a response through and keeps a copy.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status != 0 {
+		return
+	}
+	r.status = status
+	r.header = r.ResponseWriter.Header().Clone()
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	r.body.Write(p)
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,247 @@
+// Package httpx adapts package resilience to net/http: a client
+// http.RoundTripper that runs every request through a resilience pipeline
+// per host, and server middleware for load shedding and idempotency keys.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/resilience"
+)
+
+// IdempotencyKeyHeader is the request header carrying an idempotency key.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// Transport is an http.RoundTripper that sends each request through a
+// resilience pipeline, one per host, built on first use by Policies.
+//
+// Only requests that are safe to send twice are retried: idempotent
+// methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or requests carrying an
+// Idempotency-Key header, and only if their body can be replayed (GetBody
+// is set, as http.NewRequest does for in-memory bodies). Retried are
+// network errors and the statuses 429, 502, 503 and 504, honouring
+// Retry-After up to the Retry's MaxRetryAfter; never other 4xx. Every 5xx
+// and 429 counts as a breaker failure; other statuses as successes.
+//
+// When retrying ends on an error status, that last response is returned
+// as a normal response; breaker and bulkhead rejections and network
+// errors are returned as errors. Policy timeouts bound the time to the
+// response headers: the body is read under the request's own context.
+type Transport struct {
+	// Base sends the requests. Nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Policies returns the policies for one host (host:port as in the URL),
+	// outermost first, in the order resilience.NewPipeline documents. It
+	// is called once per host. Nil means DefaultPolicies.
+	Policies func(host string) []resilience.Policy
+	// MaxErrorBody is the largest body of a retryable error response that
+	// is kept in memory so the response can be retried or returned later;
+	// a larger one is returned at once, without retrying. Zero means 1 MiB.
+	MaxErrorBody int64
+
+	mu        sync.Mutex
+	pipelines sync.Map // host -> *resilience.Pipeline[*http.Response]
+}
+
+// DefaultPolicies returns a Transport's policies when none are set: three
+// attempts within a retry budget, a breaker named after the host with
+// default settings, and a 10s attempt timeout.
+func DefaultPolicies(host string) []resilience.Policy {
+	return []resilience.Policy{
+		resilience.NewRetry(resilience.RetrySettings{Name: host}),
+		resilience.NewBreaker(resilience.BreakerSettings{Name: host}),
+		resilience.NewTimeout(resilience.TimeoutSettings{Name: host, Duration: 10 * time.Second}),
+	}
+}
+
+func (t *Transport) pipeline(host string) *resilience.Pipeline[*http.Response] {
+	if p, ok := t.pipelines.Load(host); ok {
+		return p.(*resilience.Pipeline[*http.Response])
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.pipelines.Load(host); ok {
+		return p.(*resilience.Pipeline[*http.Response])
+	}
+	policies := t.Policies
+	if policies == nil {
+		policies = DefaultPolicies
+	}
+	p := resilience.NewPipeline[*http.Response](policies(host)...)
+	t.pipelines.Store(host, p)
+	return p
+}
+
+// StatusError is the error a Transport's pipeline sees for a 5xx or 429
+// response; it carries the response, whose body is held in memory.
+type StatusError struct {
+	Response   *http.Response
+	retryAfter time.Duration
+}
+
+// Error names the request and the status.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s %s: %s", e.Response.Request.Method, e.Response.Request.URL.Redacted(), e.Response.Status)
+}
+
+// RetryAfter returns the delay the server asked for, or 0; resilience.Retry
+// honours it.
+func (e *StatusError) RetryAfter() time.Duration { return e.retryAfter }
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	limit := t.MaxErrorBody
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	a := &attempts{base: base, req: req, limit: limit, replayable: replayable(req)}
+	resp, err := t.pipeline(req.URL.Host).Do(req.Context(), a.send)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			return se.Response, nil
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return req.Header.Get(IdempotencyKeyHeader) != ""
+}
+
+// attempts sends the attempts of one request.
+type attempts struct {
+	base       http.RoundTripper
+	req        *http.Request
+	limit      int64
+	replayable bool
+	n          int
+}
+
+func (a *attempts) send(ctx context.Context) (*http.Response, error) {
+	a.n++
+	if a.n > 1 && !a.replayable {
+		return nil, resilience.Permanent(fmt.Errorf("%s %s: request cannot be sent again", a.req.Method, a.req.URL.Redacted()))
+	}
+	req := a.req
+	// A policy deadline (ctx) must stop the request until the headers
+	// arrive, but not the body read that follows, which the request's own
+	// context governs.
+	rctx, cancel := req.Context(), context.CancelFunc(func() {})
+	stop := func() bool { return true }
+	if ctx != req.Context() {
+		rctx, cancel = context.WithCancel(req.Context())
+		stop = context.AfterFunc(ctx, cancel)
+	}
+	if rctx != req.Context() || a.n > 1 {
+		req = req.WithContext(rctx)
+		if a.n > 1 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				cancel()
+				return nil, resilience.Permanent(fmt.Errorf("%s %s: replay body: %w", req.Method, req.URL.Redacted(), err))
+			}
+			req.Body = body
+		}
+	}
+	resp, err := a.base.RoundTrip(req)
+	if !stop() && err == nil {
+		// The policy deadline fired as the headers arrived.
+		resp.Body.Close()
+		resp, err = nil, ctx.Err()
+	}
+	if err != nil {
+		cancel()
+		if !a.replayable {
+			err = resilience.Permanent(err)
+		}
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		se, ok := a.hold(resp, cancel)
+		if !ok {
+			return resp, nil
+		}
+		if !a.replayable {
+			return nil, resilience.Permanent(se)
+		}
+		return nil, se
+	}
+	if resp.StatusCode >= 500 {
+		se, ok := a.hold(resp, cancel)
+		if !ok {
+			return resp, nil
+		}
+		return nil, resilience.Permanent(se)
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// hold reads an error response's body into memory, so that the response
+// can be dropped for a retry or returned after the attempt's context is
+// gone. A body over the limit is left alone and ok is false.
+func (a *attempts) hold(resp *http.Response, cancel context.CancelFunc) (*StatusError, bool) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, a.limit+1))
+	if int64(len(body)) > a.limit {
+		resp.Body = &cancelBody{ReadCloser: struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}, cancel: cancel}
+		return nil, false
+	}
+	resp.Body.Close()
+	cancel()
+	if err != nil {
+		body = nil
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return &StatusError{Response: resp, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}, true
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// cancelBody releases the request's context when the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
