@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -223,8 +224,20 @@ func elementName(what string, n *yaml.Node) string {
 	return what
 }
 
-// fieldsOf lists the keys of a struct type, following inline embedded structs.
+var fieldCache sync.Map // reflect.Type -> []field
+
+// fieldsOf lists the keys of a struct type, following inline embedded
+// structs. Types are few and decoded often: the lists are computed once.
 func fieldsOf(t reflect.Type) []field {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
+	fs := computeFields(t)
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+func computeFields(t reflect.Type) []field {
 	var out []field
 	for i := range t.NumField() {
 		f := t.Field(i)

@@ -81,12 +81,9 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	d.structValue(doc, reflectValue(exp), "the experiment")
 	exp.Vars = sc.vars
 	exp.Secrets = sc.secrets
-	var resolved map[string]any
-	if err := masked.Decode(&resolved); err == nil {
-		for k, v := range resolved {
-			if k == "vars" {
-				resolved[k] = maskVars(v, sc.secret)
-			}
+	if resolved, ok := plain(masked).(map[string]any); ok {
+		if v, ok := resolved["vars"]; ok {
+			resolved["vars"] = maskVars(v, sc.secret)
 		}
 		exp.Resolved = resolved
 	}
@@ -295,4 +292,44 @@ func (d *decoder) check(e *Experiment) {
 		names, pos = append(names, t.Name), append(pos, t.Pos)
 	}
 	unique("target", names, pos)
+}
+
+// plain turns a node into maps, lists and scalars, as the journal stores
+// the resolved experiment.
+func plain(n *yaml.Node) any {
+	switch n.Kind {
+	case yaml.AliasNode:
+		return plain(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = plain(n.Content[i+1])
+		}
+		return m
+	case yaml.SequenceNode:
+		l := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			l[i] = plain(c)
+		}
+		return l
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return nil
+		case "!!bool":
+			if b, err := strconv.ParseBool(n.Value); err == nil {
+				return b
+			}
+		case "!!int":
+			if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+				return i
+			}
+		case "!!float":
+			if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
+				return f
+			}
+		}
+		return n.Value
+	}
+	return nil
 }

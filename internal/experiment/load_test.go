@@ -9,6 +9,7 @@ import (
 	"github.com/gamedayhq/chaos/internal/experiment"
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/runner"
+	"gopkg.in/yaml.v3"
 )
 
 const typical = `version: v1
@@ -187,4 +188,17 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkYAMLBaseline parses the same file into a yaml.Node only: the
+// floor under BenchmarkLoad.
+func BenchmarkYAMLBaseline(b *testing.B) {
+	src := []byte(typical)
+	b.ReportAllocs()
+	for b.Loop() {
+		var n yaml.Node
+		if err := yaml.Unmarshal(src, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
