@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,7 +13,7 @@ import (
 	"github.com/gamedayhq/chaos/internal/report"
 )
 
-var reportFormats = []string{"md", "json"}
+var reportFormats = []string{"html", "md", "junit", "json"}
 
 func newReportCmd(io *stdio) *cobra.Command {
 	var format, output string
@@ -22,8 +23,9 @@ func newReportCmd(io *stdio) *cobra.Command {
 		Long: `report renders journal.json files written by 'chaos run' again, in the
 format asked for, on stdout or into a file. Journals of older schema
 versions are read too.`,
-		Example: `  chaos report chaos-report/20261127T101500Z-3f2a1c/journal.json
-  chaos report --format json -o result.json chaos-report/*/journal.json`,
+		Example: `  chaos report --format html -o report.html chaos-report/20261127T101500Z-3f2a1c/journal.json
+  chaos report --format junit -o junit.xml chaos-report/*/journal.json
+  chaos report --format md chaos-report/*/journal.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			var js []*journal.Journal
@@ -36,6 +38,30 @@ versions are read too.`,
 			}
 			var out string
 			switch format {
+			case "html":
+				var b []byte
+				var err error
+				if len(js) == 1 {
+					b, err = report.HTMLWithLogs(js[0], serviceLogs(js[0], filepath.Dir(paths[0])))
+				} else {
+					// Several journals make a gameday: its index links each
+					// experiment's own report.html next to its journal.
+					dirs := make([]string, len(paths))
+					for i, p := range paths {
+						dirs[i] = filepath.ToSlash(filepath.Dir(p))
+					}
+					b, err = report.IndexHTML(js, dirs)
+				}
+				if err != nil {
+					return withCode(exitErr, err)
+				}
+				out = string(b)
+			case "junit":
+				b, err := report.JUnit(js...)
+				if err != nil {
+					return withCode(exitErr, err)
+				}
+				out = string(b)
 			case "md":
 				var parts []string
 				for _, j := range js {
@@ -65,7 +91,7 @@ versions are read too.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "md", "output format: "+strings.Join(reportFormats, ", "))
+	cmd.Flags().StringVar(&format, "format", "md", "output format: "+strings.Join(reportFormats, ", ")+" (html for several journals is the gameday index)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` instead of stdout")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -88,8 +89,27 @@ type silent int
 
 func (s silent) Error() string { return fmt.Sprintf("exit %d", int(s)) }
 
+// syncWriter serializes writes: the event printer, the signal watcher and
+// the commands all write to stderr from their own goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // run executes the command line and returns the process exit code.
-func run(args []string, io *stdio) int {
+func run(args []string, std *stdio) int {
+	io := *std
+	io.err = &syncWriter{w: std.err}
+	return execute(args, &io)
+}
+
+func execute(args []string, io *stdio) int {
 	root := newRoot(io)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())

@@ -24,6 +24,7 @@ import (
 
 type runOptions struct {
 	reportDir string
+	junit     string
 	ledgerDir string
 	json      bool
 	vars      []string
@@ -31,6 +32,7 @@ type runOptions struct {
 	only      []string
 	seed      uint64
 	verbose   bool
+	dashboard bool
 }
 
 func newRunCmd(io *stdio) *cobra.Command {
@@ -63,6 +65,7 @@ interrupted 130.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.reportDir, "report-dir", "", "write reports here (default chaos-report/RUN-ID; with several files, one sub-directory each)")
+	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE`")
 	f.StringVar(&o.ledgerDir, "ledger", ledger.DefaultDir, "keep the fault ledger in `DIR`")
 	f.BoolVar(&o.json, "json", false, "write the results as JSON on stdout")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
@@ -70,6 +73,7 @@ interrupted 130.`,
 	f.StringSliceVar(&o.only, "only", nil, "run only these phases: before, method, after (comma-separated)")
 	f.Uint64Var(&o.seed, "seed", 0, "seed for random picks, to repeat a run exactly (default: random, printed)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print every load window and passing observation")
+	f.BoolVar(&o.dashboard, "dashboard", false, "show the run full screen and steer it: a abort, s skip wait, h hold, c continue, q interrupt")
 	return cmd
 }
 
@@ -119,16 +123,32 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		seed = binary.LittleEndian.Uint64(b[:]) >> 1
 	}
 
+	fe, err := newFrontend(io, exps, o.dashboard, o.verbose)
+	if err != nil {
+		return err
+	}
+	defer fe.close()
 	sigs, stop := io.signals()
 	defer stop()
+	sigs = fe.signals(sigs)
 	var results []result
+	var journals []*journal.Journal
+	var dirs []string
 	worst := exitPassed
+	base := o.reportDir
+	if base == "" {
+		base = filepath.Join("chaos-report", newRunID())
+	}
 	for i, e := range exps {
 		runID := newRunID()
-		dir := reportDir(o.reportDir, runID, e.File, len(exps))
+		dir := base
+		if len(exps) > 1 {
+			dir = filepath.Join(base, experimentDirName(e.File, i, exps))
+		}
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go watchSignals(io, sigs, cancel, done)
+		shown := fe.start(i)
+		go watchSignals(shown, sigs, cancel, done)
 		j := runner.Run(rctx, e, runner.Options{
 			RunID:       runID,
 			ReportDir:   dir,
@@ -136,22 +156,40 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			ToolVersion: toolVersion(),
 			Only:        o.only,
 			Seed:        seed + uint64(i),
-			Sinks:       []runner.Sink{newPrinter(io.err, o.verbose)},
+			Sinks:       []runner.Sink{fe.sink(i)},
+			Commands:    fe.commands(i),
 		})
 		close(done)
 		interrupted := rctx.Err() != nil
 		cancel()
 		paths, werr := writeReports(j, dir)
 		if werr != nil {
-			fmt.Fprintf(io.err, "chaos: %v\n", werr)
+			fmt.Fprintf(shown.err, "chaos: %v\n", werr)
 		}
 		code := verdictCode(j.Verdict)
 		worst = worse(worst, code)
-		printSummary(io, j, paths)
+		fe.finished(i, j, paths)
 		appendStepSummary(io, paths["summary"])
 		results = append(results, toResult(j, code, paths))
+		journals = append(journals, j)
+		rel, _ := filepath.Rel(base, dir)
+		dirs = append(dirs, filepath.ToSlash(rel))
 		if interrupted {
 			break
+		}
+	}
+	fe.close()
+	if len(exps) > 1 {
+		if p, err := writeIndex(base, journals, dirs); err != nil {
+			fmt.Fprintf(io.err, "chaos: %v\n", err)
+		} else {
+			fmt.Fprintf(io.err, "\ngameday: %s\n", p)
+		}
+	}
+	if o.junit != "" {
+		if err := writeJUnit(o.junit, journals); err != nil {
+			fmt.Fprintf(io.err, "chaos: %v\n", err)
+			worst = worse(worst, exitErr)
 		}
 	}
 	if o.json {
@@ -223,18 +261,20 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-func reportDir(flag, runID, file string, n int) string {
-	if flag == "" {
-		return filepath.Join("chaos-report", runID)
-	}
-	if n == 1 {
-		return flag
-	}
+// experimentDirName names an experiment's report directory inside a
+// gameday's: the file's base name, numbered when two files share it.
+func experimentDirName(file string, i int, exps []*experiment.Experiment) string {
 	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	return filepath.Join(flag, base)
+	for k, e := range exps {
+		if k != i && strings.TrimSuffix(filepath.Base(e.File), filepath.Ext(e.File)) == base {
+			return fmt.Sprintf("%d-%s", i+1, base)
+		}
+	}
+	return base
 }
 
-// writeReports writes the journal and the summary next to it.
+// writeReports writes the journal and, rendered from it, the summary, the
+// HTML report and the JUnit XML next to it.
 func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 	paths := map[string]string{}
 	p, err := j.Write(dir)
@@ -242,12 +282,79 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 		return paths, err
 	}
 	paths["journal"] = p
-	md := filepath.Join(dir, "summary.md")
-	if err := os.WriteFile(md, []byte(report.Markdown(j)), 0o644); err != nil {
-		return paths, fmt.Errorf("write summary: %w", err)
+	write := func(key, name string, b []byte) error {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		paths[key] = path
+		return nil
 	}
-	paths["summary"] = md
-	return paths, nil
+	if err := write("summary", "summary.md", []byte(report.Markdown(j))); err != nil {
+		return paths, err
+	}
+	html, err := report.HTMLWithLogs(j, serviceLogs(j, dir))
+	if err != nil {
+		return paths, fmt.Errorf("render report.html: %w", err)
+	}
+	if err := write("html", "report.html", html); err != nil {
+		return paths, err
+	}
+	junit, err := report.JUnit(j)
+	if err != nil {
+		return paths, fmt.Errorf("render junit.xml: %w", err)
+	}
+	return paths, write("junit", "junit.xml", junit)
+}
+
+// serviceLogs reads the services' logs for the HTML report.
+func serviceLogs(j *journal.Journal, dir string) map[string]string {
+	logs := map[string]string{}
+	for _, s := range j.Services {
+		if s.Log == "" {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, s.Log)); err == nil {
+			logs[s.Log] = string(b)
+		}
+	}
+	return logs
+}
+
+// writeIndex writes the gameday pages of a call with several experiments.
+func writeIndex(base string, js []*journal.Journal, dirs []string) (string, error) {
+	html, err := report.IndexHTML(js, dirs)
+	if err != nil {
+		return "", fmt.Errorf("render index.html: %w", err)
+	}
+	md, err := report.IndexMarkdown(js, dirs)
+	if err != nil {
+		return "", fmt.Errorf("render index.md: %w", err)
+	}
+	p := filepath.Join(base, "index.html")
+	if err := os.WriteFile(p, html, 0o644); err != nil {
+		return "", fmt.Errorf("write index: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "index.md"), md, 0o644); err != nil {
+		return "", fmt.Errorf("write index: %w", err)
+	}
+	return p, nil
+}
+
+func writeJUnit(path string, js []*journal.Journal) error {
+	b, err := report.JUnit(js...)
+	if err != nil {
+		return fmt.Errorf("render JUnit: %w", err)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("write JUnit: %w", err)
+		}
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write JUnit: %w", err)
+	}
+	return nil
 }
 
 func toResult(j *journal.Journal, code int, paths map[string]string) result {
@@ -283,8 +390,11 @@ func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	if p := paths["summary"]; p != "" {
+	if p := paths["html"]; p != "" {
 		fmt.Fprintf(w, "  report: %s\n", p)
+	}
+	if p := paths["summary"]; p != "" {
+		fmt.Fprintf(w, "  summary: %s\n", p)
 	}
 }
 

@@ -54,13 +54,13 @@ func Schema(c Catalog) map[string]any {
 		"probe":    probe,
 		"expect":   expect,
 		"when":     map[string]any{"type": "array", "items": map[string]any{"enum": []string{Before, During, After}}},
-		"failures": map[string]any{"type": "integer", "minimum": 1},
+		"failures": orVar(map[string]any{"type": "integer", "minimum": 1}),
 		"interval": durationSchema(),
-		"retries":  map[string]any{"type": "integer", "minimum": 0},
+		"retries":  orVar(map[string]any{"type": "integer", "minimum": 0}),
 	}, []string{"name"})
 	faultStep := obj(map[string]any{
 		"name": str(""), "fault": str("the fault's name"), "target": str("a target defined under targets"),
-		"with": map[string]any{"anyOf": faultAlts}, "for": durationSchema(), "background": map[string]any{"type": "boolean"}, "as": str(""),
+		"with": map[string]any{"anyOf": faultAlts}, "for": durationSchema(), "background": orVar(map[string]any{"type": "boolean"}), "as": str(""),
 	}, []string{"fault", "target"})
 	defs["check"] = check
 	defs["step"] = map[string]any{"oneOf": []any{
@@ -137,11 +137,11 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 	case reflect.String:
 		return map[string]any{"type": "string"}
 	case reflect.Bool:
-		return map[string]any{"type": "boolean"}
+		return orVar(map[string]any{"type": "boolean"})
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		return map[string]any{"type": "integer"}
+		return orVar(map[string]any{"type": "integer"})
 	case reflect.Float64:
-		return map[string]any{"type": "number"}
+		return orVar(map[string]any{"type": "number"})
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": g.of(t.Elem())}
 	case reflect.Map:
@@ -161,12 +161,34 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 	return map[string]any{}
 }
 
+// varRef matches text holding a ${...} reference: any scalar may be one,
+// whatever type it resolves to.
+const varRef = `\$\{[^}]+\}`
+
+// pattern returns a string schema with the pattern, or a variable reference.
+func pattern(p, desc string, types ...string) map[string]any {
+	t := any("string")
+	if len(types) > 0 {
+		t = append([]string{"string"}, types...)
+	}
+	m := map[string]any{"type": t, "pattern": `^(` + p + `)$|` + varRef}
+	if desc != "" {
+		m["description"] = desc
+	}
+	return m
+}
+
+// orVar lets a number or boolean also be written as a variable reference.
+func orVar(m map[string]any) map[string]any {
+	return map[string]any{"anyOf": []any{m, map[string]any{"type": "string", "pattern": varRef}}}
+}
+
 func durationSchema() map[string]any {
-	return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a duration such as 300ms, 2s, 1m"}
+	return pattern(`([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+`, "a duration such as 300ms, 2s, 1m")
 }
 
 func condSchema(value string) map[string]any {
-	return map[string]any{"type": []string{"string", "number"}, "pattern": `^\s*(<=|>=|==|!=|<|>)?\s*` + value + `\s*$`}
+	return pattern(`\s*(<=|>=|==|!=|<|>)?\s*`+value+`\s*`, "", "number")
 }
 
 // JSONSchema describes a duration.
@@ -174,22 +196,22 @@ func (Duration) JSONSchema() map[string]any { return durationSchema() }
 
 // JSONSchema describes a rate.
 func (Rate) JSONSchema() map[string]any {
-	return map[string]any{"type": "string", "pattern": `^\s*[0-9]+(\.[0-9]+)?\s*/\s*(ms|s|m|min|h)\s*$`, "description": "a rate such as 50/s"}
+	return pattern(`\s*[0-9]+(\.[0-9]+)?\s*/\s*(ms|s|m|min|h)\s*`, "a rate such as 50/s")
 }
 
 // JSONSchema describes a percentage.
 func (Percent) JSONSchema() map[string]any {
-	return map[string]any{"type": "string", "pattern": `^\s*[0-9]+(\.[0-9]+)?\s*%\s*$`, "description": "a percentage such as 30%"}
+	return pattern(`\s*[0-9]+(\.[0-9]+)?\s*%\s*`, "a percentage such as 30%")
 }
 
 // JSONSchema describes a size.
 func (Size) JSONSchema() map[string]any {
-	return map[string]any{"type": []string{"string", "integer"}, "pattern": `^\s*[0-9]+(\.[0-9]+)?\s*(KiB|MiB|GiB|KB|MB|GB|B)?\s*$`}
+	return pattern(`\s*[0-9]+(\.[0-9]+)?\s*(KiB|MiB|GiB|KB|MB|GB|B)?\s*`, "", "integer")
 }
 
 // JSONSchema describes a pick.
 func (Pick) JSONSchema() map[string]any {
-	return map[string]any{"type": []string{"string", "integer"}, "pattern": `^(all|[0-9]+%?)$`, "description": "all, a count or a share"}
+	return pattern(`all|[0-9]+%?`, "all, a count or a share", "integer")
 }
 
 // JSONSchema describes a signal.

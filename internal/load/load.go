@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -246,15 +247,16 @@ func (g *generator) run(ctx context.Context) {
 	workers := 0
 
 	start := time.Now()
-	g.rec.begin(start, firstBoundary(start, g.s.Window), g.s.Window)
-	g.schedule(ctx, start, func(j job) {
+	firstEnd := firstBoundary(start, g.s.Window)
+	g.rec.begin(start, firstEnd, g.s.Window)
+	g.schedule(ctx, start, firstEnd, func(j job) {
 		select {
 		case jobs <- j:
 			return
 		default:
 		}
 		if workers >= g.s.MaxInflight {
-			g.rec.drop(time.Now(), ClassMaxInflight)
+			g.rec.dropInflight()
 			return
 		}
 		workers++
@@ -274,16 +276,21 @@ func (g *generator) run(ctx context.Context) {
 
 // schedule calls dispatch with each request when it is due, and closes
 // windows on time even when no request completes, until ctx is done.
-func (g *generator) schedule(ctx context.Context, start time.Time, dispatch func(job)) {
+func (g *generator) schedule(ctx context.Context, start, nextWindow time.Time, dispatch func(job)) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	perRequest := float64(time.Second) / g.s.Rate
-	nextWindow := g.rec.nextEnd()
 	for i := uint64(0); ; {
 		due := start.Add(time.Duration(float64(i) * perRequest))
 		now := time.Now()
 		if !now.Before(nextWindow) {
-			nextWindow = g.rec.rotate(now)
+			if end, ok := g.rec.tryRotate(now); ok {
+				nextWindow = end
+			} else {
+				// Requests are completing and rotate windows themselves;
+				// look again a little later rather than wait behind them.
+				nextWindow = now.Add(time.Millisecond)
+			}
 		}
 		if wait := min(due.Sub(now), nextWindow.Sub(now)); wait > 0 {
 			timer.Reset(wait)
@@ -390,6 +397,11 @@ type recorder struct {
 	stream string
 	sink   func(Window)
 
+	// dropped counts requests not sent for max_inflight since they were
+	// last added to cur: the scheduler counts them without waiting for mu,
+	// which every completing request takes.
+	dropped atomic.Int64
+
 	mu      sync.Mutex
 	cur     *Tally
 	end     time.Time // end of the current window
@@ -417,26 +429,31 @@ func (r *recorder) begin(start, end time.Time, width time.Duration) {
 	go r.emit()
 }
 
-func (r *recorder) nextEnd() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.end
-}
-
-// rotate closes every window that ended by now and returns the end of the
-// current one.
-func (r *recorder) rotate(now time.Time) time.Time {
-	r.mu.Lock()
+// tryRotate closes every window that ended by now and returns the end of
+// the current one, unless mu is busy. It is how the scheduler closes windows
+// in which no request completes, without ever queueing behind the requests.
+func (r *recorder) tryRotate(now time.Time) (time.Time, bool) {
+	if !r.mu.TryLock() {
+		return time.Time{}, false
+	}
 	closed := r.rotateLocked(now)
 	end := r.end
 	r.mu.Unlock()
 	if closed {
 		r.signal()
 	}
-	return end
+	return end, true
+}
+
+// foldLocked adds the pending drops to the current window.
+func (r *recorder) foldLocked() {
+	if n := r.dropped.Swap(0); n > 0 {
+		r.cur.dropN(ClassMaxInflight, n)
+	}
 }
 
 func (r *recorder) rotateLocked(now time.Time) bool {
+	r.foldLocked()
 	if r.stopped || now.Before(r.end) {
 		return false
 	}
@@ -466,15 +483,7 @@ func (r *recorder) add(now time.Time, latency, lag time.Duration, class string) 
 	}
 }
 
-func (r *recorder) drop(now time.Time, class string) {
-	r.mu.Lock()
-	closed := r.rotateLocked(now)
-	r.cur.Drop(class)
-	r.mu.Unlock()
-	if closed {
-		r.signal()
-	}
-}
+func (r *recorder) dropInflight() { r.dropped.Add(1) }
 
 func (r *recorder) cancel(now time.Time) {
 	r.mu.Lock()
@@ -516,6 +525,7 @@ func (r *recorder) stop(next time.Time) {
 // waits until the sink has had every window.
 func (r *recorder) finish() {
 	r.mu.Lock()
+	r.foldLocked()
 	last := r.cur
 	if last.w.Requests > 0 || last.w.Canceled > 0 || r.end.After(last.w.Start) {
 		r.closed = append(r.closed, closedWindow{last, r.end})

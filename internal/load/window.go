@@ -117,7 +117,15 @@ func (t *Tally) AddLag(lag time.Duration) { t.w.Lag = max(t.w.Lag, lag) }
 
 // Drop records a request that was never sent, such as one refused for
 // ClassMaxInflight. It has no latency.
-func (t *Tally) Drop(class string) { t.count(class) }
+func (t *Tally) Drop(class string) { t.dropN(class, 1) }
+
+func (t *Tally) dropN(class string, n int64) {
+	t.w.Requests += n
+	if t.w.Errors == nil {
+		t.w.Errors = make(map[string]int64)
+	}
+	t.w.Errors[class] += n
+}
 
 // Cancel records a request cut short because the stream stopped.
 func (t *Tally) Cancel() { t.w.Canceled++ }

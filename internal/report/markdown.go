@@ -28,14 +28,27 @@ func Markdown(j *journal.Journal) string {
 	fmt.Fprintf(&b, "# %s %s: %s\n\n", verdictMark[j.Verdict], mdText(j.Title), j.Verdict)
 	fmt.Fprintf(&b, "%s\n\n", mdText(j.Reason))
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
-	fmt.Fprintf(&b, "| experiment | `%s` |\n", mdCode(j.File))
+	fmt.Fprintf(&b, "| experiment | %s |\n", mdText(j.File))
 	fmt.Fprintf(&b, "| run | `%s` (seed %d) |\n", mdCode(j.RunID), j.Seed)
 	fmt.Fprintf(&b, "| started | %s |\n", j.Started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "| duration | %s |\n", j.Duration().Round(time.Millisecond))
 	if len(j.Only) > 0 {
 		fmt.Fprintf(&b, "| phases run | %s |\n", strings.Join(j.Only, ", "))
 	}
+	if t := TallyOf(j); t.Judged() > 0 {
+		fmt.Fprintf(&b, "| checks held | %d of %d |\n", t.Held, t.Judged())
+	}
+	if r := recoveryText(j); r != "" {
+		fmt.Fprintf(&b, "| time to recover | %s |\n", r)
+	}
 	b.WriteString("\n")
+	if a := j.Abort; a != nil {
+		fmt.Fprintf(&b, "🛑 Abort condition **%s** fired at +%s: %s.", mdText(a.Check), offset(j, a.At), mdText(a.Reason))
+		if !a.Reverted.IsZero() {
+			fmt.Fprintf(&b, " The last fault was removed at +%s.", offset(j, a.Reverted))
+		}
+		b.WriteString("\n\n")
+	}
 
 	if len(j.Checks) > 0 {
 		b.WriteString("## Checks\n\n| check | expects | before | during | after | recovered in |\n|---|---|---|---|---|---|\n")
@@ -49,13 +62,27 @@ func Markdown(j *journal.Journal) string {
 		}
 		b.WriteString("\n")
 		for _, c := range j.Checks {
-			for _, ph := range []string{"before", "during", "after"} {
-				if r := c.Reasons[ph]; r != "" {
-					fmt.Fprintf(&b, "- **%s** %s %s: %s\n", mdText(c.Name), c.Results[ph], ph, mdText(r))
-				}
+			if t := brokeText(j, c); t != "" {
+				fmt.Fprintf(&b, "- **%s** broke %s\n", mdText(c.Name), mdText(t))
 			}
 		}
 		b.WriteString("\n")
+	}
+
+	if len(j.Windows) > 0 {
+		b.WriteString("## Load\n\n| stream | requests | success | errors | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+		for _, d := range streams(j) {
+			if len(d.Windows) == 0 {
+				continue
+			}
+			note := ""
+			if err := d.summarize(); err != nil {
+				note = " (latency unreadable: " + mdText(err.Error()) + ")"
+			}
+			r := rowOf(j, d.Total)
+			fmt.Fprintf(&b, "| %s%s | %d | %s | %s | %s | %s | %s | %s |\n", mdText(d.Stream.Name), note, r.Requests, r.Success, r.Errors, r.P50, r.P90, r.P99, r.Max)
+		}
+		b.WriteString("\nLatencies are exact over the whole run, from the merged histograms of every window.\n\n")
 	}
 
 	if len(j.Steps) > 0 {
@@ -86,7 +113,22 @@ func Markdown(j *journal.Journal) string {
 			if f.Target.Name != "" && f.Target.Name != f.Target.ID {
 				hit += " (" + f.Target.Name + ")"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s `%s` | +%s | %s |\n", mdText(f.Fault), mdText(f.TargetName), f.Target.Kind, mdCode(hit), offset(j, f.Injected), reverted)
+			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Fault), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
+		}
+		b.WriteString("\n")
+	}
+	if len(j.Services) > 0 {
+		b.WriteString("## Services\n\n| service | pid | exit code | log |\n|---|---|---|---|\n")
+		for _, s := range j.Services {
+			exit := ""
+			if s.ExitCode != nil {
+				exit = fmt.Sprint(*s.ExitCode)
+			}
+			log := ""
+			if s.Log != "" {
+				log = fmt.Sprintf("[%s](%s)", mdText(s.Log), link(s.Log, ""))
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", mdText(s.Name), s.PID, exit, log)
 		}
 		b.WriteString("\n")
 	}
@@ -152,4 +194,8 @@ func mdText(s string) string {
 	return r.Replace(s)
 }
 
-func mdCode(s string) string { return strings.ReplaceAll(s, "`", "'") }
+// mdCode prepares text for a code span in a table cell: a backtick would
+// end the span, a pipe the cell, a newline the row.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
+}

@@ -1,0 +1,146 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// Plan is what the dashboard knows of an experiment before it runs: the
+// steps with their planned lengths, the checks with their thresholds and
+// the load streams. Events fill in the rest.
+type Plan struct {
+	Title string
+	File  string
+	// Steps are the method steps followed by the rollback steps, in order.
+	Steps   []PlanStep
+	Checks  []PlanCheck
+	Streams []PlanStream
+	// Recovery is how soon the hypothesis must hold again after the faults
+	// are removed; zero when the experiment sets no bound.
+	Recovery time.Duration
+}
+
+// PlanStep is one step as planned.
+type PlanStep struct {
+	Name string
+	Kind string
+	// Section is "method" or "rollbacks".
+	Section string
+	// Fault and Target name the fault of a fault step.
+	Fault  string
+	Target string
+	// Planned is a wait's length or a fault's for; zero when the step has
+	// no planned length.
+	Planned time.Duration
+	// Background is set for faults that let the method go on.
+	Background bool
+}
+
+// blocking reports whether the method waits for the step's planned length.
+func (s PlanStep) blocking() bool { return !s.Background && s.Section == "method" }
+
+// PlanCheck is one steady-state check or abort condition.
+type PlanCheck struct {
+	Name  string
+	Abort bool
+	// From names the load stream judged, empty for probes.
+	From string
+	// Expect is the thresholds as text: "p99 < 300ms, success >= 99.5%".
+	Expect string
+	// Failures is how many consecutive failed observations fail the check.
+	Failures int
+}
+
+// PlanStream is one load stream.
+type PlanStream struct {
+	Name string
+	// Rate is the planned requests per second.
+	Rate float64
+}
+
+// PlanOf describes a loaded experiment for the dashboard.
+func PlanOf(e *experiment.Experiment) Plan {
+	p := Plan{Title: e.Title, File: e.File}
+	for _, sec := range []struct {
+		name  string
+		steps []*experiment.Step
+	}{{"method", e.Method}, {"rollbacks", e.Rollbacks}} {
+		for _, s := range sec.steps {
+			ps := PlanStep{Name: s.Name, Kind: s.Kind, Section: sec.name, Fault: s.Fault, Target: s.Target, Background: s.Background}
+			switch s.Kind {
+			case experiment.StepWait:
+				ps.Planned = s.Wait.D()
+			case experiment.StepFault:
+				ps.Planned = s.For.D()
+			}
+			p.Steps = append(p.Steps, ps)
+		}
+	}
+	for _, group := range []struct {
+		abort  bool
+		checks []*experiment.Check
+	}{{false, e.SteadyState}, {true, e.AbortWhen}} {
+		for _, c := range group.checks {
+			p.Checks = append(p.Checks, PlanCheck{Name: c.Name, Abort: group.abort, From: c.From, Expect: expectText(c.Expect), Failures: c.Failures})
+		}
+	}
+	for _, s := range e.Load {
+		p.Streams = append(p.Streams, PlanStream{Name: s.Name, Rate: float64(s.Rate)})
+	}
+	if e.Recovery != nil {
+		p.Recovery = e.Recovery.Within.D()
+	}
+	return p
+}
+
+// Timeline is the planned length of the run as far as it is known: the
+// blocking waits and fault durations of the method, then the recovery bound.
+func (p Plan) Timeline() time.Duration {
+	var d time.Duration
+	for _, s := range p.Steps {
+		if s.blocking() {
+			d += s.Planned
+		}
+	}
+	return d + p.Recovery
+}
+
+// expectText writes an expectation as "key op value" pairs in key order.
+func expectText(e any) string {
+	if e == nil || reflect.ValueOf(e).Kind() == reflect.Pointer && reflect.ValueOf(e).IsNil() {
+		return ""
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return ""
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case string:
+			if v != "" {
+				parts = append(parts, k+" "+v)
+			}
+		case nil:
+		default:
+			b, _ := json.Marshal(v)
+			parts = append(parts, fmt.Sprintf("%s %s", k, b))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,395 @@
+package dashboard
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// expState is one experiment as the dashboard sees it: a sub-model per
+// panel, each fed the runner's events.
+type expState struct {
+	plan   Plan
+	head   header
+	steps  stepsPanel
+	faults faultsPanel
+	checks checksPanel
+	load   loadPanel
+	result *Result
+}
+
+func newExpState(p Plan) *expState {
+	return &expState{
+		plan:   p,
+		head:   header{title: p.Title, file: p.File},
+		steps:  newStepsPanel(p.Steps),
+		checks: newChecksPanel(p.Checks),
+		load:   newLoadPanel(p.Streams),
+	}
+}
+
+// apply routes an event to every panel; each takes what concerns it.
+func (e *expState) apply(ev journal.Event) {
+	e.head.apply(ev)
+	e.steps.apply(ev)
+	e.faults.apply(ev, e.plan)
+	e.checks.apply(ev)
+	e.load.apply(ev)
+}
+
+// running reports whether the run has started and has no verdict yet.
+func (e *expState) running() bool { return !e.head.started.IsZero() && e.head.verdict == "" }
+
+// verdict is the verdict so far: from the run, else from the result.
+func (e *expState) verdict() string {
+	if e.result != nil && e.result.Verdict != "" {
+		return e.result.Verdict
+	}
+	return e.head.verdict
+}
+
+// progress is how far along the planned timeline the run is, and how much
+// of it is left. Finished steps count for their whole planned length, so
+// that a skipped wait moves the bar on at once.
+func (e *expState) progress(now time.Time) (frac float64, left time.Duration) {
+	if e.head.verdict != "" {
+		return 1, 0
+	}
+	if e.head.started.IsZero() {
+		return 0, e.plan.Timeline()
+	}
+	var method, done time.Duration
+	steps, finished := 0, 0
+	for _, r := range e.steps.rows {
+		if r.Section != "method" {
+			continue
+		}
+		steps++
+		if r.state != statePending && r.state != stateRunning {
+			finished++
+		}
+		if !r.blocking() {
+			continue
+		}
+		method += r.Planned
+		switch r.state {
+		case statePending:
+		case stateRunning:
+			done += min(max(now.Sub(r.started), 0), r.Planned)
+		default:
+			done += r.Planned
+		}
+	}
+	switch e.head.phase {
+	case "after", "rollbacks":
+		done = method + min(max(now.Sub(e.head.phaseAt), 0), e.plan.Recovery)
+	}
+	total := method + e.plan.Recovery
+	if total <= 0 {
+		if steps == 0 {
+			return 0, 0
+		}
+		return float64(finished) / float64(steps), 0
+	}
+	return float64(done) / float64(total), total - done
+}
+
+// Hold states, as the operator asked and the runner answered.
+const (
+	holdNone = iota
+	holdAsked
+	holdWaiting
+)
+
+// header is the run as a whole: title, phase, times, verdict.
+type header struct {
+	title, file     string
+	started, ended  time.Time
+	phase           string
+	phaseAt         time.Time
+	verdict, reason string
+	hold            int
+	aborted         bool
+}
+
+func (h *header) apply(ev journal.Event) {
+	switch ev.Type {
+	case "run.started":
+		h.started = ev.Time
+	case "phase.started":
+		h.phase, h.phaseAt = ev.Message, ev.Time
+	case "run.held":
+		h.hold = holdWaiting
+	case "operator":
+		switch ev.Message {
+		case "hold before the next step":
+			if h.hold == holdNone {
+				h.hold = holdAsked
+			}
+		case "continue":
+			h.hold = holdNone
+		}
+	case "run.aborted":
+		h.aborted = true
+	case "run.verdict":
+		h.verdict, h.ended, h.hold = ev.Fields["verdict"], ev.Time, holdNone
+		h.reason = strings.TrimPrefix(ev.Message, h.verdict+": ")
+	}
+}
+
+// elapsed is the time since the run started, frozen at its end.
+func (h *header) elapsed(now time.Time) time.Duration {
+	switch {
+	case h.started.IsZero():
+		return 0
+	case !h.ended.IsZero():
+		return h.ended.Sub(h.started)
+	}
+	return now.Sub(h.started)
+}
+
+// Step states besides the outcomes of step.finished.
+const (
+	statePending = "pending"
+	stateRunning = "running"
+)
+
+type stepRow struct {
+	PlanStep
+	state   string
+	started time.Time
+	ended   time.Time
+}
+
+// stepsPanel is the method and rollback steps with their states.
+type stepsPanel struct{ rows []stepRow }
+
+func newStepsPanel(plan []PlanStep) stepsPanel {
+	rows := make([]stepRow, len(plan))
+	for i, s := range plan {
+		rows[i] = stepRow{PlanStep: s, state: statePending}
+	}
+	return stepsPanel{rows: rows}
+}
+
+func (p *stepsPanel) apply(ev journal.Event) {
+	switch ev.Type {
+	case "step.started":
+		i := p.find(ev.Step, statePending)
+		if i < 0 {
+			// A step the plan did not list: show it all the same.
+			planned, _ := time.ParseDuration(ev.Fields["planned"])
+			p.rows = append(p.rows, stepRow{PlanStep: PlanStep{Name: ev.Step, Kind: ev.Fields["kind"], Section: "method", Planned: planned}})
+			i = len(p.rows) - 1
+		}
+		p.rows[i].state, p.rows[i].started = stateRunning, ev.Time
+	case "step.finished":
+		if i := p.find(ev.Step, stateRunning); i >= 0 {
+			p.rows[i].state, p.rows[i].ended = ev.Fields["outcome"], ev.Time
+		}
+	}
+}
+
+// find returns the first row with the name in the state, or -1.
+func (p *stepsPanel) find(name, state string) int {
+	for i, r := range p.rows {
+		if r.Name == name && r.state == state {
+			return i
+		}
+	}
+	return -1
+}
+
+// current is the running step, else the next pending one, else -1.
+func (p *stepsPanel) current() int {
+	next := -1
+	for i, r := range p.rows {
+		if r.state == stateRunning {
+			return i
+		}
+		if next < 0 && r.state == statePending {
+			next = i
+		}
+	}
+	return next
+}
+
+type faultRow struct {
+	step, fault, id string
+	desc            string
+	injected        time.Time
+	planned         time.Duration
+	failed          string
+}
+
+// faultsPanel is the faults in place now, and those that could not be
+// removed.
+type faultsPanel struct {
+	active   []faultRow
+	failed   []faultRow
+	reverted int
+}
+
+func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
+	switch ev.Type {
+	case "fault.injected":
+		r := faultRow{step: ev.Step, fault: ev.Fields["fault"], id: ev.Fields["id"], desc: ev.Message, injected: ev.Time}
+		for _, s := range plan.Steps {
+			if s.Name == ev.Step {
+				r.planned = s.Planned
+				break
+			}
+		}
+		p.active = append(p.active, r)
+	case "fault.reverted":
+		if i := p.find(ev.Step, ev.Fields["id"], ""); i >= 0 {
+			p.active = append(p.active[:i], p.active[i+1:]...)
+		}
+		p.reverted++
+	case "fault.revert_failed":
+		if i := p.find(ev.Step, "", ev.Message); i >= 0 {
+			r := p.active[i]
+			r.failed = ev.Message
+			p.failed = append(p.failed, r)
+			p.active = append(p.active[:i], p.active[i+1:]...)
+		}
+	}
+}
+
+// find returns the active fault of a step with the id, or whose id the
+// message names; the step's first fault when nothing matches better.
+func (p *faultsPanel) find(step, id, msg string) int {
+	first := -1
+	for i, r := range p.active {
+		if r.step != step {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if id != "" && r.id == id || msg != "" && r.id != "" && strings.Contains(msg, r.id) {
+			return i
+		}
+	}
+	return first
+}
+
+type checkRow struct {
+	PlanCheck
+	value string
+	// sampled is set once an observation came in; sampleLast when the
+	// latest news is an observation rather than a phase result.
+	sampled, sampleLast bool
+	ok                  bool
+	fails               int
+	result, phase       string
+	results             map[string]string
+	recovered           string
+}
+
+// checksPanel is the hypothesis and the abort conditions, with their
+// latest observations.
+type checksPanel struct {
+	rows  []checkRow
+	index map[string]int
+}
+
+func newChecksPanel(plan []PlanCheck) checksPanel {
+	p := checksPanel{rows: make([]checkRow, len(plan)), index: make(map[string]int, len(plan))}
+	for i, c := range plan {
+		p.rows[i] = checkRow{PlanCheck: c, results: map[string]string{}}
+		p.index[c.Name] = i
+	}
+	return p
+}
+
+func (p *checksPanel) apply(ev journal.Event) {
+	if ev.Type == "phase.started" {
+		for i := range p.rows {
+			p.rows[i].fails = 0
+		}
+		return
+	}
+	if ev.Check == "" || !strings.HasPrefix(ev.Type, "check.") {
+		return
+	}
+	i, ok := p.index[ev.Check]
+	if !ok {
+		p.rows = append(p.rows, checkRow{PlanCheck: PlanCheck{Name: ev.Check, Failures: 1}, results: map[string]string{}})
+		i = len(p.rows) - 1
+		p.index[ev.Check] = i
+	}
+	r := &p.rows[i]
+	switch ev.Type {
+	case "check.sample":
+		r.value = strings.TrimPrefix(ev.Message, r.Name+": ")
+		r.sampled, r.sampleLast = true, true
+		r.ok = ev.Fields["state"] == "ok"
+		if r.ok {
+			r.fails = 0
+		} else {
+			r.fails++
+		}
+	case "check.held", "check.broken", "check.skipped":
+		r.result, r.phase, r.sampleLast = strings.TrimPrefix(ev.Type, "check."), ev.Phase, false
+		r.results[ev.Phase] = r.result
+	case "check.recovered":
+		r.recovered = ev.Fields["after"]
+	}
+}
+
+type point struct {
+	at      time.Time
+	rps     float64
+	success float64
+	p99     time.Duration
+}
+
+type streamRow struct {
+	PlanStream
+	pts []point
+}
+
+// loadPanel is the traffic: the last minute of windows per stream.
+type loadPanel struct{ rows []streamRow }
+
+// history is how much traffic the sparklines cover.
+const history = time.Minute
+
+func newLoadPanel(plan []PlanStream) loadPanel {
+	rows := make([]streamRow, len(plan))
+	for i, s := range plan {
+		rows[i] = streamRow{PlanStream: s}
+	}
+	return loadPanel{rows: rows}
+}
+
+func (p *loadPanel) apply(ev journal.Event) {
+	if ev.Type != "load.window" {
+		return
+	}
+	name := ev.Fields["stream"]
+	i := -1
+	for k, r := range p.rows {
+		if r.Name == name {
+			i = k
+			break
+		}
+	}
+	if i < 0 {
+		p.rows = append(p.rows, streamRow{PlanStream: PlanStream{Name: name}})
+		i = len(p.rows) - 1
+	}
+	pt := point{at: ev.Time, rps: parseFloat(ev.Fields["rps"]), success: parseFloat(ev.Fields["success"])}
+	pt.p99, _ = time.ParseDuration(ev.Fields["p99"])
+	r := &p.rows[i]
+	r.pts = append(r.pts, pt)
+	cut := 0
+	for cut < len(r.pts) && r.pts[cut].at.Before(ev.Time.Add(-history)) {
+		cut++
+	}
+	if cut > 0 {
+		r.pts = append(r.pts[:0], r.pts[cut:]...)
+	}
+}

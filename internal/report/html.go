@@ -1,0 +1,460 @@
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+var (
+	//go:embed html.tmpl
+	htmlSource string
+	//go:embed style.css
+	styleSource string
+
+	pages = template.Must(template.New("report").Funcs(template.FuncMap{
+		"n":   num,
+		"add": func(a, b float64) float64 { return a + b },
+		"sub": func(a, b float64) float64 { return a - b },
+		"panelOf": func(c loadChart, p panel, name string) map[string]any {
+			return map[string]any{"C": c, "P": p, "Name": name}
+		},
+	}).Parse(htmlSource))
+)
+
+// Limits on what a report shows, so that a long run stays readable and
+// small; journal.json keeps everything.
+const (
+	// maxSamples is how many observations of a check are listed in full;
+	// beyond it, held observations are left out except the first and last
+	// of each phase.
+	maxSamples = 40
+	// maxFailedSamples is how many failed observations of a check are
+	// listed at most.
+	maxFailedSamples = 30
+	// maxLog is how much of the end of a service log is shown.
+	maxLog = 64 << 10
+	// maxEvents is how many events the event log lists.
+	maxEvents = 500
+)
+
+// HTML renders the journal as one self-contained HTML page: inline CSS
+// and SVG, no script, nothing fetched from anywhere. It holds the verdict
+// and its reason, a chart per load stream (p50 and p99 latency and success
+// rate over time, fault windows shaded, thresholds and failed checks
+// marked), a timeline, every check with its observations, the faults and
+// what they hit, and the services. Charts are downsampled for drawing;
+// tables hold exact values.
+func HTML(j *journal.Journal) ([]byte, error) { return HTMLWithLogs(j, nil) }
+
+// HTMLWithLogs is HTML with the services' logs, collapsed under each
+// service. logs maps a service's Log path (relative to the report
+// directory, as in the journal) or its name to the log's contents; the end
+// of a long log is shown. Services without an entry link to their log
+// file instead.
+func HTMLWithLogs(j *journal.Journal, logs map[string]string) ([]byte, error) {
+	v, err := newReportView(j, logs)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(64 << 10)
+	if err := pages.ExecuteTemplate(&b, "report", v); err != nil {
+		return nil, fmt.Errorf("render html report: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// htmlMark marks verdicts with symbols every common font has: the page
+// must read the same without an emoji font, and printed.
+var htmlMark = map[string]string{
+	journal.Passed:       "✔",
+	journal.Deviated:     "✘",
+	journal.Aborted:      "■",
+	journal.Errored:      "⚠",
+	journal.RevertFailed: "‼",
+	journal.Interrupted:  "◼",
+}
+
+type fact struct{ K, V string }
+
+type reportView struct {
+	J        *journal.Journal
+	Title    string
+	Tool     string
+	CSS      template.CSS
+	Mark     string
+	Facts    []fact
+	Streams  []streamView
+	Timeline *timeline
+	Checks   []checkView
+	Abort    *abortView
+	Steps    []stepView
+	Faults   []faultView
+	Services []serviceView
+	Warnings []string
+	Events   []eventView
+	// EventsCut is the number of events not listed.
+	EventsCut int
+	// MaxFailed is how many failed observations a check lists at most.
+	MaxFailed int
+}
+
+type streamView struct {
+	Name, Target string
+	Chart        loadChart
+	Interval     string
+	Windows      int
+	Rows         []rowView
+	Total        rowView
+}
+
+type rowView struct {
+	At, Clock          string
+	Requests           int64
+	Success, Errors    string
+	P50, P90, P99, Max string
+}
+
+type cellView struct{ Class, Text string }
+
+type checkView struct {
+	ID, Name, Kind, From, Expect, When string
+	Abort, Broken                      bool
+	Failures                           int
+	Cells                              []cellView
+	Recovered                          string
+	BrokeText                          string
+	Samples                            []sampleView
+	SampleCount, Omitted               int
+}
+
+type sampleView struct {
+	At, Phase, Observed, Reason, Span string
+	OK                                bool
+}
+
+type abortView struct{ Check, At, Reverted, Reason string }
+
+type stepView struct {
+	At, Name, Section, Kind, Outcome, Class, Error, Observed, Took, Planned string
+}
+
+type faultView struct {
+	Fault, Target, Hit, Params, Injected, Lasted, State string
+	Bad                                                 bool
+}
+
+type serviceView struct {
+	Name, Run, Life, Log, LogNote, LogPath string
+	PID                                    int
+	HasLog                                 bool
+}
+
+type eventView struct{ At, Type, Message string }
+
+func newReportView(j *journal.Journal, logs map[string]string) (*reportView, error) {
+	v := &reportView{
+		J:         j,
+		Title:     j.Verdict + ": " + j.Title,
+		Tool:      j.ToolVersion,
+		CSS:       template.CSS(styleSource),
+		Mark:      htmlMark[j.Verdict],
+		Warnings:  j.Warnings,
+		MaxFailed: maxFailedSamples,
+	}
+	v.Facts = facts(j)
+
+	sds := streams(j)
+	errs := make([]error, len(sds))
+	var wg sync.WaitGroup
+	for i, d := range sds {
+		wg.Go(func() { errs[i] = d.summarize() })
+	}
+	wg.Wait()
+	for i, d := range sds {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("render html report: %w", errs[i])
+		}
+		if len(d.Windows) == 0 {
+			continue
+		}
+		sv := streamView{Name: d.Stream.Name, Chart: newLoadChart(j, d), Interval: trimZero(d.Interval.String()), Windows: len(d.Windows)}
+		if d.Stream.URL != "" {
+			sv.Target = fmt.Sprintf("%s %s at %s/s", d.Stream.Method, d.Stream.URL, strconv.FormatFloat(d.Stream.Rate, 'f', -1, 64))
+		}
+		for _, r := range d.Rows {
+			sv.Rows = append(sv.Rows, rowOf(j, r))
+		}
+		sv.Total = rowOf(j, d.Total)
+		v.Streams = append(v.Streams, sv)
+	}
+
+	for i, c := range j.Checks {
+		v.Checks = append(v.Checks, checkOf(j, i, c))
+	}
+	if a := j.Abort; a != nil {
+		av := &abortView{Check: a.Check, At: at(j, a.At), Reason: a.Reason}
+		if !a.Reverted.IsZero() {
+			av.Reverted = at(j, a.Reverted)
+		}
+		v.Abort = av
+	}
+	if len(j.Steps) > 0 || len(j.Faults) > 0 || len(j.Checks) > 0 {
+		tl := newTimeline(j)
+		v.Timeline = &tl
+	}
+	for _, s := range j.Steps {
+		sv := stepView{At: at(j, s.Started), Name: s.Name, Section: s.Section, Kind: s.Kind, Outcome: s.Outcome, Error: s.Error,
+			Observed: observedText(s.Observed), Took: dur(s.Ended.Sub(s.Started))}
+		if s.Ended.IsZero() {
+			sv.Took = "unfinished"
+		}
+		if s.Planned > 0 {
+			sv.Planned = dur(s.Planned)
+		}
+		switch s.Outcome {
+		case journal.StepFailed, journal.StepError:
+			sv.Class = "bad"
+		case journal.StepSkipped:
+			sv.Class = "muted"
+		}
+		v.Steps = append(v.Steps, sv)
+	}
+	for _, f := range j.Faults {
+		end, state, bad := faultState(j, f)
+		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Params: paramsText(f.Params),
+			Injected: at(j, f.Injected), State: state, Bad: bad}
+		if !f.Irreversible {
+			fv.Lasted = dur(end.Sub(f.Injected))
+			if bad {
+				fv.Lasted = "≥ " + fv.Lasted
+			}
+		}
+		v.Faults = append(v.Faults, fv)
+	}
+	for _, s := range j.Services {
+		v.Services = append(v.Services, serviceOf(j, s, logs))
+	}
+	for _, e := range j.Events {
+		if e.Type == "load.window" || e.Type == "check.sample" || len(v.Events) >= maxEvents {
+			v.EventsCut++
+			continue
+		}
+		v.Events = append(v.Events, eventView{At: at(j, e.Time), Type: e.Type, Message: e.Message})
+	}
+	return v, nil
+}
+
+func facts(j *journal.Journal) []fact {
+	fs := []fact{
+		{"experiment", j.File},
+		{"started", j.Started.UTC().Format(time.RFC3339)},
+		{"duration", dur(j.Duration())},
+		{"run", fmt.Sprintf("%s (seed %d)", j.RunID, j.Seed)},
+	}
+	if j.Host != "" {
+		fs = append(fs, fact{"host", j.Host})
+	}
+	if len(j.Tags) > 0 {
+		fs = append(fs, fact{"tags", strings.Join(j.Tags, ", ")})
+	}
+	if len(j.Only) > 0 {
+		fs = append(fs, fact{"phases run", strings.Join(j.Only, ", ")})
+	}
+	if t := TallyOf(j); t.Judged() > 0 {
+		fs = append(fs, fact{"checks held", fmt.Sprintf("%d of %d", t.Held, t.Judged())})
+	}
+	if r := recoveryText(j); r != "" {
+		fs = append(fs, fact{"time to recover", r})
+	}
+	return fs
+}
+
+func rowOf(j *journal.Journal, s stat) rowView {
+	r := rowView{At: at(j, s.Start), Clock: s.Start.UTC().Format("15:04:05"), Requests: s.Requests, Errors: errorsText(s.Errors)}
+	if ratio, ok := s.Success(); ok {
+		r.Success = percent(ratio)
+	}
+	if s.P50 > 0 || s.Max > 0 {
+		r.P50, r.P90, r.P99, r.Max = dur(s.P50), dur(s.P90), dur(s.P99), dur(s.Max)
+	}
+	return r
+}
+
+// percent shows a ratio as a percentage with two decimals at most, more
+// when fewer would round a failure rate away to 100%.
+func percent(r float64) string {
+	if r >= 1 {
+		return "100%"
+	}
+	for prec := 2; prec < 6; prec++ {
+		s := strconv.FormatFloat(r*100, 'f', prec, 64)
+		if !strings.HasPrefix(s, "100") {
+			return strings.TrimSuffix(strings.TrimRight(s, "0"), ".") + "%"
+		}
+	}
+	return "99.99999%"
+}
+
+func errorsText(e map[string]int64) string {
+	var parts []string
+	for _, k := range sortedKeys(e) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, e[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
+	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: expectText(c.Expect),
+		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), SampleCount: len(c.Samples)}
+	if c.Abort {
+		cv.Kind = "abort condition (" + c.Kind + ")"
+	}
+	var when []string
+	for _, ph := range phases {
+		if slices.Contains(c.When, ph) {
+			when = append(when, ph)
+		}
+		var class, text string
+		if slices.Contains(c.When, ph) {
+			class, text = "notrun", "not run"
+			switch c.Results[ph] {
+			case journal.Held:
+				class, text = "held", "✔ held"
+			case journal.Broken:
+				class, text = "broken", "✘ broken"
+				cv.Broken = true
+			case journal.Skipped:
+				class, text = "skipped", "skipped"
+			}
+		}
+		cv.Cells = append(cv.Cells, cellView{Class: class, Text: text})
+	}
+	cv.When = strings.Join(when, ", ")
+	for _, s := range pickSamples(c.Samples) {
+		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason}
+		if !s.From.IsZero() {
+			sv.Span = fmt.Sprintf("load %s to %s", at(j, s.From), at(j, s.To))
+		}
+		cv.Samples = append(cv.Samples, sv)
+	}
+	cv.Omitted = len(c.Samples) - len(cv.Samples)
+	return cv
+}
+
+// pickSamples lists every observation of a check when there are few; else
+// the failed ones and the first and last of each phase.
+func pickSamples(ss []journal.Sample) []journal.Sample {
+	if len(ss) <= maxSamples {
+		return ss
+	}
+	keep := make([]bool, len(ss))
+	first := map[string]int{}
+	last := map[string]int{}
+	failed := 0
+	for i, s := range ss {
+		if _, ok := first[s.Phase]; !ok {
+			first[s.Phase] = i
+		}
+		last[s.Phase] = i
+		if !s.OK && failed < maxFailedSamples {
+			keep[i] = true
+			failed++
+		}
+	}
+	for _, i := range first {
+		keep[i] = true
+	}
+	for _, i := range last {
+		keep[i] = true
+	}
+	var out []journal.Sample
+	for i, s := range ss {
+		if keep[i] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// paramsText shows a fault's parameters compactly: durations in
+// nanoseconds read as durations.
+func paramsText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return string(raw)
+	}
+	if inner, ok := m["params"].(map[string]any); ok && len(m) == 1 {
+		m = inner
+	}
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		val := m[k]
+		switch x := val.(type) {
+		case float64:
+			if x >= 1e6 && x == float64(int64(x)) && (strings.Contains(k, "delay") || strings.Contains(k, "jitter") ||
+				strings.Contains(k, "timeout") || strings.Contains(k, "after") || strings.Contains(k, "for") || strings.Contains(k, "duration")) {
+				parts = append(parts, k+" "+dur(time.Duration(x)))
+				continue
+			}
+			parts = append(parts, k+" "+strconv.FormatFloat(x, 'f', -1, 64))
+		case string:
+			parts = append(parts, k+" "+x)
+		default:
+			b, _ := json.Marshal(x)
+			parts = append(parts, k+" "+string(b))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func serviceOf(j *journal.Journal, s journal.Service, logs map[string]string) serviceView {
+	sv := serviceView{Name: s.Name, Run: strings.Join(s.Run, " "), PID: s.PID, LogPath: s.Log}
+	life := []string{"started " + at(j, s.Started)}
+	if !s.Ready.IsZero() {
+		life = append(life, "ready "+at(j, s.Ready))
+	}
+	if !s.Stopped.IsZero() {
+		life = append(life, "stopped "+at(j, s.Stopped))
+	}
+	if s.ExitCode != nil {
+		life = append(life, fmt.Sprintf("exit code %d", *s.ExitCode))
+	}
+	sv.Life = strings.Join(life, ", ")
+	log, ok := logs[s.Log]
+	if !ok || s.Log == "" {
+		log, ok = logs[s.Name]
+	}
+	if ok {
+		sv.HasLog = true
+		lines := strings.Count(log, "\n")
+		if len(log) > maxLog {
+			cut := len(log) - maxLog
+			if i := strings.IndexByte(log[cut:], '\n'); i >= 0 {
+				cut += i + 1
+			}
+			sv.LogNote = fmt.Sprintf("the last %d KiB of %d KiB", (len(log)-cut)>>10, len(log)>>10)
+			log = log[cut:]
+		} else {
+			sv.LogNote = plural(lines, "line")
+		}
+		if log == "" {
+			sv.LogNote = "empty"
+		}
+		sv.Log = log
+	}
+	return sv
+}

@@ -1,0 +1,360 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// phases are the phases a check can be judged in, in run order.
+var phases = []string{"before", "during", "after"}
+
+// phaseTitle names a check phase for people.
+var phaseTitle = map[string]string{
+	"before": "before the faults",
+	"during": "during the method",
+	"after":  "after the faults",
+}
+
+// Tally counts the check results of one or more experiments, for the
+// resilience score.
+type Tally struct {
+	// Held and Broken count check phases judged held or broken. Abort
+	// conditions are not counted: they guard the run, they are not part of
+	// the hypothesis.
+	Held, Broken int
+	// NotJudged counts phases a check was meant to be judged in that were
+	// skipped or never reached (the run stopped before them).
+	NotJudged int
+}
+
+// Judged is the number of check phases that were judged.
+func (t Tally) Judged() int { return t.Held + t.Broken }
+
+// Score is the resilience score: the share of judged check phases that
+// held, from 0 to 1. ok is false when nothing was judged.
+func (t Tally) Score() (score float64, ok bool) {
+	if t.Judged() == 0 {
+		return 0, false
+	}
+	return float64(t.Held) / float64(t.Judged()), true
+}
+
+// Add returns the sum of two tallies.
+func (t Tally) Add(u Tally) Tally {
+	return Tally{Held: t.Held + u.Held, Broken: t.Broken + u.Broken, NotJudged: t.NotJudged + u.NotJudged}
+}
+
+// TallyOf tallies the phases of the hypothesis checks of one journal.
+func TallyOf(j *journal.Journal) Tally {
+	var t Tally
+	for _, c := range j.Checks {
+		if c.Abort {
+			continue
+		}
+		for _, ph := range phases {
+			if !slices.Contains(c.When, ph) {
+				continue
+			}
+			switch c.Results[ph] {
+			case journal.Held:
+				t.Held++
+			case journal.Broken:
+				t.Broken++
+			default:
+				t.NotJudged++
+			}
+		}
+	}
+	return t
+}
+
+// Score is the resilience score of several experiments together: the share
+// of all judged phases of all hypothesis checks that held. ok is false when
+// nothing was judged.
+func Score(js ...*journal.Journal) (score float64, ok bool) {
+	var t Tally
+	for _, j := range js {
+		t = t.Add(TallyOf(j))
+	}
+	return t.Score()
+}
+
+// recovery is how long the slowest check took to hold again after the
+// faults were removed. known is false when no check recorded a recovery; ok
+// is false when at least one check did not recover in time.
+func recovery(j *journal.Journal) (after time.Duration, known, ok bool) {
+	ok = true
+	for _, c := range j.Checks {
+		if c.Recovered == nil {
+			continue
+		}
+		known = true
+		if !c.Recovered.OK {
+			ok = false
+		}
+		after = max(after, c.Recovered.After)
+	}
+	return after, known, ok
+}
+
+func recoveryText(j *journal.Journal) string {
+	after, known, ok := recovery(j)
+	switch {
+	case !known:
+		return ""
+	case !ok:
+		return "not within " + dur(after)
+	}
+	return dur(after)
+}
+
+// dur formats a duration for people: milliseconds below ten seconds,
+// tenths of seconds below a minute, whole seconds above.
+func dur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + dur(-d)
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < 10*time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return trimZero(d.Round(time.Second).String())
+}
+
+// trimZero drops zero trailing units: "1m0s" is "1m", "1h0m0s" is "1h".
+func trimZero(s string) string {
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// at formats t as an offset from the start of the run.
+func at(j *journal.Journal, t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	return "+" + dur(t.Sub(j.Started))
+}
+
+// checkPhase is what a check did in one phase.
+type checkPhase struct {
+	Phase  string
+	Result string // held, broken, skipped or "" (not run)
+	Reason string
+	// FirstFail is the first failing sample of the phase, if any.
+	FirstFail *journal.Sample
+	Samples   int
+	Failed    int
+}
+
+func checkPhases(c *journal.Check) []checkPhase {
+	var out []checkPhase
+	for _, ph := range phases {
+		if !slices.Contains(c.When, ph) {
+			continue
+		}
+		cp := checkPhase{Phase: ph, Result: c.Results[ph], Reason: c.Reasons[ph]}
+		for i := range c.Samples {
+			s := &c.Samples[i]
+			if s.Phase != ph {
+				continue
+			}
+			cp.Samples++
+			if !s.OK {
+				cp.Failed++
+				if cp.FirstFail == nil {
+					cp.FirstFail = s
+				}
+			}
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
+// brokeText says when and by how much a check broke, one clause per broken
+// phase: "during the method at +4.2s: p99 257ms, want < 50ms".
+func brokeText(j *journal.Journal, c *journal.Check) string {
+	var parts []string
+	for _, cp := range checkPhases(c) {
+		if cp.Result != journal.Broken {
+			continue
+		}
+		when := phaseTitle[cp.Phase]
+		reason := cp.Reason
+		switch {
+		case cp.FirstFail != nil:
+			when += " at " + at(j, cp.FirstFail.Time)
+			if reason == "" {
+				reason = cp.FirstFail.Reason
+			}
+		case !c.BrokeAt.IsZero():
+			when += " at " + at(j, c.BrokeAt)
+		}
+		s := when
+		if reason != "" {
+			s += ": " + reason
+		}
+		if cp.Samples > 1 {
+			s += fmt.Sprintf(" (%d of %d observations failed)", cp.Failed, cp.Samples)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// expectation is one parsed threshold of a check, for drawing.
+type expectation struct {
+	Key   string
+	Op    string
+	Value float64 // seconds for latencies, 0 to 1 for success
+}
+
+var ops = []string{"<=", ">=", "==", "!=", "<", ">"}
+
+// parseExpect reads a load check's thresholds that can be drawn: latency
+// percentiles and the success rate. Others are left out.
+func parseExpect(e map[string]string) []expectation {
+	var out []expectation
+	for _, k := range sortedKeys(e) {
+		v := strings.TrimSpace(e[k])
+		op := ""
+		for _, o := range ops {
+			if strings.HasPrefix(v, o) {
+				op, v = o, strings.TrimSpace(v[len(o):])
+				break
+			}
+		}
+		if op == "" {
+			continue
+		}
+		switch {
+		case latencyKey(k):
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				continue
+			}
+			out = append(out, expectation{Key: k, Op: op, Value: d.Seconds()})
+		case k == "success":
+			f, ok := parsePercent(v)
+			if !ok {
+				continue
+			}
+			out = append(out, expectation{Key: k, Op: op, Value: f})
+		}
+	}
+	return out
+}
+
+func latencyKey(k string) bool {
+	return k == "max" || k == "latency" || (len(k) > 1 && k[0] == 'p' && isDigits(k[1:]))
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if (r < '0' || r > '9') && r != '.' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parsePercent reads "99.5%" as 0.995.
+func parsePercent(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	if !strings.HasSuffix(s, "%") {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, false
+	}
+	return f / 100, true
+}
+
+// failedValue is where a failing sample is drawn: the observed value of the
+// first key its reason names ("p99 257ms, want < 50ms"). ok is false when
+// the value cannot be read.
+func failedValue(s journal.Sample) (key string, v float64, ok bool) {
+	key, _, _ = strings.Cut(s.Reason, " ")
+	obs, found := s.Observed[key]
+	if !found {
+		return key, 0, false
+	}
+	if key == "success" {
+		v, ok = parsePercent(obs)
+		return key, v, ok
+	}
+	if !latencyKey(key) {
+		return key, 0, false
+	}
+	d, err := time.ParseDuration(obs)
+	if err != nil {
+		return key, 0, false
+	}
+	return key, d.Seconds(), true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// observedText lists observed values in a stable order, the most telling
+// first.
+func observedText(o map[string]string) string {
+	first := []string{"status", "latency", "p50", "p90", "p99", "max", "success", "errors", "requests", "rps"}
+	var parts []string
+	for _, k := range first {
+		if v, ok := o[k]; ok {
+			parts = append(parts, k+" "+v)
+		}
+	}
+	for _, k := range sortedKeys(o) {
+		if !slices.Contains(first, k) {
+			parts = append(parts, k+" "+o[k])
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// hitText names the concrete thing a fault hit.
+func hitText(t journal.Target) string {
+	s := t.ID
+	if t.Name != "" && t.Name != t.ID {
+		s += " (" + t.Name + ")"
+	}
+	if t.Kind != "" {
+		s = t.Kind + " " + s
+	}
+	return s
+}
+
+// faultEnd is when a fault stopped acting, and how to say it.
+func faultState(j *journal.Journal, f journal.Fault) (end time.Time, text string, bad bool) {
+	switch {
+	case f.Irreversible:
+		return f.Injected, "nothing to revert", false
+	case f.RevertError != "":
+		return j.Ended, "revert failed: " + f.RevertError, true
+	case f.Reverted.IsZero():
+		return j.Ended, "not reverted", true
+	}
+	return f.Reverted, "reverted at " + at(j, f.Reverted), false
+}

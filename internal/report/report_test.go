@@ -1,0 +1,386 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// fixtures are journals of real runs (latency, deviated, aborted, stop,
+// error) and hand-made ones for outcomes hard to provoke (interrupted,
+// revert-failed).
+var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed"}
+
+func readJournal(t testing.TB, name string) *journal.Journal {
+	t.Helper()
+	j, err := journal.Read(filepath.Join("testdata", name+".journal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func golden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", file)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the rendering (go test -update rewrites it); first difference at line %d:\n got: %s\nwant: %s",
+			path, diffLine(got, want), line(got, diffLine(got, want)), line(want, diffLine(got, want)))
+	}
+}
+
+func diffLine(a, b []byte) int {
+	al, bl := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	for i := range min(len(al), len(bl)) {
+		if al[i] != bl[i] {
+			return i + 1
+		}
+	}
+	return min(len(al), len(bl)) + 1
+}
+
+func line(b []byte, n int) string {
+	ls := strings.Split(string(b), "\n")
+	if n-1 < len(ls) {
+		return ls[n-1]
+	}
+	return "(end of file)"
+}
+
+func TestGoldenMarkdown(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			golden(t, name+".md.golden", []byte(report.Markdown(readJournal(t, name))))
+		})
+	}
+}
+
+func TestGoldenJUnit(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			b, err := report.JUnit(readJournal(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".junit.golden", b)
+		})
+	}
+}
+
+func TestGoldenHTML(t *testing.T) {
+	logs := map[string]string{"services/hello.log": "2026/11/27 07:05:03 hello: listening on 127.0.0.1:18092\n"}
+	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := report.HTMLWithLogs(readJournal(t, name), logs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".html.golden", b)
+		})
+	}
+}
+
+func TestGoldenIndex(t *testing.T) {
+	var js []*journal.Journal
+	var dirs []string
+	for _, name := range fixtures {
+		js = append(js, readJournal(t, name))
+		dirs = append(dirs, name)
+	}
+	md, err := report.IndexMarkdown(js, dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "index.md.golden", md)
+	h, err := report.IndexHTML(js, dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "index.html.golden", h)
+	all, err := report.JUnit(js...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "gameday.junit.golden", all)
+	if _, err := report.IndexHTML(js, dirs[:2]); err == nil {
+		t.Error("IndexHTML with fewer directories than journals: no error")
+	}
+}
+
+func TestHTMLShowsEverything(t *testing.T) {
+	j := readJournal(t, "deviated")
+	b, err := report.HTMLWithLogs(j, map[string]string{"hello": "line one\nline two\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{
+		`class="banner v-deviated"`,
+		"p99 257.02ms, want &lt; 50ms",                                 // the reason, escaped
+		`class="line p50"`, `class="line p99"`, `class="line success"`, // the chart
+		`<rect class="fault"`, "latency → hello-link", // the fault window, labelled
+		`class="mark"`,                          // a failed check marked
+		"127.0.0.1:18093 -&gt; 127.0.0.1:18092", // what the fault hit
+		"recovered in", "Recovered in",
+		"<details><summary>log (2 lines)</summary>", "line two", // the log, collapsed
+		"@media print", "@media (max-width",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+}
+
+// TestHTMLSelfContained checks that nothing in the page makes the browser
+// fetch anything: no script, no external URL in src, href or CSS url().
+func TestHTMLSelfContained(t *testing.T) {
+	for _, name := range fixtures {
+		j := readJournal(t, name)
+		b, err := report.HTML(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSelfContained(t, name, b)
+	}
+}
+
+var fetching = regexp.MustCompile(`(?i)<script|<link|<img|<iframe|<object|<embed|\bsrc\s*=|url\(|@import|href\s*=\s*"(https?:)?//`)
+
+func checkSelfContained(t *testing.T, name string, b []byte) {
+	t.Helper()
+	if m := fetching.Find(b); m != nil {
+		t.Errorf("%s: the HTML report holds %q: it must not load anything", name, m)
+	}
+}
+
+// TestScriptTitleIsText puts markup into every text an experiment file
+// controls and checks that every format shows it as text.
+func TestScriptTitleIsText(t *testing.T) {
+	const evil = `<script>alert("x")</script>`
+	j := readJournal(t, "deviated")
+	j.Title = "Title " + evil
+	j.Description = "Description " + evil
+	j.Reason = "Reason " + evil
+	j.File = "exp" + evil + ".yaml"
+	j.Tags = []string{evil}
+	j.Checks[0].Name = "check " + evil
+	j.Checks[0].Reasons["during"] = "reason " + evil
+	j.Steps[0].Name = "step " + evil
+	j.Faults[0].TargetName = "target " + evil
+	j.Faults[0].Target.Name = "hit " + evil
+	j.Services[0].Name = "svc " + evil
+	j.Warnings = []string{"warning " + evil}
+	for i := range j.Windows {
+		j.Windows[i].Stream = "stream " + evil
+	}
+	j.Streams[0].Name = "stream " + evil
+	j.Checks[0].From = "stream " + evil
+
+	h, err := report.HTMLWithLogs(j, map[string]string{j.Services[0].Log: "log " + evil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSelfContained(t, "script title", h)
+	if !strings.Contains(string(h), "Title &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
+		t.Error("HTML: the title is not shown as text")
+	}
+
+	idx, err := report.IndexHTML([]*journal.Journal{j}, []string{`run "<script>"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSelfContained(t, "script index", idx)
+
+	md := report.Markdown(j)
+	if strings.Contains(md, "<script") || !strings.Contains(md, "&lt;script&gt;") {
+		t.Errorf("Markdown: markup is not escaped:\n%s", md)
+	}
+	mdi, err := report.IndexMarkdown([]*journal.Journal{j}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mdi), "<script") {
+		t.Errorf("index Markdown: markup is not escaped:\n%s", mdi)
+	}
+
+	x, err := report.JUnit(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Text may hold "<script>" verbatim in CDATA; what matters is that it
+	// stays text: no element other than JUnit's.
+	dec := xml.NewDecoder(bytes.NewReader(x))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "script" {
+			t.Error("JUnit: markup from the experiment became an element")
+		}
+	}
+	var doc struct {
+		Suites []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(x, &doc); err != nil {
+		t.Fatalf("JUnit does not parse: %v", err)
+	}
+	if len(doc.Suites) != 1 || doc.Suites[0].Name != j.Title {
+		t.Errorf("JUnit suite names = %+v; want the title %q", doc.Suites, j.Title)
+	}
+}
+
+func TestJUnitFailureSaysWhenAndHowMuch(t *testing.T) {
+	b, err := report.JUnit(readJournal(t, "deviated"), readJournal(t, "aborted"), readJournal(t, "error"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Errors   int `xml:"errors,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+				Error *struct {
+					Type    string `xml:"type,attr"`
+					Message string `xml:"message,attr"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Suites) != 3 {
+		t.Fatalf("%d testsuites; want 3", len(doc.Suites))
+	}
+	f := doc.Suites[0].Cases[0].Failure
+	if f == nil || !regexp.MustCompile(`^broke during the method at \+\d.*: p99 [\d.]+ms, want < 50ms`).MatchString(f.Message) {
+		t.Errorf("deviated check failure = %+v; want when and by how much", f)
+	}
+	var errTypes []string
+	for _, s := range doc.Suites[1:] {
+		for _, c := range s.Cases {
+			if c.Error != nil {
+				errTypes = append(errTypes, c.Error.Type)
+			}
+		}
+	}
+	if strings.Join(errTypes, ",") != "aborted,error" {
+		t.Errorf("error types = %v; want [aborted error]", errTypes)
+	}
+	if doc.Failures != 1 || doc.Errors != 2 {
+		t.Errorf("testsuites failures=%d errors=%d; want 1 and 2", doc.Failures, doc.Errors)
+	}
+}
+
+func TestScore(t *testing.T) {
+	for _, tc := range []struct {
+		names                   []string
+		held, broken, notJudged int
+	}{
+		{[]string{"latency"}, 2, 0, 0},
+		{[]string{"deviated"}, 2, 1, 0},
+		{[]string{"aborted"}, 1, 0, 1},
+		{[]string{"error"}, 0, 0, 2},
+		{[]string{"latency", "deviated", "aborted", "error"}, 5, 1, 3},
+	} {
+		var tally report.Tally
+		var js []*journal.Journal
+		for _, n := range tc.names {
+			j := readJournal(t, n)
+			js = append(js, j)
+			tally = tally.Add(report.TallyOf(j))
+		}
+		want := report.Tally{Held: tc.held, Broken: tc.broken, NotJudged: tc.notJudged}
+		if tally != want {
+			t.Errorf("TallyOf(%v) = %+v; want %+v", tc.names, tally, want)
+		}
+		score, ok := report.Score(js...)
+		if judged := tc.held + tc.broken; ok != (judged > 0) || (ok && score != float64(tc.held)/float64(judged)) {
+			t.Errorf("Score(%v) = %v, %v; want %d/%d", tc.names, score, ok, tc.held, judged)
+		}
+	}
+}
+
+// TestJUnitValidates checks every JUnit rendering against the JUnit schema
+// in testdata with xmllint (Debian package libxml2-utils).
+func TestJUnitValidates(t *testing.T) {
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Skip("xmllint is not installed (apt-get install -y libxml2-utils): JUnit not validated against testdata/junit.xsd")
+	}
+	dir := t.TempDir()
+	var js []*journal.Journal
+	var files []string
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name+".xml")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, name := range fixtures {
+		j := readJournal(t, name)
+		js = append(js, j)
+		b, err := report.JUnit(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, write(name, b))
+	}
+	evil := readJournal(t, "deviated")
+	evil.Title = `<script>alert("x")</script> ]]> & ` + "\x1b[31mred\x1b[0m"
+	evil.Checks[0].Reasons["during"] = "]]><x/>"
+	for _, b := range [][]byte{mustJUnit(t, js...), mustJUnit(t, evil), mustJUnit(t)} {
+		files = append(files, write(fmt.Sprintf("more-%d", len(files)), b))
+	}
+	out, err := exec.Command(xmllint, append([]string{"--noout", "--schema", "testdata/junit.xsd"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Errorf("JUnit does not validate: %v\n%s", err, out)
+	}
+
+	// The schema must reject what Jenkins would: a testsuite without its
+	// counts.
+	bad := write("bad", []byte(`<testsuites><testsuite name="x"><testcase name="y"/></testsuite></testsuites>`))
+	if out, err := exec.Command(xmllint, "--noout", "--schema", "testdata/junit.xsd", bad).CombinedOutput(); err == nil {
+		t.Errorf("xmllint accepted a testsuite without tests, failures and errors:\n%s", out)
+	}
+}
+
+func mustJUnit(t *testing.T, js ...*journal.Journal) []byte {
+	t.Helper()
+	b, err := report.JUnit(js...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
