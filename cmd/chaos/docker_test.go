@@ -189,6 +189,26 @@ method:
 		}
 	})
 
+	t.Run("SIGINT during a disconnect leaves the container connected", func(t *testing.T) {
+		netID, _ := env.Network("cut-int", false)
+		id := env.Run(dockertest.Spec{Name: "cut-int", Labels: env.Labels(nil), Network: netID, Aliases: []string{"db"}})
+		exp := fmt.Sprintf(`version: v1
+title: disconnect and interrupt
+targets:
+  victim: {docker: {name: %s}}
+method:
+  - {fault: disconnect, target: victim, for: 60s, with: {network: %s}}
+`, env.Name("cut-int"), env.Name("cut-int"))
+		done, signal := runAsync(t, exp)
+		eventually(t, env, id, "disconnect", func(i container.InspectResponse) bool { return len(i.NetworkSettings.Networks) == 0 })
+		signal(syscall.SIGINT)
+		waitRun(t, done, exitInterrupted)
+		ep, ok := env.Inspect(id).NetworkSettings.Networks[env.Name("cut-int")]
+		if !ok || !strings.Contains(strings.Join(ep.Aliases, ","), "db") {
+			t.Fatalf("not reconnected with its alias after the interrupt: %+v", env.Inspect(id).NetworkSettings.Networks)
+		}
+	})
+
 	t.Run("a kill that crashes comes back with its restart policy", func(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("crash signals the container's process from the host: needs root")
