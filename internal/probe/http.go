@@ -172,15 +172,21 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 		if err := json.Unmarshal(body, &doc); err != nil {
 			return fail("body is not JSON: %s", excerpt(body))
 		}
+		// Every field is observed, so that a failure shows all the numbers.
+		var bad []string
 		for _, path := range sortedKeys(expect.JSON) {
 			got, ok := JSONPath(doc, path)
-			obs["json."+path] = got
 			if !ok {
-				return fail("JSON field %s is missing: %s", path, excerpt(body))
+				bad = append(bad, fmt.Sprintf("JSON field %s is missing", path))
+				continue
 			}
+			obs["json."+path] = got
 			if m := expect.JSON[path]; !m.Match(got) {
-				return fail("JSON field %s is %s, want %s", path, got, m)
+				bad = append(bad, fmt.Sprintf("JSON field %s is %s, want %s", path, got, m))
 			}
+		}
+		if len(bad) > 0 {
+			return fail("%s", strings.Join(bad, ", "))
 		}
 	}
 	if doc := (map[string]any{}); json.Unmarshal(body, &doc) == nil {

@@ -129,8 +129,9 @@ func (r *run) probeSample(ctx context.Context, c *experiment.Check) journal.Samp
 }
 
 // checkOnce judges every check of a phase once (a probe with its retries, a
-// load check over its window) and reports whether all held.
-func (r *run) checkOnce(ctx context.Context, phase string) bool {
+// load check over its window of traffic recorded after since) and reports
+// whether all held.
+func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool {
 	var wg sync.WaitGroup
 	for _, cs := range r.checks {
 		if cs.abort || !cs.c.Runs(phase) {
@@ -141,17 +142,9 @@ func (r *run) checkOnce(ctx context.Context, phase string) bool {
 			defer wg.Done()
 			var smp journal.Sample
 			if cs.c.From != "" {
-				smp = r.loadOnce(ctx, cs.c, time.Time{})
+				smp = r.loadOnce(ctx, cs.c, since)
 			} else {
-				for attempt := 0; attempt <= cs.c.Retries; attempt++ {
-					if attempt > 0 && !r.sleepCtx(ctx, cs.c.Interval.D()) {
-						break
-					}
-					smp = r.probeSample(ctx, cs.c)
-					if smp.OK {
-						break
-					}
-				}
+				smp = r.probeWithRetries(ctx, cs.c)
 			}
 			if ctx.Err() != nil {
 				return
@@ -173,6 +166,22 @@ func (r *run) checkOnce(ctx context.Context, phase string) bool {
 		}
 	}
 	return true
+}
+
+// probeWithRetries runs a check's probe until it passes or its retries are
+// spent.
+func (r *run) probeWithRetries(ctx context.Context, c *experiment.Check) journal.Sample {
+	var smp journal.Sample
+	for attempt := 0; attempt <= c.Retries; attempt++ {
+		if attempt > 0 && !r.sleepCtx(ctx, c.Interval.D()) {
+			break
+		}
+		smp = r.probeSample(ctx, c)
+		if smp.OK {
+			break
+		}
+	}
+	return smp
 }
 
 func (r *run) sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -332,7 +341,7 @@ func (r *run) checkAfter(ctx context.Context, methodRan bool) {
 		base = time.Now()
 	}
 	if r.exp.Recovery == nil || !methodRan {
-		if !r.checkOnceSince(ctx, base) {
+		if !r.checkOnce(ctx, experiment.After, base) {
 			r.deviate("the steady state did not hold after the method: " + r.brokenSummary(experiment.After))
 		}
 		return
@@ -350,69 +359,6 @@ func (r *run) checkAfter(ctx context.Context, methodRan bool) {
 		}()
 	}
 	wg.Wait()
-}
-
-// checkOnceSince is checkOnce for the after phase: load checks judge only
-// traffic recorded after the faults were removed.
-func (r *run) checkOnceSince(ctx context.Context, since time.Time) bool {
-	var wg sync.WaitGroup
-	for _, cs := range r.checks {
-		if cs.abort || !cs.c.Runs(experiment.After) || cs.c.From == "" {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			smp := r.loadOnce(ctx, cs.c, since)
-			if ctx.Err() != nil {
-				return
-			}
-			r.record(cs, experiment.After, smp)
-			if smp.OK {
-				r.result(cs, experiment.After, journal.Held, "")
-			} else {
-				r.result(cs, experiment.After, journal.Broken, smp.Reason)
-			}
-		}()
-	}
-	probesHeld := true
-	for _, cs := range r.checks {
-		if cs.abort || !cs.c.Runs(experiment.After) || cs.c.From != "" {
-			continue
-		}
-		var smp journal.Sample
-		for attempt := 0; attempt <= cs.c.Retries; attempt++ {
-			if attempt > 0 && !r.sleepCtx(ctx, cs.c.Interval.D()) {
-				break
-			}
-			smp = r.probeSample(ctx, cs.c)
-			if smp.OK {
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		r.record(cs, experiment.After, smp)
-		if smp.OK {
-			r.result(cs, experiment.After, journal.Held, "")
-		} else {
-			probesHeld = false
-			r.result(cs, experiment.After, journal.Broken, smp.Reason)
-		}
-	}
-	wg.Wait()
-	if !probesHeld {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, cs := range r.checks {
-		if cs.rec.Results[experiment.After] == journal.Broken {
-			return false
-		}
-	}
-	return true
 }
 
 // recover observes one check after the faults until it holds or the deadline

@@ -346,7 +346,7 @@ func (r *run) execute(ctx context.Context) {
 
 	if r.enabled(PhaseBefore) && ctx.Err() == nil {
 		end := r.setPhase(PhaseBefore)
-		held := r.checkOnce(ctx, experiment.Before)
+		held := r.checkOnce(ctx, experiment.Before, time.Time{})
 		end()
 		if !held && ctx.Err() == nil {
 			r.deviate("the steady state did not hold before the method, so the method was not run: " + r.brokenSummary(experiment.Before))

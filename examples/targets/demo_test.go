@@ -1,0 +1,270 @@
+// Package targets_test runs the Black Friday demo end to end: the chaos
+// binary runs experiments/black-friday.yaml against the naive and the
+// resilient shop, with shortened durations, and the verdicts and the
+// exactly-once audit are checked from the journals.
+package targets_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+)
+
+// root is the module's root, from this package's directory.
+const root = "../.."
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds chaos, shop and payment once and returns their directory.
+func binaries(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "chaos-demo-bin-")
+		if binErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/chaos", "./examples/targets/shop", "./examples/targets/payment")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+// freePorts returns n TCP ports free on 127.0.0.1 right now.
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var ports []string
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// journal is the part of journal.json the tests read.
+type journal struct {
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	Checks  []struct {
+		Name    string            `json:"name"`
+		Results map[string]string `json:"results"`
+		Samples []struct {
+			Phase    string            `json:"phase"`
+			OK       bool              `json:"ok"`
+			Observed map[string]string `json:"observed"`
+		} `json:"samples"`
+	} `json:"checks"`
+}
+
+// runChaos runs one experiment and returns its exit code and journal.
+func runChaos(t *testing.T, file string, vars ...string) (int, journal) {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"run", "--report-dir", filepath.Join(dir, "report"), "--ledger", filepath.Join(dir, "ledger")}
+	for _, v := range vars {
+		args = append(args, "--var", v)
+	}
+	abs, err := filepath.Abs(filepath.Join(root, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "chaos"), append(args, abs)...)
+	cmd.Dir = dir
+	out, _ := cmd.CombinedOutput()
+	code := cmd.ProcessState.ExitCode()
+	var j journal
+	b, err := os.ReadFile(filepath.Join(dir, "report", "journal.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &j)
+	}
+	if err != nil {
+		t.Fatalf("chaos run %s exited %d without a readable journal (%v); output:\n%s", file, code, err, out)
+	}
+	t.Logf("%s %v: %s: %s", file, vars, j.Verdict, j.Reason)
+	if testing.Verbose() {
+		t.Logf("output:\n%s", out)
+	}
+	return code, j
+}
+
+// lastAfterSample returns the observations of a check's last after-phase
+// sample.
+func (j journal) lastAfterSample(t *testing.T, check string) map[string]string {
+	t.Helper()
+	for _, c := range j.Checks {
+		if c.Name != check {
+			continue
+		}
+		for i := len(c.Samples) - 1; i >= 0; i-- {
+			if c.Samples[i].Phase == "after" {
+				return c.Samples[i].Observed
+			}
+		}
+	}
+	t.Fatalf("no after sample for check %q", check)
+	return nil
+}
+
+func (j journal) result(check, phase string) string {
+	for _, c := range j.Checks {
+		if c.Name == check {
+			return c.Results[phase]
+		}
+	}
+	return ""
+}
+
+// assertExactlyOnce checks the audit: every paid order charged once, none
+// pending, missing, doubled or orphaned.
+func assertExactlyOnce(t *testing.T, j journal) {
+	t.Helper()
+	obs := j.lastAfterSample(t, "every order charged exactly once")
+	num := func(k string) int {
+		n, err := strconv.Atoi(obs["json."+k])
+		if err != nil {
+			t.Fatalf("audit field %s = %q in %v", k, obs["json."+k], obs)
+		}
+		return n
+	}
+	paid, once := num("paid"), num("charged_once")
+	if paid == 0 || once != paid {
+		t.Errorf("audit: %d orders paid, %d charged exactly once; want the same, above 0 (%v)", paid, once, obs)
+	}
+	for _, k := range []string{"pending", "stale", "missing", "double_charged", "orphans"} {
+		if n := num(k); n != 0 {
+			t.Errorf("audit: %s = %d; want 0", k, n)
+		}
+	}
+	if orders := num("orders"); orders < paid {
+		t.Errorf("audit: %d orders, fewer than the %d paid", orders, paid)
+	}
+}
+
+// short are the durations CI uses: long enough for the naive shop's pool to
+// fill and for the resilient shop's breaker to open.
+var short = []string{"slow_for=5s", "down_for=3s", "recovery=10s"}
+
+func TestBlackFridayDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two experiments of about 20 s each")
+	}
+	bin := binaries(t)
+	type result struct {
+		code int
+		j    journal
+	}
+	runs := map[string]*result{"naive": nil, "resilient": nil}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, mode := range []string{"naive", "resilient"} {
+		ports := freePorts(t, 3)
+		vars := append([]string{"mode=" + mode, "bin=" + bin, "shop_port=" + ports[0], "payment_port=" + ports[1], "proxy_port=" + ports[2]}, short...)
+		wg.Go(func() {
+			code, j := runChaos(t, "experiments/black-friday.yaml", vars...)
+			mu.Lock()
+			runs[mode] = &result{code, j}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	naive, resilient := runs["naive"], runs["resilient"]
+	if naive.code != 1 || naive.j.Verdict != "deviated" {
+		t.Errorf("naive shop: exit %d, verdict %s (%s); want 1, deviated", naive.code, naive.j.Verdict, naive.j.Reason)
+	}
+	if got := naive.j.result("cart stays fast", "during"); got != "broken" {
+		t.Errorf("naive shop: cart check %q during the faults; want broken: a slow payment must take the carts down", got)
+	}
+	if resilient.code != 0 || resilient.j.Verdict != "passed" {
+		t.Errorf("resilient shop: exit %d, verdict %s (%s); want 0, passed", resilient.code, resilient.j.Verdict, resilient.j.Reason)
+	}
+	assertExactlyOnce(t, resilient.j)
+}
+
+// TestBlackFridayDocker runs experiments/docker/black-friday.yaml against
+// the real engine: images built by scripts/images.sh, containers on a
+// private network, the payment container paused and then disconnected.
+func TestBlackFridayDocker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds images and runs an experiment of about 25 s")
+	}
+	env := dockertest.New(t) // skips without a daemon, fails with CHAOS_REQUIRE_DOCKER=1
+	tag := env.RunID
+	build := exec.Command("bash", filepath.Join(root, "scripts", "images.sh"), tag)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/images.sh: %v\n%s", err, out)
+	}
+	images := []string{"chaos-demo-shop:" + tag, "chaos-demo-payment:" + tag}
+	t.Cleanup(func() {
+		if out, err := exec.Command("docker", append([]string{"rmi", "-f"}, images...)...).CombinedOutput(); err != nil {
+			t.Errorf("remove images: %v\n%s", err, out)
+		}
+	})
+	ports := freePorts(t, 2)
+	code, j := runChaos(t, "experiments/docker/black-friday.yaml",
+		"prefix="+env.RunID, "label="+dockertest.Label+"="+env.RunID,
+		"shop_image="+images[0], "payment_image="+images[1],
+		"shop_port="+ports[0], "payment_port="+ports[1],
+		"pause_for=5s", "cut_for=3s", "recovery=15s")
+	if code != 0 || j.Verdict != "passed" {
+		t.Errorf("resilient shop in containers: exit %d, verdict %s (%s); want 0, passed", code, j.Verdict, j.Reason)
+	}
+	assertExactlyOnce(t, j)
+	// The run removes its containers and network itself; dockertest's
+	// cleanup would remove leftovers, but they should not exist.
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+dockertest.Label+"="+env.RunID).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("containers left after the run: %s", s)
+	}
+	out, err = exec.Command("docker", "network", "ls", "-q", "--filter", "name="+env.RunID).Output()
+	if err != nil {
+		t.Fatalf("docker network ls: %v", err)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("networks left after the run: %s", s)
+	}
+}

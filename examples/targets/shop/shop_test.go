@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/resilience/httpx"
+)
+
+// fakePayment charges through the same idempotency middleware as the
+// payment service. It counts the requests it receives and the charges its
+// handler makes, per order.
+type fakePayment struct {
+	*httptest.Server
+	down     atomic.Bool
+	requests atomic.Int64
+	mu       sync.Mutex
+	charges  map[string]int
+	next     int64
+}
+
+func newFakePayment(t *testing.T) *fakePayment {
+	f := &fakePayment{charges: map[string]int{}}
+	charge := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Order string }
+		json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.charges[req.Order]++
+		f.next++
+		id := f.next
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":%d,"order":%q}`, id, req.Order)
+	})
+	idem := httpx.Idempotency(httpx.NewMemoryStore(time.Hour, nil), httpx.IdempotencyOptions{Required: true})(charge)
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			f.mu.Lock()
+			var list []map[string]string
+			for order, n := range f.charges {
+				for range n {
+					list = append(list, map[string]string{"order": order})
+				}
+			}
+			f.mu.Unlock()
+			json.NewEncoder(w).Encode(map[string]any{"charges": list})
+			return
+		}
+		f.requests.Add(1)
+		if f.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		idem.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakePayment) chargesOf(order string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.charges[order]
+}
+
+var testPolicy = policySettings{AttemptTimeout: 200 * time.Millisecond, TotalTimeout: time.Second, Attempts: 2, Concurrency: 4, OpenFor: 200 * time.Millisecond}
+
+func newTestShop(t *testing.T, path, paymentURL string) *shop {
+	t.Helper()
+	st, err := openStore(path, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.db.Close() })
+	return &shop{st: st, pay: newResilientPayer(paymentURL, testPolicy), pool: newPool(4), grace: 2 * time.Second, paymentURL: paymentURL}
+}
+
+// settle runs the outbox job until order id is paid, for at most 5 s.
+func settle(t *testing.T, s *shop, id string) Order {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := s.retryPending(context.Background(), time.Second); err != nil {
+			t.Fatalf("retryPending: %v", err)
+		}
+		o, err := s.st.byID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status == StatusPaid {
+			return o
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s still %s after 5s of outbox retries", id, o.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The shop charges an order, then dies before it records the payment. The
+// restarted shop finds the order in its outbox and charges it again under
+// the same key: payment replays the first charge instead of making a second.
+func TestCrashBetweenChargeAndStatusUpdateChargesOnce(t *testing.T) {
+	pay := newFakePayment(t)
+	path := filepath.Join(t.TempDir(), "shop.db")
+	ctx := context.Background()
+
+	first := newTestShop(t, path, pay.URL)
+	o, created, err := first.st.create(ctx, "key-1", "book", 1999, 0)
+	if err != nil || !created {
+		t.Fatalf("create = %v, %v; want a new order", created, err)
+	}
+	chargeID, err := first.pay.charge(ctx, o)
+	if err != nil {
+		t.Fatalf("charge: %v", err)
+	}
+	first.st.db.Close() // the crash: the charge is not recorded
+
+	second := newTestShop(t, path, pay.URL)
+	got := settle(t, second, o.ID)
+	if got.Charge != chargeID {
+		t.Errorf("order recorded with charge %d; want the first charge %d, replayed", got.Charge, chargeID)
+	}
+	if n := pay.chargesOf(o.ID); n != 1 {
+		t.Errorf("payment charged order %s %d times; want 1", o.ID, n)
+	}
+	if n := pay.requests.Load(); n != 2 {
+		t.Errorf("payment saw %d requests; want 2 (the charge and its replay)", n)
+	}
+	if _, outbox, _ := second.st.counts(ctx); outbox != 0 {
+		t.Errorf("%d outbox records left; want 0", outbox)
+	}
+}
+
+func postOrder(t *testing.T, h http.Handler, key string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item":"book"}`))
+	req.Header.Set(httpx.IdempotencyKeyHeader, key)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var body map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	return rec.Code, body
+}
+
+// With payment down, an order is saved as payment_pending with an outbox
+// record and answered 202; once payment is back the outbox job charges it,
+// once.
+func TestPaymentDownOrderPendingThenChargedOnce(t *testing.T) {
+	pay := newFakePayment(t)
+	s := newTestShop(t, filepath.Join(t.TempDir(), "shop.db"), pay.URL)
+	pay.down.Store(true)
+
+	code, body := postOrder(t, s.handler(), "key-2")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /orders with payment down = %d %v; want 202", code, body)
+	}
+	order, _ := body["order"].(map[string]any)
+	id, _ := order["id"].(string)
+	if order["status"] != StatusPending || body["message"] != "order saved, payment pending" {
+		t.Fatalf("answer %v; want a payment_pending order", body)
+	}
+	counts, outbox, err := s.st.counts(context.Background())
+	if err != nil || counts[StatusPending] != 1 || outbox != 1 {
+		t.Fatalf("counts %v, outbox %d, %v; want 1 pending order with 1 outbox record", counts, outbox, err)
+	}
+
+	pay.down.Store(false)
+	settle(t, s, id)
+	if n := pay.chargesOf(id); n != 1 {
+		t.Errorf("order charged %d times; want 1", n)
+	}
+	a, err := s.runAudit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.ExactlyOnce || a.ChargedOnce != 1 {
+		t.Errorf("audit %+v; want exactly once, 1 order charged once", a)
+	}
+}
+
+// A client retrying POST /orders with the same Idempotency-Key gets the same
+// order, charged once.
+func TestSameOrderKeyOneOrderOneCharge(t *testing.T) {
+	pay := newFakePayment(t)
+	s := newTestShop(t, filepath.Join(t.TempDir(), "shop.db"), pay.URL)
+	h := s.handler()
+	code1, b1 := postOrder(t, h, "key-3")
+	code2, b2 := postOrder(t, h, "key-3")
+	if code1 != http.StatusCreated || code2 != http.StatusCreated {
+		t.Fatalf("statuses %d and %d; want 201 twice", code1, code2)
+	}
+	if b1["id"] == nil || b1["id"] != b2["id"] {
+		t.Fatalf("orders %v and %v; want the same one", b1["id"], b2["id"])
+	}
+	if n := pay.chargesOf(b1["id"].(string)); n != 1 {
+		t.Errorf("charged %d times; want 1", n)
+	}
+}
+
+// The naive shop holds a worker while payment is slow: with every worker
+// taken, a cart request waits too. The resilient shop answers it at once.
+func TestSlowPaymentNaiveBlocksCartsResilientDoesNot(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		http.Error(w, "too late", http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	defer close(release)
+	for _, naive := range []bool{true, false} {
+		t.Run(fmt.Sprintf("naive=%v", naive), func(t *testing.T) {
+			s := newTestShop(t, filepath.Join(t.TempDir(), "shop.db"), slow.URL)
+			s.naive = naive
+			if naive {
+				s.pay = newNaivePayer(slow.URL)
+			}
+			srv := httptest.NewServer(s.handler())
+			defer srv.Close()
+			for i := range cap(s.pool.slots) {
+				go func() {
+					req, _ := http.NewRequest(http.MethodPost, srv.URL+"/orders", strings.NewReader(`{"item":"book"}`))
+					req.Header.Set(httpx.IdempotencyKeyHeader, fmt.Sprintf("slow-%v-%d", naive, i))
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}()
+			}
+			time.Sleep(300 * time.Millisecond) // the orders take the workers
+			client := &http.Client{Timeout: time.Second}
+			start := time.Now()
+			resp, err := client.Get(srv.URL + "/cart/42")
+			if err == nil {
+				resp.Body.Close()
+			}
+			took := time.Since(start)
+			if naive && err == nil {
+				t.Errorf("naive: GET /cart answered %d in %s while every worker waited on payment; want it stuck", resp.StatusCode, took)
+			}
+			if !naive && (err != nil || resp.StatusCode != http.StatusOK) {
+				t.Errorf("resilient: GET /cart = %v (after %s); want 200", err, took)
+			}
+		})
+	}
+}
