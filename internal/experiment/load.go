@@ -70,10 +70,16 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	sc := &scope{lookup: opts.LookupEnv, secret: map[string]bool{}, outputs: stepOutputs(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
 	masked := deepCopy(doc)
+	if err := checkAliases(doc, 0, map[*yaml.Node]bool{}); err != nil {
+		d.errorf(err.node, "%s", err.msg)
+		return nil, d.errs
+	}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == "vars" {
+		key := doc.Content[i].Value
+		if key == "vars" {
 			continue
 		}
+		sc.inSteps = key == "method" || key == "rollbacks"
 		d.substitute(sc, doc.Content[i+1], masked.Content[i+1])
 	}
 
@@ -330,6 +336,36 @@ func plain(n *yaml.Node) any {
 			}
 		}
 		return n.Value
+	}
+	return nil
+}
+
+type aliasError struct {
+	node *yaml.Node
+	msg  string
+}
+
+// checkAliases refuses an alias that contains itself, which would make
+// every walk of the tree endless.
+func checkAliases(n *yaml.Node, depth int, open map[*yaml.Node]bool) *aliasError {
+	if depth > 1000 {
+		return &aliasError{n, "the document nests too deep"}
+	}
+	if n.Kind == yaml.AliasNode {
+		if open[n.Alias] {
+			return &aliasError{n, fmt.Sprintf("alias *%s refers to itself", n.Value)}
+		}
+		n = n.Alias
+	}
+	if open[n] {
+		return nil
+	}
+	open[n] = true
+	defer delete(open, n)
+	for _, c := range n.Content {
+		if err := checkAliases(c, depth+1, open); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -202,3 +202,45 @@ func BenchmarkYAMLBaseline(b *testing.B) {
 		}
 	}
 }
+
+// A secret reached through a YAML alias is masked too.
+func TestSecretThroughAlias(t *testing.T) {
+	src := `version: v1
+title: alias
+vars: {token: "${env:SHOP_TOKEN}"}
+steady_state:
+  - name: one
+    probe: {http: {url: "http://127.0.0.1:1/", headers: &h {Authorization: "Bearer ${token}"}}}
+  - name: two
+    probe: {http: {url: "http://127.0.0.1:2/", headers: *h}}
+`
+	e, err := experiment.Parse("alias.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := e.Resolved["steady_state"].([]any)
+	for _, c := range ss {
+		h := c.(map[string]any)["probe"].(map[string]any)["http"].(map[string]any)["headers"].(map[string]any)
+		if h["Authorization"] != "Bearer ***" {
+			t.Errorf("resolved header = %q; want it masked", h["Authorization"])
+		}
+	}
+}
+
+// Step outputs exist only in steps: a check cannot use them.
+func TestOutputsOnlyInSteps(t *testing.T) {
+	src := `version: v1
+title: outputs
+targets:
+  victim: {process: {pid: 1}}
+steady_state:
+  - name: up
+    probe: {exec: {run: [echo, "${stopped.id}"]}}
+method:
+  - {fault: stop, target: victim, as: stopped}
+`
+	_, err := experiment.Parse("out.yaml", []byte(src), opts())
+	if err == nil || !strings.Contains(err.Error(), "out.yaml:7:") || !strings.Contains(err.Error(), "method and rollback steps only") {
+		t.Errorf("Parse = %v; want an error at line 7 about step outputs", err)
+	}
+}

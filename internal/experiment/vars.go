@@ -30,6 +30,9 @@ type scope struct {
 	outputs map[string]bool // step outputs named with as:
 	lookup  func(string) (string, bool)
 	secrets []string
+	// inSteps is set while the method and rollbacks are substituted: only
+	// there do step outputs exist.
+	inSteps bool
 }
 
 // expand replaces the references in s. masked is the same text with secrets
@@ -103,6 +106,9 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 		return "", false, true, nil
 	}
 	if out, _, ok := strings.Cut(name, "."); ok {
+		if sc.outputs[out] && !sc.inSteps {
+			return "", false, false, fmt.Errorf("${%s} is a step's output: it can be used in method and rollback steps only", name)
+		}
 		if sc.outputs[out] {
 			return "", false, true, nil
 		}
@@ -180,13 +186,32 @@ func ExpandOutputs(s string, outputs map[string]map[string]string) (string, erro
 	}
 }
 
+// deepCopy copies a node tree; aliases in the copy point into the copy, so
+// that what is substituted there is what they show.
 func deepCopy(n *yaml.Node) *yaml.Node {
-	c := *n
-	if n.Content != nil {
-		c.Content = make([]*yaml.Node, len(n.Content))
-		for i, k := range n.Content {
-			c.Content[i] = deepCopy(k)
+	copies := map[*yaml.Node]*yaml.Node{}
+	var cp func(*yaml.Node) *yaml.Node
+	cp = func(n *yaml.Node) *yaml.Node {
+		if c, ok := copies[n]; ok {
+			return c
+		}
+		c := *n
+		copies[n] = &c
+		if n.Content != nil {
+			c.Content = make([]*yaml.Node, len(n.Content))
+			for i, k := range n.Content {
+				c.Content[i] = cp(k)
+			}
+		}
+		return &c
+	}
+	root := cp(n)
+	for orig, c := range copies {
+		if orig.Alias != nil {
+			if a, ok := copies[orig.Alias]; ok {
+				c.Alias = a
+			}
 		}
 	}
-	return &c
+	return root
 }

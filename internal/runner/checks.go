@@ -262,17 +262,18 @@ func (r *run) watchProbe(ctx context.Context, cs *checkState) {
 }
 
 func (r *run) watchLoad(ctx context.Context, cs *checkState) {
-	seen := r.latestEnd(cs.c.From)
+	// Each judgement covers fresh traffic, a check window of it, so that
+	// failures: N means N bad windows in a row and one bad second cannot
+	// fail several overlapping judgements.
+	judged := r.latestEnd(cs.c.From)
+	if judged.IsZero() {
+		judged, _ = r.streamStart(cs.c.From)
+	}
 	for {
 		wake := r.windowsChanged()
-		if end := r.latestEnd(cs.c.From); end.After(seen) {
-			seen = end
-			start, _ := r.streamStart(cs.c.From)
-			from := end.Add(-cs.c.Window.D() - time.Millisecond)
-			if from.Before(start) {
-				from = start
-			}
-			r.observeDuring(cs, judge(cs.c, r.windowsOf(cs.c.From, from, end)))
+		if end := r.latestEnd(cs.c.From); end.Sub(judged) >= cs.c.Window.D()-time.Millisecond {
+			r.observeDuring(cs, judge(cs.c, r.windowsOf(cs.c.From, judged, end)))
+			judged = end
 		}
 		select {
 		case <-wake:
@@ -320,7 +321,12 @@ func (r *run) closeDuring() {
 			continue
 		}
 		r.mu.Lock()
-		res, n := cs.rec.Results[experiment.During], len(cs.rec.Samples)
+		res, n := cs.rec.Results[experiment.During], 0
+		for _, smp := range cs.rec.Samples {
+			if smp.Phase == experiment.During {
+				n++
+			}
+		}
 		r.mu.Unlock()
 		if res != "" {
 			continue
@@ -335,10 +341,12 @@ func (r *run) closeDuring() {
 
 // checkAfter judges the after checks. With recovery, each is observed until
 // it holds or the deadline passes, and the time it took is recorded.
-func (r *run) checkAfter(ctx context.Context, methodRan bool) {
+func (r *run) checkAfter(ctx context.Context, methodRan bool, methodEnd time.Time) {
+	// Recovery is measured from the moment the system is left alone: the
+	// last revert, or the end of the method when steps ran after it.
 	base := r.lastRevert()
-	if base.IsZero() {
-		base = time.Now()
+	if base.Before(methodEnd) {
+		base = methodEnd
 	}
 	if r.exp.Recovery == nil || !methodRan {
 		if !r.checkOnce(ctx, experiment.After, base) {
@@ -388,6 +396,9 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 					continue
 				case <-dctx.Done():
 				}
+				break
+			}
+			if next.Start.After(deadline) {
 				break
 			}
 			seen = next.End

@@ -53,6 +53,8 @@ func (r *run) runMethod(ctx context.Context) {
 	r.runSteps(ctx, r.exp.Method, "method")
 	// Faults without for last until the method ends; the hypothesis is still
 	// watched while they are removed.
+	close(r.methodDone)
+	r.background.Wait()
 	r.revertAll(ctx)
 	stopWatch()
 	wg.Wait()
@@ -247,9 +249,9 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	tk, _ := inject.LookupTarget(t.Kind)
 	fk, _ := inject.LookupFault(t.Kind, s.Fault)
 	spec, err := r.expandOutputs(t.Spec)
+	var with any
 	if err == nil {
-		s2, err2 := r.expandOutputs(s.With)
-		s.With, err = s2, err2
+		with, err = r.expandOutputs(s.With)
 	}
 	if err != nil {
 		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
@@ -276,10 +278,15 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	if len(targets) == 0 {
 		return journal.StepSkipped, "the target matches nothing (empty: skip)", nil
 	}
-	params, _ := json.Marshal(s.With)
+	params, _ := json.Marshal(with)
 	var mine []*applied
 	for _, tg := range targets {
-		a, err := r.inject(ctx, s, fk, tg, params)
+		if ctx.Err() != nil || r.isAborted() {
+			// Stop hitting more targets: the run is ending.
+			r.revert(ctx, mine...)
+			return journal.StepSkipped, "the run was stopped while the fault was being applied", nil
+		}
+		a, err := r.inject(ctx, s, fk, tg, with, params)
 		if err != nil {
 			r.fail(err)
 			r.revert(ctx, mine...)
@@ -293,7 +300,9 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 		return journal.StepDone, "", nil
 	}
 	if s.Background {
+		r.background.Add(1)
 		go func() {
+			defer r.background.Done()
 			if r.sleepBackground(ctx, s.For.D()) {
 				r.revert(ctx, mine...)
 			}
@@ -315,6 +324,7 @@ func (r *run) sleepBackground(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 	case <-r.abortCh:
+	case <-r.methodDone:
 	}
 	return false
 }
@@ -331,8 +341,8 @@ func describeTargets(ts []inject.Target) string {
 }
 
 // inject applies one fault to one target, ledger first.
-func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKind, tg inject.Target, params json.RawMessage) (*applied, error) {
-	undo, err := fk.Plan(ctx, r.env, tg, s.With)
+func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKind, tg inject.Target, with any, params json.RawMessage) (*applied, error) {
+	undo, err := fk.Plan(ctx, r.env, tg, with)
 	if err != nil {
 		return nil, fmt.Errorf("step %q: %w", s.Name, err)
 	}
@@ -340,10 +350,17 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 	if err != nil {
 		return nil, fmt.Errorf("step %q: the ledger could not be written, so nothing was injected: %w", s.Name, err)
 	}
-	undo2, err := fk.Inject(ctx, r.env, tg, s.With, undo)
+	undo2, err := fk.Inject(ctx, r.env, tg, with, undo)
 	if err != nil {
 		// A fault that failed half way may have done something: undo it.
-		if rerr := inject.Revert(context.WithoutCancel(ctx), r.env, undo); rerr == nil {
+		rerr := inject.Revert(context.WithoutCancel(ctx), r.env, undo)
+		if rerr != nil {
+			r.mu.Lock()
+			r.revertErrs = append(r.revertErrs, rerr.Error())
+			r.mu.Unlock()
+			r.led.Mark(id, ledger.Failed, rerr)
+			r.emit(journal.Event{Type: "fault.revert_failed", Step: s.Name, Message: fmt.Sprintf("%s: %v", tg, rerr)})
+		} else {
 			r.led.Mark(id, ledger.Done, nil)
 		}
 		return nil, fmt.Errorf("step %q: %w", s.Name, err)

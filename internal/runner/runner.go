@@ -104,6 +104,8 @@ type run struct {
 	services    []*service
 	streams     []*stream
 	stopStreams context.CancelFunc
+	background  sync.WaitGroup // background faults waiting for their for
+	methodDone  chan struct{}  // closed when the method's steps are over
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
 }
@@ -114,12 +116,13 @@ type run struct {
 func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal.Journal {
 	host, _ := os.Hostname()
 	r := &run{
-		exp:     exp,
-		opts:    opts,
-		outputs: map[string]map[string]string{},
-		wake:    make(chan struct{}),
-		abortCh: make(chan struct{}),
-		skip:    make(chan struct{}, 1),
+		exp:        exp,
+		opts:       opts,
+		outputs:    map[string]map[string]string{},
+		wake:       make(chan struct{}),
+		abortCh:    make(chan struct{}),
+		skip:       make(chan struct{}, 1),
+		methodDone: make(chan struct{}),
 		j: &journal.Journal{
 			SchemaVersion: journal.SchemaVersion,
 			RunID:         opts.RunID,
@@ -354,16 +357,17 @@ func (r *run) execute(ctx context.Context) {
 		}
 	}
 	methodRan := false
-	if r.enabled(PhaseMethod) && ctx.Err() == nil && len(r.errs) == 0 {
+	var methodEnd time.Time
+	if r.enabled(PhaseMethod) && ctx.Err() == nil && !r.failedToRun() {
 		end := r.setPhase(PhaseMethod)
 		r.runMethod(ctx)
 		end()
-		methodRan = true
+		methodRan, methodEnd = true, time.Now()
 	}
 	r.revertAll(ctx)
-	if r.enabled(PhaseAfter) && ctx.Err() == nil && !r.isAborted() && len(r.errs) == 0 && len(r.revertErrs) == 0 {
+	if r.enabled(PhaseAfter) && ctx.Err() == nil && !r.isAborted() && !r.failedToRun() {
 		end := r.setPhase(PhaseAfter)
-		r.checkAfter(ctx, methodRan)
+		r.checkAfter(ctx, methodRan, methodEnd)
 		end()
 	}
 	if len(r.exp.Rollbacks) > 0 && ctx.Err() == nil {
@@ -371,6 +375,13 @@ func (r *run) execute(ctx context.Context) {
 		r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
 		end()
 	}
+}
+
+// failedToRun reports whether the run hit an error or a failed revert.
+func (r *run) failedToRun() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.errs) > 0 || len(r.revertErrs) > 0
 }
 
 // finish decides the verdict and writes the journal.

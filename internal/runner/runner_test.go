@@ -244,3 +244,48 @@ recovery: {within: 5s}
 		t.Errorf("verdict %s: %s", j.Verdict, j.Reason)
 	}
 }
+
+// Recovery is judged from the end of the method when steps ran after the
+// last revert: the deadline cannot pass while the method still runs.
+func TestRecoveryAfterLaterSteps(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: recovery after later steps
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: fast
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    expect: {latency: "< 150ms"}
+    when: [before, after]
+method:
+  - {fault: latency, target: link, with: {delay: 300ms}, for: 300ms}
+  - wait: 1500ms
+recovery: {within: 1s}
+`, s)
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+}
+
+// A service whose child left its process group and holds the output pipe
+// does not keep the run from ending.
+func TestServiceWithStrayChild(t *testing.T) {
+	s := newService(t)
+	start := time.Now()
+	j := run(t, `version: v1
+title: stray child
+services:
+  - name: svc
+    run: [sh, -c, "setsid sleep 30 & exec sleep 30"]
+    grace: 500ms
+method:
+  - wait: 10ms
+`, s)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the run took %s: it waited for the stray child", took)
+	}
+	if j.Verdict != journal.Passed {
+		t.Errorf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+}

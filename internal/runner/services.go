@@ -106,6 +106,9 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
+	// A child that left the group could hold the output pipe open for ever:
+	// once the service exits, its output is cut off after this long.
+	cmd.WaitDelay = 2 * time.Second
 	// A group of its own: Ctrl-C in the terminal reaches chaos only, which
 	// reverts the faults first and then stops the services in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -206,7 +209,11 @@ func (r *run) stopServices() {
 			case <-time.After(s.spec.Grace.D()):
 				r.warn(fmt.Sprintf("service %q did not exit within %s of SIGTERM; killed", s.spec.Name, s.spec.Grace))
 				syscall.Kill(-pgid, syscall.SIGKILL)
-				<-s.done
+				select {
+				case <-s.done:
+				case <-time.After(10 * time.Second):
+					r.warn(fmt.Sprintf("service %q (pid %d) is still not gone 10s after SIGKILL", s.spec.Name, pgid))
+				}
 			}
 		}
 		// Children left in the group die with it.
@@ -214,12 +221,19 @@ func (r *run) stopServices() {
 		if s.log != nil {
 			s.log.Close()
 		}
-		code := s.cmd.ProcessState.ExitCode()
+		status := "still running"
 		r.mu.Lock()
 		r.j.Services[s.idx].Stopped = time.Now()
-		r.j.Services[s.idx].ExitCode = &code
+		select {
+		case <-s.done:
+			// Wait has returned: ProcessState is set and no longer written.
+			code := s.cmd.ProcessState.ExitCode()
+			r.j.Services[s.idx].ExitCode = &code
+			status = exitText(s.cmd)
+		default:
+		}
 		r.mu.Unlock()
-		r.emit(journal.Event{Type: "service.stopped", Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, exitText(s.cmd)), Fields: map[string]string{"service": s.spec.Name}})
+		r.emit(journal.Event{Type: "service.stopped", Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, status), Fields: map[string]string{"service": s.spec.Name}})
 	}
 	r.services = nil
 }

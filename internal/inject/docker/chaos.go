@@ -69,6 +69,16 @@ type KillParams struct {
 // SetDefaults kills with SIGKILL.
 func (p *KillParams) SetDefaults() { p.Signal = experiment.MustSignal("SIGKILL") }
 
+// Validate refuses the signals that stop a process: kill never undoes
+// them; the pause fault freezes a container and unpauses it afterwards.
+func (p *KillParams) Validate() error {
+	switch p.Signal.Name {
+	case "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU":
+		return fmt.Errorf("signal %s stops the container's process and kill never undoes it: use the pause fault, which unpauses it afterwards", p.Signal.Name)
+	}
+	return nil
+}
+
 // StopParams are the settings of the stop fault.
 type StopParams struct {
 	// Timeout is the grace period before SIGKILL; the container's own stop
