@@ -151,7 +151,9 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
 		Fields: map[string]string{"run": opts.RunID, "seed": fmt.Sprint(opts.Seed)}})
 	if opts.Commands != nil {
-		go r.listen(ctx, opts.Commands)
+		lctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go r.listen(lctx, opts.Commands)
 	}
 	r.execute(ctx)
 	r.finish(ctx)
