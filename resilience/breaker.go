@@ -40,7 +40,11 @@ type BreakerSettings struct {
 	// The window moves in steps of a bucket (a tenth to a half of it, at
 	// least 16 calls per processor, so that parallel callers seldom need to
 	// agree), so it holds between WindowSize calls and WindowSize plus one
-	// bucket. Zero means 100. Ignored when WindowDuration is set.
+	// bucket. Parallel callers report their successes in chunks of a
+	// processor's share of a bucket and look for a new bucket only then,
+	// so the window may also be off by up to one chunk per active stripe;
+	// failures are always counted at once. Zero means 100. Ignored when
+	// WindowDuration is set.
 	WindowSize int
 	// WindowDuration, when positive, makes the window time-based: it keeps
 	// the calls of the last WindowDuration, plus the current tenth of it.

@@ -314,8 +314,8 @@ func TestBreakerNeverStaysOpenPastDuration(t *testing.T) {
 	b := resilience.NewBreaker(resilience.BreakerSettings{WindowSize: 1, MinimumCalls: 1, OpenDuration: open, HalfOpenProbes: 1})
 	p := resilience.NewPipeline[int](b)
 	for round := range 3 {
+		opened := time.Now() // the breaker opens, and its timer starts, within Do
 		_, _ = p.Do(context.Background(), fail)
-		opened := time.Now()
 		for {
 			_, err := p.Do(context.Background(), succeed)
 			if err == nil {

@@ -64,7 +64,8 @@
 // On the success path a pipeline allocates nothing, takes no lock and
 // creates no closure. A closed breaker with a count-based window costs one
 // atomic load to admit and one atomic add on a per-goroutine stripe to
-// record; an open one rejects with one atomic load, because a timer, not
+// record: a stripe reads a line that other cores write only once per chunk
+// of a bucket's calls, so parallel callers scale; an open one rejects with one atomic load, because a timer, not
 // the calls, moves it to half-open. Only slow-call detection and
 // time-based windows read the clock on every call. An attempt timeout costs
 // what context.WithDeadline costs, and nothing when the caller's deadline
