@@ -11,7 +11,7 @@ set -euo pipefail
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}
 LSECS=${LSECS:-3}
-BASE=${BASE:-$((20000 + RANDOM % 20000))}
+BASE=${BASE:-$((20000 + RANDOM % 10000))}  # below the ephemeral port range
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d)
 PIDS=()

@@ -482,6 +482,12 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 
 // await waits until ch is due under the current plan, which may change
 // while it waits.
+//
+// Go timers wake up to about a millisecond late while the process idles
+// (the poller sleeps in whole milliseconds), so a timer only brings the
+// wait to within coarseWait of the due time; the rest is slept precisely
+// by fineSleep when a slot is free, and by a timer aimed early by its
+// measured lateness otherwise.
 func (l *link) await(ch chunk, t **time.Timer) error {
 	for {
 		set := l.c.p.faults.Load()
@@ -490,27 +496,40 @@ func (l *link) await(ch chunk, t **time.Timer) error {
 		if due.Before(l.lastDue) {
 			due = l.lastDue
 		}
-		// Timers fire late by the scheduler's delay, a few hundred
-		// microseconds on a busy machine; aiming that much early keeps the
-		// added latency centred on Delay.
-		early := time.Duration(l.c.p.timerLate.Load())
-		target := due.Add(-early)
-		d := time.Until(target)
+		d := time.Until(due)
 		if d <= 0 {
 			l.lastDue = due
 			return nil
 		}
+		var target time.Time
+		switch {
+		case d > coarseWait:
+			target = due.Add(-coarseWait)
+		case fineSleep(d):
+			l.lastDue = due
+			return nil
+		default:
+			target = due.Add(-time.Duration(l.c.p.timerLate.Load()))
+			if !time.Now().Before(target) {
+				l.lastDue = due
+				return nil
+			}
+		}
 		if *t == nil {
-			*t = time.NewTimer(d)
+			*t = time.NewTimer(time.Until(target))
 		} else {
-			(*t).Reset(d)
+			(*t).Reset(time.Until(target))
 		}
 		select {
 		case <-(*t).C:
-			late := time.Since(target)
-			l.c.p.timerLate.Store(int64(early + (min(late, 2*time.Millisecond)-early)/8))
-			l.lastDue = due
-			return nil
+			if d <= coarseWait {
+				// The last stretch, on a timer: learn how late it fires.
+				early := time.Duration(l.c.p.timerLate.Load())
+				late := time.Since(target)
+				l.c.p.timerLate.Store(int64(early + (min(late, 2*time.Millisecond)-early)/8))
+				l.lastDue = due
+				return nil
+			}
 		case <-set.changed:
 			(*t).Stop() // since Go 1.23 no stale tick survives Stop
 		case <-l.c.ctx.Done():

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package proxy
+
+import "time"
+
+const haveNanosleep = false
+
+func nanosleep(time.Duration) {}
