@@ -16,6 +16,7 @@ type printer struct {
 	w       io.Writer
 	start   time.Time
 	verbose bool
+	last    map[string]string // last failed sample printed, by check and phase
 }
 
 func newPrinter(w io.Writer, verbose bool) *printer {
@@ -39,6 +40,21 @@ func (p *printer) Event(ev journal.Event) {
 	defer p.mu.Unlock()
 	if p.start.IsZero() || ev.Type == "run.started" {
 		p.start = ev.Time
+	}
+	// A check failing the same way every observation says so once, until
+	// what it observes changes or it passes.
+	if ev.Type == "check.sample" && !p.verbose {
+		key := ev.Check + "\x00" + ev.Phase
+		if ev.Fields["state"] == "ok" {
+			delete(p.last, key)
+		} else if p.last[key] == ev.Message {
+			return
+		} else {
+			if p.last == nil {
+				p.last = map[string]string{}
+			}
+			p.last[key] = ev.Message
+		}
 	}
 	if !p.verbose && p.quiet(ev) {
 		return

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -117,9 +118,11 @@ func FormatValue(x float64, u Unit) string {
 		}
 		return d.String()
 	case UnitPercent:
-		return strconv.FormatFloat(x*100, 'f', -1, 64) + "%"
+		// Rounded to what a person reads, so that 0.1569 shows as 15.69%
+		// and not as 15.690000000000001%.
+		return strconv.FormatFloat(math.Round(x*1e6)/1e4, 'f', -1, 64) + "%"
 	}
-	return strconv.FormatFloat(x, 'f', -1, 64)
+	return strconv.FormatFloat(math.Round(x*1e6)/1e6, 'f', -1, 64)
 }
 
 // String writes the condition back as text: "< 300ms".
