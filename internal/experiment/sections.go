@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -281,30 +282,23 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
 		if s.Background && s.For == 0 {
 			d.errorf(n, "fault step %q: background needs for, or the fault would last until the method ends anyway", s.Fault)
 		}
-		s.Name = cmpOr(s.Name, fmt.Sprintf("%s %s", s.Fault, s.Target))
+		s.Name = cmp.Or(s.Name, fmt.Sprintf("%s %s", s.Fault, s.Target))
 	case StepWait:
-		s.Name = cmpOr(s.Name, "wait "+s.Wait.String())
+		s.Name = cmp.Or(s.Name, "wait "+s.Wait.String())
 	case StepProbe:
 		s.Expect = d.decodeExpect(s.Probe, expectNode, "probe step")
 		if s.Probe != nil {
-			s.Name = cmpOr(s.Name, s.Probe.Kind+" probe")
+			s.Name = cmp.Or(s.Name, s.Probe.Kind+" probe")
 		}
 	case StepAssert:
 		if s.Assert != nil {
-			s.Name = cmpOr(s.Name, "assert "+s.Assert.Name)
+			s.Name = cmp.Or(s.Name, "assert "+s.Assert.Name)
 		}
 	case StepExec:
 		if s.Exec != nil && len(s.Exec.Run) > 0 {
-			s.Name = cmpOr(s.Name, "exec "+s.Exec.Run[0])
+			s.Name = cmp.Or(s.Name, "exec "+s.Exec.Run[0])
 		}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // decodeFaults decodes each fault step's settings once the targets, which

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -393,7 +394,7 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 // revert removes faults, newest first. It uses a context of its own so that
 // an interrupt cannot stop it half way.
 func (r *run) revert(ctx context.Context, faults ...*applied) {
-	timeout := cmpOrDur(r.opts.RevertTimeout, 60*time.Second)
+	timeout := cmp.Or(r.opts.RevertTimeout, 60*time.Second)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	for i := len(faults) - 1; i >= 0; i-- {
@@ -456,11 +457,4 @@ func (r *run) lastRevert() time.Time {
 		}
 	}
 	return t
-}
-
-func cmpOrDur(a, b time.Duration) time.Duration {
-	if a > 0 {
-		return a
-	}
-	return b
 }

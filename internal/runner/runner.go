@@ -7,6 +7,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -145,7 +146,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	}
 	r.mask = masker(exp.Secrets)
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
-	r.led = ledger.Create(cmpOr(opts.LedgerDir, ledger.DefaultDir), opts.RunID, exp.File)
+	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir), opts.RunID, exp.File)
 	r.initChecks()
 
 	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
@@ -158,13 +159,6 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.execute(ctx)
 	r.finish(ctx)
 	return r.j
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // masker hides secrets in everything the run writes. Very short secrets are
