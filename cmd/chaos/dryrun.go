@@ -21,7 +21,7 @@ func dryRun(ctx context.Context, io *stdio, exps []*experiment.Experiment, o run
 		// The plan shows values as substituted: secrets must not appear.
 		var b strings.Builder
 		printPlan(ctx, &b, e, inject.NewEnv(o.seed+uint64(i), nil))
-		fmt.Fprint(io.out, secretMasker(e.Secrets).Replace(b.String()))
+		fmt.Fprint(io.out, e.Masker().Replace(b.String()))
 	}
 	return nil
 }
@@ -122,15 +122,4 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, has
 		parts[i] = p.String()
 	}
 	return fmt.Sprintf("%d of %d matching would be hit: %s", len(picked), matched, strings.Join(parts, ", "))
-}
-
-// secretMasker hides the experiment's secrets in text printed about it.
-func secretMasker(secrets []string) *strings.Replacer {
-	var pairs []string
-	for _, s := range secrets {
-		if s != "" {
-			pairs = append(pairs, s, experiment.Mask)
-		}
-	}
-	return strings.NewReplacer(pairs...)
 }

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,22 @@ import (
 
 // Mask is what a secret shows as wherever the experiment is written out.
 const Mask = "***"
+
+// Masker hides the experiment's secrets in text written about it, also in
+// their JSON-escaped form. Very short secrets are left alone: masking "1"
+// would garble every number.
+func (e *Experiment) Masker() *strings.Replacer {
+	var pairs []string
+	for _, s := range e.Secrets {
+		if len(s) >= 4 {
+			pairs = append(pairs, s, Mask)
+			if q, _ := json.Marshal(s); string(q[1:len(q)-1]) != s {
+				pairs = append(pairs, string(q[1:len(q)-1]), Mask)
+			}
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
 
 // VarList is the experiment's variables after --var overrides, by name.
 type VarList map[string]string

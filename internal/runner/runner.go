@@ -9,7 +9,6 @@ package runner
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -144,7 +143,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 			Events:        []journal.Event{},
 		},
 	}
-	r.mask = masker(exp.Secrets)
+	r.mask = exp.Masker()
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
 	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir), opts.RunID, exp.File)
 	r.initChecks()
@@ -159,21 +158,6 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.execute(ctx)
 	r.finish(ctx)
 	return r.j
-}
-
-// masker hides secrets in everything the run writes. Very short secrets are
-// left alone: masking "1" would garble every number in the journal.
-func masker(secrets []string) *strings.Replacer {
-	var pairs []string
-	for _, s := range secrets {
-		if len(s) >= 4 {
-			pairs = append(pairs, s, experiment.Mask)
-			if q, _ := json.Marshal(s); string(q[1:len(q)-1]) != s {
-				pairs = append(pairs, string(q[1:len(q)-1]), experiment.Mask)
-			}
-		}
-	}
-	return strings.NewReplacer(pairs...)
 }
 
 func (r *run) enabled(phase string) bool {
