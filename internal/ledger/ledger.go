@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/process"
 )
 
 // DefaultDir is where ledgers are kept, relative to the working directory.
@@ -227,18 +227,12 @@ func (l *Ledger) Alive() bool {
 	return processStart(l.PID) == l.PIDStart
 }
 
+// processStart is the start time that, with the pid, names the process that
+// wrote a ledger; empty when the process is gone.
 func processStart(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	t, err := process.StartTime(pid)
 	if err != nil {
 		return ""
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return ""
-	}
-	return f[19]
+	return strconv.FormatUint(t, 10)
 }

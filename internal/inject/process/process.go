@@ -108,7 +108,7 @@ func init() {
 		New:    func() any { return &StopParams{} },
 		Plan: func(_ context.Context, _ *inject.Env, t inject.Target, _ any) (inject.Undo, error) {
 			pid, _ := strconv.Atoi(t.ID)
-			start, err := startTime(pid)
+			start, err := StartTime(pid)
 			if err != nil {
 				return inject.Undo{}, fmt.Errorf("stop process %d: %w", pid, err)
 			}
@@ -128,7 +128,7 @@ func init() {
 		if err := json.Unmarshal(u.Data, &id); err != nil {
 			return fmt.Errorf("continue process: bad undo record: %w", err)
 		}
-		start, err := startTime(id.PID)
+		start, err := StartTime(id.PID)
 		if err != nil || start != id.Start {
 			env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
 			return nil
@@ -234,7 +234,7 @@ func zombie(pid int) bool {
 }
 
 // startTime is the process's start time in clock ticks since boot.
-func startTime(pid int) (uint64, error) {
+func StartTime(pid int) (uint64, error) {
 	f, err := statFields(pid)
 	if err != nil {
 		return 0, fmt.Errorf("process %d: %w", pid, err)
