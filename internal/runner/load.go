@@ -78,10 +78,17 @@ func (r *run) addWindow(w load.Window) {
 	close(r.wake)
 	r.wake = make(chan struct{})
 	r.mu.Unlock()
-	s, _ := load.Merge(w)
-	r.emit(journal.Event{Type: "load.window", Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, s.SuccessRatio*100, w.Latency.P99),
-		Fields: map[string]string{"stream": w.Stream, "requests": fmt.Sprint(w.Requests), "success": fmt.Sprintf("%.4f", s.SuccessRatio),
-			"p50": w.Latency.P50.String(), "p99": w.Latency.P99.String(), "rps": fmt.Sprintf("%.1f", s.RPS)}})
+	// The window carries its own counts and percentiles: no merge needed.
+	var success, rps float64
+	if w.Requests > 0 {
+		success = float64(w.Successes) / float64(w.Requests)
+	}
+	if d := w.Duration(); d > 0 {
+		rps = float64(w.Requests) / d.Seconds()
+	}
+	r.emit(journal.Event{Type: "load.window", Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99),
+		Fields: map[string]string{"stream": w.Stream, "requests": fmt.Sprint(w.Requests), "success": fmt.Sprintf("%.4f", success),
+			"p50": w.Latency.P50.String(), "p99": w.Latency.P99.String(), "rps": fmt.Sprintf("%.1f", rps)}})
 }
 
 // windowsChanged returns a channel closed when the next window arrives.
