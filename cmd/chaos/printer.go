@@ -23,17 +23,6 @@ func newPrinter(w io.Writer, verbose bool) *printer {
 	return &printer{w: w, verbose: verbose}
 }
 
-// quiet are the events shown only with --verbose: they come every window.
-func (p *printer) quiet(ev journal.Event) bool {
-	switch ev.Type {
-	case "load.window":
-		return true
-	case "check.sample":
-		return ev.Fields["state"] == "ok"
-	}
-	return false
-}
-
 // Event prints the event.
 func (p *printer) Event(ev journal.Event) {
 	p.mu.Lock()
@@ -56,7 +45,7 @@ func (p *printer) Event(ev journal.Event) {
 			p.last[key] = ev.Message
 		}
 	}
-	if !p.verbose && p.quiet(ev) {
+	if !p.verbose && ev.Routine() {
 		return
 	}
 	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, ev.Message)

@@ -164,7 +164,7 @@ type queue struct {
 func (q *queue) push(it item) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) >= maxQueued && quiet(it.ev) {
+	if len(q.items) >= maxQueued && it.ev.Routine() {
 		q.dropped++
 		return
 	}

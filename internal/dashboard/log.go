@@ -28,18 +28,6 @@ func newLogPanel() logPanel {
 	return logPanel{vp: viewport.New(0, 0)}
 }
 
-// quiet are the events left out of the log: they come every window, and
-// the panels show them.
-func quiet(ev journal.Event) bool {
-	switch ev.Type {
-	case "load.window":
-		return true
-	case "check.sample":
-		return ev.Fields["state"] == "ok"
-	}
-	return false
-}
-
 // eventLine writes an event as a log line: seconds since the run started,
 // the type, the message.
 func eventLine(ev journal.Event, start time.Time, st styles) string {

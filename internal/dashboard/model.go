@@ -115,7 +115,7 @@ func (m *model) drain() bool {
 				m.interrupting, m.confirm = false, false
 			}
 			e.apply(it.ev)
-			if !quiet(it.ev) {
+			if !it.ev.Routine() {
 				m.log.add(eventLine(it.ev, e.head.started, m.st))
 			}
 		}
