@@ -4,26 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/gamedayhq/chaos/internal/load"
 )
 
-// describe names a network error the way people say it.
+// describe names a network error the way people say it, by the same
+// classes load streams count errors in.
 func describe(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
+	switch load.Classify(err) {
+	case load.ClassTimeout:
 		return "timed out"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case load.ClassRefused:
 		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case load.ClassReset:
 		return "connection reset"
-	case errors.Is(err, context.Canceled):
+	}
+	if errors.Is(err, context.Canceled) {
 		return "canceled"
 	}
 	return err.Error()
