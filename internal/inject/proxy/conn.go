@@ -464,7 +464,9 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 	for ch := range queue {
 		if l.werr.Load() == nil {
 			if err := l.await(ch, &t); err == nil {
+				start := time.Now()
 				err = l.deliver(ch.data)
+				l.learnWriteCost(time.Since(start))
 				if err != nil {
 					l.werr.Store(&err)
 					l.c.close(!errors.Is(err, errCut))
@@ -480,8 +482,25 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 	}
 }
 
+// maxLead bounds how early the delay line starts a write so that it ends
+// on time; a tenth of the delay bounds it too.
+const maxLead = 200 * time.Microsecond
+
+// learnWriteCost folds the duration of one delayed write into the moving
+// average that await aims early by. A write that waited for the peer to
+// read (a full socket buffer) counts as maxLead at most.
+func (l *link) learnWriteCost(d time.Duration) {
+	avg := time.Duration(l.c.p.writeCost.Load())
+	l.c.p.writeCost.Store(int64(avg + (min(d, 2*maxLead)-avg)/8))
+}
+
 // await waits until ch is due under the current plan, which may change
 // while it waits.
+//
+// A chunk is due Delay (+- jitter) after it was read. Writing it takes
+// time too, most of it waking the peer (on an idle machine, 100 us and
+// more), so the wait ends early by the moving average of that time: the
+// bytes reach the peer when they are due rather than a write later.
 //
 // Go timers wake up to about a millisecond late while the process idles
 // (the poller sleeps in whole milliseconds), so a timer only brings the
@@ -496,7 +515,8 @@ func (l *link) await(ch chunk, t **time.Timer) error {
 		if due.Before(l.lastDue) {
 			due = l.lastDue
 		}
-		d := time.Until(due)
+		lead := min(time.Duration(l.c.p.writeCost.Load()), maxLead, pl.delay/10)
+		d := time.Until(due) - lead
 		if d <= 0 {
 			l.lastDue = due
 			return nil
@@ -504,12 +524,12 @@ func (l *link) await(ch chunk, t **time.Timer) error {
 		var target time.Time
 		switch {
 		case d > coarseWait:
-			target = due.Add(-coarseWait)
+			target = due.Add(-lead - coarseWait)
 		case fineSleep(d):
 			l.lastDue = due
 			return nil
 		default:
-			target = due.Add(-time.Duration(l.c.p.timerLate.Load()))
+			target = due.Add(-lead - time.Duration(l.c.p.timerLate.Load()))
 			if !time.Now().Before(target) {
 				l.lastDue = due
 				return nil
