@@ -45,7 +45,7 @@ start "$TMP/pb" proxy -listen "$OURS_LAT" -upstream "$SERVER" -latency 10ms
 
 TOXIPROXY=yes
 if [[ -x ${TOXIPROXY_BIN:-} ]]; then
-	start "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXI_API"
+	start "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXI_API" >/dev/null 2>&1
 else
 	# Built outside this module (as "go run ...@v2.12.0" would), so that
 	# Toxiproxy never enters go.mod; installed rather than run so that
