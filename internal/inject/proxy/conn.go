@@ -97,7 +97,7 @@ func (c *conn) run() {
 	downl := newLink(c, Downstream, up, c.client)
 	c.links = [2]*link{upl, downl}
 	c.mu.Unlock()
-	c.update(c.p.faults.Load())
+	settle(c.update(c.p.faults.Load(), nil))
 
 	var x *exchange
 	if c.p.cfg.Protocol == "http" {
@@ -117,12 +117,13 @@ var errCut = errors.New("connection cut by a fault")
 
 // update makes the connection act on a new fault set: whole-connection
 // faults fire, close-after timers start or stop, and pipes blocked in a
-// read are interrupted so that they reconsider their path.
-func (c *conn) update(set *faultSet) {
+// read are kicked out of it so that they reconsider their path. It appends
+// the kicked pipes to kicked and returns it, for settle.
+func (c *conn) update(set *faultSet, kicked []kick) []kick {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return kicked
 	}
 	present := map[string]bool{}
 	cut := false
@@ -156,28 +157,43 @@ func (c *conn) update(set *faultSet) {
 	c.mu.Unlock()
 	if cut {
 		c.close(true)
-		return
+		return kicked
 	}
 	for _, l := range links {
 		if l != nil && l.interruptible.Load() {
-			l.interrupt()
+			kicked = append(kicked, kick{l, l.reads.Load()})
+			l.src.SetReadDeadline(longAgo)
 		}
 	}
+	return kicked
 }
 
-// interrupt pulls the pipe out of its read so that it picks up a new fault
-// set, and waits (briefly) until it has, so that bytes sent after Add or
+// kick is a pipe pulled out of its read by an expired deadline, and the
+// count of its reads when that happened.
+type kick struct {
+	l    *link
+	seen uint64
+}
+
+// settle waits (briefly: 10 ms at most, however many pipes) until every
+// kicked pipe has left the read it was in, so that bytes sent after Add or
 // Remove returns see the change. A single expired deadline has been seen
-// to let one more splice through on a busy machine, so it is set again
-// until the pipe has left its read.
-func (l *link) interrupt() {
-	seen := l.reads.Load()
-	for range 100 {
-		l.src.SetReadDeadline(longAgo)
-		if l.reads.Load() != seen || !l.interruptible.Load() {
-			return
+// to let one more splice through on a busy machine, so the deadline is set
+// again on the pipes still in their read each round.
+func settle(kicked []kick) {
+	for round := 0; len(kicked) > 0 && round < 100; round++ {
+		if round > 0 {
+			time.Sleep(100 * time.Microsecond)
 		}
-		time.Sleep(100 * time.Microsecond)
+		rest := kicked[:0]
+		for _, k := range kicked {
+			if k.l.reads.Load() != k.seen || !k.l.interruptible.Load() {
+				continue
+			}
+			k.l.src.SetReadDeadline(longAgo)
+			rest = append(rest, k)
+		}
+		kicked = rest
 	}
 }
 

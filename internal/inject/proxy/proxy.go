@@ -316,9 +316,11 @@ func (p *Proxy) notify(set *faultSet) {
 		conns = append(conns, c)
 	}
 	p.mu.Unlock()
+	var kicked []kick
 	for _, c := range conns {
-		c.update(set)
+		kicked = c.update(set, kicked)
 	}
+	settle(kicked)
 }
 
 // Snapshot is the state of a proxy at one moment, for a control API.
