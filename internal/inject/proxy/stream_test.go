@@ -43,12 +43,8 @@ func TestIntegrity(t *testing.T) {
 		size  int64
 	}{
 		{"no fault", nil, 1 << 30},
-		// The fault paths copy in user space; 1 GiB through them under the
-		// race detector would take most of a minute on two shared cores,
-		// while 256 MiB already crosses the delay line and the slicer
-		// hundreds of thousands of times.
-		{"latency", &proxy.Fault{Params: &proxy.Latency{Delay: time.Millisecond, Jitter: 500 * time.Microsecond}, Direction: proxy.Both}, 256 << 20},
-		{"slicer", &proxy.Fault{Params: &proxy.Slicer{Size: 24 << 10, Variation: 8 << 10}, Direction: proxy.Both}, 256 << 20},
+		{"latency", &proxy.Fault{Params: &proxy.Latency{Delay: time.Millisecond, Jitter: 500 * time.Microsecond}, Direction: proxy.Both}, 1 << 30},
+		{"slicer", &proxy.Fault{Params: &proxy.Slicer{Size: 24 << 10, Variation: 8 << 10}, Direction: proxy.Both}, 1 << 30},
 	}
 	addr := serveTCP(t, hashServer)
 	for _, tt := range tests {
