@@ -249,6 +249,9 @@ type link struct {
 	// read deadline can pull it out of the read without losing bytes.
 	interruptible atomic.Bool
 	reads         atomic.Uint64 // counts returns from reads on src in stream
+	// copyBase is what the peer of dst had acknowledged when the current
+	// fast-path copy began, or -1 outside one; see copying.
+	copyBase atomic.Int64
 
 	sendMu  sync.Mutex // serializes send; a synthetic HTTP reply may come from the other pipe
 	buf     []byte
@@ -275,6 +278,7 @@ type chunk struct {
 
 func newLink(c *conn, dir Direction, src, dst *net.TCPConn) *link {
 	l := &link{c: c, dir: dir, src: src, dst: dst, bytes: &c.p.bytesDown, counted: map[string]int64{}}
+	l.copyBase.Store(-1)
 	if dir == Upstream {
 		l.bytes = &c.p.bytesUp
 	}
@@ -366,7 +370,11 @@ func (l *link) stream() error {
 		// either shows in the plan or finds the flag and interrupts the read.
 		pl := l.planFor(l.c.p.faults.Load())
 		if !pl.stream() && l.pending.Load() == 0 {
+			if acked, ok := bytesAcked(l.dst); ok {
+				l.copyBase.Store(acked)
+			}
 			n, err := io.Copy(l.dst, l.src)
+			l.copyBase.Store(-1)
 			l.reads.Add(1)
 			l.bytes.Add(n)
 			if err == nil {
@@ -397,6 +405,22 @@ func (l *link) stream() error {
 }
 
 const bufSize = 32 << 10
+
+// copying returns how many bytes the fast-path copy in progress has moved
+// so far (io.Copy only says when it ends), from the kernel's count of
+// bytes acknowledged on dst; zero outside a copy or where that count is
+// not available.
+func (l *link) copying() int64 {
+	base := l.copyBase.Load()
+	if base < 0 {
+		return 0
+	}
+	acked, ok := bytesAcked(l.dst)
+	if !ok || l.copyBase.Load() != base {
+		return 0
+	}
+	return max(acked-base, 0)
+}
 
 // interrupted reports whether err is the read deadline set by update, and
 // clears it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,5 +73,31 @@ func BenchmarkAddRemove(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The byte counters of a connection that stays open move as bytes go.
+func TestStatsCountOpenConnections(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("open connections are counted live on Linux only")
+	}
+	p := startProxy(t, serveTCP(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+	}), "tcp")
+	c := dial(t, p.Addr())
+	const size = 3 << 20
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := p.Snapshot().Stats
+		if s.BytesUpstream == size && s.ConnectionsOpen == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats with the connection open: %+v; want %d bytes upstream", s, size)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

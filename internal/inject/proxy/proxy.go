@@ -333,8 +333,10 @@ type Snapshot struct {
 	Faults   []FaultInfo `json:"faults"`
 }
 
-// Stats counts what went through a proxy. Bytes moved on the fast path are
-// counted when that copy ends (at close, or when a fault interrupts it).
+// Stats counts what went through a proxy. On Linux the bytes of open
+// connections are counted as they go; elsewhere the bytes a connection
+// moves while no fault acts on it are counted when it closes or a fault
+// starts to act on it.
 type Stats struct {
 	ConnectionsTotal int64 `json:"connections_total"`
 	ConnectionsOpen  int64 `json:"connections_open"`
@@ -351,6 +353,10 @@ func (p *Proxy) Snapshot() Snapshot {
 	if listen == "" {
 		listen = p.cfg.Listen
 	}
+	// The counters first: a copy that ends in between is then missed for
+	// a moment rather than counted twice.
+	up, down := p.bytesUp.Load(), p.bytesDown.Load()
+	cu, cd := p.copying()
 	return Snapshot{
 		Name:     p.cfg.Name,
 		Listen:   listen,
@@ -359,11 +365,34 @@ func (p *Proxy) Snapshot() Snapshot {
 		Stats: Stats{
 			ConnectionsTotal: p.total.Load(),
 			ConnectionsOpen:  p.open.Load(),
-			BytesUpstream:    p.bytesUp.Load(),
-			BytesDownstream:  p.bytesDown.Load(),
+			BytesUpstream:    up + cu,
+			BytesDownstream:  down + cd,
 			Requests:         p.requests.Load(),
 			RequestsFaulted:  p.httpFaulted.Load(),
 		},
 		Faults: p.Faults(),
 	}
+}
+
+// copying adds up what the fast-path copies in progress have moved so far,
+// in each direction.
+func (p *Proxy) copying() (up, down int64) {
+	p.mu.Lock()
+	conns := make([]*conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		links := c.links
+		c.mu.Unlock()
+		if l := links[0]; l != nil {
+			up += l.copying()
+		}
+		if l := links[1]; l != nil {
+			down += l.copying()
+		}
+	}
+	return up, down
 }
