@@ -3,7 +3,7 @@
 // stream writer.
 //
 //	proxybench server -listen ADDR
-//	proxybench proxy -listen ADDR -upstream ADDR [-latency D]
+//	proxybench proxy -listen ADDR -upstream ADDR [-protocol tcp|http] [-latency D]
 //	proxybench sink -listen ADDR
 //	proxybench stream -addr ADDR -for D
 package main
@@ -31,6 +31,7 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := fs.String("upstream", "", "proxy: upstream address")
+	protocol := fs.String("protocol", "tcp", "proxy: tcp or http")
 	latency := fs.Duration("latency", 0, "proxy: downstream latency fault")
 	addr := fs.String("addr", "", "stream: address to write to")
 	dur := fs.Duration("for", 5*time.Second, "stream: how long to write")
@@ -40,7 +41,7 @@ func main() {
 	case "server":
 		err = serve(*listen)
 	case "proxy":
-		err = runProxy(*listen, *upstream, *latency)
+		err = runProxy(*listen, *upstream, *protocol, *latency)
 	case "sink":
 		err = sink(*listen)
 	case "stream":
@@ -61,10 +62,10 @@ func serve(listen string) error {
 	}))
 }
 
-func runProxy(listen, upstream string, latency time.Duration) error {
+func runProxy(listen, upstream, protocol string, latency time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := proxy.New(proxy.Config{Name: "bench", Listen: listen, Upstream: upstream})
+	p := proxy.New(proxy.Config{Name: "bench", Listen: listen, Upstream: upstream, Protocol: protocol})
 	if latency > 0 {
 		if _, err := p.Add(proxy.Fault{Params: &proxy.Latency{Delay: latency}}); err != nil {
 			return err

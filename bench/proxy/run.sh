@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures the fault proxy against a direct connection and Toxiproxy v2.12.0:
-# HTTP keep-alive req/s at 50 connections (wrk), one raw TCP stream (MiB/s),
+# HTTP keep-alive req/s at 50 connections (wrk; also through the proxy with
+# protocol: http, which parses every message), one raw TCP stream (MiB/s),
 # and the latency a 10 ms latency fault adds (p50 at 1 connection, p99 at 50).
 # Each figure is the median of RUNS runs of SECS seconds.
 #
@@ -35,6 +36,7 @@ TOXI_API=$(port 5)
 TOXI=127.0.0.1:$(port 6)
 TOXI_SINK=127.0.0.1:$(port 7)
 TOXI_LAT=127.0.0.1:$(port 8)
+OURS_HTTP=127.0.0.1:$(port 9)
 
 start() { "$@" & PIDS+=($!); }
 start "$TMP/pb" server -listen "$SERVER"
@@ -42,6 +44,7 @@ start "$TMP/pb" sink -listen "$SINK"
 start "$TMP/pb" proxy -listen "$OURS" -upstream "$SERVER"
 start "$TMP/pb" proxy -listen "$OURS_SINK" -upstream "$SINK"
 start "$TMP/pb" proxy -listen "$OURS_LAT" -upstream "$SERVER" -latency 10ms
+start "$TMP/pb" proxy -listen "$OURS_HTTP" -upstream "$SERVER" -protocol http
 
 TOXIPROXY=yes
 if [[ -x ${TOXIPROXY_BIN:-} ]]; then
@@ -66,7 +69,7 @@ wait_port() {
 	echo "nothing listens on $1" >&2
 	exit 1
 }
-for a in "$SERVER" "$SINK" "$OURS" "$OURS_SINK" "$OURS_LAT"; do wait_port "$a"; done
+for a in "$SERVER" "$SINK" "$OURS" "$OURS_SINK" "$OURS_LAT" "$OURS_HTTP"; do wait_port "$a"; done
 if [[ $TOXIPROXY == yes ]]; then
 	wait_port "127.0.0.1:$TOXI_API"
 	api() { curl -fsS -X POST "http://127.0.0.1:$TOXI_API$1" -H 'Content-Type: application/json' -d "$2" >/dev/null; }
@@ -85,7 +88,7 @@ lat() { for _ in $(seq "$RUNS"); do wrk -t1 -c"$2" -d"${LSECS}s" --latency "http
 mibs() { for _ in $(seq "$RUNS"); do "$TMP/pb" stream -addr "$1" -for "${SECS}s"; done | median; }
 
 echo "measuring: $RUNS x ${SECS}s per figure (latency: $RUNS x ${LSECS}s) ..." >&2
-D_RPS=$(reqs "$SERVER"); O_RPS=$(reqs "$OURS")
+D_RPS=$(reqs "$SERVER"); O_RPS=$(reqs "$OURS"); OH_RPS=$(reqs "$OURS_HTTP")
 D_MIB=$(mibs "$SINK"); O_MIB=$(mibs "$OURS_SINK")
 D_P50=$(lat "$SERVER" 1 50); O_P50=$(lat "$OURS" 1 50); OL_P50=$(lat "$OURS_LAT" 1 50)
 D_P99=$(lat "$SERVER" 50 99); O_P99=$(lat "$OURS" 50 99); OL_P99=$(lat "$OURS_LAT" 50 99)
@@ -99,6 +102,7 @@ fi
 ratio() { [[ $2 == - || $1 == - ]] && echo - || awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a/b}'; }
 printf '\n%-34s %12s %12s %12s %10s %10s\n' "" direct chaos toxiproxy chaos/dir chaos/toxi
 printf '%-34s %12s %12s %12s %10s %10s\n' "HTTP req/s, 50 conns" "$D_RPS" "$O_RPS" "$T_RPS" "$(ratio "$O_RPS" "$D_RPS")" "$(ratio "$O_RPS" "$T_RPS")"
+printf '%-34s %12s %12s %12s %10s\n' "  protocol: http" "" "$OH_RPS" "" "$(ratio "$OH_RPS" "$D_RPS")"
 printf '%-34s %12s %12s %12s %10s %10s\n' "raw TCP stream MiB/s" "$D_MIB" "$O_MIB" "$T_MIB" "$(ratio "$O_MIB" "$D_MIB")" "$(ratio "$O_MIB" "$T_MIB")"
 printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, no fault" "$D_P50" "$O_P50" "$T_P50"
 printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, 10ms latency" "" "$OL_P50" "$TL_P50"

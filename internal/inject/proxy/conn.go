@@ -254,6 +254,7 @@ type link struct {
 	copyBase atomic.Int64
 
 	sendMu  sync.Mutex // serializes send; a synthetic HTTP reply may come from the other pipe
+	out     []byte     // held back by gather
 	buf     []byte
 	pending atomic.Int64 // chunks queued for the delay line and not yet written
 	queue   chan chunk
@@ -436,6 +437,9 @@ func (l *link) interrupted(err error) bool {
 // and any slow_close delay.
 func (l *link) finish() error {
 	l.interruptible.Store(false)
+	if err := l.flush(); err != nil {
+		return err
+	}
 	l.stopWriter()
 	if p := l.werr.Load(); p != nil {
 		return *p
@@ -451,11 +455,54 @@ func (l *link) finish() error {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
-// send forwards b, written at once or through the delay line while a
-// latency acts (or delayed bytes are still queued). b is not retained.
+// send forwards what gather holds and then b, written at once or through
+// the delay line while a latency acts (or delayed bytes are still queued).
+// b is not retained.
 func (l *link) send(b []byte) error {
 	l.sendMu.Lock()
 	defer l.sendMu.Unlock()
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	return l.sendLocked(b)
+}
+
+// gather holds b back to go with the next send or flush, so that the
+// pieces of HTTP messages parsed out of one read (head, body, chunks)
+// leave in one write rather than a write, and a packet, each. b is not
+// retained.
+func (l *link) gather(b []byte) error {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	if len(l.out)+len(b) > bufSize {
+		if err := l.flushLocked(); err != nil {
+			return err
+		}
+		if len(b) >= bufSize/2 {
+			return l.sendLocked(b)
+		}
+	}
+	l.out = append(l.out, b...)
+	return nil
+}
+
+// flush sends what gather holds.
+func (l *link) flush() error {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	return l.flushLocked()
+}
+
+func (l *link) flushLocked() error {
+	if len(l.out) == 0 {
+		return nil
+	}
+	err := l.sendLocked(l.out)
+	l.out = l.out[:0]
+	return err
+}
+
+func (l *link) sendLocked(b []byte) error {
 	if p := l.werr.Load(); p != nil {
 		return *p
 	}

@@ -22,6 +22,9 @@ import (
 type exchange struct {
 	up, down *link
 	cbr, ubr *bufio.Reader // from the client, from the upstream
+	// Scratch for the message head being read in each direction; a head
+	// is gathered (copied) before the next one is read.
+	reqHead, respHead []byte
 
 	mu    sync.Mutex
 	queue []*item // requests awaiting their reply, in order
@@ -41,9 +44,24 @@ const maxHead = 64 << 10
 func newExchange(up, down *link) *exchange {
 	return &exchange{
 		up: up, down: down,
-		cbr: bufio.NewReaderSize(up.src, bufSize),
-		ubr: bufio.NewReaderSize(down.src, bufSize),
+		cbr: bufio.NewReaderSize(flushing{up.src, up}, bufSize),
+		ubr: bufio.NewReaderSize(flushing{down.src, down}, bufSize),
 	}
+}
+
+// flushing is what an exchange's bufio.Reader reads from: before it waits
+// for more input, it sends what the link has gathered from the input so
+// far. Nothing is held back while the exchange waits for bytes.
+type flushing struct {
+	src io.Reader
+	l   *link
+}
+
+func (f flushing) Read(b []byte) (int, error) {
+	if err := f.l.flush(); err != nil {
+		return 0, err
+	}
+	return f.src.Read(b)
 }
 
 // requests reads requests from the client, applies the HTTP faults and
@@ -52,7 +70,8 @@ func (x *exchange) requests() error {
 	l := x.up
 	p := l.c.p
 	for {
-		h, err := readHead(x.cbr)
+		h, err := readHead(x.cbr, x.reqHead[:0])
+		x.reqHead = h
 		if err == io.EOF {
 			return l.finish()
 		}
@@ -83,8 +102,13 @@ func (x *exchange) requests() error {
 		if synthetic != nil || delay > 0 {
 			p.httpFaulted.Add(1)
 		}
-		if delay > 0 && !sleep(l.c.ctx, delay) {
-			return net.ErrClosed
+		if delay > 0 {
+			if err := l.flush(); err != nil {
+				return err
+			}
+			if !sleep(l.c.ctx, delay) {
+				return net.ErrClosed
+			}
 		}
 		if synthetic != nil {
 			if err := copyBody(x.cbr, req.body, func([]byte) error { return nil }); err != nil {
@@ -102,13 +126,16 @@ func (x *exchange) requests() error {
 		x.mu.Lock()
 		x.queue = append(x.queue, it)
 		x.mu.Unlock()
-		if err := l.send(h); err != nil {
+		if err := l.gather(h); err != nil {
 			return err
 		}
-		if err := copyBody(x.cbr, req.body, l.send); err != nil {
+		if err := copyBody(x.cbr, req.body, l.gather); err != nil {
 			return err
 		}
 		if it.upgraded != nil {
+			if err := l.flush(); err != nil {
+				return err
+			}
 			select {
 			case ok := <-it.upgraded:
 				if ok {
@@ -155,19 +182,20 @@ func (x *exchange) responses() error {
 			method = it.method
 		}
 		var status int
-		var h []byte
+		var fields [][2]string
 		for {
-			var err error
-			if h, err = readHead(x.ubr); err != nil {
+			h, err := readHead(x.ubr, x.respHead[:0])
+			x.respHead = h
+			if err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
 				return err
 			}
-			if status, err = parseStatus(h); err != nil {
+			if status, fields, err = parseStatus(h); err != nil {
 				return err
 			}
-			if err := l.send(h); err != nil {
+			if err := l.gather(h); err != nil {
 				return err
 			}
 			if status >= 200 || status == 101 {
@@ -184,8 +212,8 @@ func (x *exchange) responses() error {
 		if switched {
 			return tunnel(l, x.ubr)
 		}
-		body := responseBody(method, status, h)
-		if err := copyBody(x.ubr, body, l.send); err != nil {
+		body := responseBody(method, status, fields)
+		if err := copyBody(x.ubr, body, l.gather); err != nil {
 			return err
 		}
 		if body.untilClose {
@@ -230,6 +258,9 @@ func (x *exchange) endResponses() {
 // tunnel turns a direction into a plain stream after a protocol switch,
 // starting with the bytes already buffered.
 func tunnel(l *link, br *bufio.Reader) error {
+	if err := l.flush(); err != nil {
+		return err
+	}
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
 		if err := l.send(b); err != nil {
@@ -240,10 +271,9 @@ func tunnel(l *link, br *bufio.Reader) error {
 	return l.stream()
 }
 
-// readHead reads a request or status line and its header fields, up to and
-// including the empty line, as they came.
-func readHead(br *bufio.Reader) ([]byte, error) {
-	var raw []byte
+// readHead appends to raw a request or status line and its header fields,
+// up to and including the empty line, as they came.
+func readHead(br *bufio.Reader, raw []byte) ([]byte, error) {
 	start := 0
 	for {
 		line, err := br.ReadSlice('\n')
@@ -382,25 +412,27 @@ func hasHeader(fields [][2]string, name string) bool {
 	return ok
 }
 
-func parseStatus(h []byte) (int, error) {
-	start, _ := splitHead(h)
-	parts := strings.SplitN(start, " ", 3)
-	if len(parts) < 2 || !strings.HasPrefix(parts[0], "HTTP/1.") {
-		return 0, fmt.Errorf("bad http status line %q", start)
+// parseStatus returns the status code and the header fields of a reply's
+// head.
+func parseStatus(h []byte) (int, [][2]string, error) {
+	start, fields := splitHead(h)
+	version, rest, _ := strings.Cut(start, " ")
+	code, _, _ := strings.Cut(rest, " ")
+	if !strings.HasPrefix(version, "HTTP/1.") {
+		return 0, nil, fmt.Errorf("bad http status line %q", start)
 	}
-	status, err := strconv.Atoi(parts[1])
+	status, err := strconv.Atoi(code)
 	if err != nil || status < 100 || status > 999 {
-		return 0, fmt.Errorf("bad http status line %q", start)
+		return 0, nil, fmt.Errorf("bad http status line %q", start)
 	}
-	return status, nil
+	return status, fields, nil
 }
 
 // responseBody applies RFC 9112 6.3 to a reply to method.
-func responseBody(method string, status int, h []byte) body {
+func responseBody(method string, status int, fields [][2]string) body {
 	if method == "HEAD" || status < 200 || status == 204 || status == 304 {
 		return body{}
 	}
-	_, fields := splitHead(h)
 	b, encoded, err := framing(fields)
 	if err != nil || (encoded && !b.chunked) {
 		return body{untilClose: true}

@@ -231,7 +231,49 @@ func TestHTTPPassesTheRestUnchanged(t *testing.T) {
 			t.Fatalf("after upgrade read %q, %v", got, err)
 		}
 	})
-	if s := p.Snapshot().Stats; s.RequestsFaulted != 0 {
-		t.Errorf("RequestsFaulted = %d; want 0", s.RequestsFaulted)
+	t.Run("100-continue", func(t *testing.T) {
+		conn := dial(t, p.Addr())
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprint(conn, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+		br := bufio.NewReader(conn)
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+			t.Fatalf("before the body read %q, %v; want a 100 Continue", line, err)
+		}
+		if _, err := br.ReadString('\n'); err != nil { // the empty line
+			t.Fatal(err)
+		}
+		fmt.Fprint(conn, "body")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "body" {
+			t.Errorf("reply = %d %q; want 200 \"body\"", resp.StatusCode, b)
+		}
+	})
+	t.Run("pipelined", func(t *testing.T) {
+		conn := dial(t, p.Addr())
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		// Three requests in one write; the proxy answers the middle one
+		// itself, and the replies must still come back in order.
+		fmt.Fprint(conn, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"+
+			"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nthree")
+		br := bufio.NewReader(conn)
+		for _, want := range []string{"200 one", "500 ", "200 three"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("reading the reply %q: %v", want, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if got := fmt.Sprintf("%d %s", resp.StatusCode, b); !strings.HasPrefix(got, want) {
+				t.Errorf("reply = %q; want %q", got, want)
+			}
+		}
+	})
+	if s := p.Snapshot().Stats; s.RequestsFaulted != 1 {
+		t.Errorf("RequestsFaulted = %d; want 1 (the pipelined /nothing)", s.RequestsFaulted)
 	}
 }
