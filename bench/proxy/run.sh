@@ -42,13 +42,16 @@ start() { "$@" & PIDS+=($!); }
 start "$TMP/pb" server -listen "$SERVER"
 start "$TMP/pb" sink -listen "$SINK"
 start "$TMP/pb" proxy -listen "$OURS" -upstream "$SERVER"
+OURS_PID=${PIDS[-1]}
 start "$TMP/pb" proxy -listen "$OURS_SINK" -upstream "$SINK"
 start "$TMP/pb" proxy -listen "$OURS_LAT" -upstream "$SERVER" -latency 10ms
 start "$TMP/pb" proxy -listen "$OURS_HTTP" -upstream "$SERVER" -protocol http
+OURS_HTTP_PID=${PIDS[-1]}
 
 TOXIPROXY=yes
 if [[ -x ${TOXIPROXY_BIN:-} ]]; then
 	start "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXI_API" >/dev/null 2>&1
+	TOXI_PID=${PIDS[-1]}
 else
 	# Built outside this module (as "go run ...@v2.12.0" would), so that
 	# Toxiproxy never enters go.mod; installed rather than run so that
@@ -56,6 +59,7 @@ else
 	(cd "$TMP" && GOBIN="$TMP" go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0) || TOXIPROXY=no
 	if [[ $TOXIPROXY == yes ]]; then
 		start "$TMP/server" -host 127.0.0.1 -port "$TOXI_API" >/dev/null 2>&1
+		TOXI_PID=${PIDS[-1]}
 	else
 		echo "could not build Toxiproxy v2.12.0; measuring direct and this proxy only" >&2
 	fi
@@ -83,18 +87,44 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # wrk's latency in ms, from a line such as "    50%  312.00us".
 to_ms() { awk -v p="$1%" '$1==p {v=$2; u=v; sub(/[0-9.]+/,"",u); sub(/[a-z]+$/,"",v);
 	m = (u=="us") ? v/1000 : (u=="s") ? v*1000 : (u=="m") ? v*60000 : v; printf "%.3f\n", m}'; }
-reqs() { for _ in $(seq "$RUNS"); do wrk -t2 -c50 -d"${SECS}s" "http://$1/" | awk '/Requests\/sec/ {print $2}'; done | median; }
 lat() { for _ in $(seq "$RUNS"); do wrk -t1 -c"$2" -d"${LSECS}s" --latency "http://$1/" | to_ms "$3"; done | median; }
-mibs() { for _ in $(seq "$RUNS"); do "$TMP/pb" stream -addr "$1" -for "${SECS}s"; done | median; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+# One wrk run against $2, appending its req/s to $TMP/$1.rps and, given the
+# pid of the proxy in between ($3), that process's CPU time per request in
+# microseconds to $TMP/$1.cpu.
+wrk_run() {
+	local t0 out n
+	[[ -n ${3:-} ]] && t0=$(ticks "$3")
+	out=$(wrk -t2 -c50 -d"${SECS}s" "http://$2/")
+	awk '/Requests\/sec/ {print $2}' <<<"$out" >>"$TMP/$1.rps"
+	if [[ -n ${3:-} ]]; then
+		n=$(awk '/requests in/ {print $1}' <<<"$out")
+		awk -v t=$(($(ticks "$3") - t0)) -v n="$n" -v hz="$HZ" 'BEGIN {printf "%.1f\n", t * 1e6 / hz / n}' >>"$TMP/$1.cpu"
+	fi
+}
+stream_run() { "$TMP/pb" stream -addr "$2" -for "${SECS}s" >>"$TMP/$1.mib"; }
+med() { if [[ -s $TMP/$1 ]]; then median <"$TMP/$1"; else echo -; fi; }
 
 echo "measuring: $RUNS x ${SECS}s per figure (latency: $RUNS x ${LSECS}s) ..." >&2
-D_RPS=$(reqs "$SERVER"); O_RPS=$(reqs "$OURS"); OH_RPS=$(reqs "$OURS_HTTP")
-D_MIB=$(mibs "$SINK"); O_MIB=$(mibs "$OURS_SINK")
+# Throughput runs take turns, so that a slower spell of the machine does
+# not fall on one side only.
+for _ in $(seq "$RUNS"); do
+	wrk_run d "$SERVER"
+	wrk_run o "$OURS" "$OURS_PID"
+	wrk_run oh "$OURS_HTTP" "$OURS_HTTP_PID"
+	[[ $TOXIPROXY == yes ]] && wrk_run t "$TOXI" "$TOXI_PID"
+	stream_run d "$SINK"
+	stream_run o "$OURS_SINK"
+	[[ $TOXIPROXY == yes ]] && stream_run t "$TOXI_SINK"
+done
+D_RPS=$(med d.rps) O_RPS=$(med o.rps) OH_RPS=$(med oh.rps) T_RPS=$(med t.rps)
+O_CPU=$(med o.cpu) OH_CPU=$(med oh.cpu) T_CPU=$(med t.cpu)
+D_MIB=$(med d.mib) O_MIB=$(med o.mib) T_MIB=$(med t.mib)
 D_P50=$(lat "$SERVER" 1 50); O_P50=$(lat "$OURS" 1 50); OL_P50=$(lat "$OURS_LAT" 1 50)
 D_P99=$(lat "$SERVER" 50 99); O_P99=$(lat "$OURS" 50 99); OL_P99=$(lat "$OURS_LAT" 50 99)
-T_RPS=- T_MIB=- T_P50=- T_P99=- TL_P50=- TL_P99=-
+T_P50=- T_P99=- TL_P50=- TL_P99=-
 if [[ $TOXIPROXY == yes ]]; then
-	T_RPS=$(reqs "$TOXI"); T_MIB=$(mibs "$TOXI_SINK")
 	T_P50=$(lat "$TOXI" 1 50); TL_P50=$(lat "$TOXI_LAT" 1 50)
 	T_P99=$(lat "$TOXI" 50 99); TL_P99=$(lat "$TOXI_LAT" 50 99)
 fi
@@ -103,6 +133,8 @@ ratio() { [[ $2 == - || $1 == - ]] && echo - || awk -v a="$1" -v b="$2" 'BEGIN {
 printf '\n%-34s %12s %12s %12s %10s %10s\n' "" direct chaos toxiproxy chaos/dir chaos/toxi
 printf '%-34s %12s %12s %12s %10s %10s\n' "HTTP req/s, 50 conns" "$D_RPS" "$O_RPS" "$T_RPS" "$(ratio "$O_RPS" "$D_RPS")" "$(ratio "$O_RPS" "$T_RPS")"
 printf '%-34s %12s %12s %12s %10s\n' "  protocol: http" "" "$OH_RPS" "" "$(ratio "$OH_RPS" "$D_RPS")"
+printf '%-34s %12s %12s %12s %10s %10s\n' "proxy CPU us per request" "" "$O_CPU" "$T_CPU" "" "$(ratio "$O_CPU" "$T_CPU")"
+printf '%-34s %12s %12s %12s\n' "  protocol: http" "" "$OH_CPU" ""
 printf '%-34s %12s %12s %12s %10s %10s\n' "raw TCP stream MiB/s" "$D_MIB" "$O_MIB" "$T_MIB" "$(ratio "$O_MIB" "$D_MIB")" "$(ratio "$O_MIB" "$T_MIB")"
 printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, no fault" "$D_P50" "$O_P50" "$T_P50"
 printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, 10ms latency" "" "$OL_P50" "$TL_P50"
