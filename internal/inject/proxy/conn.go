@@ -249,7 +249,7 @@ type link struct {
 	// read deadline can pull it out of the read without losing bytes.
 	interruptible atomic.Bool
 	reads         atomic.Uint64 // counts returns from reads on src in stream
-	// copyBase is what the peer of dst had acknowledged when the current
+	// copyBase is how many bytes had been written to dst when the current
 	// fast-path copy began, or -1 outside one; see copying.
 	copyBase atomic.Int64
 
@@ -371,8 +371,8 @@ func (l *link) stream() error {
 		// either shows in the plan or finds the flag and interrupts the read.
 		pl := l.planFor(l.c.p.faults.Load())
 		if !pl.stream() && l.pending.Load() == 0 {
-			if acked, ok := bytesAcked(l.dst); ok {
-				l.copyBase.Store(acked)
+			if written, ok := bytesWritten(l.dst); ok {
+				l.copyBase.Store(written)
 			}
 			n, err := io.Copy(l.dst, l.src)
 			l.copyBase.Store(-1)
@@ -407,20 +407,20 @@ func (l *link) stream() error {
 
 const bufSize = 32 << 10
 
-// copying returns how many bytes the fast-path copy in progress has moved
-// so far (io.Copy only says when it ends), from the kernel's count of
-// bytes acknowledged on dst; zero outside a copy or where that count is
-// not available.
+// copying returns how many bytes the fast-path copy in progress has moved so
+// far (io.Copy only says when it ends), from the kernel's count of bytes
+// written to dst; zero outside a copy or where that count is not
+// available.
 func (l *link) copying() int64 {
 	base := l.copyBase.Load()
 	if base < 0 {
 		return 0
 	}
-	acked, ok := bytesAcked(l.dst)
+	written, ok := bytesWritten(l.dst)
 	if !ok || l.copyBase.Load() != base {
 		return 0
 	}
-	return max(acked-base, 0)
+	return max(written-base, 0)
 }
 
 // interrupted reports whether err is the read deadline set by update, and
