@@ -97,7 +97,7 @@ func (c *conn) run() {
 	downl := newLink(c, Downstream, up, c.client)
 	c.links = [2]*link{upl, downl}
 	c.mu.Unlock()
-	settle(c.update(c.p.faults.Load(), nil))
+	settle(c.update(nil))
 
 	var x *exchange
 	if c.p.cfg.Protocol == "http" {
@@ -115,16 +115,19 @@ func (c *conn) run() {
 // errCut ends a pipe that a fault closed on purpose.
 var errCut = errors.New("connection cut by a fault")
 
-// update makes the connection act on a new fault set: whole-connection
-// faults fire, close-after timers start or stop, and pipes blocked in a
-// read are kicked out of it so that they reconsider their path. It appends
-// the kicked pipes to kicked and returns it, for settle.
-func (c *conn) update(set *faultSet, kicked []kick) []kick {
+// update makes the connection act on the current fault set:
+// whole-connection faults fire, close-after timers start or stop, and
+// pipes blocked in a read are kicked out of it so that they reconsider
+// their path. It appends the kicked pipes to kicked and returns it, for
+// settle. The set is read under the connection's lock, not passed in, so
+// that when two changes race, the older set can never be applied last.
+func (c *conn) update(kicked []kick) []kick {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return kicked
 	}
+	set := c.p.faults.Load()
 	present := map[string]bool{}
 	cut := false
 	for _, a := range set.faults {

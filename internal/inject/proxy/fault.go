@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"fmt"
+	"math"
+	"reflect"
 	"sort"
 	"time"
 )
@@ -87,9 +89,24 @@ type FaultInfo struct {
 	Since     time.Time `json:"since"`
 }
 
+// cloneParams returns a shallow copy of the struct that p points to (every
+// kind's settings are plain values), or nil for a nil p.
+func cloneParams(p Params) Params {
+	v := reflect.ValueOf(p)
+	if p == nil || v.Kind() != reflect.Pointer || v.IsNil() {
+		return nil
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	return c.Interface().(Params)
+}
+
 func validateFault(f Fault, protocol string) error {
 	if f.Params == nil {
 		return fmt.Errorf("fault has no kind")
+	}
+	if math.IsNaN(f.Percent) {
+		return fmt.Errorf("%s: percent is not a number", f.Params.Kind())
 	}
 	kind := f.Params.Kind()
 	switch f.Direction {

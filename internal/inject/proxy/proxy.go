@@ -48,11 +48,14 @@ type Proxy struct {
 	addr    string
 	started bool
 	closed  bool
-	conns   map[*conn]struct{}
-	nextID  int
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// relistening is set while relisten retries to listen after a down
+	// fault, because the port was taken in the meantime.
+	relistening bool
+	conns       map[*conn]struct{}
+	nextID      int
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 
 	total, open           atomic.Int64
 	bytesUp, bytesDown    atomic.Int64
@@ -102,16 +105,18 @@ func (p *Proxy) Start(ctx context.Context) error {
 	if p.cfg.Upstream == "" {
 		return fmt.Errorf("start proxy %q: no upstream address", p.cfg.Name)
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return fmt.Errorf("start proxy %q: closed", p.cfg.Name)
+	case p.started:
+		return fmt.Errorf("start proxy %q: already started", p.cfg.Name)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("start proxy %q: %w", p.cfg.Name, err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started {
-		ln.Close()
-		return fmt.Errorf("start proxy %q: already started", p.cfg.Name)
 	}
 	p.started = true
 	p.addr = ln.Addr().String()
@@ -203,6 +208,9 @@ func (p *Proxy) untrack(c *conn) {
 // Add switches a fault on, for open connections as well as new ones, and
 // returns its id.
 func (p *Proxy) Add(f Fault) (string, error) {
+	// The proxy keeps a copy of the settings: the caller may reuse or
+	// change its own while connections read the proxy's.
+	f.Params = cloneParams(f.Params)
 	if err := validateFault(f, p.cfg.Protocol); err != nil {
 		return "", fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, err)
 	}
@@ -218,7 +226,7 @@ func (p *Proxy) Add(f Fault) (string, error) {
 	if err != nil {
 		return a.id, fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, err)
 	}
-	p.notify(set)
+	p.notify()
 	return a.id, nil
 }
 
@@ -239,7 +247,7 @@ func (p *Proxy) Remove(id string) error {
 	set := &faultSet{faults: faults, changed: make(chan struct{})}
 	err := p.installLocked(old, set)
 	p.mu.Unlock()
-	p.notify(set)
+	p.notify()
 	if err != nil {
 		return fmt.Errorf("remove fault %q from proxy %q: %w", id, p.cfg.Name, err)
 	}
@@ -280,12 +288,7 @@ func (p *Proxy) installLocked(old, set *faultSet) error {
 // connection, so that clients get "connection refused", and opens it again
 // on the same address once no such fault is left.
 func (p *Proxy) syncListenerLocked(set *faultSet) error {
-	refuse := false
-	for _, a := range set.faults {
-		if _, ok := a.fault.Params.(*Down); ok && a.all {
-			refuse = true
-		}
-	}
+	refuse := refuses(set)
 	switch {
 	case refuse && p.ln != nil:
 		err := p.ln.Close()
@@ -293,23 +296,64 @@ func (p *Proxy) syncListenerLocked(set *faultSet) error {
 		if err != nil && !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("stop listening: %w", err)
 		}
-	case !refuse && p.ln == nil:
-		var lc net.ListenConfig
-		ln, err := lc.Listen(p.ctx, "tcp", p.addr)
-		if err != nil {
-			return fmt.Errorf("listen again on %s: %w", p.addr, err)
+	case !refuse && p.ln == nil && !p.relistening:
+		if err := p.listenLocked(); err != nil {
+			// Someone else took the port while the proxy refused
+			// connections. The fault is off all the same; the proxy
+			// listens again as soon as the port is free.
+			p.relistening = true
+			p.wg.Add(1)
+			go p.relisten()
 		}
-		p.ln = ln
-		p.wg.Add(1)
-		go p.serve(ln)
 	}
 	return nil
 }
 
-// notify makes open connections act on set: whole-connection faults fire
-// and pipes in the middle of a copy are interrupted so that they pick up the
-// new faults.
-func (p *Proxy) notify(set *faultSet) {
+// refuses reports whether a down fault in set hits every new connection.
+func refuses(set *faultSet) bool {
+	for _, a := range set.faults {
+		if _, ok := a.fault.Params.(*Down); ok && a.all {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) listenLocked() error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(p.ctx, "tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.serve(ln)
+	return nil
+}
+
+// relisten tries to listen on the proxy's address again every 50 ms, until
+// it can, a down fault makes that moot, or the proxy closes.
+func (p *Proxy) relisten() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-p.ctx.Done():
+		}
+		p.mu.Lock()
+		if p.closed || p.ln != nil || refuses(p.faults.Load()) || p.listenLocked() == nil {
+			p.relistening = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+}
+
+// notify makes open connections act on the current fault set:
+// whole-connection faults fire and pipes in the middle of a copy are
+// interrupted so that they pick up the new faults.
+func (p *Proxy) notify() {
 	p.mu.Lock()
 	conns := make([]*conn, 0, len(p.conns))
 	for c := range p.conns {
@@ -318,7 +362,7 @@ func (p *Proxy) notify(set *faultSet) {
 	p.mu.Unlock()
 	var kicked []kick
 	for _, c := range conns {
-		kicked = c.update(set, kicked)
+		kicked = c.update(kicked)
 	}
 	settle(kicked)
 }
