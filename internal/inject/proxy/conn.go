@@ -258,6 +258,7 @@ type link struct {
 
 	sendMu  sync.Mutex // serializes send; a synthetic HTTP reply may come from the other pipe
 	out     []byte     // held back by gather
+	stopped bool       // set by stopWriter
 	buf     []byte
 	pending atomic.Int64 // chunks queued for the delay line and not yet written
 	queue   chan chunk
@@ -447,6 +448,18 @@ func (l *link) finish() error {
 	if p := l.werr.Load(); p != nil {
 		return *p
 	}
+	// A hold keeps the end of the stream back too, as a hung peer would.
+	for {
+		set := l.c.p.faults.Load()
+		if !l.planFor(set).hold {
+			break
+		}
+		select {
+		case <-set.changed:
+		case <-l.c.ctx.Done():
+			return net.ErrClosed
+		}
+	}
 	if d := l.planFor(l.c.p.faults.Load()).slowClose; d > 0 && !sleep(l.c.ctx, d) {
 		return net.ErrClosed
 	}
@@ -509,6 +522,12 @@ func (l *link) sendLocked(b []byte) error {
 	if p := l.werr.Load(); p != nil {
 		return *p
 	}
+	if l.stopped {
+		// The direction has ended (say, a synthetic reply to a request
+		// that came after the upstream closed): there is no peer to
+		// send to, and no delay line to start again.
+		return net.ErrClosed
+	}
 	pl := l.planFor(l.c.p.faults.Load())
 	if pl.delay == 0 && pl.jitter == 0 && l.pending.Load() == 0 {
 		return l.deliver(b)
@@ -535,10 +554,12 @@ func (l *link) sendLocked(b []byte) error {
 }
 
 // stopWriter ends the delay line after it has written what it holds.
+// Nothing can be sent after it.
 func (l *link) stopWriter() {
 	l.sendMu.Lock()
 	q, done := l.queue, l.wdone
 	l.queue = nil
+	l.stopped = true
 	l.sendMu.Unlock()
 	if q != nil {
 		close(q)

@@ -84,7 +84,7 @@ func (x *exchange) requests() error {
 		}
 		p.requests.Add(1)
 		var delay time.Duration
-		var synthetic []byte
+		var synthetic *HTTPError
 		for _, a := range p.faults.Load().faults {
 			hp, ok := a.fault.Params.(httpParams)
 			if !ok || !hp.matches(req) || !(a.all || rand.Float64() < a.fault.Percent) {
@@ -93,7 +93,7 @@ func (x *exchange) requests() error {
 			switch f := hp.(type) {
 			case *HTTPError:
 				if synthetic == nil {
-					synthetic = f.response()
+					synthetic = f
 				}
 			case *HTTPDelay:
 				delay += max(f.Delay+time.Duration((rand.Float64()*2-1)*float64(f.Jitter)), 0)
@@ -111,11 +111,19 @@ func (x *exchange) requests() error {
 			}
 		}
 		if synthetic != nil {
-			if err := copyBody(x.cbr, req.body, func([]byte) error { return nil }); err != nil {
+			// A client waiting for 100 Continue sends no body, so the
+			// reply cannot wait for it; the connection closes after it.
+			end := req.close || req.expectContinue
+			if !end {
+				if err := copyBody(x.cbr, req.body, func([]byte) error { return nil }); err != nil {
+					return err
+				}
+			}
+			if err := x.reply(synthetic.response(req.method, end)); err != nil {
 				return err
 			}
-			if err := x.reply(synthetic); err != nil {
-				return err
+			if end {
+				return x.endRequests()
 			}
 			continue
 		}
@@ -146,6 +154,19 @@ func (x *exchange) requests() error {
 			}
 		}
 	}
+}
+
+// endRequests ends the exchange after a synthetic reply that closes the
+// connection: the upstream sees the end of the requests, answers those
+// still outstanding and closes, which ends the replies to the client. What
+// the client still sends is read and dropped, so that closing with unread
+// bytes does not reset the connection under the reply.
+func (x *exchange) endRequests() error {
+	if err := x.up.finish(); err != nil {
+		return err
+	}
+	_, err := io.Copy(io.Discard, x.cbr)
+	return err
 }
 
 // reply sends a synthetic reply now if no reply is outstanding, or queues
@@ -285,8 +306,8 @@ func readHead(br *bufio.Reader, raw []byte) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			if err == io.EOF && len(raw) == 0 {
-				return nil, io.EOF
+			if err == io.EOF && len(raw) == start {
+				return raw[:0], io.EOF // nothing, or only empty lines
 			}
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -311,6 +332,10 @@ type request struct {
 	fields       [][2]string
 	body         body
 	upgrade      bool
+	// close is set when the client ends the connection after the reply:
+	// HTTP/1.0 without keep-alive, or Connection: close.
+	close          bool
+	expectContinue bool
 }
 
 func (r *request) header(name string) (string, bool) { return field(r.fields, name) }
@@ -404,6 +429,8 @@ func parseRequest(h []byte) (*request, error) {
 	}
 	r.body = b
 	r.upgrade = r.method == "CONNECT" || (hasToken(fields, "Connection", "upgrade") && hasHeader(fields, "Upgrade"))
+	r.close = hasToken(fields, "Connection", "close") || (parts[2] == "HTTP/1.0" && !hasToken(fields, "Connection", "keep-alive"))
+	r.expectContinue = hasToken(fields, "Expect", "100-continue")
 	return r, nil
 }
 

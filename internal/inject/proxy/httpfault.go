@@ -79,13 +79,26 @@ func (e *HTTPError) Validate() error {
 	return e.validate()
 }
 
-func (e *HTTPError) response() []byte {
+// response is the reply to a request with the given method; close adds
+// Connection: close. Replies to HEAD carry the length of the body they
+// leave out; 204 and 304 replies have none (RFC 9110 6.4.1).
+func (e *HTTPError) response(method string, close bool) []byte {
 	body := e.Body
 	if body == "" {
 		body = http.StatusText(e.Status) + "\n"
 	}
-	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nX-Chaos-Fault: http_error\r\n\r\n%s",
-		e.Status, http.StatusText(e.Status), len(body), body)
+	b := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nX-Chaos-Fault: http_error\r\n", e.Status, http.StatusText(e.Status))
+	if close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	if e.Status == http.StatusNoContent || e.Status == http.StatusNotModified {
+		return append(b, "\r\n"...)
+	}
+	b = fmt.Appendf(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n", len(body))
+	if method == http.MethodHead {
+		return b
+	}
+	return append(b, body...)
 }
 
 // HTTPDelay holds the requests it hits for Delay, plus or minus a uniformly
