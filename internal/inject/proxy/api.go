@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"sort"
@@ -87,7 +89,9 @@ type FaultRequest struct {
 //	DELETE /proxies/{name}/faults/{id}     remove one fault; 204
 //	DELETE /proxies/{name}/faults          remove all faults; 204
 //
-// Errors are {"error": "..."} with a 4xx status.
+// Errors are {"error": "..."} with a 4xx status. Without a token, requests
+// with an Origin header (sent by browsers) or a Host that is not loopback
+// are refused, so that web pages cannot reach the API through the browser.
 func NewAPI(reg *Registry, opts APIOptions) http.Handler {
 	a := &api{reg: reg}
 	mux := http.NewServeMux()
@@ -101,18 +105,38 @@ func NewAPI(reg *Registry, opts APIOptions) http.Handler {
 	mux.HandleFunc("POST /proxies/{name}/faults", a.withProxy(a.add))
 	mux.HandleFunc("DELETE /proxies/{name}/faults/{id}", a.withProxy(a.remove))
 	mux.HandleFunc("DELETE /proxies/{name}/faults", a.withProxy(a.removeAll))
-	if opts.Token == "" {
-		return mux
-	}
 	want := []byte("Bearer " + opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="chaos proxy"`)
-			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+		if opts.Token != "" {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="chaos proxy"`)
+				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+				return
+			}
+		} else if err := fromThisMachine(r); err != nil {
+			writeError(w, http.StatusForbidden, err)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// fromThisMachine keeps web pages out of an API without a token, which
+// is bound to loopback: a page can make the browser send a request there,
+// across sites (it then carries an Origin) or through a DNS name made to
+// point at 127.0.0.1 (it then carries that name as its Host).
+func fromThisMachine(r *http.Request) error {
+	if o := r.Header.Get("Origin"); o != "" {
+		return fmt.Errorf("requests from web pages (Origin %q) are refused", o)
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("host %q is not a loopback address; bind the API elsewhere with a token", r.Host)
+	}
+	return nil
 }
 
 type api struct{ reg *Registry }
@@ -142,6 +166,10 @@ func (a *api) add(w http.ResponseWriter, r *http.Request, p *Proxy) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("decode fault: %w", err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, errors.New("decode fault: more after the JSON object"))
 		return
 	}
 	f, err := req.Fault()

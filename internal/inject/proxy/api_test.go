@@ -119,3 +119,47 @@ func TestAPIToken(t *testing.T) {
 		}
 	}
 }
+
+// Without a token, requests that a web page could have made the browser
+// send are refused.
+func TestAPIRefusesWebPages(t *testing.T) {
+	reg := proxy.NewRegistry()
+	p := startProxy(t, "127.0.0.1:1", "tcp")
+	if err := reg.Add(p); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(proxy.NewAPI(reg, proxy.APIOptions{}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		name         string
+		host, origin string
+		body         string
+		want         int
+	}{
+		{"tool on this machine", "", "", `{"kind":"down"}`, 201},
+		{"localhost", "localhost:1234", "", `{"kind":"down"}`, 201},
+		{"cross-site form", "", "https://evil.example", `{"kind":"down"}`, 403},
+		{"DNS rebinding", "evil.example:8475", "", `{"kind":"down"}`, 403},
+		{"trailing data", "", "", `{"kind":"down"} {"kind":"reset"}`, 400},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL+"/proxies/test/faults", strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "text/plain")
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d; want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		for _, f := range p.Faults() {
+			p.Remove(f.ID)
+		}
+	}
+}
