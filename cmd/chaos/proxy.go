@@ -47,6 +47,9 @@ requires --token (or CHAOS_PROXY_TOKEN), sent as "Authorization: Bearer TOKEN".
 			if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && token == "" {
 				return withCode(exitUsage, fmt.Errorf("--api %s is not a loopback address: set --token or CHAOS_PROXY_TOKEN so that strangers cannot inject faults", api))
 			}
+			if cfg.Protocol != "tcp" && cfg.Protocol != "http" {
+				return withCode(exitUsage, fmt.Errorf("--protocol %q: use tcp or http", cfg.Protocol))
+			}
 			return runProxy(cmd.Context(), io, cfg, api, token)
 		},
 	}
@@ -65,7 +68,7 @@ requires --token (or CHAOS_PROXY_TOKEN), sent as "Authorization: Bearer TOKEN".
 func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token string) error {
 	p := proxy.New(cfg)
 	if err := p.Start(ctx); err != nil {
-		return withCode(exitErr, fmt.Errorf("start proxy: %w", err))
+		return withCode(exitErr, err) // it says "start proxy NAME: ..."
 	}
 	defer p.Close()
 	reg := proxy.NewRegistry()

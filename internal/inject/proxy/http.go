@@ -385,17 +385,39 @@ func hasToken(fields [][2]string, name, token string) bool {
 	return false
 }
 
-// framing reads Transfer-Encoding and Content-Length.
+// framing reads Transfer-Encoding and Content-Length, over all the fields
+// of each name: the last transfer coding decides whether the body is
+// chunked, and Content-Length values must agree (RFC 9112 6.3).
 func framing(fields [][2]string) (b body, encoded bool, err error) {
-	if te, ok := field(fields, "Transfer-Encoding"); ok {
-		codings := strings.Split(te, ",")
-		b.chunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+	var coding, length string
+	hasLength := false
+	for _, f := range fields {
+		switch {
+		case strings.EqualFold(f[0], "Transfer-Encoding"):
+			encoded = true
+			for c := range strings.SplitSeq(f[1], ",") {
+				if c = strings.TrimSpace(c); c != "" {
+					coding = c
+				}
+			}
+		case strings.EqualFold(f[0], "Content-Length"):
+			for v := range strings.SplitSeq(f[1], ",") {
+				v = strings.TrimSpace(v)
+				if hasLength && v != length {
+					return b, false, fmt.Errorf("conflicting Content-Length values %q and %q", length, v)
+				}
+				length, hasLength = v, true
+			}
+		}
+	}
+	if encoded {
+		b.chunked = strings.EqualFold(coding, "chunked")
 		return b, true, nil
 	}
-	if cl, ok := field(fields, "Content-Length"); ok {
-		n, err := strconv.ParseInt(cl, 10, 64)
+	if hasLength {
+		n, err := strconv.ParseInt(length, 10, 64)
 		if err != nil || n < 0 {
-			return b, false, fmt.Errorf("bad Content-Length %q", cl)
+			return b, false, fmt.Errorf("bad Content-Length %q", length)
 		}
 		b.length = n
 	}

@@ -150,3 +150,39 @@ func TestTimeoutHoldsTheClose(t *testing.T) {
 		t.Fatalf("after the hold read %q, %v; want the close", b, err)
 	}
 }
+
+// The framing of a message is read over all its Transfer-Encoding and
+// Content-Length fields, not the first of each.
+func TestHTTPFramingOverRepeatedFields(t *testing.T) {
+	upstream := serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+		}
+	})
+	p := startProxy(t, upstream, "http")
+	mustAdd(t, p, proxy.Fault{Params: &proxy.HTTPError{Status: 503, Match: proxy.Match{PathPrefix: "/err"}}})
+	c, br := rawConn(t, p)
+	fmt.Fprint(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /err HTTP/1.1\r\nHost: x\r\n\r\n")
+	// The proxy's own reply waits for the end of the one ahead of it; had
+	// the proxy taken that body for one read until close, it never would.
+	const reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+	got := make([]byte, len(reply))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != reply {
+		t.Fatalf("first reply through the proxy: %q, %v", got, err)
+	}
+	if status, _ := readReply(t, br, "GET"); status != 503 {
+		t.Fatalf("second reply %d; want the proxy's 503", status)
+	}
+
+	c, br = rawConn(t, p)
+	fmt.Fprint(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc")
+	if b, err := io.ReadAll(br); err == nil && len(b) > 0 {
+		t.Fatalf("a request with conflicting Content-Length got %q; want the connection refused", b)
+	}
+}
