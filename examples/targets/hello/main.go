@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -20,6 +21,9 @@ func main() {
 	pidFile := flag.String("pidfile", "", "write the process id to this file")
 	flag.Parse()
 	if *pidFile != "" {
+		if err := os.MkdirAll(filepath.Dir(*pidFile), 0o755); err != nil {
+			log.Fatalf("hello: pid file directory: %v", err)
+		}
 		if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			log.Fatalf("hello: write pid file: %v", err)
 		}
