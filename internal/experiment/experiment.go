@@ -272,7 +272,15 @@ type Step struct {
 	// As names the step's output for ${NAME.field} in later steps.
 	As string `json:"as,omitempty"`
 
-	withNode *yaml.Node
+	withNode  *yaml.Node
+	autoNamed bool // Name was made up from what the step does
+}
+
+// nameIfUnnamed gives a step without a name one made of what it does.
+func (s *Step) nameIfUnnamed(name string) {
+	if s.Name == "" {
+		s.Name, s.autoNamed = name, true
+	}
 }
 
 // Exec is a command a step runs.

@@ -270,7 +270,9 @@ func (d *decoder) check(e *Experiment) {
 	var outPos []Pos
 	for _, steps := range [][]*Step{e.Method, e.Rollbacks} {
 		for _, s := range steps {
-			names, pos = append(names, s.Name), append(pos, s.Pos)
+			if !s.autoNamed {
+				names, pos = append(names, s.Name), append(pos, s.Pos)
+			}
 			if s.As != "" {
 				outs, outPos = append(outs, s.As), append(outPos, s.Pos)
 			}
@@ -287,6 +289,23 @@ func (d *decoder) check(e *Experiment) {
 		}
 	}
 	unique("step", names, pos)
+	// Names made up for unnamed steps ("wait 1s") only have to differ from
+	// each other and from the names given: the second "wait 1s" is
+	// "wait 1s (2)".
+	taken := map[string]bool{}
+	for _, n := range names {
+		taken[n] = true
+	}
+	for _, s := range slices.Concat(e.Method, e.Rollbacks) {
+		if !s.autoNamed {
+			continue
+		}
+		base := s.Name
+		for i := 2; taken[s.Name]; i++ {
+			s.Name = fmt.Sprintf("%s (%d)", base, i)
+		}
+		taken[s.Name] = true
+	}
 	unique("output (as:)", outs, outPos)
 	for _, s := range e.Rollbacks {
 		if s.Kind == StepFault {

@@ -244,3 +244,38 @@ method:
 		t.Errorf("Parse = %v; want an error at line 7 about step outputs", err)
 	}
 }
+
+// Steps without a name get one from what they do; the same step twice is
+// fine and told apart by a number, while a name given twice is an error.
+func TestStepNames(t *testing.T) {
+	src := `version: v1
+title: names
+targets:
+  victim: {process: {pid: 1}}
+method:
+  - wait: 1s
+  - {fault: stop, target: victim, for: 1s}
+  - wait: 1s
+  - {name: "wait 1s (2)", wait: 2s}
+  - wait: 1s
+  - {fault: stop, target: victim, for: 1s}
+`
+	e, err := experiment.Parse("names.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range e.Method {
+		got = append(got, s.Name)
+	}
+	want := "wait 1s|stop victim|wait 1s (3)|wait 1s (2)|wait 1s (4)|stop victim (2)"
+	if strings.Join(got, "|") != want {
+		t.Errorf("step names %q; want %q", strings.Join(got, "|"), want)
+	}
+
+	dup := strings.Replace(src, `{name: "wait 1s (2)", wait: 2s}`, `{name: settle, wait: 2s}
+  - {name: settle, wait: 3s}`, 1)
+	if _, err := experiment.Parse("dup.yaml", []byte(dup), opts()); err == nil || !strings.Contains(err.Error(), `dup.yaml:10:5: step name "settle" is used twice`) {
+		t.Errorf("Parse with a name given twice = %v; want an error at 10:5", err)
+	}
+}

@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -282,21 +281,21 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
 		if s.Background && s.For == 0 {
 			d.errorf(n, "fault step %q: background needs for, or the fault would last until the method ends anyway", s.Fault)
 		}
-		s.Name = cmp.Or(s.Name, fmt.Sprintf("%s %s", s.Fault, s.Target))
+		s.nameIfUnnamed(fmt.Sprintf("%s %s", s.Fault, s.Target))
 	case StepWait:
-		s.Name = cmp.Or(s.Name, "wait "+s.Wait.String())
+		s.nameIfUnnamed("wait " + s.Wait.String())
 	case StepProbe:
 		s.Expect = d.decodeExpect(s.Probe, expectNode, "probe step")
 		if s.Probe != nil {
-			s.Name = cmp.Or(s.Name, s.Probe.Kind+" probe")
+			s.nameIfUnnamed(s.Probe.Kind + " probe")
 		}
 	case StepAssert:
 		if s.Assert != nil {
-			s.Name = cmp.Or(s.Name, "assert "+s.Assert.Name)
+			s.nameIfUnnamed("assert " + s.Assert.Name)
 		}
 	case StepExec:
 		if s.Exec != nil && len(s.Exec.Run) > 0 {
-			s.Name = cmp.Or(s.Name, "exec "+s.Exec.Run[0])
+			s.nameIfUnnamed("exec " + s.Exec.Run[0])
 		}
 	}
 }
