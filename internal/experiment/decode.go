@@ -46,6 +46,14 @@ type Validator interface {
 	Validate() error
 }
 
+// TargetChecker is implemented by fault settings that only work on some
+// targets of their kind (an HTTP fault needs a proxy that speaks HTTP).
+// CheckTarget gets the target's decoded settings; the error is reported at
+// the fault step.
+type TargetChecker interface {
+	CheckTarget(target any) error
+}
+
 // Defaulter is implemented by settings structs that fill in defaults before
 // their fields are decoded.
 type Defaulter interface {

@@ -322,6 +322,12 @@ func (d *decoder) decodeFaults(e *Experiment) {
 		if n == nil {
 			n = &yaml.Node{Kind: yaml.MappingNode, Line: s.Pos.Line, Column: s.Pos.Col}
 		}
+		before := len(d.errs)
 		d.decode(n, s.With, what)
+		if tc, ok := s.With.(TargetChecker); ok && len(d.errs) == before {
+			if err := tc.CheckTarget(t.Spec); err != nil {
+				d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("fault %q on target %q: %v", s.Fault, t.Name, err)})
+			}
+		}
 	}
 }

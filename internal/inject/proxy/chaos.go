@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,17 @@ func (s *settings[P]) Validate() error {
 	}
 	if p, ok := any(&s.Params).(Params); ok {
 		return p.Validate()
+	}
+	return nil
+}
+
+// CheckTarget refuses an HTTP fault on a proxy that does not speak HTTP.
+func (s *settings[P]) CheckTarget(target any) error {
+	if _, ok := any(&s.Params).(httpParams); !ok {
+		return nil
+	}
+	if t, ok := target.(*TargetSpec); ok && t.Protocol != "http" {
+		return fmt.Errorf("needs a proxy with protocol: http, and this one speaks %s", cmp.Or(t.Protocol, "tcp"))
 	}
 	return nil
 }
