@@ -50,13 +50,13 @@ func Schema(c Catalog) map[string]any {
 	check := obj(map[string]any{
 		"name":     str("the check's name, shown in reports"),
 		"from":     str("a load stream to judge"),
-		"window":   durationSchema(),
+		"window":   describe(durationSchema(), "how much of the stream's recent traffic each judgement covers (default 5s)"),
 		"probe":    probe,
 		"expect":   expect,
 		"when":     map[string]any{"type": "array", "items": map[string]any{"enum": []string{Before, During, After}}},
-		"failures": orVar(map[string]any{"type": "integer", "minimum": 1}),
-		"interval": durationSchema(),
-		"retries":  orVar(map[string]any{"type": "integer", "minimum": 0}),
+		"failures": describe(orVar(map[string]any{"type": "integer", "minimum": 1}), "consecutive failed observations that fail the check (default 1)"),
+		"interval": describe(durationSchema(), "time between a probe's observations during the method (default 1s)"),
+		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method (default 0)"),
 	}, []string{"name"})
 	faultStep := obj(map[string]any{
 		"name": str(""), "fault": str("the fault's name"), "target": str("a target defined under targets"),
@@ -181,6 +181,12 @@ func pattern(p, desc string, types ...string) map[string]any {
 // orVar lets a number or boolean also be written as a variable reference.
 func orVar(m map[string]any) map[string]any {
 	return map[string]any{"anyOf": []any{m, map[string]any{"type": "string", "pattern": varRef}}}
+}
+
+// describe sets the description of schema s and returns it.
+func describe(s map[string]any, desc string) map[string]any {
+	s["description"] = desc
+	return s
 }
 
 func durationSchema() map[string]any {
