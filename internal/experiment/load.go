@@ -1,8 +1,10 @@
 package experiment
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -47,7 +49,22 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	}
 	d := &decoder{file: file, catalog: opts.Catalog}
 	var root yaml.Node
-	if err := yaml.Unmarshal(src, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	err := dec.Decode(&root)
+	if err == nil {
+		// One experiment per file: a second document would be ignored.
+		var next yaml.Node
+		switch err = dec.Decode(&next); {
+		case err == io.EOF:
+			err = nil
+		case err == nil:
+			return nil, ErrorList{{File: file, Pos: Pos{Line: next.Line, Col: next.Column}, Msg: "a second YAML document starts here: put each experiment in a file of its own"}}
+		}
+	}
+	if err == io.EOF {
+		err = nil // an empty file, told below
+	}
+	if err != nil {
 		msg := err.Error()
 		line := 0
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
