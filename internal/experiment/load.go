@@ -42,6 +42,46 @@ func Load(path string, opts Options) (*Experiment, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// syntaxError returns the message of a YAML syntax error and where it is.
+// yaml.v3 names the line where the construct around the problem began
+// (the block or scalar being read), not the line of the problem, and no
+// column; so the problem's line is found as the first line that, read
+// with the lines above it only, gives the same error. The column is that
+// of the tab, or of the bracket left open, that the message is about, or
+// else of the line's first character.
+func syntaxError(src []byte, err error) (string, Pos) {
+	msg := err.Error()
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return strings.TrimPrefix(msg, "yaml: "), Pos{}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg = m[2]
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	for n := max(line, 1); n <= len(lines); n++ {
+		var node yaml.Node
+		perr := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
+		if perr == nil {
+			continue
+		}
+		if pm := yamlLine.FindStringSubmatch(perr.Error()); pm == nil || pm[2] != msg {
+			break // a different error: the prefix cut through something
+		}
+		text := string(lines[n-1])
+		col := len(text) - len(strings.TrimLeft(text, " "))
+		switch {
+		case strings.Contains(msg, "tab"):
+			col = strings.IndexByte(text, '\t')
+		case strings.Contains(msg, "']'") && strings.Contains(text, "["):
+			col = strings.LastIndexByte(text, '[')
+		case strings.Contains(msg, "'}'") && strings.Contains(text, "{"):
+			col = strings.LastIndexByte(text, '{')
+		}
+		return msg, Pos{Line: n, Col: col + 1}
+	}
+	return msg, Pos{Line: line}
+}
+
 // Parse is Load for a file already read.
 func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	if opts.LookupEnv == nil {
@@ -65,15 +105,8 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		err = nil // an empty file, told below
 	}
 	if err != nil {
-		msg := err.Error()
-		line := 0
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		} else {
-			msg = strings.TrimPrefix(msg, "yaml: ")
-		}
-		return nil, ErrorList{{File: file, Pos: Pos{Line: line}, Msg: "invalid YAML: " + msg}}
+		msg, pos := syntaxError(src, err)
+		return nil, ErrorList{{File: file, Pos: pos, Msg: "invalid YAML: " + msg}}
 	}
 	if len(root.Content) == 0 {
 		return nil, ErrorList{{File: file, Msg: "the file is empty: an experiment needs at least version, title and method"}}
