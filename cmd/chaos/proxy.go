@@ -50,6 +50,13 @@ requires --token (or CHAOS_PROXY_TOKEN), sent as "Authorization: Bearer TOKEN".
 			if cfg.Protocol != "tcp" && cfg.Protocol != "http" {
 				return withCode(exitUsage, fmt.Errorf("--protocol %q: use tcp or http", cfg.Protocol))
 			}
+			for flag, addr := range map[string]string{"--listen": cfg.Listen, "--upstream": cfg.Upstream} {
+				if _, port, err := net.SplitHostPort(addr); err != nil {
+					return withCode(exitUsage, fmt.Errorf("%s %q: %v", flag, addr, err))
+				} else if _, err := net.LookupPort("tcp", port); err != nil {
+					return withCode(exitUsage, fmt.Errorf("%s %q: port %q is not a port number", flag, addr, port))
+				}
+			}
 			return runProxy(cmd.Context(), io, cfg, api, token)
 		},
 	}

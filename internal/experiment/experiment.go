@@ -7,7 +7,13 @@
 // come from a Catalog that the caller supplies.
 package experiment
 
-import "gopkg.in/yaml.v3"
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"gopkg.in/yaml.v3"
+)
 
 // Version is the format version this package reads.
 const Version = "v1"
@@ -158,10 +164,17 @@ type HTTPRequest struct {
 // SetDefaults sends GET.
 func (r *HTTPRequest) SetDefaults() { r.Method = "GET" }
 
-// Validate checks the URL's scheme.
+// Validate checks the URL: its scheme, its host and its port.
 func (r *HTTPRequest) Validate() error {
 	if !hasHTTPScheme(r.URL) {
 		return errorString("url must start with http:// or https://")
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return errorString(fmt.Sprintf("url %q: %v", r.URL, errors.Unwrap(err)))
+	}
+	if u.Host == "" {
+		return errorString(fmt.Sprintf("url %q has no host", r.URL))
 	}
 	return nil
 }
