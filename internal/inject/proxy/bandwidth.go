@@ -15,7 +15,10 @@ func (*Bandwidth) Kind() string { return "bandwidth" }
 
 // Validate requires a positive rate.
 func (b *Bandwidth) Validate() error {
-	if b.Rate <= 0 {
+	switch {
+	case b.Rate == 0:
+		return fmt.Errorf("rate is required: the bytes per second let through")
+	case b.Rate < 0:
 		return fmt.Errorf("rate %d bytes/s is not positive", b.Rate)
 	}
 	return nil

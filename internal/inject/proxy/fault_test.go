@@ -294,9 +294,12 @@ func TestAddRejectsBadFaults(t *testing.T) {
 		{proxy.Fault{Params: &proxy.Latency{Delay: -1}}, "delay -1ns is negative"},
 		{proxy.Fault{Params: &proxy.Latency{}, Percent: 1.5}, "percent 1.5"},
 		{proxy.Fault{Params: &proxy.Latency{}, Direction: "sideways"}, `direction "sideways"`},
-		{proxy.Fault{Params: &proxy.Bandwidth{}}, "rate 0"},
+		{proxy.Fault{Params: &proxy.Latency{}}, "delay is required"},
+		{proxy.Fault{Params: &proxy.Bandwidth{}}, "rate is required"},
+		{proxy.Fault{Params: &proxy.Bandwidth{Rate: -5}}, "rate -5"},
+		{proxy.Fault{Params: &proxy.Slicer{}}, "size is required"},
 		{proxy.Fault{Params: &proxy.Slicer{Size: 10, Variation: 10}}, "variation 10"},
-		{proxy.Fault{Params: &proxy.LimitData{}}, "bytes 0"},
+		{proxy.Fault{Params: &proxy.LimitData{}}, "bytes is required"},
 		{proxy.Fault{Params: &proxy.HTTPError{Status: 503}}, "needs a proxy with protocol http"},
 	}
 	for _, tt := range tests {

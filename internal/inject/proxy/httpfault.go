@@ -73,6 +73,9 @@ func (*HTTPError) Kind() string { return "http_error" }
 
 // Validate requires a final status code (200 to 599) and a valid match.
 func (e *HTTPError) Validate() error {
+	if e.Status == 0 {
+		return fmt.Errorf("status is required: the HTTP status to answer with, 200 to 599")
+	}
 	if e.Status < 200 || e.Status > 599 {
 		return fmt.Errorf("status %d is not between 200 and 599", e.Status)
 	}
@@ -119,6 +122,9 @@ func (d *HTTPDelay) Validate() error {
 	}
 	if err := nonNegativeDuration("jitter", d.Jitter); err != nil {
 		return err
+	}
+	if d.Delay == 0 && d.Jitter == 0 {
+		return fmt.Errorf("delay is required: a delay of 0 would do nothing")
 	}
 	return d.validate()
 }

@@ -1,6 +1,9 @@
 package proxy
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 func init() { register("latency", func() Params { return &Latency{} }) }
 
@@ -25,7 +28,13 @@ func (l *Latency) Validate() error {
 	if err := nonNegativeDuration("jitter", l.Jitter); err != nil {
 		return err
 	}
-	return nonNegativeDuration("connect", l.Connect)
+	if err := nonNegativeDuration("connect", l.Connect); err != nil {
+		return err
+	}
+	if l.Delay == 0 && l.Jitter == 0 && l.Connect == 0 {
+		return errors.New("delay is required (or jitter, or connect): a latency of 0 would do nothing")
+	}
+	return nil
 }
 
 func (l *Latency) shape(pl *plan, _ string) {

@@ -16,7 +16,10 @@ func (*LimitData) Kind() string { return "limit_data" }
 
 // Validate requires a positive byte count.
 func (l *LimitData) Validate() error {
-	if l.Bytes <= 0 {
+	switch {
+	case l.Bytes == 0:
+		return fmt.Errorf("bytes is required: how many bytes pass before the connection closes")
+	case l.Bytes < 0:
 		return fmt.Errorf("bytes %d is not positive", l.Bytes)
 	}
 	return nil

@@ -21,7 +21,10 @@ func (*Slicer) Kind() string { return "slicer" }
 
 // Validate requires a positive size and a variation smaller than it.
 func (s *Slicer) Validate() error {
-	if s.Size <= 0 {
+	switch {
+	case s.Size == 0:
+		return fmt.Errorf("size is required: the bytes in each slice")
+	case s.Size < 0:
 		return fmt.Errorf("size %d is not positive", s.Size)
 	}
 	if s.Variation < 0 || s.Variation >= s.Size {
