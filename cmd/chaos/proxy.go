@@ -32,7 +32,14 @@ requires --token (or CHAOS_PROXY_TOKEN), sent as "Authorization: Bearer TOKEN".
   GET    /proxies/NAME/faults              list active faults
   POST   /proxies/NAME/faults              add {"kind", "direction", "percent", "params"}
   DELETE /proxies/NAME/faults/ID           remove one fault
-  DELETE /proxies/NAME/faults              remove every fault`,
+  DELETE /proxies/NAME/faults              remove every fault
+
+A fault's params are those of the fault in an experiment file (durations as
+strings such as "300ms"); direction is upstream, downstream (the default) or
+both; percent is "30%" or 0.3 of the connections (of the requests for
+http_error and http_delay), all of them when absent. Listed faults give
+percent as a fraction. The stats' requests and requests_faulted count HTTP
+requests, and the requests http_error and http_delay acted on.`,
 		Example: `  chaos proxy --listen 127.0.0.1:9091 --upstream 127.0.0.1:9090 --protocol http
   curl -X POST localhost:8475/proxies/proxy/faults -d '{"kind":"latency","params":{"delay":"300ms"}}'`,
 		Args: cobra.NoArgs,

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
 // Registry is a set of proxies by name, as served by the control API.
@@ -71,13 +73,39 @@ type APIOptions struct {
 }
 
 // FaultRequest is the body of POST /proxies/{name}/faults. Durations in
-// Params are strings such as "150ms"; Percent is a fraction from 0 to 1
-// (zero or absent means 1).
+// Params are strings such as "150ms"; Percent is "30%" as in experiment
+// files, or a fraction from 0 to 1 (zero or absent means all).
 type FaultRequest struct {
 	Kind      string                     `json:"kind"`
 	Direction Direction                  `json:"direction,omitempty"`
-	Percent   float64                    `json:"percent,omitempty"`
+	Percent   Share                      `json:"percent,omitempty"`
 	Params    map[string]json.RawMessage `json:"params,omitempty"`
+}
+
+// Share is the part of connections or requests a fault hits, as a
+// fraction from 0 to 1. In JSON it is "30%" or 0.3.
+type Share float64
+
+// UnmarshalJSON reads "30%" or 0.3.
+func (s *Share) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		p, err := experiment.ParsePercent(str)
+		if err != nil {
+			return fmt.Errorf("percent: %v", err)
+		}
+		*s = Share(p)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return errors.New(`percent: use "30%" or a fraction such as 0.3`)
+	}
+	if f < 0 || f > 1 {
+		return fmt.Errorf(`percent %v: a number is a fraction from 0 to 1; for a percentage write "%v%%"`, f, f)
+	}
+	*s = Share(f)
+	return nil
 }
 
 // NewAPI returns the JSON control API over the proxies in reg:
@@ -223,7 +251,7 @@ func (fr FaultRequest) Fault() (Fault, error) {
 	if err := decodeParams(params, fr.Params); err != nil {
 		return Fault{}, fmt.Errorf("fault %s: %w", fr.Kind, err)
 	}
-	return Fault{Params: params, Direction: fr.Direction, Percent: fr.Percent}, nil
+	return Fault{Params: params, Direction: fr.Direction, Percent: float64(fr.Percent)}, nil
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
