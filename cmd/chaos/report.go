@@ -45,12 +45,9 @@ versions are read too.`,
 					b, err = report.HTMLWithLogs(js[0], serviceLogs(js[0], filepath.Dir(paths[0])))
 				} else {
 					// Several journals make a gameday: its index links each
-					// experiment's own report.html next to its journal.
-					dirs := make([]string, len(paths))
-					for i, p := range paths {
-						dirs[i] = filepath.ToSlash(filepath.Dir(p))
-					}
-					b, err = report.IndexHTML(js, dirs)
+					// experiment's own report.html next to its journal,
+					// relative to where the index is written.
+					b, err = report.IndexHTML(js, indexDirs(paths, output))
 				}
 				if err != nil {
 					return withCode(exitErr, err)
@@ -94,4 +91,29 @@ versions are read too.`,
 	cmd.Flags().StringVar(&format, "format", "md", "output format: "+strings.Join(reportFormats, ", ")+" (html for several journals is the gameday index)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` instead of stdout")
 	return cmd
+}
+
+// indexDirs returns the directories of the journals at paths as a gameday
+// index written to output (stdout when empty or "-") links them: relative
+// to output's directory, or to the working directory for stdout.
+func indexDirs(paths []string, output string) []string {
+	from := "."
+	if output != "" && output != "-" {
+		from = filepath.Dir(output)
+	}
+	absFrom, ferr := filepath.Abs(from)
+	dirs := make([]string, len(paths))
+	for i, p := range paths {
+		dir := filepath.Dir(p)
+		abs, err := filepath.Abs(dir)
+		if err == nil && ferr == nil {
+			if rel, err := filepath.Rel(absFrom, abs); err == nil {
+				dir = rel
+			} else {
+				dir = abs
+			}
+		}
+		dirs[i] = filepath.ToSlash(dir)
+	}
+	return dirs
 }
