@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,5 +49,20 @@ func (p *printer) Event(ev journal.Event) {
 	if !p.verbose && ev.Routine() {
 		return
 	}
-	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, ev.Message)
+	msg := ev.Message
+	if ev.Type == "run.started" {
+		// The run ID names the report directory; the seed repeats the
+		// run's random picks with --seed.
+		var ids []string
+		if id := ev.Fields["run"]; id != "" {
+			ids = append(ids, "run "+id)
+		}
+		if seed := ev.Fields["seed"]; seed != "" {
+			ids = append(ids, "seed "+seed)
+		}
+		if len(ids) > 0 {
+			msg += " (" + strings.Join(ids, ", ") + ")"
+		}
+	}
+	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, msg)
 }
