@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,8 +44,16 @@ func newRunCmd(io *stdio) *cobra.Command {
 		Long: `run carries out each experiment in turn: it starts the declared services
 and load, checks the steady state before, runs the method while watching the
 hypothesis and the abort conditions, reverts every fault, checks that the
-system recovers, and writes journal.json and summary.md into the report
-directory.
+system recovers, and writes journal.json, summary.md, report.html and
+junit.xml into the report directory.
+
+Each call has one run ID, printed when each experiment starts with the seed
+it uses, and written in every journal. Reports go to chaos-report/RUN-ID/
+(or --report-dir); with several files, each experiment gets a sub-directory
+named after its file (chaos-report/RUN-ID/NAME/) and the call a gameday
+index.html. The report directories are created before anything runs: if
+they cannot be, nothing is run (exit 2); reports that cannot be written
+after a run make the exit code at least 4.
 
 Every fault is reverted whatever happens: at the end of its for, at the end
 of the method, on error, on an abort, and on Ctrl-C or SIGTERM (verdict
@@ -64,7 +73,7 @@ interrupted 130.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.reportDir, "report-dir", "", "write reports here (default chaos-report/RUN-ID; with several files, one sub-directory each)")
+	f.StringVar(&o.reportDir, "report-dir", "", "write reports into `DIR` (default chaos-report/RUN-ID; with several files, DIR/NAME for each file NAME.yaml; every experiment of the call has the same RUN-ID)")
 	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE`")
 	f.StringVar(&o.ledgerDir, "ledger", ledger.DefaultDir, "keep the fault ledger in `DIR`")
 	f.BoolVar(&o.json, "json", false, "write the results as JSON on stdout")
@@ -82,6 +91,7 @@ type result struct {
 	File      string          `json:"file"`
 	Title     string          `json:"title"`
 	RunID     string          `json:"run_id"`
+	Seed      uint64          `json:"seed"`
 	Verdict   string          `json:"verdict"`
 	Reason    string          `json:"reason"`
 	ExitCode  int             `json:"exit_code"`
@@ -123,6 +133,33 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		seed = binary.LittleEndian.Uint64(b[:]) >> 1
 	}
 
+	// One run ID for the call: it names the default report directory and
+	// is the run ID of every experiment's journal.
+	runID := newRunID()
+	base := o.reportDir
+	if base == "" {
+		base = filepath.Join("chaos-report", runID)
+	}
+	expDirs := make([]string, len(exps))
+	for i, e := range exps {
+		expDirs[i] = base
+		if len(exps) > 1 {
+			expDirs[i] = filepath.Join(base, experimentDirName(e.File, i, exps))
+		}
+	}
+	// Where reports and ledgers go is checked before anything is touched:
+	// a run whose reports cannot be written is not carried out.
+	created, err := prepareReportDirs(base, expDirs, o.reportDir != "")
+	// Directories made here and left empty (an experiment not run after an
+	// interrupt, or an error before any) are removed at the end.
+	defer removeEmpty(created)
+	if err != nil {
+		return err
+	}
+	if err := ledger.Prepare(o.ledgerDir); err != nil {
+		return withCode(exitUsage, fmt.Errorf("--ledger %s: cannot keep the fault ledger there: %w", o.ledgerDir, err))
+	}
+
 	fe, err := newFrontend(io, exps, o.dashboard, o.verbose)
 	if err != nil {
 		return err
@@ -135,16 +172,8 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	var journals []*journal.Journal
 	var dirs []string
 	worst := exitPassed
-	base := o.reportDir
-	if base == "" {
-		base = filepath.Join("chaos-report", newRunID())
-	}
 	for i, e := range exps {
-		runID := newRunID()
-		dir := base
-		if len(exps) > 1 {
-			dir = filepath.Join(base, experimentDirName(e.File, i, exps))
-		}
+		dir := expDirs[i]
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		shown := fe.start(i)
@@ -163,14 +192,20 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		interrupted := rctx.Err() != nil
 		cancel()
 		paths, werr := writeReports(j, dir)
-		if werr != nil {
-			fmt.Fprintf(shown.err, "chaos: %v\n", werr)
-		}
 		code := verdictCode(j.Verdict)
 		worst = worse(worst, code)
+		if werr != nil {
+			// The verdict stands, but the call failed to leave its record.
+			fmt.Fprintf(shown.err, "chaos: %v\n", werr)
+			worst = worse(worst, exitErr)
+		}
 		fe.finished(i, j, paths)
 		appendStepSummary(io, paths["summary"])
-		results = append(results, toResult(j, code, paths))
+		res := toResult(j, code, paths)
+		if werr != nil {
+			res.Warnings = append(res.Warnings, "reports not written: "+werr.Error())
+		}
+		results = append(results, res)
 		journals = append(journals, j)
 		rel, _ := filepath.Rel(base, dir)
 		dirs = append(dirs, filepath.ToSlash(rel))
@@ -182,6 +217,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	if len(exps) > 1 {
 		if p, err := writeIndex(base, journals, dirs); err != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
+			worst = worse(worst, exitErr)
 		} else {
 			fmt.Fprintf(io.err, "\ngameday: %s\n", p)
 		}
@@ -253,6 +289,64 @@ func worse(a, b int) int {
 		return b
 	}
 	return a
+}
+
+// prepareReportDirs creates the report directories of a call and checks
+// that files can be written in them. It returns the directories it created,
+// parents first. flag says the base came from --report-dir.
+func prepareReportDirs(base string, dirs []string, flag bool) ([]string, error) {
+	var created []string
+	for _, dir := range append([]string{base}, dirs...) {
+		// The ancestors that do not exist yet are the ones MkdirAll makes.
+		var missing []string
+		for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil || !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			missing = append(missing, d)
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+		err := os.MkdirAll(dir, 0o755)
+		for _, d := range slices.Backward(missing) {
+			if fi, serr := os.Lstat(d); serr == nil && fi.IsDir() {
+				created = append(created, d)
+			}
+		}
+		if err == nil {
+			err = checkWritable(dir)
+		}
+		if err != nil {
+			what := "report directory " + base
+			if flag {
+				what = "--report-dir " + base
+			}
+			if filepath.Clean(dir) != filepath.Clean(base) {
+				what += " (for " + dir + ")"
+			}
+			return created, withCode(exitUsage, fmt.Errorf("%s: cannot write reports there: %w", what, err))
+		}
+	}
+	return created, nil
+}
+
+// checkWritable creates and removes a file in dir.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".chaos-write-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// removeEmpty removes those of dirs that are empty, last first, so that
+// a directory goes after the ones made in it.
+func removeEmpty(dirs []string) {
+	for _, d := range slices.Backward(dirs) {
+		os.Remove(d) // fails, as it should, on a directory with files
+	}
 }
 
 func newRunID() string {
@@ -358,7 +452,7 @@ func writeJUnit(path string, js []*journal.Journal) error {
 }
 
 func toResult(j *journal.Journal, code int, paths map[string]string) result {
-	r := result{File: j.File, Title: j.Title, RunID: j.RunID, Verdict: j.Verdict, Reason: j.Reason, ExitCode: code,
+	r := result{File: j.File, Title: j.Title, RunID: j.RunID, Seed: j.Seed, Verdict: j.Verdict, Reason: j.Reason, ExitCode: code,
 		Started: j.Started, Ended: j.Ended, ReportDir: j.ReportDir, Journal: paths["journal"],
 		Faults: j.Faults, Steps: j.Steps, Warnings: j.Warnings}
 	for _, c := range j.Checks {

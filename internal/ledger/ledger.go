@@ -21,7 +21,14 @@ import (
 )
 
 // DefaultDir is where ledgers are kept, relative to the working directory.
+// It is removed once empty, so that a clean run leaves nothing behind; a
+// directory chosen by the user is kept, so that `chaos recover --ledger DIR`
+// can tell it from a mistyped path.
 const DefaultDir = ".chaos/ledger"
+
+// isDefault reports whether dir is DefaultDir, the directory that is
+// removed once empty.
+func isDefault(dir string) bool { return filepath.Clean(dir) == DefaultDir }
 
 // Entry states.
 const (
@@ -55,21 +62,68 @@ type Ledger struct {
 	path     string
 	mu       sync.Mutex
 	nextID   int
+	// removeDir says to remove the ledger's directory once it is empty.
+	removeDir bool
 }
 
 // Create starts the ledger of a run in dir. Nothing is written until the
-// first entry.
+// first entry. The experiments of one `chaos run` share its run ID and run
+// one after the other: each gets its own file, RUN-ID.json, then
+// RUN-ID-2.json and so on, so that a ledger an earlier one left for
+// `chaos recover` is never overwritten.
 func Create(dir, runID, experimentFile string) *Ledger {
 	host, _ := os.Hostname()
-	return &Ledger{
-		RunID:    runID,
-		File:     experimentFile,
-		PID:      os.Getpid(),
-		PIDStart: processStart(os.Getpid()),
-		Host:     host,
-		Started:  time.Now(),
-		path:     filepath.Join(dir, runID+".json"),
+	path := filepath.Join(dir, runID+".json")
+	for n := 2; ; n++ {
+		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		path = filepath.Join(dir, fmt.Sprintf("%s-%d.json", runID, n))
 	}
+	return &Ledger{
+		RunID:     runID,
+		File:      experimentFile,
+		PID:       os.Getpid(),
+		PIDStart:  processStart(os.Getpid()),
+		Host:      host,
+		Started:   time.Now(),
+		path:      path,
+		removeDir: isDefault(dir),
+	}
+}
+
+// Prepare creates dir if needed and checks that ledgers can be written in
+// it, before a run applies any fault. The default directory is not left
+// behind when Prepare created it: runs create it again with their first
+// entry.
+func Prepare(dir string) error {
+	// The directories MkdirAll makes, deepest first.
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if isDefault(dir) {
+		defer func() {
+			for _, d := range missing {
+				os.Remove(d) // only empty directories go
+			}
+		}()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".ledger-*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
 }
 
 // Path is the ledger's file.
@@ -145,9 +199,12 @@ func (l *Ledger) Close() error {
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
-	// An empty ledger directory says nothing is left behind; remove it
-	// (this fails, harmlessly, while other runs keep ledgers in it).
-	os.Remove(filepath.Dir(l.path))
+	// An empty default ledger directory says nothing is left behind;
+	// remove it (this fails, harmlessly, while other runs keep ledgers in
+	// it).
+	if l.removeDir {
+		os.Remove(filepath.Dir(l.path))
+	}
 	return err
 }
 
@@ -200,7 +257,7 @@ func Load(dir string) ([]*Ledger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read ledger: %w", err)
 		}
-		l := &Ledger{path: p}
+		l := &Ledger{path: p, removeDir: isDefault(dir)}
 		if err := json.Unmarshal(b, l); err != nil {
 			return nil, fmt.Errorf("read ledger %s: %v", p, err)
 		}
@@ -215,13 +272,17 @@ func Load(dir string) ([]*Ledger, error) {
 
 // Alive reports whether the process that wrote the ledger is still running
 // on this host; recovering its faults then would pull them from under a
-// live run.
+// live run. A zombie, killed but not yet reaped by its parent, is not
+// running: it will never revert its faults.
 func (l *Ledger) Alive() bool {
 	host, _ := os.Hostname()
 	if l.Host != host || l.PID <= 0 {
 		return false
 	}
 	if err := syscall.Kill(l.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	if st, err := process.State(l.PID); err != nil || st == "Z" || st == "X" || st == "x" {
 		return false
 	}
 	return processStart(l.PID) == l.PIDStart
