@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,15 +60,40 @@ func expectText(e any) map[string]string {
 		return out
 	}
 	for k, v := range m {
-		switch x := v.(type) {
-		case string:
-			out[k] = x
-		default:
-			b, _ := json.Marshal(x)
-			out[k] = string(b)
-		}
+		out[k] = humanValue(v)
 	}
 	return out
+}
+
+// humanValue writes a decoded JSON value as a person reads an expectation:
+// {orders > 0, paid 3} for a JSON matcher, 200, 201 for a status list.
+func humanValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		// A literal the matcher compares for equality comes quoted.
+		var inner string
+		if json.Unmarshal([]byte(x), &inner) == nil {
+			return inner
+		}
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = humanValue(e)
+		}
+		return strings.Join(parts, ", ")
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(x))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + " " + humanValue(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case nil:
+		return "null"
+	default:
+		return fmt.Sprint(x)
+	}
 }
 
 // record adds a sample to a check and emits it.
