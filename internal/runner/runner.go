@@ -390,6 +390,9 @@ func (r *run) finish(ctx context.Context) {
 	default:
 		j.Verdict = journal.Passed
 		j.Reason = "the hypothesis held before, during and after the faults"
+		if len(j.Faults) == 0 {
+			j.Reason = "the hypothesis held in every phase (the method injected no fault)"
+		}
 		if len(r.opts.Only) > 0 {
 			j.Reason = fmt.Sprintf("the hypothesis held in the phases run (%s)", strings.Join(r.opts.Only, ", "))
 		}
