@@ -27,10 +27,27 @@ func toolVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return "dev"
+	// Built from a checkout: name the commit, when the build recorded it.
+	v, modified := "dev", false
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			v += "+" + s.Value[:12]
+		case s.Key == "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if modified {
+		v += "-modified"
+	}
+	return v
 }
 
 // stdio is the process state commands use: streams, environment, signals.
@@ -147,6 +164,7 @@ error 4, revert-failed 5, interrupted 130.`,
 		SilenceErrors: true,
 		Version:       toolVersion(),
 	}
+	root.SetVersionTemplate("chaos {{.Version}}\n")
 	root.SetOut(io.out)
 	root.SetErr(io.err)
 	root.SetIn(io.in)
