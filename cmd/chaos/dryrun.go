@@ -64,15 +64,22 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 			line := fmt.Sprintf("  at +%-6s %s", fmtPlan(at), s.Name)
 			switch s.Kind {
 			case experiment.StepFault:
+				// A name made of the fault and the target says no more
+				// than what follows.
+				if strings.HasPrefix(s.Name, s.Fault+" "+s.Target) {
+					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(at), s.Fault)
+				} else {
+					line += ": " + s.Fault
+				}
 				if s.For > 0 {
-					line += fmt.Sprintf(": %s on %s for %s", s.Fault, s.Target, s.For)
+					line += fmt.Sprintf(" on %s for %s", s.Target, s.For)
 					if s.Background {
 						line += " (in the background)"
 					} else {
 						at += s.For.D()
 					}
 				} else {
-					line += fmt.Sprintf(": %s on %s until the method ends", s.Fault, s.Target)
+					line += fmt.Sprintf(" on %s until the method ends", s.Target)
 				}
 			case experiment.StepWait:
 				at += s.Wait.D()
@@ -87,7 +94,11 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	if len(e.AbortWhen) > 0 {
 		fmt.Fprintln(w, "\nabort when:")
 		for _, c := range e.AbortWhen {
-			fmt.Fprintf(w, "  %s fails %d time(s) in a row\n", c.Name, c.Failures)
+			if c.Failures == 1 {
+				fmt.Fprintf(w, "  %s fails\n", c.Name)
+			} else {
+				fmt.Fprintf(w, "  %s fails %d times in a row\n", c.Name, c.Failures)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ package inject
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -187,7 +188,7 @@ type Selected interface {
 
 // ErrNoMatch is returned by Select when nothing matches and the target does
 // not allow that.
-var ErrNoMatch = fmt.Errorf("no match")
+var ErrNoMatch = errors.New("matches nothing")
 
 // Select resolves a target and applies its pick and blast-radius cap. It
 // returns the picked targets and how many matched in all.
@@ -208,7 +209,7 @@ func Select(ctx context.Context, env *Env, name string, kind *TargetKind, spec a
 	case len(all) == 0 && sel.Empty == "skip":
 		return nil, 0, nil
 	case len(all) == 0:
-		return nil, 0, fmt.Errorf("target %q matches nothing (set empty: skip to allow that): %w", name, ErrNoMatch)
+		return nil, 0, fmt.Errorf("target %q %w (with `empty: skip` on the target, the run goes on without it)", name, ErrNoMatch)
 	case limit > 0 && len(all) > limit:
 		return nil, len(all), fmt.Errorf("target %q matches %d, more than its max of %d: narrow the selector or raise max", name, len(all), limit)
 	}
