@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,6 +55,9 @@ requests, and the requests http_error and http_delay acted on.`,
 			if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && token == "" {
 				return withCode(exitUsage, fmt.Errorf("--api %s is not a loopback address: set --token or CHAOS_PROXY_TOKEN so that strangers cannot inject faults", api))
 			}
+			if !proxyName.MatchString(cfg.Name) {
+				return withCode(exitUsage, fmt.Errorf("--name %q: use letters, digits, '.', '_' and '-' only, as it goes into the API's paths", cfg.Name))
+			}
 			if cfg.Protocol != "tcp" && cfg.Protocol != "http" {
 				return withCode(exitUsage, fmt.Errorf("--protocol %q: use tcp or http", cfg.Protocol))
 			}
@@ -78,6 +82,8 @@ requests, and the requests http_error and http_delay acted on.`,
 	cmd.MarkFlagRequired("upstream")
 	return cmd
 }
+
+var proxyName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
 func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token string) error {
 	p := proxy.New(cfg)

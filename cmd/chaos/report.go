@@ -18,10 +18,11 @@ var reportFormats = []string{"html", "md", "junit", "json"}
 func newReportCmd(io *stdio) *cobra.Command {
 	var format, output string
 	cmd := &cobra.Command{
-		Use:   "report JOURNAL...",
+		Use:   "report JOURNAL|DIR...",
 		Short: "Render reports again from saved journals",
 		Long: `report renders journal.json files written by 'chaos run' again, in the
-format asked for, on stdout or into a file. Journals of older schema
+format asked for, on stdout or into a file. A directory stands for the
+journal.json in it (a run's report directory). Journals of older schema
 versions are read too.`,
 		Example: `  chaos report --format html -o report.html chaos-report/20261127T101500Z-3f2a1c/journal.json
   chaos report --format junit -o junit.xml chaos-report/*/journal.json
@@ -29,7 +30,11 @@ versions are read too.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			var js []*journal.Journal
-			for _, p := range paths {
+			for i, p := range paths {
+				if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+					p = filepath.Join(p, "journal.json")
+					paths[i] = p
+				}
 				j, err := journal.Read(p)
 				if err != nil {
 					return withCode(exitUsage, err)
@@ -81,6 +86,9 @@ versions are read too.`,
 			if output == "" || output == "-" {
 				_, err := fmt.Fprint(io.out, out)
 				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+				return withCode(exitErr, err)
 			}
 			if err := os.WriteFile(output, []byte(out), 0o644); err != nil {
 				return withCode(exitErr, fmt.Errorf("write report: %w", err))

@@ -159,7 +159,10 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
 			return journal.StepError, err.Error(), obs
 		case res.ExitCode != 0:
-			err := fmt.Errorf("step %q: %s exited with code %d: %s", s.Name, s.Exec.Run[0], res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+			err := fmt.Errorf("step %q: %s exited with code %d", s.Name, s.Exec.Run[0], res.ExitCode)
+			if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
+				err = fmt.Errorf("%w: %s", err, msg)
+			}
 			r.fail(err)
 			return journal.StepError, err.Error(), obs
 		}
