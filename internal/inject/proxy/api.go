@@ -88,11 +88,20 @@ type Share float64
 
 // UnmarshalJSON reads "30%" or 0.3.
 func (s *Share) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = 0 // absent: all
+		return nil
+	}
 	var str string
 	if json.Unmarshal(b, &str) == nil {
 		p, err := experiment.ParsePercent(str)
 		if err != nil {
 			return fmt.Errorf("percent: %v", err)
+		}
+		if p == 0 {
+			// 0 as a number means "absent"; written as a percentage it
+			// can only mean none, which is no fault at all.
+			return fmt.Errorf("percent %q would never hit: leave percent out for all, or use more than 0%%", str)
 		}
 		*s = Share(p)
 		return nil

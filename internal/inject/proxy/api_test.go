@@ -81,6 +81,8 @@ func TestAPI(t *testing.T) {
 		{"POST", "/proxies/test/faults", `{"kind":"bandwidth","params":{"rate":1000},"percent":0.5}`, 201, `"percent": 0.5`},
 		{"POST", "/proxies/test/faults", `{"kind":"bandwidth","params":{"rate":1000},"percent":"30%"}`, 201, `"percent": 0.3`},
 		{"POST", "/proxies/test/faults", `{"kind":"bandwidth","params":{"rate":1000},"percent":30}`, 400, `for a percentage write \"30%\"`},
+		{"POST", "/proxies/test/faults", `{"kind":"bandwidth","params":{"rate":1000},"percent":"0%"}`, 400, `would never hit`},
+		{"POST", "/proxies/test/faults", `{"kind":"bandwidth","params":{"rate":1000},"percent":null}`, 201, `"percent": 1`},
 		{"POST", "/proxies/test/faults", `not json`, 400, "decode fault"},
 		{"DELETE", "/proxies/test/faults/" + added.ID, "", 204, ""},
 		{"DELETE", "/proxies/test/faults/" + added.ID, "", 404, "no such fault"},

@@ -312,6 +312,11 @@ type shaper interface {
 	shape(pl *plan, id string)
 }
 
+// plain reports whether deliver writes in one piece under the plan.
+func (pl *plan) plain() bool {
+	return pl.rate == 0 && pl.slicer == nil && !pl.hold && len(pl.budgets) == 0
+}
+
 func (pl *plan) stream() bool {
 	return pl.delay > 0 || pl.jitter > 0 || pl.rate > 0 || pl.slicer != nil || pl.hold || len(pl.budgets) > 0
 }
@@ -444,7 +449,10 @@ func (l *link) finish() error {
 	if err := l.flush(); err != nil {
 		return err
 	}
-	l.stopWriter()
+	// What is queued goes out before the end, but the direction stays open
+	// while a hold or slow_close keeps the end back: the proxy may still
+	// answer a request on it (http_error).
+	l.drainWriter(false)
 	if p := l.werr.Load(); p != nil {
 		return *p
 	}
@@ -462,6 +470,10 @@ func (l *link) finish() error {
 	}
 	if d := l.planFor(l.c.p.faults.Load()).slowClose; d > 0 && !sleep(l.c.ctx, d) {
 		return net.ErrClosed
+	}
+	l.stopWriter()
+	if p := l.werr.Load(); p != nil {
+		return *p
 	}
 	if err := l.dst.CloseWrite(); err != nil {
 		return err
@@ -555,11 +567,15 @@ func (l *link) sendLocked(b []byte) error {
 
 // stopWriter ends the delay line after it has written what it holds.
 // Nothing can be sent after it.
-func (l *link) stopWriter() {
+func (l *link) stopWriter() { l.drainWriter(true) }
+
+// drainWriter ends the delay line after it has written what it holds; a
+// later send starts a new one unless stop is set.
+func (l *link) drainWriter(stop bool) {
 	l.sendMu.Lock()
 	q, done := l.queue, l.wdone
 	l.queue = nil
-	l.stopped = true
+	l.stopped = l.stopped || stop
 	l.sendMu.Unlock()
 	if q != nil {
 		close(q)
@@ -576,8 +592,12 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 		if l.werr.Load() == nil {
 			if err := l.await(ch, &t); err == nil {
 				start := time.Now()
+				pl := l.planFor(l.c.p.faults.Load())
+				plain := pl.plain()
 				err = l.deliver(ch.data)
-				l.learnWriteCost(time.Since(start))
+				if plain {
+					l.learnWriteCost(time.Since(start))
+				}
 				if err != nil {
 					l.werr.Store(&err)
 					l.c.close(!errors.Is(err, errCut))
@@ -597,9 +617,11 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 // on time; a tenth of the delay bounds it too.
 const maxLead = 200 * time.Microsecond
 
-// learnWriteCost folds the duration of one delayed write into the moving
-// average that await aims early by. A write that waited for the peer to
-// read (a full socket buffer) counts as maxLead at most.
+// learnWriteCost folds the duration of one delayed write, made in one
+// piece (no bandwidth, slicer or hold), into the moving average that await
+// aims early by. A write that waited for the peer to read (a full socket
+// buffer) counts as 2*maxLead at most, so that it cannot drag the average
+// far.
 func (l *link) learnWriteCost(d time.Duration) {
 	avg := time.Duration(l.c.p.writeCost.Load())
 	l.c.p.writeCost.Store(int64(avg + (min(d, 2*maxLead)-avg)/8))

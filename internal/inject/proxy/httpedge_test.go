@@ -186,3 +186,28 @@ func TestHTTPFramingOverRepeatedFields(t *testing.T) {
 		t.Fatalf("a request with conflicting Content-Length got %q; want the connection refused", b)
 	}
 }
+
+// While slow_close keeps the end of the replies back, the proxy still
+// answers a request it fails itself, instead of resetting the connection.
+func TestHTTPErrorDuringSlowClose(t *testing.T) {
+	upstream := serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	})
+	p := startProxy(t, upstream, "http")
+	mustAdd(t, p, proxy.Fault{Params: &proxy.SlowClose{Delay: 500 * time.Millisecond}})
+	mustAdd(t, p, proxy.Fault{Params: &proxy.HTTPError{Status: 503, Match: proxy.Match{PathPrefix: "/err"}}})
+	c, br := rawConn(t, p)
+	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if status, _ := readReply(t, br, "GET"); status != 200 {
+		t.Fatalf("first reply %d; want 200", status)
+	}
+	time.Sleep(50 * time.Millisecond) // the upstream has closed; the close is held back
+	fmt.Fprint(c, "GET /err HTTP/1.1\r\nHost: x\r\n\r\n")
+	if status, _ := readReply(t, br, "GET"); status != 503 {
+		t.Fatalf("second reply %d; want the proxy's 503", status)
+	}
+}
