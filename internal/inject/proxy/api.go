@@ -170,7 +170,10 @@ func fromThisMachine(r *http.Request) error {
 	if err != nil {
 		host = r.Host
 	}
-	if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if r.Host == "" {
+		return nil // HTTP/1.0 without Host: no browser sends that
+	}
+	if ip := net.ParseIP(strings.Trim(host, "[]")); !strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("host %q is not a loopback address; bind the API elsewhere with a token", r.Host)
 	}
 	return nil

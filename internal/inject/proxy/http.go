@@ -390,6 +390,7 @@ func hasToken(fields [][2]string, name, token string) bool {
 // chunked, and Content-Length values must agree (RFC 9112 6.3).
 func framing(fields [][2]string) (b body, encoded bool, err error) {
 	var coding, length string
+	var conflict error
 	hasLength := false
 	for _, f := range fields {
 		switch {
@@ -404,11 +405,15 @@ func framing(fields [][2]string) (b body, encoded bool, err error) {
 			for v := range strings.SplitSeq(f[1], ",") {
 				v = strings.TrimSpace(v)
 				if hasLength && v != length {
-					return b, false, fmt.Errorf("conflicting Content-Length values %q and %q", length, v)
+					conflict = fmt.Errorf("conflicting Content-Length values %q and %q", length, v)
 				}
 				length, hasLength = v, true
 			}
 		}
+	}
+	// Transfer-Encoding overrides Content-Length (RFC 9112 6.3).
+	if conflict != nil && !encoded {
+		return b, false, conflict
 	}
 	if encoded {
 		b.chunked = strings.EqualFold(coding, "chunked")

@@ -74,6 +74,10 @@ func TestAddCopiesSettings(t *testing.T) {
 	if got := infos[0].Params.(*proxy.HTTPError); got.Status != 503 || got.PathRegex != "^/x" {
 		t.Fatalf("the proxy's fault changed with the caller's struct: %+v", got)
 	}
+	infos[0].Params.(*proxy.HTTPError).Status = 418
+	if got := p.Faults()[0].Params.(*proxy.HTTPError); got.Status != 503 {
+		t.Fatalf("Faults() handed out the proxy's own settings: changing them made %d", got.Status)
+	}
 	if _, err := p.Add(proxy.Fault{Params: (*proxy.Latency)(nil)}); err == nil {
 		t.Error("Add with a nil *Latency succeeded")
 	}

@@ -43,11 +43,12 @@ type Proxy struct {
 
 	faults atomic.Pointer[faultSet]
 
-	mu      sync.Mutex
-	ln      net.Listener
-	addr    string
-	started bool
-	closed  bool
+	mu       sync.Mutex
+	ln       net.Listener
+	addr     string
+	started  bool
+	starting bool // Start is binding the address
+	closed   bool
 	// relistening is set while relisten retries to listen after a down
 	// fault, because the port was taken in the meantime.
 	relistening bool
@@ -106,17 +107,29 @@ func (p *Proxy) Start(ctx context.Context) error {
 		return fmt.Errorf("start proxy %q: no upstream address", p.cfg.Name)
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	switch {
 	case p.closed:
+		p.mu.Unlock()
 		return fmt.Errorf("start proxy %q: closed", p.cfg.Name)
-	case p.started:
+	case p.started || p.starting:
+		p.mu.Unlock()
 		return fmt.Errorf("start proxy %q: already started", p.cfg.Name)
 	}
+	p.starting = true
+	p.mu.Unlock()
+	// Not under the lock: resolving a host name in the address may take a
+	// while, and Addr, Snapshot and Add must not wait for it.
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting = false
 	if err != nil {
 		return fmt.Errorf("start proxy %q: %w", p.cfg.Name, err)
+	}
+	if p.closed {
+		ln.Close()
+		return fmt.Errorf("start proxy %q: closed", p.cfg.Name)
 	}
 	p.started = true
 	p.addr = ln.Addr().String()
@@ -270,7 +283,7 @@ func (p *Proxy) Faults() []FaultInfo {
 		if pct == 0 {
 			pct = 1
 		}
-		infos = append(infos, FaultInfo{ID: a.id, Kind: a.fault.Params.Kind(), Direction: dir, Percent: pct, Params: a.fault.Params, Since: a.since})
+		infos = append(infos, FaultInfo{ID: a.id, Kind: a.fault.Params.Kind(), Direction: dir, Percent: pct, Params: cloneParams(a.fault.Params), Since: a.since})
 	}
 	return infos
 }
