@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +15,9 @@ import (
 // dryRun resolves each experiment's targets and prints its plan without
 // starting anything.
 func dryRun(ctx context.Context, io *stdio, exps []*experiment.Experiment, o runOptions) error {
+	if o.json {
+		return dryRunJSON(ctx, io, exps, o)
+	}
 	for i, e := range exps {
 		if i > 0 {
 			fmt.Fprintln(io.out)
@@ -133,4 +137,69 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, has
 		parts[i] = p.String()
 	}
 	return fmt.Sprintf("%d of %d matching would be hit: %s", len(picked), matched, strings.Join(parts, ", "))
+}
+
+// planJSON is one experiment's plan as --dry-run --json writes it.
+type planJSON struct {
+	File    string       `json:"file"`
+	Title   string       `json:"title"`
+	Seed    uint64       `json:"seed"`
+	Targets []targetPlan `json:"targets"`
+	Method  []stepPlan   `json:"method"`
+}
+
+type targetPlan struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Resolve string `json:"resolve"`
+}
+
+type stepPlan struct {
+	At         string `json:"at"`
+	Name       string `json:"name"`
+	Kind       string `json:"kind"`
+	Fault      string `json:"fault,omitempty"`
+	Target     string `json:"target,omitempty"`
+	For        string `json:"for,omitempty"`
+	Background bool   `json:"background,omitempty"`
+}
+
+// dryRunJSON writes the plans as one JSON array.
+func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o runOptions) error {
+	plans := make([]planJSON, 0, len(exps))
+	for i, e := range exps {
+		seed := o.seed + uint64(i)
+		env := inject.NewEnv(seed, nil)
+		p := planJSON{File: e.File, Title: e.Title, Seed: seed, Targets: []targetPlan{}, Method: []stepPlan{}}
+		for _, t := range e.Targets {
+			p.Targets = append(p.Targets, targetPlan{Name: t.Name, Kind: t.Kind, Resolve: resolveText(ctx, env, t, len(e.Services) > 0)})
+		}
+		var at time.Duration
+		for _, s := range e.Method {
+			sp := stepPlan{At: fmtPlan(at), Name: s.Name, Kind: s.Kind, Fault: s.Fault, Target: s.Target, Background: s.Background}
+			switch {
+			case s.Kind == experiment.StepFault && s.For > 0:
+				sp.For = s.For.String()
+				if !s.Background {
+					at += s.For.D()
+				}
+			case s.Kind == experiment.StepWait:
+				at += s.Wait.D()
+			}
+			p.Method = append(p.Method, sp)
+		}
+		// The plan shows values as substituted: secrets must not appear.
+		m := e.Masker()
+		p.Title = m.Replace(p.Title)
+		for i := range p.Targets {
+			p.Targets[i].Resolve = m.Replace(p.Targets[i].Resolve)
+		}
+		for i := range p.Method {
+			p.Method[i].Name = m.Replace(p.Method[i].Name)
+		}
+		plans = append(plans, p)
+	}
+	enc := json.NewEncoder(io.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(plans)
 }

@@ -76,7 +76,7 @@ interrupted 130.`,
 	f.StringVar(&o.reportDir, "report-dir", "", "write reports into `DIR` (default chaos-report/RUN-ID; with several files, DIR/NAME for each file NAME.yaml; every experiment of the call has the same RUN-ID)")
 	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE`")
 	f.StringVar(&o.ledgerDir, "ledger", ledger.DefaultDir, "keep the fault ledger in `DIR`")
-	f.BoolVar(&o.json, "json", false, "write the results as JSON on stdout")
+	f.BoolVar(&o.json, "json", false, "write the results (with --dry-run, the plans) as JSON on stdout")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve the targets and print the plan without touching anything")
 	f.StringSliceVar(&o.only, "only", nil, "run only these phases: before, method, after (comma-separated)")
