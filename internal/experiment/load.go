@@ -144,7 +144,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		exp.Resolved = resolved
 	}
 	d.decodeFaults(exp)
-	d.check(exp)
+	d.check(exp, doc)
 	d.errs.sort()
 	if len(d.errs) > 0 {
 		return nil, d.errs
@@ -253,13 +253,23 @@ func hasHTTPScheme(u string) bool {
 	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
 }
 
+// valueOf returns the value of key in mapping m, or nil.
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
 // check validates what spans sections: references and unique names.
-func (d *decoder) check(e *Experiment) {
+func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 	if e.Version != "" && e.Version != Version {
-		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{Line: 1}, Msg: fmt.Sprintf("version %q is not supported: this chaos reads version %s", e.Version, Version)})
+		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(valueOf(doc, "version")), Msg: fmt.Sprintf("version %q is not supported: this chaos reads version %s", e.Version, Version)})
 	}
 	if len(e.Method) == 0 && len(e.SteadyState) == 0 && len(d.errs) == 0 {
-		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{Line: 1}, Msg: "the experiment has neither a method nor a steady_state: there is nothing to run"})
+		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(doc), Msg: "the experiment has neither a method nor a steady_state: there is nothing to run"})
 	}
 	unique := func(kind string, names []string, pos []Pos) {
 		seen := map[string]bool{}
@@ -312,7 +322,7 @@ func (d *decoder) check(e *Experiment) {
 	}
 	unique("check", names, pos)
 	if e.Recovery != nil && e.Recovery.Within <= 0 {
-		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{Line: 1}, Msg: "recovery: within must be more than 0s"})
+		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(valueOf(doc, "recovery")), Msg: "recovery: within must be more than 0s"})
 	}
 
 	names, pos = nil, nil
