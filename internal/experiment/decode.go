@@ -291,6 +291,7 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 	fs := fieldsOf(v.Type())
 	before := d.problems()
 	seen := map[string]bool{}
+	misspelt := map[string]bool{} // keys an unknown key was taken for
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		idx := slices.IndexFunc(fs, func(f field) bool { return f.key == k.Value })
@@ -301,6 +302,7 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 			d.errorf(k, "key %q is set twice in %s", k.Value, what)
 		case idx < 0:
 			d.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, keys(fs)))
+			misspelt[suggest(k.Value, keys(fs))] = true
 		default:
 			fw := fmt.Sprintf("%s in %s", k.Value, what)
 			if fs[idx].what != "" {
@@ -311,7 +313,8 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 		seen[k.Value] = true
 	}
 	for _, f := range fs {
-		if f.required && !seen[f.key] {
+		// A required key written with a typo is told once, as the typo.
+		if f.required && !seen[f.key] && !misspelt[f.key] {
 			d.errorf(n, "missing key %q in %s", f.key, what)
 		}
 	}

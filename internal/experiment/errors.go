@@ -139,3 +139,25 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// within reports whether a problem was already found at n or inside it.
+func (l ErrorList) within(n *yaml.Node) bool {
+	if n == nil {
+		return false
+	}
+	at := map[Pos]bool{}
+	var walk func(*yaml.Node)
+	walk = func(m *yaml.Node) {
+		at[posOf(m)] = true
+		for _, c := range m.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	for _, e := range l {
+		if at[e.Pos] {
+			return true
+		}
+	}
+	return false
+}

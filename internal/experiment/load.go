@@ -321,7 +321,7 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 		}
 	}
 	unique("check", names, pos)
-	if e.Recovery != nil && e.Recovery.Within <= 0 {
+	if rn := valueOf(doc, "recovery"); e.Recovery != nil && e.Recovery.Within <= 0 && !d.errs.within(rn) {
 		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(valueOf(doc, "recovery")), Msg: "recovery: within must be more than 0s"})
 	}
 
