@@ -79,7 +79,7 @@ interrupted 130.`,
 	f.BoolVar(&o.json, "json", false, "write the results (with --dry-run, the plans) as JSON on stdout")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve the targets and print the plan without touching anything")
-	f.StringSliceVar(&o.only, "only", nil, "run only these phases: before, method, after (comma-separated)")
+	f.StringSliceVar(&o.only, "only", nil, "run only these phases: before, method (or during), after (comma-separated)")
 	f.Uint64Var(&o.seed, "seed", 0, "seed for random picks, to repeat a run exactly (default: random, printed)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print every load window and passing observation")
 	f.BoolVar(&o.dashboard, "dashboard", false, "show the run full screen and steer it: a abort, s skip wait, h hold, c continue, q interrupt")
@@ -114,7 +114,11 @@ type checkResult struct {
 }
 
 func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions) error {
-	for _, p := range o.only {
+	for i, p := range o.only {
+		if p == experiment.During {
+			// The method is when checks with when: [during] run.
+			o.only[i], p = runner.PhaseMethod, runner.PhaseMethod
+		}
 		if !slices.Contains(runner.Phases, p) {
 			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(runner.Phases, ", ")))
 		}
