@@ -57,6 +57,9 @@ func parseVars(flags []string) (map[string]string, error) {
 		if !ok || k == "" {
 			return nil, withCode(exitUsage, fmt.Errorf("--var %q: use NAME=VALUE", f))
 		}
+		if old, dup := out[k]; dup && old != v {
+			return nil, withCode(exitUsage, fmt.Errorf("--var %s is given twice, as %q and %q", k, old, v))
+		}
 		out[k] = v
 	}
 	return out, nil
