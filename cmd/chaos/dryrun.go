@@ -126,7 +126,7 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, has
 	picked, matched, err := inject.Select(ctx, env, t.Name, kind, t.Spec)
 	switch {
 	case err != nil && matched == 0 && hasServices:
-		return fmt.Sprintf("%v (the experiment's services are not started in a dry run)", err)
+		return fmt.Sprintf("%v (the experiment's services are not started here)", err)
 	case err != nil:
 		return err.Error()
 	case matched == 0:

@@ -102,7 +102,7 @@ func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token strin
 	srv := &http.Server{Handler: proxy.NewAPI(reg, proxy.APIOptions{Token: token}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	defer srv.Close()
-	fmt.Fprintf(io.err, "chaos: proxy %s: %s -> %s (%s); control API on http://%s\n", cfg.Name, p.Addr(), cfg.Upstream, cfg.Protocol, l.Addr())
+	fmt.Fprintf(io.err, "chaos: proxy %q: %s -> %s (%s); control API on http://%s/proxies/%s\n", cfg.Name, p.Addr(), cfg.Upstream, cfg.Protocol, l.Addr(), cfg.Name)
 	sigs, stop := io.signals()
 	defer stop()
 	select {
