@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -170,12 +171,17 @@ func (r *Retry) backoff(attempt int) time.Duration {
 	for i := 1; i < attempt && d < float64(r.set.MaxDelay); i++ {
 		d *= r.set.Multiplier
 	}
-	c := int64(min(d, float64(r.set.MaxDelay)))
+	// Clamped before the conversion: float64(MaxDelay) may round up past
+	// the largest int64.
+	c := int64(r.set.MaxDelay)
+	if d < float64(r.set.MaxDelay) {
+		c = int64(d)
+	}
 	switch r.set.Jitter {
 	case FullJitter:
-		return time.Duration(r.rand.Int64N(c + 1))
+		return time.Duration(r.rand.Int64N(min(c, math.MaxInt64-1) + 1))
 	case EqualJitter:
-		return time.Duration(c/2 + r.rand.Int64N(c-c/2+1))
+		return time.Duration(c/2 + r.rand.Int64N(min(c-c/2, math.MaxInt64-1)+1))
 	default:
 		return time.Duration(c)
 	}

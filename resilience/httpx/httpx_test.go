@@ -302,3 +302,61 @@ func TestTransportCallerCancel(t *testing.T) {
 		t.Fatalf("Do = %v after %v; want the caller's deadline, promptly", err, time.Since(start))
 	}
 }
+
+// closeCounter is a request body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed atomic.Int64
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+// A request turned away before any attempt still has its body closed, as
+// every RoundTripper must.
+func TestTransportClosesBodyWhenTurnedAway(t *testing.T) {
+	srv := newServer(t, 200)
+	breaker := resilience.NewBreaker(resilience.BreakerSettings{})
+	breaker.ForceOpen()
+	defer breaker.Reset()
+	tr := &httpx.Transport{Base: &http.Transport{}, Policies: func(string) []resilience.Policy { return []resilience.Policy{breaker} }}
+	body := &closeCounter{Reader: strings.NewReader("x")}
+	req, _ := http.NewRequest("POST", srv.URL, body)
+	if _, err := tr.RoundTrip(req); !errors.Is(err, resilience.ErrOpen) {
+		t.Fatalf("RoundTrip = %v; want ErrOpen", err)
+	}
+	if n := body.closed.Load(); n != 1 {
+		t.Errorf("body closed %d times; want 1", n)
+	}
+}
+
+// A 5xx too big to hold for a retry is still a failure for the breaker
+// (the base transport here leaves Response.Request unset, as fakes do).
+func TestTransportBigErrorBodyCountsAsFailure(t *testing.T) {
+	big := strings.Repeat("x", 100)
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 503, Status: "503 Service Unavailable", Header: http.Header{}, Body: io.NopCloser(strings.NewReader(big))}, nil
+	})
+	breaker := resilience.NewBreaker(resilience.BreakerSettings{WindowSize: 3, MinimumCalls: 3, OpenDuration: time.Hour})
+	defer breaker.Reset()
+	pol := func(string) []resilience.Policy { return []resilience.Policy{breaker} }
+	tr := &httpx.Transport{Base: base, Policies: pol, MaxErrorBody: 10}
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://example.invalid/x", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != big {
+			t.Fatalf("body %d bytes; want the whole %d", len(b), len(big))
+		}
+	}
+	if s := breaker.Snapshot(); s.State != resilience.StateOpen {
+		t.Errorf("breaker %v after three 503s; want open", s.State)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

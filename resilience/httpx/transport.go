@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -84,12 +85,14 @@ func (t *Transport) pipeline(host string) *resilience.Pipeline[*http.Response] {
 // response; it carries the response, whose body is held in memory.
 type StatusError struct {
 	Response   *http.Response
+	method     string
+	url        string
 	retryAfter time.Duration
 }
 
 // Error names the request and the status.
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("%s %s: %s", e.Response.Request.Method, e.Response.Request.URL.Redacted(), e.Response.Status)
+	return fmt.Sprintf("%s %s: %s", e.method, e.url, e.Response.Status)
 }
 
 // RetryAfter returns the delay the server asked for, or 0; resilience.Retry
@@ -108,6 +111,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	a := &attempts{base: base, req: req, limit: limit, replayable: replayable(req)}
 	resp, err := t.pipeline(req.URL.Host).Do(req.Context(), a.send)
+	if a.n == 0 && req.Body != nil && req.Body != http.NoBody {
+		// Turned away before any attempt (an open breaker, a full
+		// bulkhead): a RoundTripper closes the body whatever happens.
+		req.Body.Close()
+	}
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
@@ -181,7 +189,9 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		se, ok := a.hold(resp, cancel)
 		if !ok {
-			return resp, nil
+			// Too big to hold for a retry: passed on as it streams, but
+			// still a failure for the breaker.
+			return nil, resilience.Permanent(se)
 		}
 		if !a.replayable {
 			return nil, resilience.Permanent(se)
@@ -189,10 +199,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		return nil, se
 	}
 	if resp.StatusCode >= 500 {
-		se, ok := a.hold(resp, cancel)
-		if !ok {
-			return resp, nil
-		}
+		se, _ := a.hold(resp, cancel)
 		return nil, resilience.Permanent(se)
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
@@ -201,15 +208,16 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 
 // hold reads an error response's body into memory, so that the response
 // can be dropped for a retry or returned after the attempt's context is
-// gone. A body over the limit is left alone and ok is false.
+// gone. A body over the limit is left to stream and ok is false.
 func (a *attempts) hold(resp *http.Response, cancel context.CancelFunc) (*StatusError, bool) {
+	se := &StatusError{Response: resp, method: a.req.Method, url: a.req.URL.Redacted(), retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, a.limit+1))
 	if int64(len(body)) > a.limit {
 		resp.Body = &cancelBody{ReadCloser: struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}, cancel: cancel}
-		return nil, false
+		return se, false
 	}
 	resp.Body.Close()
 	cancel()
@@ -217,7 +225,7 @@ func (a *attempts) hold(resp *http.Response, cancel context.CancelFunc) (*Status
 		body = nil
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return &StatusError{Response: resp, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}, true
+	return se, true
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date.
@@ -225,8 +233,9 @@ func parseRetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		// A delay too long to represent is as good as forever.
+		return time.Duration(min(s, int64(math.MaxInt64/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)
