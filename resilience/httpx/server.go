@@ -73,11 +73,14 @@ const ReplayedHeader = "Idempotent-Replayed"
 
 // Idempotency is middleware for requests carrying an Idempotency-Key
 // header. The first request with a key runs the handler, and its response,
-// whatever the status (5xx included), is stored and replayed to every
-// later request with the same key. While the first is still running, the
-// same key answers 409 Conflict; the same key with a different method,
-// path, query or body answers 422 Unprocessable Entity. Requests without
-// a key pass through.
+// whatever the status (5xx included) but 429 and 503, is stored and
+// replayed to every later request with the same key; after a 429 or 503
+// ("try again later", as Shed answers) the next request runs the handler
+// again. While the first is still running, the same key answers 409
+// Conflict with Retry-After: 1 (so a client whose attempt timeout is
+// shorter than the handler gets a 409: Transport does not retry it); the
+// same key with a different method, path, query or body answers 422
+// Unprocessable Entity. Requests without a key pass through.
 //
 // Keys are global to the store: scope them per client (for example in a
 // preceding middleware) if clients could collide.
@@ -158,6 +161,12 @@ func record(w http.ResponseWriter, r *http.Request, next http.Handler, store Sto
 		rw.WriteHeader(http.StatusOK)
 	}
 	saved = true
+	if rw.status == http.StatusTooManyRequests || rw.status == http.StatusServiceUnavailable {
+		// "Try again later" is no outcome to replay for a day: the next
+		// request with the key runs the handler again.
+		store.Release(context.WithoutCancel(r.Context()), key)
+		return
+	}
 	rec := Record{Fingerprint: fp, Done: true, Status: rw.status, Header: rw.header, Body: rw.body.Bytes()}
 	if err := store.Save(context.WithoutCancel(r.Context()), key, rec); err != nil {
 		store.Release(context.WithoutCancel(r.Context()), key)

@@ -96,6 +96,14 @@ func TestIdempotency(t *testing.T) {
 			{"POST", "/charges", "k", "10", 500, false},
 			{"POST", "/charges", "k", "10", 500, true},
 		}, 1},
+		{"503 not stored: try again later", 503, []step{
+			{"POST", "/charges", "k", "10", 503, false},
+			{"POST", "/charges", "k", "10", 503, false},
+		}, 2},
+		{"429 not stored", 429, []step{
+			{"POST", "/charges", "k", "10", 429, false},
+			{"POST", "/charges", "k", "10", 429, false},
+		}, 2},
 		{"different body", 201, []step{
 			{"POST", "/charges", "k", "10", 201, false},
 			{"POST", "/charges", "k", "99", 422, false},
