@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 
@@ -142,7 +143,7 @@ func (f *frontend) finished(i int, j *journal.Journal, paths map[string]string) 
 				res.Reports = append(res.Reports, dashboard.Report{Name: name, Path: p})
 			}
 		}
-		for _, name := range sortedKeys(paths) {
+		for _, name := range slices.Sorted(maps.Keys(paths)) {
 			if name != "summary" && name != "journal" {
 				res.Reports = append(res.Reports, dashboard.Report{Name: name, Path: paths[name]})
 			}
@@ -179,15 +180,6 @@ func (f *frontend) close() {
 	if err != nil {
 		fmt.Fprintf(f.io.err, "chaos: %v\n", err)
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func isTerminal(r io.Reader) bool {

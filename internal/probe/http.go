@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,7 +176,7 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 		}
 		// Every field is observed, so that a failure shows all the numbers.
 		var bad []string
-		for _, path := range sortedKeys(expect.JSON) {
+		for _, path := range slices.Sorted(maps.Keys(expect.JSON)) {
 			got, ok := JSONPath(doc, path)
 			if !ok {
 				bad = append(bad, fmt.Sprintf("JSON field %s is missing", path))

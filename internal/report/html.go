@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,7 +309,7 @@ func percent(r float64) string {
 
 func errorsText(e map[string]int64) string {
 	var parts []string
-	for _, k := range sortedKeys(e) {
+	for _, k := range slices.Sorted(maps.Keys(e)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, e[k]))
 	}
 	return strings.Join(parts, ", ")
@@ -401,7 +402,7 @@ func paramsText(raw json.RawMessage) string {
 		m = inner
 	}
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		val := m[k]
 		switch x := val.(type) {
 		case float64:

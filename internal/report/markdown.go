@@ -4,6 +4,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -168,11 +169,7 @@ func recoveredText(c *journal.Check) string {
 }
 
 func expectText(e map[string]string) string {
-	keys := make([]string, 0, len(e))
-	for k := range e {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(e))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + " " + e[k]

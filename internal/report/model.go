@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,7 +229,7 @@ var ops = []string{"<=", ">=", "==", "!=", "<", ">"}
 // percentiles and the success rate. Others are left out.
 func parseExpect(e map[string]string) []expectation {
 	var out []expectation
-	for _, k := range sortedKeys(e) {
+	for _, k := range slices.Sorted(maps.Keys(e)) {
 		v := strings.TrimSpace(e[k])
 		op := ""
 		for _, o := range ops {
@@ -307,15 +308,6 @@ func failedValue(s journal.Sample) (key string, v float64, ok bool) {
 	return key, d.Seconds(), true
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // observedText lists observed values in a stable order, the most telling
 // first.
 func observedText(o map[string]string) string {
@@ -326,7 +318,7 @@ func observedText(o map[string]string) string {
 			parts = append(parts, k+" "+v)
 		}
 	}
-	for _, k := range sortedKeys(o) {
+	for _, k := range slices.Sorted(maps.Keys(o)) {
 		if !slices.Contains(first, k) {
 			parts = append(parts, k+" "+o[k])
 		}
