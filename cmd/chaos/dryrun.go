@@ -63,34 +63,29 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	}
 	if len(e.Method) > 0 {
 		fmt.Fprintln(w, "\nmethod:")
-		var at time.Duration
-		for _, s := range e.Method {
-			line := fmt.Sprintf("  at +%-6s %s", fmtPlan(at), s.Name)
-			switch s.Kind {
-			case experiment.StepFault:
+		starts, end := timeline(e.Method)
+		for i, s := range e.Method {
+			line := fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Name)
+			if s.Kind == experiment.StepFault {
 				// A name made of the fault and the target says no more
 				// than what follows.
 				if strings.HasPrefix(s.Name, s.Fault+" "+s.Target) {
-					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(at), s.Fault)
+					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Fault)
 				} else {
 					line += ": " + s.Fault
 				}
-				if s.For > 0 {
+				switch {
+				case s.For > 0 && s.Background:
+					line += fmt.Sprintf(" on %s for %s (in the background)", s.Target, s.For)
+				case s.For > 0:
 					line += fmt.Sprintf(" on %s for %s", s.Target, s.For)
-					if s.Background {
-						line += " (in the background)"
-					} else {
-						at += s.For.D()
-					}
-				} else {
+				default:
 					line += fmt.Sprintf(" on %s until the method ends", s.Target)
 				}
-			case experiment.StepWait:
-				at += s.Wait.D()
 			}
 			fmt.Fprintln(w, line)
 		}
-		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(at))
+		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(end))
 	}
 	if e.Recovery != nil {
 		fmt.Fprintf(w, "\nrecovery: the steady state must hold again within %s\n", e.Recovery.Within)
@@ -105,6 +100,23 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 			}
 		}
 	}
+}
+
+// timeline returns when each step starts, counted from the start of the
+// method, and when the method ends: waits and faults with for (unless in
+// the background) hold the method up; other steps take no planned time.
+func timeline(steps []*experiment.Step) (starts []time.Duration, end time.Duration) {
+	starts = make([]time.Duration, len(steps))
+	for i, s := range steps {
+		starts[i] = end
+		switch {
+		case s.Kind == experiment.StepWait:
+			end += s.Wait.D()
+		case s.Kind == experiment.StepFault && s.For > 0 && !s.Background:
+			end += s.For.D()
+		}
+	}
+	return starts, end
 }
 
 func fmtPlan(d time.Duration) string {
@@ -174,17 +186,11 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		for _, t := range e.Targets {
 			p.Targets = append(p.Targets, targetPlan{Name: t.Name, Kind: t.Kind, Resolve: resolveText(ctx, env, t, len(e.Services) > 0)})
 		}
-		var at time.Duration
-		for _, s := range e.Method {
-			sp := stepPlan{At: fmtPlan(at), Name: s.Name, Kind: s.Kind, Fault: s.Fault, Target: s.Target, Background: s.Background}
-			switch {
-			case s.Kind == experiment.StepFault && s.For > 0:
+		starts, _ := timeline(e.Method)
+		for i, s := range e.Method {
+			sp := stepPlan{At: fmtPlan(starts[i]), Name: s.Name, Kind: s.Kind, Fault: s.Fault, Target: s.Target, Background: s.Background}
+			if s.Kind == experiment.StepFault && s.For > 0 {
 				sp.For = s.For.String()
-				if !s.Background {
-					at += s.For.D()
-				}
-			case s.Kind == experiment.StepWait:
-				at += s.Wait.D()
 			}
 			p.Method = append(p.Method, sp)
 		}
