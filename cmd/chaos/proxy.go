@@ -52,21 +52,15 @@ requests, and the requests http_error and http_delay acted on.`,
 			if err != nil {
 				return withCode(exitUsage, fmt.Errorf("--api %q: %v", api, err))
 			}
-			if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && token == "" {
+			if !proxy.IsLoopback(host) && token == "" {
 				return withCode(exitUsage, fmt.Errorf("--api %s is not a loopback address: set --token or CHAOS_PROXY_TOKEN so that strangers cannot inject faults", api))
 			}
 			if !proxyName.MatchString(cfg.Name) {
 				return withCode(exitUsage, fmt.Errorf("--name %q: use letters, digits, '.', '_' and '-' only, as it goes into the API's paths", cfg.Name))
 			}
-			if cfg.Protocol != "tcp" && cfg.Protocol != "http" {
-				return withCode(exitUsage, fmt.Errorf("--protocol %q: use tcp or http", cfg.Protocol))
-			}
-			for flag, addr := range map[string]string{"--listen": cfg.Listen, "--upstream": cfg.Upstream} {
-				if _, port, err := net.SplitHostPort(addr); err != nil {
-					return withCode(exitUsage, fmt.Errorf("%s %q: %v", flag, addr, err))
-				} else if _, err := net.LookupPort("tcp", port); err != nil {
-					return withCode(exitUsage, fmt.Errorf("%s %q: port %q is not a port number", flag, addr, port))
-				}
+			if err := cfg.Validate(); err != nil {
+				// Its errors name the field, which is also the flag.
+				return withCode(exitUsage, fmt.Errorf("--%v", err))
 			}
 			return runProxy(cmd.Context(), io, cfg, api, token)
 		},

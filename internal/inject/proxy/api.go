@@ -173,7 +173,7 @@ func fromThisMachine(r *http.Request) error {
 	if r.Host == "" {
 		return nil // HTTP/1.0 without Host: no browser sends that
 	}
-	if ip := net.ParseIP(strings.Trim(host, "[]")); !strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") && (ip == nil || !ip.IsLoopback()) {
+	if !IsLoopback(host) {
 		return fmt.Errorf("host %q is not a loopback address; bind the API elsewhere with a token", r.Host)
 	}
 	return nil

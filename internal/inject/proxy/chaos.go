@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
@@ -29,29 +28,7 @@ type TargetSpec struct {
 
 // Validate checks the addresses and the protocol.
 func (s *TargetSpec) Validate() error {
-	if err := checkAddr(s.Listen); err != nil {
-		return fmt.Errorf("listen %q: %v", s.Listen, err)
-	}
-	if err := checkAddr(s.Upstream); err != nil {
-		return fmt.Errorf("upstream %q: %v", s.Upstream, err)
-	}
-	if s.Protocol != "" && s.Protocol != "tcp" && s.Protocol != "http" {
-		return fmt.Errorf("protocol %q: use tcp or http", s.Protocol)
-	}
-	return nil
-}
-
-// checkAddr accepts HOST:PORT with a port number (0 to 65535) or a
-// service name such as http.
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("port %q is not a port number", port)
-	}
-	return nil
+	return Config{Listen: s.Listen, Upstream: s.Upstream, Protocol: s.Protocol}.Validate()
 }
 
 // settings are a fault's settings in an experiment file: the kind's own,

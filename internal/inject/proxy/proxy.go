@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,35 @@ type Config struct {
 	Protocol string
 	// DialTimeout bounds connecting to Upstream; zero means 5 seconds.
 	DialTimeout time.Duration
+}
+
+// Validate checks the protocol and that both addresses are HOST:PORT with
+// a port number (0 to 65535) or a service name such as http. Errors name
+// the field: listen "...": ...
+func (c Config) Validate() error {
+	for _, f := range []struct{ name, addr string }{{"listen", c.Listen}, {"upstream", c.Upstream}} {
+		_, port, err := net.SplitHostPort(f.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", f.name, f.addr, err)
+		}
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return fmt.Errorf("%s %q: port %q is not a port number", f.name, f.addr, port)
+		}
+	}
+	if c.Protocol != "" && c.Protocol != "tcp" && c.Protocol != "http" {
+		return fmt.Errorf("protocol %q: use tcp or http", c.Protocol)
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (without a port; IPv6 with or without
+// brackets) is a loopback address or localhost.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // Proxy forwards connections from Listen to Upstream, applying its faults.
