@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gamedayhq/chaos/internal/dirs"
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/ledger"
@@ -156,7 +156,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	created, err := prepareReportDirs(base, expDirs, o.reportDir != "")
 	// Directories made here and left empty (an experiment not run after an
 	// interrupt, or an error before any) are removed at the end.
-	defer removeEmpty(created)
+	defer dirs.RemoveEmpty(created)
 	if err != nil {
 		return err
 	}
@@ -298,29 +298,11 @@ func worse(a, b int) int {
 // prepareReportDirs creates the report directories of a call and checks
 // that files can be written in them. It returns the directories it created,
 // parents first. flag says the base came from --report-dir.
-func prepareReportDirs(base string, dirs []string, flag bool) ([]string, error) {
+func prepareReportDirs(base string, expDirs []string, flag bool) ([]string, error) {
 	var created []string
-	for _, dir := range append([]string{base}, dirs...) {
-		// The ancestors that do not exist yet are the ones MkdirAll makes.
-		var missing []string
-		for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-			if _, err := os.Lstat(d); err == nil || !errors.Is(err, os.ErrNotExist) {
-				break
-			}
-			missing = append(missing, d)
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-		err := os.MkdirAll(dir, 0o755)
-		for _, d := range slices.Backward(missing) {
-			if fi, serr := os.Lstat(d); serr == nil && fi.IsDir() {
-				created = append(created, d)
-			}
-		}
-		if err == nil {
-			err = checkWritable(dir)
-		}
+	for _, dir := range append([]string{base}, expDirs...) {
+		c, err := dirs.Make(dir)
+		created = append(created, c...)
 		if err != nil {
 			what := "report directory " + base
 			if flag {
@@ -333,24 +315,6 @@ func prepareReportDirs(base string, dirs []string, flag bool) ([]string, error) 
 		}
 	}
 	return created, nil
-}
-
-// checkWritable creates and removes a file in dir.
-func checkWritable(dir string) error {
-	f, err := os.CreateTemp(dir, ".chaos-write-check-*")
-	if err != nil {
-		return err
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
-
-// removeEmpty removes those of dirs that are empty, last first, so that
-// a directory goes after the ones made in it.
-func removeEmpty(dirs []string) {
-	for _, d := range slices.Backward(dirs) {
-		os.Remove(d) // fails, as it should, on a directory with files
-	}
 }
 
 func newRunID() string {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/dirs"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/process"
 )
@@ -97,33 +98,11 @@ func Create(dir, runID, experimentFile string) *Ledger {
 // behind when Prepare created it: runs create it again with their first
 // entry.
 func Prepare(dir string) error {
-	// The directories MkdirAll makes, deepest first.
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
+	created, err := dirs.Make(dir)
 	if isDefault(dir) {
-		defer func() {
-			for _, d := range missing {
-				os.Remove(d) // only empty directories go
-			}
-		}()
+		dirs.RemoveEmpty(created)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".ledger-*")
-	if err != nil {
-		return err
-	}
-	tmp.Close()
-	return os.Remove(tmp.Name())
+	return err
 }
 
 // Path is the ledger's file.
