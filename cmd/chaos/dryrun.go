@@ -67,9 +67,9 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 		for i, s := range e.Method {
 			line := fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Name)
 			if s.Kind == experiment.StepFault {
-				// A name made of the fault and the target says no more
-				// than what follows.
-				if strings.HasPrefix(s.Name, s.Fault+" "+s.Target) {
+				// A name made up from the fault and the target says no
+				// more than what follows.
+				if !s.Named() {
 					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Fault)
 				} else {
 					line += ": " + s.Fault

@@ -289,6 +289,10 @@ type Step struct {
 	autoNamed bool // Name was made up from what the step does
 }
 
+// Named reports whether the file gave the step its name, rather than the
+// loader making one up from what it does ("stop victim", "wait 1s").
+func (s *Step) Named() bool { return !s.autoNamed }
+
 // nameIfUnnamed gives a step without a name one made of what it does.
 func (s *Step) nameIfUnnamed(name string) {
 	if s.Name == "" {
