@@ -23,13 +23,16 @@ type conn struct {
 	mu       sync.Mutex
 	upstream *net.TCPConn
 	closed   bool
-	timers   map[string]*time.Timer
+	timers   map[*active]*time.Timer
+	// dropping holds the ids of the dropping timeouts that hit the
+	// connection: when one of them is removed, the connection is closed.
+	dropping map[string]bool
 	links    [2]*link
 }
 
 func newConn(p *Proxy, client *net.TCPConn) *conn {
 	ctx, cancel := context.WithCancel(p.ctx)
-	return &conn{p: p, client: client, seed: rand.Uint64(), ctx: ctx, cancel: cancel, timers: map[string]*time.Timer{}}
+	return &conn{p: p, client: client, seed: rand.Uint64(), ctx: ctx, cancel: cancel, timers: map[*active]*time.Timer{}}
 }
 
 // hits reports whether fault a acts on this connection. The choice is a
@@ -67,7 +70,7 @@ func (c *conn) run() {
 			c.close(true)
 			return
 		case *Reset:
-			if f.AfterBytes == 0 {
+			if f.atOnce() {
 				c.close(true)
 				return
 			}
@@ -128,7 +131,8 @@ func (c *conn) update(kicked []kick) []kick {
 		return kicked
 	}
 	set := c.p.faults.Load()
-	present := map[string]bool{}
+	present := map[*active]bool{}
+	var dropping map[string]bool
 	cut := false
 	for _, a := range set.faults {
 		if !c.hits(a) {
@@ -138,28 +142,45 @@ func (c *conn) update(kicked []kick) []kick {
 		case *Down:
 			cut = true
 		case *Reset:
-			if f.AfterBytes == 0 {
+			if f.atOnce() {
 				cut = true
 			}
 		case *Timeout:
+			if f.Drop {
+				if dropping == nil {
+					dropping = map[string]bool{}
+				}
+				dropping[a.id] = true
+			}
+			// Keyed by the fault's entry, not its id: an update starts
+			// the clock again, as a new setting should.
 			if f.CloseAfter > 0 {
-				present[a.id] = true
-				if c.timers[a.id] == nil {
-					c.timers[a.id] = time.AfterFunc(f.CloseAfter, func() { c.close(false) })
+				present[a] = true
+				if c.timers[a] == nil {
+					c.timers[a] = time.AfterFunc(f.CloseAfter, func() { c.close(false) })
 				}
 			}
 		}
 	}
-	for id, t := range c.timers {
-		if !present[id] {
+	for a, t := range c.timers {
+		if !present[a] {
 			t.Stop()
-			delete(c.timers, id)
+			delete(c.timers, a)
 		}
 	}
+	// A dropping timeout left a gap in the stream: the connection cannot
+	// carry on once it is gone.
+	gap := false
+	for id := range c.dropping {
+		if !dropping[id] {
+			gap = true
+		}
+	}
+	c.dropping = dropping
 	links := c.links
 	c.mu.Unlock()
-	if cut {
-		c.close(true)
+	if cut || gap {
+		c.close(cut)
 		return kicked
 	}
 	for _, l := range links {
@@ -230,6 +251,9 @@ func (c *conn) close(reset bool) {
 
 // sleep waits for d or until ctx is done, and reports whether d elapsed.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -296,15 +320,20 @@ type plan struct {
 	rate          int64
 	slicer        *Slicer
 	hold          bool
+	drop          bool
 	budgets       []budget
 	slowClose     time.Duration
 }
 
-// budget closes or resets the connection after bytes more bytes.
+// budget closes or resets the connection after bytes more bytes, delay
+// after the byte that exhausts it; with eof set, the end of the stream
+// exhausts it too.
 type budget struct {
 	id    string
 	bytes int64
 	reset bool
+	delay time.Duration
+	eof   bool
 }
 
 // shaper is implemented by kinds that act on the bytes of a direction.
@@ -314,11 +343,11 @@ type shaper interface {
 
 // plain reports whether deliver writes in one piece under the plan.
 func (pl *plan) plain() bool {
-	return pl.rate == 0 && pl.slicer == nil && !pl.hold && len(pl.budgets) == 0
+	return pl.rate == 0 && pl.slicer == nil && !pl.hold && !pl.drop && len(pl.budgets) == 0
 }
 
 func (pl *plan) stream() bool {
-	return pl.delay > 0 || pl.jitter > 0 || pl.rate > 0 || pl.slicer != nil || pl.hold || len(pl.budgets) > 0
+	return pl.delay > 0 || pl.jitter > 0 || pl.rate > 0 || pl.slicer != nil || pl.hold || pl.drop || len(pl.budgets) > 0
 }
 
 // planFor returns the plan of this direction under set. It is cached per
@@ -455,6 +484,16 @@ func (l *link) finish() error {
 	l.drainWriter(false)
 	if p := l.werr.Load(); p != nil {
 		return *p
+	}
+	// A reset waiting for data takes the end of the stream for data.
+	for _, bg := range l.planFor(l.c.p.faults.Load()).budgets {
+		if bg.eof {
+			if !sleep(l.c.ctx, bg.delay) {
+				return net.ErrClosed
+			}
+			l.c.close(bg.reset)
+			return errCut
+		}
 	}
 	// A hold keeps the end of the stream back too, as a hung peer would.
 	for {
@@ -692,11 +731,14 @@ func (l *link) await(ch chunk, t **time.Timer) error {
 }
 
 // deliver writes b to dst under the faults that shape the stream: hold,
-// bandwidth, slicer and byte budgets.
+// drop, bandwidth, slicer and byte budgets.
 func (l *link) deliver(b []byte) error {
 	for len(b) > 0 {
 		set := l.c.p.faults.Load()
 		pl := l.planFor(set)
+		if pl.drop {
+			return nil
+		}
 		if pl.hold {
 			select {
 			case <-set.changed:
@@ -739,6 +781,11 @@ func (l *link) deliver(b []byte) error {
 		}
 		b = b[n:]
 		if exhausted != nil {
+			// The rest of b, and what comes while the delay runs, is
+			// never passed on.
+			if !sleep(l.c.ctx, exhausted.delay) {
+				return net.ErrClosed
+			}
 			l.c.close(exhausted.reset)
 			return errCut
 		}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,29 +249,80 @@ func (p *Proxy) untrack(c *conn) {
 	p.open.Add(-1)
 }
 
+// MaxFaults is the most faults one proxy holds at once. Every connection
+// weighs each of them when the set changes; a client adding faults in a
+// loop gets an error instead of a proxy that slows to a crawl.
+const MaxFaults = 100
+
+// ErrTooManyFaults is returned by Add when the proxy holds MaxFaults.
+var ErrTooManyFaults = fmt.Errorf("too many faults: a proxy holds %d at most", MaxFaults)
+
 // Add switches a fault on, for open connections as well as new ones, and
 // returns its id.
 func (p *Proxy) Add(f Fault) (string, error) {
-	// The proxy keeps a copy of the settings: the caller may reuse or
-	// change its own while connections read the proxy's.
-	f.Params = cloneParams(f.Params)
-	if err := validateFault(f, p.cfg.Protocol); err != nil {
+	a, err := p.newActive(f)
+	if err != nil {
 		return "", fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, err)
 	}
-	a := &active{fault: f, seed: rand.Uint64(), since: time.Now(), all: f.Percent == 0 || f.Percent == 1}
-	a.threshold = uint64(f.Percent * (1 << 63) * 2)
+	a.seed, a.since = rand.Uint64(), time.Now()
 	p.mu.Lock()
+	if len(p.faults.Load().faults) >= MaxFaults {
+		p.mu.Unlock()
+		return "", fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, ErrTooManyFaults)
+	}
 	p.nextID++
 	a.id = f.Params.Kind() + "-" + strconv.Itoa(p.nextID)
 	old := p.faults.Load()
 	set := &faultSet{faults: append(old.faults[:len(old.faults):len(old.faults)], a), changed: make(chan struct{})}
-	err := p.installLocked(old, set)
+	err = p.installLocked(old, set)
 	p.mu.Unlock()
 	if err != nil {
 		return a.id, fmt.Errorf("add fault to proxy %q: %w", p.cfg.Name, err)
 	}
 	p.notify()
 	return a.id, nil
+}
+
+// newActive checks f and returns the entry for it, holding a copy of its
+// settings: the caller may reuse or change its own while connections read
+// the proxy's.
+func (p *Proxy) newActive(f Fault) (*active, error) {
+	f.Params = cloneParams(f.Params)
+	if err := validateFault(f, p.cfg.Protocol); err != nil {
+		return nil, err
+	}
+	a := &active{fault: f, all: f.Percent == 0 || f.Percent == 1}
+	a.threshold = uint64(f.Percent * (1 << 63) * 2)
+	return a, nil
+}
+
+// Update replaces the settings of the fault with the given id, which keeps
+// its id and its place. The connections it hit stay hit (a larger percent
+// adds connections, a smaller one lets some go), byte counts such as
+// limit_data's carry on, and a timeout's close_after counts again from
+// the update. The kind may change too.
+func (p *Proxy) Update(id string, f Fault) error {
+	a, err := p.newActive(f)
+	if err != nil {
+		return fmt.Errorf("update fault %q of proxy %q: %w", id, p.cfg.Name, err)
+	}
+	p.mu.Lock()
+	old := p.faults.Load()
+	i := slices.IndexFunc(old.faults, func(o *active) bool { return o.id == id })
+	if i < 0 {
+		p.mu.Unlock()
+		return fmt.Errorf("update fault %q of proxy %q: %w", id, p.cfg.Name, ErrNoFault)
+	}
+	a.id, a.seed, a.since = id, old.faults[i].seed, old.faults[i].since
+	faults := slices.Clone(old.faults)
+	faults[i] = a
+	err = p.installLocked(old, &faultSet{faults: faults, changed: make(chan struct{})})
+	p.mu.Unlock()
+	p.notify()
+	if err != nil {
+		return fmt.Errorf("update fault %q of proxy %q: %w", id, p.cfg.Name, err)
+	}
+	return nil
 }
 
 // Remove switches the fault with the given id off.
