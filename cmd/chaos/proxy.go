@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -89,11 +88,15 @@ func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token strin
 	if err := reg.Add(p); err != nil {
 		return withCode(exitErr, err)
 	}
-	l, err := net.Listen("tcp", api)
+	bind, err := proxy.BindAddr(api)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--api %q: %v", api, err))
+	}
+	l, err := net.Listen("tcp", bind)
 	if err != nil {
 		return withCode(exitErr, fmt.Errorf("control API: %w", err))
 	}
-	srv := &http.Server{Handler: proxy.NewAPI(reg, proxy.APIOptions{Token: token}), ReadHeaderTimeout: 5 * time.Second}
+	srv := proxy.NewAPIServer(proxy.NewAPI(reg, proxy.APIOptions{Token: token}))
 	go srv.Serve(l)
 	defer srv.Close()
 	fmt.Fprintf(io.err, "chaos: proxy %q: %s -> %s (%s); control API on http://%s/proxies/%s\n", cfg.Name, p.Addr(), cfg.Upstream, cfg.Protocol, l.Addr(), cfg.Name)

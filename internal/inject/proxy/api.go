@@ -142,20 +142,74 @@ func NewAPI(reg *Registry, opts APIOptions) http.Handler {
 	mux.HandleFunc("POST /proxies/{name}/faults", a.withProxy(a.add))
 	mux.HandleFunc("DELETE /proxies/{name}/faults/{id}", a.withProxy(a.remove))
 	mux.HandleFunc("DELETE /proxies/{name}/faults", a.withProxy(a.removeAll))
-	want := []byte("Bearer " + opts.Token)
+	return guard(mux, opts.Token, func(w http.ResponseWriter, status int, err error) { writeError(w, status, err) })
+}
+
+// guard lets through the requests the API's rules allow: with a token,
+// those that carry it as a bearer token; without, those that do not come
+// from a web page. Refusals are written by fail, in the API's own error
+// shape.
+func guard(h http.Handler, token string, fail func(http.ResponseWriter, int, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if opts.Token != "" {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if token != "" {
+			if !bearer(r.Header.Get("Authorization"), token) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="chaos proxy"`)
-				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+				fail(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
 				return
 			}
 		} else if err := fromThisMachine(r); err != nil {
-			writeError(w, http.StatusForbidden, err)
+			fail(w, http.StatusForbidden, err)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
+}
+
+// bearer reports whether the Authorization header value carries token as
+// a bearer token. The scheme is case-insensitive (RFC 9110 11.1); the
+// token is compared in constant time.
+func bearer(header, token string) bool {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(cred)), []byte(token)) == 1
+}
+
+// API server limits. A client must send its whole request, body included,
+// within APIReadTimeout: one that stalls in the middle of a body would
+// otherwise hold its connection and handler forever.
+const (
+	APIReadTimeout = 10 * time.Second
+	maxAPIBody     = 1 << 20
+)
+
+// NewAPIServer returns an HTTP server for a control API handler with the
+// read, write and idle timeouts and the header size cap it needs.
+func NewAPIServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       APIReadTimeout,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// BindAddr returns the address to bind a control API given as addr: a
+// localhost name becomes 127.0.0.1, so that an address trusted as loopback
+// (IsLoopback) is never looked up in DNS, where "localhost." or
+// "LOCALHOST." may point anywhere.
+func BindAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // fromThisMachine keeps web pages out of an API without a token, which
@@ -202,7 +256,7 @@ func (a *api) withProxy(h func(http.ResponseWriter, *http.Request, *Proxy)) http
 
 func (a *api) add(w http.ResponseWriter, r *http.Request, p *Proxy) {
 	var req FaultRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("decode fault: %w", err))

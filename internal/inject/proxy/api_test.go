@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,6 +110,10 @@ func TestAPIToken(t *testing.T) {
 		{"Bearer wrong", 401},
 		{"s3cret", 401},
 		{"Bearer s3cret", 200},
+		{"bearer s3cret", 200},
+		{"BEARER  s3cret ", 200},
+		{"Basic s3cret", 401},
+		{"Bearers3cret", 401},
 	} {
 		req, _ := http.NewRequest("GET", srv.URL+"/proxies", nil)
 		if tt.auth != "" {
@@ -165,5 +171,50 @@ func TestAPIRefusesWebPages(t *testing.T) {
 		for _, f := range p.Faults() {
 			p.Remove(f.ID)
 		}
+	}
+}
+
+// A client that sends its headers and then stalls in the body is cut off
+// by the server's read timeout instead of holding a handler for ever.
+func TestAPIServerCutsAStalledBody(t *testing.T) {
+	srv := proxy.NewAPIServer(proxy.NewAPI(proxy.NewRegistry(), proxy.APIOptions{}))
+	if srv.ReadTimeout <= 0 || srv.ReadTimeout > 30*time.Second || srv.ReadHeaderTimeout <= 0 {
+		t.Fatalf("NewAPIServer timeouts: read %v, header %v; want both set", srv.ReadTimeout, srv.ReadHeaderTimeout)
+	}
+	srv.ReadTimeout = 300 * time.Millisecond // the default is 10s; the mechanism is the same
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	fmt.Fprintf(c, "POST /proxies/x/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"kind\":")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAll(c)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the server held a stalled body for %v", d)
+	}
+}
+
+func TestBindAddrNeverLooksUpLocalhost(t *testing.T) {
+	for in, want := range map[string]string{
+		"LOCALHOST.:8475": "127.0.0.1:8475",
+		"localhost:0":     "127.0.0.1:0",
+		"127.0.0.1:9":     "127.0.0.1:9",
+		"[::1]:9":         "[::1]:9",
+		"0.0.0.0:9":       "0.0.0.0:9",
+	} {
+		if got, err := proxy.BindAddr(in); err != nil || got != want {
+			t.Errorf("BindAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := proxy.BindAddr("nohost"); err == nil {
+		t.Error("BindAddr(\"nohost\") = nil error")
 	}
 }
