@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 
 	"github.com/spf13/cobra"
@@ -15,18 +16,43 @@ import (
 
 func newProxyCmd(io *stdio) *cobra.Command {
 	var cfg proxy.Config
-	var api, token string
+	var api, token, config string
 	cmd := &cobra.Command{
-		Use:   "proxy --listen ADDR --upstream ADDR",
-		Short: "Run the fault proxy on its own, steered through a JSON API",
-		Long: `proxy runs the fault proxy as a standalone process: point a service at
---listen instead of its dependency at --upstream, and add or remove faults
-(latency, bandwidth, timeout, reset, down, slicer, limit_data, slow_close,
-and with --protocol http also http_error and http_delay) through the control
-API while traffic flows.
+		Use:   "proxy [--api ADDR] [--config FILE] | --listen ADDR --upstream ADDR",
+		Short: "Run fault proxies on their own: Toxiproxy's API, or one proxy with a JSON API",
+		Long: `proxy runs the fault proxy as a standalone process, in one of two modes.
 
-The API listens on loopback by default. Bound to any other address it
-requires --token (or CHAOS_PROXY_TOKEN), sent as "Authorization: Bearer TOKEN".
+Without --listen and --upstream it serves Toxiproxy's HTTP API (version 2)
+on --api (default 127.0.0.1:8474, Toxiproxy's port): Toxiproxy's clients
+and config files work unchanged, with many proxies in one process.
+
+  GET /version              POST /reset              POST /populate
+  GET|POST /proxies         GET|POST|PATCH|DELETE /proxies/NAME
+  GET|POST /proxies/NAME/toxics
+  GET|POST|PATCH|DELETE /proxies/NAME/toxics/TOXIC
+
+Toxics (attributes in Toxiproxy's units; stream upstream or downstream,
+toxicity the share of connections hit):
+  latency {latency, jitter: ms}     bandwidth {rate: KB/s}
+  slow_close {delay: ms}            timeout {timeout: ms, 0 = never close}
+  reset_peer {timeout: ms}          limit_data {bytes}
+  slicer {average_size, size_variation: bytes; delay: µs}
+and "enabled": false on a proxy for down. Extensions, beyond Toxiproxy:
+  http_error {status, body, method, path_prefix, path_regex, header,
+    header_value}, http_delay {delay, jitter: ms, and the same match}:
+    on proxies created with "protocol": "http"; toxicity is then the
+    share of requests hit
+  down {} (with toxicity: a share of new connections reset)
+  reset {after_bytes}: reset at once, or after that many bytes
+A proxy without listen gets 127.0.0.1 and a free port. Unknown fields and
+attributes are errors rather than ignored. --config loads a file in
+Toxiproxy's config format (the body of POST /populate: a JSON array of
+{name, listen, upstream, enabled}), where each proxy may also list its
+"toxics" as POST /proxies/NAME/toxics takes them.
+
+With --listen and --upstream it runs that one proxy, steered through a
+small JSON API on --api (default 127.0.0.1:8475) whose faults are those of
+experiment files:
 
   GET    /proxies                          list proxies and their stats
   GET    /proxies/NAME/faults              list active faults
@@ -39,13 +65,46 @@ strings such as "300ms"); direction is upstream, downstream (the default) or
 both; percent is "30%" or 0.3 of the connections (of the requests for
 http_error and http_delay), all of them when absent. Listed faults give
 percent as a fraction. The stats' requests and requests_faulted count HTTP
-requests, and the requests http_error and http_delay acted on.`,
-		Example: `  chaos proxy --listen 127.0.0.1:9091 --upstream 127.0.0.1:9090 --protocol http
+requests, and the requests http_error and http_delay acted on.
+
+Either API listens on loopback by default and then refuses requests from
+web pages (an Origin header, or a Host that is not loopback). Bound to any
+other address it requires --token (or CHAOS_PROXY_TOKEN), sent as
+"Authorization: Bearer TOKEN". A request must arrive whole within 10s and
+its body be at most 1 MiB; a proxy holds at most 100 faults or toxics, and
+one process at most 1000 proxies.`,
+		Example: `  chaos proxy                              # Toxiproxy's API on 127.0.0.1:8474
+  chaos proxy --config toxiproxy.json --api 0.0.0.0:8474 --token "$TOKEN"
+  curl -X POST localhost:8474/proxies -d '{"name":"redis","listen":"127.0.0.1:26379","upstream":"127.0.0.1:6379"}'
+  curl -X POST localhost:8474/proxies/redis/toxics -d '{"type":"latency","attributes":{"latency":300}}'
+
+  chaos proxy --listen 127.0.0.1:9091 --upstream 127.0.0.1:9090 --protocol http
   curl -X POST localhost:8475/proxies/proxy/faults -d '{"kind":"latency","params":{"delay":"300ms"}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if token == "" {
 				token, _ = io.lookupEnv("CHAOS_PROXY_TOKEN")
+			}
+			single := cmd.Flags().Changed("listen") || cmd.Flags().Changed("upstream")
+			if single {
+				switch {
+				case cfg.Listen == "" || cfg.Upstream == "":
+					return withCode(exitUsage, errors.New("--listen and --upstream go together: give both for one proxy, or neither for Toxiproxy's API"))
+				case config != "":
+					return withCode(exitUsage, errors.New("--config loads proxies for Toxiproxy's API: leave out --listen and --upstream"))
+				}
+			} else {
+				for _, f := range []string{"protocol", "name"} {
+					if cmd.Flags().Changed(f) {
+						return withCode(exitUsage, fmt.Errorf("--%s sets the one proxy of --listen and --upstream; with Toxiproxy's API, each proxy gives its own", f))
+					}
+				}
+			}
+			if api == "" {
+				api = "127.0.0.1:8474"
+				if single {
+					api = "127.0.0.1:8475"
+				}
 			}
 			host, _, err := net.SplitHostPort(api)
 			if err != nil {
@@ -53,6 +112,9 @@ requests, and the requests http_error and http_delay acted on.`,
 			}
 			if !proxy.IsLoopback(host) && token == "" {
 				return withCode(exitUsage, fmt.Errorf("--api %s is not a loopback address: set --token or CHAOS_PROXY_TOKEN so that strangers cannot inject faults", api))
+			}
+			if !single {
+				return runToxiproxy(cmd.Context(), io, api, token, config)
 			}
 			if !proxyName.MatchString(cfg.Name) {
 				return withCode(exitUsage, fmt.Errorf("--name %q: use letters, digits, '.', '_' and '-' only, as it goes into the API's paths", cfg.Name))
@@ -65,18 +127,30 @@ requests, and the requests http_error and http_delay acted on.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Listen, "listen", "", "accept connections on `ADDR`")
-	f.StringVar(&cfg.Upstream, "upstream", "", "forward them to `ADDR`")
-	f.StringVar(&cfg.Protocol, "protocol", "tcp", "tcp, or http for the HTTP faults")
-	f.StringVar(&cfg.Name, "name", "proxy", "the proxy's name in the API")
-	f.StringVar(&api, "api", "127.0.0.1:8475", "serve the control API on `ADDR`")
+	f.StringVar(&cfg.Listen, "listen", "", "run one proxy: accept connections on `ADDR`")
+	f.StringVar(&cfg.Upstream, "upstream", "", "and forward them to `ADDR`")
+	f.StringVar(&cfg.Protocol, "protocol", "tcp", "the one proxy's protocol: tcp, or http for the HTTP faults")
+	f.StringVar(&cfg.Name, "name", "proxy", "the one proxy's name in the API")
+	f.StringVar(&api, "api", "", "serve the API on `ADDR` (default 127.0.0.1:8474, or 127.0.0.1:8475 for one proxy)")
+	f.StringVar(&config, "config", "", "create the proxies in `FILE` (Toxiproxy's config format) at start")
 	f.StringVar(&token, "token", "", "require this bearer token on the API")
-	cmd.MarkFlagRequired("listen")
-	cmd.MarkFlagRequired("upstream")
 	return cmd
 }
 
 var proxyName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// listenAPI binds the API address, never looking up a loopback name.
+func listenAPI(api string) (net.Listener, error) {
+	bind, err := proxy.BindAddr(api)
+	if err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("--api %q: %v", api, err))
+	}
+	l, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, withCode(exitErr, fmt.Errorf("control API: %w", err))
+	}
+	return l, nil
+}
 
 func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token string) error {
 	p := proxy.New(cfg)
@@ -88,18 +162,48 @@ func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token strin
 	if err := reg.Add(p); err != nil {
 		return withCode(exitErr, err)
 	}
-	bind, err := proxy.BindAddr(api)
+	l, err := listenAPI(api)
 	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("--api %q: %v", api, err))
+		return err
 	}
-	l, err := net.Listen("tcp", bind)
+	fmt.Fprintf(io.err, "chaos: proxy %q: %s -> %s (%s); control API on http://%s/proxies/%s\n", cfg.Name, p.Addr(), cfg.Upstream, cfg.Protocol, l.Addr(), cfg.Name)
+	return serveAPI(ctx, io, l, proxy.NewAPI(reg, proxy.APIOptions{Token: token}))
+}
+
+func runToxiproxy(ctx context.Context, io *stdio, api, token, config string) error {
+	tp := proxy.NewToxiproxy(toolVersion())
+	defer tp.Close()
+	if config != "" {
+		f, err := os.Open(config)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("--config: %w", err))
+		}
+		proxies, err := tp.Populate(ctx, f)
+		f.Close()
+		if err != nil {
+			return withCode(exitErr, fmt.Errorf("--config %s: %w", config, err))
+		}
+		for _, p := range proxies {
+			state := ""
+			if p.Enabled != nil && !*p.Enabled {
+				state = ", disabled"
+			}
+			fmt.Fprintf(io.err, "chaos: proxy %q: %s -> %s (%s%s, %d toxics)\n", p.Name, p.Listen, p.Upstream, p.Protocol, state, len(p.Toxics))
+		}
+	}
+	l, err := listenAPI(api)
 	if err != nil {
-		return withCode(exitErr, fmt.Errorf("control API: %w", err))
+		return err
 	}
-	srv := proxy.NewAPIServer(proxy.NewAPI(reg, proxy.APIOptions{Token: token}))
+	fmt.Fprintf(io.err, "chaos: Toxiproxy API on http://%s\n", l.Addr())
+	return serveAPI(ctx, io, l, proxy.NewToxiproxyAPI(tp, proxy.APIOptions{Token: token}))
+}
+
+// serveAPI serves h on l until a signal or ctx ends it.
+func serveAPI(ctx context.Context, io *stdio, l net.Listener, h http.Handler) error {
+	srv := proxy.NewAPIServer(h)
 	go srv.Serve(l)
 	defer srv.Close()
-	fmt.Fprintf(io.err, "chaos: proxy %q: %s -> %s (%s); control API on http://%s/proxies/%s\n", cfg.Name, p.Addr(), cfg.Upstream, cfg.Protocol, l.Addr(), cfg.Name)
 	sigs, stop := io.signals()
 	defer stop()
 	select {
