@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -644,4 +646,41 @@ func TestToxiproxyExtensions(t *testing.T) {
 	if _, err := net.Dial("tcp", slow.Listen); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("Dial under the down toxic = %v; want refused", err)
 	}
+}
+
+// TestToxiproxyNodeClient runs the npm toxiproxy-node-client against chaos
+// proxy (testdata/toxiproxy-node/client.test.mjs). It skips without node
+// or without the package installed (scripts/node-deps.sh installs it),
+// and fails instead when CHAOS_REQUIRE_NODE=1.
+func TestToxiproxyNodeClient(t *testing.T) {
+	dir := filepath.Join("testdata", "toxiproxy-node")
+	skip := func(why string) {
+		if os.Getenv("CHAOS_REQUIRE_NODE") == "1" {
+			t.Fatalf("%s, and CHAOS_REQUIRE_NODE=1", why)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skip("node not found: install Node.js 18 or newer to run Toxiproxy's Node client against chaos proxy")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "toxiproxy-node-client")); err != nil {
+		skip("toxiproxy-node-client is not installed: run scripts/node-deps.sh")
+	}
+	u := startUpstreams(t)
+	api := startChaosProxy(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "client.test.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TOXIPROXY_URL=http://"+api, "ECHO="+u.echo, "SEND="+u.send)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test client.test.mjs: %v\n%s", err, out)
+	}
+	// A run that found no test would pass too.
+	if !bytes.Contains(out, []byte("ℹ pass 11\n")) || !bytes.Contains(out, []byte("ℹ fail 0\n")) {
+		t.Fatalf("node ran other than the 11 tests of client.test.mjs, all passing:\n%s", out)
+	}
+	t.Logf("%s", out)
 }
