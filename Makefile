@@ -1,6 +1,6 @@
 # Common tasks. The README's commands (scripts/demo.sh, scripts/test.sh) need
 # nothing but Go; this file is a shorthand for working on chaos.
-.PHONY: build test lint bench fuzz update-golden demo docker
+.PHONY: build test lint bench fuzz update-golden demo docker proxy-image
 
 build:
 	CGO_ENABLED=0 go build -o bin/ ./cmd/chaos ./examples/targets/...
@@ -28,3 +28,7 @@ demo:
 
 docker:
 	./scripts/docker-up.sh
+
+# chaos-proxy:latest, FROM scratch: chaos proxy serving Toxiproxy's API on 8474.
+proxy-image:
+	./scripts/proxy-image.sh

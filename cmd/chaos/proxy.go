@@ -17,6 +17,7 @@ import (
 func newProxyCmd(io *stdio) *cobra.Command {
 	var cfg proxy.Config
 	var api, token, config string
+	var trust bool
 	cmd := &cobra.Command{
 		Use:   "proxy [--api ADDR] [--config FILE] | --listen ADDR --upstream ADDR",
 		Short: "Run fault proxies on their own: Toxiproxy's API, or one proxy with a JSON API",
@@ -70,7 +71,9 @@ requests, and the requests http_error and http_delay acted on.
 Either API listens on loopback by default and then refuses requests from
 web pages (an Origin header, or a Host that is not loopback). Bound to any
 other address it requires --token (or CHAOS_PROXY_TOKEN), sent as
-"Authorization: Bearer TOKEN". A request must arrive whole within 10s and
+"Authorization: Bearer TOKEN"; with --trust-network it takes requests
+without a token from anyone who can reach it (Toxiproxy's clients send
+none), for a container on a private network. A request must arrive whole within 10s and
 its body be at most 1 MiB; a proxy holds at most 100 faults or toxics, and
 one process at most 1000 proxies.`,
 		Example: `  chaos proxy                              # Toxiproxy's API on 127.0.0.1:8474
@@ -110,11 +113,16 @@ one process at most 1000 proxies.`,
 			if err != nil {
 				return withCode(exitUsage, fmt.Errorf("--api %q: %v", api, err))
 			}
-			if !proxy.IsLoopback(host) && token == "" {
-				return withCode(exitUsage, fmt.Errorf("--api %s is not a loopback address: set --token or CHAOS_PROXY_TOKEN so that strangers cannot inject faults", api))
+			loopback := proxy.IsLoopback(host)
+			switch {
+			case trust && (loopback || token != ""):
+				return withCode(exitUsage, errors.New("--trust-network opens a non-loopback --api without a token: it goes with neither a loopback address nor --token"))
+			case !loopback && token == "" && !trust:
+				return withCode(exitUsage, fmt.Errorf("--api %s is not a loopback address: set --token or CHAOS_PROXY_TOKEN so that strangers cannot inject faults (or --trust-network, on a private network only)", api))
 			}
+			opts := proxy.APIOptions{Token: token, TrustNetwork: trust}
 			if !single {
-				return runToxiproxy(cmd.Context(), io, api, token, config)
+				return runToxiproxy(cmd.Context(), io, api, opts, config)
 			}
 			if !proxyName.MatchString(cfg.Name) {
 				return withCode(exitUsage, fmt.Errorf("--name %q: use letters, digits, '.', '_' and '-' only, as it goes into the API's paths", cfg.Name))
@@ -123,7 +131,7 @@ one process at most 1000 proxies.`,
 				// Its errors name the field, which is also the flag.
 				return withCode(exitUsage, fmt.Errorf("--%v", err))
 			}
-			return runProxy(cmd.Context(), io, cfg, api, token)
+			return runProxy(cmd.Context(), io, cfg, api, opts)
 		},
 	}
 	f := cmd.Flags()
@@ -134,6 +142,7 @@ one process at most 1000 proxies.`,
 	f.StringVar(&api, "api", "", "serve the API on `ADDR` (default 127.0.0.1:8474, or 127.0.0.1:8475 for one proxy)")
 	f.StringVar(&config, "config", "", "create the proxies in `FILE` (Toxiproxy's config format) at start")
 	f.StringVar(&token, "token", "", "require this bearer token on the API")
+	f.BoolVar(&trust, "trust-network", false, "serve a non-loopback --api without a token, to anyone who reaches it (a container's private network)")
 	return cmd
 }
 
@@ -152,7 +161,7 @@ func listenAPI(api string) (net.Listener, error) {
 	return l, nil
 }
 
-func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token string) error {
+func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api string, opts proxy.APIOptions) error {
 	p := proxy.New(cfg)
 	if err := p.Start(ctx); err != nil {
 		return withCode(exitErr, err) // it says "start proxy NAME: ..."
@@ -167,10 +176,10 @@ func runProxy(ctx context.Context, io *stdio, cfg proxy.Config, api, token strin
 		return err
 	}
 	fmt.Fprintf(io.err, "chaos: proxy %q: %s -> %s (%s); control API on http://%s/proxies/%s\n", cfg.Name, p.Addr(), cfg.Upstream, cfg.Protocol, l.Addr(), cfg.Name)
-	return serveAPI(ctx, io, l, proxy.NewAPI(reg, proxy.APIOptions{Token: token}))
+	return serveAPI(ctx, io, l, proxy.NewAPI(reg, opts))
 }
 
-func runToxiproxy(ctx context.Context, io *stdio, api, token, config string) error {
+func runToxiproxy(ctx context.Context, io *stdio, api string, opts proxy.APIOptions, config string) error {
 	tp := proxy.NewToxiproxy(toolVersion())
 	defer tp.Close()
 	if config != "" {
@@ -196,7 +205,7 @@ func runToxiproxy(ctx context.Context, io *stdio, api, token, config string) err
 		return err
 	}
 	fmt.Fprintf(io.err, "chaos: Toxiproxy API on http://%s\n", l.Addr())
-	return serveAPI(ctx, io, l, proxy.NewToxiproxyAPI(tp, proxy.APIOptions{Token: token}))
+	return serveAPI(ctx, io, l, proxy.NewToxiproxyAPI(tp, opts))
 }
 
 // serveAPI serves h on l until a signal or ctx ends it.

@@ -684,3 +684,14 @@ func TestToxiproxyNodeClient(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+// --api LOCALHOST. is trusted as loopback, so it must be bound as
+// loopback rather than looked up in DNS, which may point it anywhere.
+func TestProxyAPILocalhostNameIsLoopback(t *testing.T) {
+	for _, mode := range [][]string{nil, {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"}} {
+		api := startChaosProxy(t, append(mode, "--api", "LOCALHOST.:0")...)
+		if !strings.HasPrefix(api, "127.0.0.1:") {
+			t.Errorf("chaos proxy %v --api LOCALHOST.:0 listens on %s", mode, api)
+		}
+	}
+}

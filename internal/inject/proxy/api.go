@@ -70,6 +70,12 @@ type APIOptions struct {
 	// "Authorization: Bearer <Token>". Set one whenever the API is bound
 	// to anything but loopback.
 	Token string
+	// TrustNetwork, without a Token, lets through requests whatever their
+	// Host, for an API bound to a network where everyone who can reach it
+	// may inject faults (a container's private network, as Toxiproxy's
+	// image has it: its clients send no token). Requests from web pages
+	// (with an Origin) are still refused.
+	TrustNetwork bool
 }
 
 // FaultRequest is the body of POST /proxies/{name}/faults. Durations in
@@ -142,22 +148,22 @@ func NewAPI(reg *Registry, opts APIOptions) http.Handler {
 	mux.HandleFunc("POST /proxies/{name}/faults", a.withProxy(a.add))
 	mux.HandleFunc("DELETE /proxies/{name}/faults/{id}", a.withProxy(a.remove))
 	mux.HandleFunc("DELETE /proxies/{name}/faults", a.withProxy(a.removeAll))
-	return guard(mux, opts.Token, func(w http.ResponseWriter, status int, err error) { writeError(w, status, err) })
+	return guard(mux, opts, func(w http.ResponseWriter, status int, err error) { writeError(w, status, err) })
 }
 
 // guard lets through the requests the API's rules allow: with a token,
 // those that carry it as a bearer token; without, those that do not come
 // from a web page. Refusals are written by fail, in the API's own error
 // shape.
-func guard(h http.Handler, token string, fail func(http.ResponseWriter, int, error)) http.Handler {
+func guard(h http.Handler, opts APIOptions, fail func(http.ResponseWriter, int, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token != "" {
-			if !bearer(r.Header.Get("Authorization"), token) {
+		if opts.Token != "" {
+			if !bearer(r.Header.Get("Authorization"), opts.Token) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="chaos proxy"`)
 				fail(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
 				return
 			}
-		} else if err := fromThisMachine(r); err != nil {
+		} else if err := fromThisMachine(r, opts.TrustNetwork); err != nil {
 			fail(w, http.StatusForbidden, err)
 			return
 		}
@@ -216,9 +222,12 @@ func BindAddr(addr string) (string, error) {
 // is bound to loopback: a page can make the browser send a request there,
 // across sites (it then carries an Origin) or through a DNS name made to
 // point at 127.0.0.1 (it then carries that name as its Host).
-func fromThisMachine(r *http.Request) error {
+func fromThisMachine(r *http.Request, anyHost bool) error {
 	if o := r.Header.Get("Origin"); o != "" {
 		return fmt.Errorf("requests from web pages (Origin %q) are refused", o)
+	}
+	if anyHost {
+		return nil
 	}
 	host, _, err := net.SplitHostPort(r.Host)
 	if err != nil {

@@ -513,7 +513,7 @@ func NewToxiproxyAPI(s *Toxiproxy, opts APIOptions) http.Handler {
 		tp.removeToxic(t)
 		return http.StatusNoContent, nil, nil
 	}))
-	return guard(mux, opts.Token, func(w http.ResponseWriter, status int, err error) {
+	return guard(mux, opts, func(w http.ResponseWriter, status int, err error) {
 		writeToxiError(w, &apiError{Message: err.Error(), Status: status})
 	})
 }

@@ -206,6 +206,13 @@ func TestToxiproxyAccess(t *testing.T) {
 			t.Errorf("%s: refusal %s is not in Toxiproxy's error shape", tt.name, body)
 		}
 	}
+	trusting := newToxiAPI(t, proxy.APIOptions{TrustNetwork: true})
+	if status, body := trusting.do("GET", "/proxies", "", "Host", "toxiproxy:8474"); status != 200 {
+		t.Errorf("TrustNetwork: a Host that is a service name = %d %s; want 200", status, body)
+	}
+	if status, _ := trusting.do("GET", "/proxies", "", "Origin", "https://evil.example"); status != 403 {
+		t.Errorf("TrustNetwork: a request from a web page = %d; want 403", status)
+	}
 	locked := newToxiAPI(t, proxy.APIOptions{Token: "s3cret"})
 	for auth, want := range map[string]int{"": 401, "Bearer nope": 401, "Bearer s3cret": 200, "bearer s3cret": 200} {
 		if status, _ := locked.do("POST", "/reset", "", "Authorization", auth); status != want && !(want == 200 && status == 204) {
