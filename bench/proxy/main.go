@@ -1,9 +1,10 @@
 // Command proxybench holds the pieces bench/proxy/run.sh measures with: an
 // HTTP server with a 26-byte body, the fault proxy, a TCP sink and a TCP
-// stream writer.
+// stream writer, and the Toxiproxy API over many proxies in one process.
 //
 //	proxybench server -listen ADDR
 //	proxybench proxy -listen ADDR -upstream ADDR [-protocol tcp|http] [-latency D]
+//	proxybench toxiproxy -listen ADDR
 //	proxybench sink -listen ADDR
 //	proxybench stream -addr ADDR -for D
 package main
@@ -25,7 +26,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: proxybench server|proxy|sink|stream [flags]")
+		fmt.Fprintln(os.Stderr, "usage: proxybench server|proxy|toxiproxy|sink|stream [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -42,6 +43,8 @@ func main() {
 		err = serve(*listen)
 	case "proxy":
 		err = runProxy(*listen, *upstream, *protocol, *latency)
+	case "toxiproxy":
+		err = toxiproxy(*listen)
 	case "sink":
 		err = sink(*listen)
 	case "stream":
@@ -76,6 +79,22 @@ func runProxy(listen, upstream, protocol string, latency time.Duration) error {
 	}
 	<-ctx.Done()
 	return p.Close()
+}
+
+// toxiproxy serves Toxiproxy's API on listen, as chaos proxy does.
+func toxiproxy(listen string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tp := proxy.NewToxiproxy("bench")
+	defer tp.Close()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := proxy.NewAPIServer(proxy.NewToxiproxyAPI(tp, proxy.APIOptions{}))
+	go srv.Serve(ln)
+	<-ctx.Done()
+	return srv.Close()
 }
 
 func sink(listen string) error {

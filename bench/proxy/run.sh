@@ -2,7 +2,9 @@
 # Measures the fault proxy against a direct connection and Toxiproxy v2.12.0:
 # HTTP keep-alive req/s at 50 connections (wrk; also through the proxy with
 # protocol: http, which parses every message), one raw TCP stream (MiB/s),
-# and the latency a 10 ms latency fault adds (p50 at 1 connection, p99 at 50).
+# the latency a 10 ms latency fault adds (p50 at 1 connection, p99 at 50),
+# and 10 proxies in one process (Toxiproxy's API) against 1 proxy and
+# against Toxiproxy with 10 proxies, under 10 wrk processes of 5 connections.
 # Each figure is the median of RUNS runs of SECS seconds.
 #
 #   bench/proxy/run.sh            # from the repository root
@@ -37,6 +39,12 @@ TOXI=127.0.0.1:$(port 6)
 TOXI_SINK=127.0.0.1:$(port 7)
 TOXI_LAT=127.0.0.1:$(port 8)
 OURS_HTTP=127.0.0.1:$(port 9)
+OURS_API=$(port 10)
+OURS10=() TOXI10=()
+for i in $(seq 0 9); do
+	OURS10+=("127.0.0.1:$(port $((11 + i)))")
+	TOXI10+=("127.0.0.1:$(port $((21 + i)))")
+done
 
 start() { "$@" & PIDS+=($!); }
 start "$TMP/pb" server -listen "$SERVER"
@@ -47,6 +55,8 @@ start "$TMP/pb" proxy -listen "$OURS_SINK" -upstream "$SINK"
 start "$TMP/pb" proxy -listen "$OURS_LAT" -upstream "$SERVER" -latency 10ms
 start "$TMP/pb" proxy -listen "$OURS_HTTP" -upstream "$SERVER" -protocol http
 OURS_HTTP_PID=${PIDS[-1]}
+start "$TMP/pb" toxiproxy -listen "127.0.0.1:$OURS_API"
+OURS10_PID=${PIDS[-1]}
 
 TOXIPROXY=yes
 if [[ -x ${TOXIPROXY_BIN:-} ]]; then
@@ -73,14 +83,21 @@ wait_port() {
 	echo "nothing listens on $1" >&2
 	exit 1
 }
-for a in "$SERVER" "$SINK" "$OURS" "$OURS_SINK" "$OURS_LAT" "$OURS_HTTP"; do wait_port "$a"; done
+for a in "$SERVER" "$SINK" "$OURS" "$OURS_SINK" "$OURS_LAT" "$OURS_HTTP" "127.0.0.1:$OURS_API"; do wait_port "$a"; done
+# api PORT PATH JSON posts to a Toxiproxy API (Toxiproxy's or ours).
+api() { curl -fsS -X POST "http://127.0.0.1:$1$2" -H 'Content-Type: application/json' -d "$3" >/dev/null; }
+for i in $(seq 0 9); do
+	api "$OURS_API" /proxies "{\"name\":\"p$i\",\"listen\":\"${OURS10[$i]}\",\"upstream\":\"$SERVER\"}"
+done
 if [[ $TOXIPROXY == yes ]]; then
 	wait_port "127.0.0.1:$TOXI_API"
-	api() { curl -fsS -X POST "http://127.0.0.1:$TOXI_API$1" -H 'Content-Type: application/json' -d "$2" >/dev/null; }
-	api /proxies "{\"name\":\"http\",\"listen\":\"$TOXI\",\"upstream\":\"$SERVER\"}"
-	api /proxies "{\"name\":\"sink\",\"listen\":\"$TOXI_SINK\",\"upstream\":\"$SINK\"}"
-	api /proxies "{\"name\":\"lat\",\"listen\":\"$TOXI_LAT\",\"upstream\":\"$SERVER\"}"
-	api /proxies/lat/toxics '{"type":"latency","stream":"downstream","attributes":{"latency":10}}'
+	api "$TOXI_API" /proxies "{\"name\":\"http\",\"listen\":\"$TOXI\",\"upstream\":\"$SERVER\"}"
+	api "$TOXI_API" /proxies "{\"name\":\"sink\",\"listen\":\"$TOXI_SINK\",\"upstream\":\"$SINK\"}"
+	api "$TOXI_API" /proxies "{\"name\":\"lat\",\"listen\":\"$TOXI_LAT\",\"upstream\":\"$SERVER\"}"
+	api "$TOXI_API" /proxies/lat/toxics '{"type":"latency","stream":"downstream","attributes":{"latency":10}}'
+	for i in $(seq 0 9); do
+		api "$TOXI_API" /proxies "{\"name\":\"p$i\",\"listen\":\"${TOXI10[$i]}\",\"upstream\":\"$SERVER\"}"
+	done
 fi
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -103,6 +120,28 @@ wrk_run() {
 		awk -v t=$(($(ticks "$3") - t0)) -v n="$n" -v hz="$HZ" 'BEGIN {printf "%.1f\n", t * 1e6 / hz / n}' >>"$TMP/$1.cpu"
 	fi
 }
+# wrk10 NAME PID ADDR... runs one wrk of 5 connections against each of the
+# 10 addresses at once (an address may repeat), appending the summed req/s
+# to $TMP/NAME.rps and, given a pid, its CPU time per request to
+# $TMP/NAME.cpu.
+wrk10() {
+	local name=$1 pid=$2 t0 i=0 wrks=()
+	shift 2
+	[[ -n $pid ]] && t0=$(ticks "$pid")
+	for a in "$@"; do
+		wrk -t1 -c5 -d"${SECS}s" "http://$a/" >"$TMP/w$i.out" &
+		wrks+=($!)
+		i=$((i + 1))
+	done
+	wait "${wrks[@]}"
+	cat "$TMP"/w*.out | awk '/Requests\/sec/ {s += $2} END {printf "%.2f\n", s}' >>"$TMP/$name.rps"
+	if [[ -n $pid ]]; then
+		local n
+		n=$(cat "$TMP"/w*.out | awk '/requests in/ {s += $1} END {print s}')
+		awk -v t=$(($(ticks "$pid") - t0)) -v n="$n" -v hz="$HZ" 'BEGIN {printf "%.1f\n", t * 1e6 / hz / n}' >>"$TMP/$name.cpu"
+	fi
+	rm -f "$TMP"/w*.out
+}
 stream_run() { "$TMP/pb" stream -addr "$2" -for "${SECS}s" >>"$TMP/$1.mib"; }
 med() { if [[ -s $TMP/$1 ]]; then median <"$TMP/$1"; else echo -; fi; }
 
@@ -117,7 +156,13 @@ for _ in $(seq "$RUNS"); do
 	stream_run d "$SINK"
 	stream_run o "$OURS_SINK"
 	[[ $TOXIPROXY == yes ]] && stream_run t "$TOXI_SINK"
+	wrk10 d10 "" $(for _ in $(seq 10); do echo "$SERVER"; done)
+	wrk10 o1x10 "$OURS_PID" $(for _ in $(seq 10); do echo "$OURS"; done)
+	wrk10 o10 "$OURS10_PID" "${OURS10[@]}"
+	[[ $TOXIPROXY == yes ]] && wrk10 t10 "$TOXI_PID" "${TOXI10[@]}"
 done
+D10_RPS=$(med d10.rps) O1X10_RPS=$(med o1x10.rps) O10_RPS=$(med o10.rps) T10_RPS=$(med t10.rps)
+O1X10_CPU=$(med o1x10.cpu) O10_CPU=$(med o10.cpu) T10_CPU=$(med t10.cpu)
 D_RPS=$(med d.rps) O_RPS=$(med o.rps) OH_RPS=$(med oh.rps) T_RPS=$(med t.rps)
 O_CPU=$(med o.cpu) OH_CPU=$(med oh.cpu) T_CPU=$(med t.cpu)
 D_MIB=$(med d.mib) O_MIB=$(med o.mib) T_MIB=$(med t.mib)
@@ -136,6 +181,10 @@ printf '%-34s %12s %12s %12s %10s\n' "  protocol: http" "" "$OH_RPS" "" "$(ratio
 printf '%-34s %12s %12s %12s %10s %10s\n' "proxy CPU us per request" "" "$O_CPU" "$T_CPU" "" "$(ratio "$O_CPU" "$T_CPU")"
 printf '%-34s %12s %12s %12s\n' "  protocol: http" "" "$OH_CPU" ""
 printf '%-34s %12s %12s %12s %10s %10s\n' "raw TCP stream MiB/s" "$D_MIB" "$O_MIB" "$T_MIB" "$(ratio "$O_MIB" "$D_MIB")" "$(ratio "$O_MIB" "$T_MIB")"
+printf '%-34s %12s %12s %12s %10s\n' "HTTP req/s, 10 wrk x 5 conns" "$D10_RPS" "$O1X10_RPS" "" "$(ratio "$O1X10_RPS" "$D10_RPS")"
+printf '%-34s %12s %12s %12s %10s %10s\n' "  10 proxies in one process" "" "$O10_RPS" "$T10_RPS" "$(ratio "$O10_RPS" "$D10_RPS")" "$(ratio "$O10_RPS" "$T10_RPS")"
+printf '%-34s %12s %12s %12s %10s\n' "  10 proxies / 1 proxy" "" "$(ratio "$O10_RPS" "$O1X10_RPS")" "" ""
+printf '%-34s %12s %12s %12s %10s %10s\n' "  proxy CPU us per request, 1 / 10" "" "$O1X10_CPU / $O10_CPU" "$T10_CPU" "" "$(ratio "$O10_CPU" "$T10_CPU")"
 printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, no fault" "$D_P50" "$O_P50" "$T_P50"
 printf '%-34s %12s %12s %12s\n' "p50 ms, 1 conn, 10ms latency" "" "$OL_P50" "$TL_P50"
 printf '%-34s %12s %12s %12s\n' "  added over no fault (want 10+-0.3)" "" \

@@ -695,3 +695,95 @@ func TestProxyAPILocalhostNameIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// An experiment's proxy target can be a proxy that a running chaos proxy
+// (or Toxiproxy) holds: its faults become toxics through the API, the
+// revert deletes them, and the ledger records the API and the toxic
+// names, so that chaos recover deletes them after a crash.
+func TestProxyTargetThroughAPI(t *testing.T) {
+	u := startUpstreams(t)
+	cfg := filepath.Join(t.TempDir(), "proxies.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
+	api := startChaosProxy(t, "--config", cfg)
+	client := toxiproxy.NewClient(api)
+	link, err := client.Proxy("link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := fmt.Sprintf(`version: v1
+title: Faults through the API
+targets:
+  link: {proxy: {api: "http://%[1]s", name: link}}
+steady_state:
+  - name: fast
+    probe: {http: {url: "http://%[2]s/", timeout: 2s}}
+    expect: {latency: "< 150ms"}
+    when: [before, after]
+method:
+  - {fault: latency, target: link, with: {delay: 150ms, direction: both}}
+  - name: slow both ways
+    probe: {http: {url: "http://%[2]s/", timeout: 3s}}
+    expect: {latency: ">= 290ms"}
+  - wait: 1s
+  - {fault: http_error, target: link, with: {status: 503, path_prefix: /pay}}
+  - name: payments fail
+    probe: {http: {url: "http://%[2]s/pay"}}
+    expect: {status: 503}
+  - {fault: down, target: link, for: 1s}
+`, api, link.Listen)
+	ledger := t.TempDir()
+	done, _ := runAsync(t, exp, "--ledger", ledger)
+	// While the latency is on, its toxics are listed and the ledger names them.
+	var snapshot []byte
+	waitFor(t, "the latency toxics", func() bool {
+		ts, _ := link.Toxics()
+		return len(ts) >= 2
+	})
+	ts, _ := link.Toxics()
+	ts = ts[:2]
+	entries, _ := filepath.Glob(filepath.Join(ledger, "*.json"))
+	if len(entries) == 1 {
+		snapshot, _ = os.ReadFile(entries[0])
+	}
+	for _, tx := range ts {
+		if !strings.HasPrefix(tx.Name, "chaos-latency-") || tx.Type != "latency" || tx.Attributes["latency"] != float64(150) || !bytes.Contains(snapshot, []byte(`"`+tx.Name+`"`)) {
+			t.Errorf("toxic %+v (ledger: %s)", tx, snapshot)
+		}
+	}
+	if !bytes.Contains(snapshot, []byte(`"api": "http://`+api+`"`)) {
+		t.Errorf("the ledger does not name the API:\n%s", snapshot)
+	}
+	r := waitRun(t, done, 0)
+	if !strings.Contains(r.stderr, "fault.injected") || !strings.Contains(r.stderr, "down on proxy link") {
+		t.Errorf("the run did not report its faults:\n%s", r.stderr)
+	}
+	// Everything was reverted: no toxics, the proxy enabled.
+	p, err := client.Proxy("link")
+	if err != nil || !p.Enabled || len(p.ActiveToxics) != 0 {
+		t.Errorf("after the run: %+v, %v; want enabled with no toxics", p, err)
+	}
+
+	// A run that died with its faults on: the ledger as it was, and the
+	// toxics still there. chaos recover deletes them.
+	crashed := t.TempDir()
+	os.WriteFile(filepath.Join(crashed, "crashed.json"), snapshot, 0o644)
+	for _, tx := range ts {
+		if _, err := link.AddToxic(tx.Name, tx.Type, tx.Stream, 1, tx.Attributes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	io, out, errb := testStdio()
+	if code := run([]string{"recover", "--force", "--ledger", crashed}, io); code != 0 {
+		t.Fatalf("chaos recover exited %d\n%s\n%s", code, out, errb)
+	}
+	if left, _ := link.Toxics(); len(left) != 0 {
+		t.Errorf("after chaos recover, toxics left: %+v", left)
+	}
+
+	// A name the server does not have fails the run before anything is injected.
+	bad := strings.Replace(exp, "name: link}", "name: nope}", 1)
+	done, _ = runAsync(t, bad)
+	if r := waitRun(t, done, 4); !strings.Contains(r.stderr, "has no proxy of that name") {
+		t.Errorf("a run against a missing proxy said:\n%s", r.stderr)
+	}
+}

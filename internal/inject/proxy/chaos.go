@@ -16,18 +16,44 @@ import (
 // with the run so that traffic flows through it all the time, and one fault
 // per kind, switched on and off during the method.
 
-// TargetSpec is a proxy target in an experiment file.
+// TargetSpec is a proxy target in an experiment file: a proxy the run
+// starts (listen, upstream, protocol), or one that a running chaos proxy
+// or Toxiproxy server holds (api, name, token), whose faults become
+// toxics through its API.
 type TargetSpec struct {
-	Listen   string `yaml:"listen" json:"listen" chaos:"required"`
-	Upstream string `yaml:"upstream" json:"upstream" chaos:"required"`
+	Listen   string `yaml:"listen" json:"listen,omitempty"`
+	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
 	// Protocol is tcp (default) or http, which adds the HTTP faults.
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// API is the base URL of the server, such as http://127.0.0.1:8474.
+	API string `yaml:"api" json:"api,omitempty"`
+	// Name is the proxy's name on that server.
+	Name string `yaml:"name" json:"name,omitempty"`
+	// Token is sent as a bearer token; CHAOS_PROXY_TOKEN when empty.
+	Token string `yaml:"token" json:"token,omitempty"`
 
-	name string
+	target string
 }
 
-// Validate checks the addresses and the protocol.
+// Validate checks the addresses and the protocol, or the API URL.
 func (s *TargetSpec) Validate() error {
+	if s.API != "" || s.Name != "" {
+		switch {
+		case s.Listen != "" || s.Upstream != "" || s.Protocol != "":
+			return errors.New("api and name are a proxy that runs already, listen, upstream and protocol one that the run starts: give one or the other")
+		case s.API == "":
+			return errors.New("name needs api: the URL of the chaos proxy or Toxiproxy server that holds the proxy")
+		case s.Name == "":
+			return errors.New("api needs name: the proxy's name on that server")
+		}
+		return checkAPIURL(s.API)
+	}
+	switch {
+	case s.Token != "":
+		return errors.New("token goes with api and name")
+	case s.Listen == "" || s.Upstream == "":
+		return errors.New("listen and upstream are required (or api and name, for a proxy that runs already)")
+	}
 	return Config{Listen: s.Listen, Upstream: s.Upstream, Protocol: s.Protocol}.Validate()
 }
 
@@ -60,12 +86,20 @@ func (s *settings[P]) Validate() error {
 	return nil
 }
 
-// CheckTarget refuses an HTTP fault on a proxy that does not speak HTTP.
+// CheckTarget refuses an HTTP fault on a proxy that does not speak HTTP,
+// and settings that a proxy reached through an API cannot carry.
 func (s *settings[P]) CheckTarget(target any) error {
+	if t, ok := target.(*TargetSpec); ok && t.API != "" {
+		if p, ok := any(&s.Params).(Params); ok {
+			_, _, err := toxicFor(p)
+			return err
+		}
+		return nil
+	}
 	if _, ok := any(&s.Params).(httpParams); !ok {
 		return nil
 	}
-	if t, ok := target.(*TargetSpec); ok && t.Protocol != "http" {
+	if t, ok := target.(*TargetSpec); ok && t.API == "" && t.Protocol != "http" {
 		return fmt.Errorf("needs a proxy with protocol: http, and this one speaks %s", cmp.Or(t.Protocol, "tcp"))
 	}
 	return nil
@@ -86,11 +120,19 @@ func registerFault[P any, PP params[P]](name string) {
 		Target: "proxy",
 		Name:   name,
 		New:    func() any { return &settings[P]{} },
-		Plan: func(_ context.Context, _ *inject.Env, t inject.Target, _ any) (inject.Undo, error) {
+		Plan: func(_ context.Context, env *inject.Env, t inject.Target, p any) (inject.Undo, error) {
+			if px, ok := env.Lookup(resourceKey(t.ID)); ok {
+				if r, ok := px.(*remote); ok {
+					s := p.(*settings[P])
+					all := s.Percent == nil || s.Percent.Fraction() >= 1
+					data, _ := json.Marshal(r.plan(name, Direction(s.Direction), all))
+					return inject.Undo{Action: undoRemoteRemove, Target: t, Data: data}, nil
+				}
+			}
 			data, _ := json.Marshal(undoData{Proxy: t.ID})
 			return inject.Undo{Action: undoRemove, Target: t, Data: data, Volatile: true}, nil
 		},
-		Inject: func(_ context.Context, env *inject.Env, t inject.Target, p any, u inject.Undo) (inject.Undo, error) {
+		Inject: func(ctx context.Context, env *inject.Env, t inject.Target, p any, u inject.Undo) (inject.Undo, error) {
 			s := p.(*settings[P])
 			px, ok := env.Lookup(resourceKey(t.ID))
 			if !ok {
@@ -99,6 +141,13 @@ func registerFault[P any, PP params[P]](name string) {
 			f := Fault{Params: PP(&s.Params), Direction: Direction(s.Direction)}
 			if s.Percent != nil {
 				f.Percent = s.Percent.Fraction()
+			}
+			if r, ok := px.(*remote); ok {
+				var ru remoteUndo
+				if err := json.Unmarshal(u.Data, &ru); err != nil {
+					return u, err
+				}
+				return u, r.inject(ctx, f, ru)
 			}
 			id, err := px.(*Proxy).Add(f)
 			if err != nil {
@@ -114,13 +163,34 @@ func init() {
 	inject.RegisterTarget(inject.TargetKind{
 		Name: "proxy",
 		New:  func() any { return &TargetSpec{} },
-		Resolve: func(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error) {
+		Resolve: func(ctx context.Context, _ *inject.Env, spec any) ([]inject.Target, error) {
 			s := spec.(*TargetSpec)
-			return []inject.Target{{Kind: "proxy", ID: s.name, Name: s.Listen + " -> " + s.Upstream}}, nil
+			if s.API == "" {
+				return []inject.Target{{Kind: "proxy", ID: s.target, Name: s.Listen + " -> " + s.Upstream}}, nil
+			}
+			desc, err := s.remote().describe(ctx)
+			switch {
+			case errors.Is(err, errNotThere):
+				return nil, nil
+			case err != nil:
+				return nil, fmt.Errorf("proxy %s at %s: %w", s.Name, s.API, err)
+			}
+			return []inject.Target{{Kind: "proxy", ID: s.target, Name: fmt.Sprintf("%s at %s: %s", s.Name, s.API, desc)}}, nil
 		},
 		Start: func(ctx context.Context, env *inject.Env, name string, spec any) (io.Closer, error) {
 			s := spec.(*TargetSpec)
-			s.name = name
+			s.target = name
+			if s.API != "" {
+				r := s.remote()
+				if _, err := r.describe(ctx); err != nil {
+					if errors.Is(err, errNotThere) {
+						err = errors.New("the server has no proxy of that name")
+					}
+					return nil, fmt.Errorf("proxy %s at %s: %w", s.Name, s.API, err)
+				}
+				env.Put(resourceKey(name), r)
+				return r, nil
+			}
 			p := New(Config{Name: name, Listen: s.Listen, Upstream: s.Upstream, Protocol: s.Protocol})
 			if err := p.Start(ctx); err != nil {
 				return nil, err
@@ -139,6 +209,20 @@ func init() {
 	registerFault[SlowClose]("slow_close")
 	registerFault[HTTPError]("http_error")
 	registerFault[HTTPDelay]("http_delay")
+	inject.RegisterUndo(undoRemoteRemove, func(ctx context.Context, env *inject.Env, u inject.Undo) error {
+		var d remoteUndo
+		if err := json.Unmarshal(u.Data, &d); err != nil {
+			return fmt.Errorf("remove proxy toxics: bad undo record: %w", err)
+		}
+		// The run's own token; after a crash, CHAOS_PROXY_TOKEN.
+		var token string
+		if px, ok := env.Lookup(resourceKey(u.Target.ID)); ok {
+			if r, ok := px.(*remote); ok {
+				token = r.token
+			}
+		}
+		return revertRemote(ctx, d, token)
+	})
 	inject.RegisterUndo(undoRemove, func(_ context.Context, env *inject.Env, u inject.Undo) error {
 		var d undoData
 		if err := json.Unmarshal(u.Data, &d); err != nil {

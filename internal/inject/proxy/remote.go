@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// This file lets a proxy target in an experiment name a proxy that a
+// running chaos proxy or Toxiproxy server already holds, by its API URL
+// and name: faults become toxics through the API, and reverting deletes
+// them. The ledger records the API URL and the toxic names, so that chaos
+// recover deletes them after a crash.
+
+// remote is a proxy on a Toxiproxy API.
+type remote struct {
+	api, name, token string
+}
+
+func (r *remote) Close() error { return nil }
+
+func (s *TargetSpec) remote() *remote {
+	return &remote{api: strings.TrimSuffix(s.API, "/"), name: s.Name, token: s.Token}
+}
+
+func checkAPIURL(api string) error {
+	u, err := url.Parse(api)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		return fmt.Errorf("api %q: want the server's base URL, such as http://127.0.0.1:8474", api)
+	}
+	return nil
+}
+
+var apiClient = &http.Client{Timeout: 10 * time.Second}
+
+// call sends a JSON request to the API and decodes a JSON answer into out
+// (when not nil). A 404 is returned as errNotThere.
+func (r *remote) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.api+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	token := r.token
+	if token == "" {
+		token = os.Getenv("CHAOS_PROXY_TOKEN")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusNotFound {
+		return errNotThere
+	}
+	if resp.StatusCode/100 != 2 {
+		var e apiError
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, e.Message)
+		}
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+var errNotThere = errors.New("not found")
+
+// describe returns the proxy's addresses, or errNotThere.
+func (r *remote) describe(ctx context.Context) (string, error) {
+	var p struct{ Listen, Upstream string }
+	if err := r.call(ctx, "GET", "/proxies/"+url.PathEscape(r.name), nil, &p); err != nil {
+		return "", err
+	}
+	return p.Listen + " -> " + p.Upstream, nil
+}
+
+// remoteUndo is the ledger's record of what a fault did through an API.
+type remoteUndo struct {
+	API    string   `json:"api"`
+	Proxy  string   `json:"proxy"`
+	Toxics []string `json:"toxics,omitempty"`
+	// Disabled is set when the fault disabled the proxy (down).
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+const undoRemoteRemove = "proxy.api.remove"
+
+// plan names the toxics the fault will add, before anything is added.
+func (r *remote) plan(kind string, dir Direction, all bool) remoteUndo {
+	u := remoteUndo{API: r.api, Proxy: r.name}
+	if kind == "down" && all {
+		u.Disabled = true
+		return u
+	}
+	id := make([]byte, 4)
+	rand.Read(id)
+	base := "chaos-" + kind + "-" + hex.EncodeToString(id)
+	for _, s := range streams(dir) {
+		u.Toxics = append(u.Toxics, base+"-"+s)
+	}
+	return u
+}
+
+func streams(d Direction) []string {
+	switch d {
+	case Upstream:
+		return []string{"upstream"}
+	case Both:
+		return []string{"upstream", "downstream"}
+	}
+	return []string{"downstream"}
+}
+
+// inject adds the toxics that u names for the fault f, or disables the
+// proxy.
+func (r *remote) inject(ctx context.Context, f Fault, u remoteUndo) error {
+	if u.Disabled {
+		return r.call(ctx, "POST", "/proxies/"+url.PathEscape(r.name), map[string]bool{"enabled": false}, nil)
+	}
+	typ, attrs, err := toxicFor(f.Params)
+	if err != nil {
+		return err
+	}
+	toxicity := float32(1)
+	if f.Percent > 0 {
+		toxicity = float32(f.Percent)
+	}
+	for i, s := range streams(f.Direction) {
+		body := map[string]any{"name": u.Toxics[i], "type": typ, "stream": s, "toxicity": toxicity, "attributes": attrs}
+		if err := r.call(ctx, "POST", "/proxies/"+url.PathEscape(r.name)+"/toxics", body, nil); err != nil {
+			if _, ext := toxiproxyHas[typ]; !ext {
+				err = fmt.Errorf("%w (%s is a chaos proxy extension: Toxiproxy itself has no such toxic)", err, typ)
+			}
+			return fmt.Errorf("add toxic %s to proxy %s at %s: %w", typ, r.name, r.api, err)
+		}
+	}
+	return nil
+}
+
+// toxiproxyHas are the toxic types Toxiproxy itself knows.
+var toxiproxyHas = map[string]bool{"latency": true, "bandwidth": true, "slow_close": true, "timeout": true, "reset_peer": true, "slicer": true, "limit_data": true}
+
+// toxicFor returns the toxic type and attributes that stand for params,
+// in Toxiproxy's units. Settings those units cannot carry are refused
+// rather than rounded.
+func toxicFor(p Params) (string, map[string]any, error) {
+	switch f := p.(type) {
+	case *Latency:
+		if f.Connect > 0 {
+			return "", nil, errors.New("latency: connect is not available on a proxy reached through an API")
+		}
+		d, err := wholeMillis("delay", f.Delay)
+		if err != nil {
+			return "", nil, err
+		}
+		j, err := wholeMillis("jitter", f.Jitter)
+		return "latency", map[string]any{"latency": d, "jitter": j}, err
+	case *Bandwidth:
+		if f.Rate%1000 != 0 {
+			return "", nil, fmt.Errorf("bandwidth: rate %d bytes/s: a proxy reached through an API takes whole KB/s (multiples of 1000)", f.Rate)
+		}
+		return "bandwidth", map[string]any{"rate": f.Rate / 1000}, nil
+	case *SlowClose:
+		d, err := wholeMillis("delay", f.Delay)
+		return "slow_close", map[string]any{"delay": d}, err
+	case *Timeout:
+		d, err := wholeMillis("close_after", f.CloseAfter)
+		return "timeout", map[string]any{"timeout": d}, err
+	case *Reset:
+		if f.OnData {
+			d, err := wholeMillis("delay", f.Delay)
+			return "reset_peer", map[string]any{"timeout": d}, err
+		}
+		if f.Delay > 0 {
+			return "", nil, errors.New("reset: delay with after_bytes is not available on a proxy reached through an API")
+		}
+		return "reset", map[string]any{"after_bytes": f.AfterBytes}, nil
+	case *Slicer:
+		if f.Delay%time.Microsecond != 0 {
+			return "", nil, fmt.Errorf("slicer: delay %v: a proxy reached through an API takes whole microseconds", f.Delay)
+		}
+		return "slicer", map[string]any{"average_size": f.Size, "size_variation": f.Variation, "delay": int64(f.Delay / time.Microsecond)}, nil
+	case *LimitData:
+		return "limit_data", map[string]any{"bytes": f.Bytes}, nil
+	case *Down:
+		return "down", map[string]any{}, nil
+	case *HTTPError:
+		return "http_error", httpAttrs(map[string]any{"status": f.Status, "body": f.Body}, f.Match), nil
+	case *HTTPDelay:
+		d, err := wholeMillis("delay", f.Delay)
+		if err != nil {
+			return "", nil, err
+		}
+		j, err := wholeMillis("jitter", f.Jitter)
+		return "http_delay", httpAttrs(map[string]any{"delay": d, "jitter": j}, f.Match), err
+	}
+	return "", nil, fmt.Errorf("%s is not available on a proxy reached through an API", p.Kind())
+}
+
+func httpAttrs(attrs map[string]any, m Match) map[string]any {
+	for k, v := range map[string]string{"method": m.Method, "path_prefix": m.PathPrefix, "path_regex": m.PathRegex, "header": m.Header, "header_value": m.HeaderValue} {
+		if v != "" {
+			attrs[k] = v
+		}
+	}
+	return attrs
+}
+
+func wholeMillis(name string, d time.Duration) (int64, error) {
+	if d%time.Millisecond != 0 {
+		return 0, fmt.Errorf("%s %v: a proxy reached through an API takes whole milliseconds", name, d)
+	}
+	return int64(d / time.Millisecond), nil
+}
+
+// revertRemote deletes the toxics u names and enables the proxy again if
+// the fault disabled it. Toxics already gone, and a proxy that is gone,
+// count as reverted.
+func revertRemote(ctx context.Context, u remoteUndo, token string) error {
+	r := &remote{api: u.API, name: u.Proxy, token: token}
+	var errs []error
+	for _, t := range u.Toxics {
+		err := r.call(ctx, "DELETE", "/proxies/"+url.PathEscape(r.name)+"/toxics/"+url.PathEscape(t), nil, nil)
+		if err != nil && !errors.Is(err, errNotThere) {
+			errs = append(errs, fmt.Errorf("delete toxic %s of proxy %s at %s: %w", t, r.name, r.api, err))
+		}
+	}
+	if u.Disabled {
+		err := r.call(ctx, "POST", "/proxies/"+url.PathEscape(r.name), map[string]bool{"enabled": true}, nil)
+		if err != nil && !errors.Is(err, errNotThere) {
+			errs = append(errs, fmt.Errorf("enable proxy %s at %s: %w", r.name, r.api, err))
+		}
+	}
+	return errors.Join(errs...)
+}
