@@ -218,3 +218,31 @@ func TestBindAddrNeverLooksUpLocalhost(t *testing.T) {
 		t.Error("BindAddr(\"nohost\") = nil error")
 	}
 }
+
+// The native API refuses a fault past the cap, with the reason.
+func TestAPIFaultCap(t *testing.T) {
+	p := startProxy(t, "127.0.0.1:1", "tcp")
+	reg := proxy.NewRegistry()
+	if err := reg.Add(p); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(proxy.NewAPI(reg, proxy.APIOptions{}))
+	defer srv.Close()
+	post := func() (int, string) {
+		resp, err := http.Post(srv.URL+"/proxies/test/faults", "application/json", strings.NewReader(`{"kind":"latency","params":{"delay":"1ms"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i := range proxy.MaxFaults {
+		if status, body := post(); status != 201 {
+			t.Fatalf("fault %d: %d %s", i+1, status, body)
+		}
+	}
+	if status, body := post(); status != 400 || !strings.Contains(body, "too many faults") {
+		t.Errorf("fault %d: %d %s; want 400 too many faults", proxy.MaxFaults+1, status, body)
+	}
+}
