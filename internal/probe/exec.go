@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,8 +44,28 @@ type ExecResult struct {
 	Elapsed        time.Duration
 }
 
+// StartError is a command that could not be started: not found, not
+// executable, a working directory that does not exist. A shell that says
+// it could not find or run the command it was given (exit codes 127 and
+// 126) counts too. The experiment is at fault, not the system it observes.
+type StartError struct {
+	Command string
+	Err     error
+}
+
+func (e *StartError) Error() string { return fmt.Sprintf("could not start %s: %v", e.Command, e.Err) }
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Exit codes with which POSIX shells report a command they could not run.
+const (
+	shellNotExecutable = 126
+	shellNotFound      = 127
+)
+
 // Command runs a command to completion with its timeout. A command that
-// cannot start, or is killed at its timeout, is an error.
+// cannot start is a *StartError; one killed at its timeout is an error
+// too. A command that ran and exited with any code is a result.
 func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout.D())
 	defer cancel()
@@ -64,8 +86,24 @@ func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
 	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limitWriter{w: &stdout}, &limitWriter{w: &stderr}
+	if e.Dir != "" {
+		// The child changes into it after the fork, where a missing
+		// directory would read as a missing command.
+		if fi, err := os.Stat(e.Dir); err != nil || !fi.IsDir() {
+			if err == nil {
+				err = errors.New("not a directory")
+			}
+			return ExecResult{}, &StartError{Command: argv[0], Err: fmt.Errorf("working directory %s: %w", e.Dir, startCause(err))}
+		}
+	}
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return ExecResult{}, fmt.Errorf("%s: %w", argv[0], ctx.Err())
+		}
+		return ExecResult{}, &StartError{Command: argv[0], Err: startCause(err)}
+	}
+	err := cmd.Wait()
 	res := ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
 	var exitErr *exec.ExitError
 	switch {
@@ -73,11 +111,43 @@ func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
 		return res, fmt.Errorf("%s: still running after %s, killed", argv[0], e.Timeout)
 	case errors.As(err, &exitErr):
 		res.ExitCode = exitErr.ExitCode()
+		if isShell(argv) && (res.ExitCode == shellNotFound || res.ExitCode == shellNotExecutable) {
+			why := strings.TrimSpace(lastLine(res.Stderr))
+			if why == "" {
+				why = "command not found or not executable"
+			}
+			return res, &StartError{Command: argv[len(argv)-1], Err: fmt.Errorf("%s (exit code %d from the shell)", why, res.ExitCode)}
+		}
 		return res, nil
 	case err != nil:
 		return res, fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	return res, nil
+}
+
+// startCause says why a command did not start, without repeating its name.
+func startCause(err error) error {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return errors.New("not found in $PATH")
+	case errors.As(err, &pe):
+		return pe.Err
+	}
+	return err
+}
+
+// isShell reports whether argv has a shell run a command line: shell: true,
+// or sh -c and its kin written out.
+func isShell(argv []string) bool {
+	if len(argv) < 3 || argv[1] != "-c" {
+		return false
+	}
+	switch filepath.Base(argv[0]) {
+	case "sh", "bash", "dash", "ash", "zsh", "ksh":
+		return true
+	}
+	return false
 }
 
 type limitWriter struct {
@@ -98,7 +168,11 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 		expect = &ExecExpect{}
 	}
 	res, err := Command(ctx, &spec.Exec)
-	if err != nil {
+	var se *StartError
+	switch {
+	case errors.As(err, &se):
+		return Result{Reason: err.Error(), Err: err}
+	case err != nil:
 		return Failf(nil, "%v", err)
 	}
 	obs := map[string]string{"exit_code": strconv.Itoa(res.ExitCode)}
@@ -117,7 +191,7 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 		want = experiment.NumberCond{Cond: experiment.Cond{Op: "==", Value: 0}}
 	}
 	if !want.Holds(float64(res.ExitCode)) {
-		return fail("exit code %d, want %s%s", res.ExitCode, want, lastLine(res.Stderr))
+		return fail("exit code %d, want %s%s", res.ExitCode, want, stderrNote(res.Stderr))
 	}
 	if expect.StdoutContains != "" && !bytes.Contains(res.Stdout, []byte(expect.StdoutContains)) {
 		return fail("stdout does not contain %q: %s", expect.StdoutContains, excerpt(res.Stdout))
@@ -131,16 +205,25 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 	return Result{OK: true, Observed: obs, Output: out}
 }
 
+// lastLine is the last line of a command's output.
 func lastLine(b []byte) string {
 	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return ""
-	}
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[i+1:]
 	}
-	return " (stderr: " + s + ")"
+	return s
 }
+
+// stderrNote quotes the last line of stderr for a reason, if any.
+func stderrNote(b []byte) string {
+	if s := lastLine(b); s != "" {
+		return " (stderr: " + s + ")"
+	}
+	return ""
+}
+
+// TimeLimit is the probe's timeout.
+func (s *ExecSpec) TimeLimit() time.Duration { return s.Timeout.D() }
 
 func init() {
 	Register(Kind{

@@ -126,7 +126,7 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 	defer cancel()
 	req, err := NewRequest(ctx, &spec.HTTPRequest)
 	if err != nil {
-		return Failf(nil, "%v", err)
+		return Errorf("%w", err)
 	}
 	start := time.Now()
 	resp, err := httpClient.Do(req)
@@ -232,6 +232,9 @@ func excerpt(b []byte) string {
 	}
 	return strconv.Quote(s)
 }
+
+// TimeLimit is the probe's timeout.
+func (s *HTTPSpec) TimeLimit() time.Duration { return s.Timeout.D() }
 
 func init() {
 	Register(Kind{

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Result is one observation.
@@ -22,11 +23,24 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// Output is what a step's as: name exposes to later steps.
 	Output map[string]string `json:"-"`
+	// Err is set when the probe could not observe at all, for a reason
+	// that lies in the experiment rather than in the system: a command
+	// that cannot start, a request that cannot be built. It is not a
+	// failed observation, and the run that meets it is an error. Reason
+	// says the same.
+	Err error `json:"-"`
 }
 
 // Failf returns a failed result with a reason.
 func Failf(observed map[string]string, format string, args ...any) Result {
 	return Result{Observed: observed, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Errorf returns a result that is no observation: the probe could not be
+// carried out as written.
+func Errorf(format string, args ...any) Result {
+	err := fmt.Errorf(format, args...)
+	return Result{Reason: err.Error(), Err: err}
 }
 
 // Kind is a kind of probe, such as "http".
@@ -74,11 +88,29 @@ func Kinds() []string {
 	return out
 }
 
+// DefaultLimit is how long one observation may take when the probe's
+// settings have no timeout of their own.
+const DefaultLimit = 30 * time.Second
+
+// Limited is settings that bound how long one observation takes.
+type Limited interface {
+	TimeLimit() time.Duration
+}
+
+// Limit is the longest one observation with these settings may take: their
+// timeout, or DefaultLimit.
+func Limit(spec any) time.Duration {
+	if l, ok := spec.(Limited); ok && l.TimeLimit() > 0 {
+		return l.TimeLimit()
+	}
+	return DefaultLimit
+}
+
 // Run runs a probe of a registered kind.
 func Run(ctx context.Context, kind string, spec, expect any) Result {
 	k, ok := Lookup(kind)
 	if !ok {
-		return Failf(nil, "unknown probe kind %q", kind)
+		return Errorf("unknown probe kind %q", kind)
 	}
 	return k.Run(ctx, spec, expect)
 }

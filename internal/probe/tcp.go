@@ -48,6 +48,9 @@ func runTCP(ctx context.Context, specAny, expectAny any) Result {
 	return Result{OK: true, Observed: obs, Output: obs}
 }
 
+// TimeLimit is the probe's timeout.
+func (s *TCPSpec) TimeLimit() time.Duration { return s.Timeout.D() }
+
 func init() {
 	Register(Kind{
 		Name: "tcp",

@@ -229,6 +229,10 @@ func (s *ProbeSpec) Validate() error {
 	return t.Validate()
 }
 
+// TimeLimit bounds one observation: its within, and some time for the
+// daemon to answer the last look.
+func (s *ProbeSpec) TimeLimit() time.Duration { return s.Within.D() + 10*time.Second }
+
 // ProbeExpect is what every observed container must show.
 type ProbeExpect struct {
 	Running     *bool `yaml:"running" json:"running,omitempty"`
