@@ -129,6 +129,10 @@ const (
 	Held    = "held"
 	Broken  = "broken"
 	Skipped = "skipped"
+	// Unobserved is a phase the check was meant for but could not observe
+	// (its probe could not start, nothing finished in the phase): the run
+	// is then an error, never a pass.
+	Unobserved = "unobserved"
 )
 
 // Check is one check of the hypothesis or one abort condition, with every
@@ -148,13 +152,32 @@ type Check struct {
 	Samples   []Sample          `json:"samples"`
 }
 
-// Recovery is how long a check took to hold again after the faults were
-// removed.
+// Recovery is how long a check that failed took to hold again once the
+// faults ended: from Since to the start of its first passing observation
+// (At).
 type Recovery struct {
 	At    time.Time     `json:"at"`
 	After time.Duration `json:"after"`
-	// OK is false when the check did not hold again within the deadline.
+	// OK is false when the check did not hold again within the deadline;
+	// After is then the deadline.
 	OK bool `json:"ok"`
+	// Since is when the fault it is counted from ended: its revert, or its
+	// injection when it had nothing to revert (a kill). Fault names that
+	// fault's step.
+	Since time.Time `json:"since,omitzero"`
+	Fault string    `json:"fault,omitempty"`
+}
+
+// SlowestRecovery is the check that took the longest to hold again after
+// the faults ended, or nil when no check had to recover.
+func (j *Journal) SlowestRecovery() *Check {
+	var slow *Check
+	for _, c := range j.Checks {
+		if c.Recovered != nil && c.Recovered.OK && (slow == nil || c.Recovered.After > slow.Recovered.After) {
+			slow = c
+		}
+	}
+	return slow
 }
 
 // Sample is one observation of a check.
@@ -167,6 +190,98 @@ type Sample struct {
 	// From and To bound the load windows judged, for load checks.
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to,omitzero"`
+	// Started is when a probe's observation began; Time is when it ended.
+	Started time.Time `json:"started,omitzero"`
+	// Faults names the method steps whose faults were in effect at some
+	// moment of the observation.
+	Faults []string `json:"faults,omitempty"`
+	// Note says what is unusual about the observation: it was judged on
+	// less traffic than the check's window, or finished after its phase.
+	Note string `json:"note,omitempty"`
+}
+
+// Start is when the observation began: the first load window judged, or
+// the start of the probe. Journals written before Started was recorded
+// give the end.
+func (s Sample) Start() time.Time {
+	switch {
+	case !s.From.IsZero():
+		return s.From
+	case !s.Started.IsZero():
+		return s.Started
+	}
+	return s.Time
+}
+
+// End is when the observation ended: the end of the last load window
+// judged, or when the probe finished.
+func (s Sample) End() time.Time {
+	if !s.To.IsZero() {
+		return s.To
+	}
+	return s.Time
+}
+
+// FaultEffect is what the checks saw while the faults of one method step
+// were in effect.
+type FaultEffect struct {
+	Step   string
+	Checks []CheckEffect
+}
+
+// CheckEffect counts one check's observations made while a fault was in
+// effect, and how many of them failed.
+type CheckEffect struct {
+	Check            string
+	Abort            bool
+	Observed, Failed int
+}
+
+// Broke lists the checks with a failed observation.
+func (e FaultEffect) Broke() []CheckEffect {
+	var out []CheckEffect
+	for _, c := range e.Checks {
+		if c.Failed > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ByFault lists, for each fault step in the order of injection, the checks
+// observed while its faults were in effect and how many of those
+// observations failed. It reads the faults each observation names, so it
+// is empty for journals written before observations named them.
+func (j *Journal) ByFault() []FaultEffect {
+	var out []FaultEffect
+	index := map[string]int{}
+	for _, f := range j.Faults {
+		if _, ok := index[f.Step]; !ok {
+			index[f.Step] = len(out)
+			out = append(out, FaultEffect{Step: f.Step})
+		}
+	}
+	for _, c := range j.Checks {
+		for _, s := range c.Samples {
+			for _, step := range s.Faults {
+				i, ok := index[step]
+				if !ok {
+					continue
+				}
+				e := &out[i]
+				k := len(e.Checks) - 1
+				if k < 0 || e.Checks[k].Check != c.Name {
+					e.Checks = append(e.Checks, CheckEffect{Check: c.Name, Abort: c.Abort})
+					k++
+				}
+				e.Checks[k].Observed++
+				if !s.OK {
+					e.Checks[k].Failed++
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Stream is a load stream's settings as run.
