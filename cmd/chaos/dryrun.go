@@ -63,7 +63,7 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	}
 	if len(e.Method) > 0 {
 		fmt.Fprintln(w, "\nmethod:")
-		starts, end := timeline(e.Method)
+		starts, end := experiment.Timeline(e.Method)
 		for i, s := range e.Method {
 			line := fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Name)
 			if s.Kind == experiment.StepFault {
@@ -100,23 +100,6 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 			}
 		}
 	}
-}
-
-// timeline returns when each step starts, counted from the start of the
-// method, and when the method ends: waits and faults with for (unless in
-// the background) hold the method up; other steps take no planned time.
-func timeline(steps []*experiment.Step) (starts []time.Duration, end time.Duration) {
-	starts = make([]time.Duration, len(steps))
-	for i, s := range steps {
-		starts[i] = end
-		switch {
-		case s.Kind == experiment.StepWait:
-			end += s.Wait.D()
-		case s.Kind == experiment.StepFault && s.For > 0 && !s.Background:
-			end += s.For.D()
-		}
-	}
-	return starts, end
 }
 
 func fmtPlan(d time.Duration) string {
@@ -186,7 +169,7 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		for _, t := range e.Targets {
 			p.Targets = append(p.Targets, targetPlan{Name: t.Name, Kind: t.Kind, Resolve: resolveText(ctx, env, t, len(e.Services) > 0)})
 		}
-		starts, _ := timeline(e.Method)
+		starts, _ := experiment.Timeline(e.Method)
 		for i, s := range e.Method {
 			sp := stepPlan{At: fmtPlan(starts[i]), Name: s.Name, Kind: s.Kind, Fault: s.Fault, Target: s.Target, Background: s.Background}
 			if s.Kind == experiment.StepFault && s.For > 0 {

@@ -20,7 +20,12 @@ func newValidateCmd(io *stdio) *cobra.Command {
 		Short: "Check experiment files and list every problem with its position",
 		Long: `validate reads experiment files and reports every problem in every file as
 FILE:LINE:COL: message. It exits 2 if there is any problem, 0 otherwise.
-Nothing is run and nothing is touched.`,
+Nothing is run and nothing is touched.
+
+It also warns, as FILE:LINE:COL: warning: message, about a valid experiment
+whose checks cannot observe the method as written: a check judged during a
+method that has no planned length, a load check whose window is longer than
+the method, a probe whose interval is. Warnings do not change the exit code.`,
 		Example: `  chaos validate experiments/*.yaml
   chaos validate --var port=19090 experiments/proxy-latency.yaml`,
 		Args: cobra.MinimumNArgs(1),
@@ -30,6 +35,9 @@ Nothing is run and nothing is touched.`,
 				return err
 			}
 			for _, e := range exps {
+				for _, w := range e.Warnings() {
+					fmt.Fprintln(io.err, warningText(w))
+				}
 				fmt.Fprintf(io.out, "%s: ok (%s)\n", e.File, describeExperiment(e))
 			}
 			return nil
@@ -37,6 +45,13 @@ Nothing is run and nothing is touched.`,
 	}
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
 	return cmd
+}
+
+// warningText writes a warning as FILE:LINE:COL: warning: message.
+func warningText(w *experiment.Error) string {
+	c := *w
+	c.Msg = "warning: " + c.Msg
+	return c.Error()
 }
 
 func describeExperiment(e *experiment.Experiment) string {

@@ -1,0 +1,68 @@
+package experiment
+
+import (
+	"fmt"
+	"time"
+)
+
+// Planned is how long a step is planned to take: a wait's length, or a
+// fault's for (which a background fault does not hold the method up for).
+// Other steps take no planned time.
+func (s *Step) Planned() time.Duration {
+	switch s.Kind {
+	case StepWait:
+		return s.Wait.D()
+	case StepFault:
+		return s.For.D()
+	}
+	return 0
+}
+
+// Timeline returns when each step starts, counted from the start of the
+// method, and when the method ends, as planned: waits and faults with for
+// hold the method up, unless in the background; other steps take no
+// planned time.
+func Timeline(steps []*Step) (starts []time.Duration, end time.Duration) {
+	starts = make([]time.Duration, len(steps))
+	for i, s := range steps {
+		starts[i] = end
+		if !s.Background {
+			end += s.Planned()
+		}
+	}
+	return starts, end
+}
+
+// Warnings lists what in a valid experiment keeps a check from observing
+// what it is meant to: a check watched during a method that has no planned
+// length, a load check whose window is longer than the method, a probe
+// that observes less often than the method lasts. The run still judges
+// such checks on what they saw, or fails as an error when they saw
+// nothing; the warnings say so before anything is run.
+func (e *Experiment) Warnings() ErrorList {
+	var out ErrorList
+	_, planned := Timeline(e.Method)
+	add := func(c *Check, format string, args ...any) {
+		out = append(out, &Error{File: e.File, Pos: c.Pos, Msg: fmt.Sprintf(format, args...)})
+	}
+	checks := append(append([]*Check(nil), e.SteadyState...), e.AbortWhen...)
+	for i, c := range checks {
+		what := fmt.Sprintf("check %q", c.Name)
+		if i >= len(e.SteadyState) {
+			what = fmt.Sprintf("abort condition %q", c.Name)
+		} else if !c.Runs(During) {
+			continue
+		}
+		switch {
+		case len(e.Method) == 0:
+		case planned == 0:
+			add(c, "%s is judged during the method, but the method has no planned length (no wait, and no fault with for): it may end before the check observes a fault", what)
+		case c.From != "" && c.Window.D() > planned:
+			add(c, "the window of %s (%s) is longer than the method's planned %s: the check is judged on the traffic of the method alone, less than its window", what, c.Window, planned)
+		case c.From == "" && c.Interval.D() >= planned:
+			add(c, "%s observes every %s, but the method is planned to last %s: it observes the method once, at its start, maybe before any fault is in effect", what, c.Interval, planned)
+		}
+	}
+	out.sort()
+	return out
+}
