@@ -33,7 +33,7 @@ func newLogPanel() logPanel {
 func eventLine(ev journal.Event, start time.Time, st styles) string {
 	typ := fmt.Sprintf("%-15s", ev.Type)
 	switch {
-	case ev.Type == "error" || ev.Type == "fault.revert_failed" || ev.Type == "check.broken" ||
+	case ev.Type == "error" || ev.Type == "fault.revert_failed" || ev.Type == "check.broken" || ev.Type == "check.unobserved" ||
 		ev.Type == "check.sample" && ev.Fields["state"] == "failed":
 		typ = st.bad.Render(typ)
 	case ev.Type == "warning" || ev.Type == "run.aborted" || ev.Type == "operator" || ev.Type == "run.held":

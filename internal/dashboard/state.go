@@ -331,7 +331,7 @@ func (p *checksPanel) apply(ev journal.Event) {
 		} else {
 			r.fails++
 		}
-	case "check.held", "check.broken", "check.skipped":
+	case "check.held", "check.broken", "check.skipped", "check.unobserved":
 		r.result, r.phase, r.sampleLast = strings.TrimPrefix(ev.Type, "check."), ev.Phase, false
 		r.results[ev.Phase] = r.result
 	case "check.recovered":

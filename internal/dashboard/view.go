@@ -144,7 +144,7 @@ func checkBad(r checkRow) bool {
 	if r.sampleLast {
 		return !r.ok
 	}
-	return r.result == "broken"
+	return r.result == "broken" || r.result == "unobserved"
 }
 
 // checkState is a check's glyph and its state in words.
@@ -166,6 +166,8 @@ func checkState(r checkRow, st styles) (glyph, text string) {
 		return st.ok.Render("✓"), st.ok.Render("held " + r.phase)
 	case !r.sampleLast && r.result == "skipped":
 		return st.dim.Render("–"), st.dim.Render("skipped " + r.phase)
+	case !r.sampleLast && r.result == "unobserved":
+		return st.warn.Render("!"), st.warn.Render("not observed " + r.phase)
 	case r.sampleLast:
 		return st.ok.Render("✓"), "ok" + suffix
 	}

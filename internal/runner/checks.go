@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,11 +97,13 @@ func humanValue(v any) string {
 	}
 }
 
-// record adds a sample to a check and emits it.
+// record adds a sample to a check, with the faults in effect while it was
+// made, and emits it.
 func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 	smp.Phase = phase
 	smp.Reason = r.mask.Replace(smp.Reason)
 	r.mu.Lock()
+	smp.Faults = r.faultsInEffect(smp.Start(), smp.End())
 	cs.rec.Samples = append(cs.rec.Samples, smp)
 	r.mu.Unlock()
 	state := "ok"
@@ -108,6 +111,9 @@ func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 	if !smp.OK {
 		state = "failed"
 		msg = cs.c.Name + ": " + smp.Reason
+		if len(smp.Faults) > 0 {
+			msg += " (under " + stepList(smp.Faults) + ")"
+		}
 	}
 	r.emit(journal.Event{Type: "check.sample", Check: cs.c.Name, Phase: phase, Message: msg, Fields: map[string]string{"state": state}})
 }
@@ -145,14 +151,49 @@ func (r *run) result(cs *checkState, phase, result, reason string) {
 	r.emit(journal.Event{Type: "check." + result, Check: cs.c.Name, Phase: phase, Message: msg})
 }
 
-// probeSample runs a check's probe once.
-func (r *run) probeSample(ctx context.Context, c *experiment.Check) journal.Sample {
+// stepList quotes step names for a message.
+func stepList(steps []string) string {
+	q := make([]string, len(steps))
+	for i, s := range steps {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, " and ")
+}
+
+// probeSample runs a check's probe once. It gives the probe its own time
+// limit and no more, so that a probe that hangs is a failed observation.
+// The error says the probe could not observe at all (a command that cannot
+// start): that is the experiment's fault, and no observation.
+func (r *run) probeSample(ctx context.Context, c *experiment.Check) (journal.Sample, error) {
+	start := time.Now()
 	spec, err := r.expandOutputs(c.Probe.Spec)
 	if err != nil {
-		return journal.Sample{Time: time.Now(), Reason: err.Error()}
+		return journal.Sample{Started: start, Time: time.Now(), Reason: err.Error()}, err
 	}
-	res := probe.Run(ctx, c.Probe.Kind, spec, c.Expect)
-	return journal.Sample{Time: time.Now(), OK: res.OK, Observed: res.Observed, Reason: res.Reason}
+	limit := probe.Limit(spec)
+	pctx, cancel := context.WithTimeout(ctx, limit+time.Second)
+	defer cancel()
+	res := probe.Run(pctx, c.Probe.Kind, spec, c.Expect)
+	smp := journal.Sample{Started: start, Time: time.Now(), OK: res.OK, Observed: res.Observed, Reason: res.Reason}
+	if !res.OK && ctx.Err() == nil && pctx.Err() != nil {
+		smp.Reason = fmt.Sprintf("no answer within the probe's %s: %s", limit, res.Reason)
+	}
+	return smp, res.Err
+}
+
+// unobserved records that a check could not observe a phase it is meant
+// for. The run is then an error: a verdict about what was not seen would
+// be a guess.
+func (r *run) unobserved(cs *checkState, phase, why string) {
+	r.result(cs, phase, journal.Unobserved, why)
+	r.fail(fmt.Errorf("check %q could not be judged %s: %s", cs.c.Name, phaseText[phase], why))
+}
+
+// phaseText names a check phase in a sentence.
+var phaseText = map[string]string{
+	experiment.Before: "before the method",
+	experiment.During: "during the method",
+	experiment.After:  "after the method",
 }
 
 // checkOnce judges every check of a phase once (a probe with its retries, a
@@ -168,12 +209,17 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 		go func() {
 			defer wg.Done()
 			var smp journal.Sample
+			var err error
 			if cs.c.From != "" {
 				smp = r.loadOnce(ctx, cs.c, since)
 			} else {
-				smp = r.probeWithRetries(ctx, cs.c)
+				smp, err = r.probeWithRetries(ctx, cs.c)
 			}
 			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				r.unobserved(cs, phase, err.Error())
 				return
 			}
 			r.record(cs, phase, smp)
@@ -197,18 +243,19 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 
 // probeWithRetries runs a check's probe until it passes or its retries are
 // spent.
-func (r *run) probeWithRetries(ctx context.Context, c *experiment.Check) journal.Sample {
+func (r *run) probeWithRetries(ctx context.Context, c *experiment.Check) (journal.Sample, error) {
 	var smp journal.Sample
 	for attempt := 0; attempt <= c.Retries; attempt++ {
 		if attempt > 0 && !r.sleepCtx(ctx, c.Interval.D()) {
 			break
 		}
-		smp = r.probeSample(ctx, c)
-		if smp.OK {
-			break
+		var err error
+		smp, err = r.probeSample(ctx, c)
+		if smp.OK || err != nil {
+			return smp, err
 		}
 	}
-	return smp
+	return smp, nil
 }
 
 func (r *run) sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -257,8 +304,12 @@ func (r *run) judgeLoadNow(ctx context.Context, c *experiment.Check) (journal.Sa
 	return smp, smp.OK
 }
 
-// watch observes the during checks and abort conditions until ctx ends.
-func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
+// watch observes the during checks and abort conditions until the phase
+// ends. ctx is the run's: when it ends, the run is interrupted. When only
+// phase ends, what is still being observed is finished and judged: a probe
+// running then is awaited up to its time limit, and a load check judges
+// the traffic recorded since its last judgement.
+func (r *run) watch(ctx, phase context.Context, wg *sync.WaitGroup) {
 	for _, cs := range r.checks {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
 			continue
@@ -267,28 +318,35 @@ func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
 		go func() {
 			defer wg.Done()
 			if cs.c.From != "" {
-				r.watchLoad(ctx, cs)
+				r.watchLoad(ctx, phase, cs)
 			} else {
-				r.watchProbe(ctx, cs)
+				r.watchProbe(ctx, phase, cs)
 			}
 		}()
 	}
 }
 
-func (r *run) watchProbe(ctx context.Context, cs *checkState) {
+func (r *run) watchProbe(ctx, phase context.Context, cs *checkState) {
 	for {
-		smp := r.probeSample(ctx, cs.c)
+		smp, err := r.probeSample(ctx, cs.c)
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil {
+			r.unobserved(cs, experiment.During, err.Error())
+			return
+		}
+		if phase.Err() != nil {
+			smp.Note = "started during the method and finished after it ended"
+		}
 		r.observeDuring(cs, smp)
-		if !r.sleepCtx(ctx, cs.c.Interval.D()) {
+		if !r.sleepCtx(phase, cs.c.Interval.D()) {
 			return
 		}
 	}
 }
 
-func (r *run) watchLoad(ctx context.Context, cs *checkState) {
+func (r *run) watchLoad(ctx, phase context.Context, cs *checkState) {
 	// Each judgement covers fresh traffic, a check window of it, so that
 	// failures: N means N bad windows in a row and one bad second cannot
 	// fail several overlapping judgements.
@@ -304,10 +362,55 @@ func (r *run) watchLoad(ctx context.Context, cs *checkState) {
 		}
 		select {
 		case <-wake:
-		case <-ctx.Done():
+		case <-phase.Done():
+			if ctx.Err() == nil {
+				r.judgeRest(ctx, cs, judged, time.Now())
+			}
 			return
 		}
 	}
+}
+
+// judgeRest judges the traffic of the phase that no judgement covered yet,
+// even when it is less than the check's window: traffic that is never
+// judged cannot break a check. It waits for the window in which the phase
+// ended, up to one stream window longer.
+func (r *run) judgeRest(ctx context.Context, cs *checkState, judged, phaseEnd time.Time) {
+	s := r.streamOf(cs.c.From)
+	if s == nil {
+		return
+	}
+	wait := time.NewTimer(s.spec.Window.D() + time.Second)
+	defer wait.Stop()
+	for {
+		wake := r.windowsChanged()
+		if !r.latestEnd(cs.c.From).Before(phaseEnd) {
+			break
+		}
+		select {
+		case <-wake:
+			continue
+		case <-ctx.Done():
+			return
+		case <-s.done:
+		case <-wait.C:
+		}
+		break
+	}
+	var rest []load.Window
+	for _, w := range r.windowsOf(cs.c.From, judged, r.latestEnd(cs.c.From)) {
+		if w.Start.Before(phaseEnd) {
+			rest = append(rest, w)
+		}
+	}
+	if len(rest) == 0 {
+		return
+	}
+	smp := judge(cs.c, rest)
+	if span := smp.To.Sub(smp.From); span < cs.c.Window.D()-time.Millisecond {
+		smp.Note = fmt.Sprintf("judged on the last %s of traffic of the method, less than the check's %s window", span.Round(time.Millisecond), cs.c.Window)
+	}
+	r.observeDuring(cs, smp)
 }
 
 // observeDuring counts consecutive failures; the check breaks, or the abort
@@ -333,6 +436,12 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 		reason = fmt.Sprintf("%s (%d failures in a row)", reason, cs.fails)
 	}
 	r.result(cs, experiment.During, journal.Broken, reason)
+	r.mu.Lock()
+	faults := cs.rec.Samples[len(cs.rec.Samples)-1].Faults
+	r.mu.Unlock()
+	if len(faults) > 0 {
+		reason += " (under " + stepList(faults) + ")"
+	}
 	if cs.abort {
 		r.abort(cs.c.Name, reason)
 		r.revertAll(context.Background())
@@ -341,29 +450,67 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 	r.deviate(fmt.Sprintf("check %q broke during the method: %s", cs.c.Name, reason))
 }
 
-// closeDuring marks the during checks that never broke as held.
+// closeDuring ends the during phase of each check. One that never broke
+// held, if it observed the method: a check without an observation of the
+// method, or, when the method injected faults, without one made while a
+// fault was in effect, cannot be judged, and the run is an error (unless
+// it already ended in one, or was aborted).
 func (r *run) closeDuring() {
+	r.mu.Lock()
+	faulted := len(r.j.Faults) > 0
+	r.mu.Unlock()
 	for _, cs := range r.checks {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
 			continue
 		}
 		r.mu.Lock()
-		res, n := cs.rec.Results[experiment.During], 0
+		res, n, underFault := cs.rec.Results[experiment.During], 0, 0
 		for _, smp := range cs.rec.Samples {
 			if smp.Phase == experiment.During {
 				n++
+				if len(smp.Faults) > 0 {
+					underFault++
+				}
 			}
 		}
 		r.mu.Unlock()
 		if res != "" {
 			continue
 		}
-		if n == 0 {
-			r.result(cs, experiment.During, journal.Skipped, "the method ended before the first observation")
-		} else {
+		var why string
+		switch {
+		case n == 0 && cs.c.From != "":
+			why = fmt.Sprintf("no traffic of load stream %q was recorded during the method", cs.c.From)
+		case n == 0:
+			why = "no observation finished during the method"
+		case faulted && underFault == 0:
+			why = fmt.Sprintf("none of its %s was made while a fault was in effect", plural(n, "observation"))
+			if cs.c.From == "" {
+				why += fmt.Sprintf(" (it observes every %s)", cs.c.Interval)
+			}
+		}
+		switch {
+		case why == "":
 			r.result(cs, experiment.During, journal.Held, "")
+		case r.isAborted() || r.failedToRun():
+			// The run already has its verdict; the method was cut short.
+			r.result(cs, experiment.During, journal.Skipped, why)
+		case cs.abort:
+			// An abort condition guards the run; it is not part of the
+			// hypothesis, so the verdict does not hang on it.
+			r.result(cs, experiment.During, journal.Skipped, why)
+			r.warn(fmt.Sprintf("abort condition %q did not guard the method: %s", cs.c.Name, why))
+		default:
+			r.unobserved(cs, experiment.During, why)
 		}
 	}
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // checkAfter judges the after checks. With recovery, each is observed until
@@ -431,9 +578,19 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 			seen = next.End
 			smp = judge(cs.c, []load.Window{*next})
 		} else {
-			smp = r.probeSample(dctx, cs.c)
+			var err error
+			smp, err = r.probeSample(dctx, cs.c)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				r.unobserved(cs, experiment.After, err.Error())
+				return
+			}
 			if dctx.Err() != nil && !smp.OK {
-				break
+				// A probe still running at the deadline is an answer too:
+				// the system did not give a good one in time.
+				smp.Reason = "still running at the recovery deadline: " + smp.Reason
 			}
 		}
 		r.record(cs, experiment.After, smp)
@@ -455,7 +612,7 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 				Fields: map[string]string{"after": after.Round(time.Millisecond).String()}})
 			return
 		}
-		if cs.c.From == "" && !r.sleepCtx(dctx, cs.c.Interval.D()) {
+		if dctx.Err() != nil || cs.c.From == "" && !r.sleepCtx(dctx, cs.c.Interval.D()) {
 			break
 		}
 	}

@@ -100,12 +100,20 @@ func (r *run) windowsChanged() <-chan struct{} {
 
 // streamStart is when a stream started sending.
 func (r *run) streamStart(name string) (time.Time, bool) {
-	for _, s := range r.streams {
-		if s.spec.Name == name {
-			return s.started, true
-		}
+	if s := r.streamOf(name); s != nil {
+		return s.started, true
 	}
 	return time.Time{}, false
+}
+
+// streamOf returns the running stream of that name, or nil.
+func (r *run) streamOf(name string) *stream {
+	for _, s := range r.streams {
+		if s.spec.Name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 // windowsOf returns a stream's windows that lie within [from, to].

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,10 +51,13 @@ func (r *run) startTargets(ctx context.Context) bool {
 func (r *run) runMethod(ctx context.Context) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	r.watch(watchCtx, &wg)
+	r.watch(ctx, watchCtx, &wg)
 	r.runSteps(ctx, r.exp.Method, "method")
 	// Faults without for last until the method ends; the hypothesis is still
 	// watched while they are removed.
+	r.mu.Lock()
+	r.stepsEnded = time.Now()
+	r.mu.Unlock()
 	close(r.methodDone)
 	r.background.Wait()
 	r.revertAll(ctx)
@@ -79,13 +83,7 @@ func (r *run) runSteps(ctx context.Context, steps []*experiment.Step, section st
 
 // runStep runs one step and reports whether the method may go on.
 func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) bool {
-	rec := journal.Step{Name: s.Name, Kind: s.Kind, Section: section, Started: time.Now(), Outcome: journal.StepDone}
-	switch s.Kind {
-	case experiment.StepWait:
-		rec.Planned = s.Wait.D()
-	case experiment.StepFault:
-		rec.Planned = s.For.D()
-	}
+	rec := journal.Step{Name: s.Name, Kind: s.Kind, Section: section, Started: time.Now(), Outcome: journal.StepDone, Planned: s.Planned()}
 	r.mu.Lock()
 	idx := len(r.j.Steps)
 	r.j.Steps = append(r.j.Steps, rec)
@@ -127,6 +125,12 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 		}
 		res := probe.Run(ctx, s.Probe.Kind, spec, s.Expect)
 		r.keepOutput(s.As, res.Output)
+		if res.Err != nil && ctx.Err() == nil {
+			// The probe could not observe: the experiment is broken, not
+			// the system.
+			r.fail(fmt.Errorf("step %q: %w", s.Name, res.Err))
+			return journal.StepError, res.Err.Error(), nil
+		}
 		if !res.OK {
 			if ctx.Err() != nil {
 				return journal.StepSkipped, "interrupted", res.Observed
@@ -444,6 +448,26 @@ func (r *run) revertAll(ctx context.Context) {
 	all := append([]*applied(nil), r.active...)
 	r.mu.Unlock()
 	r.revert(ctx, all...)
+}
+
+// faultsInEffect names the steps whose faults were in effect at some moment
+// from from to to: injected by to, and not reverted before from. A fault
+// with nothing to revert (a kill) has effects chaos cannot see end, so it
+// counts as in effect from its injection until the method's steps are
+// over. r.mu must be held.
+func (r *run) faultsInEffect(from, to time.Time) []string {
+	var out []string
+	for _, f := range r.j.Faults {
+		end := f.Reverted
+		if f.Irreversible {
+			end = r.stepsEnded
+		}
+		if f.Injected.After(to) || !end.IsZero() && end.Before(from) || slices.Contains(out, f.Step) {
+			continue
+		}
+		out = append(out, f.Step)
+	}
+	return out
 }
 
 // lastRevert is when the last fault was removed, or the zero time.

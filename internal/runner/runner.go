@@ -106,6 +106,7 @@ type run struct {
 	stopStreams context.CancelFunc
 	background  sync.WaitGroup // background faults waiting for their for
 	methodDone  chan struct{}  // closed when the method's steps are over
+	stepsEnded  time.Time      // when the method's steps were over
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
 }
@@ -150,6 +151,9 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 
 	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
 		Fields: map[string]string{"run": opts.RunID, "seed": fmt.Sprint(opts.Seed)}})
+	for _, w := range exp.Warnings() {
+		r.warn(w.Error())
+	}
 	if opts.Commands != nil {
 		lctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -364,6 +368,30 @@ func (r *run) failedToRun() bool {
 	return len(r.errs) > 0 || len(r.revertErrs) > 0
 }
 
+// byFaultText says, for each fault, which checks failed while it was in
+// effect: with several faults, which of them broke what.
+func byFaultText(j *journal.Journal) string {
+	effects := j.ByFault()
+	if len(effects) < 2 {
+		// A failed observation already names the fault it was made under.
+		return ""
+	}
+	var parts []string
+	for _, e := range effects {
+		var broke []string
+		for _, c := range e.Broke() {
+			broke = append(broke, fmt.Sprintf("%q failed %d of %d observations", c.Check, c.Failed, c.Observed))
+		}
+		if len(broke) > 0 {
+			parts = append(parts, fmt.Sprintf("while %q was in effect, %s", e.Step, strings.Join(broke, ", ")))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
 // finish decides the verdict and writes the journal.
 func (r *run) finish(ctx context.Context) {
 	r.mu.Lock()
@@ -386,7 +414,7 @@ func (r *run) finish(ctx context.Context) {
 		}
 	case len(r.failed) > 0:
 		j.Verdict = journal.Deviated
-		j.Reason = strings.Join(r.failed, "; ")
+		j.Reason = strings.Join(r.failed, "; ") + byFaultText(j)
 	default:
 		j.Verdict = journal.Passed
 		j.Reason = "the hypothesis held before, during and after the faults"

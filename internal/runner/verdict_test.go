@@ -1,0 +1,209 @@
+package runner_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// The verdict never passes what the checks did not observe.
+
+func samplesText(j *journal.Journal, c *journal.Check) string {
+	var lines []string
+	for _, smp := range c.Samples {
+		lines = append(lines, fmt.Sprintf("  %s..%s %s ok=%v faults=%v %s %s", smp.Start().Sub(j.Started).Round(time.Millisecond),
+			smp.End().Sub(j.Started).Round(time.Millisecond), smp.Phase, smp.OK, smp.Faults, smp.Reason, smp.Note))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// A probe still running when the method ends is awaited: a hanging probe
+// is what a fault produces, and it fails the check.
+func TestDuringProbeRunningAtMethodEnd(t *testing.T) {
+	s := newService(t)
+	start := time.Now()
+	j := run(t, `version: v1
+title: slow probe
+steady_state:
+  - name: healthy
+    probe: {exec: {run: [sh, -c, "sleep 1.5; exit 1"]}}
+    when: [during]
+method:
+  - wait: 300ms
+`, s)
+	c := check(j, "healthy")
+	if j.Verdict != journal.Deviated || c.Results["during"] != journal.Broken {
+		t.Fatalf("verdict %s (%s), during %q; want deviated, broken\n%s", j.Verdict, j.Reason, c.Results["during"], samplesText(j, c))
+	}
+	if len(c.Samples) != 1 || c.Samples[0].Note == "" {
+		t.Errorf("samples:\n%s\nwant one, noted as finished after the method", samplesText(j, c))
+	}
+	if took := time.Since(start); took < 1400*time.Millisecond {
+		t.Errorf("the run took %s: it did not wait for the probe", took)
+	}
+}
+
+// A during check that never observes while a fault is in effect cannot
+// say the system held under it.
+func TestDuringCheckNotObservedUnderFault(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: blind probe
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: fast
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 5s
+    when: [during]
+method:
+  - wait: 200ms
+  - {fault: latency, target: link, with: {delay: 300ms}, for: 500ms}
+`, s)
+	c := check(j, "fast")
+	if j.Verdict != journal.Errored || c.Results["during"] != journal.Unobserved {
+		t.Fatalf("verdict %s (%s), during %q; want error, unobserved\n%s", j.Verdict, j.Reason, c.Results["during"], samplesText(j, c))
+	}
+	if want := `check "fast" could not be judged during the method: none of its 1 observation was made while a fault was in effect`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+}
+
+// A load check whose window is longer than the method judges the traffic
+// of the method, and so breaks under a fault shorter than its window.
+func TestLoadCheckWindowLongerThanMethod(t *testing.T) {
+	for _, tt := range []struct {
+		p99     string
+		verdict string
+	}{{"< 100ms", journal.Deviated}, {"< 2s", journal.Passed}} {
+		t.Run(tt.p99, func(t *testing.T) {
+			s := newService(t)
+			j := run(t, `version: v1
+title: short method
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 40/s
+    window: 500ms
+steady_state:
+  - name: fast
+    from: calls
+    expect: {p99: "`+tt.p99+`"}
+    when: [during]
+method:
+  - {fault: latency, target: link, with: {delay: 300ms}, for: 1500ms}
+`, s)
+			c := check(j, "fast")
+			if j.Verdict != tt.verdict {
+				t.Fatalf("verdict %s (%s); want %s\n%s", j.Verdict, j.Reason, tt.verdict, samplesText(j, c))
+			}
+			if len(c.Samples) == 0 || !strings.Contains(c.Samples[len(c.Samples)-1].Note, "less than the check's 5s window") {
+				t.Errorf("samples:\n%s\nwant the last judged on less than the window, and noted so", samplesText(j, c))
+			}
+			if tt.verdict == journal.Deviated && !strings.Contains(j.Reason, `(under "latency link")`) {
+				t.Errorf("reason %q does not name the fault", j.Reason)
+			}
+		})
+	}
+}
+
+// A probe whose command cannot start is an error of the experiment, never
+// a failed observation of the system, in every phase and in steps.
+func TestProbeCannotStart(t *testing.T) {
+	for _, tt := range []struct {
+		name, probe, when, method, want string
+	}{
+		{"missing path", `{exec: {run: [/nonexistent/check]}}`, "[before]", "- wait: 10ms",
+			`check "c" could not be judged before the method: could not start /nonexistent/check: no such file or directory`},
+		{"not in PATH", `{exec: {run: [no-such-command-anywhere]}}`, "[during]", "- wait: 100ms",
+			`check "c" could not be judged during the method: could not start no-such-command-anywhere: not found in $PATH`},
+		{"shell", `{exec: {run: ["no-such-command-anywhere --ping"], shell: true}}`, "[before]", "- wait: 10ms",
+			`check "c" could not be judged before the method: could not start no-such-command-anywhere --ping: `},
+		{"not executable", `{exec: {run: ["${plain}"]}}`, "[after]", "- wait: 10ms",
+			`check "c" could not be judged after the method: could not start ${plain}: permission denied`},
+		{"probe step", `{exec: {run: [true]}}`, "[before]", "- probe: {exec: {run: [/nonexistent/check]}}",
+			`step "exec probe": could not start /nonexistent/check: no such file or directory`},
+		{"exec step", `{exec: {run: [true]}}`, "[before]", "- exec: {run: [/nonexistent/action]}",
+			`step "exec /nonexistent/action": could not start /nonexistent/action: no such file or directory`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newService(t)
+			// A file that is there but not executable.
+			plain := filepath.Join(t.TempDir(), "plain")
+			if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tt.probe = strings.ReplaceAll(tt.probe, "${plain}", plain)
+			tt.want = strings.ReplaceAll(tt.want, "${plain}", plain)
+			j := run(t, fmt.Sprintf(`version: v1
+title: cannot start
+steady_state:
+  - name: c
+    probe: %s
+    when: %s
+method:
+  %s
+`, tt.probe, tt.when, tt.method), s)
+			if j.Verdict != journal.Errored || !strings.Contains(j.Reason, tt.want) {
+				t.Errorf("verdict %s: %s\nwant error: %s", j.Verdict, j.Reason, tt.want)
+			}
+		})
+	}
+}
+
+// With several faults, each failed observation names the faults in effect,
+// and the verdict says which fault broke which check.
+func TestBreakageByFault(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: latency then down
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: fast
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    expect: {latency: "< 250ms"}
+    interval: 100ms
+    when: [during]
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 100ms
+    when: [during]
+method:
+  - {fault: latency, target: link, with: {delay: 500ms}, for: 1s}
+  - {fault: down, target: link, for: 1s}
+`, s)
+	if j.Verdict != journal.Deviated {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	got := map[string]map[string]bool{}
+	for _, e := range j.ByFault() {
+		got[e.Step] = map[string]bool{}
+		for _, c := range e.Broke() {
+			got[e.Step][c.Check] = true
+		}
+	}
+	want := map[string]map[string]bool{"latency link": {"fast": true}, "down link": {"fast": true, "answers": true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("broke by fault %v; want %v\n%s\n%s", got, want, samplesText(j, check(j, "fast")), samplesText(j, check(j, "answers")))
+	}
+	for _, s := range []string{`while "latency link" was in effect, "fast" failed`, `while "down link" was in effect, "fast" failed`, `"answers" failed`} {
+		if !strings.Contains(j.Reason, s) {
+			t.Errorf("reason %q; want it to say %q", j.Reason, s)
+		}
+	}
+	for _, c := range j.Checks {
+		for _, smp := range c.Samples {
+			if !smp.OK && len(smp.Faults) == 0 {
+				t.Errorf("%s: failed observation at %s names no fault", c.Name, smp.Time.Sub(j.Started))
+			}
+		}
+	}
+}
