@@ -596,20 +596,7 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 		r.record(cs, experiment.After, smp)
 		last = smp
 		if smp.OK {
-			at := smp.Time
-			if cs.c.From != "" {
-				at = smp.From
-				if at.Before(base) {
-					at = base
-				}
-			}
-			after := max(at.Sub(base), 0)
-			r.mu.Lock()
-			cs.rec.Recovered = &journal.Recovery{At: at, After: after, OK: true}
-			r.mu.Unlock()
 			r.result(cs, experiment.After, journal.Held, "")
-			r.emit(journal.Event{Type: "check.recovered", Check: cs.c.Name, Message: fmt.Sprintf("%s recovered %s after the faults were removed", cs.c.Name, after.Round(time.Millisecond)),
-				Fields: map[string]string{"after": after.Round(time.Millisecond).String()}})
 			return
 		}
 		if dctx.Err() != nil || cs.c.From == "" && !r.sleepCtx(dctx, cs.c.Interval.D()) {
@@ -628,6 +615,75 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 	r.mu.Unlock()
 	r.result(cs, experiment.After, journal.Broken, reason)
 	r.deviate(fmt.Sprintf("check %q did not recover within %s: %s", cs.c.Name, r.exp.Recovery.Within, reason))
+}
+
+// recoveryTimes records how long each check that failed during or after
+// the method took to hold again once the faults had ended: from the end
+// of the last fault to end before its first passing observation after its
+// last failed one (the fault's revert, or its injection when it had
+// nothing to revert, like a kill) to the start of that observation, so
+// that a slow probe does not count its own time. Checks that never failed
+// get no time: they had nothing to recover from.
+func (r *run) recoveryTimes() {
+	type end struct {
+		at   time.Time
+		step string
+		text string
+	}
+	r.mu.Lock()
+	var ends []end
+	for _, f := range r.j.Faults {
+		switch {
+		case f.Irreversible:
+			ends = append(ends, end{f.Injected, f.Step, fmt.Sprintf("%q was injected (it has nothing to revert)", f.Step)})
+		case !f.Reverted.IsZero():
+			ends = append(ends, end{f.Reverted, f.Step, fmt.Sprintf("%q was reverted", f.Step)})
+		}
+	}
+	var events []journal.Event
+	for _, cs := range r.checks {
+		if cs.abort || cs.rec.Recovered != nil {
+			continue
+		}
+		ss := cs.rec.Samples
+		lastFail := -1
+		for i, smp := range ss {
+			if smp.Phase != experiment.Before && !smp.OK {
+				lastFail = i
+			}
+		}
+		if lastFail < 0 {
+			continue
+		}
+		// The first observation to pass that began once a fault had ended:
+		// one that began while every fault was still on says the check
+		// coped, not that it recovered.
+		var pass *journal.Sample
+		var since end
+		for i := lastFail + 1; i < len(ss) && pass == nil; i++ {
+			if !ss[i].OK {
+				continue
+			}
+			for _, e := range ends {
+				if !e.at.After(ss[i].Start()) && e.at.After(since.at) {
+					since, pass = e, &ss[i]
+				}
+			}
+		}
+		if pass == nil {
+			continue
+		}
+		after := pass.Start().Sub(since.at)
+		cs.rec.Recovered = &journal.Recovery{At: pass.Start(), After: after, OK: true, Since: since.at, Fault: since.step}
+		d := after.Round(time.Millisecond)
+		events = append(events, journal.Event{Type: "check.recovered", Check: cs.c.Name,
+			Message: fmt.Sprintf("%s recovered %s after %s", cs.c.Name, d, since.text),
+			Fields:  map[string]string{"after": d.String(), "fault": since.step}})
+	}
+	r.mu.Unlock()
+	for _, ev := range events {
+		r.emit(ev)
+	}
 }
 
 // brokenSummary names the checks broken in a phase with their reasons.

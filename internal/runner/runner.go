@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -354,6 +355,9 @@ func (r *run) execute(ctx context.Context) {
 		r.checkAfter(ctx, methodRan, methodEnd)
 		end()
 	}
+	if methodRan && r.exp.Recovery != nil {
+		r.recoveryTimes()
+	}
 	if len(r.exp.Rollbacks) > 0 && ctx.Err() == nil {
 		end := r.setPhase("rollbacks")
 		r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
@@ -366,6 +370,69 @@ func (r *run) failedToRun() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.errs) > 0 || len(r.revertErrs) > 0
+}
+
+// passedReason says what a passing run showed, and what it did not judge.
+// r.mu must be held.
+func (r *run) passedReason() string {
+	j := r.j
+	var checks, judged int
+	for _, c := range j.Checks {
+		if !c.Abort {
+			checks++
+			if slices.Contains(slices.Collect(maps.Values(c.Results)), journal.Held) {
+				judged++
+			}
+		}
+	}
+	var phases []string // in which some check held
+	for _, ph := range []string{experiment.Before, experiment.During, experiment.After} {
+		for _, c := range j.Checks {
+			if !c.Abort && c.Results[ph] == journal.Held {
+				phases = append(phases, ph)
+				break
+			}
+		}
+	}
+	var reason string
+	switch {
+	case checks == 0:
+		reason = "no check was judged: the experiment has no steady_state"
+	case judged == 0 && len(r.opts.Only) > 0:
+		reason = fmt.Sprintf("no check was judged: --only %s ran none of the phases its checks are judged in", strings.Join(r.opts.Only, ","))
+	case judged == 0:
+		reason = "no check was judged"
+	case !r.enabled(PhaseMethod):
+		reason = fmt.Sprintf("the hypothesis held %s; --only %s did not run the method", andList(phases), strings.Join(r.opts.Only, ","))
+	case len(j.Faults) == 0:
+		reason = fmt.Sprintf("the hypothesis held %s the method, which injected no fault", andList(phases))
+	default:
+		reason = fmt.Sprintf("the hypothesis held %s the faults", andList(phases))
+		if !slices.Contains(phases, experiment.During) {
+			reason += "; no check observed the system while they were in effect"
+		}
+	}
+	if judged > 0 && len(r.opts.Only) > 0 && r.enabled(PhaseMethod) {
+		reason += fmt.Sprintf(" (--only %s)", strings.Join(r.opts.Only, ","))
+	}
+	if judged > 0 && judged < checks {
+		reason += fmt.Sprintf(" (%d of %d checks judged)", judged, checks)
+	}
+	if judged == 0 && len(j.Faults) > 0 {
+		reason += "; every fault was reverted"
+	}
+	if c := j.SlowestRecovery(); c != nil {
+		reason += fmt.Sprintf("; %q took the longest to hold again: %s after %q ended", c.Name, c.Recovered.After.Round(time.Millisecond), c.Recovered.Fault)
+	}
+	return reason
+}
+
+// andList joins words as a sentence does: "before, during and after".
+func andList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // byFaultText says, for each fault, which checks failed while it was in
@@ -417,13 +484,7 @@ func (r *run) finish(ctx context.Context) {
 		j.Reason = strings.Join(r.failed, "; ") + byFaultText(j)
 	default:
 		j.Verdict = journal.Passed
-		j.Reason = "the hypothesis held before, during and after the faults"
-		if len(j.Faults) == 0 {
-			j.Reason = "the hypothesis held in every phase (the method injected no fault)"
-		}
-		if len(r.opts.Only) > 0 {
-			j.Reason = fmt.Sprintf("the hypothesis held in the phases run (%s)", strings.Join(r.opts.Only, ", "))
-		}
+		j.Reason = r.passedReason()
 	}
 	j.Ended = time.Now()
 	r.mu.Unlock()

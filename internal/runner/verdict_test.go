@@ -2,8 +2,11 @@ package runner_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +161,114 @@ method:
 	}
 }
 
+// A check that never failed has nothing to recover from: no time to
+// recover, not "0s".
+func TestNoRecoveryTimeForChecksThatHeld(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: nothing broke
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 100ms
+method:
+  - {fault: latency, target: link, with: {delay: 50ms}, for: 300ms}
+recovery: {within: 3s}
+`, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	if c.Recovered != nil {
+		t.Errorf("recovered %+v; want none for a check that never failed\n%s", c.Recovered, samplesText(j, c))
+	}
+}
+
+// The time to recover counts to the start of the first passing
+// observation, not its end: a slow answer does not add its own time.
+func TestRecoveryTimeFromObservationStart(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: slow answers
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/slow?ms=1500", timeout: 3s}}
+    interval: 100ms
+    failures: 100
+method:
+  - {fault: down, target: link, for: 1s}
+recovery: {within: 5s}
+`, s)
+	c := check(j, "answers")
+	if c.Recovered == nil || !c.Recovered.OK {
+		t.Fatalf("no recovery: %+v (%s %s)\n%s", c.Recovered, j.Verdict, j.Reason, samplesText(j, c))
+	}
+	// Requests after the revert are answered: the next observation starts
+	// within the 100 ms interval of it, and takes 1.5 s.
+	t.Logf("time to recover %s", c.Recovered.After)
+	if got := c.Recovered.After; got > 700*time.Millisecond {
+		t.Errorf("recovered after %s; want at most the interval (100ms) and some slack, without the probe's 1.5s\n%s", got, samplesText(j, c))
+	}
+	if c.Recovered.Fault != "down link" || !strings.Contains(j.Reason, `"answers" took the longest to hold again`) {
+		t.Errorf("recovered from %q; reason %q", c.Recovered.Fault, j.Reason)
+	}
+}
+
+// A fault with nothing to revert (a kill) ends when it is injected: the
+// time to recover is the outage, not the time since the method ended.
+func TestRecoveryTimeAfterKill(t *testing.T) {
+	s := newService(t)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "srv.pid")
+	addr := "127.0.0.1:" + freePort(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.NewReplacer("${self}", self, "${addr}", addr, "${pidfile}", pidFile).Replace(`version: v1
+title: killed and restarted
+services:
+  - name: supervisor
+    run: [sh, -c, 'while :; do "${self}"; sleep 1; done']
+    env: {RUNNER_TEST_SERVE: "${addr}", RUNNER_TEST_PIDFILE: "${pidfile}"}
+    ready: {http: {url: "http://${addr}/"}, within: 10s}
+targets:
+  srv: {process: {pid_file: "${pidfile}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${addr}/", timeout: 1s}}
+    interval: 50ms
+    failures: 1000
+method:
+  - {fault: kill, target: srv}
+  - wait: 2500ms
+recovery: {within: 5s}
+`)
+	j := run(t, src, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Passed || c.Recovered == nil || !c.Recovered.OK {
+		t.Fatalf("verdict %s (%s), recovered %+v\n%s", j.Verdict, j.Reason, c.Recovered, samplesText(j, c))
+	}
+	fi, err := os.Stat(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The restarted server writes its pid file once it listens: the outage
+	// is from the kill to then.
+	outage := fi.ModTime().Sub(j.Faults[0].Injected)
+	t.Logf("outage %s, time to recover %s", outage, c.Recovered.After)
+	if got := c.Recovered.After; got < outage-100*time.Millisecond || got > outage+600*time.Millisecond {
+		t.Errorf("recovered after %s; the outage was %s\n%s", got, outage, samplesText(j, c))
+	}
+	if !c.Recovered.Since.Equal(j.Faults[0].Injected) {
+		t.Errorf("counted from %s; want the kill at %s", c.Recovered.Since, j.Faults[0].Injected)
+	}
+}
+
 // With several faults, each failed observation names the faults in effect,
 // and the verdict says which fault broke which check.
 func TestBreakageByFault(t *testing.T) {
@@ -206,4 +317,30 @@ method:
 			}
 		}
 	}
+}
+
+// A run that judged no check says so, never that the hypothesis held.
+func TestNoCheckJudged(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: no checks
+method:
+  - wait: 10ms
+`, s)
+	if j.Verdict != journal.Passed || j.Reason != "no check was judged: the experiment has no steady_state" {
+		t.Errorf("verdict %s: %q", j.Verdict, j.Reason)
+	}
+}
+
+// serveForTest is the server the supervisor in TestRecoveryTimeAfterKill
+// restarts: it answers every request and writes its pid once it listens.
+func serveForTest(addr, pidFile string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.WriteFile(pidFile+".tmp", []byte(strconv.Itoa(os.Getpid())), 0o644)
+	os.Rename(pidFile+".tmp", pidFile)
+	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
 }
