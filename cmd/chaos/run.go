@@ -452,6 +452,26 @@ func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	if slow := j.SlowestRecovery(); slow != nil {
+		fmt.Fprintf(w, "  time to recover: %s, check %q, counted from the end of %q\n", slow.Recovered.After.Round(time.Millisecond), slow.Name, slow.Recovered.Fault)
+	}
+	for _, e := range j.ByFault() {
+		var broke []string
+		held := 0
+		for _, c := range e.Checks {
+			if c.Failed > 0 {
+				broke = append(broke, fmt.Sprintf("%q failed %d of %d observations", c.Check, c.Failed, c.Observed))
+			} else {
+				held += c.Observed
+			}
+		}
+		switch {
+		case len(broke) > 0:
+			fmt.Fprintf(w, "  under %q: %s\n", e.Step, strings.Join(broke, ", "))
+		case held > 0:
+			fmt.Fprintf(w, "  under %q: every check held (%d observations)\n", e.Step, held)
+		}
+	}
 	if p := paths["html"]; p != "" {
 		fmt.Fprintf(w, "  report: %s\n", p)
 	}

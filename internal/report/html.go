@@ -101,6 +101,7 @@ type reportView struct {
 	Abort    *abortView
 	Steps    []stepView
 	Faults   []faultView
+	Effects  []effectView
 	Services []serviceView
 	Warnings []string
 	Events   []eventView
@@ -134,14 +135,14 @@ type checkView struct {
 	Failures                           int
 	Cells                              []cellView
 	Recovered                          string
-	BrokeText                          string
+	BrokeText, UnobservedText          string
 	Samples                            []sampleView
 	SampleCount, Omitted               int
 }
 
 type sampleView struct {
-	At, Phase, Observed, Reason, Span string
-	OK                                bool
+	At, Phase, Observed, Reason, Span, Faults string
+	OK                                        bool
 }
 
 type abortView struct{ Check, At, Reverted, Reason string }
@@ -153,6 +154,11 @@ type stepView struct {
 type faultView struct {
 	Fault, Target, Hit, Params, Injected, Lasted, State string
 	Bad                                                 bool
+}
+
+type effectView struct {
+	Step, What, Text string
+	Broke            bool
 }
 
 type serviceView struct {
@@ -243,6 +249,9 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 		}
 		v.Faults = append(v.Faults, fv)
 	}
+	for _, e := range effects(j) {
+		v.Effects = append(v.Effects, effectView{Step: e.Step, What: e.What, Text: e.Text(), Broke: len(e.Broke) > 0})
+	}
 	for _, s := range j.Services {
 		v.Services = append(v.Services, serviceOf(j, s, logs))
 	}
@@ -317,7 +326,7 @@ func errorsText(e map[string]int64) string {
 
 func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
 	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: expectText(c.Expect),
-		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), SampleCount: len(c.Samples)}
+		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
 	if c.Abort {
 		cv.Kind = "abort condition (" + c.Kind + ")"
 	}
@@ -337,16 +346,24 @@ func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
 				cv.Broken = true
 			case journal.Skipped:
 				class, text = "skipped", "skipped"
+			case journal.Unobserved:
+				class, text = "unobserved", "⚠ not observed"
 			}
 		}
 		cv.Cells = append(cv.Cells, cellView{Class: class, Text: text})
 	}
 	cv.When = strings.Join(when, ", ")
 	for _, s := range pickSamples(c.Samples) {
-		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason}
+		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason,
+			Faults: strings.Join(s.Faults, ", ")}
+		var span []string
 		if !s.From.IsZero() {
-			sv.Span = fmt.Sprintf("load %s to %s", at(j, s.From), at(j, s.To))
+			span = append(span, fmt.Sprintf("load %s to %s", at(j, s.From), at(j, s.To)))
 		}
+		if s.Note != "" {
+			span = append(span, s.Note)
+		}
+		sv.Span = strings.Join(span, "; ")
 		cv.Samples = append(cv.Samples, sv)
 	}
 	cv.Omitted = len(c.Samples) - len(cv.Samples)

@@ -165,7 +165,7 @@ func IndexMarkdown(js []*journal.Journal, dirs []string) ([]byte, error) {
 			links = fmt.Sprintf("[summary](%s) · [report](%s)", r.Summary, r.Link)
 		}
 		fmt.Fprintf(&b, "| %s<br>%s | %s %s: %s | %s | %s | %s | %s |\n", mdText(r.Title), mdText(r.File), verdictMark[r.Verdict], r.Verdict,
-			mdText(r.Reason), r.Duration, r.Held, r.Recovery, links)
+			mdText(r.Reason), r.Duration, r.Held, mdText(r.Recovery), links)
 	}
 	fmt.Fprintf(&b, "\n%s\n", ScoreDefinition)
 	return []byte(b.String()), nil

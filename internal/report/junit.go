@@ -166,6 +166,9 @@ func suiteOf(j *journal.Journal) junitSuite {
 	if r := recoveryText(j); r != "" {
 		s.Properties = append(s.Properties, junitProperty{"time_to_recover", r})
 	}
+	for _, e := range effects(j) {
+		s.Properties = append(s.Properties, junitProperty{"under " + e.Step, e.Text()})
+	}
 	class := strings.TrimSuffix(strings.TrimSuffix(j.File, ".yaml"), ".yml")
 	if class == "" {
 		class = "chaos"
@@ -246,11 +249,20 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 			notRun = append(notRun, cp.Phase+" "+r)
 		}
 	}
-	if c.Recovered != nil {
-		fmt.Fprintf(&out, "recovered: %s\n", recoveredText(c))
+	for _, e := range j.ByFault() {
+		for _, ce := range e.Checks {
+			if ce.Check == c.Name {
+				fmt.Fprintf(&out, "under %s: %d of %s failed\n", e.Step, ce.Failed, plural(ce.Observed, "observation"))
+			}
+		}
+	}
+	if r := recoveredText(c); r != "" {
+		fmt.Fprintf(&out, "recovered: %s\n", r)
 	}
 	broke := brokeText(j, c)
 	switch {
+	case unobservedText(c) != "":
+		tc.Error = &junitMessage{Message: "could not be judged " + unobservedText(c), Type: journal.Errored, Text: out.String() + failedSamplesText(j, c)}
 	case c.Abort && broke != "":
 		tc.Error = &junitMessage{Message: "aborted the run: broke " + broke, Type: journal.Aborted, Text: out.String() + failedSamplesText(j, c)}
 	case broke != "":
@@ -275,7 +287,11 @@ func failedSamplesText(j *journal.Journal, c *journal.Check) string {
 		}
 		n++
 		if n <= 20 {
-			fmt.Fprintf(&b, "%s %s: %s\n", at(j, s.Time), s.Phase, s.Reason)
+			fmt.Fprintf(&b, "%s %s: %s", at(j, s.Time), s.Phase, s.Reason)
+			if len(s.Faults) > 0 {
+				fmt.Fprintf(&b, " (under %s)", strings.Join(s.Faults, ", "))
+			}
+			b.WriteString("\n")
 		}
 	}
 	if n > 20 {

@@ -40,7 +40,7 @@ func Markdown(j *journal.Journal) string {
 		fmt.Fprintf(&b, "| checks held | %d of %d |\n", t.Held, t.Judged())
 	}
 	if r := recoveryText(j); r != "" {
-		fmt.Fprintf(&b, "| time to recover | %s |\n", r)
+		fmt.Fprintf(&b, "| time to recover | %s |\n", mdText(r))
 	}
 	b.WriteString("\n")
 	if a := j.Abort; a != nil {
@@ -65,6 +65,9 @@ func Markdown(j *journal.Journal) string {
 		for _, c := range j.Checks {
 			if t := brokeText(j, c); t != "" {
 				fmt.Fprintf(&b, "- **%s** broke %s\n", mdText(c.Name), mdText(t))
+			}
+			if t := unobservedText(c); t != "" {
+				fmt.Fprintf(&b, "- **%s** could not be judged %s\n", mdText(c.Name), mdText(t))
 			}
 		}
 		b.WriteString("\n")
@@ -117,6 +120,13 @@ func Markdown(j *journal.Journal) string {
 			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Fault), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
 		}
 		b.WriteString("\n")
+		if es := effects(j); len(es) > 0 {
+			b.WriteString("What the checks saw while each fault was in effect:\n\n")
+			for _, e := range es {
+				fmt.Fprintf(&b, "- **%s** (%s): %s\n", mdText(e.Step), mdText(e.What), mdText(e.Text()))
+			}
+			b.WriteString("\n")
+		}
 	}
 	if len(j.Services) > 0 {
 		b.WriteString("## Services\n\n| service | pid | exit code | log |\n|---|---|---|---|\n")
@@ -154,13 +164,17 @@ func cell(c *journal.Check, phase string) string {
 		return "❌ broken"
 	case journal.Skipped:
 		return "skipped"
+	case journal.Unobserved:
+		return "⚠️ not observed"
 	}
 	return "not run"
 }
 
+// recoveredText is how long a check took to hold again, for one that had
+// to: never for a check that did not fail.
 func recoveredText(c *journal.Check) string {
 	switch {
-	case c.Recovered == nil:
+	case !hadToRecover(c):
 		return ""
 	case c.Recovered.OK:
 		return c.Recovered.After.Round(time.Millisecond).String()

@@ -85,33 +85,56 @@ func Score(js ...*journal.Journal) (score float64, ok bool) {
 	return t.Score()
 }
 
-// recovery is how long the slowest check took to hold again after the
-// faults were removed. known is false when no check recorded a recovery; ok
-// is false when at least one check did not recover in time.
-func recovery(j *journal.Journal) (after time.Duration, known, ok bool) {
+// recovery is the check that took the longest to hold again after the
+// faults ended, and how long. known is false when no check had to recover;
+// ok is false when at least one did not recover in time, and check is then
+// the first such.
+func recovery(j *journal.Journal) (check string, after time.Duration, known, ok bool) {
 	ok = true
 	for _, c := range j.Checks {
-		if c.Recovered == nil {
+		if !hadToRecover(c) {
 			continue
 		}
-		known = true
-		if !c.Recovered.OK {
-			ok = false
+		switch {
+		case !c.Recovered.OK && ok:
+			check, after, ok = c.Name, c.Recovered.After, false
+		case ok && (!known || c.Recovered.After > after):
+			check, after = c.Name, c.Recovered.After
 		}
-		after = max(after, c.Recovered.After)
+		known = true
 	}
-	return after, known, ok
+	return check, after, known, ok
 }
 
+// hadToRecover reports whether a check has a recovery to show: it failed
+// during or after the method. Journals of older versions recorded one for
+// checks that never failed.
+func hadToRecover(c *journal.Check) bool {
+	if c.Recovered == nil {
+		return false
+	}
+	if !c.Recovered.OK {
+		return true
+	}
+	for _, s := range c.Samples {
+		if !s.OK && s.Phase != "before" {
+			return true
+		}
+	}
+	return false
+}
+
+// recoveryText is the time to recover of a run, naming its check: the
+// slowest to recover, or the first that did not.
 func recoveryText(j *journal.Journal) string {
-	after, known, ok := recovery(j)
+	check, after, known, ok := recovery(j)
 	switch {
 	case !known:
 		return ""
 	case !ok:
-		return "not within " + dur(after)
+		return fmt.Sprintf("not within %s (%s)", dur(after), check)
 	}
-	return dur(after)
+	return fmt.Sprintf("%s (%s)", dur(after), check)
 }
 
 // dur formats a duration for people: milliseconds below ten seconds,
@@ -185,8 +208,9 @@ func checkPhases(c *journal.Check) []checkPhase {
 	return out
 }
 
-// brokeText says when and by how much a check broke, one clause per broken
-// phase: "during the method at +4.2s: p99 257ms, want < 50ms".
+// brokeText says when and by how much a check broke, and under which
+// faults, one clause per broken phase: "during the method at +4.2s under
+// latency link: p99 257ms, want < 50ms".
 func brokeText(j *journal.Journal, c *journal.Check) string {
 	var parts []string
 	for _, cp := range checkPhases(c) {
@@ -198,6 +222,9 @@ func brokeText(j *journal.Journal, c *journal.Check) string {
 		switch {
 		case cp.FirstFail != nil:
 			when += " at " + at(j, cp.FirstFail.Time)
+			if len(cp.FirstFail.Faults) > 0 {
+				when += " under " + strings.Join(cp.FirstFail.Faults, " and ")
+			}
 			if reason == "" {
 				reason = cp.FirstFail.Reason
 			}
@@ -214,6 +241,75 @@ func brokeText(j *journal.Journal, c *journal.Check) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// unobservedText says which phases a check could not be judged in, and
+// why.
+func unobservedText(c *journal.Check) string {
+	var parts []string
+	for _, cp := range checkPhases(c) {
+		if cp.Result == journal.Unobserved {
+			parts = append(parts, phaseTitle[cp.Phase]+": "+cp.Reason)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// faultEffect is what one fault did to the checks, for people.
+type faultEffect struct {
+	Step string
+	// What names the fault and its target: "latency on link".
+	What string
+	// Broke lists the checks that failed while it was in effect, with how
+	// many of their observations failed; Held counts the observations of
+	// the other checks.
+	Broke []string
+	Held  int
+}
+
+// effects lists what each fault did to the checks. It is empty when no
+// observation named a fault: journals of older versions, or runs whose
+// checks did not watch the method.
+func effects(j *journal.Journal) []faultEffect {
+	var out []faultEffect
+	seen := false
+	for _, e := range j.ByFault() {
+		fe := faultEffect{Step: e.Step}
+		for _, f := range j.Faults {
+			if f.Step == e.Step {
+				fe.What = f.Fault + " on " + f.TargetName
+				break
+			}
+		}
+		for _, c := range e.Checks {
+			seen = true
+			name := c.Check
+			if c.Abort {
+				name += " (abort condition)"
+			}
+			if c.Failed > 0 {
+				fe.Broke = append(fe.Broke, fmt.Sprintf("%s: %d of %d observations failed", name, c.Failed, c.Observed))
+			} else {
+				fe.Held += c.Observed
+			}
+		}
+		out = append(out, fe)
+	}
+	if !seen {
+		return nil
+	}
+	return out
+}
+
+// Text says what the fault did in one line.
+func (e faultEffect) Text() string {
+	switch {
+	case len(e.Broke) > 0:
+		return "broke " + strings.Join(e.Broke, "; ")
+	case e.Held > 0:
+		return fmt.Sprintf("every check held (%s)", plural(e.Held, "observation"))
+	}
+	return "no check observed the system while it was in effect"
 }
 
 // expectation is one parsed threshold of a check, for drawing.

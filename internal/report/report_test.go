@@ -19,9 +19,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixtures are journals of real runs (latency, deviated, aborted, stop,
-// error) and hand-made ones for outcomes hard to provoke (interrupted,
-// revert-failed).
-var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed"}
+// error, by-fault: latency then down) and hand-made ones for outcomes hard
+// to provoke (interrupted, revert-failed).
+var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed", "by-fault"}
 
 func readJournal(t testing.TB, name string) *journal.Journal {
 	t.Helper()
@@ -91,7 +91,7 @@ func TestGoldenJUnit(t *testing.T) {
 
 func TestGoldenHTML(t *testing.T) {
 	logs := map[string]string{"services/hello.log": "2026/11/27 07:05:03 hello: listening on 127.0.0.1:18092\n"}
-	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed"} {
+	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed", "by-fault"} {
 		t.Run(name, func(t *testing.T) {
 			b, err := report.HTMLWithLogs(readJournal(t, name), logs)
 			if err != nil {
