@@ -37,6 +37,8 @@ func TestScripts(t *testing.T) {
 			"freeport":  cmdFreePort,
 			"waitfile":  cmdWaitFile,
 			"procstate": cmdProcState,
+			"signal":    cmdSignal,
+			"killatend": cmdKillAtEnd,
 		},
 		Setup: func(env *testscript.Env) error {
 			// Runs write their ledger and reports into the work directory.
@@ -120,6 +122,48 @@ func cmdProcState(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// pidFrom reads a pid file.
+func pidFrom(ts *testscript.TestScript, file string) int {
+	b, err := os.ReadFile(ts.MkAbs(file))
+	ts.Check(err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	ts.Check(err)
+	return pid
+}
+
+// cmdSignal sends a signal to the process in a pid file: signal HUP PIDFILE.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal NAME PIDFILE")
+	}
+	sigs := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
+		"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "CONT": syscall.SIGCONT}
+	sig, ok := sigs[args[0]]
+	if !ok {
+		ts.Fatalf("unknown signal %s", args[0])
+	}
+	ts.Check(syscall.Kill(pidFrom(ts, args[1]), sig))
+}
+
+// cmdKillAtEnd makes sure the process in a pid file is gone when the script
+// ends, even when it fails with the process stopped (a stopped process does
+// not act on the interrupt testscript sends at the end): killatend PIDFILE.
+func cmdKillAtEnd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: killatend PIDFILE")
+	}
+	pid := pidFrom(ts, args[0])
+	start, err := process.StartTime(pid)
+	ts.Check(err)
+	ts.Defer(func() {
+		if s, err := process.StartTime(pid); err != nil || s != start {
+			return
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGCONT)
+	})
 }
 
 // targetMain is a small HTTP service for the scripts: it answers /health

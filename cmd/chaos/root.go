@@ -72,10 +72,22 @@ func newStdio() *stdio {
 		lookupEnv: os.LookupEnv,
 		signals: func() (<-chan os.Signal, func()) {
 			ch := make(chan os.Signal, 4)
-			signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+			signal.Notify(ch, interrupts()...)
 			return ch, func() { signal.Stop(ch) }
 		},
 	}
+}
+
+// interrupts are the signals that end a run early, its faults reverted:
+// Ctrl-C, SIGTERM, Ctrl-\ (SIGQUIT) and SIGHUP, which a closed terminal, a
+// dropped SSH connection or a killed tmux pane sends. A SIGHUP that was
+// ignored when chaos started (nohup) stays ignored.
+func interrupts() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // Exit codes. Verdicts map onto them in verdictCode.

@@ -56,8 +56,8 @@ they cannot be, nothing is run (exit 2); reports that cannot be written
 after a run make the exit code at least 4.
 
 Every fault is reverted whatever happens: at the end of its for, at the end
-of the method, on error, on an abort, and on Ctrl-C or SIGTERM (verdict
-interrupted). Faults are recorded in a ledger before they are applied, so
+of the method, on error, on an abort, and on Ctrl-C, SIGTERM, SIGHUP (a
+closed terminal) or SIGQUIT (verdict interrupted). Faults are recorded in a ledger before they are applied, so
 that 'chaos recover' can remove them even if chaos itself is killed.
 
 Each experiment gets its own verdict; the exit code is the worst of them:
