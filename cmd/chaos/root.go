@@ -64,6 +64,12 @@ type stdio struct {
 }
 
 func newStdio() *stdio {
+	// A closed stdout or stderr (chaos run | head) must not kill chaos
+	// half way through a revert, as SIGPIPE would: with SIGPIPE notified,
+	// writes to the closed pipe fail with EPIPE instead, and the output is
+	// lost while the journal keeps it. Notify, not Ignore: an ignored
+	// signal would stay ignored in the commands chaos starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return &stdio{
 		in:        os.Stdin,
 		out:       os.Stdout,
