@@ -62,6 +62,15 @@ type Service struct {
 // SetDefaults gives a service five seconds to stop.
 func (s *Service) SetDefaults() { s.Grace = Duration(5e9) }
 
+// Validate checks the name, which names the service's log file in the
+// report directory: a name such as ../x would write outside it.
+func (s *Service) Validate() error {
+	if !validName(s.Name) {
+		return errorString("the name is also its log file's name in the report directory: use letters, digits, _ and -")
+	}
+	return nil
+}
+
 // Ready is a service's readiness probe: polled until it passes or Within
 // runs out.
 type Ready struct {
