@@ -232,6 +232,9 @@ type Env struct {
 	Rand *rand.Rand
 	// Warn reports a problem that does not stop the run.
 	Warn func(msg string)
+	// Protected names local processes that no fault may touch, by pid,
+	// with what they are: chaos's own helpers, such as its watchdog.
+	Protected map[int]string
 
 	mu        sync.Mutex
 	resources map[string]any

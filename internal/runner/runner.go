@@ -75,6 +75,9 @@ type Options struct {
 	Commands <-chan Command
 	// RevertTimeout bounds the reverts after an interrupt; 60 s when zero.
 	RevertTimeout time.Duration
+	// Protected names local processes no fault may hit (chaos's watchdog),
+	// by pid, with what they are.
+	Protected map[int]string
 }
 
 // run is the state of one experiment run.
@@ -147,6 +150,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	}
 	r.mask = exp.Masker()
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
+	r.env.Protected = opts.Protected
 	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir), opts.RunID, exp.File)
 	r.initChecks()
 

@@ -144,11 +144,12 @@ func init() {
 	})
 }
 
-func resolve(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error) {
+func resolve(_ context.Context, env *inject.Env, spec any) ([]inject.Target, error) {
 	s := spec.(*Spec)
+	skip := untouchable(env)
 	switch {
 	case s.PID != 0:
-		return one(s.PID)
+		return one(s.PID, skip)
 	case s.PIDFile != "":
 		b, err := os.ReadFile(s.PIDFile)
 		if err != nil {
@@ -161,9 +162,8 @@ func resolve(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error
 		if err != nil || pid <= 0 {
 			return nil, fmt.Errorf("pid file %s holds %q, not a pid", s.PIDFile, strings.TrimSpace(string(b)))
 		}
-		return one(pid)
+		return one(pid, skip)
 	}
-	skip := ancestors()
 	dirs, err := filepath.Glob("/proc/[0-9]*")
 	if err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func resolve(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error
 	var out []inject.Target
 	for _, d := range dirs {
 		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil || skip[pid] {
+		if _, no := skip[pid]; err != nil || no {
 			continue
 		}
 		cmd, ok := cmdline(pid)
@@ -183,7 +183,10 @@ func resolve(_ context.Context, _ *inject.Env, spec any) ([]inject.Target, error
 	return out, nil
 }
 
-func one(pid int) ([]inject.Target, error) {
+func one(pid int, skip map[int]string) ([]inject.Target, error) {
+	if what, ok := skip[pid]; ok {
+		return nil, fmt.Errorf("pid %d is %s: chaos never stops or kills it", pid, what)
+	}
 	cmd, ok := cmdline(pid)
 	if !ok || zombie(pid) {
 		return nil, nil
@@ -191,19 +194,37 @@ func one(pid int) ([]inject.Target, error) {
 	return []inject.Target{{Kind: "process", ID: strconv.Itoa(pid), Name: cmd}}, nil
 }
 
-// ancestors returns this process and its parents, which a command-line
-// pattern must never select: chaos would stop itself or the shell running it.
-func ancestors() map[int]bool {
-	out := map[int]bool{}
-	for pid := os.Getpid(); pid > 1 && !out[pid]; {
-		out[pid] = true
-		f, err := statFields(pid)
-		if err != nil || len(f) < 2 {
+// untouchable returns the processes no fault may hit, with what each is:
+// chaos itself, which would freeze and later report on a run it did not
+// watch; the processes it runs under (the shell, a CI runner), which would
+// stop waiting for it; pid 1; and the helpers named in env.Protected. A pid
+// or pid file naming one is an error; a command-line pattern skips them.
+func untouchable(env *inject.Env) map[int]string {
+	out := map[int]string{1: "init"}
+	self := os.Getpid()
+	out[self] = "chaos itself"
+	for pid := parent(self); pid > 1; pid = parent(pid) {
+		if _, seen := out[pid]; seen {
 			break
 		}
-		pid, _ = strconv.Atoi(f[1])
+		out[pid] = "an ancestor of chaos (a process it runs under)"
+	}
+	if env != nil {
+		for pid, what := range env.Protected {
+			out[pid] = what
+		}
 	}
 	return out
+}
+
+// parent returns the parent of pid, or 0 when it cannot be read.
+func parent(pid int) int {
+	f, err := statFields(pid)
+	if err != nil || len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 func cmdline(pid int) (string, bool) {
