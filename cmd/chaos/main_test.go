@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if name := filepath.Base(os.Args[0]); name != "chaos" && name != "target" {
+		// The test binary itself (not a command of a script): in-process
+		// runs must not keep ledgers in the real state directory.
+		dir, err := os.MkdirTemp("", "chaos-test-state-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		os.Setenv("XDG_STATE_HOME", dir)
+	}
 	testscript.Main(m, map[string]func(){
 		"chaos":  func() { os.Exit(run(os.Args[1:], newStdio())) },
 		"target": targetMain,
@@ -41,8 +52,10 @@ func TestScripts(t *testing.T) {
 			"killatend": cmdKillAtEnd,
 		},
 		Setup: func(env *testscript.Env) error {
-			// Runs write their ledger and reports into the work directory.
+			// Runs write their ledger and reports into the work
+			// directory: the ledger into $WORK/state/chaos/ledger.
 			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
 			return nil
 		},
 	})

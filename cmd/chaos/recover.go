@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -13,97 +13,169 @@ import (
 	"github.com/gamedayhq/chaos/internal/ledger"
 )
 
+// ledgerHelp says where ledgers are kept, for the --help of run and recover.
+const ledgerHelp = `Ledgers are kept in a state directory that does not depend on the working
+directory: $XDG_STATE_HOME/chaos/ledger when XDG_STATE_HOME is set, else
+/var/lib/chaos/ledger for root (one per host) and
+~/.local/state/chaos/ledger for other users.`
+
 func newRecoverCmd(io *stdio) *cobra.Command {
 	var dir string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "recover",
-		Short: "Remove every fault a killed or failed run left behind",
-		Long: `recover reads the fault ledgers and reverts every fault still recorded as
-applied, for example after chaos itself was killed with SIGKILL or a revert
-failed. It is idempotent: running it again does nothing more. Ledgers of runs
-still in progress are left alone unless --force is given; a run killed but
-not yet reaped by its parent (a zombie) is not in progress.
+		Short: "Undo what a killed or failed run left behind",
+		Long: `recover reads the ledgers and undoes what runs left behind: it reverts the
+faults still recorded as applied, runs the undo commands of exec steps and
+the rollbacks a run did not get to, and stops the services a run started
+(SIGTERM to their process group, SIGKILL after their grace). A run that dies
+leaves this to its watchdog; recover is for what is left after that, such
+as a revert that failed. It says which directory it read and lists what it
+undid; it is idempotent: running it again does nothing more. Ledgers of
+runs still in progress are left alone unless --force is given; a run killed
+but not yet reaped by its parent (a zombie) is not in progress.
 
-It exits 0 when nothing is left to revert, 2 when the --ledger directory
-does not exist (the default .chaos/ledger, removed after clean runs, may be
-missing), 4 when faults were left alone because their run is still in
-progress (or the ledgers cannot be read), and 5 when a revert failed.`,
+` + ledgerHelp + `
+
+It exits 0 when nothing is left to undo, 2 when the --ledger directory does
+not exist, 4 when changes were left alone because their run is still in
+progress (or being recovered by another process, or the ledgers cannot be
+read), and 5 when an undo failed.`,
 		Example: `  chaos recover
-  chaos recover --ledger /var/lib/chaos/ledger`,
+  chaos recover --ledger /srv/gameday/ledger`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return recoverAll(cmd.Context(), io, dir, force)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "ledger", ledger.DefaultDir, "read ledgers from `DIR`")
-	cmd.Flags().BoolVar(&force, "force", false, "also revert the faults of runs that are still in progress")
+	cmd.Flags().StringVar(&dir, "ledger", "", "read ledgers from `DIR` (default: the state directory described above)")
+	cmd.Flags().BoolVar(&force, "force", false, "also undo what runs that are still in progress changed")
 	return cmd
 }
 
 func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
-	// A mistyped --ledger must not read as "nothing to recover". Only the
-	// default directory, which clean runs remove, may be missing.
+	given := dir != ""
+	if !given {
+		dir = ledger.DefaultDir()
+	}
+	// A mistyped --ledger must not read as "nothing to recover". The
+	// default directory is missing until a run needs it.
 	if fi, err := os.Stat(dir); err != nil {
-		if !errors.Is(err, os.ErrNotExist) || filepath.Clean(dir) != ledger.DefaultDir {
+		if given || !errors.Is(err, os.ErrNotExist) {
 			return withCode(exitUsage, fmt.Errorf("--ledger %s: %w", dir, err))
 		}
 	} else if !fi.IsDir() {
 		return withCode(exitUsage, fmt.Errorf("--ledger %s: not a directory", dir))
 	}
-	ledgers, err := ledger.Load(dir)
-	if err != nil {
-		return withCode(exitErr, err)
-	}
+	fmt.Fprintf(io.out, "ledgers in %s\n", dir)
+	ledgers, loadErr := ledger.Load(dir)
 	env := inject.NewEnv(0, func(msg string) { fmt.Fprintf(io.err, "chaos: warning: %s\n", msg) })
 	defer env.Close()
-	failed, reverted, skipped := 0, 0, 0
+	failed, undone, skipped := 0, 0, 0
 	for _, l := range ledgers {
-		pending := l.Pending()
-		if len(pending) == 0 {
-			l.Close()
+		alive := l.Alive()
+		if len(l.Pending()) == 0 {
+			if !alive {
+				l.Close()
+			}
 			continue
 		}
-		if l.Alive() && !force {
-			fmt.Fprintf(io.err, "chaos: run %s of %s (pid %d) is still in progress; it reverts its own faults (use --force to revert them now)\n", l.RunID, l.File, l.PID)
+		if alive && !force {
+			fmt.Fprintf(io.err, "chaos: run %s of %s (pid %d) is still in progress; it undoes its own changes (use --force to undo them now)\n", l.RunID, l.File, l.PID)
 			skipped++
 			continue
 		}
-		for _, e := range pending {
-			err := inject.Revert(ctx, env, e.Undo)
-			if err != nil {
-				failed++
-				l.Mark(e.ID, ledger.Failed, err)
-				fmt.Fprintf(io.err, "revert failed  %s  %s on %s: %v\n", l.RunID, e.Fault, e.Undo.Target, err)
-				continue
-			}
-			reverted++
-			if err := l.Mark(e.ID, ledger.Done, nil); err != nil {
-				fmt.Fprintf(io.err, "chaos: %v\n", err)
-			}
-			fmt.Fprintf(io.out, "reverted  %s  %s on %s (step %q)\n", l.RunID, e.Fault, e.Undo.Target, e.Step)
-		}
-		if err := l.Close(); err != nil {
-			fmt.Fprintf(io.err, "chaos: remove ledger: %v\n", err)
+		n, f, err := undoLedger(ctx, env, l, io.out, io.err)
+		undone, failed = undone+n, failed+f
+		if err != nil {
+			fmt.Fprintf(io.err, "chaos: %v\n", err)
+			skipped++
 		}
 	}
 	var left error
 	if skipped == 1 {
-		left = errors.New("1 run still in progress was left alone with its faults applied; run chaos recover again once it ends, or with --force")
+		left = errors.New("1 run was left alone with its changes in place; run chaos recover again once it ends, or with --force")
 	} else if skipped > 1 {
-		left = fmt.Errorf("%d runs still in progress were left alone with their faults applied; run chaos recover again once they end, or with --force", skipped)
+		left = fmt.Errorf("%d runs were left alone with their changes in place; run chaos recover again once they end, or with --force", skipped)
+	}
+	if loadErr != nil {
+		left = errors.Join(left, loadErr)
 	}
 	if failed > 0 {
 		if left != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", left)
 		}
-		return withCode(exitRevertFailed, fmt.Errorf("%d fault(s) could not be reverted; the ledger keeps them for another try", failed))
+		return withCode(exitRevertFailed, fmt.Errorf("%d change(s) could not be undone; the ledger keeps them for another try", failed))
 	}
 	if left != nil {
 		return withCode(exitErr, left)
 	}
-	if reverted == 0 {
+	if undone == 0 {
 		fmt.Fprintln(io.out, "nothing to recover")
 	}
 	return nil
+}
+
+// undoLedger undoes what the run of l left, in the order the run would
+// have (faults and exec undos newest first, rollbacks, services), and lists
+// each on out. chaos recover and the watchdog share it. It returns how many
+// changes were undone and how many failed; the error says why the ledger
+// was left alone (another process is recovering it).
+func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, errw io.Writer) (undone, failed int, err error) {
+	ok, by, err := l.TakeOver()
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok {
+		if by != 0 {
+			return 0, 0, fmt.Errorf("run %s of %s is being recovered by pid %d", l.RunID, l.File, by)
+		}
+		return 0, 0, nil // recovered and removed in the meantime
+	}
+	for _, e := range l.ToUndo() {
+		what := describeEntry(e)
+		if err := inject.Revert(ctx, env, e.Undo); err != nil {
+			failed++
+			if lerr := l.Mark(e.ID, ledger.Failed, err); lerr != nil {
+				fmt.Fprintf(errw, "chaos: %v\n", lerr)
+			}
+			fmt.Fprintf(errw, "undo failed  %s  %s: %v\n", l.RunID, what, err)
+			continue
+		}
+		undone++
+		if err := l.Mark(e.ID, ledger.Done, nil); err != nil {
+			fmt.Fprintf(errw, "chaos: %v\n", err)
+		}
+		fmt.Fprintf(out, "%s  %s  %s\n", undoneVerb(e), l.RunID, what)
+	}
+	if err := l.Close(); err != nil {
+		fmt.Fprintf(errw, "chaos: remove ledger: %v\n", err)
+	}
+	return undone, failed, nil
+}
+
+// undoneVerb says what undoing an entry did.
+func undoneVerb(e *ledger.Entry) string {
+	switch e.Kind {
+	case ledger.KindService:
+		return "stopped"
+	case ledger.KindUndo:
+		return "undone"
+	case ledger.KindRollback:
+		return "ran"
+	}
+	return "reverted"
+}
+
+// describeEntry names what an entry undoes, for recover's list.
+func describeEntry(e *ledger.Entry) string {
+	switch e.Kind {
+	case ledger.KindService:
+		return fmt.Sprintf("service %q (%s)", e.Step, e.Undo.Target)
+	case ledger.KindUndo:
+		return fmt.Sprintf("exec step %q: %s", e.Step, e.Undo.Target.Name)
+	case ledger.KindRollback:
+		return fmt.Sprintf("rollback %q: %s", e.Step, e.Undo.Target.Name)
+	}
+	return fmt.Sprintf("%s on %s (step %q)", e.Fault, e.Undo.Target, e.Step)
 }

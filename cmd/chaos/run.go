@@ -57,8 +57,11 @@ after a run make the exit code at least 4.
 
 Every fault is reverted whatever happens: at the end of its for, at the end
 of the method, on error, on an abort, and on Ctrl-C, SIGTERM, SIGHUP (a
-closed terminal) or SIGQUIT (verdict interrupted). Faults are recorded in a ledger before they are applied, so
-that 'chaos recover' can remove them even if chaos itself is killed.
+closed terminal) or SIGQUIT (verdict interrupted). Faults are recorded in a
+ledger before they are applied, so that 'chaos recover' can remove them
+even if chaos itself is killed.
+
+` + ledgerHelp + `
 
 Each experiment gets its own verdict; the exit code is the worst of them:
 passed 0, deviated 1, invalid input 2, aborted 3, error 4, revert-failed 5,
@@ -75,7 +78,7 @@ interrupted 130.`,
 	f := cmd.Flags()
 	f.StringVar(&o.reportDir, "report-dir", "", "write reports into `DIR` (default chaos-report/RUN-ID; with several files, DIR/NAME for each file NAME.yaml; every experiment of the call has the same RUN-ID)")
 	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE`")
-	f.StringVar(&o.ledgerDir, "ledger", ledger.DefaultDir, "keep the fault ledger in `DIR`")
+	f.StringVar(&o.ledgerDir, "ledger", "", "keep the ledger in `DIR` (default: the state directory described above)")
 	f.BoolVar(&o.json, "json", false, "write the results (with --dry-run, the plans) as JSON on stdout")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve the targets and print the plan without touching anything")
@@ -160,8 +163,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	if err != nil {
 		return err
 	}
+	if o.ledgerDir == "" {
+		o.ledgerDir = ledger.DefaultDir()
+	}
 	if err := ledger.Prepare(o.ledgerDir); err != nil {
-		return withCode(exitUsage, fmt.Errorf("--ledger %s: cannot keep the fault ledger there: %w", o.ledgerDir, err))
+		return withCode(exitUsage, fmt.Errorf("--ledger %s: cannot keep the ledger there: %w", o.ledgerDir, err))
 	}
 
 	fe, err := newFrontend(io, exps, o.dashboard, o.verbose)

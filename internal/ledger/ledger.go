@@ -1,7 +1,9 @@
-// Package ledger is the on-disk record of injected faults. An entry is
-// written and synced before its fault is applied and marked done once the
-// fault is reverted, so that `chaos recover` can remove whatever a run left
-// behind, even one killed with SIGKILL.
+// Package ledger is the on-disk record of what a run changed: the faults it
+// applied, the services it started, the exec steps it ran with an undo and
+// the rollbacks it owes. An entry is written and synced before the change
+// is made and marked done once it is undone, so that `chaos recover`, or
+// the watchdog a run leaves, can undo whatever a run left behind, even one
+// killed with SIGKILL.
 package ledger
 
 import (
@@ -16,20 +18,30 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gamedayhq/chaos/internal/dirs"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/process"
 )
 
-// DefaultDir is where ledgers are kept, relative to the working directory.
-// It is removed once empty, so that a clean run leaves nothing behind; a
-// directory chosen by the user is kept, so that `chaos recover --ledger DIR`
-// can tell it from a mistyped path.
-const DefaultDir = ".chaos/ledger"
-
-// isDefault reports whether dir is DefaultDir, the directory that is
-// removed once empty.
-func isDefault(dir string) bool { return filepath.Clean(dir) == DefaultDir }
+// DefaultDir is where ledgers are kept unless --ledger says otherwise. It
+// does not depend on the working directory, so that chaos recover run from
+// anywhere finds what a run left: $XDG_STATE_HOME/chaos/ledger when that is
+// set, /var/lib/chaos/ledger for root (one per host), and otherwise
+// ~/.local/state/chaos/ledger (one per user).
+func DefaultDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "chaos", "ledger")
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/chaos/ledger"
+	}
+	if home, err := os.UserHomeDir(); err == nil && filepath.IsAbs(home) {
+		return filepath.Join(home, ".local", "state", "chaos", "ledger")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("chaos-%d", os.Geteuid()), "ledger")
+}
 
 // Entry states.
 const (
@@ -39,17 +51,36 @@ const (
 	Volatile = "volatile"
 )
 
-// Entry is one fault on one target.
+// Entry kinds: what an entry undoes.
+const (
+	// KindFault is a fault on one target; the empty kind of older ledgers
+	// is a fault too.
+	KindFault = "fault"
+	// KindService is a service the run started, to be stopped.
+	KindService = "service"
+	// KindUndo is the undo command of an exec step that ran.
+	KindUndo = "undo"
+	// KindRollback is a rollback step the run has not run yet.
+	KindRollback = "rollback"
+)
+
+// Entry is one change to undo: a fault on one target, a service, an exec
+// step's undo, a rollback.
 type Entry struct {
-	ID      int         `json:"id"`
-	Step    string      `json:"step"`
-	Fault   string      `json:"fault"`
+	ID    int    `json:"id"`
+	Kind  string `json:"kind,omitempty"`
+	Step  string `json:"step"`
+	Fault string `json:"fault,omitempty"`
+	// Undo is how to undo the change; for a rollback, the step itself.
 	Undo    inject.Undo `json:"undo"`
 	State   string      `json:"state"`
 	Error   string      `json:"error,omitempty"`
 	Written time.Time   `json:"written"`
 	Updated time.Time   `json:"updated"`
 }
+
+// IsFault reports whether the entry is a fault.
+func (e *Entry) IsFault() bool { return e.Kind == "" || e.Kind == KindFault }
 
 // Ledger is the record of one run, kept in one file.
 type Ledger struct {
@@ -59,12 +90,18 @@ type Ledger struct {
 	PIDStart string    `json:"pid_start"`
 	Host     string    `json:"host"`
 	Started  time.Time `json:"started"`
-	Entries  []*Entry  `json:"entries"`
-	path     string
-	mu       sync.Mutex
-	nextID   int
-	// removeDir says to remove the ledger's directory once it is empty.
-	removeDir bool
+	// Closed is when the run ended and reported what it could not undo;
+	// zero while it runs, or when it died before the end.
+	Closed time.Time `json:"closed,omitzero"`
+	// Recoverer is the process undoing what the run left (chaos recover or
+	// the run's watchdog), so that two of them do not run the same undo
+	// commands twice.
+	Recoverer      int      `json:"recoverer,omitempty"`
+	RecovererStart string   `json:"recoverer_start,omitempty"`
+	Entries        []*Entry `json:"entries"`
+	path           string
+	mu             sync.Mutex
+	nextID         int
 }
 
 // Create starts the ledger of a run in dir. Nothing is written until the
@@ -82,35 +119,29 @@ func Create(dir, runID, experimentFile string) *Ledger {
 		path = filepath.Join(dir, fmt.Sprintf("%s-%d.json", runID, n))
 	}
 	return &Ledger{
-		RunID:     runID,
-		File:      experimentFile,
-		PID:       os.Getpid(),
-		PIDStart:  processStart(os.Getpid()),
-		Host:      host,
-		Started:   time.Now(),
-		path:      path,
-		removeDir: isDefault(dir),
+		RunID:    runID,
+		File:     experimentFile,
+		PID:      os.Getpid(),
+		PIDStart: processStart(os.Getpid()),
+		Host:     host,
+		Started:  time.Now(),
+		path:     path,
 	}
 }
 
 // Prepare creates dir if needed and checks that ledgers can be written in
-// it, before a run applies any fault. The default directory is not left
-// behind when Prepare created it: runs create it again with their first
-// entry.
+// it, before a run changes anything.
 func Prepare(dir string) error {
-	created, err := dirs.Make(dir)
-	if isDefault(dir) {
-		dirs.RemoveEmpty(created)
-	}
+	_, err := dirs.Make(dir)
 	return err
 }
 
 // Path is the ledger's file.
 func (l *Ledger) Path() string { return l.path }
 
-// Add records a fault that is about to be applied and syncs it to disk. The
-// fault must not be applied if Add fails.
-func (l *Ledger) Add(step, fault string, u inject.Undo) (int, error) {
+// Add records a change that is about to be made and syncs it to disk. The
+// change must not be made if Add fails.
+func (l *Ledger) Add(kind, step, fault string, u inject.Undo) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.nextID++
@@ -121,17 +152,80 @@ func (l *Ledger) Add(step, fault string, u inject.Undo) (int, error) {
 	} else if u.Volatile {
 		state = Volatile
 	}
-	l.Entries = append(l.Entries, &Entry{ID: l.nextID, Step: step, Fault: fault, Undo: u, State: state, Written: now, Updated: now})
+	l.Entries = append(l.Entries, &Entry{ID: l.nextID, Kind: kind, Step: step, Fault: fault, Undo: u, State: state, Written: now, Updated: now})
 	return l.nextID, l.save()
 }
 
-// Update replaces an entry's undo record, for faults that learn more while
-// being applied.
+// ConflictError is returned by Claim when another run that is still in
+// progress has a fault on the target.
+type ConflictError struct {
+	Target inject.Target
+	// Other is the other run's ledger, Entry its fault on the target.
+	Other *Ledger
+	Entry *Entry
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s is already under fault %q (step %q) of run %s (%s, pid %d), which is still in progress: "+
+		"one run's revert would end the other's fault; wait for it to end or pick another target",
+		e.Target, e.Entry.Fault, e.Entry.Step, e.Other.RunID, e.Other.File, e.Other.PID)
+}
+
+// Claim records a fault on t that is about to be applied, as Add does,
+// unless another run still in progress on this host, with its ledger in
+// the same directory, has a fault on t: then it returns a *ConflictError.
+// The check and the record are made under a lock on the directory, so two
+// runs cannot both claim one target.
+func (l *Ledger) Claim(step, fault string, t inject.Target, u inject.Undo) (int, error) {
+	dir := filepath.Dir(l.path)
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	others, _ := Load(dir) // a ledger that cannot be read holds nothing
+	for _, o := range others {
+		if o.path == l.path || !o.Alive() {
+			continue
+		}
+		for _, e := range o.Pending() {
+			if e.IsFault() && e.Undo.Target.Kind == t.Kind && e.Undo.Target.ID == t.ID {
+				return 0, &ConflictError{Target: t, Other: o, Entry: e}
+			}
+		}
+	}
+	return l.Add(KindFault, step, fault, u)
+}
+
+// lockDir takes an exclusive lock on dir, which stays there.
+func lockDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lock the ledger directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock the ledger directory: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock the ledger directory: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Update replaces an entry's undo record, for changes that learn more while
+// being made.
 func (l *Ledger) Update(id int, u inject.Undo) error {
 	return l.set(id, func(e *Entry) { e.Undo = u })
 }
 
-// Mark sets an entry's state, with the error when the revert failed.
+// Mark sets an entry's state, with the error when the undo failed.
 func (l *Ledger) Mark(id int, state string, err error) error {
 	return l.set(id, func(e *Entry) {
 		e.State = state
@@ -155,7 +249,8 @@ func (l *Ledger) set(id int, fn func(*Entry)) error {
 	return fmt.Errorf("ledger: no entry %d", id)
 }
 
-// Pending returns the entries still to revert.
+// Pending returns the entries still to undo, in the order they were
+// written.
 func (l *Ledger) Pending() []*Entry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -168,23 +263,71 @@ func (l *Ledger) Pending() []*Entry {
 	return out
 }
 
-// Close removes the ledger file when nothing is left to revert, and keeps it
-// otherwise for `chaos recover`.
+// ToUndo returns the entries still to undo in the order a run undoes them:
+// faults and exec steps' undos newest first, then the rollbacks in their
+// order, then the services, newest first.
+func (l *Ledger) ToUndo() []*Entry {
+	var changes, rollbacks, services []*Entry
+	for _, e := range l.Pending() {
+		switch e.Kind {
+		case KindRollback:
+			rollbacks = append(rollbacks, e)
+		case KindService:
+			services = append(services, e)
+		default:
+			changes = append(changes, e)
+		}
+	}
+	slices.Reverse(changes)
+	slices.Reverse(services)
+	return slices.Concat(changes, rollbacks, services)
+}
+
+// Close ends the run's ledger: it removes the file when nothing is left to
+// undo, and otherwise keeps it for `chaos recover`, marked closed so that
+// the run's watchdog knows the run reported what it left.
 func (l *Ledger) Close() error {
 	if len(l.Pending()) > 0 {
-		return nil
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.Closed = time.Now()
+		return l.save()
 	}
 	err := os.Remove(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
-	// An empty default ledger directory says nothing is left behind;
-	// remove it (this fails, harmlessly, while other runs keep ledgers in
-	// it).
-	if l.removeDir {
-		os.Remove(filepath.Dir(l.path))
-	}
 	return err
+}
+
+// TakeOver makes this process the one that undoes what the ledger's run
+// left, unless another process is already at it. It reads the ledger again
+// from disk first, so that entries another process undid in the meantime
+// are not undone twice. It reports false when another live process is
+// recovering the ledger, with that process's pid, or when the ledger is
+// gone.
+func (l *Ledger) TakeOver() (ok bool, by int, err error) {
+	unlock, err := lockDir(filepath.Dir(l.path))
+	if err != nil {
+		return false, 0, err
+	}
+	defer unlock()
+	fresh, err := read(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	self := os.Getpid()
+	if fresh.Recoverer != 0 && fresh.Recoverer != self && alive(fresh.Host, fresh.Recoverer, fresh.RecovererStart) {
+		return false, fresh.Recoverer, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.Entries, l.nextID, l.Closed = fresh.Entries, fresh.nextID, fresh.Closed
+	l.Recoverer, l.RecovererStart = self, processStart(self)
+	return true, 0, l.save()
 }
 
 // save writes the ledger atomically and durably: temp file, fsync, rename,
@@ -224,47 +367,64 @@ func (l *Ledger) save() error {
 	return nil
 }
 
-// Load reads every ledger in dir, oldest first.
+// Load reads every ledger in dir, oldest first. A ledger that cannot be
+// read is named in the error; the others are returned all the same.
 func Load(dir string) ([]*Ledger, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		return nil, err
 	}
 	var out []*Ledger
+	var errs []error
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		l, err := read(p)
 		if err != nil {
-			return nil, fmt.Errorf("read ledger: %w", err)
-		}
-		l := &Ledger{path: p, removeDir: isDefault(dir)}
-		if err := json.Unmarshal(b, l); err != nil {
-			return nil, fmt.Errorf("read ledger %s: %v", p, err)
-		}
-		for _, e := range l.Entries {
-			l.nextID = max(l.nextID, e.ID)
+			if !errors.Is(err, os.ErrNotExist) { // removed since the glob
+				errs = append(errs, err)
+			}
+			continue
 		}
 		out = append(out, l)
 	}
 	slices.SortFunc(out, func(a, b *Ledger) int { return a.Started.Compare(b.Started) })
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+func read(path string) (*Ledger, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	l := &Ledger{path: path}
+	if err := json.Unmarshal(b, l); err != nil {
+		return nil, fmt.Errorf("read ledger %s: %v", path, err)
+	}
+	for _, e := range l.Entries {
+		l.nextID = max(l.nextID, e.ID)
+	}
+	return l, nil
 }
 
 // Alive reports whether the process that wrote the ledger is still running
 // on this host; recovering its faults then would pull them from under a
-// live run. A zombie, killed but not yet reaped by its parent, is not
-// running: it will never revert its faults.
-func (l *Ledger) Alive() bool {
-	host, _ := os.Hostname()
-	if l.Host != host || l.PID <= 0 {
+// live run.
+func (l *Ledger) Alive() bool { return alive(l.Host, l.PID, l.PIDStart) }
+
+// alive reports whether the process pid, started at start, runs on this
+// host. A zombie, killed but not yet reaped by its parent, is not running:
+// it will never revert its faults.
+func alive(host string, pid int, start string) bool {
+	self, _ := os.Hostname()
+	if host != self || pid <= 0 {
 		return false
 	}
-	if err := syscall.Kill(l.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	if st, err := process.State(l.PID); err != nil || st == "Z" || st == "X" || st == "x" {
+	if st, err := process.State(pid); err != nil || st == "Z" || st == "X" || st == "x" {
 		return false
 	}
-	return processStart(l.PID) == l.PIDStart
+	return processStart(pid) == start
 }
 
 // processStart is the start time that, with the pid, names the process that

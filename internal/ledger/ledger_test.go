@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +86,7 @@ func TestCreateSameRunIDKeepsEarlierLedger(t *testing.T) {
 	dir := t.TempDir()
 	undo := inject.Undo{Action: "process.cont", Target: inject.Target{Kind: "process", ID: "1"}}
 	a := Create(dir, "run1", "a.yaml")
-	if _, err := a.Add("stop", "stop", undo); err != nil {
+	if _, err := a.Add(KindFault, "stop", "stop", undo); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Close(); err != nil { // kept: an entry is pending
@@ -93,7 +96,7 @@ func TestCreateSameRunIDKeepsEarlierLedger(t *testing.T) {
 	if b.Path() == a.Path() {
 		t.Fatalf("two experiments of run1 share the ledger %s", a.Path())
 	}
-	if _, err := b.Add("stop", "stop", undo); err != nil {
+	if _, err := b.Add(KindFault, "stop", "stop", undo); err != nil {
 		t.Fatal(err)
 	}
 	ls, err := Load(dir)
@@ -115,56 +118,32 @@ func TestCreateSameRunIDKeepsEarlierLedger(t *testing.T) {
 	}
 }
 
-// The default directory is removed once empty, so that a clean run leaves
-// nothing behind; a directory chosen with --ledger is kept, so that chaos
-// recover can tell it from a mistyped path.
-func TestCloseRemovesOnlyTheDefaultDir(t *testing.T) {
+// The default directory does not depend on the working directory:
+// XDG_STATE_HOME when set, /var/lib/chaos for root, ~/.local/state
+// otherwise.
+func TestDefaultDir(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	if got := DefaultDir(); got != "/state/chaos/ledger" {
+		t.Errorf("DefaultDir() with XDG_STATE_HOME=/state = %q", got)
+	}
+	// A relative XDG_STATE_HOME is invalid by the XDG spec and ignored.
+	t.Setenv("XDG_STATE_HOME", "rel")
+	t.Setenv("HOME", "/home/u")
+	want := "/home/u/.local/state/chaos/ledger"
+	if os.Geteuid() == 0 {
+		want = "/var/lib/chaos/ledger"
+	}
+	if got := DefaultDir(); got != want {
+		t.Errorf("DefaultDir() = %q, want %q", got, want)
+	}
 	t.Chdir(t.TempDir())
-	undo := inject.Undo{Action: "process.cont", Target: inject.Target{Kind: "process", ID: "1"}}
-	for _, dir := range []string{DefaultDir, "mine"} {
-		l := Create(dir, "run1", "a.yaml")
-		id, err := l.Add("stop", "stop", undo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Mark(id, Done, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		_, err = os.Stat(dir)
-		if dir == DefaultDir && !os.IsNotExist(err) {
-			t.Errorf("%s is left after a clean run: %v", dir, err)
-		}
-		if dir != DefaultDir && err != nil {
-			t.Errorf("%s is removed after a clean run: %v", dir, err)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "run1.json")); !os.IsNotExist(err) {
-			t.Errorf("the ledger of a clean run is left in %s: %v", dir, err)
-		}
+	if got := DefaultDir(); got != want {
+		t.Errorf("DefaultDir() in another directory = %q, want %q", got, want)
 	}
 }
 
 func TestPrepare(t *testing.T) {
 	t.Chdir(t.TempDir())
-	if err := Prepare(DefaultDir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Dir(DefaultDir)); !os.IsNotExist(err) {
-		t.Errorf("Prepare left the parent of the default directory behind: %v", err)
-	}
-	// An existing parent stays.
-	os.Mkdir(filepath.Dir(DefaultDir), 0o755)
-	if err := Prepare(DefaultDir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(DefaultDir); !os.IsNotExist(err) {
-		t.Errorf("Prepare left the default directory behind: %v", err)
-	}
-	if _, err := os.Stat(filepath.Dir(DefaultDir)); err != nil {
-		t.Errorf("Prepare removed the existing %s: %v", filepath.Dir(DefaultDir), err)
-	}
 	if err := Prepare("mine/ledger"); err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +156,163 @@ func TestPrepare(t *testing.T) {
 	}
 	if err := Prepare("file/sub"); err == nil {
 		t.Error("Prepare under a regular file succeeded")
+	}
+}
+
+// A clean run leaves no ledger file; one with something left keeps it,
+// marked closed, so that the watchdog can tell it from a run that died.
+func TestClose(t *testing.T) {
+	dir := t.TempDir()
+	undo := inject.Undo{Action: "process.cont", Target: inject.Target{Kind: "process", ID: "1"}}
+	clean := Create(dir, "clean", "a.yaml")
+	id, _ := clean.Add(KindFault, "stop", "stop", undo)
+	clean.Mark(id, Done, nil)
+	if err := clean.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(clean.Path()); !os.IsNotExist(err) {
+		t.Errorf("the ledger of a clean run is left: %v", err)
+	}
+	left := Create(dir, "left", "a.yaml")
+	id, _ = left.Add(KindFault, "stop", "stop", undo)
+	left.Mark(id, Failed, os.ErrPermission)
+	if err := left.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := Load(dir)
+	if err != nil || len(ls) != 1 {
+		t.Fatalf("Load = %d ledgers, %v; want the one left", len(ls), err)
+	}
+	if ls[0].Closed.IsZero() {
+		t.Error("a ledger kept by Close is not marked closed")
+	}
+}
+
+// Faults and undos are undone newest first, then the rollbacks run in
+// their order, then the services stop, newest first.
+func TestToUndoOrder(t *testing.T) {
+	l := Create(t.TempDir(), "run", "a.yaml")
+	u := func(id string) inject.Undo { return inject.Undo{Action: "x", Target: inject.Target{Kind: "k", ID: id}} }
+	l.Add(KindService, "db", "", u("s1"))
+	l.Add(KindService, "api", "", u("s2"))
+	l.Add(KindRollback, "r1", "", u("r1"))
+	l.Add(KindRollback, "r2", "", u("r2"))
+	l.Add(KindFault, "stop", "stop", u("f1"))
+	l.Add(KindUndo, "exec", "", u("u1"))
+	l.Add(KindFault, "pause", "pause", u("f2"))
+	var got []string
+	for _, e := range l.ToUndo() {
+		got = append(got, e.Undo.Target.ID)
+	}
+	want := []string{"f2", "u1", "f1", "r1", "r2", "s2", "s1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ToUndo order %v, want %v", got, want)
+	}
+}
+
+// A target under a fault of another live run is refused; one of a dead
+// run, or one whose fault was reverted, is not.
+func TestClaimConflict(t *testing.T) {
+	dir := t.TempDir()
+	target := inject.Target{Kind: "process", ID: "4242", Name: "victim"}
+	undo := inject.Undo{Action: "process.cont", Target: target}
+
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	live := ownedBy(t, other.Process.Pid)
+	live.path = filepath.Join(dir, "live.json")
+	id, err := live.Add(KindFault, "stop it", "stop", undo)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mine := Create(dir, "mine", "b.yaml")
+	_, err = mine.Claim("stop too", "stop", target, undo)
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Claim of a target under a live run's fault = %v, want a ConflictError", err)
+	}
+	if !strings.Contains(err.Error(), `fault "stop" (step "stop it") of run test`) {
+		t.Errorf("the error does not name the other run's fault: %v", err)
+	}
+	if len(mine.Entries) != 0 {
+		t.Errorf("a refused claim was recorded: %+v", mine.Entries)
+	}
+	other2 := inject.Target{Kind: "process", ID: "4343"}
+	if _, err := mine.Claim("other", "stop", other2, inject.Undo{Action: "process.cont", Target: other2}); err != nil {
+		t.Errorf("Claim of another target: %v", err)
+	}
+	live.Mark(id, Done, nil)
+	if _, err := mine.Claim("stop too", "stop", target, undo); err != nil {
+		t.Errorf("Claim after the other run reverted: %v", err)
+	}
+
+	// A dead run's entry holds nothing: the run will never revert it.
+	dead := ownedBy(t, other.Process.Pid)
+	dead.path = filepath.Join(dir, "dead.json")
+	third := inject.Target{Kind: "process", ID: "4444"}
+	dead.Add(KindFault, "stop it", "stop", inject.Undo{Action: "process.cont", Target: third})
+	other.Process.Kill()
+	other.Wait()
+	if _, err := Create(dir, "third", "c.yaml").Claim("s", "stop", third, inject.Undo{Action: "process.cont", Target: third}); err != nil {
+		t.Errorf("Claim of a target under a dead run's fault: %v", err)
+	}
+}
+
+// Two runs claiming one target at the same time: exactly one wins.
+func TestClaimRace(t *testing.T) {
+	dir := t.TempDir()
+	target := inject.Target{Kind: "process", ID: "4242"}
+	undo := inject.Undo{Action: "process.cont", Target: target}
+	// Both ledgers are this live process's: each is the other's live run.
+	a, b := Create(dir, "a", "a.yaml"), Create(dir, "b", "b.yaml")
+	errs := make(chan error, 2)
+	for _, l := range []*Ledger{a, b} {
+		go func() {
+			_, err := l.Claim("stop", "stop", target, undo)
+			errs <- err
+		}()
+	}
+	var won int
+	for range 2 {
+		if err := <-errs; err == nil {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of 2 concurrent claims of one target won, want 1", won)
+	}
+}
+
+// Two recoverers of one ledger: the second is told who is at it.
+func TestTakeOver(t *testing.T) {
+	dir := t.TempDir()
+	l := Create(dir, "run", "a.yaml")
+	l.Add(KindFault, "stop", "stop", inject.Undo{Action: "x", Target: inject.Target{Kind: "k", ID: "1"}})
+	first, _ := Load(dir)
+	ok, _, err := first[0].TakeOver()
+	if err != nil || !ok {
+		t.Fatalf("TakeOver = %v, %v; want true", ok, err)
+	}
+	// Another live process holds it.
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	first[0].Recoverer, first[0].RecovererStart = other.Process.Pid, processStart(other.Process.Pid)
+	first[0].save()
+	second, _ := Load(dir)
+	ok, by, err := second[0].TakeOver()
+	if err != nil || ok || by != other.Process.Pid {
+		t.Fatalf("TakeOver while pid %d recovers = %v, %d, %v; want false and its pid", other.Process.Pid, ok, by, err)
+	}
+	other.Process.Kill()
+	other.Wait()
+	if ok, _, err := second[0].TakeOver(); err != nil || !ok {
+		t.Errorf("TakeOver after the recoverer died = %v, %v; want true", ok, err)
 	}
 }

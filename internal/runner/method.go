@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -354,8 +355,14 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 	if err != nil {
 		return nil, fmt.Errorf("step %q: %w", s.Name, err)
 	}
-	id, err := r.led.Add(s.Name, s.Fault, undo)
-	if err != nil {
+	// The claim refuses a target another live run has a fault on: its
+	// revert would end this run's fault, or this run's its.
+	id, err := r.led.Claim(s.Name, s.Fault, tg, undo)
+	var conflict *ledger.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return nil, fmt.Errorf("step %q: %w", s.Name, err)
+	case err != nil:
 		return nil, fmt.Errorf("step %q: the ledger could not be written, so nothing was injected: %w", s.Name, err)
 	}
 	undo2, err := fk.Inject(ctx, r.env, tg, with, undo)

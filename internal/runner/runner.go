@@ -62,8 +62,9 @@ const (
 
 // Options are the settings of one run.
 type Options struct {
-	RunID       string
-	ReportDir   string
+	RunID     string
+	ReportDir string
+	// LedgerDir holds the run's ledger; ledger.DefaultDir() when empty.
 	LedgerDir   string
 	ToolVersion string
 	// Only limits the run to these phases; empty runs all.
@@ -151,7 +152,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.mask = exp.Masker()
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
 	r.env.Protected = opts.Protected
-	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir), opts.RunID, exp.File)
+	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir()), opts.RunID, exp.File)
 	r.initChecks()
 
 	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
