@@ -365,7 +365,13 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 	case err != nil:
 		return nil, fmt.Errorf("step %q: the ledger could not be written, so nothing was injected: %w", s.Name, err)
 	}
-	undo2, err := fk.Inject(ctx, r.env, tg, with, undo)
+	// The injection is carried to its end even when the run is stopped
+	// meanwhile: a request abandoned half way (a pause sent to the Docker
+	// engine) may still take effect after the revert that follows, and
+	// leave the fault on. The interrupt is acted on once it returns.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
+	undo2, err := fk.Inject(ictx, r.env, tg, with, undo)
+	cancel()
 	if err != nil {
 		// A fault that failed half way may have done something: undo it.
 		rerr := inject.Revert(context.WithoutCancel(ctx), r.env, undo)
@@ -373,16 +379,16 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 			r.mu.Lock()
 			r.revertErrs = append(r.revertErrs, rerr.Error())
 			r.mu.Unlock()
-			r.led.Mark(id, ledger.Failed, rerr)
+			r.mark(id, ledger.Failed, rerr, fmt.Sprintf("%s on %s", s.Fault, tg))
 			r.emit(journal.Event{Type: "fault.revert_failed", Step: s.Name, Message: fmt.Sprintf("%s: %v", tg, rerr)})
 		} else {
-			r.led.Mark(id, ledger.Done, nil)
+			r.mark(id, ledger.Done, nil, fmt.Sprintf("%s on %s", s.Fault, tg))
 		}
 		return nil, fmt.Errorf("step %q: %w", s.Name, err)
 	}
 	if !reflect.DeepEqual(undo2, undo) {
 		if err := r.led.Update(id, undo2); err != nil {
-			r.warn(fmt.Sprintf("update ledger: %v", err))
+			r.fail(fmt.Errorf("step %q: the ledger %s could not record how to revert %s on %s, so chaos recover may not be able to: %w", s.Name, r.led.Path(), s.Fault, tg, err))
 		}
 	}
 	rec := journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
@@ -405,11 +411,29 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 	return a, nil
 }
 
+// revertTimeout bounds a revert, and an injection, that an interrupt does
+// not cut short.
+func (r *run) revertTimeout() time.Duration { return cmp.Or(r.opts.RevertTimeout, 60*time.Second) }
+
+// mark records in the ledger that an entry was undone (or failed to be). A
+// ledger that cannot be written then still lists the change as in place, so
+// that chaos recover would act on it again: the run is an error, and says
+// so.
+func (r *run) mark(id int, state string, undoErr error, what string) {
+	err := r.led.Mark(id, state, undoErr)
+	switch {
+	case err == nil:
+	case state == ledger.Done:
+		r.fail(fmt.Errorf("the ledger %s could not record that %s was undone, and still lists it as in place: %w", r.led.Path(), what, err))
+	default:
+		r.warn(fmt.Sprintf("update ledger: %v", err))
+	}
+}
+
 // revert removes faults, newest first. It uses a context of its own so that
 // an interrupt cannot stop it half way.
 func (r *run) revert(ctx context.Context, faults ...*applied) {
-	timeout := cmp.Or(r.opts.RevertTimeout, 60*time.Second)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
 	defer cancel()
 	for i := len(faults) - 1; i >= 0; i-- {
 		a := faults[i]
@@ -442,9 +466,7 @@ func (r *run) revert(ctx context.Context, faults ...*applied) {
 				r.emit(journal.Event{Type: "fault.reverted", Step: a.step, Message: fmt.Sprintf("%s on %s", f.Fault, a.undo.Target),
 					Fields: map[string]string{"fault": f.Fault, "id": a.undo.Target.ID}})
 			}
-			if lerr := r.led.Mark(a.ledgerID, state, err); lerr != nil {
-				r.warn(fmt.Sprintf("update ledger: %v", lerr))
-			}
+			r.mark(a.ledgerID, state, err, fmt.Sprintf("%s on %s", f.Fault, a.undo.Target))
 		})
 	}
 }
