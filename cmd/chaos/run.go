@@ -353,6 +353,7 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 	write := func(key, name string, b []byte) error {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, b, 0o644); err != nil {
+			os.Remove(path) // not half a report
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 		paths[key] = path

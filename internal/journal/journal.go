@@ -341,9 +341,11 @@ func (j *Journal) Write(dir string) (string, error) {
 	path := filepath.Join(dir, "journal.json")
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		os.Remove(tmp) // a part written before the disk filled up
 		return "", fmt.Errorf("write journal: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return "", fmt.Errorf("write journal: %w", err)
 	}
 	return path, nil
