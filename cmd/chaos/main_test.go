@@ -50,6 +50,7 @@ func TestScripts(t *testing.T) {
 			"procstate": cmdProcState,
 			"signal":    cmdSignal,
 			"killatend": cmdKillAtEnd,
+			"gone":      cmdGone,
 		},
 		Setup: func(env *testscript.Env) error {
 			// Runs write their ledger and reports into the work
@@ -177,6 +178,32 @@ func cmdKillAtEnd(ts *testscript.TestScript, neg bool, args []string) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		syscall.Kill(pid, syscall.SIGCONT)
 	})
+}
+
+// cmdGone waits up to 10 s for the process in a pid file to be gone (or a
+// zombie): gone PIDFILE. With !, it checks that the process is there.
+func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: gone PIDFILE")
+	}
+	pid := pidFrom(ts, args[0])
+	isGone := func() bool {
+		st, err := process.State(pid)
+		return err != nil || st == "Z" || st == "X"
+	}
+	if neg {
+		if isGone() {
+			ts.Fatalf("process %d is gone", pid)
+		}
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !isGone() {
+		if time.Now().After(deadline) {
+			ts.Fatalf("process %d is still there after 10s", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // targetMain is a small HTTP service for the scripts: it answers /health

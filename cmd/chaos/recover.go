@@ -171,7 +171,7 @@ func undoneVerb(e *ledger.Entry) string {
 func describeEntry(e *ledger.Entry) string {
 	switch e.Kind {
 	case ledger.KindService:
-		return fmt.Sprintf("service %q (%s)", e.Step, e.Undo.Target)
+		return fmt.Sprintf("service %q (pid %s and its process group)", e.Step, e.Undo.Target.ID)
 	case ledger.KindUndo:
 		return fmt.Sprintf("exec step %q: %s", e.Step, e.Undo.Target.Name)
 	case ledger.KindRollback:

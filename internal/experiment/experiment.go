@@ -57,6 +57,10 @@ type Service struct {
 	// Grace is how long the service has to exit after SIGTERM before it is
 	// killed.
 	Grace Duration `json:"grace" yaml:"grace"`
+	// MayExit says the service may exit while the run is in progress (a
+	// one-off job, or a process the method kills). Otherwise its exit once
+	// it was ready makes the run an error.
+	MayExit bool `json:"may_exit,omitempty" yaml:"may_exit"`
 }
 
 // SetDefaults gives a service five seconds to stop.

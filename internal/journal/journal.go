@@ -70,12 +70,14 @@ type Phase struct {
 
 // Service is a process the experiment started.
 type Service struct {
-	Name     string    `json:"name"`
-	Run      []string  `json:"run"`
-	PID      int       `json:"pid,omitempty"`
-	Started  time.Time `json:"started"`
-	Ready    time.Time `json:"ready,omitzero"`
-	Stopped  time.Time `json:"stopped,omitzero"`
+	Name    string    `json:"name"`
+	Run     []string  `json:"run"`
+	PID     int       `json:"pid,omitempty"`
+	Started time.Time `json:"started"`
+	Ready   time.Time `json:"ready,omitzero"`
+	Stopped time.Time `json:"stopped,omitzero"`
+	// Exited is when the service exited on its own, before chaos stopped it.
+	Exited   time.Time `json:"exited,omitzero"`
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Log      string    `json:"log,omitempty"`
 }

@@ -445,6 +445,9 @@ func serviceOf(j *journal.Journal, s journal.Service, logs map[string]string) se
 	if !s.Ready.IsZero() {
 		life = append(life, "ready "+at(j, s.Ready))
 	}
+	if !s.Exited.IsZero() {
+		life = append(life, "exited on its own "+at(j, s.Exited))
+	}
 	if !s.Stopped.IsZero() {
 		life = append(life, "stopped "+at(j, s.Stopped))
 	}

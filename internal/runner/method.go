@@ -73,7 +73,7 @@ func (r *run) runSteps(ctx context.Context, steps []*experiment.Step, section st
 		if section == "method" {
 			r.waitHold(ctx)
 		}
-		if ctx.Err() != nil || section == "method" && r.isAborted() {
+		if ctx.Err() != nil || section == "method" && r.stopped() {
 			return
 		}
 		if !r.runStep(ctx, s, section) && section == "method" {
@@ -290,7 +290,7 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	params, _ := json.Marshal(with)
 	var mine []*applied
 	for _, tg := range targets {
-		if ctx.Err() != nil || r.isAborted() {
+		if ctx.Err() != nil || r.stopped() {
 			// Stop hitting more targets: the run is ending.
 			r.revert(ctx, mine...)
 			return journal.StepSkipped, "the run was stopped while the fault was being applied", nil
@@ -333,6 +333,7 @@ func (r *run) sleepBackground(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 	case <-r.abortCh:
+	case <-r.haltCh:
 	case <-r.methodDone:
 	}
 	return false

@@ -101,6 +101,8 @@ type run struct {
 
 	abortOnce sync.Once
 	abortCh   chan struct{}
+	haltOnce  sync.Once
+	haltCh    chan struct{} // closed when the run cannot go on (a service died)
 	holdMu    sync.Mutex
 	held      bool
 	resume    chan struct{}
@@ -127,6 +129,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		outputs:    map[string]map[string]string{},
 		wake:       make(chan struct{}),
 		abortCh:    make(chan struct{}),
+		haltCh:     make(chan struct{}),
 		skip:       make(chan struct{}, 1),
 		methodDone: make(chan struct{}),
 		j: &journal.Journal{
@@ -239,6 +242,23 @@ func (r *run) abort(check, reason string) {
 	})
 }
 
+// halt ends the method early because the run cannot be carried out (a
+// service it needs exited): the steps stop and the faults are reverted. The
+// reason is recorded with fail.
+func (r *run) halt() { r.haltOnce.Do(func() { close(r.haltCh) }) }
+
+// stopped reports whether the method must end now: aborted or halted.
+func (r *run) stopped() bool {
+	select {
+	case <-r.abortCh:
+		return true
+	case <-r.haltCh:
+		return true
+	default:
+		return false
+	}
+}
+
 func (r *run) isAborted() bool {
 	select {
 	case <-r.abortCh:
@@ -300,6 +320,7 @@ func (r *run) waitHold(ctx context.Context) {
 	case <-resume:
 	case <-ctx.Done():
 	case <-r.abortCh:
+	case <-r.haltCh:
 	}
 }
 
@@ -319,6 +340,7 @@ func (r *run) sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 	case <-r.abortCh:
+	case <-r.haltCh:
 	}
 	return false
 }

@@ -6,27 +6,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/ledger"
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
 // service is a process the experiment started.
 type service struct {
-	spec *experiment.Service
-	cmd  *exec.Cmd
-	log  *os.File
-	tail *tail
-	done chan struct{}
-	idx  int
+	spec     *experiment.Service
+	cmd      *exec.Cmd
+	log      *os.File
+	tail     *tail
+	done     chan struct{} // closed once the process has exited and been reaped
+	idx      int
+	ledgerID int
+	// stopping says chaos is stopping the service: its exit is expected.
+	stopping atomic.Bool
+
+	mu     sync.Mutex
+	ready  bool      // ready, or started without a ready check
+	gone   bool      // exited
+	exited time.Time // when it exited
+}
+
+// markReady records that the service is up, unless it has exited already:
+// a ready check passes only while the process chaos started is alive.
+func (s *service) markReady() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		return false
+	}
+	s.ready = true
+	return true
 }
 
 // tail keeps the last lines a service wrote, for error messages.
@@ -74,19 +101,64 @@ func (r *run) startServices(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		if err := checkReadyAddressFree(spec); err != nil {
+			r.fail(err)
+			return false
+		}
 		s, err := r.startService(spec)
 		if err != nil {
 			r.fail(err)
 			return false
 		}
-		if spec.Ready != nil && !r.waitReady(ctx, s) {
+		if spec.Ready == nil {
+			s.markReady()
+			continue
+		}
+		if !r.waitReady(ctx, s) {
 			return false
 		}
 	}
 	return true
 }
 
+// shimEnv makes a binary that links this package the service shim (see
+// execService); its value is the service's command.
+const shimEnv = "CHAOS_SERVICE_EXEC"
+
+func init() {
+	if path, ok := os.LookupEnv(shimEnv); ok {
+		execService(path)
+	}
+}
+
+// execService is how a service starts: as chaos itself, in the service's
+// directory, environment and process group, with the service's arguments.
+// It waits on fd 3 until the run has recorded the service in its ledger,
+// and only then becomes the service's command in place: same pid, same
+// start time, same group, which is what the ledger recorded. So no service
+// runs that the ledger, the watchdog and chaos recover do not know of, even
+// when chaos is killed in between; the shim then reads end-of-file and
+// exits without running it.
+func execService(path string) {
+	os.Unsetenv(shimEnv)
+	goAhead := os.NewFile(3, "go-ahead")
+	var b [1]byte
+	if n, _ := goAhead.Read(b[:]); n != 1 {
+		os.Exit(125)
+	}
+	goAhead.Close()
+	err := syscall.Exec(path, os.Args, os.Environ())
+	fmt.Fprintf(os.Stderr, "chaos: start service: %v\n", err)
+	os.Exit(127)
+}
+
 func (r *run) startService(spec *experiment.Service) (*service, error) {
+	// The command is looked up as exec.Command would, here, so that a
+	// missing one is an error before anything starts.
+	bin := exec.Command(spec.Run[0])
+	if bin.Err != nil {
+		return nil, fmt.Errorf("start service %q: %w", spec.Name, bin.Err)
+	}
 	s := &service{spec: spec, tail: &tail{}, done: make(chan struct{})}
 	var out io.Writer = s.tail
 	logPath := ""
@@ -99,9 +171,19 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 			}
 		}
 	}
-	cmd := exec.Command(spec.Run[0], spec.Run[1:]...)
-	cmd.Dir = spec.Dir
-	cmd.Env = os.Environ()
+	closeLog := func() {
+		if s.log != nil {
+			s.log.Close()
+		}
+	}
+	goRead, goWrite, err := os.Pipe()
+	if err != nil {
+		closeLog()
+		return nil, fmt.Errorf("start service %q: %w", spec.Name, err)
+	}
+	defer goWrite.Close()
+	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: spec.Run, Dir: spec.Dir, ExtraFiles: []*os.File{goRead}}
+	cmd.Env = append(os.Environ(), shimEnv+"="+bin.Path)
 	for k, v := range spec.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -112,25 +194,120 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 	// A group of its own: Ctrl-C in the terminal reaches chaos only, which
 	// reverts the faults first and then stops the services in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		if s.log != nil {
-			s.log.Close()
-		}
+	err = cmd.Start()
+	goRead.Close()
+	if err != nil {
+		closeLog()
+		return nil, fmt.Errorf("start service %q: %w", spec.Name, err)
+	}
+	pid := cmd.Process.Pid
+	target := inject.Target{Kind: "service", ID: strconv.Itoa(pid), Name: spec.Name}
+	undo, err := process.GroupUndo(target, pid, spec.Grace.D())
+	if err == nil {
+		s.ledgerID, err = r.led.Add(ledger.KindService, spec.Name, "", undo)
+	}
+	if err != nil {
+		// The shim reads end-of-file and exits: the service never ran.
+		goWrite.Close()
+		cmd.Wait()
+		closeLog()
+		return nil, fmt.Errorf("start service %q: the ledger could not record it, so it was not run: %w", spec.Name, err)
+	}
+	if _, err := goWrite.Write([]byte{1}); err != nil {
+		cmd.Wait()
+		closeLog()
 		return nil, fmt.Errorf("start service %q: %w", spec.Name, err)
 	}
 	s.cmd = cmd
 	go func() {
 		cmd.Wait()
+		s.mu.Lock()
+		s.gone, s.exited = true, time.Now()
+		s.mu.Unlock()
 		close(s.done)
+		r.serviceExited(s)
 	}()
 	r.mu.Lock()
 	s.idx = len(r.j.Services)
-	r.j.Services = append(r.j.Services, journal.Service{Name: spec.Name, Run: spec.Run, PID: cmd.Process.Pid, Started: time.Now(), Log: relLog(r.opts.ReportDir, logPath)})
+	r.j.Services = append(r.j.Services, journal.Service{Name: spec.Name, Run: spec.Run, PID: pid, Started: time.Now(), Log: relLog(r.opts.ReportDir, logPath)})
 	r.services = append(r.services, s)
 	r.mu.Unlock()
-	r.emit(journal.Event{Type: "service.started", Message: fmt.Sprintf("%s started, pid %d", spec.Name, cmd.Process.Pid),
-		Fields: map[string]string{"service": spec.Name, "pid": fmt.Sprint(cmd.Process.Pid)}})
+	r.emit(journal.Event{Type: "service.started", Message: fmt.Sprintf("%s started, pid %d", spec.Name, pid),
+		Fields: map[string]string{"service": spec.Name, "pid": strconv.Itoa(pid)}})
 	return s, nil
+}
+
+// serviceExited tells at once that a service exited without chaos stopping
+// it. Once the service was up, that makes the run an error, and ends its
+// method early, unless the file says the service may exit.
+func (r *run) serviceExited(s *service) {
+	if s.stopping.Load() {
+		return
+	}
+	s.mu.Lock()
+	wasReady, at := s.ready, s.exited
+	s.mu.Unlock()
+	status := exitText(s.cmd)
+	code := s.cmd.ProcessState.ExitCode()
+	r.mu.Lock()
+	r.j.Services[s.idx].Exited = at
+	r.j.Services[s.idx].ExitCode = &code
+	r.mu.Unlock()
+	out := orNone(s.tail.String())
+	r.emit(journal.Event{Type: "service.exited", Time: at,
+		Message: fmt.Sprintf("%s (pid %d) exited with %s; its last output: %s", s.spec.Name, s.cmd.Process.Pid, status, out),
+		Fields:  map[string]string{"service": s.spec.Name, "pid": strconv.Itoa(s.cmd.Process.Pid), "status": status}})
+	if !wasReady || s.spec.MayExit {
+		return // before it was ready, waitReady tells
+	}
+	r.fail(fmt.Errorf("service %q exited with %s while the run was in progress; its last output: %s (if it is meant to exit, set may_exit: true on the service)", s.spec.Name, status, out))
+	r.halt()
+}
+
+// checkReadyAddressFree refuses to start a service whose ready check
+// connects to an address that already answers: the check would pass
+// against that process (such as the service of an earlier run that was
+// killed), and the run would judge the wrong process.
+func checkReadyAddressFree(spec *experiment.Service) error {
+	addr := readyAddress(spec.Ready)
+	if addr == "" {
+		return nil
+	}
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return nil
+	}
+	conn.Close()
+	holder := ""
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		port, _ := strconv.Atoi(p)
+		if pid, cmd, ok := process.Listener(port); ok && pid > 0 {
+			holder = fmt.Sprintf(" (pid %d: %s)", pid, cmd)
+		}
+	}
+	return fmt.Errorf("service %q: its ready address %s already answers before the service is started%s, so its ready check would pass against that process: stop it (chaos recover stops the services of a run that was killed) or use another port", spec.Name, addr, holder)
+}
+
+// readyAddress is the address a tcp or http ready check connects to.
+func readyAddress(ready *experiment.Ready) string {
+	if ready == nil {
+		return ""
+	}
+	switch spec := ready.Probe.Spec.(type) {
+	case *probe.TCPSpec:
+		return spec.Address
+	case *probe.HTTPSpec:
+		u, err := url.Parse(spec.URL)
+		if err != nil || u.Hostname() == "" {
+			return ""
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		return net.JoinHostPort(u.Hostname(), port)
+	}
+	return ""
 }
 
 func relLog(dir, path string) string {
@@ -151,6 +328,10 @@ func (r *run) waitReady(ctx context.Context, s *service) bool {
 		attempt, cancel := context.WithDeadline(ctx, deadline)
 		last = probe.Run(attempt, ready.Probe.Kind, ready.Probe.Spec, nil)
 		cancel()
+		if last.OK && !s.markReady() {
+			r.fail(fmt.Errorf("service %q exited with %s before it was ready, though its ready check passed: something else answers there; its last output: %s", s.spec.Name, exitText(s.cmd), orNone(s.tail.String())))
+			return false
+		}
 		if last.OK {
 			r.mu.Lock()
 			r.j.Services[s.idx].Ready = time.Now()
@@ -191,11 +372,14 @@ func exitText(cmd *exec.Cmd) string {
 }
 
 // stopServices stops the services in reverse order: SIGTERM to each group,
-// then SIGKILL after the grace period.
+// then SIGKILL after the grace period. Each is marked stopped in the ledger
+// once its group is gone.
 func (r *run) stopServices() {
 	for i := len(r.services) - 1; i >= 0; i-- {
 		s := r.services[i]
+		s.stopping.Store(true)
 		pgid := s.cmd.Process.Pid
+		stopped := true
 		select {
 		case <-s.done:
 		default:
@@ -212,6 +396,7 @@ func (r *run) stopServices() {
 				select {
 				case <-s.done:
 				case <-time.After(10 * time.Second):
+					stopped = false
 					r.warn(fmt.Sprintf("service %q (pid %d) is still not gone 10s after SIGKILL", s.spec.Name, pgid))
 				}
 			}
@@ -233,6 +418,11 @@ func (r *run) stopServices() {
 		default:
 		}
 		r.mu.Unlock()
+		if stopped {
+			r.mark(s.ledgerID, ledger.Done, nil, fmt.Sprintf("service %q", s.spec.Name))
+		} else {
+			r.mark(s.ledgerID, ledger.Failed, errors.New("still running 10s after SIGKILL"), fmt.Sprintf("service %q", s.spec.Name))
+		}
 		r.emit(journal.Event{Type: "service.stopped", Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, status), Fields: map[string]string{"service": s.spec.Name}})
 	}
 	r.services = nil

@@ -1,0 +1,166 @@
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/runner"
+)
+
+// runIn runs an experiment with its reports and ledger in dir.
+func runIn(t *testing.T, dir, src string) *journal.Journal {
+	t.Helper()
+	exp, err := experiment.Parse("test.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runner.Run(context.Background(), exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger")})
+}
+
+func event(j *journal.Journal, typ string) *journal.Event {
+	for i := range j.Events {
+		if j.Events[i].Type == typ {
+			return &j.Events[i]
+		}
+	}
+	return nil
+}
+
+// A service that exits once it is up is told at once, with its exit
+// status and last output, and makes the run an error that ends its method
+// early; unless the file says the service may exit.
+func TestServiceExitAfterReady(t *testing.T) {
+	const src = `version: v1
+title: a service dies
+services:
+  - name: dies
+    run: [sh, -c, "echo going; sleep 0.5; echo bye; exit 3"]
+%s
+method:
+  - wait: 10s
+`
+	start := time.Now()
+	j := runIn(t, t.TempDir(), strings.Replace(src, "%s", "", 1))
+	if took := time.Since(start); took > 6*time.Second {
+		t.Errorf("the run took %s: the method went on after the service died", took)
+	}
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s: %s; want error", j.Verdict, j.Reason)
+	}
+	for _, want := range []string{`service "dies" exited with exit code 3 while the run was in progress`, "going | bye", "may_exit: true"} {
+		if !strings.Contains(j.Reason, want) {
+			t.Errorf("reason %q does not say %q", j.Reason, want)
+		}
+	}
+	ev := event(j, "service.exited")
+	if ev == nil {
+		t.Fatal("no service.exited event")
+	}
+	svc := j.Services[0]
+	if svc.Exited.IsZero() || ev.Time.Sub(svc.Started) > 2*time.Second || ev.Time.Sub(svc.Started) < 400*time.Millisecond {
+		t.Errorf("exit recorded at %s (event at %s), service started %s; want about 0.5s after the start", svc.Exited, ev.Time, svc.Started)
+	}
+	if svc.ExitCode == nil || *svc.ExitCode != 3 {
+		t.Errorf("exit code %v, want 3", svc.ExitCode)
+	}
+
+	j = runIn(t, t.TempDir(), strings.Replace(strings.Replace(src, "%s", "    may_exit: true", 1), "10s", "1s", 1))
+	if j.Verdict != journal.Passed {
+		t.Errorf("with may_exit: verdict %s: %s; want passed", j.Verdict, j.Reason)
+	}
+	if event(j, "service.exited") == nil {
+		t.Error("with may_exit: no service.exited event")
+	}
+}
+
+// A service whose ready address already answers before it starts (a
+// service a killed run left behind) is refused: its ready check would pass
+// against the old process.
+func TestServiceReadyAddressTaken(t *testing.T) {
+	old, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	go func() {
+		for {
+			c, err := old.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	j := runIn(t, dir, `version: v1
+title: port taken
+services:
+  - name: svc
+    run: [sh, -c, "echo started >`+filepath.Join(dir, "ran")+`; sleep 30"]
+    ready: {tcp: {address: "`+old.Addr().String()+`"}, within: 2s}
+method:
+  - wait: 10ms
+`)
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s: %s; want error", j.Verdict, j.Reason)
+	}
+	want := "its ready address " + old.Addr().String() + " already answers before the service is started (pid " + strconv.Itoa(os.Getpid())
+	if !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q does not say %q", j.Reason, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Error("the service was started")
+	}
+}
+
+// A service is in the ledger, with its pid, start time and group, from
+// before it runs until it is stopped.
+func TestServiceInLedger(t *testing.T) {
+	dir := t.TempDir()
+	src := `version: v1
+title: service in the ledger
+services:
+  - name: svc
+    run: [sh, -c, "cat ` + filepath.Join(dir, "ledger") + `/*.json >` + filepath.Join(dir, "seen") + `; exec sleep 30"]
+    ready: {exec: {run: [test, -s, ` + filepath.Join(dir, "seen") + `]}, within: 5s}
+method:
+  - wait: 10ms
+`
+	j := runIn(t, dir, src)
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "seen"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen ledger.Ledger
+	if err := json.Unmarshal(b, &seen); err != nil {
+		t.Fatalf("the service saw no ledger: %v\n%s", err, b)
+	}
+	if len(seen.Entries) != 1 || seen.Entries[0].Kind != ledger.KindService || seen.Entries[0].State != ledger.Open {
+		t.Fatalf("the ledger while the service ran: %s", b)
+	}
+	var g struct{ PID, Start int }
+	json.Unmarshal(seen.Entries[0].Undo.Data, &g)
+	if g.PID != j.Services[0].PID || g.Start == 0 {
+		t.Errorf("the ledger records pid %d start %d; the service was pid %d", g.PID, g.Start, j.Services[0].PID)
+	}
+	if err := syscall.Kill(j.Services[0].PID, 0); err == nil {
+		t.Errorf("service pid %d still runs after the run", j.Services[0].PID)
+	}
+	if ls, _ := ledger.Load(filepath.Join(dir, "ledger")); len(ls) != 0 {
+		t.Errorf("a ledger is left after a clean run: %+v", ls[0].Entries)
+	}
+}
