@@ -294,6 +294,11 @@ type Step struct {
 
 	// Exec steps: a command run to completion.
 	Exec *Exec `json:"exec,omitempty"`
+	// Undo is a command that undoes what an exec step did. It is recorded
+	// in the ledger before the step runs, and run when the method ends,
+	// with the faults, newest first: also on an abort, an error or an
+	// interrupt, and by chaos recover after chaos was killed.
+	Undo *Exec `json:"undo,omitempty"`
 
 	// As names the step's output for ${NAME.field} in later steps.
 	As string `json:"as,omitempty"`

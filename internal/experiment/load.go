@@ -371,6 +371,9 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 		if s.Kind == StepFault {
 			d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("rollback step %q: rollbacks cannot inject faults; every fault is reverted by chaos itself", s.Name)})
 		}
+		if s.Undo != nil {
+			d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("rollback step %q: a rollback takes no undo; it is itself the undo", s.Name)})
+		}
 	}
 	names, pos = nil, nil
 	for _, t := range e.Targets {

@@ -68,7 +68,8 @@ func Schema(c Catalog) map[string]any {
 		obj(map[string]any{"name": str(""), "wait": durationSchema()}, []string{"wait"}),
 		obj(map[string]any{"name": str(""), "probe": probe, "expect": expect, "as": str("")}, []string{"probe"}),
 		obj(map[string]any{"name": str(""), "assert": ref("check")}, []string{"assert"}),
-		obj(map[string]any{"name": str(""), "exec": g.of(reflect.TypeFor[Exec]()), "as": str("")}, []string{"exec"}),
+		obj(map[string]any{"name": str(""), "exec": g.of(reflect.TypeFor[Exec]()), "as": str(""),
+			"undo": describe(g.of(reflect.TypeFor[Exec]()), "a command that undoes what exec did: recorded in the ledger before exec runs, run when the method ends (also on an interrupt, or by chaos recover)")}, []string{"exec"}),
 	}}
 	readyProps := map[string]any{"within": durationSchema(), "interval": durationSchema()}
 	for k, v := range probeKinds {

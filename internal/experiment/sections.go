@@ -205,7 +205,7 @@ var stepKeys = map[string][]string{
 	StepWait:   {"name", "wait"},
 	StepProbe:  {"name", "probe", "expect", "as"},
 	StepAssert: {"name", "assert"},
-	StepExec:   {"name", "exec", "as"},
+	StepExec:   {"name", "exec", "undo", "as"},
 }
 
 func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
@@ -271,6 +271,9 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
 		case "exec":
 			s.Exec = &Exec{}
 			d.value(v, reflectValue(s.Exec), w)
+		case "undo":
+			s.Undo = &Exec{}
+			d.value(v, reflectValue(s.Undo), w)
 		}
 	})
 	switch s.Kind {

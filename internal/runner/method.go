@@ -20,11 +20,12 @@ import (
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
-// applied is one fault on one target, until it is reverted.
+// applied is one fault on one target, or an exec step's undo, until it is
+// reverted.
 type applied struct {
 	ledgerID int
 	undo     inject.Undo
-	fault    int // index in the journal's faults
+	fault    int // index in the journal's faults; -1 for an exec step's undo
 	step     string
 	once     sync.Once
 }
@@ -99,6 +100,13 @@ func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) b
 	if ctx.Err() != nil && outcome == journal.StepDone && s.Kind == experiment.StepWait {
 		outcome = journal.StepSkipped
 	}
+	if section == "rollbacks" {
+		r.rollbackDone(s, outcome, errText)
+	}
+	if s.As != "" {
+		// Undos and rollbacks recorded earlier may use this output.
+		r.refreshCommands()
+	}
 	r.mu.Lock()
 	st := &r.j.Steps[idx]
 	st.Ended, st.Outcome, st.Error, st.Observed = time.Now(), outcome, r.mask.Replace(errText), observed
@@ -153,9 +161,21 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
 			return journal.StepError, err.Error(), nil
 		}
+		var undo *applied
+		if s.Undo != nil {
+			// Ledger first, as for a fault: the undo is known before
+			// anything is changed.
+			if undo, err = r.recordUndo(s); err != nil {
+				r.fail(err)
+				return journal.StepError, err.Error(), nil
+			}
+		}
 		res, err := probe.Command(ctx, spec.(*experiment.Exec))
 		out := map[string]string{"exit_code": strconv.Itoa(res.ExitCode), "stdout": strings.TrimSpace(string(res.Stdout))}
 		r.keepOutput(s.As, out)
+		if undo != nil && notStarted(err) {
+			r.forget(undo) // the command changed nothing
+		}
 		obs := map[string]string{"exit_code": out["exit_code"]}
 		switch {
 		case ctx.Err() != nil:
@@ -438,37 +458,63 @@ func (r *run) revert(ctx context.Context, faults ...*applied) {
 	defer cancel()
 	for i := len(faults) - 1; i >= 0; i-- {
 		a := faults[i]
-		a.once.Do(func() {
-			err := inject.Revert(rctx, r.env, a.undo)
-			now := time.Now()
-			r.mu.Lock()
-			f := &r.j.Faults[a.fault]
-			if err != nil {
-				f.RevertError = err.Error()
-				r.revertErrs = append(r.revertErrs, err.Error())
-			} else {
-				f.Reverted = now
-			}
-			for k, x := range r.active {
-				if x == a {
-					r.active = append(r.active[:k], r.active[k+1:]...)
-					break
-				}
-			}
-			if r.j.Abort != nil {
-				r.j.Abort.Reverted = now
-			}
-			r.mu.Unlock()
-			state := ledger.Done
-			if err != nil {
-				state = ledger.Failed
-				r.emit(journal.Event{Type: "fault.revert_failed", Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err)})
-			} else {
-				r.emit(journal.Event{Type: "fault.reverted", Step: a.step, Message: fmt.Sprintf("%s on %s", f.Fault, a.undo.Target),
-					Fields: map[string]string{"fault": f.Fault, "id": a.undo.Target.ID}})
-			}
-			r.mark(a.ledgerID, state, err, fmt.Sprintf("%s on %s", f.Fault, a.undo.Target))
-		})
+		a.once.Do(func() { r.undo(rctx, a) })
+	}
+}
+
+// undo removes one fault, or runs an exec step's undo, and records it.
+func (r *run) undo(ctx context.Context, a *applied) {
+	err := inject.Revert(ctx, r.env, a.undo)
+	now := time.Now()
+	r.mu.Lock()
+	what := fmt.Sprintf("the undo of step %q (%s)", a.step, a.undo.Target.Name)
+	fault := ""
+	if a.fault >= 0 {
+		f := &r.j.Faults[a.fault]
+		if err != nil {
+			f.RevertError = err.Error()
+		} else {
+			f.Reverted = now
+		}
+		fault = f.Fault
+		what = fmt.Sprintf("%s on %s", fault, a.undo.Target)
+	}
+	if err != nil {
+		msg := err.Error()
+		if a.fault < 0 {
+			msg = what + ": " + msg
+		}
+		r.revertErrs = append(r.revertErrs, msg)
+	}
+	r.dropActive(a)
+	if r.j.Abort != nil {
+		r.j.Abort.Reverted = now
+	}
+	r.mu.Unlock()
+	state := ledger.Done
+	switch {
+	case err != nil && a.fault < 0:
+		state = ledger.Failed
+		r.emit(journal.Event{Type: "step.undo_failed", Step: a.step, Message: fmt.Sprintf("%s: %v", what, err)})
+	case err != nil:
+		state = ledger.Failed
+		r.emit(journal.Event{Type: "fault.revert_failed", Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err)})
+	case a.fault < 0:
+		r.emit(journal.Event{Type: "step.undone", Step: a.step, Message: fmt.Sprintf("%s: %s", a.step, a.undo.Target.Name)})
+	default:
+		r.emit(journal.Event{Type: "fault.reverted", Step: a.step, Message: what,
+			Fields: map[string]string{"fault": fault, "id": a.undo.Target.ID}})
+	}
+	r.mark(a.ledgerID, state, err, what)
+}
+
+// dropActive removes a from the active list; r.mu is held.
+func (r *run) dropActive(a *applied) {
+	for k, x := range r.active {
+		if x == a {
+			r.active = append(r.active[:k], r.active[k+1:]...)
+			return
+		}
 	}
 }
 

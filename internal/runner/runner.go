@@ -108,6 +108,7 @@ type run struct {
 	resume    chan struct{}
 	skip      chan struct{}
 
+	rollbacks   map[*experiment.Step]*pendingCommand // recorded, not run yet
 	services    []*service
 	streams     []*stream
 	stopStreams context.CancelFunc
@@ -132,6 +133,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		haltCh:     make(chan struct{}),
 		skip:       make(chan struct{}, 1),
 		methodDone: make(chan struct{}),
+		rollbacks:  map[*experiment.Step]*pendingCommand{},
 		j: &journal.Journal{
 			SchemaVersion: journal.SchemaVersion,
 			RunID:         opts.RunID,
@@ -370,7 +372,7 @@ func (r *run) execute(ctx context.Context) {
 	}
 	methodRan := false
 	var methodEnd time.Time
-	if r.enabled(PhaseMethod) && ctx.Err() == nil && !r.failedToRun() {
+	if r.enabled(PhaseMethod) && ctx.Err() == nil && !r.failedToRun() && r.recordRollbacks() {
 		end := r.setPhase(PhaseMethod)
 		r.runMethod(ctx)
 		end()
@@ -385,10 +387,27 @@ func (r *run) execute(ctx context.Context) {
 	if methodRan && r.exp.Recovery != nil {
 		r.recoveryTimes()
 	}
-	if len(r.exp.Rollbacks) > 0 && ctx.Err() == nil {
-		end := r.setPhase("rollbacks")
-		r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
-		end()
+	if methodRan && len(r.exp.Rollbacks) > 0 {
+		r.runRollbacks(ctx)
+	}
+}
+
+// runRollbacks runs the rollbacks once the method has run, whatever ended
+// it: after an interrupt too, within the revert timeout. What does not run
+// stays in the ledger for chaos recover.
+func (r *run) runRollbacks(ctx context.Context) {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
+		defer cancel()
+	}
+	end := r.setPhase("rollbacks")
+	r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
+	end()
+	for _, s := range r.exp.Rollbacks {
+		if _, left := r.rollbacks[s]; left {
+			r.fail(fmt.Errorf("rollback %q did not run before the revert timeout; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()))
+		}
 	}
 }
 
