@@ -56,11 +56,13 @@ func (s *service) markReady() bool {
 	return true
 }
 
-// tail keeps the last lines a service wrote, for error messages.
+// tail keeps the last lines a service wrote, for error messages; or reads
+// them from the end of its log file.
 type tail struct {
 	mu    sync.Mutex
 	lines [][]byte
 	part  []byte
+	file  string
 }
 
 const tailLines = 10
@@ -84,6 +86,9 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) String() string {
+	if t.file != "" {
+		return fileTail(t.file)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := bytes.Join(t.lines, []byte(" | "))
@@ -92,6 +97,23 @@ func (t *tail) String() string {
 		out = append(out, t.part...)
 	}
 	return strings.TrimPrefix(string(out), " | ")
+}
+
+// fileTail returns the last lines of a log file, as tail.String does.
+func fileTail(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const most = 8 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > most {
+		f.Seek(-most, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	var t tail
+	t.Write(b)
+	return t.String()
 }
 
 // startServices starts the declared services in order and waits for each to
@@ -160,14 +182,18 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 		return nil, fmt.Errorf("start service %q: %w", spec.Name, bin.Err)
 	}
 	s := &service{spec: spec, tail: &tail{}, done: make(chan struct{})}
+	// The service writes its log file itself, so that it does not depend
+	// on chaos being there to read a pipe: a service whose chaos was
+	// killed does not die of SIGPIPE at its next line, but waits to be
+	// stopped by the watchdog, and what it writes meanwhile is kept.
 	var out io.Writer = s.tail
 	logPath := ""
 	if r.opts.ReportDir != "" {
 		logPath = filepath.Join(r.opts.ReportDir, "services", spec.Name+".log")
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err == nil {
 			if f, err := os.Create(logPath); err == nil {
-				s.log = f
-				out = io.MultiWriter(f, s.tail)
+				s.log, out = f, f
+				s.tail.file = logPath
 			}
 		}
 	}
