@@ -51,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"signal":    cmdSignal,
 			"killatend": cmdKillAtEnd,
 			"gone":      cmdGone,
+			"watchdog":  cmdWatchdog,
 		},
 		Setup: func(env *testscript.Env) error {
 			// Runs write their ledger and reports into the work
@@ -201,6 +202,35 @@ func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
 	for !isGone() {
 		if time.Now().After(deadline) {
 			ts.Fatalf("process %d is still there after 10s", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdWatchdog waits up to 10 s for the run in a pid file to have its
+// watchdog, and writes the watchdog's pid to a file: watchdog RUNPID WDPID.
+// With the pids, a script can kill both, as an OOM kill or a cgroup kill
+// does, to leave work for chaos recover.
+func cmdWatchdog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: watchdog RUNPIDFILE WATCHDOGPIDFILE")
+	}
+	run := strconv.Itoa(pidFrom(ts, args[0]))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			stat, err1 := os.ReadFile(filepath.Join(d, "stat"))
+			cmd, err2 := os.ReadFile(filepath.Join(d, "cmdline"))
+			f := strings.Fields(string(stat))
+			if err1 != nil || err2 != nil || len(f) < 4 || f[3] != run || !strings.HasPrefix(string(cmd), "chaos\x00watchdog\x00") {
+				continue
+			}
+			ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(filepath.Base(d)), 0o644))
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("run %s has no watchdog after 10s", run)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -198,6 +198,7 @@ error 4, revert-failed 5, interrupted 130.`,
 		newProxyCmd(io),
 		newSchemaCmd(io),
 		newVersionCmd(io),
+		newWatchdogCmd(io),
 	)
 	return root
 }

@@ -57,9 +57,14 @@ after a run make the exit code at least 4.
 
 Every fault is reverted whatever happens: at the end of its for, at the end
 of the method, on error, on an abort, and on Ctrl-C, SIGTERM, SIGHUP (a
-closed terminal) or SIGQUIT (verdict interrupted). Faults are recorded in a
-ledger before they are applied, so that 'chaos recover' can remove them
-even if chaos itself is killed.
+closed terminal) or SIGQUIT (verdict interrupted). A closed output pipe
+(chaos run | head) does not stop it. Faults, the services it starts, the
+undo commands of exec steps and the rollbacks are recorded in a ledger
+before they are made, and each run leaves a watchdog, a chaos process in a
+session of its own: if chaos itself is killed (SIGKILL), the watchdog
+reverts the faults, runs the undos and rollbacks and stops the services,
+and 'chaos recover' removes whatever is left after that. A target that
+another run in progress has a fault on is refused.
 
 ` + ledgerHelp + `
 
@@ -170,6 +175,14 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		return withCode(exitUsage, fmt.Errorf("--ledger %s: cannot keep the ledger there: %w", o.ledgerDir, err))
 	}
 
+	// The watchdog undoes what the run changed should chaos die before it
+	// can (SIGKILL, a crash); it goes away when the run ends.
+	wd, err := startWatchdog(io, o.ledgerDir, runID)
+	if err != nil {
+		return withCode(exitErr, fmt.Errorf("%w: without it, a fault could outlive a run that is killed", err))
+	}
+	defer wd.stop()
+
 	fe, err := newFrontend(io, exps, o.dashboard, o.verbose)
 	if err != nil {
 		return err
@@ -197,6 +210,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			Seed:        seed + uint64(i),
 			Sinks:       []runner.Sink{fe.sink(i)},
 			Commands:    fe.commands(i),
+			Protected:   map[int]string{wd.pid(): "chaos's watchdog"},
 		})
 		close(done)
 		interrupted := rctx.Err() != nil
