@@ -138,6 +138,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	if o.dryRun {
 		return dryRun(ctx, io, exps, o)
 	}
+	// Interrupts are caught from here on: one that comes while the
+	// watchdog starts interrupts the first run at once, with nothing to
+	// revert, instead of ending chaos by the signal's default action.
+	sigs, stop := io.signals()
+	defer stop()
 	seed := o.seed
 	if seed == 0 {
 		var b [8]byte
@@ -188,8 +193,6 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		return err
 	}
 	defer fe.close()
-	sigs, stop := io.signals()
-	defer stop()
 	sigs = fe.signals(sigs)
 	var results []result
 	var journals []*journal.Journal
