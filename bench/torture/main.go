@@ -227,6 +227,7 @@ func (e *env) run(i int, kind string, sig signal, at time.Duration) (result, err
 	defer log.Close()
 	cmd := exec.Command(e.chaos, "run", "--report-dir", filepath.Join(e.dir, fmt.Sprintf("out-%d", i)), file)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(e.dir, "state"))
+	cmd.Dir = e.dir // where a chaos whose ledger depends on it keeps it
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -291,7 +292,9 @@ func (e *env) run(i int, kind string, sig signal, at time.Duration) (result, err
 	}
 
 	// What the ledger still held: chaos recover undoes it and lists it.
-	out, _ := exec.Command(e.chaos, "recover", "--ledger", filepath.Join(e.dir, "state", "chaos", "ledger")).Output()
+	rec := exec.Command(e.chaos, "recover")
+	rec.Env, rec.Dir = cmd.Env, cmd.Dir
+	out, _ := rec.Output()
 	for _, line := range strings.Split(string(out), "\n") {
 		if line != "" && !strings.HasPrefix(line, "ledgers in ") && line != "nothing to recover" {
 			r.ledger = "entries left"
