@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -40,8 +41,10 @@ import (
 // its value is the Env's RunID.
 const Label = "chaos.test"
 
-// Image is the tag of the test image.
-const Image = "chaos-test-server:latest"
+// Image is the repository of the test image. Its tag is a digest of the
+// server's source (see ImageRef), so that test binaries built from different
+// sources can share an engine without running each other's server.
+const Image = "chaos-test-server"
 
 // RequireEnv is the variable that turns a missing daemon from a skip into
 // a failure.
@@ -49,6 +52,12 @@ const RequireEnv = "CHAOS_REQUIRE_DOCKER"
 
 //go:embed testdata/server/main.go
 var serverSource []byte
+
+// ImageRef is the reference of the test image this binary builds and runs.
+var ImageRef = func() string {
+	sum := sha256.Sum256(serverSource)
+	return Image + ":" + hex.EncodeToString(sum[:6])
+}()
 
 // Env is one test's share of the engine.
 type Env struct {
@@ -85,7 +94,7 @@ func New(tb testing.TB) *Env {
 	cli.NegotiateAPIVersionPing(ping)
 	if err := buildImage(cli); err != nil {
 		_ = cli.Close()
-		tb.Fatalf("build the test image %s: %v", Image, err)
+		tb.Fatalf("build the test image %s: %v", ImageRef, err)
 	}
 	e := &Env{Client: cli, Host: cli.DaemonHost(), RunID: "chaostest-" + randomHex(4), tb: tb}
 	tb.Cleanup(func() {
@@ -152,6 +161,9 @@ type Spec struct {
 	AutoRemove bool
 	// StopTimeout is the container's own stop grace period in seconds.
 	StopTimeout *int
+	// ReadyAfter makes the server wait this long after it starts before it
+	// listens, as a service that loads its data first.
+	ReadyAfter time.Duration
 }
 
 // Run creates and starts a container from the test image and returns its
@@ -192,12 +204,15 @@ func (e *Env) run(s Spec) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := &container.Config{
-		Image:       Image,
+		Image:       ImageRef,
 		Labels:      e.Labels(s.Labels),
 		StopTimeout: s.StopTimeout,
 	}
 	if s.IgnoreTerm {
-		cfg.Cmd = []string{"-ignore-term"}
+		cfg.Cmd = append(cfg.Cmd, "-ignore-term")
+	}
+	if s.ReadyAfter > 0 {
+		cfg.Cmd = append(cfg.Cmd, "-ready-after", s.ReadyAfter.String())
 	}
 	if s.Health {
 		cfg.Healthcheck = &container.HealthConfig{
@@ -315,6 +330,11 @@ func buildImage(cli *client.Client) error {
 }
 
 func doBuild(cli *client.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := cli.ImageInspect(ctx, ImageRef); err == nil {
+		return nil // built from the same source by an earlier test binary
+	}
 	dir, err := os.MkdirTemp("", "chaos-test-image-")
 	if err != nil {
 		return err
@@ -356,10 +376,8 @@ func doBuild(cli *client.Client) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
-		Tags:        []string{Image},
+		Tags:        []string{ImageRef},
 		Remove:      true,
 		ForceRemove: true,
 		Labels:      map[string]string{Label + ".image": "server"},

@@ -17,6 +17,7 @@ func main() {
 	listen := flag.String("listen", ":8080", "address to serve on")
 	probe := flag.Bool("probe", false, "check /health of the server in this container and exit 0 when it answers 200")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM, so that only SIGKILL ends the process")
+	readyAfter := flag.Duration("ready-after", 0, "wait this long before listening, as a service that loads its data first")
 	flag.Parse()
 
 	if *probe {
@@ -42,6 +43,7 @@ func main() {
 		os.Exit(0)
 	}()
 
+	time.Sleep(*readyAfter)
 	host, _ := os.Hostname()
 	http.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
