@@ -217,6 +217,8 @@ type field struct {
 	required bool
 	// what names the field's value, or each element of a list, in messages.
 	what string
+	// doc describes the field in the JSON Schema.
+	doc string
 }
 
 // elementName names one element of a list: `load stream "view-cart"` when
@@ -264,7 +266,7 @@ func computeFields(t reflect.Type) []field {
 		if name == "" {
 			continue
 		}
-		out = append(out, field{key: name, index: []int{i}, required: f.Tag.Get("chaos") == "required", what: f.Tag.Get("what")})
+		out = append(out, field{key: name, index: []int{i}, required: f.Tag.Get("chaos") == "required", what: f.Tag.Get("what"), doc: f.Tag.Get("doc")})
 	}
 	return out
 }

@@ -153,6 +153,14 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 		for _, f := range fieldsOf(t) {
 			ft := t.FieldByIndex(f.index).Type
 			props[f.key] = g.of(ft)
+			if m, ok := props[f.key].(map[string]any); ok && f.doc != "" {
+				// The field's own words first, then what its type says.
+				desc := f.doc
+				if d, ok := m["description"].(string); ok && d != "" {
+					desc += "; " + d
+				}
+				describe(m, desc)
+			}
 			if f.required {
 				required = append(required, f.key)
 			}
