@@ -225,6 +225,20 @@ func Select(ctx context.Context, env *Env, name string, kind *TargetKind, spec a
 	return picked, len(all), nil
 }
 
+type envKey struct{}
+
+// WithEnv returns a context that carries env, so that what runs on behalf
+// of the run (its probes) can find what its faults did.
+func WithEnv(ctx context.Context, env *Env) context.Context {
+	return context.WithValue(ctx, envKey{}, env)
+}
+
+// EnvFrom returns the Env ctx carries, or nil.
+func EnvFrom(ctx context.Context) *Env {
+	env, _ := ctx.Value(envKey{}).(*Env)
+	return env
+}
+
 // Env is what the mechanisms share during one run: a seeded random source,
 // a place for warnings, and resources opened once (a Docker client, the
 // running proxies) that are closed at the end.

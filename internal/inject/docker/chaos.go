@@ -136,7 +136,15 @@ func init() {
 				if err := json.Unmarshal(u.Data, &rec); err != nil {
 					return u, fmt.Errorf("docker fault: bad record: %w", err)
 				}
-				return u, e.Inject(ctx, rec)
+				forget, err := history(env).Before(ctx, e, rec)
+				if err != nil {
+					return u, err
+				}
+				if err := e.Inject(ctx, rec); err != nil {
+					forget()
+					return u, err
+				}
+				return u, nil
 			},
 		})
 	}
@@ -194,6 +202,12 @@ func engine(ctx context.Context, env *inject.Env) (*Engine, error) {
 	return r.(*Engine), nil
 }
 
+// history returns the run's History of containers.
+func history(env *inject.Env) *History {
+	h, _ := env.Resource("docker.history", func() (any, error) { return NewHistory(), nil })
+	return h.(*History)
+}
+
 func resolveTarget(ctx context.Context, env *inject.Env, spec any) ([]inject.Target, error) {
 	e, err := engine(ctx, env)
 	if err != nil {
@@ -219,8 +233,8 @@ type ProbeSpec struct {
 	Image     string            `yaml:"image" json:"image,omitempty"`
 	Max       int               `yaml:"max" json:"max,omitempty"`
 	// Within makes the probe look again until the expectation holds.
-	Within   experiment.Duration `yaml:"within" json:"within,omitempty"`
-	Interval experiment.Duration `yaml:"interval" json:"interval,omitempty"`
+	Within   experiment.Duration `yaml:"within" json:"within,omitempty" doc:"look again until the expectation holds, for up to this long (default: look once)"`
+	Interval experiment.Duration `yaml:"interval" json:"interval,omitempty" doc:"time between looks with within (default 250ms)"`
 }
 
 // Validate requires at least one selector.
@@ -233,12 +247,16 @@ func (s *ProbeSpec) Validate() error {
 // daemon to answer the last look.
 func (s *ProbeSpec) TimeLimit() time.Duration { return s.Within.D() + 10*time.Second }
 
-// ProbeExpect is what every observed container must show.
+// ProbeExpect is what every observed container must show; with nothing
+// set, running: true. The docker probe judges containers from the run's
+// point of view (see History): restarts before the run's last kill, stop or
+// restart of a container, or before its first look at it, do not count,
+// and a process the run killed is not taken for running.
 type ProbeExpect struct {
-	Running     *bool `yaml:"running" json:"running,omitempty"`
-	Healthy     *bool `yaml:"healthy" json:"healthy,omitempty"`
-	MinRestarts *int  `yaml:"min_restarts" json:"min_restarts,omitempty"`
-	ExitCode    *int  `yaml:"exit_code" json:"exit_code,omitempty"`
+	Running     *bool `yaml:"running" json:"running,omitempty" doc:"true: the container's process is up: Docker's status is running (not restarting after an exit, not paused), and it is not the process this run killed"`
+	Healthy     *bool `yaml:"healthy" json:"healthy,omitempty" doc:"true: running, and the healthcheck of the running process says healthy (a restarted container is starting until its first check passes)"`
+	MinRestarts *int  `yaml:"min_restarts" json:"min_restarts,omitempty" doc:"at least this many restarts since this run's last kill, stop or restart of the container, or else since this run first looked at it: restarts by the restart policy once the container runs again, starts by hand, and replacement by a new container of the same name; never restarts from before"`
+	ExitCode    *int  `yaml:"exit_code" json:"exit_code,omitempty" doc:"the container exited (status exited or dead) with this code"`
 }
 
 func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
@@ -256,12 +274,22 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 	sel := t.selector()
 	sel.Max = s.Max
 	sel.SkipEmpty = false
-	e, err := Connect(ctx)
+	p := Probe{Target: sel, Expect: cond, Within: s.Within.D(), Interval: s.Interval.D()}
+	var e *Engine
+	var err error
+	if env := inject.EnvFrom(ctx); env != nil {
+		e, err = engine(ctx, env)
+		p.History = history(env)
+	} else {
+		e, err = Connect(ctx)
+		if e != nil {
+			defer e.Close()
+		}
+	}
 	if err != nil {
 		return probe.Failf(nil, "%v", err)
 	}
-	defer e.Close()
-	res, err := e.Probe(ctx, Probe{Target: sel, Expect: cond, Within: s.Within.D(), Interval: s.Interval.D()})
+	res, err := e.Probe(ctx, p)
 	if err != nil {
 		return probe.Failf(nil, "%v", err)
 	}
@@ -273,7 +301,10 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 			prefix = o.Container.Name + "."
 		}
 		obs[prefix+"status"] = o.Status
-		obs[prefix+"restarts"] = strconv.Itoa(o.RestartCount)
+		if o.Note != "" {
+			obs[prefix+"note"] = o.Note
+		}
+		obs[prefix+"restarts"] = strconv.Itoa(o.Restarts)
 		if !o.Running {
 			obs[prefix+"exit_code"] = strconv.Itoa(o.ExitCode)
 		}
@@ -282,7 +313,7 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 		}
 		if i == 0 {
 			out["id"], out["name"], out["status"] = o.Container.ShortID, o.Container.Name, o.Status
-			out["restarts"] = strconv.Itoa(o.RestartCount)
+			out["restarts"] = strconv.Itoa(o.Restarts)
 		}
 	}
 	out["count"] = strconv.Itoa(len(res.Observations))

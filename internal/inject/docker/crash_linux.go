@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -42,4 +43,24 @@ func ownsPID(pid int, containerID string) error {
 		return fmt.Errorf("process %d is not in the container's cgroup: the daemon is not on this host or its pid namespace differs; run chaos on the Docker host, or kill without crash", pid)
 	}
 	return nil
+}
+
+// processAlive reports whether pid is still a live process of the
+// container: not gone, not a zombie, and not reused by another process.
+func processAlive(pid int, containerID string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// hold anything, including parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	switch b[i+2] {
+	case 'Z', 'X', 'x':
+		return false
+	}
+	return ownsPID(pid, containerID) == nil
 }

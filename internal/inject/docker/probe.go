@@ -1,12 +1,15 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // Observation is the state of one container at one moment.
@@ -14,14 +17,28 @@ type Observation struct {
 	Container Container `json:"container"`
 	// Status is Docker's state: created, running, paused, restarting,
 	// removing, exited or dead.
-	Status     string `json:"status"`
-	Running    bool   `json:"running"`
-	Paused     bool   `json:"paused"`
-	Restarting bool   `json:"restarting"`
+	Status string `json:"status"`
+	// Running reports that the container's process is up: its status is
+	// running (Docker's own Running flag is also set while the container
+	// is paused or waits to be restarted), and, with a History, it is not
+	// the process a fault of the run killed (Note says so).
+	Running    bool `json:"running"`
+	Paused     bool `json:"paused"`
+	Restarting bool `json:"restarting"`
+	// Note says why a container Docker reports running is not.
+	Note string `json:"note,omitempty"`
 	// Health is the healthcheck status (starting, healthy, unhealthy), or
 	// empty when the container has no healthcheck.
 	Health string `json:"health,omitempty"`
-	// RestartCount counts the restarts done by the restart policy.
+	// Restarts counts the times the container started again since
+	// RestartsSince, by its restart policy, by hand, or by being replaced
+	// with a new container of the same name; see History. It may count
+	// fewer than happened, never more.
+	Restarts      int    `json:"restarts"`
+	RestartsSince string `json:"restarts_since,omitempty"`
+	// RestartCount is Docker's count of the restarts of the container's
+	// life done by its restart policy, set back to zero when it is started
+	// by hand.
 	RestartCount int `json:"restart_count"`
 	// ExitCode is the exit code of the last run; 137 after SIGKILL.
 	ExitCode   int       `json:"exit_code"`
@@ -30,14 +47,27 @@ type Observation struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
+// state names o's state in messages.
+func (o Observation) state() string {
+	if o.Note != "" {
+		return o.Status + " in Docker's view, but " + o.Note
+	}
+	return o.Status
+}
+
 // Condition is what a probe expects of every container it observes. Unset
 // fields are not checked.
 type Condition struct {
+	// Running true wants the container's process up (see
+	// Observation.Running); false wants it not.
 	Running *bool
-	// Healthy true wants the healthcheck status "healthy"; false wants any
-	// other status. A container without a healthcheck never satisfies it.
+	// Healthy true wants a running container whose healthcheck says
+	// "healthy" (Docker keeps the last status while a container waits to
+	// be restarted, and sets it back to "starting" when it starts); false
+	// wants anything else. A container without a healthcheck never
+	// satisfies it.
 	Healthy *bool
-	// MinRestarts wants a restart count of at least this much.
+	// MinRestarts wants at least this many restarts (Observation.Restarts).
 	MinRestarts *int
 	// ExitCode wants a stopped container that exited with this code.
 	ExitCode *int
@@ -46,17 +76,21 @@ type Condition struct {
 // Check returns nil when o satisfies c, or an error naming the first field
 // that does not hold.
 func (c Condition) Check(o Observation) error {
+	healthy := o.Running && o.Health == "healthy"
+	exited := o.Status == container.StateExited || o.Status == container.StateDead
 	switch {
 	case c.Running != nil && o.Running != *c.Running:
-		return fmt.Errorf("container %s is %s, want running=%t", o.Container, o.Status, *c.Running)
+		return fmt.Errorf("container %s is %s, want running=%t", o.Container, o.state(), *c.Running)
 	case c.Healthy != nil && o.Health == "":
 		return fmt.Errorf("container %s has no healthcheck, want healthy=%t", o.Container, *c.Healthy)
-	case c.Healthy != nil && (o.Health == "healthy") != *c.Healthy:
+	case c.Healthy != nil && *c.Healthy && !o.Running:
+		return fmt.Errorf("container %s is %s, want healthy=true", o.Container, o.state())
+	case c.Healthy != nil && healthy != *c.Healthy:
 		return fmt.Errorf("container %s is %s, want healthy=%t", o.Container, o.Health, *c.Healthy)
-	case c.MinRestarts != nil && o.RestartCount < *c.MinRestarts:
-		return fmt.Errorf("container %s restarted %d times, want at least %d", o.Container, o.RestartCount, *c.MinRestarts)
-	case c.ExitCode != nil && (o.Running || o.Restarting):
-		return fmt.Errorf("container %s is %s, want it exited with code %d", o.Container, o.Status, *c.ExitCode)
+	case c.MinRestarts != nil && o.Restarts < *c.MinRestarts:
+		return fmt.Errorf("container %s restarted %d times since %s, want at least %d", o.Container, o.Restarts, cmp.Or(o.RestartsSince, "the first look"), *c.MinRestarts)
+	case c.ExitCode != nil && !exited:
+		return fmt.Errorf("container %s is %s, want it exited with code %d", o.Container, o.state(), *c.ExitCode)
 	case c.ExitCode != nil && o.ExitCode != *c.ExitCode:
 		return fmt.Errorf("container %s exited with code %d, want %d", o.Container, o.ExitCode, *c.ExitCode)
 	}
@@ -100,6 +134,9 @@ type Probe struct {
 	Within time.Duration
 	// Interval is the time between looks; zero means DefaultInterval.
 	Interval time.Duration
+	// History is the run's; nil counts restarts from the probe's first
+	// look.
+	History *History
 }
 
 // ProbeResult is what a probe saw.
@@ -127,12 +164,16 @@ func (e *Engine) Probe(ctx context.Context, p Probe) (ProbeResult, error) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	h := p.History
+	if h == nil {
+		h = NewHistory()
+	}
 	start := time.Now()
 	deadline := start.Add(p.Within)
 	var res ProbeResult
 	for {
 		res.Looks++
-		obs, err := e.Observe(ctx, p.Target)
+		obs, err := e.Observe(ctx, p.Target, h)
 		res.Elapsed = time.Since(start)
 		res.Observations = obs
 		switch {
@@ -166,9 +207,10 @@ func (e *Engine) Probe(ctx context.Context, p Probe) (ProbeResult, error) {
 	}
 }
 
-// Observe inspects every container s matches, in any state. Pick is
-// ignored; Max and SkipEmpty apply.
-func (e *Engine) Observe(ctx context.Context, s Selector) ([]Observation, error) {
+// Observe inspects every container s matches, in any state, and judges
+// them with h (see History); a nil h counts no restarts. Pick is ignored;
+// Max and SkipEmpty apply.
+func (e *Engine) Observe(ctx context.Context, s Selector, h *History) ([]Observation, error) {
 	s.All, s.Pick = true, Pick{}
 	r, err := e.Resolve(ctx, s, nil)
 	if err != nil {
@@ -189,7 +231,8 @@ func (e *Engine) Observe(ctx context.Context, s Selector) ([]Observation, error)
 		}
 		if st := info.State; st != nil {
 			o.Status = st.Status
-			o.Running, o.Paused, o.Restarting = st.Running, st.Paused, st.Restarting
+			o.Running = st.Running && !st.Paused && !st.Restarting && st.Status == container.StateRunning
+			o.Paused, o.Restarting = st.Paused, st.Restarting
 			o.ExitCode, o.OOMKilled = st.ExitCode, st.OOMKilled
 			o.StartedAt = parseTime(st.StartedAt)
 			o.FinishedAt = parseTime(st.FinishedAt)
@@ -198,6 +241,9 @@ func (e *Engine) Observe(ctx context.Context, s Selector) ([]Observation, error)
 			}
 		}
 		o.Container.State = o.Status
+		if h != nil {
+			h.judge(&o, o.RestartCount)
+		}
 		out = append(out, o)
 	}
 	if len(out) == 0 && !s.SkipEmpty {

@@ -16,9 +16,13 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func TestConditionCheck(t *testing.T) {
-	running := docker.Observation{Container: target, Status: "running", Running: true, Health: "healthy", RestartCount: 2}
+	running := docker.Observation{Container: target, Status: "running", Running: true, Health: "healthy", Restarts: 2, RestartsSince: "this run's kill at 10:00:00.000"}
 	exited := docker.Observation{Container: target, Status: "exited", ExitCode: 137}
 	noHealth := docker.Observation{Container: target, Status: "running", Running: true}
+	// Docker keeps the last health status while the container waits to be
+	// restarted.
+	restarting := docker.Observation{Container: target, Status: "restarting", Restarting: true, Health: "healthy", ExitCode: 137, RestartCount: 5}
+	killed := docker.Observation{Container: target, Status: "running", Note: "its process was killed by this run", Health: "healthy"}
 	tests := []struct {
 		c    docker.Condition
 		o    docker.Observation
@@ -32,10 +36,19 @@ func TestConditionCheck(t *testing.T) {
 		{docker.Condition{Healthy: ptr(true)}, noHealth, "has no healthcheck"},
 		{docker.Condition{Healthy: ptr(false)}, running, "is healthy, want healthy=false"},
 		{docker.Condition{MinRestarts: ptr(2)}, running, ""},
-		{docker.Condition{MinRestarts: ptr(3)}, running, "restarted 2 times, want at least 3"},
+		{docker.Condition{MinRestarts: ptr(3)}, running, "restarted 2 times since this run's kill at 10:00:00.000, want at least 3"},
+		{docker.Condition{MinRestarts: ptr(1)}, restarting, "restarted 0 times since the first look, want at least 1"},
 		{docker.Condition{ExitCode: ptr(137)}, exited, ""},
 		{docker.Condition{ExitCode: ptr(0)}, exited, "exited with code 137, want 0"},
 		{docker.Condition{ExitCode: ptr(0)}, running, "is running, want it exited"},
+		{docker.Condition{Running: ptr(true)}, restarting, "is restarting, want running=true"},
+		{docker.Condition{Running: ptr(false)}, restarting, ""},
+		{docker.Condition{Healthy: ptr(true)}, restarting, "is restarting, want healthy=true"},
+		{docker.Condition{Healthy: ptr(false)}, restarting, ""},
+		{docker.Condition{ExitCode: ptr(137)}, restarting, "is restarting, want it exited"},
+		{docker.Condition{Running: ptr(true)}, killed, "is running in Docker's view, but its process was killed by this run, want running=true"},
+		{docker.Condition{Healthy: ptr(true)}, killed, "but its process was killed by this run, want healthy=true"},
+		{docker.Condition{ExitCode: ptr(137)}, killed, "want it exited with code 137"},
 	}
 	for _, tt := range tests {
 		err := tt.c.Check(tt.o)
