@@ -164,6 +164,10 @@ type Spec struct {
 	// ReadyAfter makes the server wait this long after it starts before it
 	// listens, as a service that loads its data first.
 	ReadyAfter time.Duration
+	// Lock makes the server take a lock file that it removes when it
+	// stops on SIGTERM, and refuse to start while the file exists: after
+	// a crash it never starts again.
+	Lock bool
 }
 
 // Run creates and starts a container from the test image and returns its
@@ -213,6 +217,9 @@ func (e *Env) run(s Spec) (string, error) {
 	}
 	if s.ReadyAfter > 0 {
 		cfg.Cmd = append(cfg.Cmd, "-ready-after", s.ReadyAfter.String())
+	}
+	if s.Lock {
+		cfg.Cmd = append(cfg.Cmd, "-lock", "/server.lock")
 	}
 	if s.Health {
 		cfg.Healthcheck = &container.HealthConfig{

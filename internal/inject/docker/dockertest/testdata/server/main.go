@@ -18,6 +18,7 @@ func main() {
 	probe := flag.Bool("probe", false, "check /health of the server in this container and exit 0 when it answers 200")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM, so that only SIGKILL ends the process")
 	readyAfter := flag.Duration("ready-after", 0, "wait this long before listening, as a service that loads its data first")
+	lock := flag.String("lock", "", "refuse to start while this file exists; create it, and remove it on SIGTERM: a crash leaves it behind")
 	flag.Parse()
 
 	if *probe {
@@ -38,8 +39,19 @@ func main() {
 	} else {
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	}
+	if *lock != "" {
+		f, err := os.OpenFile(*lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server: another server holds the lock, or one crashed:", err)
+			os.Exit(1)
+		}
+		f.Close()
+	}
 	go func() {
 		<-sigs
+		if *lock != "" {
+			os.Remove(*lock)
+		}
 		os.Exit(0)
 	}()
 
