@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// The verdict truth table: for each fault kind, an experiment in
+// testdata/truth runs through the chaos binary against a target that must
+// break under the fault (verdict deviated, exit 1) and one that must
+// survive it (passed, exit 0). The two targets differ only in their
+// defence against that fault, and the fragile one must hold before the
+// fault, so that its breaking is the fault's doing.
+
+// truthCase is one row of the table.
+type truthCase struct {
+	fault string // target kind and fault, as registered: "proxy/latency"
+	file  string // in testdata/truth
+	// robust are the vars that give the target its defence.
+	robust map[string]string
+	// breaks is the phase in which the fragile target's check breaks:
+	// "during", or "after" for a fault it is expected to heal from.
+	breaks string
+	// ports are the vars to set to free loopback ports.
+	ports []string
+	// dir, when set, is the var to set to the run's own directory.
+	dir string
+	// variant names another fragile target of the same fault, run
+	// without a robust counterpart of its own.
+	variant string
+	// known names a verdict bug that this row shows, until it is fixed:
+	// a run that fails is skipped with this note.
+	known string
+}
+
+var truthCases = []truthCase{
+	{fault: "process/kill", file: "process-kill.yaml", robust: vars("restart", "true"), breaks: "during", ports: []string{"port"}, dir: "dir"},
+	{fault: "process/stop", file: "process-stop.yaml", robust: vars("timeout", "150ms", "replica", "127.0.0.1:${b}"), breaks: "during", ports: []string{"a", "b", "front"}, dir: "dir"},
+	{fault: "proxy/latency", file: "latency.yaml", robust: vars("timeout", "200ms", "fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/bandwidth", file: "bandwidth.yaml", robust: vars("timeout", "200ms", "fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/timeout", file: "timeout.yaml", robust: vars("timeout", "200ms", "fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/reset", file: "reset.yaml", robust: vars("fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/down", file: "down.yaml", robust: vars("fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/slicer", file: "slicer.yaml", robust: vars("read", "framed"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/limit_data", file: "limit_data.yaml", robust: vars("read", "framed", "fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/slow_close", file: "slow_close.yaml", robust: vars("read", "framed"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/http_error", file: "http_error.yaml", robust: vars("fallback", "true"), breaks: "during", ports: proxyPorts},
+	{fault: "proxy/http_delay", file: "http_delay.yaml", robust: vars("timeout", "200ms", "fallback", "true"), breaks: "during", ports: proxyPorts},
+	// A load check, judged on live traffic, whose window is longer than
+	// the method. (Its robust run is left out: the latency of live
+	// traffic, counted from when each request was due, measures a loaded
+	// machine as much as the target.)
+	{fault: "proxy/latency", file: "latency-load.yaml", variant: "long-window", breaks: "during", ports: proxyPorts},
+	// The docker rows get their containers, and the vars naming them, from
+	// TestTruthTableDocker.
+	{fault: "docker/kill", file: "docker-kill.yaml", breaks: "after"},
+	{fault: "docker/kill", file: "docker-kill.yaml", breaks: "after", variant: "crash-loop"},
+	{fault: "docker/stop", file: "docker-stop.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
+	{fault: "docker/restart", file: "docker-restart.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
+	{fault: "docker/pause", file: "docker-pause.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
+	{fault: "docker/disconnect", file: "docker-disconnect.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
+}
+
+var proxyPorts = []string{"backend", "proxy", "front"}
+
+func vars(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// TestTruthTableCoversEveryFault fails when a fault kind has no row.
+func TestTruthTableCoversEveryFault(t *testing.T) {
+	rows := map[string]bool{}
+	for _, c := range truthCases {
+		rows[c.fault] = true
+	}
+	for _, kind := range inject.TargetKinds() {
+		for _, f := range inject.FaultNames(kind) {
+			if !rows[kind+"/"+f] {
+				t.Errorf("fault %s of %s targets has no row in the verdict truth table", f, kind)
+			}
+		}
+	}
+}
+
+// truthRun is one run of a row.
+type truthRun struct {
+	c      truthCase
+	robust bool
+	vars   map[string]string
+	dir    string
+
+	code           int
+	stdout, stderr string
+	journal        string
+	err            error
+	took           time.Duration
+	retried        int // runs again after a port was taken
+}
+
+func (r *truthRun) name() string {
+	return strings.TrimSuffix(r.c.file, ".yaml") + "/" + r.target()
+}
+
+// target names the run's target: fragile, robust, or fragile-VARIANT.
+func (r *truthRun) target() string {
+	switch {
+	case r.robust:
+		return "robust"
+	case r.c.variant != "":
+		return "fragile-" + r.c.variant
+	}
+	return "fragile"
+}
+
+// targets lists the runs of a row: fragile, and robust unless the row is
+// a variant.
+func (c truthCase) targets() []bool {
+	if c.variant != "" {
+		return []bool{false}
+	}
+	return []bool{false, true}
+}
+
+// TestTruthTable runs the rows of processes and proxies.
+func TestTruthTable(t *testing.T) {
+	t.Parallel()
+	var runs []*truthRun
+	for _, c := range truthCases {
+		if strings.HasPrefix(c.fault, "docker/") {
+			continue
+		}
+		for _, robust := range c.targets() {
+			runs = append(runs, newTruthRun(t, c, robust))
+		}
+	}
+	runTruth(t, runs)
+}
+
+// TestTruthTableDocker runs the rows of containers.
+func TestTruthTableDocker(t *testing.T) {
+	t.Parallel()
+	env := dockertest.New(t)
+	netID, subnet := env.Network("truth", true)
+	ip := func(n int) string { return strings.TrimSuffix(subnet, "0/24") + strconv.Itoa(n) }
+	// The replica the robust fronts fall back on; no fault touches it.
+	replica := dockertest.Spec{Name: "replica", Labels: env.Labels(nil), Network: netID, IPv4: ip(10)}
+	specs := []dockertest.Spec{replica}
+	var runs []*truthRun
+	for _, c := range truthCases {
+		kind, ok := strings.CutPrefix(c.fault, "docker/")
+		if !ok {
+			continue
+		}
+		if kind == "kill" && os.Geteuid() != 0 {
+			t.Log("skip docker/kill: a crash signals the container's process from the host, which needs root")
+			continue
+		}
+		for _, robust := range c.targets() {
+			r := newTruthRun(t, c, robust)
+			victim := kind + "-" + r.target()
+			spec := dockertest.Spec{Name: victim, Labels: env.Labels(nil), Network: netID, IPv4: ip(10 + len(specs))}
+			v := r.vars
+			v["victim"] = env.Name(victim)
+			switch kind {
+			case "kill":
+				// The defence is a restart policy and a clean start.
+				spec.Health = true
+				switch {
+				case robust:
+					spec.Restart = "always"
+				case c.variant == "crash-loop":
+					// Restarted, but its crash leaves a lock file
+					// behind, and it exits at once on every start.
+					spec.Restart, spec.Lock = "always", true
+				}
+			default:
+				v["victim_ip"] = spec.IPv4
+				v["network"] = env.Name("truth")
+				if kind == "restart" {
+					spec.ReadyAfter = time.Second // down for a while after the restart
+				}
+				if robust {
+					v["replica"] = replica.IPv4 + ":8080"
+				}
+			}
+			specs = append(specs, spec)
+			runs = append(runs, r)
+		}
+	}
+	setup := time.Now()
+	ids := env.RunMany(len(specs), func(i int) dockertest.Spec { return specs[i] })
+	// Every container answers, and is healthy where it has a healthcheck,
+	// before a run starts against it.
+	var wg sync.WaitGroup
+	errs := make([]error, len(specs))
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = waitHTTP(s.IPv4+":8080", 30*time.Second)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range specs {
+		if s.Health {
+			eventually(t, env, ids[i], "healthy", func(i container.InspectResponse) bool {
+				return i.State.Health != nil && i.State.Health.Status == "healthy"
+			})
+		}
+	}
+	t.Logf("%d containers ready in %s", len(specs), time.Since(setup).Round(time.Millisecond))
+	runTruth(t, runs)
+}
+
+// newTruthRun prepares one run: its directory and vars; ports are taken
+// when it runs.
+func newTruthRun(t *testing.T, c truthCase, robust bool) *truthRun {
+	r := &truthRun{c: c, robust: robust, dir: t.TempDir(), vars: map[string]string{}}
+	if c.dir != "" {
+		r.vars[c.dir] = r.dir
+	}
+	if _, err := os.Stat(filepath.Join("testdata", "truth", c.file)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func httpGet(url string, timeout time.Duration) (int, error) {
+	c := http.Client{Timeout: timeout}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// freePort returns a free loopback port below the kernel's range of
+// ephemeral ports (32768 and up on Linux): the services bind it seconds
+// later, and meanwhile no outgoing connection, of this test or another,
+// can be given it.
+func freePort() (int, error) {
+	for range 100 {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			l.Close()
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free loopback port between 20000 and 32000")
+}
+
+// waitHTTP waits until addr answers /health.
+func waitHTTP(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		code, err := httpGet("http://"+addr+"/health", time.Second)
+		if err == nil && code == 200 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer /health within %s: %v (status %d)", addr, within, err, code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// truthParallel is how many runs go at once. Their services mostly wait,
+// but they also answer within latency bounds: on two cores more would
+// measure the machine, not the targets.
+const truthParallel = 6
+
+// buildApp builds the system under test, without the race detector (its
+// processes would be slow to start and sleep a second on exit), into a
+// directory it returns.
+func buildApp(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	// go test puts the go command of its toolchain first on PATH.
+	cmd := exec.Command("go", "build", "-o", dir, "github.com/gamedayhq/chaos/internal/testprog/app")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the truth table's app: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// runTruth runs every run through the chaos binary, a few at a time, and
+// then judges each in a subtest.
+func runTruth(t *testing.T, runs []*truthRun) {
+	t.Helper()
+	appDir := buildApp(t)
+	start := time.Now()
+	sem := make(chan struct{}, truthParallel)
+	var wg sync.WaitGroup
+	for _, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r.run(appDir)
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d runs in %s", len(runs), time.Since(start).Round(time.Millisecond))
+	for _, r := range runs {
+		t.Run(r.name(), func(t *testing.T) { r.judge(t) })
+	}
+}
+
+// run runs chaos as its own process, as a user would, with app on its
+// PATH. A run whose port was taken meanwhile is run again on others.
+func (r *truthRun) run(appDir string) {
+	for attempt := 1; ; attempt++ {
+		r.runOnce(appDir)
+		if r.err != nil || r.code != exitErr || !strings.Contains(r.stderr, "address already in use") || attempt == 3 {
+			return
+		}
+		r.retried++
+	}
+}
+
+func (r *truthRun) runOnce(appDir string) {
+	*r = truthRun{c: r.c, robust: r.robust, vars: r.vars, dir: r.dir, retried: r.retried}
+	file, err := filepath.Abs(filepath.Join("testdata", "truth", r.c.file))
+	if err != nil {
+		r.err = err
+		return
+	}
+	for _, p := range r.c.ports {
+		port, err := freePort()
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.vars[p] = strconv.Itoa(port)
+	}
+	if r.robust {
+		for k, v := range r.c.robust {
+			// A robust var may name a port: ${b}.
+			for _, p := range r.c.ports {
+				v = strings.ReplaceAll(v, "${"+p+"}", r.vars[p])
+			}
+			r.vars[k] = v
+		}
+	}
+	out := filepath.Join(r.dir, fmt.Sprintf("out-%d", r.retried))
+	args := []string{"run", "--report-dir", out, "--ledger", filepath.Join(r.dir, "ledger")}
+	for _, k := range slices.Sorted(maps.Keys(r.vars)) {
+		args = append(args, "--var", k+"="+r.vars[k])
+	}
+	args = append(args, file)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "chaos", args...)
+	cmd.Dir = r.dir
+	// chaos is this test binary: built with -race, it would sleep a second
+	// on exit for reports that never come.
+	cmd.Env = append(os.Environ(), "HOME="+r.dir, "PATH="+appDir+string(filepath.ListSeparator)+os.Getenv("PATH"),
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	r.took = time.Since(start)
+	r.stdout, r.stderr, r.journal = stdout.String(), stderr.String(), filepath.Join(out, "journal.json")
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		r.err = err
+	}
+}
+
+// judge checks the verdict, the exit code and where the check broke. A
+// row with a known bug is skipped with its note while the bug shows, and
+// fails once it no longer does, so that the note goes.
+func (r *truthRun) judge(t *testing.T) {
+	t.Logf("%s in %s (%d runs again after a port was taken)", r.name(), r.took.Round(time.Millisecond), r.retried)
+	if b, err := os.ReadFile(r.journal); err == nil {
+		var j journal.Journal
+		if json.Unmarshal(b, &j) == nil && len(j.Checks) > 0 {
+			t.Logf("%s: %v %v", j.Verdict, j.Checks[0].Results, j.Checks[0].Reasons)
+		}
+	}
+	problems := r.problems()
+	switch {
+	case r.c.known != "" && len(problems) > 0:
+		t.Skipf("known: %s\n%s", r.c.known, strings.Join(problems, "\n"))
+	case r.c.known != "":
+		t.Errorf("the known bug no longer shows: drop the note from the row (%s)", r.c.known)
+	case len(problems) > 0:
+		t.Errorf("%s\nchaos run output:\n%s", strings.Join(problems, "\n"), r.stderr)
+	}
+}
+
+// problems lists how the run differs from what the row wants.
+func (r *truthRun) problems() []string {
+	if r.err != nil {
+		return []string{fmt.Sprintf("chaos run: %v", r.err)}
+	}
+	b, err := os.ReadFile(r.journal)
+	if err != nil {
+		return []string{fmt.Sprintf("no journal (exit %d): %v", r.code, err)}
+	}
+	var j journal.Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return []string{err.Error()}
+	}
+	wantCode, wantVerdict := exitDeviated, "deviated"
+	if r.robust {
+		wantCode, wantVerdict = exitPassed, "passed"
+	}
+	if r.code != wantCode || j.Verdict != wantVerdict {
+		return []string{fmt.Sprintf("exit %d, verdict %s (%s); want exit %d, %s", r.code, j.Verdict, j.Reason, wantCode, wantVerdict)}
+	}
+	var out []string
+	if len(j.Faults) == 0 {
+		out = append(out, "no fault was injected")
+	}
+	for _, f := range j.Faults {
+		if f.Injected.IsZero() || f.RevertError != "" {
+			out = append(out, fmt.Sprintf("fault %s on %s: injected %s, revert error %q", f.Fault, f.Target.ID, f.Injected, f.RevertError))
+		}
+	}
+	if len(j.Checks) != 1 {
+		return append(out, fmt.Sprintf("%d checks; want the one of the hypothesis", len(j.Checks)))
+	}
+	res := j.Checks[0].Results
+	if res["before"] != journal.Held {
+		out = append(out, fmt.Sprintf("check results %v: it must hold before the fault, or its breaking proves nothing", res))
+	}
+	if r.robust {
+		for _, phase := range slices.Sorted(maps.Keys(res)) {
+			if res[phase] != journal.Held {
+				out = append(out, fmt.Sprintf("check %s %s; want held in every phase (results %v)", res[phase], phase, res))
+			}
+		}
+		if _, ok := res[r.c.breaks]; !ok {
+			out = append(out, fmt.Sprintf("check results %v: no judgement %s, where the fragile target breaks", res, r.c.breaks))
+		}
+	} else if res[r.c.breaks] != journal.Broken {
+		out = append(out, fmt.Sprintf("check results %v; want broken %s", res, r.c.breaks))
+	}
+	return out
+}
