@@ -153,7 +153,14 @@ func TestRealKill(t *testing.T) {
 
 func TestRealStop(t *testing.T) {
 	e, env := real(t)
-	id := env.Run(dockertest.Spec{Name: "stubborn", Network: "none", IgnoreTerm: true})
+	id := env.Run(dockertest.Spec{Name: "stubborn", Network: "none", IgnoreTerm: true, Health: true})
+	// Until the server has set SIGTERM aside, SIGTERM ends it: wait until
+	// it serves, which it does after.
+	res, err := e.Probe(ctxT(t), docker.Probe{Target: docker.Selector{Name: env.Name("stubborn"), Labels: env.Labels(nil)},
+		Expect: docker.Condition{Healthy: ptr(true)}, Within: 20 * time.Second, Interval: 50 * time.Millisecond})
+	if err != nil || !res.Held {
+		t.Fatalf("the server did not become healthy: %+v, %v", res, err)
+	}
 	grace := time.Second
 	start := time.Now()
 	r := inject(t, e, docker.Fault{Kind: docker.Stop, Timeout: &grace}, one(t, e, env, "stubborn"))
