@@ -50,6 +50,8 @@ type truthCase struct {
 	// variant names another fragile target of the same fault, run
 	// without a robust counterpart of its own.
 	variant string
+	// vars are set for every run of the row.
+	vars map[string]string
 	// known names a verdict bug that this row shows, until it is fixed:
 	// a run that fails is skipped with this note.
 	known string
@@ -73,6 +75,10 @@ var truthCases = []truthCase{
 	// traffic, counted from when each request was due, measures a loaded
 	// machine as much as the target.)
 	{fault: "proxy/latency", file: "latency-load.yaml", variant: "long-window", breaks: "during", ports: proxyPorts},
+	// A check that needs more failures in a row than the method has time
+	// to observe.
+	{fault: "proxy/latency", file: "latency.yaml", variant: "short-streak", vars: vars("interval", "2s", "failures", "3"), breaks: "during", ports: proxyPorts,
+		known: "a check whose streak of failures is cut short by the end of the method holds: with failures: 3 and interval: 2s, every observation under the 3s fault fails, and the run passes (internal/runner/checks.go)"},
 	// The docker rows get their containers, and the vars naming them, from
 	// TestTruthTableDocker.
 	{fault: "docker/kill", file: "docker-kill.yaml", breaks: "after"},
@@ -248,6 +254,7 @@ func newTruthRun(t *testing.T, c truthCase, robust bool) *truthRun {
 	if c.dir != "" {
 		r.vars[c.dir] = r.dir
 	}
+	maps.Copy(r.vars, c.vars)
 	if _, err := os.Stat(filepath.Join("testdata", "truth", c.file)); err != nil {
 		t.Fatal(err)
 	}
