@@ -144,3 +144,21 @@ method:
 		}
 	})
 }
+
+// TestDockerProbeUnreachable: a docker probe that cannot ask the daemon
+// observed nothing, and the run is an error, not a deviation.
+func TestDockerProbeUnreachable(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	done, _ := runAsync(t, `version: v1
+title: no daemon to ask
+steady_state:
+  - name: the database runs
+    probe: {docker: {name: db}}
+method:
+  - wait: 10ms
+`)
+	r := waitRun(t, done, exitErr)
+	if !strings.Contains(r.stderr, "cannot reach the Docker daemon at unix:///nonexistent/docker.sock") {
+		t.Errorf("no reason naming the daemon:\n%s", r.stderr)
+	}
+}

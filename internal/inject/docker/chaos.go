@@ -286,13 +286,25 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 			defer e.Close()
 		}
 	}
-	if err != nil {
+	if err == nil {
+		var res ProbeResult
+		res, err = e.Probe(ctx, p)
+		if err == nil {
+			return probeResult(res)
+		}
+	}
+	if errors.Is(err, ErrNoMatch) || ctx.Err() != nil {
+		// Nothing there to observe, or no answer in time: the system's
+		// doing, a failed observation.
 		return probe.Failf(nil, "%v", err)
 	}
-	res, err := e.Probe(ctx, p)
-	if err != nil {
-		return probe.Failf(nil, "%v", err)
-	}
+	// A daemon that cannot be asked, or a selector that matches more than
+	// its max: no observation at all.
+	return probe.Errorf("%v", err)
+}
+
+// probeResult turns what a docker probe saw into an observation.
+func probeResult(res ProbeResult) probe.Result {
 	obs := map[string]string{}
 	out := map[string]string{}
 	for i, o := range res.Observations {
