@@ -2,16 +2,15 @@ package experiment
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -30,12 +29,9 @@ type Options struct {
 // not nil, is an ErrorList with every problem found, or a plain error when
 // the file cannot be read.
 func Load(path string, opts Options) (*Experiment, error) {
-	src, err := os.ReadFile(path)
+	src, err := readFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read experiment: %s does not exist", path)
-		}
-		return nil, fmt.Errorf("read experiment: %w", err)
+		return nil, err
 	}
 	return Parse(path, src, opts)
 }
@@ -48,44 +44,130 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // column; so the problem's line is found as the first line that, read
 // with the lines above it only, gives the same error. The column is that
 // of the tab, or of the bracket left open, that the message is about, or
-// else of the line's first character.
+// else of the line's first character. Errors in the bytes themselves (a
+// control character, broken UTF-8) come without a line: they are found by
+// reading the bytes.
 func syntaxError(src []byte, err error) (string, Pos) {
 	msg := err.Error()
 	m := yamlLine.FindStringSubmatch(msg)
 	if m == nil {
-		return strings.TrimPrefix(msg, "yaml: "), Pos{}
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		if off, ok := unreadable(src); ok {
+			return msg, offsetPos(src, off)
+		}
+		return msg, Pos{}
 	}
 	line, _ := strconv.Atoi(m[1])
 	msg = m[2]
 	lines := bytes.SplitAfter(src, []byte("\n"))
-	for n := max(line, 1); n <= len(lines); n++ {
-		var node yaml.Node
-		perr := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
-		if perr == nil {
-			continue
-		}
-		if pm := yamlLine.FindStringSubmatch(perr.Error()); pm == nil || pm[2] != msg {
-			break // a different error: the prefix cut through something
-		}
-		text := string(lines[n-1])
-		col := len(text) - len(strings.TrimLeft(text, " "))
-		switch {
-		case strings.Contains(msg, "tab"):
-			col = strings.IndexByte(text, '\t')
-		case strings.Contains(msg, "']'") && strings.Contains(text, "["):
-			col = strings.LastIndexByte(text, '[')
-		case strings.Contains(msg, "'}'") && strings.Contains(text, "{"):
-			col = strings.LastIndexByte(text, '{')
-		}
-		return msg, Pos{Line: n, Col: col + 1}
+	n, ok := firstFailingPrefix(lines, max(line, 1), msg)
+	if !ok {
+		return msg, Pos{Line: line}
 	}
-	return msg, Pos{Line: line}
+	text := string(lines[n-1])
+	col := len(text) - len(strings.TrimLeft(text, " "))
+	switch {
+	case strings.Contains(msg, "tab"):
+		col = strings.IndexByte(text, '\t')
+	case strings.Contains(msg, "']'") && strings.Contains(text, "["):
+		col = strings.LastIndexByte(text, '[')
+	case strings.Contains(msg, "'}'") && strings.Contains(text, "{"):
+		col = strings.LastIndexByte(text, '{')
+	}
+	return msg, Pos{Line: n, Col: col + 1}
 }
 
-// Parse is Load for a file already read.
+// firstFailingPrefix finds the first line n from the line from on such
+// that the lines up to n give the error msg. Prefixes that parse are
+// skipped by doubling steps, then halving them, so that a problem many
+// lines below the line yaml.v3 names costs a few parses and not one per
+// line. The parses together read at most twice the file and 256 KiB more:
+// in a file of thousands of lines, a problem far below the line named may
+// keep that line.
+// A prefix that fails with another message cut through something: the
+// search gives up.
+func firstFailingPrefix(lines [][]byte, from int, msg string) (int, bool) {
+	budget := 2*len(bytes.Join(lines, nil)) + 256<<10
+	parses := func(n int) (ok bool, sameErr bool, spent bool) {
+		prefix := bytes.Join(lines[:n], nil)
+		budget -= len(prefix)
+		if budget < 0 {
+			return false, false, true
+		}
+		var node yaml.Node
+		perr := yaml.Unmarshal(prefix, &node)
+		if perr == nil {
+			return true, false, false
+		}
+		pm := yamlLine.FindStringSubmatch(perr.Error())
+		return false, pm != nil && pm[2] == msg, false
+	}
+	if from > len(lines) {
+		return 0, false
+	}
+	// good is a prefix known to parse (0: none yet), bad one known not to.
+	good, bad, step := from-1, 0, 1
+	for bad == 0 {
+		n := min(good+step, len(lines))
+		ok, _, spent := parses(n)
+		switch {
+		case spent:
+			return 0, false
+		case !ok:
+			bad = n
+		case n == len(lines):
+			return 0, false
+		default:
+			good, step = n, step*2
+		}
+	}
+	for bad-good > 1 {
+		mid := good + (bad-good)/2
+		ok, _, spent := parses(mid)
+		switch {
+		case spent:
+			return 0, false
+		case ok:
+			good = mid
+		default:
+			bad = mid
+		}
+	}
+	if _, same, _ := parses(bad); !same {
+		return 0, false
+	}
+	return bad, true
+}
+
+// unreadable returns the offset of the first byte that YAML does not take:
+// a control character or a broken UTF-8 sequence. Files in UTF-16 are left
+// to yaml.v3.
+func unreadable(src []byte) (int, bool) {
+	if len(src) >= 2 && (src[0] == 0xFE && src[1] == 0xFF || src[0] == 0xFF && src[1] == 0xFE) {
+		return 0, false
+	}
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return i, true
+		case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
+		case r < 0x20 || r >= 0x7F && r < 0xA0 || r >= 0xD800 && r < 0xE000 || r == 0xFFFE || r == 0xFFFF:
+			return i, true
+		}
+		i += size
+	}
+	return 0, false
+}
+
+// Parse is Load for a file already read. Its time and memory grow with the
+// size of src, which is at most MaxFileSize, and no faster.
 func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
+	}
+	if len(src) > MaxFileSize {
+		return nil, ErrorList{tooLarge(file, src)}
 	}
 	d := &decoder{file: file, catalog: opts.Catalog}
 	var root yaml.Node
@@ -112,6 +194,11 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, ErrorList{{File: file, Msg: "the file is empty: an experiment needs at least version, title and method"}}
 	}
 	doc := root.Content[0]
+	// Before anything walks the tree: every later walk follows aliases.
+	if err := checkLimits(doc); err != nil {
+		d.errorf(err.node, "%s", err.msg)
+		return nil, d.errs
+	}
 	if doc.Kind != yaml.MappingNode {
 		d.errorf(doc, "an experiment is a mapping of keys such as version, title and method, got %s", kindName(doc))
 		return nil, d.errs
@@ -120,10 +207,6 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	sc := &scope{lookup: opts.LookupEnv, secret: map[string]bool{}, outputs: stepOutputs(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
 	masked := deepCopy(doc)
-	if err := checkAliases(doc, 0, map[*yaml.Node]bool{}); err != nil {
-		d.errorf(err.node, "%s", err.msg)
-		return nil, d.errs
-	}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
 		key := doc.Content[i].Value
 		if key == "vars" {
@@ -418,36 +501,6 @@ func plain(n *yaml.Node) any {
 			}
 		}
 		return n.Value
-	}
-	return nil
-}
-
-type aliasError struct {
-	node *yaml.Node
-	msg  string
-}
-
-// checkAliases refuses an alias that contains itself, which would make
-// every walk of the tree endless.
-func checkAliases(n *yaml.Node, depth int, open map[*yaml.Node]bool) *aliasError {
-	if depth > 1000 {
-		return &aliasError{n, "the document nests too deep"}
-	}
-	if n.Kind == yaml.AliasNode {
-		if open[n.Alias] {
-			return &aliasError{n, fmt.Sprintf("alias *%s refers to itself", n.Value)}
-		}
-		n = n.Alias
-	}
-	if open[n] {
-		return nil
-	}
-	open[n] = true
-	defer delete(open, n)
-	for _, c := range n.Content {
-		if err := checkAliases(c, depth+1, open); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -1,0 +1,287 @@
+package experiment_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+const minimal = "version: v1\ntitle: hostile\nmethod: [{wait: 1s}]\n"
+
+// fill repeats item after head until the text is as long as it can be
+// without passing size, or item returns "", then adds tail.
+func fill(size int, head, tail string, item func(i int) string) []byte {
+	var b bytes.Buffer
+	b.WriteString(head)
+	for i := 0; ; i++ {
+		s := item(i)
+		if s == "" || b.Len()+len(s)+len(tail) > size {
+			break
+		}
+		b.WriteString(s)
+	}
+	b.WriteString(tail)
+	return b.Bytes()
+}
+
+// hostile inputs, each built to a size: the shapes that cost the loader the
+// most per byte, or that cost the old loader more than linear time.
+var hostile = []struct {
+	name string
+	gen  func(size int) []byte
+}{
+	// Aliases of aliases: 9^8 values from a few hundred bytes.
+	{"alias-bomb", func(int) []byte {
+		s := minimal + "tags:\n - &a [x, x, x, x, x, x, x, x, x]\n"
+		for c, prev := 'b', 'a'; c <= 'i'; c, prev = c+1, c {
+			s += fmt.Sprintf(" - &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+		}
+		return []byte(s)
+	}},
+	// Mappings of aliases of mappings, doubling at each level.
+	{"alias-chain", func(int) []byte {
+		s := minimal + "x:\n  a0: &a0 {k: x}\n"
+		for i := 1; i < 40; i++ {
+			s += fmt.Sprintf("  a%d: &a%d {a: *a%d, b: *a%d}\n", i, i, i-1, i-1)
+		}
+		return []byte(s)
+	}},
+	// Merge keys that each merge eight of the level below.
+	{"merge-chain", func(int) []byte {
+		s := minimal + "x:\n  a0: &a0 {k0: x, k1: x, k2: x, k3: x}\n"
+		for i := 1; i < 30; i++ {
+			s += fmt.Sprintf("  a%d: &a%d {<<: [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]}\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+		}
+		return []byte(s)
+	}},
+	// Aliases that stay just under what they may repeat: headers of 1000
+	// values reused by 99 checks, the largest document aliases can make.
+	{"aliases-at-limit", func(size int) []byte {
+		var b strings.Builder
+		b.WriteString(minimal + "steady_state:\n  - name: c0\n    probe: {http: {url: \"http://127.0.0.1:1/\", headers: &h {")
+		for i := range 499 {
+			fmt.Fprintf(&b, "k%d: v, ", i)
+		}
+		b.WriteString("}}}\n")
+		return fill(size, b.String(), "", func(i int) string {
+			if i >= experiment.MaxAliasValues/999 {
+				return ""
+			}
+			return fmt.Sprintf("  - {name: c%d, probe: {http: {url: \"http://127.0.0.1:1/\", headers: *h}}}\n", i+1)
+		})
+	}},
+	{"deep-flow", func(size int) []byte {
+		return fill(size, minimal+"x: ", "", func(int) string { return "[" })
+	}},
+	{"deep-block", func(size int) []byte {
+		return fill(size, minimal+"x:\n", "", func(i int) string { return strings.Repeat(" ", i+1) + "- \n" })
+	}},
+	{"nest-at-limit", func(int) []byte {
+		return []byte(minimal + "x: " + strings.Repeat("[", experiment.MaxDepth-1) + strings.Repeat("]", experiment.MaxDepth-1) + "\n")
+	}},
+	// The most values per byte: a flow list of one-letter items.
+	{"flow-list", func(size int) []byte {
+		return fill(size, minimal+"tags: [", "]\n", func(int) string { return "a," })
+	}},
+	{"block-list", func(size int) []byte {
+		return fill(size, minimal+"tags:\n", "", func(int) string { return "- a\n" })
+	}},
+	{"long-scalar", func(size int) []byte {
+		return fill(size, minimal+"description: ", "\n", func(int) string { return "lorem ipsum " })
+	}},
+	// A valid experiment that is nothing but checks.
+	{"many-checks", func(size int) []byte {
+		return fill(size, minimal+"steady_state:\n", "", func(i int) string {
+			return fmt.Sprintf("  - {name: c%d, probe: {exec: {run: [a]}}}\n", i)
+		})
+	}},
+	// Mistakes whose messages search the file's own names for the one
+	// meant: each search is as long as the file.
+	{"unknown-keys", func(size int) []byte {
+		return fill(size, minimal, "", func(i int) string { return fmt.Sprintf("k%d: v\n", i) })
+	}},
+	{"undefined-vars", func(size int) []byte {
+		vars := fill(size/2, "vars:\n", "", func(i int) string { return fmt.Sprintf("  v%d: x\n", i) })
+		return fill(size, minimal+string(vars)+"tags:\n", "", func(i int) string { return fmt.Sprintf("  - ${w%d}\n", i) })
+	}},
+	{"undefined-targets", func(size int) []byte {
+		ts := fill(size/2, "targets:\n", "", func(i int) string { return fmt.Sprintf("  t%d: {process: {pid: 1}}\n", i) })
+		return fill(size, "version: v1\ntitle: x\n"+string(ts)+"method:\n", "", func(i int) string {
+			return fmt.Sprintf("  - {fault: stop, target: u%d}\n", i)
+		})
+	}},
+	{"unnamed-steps", func(size int) []byte {
+		return fill(size, "version: v1\ntitle: x\nmethod:\n", "", func(int) string { return "  - wait: 1s\n" })
+	}},
+	// A long value substituted many times.
+	{"substitution", func(size int) []byte {
+		head := minimal + "vars:\n  a: " + strings.Repeat("x", size/2) + "\ntags:\n"
+		return fill(size, head, "", func(int) string { return "- ${a}\n" })
+	}},
+	// A syntax error far below the line yaml.v3 names.
+	{"syntax-error-far", func(size int) []byte {
+		return fill(size, minimal+"x:\n", "  - c\n", func(int) string { return "  a: b\n" })
+	}},
+	{"control-character-late", func(size int) []byte {
+		return fill(size, minimal+"tags:\n", "- \x01\n", func(int) string { return "- a\n" })
+	}},
+}
+
+// hostileInput returns the named hostile input at a size.
+func hostileInput(name string, size int) []byte {
+	for _, h := range hostile {
+		if h.name == name {
+			return h.gen(size)
+		}
+	}
+	panic("no hostile input " + name)
+}
+
+func TestAliasLimits(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"bomb", string(hostileInput("alias-bomb", 0)), "hostile.yaml:10:8: alias *e repeats 66430 values: with the aliases before it, more than the 100000 values an experiment may repeat through aliases"},
+		{"chain", string(hostileInput("alias-chain", 0)), "hostile.yaml:19:17: alias *a13 repeats 49149 values"},
+		{"merge", string(hostileInput("merge-chain", 0)), "hostile.yaml:6:12: merge keys (<<) are not supported: write the keys out, or use an alias for the whole mapping"},
+		{"self", minimal + "tags: &a [x, *a]\n", "hostile.yaml:4:14: alias *a refers to itself"},
+		{"deep", minimal + "x: " + strings.Repeat("[", experiment.MaxDepth) + strings.Repeat("]", experiment.MaxDepth) + "\n", "hostile.yaml:4:1003: the experiment nests more than 1000 levels deep here"},
+		{"deep-alias", minimal + "x: &a " + strings.Repeat("[", 600) + strings.Repeat("]", 600) + "\ny: " + strings.Repeat("[", 500) + "*a" + strings.Repeat("]", 500) + "\n", "hostile.yaml:5:504: alias *a nests the experiment more than 1000 levels deep"},
+	}
+	for _, tt := range tests {
+		_, err := experiment.Parse("hostile.yaml", []byte(tt.src), opts())
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Parse = %v; want %q", tt.name, err, tt.want)
+		}
+	}
+
+	// Anchors reused as experiments reuse them load, and what an alias
+	// stands for is decoded in each place.
+	src := `version: v1
+title: reuse
+steady_state:
+  - name: one
+    probe: {http: {url: "http://127.0.0.1:1/", headers: &h {A: "1", B: "2"}}}
+  - name: two
+    probe: {http: {url: "http://127.0.0.1:2/", headers: *h}}
+  - name: three
+    probe: {http: {url: "http://127.0.0.1:3/", headers: *h}}
+`
+	e, err := experiment.Parse("reuse.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.SteadyState) != 3 {
+		t.Fatalf("%d checks, want 3", len(e.SteadyState))
+	}
+}
+
+func TestFileSizeLimit(t *testing.T) {
+	// A valid experiment one byte too long: its padding is a comment.
+	pad := func(n int) []byte {
+		src := []byte(minimal + "# ")
+		src = append(src, bytes.Repeat([]byte("x"), n-len(src)-1)...)
+		return append(src, '\n')
+	}
+	if _, err := experiment.Parse("big.yaml", pad(experiment.MaxFileSize), opts()); err != nil {
+		t.Errorf("a file of exactly the limit: %v", err)
+	}
+	_, err := experiment.Parse("big.yaml", pad(experiment.MaxFileSize+1), opts())
+	if want := "big.yaml:4:262097: the file is larger than 256 KiB, the most an experiment file may be"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a file over the limit: %v; want %q", err, want)
+	}
+
+	// Load reads no more than the limit and a byte: a 64 MiB file is
+	// refused having read 256 KiB.
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.yaml")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(pad(experiment.MaxFileSize))
+	f.Truncate(64 << 20)
+	f.Close()
+	allocated, err := func() (uint64, error) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := experiment.Load(huge, opts())
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc, err
+	}()
+	if err == nil || !strings.Contains(err.Error(), "the file is larger than 256 KiB") {
+		t.Errorf("Load of a 64 MiB file: %v", err)
+	}
+	if allocated > 8<<20 {
+		t.Errorf("Load of a 64 MiB file allocated %d MiB", allocated>>20)
+	}
+}
+
+// What is not a regular file is refused before it is read: a directory, a
+// named pipe (which would wait for a writer), a device such as /dev/zero
+// (which never ends), a loop of symbolic links.
+func TestLoadRefusesWhatIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loop := filepath.Join(dir, "loop.yaml")
+	os.Symlink(filepath.Join(dir, "loop2.yaml"), loop)
+	os.Symlink(loop, filepath.Join(dir, "loop2.yaml"))
+	tests := []struct{ path, want string }{
+		{dir, dir + " is a directory: give the experiment files in it, such as " + dir + "/*.yaml"},
+		{fifo, fifo + " is a named pipe, not a file: give an experiment file"},
+		{"/dev/zero", "/dev/zero is a device, not a file: give an experiment file"},
+		{loop, loop + ": its symbolic links form a loop"},
+		{filepath.Join(dir, "missing.yaml"), "missing.yaml does not exist"},
+	}
+	for _, tt := range tests {
+		done := make(chan error, 1)
+		go func() {
+			_, err := experiment.Load(tt.path, opts())
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load(%s) = %v; want %q", tt.path, err, tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Load(%s) has not returned after 10s", tt.path)
+		}
+	}
+}
+
+// Bytes YAML does not take are named at their line and column.
+func TestUnreadableBytesHavePositions(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{"version: v1\ntitle: \"a\x00b\"\n", "bytes.yaml:2:10: invalid YAML: control characters are not allowed"},
+		{"version: v1\ntitle: ab\xffc\n", "bytes.yaml:2:10: invalid YAML: invalid leading UTF-8 octet"},
+		{"version: v1\ntitle: é\x1b\n", "bytes.yaml:2:9: invalid YAML: control characters are not allowed"},
+	}
+	for _, tt := range tests {
+		_, err := experiment.Parse("bytes.yaml", []byte(tt.src), opts())
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Parse(%q) = %v; want %q", tt.src, err, tt.want)
+		}
+	}
+}
+
+// A syntax error many lines below the line yaml.v3 names is found at its
+// own line, with a few parses rather than one per line.
+func TestSyntaxErrorFarBelow(t *testing.T) {
+	src := minimal + "x:\n" + strings.Repeat("  a: b\n", 2000) + "  - c\n"
+	_, err := experiment.Parse("far.yaml", []byte(src), opts())
+	if want := "far.yaml:2005:3: invalid YAML: did not find expected key"; err == nil || err.Error() != want {
+		t.Errorf("Parse = %v; want %q", err, want)
+	}
+}
