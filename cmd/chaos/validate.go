@@ -95,7 +95,7 @@ func loadAll(io *stdio, files, varFlags []string) ([]*experiment.Experiment, err
 		if err != nil {
 			var list experiment.ErrorList
 			if errors.As(err, &list) {
-				problems += len(list)
+				problems += list.Count()
 			} else {
 				problems++
 			}

@@ -24,14 +24,51 @@ type decoder struct {
 	// them again would only repeat the problem in other words.
 	bad     map[*yaml.Node]bool
 	skipped int
+	// dropped counts the problems found past maxProblems.
+	dropped int
 }
+
+// maxProblems is how many problems are listed for one file; past that they
+// are only counted. Describing each costs a search for the name meant, in
+// lists as long as the file: a file of nothing but mistakes would
+// otherwise take time that grows with the square of its size.
+const maxProblems = 100
 
 // problems counts what went wrong so far, so that a struct whose fields did
 // not decode is not also checked as a whole.
-func (d *decoder) problems() int { return len(d.errs) + d.skipped }
+func (d *decoder) problems() int { return len(d.errs) + d.skipped + d.dropped }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(n), Msg: fmt.Sprintf(format, args...)})
+	d.add(posOf(n), fmt.Sprintf(format, args...))
+}
+
+// add records a problem at a position.
+func (d *decoder) add(pos Pos, msg string) {
+	if len(d.errs) >= maxProblems {
+		d.dropped++
+		return
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Pos: pos, Msg: msg})
+}
+
+// didYouMean is the did-you-mean hint for a word among names of the file's
+// own (its variables, targets, streams), which can be many: it is only
+// looked for while problems are still listed.
+func (d *decoder) didYouMean(word string, known func() []string) string {
+	if len(d.errs) >= maxProblems {
+		return ""
+	}
+	return didYouMean(word, known())
+}
+
+// list returns the problems found, sorted, with a last line that counts
+// those not listed.
+func (d *decoder) list() ErrorList {
+	d.errs.sort()
+	if d.dropped > 0 {
+		d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("%d more problems are not listed: fix the ones above first", d.dropped), more: d.dropped})
+	}
+	return d.errs
 }
 
 // nodeDecoder is implemented by format types that decode themselves because

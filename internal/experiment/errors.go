@@ -27,6 +27,9 @@ type Error struct {
 	File string
 	Pos
 	Msg string
+	// more is set on the line that stands for problems not listed: how
+	// many.
+	more int
 }
 
 // Error formats the problem as FILE:LINE:COL: message.
@@ -55,6 +58,16 @@ func (l ErrorList) Error() string {
 	return b.String()
 }
 
+// Count returns how many problems the list stands for, including those
+// found past the most that are listed.
+func (l ErrorList) Count() int {
+	n := 0
+	for _, e := range l {
+		n += max(e.more, 1)
+	}
+	return n
+}
+
 // Err returns the list as an error, or nil when it is empty.
 func (l ErrorList) Err() error {
 	if len(l) == 0 {
@@ -79,25 +92,32 @@ func (l ErrorList) sort() {
 }
 
 // suggest returns the known word nearest to word, or "" when none is close
-// enough to be a likely typo.
+// enough to be a likely typo. On a tie, the longer common prefix wins
+// (typos are rarer at the start of a word), then the word first in order.
 func suggest(word string, known []string) string {
-	limit := min(len(word)/2+1, 3)
+	w := []rune(strings.ToLower(word))
+	limit := min(len(w)/2+1, 3)
 	best, bestD, bestP := "", limit+1, -1
-	w := strings.ToLower(word)
-	for _, k := range slices.Sorted(slices.Values(known)) {
-		lk := strings.ToLower(k)
-		d := editDistance(w, lk)
-		// On a tie, the longer common prefix wins: typos are rarer at the
-		// start of a word.
-		p := commonPrefix(w, lk)
-		if d <= limit && (d < bestD || d == bestD && p > bestP) {
-			best, bestD, bestP = k, d, p
+	var k []rune
+	var rows [3][]int
+	for _, name := range known {
+		k = k[:0]
+		for _, r := range strings.ToLower(name) {
+			k = append(k, r)
+		}
+		if len(k)-len(w) > limit || len(w)-len(k) > limit {
+			continue // at least that many insertions or deletions
+		}
+		d := editDistance(w, k, &rows)
+		p := commonPrefix(w, k)
+		if d <= limit && (d < bestD || d == bestD && (p > bestP || p == bestP && name < best)) {
+			best, bestD, bestP = name, d, p
 		}
 	}
 	return best
 }
 
-func commonPrefix(a, b string) int {
+func commonPrefix(a, b []rune) int {
 	n := 0
 	for n < len(a) && n < len(b) && a[n] == b[n] {
 		n++
@@ -114,30 +134,33 @@ func didYouMean(word string, known []string) string {
 
 // editDistance is the optimal string alignment distance: insertions,
 // deletions, substitutions and swaps of neighbours each cost one, so "delya"
-// is one edit from "delay".
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
+// is one edit from "delay". rows is scratch space, reused between calls.
+func editDistance(a, b []rune, rows *[3][]int) int {
+	for i := range rows {
+		if cap(rows[i]) < len(b)+1 {
+			rows[i] = make([]int, len(b)+1)
+		}
+		rows[i] = rows[i][:len(b)+1]
+	}
+	prev2, prev, cur := rows[0], rows[1], rows[2]
 	for j := range prev {
 		prev[j] = j
 	}
-	for i := 1; i <= len(ra); i++ {
+	for i := 1; i <= len(a); i++ {
 		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
+		for j := 1; j <= len(b); j++ {
 			cost := 1
-			if ra[i-1] == rb[j-1] {
+			if a[i-1] == b[j-1] {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
 				cur[j] = min(cur[j], prev2[j-2]+1)
 			}
 		}
 		prev2, prev, cur = prev, cur, prev2
 	}
-	return prev[len(rb)]
+	return prev[len(b)]
 }
 
 // within reports whether a problem was already found at n or inside it.

@@ -2,6 +2,7 @@ package experiment_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -283,5 +284,27 @@ func TestSyntaxErrorFarBelow(t *testing.T) {
 	_, err := experiment.Parse("far.yaml", []byte(src), opts())
 	if want := "far.yaml:2005:3: invalid YAML: did not find expected key"; err == nil || err.Error() != want {
 		t.Errorf("Parse = %v; want %q", err, want)
+	}
+}
+
+// Past 100 problems a file's problems are counted, not listed: describing
+// each searches the file's own names.
+func TestProblemsListedAtMost100(t *testing.T) {
+	src := fill(1<<20, minimal, "", func(i int) string {
+		if i == 150 {
+			return ""
+		}
+		return fmt.Sprintf("k%d: v\n", i)
+	})
+	_, err := experiment.Parse("many.yaml", src, opts())
+	var list experiment.ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("Parse = %v", err)
+	}
+	if len(list) != 101 || list.Count() != 150 {
+		t.Errorf("%d lines for %d problems; want 101 lines for 150", len(list), list.Count())
+	}
+	if got, want := list[len(list)-1].Error(), "many.yaml: 50 more problems are not listed: fix the ones above first"; got != want {
+		t.Errorf("last line %q; want %q", got, want)
 	}
 }

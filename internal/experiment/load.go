@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -204,7 +205,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, d.errs
 	}
 
-	sc := &scope{lookup: opts.LookupEnv, secret: map[string]bool{}, outputs: stepOutputs(doc)}
+	sc := &scope{lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
 	masked := deepCopy(doc)
 	for i := 0; i+1 < len(doc.Content); i += 2 {
@@ -228,9 +229,8 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	}
 	d.decodeFaults(exp)
 	d.check(exp, doc)
-	d.errs.sort()
-	if len(d.errs) > 0 {
-		return nil, d.errs
+	if d.problems() > 0 {
+		return nil, d.list()
 	}
 	return exp, nil
 }
@@ -349,10 +349,10 @@ func valueOf(m *yaml.Node, key string) *yaml.Node {
 // check validates what spans sections: references and unique names.
 func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 	if e.Version != "" && e.Version != Version {
-		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(valueOf(doc, "version")), Msg: fmt.Sprintf("version %q is not supported: this chaos reads version %s", e.Version, Version)})
+		d.add(posOf(valueOf(doc, "version")), fmt.Sprintf("version %q is not supported: this chaos reads version %s", e.Version, Version))
 	}
-	if len(e.Method) == 0 && len(e.SteadyState) == 0 && len(d.errs) == 0 {
-		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(doc), Msg: "the experiment has neither a method nor a steady_state: there is nothing to run"})
+	if len(e.Method) == 0 && len(e.SteadyState) == 0 && d.problems() == 0 {
+		d.add(posOf(doc), "the experiment has neither a method nor a steady_state: there is nothing to run")
 	}
 	unique := func(kind string, names []string, pos []Pos) {
 		seen := map[string]bool{}
@@ -361,7 +361,7 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 				continue
 			}
 			if seen[n] {
-				d.errs = append(d.errs, &Error{File: d.file, Pos: pos[i], Msg: fmt.Sprintf("%s name %q is used twice", kind, n)})
+				d.add(pos[i], fmt.Sprintf("%s name %q is used twice", kind, n))
 			}
 			seen[n] = true
 		}
@@ -381,9 +381,10 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 	}
 	unique("load stream", names, pos)
 
+	streamNames := sync.OnceValue(func() []string { return slices.Collect(maps.Keys(streams)) })
 	checkRefs := func(c *Check) {
 		if c.From != "" && streams[c.From] == nil {
-			d.errs = append(d.errs, &Error{File: d.file, Pos: c.Pos, Msg: fmt.Sprintf("check %q: from names no load stream %q%s", c.Name, c.From, didYouMean(c.From, slices.Sorted(maps.Keys(streams))))})
+			d.add(c.Pos, fmt.Sprintf("check %q: from names no load stream %q%s", c.Name, c.From, d.didYouMean(c.From, streamNames)))
 		}
 	}
 	names, pos = nil, nil
@@ -400,14 +401,19 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 		if len(c.When) == 0 {
 			c.When = []string{During}
 		} else if len(c.When) != 1 || c.When[0] != During {
-			d.errs = append(d.errs, &Error{File: d.file, Pos: c.Pos, Msg: fmt.Sprintf("abort_when %q: abort conditions are watched during the method only; remove when", c.Name)})
+			d.add(c.Pos, fmt.Sprintf("abort_when %q: abort conditions are watched during the method only; remove when", c.Name))
 		}
 	}
 	unique("check", names, pos)
 	if rn := valueOf(doc, "recovery"); e.Recovery != nil && e.Recovery.Within <= 0 && !d.errs.within(rn) {
-		d.errs = append(d.errs, &Error{File: d.file, Pos: posOf(valueOf(doc, "recovery")), Msg: "recovery: within must be more than 0s"})
+		d.add(posOf(valueOf(doc, "recovery")), "recovery: within must be more than 0s")
 	}
 
+	targets := map[string]bool{}
+	for _, t := range e.Targets {
+		targets[t.Name] = true
+	}
+	targetNames := sync.OnceValue(func() []string { return slices.Collect(maps.Keys(targets)) })
 	names, pos = nil, nil
 	var outs []string
 	var outPos []Pos
@@ -422,12 +428,8 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 			if s.Assert != nil {
 				checkRefs(s.Assert)
 			}
-			if s.Kind == StepFault && s.Target != "" && e.Targets.Get(s.Target) == nil {
-				known := make([]string, len(e.Targets))
-				for i, t := range e.Targets {
-					known[i] = t.Name
-				}
-				d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("step %q: target %q is not defined under targets%s", s.Name, s.Target, didYouMean(s.Target, known))})
+			if s.Kind == StepFault && s.Target != "" && !targets[s.Target] {
+				d.add(s.Pos, fmt.Sprintf("step %q: target %q is not defined under targets%s", s.Name, s.Target, d.didYouMean(s.Target, targetNames)))
 			}
 		}
 	}
@@ -439,20 +441,22 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 	for _, n := range names {
 		taken[n] = true
 	}
+	next := map[string]int{} // the number to try first after a base name
 	for _, s := range slices.Concat(e.Method, e.Rollbacks) {
 		if !s.autoNamed {
 			continue
 		}
 		base := s.Name
-		for i := 2; taken[s.Name]; i++ {
+		for i := max(next[base], 2); taken[s.Name]; i++ {
 			s.Name = fmt.Sprintf("%s (%d)", base, i)
+			next[base] = i + 1
 		}
 		taken[s.Name] = true
 	}
 	unique("output (as:)", outs, outPos)
 	for _, s := range e.Rollbacks {
 		if s.Kind == StepFault {
-			d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("rollback step %q: rollbacks cannot inject faults; every fault is reverted by chaos itself", s.Name)})
+			d.add(s.Pos, fmt.Sprintf("rollback step %q: rollbacks cannot inject faults; every fault is reverted by chaos itself", s.Name))
 		}
 		if s.Undo != nil {
 			d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("rollback step %q: a rollback takes no undo; it is itself the undo", s.Name)})

@@ -306,11 +306,17 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
 // decodeFaults decodes each fault step's settings once the targets, which
 // may come later in the file, are known.
 func (d *decoder) decodeFaults(e *Experiment) {
+	targets := map[string]*Target{}
+	for _, t := range e.Targets {
+		if targets[t.Name] == nil {
+			targets[t.Name] = t
+		}
+	}
 	for _, s := range slices.Concat(e.Method, e.Rollbacks) {
 		if s.Kind != StepFault || s.Fault == "" {
 			continue
 		}
-		t := e.Targets.Get(s.Target)
+		t := targets[s.Target]
 		if t == nil || t.Spec == nil {
 			continue
 		}
@@ -318,18 +324,18 @@ func (d *decoder) decodeFaults(e *Experiment) {
 		what := fmt.Sprintf("fault %q", s.Fault)
 		if s.With == nil {
 			names := d.catalog.FaultNames(t.Kind)
-			d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("unknown fault %q for %s target %q%s (known: %s)", s.Fault, t.Kind, t.Name, didYouMean(s.Fault, names), strings.Join(names, ", "))})
+			d.add(s.Pos, fmt.Sprintf("unknown fault %q for %s target %q%s (known: %s)", s.Fault, t.Kind, t.Name, didYouMean(s.Fault, names), strings.Join(names, ", ")))
 			continue
 		}
 		n := s.withNode
 		if n == nil {
 			n = &yaml.Node{Kind: yaml.MappingNode, Line: s.Pos.Line, Column: s.Pos.Col}
 		}
-		before := len(d.errs)
+		before := d.problems()
 		d.decode(n, s.With, what)
-		if tc, ok := s.With.(TargetChecker); ok && len(d.errs) == before {
+		if tc, ok := s.With.(TargetChecker); ok && d.problems() == before {
 			if err := tc.CheckTarget(t.Spec); err != nil {
-				d.errs = append(d.errs, &Error{File: d.file, Pos: s.Pos, Msg: fmt.Sprintf("fault %q on target %q: %v", s.Fault, t.Name, err)})
+				d.add(s.Pos, fmt.Sprintf("fault %q on target %q: %v", s.Fault, t.Name, err))
 			}
 		}
 	}

@@ -46,10 +46,29 @@ type scope struct {
 	secret  map[string]bool
 	outputs map[string]bool // step outputs named with as:
 	lookup  func(string) (string, bool)
+	// hint finds the name meant by an unknown one (decoder.didYouMean).
+	hint    func(word string, known func() []string) string
 	secrets []string
 	// inSteps is set while the method and rollbacks are substituted: only
 	// there do step outputs exist.
 	inSteps bool
+	// known and outs list the names of vars and outputs for did-you-mean
+	// hints, once.
+	known, outs []string
+}
+
+func (sc *scope) knownNames() []string {
+	if len(sc.known) != len(sc.vars)+len(runtimeVars) {
+		sc.known = append(slices.Collect(maps.Keys(sc.vars)), runtimeVars...)
+	}
+	return sc.known
+}
+
+func (sc *scope) outputNames() []string {
+	if sc.outs == nil {
+		sc.outs = slices.Collect(maps.Keys(sc.outputs))
+	}
+	return sc.outs
 }
 
 // expand replaces the references in s. masked is the same text with secrets
@@ -129,13 +148,12 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 		if sc.outputs[out] {
 			return "", false, true, nil
 		}
-		return "", false, false, fmt.Errorf("no step is named %q with as:, so ${%s} is unknown%s", out, name, didYouMean(out, slices.Sorted(maps.Keys(sc.outputs))))
+		return "", false, false, fmt.Errorf("no step is named %q with as:, so ${%s} is unknown%s", out, name, sc.hint(out, sc.outputNames))
 	}
 	if v, ok := sc.vars[name]; ok {
 		return v, sc.secret[name], false, nil
 	}
-	known := append(slices.Sorted(maps.Keys(sc.vars)), runtimeVars...)
-	return "", false, false, fmt.Errorf("undefined variable %q%s", name, didYouMean(name, known))
+	return "", false, false, fmt.Errorf("undefined variable %q%s", name, sc.hint(name, sc.knownNames))
 }
 
 // substitute expands references in every scalar under n, in place, and in
