@@ -26,6 +26,9 @@ const (
 	MaxAliasValues = 100_000
 	// MaxDepth is how deeply values may nest, aliases expanded.
 	MaxDepth = 1000
+	// MaxSubstituted is how many bytes variable substitution may write in
+	// all: a long value referenced many times would otherwise multiply.
+	MaxSubstituted = 4 << 20
 )
 
 // readFile reads an experiment file, refusing what is not a regular file

@@ -308,3 +308,17 @@ func TestProblemsListedAtMost100(t *testing.T) {
 		t.Errorf("last line %q; want %q", got, want)
 	}
 }
+
+// Variables cannot multiply the file: past 4 MiB of substituted text the
+// loader stops, once, at the reference that went past.
+func TestSubstitutionLimit(t *testing.T) {
+	src := hostileInput("substitution", experiment.MaxFileSize)
+	_, err := experiment.Parse("subst.yaml", src, opts())
+	var list experiment.ErrorList
+	if !errors.As(err, &list) || len(list) != 1 {
+		t.Fatalf("Parse = %v; want one problem", err)
+	}
+	if want := "${a} (131072 bytes) brings the text substituted for variables to more than 4 MiB in all"; !strings.Contains(list[0].Error(), want) {
+		t.Errorf("Parse = %v; want %q", list[0], want)
+	}
+}

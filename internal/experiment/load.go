@@ -207,21 +207,21 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 
 	sc := &scope{lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
-	masked := deepCopy(doc)
+	masked := map[*yaml.Node]string{}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
 		key := doc.Content[i].Value
 		if key == "vars" {
 			continue
 		}
 		sc.inSteps = key == "method" || key == "rollbacks"
-		d.substitute(sc, doc.Content[i+1], masked.Content[i+1])
+		d.substitute(sc, doc.Content[i+1], masked)
 	}
 
 	exp := &Experiment{File: file}
 	d.structValue(doc, reflectValue(exp), "the experiment")
 	exp.Vars = sc.vars
 	exp.Secrets = sc.secrets
-	if resolved, ok := plain(masked).(map[string]any); ok {
+	if resolved, ok := plain(doc, masked).(map[string]any); ok {
 		if v, ok := resolved["vars"]; ok {
 			resolved["vars"] = maskVars(v, sc.secret)
 		}
@@ -470,24 +470,28 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 }
 
 // plain turns a node into maps, lists and scalars, as the journal stores
-// the resolved experiment.
-func plain(n *yaml.Node) any {
+// the resolved experiment; masked holds the text of scalars that show a
+// secret, with the secret masked.
+func plain(n *yaml.Node, masked map[*yaml.Node]string) any {
 	switch n.Kind {
 	case yaml.AliasNode:
-		return plain(n.Alias)
+		return plain(n.Alias, masked)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			m[n.Content[i].Value] = plain(n.Content[i+1])
+			m[n.Content[i].Value] = plain(n.Content[i+1], masked)
 		}
 		return m
 	case yaml.SequenceNode:
 		l := make([]any, len(n.Content))
 		for i, c := range n.Content {
-			l[i] = plain(c)
+			l[i] = plain(c, masked)
 		}
 		return l
 	case yaml.ScalarNode:
+		if m, ok := masked[n]; ok {
+			return m
+		}
 		switch n.Tag {
 		case "!!null":
 			return nil

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -239,9 +240,20 @@ func kindName(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "nothing"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return excerpt(n.Value)
 	}
 	return "nothing"
+}
+
+// excerpt quotes a text for a message, cut short when long: a message
+// names the value, it need not repeat a whole file.
+func excerpt(s string) string {
+	const most = 60
+	if utf8.RuneCountInString(s) <= most {
+		return strconv.Quote(s)
+	}
+	r := []rune(s)
+	return strconv.Quote(string(r[:most-10])) + fmt.Sprintf("... (%d characters)", len(r))
 }
 
 // Pick is how many of the matching things a fault hits: all, a count N, or a

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -52,6 +53,10 @@ type scope struct {
 	// inSteps is set while the method and rollbacks are substituted: only
 	// there do step outputs exist.
 	inSteps bool
+	// written counts the bytes substituted so far, up to MaxSubstituted.
+	written int
+	// overflowed is set once going past MaxSubstituted was reported.
+	overflowed bool
 	// known and outs list the names of vars and outputs for did-you-mean
 	// hints, once.
 	known, outs []string
@@ -103,7 +108,7 @@ func (sc *scope) expand(s string) (real, masked string, err error) {
 		}
 		end := strings.IndexByte(s, '}')
 		if end < 0 {
-			return "", "", fmt.Errorf("unterminated reference %q: close it with }", s)
+			return "", "", fmt.Errorf("unterminated reference %s: close it with }", excerpt(s))
 		}
 		name := s[2:end]
 		ref := s[:end+1]
@@ -117,6 +122,9 @@ func (sc *scope) expand(s string) (real, masked string, err error) {
 			m.WriteString(ref)
 			continue
 		}
+		if sc.written += len(val); sc.written > MaxSubstituted {
+			return "", "", &overflowError{ref: ref, size: len(val)}
+		}
 		r.WriteString(val)
 		if secret {
 			m.WriteString(Mask)
@@ -125,6 +133,17 @@ func (sc *scope) expand(s string) (real, masked string, err error) {
 		}
 	}
 	return r.String(), m.String(), nil
+}
+
+// overflowError is the error of the substitution that goes past
+// MaxSubstituted.
+type overflowError struct {
+	ref  string
+	size int
+}
+
+func (e *overflowError) Error() string {
+	return fmt.Sprintf("%s (%d bytes) brings the text substituted for variables to more than %d MiB in all: a value this long, used this often, belongs in a file that a command reads", e.ref, e.size, MaxSubstituted>>20)
 }
 
 func (sc *scope) resolve(name string) (val string, secret, keep bool, err error) {
@@ -156,9 +175,10 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 	return "", false, false, fmt.Errorf("undefined variable %q%s", name, sc.hint(name, sc.knownNames))
 }
 
-// substitute expands references in every scalar under n, in place, and in
-// the matching scalars of the masked copy.
-func (d *decoder) substitute(sc *scope, n, masked *yaml.Node) {
+// substitute expands references in every scalar under n, in place. The
+// text of a scalar that shows a secret is kept in masked with the secret
+// shown as Mask.
+func (d *decoder) substitute(sc *scope, n *yaml.Node, masked map[*yaml.Node]string) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
@@ -166,21 +186,29 @@ func (d *decoder) substitute(sc *scope, n, masked *yaml.Node) {
 		}
 		r, m, err := sc.expand(n.Value)
 		if err != nil {
-			d.errorf(n, "%v", err)
+			// Past the limit every substitution fails alike: say it once.
+			var over *overflowError
+			if !errors.As(err, &over) || !sc.overflowed {
+				d.errorf(n, "%v", err)
+			}
+			sc.overflowed = sc.overflowed || over != nil
 			if d.bad == nil {
 				d.bad = map[*yaml.Node]bool{}
 			}
 			d.bad[n] = true
 			return
 		}
-		n.Value, masked.Value = r, m
+		n.Value = r
+		if m != r {
+			masked[n] = m
+		}
 	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
-		for i := range n.Content {
+		for i, c := range n.Content {
 			// Keys are never substituted: only values.
 			if n.Kind == yaml.MappingNode && i%2 == 0 {
 				continue
 			}
-			d.substitute(sc, n.Content[i], masked.Content[i])
+			d.substitute(sc, c, masked)
 		}
 	}
 }
@@ -219,34 +247,4 @@ func ExpandOutputs(s string, outputs map[string]map[string]string) (string, erro
 		b.WriteString(v)
 		s = s[i+end+1:]
 	}
-}
-
-// deepCopy copies a node tree; aliases in the copy point into the copy, so
-// that what is substituted there is what they show.
-func deepCopy(n *yaml.Node) *yaml.Node {
-	copies := map[*yaml.Node]*yaml.Node{}
-	var cp func(*yaml.Node) *yaml.Node
-	cp = func(n *yaml.Node) *yaml.Node {
-		if c, ok := copies[n]; ok {
-			return c
-		}
-		c := *n
-		copies[n] = &c
-		if n.Content != nil {
-			c.Content = make([]*yaml.Node, len(n.Content))
-			for i, k := range n.Content {
-				c.Content[i] = cp(k)
-			}
-		}
-		return &c
-	}
-	root := cp(n)
-	for orig, c := range copies {
-		if orig.Alias != nil {
-			if a, ok := copies[orig.Alias]; ok {
-				c.Alias = a
-			}
-		}
-	}
-	return root
 }
