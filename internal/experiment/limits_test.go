@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"gopkg.in/yaml.v3"
 )
 
 const minimal = "version: v1\ntitle: hostile\nmethod: [{wait: 1s}]\n"
@@ -144,6 +146,74 @@ func hostileInput(name string, size int) []byte {
 		}
 	}
 	panic("no hostile input " + name)
+}
+
+// loadCost parses src and returns the bytes allocated meanwhile, which is
+// more than the most memory held at once. It reads the runtime's count of
+// allocated bytes, which unlike runtime.ReadMemStats does not stop the
+// world: the fuzzer calls it for every input.
+func loadCost(src []byte) (allocated uint64, err error) {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(sample)
+	before := sample[0].Value.Uint64()
+	_, err = experiment.Parse("fuzz.yaml", src, opts())
+	metrics.Read(sample)
+	return sample[0].Value.Uint64() - before, err
+}
+
+// Whatever a file under the size limit holds, loading it allocates less
+// than half the 256 MiB the loader may use, and a file four times longer
+// costs at most about four times more: the loader is linear in its input.
+// (The time each shape takes is measured by BenchmarkHostile.)
+func TestHostileInputsBounded(t *testing.T) {
+	const most = 128 << 20
+	for _, h := range hostile {
+		t.Run(h.name, func(t *testing.T) {
+			src := h.gen(experiment.MaxFileSize)
+			if len(src) > experiment.MaxFileSize {
+				t.Fatalf("the input is %d bytes, more than the limit", len(src))
+			}
+			full, err := loadCost(src)
+			if full > most {
+				t.Errorf("loading %d bytes allocated %d MiB, more than %d MiB", len(src), full>>20, most>>20)
+			}
+			if err != nil {
+				for _, line := range strings.Split(err.Error(), "\n") {
+					if !strings.HasPrefix(line, "fuzz.yaml:") {
+						t.Errorf("a problem without the file's name: %q", line)
+					}
+				}
+			}
+			quarter, _ := loadCost(h.gen(experiment.MaxFileSize / 4))
+			if full > 6*quarter+1<<20 {
+				t.Errorf("four times the input allocated %.1f times the memory (%d KiB, then %d KiB): more than linear", float64(full)/float64(quarter), quarter>>10, full>>10)
+			}
+		})
+	}
+}
+
+// BenchmarkHostile loads each hostile input at the size limit, next to
+// yaml.v3 parsing the same bytes (the floor under any loader built on it).
+func BenchmarkHostile(b *testing.B) {
+	o := opts()
+	for _, h := range hostile {
+		src := h.gen(experiment.MaxFileSize)
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(src)))
+			for b.Loop() {
+				experiment.Parse("hostile.yaml", src, o)
+			}
+		})
+		b.Run(h.name+"/yaml", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(src)))
+			for b.Loop() {
+				var n yaml.Node
+				yaml.Unmarshal(src, &n)
+			}
+		})
+	}
 }
 
 func TestAliasLimits(t *testing.T) {

@@ -164,8 +164,11 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// FuzzParse feeds the loader arbitrary files: it must never panic, and
-// every problem it reports must carry the file name.
+// FuzzParse feeds the loader arbitrary files: it must never panic, every
+// problem it reports must carry the file name, a file over MaxFileSize is
+// refused, and no file under it makes the loader allocate 256 MiB. The
+// seeds include the hostile inputs of limits_test.go: alias bombs, merge
+// keys, deep nesting, long files and files full of mistakes.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(typical))
 	for _, glob := range []string{"../../experiments/*.yaml", "../../experiments/*/*.yaml", "../../cmd/chaos/testdata/invalid/*.yaml"} {
@@ -176,9 +179,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	}
+	// Small enough for the fuzzer to mutate quickly; TestHostileInputsBounded
+	// loads each at the size limit.
+	for _, h := range hostile {
+		f.Add(h.gen(8 << 10))
+	}
 	o := opts()
 	f.Fuzz(func(t *testing.T, src []byte) {
-		_, err := experiment.Parse("fuzz.yaml", src, o)
+		var allocated uint64
+		var err error
+		if len(src) > 4<<10 {
+			allocated, err = loadCost(src)
+		} else {
+			_, err = experiment.Parse("fuzz.yaml", src, o)
+		}
+		if allocated > 256<<20 {
+			t.Fatalf("loading %d bytes allocated %d MiB", len(src), allocated>>20)
+		}
+		if len(src) > experiment.MaxFileSize && (err == nil || !strings.Contains(err.Error(), "the file is larger than")) {
+			t.Fatalf("a file of %d bytes was not refused: %v", len(src), err)
+		}
 		if err == nil {
 			return
 		}
