@@ -256,6 +256,29 @@ type field struct {
 	what string
 	// doc describes the field in the JSON Schema.
 	doc string
+	// least is the shortest a duration field takes (tag min:"1ms"): less
+	// would make it fail or spin, whatever the system does.
+	least Duration
+}
+
+// durationFloor says why a duration below a field's minimum is refused, by
+// the field's key.
+var durationFloor = map[string]string{
+	"timeout":  "a shorter timeout fails every attempt",
+	"interval": "a shorter interval runs the probe back to back",
+	"within":   "a shorter time leaves no time to look",
+}
+
+// atLeast reports a duration shorter than least, at its node.
+func (d *decoder) atLeast(n *yaml.Node, key string, got, least Duration, what string) {
+	if got >= least {
+		return
+	}
+	why := ""
+	if w, ok := durationFloor[key]; ok {
+		why = " (" + w + ")"
+	}
+	d.errorf(n, "%s is %s: use %s or more%s", what, got, least, why)
 }
 
 // elementName names one element of a list: `load stream "view-cart"` when
@@ -303,7 +326,15 @@ func computeFields(t reflect.Type) []field {
 		if name == "" {
 			continue
 		}
-		out = append(out, field{key: name, index: []int{i}, required: f.Tag.Get("chaos") == "required", what: f.Tag.Get("what"), doc: f.Tag.Get("doc")})
+		fd := field{key: name, index: []int{i}, required: f.Tag.Get("chaos") == "required", what: f.Tag.Get("what"), doc: f.Tag.Get("doc")}
+		if m := f.Tag.Get("min"); m != "" {
+			least, err := ParseDuration(m)
+			if err != nil {
+				panic(fmt.Sprintf("experiment: field %s of %s: min: %v", f.Name, t, err))
+			}
+			fd.least = least
+		}
+		out = append(out, fd)
 	}
 	return out
 }
@@ -347,7 +378,12 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 			if fs[idx].what != "" {
 				fw = fs[idx].what
 			}
-			d.value(val, v.FieldByIndex(fs[idx].index), fw)
+			fv := v.FieldByIndex(fs[idx].index)
+			before := d.problems()
+			d.value(val, fv, fw)
+			if fs[idx].least > 0 && d.problems() == before && fv.Kind() == reflect.Int64 {
+				d.atLeast(val, k.Value, Duration(fv.Int()), fs[idx].least, fw)
+			}
 		}
 		seen[k.Value] = true
 	}

@@ -140,7 +140,7 @@ type Stream struct {
 	HTTP        *HTTPRequest `json:"http" yaml:"http" chaos:"required"`
 	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required"`
 	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight"`
-	Timeout     Duration     `json:"timeout" yaml:"timeout"`
+	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms"`
 	Window      Duration     `json:"window" yaml:"window"`
 	// Success lists the status codes that count as success; by default any
 	// 2xx or 3xx.
@@ -324,7 +324,7 @@ type Exec struct {
 	Shell   bool              `json:"shell,omitempty" yaml:"shell"`
 	Env     map[string]string `json:"env,omitempty" yaml:"env"`
 	Dir     string            `json:"dir,omitempty" yaml:"dir"`
-	Timeout Duration          `json:"timeout" yaml:"timeout"`
+	Timeout Duration          `json:"timeout" yaml:"timeout" min:"1ms"`
 }
 
 // SetDefaults gives commands a minute.

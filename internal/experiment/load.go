@@ -383,8 +383,15 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 
 	streamNames := sync.OnceValue(func() []string { return slices.Collect(maps.Keys(streams)) })
 	checkRefs := func(c *Check) {
-		if c.From != "" && streams[c.From] == nil {
+		if c.From == "" {
+			return
+		}
+		switch s := streams[c.From]; {
+		case s == nil:
 			d.add(c.Pos, fmt.Sprintf("check %q: from names no load stream %q%s", c.Name, c.From, d.didYouMean(c.From, streamNames)))
+		case c.Window < s.Window:
+			// A judgement covers whole windows of the stream's traffic.
+			d.add(c.Pos, fmt.Sprintf("check %q: its window (%s) is shorter than the windows load stream %q records (%s), so it would never hold one: use a window of %s or more", c.Name, c.Window, c.From, s.Window, s.Window))
 		}
 	}
 	names, pos = nil, nil

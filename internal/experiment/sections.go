@@ -106,9 +106,13 @@ func (r *Ready) decodeNode(d *decoder, n *yaml.Node, what string) {
 	ok := d.mapping(n, what, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "within":
-			d.value(v, reflectValue(&r.Within), "within in "+what)
+			if d.durationValue(v, &r.Within, "within in "+what) {
+				d.atLeast(v, k.Value, r.Within, minWithin, "within in "+what)
+			}
 		case "interval":
-			d.value(v, reflectValue(&r.Interval), "interval in "+what)
+			if d.durationValue(v, &r.Interval, "interval in "+what) {
+				d.atLeast(v, k.Value, r.Interval, minInterval, "interval in "+what)
+			}
 		default:
 			if found {
 				d.errorf(k, "%s has more than one probe: give it one", what)
@@ -128,6 +132,20 @@ func (r *Ready) decodeNode(d *decoder, n *yaml.Node, what string) {
 	if ok && !found {
 		d.errorf(n, "%s needs a probe: one of %s", what, strings.Join(d.catalog.ProbeKinds(), ", "))
 	}
+}
+
+// The shortest intervals between a probe's observations, and the shortest
+// time a service is given to be ready.
+const (
+	minInterval = Duration(10e6)
+	minWithin   = Duration(1e6)
+)
+
+// durationValue decodes a duration and reports whether it decoded.
+func (d *decoder) durationValue(n *yaml.Node, v *Duration, what string) bool {
+	before := d.problems()
+	d.value(n, reflectValue(v), what)
+	return d.problems() == before
 }
 
 var checkKeys = []string{"name", "from", "window", "probe", "expect", "when", "failures", "interval", "retries"}
@@ -165,7 +183,9 @@ func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 				d.errorf(v, "failures must be 1 or more")
 			}
 		case "interval":
-			d.value(v, reflectValue(&c.Interval), w)
+			if d.durationValue(v, &c.Interval, w) {
+				d.atLeast(v, k.Value, c.Interval, minInterval, w)
+			}
 		case "retries":
 			d.value(v, reflectValue(&c.Retries), w)
 		default:

@@ -20,7 +20,7 @@ import (
 // HTTPSpec is an HTTP probe: one request.
 type HTTPSpec struct {
 	experiment.HTTPRequest `yaml:",inline"`
-	Timeout                experiment.Duration `yaml:"timeout" json:"timeout"`
+	Timeout                experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
 }
 
 // SetDefaults sends GET with a 5 s timeout.

@@ -11,7 +11,7 @@ import (
 // TCPSpec is a TCP connect probe.
 type TCPSpec struct {
 	Address string              `yaml:"address" json:"address" chaos:"required"`
-	Timeout experiment.Duration `yaml:"timeout" json:"timeout"`
+	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
 }
 
 // SetDefaults gives the connect 2 seconds.
