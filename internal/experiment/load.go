@@ -205,7 +205,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, d.errs
 	}
 
-	sc := &scope{lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc)}
+	sc := &scope{lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc), roots: expandedAtRun(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
 	masked := map[*yaml.Node]string{}
 	for i := 0; i+1 < len(doc.Content); i += 2 {

@@ -3,11 +3,14 @@ package experiment_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/load"
+	"github.com/gamedayhq/chaos/internal/probe"
 	"github.com/gamedayhq/chaos/internal/runner"
 	"gopkg.in/yaml.v3"
 )
@@ -297,5 +300,57 @@ method:
   - {name: settle, wait: 3s}`, 1)
 	if _, err := experiment.Parse("dup.yaml", []byte(dup), opts()); err == nil || !strings.Contains(err.Error(), `dup.yaml:10:5: step name "settle" is used twice`) {
 		t.Errorf("Parse with a name given twice = %v; want an error at 10:5", err)
+	}
+}
+
+// What the loader leaves for run time is expanded there once: a value from
+// vars, --var or the environment is text, never a reference, even where
+// ${uuid} and ${seq} are expanded for each request or use.
+func TestRuntimeReferencesStayText(t *testing.T) {
+	src := `version: v1
+title: runtime
+vars: {note: "", token: "${env:SHOP_TOKEN}"}
+load:
+  - name: orders
+    http:
+      url: "http://127.0.0.1:1/${seq}/$${seq}"
+      headers: {Idempotency-Key: "${uuid}", X-Note: "${note}", X-Token: "${token}"}
+    rate: 1/s
+steady_state:
+  - name: up
+    probe: {exec: {run: [echo, "${uuid}", "$${uuid}", "${note}"]}}
+method:
+  - wait: 1s
+`
+	o := opts()
+	o.Vars = map[string]string{"note": "${uuid} ${seq} ${x.y}"}
+	o.LookupEnv = func(string) (string, bool) { return "p4ss${uuid}", true }
+	e, err := experiment.Parse("runtime.yaml", []byte(src), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := e.Load[0].HTTP
+	v := load.Vars{Seq: 7, UUID: "0f8fad5b-d9cb-469f-a165-70867728950e"}
+	for _, tt := range []struct{ got, want string }{
+		{load.ParseTemplate(h.URL).Expand(v), "http://127.0.0.1:1/7/${seq}"},
+		{load.ParseTemplate(h.Headers["Idempotency-Key"]).Expand(v), v.UUID},
+		{load.ParseTemplate(h.Headers["X-Note"]).Expand(v), "${uuid} ${seq} ${x.y}"},
+		{load.ParseTemplate(h.Headers["X-Token"]).Expand(v), "p4ss${uuid}"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("request text %q; want %q", tt.got, tt.want)
+		}
+	}
+	run := e.SteadyState[0].Probe.Spec.(*probe.ExecSpec).Run
+	var got []string
+	for _, a := range run {
+		x, err := experiment.ExpandRuntime(a, nil, func() string { return v.UUID })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, x)
+	}
+	if want := []string{"echo", v.UUID, "${uuid}", "${uuid} ${seq} ${x.y}"}; !slices.Equal(got, want) {
+		t.Errorf("command %q; want %q", got, want)
 	}
 }

@@ -160,17 +160,22 @@ func TestParseSizeAndSignal(t *testing.T) {
 	}
 }
 
-func TestExpandOutputs(t *testing.T) {
-	outs := map[string]map[string]string{"killed": {"id": "abc", "count": "2"}}
-	got, err := experiment.ExpandOutputs("id=${killed.id} n=${killed.count} keep=${uuid}", outs)
-	if err != nil || got != "id=abc n=2 keep=${uuid}" {
-		t.Errorf("ExpandOutputs = %q, %v", got, err)
+func TestExpandRuntime(t *testing.T) {
+	outs := map[string]map[string]string{"killed": {"id": "abc", "count": "2", "odd": "${uuid}"}}
+	calls := 0
+	id := func() string { calls++; return "0f8fad5b" }
+	got, err := experiment.ExpandRuntime("id=${killed.id} n=${killed.count} u=${uuid} again=${uuid} lit=$${uuid} out=${killed.odd} keep=${x}", outs, id)
+	if want := "id=abc n=2 u=0f8fad5b again=0f8fad5b lit=${uuid} out=${uuid} keep=${x}"; err != nil || got != want {
+		t.Errorf("ExpandRuntime = %q, %v; want %q", got, err, want)
 	}
-	if _, err := experiment.ExpandOutputs("${killed.name}", outs); errText(err) != `${killed.name}: step "killed" has no field "name" (it has count, id)` {
-		t.Errorf("ExpandOutputs of a missing field: %v", err)
+	if calls != 2 {
+		t.Errorf("uuid called %d times for two references; the caller decides whether they share one", calls)
 	}
-	if _, err := experiment.ExpandOutputs("${later.id}", outs); err == nil {
-		t.Error("ExpandOutputs of an output not produced yet succeeded")
+	if _, err := experiment.ExpandRuntime("${killed.name}", outs, id); errText(err) != `${killed.name}: step "killed" has no field "name" (it has count, id, odd)` {
+		t.Errorf("ExpandRuntime of a missing field: %v", err)
+	}
+	if _, err := experiment.ExpandRuntime("${later.id}", outs, id); err == nil {
+		t.Error("ExpandRuntime of an output not produced yet succeeded")
 	}
 }
 

@@ -38,8 +38,90 @@ type VarList map[string]string
 func (VarList) decodeNode(*decoder, *yaml.Node, string) {}
 
 // Runtime variables are known only while the experiment runs: they are left
-// in place by the loader and expanded by the runner.
+// in place by the loader and expanded by the runner, ${uuid} anew for each
+// request, observation and step, ${seq} for each request of a load stream.
 var runtimeVars = []string{"uuid", "seq"}
+
+// refMode says who expands the references in a scalar.
+type refMode int
+
+const (
+	// byLoader: the loader alone, as the file is read.
+	byLoader refMode = iota
+	// perUse: also the runner, each time a probe, exec step or fault
+	// uses its settings: ${uuid}, and ${NAME.field} in steps.
+	perUse
+	// perRequest: also the load generator, for each request: ${uuid} and
+	// ${seq}.
+	perRequest
+)
+
+// expandedAtRun finds the values whose references are expanded again while
+// the experiment runs: the settings of probes (of checks, steps and
+// services' ready), of exec steps, of faults and of targets, and the url,
+// body and headers of load requests. The loader leaves their runtime
+// references in place and keeps what must stay literal text escaped
+// ($${...}), so that a value substituted from a var, --var or the
+// environment is never expanded a second time.
+func expandedAtRun(doc *yaml.Node) map[*yaml.Node]refMode {
+	roots := map[*yaml.Node]refMode{}
+	items := func(n *yaml.Node) []*yaml.Node {
+		if n == nil || n.Kind != yaml.SequenceNode {
+			return nil
+		}
+		return n.Content
+	}
+	field := func(m *yaml.Node, key string) *yaml.Node {
+		if m == nil || m.Kind != yaml.MappingNode {
+			return nil
+		}
+		return valueOf(m, key)
+	}
+	mark := func(n *yaml.Node, mode refMode) {
+		if n != nil {
+			roots[n] = mode
+		}
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		v := doc.Content[i+1]
+		switch doc.Content[i].Value {
+		case "load":
+			for _, s := range items(v) {
+				req := field(s, "http")
+				mark(field(req, "url"), perRequest)
+				mark(field(req, "body"), perRequest)
+				mark(field(req, "headers"), perRequest)
+			}
+		case "steady_state", "abort_when":
+			for _, c := range items(v) {
+				mark(field(c, "probe"), perUse)
+			}
+		case "method", "rollbacks":
+			for _, s := range items(v) {
+				mark(field(s, "probe"), perUse)
+				mark(field(s, "exec"), perUse)
+				mark(field(s, "with"), perUse)
+			}
+		case "targets":
+			if v.Kind == yaml.MappingNode {
+				for j := 1; j < len(v.Content); j += 2 {
+					mark(v.Content[j], perUse)
+				}
+			}
+		case "services":
+			for _, s := range items(v) {
+				if r := field(s, "ready"); r != nil && r.Kind == yaml.MappingNode {
+					for j := 0; j+1 < len(r.Content); j += 2 {
+						if k := r.Content[j].Value; k != "within" && k != "interval" {
+							mark(r.Content[j+1], perUse)
+						}
+					}
+				}
+			}
+		}
+	}
+	return roots
+}
 
 // scope resolves ${...} references while the file is loaded.
 type scope struct {
@@ -53,6 +135,10 @@ type scope struct {
 	// inSteps is set while the method and rollbacks are substituted: only
 	// there do step outputs exist.
 	inSteps bool
+	// roots are the values expanded again at run time, and mode how the
+	// scalar being expanded is.
+	roots map[*yaml.Node]refMode
+	mode  refMode
 	// written counts the bytes substituted so far, up to MaxSubstituted.
 	written int
 	// overflowed is set once going past MaxSubstituted was reported.
@@ -95,9 +181,14 @@ func (sc *scope) expand(s string) (real, masked string, err error) {
 		s = s[i:]
 		switch {
 		case strings.HasPrefix(s, "$${"):
-			// $${x} is the literal text ${x}.
-			r.WriteString("${")
-			m.WriteString("${")
+			// $${x} is the literal text ${x}; it stays escaped for a
+			// value expanded again at run time.
+			lit := "${"
+			if sc.mode != byLoader {
+				lit = "$${"
+			}
+			r.WriteString(lit)
+			m.WriteString(lit)
 			s = s[3:]
 			continue
 		case !strings.HasPrefix(s, "${"):
@@ -121,6 +212,10 @@ func (sc *scope) expand(s string) (real, masked string, err error) {
 			r.WriteString(ref)
 			m.WriteString(ref)
 			continue
+		}
+		if sc.mode != byLoader {
+			// What a variable holds is text, never a reference.
+			val = strings.ReplaceAll(val, "${", "$${")
 		}
 		if sc.written += len(val); sc.written > MaxSubstituted {
 			return "", "", &overflowError{ref: ref, size: len(val)}
@@ -157,12 +252,17 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 		}
 		return v, true, false, nil
 	}
-	if slices.Contains(runtimeVars, name) {
+	switch {
+	case name == "seq" && sc.mode != perRequest:
+		return "", false, false, errors.New("${seq} numbers the requests of a load stream: it can be used in the url, body and headers of load requests only")
+	case name == "uuid" && sc.mode == byLoader:
+		return "", false, false, errors.New("${uuid} is new for each request, observation and step: it can be used in load requests and in the settings of probes, exec steps, faults and targets only")
+	case slices.Contains(runtimeVars, name):
 		return "", false, true, nil
 	}
 	if out, _, ok := strings.Cut(name, "."); ok {
-		if sc.outputs[out] && !sc.inSteps {
-			return "", false, false, fmt.Errorf("${%s} is a step's output: it can be used in method and rollback steps only", name)
+		if sc.outputs[out] && (!sc.inSteps || sc.mode != perUse) {
+			return "", false, false, fmt.Errorf("${%s} is a step's output: it can be used in the probe, exec and with settings of method and rollback steps only", name)
 		}
 		if sc.outputs[out] {
 			return "", false, true, nil
@@ -179,6 +279,10 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 // text of a scalar that shows a secret is kept in masked with the secret
 // shown as Mask.
 func (d *decoder) substitute(sc *scope, n *yaml.Node, masked map[*yaml.Node]string) {
+	if mode, ok := sc.roots[n]; ok {
+		defer func(was refMode) { sc.mode = was }(sc.mode)
+		sc.mode = mode
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
@@ -213,9 +317,15 @@ func (d *decoder) substitute(sc *scope, n *yaml.Node, masked map[*yaml.Node]stri
 	}
 }
 
-// ExpandOutputs replaces ${NAME.field} references in s with step outputs; a
-// reference to an output that was never produced is an error.
-func ExpandOutputs(s string, outputs map[string]map[string]string) (string, error) {
+// ExpandRuntime expands what the loader left for run time in a probe's,
+// exec step's, fault's or target's settings: ${NAME.field} with a step's
+// output, ${uuid} with uuid() (called once for all the references of one
+// use), and $${ as the literal text ${. A reference to an output that was
+// never produced is an error; text from outputs is not expanded again.
+func ExpandRuntime(s string, outputs map[string]map[string]string, uuid func() string) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
@@ -223,16 +333,28 @@ func ExpandOutputs(s string, outputs map[string]map[string]string) (string, erro
 			b.WriteString(s)
 			return b.String(), nil
 		}
+		if i > 0 && s[i-1] == '$' {
+			// $${: the literal text ${.
+			b.WriteString(s[:i-1])
+			b.WriteString("${")
+			s = s[i+2:]
+			continue
+		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
 			b.WriteString(s)
 			return b.String(), nil
 		}
 		name := s[i+2 : i+end]
+		b.WriteString(s[:i])
+		s = s[i+end+1:]
 		out, fieldName, ok := strings.Cut(name, ".")
-		if !ok {
-			b.WriteString(s[:i+end+1])
-			s = s[i+end+1:]
+		switch {
+		case name == "uuid":
+			b.WriteString(uuid())
+			continue
+		case !ok:
+			b.WriteString("${" + name + "}")
 			continue
 		}
 		fields, ok := outputs[out]
@@ -243,8 +365,6 @@ func ExpandOutputs(s string, outputs map[string]map[string]string) (string, erro
 		if !ok {
 			return "", fmt.Errorf("${%s}: step %q has no field %q (it has %s)", name, out, fieldName, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 		}
-		b.WriteString(s[:i])
 		b.WriteString(v)
-		s = s[i+end+1:]
 	}
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // Placeholders expanded per request. Any other ${...} text is left as it is:
-// the experiment loader has substituted variables before the stream starts.
+// the experiment loader has substituted variables before the stream starts,
+// and left $${ for the literal text ${.
 const (
 	placeholderSeq  = "${seq}"
 	placeholderUUID = "${uuid}"
@@ -25,6 +26,7 @@ type Vars struct {
 type Template struct {
 	parts []part
 	uuid  bool
+	src   string
 }
 
 // part is either literal text or one placeholder.
@@ -36,7 +38,7 @@ type part struct {
 // ParseTemplate splits s into literal text and placeholders once, so that
 // expanding it per request costs no scanning.
 func ParseTemplate(s string) Template {
-	var t Template
+	t := Template{src: s}
 	for s != "" {
 		i := strings.Index(s, "${")
 		if i < 0 {
@@ -44,6 +46,10 @@ func ParseTemplate(s string) Template {
 			break
 		}
 		switch {
+		case i > 0 && s[i-1] == '$':
+			// $${ is the literal text ${, as the loader leaves it.
+			t.parts = appendLiteral(t.parts, s[:i-1]+"${")
+			s = s[i+2:]
 		case strings.HasPrefix(s[i:], placeholderSeq):
 			t.parts = appendLiteral(t.parts, s[:i])
 			t.parts = append(t.parts, part{kind: 's'})
@@ -84,8 +90,11 @@ func (t Template) UsesUUID() bool { return t.uuid }
 
 // Expand returns the text with the placeholders replaced by v.
 func (t Template) Expand(v Vars) string {
-	if t.Static() {
-		return t.String()
+	switch {
+	case len(t.parts) == 0:
+		return ""
+	case t.Static():
+		return t.parts[0].text
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
@@ -103,20 +112,4 @@ func (t Template) Expand(v Vars) string {
 }
 
 // String returns the template's source text.
-func (t Template) String() string {
-	if len(t.parts) == 1 && t.parts[0].kind == 0 {
-		return t.parts[0].text
-	}
-	var b strings.Builder
-	for _, p := range t.parts {
-		switch p.kind {
-		case 's':
-			b.WriteString(placeholderSeq)
-		case 'u':
-			b.WriteString(placeholderUUID)
-		default:
-			b.WriteString(p.text)
-		}
-	}
-	return b.String()
-}
+func (t Template) String() string { return t.src }

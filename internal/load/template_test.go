@@ -22,7 +22,8 @@ func TestTemplateExpand(t *testing.T) {
 		{`{"id":"${uuid}","n":${seq}}`, `{"id":"` + id + `","n":42}`, false, true},
 		{"${shop}/x/${seq}", "${shop}/x/42", false, false},
 		{"${", "${", true, false},
-		{"$${seq}", "$42", false, false},
+		{"$${seq}", "${seq}", true, false},
+		{"a$${uuid}b${uuid}$$${seq}", "a${uuid}b" + id + "$${seq}", false, true},
 		{"${SEQ} ${ seq}", "${SEQ} ${ seq}", true, false},
 		{"a${unknown}b${seq}c", "a${unknown}b42c", false, false},
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/journal"
@@ -205,8 +207,10 @@ func (r *run) keepOutput(as string, out map[string]string) {
 	r.mu.Unlock()
 }
 
-// expandOutputs returns a copy of a settings struct with ${NAME.field}
-// references in its strings replaced by step outputs.
+// expandOutputs returns a copy of a settings struct with the references the
+// loader left for run time expanded in its strings: ${NAME.field} with step
+// outputs, ${uuid} with a UUID new for this use of the settings (one
+// observation of a probe, one run of a command, one injection).
 func (r *run) expandOutputs(v any) (any, error) {
 	r.mu.Lock()
 	outputs := r.outputs
@@ -218,8 +222,15 @@ func (r *run) expandOutputs(v any) (any, error) {
 	dst := reflect.New(src.Elem().Type())
 	dst.Elem().Set(src.Elem())
 	var firstErr error
+	var id string
+	newID := func() string {
+		if id == "" {
+			id = uuid.NewString()
+		}
+		return id
+	}
 	walkStrings(dst.Elem(), func(s string) string {
-		out, err := experiment.ExpandOutputs(s, outputs)
+		out, err := experiment.ExpandRuntime(s, outputs, newID)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}

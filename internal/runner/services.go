@@ -352,7 +352,11 @@ func (r *run) waitReady(ctx context.Context, s *service) bool {
 	var last probe.Result
 	for {
 		attempt, cancel := context.WithDeadline(ctx, deadline)
-		last = probe.Run(attempt, ready.Probe.Kind, ready.Probe.Spec, nil)
+		if spec, err := r.expandOutputs(ready.Probe.Spec); err != nil {
+			last = probe.Failf(nil, "%v", err)
+		} else {
+			last = probe.Run(attempt, ready.Probe.Kind, spec, nil)
+		}
 		cancel()
 		if last.OK && !s.markReady() {
 			r.fail(fmt.Errorf("service %q exited with %s before it was ready, though its ready check passed: something else answers there; its last output: %s", s.spec.Name, exitText(s.cmd), orNone(s.tail.String())))
