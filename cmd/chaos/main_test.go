@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/cobra"
 
 	"github.com/gamedayhq/chaos/internal/inject/process"
 )
@@ -270,4 +271,27 @@ func targetMain() {
 	}()
 	fmt.Println("target: listening on", l.Addr())
 	srv.Serve(l)
+}
+
+// A panic in a command is a bug in chaos: it exits 4 and asks for a report,
+// never 2, which would blame the input.
+func TestPanicIsInternalError(t *testing.T) {
+	io, _, errb := testStdio()
+	root := newRoot(io)
+	root.AddCommand(&cobra.Command{
+		Use: "crash",
+		RunE: func(_ *cobra.Command, args []string) error {
+			fmt.Fprintln(io.out, args[0]) // no arguments: a real runtime panic
+			return nil
+		},
+	})
+	if code := executeRoot(root, []string{"crash"}, io); code != exitErr {
+		t.Errorf("a panicking command exited %d, want %d", code, exitErr)
+	}
+	got := errb.String()
+	for _, want := range []string{"chaos: internal error: runtime error: index out of range [0] with length 0", "main_test.go", "This is a bug in chaos. Please report it at " + issuesURL} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, got)
+		}
+	}
 }

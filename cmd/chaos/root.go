@@ -145,7 +145,24 @@ func run(args []string, std *stdio) int {
 }
 
 func execute(args []string, io *stdio) int {
-	root := newRoot(io)
+	return executeRoot(newRoot(io), args, io)
+}
+
+// issuesURL is where bugs in chaos are reported.
+const issuesURL = "https://github.com/gamedayhq/chaos/issues"
+
+// executeRoot runs a command tree and maps its outcome to an exit code. A
+// panic is a bug in chaos, not a problem with the input: it exits 4 with
+// where it happened and a request to report it, never 2, which says the
+// input was invalid. The faults of a run are reverted on the way, by the
+// deferred reverts the panic unwinds through.
+func executeRoot(root *cobra.Command, args []string, io *stdio) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(io.err, "chaos: internal error: %v\n\n%s\nThis is a bug in chaos. Please report it at %s with the command line, the experiment file and the output above.\n", p, debug.Stack(), issuesURL)
+			code = exitErr
+		}
+	}()
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
@@ -174,7 +191,7 @@ processes and containers, cut dependencies), keeps checking while they are
 active, removes them, checks that the system recovers, and writes reports.
 
 Verdicts and exit codes: passed 0, deviated 1, invalid input 2, aborted 3,
-error 4, revert-failed 5, interrupted 130.`,
+error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
 		Example: `  chaos validate experiments/*.yaml
   chaos run experiments/process-stop.yaml
   chaos run --var port=19090 --report-dir out experiments/proxy-latency.yaml`,
