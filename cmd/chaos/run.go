@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -158,10 +159,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		base = filepath.Join("chaos-report", runID)
 	}
 	expDirs := make([]string, len(exps))
-	for i, e := range exps {
+	names := experimentDirNames(exps)
+	for i := range exps {
 		expDirs[i] = base
 		if len(exps) > 1 {
-			expDirs[i] = filepath.Join(base, experimentDirName(e.File, i, exps))
+			expDirs[i] = filepath.Join(base, names[i])
 		}
 	}
 	// Where reports and ledgers go is checked before anything is touched:
@@ -346,17 +348,47 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// experimentDirName names an experiment's report directory inside a
-// gameday's: the file's base name, numbered when two files share it.
-func experimentDirName(file string, i int, exps []*experiment.Experiment) string {
-	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	for k, e := range exps {
-		if k != i && strings.TrimSuffix(filepath.Base(e.File), filepath.Ext(e.File)) == base {
-			return fmt.Sprintf("%d-%s", i+1, base)
+// experimentDirNames names the experiments' report directories inside a
+// gameday's: each file's base name without its extension, numbered with
+// its place on the command line when two files share it. A name stays
+// inside the gameday's directory whatever the file is called: it is never
+// empty, never starts with a dot (a file named "...yaml" would otherwise
+// write into the parent), is at most maxDirName bytes, and no two are the
+// same.
+func experimentDirNames(exps []*experiment.Experiment) []string {
+	names := make([]string, len(exps))
+	count := map[string]int{}
+	for i, e := range exps {
+		base := filepath.Base(e.File)
+		base = strings.TrimLeft(strings.TrimSuffix(base, filepath.Ext(base)), ".")
+		if base == "" {
+			base = "experiment"
 		}
+		for len(base) > maxDirName {
+			_, size := utf8.DecodeLastRuneInString(base)
+			base = base[:len(base)-size]
+		}
+		names[i] = base
+		count[base]++
 	}
-	return base
+	taken := map[string]bool{}
+	for i, n := range names {
+		if count[n] > 1 {
+			n = fmt.Sprintf("%d-%s", i+1, n)
+		}
+		// A file may itself be named like a numbered one ("1-x.yaml").
+		for k := 2; taken[n]; k++ {
+			n = fmt.Sprintf("%s-%d", names[i], k)
+		}
+		names[i] = n
+		taken[n] = true
+	}
+	return names
 }
+
+// maxDirName bounds an experiment's report directory name, which a number
+// may lengthen, well under the 255 bytes file systems allow.
+const maxDirName = 200
 
 // writeReports writes the journal and, rendered from it, the summary, the
 // HTML report and the JUnit XML next to it.
@@ -393,11 +425,13 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 	return paths, write("junit", "junit.xml", junit)
 }
 
-// serviceLogs reads the services' logs for the HTML report.
+// serviceLogs reads the services' logs for the HTML report. A log is read
+// only from inside the report directory: a journal from elsewhere must not
+// put any file it names into a report that is then shared.
 func serviceLogs(j *journal.Journal, dir string) map[string]string {
 	logs := map[string]string{}
 	for _, s := range j.Services {
-		if s.Log == "" {
+		if s.Log == "" || !filepath.IsLocal(s.Log) {
 			continue
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, s.Log)); err == nil {
