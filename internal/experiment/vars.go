@@ -17,17 +17,38 @@ const Mask = "***"
 // Masker hides the experiment's secrets in text written about it, also in
 // their JSON-escaped form. Very short secrets are left alone: masking "1"
 // would garble every number.
-func (e *Experiment) Masker() *strings.Replacer {
-	var pairs []string
+func (e *Experiment) Masker() *Masker {
+	m := &Masker{}
 	for _, s := range e.Secrets {
 		if len(s) >= 4 {
-			pairs = append(pairs, s, Mask)
+			m.secrets = append(m.secrets, s)
 			if q, _ := json.Marshal(s); string(q[1:len(q)-1]) != s {
-				pairs = append(pairs, string(q[1:len(q)-1]), Mask)
+				m.secrets = append(m.secrets, string(q[1:len(q)-1]))
 			}
 		}
 	}
-	return strings.NewReplacer(pairs...)
+	// The longest first: a secret that contains another is masked whole.
+	slices.SortStableFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
+	return m
+}
+
+// Masker replaces secrets with Mask. It searches for each secret in turn,
+// which takes time linear in the text for each: one pass that tries every
+// secret at every position (strings.Replacer) takes the text's length
+// times the longest secret's when the text nearly matches it, as the
+// output of a probe can.
+type Masker struct {
+	secrets []string
+}
+
+// Replace returns s with every secret masked.
+func (m *Masker) Replace(s string) string {
+	for _, secret := range m.secrets {
+		if strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, Mask)
+		}
+	}
+	return s
 }
 
 // VarList is the experiment's variables after --var overrides, by name.

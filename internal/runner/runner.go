@@ -87,7 +87,7 @@ type run struct {
 	opts Options
 	env  *inject.Env
 	led  *ledger.Ledger
-	mask *strings.Replacer
+	mask *experiment.Masker
 
 	mu         sync.Mutex
 	j          *journal.Journal
