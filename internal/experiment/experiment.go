@@ -147,6 +147,12 @@ type Stream struct {
 	Success []int `json:"success,omitempty" yaml:"success"`
 }
 
+// The slowest and fastest rates of a load stream.
+const (
+	minRate = Rate(1.0 / 3600)
+	maxRate = Rate(1e6)
+)
+
 // SetDefaults sets a 5 s timeout and 1 s windows.
 func (s *Stream) SetDefaults() {
 	s.Timeout = Duration(5e9)
@@ -158,6 +164,10 @@ func (s *Stream) Validate() error {
 	switch {
 	case s.Rate <= 0:
 		return errorString("rate must be more than 0/s")
+	case s.Rate < minRate:
+		return errorString("rate must be 1/h or more: slower, the stream would send next to nothing, and its schedule would overflow")
+	case s.Rate > maxRate:
+		return errorString("rate must be 1000000/s or less")
 	case s.Window < Duration(1e8):
 		return errorString("window must be 100ms or more")
 	case s.MaxInflight < 0:

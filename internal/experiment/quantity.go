@@ -1,8 +1,10 @@
 package experiment
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,13 +22,20 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // String formats the duration the way it is written in experiment files.
 func (d Duration) String() string { return time.Duration(d).String() }
 
+// durationSyntax is what time.ParseDuration reads; text that matches it
+// and still does not parse is too long a duration.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+
 // ParseDuration parses a duration such as "300ms" or "2s". A bare number is
 // refused: a unit is always required so that "5" cannot mean two things.
 func ParseDuration(s string) (Duration, error) {
 	t := strings.TrimSpace(s)
 	d, err := time.ParseDuration(t)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration: use 300ms, 2s, 1m", s)
+	switch {
+	case err != nil && durationSyntax.MatchString(t):
+		return 0, fmt.Errorf("%s is longer than the longest duration, %dh", excerpt(s), math.MaxInt64/int64(time.Hour))
+	case err != nil:
+		return 0, fmt.Errorf("%s is not a duration: use 300ms, 2s, 1m", excerpt(s))
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("%q is negative: a duration is 0 or more", s)
@@ -96,7 +105,7 @@ func ParseRate(s string) (Rate, error) {
 	default:
 		return 0, bad
 	}
-	return Rate(n * float64(time.Second) / float64(per)), nil
+	return Rate(n * (float64(time.Second) / float64(per))), nil
 }
 
 // UnmarshalYAML reads a rate from a scalar.
@@ -141,8 +150,11 @@ func ParsePercent(s string) (Percent, error) {
 	t := strings.TrimSpace(s)
 	num, ok := strings.CutSuffix(t, "%")
 	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if errors.Is(err, strconv.ErrRange) {
+		err = nil // ±Inf or 0: told as out of range, or taken as 0
+	}
 	if !ok || err != nil || math.IsNaN(n) {
-		return 0, fmt.Errorf("%q is not a percentage: use 30%%, 99.5%%", s)
+		return 0, fmt.Errorf("%s is not a percentage: use 30%%, 99.5%%", excerpt(s))
 	}
 	if n < 0 || n > 100 {
 		return 0, fmt.Errorf("%q is out of range: a percentage is from 0%% to 100%%", s)

@@ -22,6 +22,9 @@ func TestParseDuration(t *testing.T) {
 		{"5", 0, `"5" is not a duration: use 300ms, 2s, 1m`},
 		{"-1s", 0, `"-1s" is negative: a duration is 0 or more`},
 		{"", 0, `"" is not a duration: use 300ms, 2s, 1m`},
+		{"2562047h", 2562047 * time.Hour, ""},
+		{"2562048h", 0, `"2562048h" is longer than the longest duration, 2562047h`},
+		{"99999999999999999999s", 0, `"99999999999999999999s" is longer than the longest duration, 2562047h`},
 	}
 	for _, tt := range tests {
 		got, err := experiment.ParseDuration(tt.in)
@@ -47,6 +50,7 @@ func TestParseRate(t *testing.T) {
 		{"50/d", 0, true},
 		{"-1/s", 0, true},
 		{"x/s", 0, true},
+		{"1e308/s", 1e308, false}, // finite: the loader's stream checks refuse it as too fast
 	}
 	for _, tt := range tests {
 		got, err := experiment.ParseRate(tt.in)
@@ -68,6 +72,7 @@ func TestParsePercent(t *testing.T) {
 		{"99.5", 0, `"99.5" is not a percentage: use 30%, 99.5%`},
 		{"101%", 0, `"101%" is out of range: a percentage is from 0% to 100%`},
 		{"-1%", 0, `"-1%" is out of range: a percentage is from 0% to 100%`},
+		{"1e400%", 0, `"1e400%" is out of range: a percentage is from 0% to 100%`},
 	}
 	for _, tt := range tests {
 		got, err := experiment.ParsePercent(tt.in)

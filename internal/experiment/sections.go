@@ -188,6 +188,9 @@ func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 			}
 		case "retries":
 			d.value(v, reflectValue(&c.Retries), w)
+			if c.Retries < 0 {
+				d.errorf(v, "retries must be 0 or more")
+			}
 		default:
 			d.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, checkKeys))
 		}
