@@ -10,8 +10,12 @@ package experiment
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
+	"strings"
 
+	"golang.org/x/net/http/httpguts"
 	"gopkg.in/yaml.v3"
 )
 
@@ -67,12 +71,16 @@ type Service struct {
 func (s *Service) SetDefaults() { s.Grace = Duration(5e9) }
 
 // Validate checks the name, which names the service's log file in the
-// report directory: a name such as ../x would write outside it.
+// report directory (a name such as ../x would write outside it), the command
+// line and the environment.
 func (s *Service) Validate() error {
 	if !validName(s.Name) {
 		return errorString("the name is also its log file's name in the report directory: use letters, digits, _ and -")
 	}
-	return nil
+	if len(s.Run) == 0 {
+		return errorString("run needs a command")
+	}
+	return checkCommand(s.Run, s.Env)
 }
 
 // Ready is a service's readiness probe: polled until it passes or Within
@@ -187,8 +195,21 @@ type HTTPRequest struct {
 // SetDefaults sends GET.
 func (r *HTTPRequest) SetDefaults() { r.Method = "GET" }
 
-// Validate checks the URL: its scheme, its host and its port.
+// Validate checks the URL (its scheme, its host and its port), the method
+// and the headers: what net/http would refuse to send fails here, at its
+// line, rather than as every request failing.
 func (r *HTTPRequest) Validate() error {
+	if !httpguts.ValidHeaderFieldName(r.Method) {
+		return errorString(fmt.Sprintf("method %s is not an HTTP method: use a word such as GET or POST", excerpt(r.Method)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
+		switch {
+		case !httpguts.ValidHeaderFieldName(k):
+			return errorString(fmt.Sprintf("header name %s is not valid: use letters, digits and -", excerpt(k)))
+		case !httpguts.ValidHeaderFieldValue(r.Headers[k]):
+			return errorString(fmt.Sprintf("header %s: its value has a line break or control character", k))
+		}
+	}
 	if !hasHTTPScheme(r.URL) {
 		return errorString("url must start with http:// or https://")
 	}
@@ -340,13 +361,36 @@ type Exec struct {
 // SetDefaults gives commands a minute.
 func (e *Exec) SetDefaults() { e.Timeout = Duration(60e9) }
 
-// Validate checks the command line.
+// Validate checks the command line and the environment.
 func (e *Exec) Validate() error {
 	if len(e.Run) == 0 {
 		return errorString("run needs a command")
 	}
 	if e.Shell && len(e.Run) != 1 {
 		return errorString("with shell: true, run is one string")
+	}
+	return checkCommand(e.Run, e.Env)
+}
+
+// checkCommand refuses what no process can be started with: a NUL byte in
+// an argument, an environment variable whose name is empty or holds = (it
+// would set another variable), a NUL in a name or value.
+func checkCommand(run []string, env map[string]string) error {
+	if run[0] == "" {
+		return errorString("run: the command is empty")
+	}
+	for _, a := range run {
+		if strings.ContainsRune(a, 0) {
+			return errorString(fmt.Sprintf("run: argument %s holds a NUL byte", excerpt(a)))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			return errorString(fmt.Sprintf("env: %s is not a variable name: a name is not empty and has no = or NUL", excerpt(k)))
+		case strings.ContainsRune(env[k], 0):
+			return errorString(fmt.Sprintf("env: the value of %s holds a NUL byte", k))
+		}
 	}
 	return nil
 }
