@@ -35,6 +35,11 @@ versions are read too.`,
 					p = filepath.Join(p, "journal.json")
 					paths[i] = p
 				}
+				// A device or a pipe would be read until memory runs out,
+				// or wait for a writer.
+				if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+					return withCode(exitUsage, fmt.Errorf("read journal: %s is not a regular file: give a journal.json or the report directory it is in", p))
+				}
 				j, err := journal.Read(p)
 				if err != nil {
 					return withCode(exitUsage, err)
