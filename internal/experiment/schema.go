@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 )
@@ -55,7 +56,7 @@ func Schema(c Catalog) map[string]any {
 		"expect":   expect,
 		"when":     map[string]any{"type": "array", "items": map[string]any{"enum": []string{Before, During, After}}},
 		"failures": describe(orVar(map[string]any{"type": "integer", "minimum": 1}), "consecutive failed observations that fail the check (default 1)"),
-		"interval": describe(durationSchema(), "time between a probe's observations during the method (default 1s)"),
+		"interval": describe(durationSchema(), "time between a probe's observations during the method (default 1s, at least 10ms)"),
 		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method (default 0)"),
 	}, []string{"name"})
 	faultStep := obj(map[string]any{
@@ -71,7 +72,10 @@ func Schema(c Catalog) map[string]any {
 		obj(map[string]any{"name": str(""), "exec": g.of(reflect.TypeFor[Exec]()), "as": str(""),
 			"undo": describe(g.of(reflect.TypeFor[Exec]()), "a command that undoes what exec did: recorded in the ledger before exec runs, run when the method ends (also on an interrupt, or by chaos recover)")}, []string{"exec"}),
 	}}
-	readyProps := map[string]any{"within": durationSchema(), "interval": durationSchema()}
+	readyProps := map[string]any{
+		"within":   describe(durationSchema(), "how long the service has to be ready (default 10s, at least 1ms)"),
+		"interval": describe(durationSchema(), "time between looks (default 100ms, at least 10ms)"),
+	}
 	for k, v := range probeKinds {
 		readyProps[k] = v
 	}
@@ -153,6 +157,10 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 		for _, f := range fieldsOf(t) {
 			ft := t.FieldByIndex(f.index).Type
 			props[f.key] = g.of(ft)
+			if f.least > 0 {
+				d := props[f.key].(map[string]any)
+				d["description"] = fmt.Sprintf("%s; %s or more", d["description"], f.least)
+			}
 			if m, ok := props[f.key].(map[string]any); ok && f.doc != "" {
 				// The field's own words first, then what its type says.
 				desc := f.doc
@@ -211,7 +219,7 @@ func (Duration) JSONSchema() map[string]any { return durationSchema() }
 
 // JSONSchema describes a rate.
 func (Rate) JSONSchema() map[string]any {
-	return pattern(`\s*[0-9]+(\.[0-9]+)?\s*/\s*(ms|s|m|min|h)\s*`, "a rate such as 50/s")
+	return pattern(`\s*[0-9]+(\.[0-9]+)?\s*/\s*(ms|s|m|min|h)\s*`, "a rate such as 50/s, from 1/h to 1000000/s")
 }
 
 // JSONSchema describes a percentage.
