@@ -308,7 +308,7 @@ method:
 // ${uuid} and ${seq} are expanded for each request or use.
 func TestRuntimeReferencesStayText(t *testing.T) {
 	src := `version: v1
-title: runtime
+title: "runtime ${note}"
 vars: {note: "", token: "${env:SHOP_TOKEN}"}
 load:
   - name: orders
@@ -328,6 +328,9 @@ method:
 	e, err := experiment.Parse("runtime.yaml", []byte(src), o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := "runtime ${uuid} ${seq} ${x.y}"; e.Title != want {
+		t.Errorf("title %q; want %q", e.Title, want)
 	}
 	h := e.Load[0].HTTP
 	v := load.Vars{Seq: 7, UUID: "0f8fad5b-d9cb-469f-a165-70867728950e"}
