@@ -79,8 +79,9 @@ const (
 
 // expandedAtRun finds the values whose references are expanded again while
 // the experiment runs: the settings of probes (of checks, steps and
-// services' ready), of exec steps, of faults and of targets, and the url,
-// body and headers of load requests. The loader leaves their runtime
+// services' ready), of exec steps and of faults, and the url, body and
+// headers of load requests. Targets are read as loaded: proxies start
+// before any step, and a dry run resolves them as they are. The loader leaves their runtime
 // references in place and keeps what must stay literal text escaped
 // ($${...}), so that a value substituted from a var, --var or the
 // environment is never expanded a second time.
@@ -122,12 +123,6 @@ func expandedAtRun(doc *yaml.Node) map[*yaml.Node]refMode {
 				mark(field(s, "probe"), perUse)
 				mark(field(s, "exec"), perUse)
 				mark(field(s, "with"), perUse)
-			}
-		case "targets":
-			if v.Kind == yaml.MappingNode {
-				for j := 1; j < len(v.Content); j += 2 {
-					mark(v.Content[j], perUse)
-				}
 			}
 		case "services":
 			for _, s := range items(v) {
@@ -277,7 +272,7 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 	case name == "seq" && sc.mode != perRequest:
 		return "", false, false, errors.New("${seq} numbers the requests of a load stream: it can be used in the url, body and headers of load requests only")
 	case name == "uuid" && sc.mode == byLoader:
-		return "", false, false, errors.New("${uuid} is new for each request, observation and step: it can be used in load requests and in the settings of probes, exec steps, faults and targets only")
+		return "", false, false, errors.New("${uuid} is new for each request, observation and step: it can be used in load requests and in the settings of probes, exec steps and faults only")
 	case slices.Contains(runtimeVars, name):
 		return "", false, true, nil
 	}

@@ -288,11 +288,11 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	t := r.exp.Targets.Get(s.Target)
 	tk, _ := inject.LookupTarget(t.Kind)
 	fk, _ := inject.LookupFault(t.Kind, s.Fault)
-	spec, err := r.expandOutputs(t.Spec)
-	var with any
-	if err == nil {
-		with, err = r.expandOutputs(s.With)
-	}
+	// A target's settings are used as loaded, as the dry run and the
+	// start of proxies use them: only a step's own settings hold
+	// references for run time.
+	spec := t.Spec
+	with, err := r.expandOutputs(s.With)
 	if err != nil {
 		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
 		return journal.StepError, err.Error(), nil
