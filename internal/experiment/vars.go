@@ -79,7 +79,7 @@ const (
 
 // expandedAtRun finds the values whose references are expanded again while
 // the experiment runs: the settings of probes (of checks, steps and
-// services' ready), of exec steps and of faults, and the url, body and
+// services' ready), of exec steps and their undo, and of faults, and the url, body and
 // headers of load requests. Targets are read as loaded: proxies start
 // before any step, and a dry run resolves them as they are. The loader leaves their runtime
 // references in place and keeps what must stay literal text escaped
@@ -122,6 +122,7 @@ func expandedAtRun(doc *yaml.Node) map[*yaml.Node]refMode {
 			for _, s := range items(v) {
 				mark(field(s, "probe"), perUse)
 				mark(field(s, "exec"), perUse)
+				mark(field(s, "undo"), perUse)
 				mark(field(s, "with"), perUse)
 			}
 		case "services":
@@ -278,7 +279,7 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 	}
 	if out, _, ok := strings.Cut(name, "."); ok {
 		if sc.outputs[out] && (!sc.inSteps || sc.mode != perUse) {
-			return "", false, false, fmt.Errorf("${%s} is a step's output: it can be used in the probe, exec and with settings of method and rollback steps only", name)
+			return "", false, false, fmt.Errorf("${%s} is a step's output: it can be used in the probe, exec, undo and with settings of method and rollback steps only", name)
 		}
 		if sc.outputs[out] {
 			return "", false, true, nil

@@ -232,10 +232,10 @@ steady_state:
   - name: fast
     from: calls
     window: 1s
-    expect: {p99: "< 100ms"}
+    expect: {p99: "< 400ms"}
     when: [before, after]
 method:
-  - {fault: latency, target: link, with: {delay: 200ms}, for: 1500ms}
+  - {fault: latency, target: link, with: {delay: 900ms}, for: 1500ms}
 recovery: {within: 5s}
 `, s)
 	c := check(j, "fast")
@@ -243,15 +243,16 @@ recovery: {within: 5s}
 		t.Fatalf("no recovery: %+v (%s)", c.Recovered, j.Reason)
 	}
 	// The truth: requests sent after the revert are fast at once; the ones
-	// in flight then finish within the 200 ms delay.
-	truth := 200 * time.Millisecond
+	// in flight then finish within the 900 ms delay. The threshold sits far
+	// from both the delay and a loaded machine's own latency.
+	truth := 900 * time.Millisecond
 	// The load generator measures latency from each request's due time: a
 	// window whose requests were sent more than the threshold late (the
 	// machine was too busy to send them) fails whatever the system does,
 	// and delays the measured recovery by a window.
 	slack := 500 * time.Millisecond
 	for _, w := range j.Windows {
-		if w.End.After(j.Faults[0].Reverted) && w.Start.Before(c.Recovered.At) && w.Lag > 50*time.Millisecond {
+		if w.End.After(j.Faults[0].Reverted) && w.Start.Before(c.Recovered.At) && w.Lag > 200*time.Millisecond {
 			slack += 500 * time.Millisecond
 		}
 	}
