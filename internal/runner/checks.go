@@ -283,7 +283,7 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 		wake := r.windowsChanged()
 		end := r.latestEnd(c.From)
 		if !end.IsZero() && end.Sub(start) >= c.Window.D()-time.Millisecond {
-			return judge(c, r.windowsOf(c.From, end.Add(-c.Window.D()-time.Millisecond), end))
+			return judge(c, r.recentWindows(c.From, start, end, c.Window.D()))
 		}
 		select {
 		case <-wake:
@@ -300,7 +300,7 @@ func (r *run) judgeLoadNow(ctx context.Context, c *experiment.Check) (journal.Sa
 		smp := r.loadOnce(ctx, c, time.Time{})
 		return smp, smp.OK
 	}
-	smp := judge(c, r.windowsOf(c.From, end.Add(-c.Window.D()-time.Millisecond), end))
+	smp := judge(c, r.recentWindows(c.From, time.Time{}, end, c.Window.D()))
 	return smp, smp.OK
 }
 
@@ -464,17 +464,36 @@ func (r *run) closeDuring() {
 			continue
 		}
 		r.mu.Lock()
-		res, n, underFault := cs.rec.Results[experiment.During], 0, 0
+		res, n, underFault, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
+		var lastUnder journal.Sample
 		for _, smp := range cs.rec.Samples {
 			if smp.Phase == experiment.During {
 				n++
 				if len(smp.Faults) > 0 {
 					underFault++
+					if !smp.OK {
+						lastUnder = smp
+						underFaultFailed++
+					}
+					// A pass counts as coping with a fault only if a fault
+					// was still on when the observation ended: one that
+					// waited out the revert saw the system without it.
+					if smp.OK && r.onAt(smp.End()) {
+						underFaultOK++
+					}
 				}
 			}
 		}
 		r.mu.Unlock()
 		if res != "" {
+			continue
+		}
+		if !cs.abort && underFault > 0 && underFaultOK == 0 && !lastUnder.Time.IsZero() && !r.isAborted() {
+			// failures: N tolerates a short streak among passing
+			// observations; it cannot make a check hold that failed every
+			// observation made while a fault was in effect, only because
+			// the method ended before the streak reached N.
+			r.breakCutShort(cs, lastUnder, underFaultFailed)
 			continue
 		}
 		var why string
@@ -504,6 +523,29 @@ func (r *run) closeDuring() {
 			r.unobserved(cs, experiment.During, why)
 		}
 	}
+}
+
+// breakCutShort breaks a check whose every observation under a fault
+// failed, though fewer in a row than its failures: N.
+func (r *run) breakCutShort(cs *checkState, last journal.Sample, n int) {
+	reason := fmt.Sprintf("%s (failed %s made while a fault was in effect, and passed none; the method ended before %d failures in a row)",
+		last.Reason, allOf(n, "observation"), cs.c.Failures)
+	r.mu.Lock()
+	cs.rec.BrokeAt = last.Time
+	r.mu.Unlock()
+	r.result(cs, experiment.During, journal.Broken, reason)
+	if len(last.Faults) > 0 {
+		reason += " (under " + stepList(last.Faults) + ")"
+	}
+	r.deviate(fmt.Sprintf("check %q broke during the method: %s", cs.c.Name, reason))
+}
+
+// allOf says "the 1 observation" or "all 3 observations".
+func allOf(n int, noun string) string {
+	if n == 1 {
+		return "the 1 " + noun
+	}
+	return fmt.Sprintf("all %d %ss", n, noun)
 }
 
 func plural(n int, noun string) string {

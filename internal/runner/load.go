@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -126,6 +127,29 @@ func (r *run) windowsOf(name string, from, to time.Time) []load.Window {
 			out = append(out, w)
 		}
 	}
+	return out
+}
+
+// recentWindows returns the stream's newest windows that end by end and
+// start at notBefore or later, as many as it takes to cover span. Windows
+// vary in length (a stream's first one may be longer than a check's
+// window), so they are counted back from end rather than cut at end-span,
+// which would leave out a window that starts just before the cut.
+func (r *run) recentWindows(name string, notBefore, end time.Time, span time.Duration) []load.Window {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []load.Window
+	for i := len(r.j.Windows) - 1; i >= 0; i-- {
+		w := r.j.Windows[i]
+		if w.Stream != name || w.End.After(end) || w.Start.Before(notBefore) {
+			continue
+		}
+		out = append(out, w)
+		if end.Sub(w.Start) >= span-time.Millisecond {
+			break
+		}
+	}
+	slices.Reverse(out)
 	return out
 }
 

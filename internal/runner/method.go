@@ -475,9 +475,16 @@ func (r *run) revert(ctx context.Context, faults ...*applied) {
 
 // undo removes one fault, or runs an exec step's undo, and records it.
 func (r *run) undo(ctx context.Context, a *applied) {
+	began := time.Now()
 	err := inject.Revert(ctx, r.env, a.undo)
 	now := time.Now()
 	r.mu.Lock()
+	if a.fault >= 0 {
+		if r.revertBegan == nil {
+			r.revertBegan = map[int]time.Time{}
+		}
+		r.revertBegan[a.fault] = began
+	}
 	what := fmt.Sprintf("the undo of step %q (%s)", a.step, a.undo.Target.Name)
 	fault := ""
 	if a.fault >= 0 {
@@ -555,6 +562,30 @@ func (r *run) faultsInEffect(from, to time.Time) []string {
 		out = append(out, f.Step)
 	}
 	return out
+}
+
+// onAt reports whether a fault was surely on at t: injected by then and
+// its revert not yet begun (a fault with nothing to revert: until the
+// method's steps were over). An observation that ended while its fault
+// was being reverted may have seen the system without it. r.mu must be
+// held.
+func (r *run) onAt(t time.Time) bool {
+	for i, f := range r.j.Faults {
+		if f.Injected.After(t) {
+			continue
+		}
+		end, began := f.Reverted, r.revertBegan[i]
+		if !began.IsZero() {
+			end = began
+		}
+		if f.Irreversible {
+			end = r.stepsEnded
+		}
+		if end.IsZero() || t.Before(end) {
+			return true
+		}
+	}
+	return false
 }
 
 // lastRevert is when the last fault was removed, or the zero time.

@@ -112,9 +112,10 @@ type run struct {
 	services    []*service
 	streams     []*stream
 	stopStreams context.CancelFunc
-	background  sync.WaitGroup // background faults waiting for their for
-	methodDone  chan struct{}  // closed when the method's steps are over
-	stepsEnded  time.Time      // when the method's steps were over
+	background  sync.WaitGroup    // background faults waiting for their for
+	methodDone  chan struct{}     // closed when the method's steps are over
+	stepsEnded  time.Time         // when the method's steps were over
+	revertBegan map[int]time.Time // by fault index: when its revert began
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
 }

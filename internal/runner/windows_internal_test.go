@@ -1,0 +1,56 @@
+package runner
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
+)
+
+// A check judges the newest windows that cover its span, also when the
+// stream's first window is longer than the span: cutting at end-span would
+// leave it out and judge no traffic at all.
+func TestRecentWindows(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	win := func(stream string, from, to int) load.Window {
+		return load.Window{Stream: stream, Start: at(from), End: at(to)}
+	}
+	r := &run{j: &journal.Journal{Windows: []load.Window{
+		win("a", 0, 1400), // a first window, longer than the stream's 1s
+		win("b", 0, 500),
+		win("a", 1400, 2400),
+		win("a", 2400, 3400),
+	}}}
+	cases := []struct {
+		name      string
+		notBefore time.Time
+		end       time.Time
+		span      time.Duration
+		want      [][2]int
+	}{
+		{"first window longer than the span", time.Time{}, at(1400), time.Second, [][2]int{{0, 1400}}},
+		{"newest window covers the span", time.Time{}, at(3400), time.Second, [][2]int{{2400, 3400}}},
+		{"two windows for a longer span", time.Time{}, at(3400), 1500 * time.Millisecond, [][2]int{{1400, 2400}, {2400, 3400}}},
+		{"nothing from before notBefore", at(1000), at(3400), 5 * time.Second, [][2]int{{1400, 2400}, {2400, 3400}}},
+		{"nothing after end", time.Time{}, at(2400), time.Second, [][2]int{{1400, 2400}}},
+	}
+	for _, c := range cases {
+		got := r.recentWindows("a", c.notBefore, c.end, c.span)
+		var spans [][2]int
+		for _, w := range got {
+			spans = append(spans, [2]int{int(w.Start.Sub(t0).Milliseconds()), int(w.End.Sub(t0).Milliseconds())})
+		}
+		if len(spans) != len(c.want) {
+			t.Errorf("%s: recentWindows = %v; want %v", c.name, spans, c.want)
+			continue
+		}
+		for i := range spans {
+			if spans[i] != c.want[i] {
+				t.Errorf("%s: recentWindows = %v; want %v", c.name, spans, c.want)
+				break
+			}
+		}
+	}
+}
