@@ -70,33 +70,29 @@ func (l Limits) Shares() int64 {
 	return defaultShares
 }
 
-// String lists the limits that are set, in docker update's flags.
+// String writes the limits as docker update's flags that set them; a
+// limit that is not set is written as what the daemon takes for none.
 func (l Limits) String() string {
 	var parts []string
 	add := func(flag string, v int64) { parts = append(parts, fmt.Sprintf("--%s %d", flag, v)) }
 	switch {
 	case l.NanoCPUs > 0:
 		parts = append(parts, "--cpus "+strconv.FormatFloat(l.CPUs(), 'f', -1, 64))
-	case l.CPUQuota != 0:
+	case l.CPUQuota > 0:
 		add("cpu-quota", l.CPUQuota)
 		if l.CPUPeriod > 0 {
 			add("cpu-period", l.CPUPeriod)
 		}
+	default:
+		add("cpu-quota", -1)
 	}
-	if l.CPUShares != 0 {
-		add("cpu-shares", l.CPUShares)
-	}
-	if l.Memory != 0 {
+	add("cpu-shares", l.Shares())
+	if l.Memory > 0 {
 		add("memory", l.Memory)
-	}
-	if l.MemorySwap != 0 {
 		add("memory-swap", l.MemorySwap)
 	}
-	if l.MemoryReservation != 0 {
+	if l.MemoryReservation > 0 {
 		add("memory-reservation", l.MemoryReservation)
-	}
-	if len(parts) == 0 {
-		return "no limits"
 	}
 	return strings.Join(parts, " ")
 }

@@ -1,0 +1,192 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"syscall"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// DiskFill is the disk_fill fault: a file in a directory of the target's
+// file system, seen from the host through the target's root, that takes
+// Size bytes or all but LeaveFree of the free space. Set exactly one of
+// them. The file is removed on revert, and by its worker when the worker
+// ends.
+type DiskFill struct {
+	// Path is a directory in the target's file system, as the target sees
+	// it (/data), where the file is made.
+	Path string `yaml:"path" json:"path" chaos:"required"`
+	// Size is how much the file takes. It may not be more than is free.
+	Size experiment.Size `yaml:"size" json:"size,omitempty"`
+	// LeaveFree is how much free space the file leaves, as df shows it
+	// (space root may use beyond it is not counted); 0 fills the file
+	// system.
+	LeaveFree *experiment.Size `yaml:"leave_free" json:"leave_free,omitempty"`
+}
+
+// Kind is "disk_fill".
+func (*DiskFill) Kind() string { return "disk_fill" }
+
+// Validate wants a path and exactly one of size and leave_free.
+func (d *DiskFill) Validate() error {
+	if err := checkPath(d.Path); err != nil {
+		return err
+	}
+	switch {
+	case d.Size == 0 && d.LeaveFree == nil:
+		return errors.New("set size (how much to take) or leave_free (how much to leave)")
+	case d.Size != 0 && d.LeaveFree != nil:
+		return errors.New("set size or leave_free, not both")
+	case d.Size < 0 || (d.LeaveFree != nil && *d.LeaveFree < 0):
+		return errors.New("sizes cannot be negative")
+	}
+	return nil
+}
+
+func (d *DiskFill) plan(p *planning) error {
+	j, err := p.job()
+	if err != nil {
+		return err
+	}
+	dir, err := p.targetDir(d.Path)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	avail, size, err := space(dir)
+	if err != nil {
+		return err
+	}
+	w := &FillWork{Dir: path.Clean(d.Path), File: fileName(p.rec, 0)}
+	if d.LeaveFree != nil {
+		w.Leave, w.LeaveFree = true, int64(*d.LeaveFree)
+		if avail <= w.LeaveFree {
+			return fmt.Errorf("%s has %s free already, no more than the %s to leave", d.Path, formatBytes(avail), formatBytes(w.LeaveFree))
+		}
+		p.rec.Summary = fmt.Sprintf("fill %s on %s until %s is free (%s of %s now)", d.Path, p.rec.Target, formatBytes(w.LeaveFree), formatBytes(avail), formatBytes(size))
+	} else {
+		w.Size = int64(d.Size)
+		if w.Size > avail {
+			return fmt.Errorf("size %s is more than the %s free on %s: ask less, or use leave_free: 0 to fill it", formatBytes(w.Size), formatBytes(avail), d.Path)
+		}
+		p.rec.Summary = fmt.Sprintf("take %s of the %s free on %s in %s", formatBytes(w.Size), formatBytes(avail), d.Path, p.rec.Target)
+	}
+	j.Fill = w
+	p.rec.Files = []string{path.Join(w.Dir, w.File)}
+	p.rec.HostRoot = sameRoot(j.Target.PID)
+	return nil
+}
+
+// FillWork is the disk_fill fault's job: make File in Dir, Size bytes
+// long, or, with Leave, as long as leaves LeaveFree bytes free.
+type FillWork struct {
+	Dir       string `json:"dir"`
+	File      string `json:"file"`
+	Size      int64  `json:"size,omitempty"`
+	Leave     bool   `json:"leave,omitempty"`
+	LeaveFree int64  `json:"leave_free,omitempty"`
+}
+
+// fillTolerance is how close to LeaveFree the free space must come.
+const fillTolerance = 256 << 10
+
+func (w *FillWork) run(ctx context.Context, wk *worker, ready func(string)) (err error) {
+	dir, err := wk.dir(w.Dir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	f, err := createIn(dir, w.File)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		f.Close()
+		err = errors.Join(err, removeIn(dir, w.File))
+	}()
+	avail, _, err := space(dir)
+	if err != nil {
+		return err
+	}
+	if !w.Leave {
+		if w.Size > avail {
+			return fmt.Errorf("size %s is more than the %s free on %s", formatBytes(w.Size), formatBytes(avail), w.Dir)
+		}
+		if err := grow(f, 0, w.Size); err != nil {
+			return err
+		}
+	} else {
+		// Blocks the file system spends on its own records change the
+		// count: measure again and adjust, a few times.
+		for range 8 {
+			diff := avail - w.LeaveFree
+			if diff <= fillTolerance && diff >= -fillTolerance {
+				break
+			}
+			if diff > 0 {
+				// Out of space before the count says so is measured
+				// again, like any other step.
+				if err := grow(f, fileSize(f), diff); err != nil && !errors.Is(err, syscall.ENOSPC) {
+					return err
+				}
+			} else if err := f.Truncate(max(0, fileSize(f)+diff)); err != nil {
+				return fmt.Errorf("shrink %s: %w", f.Name(), err)
+			}
+			if avail, _, err = space(dir); err != nil {
+				return err
+			}
+		}
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	}
+	avail, _, _ = space(dir)
+	ready(fmt.Sprintf("%s takes %s; %s free", path.Join(w.Dir, w.File), formatBytes(fileSize(f)), formatBytes(avail)))
+	<-ctx.Done()
+	return nil
+}
+
+func fileSize(f *os.File) int64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// grow makes f n bytes longer from off, allocating where the file system
+// can and writing where it cannot. Out of space, it takes what is left a
+// MiB at a time and returns an error that is syscall.ENOSPC.
+func grow(f *os.File, off, n int64) error {
+	err := allocate(f, off, n)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC):
+		for step := int64(1 << 20); n > 0; n -= step {
+			if err := allocate(f, off, min(step, n)); err != nil {
+				return fmt.Errorf("fill %s: %w", f.Name(), err)
+			}
+			off += step
+		}
+		return nil
+	case !errors.Is(err, errors.ErrUnsupported):
+		return fmt.Errorf("fill %s: %w", f.Name(), err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i*7 + 1)
+	}
+	for done := int64(0); done < n; {
+		k, err := f.WriteAt(buf[:min(int64(len(buf)), n-done)], off+done)
+		done += int64(k)
+		if err != nil {
+			return fmt.Errorf("fill %s: %w", f.Name(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gamedayhq/chaos/internal/inject/docker"
+)
+
+// Limits is the limits fault: a Docker container's CPU and memory limits
+// lowered live through the engine's API, and restored on revert to what
+// they were. Set at least one of CPUs, CPUShares and Memory.
+type Limits struct {
+	// CPUs is the new CPU limit: a number of CPUs (0.5), or a share of the
+	// container's current limit (50%), which needs one.
+	CPUs CPUs `yaml:"cpus" json:"cpus,omitzero"`
+	// CPUShares is the new relative CPU weight (the default is 1024).
+	CPUShares int64 `yaml:"cpu_shares" json:"cpu_shares,omitempty"`
+	// Memory is the new memory limit: a size (64MiB) or a share of the
+	// current limit (50%). The container must have a memory limit: Docker
+	// cannot remove one once set, so chaos could not restore "none".
+	Memory Bytes `yaml:"memory" json:"memory,omitzero"`
+	// AllowOOM lets the memory limit go below what the container uses now
+	// plus a margin (5% of the new limit, at least 8MiB), where the kernel
+	// reclaims what it can and the OOM killer may act.
+	AllowOOM bool `yaml:"allow_oom" json:"allow_oom,omitempty"`
+}
+
+// Kind is "limits".
+func (*Limits) Kind() string { return "limits" }
+
+// Validate wants at least one limit.
+func (l *Limits) Validate() error {
+	switch {
+	case l.CPUs.IsZero() && l.CPUShares == 0 && l.Memory.IsZero():
+		return errors.New("set cpus, cpu_shares or memory: the limits to lower")
+	case l.CPUShares < 0 || (l.CPUShares > 0 && l.CPUShares < 2):
+		return fmt.Errorf("cpu_shares %d: want 2 or more", l.CPUShares)
+	case l.CPUs.N > 0 && l.CPUs.N < docker.MinCPUs:
+		return fmt.Errorf("cpus %v: Docker accepts no less than %v", l.CPUs.N, docker.MinCPUs)
+	case l.Memory.N > 0 && l.Memory.N < docker.MinMemory:
+		return fmt.Errorf("memory %s: Docker accepts no less than 6MiB", formatBytes(l.Memory.N))
+	}
+	return nil
+}
+
+func (l *Limits) plan(p *planning) error {
+	t := p.rec.Target
+	if t.Container == "" {
+		return errors.New("limits acts on Docker containers only: for a process use the cpu or memory fault")
+	}
+	if p.in.Docker == nil {
+		return errors.New("no Docker engine to find the container with")
+	}
+	cur, err := p.in.Docker.Limits(p.ctx, t.Container)
+	if err != nil {
+		return err
+	}
+	var want docker.Lower
+	if !l.CPUs.IsZero() {
+		if l.CPUs.Share > 0 && cur.CPUs() == 0 {
+			return fmt.Errorf("cpus %s is a share of the container's CPU limit, and it has none: give a number of CPUs such as 0.5", l.CPUs)
+		}
+		want.CPUs = l.CPUs.Of(cur.CPUs())
+	}
+	want.CPUShares = l.CPUShares
+	if !l.Memory.IsZero() {
+		want.Memory = l.Memory.Of(cur.Memory)
+	}
+	lowered, err := docker.Lowered(cur, want)
+	if err != nil {
+		return err
+	}
+	summary := "lower " + t.String() + "'s"
+	if want.CPUs > 0 {
+		from := "no CPU limit"
+		if cur.CPUs() > 0 {
+			from = strconv.FormatFloat(cur.CPUs(), 'f', -1, 64) + " CPUs"
+		}
+		summary += fmt.Sprintf(" CPU limit from %s to %s", from, strconv.FormatFloat(lowered.CPUs(), 'f', -1, 64))
+	}
+	if want.CPUShares > 0 {
+		summary += fmt.Sprintf(" CPU shares from %d to %d", cur.Shares(), lowered.CPUShares)
+	}
+	if want.Memory > 0 {
+		inUse, err := p.in.Docker.MemoryInUse(p.ctx, t.Container)
+		if err != nil {
+			return err
+		}
+		margin := memoryMargin(want.Memory)
+		if !l.AllowOOM && want.Memory < inUse+margin {
+			return fmt.Errorf("memory %s is too low: the container uses %s, and the new limit must leave %s above that so as not to wake the OOM killer; ask for at least %s, or set allow_oom: true",
+				formatBytes(want.Memory), formatBytes(inUse), formatBytes(margin), formatBytes(inUse+margin))
+		}
+		summary += fmt.Sprintf(" memory limit from %s to %s (it uses %s)", formatBytes(cur.Memory), formatBytes(want.Memory), formatBytes(inUse))
+	}
+	p.rec.Limits = &LimitsChange{Before: cur, Lowered: lowered}
+	p.rec.Summary = summary
+	return nil
+}
+
+func (in *Injector) applyLimits(ctx context.Context, rec Record) error {
+	if in.Docker == nil {
+		return errors.New("no Docker engine to find the container with")
+	}
+	return in.Docker.SetLimits(ctx, rec.Target.Container, rec.Limits.Lowered)
+}
+
+func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, error) {
+	if in.Docker == nil {
+		return nil, errors.New("no Docker engine to find the container with")
+	}
+	err := in.Docker.SetLimits(ctx, rec.Target.Container, rec.Limits.Before)
+	if errors.Is(err, docker.ErrGone) {
+		return []string{fmt.Sprintf("%s no longer exists: its limits went with it", rec.Target)}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w; to restore them by hand run: docker update %s %s", err, rec.Limits.Before, rec.Target.Container)
+	}
+	return nil, nil
+}

@@ -1,0 +1,394 @@
+package resource_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/cgroup"
+	"github.com/gamedayhq/chaos/internal/cgroup/cgrouptest"
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/inject/resource"
+)
+
+// TestLocalCPU puts two busy workers into the cgroup of a CPU-bound
+// service limited to a fifth of a CPU: the cgroup is throttled where it was not,
+// the service serves fewer requests, and serves as many again once the
+// fault is reverted.
+func TestLocalCPU(t *testing.T) {
+	g := cgrouptest.CPU(t, 0.2)
+	svc, addr := localSpin(t)
+	if err := g.Join(svc.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	in := newInjector(t)
+	throttled := func(d time.Duration) time.Duration {
+		a, err := g.CPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(d)
+		b, err := g.CPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.ThrottledTime - a.ThrottledTime
+	}
+	idle := throttled(time.Second)
+	before := rate(t, addr, 2*time.Second)
+
+	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 2}, resource.Target{PID: svc.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.Summary, "2 busy workers") || !strings.Contains(rec.Summary, "0.2 CPUs") {
+		t.Errorf("Summary = %q; want it to say 2 workers and the 0.2 CPU quota", rec.Summary)
+	}
+	rec, err = in.Apply(ctxT(t), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Worker == nil {
+		t.Fatal("Apply recorded no worker")
+	}
+	if ok, err := (cgroup.FS{}).Holds(g, rec.Worker.PID); !ok || err != nil {
+		t.Errorf("the worker is not in the target's cgroup (%v)", err)
+	}
+	stressed := throttled(time.Second)
+	during := rate(t, addr, 2*time.Second)
+	revert(t, in, rec)
+	if pids := workersOf(rec.RunID); len(pids) != 0 {
+		t.Errorf("workers %v still run after the revert", pids)
+	}
+	after := rate(t, addr, 2*time.Second)
+
+	t.Logf("throttled per second: idle %v, with the fault %v; rate: before %.1f/s, during %.1f/s, after %.1f/s", idle, stressed, before, during, after)
+	// Workers outside the cgroup would not throttle it at all.
+	if stressed < 20*time.Millisecond || stressed < 2*idle {
+		t.Errorf("the cgroup was throttled %v in a second with the fault and %v idle; want the fault to throttle it", stressed, idle)
+	}
+	if during > 0.7*before {
+		t.Errorf("the service served %.1f/s with the fault and %.1f/s before; want it slowed by the workers", during, before)
+	}
+	if after < 0.6*before {
+		t.Errorf("the service served %.1f/s after the revert and %.1f/s before; want it back", after, before)
+	}
+}
+
+// TestLocalCPULoad turns a load into workers from the quota: 75% of a
+// 2-CPU quota is 1.5 CPUs, two workers busy 75% of the time.
+func TestLocalCPULoad(t *testing.T) {
+	g := cgrouptest.CPU(t, 2)
+	target := sleeper(t)
+	if err := g.Join(target.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := newInjector(t).Plan(ctxT(t), &resource.CPU{Load: 0.75}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rec.Job.CPU; w.Workers != 2 || w.Duty != 0.75 {
+		t.Errorf("load 75%% of 2 CPUs planned %d workers busy %v; want 2 busy 0.75", w.Workers, w.Duty)
+	}
+}
+
+// TestLocalMemory takes memory in a worker and wants it resident there.
+func TestLocalMemory(t *testing.T) {
+	target := sleeper(t)
+	in := newInjector(t)
+	const size = 48 << 20
+	rec, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: size}}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err = in.Apply(ctxT(t), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss := vmRSS(t, rec.Worker.PID); rss < size || rss > size+64<<20 {
+		t.Errorf("the worker holds %d bytes; want %d and its own few", rss, size)
+	}
+	revert(t, in, rec)
+	revert(t, in, rec)
+}
+
+func vmRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestLocalFiles makes the io and disk_fill files in a directory of a
+// local process and wants them gone after the revert.
+func TestLocalFiles(t *testing.T) {
+	target := sleeper(t)
+	dir := t.TempDir()
+	in := newInjector(t)
+	id := runID(t)
+	fill, err := in.Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 8 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: id, For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load, err := in.Plan(ctxT(t), &resource.IO{Path: dir, FileSize: 4 << 20, BlockSize: 64 << 10}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: id, For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fill.HostRoot || len(fill.Files) != 1 || filepath.Dir(fill.Files[0]) != dir {
+		t.Fatalf("disk_fill record: host root %v, files %q; want one file in %s on this host's root", fill.HostRoot, fill.Files, dir)
+	}
+	if fill, err = in.Apply(ctxT(t), fill); err != nil {
+		t.Fatal(err)
+	}
+	if load, err = in.Apply(ctxT(t), load); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(fill.Files[0]); err != nil || fi.Size() != 8<<20 {
+		t.Errorf("the fill file is %v (%v); want 8MiB", fi, err)
+	}
+	if !strings.Contains(fill.Result, "8MiB") {
+		t.Errorf("Result = %q; want it to say the file takes 8MiB", fill.Result)
+	}
+	if !waitFor(5*time.Second, func() bool {
+		fi, err := os.Stat(load.Files[0])
+		return err == nil && fi.Size() >= 1<<20
+	}) {
+		t.Errorf("the io worker did not write 1MiB to %s within 5s", load.Files[0])
+	}
+	if applied, err := in.Applied(id); err != nil || len(applied) != 2 {
+		t.Errorf("Applied(%s) = %d records, %v; want 2", id, len(applied), err)
+	}
+	revert(t, in, fill)
+	revert(t, in, load)
+	for _, f := range append(fill.Files, load.Files...) {
+		if exists(f) {
+			t.Errorf("%s is left after the revert", f)
+		}
+	}
+	if applied, _ := in.Applied(id); len(applied) != 0 {
+		t.Errorf("Applied(%s) after the reverts = %d records; want none", id, len(applied))
+	}
+	// Reverting again, as chaos recover would, finds nothing to do.
+	revert(t, in, fill)
+}
+
+// TestLocalDeadline leaves a worker alone past its fault's end: it ends by
+// itself and removes its file.
+func TestLocalDeadline(t *testing.T) {
+	target := sleeper(t)
+	dir := t.TempDir()
+	in := &resource.Injector{StateDir: t.TempDir(), Grace: 200 * time.Millisecond}
+	rec, err := in.Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
+		t.Fatalf("the worker still runs 10s after its deadline of 0.7s")
+	}
+	took := time.Since(start)
+	if took < 600*time.Millisecond {
+		t.Errorf("the worker ended after %v; want no earlier than its deadline, 0.7s", took)
+	}
+	if exists(rec.Files[0]) {
+		t.Errorf("the worker left %s at its deadline", rec.Files[0])
+	}
+	revert(t, in, rec)
+}
+
+// TestLocalTargetEnds ends the target: its worker ends with it.
+func TestLocalTargetEnds(t *testing.T) {
+	target := sleeper(t)
+	in := newInjector(t)
+	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	_ = target.Process.Kill()
+	_ = target.Wait()
+	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
+		t.Errorf("the worker still runs 10s after its target ended")
+	}
+	revert(t, in, rec)
+}
+
+// TestLocalParentKilled applies a fault from a process standing in for
+// chaos and kills it with SIGKILL: the worker ends and removes its file by
+// itself, and RemoveRun finds the record and has nothing left to do.
+func TestLocalParentKilled(t *testing.T) {
+	target := sleeper(t)
+	dir := t.TempDir()
+	state := t.TempDir()
+	in := &resource.Injector{StateDir: state}
+	rec, err := in.Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chaos := startApplier(t, state, rec)
+	if !exists(rec.Files[0]) || len(workersOf(rec.RunID)) != 1 {
+		t.Fatalf("after the apply: file there %v, workers %v; want the file and one worker", exists(rec.Files[0]), workersOf(rec.RunID))
+	}
+	killGroup(chaos)
+	_ = chaos.Wait()
+	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
+		t.Fatalf("the worker still runs 10s after chaos was killed")
+	}
+	if exists(rec.Files[0]) {
+		t.Errorf("the worker left %s when chaos was killed", rec.Files[0])
+	}
+	done, warnings, err := in.RemoveRun(ctxT(t), rec.RunID)
+	if err != nil || len(done) != 1 {
+		t.Errorf("RemoveRun = %d records, %v, %v; want the one record reverted", len(done), warnings, err)
+	}
+	if left, _ := os.ReadDir(state); len(left) != 0 {
+		t.Errorf("the state directory holds %d entries after RemoveRun; want none", len(left))
+	}
+}
+
+// TestLocalWorkerKilled kills the worker with SIGKILL, so that its file
+// stays; RemoveRun from another injector, as chaos recover would run it,
+// removes it.
+func TestLocalWorkerKilled(t *testing.T) {
+	target := sleeper(t)
+	dir := t.TempDir()
+	state := t.TempDir()
+	rec, err := (&resource.Injector{StateDir: state}).Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chaos := startApplier(t, state, rec)
+	pids := workersOf(rec.RunID)
+	if len(pids) != 1 {
+		t.Fatalf("workers of the run: %v; want one", pids)
+	}
+	if err := syscallKill(pids[0]); err != nil {
+		t.Fatal(err)
+	}
+	killGroup(chaos)
+	_ = chaos.Wait()
+	if !exists(rec.Files[0]) {
+		t.Fatalf("%s is gone after the worker was killed with SIGKILL: this test expects it left", rec.Files[0])
+	}
+	done, _, err := (&resource.Injector{StateDir: state}).RemoveRun(ctxT(t), rec.RunID)
+	if err != nil || len(done) != 1 {
+		t.Fatalf("RemoveRun = %d records, %v; want one reverted", len(done), err)
+	}
+	if exists(rec.Files[0]) {
+		t.Errorf("%s is left after RemoveRun", rec.Files[0])
+	}
+}
+
+// startApplier starts a process that applies rec as chaos would and
+// waits; the test kills it.
+func startApplier(t *testing.T, state string, rec resource.Record) *exec.Cmd {
+	t.Helper()
+	b, _ := json.Marshal(struct {
+		StateDir string
+		Record   resource.Record
+	}{state, rec})
+	file := filepath.Join(t.TempDir(), "record.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "apply-and-wait", file)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killGroup(cmd); _ = cmd.Wait() })
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "applied" {
+		t.Fatalf("the applying process said %q", line)
+	}
+	return cmd
+}
+
+// TestWorkerOutsideCgroup hands a worker a job for cgroups it was not
+// moved into: it refuses to work.
+func TestWorkerOutsideCgroup(t *testing.T) {
+	g := cgrouptest.CPU(t, 0)
+	target := sleeper(t)
+	start, err := process.StartTime(target.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := resource.Job{Kind: "cpu", RunID: runID(t), Key: "00000000", Parent: os.Getpid(),
+		Deadline: time.Now().Add(time.Minute), Target: resource.Process{PID: target.Process.Pid, Start: start},
+		Cgroup: g, CPU: &resource.CPUWork{Workers: 1, Duty: 1}}
+	b, _ := json.Marshal(job)
+	self, _ := os.Executable()
+	cmd := exec.Command(self, resource.WorkerCommand)
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "not in the target's cgroups") {
+		t.Errorf("a worker outside the target's cgroups answered %q and exited %d (%v); want a refusal and exit 1", out, code, err)
+	}
+}
+
+func TestPlanRefusals(t *testing.T) {
+	target := sleeper(t)
+	dir := t.TempDir()
+	in := newInjector(t)
+	local := resource.Target{PID: target.Process.Pid}
+	leave := experiment.Size(1 << 50)
+	for _, tc := range []struct {
+		name  string
+		fault resource.Fault
+		want  string
+	}{
+		{"cpu without settings", &resource.CPU{}, "set workers"},
+		{"cpu with both", &resource.CPU{Workers: 1, Load: 0.5}, "not both"},
+		{"memory share without a limit", &resource.Memory{Size: resource.Bytes{Share: 0.5}}, "has none: give a size"},
+		{"memory beyond the host", &resource.Memory{Size: resource.Bytes{N: 1 << 50}}, "does not fit"},
+		{"disk_fill beyond the free space", &resource.DiskFill{Path: dir, Size: 1 << 60}, "more than the"},
+		{"disk_fill leaving more than is free", &resource.DiskFill{Path: dir, LeaveFree: &leave}, "no more than the"},
+		{"disk_fill in a missing directory", &resource.DiskFill{Path: filepath.Join(dir, "nope"), Size: 1}, "no such file"},
+		{"disk_fill relative", &resource.DiskFill{Path: "data", Size: 1}, "absolute path"},
+		{"io too large", &resource.IO{Path: dir, FileSize: 1 << 60}, "too little"},
+		{"io sync", &resource.IO{Path: dir, Sync: "always"}, "want fsync or none"},
+		{"limits on a process", &resource.Limits{CPUShares: 100}, "Docker containers only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := in.Plan(ctxT(t), tc.fault, local, resource.Options{RunID: runID(t)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Plan = %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, local, resource.Options{RunID: "../x"}); err == nil {
+		t.Errorf("Plan with run ID ../x = nil error; want a refusal")
+	}
+	if _, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{PID: 1 << 30}, resource.Options{RunID: "r"}); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("Plan on a missing process = %v; want a not-running error", err)
+	}
+}

@@ -1,0 +1,392 @@
+package resource
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/cgroup"
+	"github.com/gamedayhq/chaos/internal/inject/process"
+)
+
+// child is a worker this process started, waited for by a goroutine of
+// its own so that it never lingers as a zombie.
+type child struct {
+	proc Process
+	done chan struct{}
+	// code is the worker's exit code, -1 when a signal ended it; read
+	// once done is closed.
+	code int
+}
+
+// stopTimeout bounds how long a worker may take to release its load after
+// SIGTERM before it gets SIGKILL, and then how long it may take to die.
+const stopTimeout = 5 * time.Second
+
+// locate finds t's process and cgroups now, and fills in t's pid, start
+// time and name.
+func (in *Injector) locate(ctx context.Context, t *Target) (*located, error) {
+	if t.Container != "" {
+		if in.Docker == nil {
+			return nil, errors.New("no Docker engine to find the container with")
+		}
+		mp, err := in.Docker.MainProcess(ctx, t.Container)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !mp.Exists:
+			return nil, errors.New("the container no longer exists")
+		case !mp.Running:
+			return nil, errors.New("the container is not running")
+		case mp.Paused:
+			return nil, errors.New("the container is paused, and a worker moved into it would freeze with it: unpause it first")
+		}
+		t.Container, t.PID = mp.ID, mp.PID
+		if t.Name == "" {
+			t.Name = mp.Name
+		}
+	}
+	start, err := process.StartTime(t.PID)
+	if err != nil {
+		return nil, fmt.Errorf("process %d is not running", t.PID)
+	}
+	if t.Container == "" && t.Start != 0 && t.Start != start {
+		return nil, fmt.Errorf("process %d is not the one planned: it was restarted", t.PID)
+	}
+	if st, _ := process.State(t.PID); st == "Z" || st == "X" {
+		return nil, fmt.Errorf("process %d has exited", t.PID)
+	}
+	t.Start = start
+	g, err := cgroup.Of(t.PID)
+	if err != nil {
+		return nil, err
+	}
+	return &located{pid: t.PID, start: start, group: g}, nil
+}
+
+// startWorker starts rec's worker in the target's cgroups and waits for
+// its answer.
+func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error) {
+	t := rec.Target
+	loc, err := in.locate(ctx, &t)
+	if err != nil {
+		return rec, err
+	}
+	job := *rec.Job
+	if loc.pid != job.Target.PID || loc.start != job.Target.Start {
+		return rec, fmt.Errorf("the target's process changed since the fault was planned (pid %d, now %d): plan it again", job.Target.PID, loc.pid)
+	}
+	if !loc.group.Equal(job.Cgroup) {
+		return rec, fmt.Errorf("the target moved to other cgroups since the fault was planned (%s, now %s): plan it again", job.Cgroup, loc.group)
+	}
+	exe := in.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return rec, fmt.Errorf("find the chaos binary to run the worker: %w", err)
+		}
+	}
+	grace := in.Grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	job.Parent = os.Getpid()
+	job.Deadline = time.Now().Add(job.For + grace)
+	rec.Job = &job
+
+	cmd := exec.Command(exe, workerArgs(rec.RunID, rec.Key, rec.Kind)...)
+	cmd.Env = []string{}
+	// Its own process group keeps a Ctrl-C in the terminal for chaos,
+	// which reverts in order; the death signal ends it with chaos.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// Plain pipes, not exec's: the answer must stay readable after the
+	// worker has exited, which Cmd.Wait would prevent by closing its end.
+	jobR, stdin, err := os.Pipe()
+	if err != nil {
+		return rec, err
+	}
+	stdout, answerW, err := os.Pipe()
+	if err != nil {
+		jobR.Close()
+		stdin.Close()
+		return rec, err
+	}
+	defer stdout.Close()
+	cmd.Stdin, cmd.Stdout = jobR, answerW
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	err = cmd.Start()
+	jobR.Close()
+	answerW.Close()
+	if err != nil {
+		stdin.Close()
+		return rec, fmt.Errorf("start the worker: %w", err)
+	}
+	c := &child{done: make(chan struct{})}
+	c.proc.PID = cmd.Process.Pid
+	c.proc.Start, _ = process.StartTime(cmd.Process.Pid)
+	rec.Worker = &c.proc
+	in.mu.Lock()
+	if in.children == nil {
+		in.children = map[string]*child{}
+	}
+	in.children[rec.Key] = c
+	in.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		c.code = cmd.ProcessState.ExitCode()
+		close(c.done)
+	}()
+
+	// The worker waits for its job on stdin: it does nothing before it is
+	// in the target's cgroups.
+	if err := job.Cgroup.Join(cmd.Process.Pid); err != nil {
+		_ = stdin.Close()
+		return rec, err
+	}
+	b, _ := json.Marshal(job)
+	_, err = stdin.Write(b)
+	if cerr := stdin.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return rec, fmt.Errorf("give the worker its job: %w", err)
+	}
+	answers := make(chan reply, 1)
+	go func() {
+		var r reply
+		line, err := bufio.NewReader(stdout).ReadBytes('\n')
+		if err != nil || json.Unmarshal(line, &r) != nil {
+			r.Error = "the worker ended without an answer"
+			if s := strings.TrimSpace(stderr.String()); s != "" {
+				r.Error += ": " + s
+			}
+		}
+		answers <- r
+	}()
+	select {
+	case r := <-answers:
+		if r.Error != "" {
+			return rec, errors.New(r.Error)
+		}
+		rec.Result = r.Note
+		return rec, nil
+	case <-ctx.Done():
+		return rec, fmt.Errorf("wait for the worker: %w", ctx.Err())
+	}
+}
+
+// revertWorker stops rec's worker and removes the files it made.
+func (in *Injector) revertWorker(ctx context.Context, rec Record) ([]string, error) {
+	warnings, err := in.stopWorkers(ctx, rec.RunID, rec.Key)
+	if err != nil {
+		return warnings, err
+	}
+	defer in.release(rec.Key)
+	if len(rec.Files) == 0 {
+		return warnings, nil
+	}
+	w, err := in.removeFiles(ctx, rec, in.cleaned(rec.Key))
+	return append(warnings, w...), err
+}
+
+// stopWorkers stops the workers of a run (of one fault when key is set):
+// SIGTERM, so that each releases what it holds, then SIGKILL for those
+// that do not end in time.
+func (in *Injector) stopWorkers(ctx context.Context, runID, key string) ([]string, error) {
+	procs := findWorkers(runID, key)
+	in.mu.Lock()
+	for k, c := range in.children {
+		if (key == "" || k == key) && alive(c.proc) && !containsProc(procs, c.proc) {
+			procs = append(procs, c.proc)
+		}
+	}
+	in.mu.Unlock()
+	var warnings []string
+	var errs []error
+	for _, p := range procs {
+		if err := sendSignal(p, syscall.SIGTERM); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	left := in.waitGone(ctx, procs, stopTimeout)
+	for _, p := range left {
+		warnings = append(warnings, fmt.Sprintf("worker %d did not end within %s of SIGTERM: killed; files it made are removed by the revert", p.PID, stopTimeout))
+		if err := sendSignal(p, syscall.SIGKILL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range in.waitGone(ctx, left, stopTimeout) {
+		errs = append(errs, fmt.Errorf("worker %d is still running after SIGKILL: kill it by hand (kill -9 %d)", p.PID, p.PID))
+	}
+	return warnings, errors.Join(errs...)
+}
+
+// cleaned reports whether the worker of key was started here and exited
+// 0, which it does only once it removed its files.
+func (in *Injector) cleaned(key string) bool {
+	in.mu.Lock()
+	c := in.children[key]
+	in.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return c.code == 0
+	default:
+		return false
+	}
+}
+
+// release forgets the worker of key once it has been waited for.
+func (in *Injector) release(key string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if c := in.children[key]; c != nil {
+		select {
+		case <-c.done:
+			delete(in.children, key)
+		default:
+		}
+	}
+}
+
+func containsProc(ps []Process, p Process) bool {
+	for _, q := range ps {
+		if q.PID == p.PID {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGone waits until the processes have ended, for at most d, and
+// returns those still running.
+func (in *Injector) waitGone(ctx context.Context, procs []Process, d time.Duration) []Process {
+	deadline := time.Now().Add(d)
+	for {
+		var left []Process
+		for _, p := range procs {
+			if in.running(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+		procs = left
+	}
+}
+
+// running reports whether p still runs; a worker of this process counts
+// until it has been waited for, so that a revert returns only once the
+// worker's memory and files are released.
+func (in *Injector) running(p Process) bool {
+	in.mu.Lock()
+	var c *child
+	for _, ch := range in.children {
+		if ch.proc == p {
+			c = ch
+		}
+	}
+	in.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c.done:
+			return false
+		default:
+			return true
+		}
+	}
+	return alive(p)
+}
+
+// removeFiles removes the files of rec from the target's file system.
+// cleaned says that the worker removed them itself, which is enough when
+// they cannot be reached any more.
+func (in *Injector) removeFiles(ctx context.Context, rec Record, cleaned bool) ([]string, error) {
+	rootPID := 0
+	if !rec.HostRoot {
+		switch t := rec.Target; {
+		case t.Container != "":
+			if in.Docker == nil {
+				return nil, errors.New("no Docker engine to find the container with")
+			}
+			mp, err := in.Docker.MainProcess(ctx, t.Container)
+			if err != nil {
+				return nil, err
+			}
+			if !mp.Exists {
+				return []string{fmt.Sprintf("%s no longer exists: the files the fault made went with it", t)}, nil
+			}
+			if !mp.Running {
+				if cleaned {
+					return nil, nil
+				}
+				return nil, fmt.Errorf("%s is stopped, so its files cannot be reached: %s stay in it until it runs again; start it and revert again (chaos recover)", t, strings.Join(rec.Files, ", "))
+			}
+			rootPID = mp.PID
+		default:
+			if !alive(Process{PID: t.PID, Start: t.Start}) {
+				if cleaned {
+					return nil, nil
+				}
+				return []string{fmt.Sprintf("%s has ended: the files the fault made in its file system (%s) cannot be reached from here", t, strings.Join(rec.Files, ", "))}, nil
+			}
+			rootPID = t.PID
+		}
+	}
+	root, err := openRoot(rootPID)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	var errs []error
+	for _, f := range rec.Files {
+		d, err := openDirIn(root, path.Dir(f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, removeIn(d, path.Base(f)))
+		d.Close()
+	}
+	return nil, errors.Join(errs...)
+}
+
+// lockedBuffer is a bytes.Buffer safe for the copying goroutine of
+// exec.Cmd and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 64<<10 {
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,130 @@
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gamedayhq/chaos/internal/cgroup"
+)
+
+// reply is the one line a worker writes on its stdout: its job is in
+// effect, or why it is not.
+type reply struct {
+	Error string `json:"error,omitempty"`
+	Note  string `json:"note,omitempty"`
+}
+
+// WorkerMain runs a worker, the process behind the hidden `chaos
+// stress-worker` command, and returns its exit code. It reads its Job
+// from stdin, checks that it was moved into the target's cgroups, makes
+// the load happen, answers one line on stdout, and keeps the load up until
+// its deadline, SIGTERM, or the end of the process that started it or of
+// its target. Then it releases what it holds (the files it made are
+// removed) and exits 0.
+//
+// After its answer it writes nothing: its stdout and stderr go to
+// /dev/null, so that it cannot die of a broken pipe once chaos is gone.
+func WorkerMain(stdin io.Reader, stdout *os.File) int {
+	var job Job
+	answered := false
+	answer := func(r reply) {
+		if answered {
+			return
+		}
+		answered = true
+		b, _ := json.Marshal(r)
+		_, _ = stdout.Write(append(b, '\n'))
+		quiet(stdout)
+	}
+	if err := json.NewDecoder(stdin).Decode(&job); err != nil {
+		answer(reply{Error: "read the job: " + err.Error()})
+		return 2
+	}
+	err := runJob(&job, func(note string) { answer(reply{Note: note}) })
+	if err != nil {
+		answer(reply{Error: err.Error()})
+		return 1
+	}
+	return 0
+}
+
+// quiet points stdout and stderr at /dev/null.
+func quiet(stdout *os.File) {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer null.Close()
+	_ = unix.Dup3(int(null.Fd()), int(stdout.Fd()), 0)
+	_ = unix.Dup3(int(null.Fd()), 2, 0)
+}
+
+// runJob checks where the worker is and runs the job until the worker's
+// life ends.
+func runJob(j *Job, ready func(string)) error {
+	wk := j.work()
+	if wk == nil {
+		return errors.New("the job says no work")
+	}
+	if j.Parent <= 0 || os.Getppid() != j.Parent {
+		return errors.New("the process that started the worker is gone")
+	}
+	in, err := cgroup.FS{}.Holds(j.Cgroup, os.Getpid())
+	if err != nil {
+		return fmt.Errorf("check the worker's cgroups: %w", err)
+	}
+	if !in {
+		return fmt.Errorf("the worker is not in the target's cgroups (%s)", j.Cgroup)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), j.Deadline)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+
+	// The parent's end: a pidfd, opened before checking that the parent
+	// is still ours, so that its pid cannot be reused in between; the
+	// parent also set a death signal (SIGTERM), which covers a kernel
+	// without pidfds.
+	if fd, err := unix.PidfdOpen(j.Parent, 0); err == nil {
+		if os.Getppid() != j.Parent {
+			return errors.New("the process that started the worker is gone")
+		}
+		go func() { waitFD(fd); cancel() }()
+	}
+	fd, err := pidfd(j.Target)
+	if err != nil {
+		return fmt.Errorf("the target's process %d is gone", j.Target.PID)
+	}
+	go func() { waitFD(fd); cancel() }()
+	return wk.run(ctx, &worker{job: j}, ready)
+}
+
+// worker is what a job's work may use of the worker process.
+type worker struct {
+	job *Job
+}
+
+// dir opens directory d of the target's file system.
+func (w *worker) dir(d string) (*os.File, error) {
+	root, err := openRoot(w.job.Target.PID)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if !alive(w.job.Target) {
+		return nil, fmt.Errorf("the target's process %d is gone", w.job.Target.PID)
+	}
+	f, err := openDirIn(root, d)
+	if err != nil {
+		return nil, fmt.Errorf("open directory %s in the target: %w", d, err)
+	}
+	return f, nil
+}
