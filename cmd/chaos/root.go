@@ -216,6 +216,7 @@ error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
 		newSchemaCmd(io),
 		newVersionCmd(io),
 		newWatchdogCmd(io),
+		newStressWorkerCmd(),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
@@ -73,16 +74,16 @@ func (l *Limits) plan(p *planning) error {
 	if err != nil {
 		return err
 	}
-	summary := "lower " + t.String() + "'s"
+	var parts []string
 	if want.CPUs > 0 {
 		from := "no CPU limit"
 		if cur.CPUs() > 0 {
 			from = strconv.FormatFloat(cur.CPUs(), 'f', -1, 64) + " CPUs"
 		}
-		summary += fmt.Sprintf(" CPU limit from %s to %s", from, strconv.FormatFloat(lowered.CPUs(), 'f', -1, 64))
+		parts = append(parts, fmt.Sprintf("CPU limit from %s to %s", from, strconv.FormatFloat(lowered.CPUs(), 'f', -1, 64)))
 	}
 	if want.CPUShares > 0 {
-		summary += fmt.Sprintf(" CPU shares from %d to %d", cur.Shares(), lowered.CPUShares)
+		parts = append(parts, fmt.Sprintf("CPU shares from %d to %d", cur.Shares(), lowered.CPUShares))
 	}
 	if want.Memory > 0 {
 		inUse, err := p.in.Docker.MemoryInUse(p.ctx, t.Container)
@@ -94,10 +95,10 @@ func (l *Limits) plan(p *planning) error {
 			return fmt.Errorf("memory %s is too low: the container uses %s, and the new limit must leave %s above that so as not to wake the OOM killer; ask for at least %s, or set allow_oom: true",
 				formatBytes(want.Memory), formatBytes(inUse), formatBytes(margin), formatBytes(inUse+margin))
 		}
-		summary += fmt.Sprintf(" memory limit from %s to %s (it uses %s)", formatBytes(cur.Memory), formatBytes(want.Memory), formatBytes(inUse))
+		parts = append(parts, fmt.Sprintf("memory limit from %s to %s (it uses %s)", formatBytes(cur.Memory), formatBytes(want.Memory), formatBytes(inUse)))
 	}
 	p.rec.Limits = &LimitsChange{Before: cur, Lowered: lowered}
-	p.rec.Summary = summary
+	p.rec.Summary = fmt.Sprintf("lower the %s of %s", strings.Join(parts, ", "), t)
 	return nil
 }
 

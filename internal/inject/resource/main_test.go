@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
 )
 
@@ -55,6 +56,14 @@ func applyAndWait(file string) int {
 		return 1
 	}
 	inj := &resource.Injector{StateDir: in.StateDir}
+	if in.Record.Target.Container != "" {
+		e, err := docker.Connect(context.Background())
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		inj.Docker = e
+	}
 	if _, err := inj.Apply(context.Background(), in.Record); err != nil {
 		fmt.Println(err)
 		return 1
