@@ -130,7 +130,6 @@ func (w *MemoryWork) run(ctx context.Context, wk *worker, ready func(string)) er
 		return fmt.Errorf("take %s: %w", formatBytes(w.Bytes), err)
 	}
 	defer unmapMemory(mem)
-	page := os.Getpagesize()
 	var taken int64
 	note := ""
 	for taken < w.Bytes {
@@ -142,9 +141,7 @@ func (w *MemoryWork) run(ctx context.Context, wk *worker, ready func(string)) er
 			break
 		}
 		end := min(taken+chunk, w.Bytes)
-		for i := taken; i < end; i += int64(page) {
-			mem[i] = byte(i/int64(page)) | 1
-		}
+		populate(mem[taken:end])
 		taken = end
 	}
 	ready(note)

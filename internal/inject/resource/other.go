@@ -44,3 +44,4 @@ func removeIn(*os.File, string) error             { return errLinux }
 func datasync(*os.File) error                     { return errLinux }
 func mapMemory(int64) ([]byte, error)             { return nil, errLinux }
 func unmapMemory([]byte)                          {}
+func populate([]byte)                             {}

@@ -215,6 +215,19 @@ func mapMemory(n int64) ([]byte, error) {
 
 func unmapMemory(b []byte) { _ = unix.Munmap(b) }
 
+// populate makes every page of b resident and charged, as writing to each
+// would: in one call where the kernel can (MADV_POPULATE_WRITE, Linux
+// 5.14, ten times faster than a fault per page in a VM), else by writing.
+func populate(b []byte) {
+	if unix.Madvise(b, unix.MADV_POPULATE_WRITE) == nil {
+		return
+	}
+	page := os.Getpagesize()
+	for i := 0; i < len(b); i += page {
+		b[i] = byte(i/page) | 1
+	}
+}
+
 // targetDir opens directory dir of the target's file system.
 func (p *planning) targetDir(dir string) (*os.File, error) {
 	loc, err := p.locate()
