@@ -15,7 +15,8 @@ import (
 // file system, seen from the host through the target's root, that takes
 // Size bytes or all but LeaveFree of the free space. Set exactly one of
 // them. The file is removed on revert, and by its worker when the worker
-// ends.
+// ends. On a tmpfs the file is memory, charged to the target's cgroup as
+// the target's own files there are.
 type DiskFill struct {
 	// Path is a directory in the target's file system, as the target sees
 	// it (/data), where the file is made.

@@ -351,3 +351,40 @@ func TestDockerStop(t *testing.T) {
 		t.Errorf("the state directory still holds the run after the revert")
 	}
 }
+
+// TestDockerSymlinkStaysInside fills a directory of a container reached
+// through an absolute symbolic link: the link resolves in the container's
+// file system, as it does for the container, never on the host's.
+func TestDockerSymlinkStaysInside(t *testing.T) {
+	e, env := engine(t)
+	id, _ := run(t, env, box{Name: "symlink", Tmpfs: "16m"})
+	pid := mainPID(t, env, id)
+	root := filepath.Join("/proc", strconv.Itoa(pid), "root")
+	if err := os.Mkdir(filepath.Join(root, "data", "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// In the container /data/link is /data/etc; on the host it would be
+	// the host's /data/etc, which must stay untouched.
+	if err := os.Symlink("/data/etc", filepath.Join(root, "data", "link")); err != nil {
+		t.Fatal(err)
+	}
+	in := &resource.Injector{Docker: e, StateDir: t.TempDir()}
+	rec, err := in.Plan(ctxT(t), &resource.DiskFill{Path: "/data/link", Size: 1 << 20}, resource.Target{Container: id}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Base(rec.Files[0])
+	if !exists(filepath.Join(root, "data", "etc", name)) {
+		t.Errorf("the fill file is not in the container's /data/etc")
+	}
+	if exists(filepath.Join("/data/etc", name)) {
+		t.Errorf("the fill file is in the host's /data/etc")
+	}
+	revert(t, in, rec)
+	if exists(filepath.Join(root, "data", "etc", name)) {
+		t.Errorf("the fill file is left after the revert")
+	}
+}
