@@ -129,12 +129,12 @@ func TestDockerCPU(t *testing.T) {
 	}
 }
 
-// TestDockerMemory takes 64MiB in a container limited to 256MiB and wants
+// TestDockerMemory takes 128MiB in a container limited to 512MiB and wants
 // the container's usage up by that much, give or take 10%, and down again
 // after the revert.
 func TestDockerMemory(t *testing.T) {
 	e, env := engine(t)
-	id, _ := run(t, env, box{Name: "memory", Res: container.Resources{Memory: 256 << 20}})
+	id, _ := run(t, env, box{Name: "memory", Res: container.Resources{Memory: 512 << 20}})
 	g, err := cgroup.Of(mainPID(t, env, id))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestDockerMemory(t *testing.T) {
 	in := newInjector(t)
 	in.Docker = e
 	target := resource.Target{Container: id}
-	const size = 64 << 20
+	const size = 128 << 20
 	usage := func() int64 {
 		m, err := g.Memory()
 		if err != nil {
@@ -171,14 +171,14 @@ func TestDockerMemory(t *testing.T) {
 
 	// A share of the limit, and what does not fit under it.
 	half, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{Share: 0.5}}, target, resource.Options{RunID: runID(t)})
-	if err != nil || half.Job.Memory.Bytes != 128<<20 {
-		t.Errorf("Plan(50%% of 256MiB) = %+v, %v; want 128MiB", half.Job, err)
+	if err != nil || half.Job.Memory.Bytes != 256<<20 {
+		t.Errorf("Plan(50%% of 512MiB) = %+v, %v; want 256MiB", half.Job, err)
 	}
-	if _, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 250 << 20}}, target, resource.Options{RunID: runID(t)}); err == nil || !strings.Contains(err.Error(), "allow_oom") {
-		t.Errorf("Plan(250MiB of 256MiB) = %v; want a refusal that names allow_oom", err)
+	if _, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 500 << 20}}, target, resource.Options{RunID: runID(t)}); err == nil || !strings.Contains(err.Error(), "allow_oom") {
+		t.Errorf("Plan(500MiB of 512MiB) = %v; want a refusal that names allow_oom", err)
 	}
-	if _, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 250 << 20}, AllowOOM: true}, target, resource.Options{RunID: runID(t)}); err != nil {
-		t.Errorf("Plan(250MiB of 256MiB, allow_oom) = %v; want it planned", err)
+	if _, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 500 << 20}, AllowOOM: true}, target, resource.Options{RunID: runID(t)}); err != nil {
+		t.Errorf("Plan(500MiB of 512MiB, allow_oom) = %v; want it planned", err)
 	}
 }
 
@@ -201,7 +201,7 @@ func TestDockerDiskFill(t *testing.T) {
 	id, _ := run(t, env, box{Name: "fill", Tmpfs: "64m"})
 	pid := mainPID(t, env, id)
 	state := t.TempDir()
-	in := &resource.Injector{Docker: e, StateDir: state}
+	in := injector(t, e, state)
 	leave := experiment.Size(16 << 20)
 	fault := &resource.DiskFill{Path: "/data", LeaveFree: &leave}
 	target := resource.Target{Container: id}
@@ -249,7 +249,7 @@ func TestDockerDiskFill(t *testing.T) {
 	if !exists(file) {
 		t.Fatalf("the fill file is gone after SIGKILL: this test expects it left")
 	}
-	fresh := &resource.Injector{Docker: e, StateDir: state}
+	fresh := injector(t, e, state)
 	if done, _, err := fresh.RemoveRun(ctxT(t), rec.RunID); err != nil || len(done) != 1 {
 		t.Fatalf("RemoveRun = %d records, %v; want one reverted", len(done), err)
 	}
@@ -264,7 +264,7 @@ func TestDockerDiskFill(t *testing.T) {
 func TestDockerLimits(t *testing.T) {
 	e, env := engine(t)
 	id, _ := run(t, env, box{Name: "limits", Res: container.Resources{NanoCPUs: 1e9, Memory: 128 << 20}})
-	in := &resource.Injector{Docker: e, StateDir: t.TempDir()}
+	in := injector(t, e, t.TempDir())
 	before, err := e.Limits(ctxT(t), id)
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestDockerLimits(t *testing.T) {
 	if cpus != 0.5 || mem.Limit != 64<<20 || cpu.Shares != 256 {
 		t.Errorf("with the fault the container may use %v CPUs, %d shares, %d bytes; want 0.5, 256, 64MiB", cpus, cpu.Shares, mem.Limit)
 	}
-	other := &resource.Injector{Docker: e, StateDir: in.StateDir}
+	other := injector(t, e, in.StateDir)
 	if w, err := other.Revert(ctxT(t), stored); err != nil || len(w) != 0 {
 		t.Fatalf("Revert = %v, %v", w, err)
 	}
@@ -322,14 +322,14 @@ func TestDockerLimits(t *testing.T) {
 	}
 }
 
-// TestDockerStop stops a container under a cpu fault: the worker leaves
+// TestDockerStop stops a container under a memory fault: the worker leaves
 // with it, the stop is not held up, and the revert has nothing left to do.
 func TestDockerStop(t *testing.T) {
 	e, env := engine(t)
 	id, _ := run(t, env, box{Name: "stop"})
 	in := newInjector(t)
 	in.Docker = e
-	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{Container: id}, resource.Options{RunID: runID(t), For: time.Minute})
+	rec, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 4 << 20}}, resource.Target{Container: id}, resource.Options{RunID: runID(t), For: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestDockerSymlinkStaysInside(t *testing.T) {
 	if err := os.Symlink("/data/etc", filepath.Join(root, "data", "link")); err != nil {
 		t.Fatal(err)
 	}
-	in := &resource.Injector{Docker: e, StateDir: t.TempDir()}
+	in := injector(t, e, t.TempDir())
 	rec, err := in.Plan(ctxT(t), &resource.DiskFill{Path: "/data/link", Size: 1 << 20}, resource.Target{Container: id}, resource.Options{RunID: runID(t), For: time.Minute})
 	if err != nil {
 		t.Fatal(err)

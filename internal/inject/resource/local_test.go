@@ -194,7 +194,8 @@ func TestLocalFiles(t *testing.T) {
 func TestLocalDeadline(t *testing.T) {
 	target := sleeper(t)
 	dir := t.TempDir()
-	in := &resource.Injector{StateDir: t.TempDir(), Grace: 200 * time.Millisecond}
+	in := newInjector(t)
+	in.Grace = 200 * time.Millisecond
 	rec, err := in.Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +221,7 @@ func TestLocalDeadline(t *testing.T) {
 func TestLocalTargetEnds(t *testing.T) {
 	target := sleeper(t)
 	in := newInjector(t)
-	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	rec, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 4 << 20}}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestLocalParentKilled(t *testing.T) {
 	target := sleeper(t)
 	dir := t.TempDir()
 	state := t.TempDir()
-	in := &resource.Injector{StateDir: state}
+	in := injector(t, nil, state)
 	rec, err := in.Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +276,7 @@ func TestLocalWorkerKilled(t *testing.T) {
 	target := sleeper(t)
 	dir := t.TempDir()
 	state := t.TempDir()
-	rec, err := (&resource.Injector{StateDir: state}).Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	rec, err := (injector(t, nil, state)).Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 1 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ func TestLocalWorkerKilled(t *testing.T) {
 	if !exists(rec.Files[0]) {
 		t.Fatalf("%s is gone after the worker was killed with SIGKILL: this test expects it left", rec.Files[0])
 	}
-	done, _, err := (&resource.Injector{StateDir: state}).RemoveRun(ctxT(t), rec.RunID)
+	done, _, err := (injector(t, nil, state)).RemoveRun(ctxT(t), rec.RunID)
 	if err != nil || len(done) != 1 {
 		t.Fatalf("RemoveRun = %d records, %v; want one reverted", len(done), err)
 	}
@@ -306,9 +307,9 @@ func TestLocalWorkerKilled(t *testing.T) {
 func startApplier(t *testing.T, state string, rec resource.Record) *exec.Cmd {
 	t.Helper()
 	b, _ := json.Marshal(struct {
-		StateDir string
-		Record   resource.Record
-	}{state, rec})
+		StateDir, Exe string
+		Record        resource.Record
+	}{state, chaosBinary(t), rec})
 	file := filepath.Join(t.TempDir(), "record.json")
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)

@@ -48,14 +48,14 @@ func applyAndWait(file string) int {
 		return 1
 	}
 	var in struct {
-		StateDir string
-		Record   resource.Record
+		StateDir, Exe string
+		Record        resource.Record
 	}
 	if err := json.Unmarshal(b, &in); err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	inj := &resource.Injector{StateDir: in.StateDir}
+	inj := &resource.Injector{StateDir: in.StateDir, Exe: in.Exe}
 	if in.Record.Target.Container != "" {
 		e, err := docker.Connect(context.Background())
 		if err != nil {
@@ -74,10 +74,49 @@ func applyAndWait(file string) int {
 }
 
 // newInjector returns an Injector whose records go to a directory of the
-// test.
+// test and whose workers are the chaos binary.
 func newInjector(t *testing.T) *resource.Injector {
 	t.Helper()
-	return &resource.Injector{StateDir: t.TempDir(), Grace: 2 * time.Second}
+	return injector(t, nil, t.TempDir())
+}
+
+// injector returns an Injector over d and state whose workers are the
+// chaos binary.
+func injector(t *testing.T, d resource.Docker, state string) *resource.Injector {
+	t.Helper()
+	return &resource.Injector{Docker: d, StateDir: state, Exe: chaosBinary(t), Grace: 2 * time.Second}
+}
+
+var (
+	chaosOnce sync.Once
+	chaosBin  string
+	chaosErr  error
+)
+
+// chaosBinary builds chaos, whose hidden stress-worker command runs the
+// workers as in production. It is built without the race detector even
+// under -race, whose own memory would count in the target's cgroup.
+func chaosBinary(t *testing.T) string {
+	t.Helper()
+	chaosOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "chaos-bin-")
+		if err != nil {
+			chaosErr = err
+			return
+		}
+		bin := filepath.Join(dir, "chaos")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/gamedayhq/chaos/cmd/chaos")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			chaosErr = fmt.Errorf("build chaos: %v\n%s", err, out)
+			return
+		}
+		chaosBin = bin
+	})
+	if chaosErr != nil {
+		t.Fatal(chaosErr)
+	}
+	return chaosBin
 }
 
 func ctxT(t *testing.T) context.Context {
