@@ -237,9 +237,11 @@ func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (share
 func (b *bench) memory(ctx context.Context, id string) error {
 	fmt.Println("## Memory: asked against the container's usage")
 	fmt.Println()
+	fmt.Println("4KiB shows what the worker itself adds to the container's cgroup (its runtime after it joined).")
+	fmt.Println()
 	fmt.Println("| asked | usage before | usage with the fault | added | added/asked |")
 	fmt.Println("|---:|---:|---:|---:|---:|")
-	for _, size := range []int64{64 << 20, 256 << 20} {
+	for _, size := range []int64{4 << 10, 64 << 20, 256 << 20} {
 		rec, err := b.in.Plan(ctx, &resource.Memory{Size: resource.Bytes{N: size}}, resource.Target{Container: id}, b.opts(time.Minute))
 		if err != nil {
 			return err
@@ -260,7 +262,7 @@ func (b *bench) memory(ctx context.Context, id string) error {
 			return err
 		}
 		added := m1.Usage - m0.Usage
-		fmt.Printf("| %s | %s | %s | %s | %.3f |\n", mib(size), mib(m0.Usage), mib(m1.Usage), mib(added), float64(added)/float64(size))
+		fmt.Printf("| %s | %s | %s | %s | %.3f |\n", formatSize(size), mib(m0.Usage), mib(m1.Usage), mib(added), float64(added)/float64(size))
 	}
 	fmt.Println()
 	return nil
@@ -408,5 +410,12 @@ func medianD(v []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func formatSize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return mib(n)
+}
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

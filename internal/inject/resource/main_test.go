@@ -80,10 +80,20 @@ func newInjector(t *testing.T) *resource.Injector {
 	return injector(t, nil, t.TempDir())
 }
 
+// needRoot skips a test whose workers must be moved into cgroups, which
+// takes root.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("moving workers into a target's cgroups takes root: run the tests as root")
+	}
+}
+
 // injector returns an Injector over d and state whose workers are the
 // chaos binary.
 func injector(t *testing.T, d resource.Docker, state string) *resource.Injector {
 	t.Helper()
+	needRoot(t)
 	return &resource.Injector{Docker: d, StateDir: state, Exe: chaosBinary(t), Grace: 2 * time.Second}
 }
 
