@@ -164,15 +164,17 @@ func (b *bench) run(ctx context.Context) error {
 }
 
 // cpuShares measures the CPU the cpu fault's workers get, from the
-// container's cgroup (cpuacct), against what they ask, with the host's
-// idle CPU during the same window: a share below the asked one while the
-// host had idle CPU is the fault's own shortfall.
+// container's cgroup (cpuacct), against what they ask. On a loaded host
+// no thread gets a whole CPU, so each run also measures, in the same
+// cgroup and right after, as many plain busy loops (sh) as the fault has
+// workers: fault/loops is the fault's accuracy whatever the load, 1 for
+// busy workers and their duty for a load.
 func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 	fmt.Println("## CPU share: asked against measured")
 	fmt.Println()
-	fmt.Printf("Median of %d runs of %gs each. Measured: the container cgroup's CPU time over wall time (the container's own process idles). Host idle: the share of the host's 2 CPUs left idle meanwhile.\n\n", *runs, *secs)
-	fmt.Println("| container | fault | asked CPUs | measured CPUs | measured/asked | host idle CPUs |")
-	fmt.Println("|---|---|---:|---:|---:|---:|")
+	fmt.Printf("Median of %d runs of %gs each. Measured: the container cgroup's CPU time over wall time (the container's own process idles). Loops: as many plain busy loops in the same cgroup, measured right after. Host idle: CPUs of the host's 2 left idle during the fault's window.\n\n", *runs, *secs)
+	fmt.Println("| container | fault | workers x duty | asked CPUs | measured | measured/asked | loops | measured/loops | host idle |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|")
 	cases := []struct {
 		ctr, what string
 		fault     *resource.CPU
@@ -186,35 +188,81 @@ func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 		{quota, "--cpus 1", &resource.CPU{Load: 0.5}, 0.5},
 	}
 	for _, c := range cases {
-		var shares, idles []float64
+		var shares, loops, idles, ratios []float64
+		var work *resource.CPUWork
 		for range *runs {
-			share, idle, err := b.cpuShare(ctx, c.ctr, c.fault)
+			share, idle, w, err := b.cpuShare(ctx, c.ctr, c.fault)
 			if err != nil {
 				return err
 			}
-			shares, idles = append(shares, share), append(idles, idle)
+			loop, err := b.loops(ctx, w.Workers, c.ctr)
+			if err != nil {
+				return err
+			}
+			work = w
+			shares, idles, loops = append(shares, share), append(idles, idle), append(loops, loop)
+			ratios = append(ratios, share/loop)
 		}
-		s, i := median(shares), median(idles)
+		s := median(shares)
 		what := fmt.Sprintf("workers: %d", c.fault.Workers)
 		if c.fault.Load > 0 {
 			what = "load: " + c.fault.Load.String()
 		}
-		fmt.Printf("| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", c.what, what, c.asked, s, s/c.asked, i)
+		fmt.Printf("| %s | %s | %d x %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+			c.what, what, work.Workers, work.Duty, c.asked, s, s/c.asked, median(loops), median(ratios), median(idles))
 	}
 	fmt.Println()
 	return nil
 }
 
-func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (share, idle float64, err error) {
+func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (share, idle float64, w *resource.CPUWork, err error) {
 	rec, err := b.in.Plan(ctx, f, resource.Target{Container: id}, b.opts(time.Minute))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	if rec, err = b.in.Apply(ctx, rec); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	defer b.in.Revert(context.WithoutCancel(ctx), rec)
-	g := rec.Job.Cgroup
+	share, idle, err = measure(rec.Job.Cgroup)
+	return share, idle, rec.Job.CPU, err
+}
+
+// loops runs n plain busy loops in the container's cgroups and measures
+// the CPU they get.
+func (b *bench) loops(ctx context.Context, n int, id string) (float64, error) {
+	mp, err := b.engine.MainProcess(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	g, err := cgroup.Of(mp.PID)
+	if err != nil {
+		return 0, err
+	}
+	var cmds []*exec.Cmd
+	defer func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}()
+	for range n {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+		cmds = append(cmds, c)
+		if err := g.Join(c.Process.Pid); err != nil {
+			return 0, err
+		}
+	}
+	share, _, err := measure(g)
+	return share, err
+}
+
+// measure returns the CPUs' worth of time g used over a window, and the
+// host's idle CPUs meanwhile.
+func measure(g cgroup.Group) (share, idle float64, err error) {
 	time.Sleep(500 * time.Millisecond)
 	c0, err := g.CPU()
 	if err != nil {
