@@ -104,14 +104,18 @@ func (w *CPUWork) run(ctx context.Context, _ *worker, ready func(string)) error 
 	return nil
 }
 
-// burn keeps the thread busy duty of the time until ctx ends.
+// burn keeps the thread busy duty of the time until ctx ends. The busy
+// part of each cycle is counted in the thread's own CPU time, not in wall
+// time, so that time the thread waits for a CPU or for the next quota
+// period does not count as work done: the worker makes up for it in the
+// same cycle.
 func burn(ctx context.Context, duty float64) {
 	busy := time.Duration(duty * float64(cycle))
 	var sink uint64
 	for ctx.Err() == nil {
-		start := time.Now()
-		for time.Since(start) < busy {
-			for i := range 1000 {
+		start, used := time.Now(), threadCPU()
+		for threadCPU()-used < busy {
+			for i := range 10000 {
 				sink += uint64(i) * 2654435761
 			}
 		}

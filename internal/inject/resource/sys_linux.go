@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -247,3 +248,13 @@ func (p *planning) targetDir(dir string) (*os.File, error) {
 }
 
 func datasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+
+// threadCPU returns the CPU time the calling thread has used; wall time
+// where the clock cannot be read, so that a busy loop still ends.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return time.Duration(time.Now().UnixNano())
+	}
+	return time.Duration(ts.Nano())
+}
