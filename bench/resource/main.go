@@ -163,18 +163,20 @@ func (b *bench) run(ctx context.Context) error {
 	return nil
 }
 
-// cpuShares measures the CPU the cpu fault's workers get, from the
-// container's cgroup (cpuacct), against what they ask. On a loaded host
-// no thread gets a whole CPU, so each run also measures, in the same
-// cgroup and right after, as many plain busy loops (sh) as the fault has
-// workers: fault/loops is the fault's accuracy whatever the load, 1 for
-// busy workers and their duty for a load.
+// cpuShares measures the CPU the cpu fault's workers get against what
+// they ask, in two windows per run. Alone: the container cgroup's CPU time
+// over wall time (its own process idles), the figure to read on an idle
+// host. With loops: as many plain busy loops (sh) as the fault has
+// workers run in the same cgroup at the same time, and the workers' CPU
+// time is divided by the loops': on a loaded host no thread gets a whole
+// CPU, but a worker busy all the time gets what a busy loop gets (ratio 1)
+// and one busy half the time half of it, whatever the load.
 func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 	fmt.Println("## CPU share: asked against measured")
 	fmt.Println()
-	fmt.Printf("Median of %d runs of %gs each. Measured: the container cgroup's CPU time over wall time (the container's own process idles). Loops: as many plain busy loops in the same cgroup, measured right after. Host idle: CPUs of the host's 2 left idle during the fault's window.\n\n", *runs, *secs)
-	fmt.Println("| container | fault | workers x duty | asked CPUs | measured | measured/asked | loops | measured/loops | host idle |")
-	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("Median of %d runs, each a window of %gs with the fault alone and one with as many plain busy loops in the same cgroup. Host idle: CPUs of the host's 2 left idle in the first window.\n\n", *runs, *secs)
+	fmt.Println("| container | fault | workers x duty | asked CPUs | measured alone | measured/asked | host idle | workers/loops (want duty) |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|")
 	cases := []struct {
 		ctr, what string
 		fault     *resource.CPU
@@ -188,97 +190,108 @@ func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 		{quota, "--cpus 1", &resource.CPU{Load: 0.5}, 0.5},
 	}
 	for _, c := range cases {
-		var shares, loops, idles, ratios []float64
+		var shares, idles, ratios []float64
 		var work *resource.CPUWork
 		for range *runs {
-			share, idle, w, err := b.cpuShare(ctx, c.ctr, c.fault)
+			r, err := b.cpuShare(ctx, c.ctr, c.fault)
 			if err != nil {
 				return err
 			}
-			loop, err := b.loops(ctx, w.Workers, c.ctr)
-			if err != nil {
-				return err
-			}
-			work = w
-			shares, idles, loops = append(shares, share), append(idles, idle), append(loops, loop)
-			ratios = append(ratios, share/loop)
+			work = r.work
+			shares, idles, ratios = append(shares, r.share), append(idles, r.idle), append(ratios, r.ratio)
 		}
 		s := median(shares)
 		what := fmt.Sprintf("workers: %d", c.fault.Workers)
 		if c.fault.Load > 0 {
 			what = "load: " + c.fault.Load.String()
 		}
-		fmt.Printf("| %s | %s | %d x %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
-			c.what, what, work.Workers, work.Duty, c.asked, s, s/c.asked, median(loops), median(ratios), median(idles))
+		fmt.Printf("| %s | %s | %d x %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+			c.what, what, work.Workers, work.Duty, c.asked, s, s/c.asked, median(idles), median(ratios))
 	}
 	fmt.Println()
 	return nil
 }
 
-func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (share, idle float64, w *resource.CPUWork, err error) {
-	rec, err := b.in.Plan(ctx, f, resource.Target{Container: id}, b.opts(time.Minute))
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	if rec, err = b.in.Apply(ctx, rec); err != nil {
-		return 0, 0, nil, err
-	}
-	defer b.in.Revert(context.WithoutCancel(ctx), rec)
-	share, idle, err = measure(rec.Job.Cgroup)
-	return share, idle, rec.Job.CPU, err
+type shareRun struct {
+	share, idle, ratio float64
+	work               *resource.CPUWork
 }
 
-// loops runs n plain busy loops in the container's cgroups and measures
-// the CPU they get.
-func (b *bench) loops(ctx context.Context, n int, id string) (float64, error) {
-	mp, err := b.engine.MainProcess(ctx, id)
+func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (shareRun, error) {
+	var r shareRun
+	rec, err := b.in.Plan(ctx, f, resource.Target{Container: id}, b.opts(time.Minute))
 	if err != nil {
-		return 0, err
+		return r, err
 	}
-	g, err := cgroup.Of(mp.PID)
+	if rec, err = b.in.Apply(ctx, rec); err != nil {
+		return r, err
+	}
+	defer b.in.Revert(context.WithoutCancel(ctx), rec)
+	r.work = rec.Job.CPU
+	g := rec.Job.Cgroup
+	window := time.Duration(*secs * float64(time.Second))
+
+	time.Sleep(500 * time.Millisecond)
+	c0, err := g.CPU()
 	if err != nil {
-		return 0, err
+		return r, err
 	}
-	var cmds []*exec.Cmd
+	idle0, total0 := hostCPU()
+	t0 := time.Now()
+	time.Sleep(window)
+	c1, err := g.CPU()
+	if err != nil {
+		return r, err
+	}
+	idle1, total1 := hostCPU()
+	r.share = float64(c1.Usage-c0.Usage) / float64(time.Since(t0))
+	r.idle = float64(cpuCount()) * float64(idle1-idle0) / float64(total1-total0)
+
+	var loops []*exec.Cmd
 	defer func() {
-		for _, c := range cmds {
+		for _, c := range loops {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
 	}()
-	for range n {
+	for range r.work.Workers {
 		c := exec.Command("sh", "-c", "while :; do :; done")
 		if err := c.Start(); err != nil {
-			return 0, err
+			return r, err
 		}
-		cmds = append(cmds, c)
+		loops = append(loops, c)
 		if err := g.Join(c.Process.Pid); err != nil {
-			return 0, err
+			return r, err
 		}
 	}
-	share, _, err := measure(g)
-	return share, err
+	time.Sleep(500 * time.Millisecond)
+	w0, l0 := procCPU(rec.Worker.PID), 0.0
+	for _, c := range loops {
+		l0 += procCPU(c.Process.Pid)
+	}
+	time.Sleep(window)
+	w1, l1 := procCPU(rec.Worker.PID), 0.0
+	for _, c := range loops {
+		l1 += procCPU(c.Process.Pid)
+	}
+	r.ratio = (w1 - w0) / (l1 - l0)
+	return r, nil
 }
 
-// measure returns the CPUs' worth of time g used over a window, and the
-// host's idle CPUs meanwhile.
-func measure(g cgroup.Group) (share, idle float64, err error) {
-	time.Sleep(500 * time.Millisecond)
-	c0, err := g.CPU()
+// procCPU returns the CPU seconds process pid has used, all threads.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0, 0, err
+		return 0
 	}
-	idle0, total0 := hostCPU()
-	t0 := time.Now()
-	time.Sleep(time.Duration(*secs * float64(time.Second)))
-	c1, err := g.CPU()
-	if err != nil {
-		return 0, 0, err
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
 	}
-	idle1, total1 := hostCPU()
-	wall := time.Since(t0)
-	ncpu := float64(cpuCount())
-	return float64(c1.Usage-c0.Usage) / float64(wall), ncpu * float64(idle1-idle0) / float64(total1-total0), nil
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
 }
 
 // memory measures the usage a memory fault adds to a container.
