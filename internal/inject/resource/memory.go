@@ -13,7 +13,8 @@ import (
 
 // Memory is the memory fault: a worker inside the target's cgroups takes
 // memory and touches every page of it, so that it counts against the
-// target's limit, as a leak of the target's would.
+// target's limit, as a leak of the target's would. The worker's own
+// runtime adds about 4MiB to the cgroup besides.
 type Memory struct {
 	// Size is the memory to take: a size (256MiB), or a share of the
 	// target's memory limit (50%).
