@@ -42,6 +42,7 @@ var (
 	runs     = flag.Int("runs", 3, "CPU share: runs per case (the median is shown)")
 	secs     = flag.Float64("secs", 5, "CPU share: seconds measured per run")
 	iters    = flag.Int("iters", 10, "apply and revert: iterations per fault")
+	only     = flag.String("only", "", "run one section: cpu, memory, disk or timings")
 )
 
 func main() {
@@ -127,37 +128,46 @@ func (b *bench) opts(d time.Duration) resource.Options {
 
 func (b *bench) run(ctx context.Context) error {
 	fmt.Printf("load average at the start: %s\n\n", loadavg())
+	want := func(section string) bool { return *only == "" || *only == section }
 	free, err := b.start(ctx, "free", container.Resources{}, "")
 	if err != nil {
 		return err
 	}
-	quota, err := b.start(ctx, "quota", container.Resources{NanoCPUs: 1e9}, "")
-	if err != nil {
-		return err
-	}
-	if err := b.cpuShares(ctx, free, quota); err != nil {
-		return err
+	if want("cpu") {
+		quota, err := b.start(ctx, "quota", container.Resources{NanoCPUs: 1e9}, "")
+		if err != nil {
+			return err
+		}
+		if err := b.cpuShares(ctx, free, quota); err != nil {
+			return err
+		}
 	}
 	mem, err := b.start(ctx, "memory", container.Resources{Memory: 512 << 20}, "")
 	if err != nil {
 		return err
 	}
-	if err := b.memory(ctx, mem); err != nil {
-		return err
+	if want("memory") {
+		if err := b.memory(ctx, mem); err != nil {
+			return err
+		}
 	}
 	disk, err := b.start(ctx, "disk", container.Resources{}, "256m")
 	if err != nil {
 		return err
 	}
-	if err := b.diskFill(ctx, disk); err != nil {
-		return err
+	if want("disk") {
+		if err := b.diskFill(ctx, disk); err != nil {
+			return err
+		}
 	}
-	limited, err := b.start(ctx, "limits", container.Resources{NanoCPUs: 1e9, Memory: 256 << 20}, "")
-	if err != nil {
-		return err
-	}
-	if err := b.timings(ctx, free, mem, disk, limited); err != nil {
-		return err
+	if want("timings") {
+		limited, err := b.start(ctx, "limits", container.Resources{NanoCPUs: 1e9, Memory: 256 << 20}, "")
+		if err != nil {
+			return err
+		}
+		if err := b.timings(ctx, free, mem, disk, limited); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("\nload average at the end: %s\n", loadavg())
 	return nil
@@ -170,13 +180,15 @@ func (b *bench) run(ctx context.Context) error {
 // workers run in the same cgroup at the same time, and the workers' CPU
 // time is divided by the loops': on a loaded host no thread gets a whole
 // CPU, but a worker busy all the time gets what a busy loop gets (ratio 1)
-// and one busy half the time half of it, whatever the load.
+// and one busy half the time takes half a CPU where a busy loop gets at
+// least that much: its expected ratio is its duty over the loops' share,
+// at most 1.
 func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 	fmt.Println("## CPU share: asked against measured")
 	fmt.Println()
 	fmt.Printf("Median of %d runs, each a window of %gs with the fault alone and one with as many plain busy loops in the same cgroup. Host idle: CPUs of the host's 2 left idle in the first window.\n\n", *runs, *secs)
-	fmt.Println("| container | fault | workers x duty | asked CPUs | measured alone | measured/asked | host idle | workers/loops (want duty) |")
-	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|")
+	fmt.Println("| container | fault | workers x duty | asked CPUs | measured alone | measured/asked | host idle | loop's CPUs | workers/loops | expected |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	cases := []struct {
 		ctr, what string
 		fault     *resource.CPU
@@ -190,7 +202,7 @@ func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 		{quota, "--cpus 1", &resource.CPU{Load: 0.5}, 0.5},
 	}
 	for _, c := range cases {
-		var shares, idles, ratios []float64
+		var shares, idles, ratios, loopShares, expected []float64
 		var work *resource.CPUWork
 		for range *runs {
 			r, err := b.cpuShare(ctx, c.ctr, c.fault)
@@ -199,14 +211,16 @@ func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 			}
 			work = r.work
 			shares, idles, ratios = append(shares, r.share), append(idles, r.idle), append(ratios, r.ratio)
+			loopShares = append(loopShares, r.loop)
+			expected = append(expected, min(1, r.work.Duty/r.loop))
 		}
 		s := median(shares)
 		what := fmt.Sprintf("workers: %d", c.fault.Workers)
 		if c.fault.Load > 0 {
 			what = "load: " + c.fault.Load.String()
 		}
-		fmt.Printf("| %s | %s | %d x %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
-			c.what, what, work.Workers, work.Duty, c.asked, s, s/c.asked, median(idles), median(ratios))
+		fmt.Printf("| %s | %s | %d x %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+			c.what, what, work.Workers, work.Duty, c.asked, s, s/c.asked, median(idles), median(loopShares), median(ratios), median(expected))
 	}
 	fmt.Println()
 	return nil
@@ -214,7 +228,9 @@ func (b *bench) cpuShares(ctx context.Context, free, quota string) error {
 
 type shareRun struct {
 	share, idle, ratio float64
-	work               *resource.CPUWork
+	// loop is the CPUs' worth one plain loop got.
+	loop float64
+	work *resource.CPUWork
 }
 
 func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (shareRun, error) {
@@ -269,12 +285,14 @@ func (b *bench) cpuShare(ctx context.Context, id string, f *resource.CPU) (share
 	for _, c := range loops {
 		l0 += procCPU(c.Process.Pid)
 	}
+	t1 := time.Now()
 	time.Sleep(window)
 	w1, l1 := procCPU(rec.Worker.PID), 0.0
 	for _, c := range loops {
 		l1 += procCPU(c.Process.Pid)
 	}
 	r.ratio = (w1 - w0) / (l1 - l0)
+	r.loop = (l1 - l0) / float64(len(loops)) / time.Since(t1).Seconds()
 	return r, nil
 }
 

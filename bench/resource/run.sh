@@ -9,11 +9,13 @@
 #
 #   bench/resource/run.sh                  # from the repository root
 #   RUNS=5 SECS=5 ITERS=20 bench/resource/run.sh
+#   ONLY=cpu bench/resource/run.sh      # one section: cpu, memory, disk, timings
 set -euo pipefail
 
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}
 ITERS=${ITERS:-10}
+ONLY=${ONLY:-}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d)
 IMAGE=chaos-bench-resource:$$
@@ -32,4 +34,4 @@ mkdir "$TMP/img"
 printf 'FROM scratch\nCOPY spin /spin\nENTRYPOINT ["/spin", "-listen", "127.0.0.1:8080"]\n' >"$TMP/img/Dockerfile"
 docker build -q -t "$IMAGE" "$TMP/img" >/dev/null
 
-"$TMP/rb" -chaos "$TMP/chaos" -image "$IMAGE" -runs "$RUNS" -secs "$SECS" -iters "$ITERS"
+"$TMP/rb" -chaos "$TMP/chaos" -image "$IMAGE" -runs "$RUNS" -secs "$SECS" -iters "$ITERS" -only "$ONLY"
