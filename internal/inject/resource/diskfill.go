@@ -170,13 +170,13 @@ func grow(f *os.File, off, n int64) error {
 	case errors.Is(err, syscall.ENOSPC):
 		for step := int64(1 << 20); n > 0; n -= step {
 			if err := allocate(f, off, min(step, n)); err != nil {
-				return fmt.Errorf("fill %s: %w", f.Name(), err)
+				return fillError(f, err)
 			}
 			off += step
 		}
 		return nil
 	case !errors.Is(err, errors.ErrUnsupported):
-		return fmt.Errorf("fill %s: %w", f.Name(), err)
+		return fillError(f, err)
 	}
 	buf := make([]byte, 1<<20)
 	for i := range buf {
@@ -186,8 +186,17 @@ func grow(f *os.File, off, n int64) error {
 		k, err := f.WriteAt(buf[:min(int64(len(buf)), n-done)], off+done)
 		done += int64(k)
 		if err != nil {
-			return fmt.Errorf("fill %s: %w", f.Name(), err)
+			return fillError(f, err)
 		}
 	}
 	return nil
+}
+
+// fillError names the file and, for a file grown past what the file
+// system or the process's file size limit allows, says so.
+func fillError(f *os.File, err error) error {
+	if errors.Is(err, syscall.EFBIG) {
+		return fmt.Errorf("fill %s: %w: the file system, or the file size limit of chaos (ulimit -f), allows no file that large; ask for less", f.Name(), err)
+	}
+	return fmt.Errorf("fill %s: %w", f.Name(), err)
 }
