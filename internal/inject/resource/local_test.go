@@ -306,10 +306,22 @@ func TestLocalWorkerKilled(t *testing.T) {
 // waits; the test kills it.
 func startApplier(t *testing.T, state string, rec resource.Record) *exec.Cmd {
 	t.Helper()
+	cmd, line := applier(t, state, rec, 0)
+	if line != "applied" {
+		t.Fatalf("the applying process said %q", line)
+	}
+	return cmd
+}
+
+// applier starts a process that applies rec under a file size limit
+// (none when 0) and returns it and what it said.
+func applier(t *testing.T, state string, rec resource.Record, fsize uint64) (*exec.Cmd, string) {
+	t.Helper()
 	b, _ := json.Marshal(struct {
 		StateDir, Exe string
 		Record        resource.Record
-	}{state, chaosBinary(t), rec})
+		FileSizeLimit uint64
+	}{state, chaosBinary(t), rec, fsize})
 	file := filepath.Join(t.TempDir(), "record.json")
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -328,10 +340,29 @@ func startApplier(t *testing.T, state string, rec resource.Record) *exec.Cmd {
 	}
 	t.Cleanup(func() { killGroup(cmd); _ = cmd.Wait() })
 	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "applied" {
-		t.Fatalf("the applying process said %q", line)
+	return cmd, strings.TrimSpace(line)
+}
+
+// TestLocalFileSizeLimit fills past the file size limit chaos runs under:
+// the fault fails, says why, and leaves nothing.
+func TestLocalFileSizeLimit(t *testing.T) {
+	target := sleeper(t)
+	dir := t.TempDir()
+	state := t.TempDir()
+	rec, err := injector(t, nil, state).Plan(ctxT(t), &resource.DiskFill{Path: dir, Size: 8 << 20}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return cmd
+	_, line := applier(t, state, rec, 1<<20)
+	if !strings.Contains(line, "ulimit -f") {
+		t.Errorf("a fill past the file size limit said %q; want it to name ulimit -f", line)
+	}
+	if exists(rec.Files[0]) || len(workersOf(rec.RunID)) != 0 {
+		t.Errorf("after the failed fill: file left %v, workers %v; want neither", exists(rec.Files[0]), workersOf(rec.RunID))
+	}
+	if left, _ := os.ReadDir(state); len(left) != 0 {
+		t.Errorf("the state directory holds %d entries after the failed apply; want none", len(left))
+	}
 }
 
 // TestWorkerOutsideCgroup hands a worker a job for cgroups it was not

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
@@ -50,10 +51,19 @@ func applyAndWait(file string) int {
 	var in struct {
 		StateDir, Exe string
 		Record        resource.Record
+		// FileSizeLimit, when set, is the RLIMIT_FSIZE the worker inherits.
+		FileSizeLimit uint64
 	}
 	if err := json.Unmarshal(b, &in); err != nil {
 		fmt.Println(err)
 		return 1
+	}
+	if in.FileSizeLimit > 0 {
+		lim := unix.Rlimit{Cur: in.FileSizeLimit, Max: in.FileSizeLimit}
+		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+			fmt.Println(err)
+			return 1
+		}
 	}
 	inj := &resource.Injector{StateDir: in.StateDir, Exe: in.Exe}
 	if in.Record.Target.Container != "" {
