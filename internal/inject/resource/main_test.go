@@ -37,7 +37,20 @@ func TestMain(m *testing.M) {
 			os.Exit(applyAndWait(os.Args[2]))
 		}
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(removingBuilds{m})
+}
+
+// removingBuilds removes the binaries the tests built once they have run.
+type removingBuilds struct{ *testing.M }
+
+func (r removingBuilds) Run() int {
+	code := r.M.Run()
+	for _, bin := range []string{chaosBin, spinBin} {
+		if bin != "" {
+			_ = os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	return code
 }
 
 // applyAndWait applies the record in file as a chaos run would, says so on
