@@ -81,14 +81,12 @@ func (c *conn) run() {
 	if connectDelay > 0 && !sleep(c.ctx, connectDelay) {
 		return
 	}
-	d := net.Dialer{Timeout: c.p.cfg.DialTimeout}
-	nc, err := d.DialContext(c.ctx, "tcp", c.p.cfg.Upstream)
+	up, err := c.p.dial(c.ctx, c.client)
 	if err != nil {
 		// The client sees what it would see without the proxy: a reset.
 		c.close(true)
 		return
 	}
-	up := nc.(*net.TCPConn)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

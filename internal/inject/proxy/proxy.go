@@ -36,6 +36,18 @@ type Config struct {
 	Protocol string
 	// DialTimeout bounds connecting to Upstream; zero means 5 seconds.
 	DialTimeout time.Duration
+
+	// ListenFunc, when set, opens the listener in place of a listen on
+	// Listen in this process's network namespace: a transparent proxy
+	// listens inside the namespace of the target it intercepts. It is
+	// called with Listen at Start, and with the address the proxy got
+	// when it listens again after a down fault. Its listener must accept
+	// *net.TCPConn.
+	ListenFunc func(ctx context.Context, addr string) (net.Listener, error)
+	// DialFunc, when set, connects a client's connection to its upstream
+	// in place of dialing Upstream: a transparent proxy dials the address
+	// the client meant to reach. Its context ends after DialTimeout.
+	DialFunc func(ctx context.Context, client *net.TCPConn) (*net.TCPConn, error)
 }
 
 // Validate checks the protocol and that both addresses are HOST:PORT with
@@ -43,6 +55,9 @@ type Config struct {
 // the field: listen "...": ...
 func (c Config) Validate() error {
 	for _, f := range []struct{ name, addr string }{{"listen", c.Listen}, {"upstream", c.Upstream}} {
+		if f.name == "upstream" && f.addr == "" && c.DialFunc != nil {
+			continue
+		}
 		_, port, err := net.SplitHostPort(f.addr)
 		if err != nil {
 			return fmt.Errorf("%s %q: %v", f.name, f.addr, err)
@@ -134,7 +149,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	if p.cfg.Protocol != "tcp" && p.cfg.Protocol != "http" {
 		return fmt.Errorf("start proxy %q: protocol %q is not tcp or http", p.cfg.Name, p.cfg.Protocol)
 	}
-	if p.cfg.Upstream == "" {
+	if p.cfg.Upstream == "" && p.cfg.DialFunc == nil {
 		return fmt.Errorf("start proxy %q: no upstream address", p.cfg.Name)
 	}
 	p.mu.Lock()
@@ -150,8 +165,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.mu.Unlock()
 	// Not under the lock: resolving a host name in the address may take a
 	// while, and Addr, Snapshot and Add must not wait for it.
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
+	ln, err := p.listen(ctx, p.cfg.Listen)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.starting = false
@@ -414,9 +428,32 @@ func refuses(set *faultSet) bool {
 	return false
 }
 
-func (p *Proxy) listenLocked() error {
+// listen opens a listener on addr, through ListenFunc when set.
+func (p *Proxy) listen(ctx context.Context, addr string) (net.Listener, error) {
+	if p.cfg.ListenFunc != nil {
+		return p.cfg.ListenFunc(ctx, addr)
+	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(p.ctx, "tcp", p.addr)
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// dial connects the upstream of client, through DialFunc when set.
+func (p *Proxy) dial(ctx context.Context, client *net.TCPConn) (*net.TCPConn, error) {
+	if p.cfg.DialFunc != nil {
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+		defer cancel()
+		return p.cfg.DialFunc(ctx, client)
+	}
+	d := net.Dialer{Timeout: p.cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", p.cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	return nc.(*net.TCPConn), nil
+}
+
+func (p *Proxy) listenLocked() error {
+	ln, err := p.listen(p.ctx, p.addr)
 	if err != nil {
 		return err
 	}
