@@ -1,0 +1,130 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// Blackhole drops the selected packets without a word to either end, as
+// a cable pulled out would: connections time out. Its direction is both
+// unless set.
+type Blackhole struct {
+	Filter `yaml:",inline"`
+}
+
+// Kind returns "blackhole".
+func (*Blackhole) Kind() string { return "blackhole" }
+
+// Validate checks the filter.
+func (f *Blackhole) Validate() error {
+	_, err := f.compile(Both)
+	return err
+}
+
+func (f *Blackhole) build(b *build) error {
+	s, err := f.compile(Both)
+	if err != nil {
+		return err
+	}
+	b.drops(s)
+	return nil
+}
+
+// Loss drops Percent of the selected packets, each drawn at random, as a
+// lossy link does; the sender gets no error. Its direction is egress
+// unless set; percent is required.
+type Loss struct {
+	Filter `yaml:",inline"`
+}
+
+// Kind returns "loss".
+func (*Loss) Kind() string { return "loss" }
+
+// Validate requires a percent.
+func (f *Loss) Validate() error {
+	if f.Percent == nil {
+		return errors.New("percent is required: the share of packets lost, such as 30%")
+	}
+	_, err := f.compile(Egress)
+	return err
+}
+
+func (f *Loss) build(b *build) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s, _ := f.compile(Egress)
+	b.drops(s)
+	return nil
+}
+
+// Partition cuts the target off from Peers: every packet to or from them
+// is dropped (Direction both, the default), or only those the target
+// sends to them (egress) or receives from them (ingress). Peers are the
+// addresses of the other side, such as those of another set of targets.
+type Partition struct {
+	// Peers are IPv4 addresses or networks.
+	Peers     []string  `yaml:"peers" json:"peers"`
+	Direction Direction `yaml:"direction" json:"direction,omitempty"`
+}
+
+// Kind returns "partition".
+func (*Partition) Kind() string { return "partition" }
+
+// Validate requires at least one peer.
+func (f *Partition) Validate() error {
+	_, err := f.selectors()
+	return err
+}
+
+func (f *Partition) selectors() ([]selector, error) {
+	if len(f.Peers) == 0 {
+		return nil, errors.New("peers is required: the addresses on the other side of the partition")
+	}
+	var out []selector
+	for i, p := range f.Peers {
+		s, err := (&Filter{Host: p, Direction: f.Direction}).compile(Both)
+		if err != nil {
+			return nil, fmt.Errorf("peers[%d]: %w", i, err)
+		}
+		if !s.prefix.IsValid() {
+			return nil, fmt.Errorf("peers[%d]: empty", i)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (f *Partition) build(b *build) error {
+	ss, err := f.selectors()
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		b.drops(s)
+	}
+	return nil
+}
+
+// drops adds rules that drop s's packets. Egress drops go on each
+// device's egress hook: a drop there is silent, as loss on the wire is,
+// where a drop on the output or postrouting hook makes the sending
+// application's send fail with EPERM. Ingress drops go on prerouting
+// before conntrack, so that dropped packets leave no state.
+func (b *build) drops(s selector) {
+	if s.dir.egress() {
+		for _, m := range s.matches(netdevIPv4(), Egress) {
+			b.tables.egress = append(b.tables.egress, drop(s.sample(m.rule)))
+		}
+		b.tables.loopback = b.tables.loopback || s.loopback()
+	}
+	if s.dir.ingress() {
+		c := b.tables.chain("ingress", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter)
+		for _, m := range s.matches(s.notLoopback(rule{}, expr.MetaKeyIIF, "iif"), Ingress) {
+			c.rules = append(c.rules, drop(s.sample(m.rule)))
+		}
+	}
+}

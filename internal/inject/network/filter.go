@@ -1,0 +1,151 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// Direction is which packets of the target a fault acts on: those it
+// sends, those it receives, or both.
+type Direction string
+
+// Directions. Each fault documents which one it takes when none is given.
+const (
+	Egress  Direction = "egress"
+	Ingress Direction = "ingress"
+	Both    Direction = "both"
+)
+
+func (d Direction) egress() bool  { return d == Egress || d == Both }
+func (d Direction) ingress() bool { return d == Ingress || d == Both }
+
+// Filter selects the packets a fault acts on: those between the target
+// and Host, to or from Port on Host, of Protocol, in Direction; and of
+// those, Percent at random. Its zero value selects every IPv4 packet in
+// the fault's default direction, loopback traffic excepted.
+//
+// Host and Port are always the other end (the dependency): on egress they
+// are the destination of the packets, on ingress their source.
+type Filter struct {
+	// Host is an IPv4 address or network (10.0.0.7, 10.0.0.0/24); empty
+	// means any. Traffic on the loopback device is only selected when Host
+	// is a loopback address.
+	Host string `yaml:"host" json:"host,omitempty"`
+	// Port is the port on Host, 1 to 65535; 0 means any.
+	Port int `yaml:"port" json:"port,omitempty"`
+	// Protocol is tcp or udp; empty means any (tcp and udp when a port is
+	// given).
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// Direction is egress, ingress or both; empty means the fault's
+	// default.
+	Direction Direction `yaml:"direction" json:"direction,omitempty"`
+	// Percent is the share of the selected packets the fault acts on, each
+	// drawn at random; empty means all of them.
+	Percent *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
+}
+
+// selector is a checked Filter, in the form rules are built from.
+type selector struct {
+	prefix   netip.Prefix // invalid: any address
+	port     uint16
+	protos   []uint8 // nil: any protocol
+	dir      Direction
+	per10000 uint32 // share of packets, in 1/10000
+}
+
+// percentScale is numgen's modulus: percent has a resolution of 0.01%.
+const percentScale = 10000
+
+// Validate checks the filter on its own; each fault adds its own limits.
+func (f *Filter) Validate() error {
+	_, err := f.compile(Egress)
+	return err
+}
+
+// compile checks f and fills in def when no direction is given.
+func (f *Filter) compile(def Direction) (selector, error) {
+	s := selector{dir: def, per10000: percentScale}
+	if f.Host != "" {
+		p, err := parseHost(f.Host)
+		if err != nil {
+			return s, err
+		}
+		s.prefix = p
+	}
+	switch {
+	case f.Port < 0 || f.Port > 65535:
+		return s, fmt.Errorf("port %d is not a port number: use 1 to 65535, or leave it out for any", f.Port)
+	case f.Port > 0:
+		s.port = uint16(f.Port)
+	}
+	switch strings.ToLower(f.Protocol) {
+	case "":
+		if s.port != 0 {
+			s.protos = []uint8{unix.IPPROTO_TCP, unix.IPPROTO_UDP}
+		}
+	case "tcp":
+		s.protos = []uint8{unix.IPPROTO_TCP}
+	case "udp":
+		s.protos = []uint8{unix.IPPROTO_UDP}
+	default:
+		return s, fmt.Errorf("protocol %q: use tcp or udp, or leave it out for any", f.Protocol)
+	}
+	switch f.Direction {
+	case "":
+	case Egress, Ingress, Both:
+		s.dir = f.Direction
+	default:
+		return s, fmt.Errorf("direction %q: use egress, ingress or both", f.Direction)
+	}
+	if f.Percent != nil {
+		p := f.Percent.Fraction()
+		switch {
+		case p <= 0:
+			return s, errors.New("percent 0% would never hit: remove the fault, or use more than 0%")
+		case p > 1:
+			return s, fmt.Errorf("percent %v is over 100%%", f.Percent)
+		}
+		s.per10000 = uint32(p*percentScale + 0.5)
+		if s.per10000 == 0 {
+			return s, fmt.Errorf("percent %v is below 0.01%%, the smallest share a fault can draw", f.Percent)
+		}
+	}
+	return s, nil
+}
+
+// parseHost reads an IPv4 address or network.
+func parseHost(h string) (netip.Prefix, error) {
+	var p netip.Prefix
+	if strings.Contains(h, "/") {
+		var err error
+		p, err = netip.ParsePrefix(h)
+		if err != nil {
+			return p, fmt.Errorf("host %q is not an IPv4 address or network such as 10.0.0.0/24", h)
+		}
+	} else {
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			return p, fmt.Errorf("host %q is not an IPv4 address or network: give the dependency's address (10.0.0.7) or network (10.0.0.0/24)", h)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if !p.Addr().Is4() {
+		return p, fmt.Errorf("host %q: IPv6 is not supported yet, only IPv4", h)
+	}
+	return p.Masked(), nil
+}
+
+// loopback reports whether the selector names loopback addresses, which
+// is the only case in which it acts on the loopback device.
+func (s selector) loopback() bool {
+	return s.prefix.IsValid() && s.prefix.Bits() >= 8 && s.prefix.Addr().IsLoopback()
+}
+
+// all reports whether the selector takes every packet it matches.
+func (s selector) all() bool { return s.per10000 >= percentScale }

@@ -1,0 +1,239 @@
+package network_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/gamedayhq/chaos/internal/inject/network"
+	"github.com/gamedayhq/chaos/internal/inject/network/lab"
+)
+
+var nextSeq atomic.Int32
+
+// apply plans and applies f in ns for run "test" and reverts it when the
+// test ends, unless the test reverts it first.
+func apply(t testing.TB, ns network.Namespace, f network.Fault) *network.Applied {
+	t.Helper()
+	return applyRun(t, ns, "test", f)
+}
+
+func applyRun(t testing.TB, ns network.Namespace, run string, f network.Fault) *network.Applied {
+	t.Helper()
+	rec, err := network.Plan(ns, run, int(nextSeq.Add(1)), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := network.Apply(context.Background(), rec, f)
+	if err != nil {
+		t.Fatalf("Apply(%s) = %v", f.Kind(), err)
+	}
+	t.Cleanup(func() {
+		if err := a.Revert(context.Background()); err != nil && !errors.Is(err, network.ErrGone) {
+			t.Errorf("Revert(%s) = %v", f.Kind(), err)
+		}
+	})
+	return a
+}
+
+func revert(t testing.TB, a *network.Applied) {
+	t.Helper()
+	if err := a.Revert(context.Background()); err != nil {
+		t.Fatalf("Revert(%s) = %v", a.Record().Kind, err)
+	}
+}
+
+// noTables fails the test if any table of chaos is left in ns.
+func noTables(t testing.TB, ns network.Namespace) {
+	t.Helper()
+	tables, err := network.Tables(ns, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) > 0 {
+		t.Fatalf("tables left in %s: %v", ns, tables)
+	}
+}
+
+// noLeak checks, when the test ends, that it left no goroutine behind.
+func noLeak(t *testing.T) {
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
+	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
+}
+
+// echoTCP serves an echo on addr in ns until the test ends.
+func echoTCP(t testing.TB, ns network.Namespace, addr string) *lab.Server {
+	t.Helper()
+	ln, err := lab.ListenTCP(ns, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := lab.Serve(ln, lab.Echo)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func echoUDP(t testing.TB, ns network.Namespace, addr string) {
+	t.Helper()
+	c, err := lab.ListenUDP(ns, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.EchoUDP(c))
+}
+
+func dial(t testing.TB, ns network.Namespace, netw, addr string) net.Conn {
+	t.Helper()
+	c, err := lab.Dial(ns, netw, addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, ns, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// pings returns the median round trip of n pings on c.
+func pings(t testing.TB, c net.Conn, n int) time.Duration {
+	t.Helper()
+	rtts, err := lab.Ping(c, n, 10*time.Second)
+	if err != nil {
+		t.Fatalf("ping %s: %v", c.RemoteAddr(), err)
+	}
+	return median(rtts)
+}
+
+// udpCounter counts numbered datagrams arriving on a socket: how many,
+// and how many were seen more than once or out of order.
+type udpCounter struct {
+	c      *net.UDPConn
+	mu     sync.Mutex
+	seen   map[uint32]int
+	got    int
+	dups   int
+	late   int // arrived after a higher number
+	high   uint32
+	data   [][]byte
+	keep   bool
+	done   chan struct{}
+	closed atomic.Bool
+}
+
+func countUDP(t testing.TB, ns network.Namespace, addr string, keep bool) *udpCounter {
+	t.Helper()
+	c, err := lab.ListenUDP(ns, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Beyond rmem_max: a loaded machine must not drop what the test counts.
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20) })
+	}
+	u := &udpCounter{c: c, seen: map[uint32]int{}, keep: keep, done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		buf := make([]byte, 2048)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if n < 4 {
+				continue
+			}
+			seq := binary.BigEndian.Uint32(buf)
+			u.mu.Lock()
+			u.got++
+			u.seen[seq]++
+			if u.seen[seq] > 1 {
+				u.dups++
+			}
+			if seq < u.high {
+				u.late++
+			}
+			u.high = max(u.high, seq)
+			if u.keep {
+				u.data = append(u.data, append([]byte(nil), buf[:n]...))
+			}
+			u.mu.Unlock()
+		}
+	}()
+	t.Cleanup(u.close)
+	return u
+}
+
+func (u *udpCounter) close() {
+	if !u.closed.Swap(true) {
+		u.c.Close()
+		<-u.done
+	}
+}
+
+// counts returns what arrived so far.
+func (u *udpCounter) counts() (got, distinct, dups, late int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.got, len(u.seen), u.dups, u.late
+}
+
+// settle waits until no datagram arrived for quiet, or 10s.
+func (u *udpCounter) settle(quiet time.Duration) {
+	deadline := time.Now().Add(10 * time.Second)
+	last, _, _, _ := u.counts()
+	lastChange := time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		n, _, _, _ := u.counts()
+		if n != last {
+			last, lastChange = n, time.Now()
+		} else if time.Since(lastChange) >= quiet {
+			return
+		}
+	}
+}
+
+// sendUDP sends n numbered datagrams of size bytes from ns to addr, one
+// every gap, and returns how many sends failed.
+func sendUDP(t testing.TB, ns network.Namespace, addr string, n, size int, gap time.Duration) int {
+	t.Helper()
+	c := dial(t, ns, "udp4", addr)
+	buf := make([]byte, max(size, 4))
+	for i := range buf[4:] {
+		buf[4+i] = byte(i)
+	}
+	failed := 0
+	next := time.Now()
+	for i := range n {
+		binary.BigEndian.PutUint32(buf, uint32(i))
+		if _, err := c.Write(buf); err != nil {
+			failed++
+		}
+		if gap > 0 {
+			next = next.Add(gap)
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+	return failed
+}
+
+func contains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }

@@ -1,0 +1,470 @@
+package network
+
+import (
+	"bufio"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	nfqueue "github.com/florianl/go-nfqueue/v2"
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	mdnetlink "github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// holdConfig is what a fault that holds packets in this process does to
+// each of them.
+type holdConfig struct {
+	delay, jitter time.Duration
+	// corrupt flips a bit of each packet's payload; validChecksum makes
+	// its checksum right again, so that the damage reaches the
+	// application instead of the packet being dropped.
+	corrupt, validChecksum bool
+}
+
+// holdPackets adds the rules that queue s's packets to this process. Packets the
+// target receives are held on prerouting; those it sends on postrouting.
+// Holding what the target sends costs TCP far more than the delay: a held
+// packet still counts against its socket (TCP small queues), so a bulk
+// sender stalls. Latency faults therefore act on ingress by default,
+// which adds the same time to a round trip.
+func (b *build) holdPackets(s selector, cfg holdConfig) {
+	b.hold = &cfg
+	add := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority, dir Direction, base rule) {
+		c := b.tables.chain(name, hook, prio, nftables.ChainTypeFilter)
+		for _, m := range s.matches(base, dir) {
+			c.rules = append(c.rules, queueTo(s.sample(m.rule), b.queue))
+		}
+	}
+	if s.dir.ingress() {
+		add("hold_in", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, Ingress, s.notLoopback(rule{}, expr.MetaKeyIIF, "iif"))
+	}
+	if s.dir.egress() {
+		add("hold_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, Egress, s.notLoopback(rule{}, expr.MetaKeyOIF, "oif"))
+	}
+}
+
+// holdChains are the chains holdPackets adds: flushing them stops the queueing
+// while their hooks stay registered, so that the kernel does not drop
+// what they queued before the packets are let through.
+var holdChains = []string{"hold_in", "hold_out"}
+
+// queueTries is how many queue numbers Apply tries, from the record's on,
+// before it gives up: a number is bound by one program per namespace.
+const queueTries = 64
+
+// applyHold binds a queue in the namespace, then installs the rules that
+// feed it (with the number it got, written back to rec).
+func applyHold(ctx context.Context, rec *Record, f Fault, b *build) (*holder, error) {
+	h, err := bindHolder(rec.Namespace, rec.Queue, *b.hold)
+	if err != nil {
+		return nil, err
+	}
+	if h.num != rec.Queue {
+		rec.Queue = h.num
+		b = &build{table: rec.Table, queue: h.num, handle: rec.Qdisc}
+		if err := f.build(b); err != nil {
+			h.close()
+			return nil, err
+		}
+	}
+	if err := installTables(rec.Namespace, rec.Table, &b.tables); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// holder is the program bound to a fault's queue: it takes each queued
+// packet and lets it go (the verdict) at once, altered, or when it is due.
+type holder struct {
+	cfg holdConfig
+	ns  Namespace
+	num uint16
+	nf  *nfqueue.Nfqueue
+	rng *rand.Rand // used by the receiving goroutine only
+
+	mu   sync.Mutex
+	held heldHeap
+	wake chan struct{}
+
+	draining atomic.Bool
+	closing  atomic.Bool
+	// lead is how long a verdict takes, in ns, as a moving average: the
+	// kernel sends the packet on inside the verdict's system call, so
+	// packets are let go this much early.
+	lead atomic.Int64
+	// ordered is set when every held packet waits the same time, so that
+	// they are due in the order of their ids and one batch verdict can let
+	// a run of them go.
+	ordered bool
+
+	stopRelease context.CancelFunc
+	released    chan struct{}
+
+	packets, errs atomic.Int64
+}
+
+type heldPacket struct {
+	due time.Time
+	id  uint32
+}
+
+type heldHeap []heldPacket
+
+func (q heldHeap) Len() int { return len(q) }
+func (q heldHeap) Less(i, j int) bool {
+	if q[i].due.Equal(q[j].due) {
+		return q[i].id < q[j].id
+	}
+	return q[i].due.Before(q[j].due)
+}
+func (q heldHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *heldHeap) Push(x any)   { *q = append(*q, x.(heldPacket)) }
+func (q *heldHeap) Pop() any {
+	old := *q
+	p := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return p
+}
+
+// bindHolder binds the first free queue number from first on.
+func bindHolder(ns Namespace, first uint16, cfg holdConfig) (*holder, error) {
+	var lastErr error
+	for i := range uint16(queueTries) {
+		num := first + i
+		if num < first { // wrapped
+			num = 0x1000 + i
+		}
+		h, err := bindQueue(ns, num, cfg)
+		if err == nil {
+			return h, nil
+		}
+		if errors.Is(err, ErrGone) || !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EBUSY) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no free queue number among %d tried from %d: %w", queueTries, first, lastErr)
+}
+
+func bindQueue(ns Namespace, num uint16, cfg holdConfig) (*holder, error) {
+	f, err := ns.open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c := nfqueue.Config{
+		NfQueue:     num,
+		NetNS:       int(f.Fd()), // the socket is made in the target's namespace
+		MaxQueueLen: 16384,
+		AfFamily:    unix.AF_INET,
+		// Fail open: a packet that finds the queue full passes undelayed
+		// rather than being dropped.
+		Flags: nfqueue.NfQaCfgFlagFailOpen,
+	}
+	if cfg.corrupt {
+		// The whole packet, and segmented: a bit flipped in a 64 KiB
+		// offloaded packet would cost the whole of it.
+		c.Copymode, c.MaxPacketLen = nfqueue.NfQnlCopyPacket, 0xffff
+	} else {
+		// Holding needs no payload; large offloaded packets are queued
+		// whole, which divides the packets to handle by up to 40.
+		c.Copymode = nfqueue.NfQnlCopyMeta
+		c.Flags |= nfqueue.NfQaCfgFlagGSO
+	}
+	nf, err := nfqueue.Open(&c)
+	if err != nil {
+		return nil, fmt.Errorf("open queue %d: %w", num, err)
+	}
+	h := &holder{cfg: cfg, ns: ns, num: num, nf: nf, wake: make(chan struct{}, 1), released: make(chan struct{}),
+		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		ordered: cfg.jitter == 0}
+	h.lead.Store(int64(30 * time.Microsecond))
+	// Verdicts are what matter: a burst must not cost an error.
+	_ = nf.SetOption(mdnetlink.NoENOBUFS, true)
+	_ = nf.Con.SetReadBuffer(8 << 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := nf.RegisterWithErrorFunc(ctx, h.onPacket, h.onError); err != nil {
+		cancel()
+		nf.Close()
+		return nil, fmt.Errorf("bind queue %d: %w", num, err)
+	}
+	h.stopRelease = cancel
+	go h.release(ctx)
+	return h, nil
+}
+
+func (h *holder) onError(err error) int {
+	if h.closing.Load() {
+		return 1
+	}
+	var oe *mdnetlink.OpError
+	if errors.As(err, &oe) && (oe.Timeout() || errors.Is(oe.Err, unix.ENOBUFS)) {
+		return 0
+	}
+	h.errs.Add(1)
+	return 0
+}
+
+// onPacket runs on the queue's receiving goroutine for every packet.
+func (h *holder) onPacket(a nfqueue.Attribute) int {
+	if a.PacketID == nil {
+		return 0
+	}
+	id := *a.PacketID
+	h.packets.Add(1)
+	if h.draining.Load() {
+		h.verdict(id)
+		return 0
+	}
+	if h.cfg.corrupt {
+		var out []byte
+		if a.Payload != nil {
+			out = corrupt(*a.Payload, h.rng, h.cfg.validChecksum)
+		}
+		if out == nil {
+			h.verdict(id)
+		} else if err := h.nf.SetVerdictWithOption(id, nfqueue.NfAccept, nfqueue.WithAlteredPacket(out)); err != nil {
+			h.errs.Add(1)
+		}
+		return 0
+	}
+	d := h.cfg.delay
+	if h.cfg.jitter > 0 {
+		d += time.Duration((h.rng.Float64()*2 - 1) * float64(h.cfg.jitter))
+	}
+	now := time.Now()
+	if d <= time.Duration(h.lead.Load()) {
+		h.verdict(id)
+		return 0
+	}
+	h.mu.Lock()
+	heap.Push(&h.held, heldPacket{due: now.Add(d), id: id})
+	first := h.held[0].id == id
+	h.mu.Unlock()
+	if first {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+	return 0
+}
+
+func (h *holder) verdict(id uint32) {
+	start := time.Now()
+	if err := h.nf.SetVerdict(id, nfqueue.NfAccept); err != nil {
+		h.errs.Add(1)
+		return
+	}
+	lead := time.Duration(h.lead.Load())
+	took := min(time.Since(start), maxLead)
+	h.lead.Store(int64(lead + (took-lead)/8))
+}
+
+// maxLead bounds how early a packet is let go.
+const maxLead = 200 * time.Microsecond
+
+// coarseWait is how close to its due time the runtime's timer brings the
+// release; it wakes up to a millisecond late, so the rest is slept in the
+// kernel, to tens of microseconds.
+const coarseWait = 1500 * time.Microsecond
+
+// release lets held packets go when they are due. It runs on its own OS
+// thread with a timer slack of 1 ns, so that the kernel's sleeps end on
+// time; the thread is never unlocked and goes with the goroutine.
+func (h *holder) release(ctx context.Context) {
+	defer close(h.released)
+	runtime.LockOSThread()
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	var timer *time.Timer
+	var due []heldPacket
+	for {
+		h.mu.Lock()
+		if len(h.held) == 0 {
+			h.mu.Unlock()
+			select {
+			case <-h.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		draining := h.draining.Load()
+		next := h.held[0].due.Add(-time.Duration(h.lead.Load()))
+		h.mu.Unlock()
+		if d := time.Until(next); !draining && d > 0 {
+			if d > coarseWait {
+				if timer == nil {
+					timer = time.NewTimer(d - coarseWait)
+				} else {
+					timer.Reset(d - coarseWait)
+				}
+				select {
+				case <-timer.C:
+				case <-h.wake: // an earlier packet, or draining
+					timer.Stop()
+				case <-ctx.Done():
+					timer.Stop()
+					return
+				}
+			} else {
+				sleepUntil(d)
+			}
+			continue
+		}
+		now := time.Now().Add(time.Duration(h.lead.Load()))
+		due = due[:0]
+		h.mu.Lock()
+		for len(h.held) > 0 && (draining || !h.held[0].due.After(now)) {
+			due = append(due, heap.Pop(&h.held).(heldPacket))
+		}
+		h.mu.Unlock()
+		h.let(due, draining)
+	}
+}
+
+// let gives the verdict to packets taken off the heap in due order.
+func (h *holder) let(due []heldPacket, draining bool) {
+	if len(due) == 1 {
+		h.verdict(due[0].id)
+		return
+	}
+	// One verdict lets every queued packet of an id up to the last one go.
+	// That is right when they are due in id order and none of a smaller id
+	// is still held: with a single delay, a packet of a smaller id came
+	// earlier and is due earlier.
+	if h.ordered && !draining {
+		if err := h.nf.SetVerdictBatch(due[len(due)-1].id, nfqueue.NfAccept); err != nil {
+			h.errs.Add(1)
+		}
+		return
+	}
+	for _, p := range due {
+		h.verdict(p.id)
+	}
+}
+
+// sleepUntil sleeps d on CLOCK_MONOTONIC with an absolute deadline, which
+// the kernel keeps to within the timer slack.
+func sleepUntil(d time.Duration) {
+	var now unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &now) != nil {
+		time.Sleep(d)
+		return
+	}
+	t := unix.NsecToTimespec(now.Nano() + d.Nanoseconds())
+	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &t, nil) == unix.EINTR {
+	}
+}
+
+// stop takes the fault out without losing a packet: the queueing rules
+// go first (their chains stay, since deleting a chain makes the kernel
+// drop what it queued), then every held packet and every one still on
+// its way to this process is let go, then the queue is unbound. The
+// caller then deletes the table. If the namespace is gone, the queue is
+// unbound and ErrGone returned.
+func (h *holder) stop(ctx context.Context, rec Record) error {
+	err := rec.Namespace.nft(func(c *nftables.Conn) error {
+		tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: rec.Table}
+		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+		if err != nil {
+			return fmt.Errorf("list chains: %w", err)
+		}
+		n := 0
+		for _, ch := range chains {
+			if ch.Table.Name == rec.Table && (ch.Name == holdChains[0] || ch.Name == holdChains[1]) {
+				c.FlushChain(&nftables.Chain{Name: ch.Name, Table: tb})
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("flush the queueing rules of %s: %w", rec.Table, err)
+		}
+		return nil
+	})
+	if err == nil {
+		h.draining.Store(true)
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+		err = h.drain(ctx)
+	}
+	h.close()
+	return err
+}
+
+// drain waits until the kernel holds no packet of the queue: those held
+// here are let go at once, and so are those that arrive while draining.
+func (h *holder) drain(ctx context.Context) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var total int
+		err := h.ns.Do(func() (err error) {
+			total, err = queueTotal(h.num)
+			return err
+		})
+		switch {
+		case err != nil:
+			return err
+		case total == 0:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("queue %d still holds %d packets after 2s: they are dropped", h.num, total)
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("queue %d still holds %d packets: %w", h.num, total, ctx.Err())
+		}
+	}
+}
+
+// queueTotal reads how many packets the kernel holds for queue num in the
+// calling thread's namespace, from
+// /proc/thread-self/net/netfilter/nfnetlink_queue (its third column).
+func queueTotal(num uint16) (int, error) {
+	f, err := os.Open("/proc/thread-self/net/netfilter/nfnetlink_queue")
+	if err != nil {
+		return 0, fmt.Errorf("read the queues: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 3 || fs[0] != strconv.Itoa(int(num)) {
+			continue
+		}
+		return strconv.Atoi(fs[2])
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read the queues: %w", err)
+	}
+	return 0, nil // not bound any more: nothing held
+}
+
+// close unbinds the queue and ends the holder's goroutines. Packets still
+// held are dropped by the kernel: stop lets them go first.
+func (h *holder) close() {
+	if h.closing.Swap(true) {
+		return
+	}
+	h.nf.Close()
+	h.stopRelease()
+	<-h.released
+}

@@ -1,0 +1,369 @@
+package network_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/gamedayhq/chaos/internal/inject/network"
+	"github.com/gamedayhq/chaos/internal/inject/network/lab"
+)
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// A blackhole drops both ways, silently: an open connection stalls, a new
+// one times out, a UDP sender gets no error. Other hosts on the same link
+// are untouched, and everything works again once it is reverted.
+func TestBlackhole(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	echoUDP(t, l.B, "0.0.0.0:9001")
+	open := dial(t, l.A, "tcp4", l.IPB.String()+":9000")
+	pings(t, open, 3)
+	udp := dial(t, l.A, "udp4", l.IPB.String()+":9001")
+
+	a := apply(t, l.A, &network.Blackhole{Filter: network.Filter{Host: l.IPB.String()}})
+
+	if _, err := lab.Ping(open, 1, 300*time.Millisecond); !isTimeout(err) {
+		t.Errorf("ping on the open connection = %v; want a timeout", err)
+	}
+	if c, err := lab.Dial(l.A, "tcp4", l.IPB.String()+":9000", 300*time.Millisecond); !isTimeout(err) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("dial = %v; want a timeout", err)
+	}
+	if _, err := udp.Write([]byte("ping")); err != nil {
+		t.Errorf("UDP send = %v; a blackhole must not tell the sender", err)
+	}
+	udp.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := udp.Read(make([]byte, 16)); !isTimeout(err) {
+		t.Errorf("UDP read = %v; want a timeout", err)
+	}
+	pings(t, dial(t, l.A, "tcp4", l.IPB2.String()+":9000"), 3)
+
+	revert(t, a)
+	noTables(t, l.A)
+	if _, err := lab.Ping(open, 1, 10*time.Second); err != nil {
+		t.Errorf("the open connection after revert: %v", err)
+	}
+	pings(t, dial(t, l.A, "tcp4", l.IPB.String()+":9000"), 3)
+}
+
+// Loss drops the share asked of the packets the target sends, or of those
+// it receives, with no error to the sender.
+func TestLoss(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	for _, dir := range []network.Direction{network.Egress, network.Ingress} {
+		t.Run(string(dir), func(t *testing.T) {
+			from, to, addr := l.A, l.B, l.IPB.String()+":9002"
+			if dir == network.Ingress {
+				from, to, addr = l.B, l.A, l.IPA.String()+":9002"
+			}
+			sink := countUDP(t, to, addr, false)
+			a := apply(t, l.A, &network.Loss{Filter: network.Filter{Host: l.IPB.String(), Direction: dir, Percent: pct(30)}})
+			const n = 3000
+			if failed := sendUDP(t, from, addr, n, 64, 20*time.Microsecond); failed > 0 {
+				t.Errorf("%d sends failed: loss must not tell the sender", failed)
+			}
+			sink.settle(100 * time.Millisecond)
+			got, _, _, _ := sink.counts()
+			lost := float64(n-got) / n
+			t.Logf("30%% asked: %.1f%% of %d lost", lost*100, n)
+			if lost < 0.24 || lost > 0.36 {
+				t.Errorf("lost %.1f%%; want 30%% (24%% to 36%%)", lost*100)
+			}
+			revert(t, a)
+			noTables(t, l.A)
+		})
+	}
+}
+
+// Reject refuses at once: a TCP connect is refused, an open connection
+// is reset, a UDP socket learns of it from ICMP; with is the ICMP answer.
+func TestReject(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	echoUDP(t, l.B, "0.0.0.0:9001")
+	dep := l.IPB.String()
+
+	t.Run("tcp", func(t *testing.T) {
+		open := dial(t, l.A, "tcp4", dep+":9000")
+		pings(t, open, 1)
+		a := apply(t, l.A, &network.Reject{Filter: network.Filter{Host: dep, Port: 9000}})
+		start := time.Now()
+		if _, err := lab.Dial(l.A, "tcp4", dep+":9000", 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial = %v; want connection refused", err)
+		} else if d := time.Since(start); d > time.Second {
+			t.Errorf("refused after %v; want at once", d)
+		}
+		if _, err := lab.Ping(open, 1, 2*time.Second); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("ping on the open connection = %v; want a reset", err)
+		}
+		pings(t, dial(t, l.A, "tcp4", l.IPB2.String()+":9000"), 1)
+		revert(t, a)
+		pings(t, dial(t, l.A, "tcp4", dep+":9000"), 1)
+	})
+	t.Run("udp", func(t *testing.T) {
+		a := apply(t, l.A, &network.Reject{Filter: network.Filter{Host: dep, Port: 9001, Protocol: "udp"}})
+		c := dial(t, l.A, "udp4", dep+":9001")
+		_, _ = c.Write([]byte("ping")) // the kernel fails this one with EPERM
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 16)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("read = %v; want connection refused", err)
+		}
+		revert(t, a)
+		if _, err := lab.Ping(dial(t, l.A, "udp4", dep+":9001"), 1, 2*time.Second); err != nil {
+			t.Errorf("after revert: %v", err)
+		}
+	})
+	t.Run("with host-unreachable", func(t *testing.T) {
+		a := apply(t, l.A, &network.Reject{Filter: network.Filter{Host: dep}, With: "host-unreachable"})
+		if _, err := lab.Dial(l.A, "tcp4", dep+":9000", 2*time.Second); !errors.Is(err, syscall.EHOSTUNREACH) {
+			t.Errorf("dial = %v; want no route to host", err)
+		}
+		revert(t, a)
+	})
+	t.Run("ingress", func(t *testing.T) {
+		// The target serves; its clients are refused.
+		echoTCP(t, l.A, "0.0.0.0:9100")
+		a := apply(t, l.A, &network.Reject{Filter: network.Filter{Host: dep, Direction: network.Ingress, Protocol: "tcp"}})
+		if _, err := lab.Dial(l.B, "tcp4", l.IPA.String()+":9100", 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial the target = %v; want connection refused", err)
+		}
+		revert(t, a)
+		pings(t, dial(t, l.B, "tcp4", l.IPA.String()+":9100"), 1)
+	})
+	noTables(t, l.A)
+}
+
+// A partition cuts the peers off, in the directions asked.
+func TestPartition(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	sinkA := countUDP(t, l.A, "0.0.0.0:9003", false)
+	sinkB := countUDP(t, l.B, "0.0.0.0:9003", false)
+
+	a := apply(t, l.A, &network.Partition{Peers: []string{l.IPB.String() + "/32"}, Direction: network.Egress})
+	sendUDP(t, l.A, l.IPB.String()+":9003", 20, 16, 0)
+	sendUDP(t, l.B, l.IPA.String()+":9003", 20, 16, 0)
+	sinkA.settle(50 * time.Millisecond)
+	sinkB.settle(50 * time.Millisecond)
+	if gotA, _, _, _ := sinkA.counts(); gotA != 20 {
+		t.Errorf("egress partition: the target got %d of 20 from the peer; want all", gotA)
+	}
+	if gotB, _, _, _ := sinkB.counts(); gotB != 0 {
+		t.Errorf("egress partition: the peer got %d of 20 from the target; want none", gotB)
+	}
+	revert(t, a)
+
+	apply(t, l.A, &network.Partition{Peers: []string{l.IPB.String()}})
+	if _, err := lab.Dial(l.A, "tcp4", l.IPB.String()+":9000", 300*time.Millisecond); !isTimeout(err) {
+		t.Errorf("dial a peer across the partition = %v; want a timeout", err)
+	}
+	if _, err := lab.Dial(l.B, "tcp4", l.IPA.String()+":22", 300*time.Millisecond); !isTimeout(err) {
+		t.Errorf("dial the target from across the partition = %v; want a timeout", err)
+	}
+	pings(t, dial(t, l.A, "tcp4", l.IPB2.String()+":9000"), 1)
+}
+
+// Filters pick the packets: another port, another protocol and another
+// host pass.
+func TestFilterPicksPackets(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	echoTCP(t, l.B, "0.0.0.0:9010")
+	echoUDP(t, l.B, "0.0.0.0:9000")
+	apply(t, l.A, &network.Blackhole{Filter: network.Filter{Host: l.IPB.String(), Port: 9000, Protocol: "tcp"}})
+	if _, err := lab.Dial(l.A, "tcp4", l.IPB.String()+":9000", 300*time.Millisecond); !isTimeout(err) {
+		t.Errorf("dial the port in the filter = %v; want a timeout", err)
+	}
+	pings(t, dial(t, l.A, "tcp4", l.IPB.String()+":9010"), 1)
+	pings(t, dial(t, l.A, "tcp4", l.IPB2.String()+":9000"), 1)
+	if _, err := lab.Ping(dial(t, l.A, "udp4", l.IPB.String()+":9000"), 1, 2*time.Second); err != nil {
+		t.Errorf("UDP to the same port: %v", err)
+	}
+}
+
+// Duplicate sends the packets twice, both ways.
+func TestDuplicate(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	for _, tc := range []struct {
+		dir     network.Direction
+		percent float64
+	}{{network.Egress, 100}, {network.Ingress, 40}} {
+		t.Run(string(tc.dir), func(t *testing.T) {
+			from, to, addr := l.A, l.B, l.IPB.String()+":9004"
+			if tc.dir == network.Ingress {
+				from, to, addr = l.B, l.A, l.IPA.String()+":9004"
+			}
+			sink := countUDP(t, to, addr, false)
+			a := apply(t, l.A, &network.Duplicate{Filter: network.Filter{Host: l.IPB.String(), Direction: tc.dir, Percent: pct(tc.percent)}})
+			const n = 2000
+			sendUDP(t, from, addr, n, 64, 50*time.Microsecond)
+			sink.settle(100 * time.Millisecond)
+			got, distinct, dups, _ := sink.counts()
+			share := float64(dups) / float64(distinct)
+			t.Logf("%v%% asked: %d datagrams, %d distinct, %.1f%% duplicated", tc.percent, got, distinct, share*100)
+			// A loaded machine may drop a few on the link (the backlog).
+			if distinct < n*99/100 {
+				t.Errorf("%d of %d arrived", distinct, n)
+			}
+			if want := tc.percent / 100; share < want-0.06 || share > want+0.06 {
+				t.Errorf("%.1f%% duplicated; want %v%%", share*100, tc.percent)
+			}
+			revert(t, a)
+			noTables(t, l.A)
+		})
+	}
+}
+
+// measure returns the rate at which s receives, in bytes per second, over
+// d after a second of warm-up.
+func measure(s *lab.Server, d time.Duration) float64 {
+	time.Sleep(500 * time.Millisecond)
+	start, b0 := time.Now(), s.Bytes.Load()
+	time.Sleep(d)
+	return float64(s.Bytes.Load()-b0) / time.Since(start).Seconds()
+}
+
+// sendBulk writes to addr from ns as fast as it can until the test ends.
+func sendBulk(t testing.TB, ns network.Namespace, addr string) {
+	t.Helper()
+	c := dial(t, ns, "tcp4", addr)
+	go func() { _, _ = io.Copy(c, zeros{}) }()
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// Bandwidth holds the rate to the host asked and leaves the others
+// alone; without a host it holds all the target sends. A device with a
+// root qdisc someone set up is refused.
+func TestBandwidth(t *testing.T) {
+	l := lab.New(t)
+	lnB, err := lab.ListenTCP(l.B, "0.0.0.0:9200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := lab.Serve(lnB, lab.Sink)
+	defer sink.Close()
+	lnB2, err := lab.ListenTCP(l.B, "0.0.0.0:9201")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink2 := lab.Serve(lnB2, lab.Sink)
+	defer sink2.Close()
+
+	const rate = 16_000_000 // bits per second: 2 MB/s
+	a := apply(t, l.A, &network.Bandwidth{Filter: network.Filter{Host: l.IPB.String()}, Rate: rate})
+	sendBulk(t, l.A, l.IPB.String()+":9200")
+	sendBulk(t, l.A, l.IPB2.String()+":9201")
+	shaped, free := measure(sink, 2*time.Second), measure(sink2, time.Second)
+	t.Logf("16mbit to %s: %.2f MB/s; to %s: %.1f MB/s", l.IPB, shaped/1e6, l.IPB2, free/1e6)
+	if want := rate / 8.0; shaped < 0.75*want || shaped > 1.1*want {
+		t.Errorf("shaped rate %.2f MB/s; want 2 MB/s", shaped/1e6)
+	}
+	if free < 5*rate/8 {
+		t.Errorf("unshaped rate %.1f MB/s; want far above the shaped one", free/1e6)
+	}
+	// One bandwidth fault per device.
+	rec, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), &network.Bandwidth{Rate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := network.Apply(t.Context(), rec, &network.Bandwidth{Rate: rate}); !contains(err, "shaped already") {
+		t.Errorf("a second bandwidth on the device: %v; want it refused", err)
+	}
+	revert(t, a)
+	noTables(t, l.A)
+	if free := measure(sink, time.Second); free < 5*rate/8 {
+		t.Errorf("rate after revert %.1f MB/s; want far above the shaped one", free/1e6)
+	}
+	assertQdisc(t, l, "noqueue")
+
+	// Without a host, everything.
+	a = apply(t, l.A, &network.Bandwidth{Rate: rate})
+	if got := measure(sink2, time.Second); got > 1.1*rate/8 {
+		t.Errorf("rate to %s under a bandwidth on everything: %.1f MB/s; want 2 MB/s", l.IPB2, got/1e6)
+	}
+	revert(t, a)
+	assertQdisc(t, l, "noqueue")
+
+	// Someone else's root qdisc is left alone.
+	withHandle(t, l.PathA, func(h *netlink.Handle) error {
+		link, err := h.LinkByName(l.DevA)
+		if err != nil {
+			return err
+		}
+		return h.QdiscAdd(&netlink.Tbf{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+			Rate: 1 << 30, Limit: 1 << 20, Buffer: netlink.Xmittime(1<<30, 64<<10)})
+	})
+	rec, err = network.Plan(l.A, "test", int(nextSeq.Add(1)), &network.Bandwidth{Rate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := network.Apply(t.Context(), rec, &network.Bandwidth{Rate: rate}); !contains(err, "that someone set up") {
+		t.Errorf("bandwidth over a tbf qdisc: %v; want it refused", err)
+	}
+	assertQdisc(t, l, "tbf")
+}
+
+func withHandle(t testing.TB, path string, fn func(h *netlink.Handle) error) {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := fn(h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// assertQdisc checks the root qdisc of the target's device.
+func assertQdisc(t testing.TB, l *lab.Lab, want string) {
+	t.Helper()
+	withHandle(t, l.PathA, func(h *netlink.Handle) error {
+		link, err := h.LinkByName(l.DevA)
+		if err != nil {
+			return err
+		}
+		qs, err := h.QdiscList(link)
+		if err != nil {
+			return err
+		}
+		var roots []string
+		for _, q := range qs {
+			if q.Attrs().Parent == netlink.HANDLE_ROOT {
+				roots = append(roots, fmt.Sprintf("%s %x:", q.Type(), q.Attrs().Handle>>16))
+			}
+		}
+		if len(roots) != 1 || roots[0][:len(want)] != want {
+			t.Errorf("root qdiscs of %s: %v; want %s", l.DevA, roots, want)
+		}
+		return nil
+	})
+}

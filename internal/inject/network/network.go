@@ -1,0 +1,477 @@
+// Package network puts network faults into a target's network namespace,
+// in place: a container's (through the pid of its main process), a local
+// process's, or the host's own. Nothing in the target is reconfigured or
+// restarted, and no netem qdisc is needed:
+//
+//   - blackhole, loss, partition and reject are nftables rules;
+//   - bandwidth is an HTB qdisc, per destination through nftables;
+//   - latency, reorder and corrupt hold or alter packets in this process,
+//     queued to it by an NFQUEUE rule, for any protocol and for
+//     connections opened before the fault as well as new ones;
+//   - duplicate is nftables' dup;
+//   - intercept sends the target's new connections to a dependency through
+//     the fault proxy (package proxy), whose every fault then acts on them.
+//
+// Each fault is a settings struct (Blackhole, Latency, ...). Plan turns it
+// into a Record before anything is touched; the record names everything
+// the fault will own (an nftables table named for the run, an HTB qdisc
+// handle derived from it) so that Revert can remove it later from the
+// record alone, in this process or another. Apply puts the fault in and
+// returns an Applied, whose Revert takes it out in the order that loses
+// and resets nothing. RemoveRun removes whatever a run left in a
+// namespace, found by its name.
+//
+// Rules act on IPv4. Egress drops sit on each device's egress hook, which
+// drops without the EPERM that a drop on the output hook returns to the
+// sending application; a device added after the fault is not covered.
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+)
+
+// Fault is the settings of one kind of network fault.
+type Fault interface {
+	// Kind is the fault's name, such as "latency".
+	Kind() string
+	// Validate reports settings that cannot work.
+	Validate() error
+	// build adds what the fault installs to b, touching nothing.
+	build(b *build) error
+}
+
+// Record is what a fault owns in a namespace, written down before the
+// fault is applied so that it can be removed from the record alone. It is
+// the fault's undo.
+type Record struct {
+	Kind      string    `json:"kind"`
+	Namespace Namespace `json:"namespace"`
+	// Run and Seq name the fault: its tables are TableName(Run, Seq).
+	Run   string `json:"run"`
+	Seq   int    `json:"seq"`
+	Table string `json:"table"`
+	// Qdisc is the handle of the HTB qdisc a bandwidth fault roots on the
+	// devices it shapes, as MAJOR<<16 | MINOR; its class is MAJOR:MINOR.
+	Qdisc uint32 `json:"qdisc,omitempty"`
+	// Queue is the NFQUEUE number of a fault that holds packets; Apply may
+	// take another one if that one is in use.
+	Queue uint16 `json:"queue,omitempty"`
+	// Rules are what the fault installs, in nft's words, for people.
+	Rules []string `json:"rules,omitempty"`
+}
+
+// TablePrefix starts the name of every nftables table chaos creates.
+const TablePrefix = "chaos_"
+
+// TableName is the name of the nftables tables of fault seq of run:
+// chaos_RUN_SEQ, with every character of the run id other than letters
+// and digits written as "_".
+func TableName(run string, seq int) string {
+	return TablePrefix + runPart(run) + "_" + strconv.Itoa(seq)
+}
+
+func runPart(run string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, run)
+}
+
+// maxRunLen keeps table names well within the kernel's 256 bytes.
+const maxRunLen = 200
+
+func checkRun(run string, seq int) error {
+	switch {
+	case run == "":
+		return errors.New("no run id: tables are named for the run")
+	case len(run) > maxRunLen:
+		return fmt.Errorf("run id of %d bytes: at most %d", len(run), maxRunLen)
+	case seq < 1 || seq > 0xffff:
+		return fmt.Errorf("fault number %d: use 1 to 65535", seq)
+	}
+	return nil
+}
+
+// ownedBy reports whether an nftables table name is one of run's.
+func ownedBy(table, run string) bool {
+	rest, ok := strings.CutPrefix(table, TablePrefix+runPart(run)+"_")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// qdiscMajor is the major number of run's HTB qdiscs: 0x8000 and up, out
+// of the way of tc's usual 1: to ffff:, and never ffff: (ingress).
+func qdiscMajor(run string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(run))
+	m := 0x8000 | h.Sum32()&0x7fff
+	if m == 0xffff {
+		m = 0xfffe
+	}
+	return m
+}
+
+// queueBase is the first NFQUEUE number tried for a table: spread over
+// 0x1000-0xefff so that faults and runs rarely try the same one.
+func queueBase(table string) uint16 {
+	h := fnv.New32a()
+	h.Write([]byte(table))
+	return uint16(0x1000 + h.Sum32()%0xe000)
+}
+
+// build collects what a fault installs.
+type build struct {
+	// Filled in before build is called.
+	table  string
+	queue  uint16
+	handle uint32
+	port   uint16 // the intercept's listener, once it listens
+
+	tables    tables
+	hold      *holdConfig
+	shape     *shapeConfig
+	intercept *Intercept
+}
+
+func (b *build) describe() []string {
+	out := b.tables.describe(b.table)
+	if b.shape != nil {
+		out = append(b.shape.describe(b.handle), out...)
+	}
+	if b.intercept != nil {
+		out = append(out, "(only while a proxy fault is on)")
+	}
+	return out
+}
+
+// Plan returns the record of fault f, number seq of run, in namespace ns,
+// without touching anything: the record goes to the ledger before the
+// fault is applied. seq must be unique within the run.
+func Plan(ns Namespace, run string, seq int, f Fault) (Record, error) {
+	if err := ns.Validate(); err != nil {
+		return Record{}, err
+	}
+	if err := checkRun(run, seq); err != nil {
+		return Record{}, fmt.Errorf("plan %s: %w", f.Kind(), err)
+	}
+	if err := f.Validate(); err != nil {
+		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
+	}
+	rec := Record{Kind: f.Kind(), Namespace: ns, Run: run, Seq: seq, Table: TableName(run, seq)}
+	b := &build{table: rec.Table, queue: queueBase(rec.Table), handle: qdiscMajor(run)<<16 | uint32(seq)}
+	if err := f.build(b); err != nil {
+		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
+	}
+	if b.hold != nil {
+		rec.Queue = b.queue
+	}
+	if b.shape != nil {
+		rec.Qdisc = b.handle
+	}
+	rec.Rules = b.describe()
+	return rec, nil
+}
+
+// check verifies that rec is a complete record for f.
+func (rec *Record) check(f Fault) error {
+	if err := rec.Namespace.Validate(); err != nil {
+		return err
+	}
+	if err := checkRun(rec.Run, rec.Seq); err != nil {
+		return err
+	}
+	if rec.Table != TableName(rec.Run, rec.Seq) {
+		return fmt.Errorf("record names table %q, not %q", rec.Table, TableName(rec.Run, rec.Seq))
+	}
+	if f != nil && rec.Kind != f.Kind() {
+		return fmt.Errorf("record of a %s fault, not %s", rec.Kind, f.Kind())
+	}
+	return nil
+}
+
+// Applied is a fault that is in place. Its Revert takes it out.
+type Applied struct {
+	rec   Record
+	hold  *holder
+	icept *Interception
+
+	mu       sync.Mutex
+	reverted bool
+	err      error
+}
+
+// Record returns the fault's record, with what Apply learnt (the queue
+// number it took).
+func (a *Applied) Record() Record { return a.rec }
+
+// Interception returns the proxy side of an intercept fault, nil for
+// other faults.
+func (a *Applied) Interception() *Interception { return a.icept }
+
+// Apply puts fault f into the namespace of its record rec, which Plan
+// returned for f. On error nothing of the fault is left behind.
+func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
+	if err := rec.check(f); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
+	}
+	b := &build{table: rec.Table, queue: rec.Queue, handle: rec.Qdisc}
+	if err := f.build(b); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
+	}
+	a := &Applied{rec: rec}
+	var err error
+	switch {
+	case b.intercept != nil:
+		a.icept, err = startInterception(rec, b.intercept)
+	case b.hold != nil:
+		a.hold, err = applyHold(ctx, &a.rec, f, b)
+	case b.shape != nil:
+		err = applyShape(rec, b)
+	default:
+		err = installTables(rec.Namespace, rec.Table, &b.tables)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrGone) {
+			// Whatever got in goes; the error that matters is the first.
+			_ = Revert(ctx, rec)
+		}
+		return nil, fmt.Errorf("apply %s in %s: %w", f.Kind(), rec.Namespace, err)
+	}
+	return a, nil
+}
+
+// Revert takes the fault out: for a fault that holds packets, the rule
+// goes first, then every held packet is let through, then the queue is
+// unbound and the table deleted, so that no packet is lost; an intercept
+// lets new connections go direct before it ends the ones it proxied
+// (with a FIN, never a reset) and deletes its rules. A second call returns
+// what the first did. If the namespace is gone (the container restarted),
+// the fault went with it: Revert releases what this process held and
+// returns an error that wraps ErrGone.
+func (a *Applied) Revert(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.reverted {
+		return a.err
+	}
+	a.reverted = true
+	var errs []error
+	switch {
+	case a.icept != nil:
+		errs = append(errs, a.icept.close(ctx))
+	case a.hold != nil:
+		errs = append(errs, a.hold.stop(ctx, a.rec))
+	}
+	errs = append(errs, Revert(ctx, a.rec))
+	a.err = joinGone(errs)
+	return a.err
+}
+
+// joinGone joins errs, keeping one ErrGone when the namespace is gone.
+func joinGone(errs []error) error {
+	var out []error
+	gone := false
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrGone):
+			if !gone {
+				out = append(out, err)
+			}
+			gone = true
+		default:
+			out = append(out, err)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// Revert removes what the fault of rec owns in its namespace: its tables
+// and its qdiscs. It needs nothing but the record, so another process can
+// call it (chaos recover); it is idempotent. Packets that a dead process
+// held were lost with it; the queue rule lets later ones through until it
+// is removed. A namespace that is gone returns an error wrapping ErrGone:
+// the fault went with it.
+func Revert(ctx context.Context, rec Record) error {
+	if err := rec.check(nil); err != nil {
+		return fmt.Errorf("revert %s: %w", rec.Kind, err)
+	}
+	ns := rec.Namespace
+	err := ns.nft(func(c *nftables.Conn) error {
+		_, err := deleteTables(c, func(name string) bool { return name == rec.Table })
+		return err
+	})
+	if err == nil && rec.Qdisc != 0 {
+		err = ns.netlink(func(h *netlink.Handle) error {
+			_, err := deleteQdiscs(h, func(handle uint32, h *netlink.Handle, l netlink.Link) bool {
+				return handle == rec.Qdisc&0xffff0000 && hasClass(h, l, rec.Qdisc)
+			})
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("revert %s (%s) in %s: %w", rec.Kind, rec.Table, ns, err)
+	}
+	return nil
+}
+
+// RemoveRun removes everything that run owns in namespace ns: every table
+// named TableName(run, N) and every qdisc of the run's handle. It returns
+// what it removed ("ip chaos_..._3", "qdisc eth0 8a3f:"), and an error
+// wrapping ErrGone if the namespace is gone.
+func RemoveRun(ctx context.Context, ns Namespace, run string) ([]string, error) {
+	if err := checkRun(run, 1); err != nil {
+		return nil, err
+	}
+	var removed []string
+	err := ns.nft(func(c *nftables.Conn) error {
+		names, err := deleteTables(c, func(name string) bool { return ownedBy(name, run) })
+		removed = append(removed, names...)
+		return err
+	})
+	if err == nil {
+		err = ns.netlink(func(h *netlink.Handle) error {
+			names, err := deleteQdiscs(h, func(handle uint32, _ *netlink.Handle, _ netlink.Link) bool {
+				return handle == qdiscMajor(run)<<16
+			})
+			removed = append(removed, names...)
+			return err
+		})
+	}
+	if err != nil {
+		return removed, fmt.Errorf("remove run %s from %s: %w", run, ns, err)
+	}
+	return removed, nil
+}
+
+// Tables lists the nftables tables of run in ns ("ip chaos_..._3"), or
+// every table chaos made when run is empty.
+func Tables(ns Namespace, run string) ([]string, error) {
+	var out []string
+	err := ns.nft(func(c *nftables.Conn) error {
+		ts, err := c.ListTables()
+		if err != nil {
+			return fmt.Errorf("list tables: %w", err)
+		}
+		for _, t := range ts {
+			if run == "" && strings.HasPrefix(t.Name, TablePrefix) || run != "" && ownedBy(t.Name, run) {
+				out = append(out, familyName(t.Family)+" "+t.Name)
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+func familyName(f nftables.TableFamily) string {
+	switch f {
+	case nftables.TableFamilyIPv4:
+		return "ip"
+	case nftables.TableFamilyIPv6:
+		return "ip6"
+	case nftables.TableFamilyINet:
+		return "inet"
+	case nftables.TableFamilyNetdev:
+		return "netdev"
+	case nftables.TableFamilyBridge:
+		return "bridge"
+	case nftables.TableFamilyARP:
+		return "arp"
+	}
+	return fmt.Sprint(uint32(f))
+}
+
+// deleteTables deletes, in one batch, every table in any family whose
+// name passes match.
+func deleteTables(c *nftables.Conn, match func(name string) bool) ([]string, error) {
+	ts, err := c.ListTables()
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	var names []string
+	for _, t := range ts {
+		if match(t.Name) {
+			c.DelTable(t)
+			names = append(names, familyName(t.Family)+" "+t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if err := c.Flush(); err != nil {
+		return nil, fmt.Errorf("delete tables %s: %w", strings.Join(names, ", "), err)
+	}
+	return names, nil
+}
+
+// installTables puts t into ns as one batch.
+func installTables(ns Namespace, name string, t *tables) error {
+	if t.empty() {
+		return nil
+	}
+	var devices []string
+	if len(t.egress) > 0 {
+		var err error
+		if devices, err = egressDevices(ns, t); err != nil {
+			return err
+		}
+	}
+	return ns.nft(func(c *nftables.Conn) error {
+		t.add(c, name, devices)
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("install table %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// egressDevices lists the devices that egress rules go on: every device
+// that is up, the loopback device only when a rule is about loopback
+// addresses (t.loopback).
+func egressDevices(ns Namespace, t *tables) ([]string, error) {
+	var devices []string
+	err := ns.netlink(func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return fmt.Errorf("list devices: %w", err)
+		}
+		for _, l := range links {
+			a := l.Attrs()
+			if a.Flags&1 == 0 { // IFF_UP
+				continue
+			}
+			if a.Index == 1 && !t.loopback {
+				continue
+			}
+			devices = append(devices, a.Name)
+		}
+		return nil
+	})
+	if err == nil && len(devices) == 0 {
+		err = errors.New("no network device is up to put egress rules on")
+	}
+	return devices, err
+}

@@ -1,0 +1,254 @@
+package network
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Latency holds each selected packet for Delay, plus or minus a Jitter
+// drawn uniformly for each packet, for any protocol (TCP, UDP, DNS...)
+// and for connections opened before the fault as well as new ones. With
+// jitter, packets overtake each other, as with netem.
+//
+// Its direction is ingress unless set: holding what the target receives
+// from the dependency adds Delay to every round trip, as holding what it
+// sends would, without slowing a TCP sender down, which holding its own
+// packets does (they still count against its socket). Set egress for
+// one-way delays of what the target sends (UDP, or when the target only
+// receives).
+//
+// Packets are queued to this process (NFQUEUE, with bypass): should chaos
+// die, the ones it held are lost and the rest pass undelayed until the
+// rule is removed.
+type Latency struct {
+	Filter `yaml:",inline"`
+	Delay  time.Duration `yaml:"delay" json:"delay"`
+	Jitter time.Duration `yaml:"jitter" json:"jitter,omitempty"`
+}
+
+// Kind returns "latency".
+func (*Latency) Kind() string { return "latency" }
+
+// maxHold bounds a delay: a packet held for longer is late enough to be
+// lost, and the kernel holds every one of them meanwhile.
+const maxHold = time.Minute
+
+// Validate requires a delay.
+func (f *Latency) Validate() error {
+	if _, err := f.compile(Ingress); err != nil {
+		return err
+	}
+	switch {
+	case f.Delay < 0 || f.Jitter < 0:
+		return errors.New("delay and jitter are 0 or more")
+	case f.Delay == 0 && f.Jitter == 0:
+		return errors.New("delay is required: a latency of 0 would do nothing")
+	case f.Jitter > f.Delay:
+		return fmt.Errorf("jitter %v is more than delay %v: a packet cannot leave before it arrived", f.Jitter, f.Delay)
+	case f.Delay+f.Jitter > maxHold:
+		return fmt.Errorf("delay %v with jitter %v is over %v: that is a blackhole, not a latency", f.Delay, f.Jitter, maxHold)
+	}
+	return nil
+}
+
+func (f *Latency) build(b *build) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s, _ := f.compile(Ingress)
+	b.holdPackets(s, holdConfig{delay: f.Delay, jitter: f.Jitter})
+	return nil
+}
+
+// Reorder holds Percent of the selected packets back by Delay (10ms when
+// empty) and lets the others through at once, so that they overtake the
+// held ones, as netem's reorder does. Percent is required; the direction
+// is ingress unless set, for the reasons given for Latency.
+type Reorder struct {
+	Filter `yaml:",inline"`
+	Delay  time.Duration `yaml:"delay" json:"delay,omitempty"`
+}
+
+// Kind returns "reorder".
+func (*Reorder) Kind() string { return "reorder" }
+
+// Validate requires a percent below 100%.
+func (f *Reorder) Validate() error {
+	s, err := f.compile(Ingress)
+	switch {
+	case err != nil:
+		return err
+	case f.Percent == nil:
+		return errors.New("percent is required: the share of packets held back, such as 25%")
+	case s.all():
+		return errors.New("percent 100% holds every packet back by the same delay: nothing overtakes; that is a latency")
+	case f.Delay < 0 || f.Delay > maxHold:
+		return fmt.Errorf("delay %v: use more than 0 and at most %v", f.Delay, maxHold)
+	}
+	return nil
+}
+
+func (f *Reorder) build(b *build) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s, _ := f.compile(Ingress)
+	d := f.Delay
+	if d == 0 {
+		d = 10 * time.Millisecond
+	}
+	// The rule's percent picks the packets held; the rest are not queued.
+	b.holdPackets(s, holdConfig{delay: d})
+	return nil
+}
+
+// Corrupt flips one random bit in the payload of the selected TCP and UDP
+// packets (Percent of them when set). By default the checksum is left
+// as it was, so that the receiving kernel drops the packet and counts a
+// checksum error, as it does with most damage on a real link;
+// ValidChecksum makes the checksum right again, so that the damaged bytes
+// reach the application. Packets without payload (pure TCP
+// acknowledgements) pass unchanged. Its direction is egress unless set.
+type Corrupt struct {
+	Filter        `yaml:",inline"`
+	ValidChecksum bool `yaml:"valid_checksum" json:"valid_checksum,omitempty"`
+}
+
+// Kind returns "corrupt".
+func (*Corrupt) Kind() string { return "corrupt" }
+
+// Validate checks the filter.
+func (f *Corrupt) Validate() error {
+	_, err := f.compile(Egress)
+	return err
+}
+
+func (f *Corrupt) build(b *build) error {
+	s, err := f.compile(Egress)
+	if err != nil {
+		return err
+	}
+	b.holdPackets(s, holdConfig{corrupt: true, validChecksum: f.ValidChecksum})
+	return nil
+}
+
+// Duplicate sends a second copy of the selected packets (Percent of them
+// when set), in the kernel: on egress the copy goes to the same next hop,
+// on ingress it is looped back to the target's own stack. Its direction is
+// egress unless set.
+type Duplicate struct {
+	Filter `yaml:",inline"`
+}
+
+// Kind returns "duplicate".
+func (*Duplicate) Kind() string { return "duplicate" }
+
+// Validate checks the filter.
+func (f *Duplicate) Validate() error {
+	_, err := f.compile(Egress)
+	return err
+}
+
+func (f *Duplicate) build(b *build) error {
+	s, err := f.compile(Egress)
+	if err != nil {
+		return err
+	}
+	if s.dir.egress() {
+		c := b.tables.chain("dup_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter)
+		for _, m := range s.matches(s.notLoopback(rule{}, expr.MetaKeyOIF, "oif"), Egress) {
+			c.rules = append(c.rules, dupToNexthop(s.sample(m.rule)))
+		}
+	}
+	if s.dir.ingress() {
+		// The copy comes back through prerouting on lo: never on lo, or
+		// the copies would be copied again.
+		c := b.tables.chain("dup_in", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter)
+		base := rule{}.and(`iif != "lo"`, &expr.Meta{Key: expr.MetaKeyIIF, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(1)})
+		for _, m := range s.matches(base, Ingress) {
+			c.rules = append(c.rules, dupToLocal(s.sample(m.rule)))
+		}
+	}
+	return nil
+}
+
+// corrupt returns a copy of the IPv4 packet pkt with one random bit of its
+// TCP or UDP payload flipped, and its checksum made right again when
+// fix is set; nil when it has no payload to damage or was not copied
+// whole.
+func corrupt(pkt []byte, rng *rand.Rand, fix bool) []byte {
+	if len(pkt) < 20 || pkt[0]>>4 != 4 {
+		return nil
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(pkt[2:4]))
+	if ihl < 20 || total > len(pkt) || total < ihl {
+		return nil
+	}
+	var hdr int
+	switch pkt[9] {
+	case unix.IPPROTO_UDP:
+		hdr = 8
+	case unix.IPPROTO_TCP:
+		if total < ihl+20 {
+			return nil
+		}
+		hdr = int(pkt[ihl+12]>>4) * 4
+	default:
+		return nil
+	}
+	start := ihl + hdr
+	if start >= total {
+		return nil
+	}
+	out := append([]byte(nil), pkt[:total]...)
+	out[start+rng.IntN(total-start)] ^= 1 << rng.IntN(8)
+	if fix {
+		setL4Checksum(out)
+	}
+	return out
+}
+
+// setL4Checksum computes the TCP or UDP checksum of an IPv4 packet in
+// full (RFC 768, RFC 793: over the pseudo-header and the segment).
+func setL4Checksum(pkt []byte) {
+	ihl := int(pkt[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(pkt[2:4]))
+	seg := pkt[ihl:total]
+	off := 16
+	if pkt[9] == unix.IPPROTO_UDP {
+		off = 6
+	}
+	seg[off], seg[off+1] = 0, 0
+	sum := uint32(pkt[9]) + uint32(len(seg))
+	sum = add16(sum, pkt[12:20])
+	sum = add16(sum, seg)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	cs := ^uint16(sum)
+	if cs == 0 && pkt[9] == unix.IPPROTO_UDP {
+		cs = 0xffff // 0 means "no checksum" in UDP
+	}
+	binary.BigEndian.PutUint16(seg[off:], cs)
+}
+
+func add16(sum uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		sum += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	return sum
+}
