@@ -92,6 +92,15 @@ func New(tb testing.TB) *Lab {
 	return l
 }
 
+// RequireRoot skips the test unless it runs as root (or fails it when
+// CHAOS_REQUIRE_NETFILTER=1).
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		Skip(tb, "network faults need root")
+	}
+}
+
 // Skip skips the test with the reason, or fails it when
 // CHAOS_REQUIRE_NETFILTER=1.
 func Skip(tb testing.TB, format string, args ...any) {

@@ -1,0 +1,257 @@
+package network_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	dnetwork "github.com/docker/docker/api/types/network"
+
+	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+	"github.com/gamedayhq/chaos/internal/inject/network"
+	"github.com/gamedayhq/chaos/internal/inject/network/lab"
+	"github.com/gamedayhq/chaos/internal/inject/proxy"
+)
+
+// box is a test container and its namespace.
+type box struct {
+	id  string
+	ns  network.Namespace
+	ip  string
+	pid int
+}
+
+// containers starts a target and a dependency on a network of their own
+// that Docker marks internal: nothing the test sends can leave it.
+func containers(t *testing.T) (e *dockertest.Env, target, dep box) {
+	t.Helper()
+	lab.RequireRoot(t)
+	e = dockertest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	netName := e.Name("net")
+	if _, err := e.Client.NetworkCreate(ctx, netName, dnetwork.CreateOptions{Driver: "bridge", Internal: true, Labels: e.Labels(nil)}); err != nil {
+		t.Fatalf("create network %s: %v", netName, err)
+	}
+	ids := e.RunMany(2, func(i int) dockertest.Spec {
+		return dockertest.Spec{Name: []string{"target", "dep"}[i], Network: netName}
+	})
+	boxes := make([]box, 2)
+	for i, id := range ids {
+		boxes[i] = inspect(t, e, id, netName)
+	}
+	// The dependency's own server (HTTP on 8080) is up once it answers.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		c, err := lab.Dial(boxes[0].ns, "tcp4", boxes[1].ip+":8080", time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dependency's server does not answer: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return e, boxes[0], boxes[1]
+}
+
+func inspect(t *testing.T, e *dockertest.Env, id, netName string) box {
+	t.Helper()
+	info := e.Inspect(id)
+	ns, err := network.ProcessNamespace(info.State.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := box{id: id, ns: ns, pid: info.State.Pid}
+	if n := info.NetworkSettings.Networks[netName]; n != nil {
+		b.ip = n.IPAddress
+	}
+	return b
+}
+
+// timed applies f in ns and returns how long Plan and Apply took.
+func timed(t *testing.T, ns network.Namespace, f network.Fault) (*network.Applied, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	a := apply(t, ns, f)
+	return a, time.Since(start)
+}
+
+func timedRevert(t *testing.T, a *network.Applied) time.Duration {
+	t.Helper()
+	start := time.Now()
+	revert(t, a)
+	return time.Since(start)
+}
+
+// Faults in a container FROM scratch, through the pid the engine gives:
+// each one acts and goes, UDP as well as TCP, on connections opened before
+// as well as after.
+func TestContainerFaults(t *testing.T) {
+	_, target, dep := containers(t)
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	echoUDP(t, dep.ns, "0.0.0.0:9001")
+	tcpAddr, udpAddr := dep.ip+":9000", dep.ip+":9001"
+	open := dial(t, target.ns, "tcp4", tcpAddr)
+	udp := dial(t, target.ns, "udp4", udpAddr)
+	base := pings(t, open, 10)
+
+	t.Run("reject", func(t *testing.T) {
+		a, took := timed(t, target.ns, &network.Reject{Filter: network.Filter{Host: dep.ip, Port: 8080}})
+		if _, err := lab.Dial(target.ns, "tcp4", dep.ip+":8080", 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial = %v; want connection refused", err)
+		}
+		t.Logf("reject: applied in %v, reverted in %v", took, timedRevert(t, a))
+		dial(t, target.ns, "tcp4", dep.ip+":8080")
+	})
+	t.Run("latency", func(t *testing.T) {
+		const delay = 25 * time.Millisecond
+		a, took := timed(t, target.ns, &network.Latency{Filter: network.Filter{Host: dep.ip}, Delay: delay})
+		for name, c := range map[string]net.Conn{"open TCP": open, "UDP": udp, "new TCP": dial(t, target.ns, "tcp4", tcpAddr)} {
+			if rtt := pings(t, c, 5); rtt < base+delay-2*time.Millisecond || rtt > base+delay+40*time.Millisecond {
+				t.Errorf("%s: round trip %v; want %v more than %v", name, rtt, delay, base)
+			}
+		}
+		t.Logf("latency: applied in %v, reverted in %v", took, timedRevert(t, a))
+		if rtt := pings(t, open, 5); rtt > delay/2 {
+			t.Errorf("round trip after revert %v", rtt)
+		}
+	})
+	t.Run("blackhole", func(t *testing.T) {
+		a, took := timed(t, target.ns, &network.Blackhole{Filter: network.Filter{Host: dep.ip, Port: 9001, Protocol: "udp"}})
+		if _, err := lab.Ping(udp, 1, 300*time.Millisecond); !isTimeout(err) {
+			t.Errorf("UDP ping = %v; want a timeout", err)
+		}
+		t.Logf("blackhole: applied in %v, reverted in %v", took, timedRevert(t, a))
+		pings(t, udp, 2)
+	})
+	t.Run("loss", func(t *testing.T) {
+		sink := countUDP(t, dep.ns, "0.0.0.0:9002", false)
+		a := apply(t, target.ns, &network.Loss{Filter: network.Filter{Host: dep.ip, Percent: pct(50)}})
+		const n = 1000
+		sendUDP(t, target.ns, dep.ip+":9002", n, 64, 50*time.Microsecond)
+		sink.settle(100 * time.Millisecond)
+		got, _, _, _ := sink.counts()
+		if lost := float64(n-got) / n; lost < 0.4 || lost > 0.6 {
+			t.Errorf("lost %.1f%%; want 50%%", lost*100)
+		}
+		revert(t, a)
+	})
+	t.Run("bandwidth", func(t *testing.T) {
+		ln, err := lab.ListenTCP(dep.ns, "0.0.0.0:9200")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := lab.Serve(ln, lab.Sink)
+		defer sink.Close()
+		a := apply(t, target.ns, &network.Bandwidth{Filter: network.Filter{Host: dep.ip}, Rate: 16_000_000})
+		sendBulk(t, target.ns, dep.ip+":9200")
+		if got := measure(sink, time.Second); got < 1.5e6 || got > 2.2e6 {
+			t.Errorf("rate %.2f MB/s; want 2 MB/s", got/1e6)
+		}
+		revert(t, a)
+	})
+	t.Run("intercept", func(t *testing.T) {
+		tr := &http.Transport{DialContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+			return lab.Dial(target.ns, "tcp4", addr, 2*time.Second)
+		}}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		a, took := timed(t, target.ns, &network.Intercept{Filter: network.Filter{Host: dep.ip, Port: 8080}, HTTP: true})
+		start := time.Now()
+		if _, err := a.Interception().Add(t.Context(), proxy.Fault{Params: &proxy.HTTPError{Status: 502}}); err != nil {
+			t.Fatal(err)
+		}
+		attach := time.Since(start)
+		resp, err := client.Get("http://" + dep.ip + ":8080/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 502 {
+			t.Errorf("GET through the intercept = %d; want the fault's 502", resp.StatusCode)
+		}
+		tr.CloseIdleConnections()
+		t.Logf("intercept: started in %v, first fault on in %v, reverted in %v", took, attach, timedRevert(t, a))
+	})
+	noTables(t, target.ns)
+}
+
+// A container restarted during a fault comes back in a new namespace,
+// without the fault; the revert says the fault went with the old one and
+// releases what this process held for it.
+func TestContainerRestartMidFault(t *testing.T) {
+	e, target, dep := containers(t)
+	echoUDP(t, dep.ns, "0.0.0.0:9001")
+	held := apply(t, target.ns, &network.Latency{Filter: network.Filter{Host: dep.ip}, Delay: 20 * time.Millisecond})
+	drop := apply(t, target.ns, &network.Blackhole{Filter: network.Filter{Host: dep.ip, Port: 8080}})
+	icept := apply(t, target.ns, &network.Intercept{Filter: network.Filter{Host: dep.ip, Port: 8080}})
+	if _, err := icept.Interception().Add(t.Context(), proxy.Fault{Params: &proxy.Latency{Delay: time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.Client.ContainerRestart(ctx, target.id, container.StopOptions{Timeout: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	after := inspect(t, e, target.id, "")
+	if after.ns.Inode == target.ns.Inode {
+		t.Fatalf("the restarted container kept namespace %d", after.ns.Inode)
+	}
+	for _, a := range []*network.Applied{held, drop, icept} {
+		if err := a.Revert(context.Background()); !errors.Is(err, network.ErrGone) {
+			t.Errorf("Revert(%s) after a restart = %v; want ErrGone", a.Record().Kind, err)
+		}
+		if err := network.Revert(context.Background(), a.Record()); !errors.Is(err, network.ErrGone) {
+			t.Errorf("Revert(record of %s) after a restart = %v; want ErrGone", a.Record().Kind, err)
+		}
+	}
+	noTables(t, after.ns)
+	if _, err := network.RemoveRun(context.Background(), target.ns, "test"); !errors.Is(err, network.ErrGone) {
+		t.Errorf("RemoveRun() in the old namespace = %v; want ErrGone", err)
+	}
+}
+
+// A chaos killed with SIGKILL leaves its rules in the container; the
+// packets they queue pass (bypass), and RemoveRun, by the run's name
+// alone, leaves nothing of it.
+func TestContainerKilledThenRecovered(t *testing.T) {
+	_, target, dep := containers(t)
+	echoUDP(t, dep.ns, "0.0.0.0:9001")
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	udp := dial(t, target.ns, "udp4", dep.ip+":9001")
+	h := runHelper(t, fmt.Sprintf("/proc/%d/ns/net", target.pid), "hold", "killedrun", dep.ip)
+	if rtt := pings(t, udp, 3); rtt < 45*time.Millisecond {
+		t.Fatalf("round trip %v with the helper's 50ms on", rtt)
+	}
+	h.kill(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rtts, err := lab.Ping(udp, 1, 200*time.Millisecond)
+		if err == nil && rtts[0] < 20*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the helper died: %v, %v; want fast round trips", rtts, err)
+		}
+	}
+	tables, err := network.Tables(target.ns, "killedrun")
+	if err != nil || len(tables) != 3 {
+		t.Fatalf("tables of the killed run: %v, %v", tables, err)
+	}
+	removed, err := network.RemoveRun(context.Background(), target.ns, "killedrun")
+	if err != nil || len(removed) != 3 {
+		t.Errorf("RemoveRun() = %v, %v; want the three tables", removed, err)
+	}
+	noTables(t, target.ns)
+	pings(t, dial(t, target.ns, "tcp4", dep.ip+":9000"), 2)
+}
