@@ -51,7 +51,7 @@ func TestCorrupt(t *testing.T) {
 			t.Fatalf("test packet has a bad checksum")
 		}
 		for _, fix := range []bool{false, true} {
-			out := corrupt(pkt, rng, fix)
+			out := corrupt(pkt, rng.IntN, fix)
 			if out == nil {
 				t.Fatal("corrupt() = nil for a packet with a payload")
 			}
@@ -73,10 +73,10 @@ func TestCorrupt(t *testing.T) {
 			}
 		}
 	}
-	if out := corrupt(udpPacket(nil), rng, true); out != nil {
+	if out := corrupt(udpPacket(nil), rng.IntN, true); out != nil {
 		t.Errorf("corrupt() of an empty datagram = %x; want nil", out)
 	}
-	if out := corrupt(udpPacket(payload)[:30], rng, true); out != nil {
+	if out := corrupt(udpPacket(payload)[:30], rng.IntN, true); out != nil {
 		t.Errorf("corrupt() of a truncated copy = %x; want nil", out)
 	}
 }

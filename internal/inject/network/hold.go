@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
@@ -92,7 +95,6 @@ type holder struct {
 	ns  Namespace
 	num uint16
 	nf  *nfqueue.Nfqueue
-	rng *rand.Rand // used by the receiving goroutine only
 
 	mu   sync.Mutex
 	held heldHeap
@@ -111,6 +113,14 @@ type holder struct {
 
 	stopRelease context.CancelFunc
 	released    chan struct{}
+
+	// The queue's socket is read by read (see takeOver); the library's own
+	// receiving goroutine waits in onError until unpark is closed.
+	readDone chan struct{}
+	unpark   chan struct{}
+	parked   atomic.Bool
+	// libParked is closed when the library's goroutine waits in onError.
+	libParked chan struct{}
 
 	packets, errs atomic.Int64
 }
@@ -188,8 +198,7 @@ func bindQueue(ns Namespace, num uint16, cfg holdConfig) (*holder, error) {
 		return nil, fmt.Errorf("open queue %d: %w", num, err)
 	}
 	h := &holder{cfg: cfg, ns: ns, num: num, nf: nf, wake: make(chan struct{}, 1), released: make(chan struct{}),
-		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		ordered: cfg.jitter == 0}
+		ordered: cfg.jitter == 0, unpark: make(chan struct{}), libParked: make(chan struct{})}
 	h.lead.Store(int64(30 * time.Microsecond))
 	// Verdicts are what matter: a burst must not cost an error.
 	_ = nf.SetOption(mdnetlink.NoENOBUFS, true)
@@ -197,15 +206,57 @@ func bindQueue(ns Namespace, num uint16, cfg holdConfig) (*holder, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := nf.RegisterWithErrorFunc(ctx, h.onPacket, h.onError); err != nil {
 		cancel()
+		close(h.unpark)
 		nf.Close()
 		return nil, fmt.Errorf("bind queue %d: %w", num, err)
 	}
 	h.stopRelease = cancel
 	go h.release(ctx)
+	if err := h.takeOver(); err != nil {
+		h.close()
+		return nil, fmt.Errorf("bind queue %d: %w", num, err)
+	}
 	return h, nil
 }
 
+// takeOver moves the reading of the queue's socket from the library's
+// goroutine, which reads one message per wake-up (with two system calls
+// and a page allocated each), to read, which reads every message waiting
+// and gives the verdicts of those it lets go at once in one batch. The
+// library keeps binding the queue and sending the verdicts. Its goroutine
+// is moved out of the way with a read deadline in the past: its receive
+// fails and it waits in onError until the queue closes; a packet it got
+// before that is handled as usual.
+func (h *holder) takeOver() error {
+	rc, err := h.nf.Con.SyscallConn()
+	if err != nil {
+		return err
+	}
+	h.parked.Store(true)
+	if err := h.nf.Con.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return err
+	}
+	// The library's goroutine has left its receive once it waits in
+	// onError; then the deadline goes, for the poller's waits below.
+	select {
+	case <-h.libParked:
+	case <-time.After(5 * time.Second):
+		return errors.New("the queue's receiving goroutine did not stop")
+	}
+	if err := h.nf.Con.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	h.readDone = make(chan struct{})
+	go h.read(rc)
+	return nil
+}
+
 func (h *holder) onError(err error) int {
+	if h.parked.Load() {
+		close(h.libParked)
+		<-h.unpark
+		return 1
+	}
 	if h.closing.Load() {
 		return 1
 	}
@@ -217,40 +268,49 @@ func (h *holder) onError(err error) int {
 	return 0
 }
 
-// onPacket runs on the queue's receiving goroutine for every packet.
+// onPacket handles a packet the library's goroutine received.
 func (h *holder) onPacket(a nfqueue.Attribute) int {
 	if a.PacketID == nil {
 		return 0
 	}
-	id := *a.PacketID
+	var payload []byte
+	if a.Payload != nil {
+		payload = *a.Payload
+	}
+	if h.handle(*a.PacketID, payload) {
+		h.verdict(*a.PacketID)
+	}
+	return 0
+}
+
+// handle takes one queued packet: it corrupts it and lets it go, holds
+// it until it is due, or reports that it is to be let go at once, which
+// the caller does, alone or in a batch.
+func (h *holder) handle(id uint32, payload []byte) (now bool) {
 	h.packets.Add(1)
 	if h.draining.Load() {
-		h.verdict(id)
-		return 0
+		return true
 	}
 	if h.cfg.corrupt {
-		var out []byte
-		if a.Payload != nil {
-			out = corrupt(*a.Payload, h.rng, h.cfg.validChecksum)
-		}
+		out := corrupt(payload, rand.IntN, h.cfg.validChecksum)
 		if out == nil {
-			h.verdict(id)
-		} else if err := h.nf.SetVerdictWithOption(id, nfqueue.NfAccept, nfqueue.WithAlteredPacket(out)); err != nil {
+			return true
+		}
+		if err := h.nf.SetVerdictWithOption(id, nfqueue.NfAccept, nfqueue.WithAlteredPacket(out)); err != nil {
 			h.errs.Add(1)
 		}
-		return 0
+		return false
 	}
 	d := h.cfg.delay
 	if h.cfg.jitter > 0 {
-		d += time.Duration((h.rng.Float64()*2 - 1) * float64(h.cfg.jitter))
+		d += time.Duration((rand.Float64()*2 - 1) * float64(h.cfg.jitter))
 	}
-	now := time.Now()
 	if d <= time.Duration(h.lead.Load()) {
-		h.verdict(id)
-		return 0
+		return true
 	}
+	due := time.Now().Add(d)
 	h.mu.Lock()
-	heap.Push(&h.held, heldPacket{due: now.Add(d), id: id})
+	heap.Push(&h.held, heldPacket{due: due, id: id})
 	first := h.held[0].id == id
 	h.mu.Unlock()
 	if first {
@@ -259,22 +319,139 @@ func (h *holder) onPacket(a nfqueue.Attribute) int {
 		default:
 		}
 	}
-	return 0
+	return false
+}
+
+// read reads the queue's messages until close. It waits for them in the
+// runtime's poller, and reads every message waiting before it gives the
+// verdicts of those it lets go at once.
+func (h *holder) read(rc syscall.RawConn) {
+	defer close(h.readDone)
+	buf := make([]byte, 128<<10) // a whole packet and its attributes, for corrupt
+	var now []uint32
+	for !h.closing.Load() {
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+				switch {
+				case err == nil:
+					now = h.parse(buf[:n], now)
+					continue
+				case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOBUFS):
+					continue
+				case !errors.Is(err, unix.EAGAIN):
+					h.errs.Add(1)
+				}
+				// Nothing more waiting: the packets to let go at once go now.
+				h.letNow(now)
+				now = now[:0]
+				return h.closing.Load() // false: wait in the poller
+			}
+		})
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+	}
+}
+
+// nfqnlMsgPacket is the message type of a queued packet:
+// NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET.
+const nfqnlMsgPacket = 3 << 8
+
+// Attributes of a queued packet (enum nfqnl_attr_type).
+const (
+	nfqaPacketHdr = 1
+	nfqaPayload   = 10
+)
+
+// parse handles the packets in one read and appends those to let go at
+// once to now.
+func (h *holder) parse(b []byte, now []uint32) []uint32 {
+	var msgs []mdnetlink.Message
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			break
+		}
+		var m mdnetlink.Message
+		if m.UnmarshalBinary(b[:l]) == nil {
+			msgs = append(msgs, m)
+		}
+		b = b[min(len(b), (l+3)&^3):]
+	}
+	for _, m := range msgs {
+		if m.Header.Type != nfqnlMsgPacket || len(m.Data) < 4 {
+			continue
+		}
+		ad, err := mdnetlink.NewAttributeDecoder(m.Data[4:]) // after struct nfgenmsg
+		if err != nil {
+			continue
+		}
+		var id uint32
+		var payload []byte
+		found := false
+		for ad.Next() {
+			switch ad.Type() {
+			case nfqaPacketHdr:
+				if hdr := ad.Bytes(); len(hdr) >= 4 {
+					id, found = binary.BigEndian.Uint32(hdr), true
+				}
+			case nfqaPayload:
+				payload = ad.Bytes()
+			}
+		}
+		if found && h.handle(id, payload) {
+			now = append(now, id)
+		}
+	}
+	return now
+}
+
+// letNow gives the verdicts of packets let go at once: one for all when
+// nothing is held (a batch verdict lets every queued packet up to an id
+// go), one each otherwise.
+func (h *holder) letNow(ids []uint32) {
+	switch {
+	case len(ids) == 0:
+		return
+	case len(ids) == 1:
+		h.verdict(ids[0])
+		return
+	}
+	h.mu.Lock()
+	held := len(h.held)
+	h.mu.Unlock()
+	if held == 0 && slices.IsSorted(ids) {
+		if err := h.nf.SetVerdictBatch(ids[len(ids)-1], nfqueue.NfAccept); err != nil {
+			h.errs.Add(1)
+		}
+		return
+	}
+	for _, id := range ids {
+		h.verdict(id)
+	}
 }
 
 func (h *holder) verdict(id uint32) {
-	start := time.Now()
 	if err := h.nf.SetVerdict(id, nfqueue.NfAccept); err != nil {
 		h.errs.Add(1)
-		return
 	}
+}
+
+// letDue gives the verdict of one held packet that is due, and learns
+// from how long that took how early to let the next ones go.
+func (h *holder) letDue(id uint32) {
+	start := time.Now()
+	h.verdict(id)
 	lead := time.Duration(h.lead.Load())
 	took := min(time.Since(start), maxLead)
 	h.lead.Store(int64(lead + (took-lead)/8))
 }
 
-// maxLead bounds how early a packet is let go.
-const maxLead = 200 * time.Microsecond
+// maxLead bounds how early a packet is let go. A verdict's system call
+// carries the packet on through the stack (for TCP, into the receiving
+// socket and beyond): the packet arrives within it, not at its end.
+const maxLead = 100 * time.Microsecond
 
 // coarseWait is how close to its due time the runtime's timer brings the
 // release; it wakes up to a millisecond late, so the rest is slept in the
@@ -338,7 +515,7 @@ func (h *holder) release(ctx context.Context) {
 // let gives the verdict to packets taken off the heap in due order.
 func (h *holder) let(due []heldPacket, draining bool) {
 	if len(due) == 1 {
-		h.verdict(due[0].id)
+		h.letDue(due[0].id)
 		return
 	}
 	// One verdict lets every queued packet of an id up to the last one go.
@@ -464,6 +641,12 @@ func (h *holder) close() {
 	if h.closing.Swap(true) {
 		return
 	}
+	if h.readDone != nil {
+		// Out of its wait in the poller; it sees closing and returns.
+		_ = h.nf.Con.SetReadDeadline(time.Unix(1, 0))
+		<-h.readDone
+	}
+	close(h.unpark)
 	h.nf.Close()
 	h.stopRelease()
 	<-h.released

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/google/nftables"
@@ -185,7 +184,7 @@ func (f *Duplicate) build(b *build) error {
 // TCP or UDP payload flipped, and its checksum made right again when
 // fix is set; nil when it has no payload to damage or was not copied
 // whole.
-func corrupt(pkt []byte, rng *rand.Rand, fix bool) []byte {
+func corrupt(pkt []byte, intN func(int) int, fix bool) []byte {
 	if len(pkt) < 20 || pkt[0]>>4 != 4 {
 		return nil
 	}
@@ -211,7 +210,7 @@ func corrupt(pkt []byte, rng *rand.Rand, fix bool) []byte {
 		return nil
 	}
 	out := append([]byte(nil), pkt[:total]...)
-	out[start+rng.IntN(total-start)] ^= 1 << rng.IntN(8)
+	out[start+intN(total-start)] ^= 1 << intN(8)
 	if fix {
 		setL4Checksum(out)
 	}
