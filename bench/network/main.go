@@ -180,6 +180,14 @@ func run(rounds int, secs time.Duration, pid int, only string) error {
 		}
 		l.Close()
 	}()
+	// The streams' far ends, in processes of their own in the dependency's
+	// namespace (a stream dials until they listen).
+	if err := b.spawn(l.PathB, "sink", "-listen", "0.0.0.0:9300"); err != nil {
+		return err
+	}
+	if err := b.spawn(l.PathB, "source", "-listen", "0.0.0.0:9301"); err != nil {
+		return err
+	}
 	load0 := loadavg()
 	fmt.Fprintf(os.Stderr, "measuring (%d rounds, %v per stream sample), load average %s ...\n", rounds, secs, load0)
 	steps := []struct {
@@ -461,13 +469,6 @@ func ratio(a, b float64) string { return fmt.Sprintf("%.2fx", a/b) }
 // queued to this process and let go at once (a latency of 1us, below what
 // a verdict takes), against the same stream direct.
 func (b *bench) queueThroughput() error {
-	if err := b.spawn(b.l.PathB, "sink", "-listen", "0.0.0.0:9300"); err != nil {
-		return err
-	}
-	if err := b.spawn(b.l.PathB, "source", "-listen", "0.0.0.0:9301"); err != nil {
-		return err
-	}
-	time.Sleep(200 * time.Millisecond)
 	for _, dir := range []struct {
 		name, addr string
 		up         bool

@@ -144,6 +144,48 @@ func TestContainerFaults(t *testing.T) {
 		}
 		revert(t, a)
 	})
+	t.Run("partition", func(t *testing.T) {
+		a := apply(t, target.ns, &network.Partition{Peers: []string{dep.ip}})
+		if _, err := lab.Ping(open, 1, 300*time.Millisecond); !isTimeout(err) {
+			t.Errorf("ping across the partition = %v; want a timeout", err)
+		}
+		revert(t, a)
+		if _, err := lab.Ping(open, 1, 10*time.Second); err != nil {
+			t.Errorf("the open connection after the partition: %v", err)
+		}
+	})
+	t.Run("packets", func(t *testing.T) {
+		// Duplicate, reorder and corrupt on UDP, one after the other.
+		const n = 1000
+		for i, f := range []network.Fault{
+			&network.Duplicate{Filter: network.Filter{Host: dep.ip, Port: 9010, Percent: pct(50)}},
+			&network.Reorder{Filter: network.Filter{Host: dep.ip, Port: 9011, Direction: network.Egress, Percent: pct(50)}, Delay: 5 * time.Millisecond},
+			&network.Corrupt{Filter: network.Filter{Host: dep.ip, Port: 9012, Percent: pct(50)}},
+		} {
+			addr := fmt.Sprintf(":%d", 9010+i)
+			sink := countUDP(t, dep.ns, "0.0.0.0"+addr, false)
+			a := apply(t, target.ns, f)
+			sendUDP(t, target.ns, dep.ip+addr, n, 64, 100*time.Microsecond)
+			sink.settle(100 * time.Millisecond)
+			revert(t, a)
+			got, _, dups, late := sink.counts()
+			t.Logf("%s 50%%: %d arrived, %d duplicates, %d overtaken", f.Kind(), got, dups, late)
+			switch i {
+			case 0:
+				if dups < n*4/10 || dups > n*6/10 {
+					t.Errorf("duplicate 50%%: %d duplicates of %d", dups, n)
+				}
+			case 1:
+				if late < n*4/10 || late > n*6/10 {
+					t.Errorf("reorder 50%%: %d of %d overtaken", late, n)
+				}
+			case 2:
+				if lost := n - got; lost < n*4/10 || lost > n*6/10 {
+					t.Errorf("corrupt 50%%: %d of %d dropped by the receiver for their checksum", lost, n)
+				}
+			}
+		}
+	})
 	t.Run("bandwidth", func(t *testing.T) {
 		ln, err := lab.ListenTCP(dep.ns, "0.0.0.0:9200")
 		if err != nil {
