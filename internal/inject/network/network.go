@@ -177,7 +177,7 @@ func Plan(ns Namespace, run string, seq int, f Fault) (Record, error) {
 		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
 	}
 	rec := Record{Kind: f.Kind(), Namespace: ns, Run: run, Seq: seq, Table: TableName(run, seq)}
-	b := &build{table: rec.Table, queue: queueBase(rec.Table), handle: qdiscMajor(run)<<16 | uint32(seq)}
+	b := &build{table: rec.Table, queue: queueBase(rec.Table), handle: rec.handle()}
 	if err := f.build(b); err != nil {
 		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
 	}
@@ -190,6 +190,10 @@ func Plan(ns Namespace, run string, seq int, f Fault) (Record, error) {
 	rec.Rules = b.describe()
 	return rec, nil
 }
+
+// handle is the HTB handle of the record's fault: the run's major number
+// and the fault's.
+func (rec *Record) handle() uint32 { return qdiscMajor(rec.Run)<<16 | uint32(rec.Seq) }
 
 // check verifies that rec is a complete record for f.
 func (rec *Record) check(f Fault) error {
@@ -236,7 +240,10 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
 	}
-	b := &build{table: rec.Table, queue: rec.Queue, handle: rec.Qdisc}
+	if rec.Queue == 0 {
+		rec.Queue = queueBase(rec.Table)
+	}
+	b := &build{table: rec.Table, queue: rec.Queue, handle: rec.handle()}
 	if err := f.build(b); err != nil {
 		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
 	}
@@ -323,10 +330,10 @@ func Revert(ctx context.Context, rec Record) error {
 		_, err := deleteTables(c, func(name string) bool { return name == rec.Table })
 		return err
 	})
-	if err == nil && rec.Qdisc != 0 {
+	if err == nil && (rec.Qdisc != 0 || rec.Kind == (&Bandwidth{}).Kind()) {
 		err = ns.netlink(func(h *netlink.Handle) error {
 			_, err := deleteQdiscs(h, func(handle uint32, h *netlink.Handle, l netlink.Link) bool {
-				return handle == rec.Qdisc&0xffff0000 && hasClass(h, l, rec.Qdisc)
+				return handle == rec.handle()&0xffff0000 && hasClass(h, l, rec.handle())
 			})
 			return err
 		})
