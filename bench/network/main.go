@@ -211,9 +211,9 @@ func run(rounds int, secs time.Duration, pid int, only string) error {
 		}
 	}
 	fmt.Printf("\nload average: %s at the start, %s at the end (2 cores)\n\n", load0, loadavg())
-	fmt.Printf("%-52s %14s %14s %12s %s\n", "", "without", "with", "result", "target")
+	fmt.Printf("%-62s %11s %11s %26s  %s\n", "", "without", "with", "result", "target")
 	for _, r := range b.rows {
-		fmt.Printf("%-52s %14s %14s %12s %s\n", r.name, r.base, r.with, r.result, r.want)
+		fmt.Printf("%-62s %11s %11s %26s  %s\n", r.name, r.base, r.with, r.result, r.want)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ if docker info >/dev/null 2>&1; then
 	mkdir "$TMP/img"
 	cp "$TMP/netbench" "$TMP/img/"
 	printf 'FROM scratch\nCOPY netbench /netbench\nENTRYPOINT ["/netbench", "idle"]\n' >"$TMP/img/Dockerfile"
-	docker build -q -t "chaos-$ID" "$TMP/img" >/dev/null
+	docker build -q -t "chaos-$ID" "$TMP/img" >/dev/null 2>"$TMP/build.err" || { cat "$TMP/build.err" >&2; exit 1; }
 	CONTAINER=chaos-$ID
 	docker run -d --name "$CONTAINER" "chaos-$ID" >/dev/null
 	PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")

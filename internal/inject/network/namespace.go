@@ -42,7 +42,7 @@ type Namespace struct {
 // process or bind mount is left in it.
 // Everything a fault put into a namespace goes with it, so a fault whose
 // namespace is gone counts as reverted.
-var ErrGone = errors.New("network namespace is gone: its process ended or its container restarted")
+var ErrGone = errors.New("network namespace is gone: no process is left in it (a container that stopped or restarted)")
 
 // ProcessNamespace returns the namespace of the process pid.
 func ProcessNamespace(pid int) (Namespace, error) {
