@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -467,7 +468,7 @@ func egressDevices(ns Namespace, t *tables) ([]string, error) {
 		}
 		for _, l := range links {
 			a := l.Attrs()
-			if a.Flags&1 == 0 { // IFF_UP
+			if a.Flags&net.FlagUp == 0 {
 				continue
 			}
 			if a.Index == 1 && !t.loopback {
