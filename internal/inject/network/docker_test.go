@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	dnetwork "github.com/docker/docker/api/types/network"
 
-	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 	"github.com/gamedayhq/chaos/internal/inject/network"
 	"github.com/gamedayhq/chaos/internal/inject/network/lab"
 	"github.com/gamedayhq/chaos/internal/inject/proxy"
@@ -30,47 +28,25 @@ type box struct {
 
 // containers starts a target and a dependency on a network of their own
 // that Docker marks internal: nothing the test sends can leave it.
-func containers(t *testing.T) (e *dockertest.Env, target, dep box) {
+func containers(t *testing.T) (d *lab.Docker, target, dep box) {
 	t.Helper()
 	lab.RequireRoot(t)
-	e = dockertest.New(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	netName := e.Name("net")
-	if _, err := e.Client.NetworkCreate(ctx, netName, dnetwork.CreateOptions{Driver: "bridge", Internal: true, Labels: e.Labels(nil)}); err != nil {
-		t.Fatalf("create network %s: %v", netName, err)
-	}
-	ids := e.RunMany(2, func(i int) dockertest.Spec {
-		return dockertest.Spec{Name: []string{"target", "dep"}[i], Network: netName}
-	})
-	boxes := make([]box, 2)
-	for i, id := range ids {
-		boxes[i] = inspect(t, e, id, netName)
-	}
-	// The dependency's own server (HTTP on 8080) is up once it answers.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		c, err := lab.Dial(boxes[0].ns, "tcp4", boxes[1].ip+":8080", time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dependency's server does not answer: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return e, boxes[0], boxes[1]
+	d = lab.NewDocker(t)
+	net := d.Network("net", true)
+	target = inspect(t, d, d.Run("target", net), net)
+	dep = inspect(t, d, d.Run("dep", net), net)
+	return d, target, dep
 }
 
-func inspect(t *testing.T, e *dockertest.Env, id, netName string) box {
+func inspect(t *testing.T, d *lab.Docker, id, net string) box {
 	t.Helper()
-	info := e.Inspect(id)
+	info := d.Inspect(id)
 	ns, err := network.ProcessNamespace(info.State.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := box{id: id, ns: ns, pid: info.State.Pid}
-	if n := info.NetworkSettings.Networks[netName]; n != nil {
+	if n := info.NetworkSettings.Networks[net]; n != nil {
 		b.ip = n.IPAddress
 	}
 	return b
@@ -98,6 +74,14 @@ func TestContainerFaults(t *testing.T) {
 	_, target, dep := containers(t)
 	echoTCP(t, dep.ns, "0.0.0.0:9000")
 	echoUDP(t, dep.ns, "0.0.0.0:9001")
+	// The dependency's HTTP service, served in its namespace.
+	ln, err := lab.ListenTCP(dep.ns, "0.0.0.0:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "dependency") })}
+	go hs.Serve(ln)
+	defer hs.Close()
 	tcpAddr, udpAddr := dep.ip+":9000", dep.ip+":9001"
 	open := dial(t, target.ns, "tcp4", tcpAddr)
 	udp := dial(t, target.ns, "udp4", udpAddr)
@@ -231,7 +215,7 @@ func TestContainerFaults(t *testing.T) {
 // without the fault; the revert says the fault went with the old one and
 // releases what this process held for it.
 func TestContainerRestartMidFault(t *testing.T) {
-	e, target, dep := containers(t)
+	d, target, dep := containers(t)
 	echoUDP(t, dep.ns, "0.0.0.0:9001")
 	held := apply(t, target.ns, &network.Latency{Filter: network.Filter{Host: dep.ip}, Delay: 20 * time.Millisecond})
 	drop := apply(t, target.ns, &network.Blackhole{Filter: network.Filter{Host: dep.ip, Port: 8080}})
@@ -242,10 +226,10 @@ func TestContainerRestartMidFault(t *testing.T) {
 	zero := 0
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := e.Client.ContainerRestart(ctx, target.id, container.StopOptions{Timeout: &zero}); err != nil {
+	if err := d.Client.ContainerRestart(ctx, target.id, container.StopOptions{Timeout: &zero}); err != nil {
 		t.Fatal(err)
 	}
-	after := inspect(t, e, target.id, "")
+	after := inspect(t, d, target.id, "")
 	if after.ns.Inode == target.ns.Inode {
 		t.Fatalf("the restarted container kept namespace %d", after.ns.Inode)
 	}
