@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,13 +236,67 @@ func sendUDP(t testing.TB, ns network.Namespace, addr string, n, size int, gap t
 			failed++
 		}
 		if gap > 0 {
+			// Never catch up with a burst after a stall: a burst overflows
+			// the receiving device's backlog, which the test would count
+			// as the fault's doing.
 			next = next.Add(gap)
 			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
+			} else {
+				next = time.Now()
 			}
 		}
 	}
 	return failed
+}
+
+// backlogDrops is the number of packets the kernel dropped because a
+// CPU's input backlog was full (the second column of
+// /proc/net/softnet_stat, summed over CPUs, in hex): drops a loaded
+// machine makes, not a fault.
+func backlogDrops() uint64 {
+	b, err := os.ReadFile("/proc/net/softnet_stat")
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			v, _ := strconv.ParseUint(f[1], 16, 64)
+			n += v
+		}
+	}
+	return n
+}
+
+// udpStats reads the UDP counters of ns (the Udp line of
+// /proc/net/snmp as seen from inside it).
+func udpStats(ns network.Namespace) map[string]int64 {
+	out := map[string]int64{}
+	_ = ns.Do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f[1:]
+				continue
+			}
+			for i, v := range f[1:] {
+				if i < len(names) {
+					out[names[i]], _ = strconv.ParseInt(v, 10, 64)
+				}
+			}
+		}
+		return nil
+	})
+	return out
 }
 
 func contains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }
