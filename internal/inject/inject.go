@@ -54,19 +54,34 @@ type TargetKind struct {
 	Start func(ctx context.Context, env *Env, name string, spec any) (io.Closer, error)
 }
 
+// Fault is one kind of fault: its settings type, decoded from a step's
+// `with:`, implements it. Each kind is one type registered by name with
+// RegisterFault; optional abilities are further interfaces (Prechecker).
+type Fault interface {
+	// Plan returns the Undo that will remove the fault from t, before
+	// anything is touched, so the ledger can record it first. A fault with
+	// nothing to undo (kill) returns an Undo with no Action.
+	Plan(ctx context.Context, env *Env, t Target) (Undo, error)
+	// Inject applies the fault to t. The undo is the one Plan returned;
+	// Inject may fill in what it learns (a container's IP address) and
+	// returns it.
+	Inject(ctx context.Context, env *Env, t Target, u Undo) (Undo, error)
+}
+
+// Prechecker is implemented by a fault that can act on only some targets of
+// its kind (one that needs the target's kernel cannot reach a remote
+// engine's container). The runner asks it about every picked target before
+// the step hits any of them.
+type Prechecker interface {
+	Precheck(ctx context.Context, env *Env, t Target) error
+}
+
 // FaultKind is a fault one kind of target accepts.
 type FaultKind struct {
 	Target string
 	Name   string
-	// New returns a pointer to new settings for the fault.
-	New func() any
-	// Plan returns the Undo that will remove the fault from t, before
-	// anything is touched, so the ledger can record it first. A fault with
-	// nothing to undo (kill) returns an Undo with no Action.
-	Plan func(ctx context.Context, env *Env, t Target, params any) (Undo, error)
-	// Inject applies the fault to t. The undo is the one Plan returned; Inject
-	// may fill in what it learns (a container's IP address) and returns it.
-	Inject func(ctx context.Context, env *Env, t Target, params any, u Undo) (Undo, error)
+	// New returns new, default settings for the fault.
+	New func() Fault
 }
 
 // Undo is how to remove one applied fault from one target.

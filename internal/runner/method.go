@@ -287,7 +287,6 @@ func walkStrings(v reflect.Value, fn func(string) string) {
 func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string, map[string]string) {
 	t := r.exp.Targets.Get(s.Target)
 	tk, _ := inject.LookupTarget(t.Kind)
-	fk, _ := inject.LookupFault(t.Kind, s.Fault)
 	// A target's settings are used as loaded, as the dry run and the
 	// start of proxies use them: only a step's own settings hold
 	// references for run time.
@@ -318,6 +317,16 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	if len(targets) == 0 {
 		return journal.StepSkipped, "the target matches nothing (empty: skip)", nil
 	}
+	f := with.(inject.Fault)
+	if pc, ok := f.(inject.Prechecker); ok {
+		for _, tg := range targets {
+			if err := pc.Precheck(ctx, r.env, tg); err != nil {
+				err = fmt.Errorf("step %q: %s on %s: %w", s.Name, s.Fault, tg, err)
+				r.fail(err)
+				return journal.StepError, err.Error(), nil
+			}
+		}
+	}
 	params, _ := json.Marshal(with)
 	var mine []*applied
 	for _, tg := range targets {
@@ -326,7 +335,7 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 			r.revert(ctx, mine...)
 			return journal.StepSkipped, "the run was stopped while the fault was being applied", nil
 		}
-		a, err := r.inject(ctx, s, fk, tg, with, params)
+		a, err := r.inject(ctx, s, f, tg, params)
 		if err != nil {
 			r.fail(err)
 			r.revert(ctx, mine...)
@@ -382,8 +391,8 @@ func describeTargets(ts []inject.Target) string {
 }
 
 // inject applies one fault to one target, ledger first.
-func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKind, tg inject.Target, with any, params json.RawMessage) (*applied, error) {
-	undo, err := fk.Plan(ctx, r.env, tg, with)
+func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg inject.Target, params json.RawMessage) (*applied, error) {
+	undo, err := f.Plan(ctx, r.env, tg)
 	if err != nil {
 		return nil, fmt.Errorf("step %q: %w", s.Name, err)
 	}
@@ -402,7 +411,7 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, fk *inject.FaultKi
 	// engine) may still take effect after the revert that follows, and
 	// leave the fault on. The interrupt is acted on once it returns.
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
-	undo2, err := fk.Inject(ictx, r.env, tg, with, undo)
+	undo2, err := f.Inject(ictx, r.env, tg, undo)
 	cancel()
 	if err != nil {
 		// A fault that failed half way may have done something: undo it.

@@ -86,8 +86,117 @@ type StopParams struct {
 	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
+// RestartParams are the settings of the restart fault.
+type RestartParams struct {
+	// Timeout is the grace period before SIGKILL; the container's own stop
+	// timeout when not set.
+	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
 // PauseParams are the settings of the pause fault; it has none.
 type PauseParams struct{}
+
+func (p *KillParams) fault() Fault {
+	return Fault{Kind: Kill, Signal: p.Signal.Name, Crash: p.Crash}
+}
+func (p *StopParams) fault() Fault    { return Fault{Kind: Stop, Timeout: timeout(p.Timeout)} }
+func (p *RestartParams) fault() Fault { return Fault{Kind: Restart, Timeout: timeout(p.Timeout)} }
+func (p *PauseParams) fault() Fault   { return Fault{Kind: Pause} }
+func (p *DisconnectParams) fault() Fault {
+	return Fault{Kind: Disconnect, Network: p.Network}
+}
+
+// Plan records the container's state before the fault.
+func (p *KillParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, p.fault())
+}
+
+// Inject applies the fault.
+func (p *KillParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	return apply(ctx, env, u)
+}
+
+// Plan records the container's state before the fault.
+func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, p.fault())
+}
+
+// Inject applies the fault.
+func (p *StopParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	return apply(ctx, env, u)
+}
+
+// Plan records the container's state before the fault.
+func (p *RestartParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, p.fault())
+}
+
+// Inject applies the fault.
+func (p *RestartParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	return apply(ctx, env, u)
+}
+
+// Plan records the container's state before the fault.
+func (p *PauseParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, p.fault())
+}
+
+// Inject applies the fault.
+func (p *PauseParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	return apply(ctx, env, u)
+}
+
+// Plan records the container's state before the fault.
+func (p *DisconnectParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, p.fault())
+}
+
+// Inject applies the fault.
+func (p *DisconnectParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	return apply(ctx, env, u)
+}
+
+// plan prepares f on the container and records how to revert it.
+func plan(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (inject.Undo, error) {
+	e, err := engine(ctx, env)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	rec, err := e.Prepare(ctx, f, Container{ID: t.ID, Name: t.Name})
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	u := inject.Undo{Target: t, Data: data}
+	if rec.Reversible() {
+		u.Action = undoRevert
+	}
+	return u, nil
+}
+
+// apply injects the fault that plan recorded.
+func apply(ctx context.Context, env *inject.Env, u inject.Undo) (inject.Undo, error) {
+	e, err := engine(ctx, env)
+	if err != nil {
+		return u, err
+	}
+	var rec Record
+	if err := json.Unmarshal(u.Data, &rec); err != nil {
+		return u, fmt.Errorf("docker fault: bad record: %w", err)
+	}
+	forget, err := history(env).Before(ctx, e, rec)
+	if err != nil {
+		return u, err
+	}
+	if err := e.Inject(ctx, rec); err != nil {
+		forget()
+		return u, err
+	}
+	return u, nil
+}
 
 // DisconnectParams are the settings of the disconnect fault.
 type DisconnectParams struct {
@@ -103,65 +212,15 @@ func init() {
 		Resolve:    resolveTarget,
 		DefaultMax: DefaultMax,
 	})
-	register := func(name string, params func() any, fault func(any) Fault) {
-		inject.RegisterFault(inject.FaultKind{
-			Target: "docker",
-			Name:   name,
-			New:    params,
-			Plan: func(ctx context.Context, env *inject.Env, t inject.Target, p any) (inject.Undo, error) {
-				e, err := engine(ctx, env)
-				if err != nil {
-					return inject.Undo{}, err
-				}
-				rec, err := e.Prepare(ctx, fault(p), Container{ID: t.ID, Name: t.Name})
-				if err != nil {
-					return inject.Undo{}, err
-				}
-				data, err := json.Marshal(rec)
-				if err != nil {
-					return inject.Undo{}, err
-				}
-				u := inject.Undo{Target: t, Data: data}
-				if rec.Reversible() {
-					u.Action = undoRevert
-				}
-				return u, nil
-			},
-			Inject: func(ctx context.Context, env *inject.Env, _ inject.Target, _ any, u inject.Undo) (inject.Undo, error) {
-				e, err := engine(ctx, env)
-				if err != nil {
-					return u, err
-				}
-				var rec Record
-				if err := json.Unmarshal(u.Data, &rec); err != nil {
-					return u, fmt.Errorf("docker fault: bad record: %w", err)
-				}
-				forget, err := history(env).Before(ctx, e, rec)
-				if err != nil {
-					return u, err
-				}
-				if err := e.Inject(ctx, rec); err != nil {
-					forget()
-					return u, err
-				}
-				return u, nil
-			},
-		})
+	for name, f := range map[string]func() inject.Fault{
+		"kill":       func() inject.Fault { return &KillParams{} },
+		"stop":       func() inject.Fault { return &StopParams{} },
+		"restart":    func() inject.Fault { return &RestartParams{} },
+		"pause":      func() inject.Fault { return &PauseParams{} },
+		"disconnect": func() inject.Fault { return &DisconnectParams{} },
+	} {
+		inject.RegisterFault(inject.FaultKind{Target: "docker", Name: name, New: f})
 	}
-	register("kill", func() any { return &KillParams{} }, func(p any) Fault {
-		k := p.(*KillParams)
-		return Fault{Kind: Kill, Signal: k.Signal.Name, Crash: k.Crash}
-	})
-	register("stop", func() any { return &StopParams{} }, func(p any) Fault {
-		return Fault{Kind: Stop, Timeout: timeout(p.(*StopParams).Timeout)}
-	})
-	register("restart", func() any { return &StopParams{} }, func(p any) Fault {
-		return Fault{Kind: Restart, Timeout: timeout(p.(*StopParams).Timeout)}
-	})
-	register("pause", func() any { return &PauseParams{} }, func(any) Fault { return Fault{Kind: Pause} })
-	register("disconnect", func() any { return &DisconnectParams{} }, func(p any) Fault {
-		return Fault{Kind: Disconnect, Network: p.(*DisconnectParams).Network}
-	})
 	inject.RegisterUndo(undoRevert, func(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		e, err := engine(ctx, env)
 		if err != nil {

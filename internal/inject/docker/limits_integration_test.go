@@ -22,7 +22,7 @@ func runLimited(t *testing.T, env *dockertest.Env, name string, res container.Re
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	created, err := env.Client.ContainerCreate(ctx,
-		&container.Config{Image: dockertest.Image, Labels: env.Labels(nil)},
+		&container.Config{Image: dockertest.ImageRef, Labels: env.Labels(nil)},
 		&container.HostConfig{NetworkMode: "none", Resources: res}, nil, nil, env.Name(name))
 	if err != nil {
 		t.Fatal(err)

@@ -6,14 +6,12 @@ package process
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
@@ -49,98 +47,12 @@ func (s *Spec) Validate() error {
 	return s.Selection.Validate()
 }
 
-// KillParams are the settings of the kill fault.
-type KillParams struct {
-	Signal experiment.Signal `yaml:"signal" json:"signal"`
-}
-
-// SetDefaults sends SIGTERM, which lets the process clean up, unless told
-// otherwise.
-func (p *KillParams) SetDefaults() { p.Signal = experiment.MustSignal("SIGTERM") }
-
-// Validate refuses the signals that stop a process: sent by kill they would
-// never be undone, while the stop fault continues the process afterwards.
-func (p *KillParams) Validate() error {
-	switch p.Signal.Name {
-	case "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU":
-		return fmt.Errorf("signal %s stops the process and kill never undoes it: use the stop fault, which continues it afterwards", p.Signal.Name)
-	}
-	return nil
-}
-
-// StopParams are the settings of the stop fault; it has none.
-type StopParams struct{}
-
-const undoCont = "process.cont"
-
-// identity pins a pid to one process: pids are reused, start times are not.
-type identity struct {
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
-}
-
 func init() {
 	inject.RegisterTarget(inject.TargetKind{
 		Name:       "process",
 		New:        func() any { return &Spec{} },
 		Resolve:    resolve,
 		DefaultMax: 5,
-	})
-	inject.RegisterFault(inject.FaultKind{
-		Target: "process",
-		Name:   "kill",
-		New:    func() any { return &KillParams{} },
-		Plan: func(context.Context, *inject.Env, inject.Target, any) (inject.Undo, error) {
-			return inject.Undo{}, nil
-		},
-		Inject: func(_ context.Context, _ *inject.Env, t inject.Target, params any, u inject.Undo) (inject.Undo, error) {
-			sig := params.(*KillParams).Signal
-			pid, _ := strconv.Atoi(t.ID)
-			if err := syscall.Kill(pid, syscall.Signal(sig.Number)); err != nil {
-				return u, fmt.Errorf("send %s to process %d: %w", sig, pid, err)
-			}
-			return u, nil
-		},
-	})
-	inject.RegisterFault(inject.FaultKind{
-		Target: "process",
-		Name:   "stop",
-		New:    func() any { return &StopParams{} },
-		Plan: func(_ context.Context, _ *inject.Env, t inject.Target, _ any) (inject.Undo, error) {
-			pid, _ := strconv.Atoi(t.ID)
-			start, err := StartTime(pid)
-			if err != nil {
-				return inject.Undo{}, fmt.Errorf("stop process %d: %w", pid, err)
-			}
-			data, _ := json.Marshal(identity{PID: pid, Start: start})
-			return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
-		},
-		Inject: func(_ context.Context, _ *inject.Env, t inject.Target, _ any, u inject.Undo) (inject.Undo, error) {
-			pid, _ := strconv.Atoi(t.ID)
-			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-				return u, fmt.Errorf("stop process %d: %w", pid, err)
-			}
-			return u, nil
-		},
-	})
-	inject.RegisterUndo(undoCont, func(_ context.Context, env *inject.Env, u inject.Undo) error {
-		var id identity
-		if err := json.Unmarshal(u.Data, &id); err != nil {
-			return fmt.Errorf("continue process: bad undo record: %w", err)
-		}
-		start, err := StartTime(id.PID)
-		if err != nil || start != id.Start {
-			env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
-			return nil
-		}
-		if err := syscall.Kill(id.PID, syscall.SIGCONT); err != nil {
-			if errors.Is(err, syscall.ESRCH) {
-				env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
-				return nil
-			}
-			return fmt.Errorf("continue process %d: %w", id.PID, err)
-		}
-		return nil
 	})
 }
 

@@ -63,6 +63,8 @@ type settings[P any] struct {
 	Direction string              `yaml:"direction" json:"direction,omitempty"`
 	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
 	Params    P                   `yaml:",inline" json:"params"`
+
+	name string
 }
 
 type params[P any] interface {
@@ -116,47 +118,47 @@ type undoData struct {
 func resourceKey(name string) string { return "proxy:" + name }
 
 func registerFault[P any, PP params[P]](name string) {
-	inject.RegisterFault(inject.FaultKind{
-		Target: "proxy",
-		Name:   name,
-		New:    func() any { return &settings[P]{} },
-		Plan: func(_ context.Context, env *inject.Env, t inject.Target, p any) (inject.Undo, error) {
-			if px, ok := env.Lookup(resourceKey(t.ID)); ok {
-				if r, ok := px.(*remote); ok {
-					s := p.(*settings[P])
-					all := s.Percent == nil || s.Percent.Fraction() >= 1
-					data, _ := json.Marshal(r.plan(name, Direction(s.Direction), all))
-					return inject.Undo{Action: undoRemoteRemove, Target: t, Data: data}, nil
-				}
-			}
-			data, _ := json.Marshal(undoData{Proxy: t.ID})
-			return inject.Undo{Action: undoRemove, Target: t, Data: data, Volatile: true}, nil
-		},
-		Inject: func(ctx context.Context, env *inject.Env, t inject.Target, p any, u inject.Undo) (inject.Undo, error) {
-			s := p.(*settings[P])
-			px, ok := env.Lookup(resourceKey(t.ID))
-			if !ok {
-				return u, fmt.Errorf("proxy %s is not running", t.ID)
-			}
-			f := Fault{Params: PP(&s.Params), Direction: Direction(s.Direction)}
-			if s.Percent != nil {
-				f.Percent = s.Percent.Fraction()
-			}
-			if r, ok := px.(*remote); ok {
-				var ru remoteUndo
-				if err := json.Unmarshal(u.Data, &ru); err != nil {
-					return u, err
-				}
-				return u, r.inject(ctx, f, ru)
-			}
-			id, err := px.(*Proxy).Add(f)
-			if err != nil {
-				return u, fmt.Errorf("add %s to proxy %s: %w", name, t.ID, err)
-			}
-			u.Data, _ = json.Marshal(undoData{Proxy: t.ID, ID: id})
-			return u, nil
-		},
-	})
+	inject.RegisterFault(inject.FaultKind{Target: "proxy", Name: name, New: func() inject.Fault { return &settings[P]{name: name} }})
+}
+
+// Plan records how to take the fault off its proxy: off the one in this
+// process it goes with the process; off one reached through an API it is
+// removed through that API.
+func (s *settings[P]) Plan(_ context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	if px, ok := env.Lookup(resourceKey(t.ID)); ok {
+		if r, ok := px.(*remote); ok {
+			all := s.Percent == nil || s.Percent.Fraction() >= 1
+			data, _ := json.Marshal(r.plan(s.name, Direction(s.Direction), all))
+			return inject.Undo{Action: undoRemoteRemove, Target: t, Data: data}, nil
+		}
+	}
+	data, _ := json.Marshal(undoData{Proxy: t.ID})
+	return inject.Undo{Action: undoRemove, Target: t, Data: data, Volatile: true}, nil
+}
+
+// Inject adds the fault to the proxy.
+func (s *settings[P]) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	px, ok := env.Lookup(resourceKey(t.ID))
+	if !ok {
+		return u, fmt.Errorf("proxy %s is not running", t.ID)
+	}
+	f := Fault{Params: any(&s.Params).(Params), Direction: Direction(s.Direction)}
+	if s.Percent != nil {
+		f.Percent = s.Percent.Fraction()
+	}
+	if r, ok := px.(*remote); ok {
+		var ru remoteUndo
+		if err := json.Unmarshal(u.Data, &ru); err != nil {
+			return u, err
+		}
+		return u, r.inject(ctx, f, ru)
+	}
+	id, err := px.(*Proxy).Add(f)
+	if err != nil {
+		return u, fmt.Errorf("add %s to proxy %s: %w", s.name, t.ID, err)
+	}
+	u.Data, _ = json.Marshal(undoData{Proxy: t.ID, ID: id})
+	return u, nil
 }
 
 func init() {

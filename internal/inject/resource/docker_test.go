@@ -52,7 +52,7 @@ type box struct {
 func run(t *testing.T, env *dockertest.Env, b box) (id, ip string) {
 	t.Helper()
 	ctx := ctxT(t)
-	cfg := &container.Config{Image: dockertest.Image, Labels: env.Labels(nil)}
+	cfg := &container.Config{Image: dockertest.ImageRef, Labels: env.Labels(nil)}
 	host := &container.HostConfig{Resources: b.Res}
 	if b.Tmpfs != "" {
 		host.Tmpfs = map[string]string{"/data": "size=" + b.Tmpfs}

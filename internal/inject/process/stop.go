@@ -1,0 +1,71 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"syscall"
+
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "stop", New: func() inject.Fault { return &StopParams{} }})
+	inject.RegisterUndo(undoCont, cont)
+}
+
+// StopParams are the settings of the stop fault, which freezes each picked
+// process with SIGSTOP and continues it with SIGCONT on revert; it has
+// none.
+type StopParams struct{}
+
+const undoCont = "process.cont"
+
+// identity pins a pid to one process: pids are reused, start times are not.
+type identity struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// Plan records which process to continue.
+func (p *StopParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
+	pid, _ := strconv.Atoi(t.ID)
+	start, err := StartTime(pid)
+	if err != nil {
+		return inject.Undo{}, fmt.Errorf("stop process %d: %w", pid, err)
+	}
+	data, _ := json.Marshal(identity{PID: pid, Start: start})
+	return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
+}
+
+// Inject stops the process.
+func (p *StopParams) Inject(_ context.Context, _ *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	pid, _ := strconv.Atoi(t.ID)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return u, fmt.Errorf("stop process %d: %w", pid, err)
+	}
+	return u, nil
+}
+
+// cont continues a stopped process, unless it is gone.
+func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
+	var id identity
+	if err := json.Unmarshal(u.Data, &id); err != nil {
+		return fmt.Errorf("continue process: bad undo record: %w", err)
+	}
+	start, err := StartTime(id.PID)
+	if err != nil || start != id.Start {
+		env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
+		return nil
+	}
+	if err := syscall.Kill(id.PID, syscall.SIGCONT); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
+			return nil
+		}
+		return fmt.Errorf("continue process %d: %w", id.PID, err)
+	}
+	return nil
+}
