@@ -146,7 +146,7 @@ func TestParsePick(t *testing.T) {
 	}
 }
 
-func TestParseSizeAndSignal(t *testing.T) {
+func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"512": 512, "64KiB": 65536, "10MB": 10_000_000, "1GiB": 1 << 30, "1.5KiB": 1536} {
 		if got, err := experiment.ParseSize(in); err != nil || int64(got) != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
@@ -154,14 +154,6 @@ func TestParseSizeAndSignal(t *testing.T) {
 	}
 	if _, err := experiment.ParseSize("lots"); err == nil {
 		t.Error(`ParseSize("lots") succeeded`)
-	}
-	for in, want := range map[string]int{"SIGKILL": 9, "kill": 9, "TERM": 15, "19": 19} {
-		if got, err := experiment.ParseSignal(in); err != nil || got.Number != want {
-			t.Errorf("ParseSignal(%q) = %v, %v; want %d", in, got, err, want)
-		}
-	}
-	if _, err := experiment.ParseSignal("SIGNOPE"); err == nil {
-		t.Error(`ParseSignal("SIGNOPE") succeeded`)
 	}
 }
 

@@ -27,8 +27,7 @@ func (p *KillParams) SetDefaults() { p.Signal = experiment.MustSignal("SIGTERM")
 // Validate refuses the signals that stop a process: sent by kill they would
 // never be undone, while the stop fault continues the process afterwards.
 func (p *KillParams) Validate() error {
-	switch p.Signal.Name {
-	case "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU":
+	if p.Signal.Stops() {
 		return fmt.Errorf("signal %s stops the process and kill never undoes it: use the stop fault, which continues it afterwards", p.Signal.Name)
 	}
 	return nil
