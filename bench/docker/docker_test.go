@@ -18,6 +18,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 )
@@ -47,10 +49,11 @@ func median(ds []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// BenchmarkKill compares a kill through the package with `docker kill`:
-// each sample is the time from the call until an inspect shows the
-// container not running. The two alternate which goes first, on the same
-// container, in the same run.
+// BenchmarkKill compares a kill through the kill fault, as a run injects
+// it (its plan, the History's look at the container, the kill), with
+// `docker kill`: each sample is the time from the call until an inspect
+// shows the container not running. The two alternate which goes first,
+// on the same container, in the same run.
 func BenchmarkKill(b *testing.B) {
 	cli, err := exec.LookPath("docker")
 	if err != nil {
@@ -80,13 +83,17 @@ func BenchmarkKill(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	run := inject.NewEnv(1, nil)
+	docker.SetEngine(run, e)
+	target := inject.Target{Kind: "docker", ID: victim.ShortID, Name: victim.Name}
+	kill := &docker.KillParams{Signal: experiment.MustSignal("SIGKILL")}
 	viaEngine := func() time.Duration {
 		start := time.Now()
-		r, err := e.Prepare(ctx, docker.Fault{Kind: docker.Kill}, victim)
+		u, err := kill.Plan(ctx, run, target)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := e.Inject(ctx, r); err != nil {
+		if _, err := kill.Inject(ctx, run, target, u); err != nil {
 			b.Fatal(err)
 		}
 		waitDead()

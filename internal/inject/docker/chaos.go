@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -15,8 +14,8 @@ import (
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
-// This file plugs the engine into chaos: the docker target kind, its
-// faults, their undo action and the docker probe.
+// This file plugs the engine into chaos: the docker target kind and the
+// docker probe. Each fault is a file of its own.
 
 // TargetSpec selects containers in an experiment file; the selectors are
 // combined with AND.
@@ -57,184 +56,12 @@ func (s *TargetSpec) selector() Selector {
 	return sel
 }
 
-// KillParams are the settings of the kill fault.
-type KillParams struct {
-	Signal experiment.Signal `yaml:"signal" json:"signal"`
-	// Crash signals the container's main process from the host, so that the
-	// daemon sees a crash and applies the restart policy, which it does not
-	// after a kill through its API.
-	Crash bool `yaml:"crash" json:"crash,omitempty"`
-}
-
-// SetDefaults kills with SIGKILL.
-func (p *KillParams) SetDefaults() { p.Signal = experiment.MustSignal("SIGKILL") }
-
-// Validate refuses the signals that stop a process: kill never undoes
-// them; the pause fault freezes a container and unpauses it afterwards.
-func (p *KillParams) Validate() error {
-	switch p.Signal.Name {
-	case "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU":
-		return fmt.Errorf("signal %s stops the container's process and kill never undoes it: use the pause fault, which unpauses it afterwards", p.Signal.Name)
-	}
-	return nil
-}
-
-// StopParams are the settings of the stop fault.
-type StopParams struct {
-	// Timeout is the grace period before SIGKILL; the container's own stop
-	// timeout when not set.
-	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
-}
-
-// RestartParams are the settings of the restart fault.
-type RestartParams struct {
-	// Timeout is the grace period before SIGKILL; the container's own stop
-	// timeout when not set.
-	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
-}
-
-// PauseParams are the settings of the pause fault; it has none.
-type PauseParams struct{}
-
-func (p *KillParams) fault() Fault {
-	return Fault{Kind: Kill, Signal: p.Signal.Name, Crash: p.Crash}
-}
-func (p *StopParams) fault() Fault    { return Fault{Kind: Stop, Timeout: timeout(p.Timeout)} }
-func (p *RestartParams) fault() Fault { return Fault{Kind: Restart, Timeout: timeout(p.Timeout)} }
-func (p *PauseParams) fault() Fault   { return Fault{Kind: Pause} }
-func (p *DisconnectParams) fault() Fault {
-	return Fault{Kind: Disconnect, Network: p.Network}
-}
-
-// Plan records the container's state before the fault.
-func (p *KillParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	return plan(ctx, env, t, p.fault())
-}
-
-// Inject applies the fault.
-func (p *KillParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	return apply(ctx, env, u)
-}
-
-// Plan records the container's state before the fault.
-func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	return plan(ctx, env, t, p.fault())
-}
-
-// Inject applies the fault.
-func (p *StopParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	return apply(ctx, env, u)
-}
-
-// Plan records the container's state before the fault.
-func (p *RestartParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	return plan(ctx, env, t, p.fault())
-}
-
-// Inject applies the fault.
-func (p *RestartParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	return apply(ctx, env, u)
-}
-
-// Plan records the container's state before the fault.
-func (p *PauseParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	return plan(ctx, env, t, p.fault())
-}
-
-// Inject applies the fault.
-func (p *PauseParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	return apply(ctx, env, u)
-}
-
-// Plan records the container's state before the fault.
-func (p *DisconnectParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	return plan(ctx, env, t, p.fault())
-}
-
-// Inject applies the fault.
-func (p *DisconnectParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	return apply(ctx, env, u)
-}
-
-// plan prepares f on the container and records how to revert it.
-func plan(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (inject.Undo, error) {
-	e, err := engine(ctx, env)
-	if err != nil {
-		return inject.Undo{}, err
-	}
-	rec, err := e.Prepare(ctx, f, Container{ID: t.ID, Name: t.Name})
-	if err != nil {
-		return inject.Undo{}, err
-	}
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return inject.Undo{}, err
-	}
-	u := inject.Undo{Target: t, Data: data}
-	if rec.Reversible() {
-		u.Action = undoRevert
-	}
-	return u, nil
-}
-
-// apply injects the fault that plan recorded.
-func apply(ctx context.Context, env *inject.Env, u inject.Undo) (inject.Undo, error) {
-	e, err := engine(ctx, env)
-	if err != nil {
-		return u, err
-	}
-	var rec Record
-	if err := json.Unmarshal(u.Data, &rec); err != nil {
-		return u, fmt.Errorf("docker fault: bad record: %w", err)
-	}
-	forget, err := history(env).Before(ctx, e, rec)
-	if err != nil {
-		return u, err
-	}
-	if err := e.Inject(ctx, rec); err != nil {
-		forget()
-		return u, err
-	}
-	return u, nil
-}
-
-// DisconnectParams are the settings of the disconnect fault.
-type DisconnectParams struct {
-	Network string `yaml:"network" json:"network" chaos:"required"`
-}
-
-const undoRevert = "docker.revert"
-
 func init() {
 	inject.RegisterTarget(inject.TargetKind{
 		Name:       "docker",
 		New:        func() any { return &TargetSpec{} },
 		Resolve:    resolveTarget,
 		DefaultMax: DefaultMax,
-	})
-	for name, f := range map[string]func() inject.Fault{
-		"kill":       func() inject.Fault { return &KillParams{} },
-		"stop":       func() inject.Fault { return &StopParams{} },
-		"restart":    func() inject.Fault { return &RestartParams{} },
-		"pause":      func() inject.Fault { return &PauseParams{} },
-		"disconnect": func() inject.Fault { return &DisconnectParams{} },
-	} {
-		inject.RegisterFault(inject.FaultKind{Target: "docker", Name: name, New: f})
-	}
-	inject.RegisterUndo(undoRevert, func(ctx context.Context, env *inject.Env, u inject.Undo) error {
-		e, err := engine(ctx, env)
-		if err != nil {
-			return err
-		}
-		var rec Record
-		if err := json.Unmarshal(u.Data, &rec); err != nil {
-			return fmt.Errorf("revert docker fault: bad record: %w", err)
-		}
-		warning, err := e.Revert(ctx, rec)
-		if warning != "" {
-			env.Warn(warning)
-		}
-		return err
 	})
 	probe.Register(probe.Kind{
 		Name: "docker",
@@ -243,23 +70,26 @@ func init() {
 	})
 }
 
-func timeout(d *experiment.Duration) *time.Duration {
-	if d == nil {
-		return nil
-	}
-	t := d.D()
-	return &t
-}
+// engineKey is where a run's Env keeps its Engine.
+const engineKey = "docker"
+
+// SetEngine makes e the engine of the run env is for, in place of the one
+// the run would connect to. Tests use it to hand in an engine over a fake.
+func SetEngine(env *inject.Env, e *Engine) { env.Put(engineKey, e) }
 
 // engine returns the run's connection to the Docker daemon, opened on first
 // use and closed with the run.
 func engine(ctx context.Context, env *inject.Env) (*Engine, error) {
-	r, err := env.Resource("docker", func() (any, error) { return Connect(ctx) })
+	r, err := env.Resource(engineKey, func() (any, error) { return Connect(ctx) })
 	if err != nil {
 		return nil, err
 	}
 	return r.(*Engine), nil
 }
+
+// RunHistory returns the History of containers of the run env is for,
+// which its faults tell and its docker probes read.
+func RunHistory(env *inject.Env) *History { return history(env) }
 
 // history returns the run's History of containers.
 func history(env *inject.Env) *History {

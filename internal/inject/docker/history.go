@@ -50,10 +50,21 @@ type sighting struct {
 	hit *hit
 }
 
-// hit is a fault that ends or signals a container's process.
+// Effect is what a fault does to the process of the container it hits, as
+// far as the History cares.
+type Effect struct {
+	// Ends is set by a fault that ends the process: a kill, stop or
+	// restart. Restarts are counted afresh from it.
+	Ends bool
+	// Kills is set when the process is surely dead once the fault returns,
+	// as after SIGKILL, while Docker may report it running for a while.
+	Kills bool
+}
+
+// hit is a fault that ended a container's process.
 type hit struct {
-	kind   Kind
-	signal string
+	fault string
+	kills bool
 	// startedAt is the start time of the process hit: while Docker reports
 	// that start time, it reports that process.
 	startedAt time.Time
@@ -61,18 +72,19 @@ type hit struct {
 	pid int
 }
 
-// Before records r's container as it is just before r is injected. A
-// kill, stop or restart starts its count of restarts afresh and marks the
+// Before records r's container as it is just before the fault r names,
+// which has the effect eff, is injected. A fault that ends the process
+// (kill, stop, restart) starts its count of restarts afresh and marks the
 // process it hits; other faults only start a count where none is. forget
 // undoes this for an injection that failed. A container that no longer
 // exists is left to the injection to report.
-func (h *History) Before(ctx context.Context, e *Engine, r Record) (forget func(), err error) {
+func (h *History) Before(ctx context.Context, e *Engine, r Record, eff Effect) (forget func(), err error) {
 	info, err := e.api.ContainerInspect(ctx, r.ContainerID)
 	if gone(err) {
 		return func() {}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s container %s: inspect: %w", r.Kind, r.target(), e.unreachable(err))
+		return nil, fmt.Errorf("%s container %s: inspect: %w", r.Fault, r.target(), e.unreachable(err))
 	}
 	name := strings.TrimPrefix(info.Name, "/")
 	if name == "" {
@@ -85,12 +97,10 @@ func (h *History) Before(ctx context.Context, e *Engine, r Record) (forget func(
 	started := parseTime(st.StartedAt)
 	now := time.Now()
 
-	ends := r.Kind == Kill || r.Kind == Stop || r.Kind == Restart
-
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	old, had := h.byName[name]
-	if had && !ends {
+	if had && !eff.Ends {
 		return func() {}, nil
 	}
 	s := &sighting{
@@ -99,9 +109,9 @@ func (h *History) Before(ctx context.Context, e *Engine, r Record) (forget func(
 		startedAt:    started,
 		since:        "the first look at " + now.Format(clock),
 	}
-	if ends {
-		s.since = fmt.Sprintf("this run's %s at %s", r.Kind, now.Format(clock))
-		s.hit = &hit{kind: r.Kind, signal: r.Signal, startedAt: started}
+	if eff.Ends {
+		s.since = fmt.Sprintf("this run's %s at %s", r.Fault, now.Format(clock))
+		s.hit = &hit{fault: r.Fault, kills: eff.Kills, startedAt: started}
 		if st.Pid > 0 && ownsPID(st.Pid, info.ID) == nil {
 			s.hit.pid = st.Pid
 		}
@@ -190,11 +200,11 @@ func (s *sighting) killed(o *Observation) string {
 	if h == nil || !o.StartedAt.Equal(h.startedAt) {
 		return ""
 	}
-	if h.kind == Kill && h.signal == "SIGKILL" {
+	if h.kills {
 		return "its process was killed by this run and no new one has started yet"
 	}
 	if h.pid > 0 && !processAlive(h.pid, s.id) {
-		return fmt.Sprintf("its process (pid %d) ended after this run's %s and no new one has started yet", h.pid, h.kind)
+		return fmt.Sprintf("its process (pid %d) ended after this run's %s and no new one has started yet", h.pid, h.fault)
 	}
 	return ""
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 )
@@ -20,22 +22,14 @@ func TestRealRunningAfterCrash(t *testing.T) {
 	e, env := real(t)
 	id := env.Run(dockertest.Spec{Name: "phoenix", Network: "none", Restart: "always"})
 	sel := docker.Selector{Name: env.Name("phoenix"), Labels: env.Labels(nil)}
-	h := docker.NewHistory()
+	run := engineRun(e)
+	h := docker.RunHistory(run.env)
 	if _, err := e.Observe(ctxT(t), sel, h); err != nil {
 		t.Fatal(err)
 	}
 	killedStart := env.Inspect(id).State.StartedAt
 
-	r, err := e.Prepare(ctxT(t), docker.Fault{Kind: docker.Kill, Crash: true}, one(t, e, env, "phoenix"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Before(ctxT(t), e, r); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Inject(ctxT(t), r); err != nil {
-		t.Fatal(err)
-	}
+	injectInto(t, run, &docker.KillParams{Signal: experiment.MustSignal("SIGKILL"), Crash: true}, one(t, e, env, "phoenix"))
 	var notRunning, restarting int
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		obs, err := e.Observe(ctxT(t), sel, h)
@@ -78,33 +72,25 @@ func TestRealRestartsByHand(t *testing.T) {
 	e, env := real(t)
 	env.Run(dockertest.Spec{Name: "web", Network: "none", Restart: "always"})
 	sel := docker.Selector{Name: env.Name("web"), Labels: env.Labels(nil)}
-	h := docker.NewHistory()
-	zero := time.Duration(0)
-	for _, f := range []docker.Fault{{Kind: docker.Restart, Timeout: &zero}, {Kind: docker.Stop, Timeout: &zero}} {
-		r, err := e.Prepare(ctxT(t), f, one(t, e, env, "web"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := h.Before(ctxT(t), e, r); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Inject(ctxT(t), r); err != nil {
-			t.Fatal(err)
-		}
-		if f.Kind == docker.Stop {
+	run := engineRun(e)
+	h := docker.RunHistory(run.env)
+	zero := new(experiment.Duration)
+	for _, f := range []inject.Fault{&docker.RestartParams{Timeout: zero}, &docker.StopParams{Timeout: zero}} {
+		u := injectInto(t, run, f, one(t, e, env, "web"))
+		if _, ok := f.(*docker.StopParams); ok {
 			obs, err := e.Observe(ctxT(t), sel, h)
 			if err != nil || obs[0].Running || obs[0].Restarts != 0 {
 				t.Fatalf("stopped: %+v, %v; want not running, no restart", obs, err)
 			}
-			revertTwice(t, e, r)
+			revertTwice(t, run, u)
 		}
 		res, err := e.Probe(ctxT(t), docker.Probe{Target: sel, Expect: docker.Condition{Running: ptr(true), MinRestarts: ptr(1)},
 			Within: 20 * time.Second, Interval: 20 * time.Millisecond, History: h})
 		if err != nil || !res.Held {
-			t.Fatalf("after %s: %+v, %v; want running with one restart", f.Kind, res, err)
+			t.Fatalf("after %T: %+v, %v; want running with one restart", f, res, err)
 		}
 		if o := res.Observations[0]; o.Restarts != 1 {
-			t.Errorf("after %s: %d restarts since %s; want 1", f.Kind, o.Restarts, o.RestartsSince)
+			t.Errorf("after %T: %d restarts since %s; want 1", f, o.Restarts, o.RestartsSince)
 		}
 	}
 }

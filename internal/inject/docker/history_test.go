@@ -35,12 +35,18 @@ func (l look) state() container.State {
 	return st
 }
 
+// strike is a fault injected into the container, as the History hears of it.
+type strike struct {
+	fault string
+	eff   docker.Effect
+}
+
 // TestHistory follows one container through the looks of a run, with the
 // run's faults (before) injected before the first look.
 func TestHistory(t *testing.T) {
 	tests := []struct {
 		name   string
-		before []docker.Record
+		before []strike
 		// start is the state the faults find; the first look when unset.
 		start *look
 		looks []look
@@ -63,7 +69,7 @@ func TestHistory(t *testing.T) {
 		},
 		{
 			name:   "a process killed by the run is not running while Docker still reports it",
-			before: []docker.Record{{Kind: docker.Kill, Signal: "SIGKILL"}},
+			before: []strike{{"kill", docker.Effect{Ends: true, Kills: true}}},
 			looks: []look{
 				{status: "running", count: 5, started: "00", wantNote: "its process was killed by this run"},
 				{status: "restarting", count: 6, started: "00"},
@@ -72,12 +78,12 @@ func TestHistory(t *testing.T) {
 		},
 		{
 			name:   "a kill that does not kill leaves the daemon's word",
-			before: []docker.Record{{Kind: docker.Kill, Signal: "SIGHUP"}},
+			before: []strike{{"kill", docker.Effect{Ends: true}}},
 			looks:  []look{{status: "running", count: 1, started: "00", wantRunning: true}},
 		},
 		{
 			name:   "pause and disconnect start a count but mark no process",
-			before: []docker.Record{{Kind: docker.Pause}, {Kind: docker.Disconnect}},
+			before: []strike{{"pause", docker.Effect{}}, {"disconnect", docker.Effect{}}},
 			looks: []look{
 				{status: "paused", count: 2, started: "00"},
 				{status: "running", count: 2, started: "00", wantRunning: true},
@@ -94,7 +100,7 @@ func TestHistory(t *testing.T) {
 		},
 		{
 			name:   "the revert of a stop starts the container again",
-			before: []docker.Record{{Kind: docker.Stop}},
+			before: []strike{{"stop", docker.Effect{Ends: true}}},
 			looks: []look{
 				{status: "exited", count: 0, started: "00"},
 				{status: "running", count: 0, started: "04", wantRunning: true, wantRestarts: 1},
@@ -102,7 +108,7 @@ func TestHistory(t *testing.T) {
 		},
 		{
 			name:   "the run's restart counts once it is done",
-			before: []docker.Record{{Kind: docker.Restart}},
+			before: []strike{{"restart", docker.Effect{Ends: true}}},
 			start:  &look{status: "running", count: 4, started: "00"},
 			looks: []look{
 				{status: "running", count: 0, started: "09", wantRunning: true, wantRestarts: 1},
@@ -143,10 +149,10 @@ func TestHistory(t *testing.T) {
 			}, "fake")
 			h := docker.NewHistory()
 			ctx := context.Background()
-			for _, r := range tt.before {
-				r.ContainerID, r.Container = cid, "web"
-				if _, err := h.Before(ctx, e, r); err != nil {
-					t.Fatalf("Before(%s) = %v", r.Kind, err)
+			for _, s := range tt.before {
+				r := docker.Record{Fault: s.fault, ContainerID: cid, Container: "web"}
+				if _, err := h.Before(ctx, e, r, s.eff); err != nil {
+					t.Fatalf("Before(%s) = %v", s.fault, err)
 				}
 			}
 			for i, l := range tt.looks {
@@ -188,7 +194,7 @@ func TestHistoryForget(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = look{status: "running", count: 2, started: "03"}
-	forget, err := h.Before(ctx, e, docker.Record{Kind: docker.Kill, Signal: "SIGKILL", ContainerID: cid, Container: "web"})
+	forget, err := h.Before(ctx, e, docker.Record{Fault: "kill", ContainerID: cid, Container: "web"}, docker.Effect{Ends: true, Kills: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +212,7 @@ func TestHistoryBeforeGone(t *testing.T) {
 	e := docker.New(&fakeAPI{inspect: func(string) (container.InspectResponse, error) {
 		return container.InspectResponse{}, notFound("container")
 	}}, "fake")
-	forget, err := docker.NewHistory().Before(context.Background(), e, docker.Record{Kind: docker.Kill, ContainerID: cid})
+	forget, err := docker.NewHistory().Before(context.Background(), e, docker.Record{Fault: "kill", ContainerID: cid}, docker.Effect{Ends: true, Kills: true})
 	if err != nil || forget == nil {
 		t.Errorf("Before of a container that is gone = %v; want no error, left to the injection", err)
 	}
@@ -243,7 +249,7 @@ func TestHistoryLaterKill(t *testing.T) {
 	if o := observe(); o.Restarts != 1 {
 		t.Fatalf("after a restart: %d restarts; want 1", o.Restarts)
 	}
-	if _, err := h.Before(ctx, e, docker.Record{Kind: docker.Kill, Signal: "SIGKILL", ContainerID: cid, Container: "web"}); err != nil {
+	if _, err := h.Before(ctx, e, docker.Record{Fault: "kill", ContainerID: cid, Container: "web"}, docker.Effect{Ends: true, Kills: true}); err != nil {
 		t.Fatal(err)
 	}
 	if o := observe(); o.Running || o.Restarts != 0 || !strings.HasPrefix(o.RestartsSince, "this run's kill at ") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 )
@@ -51,27 +54,30 @@ func one(t *testing.T, e *docker.Engine, env *dockertest.Env, name string) docke
 	return r.Picked[0]
 }
 
-// inject prepares and injects f into c and returns the record.
-func inject(t *testing.T, e *docker.Engine, f docker.Fault, c docker.Container) docker.Record {
+// targetOf is c as the docker target kind resolves it.
+func targetOf(c docker.Container) inject.Target {
+	return inject.Target{Kind: "docker", ID: c.ShortID, Name: c.Name}
+}
+
+// injectInto plans f on c and injects it, as a run does, and returns the
+// undo.
+func injectInto(t *testing.T, r *testRun, f inject.Fault, c docker.Container) inject.Undo {
 	t.Helper()
-	r, err := e.Prepare(ctxT(t), f, c)
+	u, err := r.hitOn(t, f, targetOf(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Inject(ctxT(t), r); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return u
 }
 
-// revertTwice reverts r twice, as a run and then a recover would, and
+// revertTwice reverts u twice, as a run and then a recover would, and
 // wants both to succeed without warning.
-func revertTwice(t *testing.T, e *docker.Engine, r docker.Record) {
+func revertTwice(t *testing.T, r *testRun, u inject.Undo) {
 	t.Helper()
 	for i := range 2 {
-		w, err := e.Revert(ctxT(t), r)
+		w, err := r.revert(u)
 		if err != nil || w != "" {
-			t.Fatalf("Revert #%d of %s = %q, %v; want no warning and no error", i+1, r.Kind, w, err)
+			t.Fatalf("revert #%d of %s = %q, %v; want no warning and no error", i+1, u.Data, w, err)
 		}
 	}
 }
@@ -118,14 +124,16 @@ func TestRealKill(t *testing.T) {
 	env.Run(dockertest.Spec{Name: "victim", Network: "none"})
 	env.Run(dockertest.Spec{Name: "phoenix", Network: "none", Restart: "always"})
 
-	r := inject(t, e, docker.Fault{Kind: docker.Kill}, one(t, e, env, "victim"))
-	if st := env.Inspect(r.ContainerID).State; st.Running || st.ExitCode != 137 {
+	run := engineRun(e)
+	victim := one(t, e, env, "victim")
+	u := injectInto(t, run, &docker.KillParams{Signal: experiment.MustSignal("SIGKILL")}, victim)
+	if st := env.Inspect(victim.ID).State; st.Running || st.ExitCode != 137 {
 		t.Errorf("after kill: running=%t exit=%d; want a dead container with exit code 137", st.Running, st.ExitCode)
 	}
-	if r.Reversible() {
-		t.Error("kill record claims to be reversible")
+	if u.Action != "" {
+		t.Error("kill undo claims to be reversible")
 	}
-	revertTwice(t, e, r)
+	revertTwice(t, run, u)
 	res, err := e.Probe(ctxT(t), docker.Probe{Target: docker.Selector{Name: env.Name("victim"), Labels: env.Labels(nil)}, Expect: docker.Condition{Running: ptr(false), ExitCode: ptr(137)}})
 	if err != nil || !res.Held {
 		t.Errorf("probe of the killed container = %+v, %v; want exited with 137", res, err)
@@ -134,9 +142,12 @@ func TestRealKill(t *testing.T) {
 	// A crash brings a container with a restart policy back; the probe
 	// waits for it.
 	phoenix := one(t, e, env, "phoenix")
-	r = inject(t, e, docker.Fault{Kind: docker.Kill, Crash: true}, phoenix)
-	if r.PID <= 0 {
-		t.Errorf("crash record has pid %d", r.PID)
+	if os.Geteuid() != 0 {
+		t.Skip("crash signals the container's process from the host: needs root")
+	}
+	u = injectInto(t, run, &docker.KillParams{Signal: experiment.MustSignal("SIGKILL"), Crash: true}, phoenix)
+	if pid, _ := record(t, u)["pid"].(float64); pid <= 0 {
+		t.Errorf("crash record %s has no pid", u.Data)
 	}
 	res, err = e.Probe(ctxT(t), docker.Probe{
 		Target: docker.Selector{Name: env.Name("phoenix"), Labels: env.Labels(nil)},
@@ -161,9 +172,10 @@ func TestRealStop(t *testing.T) {
 	if err != nil || !res.Held {
 		t.Fatalf("the server did not become healthy: %+v, %v", res, err)
 	}
-	grace := time.Second
+	grace := experiment.Duration(time.Second)
 	start := time.Now()
-	r := inject(t, e, docker.Fault{Kind: docker.Stop, Timeout: &grace}, one(t, e, env, "stubborn"))
+	run := engineRun(e)
+	u := injectInto(t, run, &docker.StopParams{Timeout: &grace}, one(t, e, env, "stubborn"))
 	took := time.Since(start)
 	st := env.Inspect(id).State
 	if st.Running || st.ExitCode != 137 {
@@ -172,7 +184,7 @@ func TestRealStop(t *testing.T) {
 	if took < 900*time.Millisecond || took > 20*time.Second {
 		t.Errorf("stop with 1s grace of a container ignoring SIGTERM took %s", took)
 	}
-	revertTwice(t, e, r)
+	revertTwice(t, run, u)
 	if st := env.Inspect(id).State; !st.Running {
 		t.Errorf("after revert of stop: status %s; want running", st.Status)
 	}
@@ -181,8 +193,8 @@ func TestRealStop(t *testing.T) {
 	// daemon removes it just after the stop, so the revert may also find
 	// it still there and start it; either way it must not fail.
 	env.Run(dockertest.Spec{Name: "ephemeral", Network: "none", AutoRemove: true})
-	r = inject(t, e, docker.Fault{Kind: docker.Stop}, one(t, e, env, "ephemeral"))
-	if w, err := e.Revert(ctxT(t), r); err != nil || (w != "" && !strings.Contains(w, "auto-remove")) {
+	u = injectInto(t, run, &docker.StopParams{}, one(t, e, env, "ephemeral"))
+	if w, err := run.revert(u); err != nil || (w != "" && !strings.Contains(w, "auto-remove")) {
 		t.Errorf("Revert of a stop of an auto-removed container = %q, %v; want a warning naming auto-remove", w, err)
 	}
 }
@@ -191,20 +203,21 @@ func TestRealRestart(t *testing.T) {
 	e, env := real(t)
 	id := env.Run(dockertest.Spec{Name: "web", Network: "none"})
 	before := env.Inspect(id).State.StartedAt
-	zero := time.Duration(0)
-	r := inject(t, e, docker.Fault{Kind: docker.Restart, Timeout: &zero}, one(t, e, env, "web"))
+	run := engineRun(e)
+	u := injectInto(t, run, &docker.RestartParams{Timeout: new(experiment.Duration)}, one(t, e, env, "web"))
 	st := env.Inspect(id).State
 	if !st.Running || st.StartedAt == before {
 		t.Errorf("after restart: running=%t started %s (was %s); want running, started anew", st.Running, st.StartedAt, before)
 	}
-	revertTwice(t, e, r)
+	revertTwice(t, run, u)
 }
 
 func TestRealPause(t *testing.T) {
 	e, env := real(t)
 	id := env.Run(dockertest.Spec{Name: "web", Network: "none", Labels: map[string]string{"app": "web"}})
 	c := one(t, e, env, "web")
-	r := inject(t, e, docker.Fault{Kind: docker.Pause}, c)
+	run := engineRun(e)
+	u := injectInto(t, run, &docker.PauseParams{}, c)
 	if st := env.Inspect(id).State; !st.Paused {
 		t.Fatalf("after pause: status %s; want paused", st.Status)
 	}
@@ -214,21 +227,21 @@ func TestRealPause(t *testing.T) {
 	if res, err := e.Resolve(ctxT(t), sel, nil); err != nil || len(res.Matched) != 0 {
 		t.Errorf("Resolve while paused = %q, %v; want nothing", names(res.Matched), err)
 	}
-	if _, err := e.Prepare(ctxT(t), docker.Fault{Kind: docker.Pause}, c); err == nil || !strings.Contains(err.Error(), "paused already") {
-		t.Errorf("Prepare of a second pause = %v; want a refusal", err)
+	if _, err := run.planOn(t, &docker.PauseParams{}, targetOf(c)); err == nil || !strings.Contains(err.Error(), "paused already") {
+		t.Errorf("plan of a second pause = %v; want a refusal", err)
 	}
 
-	revertTwice(t, e, r)
+	revertTwice(t, run, u)
 	if st := env.Inspect(id).State; st.Paused || !st.Running {
 		t.Errorf("after revert of pause: status %s; want running", st.Status)
 	}
 
 	// A container removed while paused: the revert warns.
-	r = inject(t, e, docker.Fault{Kind: docker.Pause}, c)
+	u = injectInto(t, run, &docker.PauseParams{}, c)
 	if err := env.Client.ContainerRemove(ctxT(t), id, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if w, err := e.Revert(ctxT(t), r); err != nil || !strings.Contains(w, "no longer exists") {
+	if w, err := run.revert(u); err != nil || !strings.Contains(w, "no longer exists") {
 		t.Errorf("Revert of a pause of a removed container = %q, %v; want a warning", w, err)
 	}
 }
@@ -260,14 +273,15 @@ func TestRealDisconnect(t *testing.T) {
 		{"dynamic", dynamic, "", []string{"worker"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := inject(t, e, docker.Fault{Kind: docker.Disconnect, Network: env.Name("backend")}, one(t, e, env, tt.name))
-			if r.Endpoint.IPv4 != tt.wantIP {
-				t.Errorf("record IPv4 = %q; want %q (only a fixed address is kept)", r.Endpoint.IPv4, tt.wantIP)
+			run := engineRun(e)
+			u := injectInto(t, run, &docker.DisconnectParams{Network: env.Name("backend")}, one(t, e, env, tt.name))
+			if ep := endpointOf(t, u.Data); ep.IPv4 != tt.wantIP {
+				t.Errorf("record IPv4 = %q; want %q (only a fixed address is kept)", ep.IPv4, tt.wantIP)
 			}
 			if attachedTo(tt.id) || endpoint(tt.id) != nil {
 				t.Fatal("after disconnect the container is still attached to the network")
 			}
-			revertTwice(t, e, r)
+			revertTwice(t, run, u)
 			ep := endpoint(tt.id)
 			if ep == nil || !attachedTo(tt.id) {
 				t.Fatal("after revert of disconnect the container is not attached to the network")
@@ -287,11 +301,12 @@ func TestRealDisconnect(t *testing.T) {
 	}
 
 	// A container removed while cut off: the revert warns.
-	r := inject(t, e, docker.Fault{Kind: docker.Disconnect, Network: netID}, one(t, e, env, "dynamic"))
+	run := engineRun(e)
+	u := injectInto(t, run, &docker.DisconnectParams{Network: netID}, one(t, e, env, "dynamic"))
 	if err := env.Client.ContainerRemove(ctxT(t), dynamic, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if w, err := e.Revert(ctxT(t), r); err != nil || !strings.Contains(w, "no longer exists") {
+	if w, err := run.revert(u); err != nil || !strings.Contains(w, "no longer exists") {
 		t.Errorf("Revert of a disconnect of a removed container = %q, %v; want a warning", w, err)
 	}
 }

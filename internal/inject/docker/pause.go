@@ -1,0 +1,67 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "pause", New: func() inject.Fault { return &PauseParams{} }})
+}
+
+// PauseParams are the settings of the pause fault, which freezes every
+// process of each container; its revert unpauses it. It has none.
+type PauseParams struct{}
+
+// Plan refuses a container that is paused already.
+func (p *PauseParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	e, err := engine(ctx, env)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	r := newRecord("pause", t)
+	info, err := e.inspect(ctx, r)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	if info.State.Paused {
+		return inject.Undo{}, fmt.Errorf("pause container %s: it is paused already; leaving it alone so that the revert does not unpause someone else's pause", r.target())
+	}
+	return planned(p, t, r)
+}
+
+// Inject pauses the container.
+func (p *PauseParams) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	var r Record
+	e, err := begin(ctx, env, u, &r)
+	if err != nil {
+		return u, err
+	}
+	return u, e.strike(ctx, env, r, Effect{}, func() error {
+		return e.failed("pause container "+r.target(), e.api.ContainerPause(ctx, r.ContainerID))
+	})
+}
+
+// revert unpauses the container, unless it is not paused.
+func (p *PauseParams) revert(ctx context.Context, e *Engine, data json.RawMessage) (string, error) {
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return "", fmt.Errorf("revert pause: bad record: %w", err)
+	}
+	info, found, err := e.current(ctx, r)
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return vanished(r), nil
+	case !info.State.Paused:
+		return "", nil
+	}
+	if err := e.api.ContainerUnpause(ctx, r.ContainerID); err != nil {
+		return e.revertFailed(r, err, "docker unpause "+r.ContainerID, vanished(r))
+	}
+	return "", nil
+}

@@ -1,0 +1,102 @@
+package docker_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/inject/docker"
+)
+
+func TestPause(t *testing.T) {
+	var calls []string
+	r := newRun(running(&calls), "fake")
+	u, err := r.hit(t, &docker.PauseParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(calls, []string{"pause"}) || u.Action == "" {
+		t.Errorf("pause: calls %q, undo action %q; want one pause, to be reverted", calls, u.Action)
+	}
+
+	paused := &fakeAPI{inspect: func(id string) (container.InspectResponse, error) {
+		return inspected(id, container.State{Running: true, Paused: true}, nil), nil
+	}}
+	if _, err := newRun(paused, "fake").plan(t, &docker.PauseParams{}); err == nil || !strings.Contains(err.Error(), "pause container web (0123456789ab): it is paused already") {
+		t.Errorf("pause of a paused container = %v; want a refusal", err)
+	}
+	gone := &fakeAPI{inspect: func(string) (container.InspectResponse, error) {
+		return container.InspectResponse{}, notFound("container")
+	}}
+	if _, err := newRun(gone, "fake").plan(t, &docker.PauseParams{}); err == nil || err.Error() != "prepare pause of container web (0123456789ab): it no longer exists" {
+		t.Errorf("pause of a removed container = %v", err)
+	}
+	// Removed between the plan and the injection.
+	api := running(&calls)
+	api.pause = func(string) error { return notFound("container") }
+	if _, err := newRun(api, "fake").hit(t, &docker.PauseParams{}); err == nil || err.Error() != "pause container web (0123456789ab): it no longer exists" {
+		t.Errorf("pause of a container removed meanwhile = %v", err)
+	}
+}
+
+func TestPauseRevert(t *testing.T) {
+	tests := []struct {
+		name        string
+		state       *container.State // nil: the container is gone
+		failWith    error
+		wantCalls   []string
+		wantWarning string
+		wantErr     string
+	}{
+		{name: "unpauses", state: &container.State{Running: true, Paused: true}, wantCalls: []string{"unpause"}},
+		{name: "of a running one", state: &container.State{Running: true}},
+		{name: "of a stopped one", state: &container.State{Status: "exited"}},
+		{name: "of a removed one", wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after pause"},
+		{name: "unpause fails", state: &container.State{Running: true, Paused: true}, failWith: errors.New("cgroup trouble"),
+			wantCalls: []string{"unpause"}, wantErr: "revert pause of container web (0123456789ab): cgroup trouble; to restore it by hand run: docker unpause 0123456789ab"},
+		{name: "inspect fails", state: &container.State{}, failWith: errors.New("daemon busy"),
+			wantErr: "revert pause of container web (0123456789ab): inspect: daemon busy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls []string
+			planned := true
+			api := &fakeAPI{
+				inspect: func(id string) (container.InspectResponse, error) {
+					switch {
+					case planned:
+						return inspected(id, container.State{Running: true}, nil), nil
+					case tt.state == nil:
+						return container.InspectResponse{}, notFound("container")
+					case tt.wantCalls == nil && tt.failWith != nil:
+						return container.InspectResponse{}, tt.failWith
+					}
+					return inspected(id, *tt.state, nil), nil
+				},
+				unpause: func(string) error { calls = append(calls, "unpause"); return tt.failWith },
+			}
+			r := newRun(api, "fake")
+			u, err := r.plan(t, &docker.PauseParams{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			planned = false
+			warning, err := r.revert(u)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Fatalf("revert error = %v; want %q", err, tt.wantErr)
+			}
+			if (tt.wantWarning == "") != (warning == "") || !strings.Contains(warning, tt.wantWarning) {
+				t.Errorf("revert warning = %q; want %q", warning, tt.wantWarning)
+			}
+			if !slices.Equal(calls, tt.wantCalls) {
+				t.Errorf("revert calls %q; want %q", calls, tt.wantCalls)
+			}
+		})
+	}
+}

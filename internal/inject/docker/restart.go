@@ -1,0 +1,48 @@
+package docker
+
+import (
+	"context"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "restart", New: func() inject.Fault { return &RestartParams{} }})
+}
+
+// RestartParams are the settings of the restart fault, which restarts each
+// container once. Nothing is undone.
+type RestartParams struct {
+	// Timeout is the grace period before SIGKILL; the container's own stop
+	// timeout when not set.
+	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// restartRecord is what a restart does to one container.
+type restartRecord struct {
+	Record
+	// TimeoutSeconds is the grace period; absent means the container's
+	// own.
+	TimeoutSeconds *int `json:"timeout_seconds,omitempty"`
+}
+
+// Plan records the grace period.
+func (p *RestartParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planned(p, t, restartRecord{Record: newRecord("restart", t), TimeoutSeconds: seconds(p.Timeout)})
+}
+
+// Inject restarts the container; it returns once the daemon has started
+// it again.
+func (p *RestartParams) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	var r restartRecord
+	e, err := begin(ctx, env, u, &r)
+	if err != nil {
+		return u, err
+	}
+	return u, e.strike(ctx, env, r.Record, Effect{Ends: true}, func() error {
+		return e.failed("restart container "+r.target(), e.api.ContainerRestart(ctx, r.ContainerID, container.StopOptions{Timeout: r.TimeoutSeconds}))
+	})
+}

@@ -1,0 +1,90 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "stop", New: func() inject.Fault { return &StopParams{} }})
+}
+
+// StopParams are the settings of the stop fault, which stops each
+// container (SIGTERM, then SIGKILL after the grace period). Its revert
+// starts the container again unless it is running already, so that the
+// system is left as the experiment found it.
+type StopParams struct {
+	// Timeout is the grace period before SIGKILL; the container's own stop
+	// timeout when not set.
+	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// stopRecord is what a stop does to one container.
+type stopRecord struct {
+	Record
+	// TimeoutSeconds is the grace period; absent means the container's
+	// own.
+	TimeoutSeconds *int `json:"timeout_seconds,omitempty"`
+	// AutoRemove is set when the daemon removes the container once it
+	// stops, so a stop cannot be reverted.
+	AutoRemove bool `json:"auto_remove,omitempty"`
+}
+
+// Plan records the grace period and whether the daemon will remove the
+// stopped container.
+func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	e, err := engine(ctx, env)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	r := stopRecord{Record: newRecord("stop", t), TimeoutSeconds: seconds(p.Timeout)}
+	info, err := e.inspect(ctx, r.Record)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	r.AutoRemove = info.HostConfig != nil && info.HostConfig.AutoRemove
+	return planned(p, t, r)
+}
+
+// Inject stops the container; it returns once the container has stopped.
+func (p *StopParams) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	var r stopRecord
+	e, err := begin(ctx, env, u, &r)
+	if err != nil {
+		return u, err
+	}
+	return u, e.strike(ctx, env, r.Record, Effect{Ends: true}, func() error {
+		return e.failed("stop container "+r.target(), e.api.ContainerStop(ctx, r.ContainerID, container.StopOptions{Timeout: r.TimeoutSeconds}))
+	})
+}
+
+// revert starts the container again, unless it runs.
+func (p *StopParams) revert(ctx context.Context, e *Engine, data json.RawMessage) (string, error) {
+	var r stopRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return "", fmt.Errorf("revert stop: bad record: %w", err)
+	}
+	lost := vanished(r.Record)
+	if r.AutoRemove {
+		lost = fmt.Sprintf("container %s was removed by the daemon when it stopped (auto-remove): it cannot be started again; recreate it", r.target())
+	}
+	info, found, err := e.current(ctx, r.Record)
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return lost, nil
+	case info.State.Running:
+		return "", nil
+	}
+	if err := e.api.ContainerStart(ctx, r.ContainerID, container.StartOptions{}); err != nil {
+		return e.revertFailed(r.Record, err, "docker start "+r.ContainerID, lost)
+	}
+	return "", nil
+}

@@ -1,0 +1,112 @@
+package docker_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
+)
+
+func TestStop(t *testing.T) {
+	grace := experiment.Duration(1500 * time.Millisecond)
+	var calls []string
+	api := running(&calls)
+	var timeout *int
+	api.stop = func(_ string, o container.StopOptions) error {
+		calls, timeout = append(calls, "stop"), o.Timeout
+		return nil
+	}
+	r := newRun(api, "fake")
+	u, err := r.hit(t, &docker.StopParams{Timeout: &grace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(calls, []string{"stop"}) || timeout == nil || *timeout != 2 {
+		t.Errorf("stop with 1.5s grace: calls %q, timeout %v; want one stop with 2s, rounded up", calls, timeout)
+	}
+	if u.Action == "" || record(t, u)["auto_remove"] != nil {
+		t.Errorf("stop: undo %+v; want it reverted, no auto-remove", u)
+	}
+
+	api.inspect = func(id string) (container.InspectResponse, error) {
+		r := inspected(id, container.State{Running: true}, nil)
+		r.HostConfig.AutoRemove = true
+		return r, nil
+	}
+	if u, err = r.plan(t, &docker.StopParams{}); err != nil || record(t, u)["auto_remove"] != true || record(t, u)["timeout_seconds"] != nil {
+		t.Errorf("stop of an auto-removed container: record %s, %v; want auto_remove and no timeout", u.Data, err)
+	}
+
+	api.inspect = func(string) (container.InspectResponse, error) {
+		return container.InspectResponse{}, notFound("container")
+	}
+	if _, err = r.plan(t, &docker.StopParams{}); err == nil || err.Error() != "prepare stop of container web (0123456789ab): it no longer exists" {
+		t.Errorf("stop of a removed container = %v", err)
+	}
+}
+
+func TestStopRevert(t *testing.T) {
+	tests := []struct {
+		name        string
+		autoRemove  bool
+		state       *container.State // nil: the container is gone
+		failWith    error
+		wantCalls   []string
+		wantWarning string
+		wantErr     string
+	}{
+		{name: "starts it again", state: &container.State{Status: "exited"}, wantCalls: []string{"start"}},
+		{name: "of a running one", state: &container.State{Running: true}},
+		{name: "of a removed one", wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after stop"},
+		{name: "of an auto-removed one", autoRemove: true, wantWarning: "was removed by the daemon when it stopped (auto-remove): it cannot be started again; recreate it"},
+		{name: "of one removed meanwhile", state: &container.State{Status: "exited"}, failWith: errors.New("container is marked for removal and cannot be started"),
+			wantCalls: []string{"start"}, wantWarning: "no longer exists"},
+		{name: "start fails", state: &container.State{Status: "exited"}, failWith: errors.New("no space left"),
+			wantCalls: []string{"start"}, wantErr: "revert stop of container web (0123456789ab): no space left; to restore it by hand run: docker start 0123456789ab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls []string
+			planned := true
+			api := &fakeAPI{
+				inspect: func(id string) (container.InspectResponse, error) {
+					if planned {
+						r := inspected(id, container.State{Running: true}, nil)
+						r.HostConfig.AutoRemove = tt.autoRemove
+						return r, nil
+					}
+					if tt.state == nil {
+						return container.InspectResponse{}, notFound("container")
+					}
+					return inspected(id, *tt.state, nil), nil
+				},
+				start: func(string) error { calls = append(calls, "start"); return tt.failWith },
+			}
+			r := newRun(api, "fake")
+			u, err := r.plan(t, &docker.StopParams{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			planned = false
+			warning, err := r.revert(u)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Fatalf("revert error = %v; want %q", err, tt.wantErr)
+			}
+			if (tt.wantWarning == "") != (warning == "") || !strings.Contains(warning, tt.wantWarning) {
+				t.Errorf("revert warning = %q; want %q", warning, tt.wantWarning)
+			}
+			if !slices.Equal(calls, tt.wantCalls) {
+				t.Errorf("revert calls %q; want %q", calls, tt.wantCalls)
+			}
+		})
+	}
+}
