@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -244,5 +246,80 @@ method:
 	r := waitRun(t, done, exitErr)
 	if !strings.Contains(r.stderr, "cannot reach the Docker daemon at unix:///nonexistent/docker.sock: is dockerd running? set DOCKER_HOST") {
 		t.Errorf("no hint in:\n%s", r.stderr)
+	}
+}
+
+// TestDockerRecoverOldLedger recovers a ledger as chaos wrote it before
+// each container fault was a type of its own, left by a run that died with
+// one container paused, one stopped and one cut off its network: chaos
+// recover must still undo all three.
+func TestDockerRecoverOldLedger(t *testing.T) {
+	env := dockertest.New(t)
+	ctx := context.Background()
+	pausedID := env.Run(dockertest.Spec{Name: "old-pause", Labels: env.Labels(nil), Network: "none"})
+	stoppedID := env.Run(dockertest.Spec{Name: "old-stop", Labels: env.Labels(nil), Network: "none"})
+	netID, _ := env.Network("old-cut", false)
+	cutID := env.Run(dockertest.Spec{Name: "old-cut", Labels: env.Labels(nil), Network: netID, Aliases: []string{"ledger-db"}})
+	if err := env.Client.ContainerPause(ctx, pausedID); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.ContainerStop(ctx, stoppedID, container.StopOptions{Timeout: new(int)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.NetworkDisconnect(ctx, netID, cutID, false); err != nil {
+		t.Fatal(err)
+	}
+
+	// The run that wrote the ledger is gone: a pid with another start time.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	entry := func(id int, fault, cid, name, data string) string {
+		return fmt.Sprintf(`{"id": %d, "step": "%s it", "fault": %q,
+  "undo": {"action": "docker.revert", "target": {"kind": "docker", "id": %q, "name": %q}, "data": %s},
+  "state": "open", "written": "2026-11-30T10:00:00Z", "updated": "2026-11-30T10:00:00Z"}`, id, fault, fault, cid[:12], name, data)
+	}
+	entries := []string{
+		entry(1, "pause", pausedID, env.Name("old-pause"),
+			fmt.Sprintf(`{"kind":"pause","container_id":%q,"container":%q}`, pausedID[:12], env.Name("old-pause"))),
+		entry(2, "stop", stoppedID, env.Name("old-stop"),
+			fmt.Sprintf(`{"kind":"stop","container_id":%q,"container":%q,"timeout_seconds":0}`, stoppedID[:12], env.Name("old-stop"))),
+		entry(3, "disconnect", cutID, env.Name("old-cut"),
+			fmt.Sprintf(`{"kind":"disconnect","container_id":%q,"container":%q,"endpoint":{"network_id":%q,"network":%q,"aliases":["ledger-db"]}}`,
+				cutID[:12], env.Name("old-cut"), netID, env.Name("old-cut"))),
+	}
+	led := fmt.Sprintf(`{"run_id": "old-run", "file": "gameday.yaml", "pid": %d, "pid_start": "1", "host": %q,
+ "started": "2026-11-30T10:00:00Z", "entries": [%s]}`, dead.Process.Pid, host, strings.Join(entries, ",\n"))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "old-run.json"), []byte(led), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	io, out, errb := testStdio()
+	if code := run([]string{"recover", "--ledger", dir}, io); code != 0 {
+		t.Fatalf("chaos recover exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	for _, f := range []string{"pause", "stop", "disconnect"} {
+		if !strings.Contains(out.String(), "  old-run  "+f+" on docker ") {
+			t.Errorf("chaos recover did not list the %s:\n%s", f, out)
+		}
+	}
+	if errb.Len() > 0 {
+		t.Errorf("chaos recover warned:\n%s", errb)
+	}
+	if !running(env.Inspect(pausedID)) {
+		t.Error("the paused container was not unpaused")
+	}
+	if !running(env.Inspect(stoppedID)) {
+		t.Error("the stopped container was not started")
+	}
+	ep, ok := env.Inspect(cutID).NetworkSettings.Networks[env.Name("old-cut")]
+	if !ok || !strings.Contains(strings.Join(ep.Aliases, ","), "ledger-db") {
+		t.Errorf("the disconnected container was not reconnected with its alias: %+v", env.Inspect(cutID).NetworkSettings.Networks)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 0 {
+		t.Errorf("ledger left behind after the recovery: %q", files)
 	}
 }
