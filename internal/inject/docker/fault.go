@@ -141,13 +141,7 @@ func (e *Engine) inspect(ctx context.Context, r Record) (container.InspectRespon
 		}
 		return info, fmt.Errorf("prepare %s of container %s: inspect: %w", r.Fault, r.target(), e.unreachable(err))
 	}
-	if info.ContainerJSONBase == nil {
-		info.ContainerJSONBase = &container.ContainerJSONBase{}
-	}
-	if info.State == nil {
-		info.State = &container.State{}
-	}
-	return info, nil
+	return filled(info), nil
 }
 
 // current returns r's container as a revert finds it; found is false when
@@ -160,13 +154,19 @@ func (e *Engine) current(ctx context.Context, r Record) (info container.InspectR
 		}
 		return info, false, fmt.Errorf("revert %s of container %s: inspect: %w", r.Fault, r.target(), e.unreachable(err))
 	}
+	return filled(info), true, nil
+}
+
+// filled gives an inspect answer the state the daemon may leave out, so
+// that the faults can read it without checking.
+func filled(info container.InspectResponse) container.InspectResponse {
 	if info.ContainerJSONBase == nil {
 		info.ContainerJSONBase = &container.ContainerJSONBase{}
 	}
 	if info.State == nil {
 		info.State = &container.State{}
 	}
-	return info, true, nil
+	return info
 }
 
 // revertFailed words a revert the daemon refused, with the command that
