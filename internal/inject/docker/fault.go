@@ -14,9 +14,12 @@ import (
 )
 
 // This file holds what the container faults share. Each fault is a file
-// of its own (kill.go, stop.go, ...): its settings type implements
-// inject.Fault and is registered in that file's init; a fault that leaves
-// something to undo implements reverter too.
+// of its own (kill.go, stop.go, ...) and a new one is one more file: its
+// settings type, registered in the file's init, implements inject.Fault;
+// Plan returns its record (a Record and what its injection and revert
+// need), Inject tells the History what it does to the container's process
+// (Engine.strike) and calls the daemon; a fault that leaves something to
+// undo implements reverter too, and its undo is docker.revert.
 
 // Record names the container a fault hits. Each fault's record embeds it
 // and adds what its injection and revert need; it is the data of the
