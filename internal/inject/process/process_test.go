@@ -1,0 +1,253 @@
+package process_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/process"
+)
+
+// start starts a shell that waits, with marker in its command line, in a
+// group of its own that is killed when the test ends.
+func start(t *testing.T, marker string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "sleep 300; :", marker)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// resolve resolves process settings as a run does, after validating them.
+func resolve(t *testing.T, env *inject.Env, s *process.Spec) ([]inject.Target, error) {
+	t.Helper()
+	if err := s.Validate(); err != nil {
+		t.Fatalf("Validate(%+v): %v", s, err)
+	}
+	k, ok := inject.LookupTarget("process")
+	if !ok {
+		t.Fatal("no process target kind")
+	}
+	return k.Resolve(context.Background(), env, s)
+}
+
+func cmdline(pattern string) experiment.Regexp {
+	return experiment.Regexp{Regexp: regexp.MustCompile(pattern)}
+}
+
+func pids(ts []inject.Target) []int {
+	var out []int
+	for _, t := range ts {
+		pid, _ := strconv.Atoi(t.ID)
+		out = append(out, pid)
+	}
+	return out
+}
+
+func TestResolveByPID(t *testing.T) {
+	marker := fmt.Sprintf("chaos-test-bypid-%d", os.Getpid())
+	cmd := start(t, marker)
+	got, err := resolve(t, nil, &process.Spec{PID: cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Kind != "process" || got[0].ID != strconv.Itoa(cmd.Process.Pid) || !strings.Contains(got[0].Name, marker) {
+		t.Fatalf("Resolve(pid %d) = %+v; want that process, named by its command line", cmd.Process.Pid, got)
+	}
+}
+
+func TestResolveByPIDFile(t *testing.T) {
+	cmd := start(t, "chaos-test-pidfile")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.pid")
+	if err := os.WriteFile(file, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolve(t, nil, &process.Spec{PIDFile: file})
+	if err != nil || len(got) != 1 || got[0].ID != strconv.Itoa(cmd.Process.Pid) {
+		t.Fatalf("Resolve(pid file) = %+v, %v; want pid %d", got, err, cmd.Process.Pid)
+	}
+
+	// A missing pid file matches nothing: the service is not running.
+	got, err = resolve(t, nil, &process.Spec{PIDFile: filepath.Join(dir, "missing.pid")})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Resolve(missing pid file) = %+v, %v; want no match", got, err)
+	}
+
+	bad := filepath.Join(dir, "bad.pid")
+	for _, content := range []string{"not a pid", "-3", "0", ""} {
+		os.WriteFile(bad, []byte(content), 0o644)
+		_, err = resolve(t, nil, &process.Spec{PIDFile: bad})
+		if err == nil || !strings.Contains(err.Error(), "not a pid") {
+			t.Errorf("Resolve(pid file holding %q) = %v; want an error saying it is not a pid", content, err)
+		}
+	}
+}
+
+// A command-line pattern matches every process whose command line it
+// matches, and nothing else.
+func TestResolveByCmdline(t *testing.T) {
+	marker := fmt.Sprintf("chaos-test-cmdline-%d", os.Getpid())
+	a, b := start(t, marker+"-a"), start(t, marker+"-b")
+	start(t, fmt.Sprintf("chaos-test-other-%d", os.Getpid()))
+	got, err := resolve(t, nil, &process.Spec{Cmdline: cmdline(regexp.QuoteMeta(marker) + "-[ab]$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]bool{a.Process.Pid: true, b.Process.Pid: true}
+	if len(got) != 2 || !want[pids(got)[0]] || !want[pids(got)[1]] {
+		t.Errorf("Resolve(cmdline) = %v; want %d and %d", pids(got), a.Process.Pid, b.Process.Pid)
+	}
+
+	got, err = resolve(t, nil, &process.Spec{Cmdline: cmdline("chaos-test-matches-nothing-" + strconv.Itoa(os.Getpid()) + "$")})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Resolve(cmdline matching nothing) = %v, %v; want nothing", pids(got), err)
+	}
+}
+
+// A process that has exited but is not yet reaped (a zombie) is not a
+// target, by pid or by command line.
+func TestResolveSkipsZombies(t *testing.T) {
+	marker := fmt.Sprintf("chaos-test-zombie-%d", os.Getpid())
+	cmd := start(t, marker)
+	pid := cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Not waited for: it stays a zombie until the cleanup reaps it.
+	deadline := time.Now().Add(10 * time.Second)
+	for state(pid) != "Z" {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is in state %q 10s after SIGKILL; want a zombie", pid, state(pid))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := resolve(t, nil, &process.Spec{PID: pid})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Resolve(zombie pid) = %v, %v; want nothing", pids(got), err)
+	}
+	got, err = resolve(t, nil, &process.Spec{Cmdline: cmdline(regexp.QuoteMeta(marker))})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Resolve(cmdline of a zombie) = %v, %v; want nothing", pids(got), err)
+	}
+}
+
+// A pid that names no process matches nothing.
+func TestResolveGonePID(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolve(t, nil, &process.Spec{PID: cmd.Process.Pid})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Resolve(pid of a process gone) = %v, %v; want nothing", pids(got), err)
+	}
+}
+
+// chaos never hits itself, the processes it runs under, pid 1, or the
+// helpers the run protects: by pid or pid file that is an error, and a
+// command-line pattern passes them over.
+func TestResolveRefusesUntouchable(t *testing.T) {
+	helper := start(t, "chaos-test-protected")
+	env := inject.NewEnv(1, nil)
+	env.Protected = map[int]string{helper.Process.Pid: "the watchdog of this run"}
+	for _, tt := range []struct {
+		pid  int
+		what string
+	}{
+		{os.Getpid(), "chaos itself"},
+		{os.Getppid(), "an ancestor of chaos"},
+		{1, "init"},
+		{helper.Process.Pid, "the watchdog of this run"},
+	} {
+		_, err := resolve(t, env, &process.Spec{PID: tt.pid})
+		want := fmt.Sprintf("pid %d is %s", tt.pid, tt.what)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "never stops or kills it") {
+			t.Errorf("Resolve(pid %d) = %v; want an error saying %q", tt.pid, err, want)
+		}
+		file := filepath.Join(t.TempDir(), "x.pid")
+		os.WriteFile(file, []byte(strconv.Itoa(tt.pid)), 0o644)
+		if _, err := resolve(t, env, &process.Spec{PIDFile: file}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Resolve(pid file naming %d) = %v; want an error saying %q", tt.pid, err, want)
+		}
+	}
+
+	// The test binary's own command line, and the protected helper's, match
+	// these patterns; neither is picked.
+	self, _ := os.Executable()
+	for _, pattern := range []string{regexp.QuoteMeta(filepath.Base(self)), "chaos-test-protected"} {
+		got, err := resolve(t, env, &process.Spec{Cmdline: cmdline(pattern)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range pids(got) {
+			if pid == os.Getpid() || pid == os.Getppid() || pid == helper.Process.Pid {
+				t.Errorf("Resolve(cmdline %q) picked pid %d, which is untouchable", pattern, pid)
+			}
+		}
+	}
+}
+
+func TestSpecValidate(t *testing.T) {
+	for _, tt := range []struct {
+		spec process.Spec
+		err  string
+	}{
+		{process.Spec{PID: 42}, ""},
+		{process.Spec{PIDFile: "/run/app.pid"}, ""},
+		{process.Spec{Cmdline: cmdline("app")}, ""},
+		{process.Spec{}, "exactly one of pid, pid_file, cmdline"},
+		{process.Spec{PID: 42, PIDFile: "/run/app.pid"}, "exactly one of pid, pid_file, cmdline"},
+		{process.Spec{PID: 42, Cmdline: cmdline("app")}, "exactly one of pid, pid_file, cmdline"},
+		{process.Spec{PID: -1}, "pid must be positive"},
+		{process.Spec{PID: 42, Selection: experiment.Selection{Empty: "maybe"}}, `empty must be "fail" or "skip"`},
+	} {
+		err := tt.spec.Validate()
+		if (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("Validate(%+v) = %v; want %q", tt.spec, err, tt.err)
+		}
+	}
+}
+
+func TestKillValidate(t *testing.T) {
+	for sig, ok := range map[string]bool{"SIGTERM": true, "SIGKILL": true, "SIGUSR1": true, "SIGSTOP": false, "SIGTSTP": false, "SIGTTIN": false, "SIGTTOU": false} {
+		p := process.KillParams{Signal: experiment.MustSignal(sig)}
+		if err := p.Validate(); (err == nil) != ok {
+			t.Errorf("KillParams{%s}.Validate() = %v; want ok=%t", sig, err, ok)
+		}
+	}
+	var p process.KillParams
+	p.SetDefaults()
+	if p.Signal.Name != "SIGTERM" {
+		t.Errorf("kill's default signal is %s; want SIGTERM", p.Signal.Name)
+	}
+}
+
+// state is the state letter of pid from /proc, or "" when it is gone.
+func state(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return ""
+	}
+	return string(b[i+2])
+}
