@@ -134,6 +134,51 @@ func (fs FS) Of(pid int) (Group, error) {
 	return resolve(pid, b, mounts)
 }
 
+// Paths returns the cgroup paths of process pid, one per hierarchy, as
+// /proc/PID/cgroup names them: /docker/0123... on v1 with the cgroupfs
+// driver, /system.slice/docker-0123....scope with systemd's. Unlike Of, it
+// needs no hierarchy mounted where this process can see it.
+func Paths(pid int) ([]string, error) { return FS{}.Paths(pid) }
+
+// Paths returns the cgroup paths of process pid, one per hierarchy.
+func (fs FS) Paths(pid int) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(fs.proc(), strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return nil, fmt.Errorf("read the cgroups of process %d: %w", pid, err)
+	}
+	var out []string
+	for _, l := range parse(b) {
+		out = append(out, l.path)
+	}
+	return out, nil
+}
+
+// line is one line of /proc/PID/cgroup: a hierarchy and the process's
+// cgroup in it.
+type line struct {
+	// ctrls are the v1 controllers of the hierarchy; none for v2.
+	ctrls []string
+	path  string
+}
+
+// parse reads the lines of /proc/PID/cgroup:
+// hierarchy-ID:controller-list:cgroup-path.
+func parse(procCgroup []byte) []line {
+	var out []line
+	for l := range strings.Lines(string(procCgroup)) {
+		parts := strings.SplitN(strings.TrimRight(l, "\n"), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var ctrls []string
+		if parts[1] != "" {
+			ctrls = strings.Split(parts[1], ",")
+		}
+		out = append(out, line{ctrls: ctrls, path: parts[2]})
+	}
+	return out
+}
+
 // mount is one cgroup file system mount from mountinfo.
 type mount struct {
 	root, point string
@@ -199,17 +244,8 @@ func unescape(s string) string {
 func resolve(pid int, procCgroup []byte, mounts []mount) (Group, error) {
 	var g Group
 	v1 := false
-	for line := range strings.Lines(string(procCgroup)) {
-		// hierarchy-ID:controller-list:cgroup-path
-		parts := strings.SplitN(strings.TrimRight(line, "\n"), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		var ctrls []string
-		if parts[1] != "" {
-			ctrls = strings.Split(parts[1], ",")
-		}
-		path := parts[2]
+	for _, l := range parse(procCgroup) {
+		ctrls, path := l.ctrls, l.path
 		for _, c := range ctrls {
 			if !strings.HasPrefix(c, "name=") {
 				v1 = true

@@ -348,3 +348,23 @@ func TestJoinFake(t *testing.T) {
 		t.Errorf("Join into a missing cgroup = %v; want an error naming the process", err)
 	}
 }
+
+// Paths lists the paths of every line of /proc/PID/cgroup, mounted here or
+// not, on v1 and v2 alike.
+func TestPaths(t *testing.T) {
+	h := newFakeHost(t, "")
+	h.write("proc/42/cgroup", "4:memory:/docker/"+dockerID+"\n1:cpu,cpuacct:/docker/"+dockerID+"\n0::/\n")
+	h.write("proc/43/cgroup", "0::/system.slice/docker-"+dockerID+".scope\n")
+	for pid, want := range map[int][]string{
+		42: {"/docker/" + dockerID, "/docker/" + dockerID, "/"},
+		43: {"/system.slice/docker-" + dockerID + ".scope"},
+	} {
+		got, err := h.fs.Paths(pid)
+		if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("Paths(%d) = %q, %v; want %q", pid, got, err, want)
+		}
+	}
+	if _, err := h.fs.Paths(44); err == nil || !strings.Contains(err.Error(), "read the cgroups of process 44") {
+		t.Errorf("Paths(no such process) = %v; want an error naming it", err)
+	}
+}
