@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // TestDashboardInTmux drives the real binary's dashboard in a tmux pane:
@@ -79,7 +79,7 @@ method:
 		}
 	}
 	stopped := func() bool {
-		st, err := process.State(pid)
+		st, err := proc.State(pid)
 		if err != nil {
 			t.Fatal(err)
 		}

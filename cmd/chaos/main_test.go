@@ -20,7 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/spf13/cobra"
 
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 func TestMain(m *testing.M) {
@@ -127,7 +127,7 @@ func cmdProcState(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, err := process.State(pid)
+		st, err := proc.State(pid)
 		ts.Check(err)
 		stopped := st == "T" || st == "t"
 		if stopped == (args[1] == "stopped") {
@@ -171,10 +171,10 @@ func cmdKillAtEnd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: killatend PIDFILE")
 	}
 	pid := pidFrom(ts, args[0])
-	start, err := process.StartTime(pid)
+	start, err := proc.StartTime(pid)
 	ts.Check(err)
 	ts.Defer(func() {
-		if s, err := process.StartTime(pid); err != nil || s != start {
+		if s, err := proc.StartTime(pid); err != nil || s != start {
 			return
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -189,10 +189,7 @@ func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: gone PIDFILE")
 	}
 	pid := pidFrom(ts, args[0])
-	isGone := func() bool {
-		st, err := process.State(pid)
-		return err != nil || st == "Z" || st == "X"
-	}
+	isGone := func() bool { return proc.Gone(pid) }
 	if neg {
 		if isGone() {
 			ts.Fatalf("process %d is gone", pid)

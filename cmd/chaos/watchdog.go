@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gamedayhq/chaos/internal/inject"
-	"github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // The watchdog is chaos itself, started by chaos run in a session of its
@@ -40,7 +40,7 @@ type watchdog struct {
 // startWatchdog starts the watchdog of a run and waits until it watches.
 func startWatchdog(std *stdio, dir, runID string) (*watchdog, error) {
 	self := os.Getpid()
-	start, err := process.StartTime(self)
+	start, err := proc.StartTime(self)
 	if err != nil {
 		return nil, fmt.Errorf("start the watchdog: %w", err)
 	}
@@ -190,7 +190,7 @@ func waitForRun(pid int, start string, io *stdio) {
 	// The pidfd may name a process that took the pid of a run already
 	// gone: the run is over then.
 	gone := false
-	if s, err := process.StartTime(pid); err != nil || strconv.FormatUint(s, 10) != start {
+	if s, err := proc.StartTime(pid); err != nil || strconv.FormatUint(s, 10) != start {
 		gone = true
 	}
 	fmt.Fprintln(io.out, "ready")

@@ -17,8 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
-	"github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/proc"
 	"github.com/gamedayhq/chaos/internal/runner"
 )
 
@@ -228,7 +228,7 @@ func TestAbortReverts(t *testing.T) {
 
 func procState(t *testing.T, pid int) string {
 	t.Helper()
-	st, err := process.State(pid)
+	st, err := proc.State(pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,14 +15,13 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gamedayhq/chaos/internal/dirs"
 	"github.com/gamedayhq/chaos/internal/inject"
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // DefaultDir is where ledgers are kept unless --ledger says otherwise. It
@@ -418,19 +417,13 @@ func alive(host string, pid int, start string) bool {
 	if host != self || pid <= 0 {
 		return false
 	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	if st, err := process.State(pid); err != nil || st == "Z" || st == "X" || st == "x" {
-		return false
-	}
-	return processStart(pid) == start
+	return !proc.Gone(pid) && processStart(pid) == start
 }
 
 // processStart is the start time that, with the pid, names the process that
 // wrote a ledger; empty when the process is gone.
 func processStart(pid int) string {
-	t, err := process.StartTime(pid)
+	t, err := proc.StartTime(pid)
 	if err != nil {
 		return ""
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/inject"
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // ownedBy returns a ledger as the process pid would have written it.
@@ -58,7 +58,7 @@ func TestAliveZombieIsDead(t *testing.T) {
 	// Not waited for: the child stays a zombie until cmd.Wait.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, err := process.State(pid)
+		st, err := proc.State(pid)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,8 +61,8 @@ const (
 )
 
 // ErrNotGone is returned by StopGroup when the leader of a group is still
-// there KillWait after SIGKILL.
-var ErrNotGone = errors.New("still there after SIGKILL")
+// there KillWait after SIGKILL; its text says how long that is.
+var ErrNotGone = errors.New("still there 10s after SIGKILL")
 
 // StopGroup stops the process group led by leader, whose group id is the
 // leader's pid: SIGTERM to the group, with SIGCONT since a stopped member
@@ -105,7 +105,7 @@ func StopGroup(ctx context.Context, leader ID, grace time.Duration, exited <-cha
 		KillGroup(leader.PID, syscall.SIGKILL)
 		// SIGKILL cannot be ignored: the wait no longer depends on ctx.
 		if !waitGone(context.Background(), gone, exited, KillWait) {
-			return Killed, fmt.Errorf("process %d is %w (%s)", leader.PID, ErrNotGone, KillWait)
+			return Killed, fmt.Errorf("pid %d is %w", leader.PID, ErrNotGone)
 		}
 	}
 	// Members left in the group die with it; none if the pid is reused.

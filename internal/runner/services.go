@@ -24,12 +24,14 @@ import (
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/ledger"
 	"github.com/gamedayhq/chaos/internal/probe"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // service is a process the experiment started.
 type service struct {
 	spec     *experiment.Service
 	cmd      *exec.Cmd
+	leader   proc.ID // the process chaos started, which leads its group
 	log      *os.File
 	tail     *tail
 	done     chan struct{} // closed once the process has exited and been reaped
@@ -219,7 +221,7 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 	cmd.WaitDelay = 2 * time.Second
 	// A group of its own: Ctrl-C in the terminal reaches chaos only, which
 	// reverts the faults first and then stops the services in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	proc.OwnGroup(cmd)
 	err = cmd.Start()
 	goRead.Close()
 	if err != nil {
@@ -228,9 +230,9 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 	}
 	pid := cmd.Process.Pid
 	target := inject.Target{Kind: "service", ID: strconv.Itoa(pid), Name: spec.Name}
-	undo, err := process.GroupUndo(target, pid, spec.Grace.D())
+	s.leader, err = proc.Identify(pid)
 	if err == nil {
-		s.ledgerID, err = r.led.Add(ledger.KindService, spec.Name, "", undo)
+		s.ledgerID, err = r.led.Add(ledger.KindService, spec.Name, "", process.GroupUndo(target, s.leader, spec.Grace.D()))
 	}
 	if err != nil {
 		// The shim reads end-of-file and exits: the service never ran.
@@ -307,7 +309,7 @@ func checkReadyAddressFree(spec *experiment.Service) error {
 	holder := ""
 	if _, p, err := net.SplitHostPort(addr); err == nil {
 		port, _ := strconv.Atoi(p)
-		if pid, cmd, ok := process.Listener(port); ok && pid > 0 {
+		if pid, cmd, ok := proc.Listener(port); ok && pid > 0 {
 			holder = fmt.Sprintf(" (pid %d: %s)", pid, cmd)
 		}
 	}
@@ -408,31 +410,17 @@ func (r *run) stopServices() {
 	for i := len(r.services) - 1; i >= 0; i-- {
 		s := r.services[i]
 		s.stopping.Store(true)
-		pgid := s.cmd.Process.Pid
-		stopped := true
-		select {
-		case <-s.done:
-		default:
-			if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-				r.warn(fmt.Sprintf("stop service %q: %v", s.spec.Name, err))
-			}
-			// A stopped (SIGSTOP) service cannot act on SIGTERM until it runs.
-			syscall.Kill(-pgid, syscall.SIGCONT)
-			select {
-			case <-s.done:
-			case <-time.After(s.spec.Grace.D()):
-				r.warn(fmt.Sprintf("service %q did not exit within %s of SIGTERM; killed", s.spec.Name, s.spec.Grace))
-				syscall.Kill(-pgid, syscall.SIGKILL)
-				select {
-				case <-s.done:
-				case <-time.After(10 * time.Second):
-					stopped = false
-					r.warn(fmt.Sprintf("service %q (pid %d) is still not gone 10s after SIGKILL", s.spec.Name, pgid))
-				}
-			}
+		how, err := proc.StopGroup(context.Background(), s.leader, s.spec.Grace.D(), s.done)
+		if how == proc.Killed {
+			r.warn(fmt.Sprintf("service %q did not exit within %s of SIGTERM; killed", s.spec.Name, s.spec.Grace))
 		}
-		// Children left in the group die with it.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		switch {
+		case errors.Is(err, proc.ErrNotGone):
+			r.warn(fmt.Sprintf("service %q (pid %d) is still not gone 10s after SIGKILL", s.spec.Name, s.leader.PID))
+			err = errors.New("still running 10s after SIGKILL")
+		case err != nil:
+			r.warn(fmt.Sprintf("stop service %q: %v", s.spec.Name, err))
+		}
 		if s.log != nil {
 			s.log.Close()
 		}
@@ -448,10 +436,10 @@ func (r *run) stopServices() {
 		default:
 		}
 		r.mu.Unlock()
-		if stopped {
+		if err == nil {
 			r.mark(s.ledgerID, ledger.Done, nil, fmt.Sprintf("service %q", s.spec.Name))
 		} else {
-			r.mark(s.ledgerID, ledger.Failed, errors.New("still running 10s after SIGKILL"), fmt.Sprintf("service %q", s.spec.Name))
+			r.mark(s.ledgerID, ledger.Failed, err, fmt.Sprintf("service %q", s.spec.Name))
 		}
 		r.emit(journal.Event{Type: "service.stopped", Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, status), Fields: map[string]string{"service": s.spec.Name}})
 	}

@@ -1,13 +1,11 @@
 package docker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // signalProcess sends sig to pid after checking, from /proc, that pid is
@@ -33,13 +31,13 @@ func signalProcess(pid int, containerID, sig string) error {
 }
 
 // ownsPID checks that pid belongs to the container, by the container ID in
-// its cgroup paths (cgroup v1 and v2, cgroupfs and systemd drivers alike).
+// its cgroup paths.
 func ownsPID(pid int, containerID string) error {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	in, err := proc.InCgroup(pid, containerID)
 	if err != nil {
 		return fmt.Errorf("process %d of the container is not visible from here (%v): run chaos on the Docker host itself, not in a container, or kill without crash", pid, err)
 	}
-	if !strings.Contains(string(b), containerID) {
+	if !in {
 		return fmt.Errorf("process %d is not in the container's cgroup: the daemon is not on this host or its pid namespace differs; run chaos on the Docker host, or kill without crash", pid)
 	}
 	return nil
@@ -48,19 +46,5 @@ func ownsPID(pid int, containerID string) error {
 // processAlive reports whether pid is still a live process of the
 // container: not gone, not a zombie, and not reused by another process.
 func processAlive(pid int, containerID string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and may
-	// hold anything, including parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	switch b[i+2] {
-	case 'Z', 'X', 'x':
-		return false
-	}
-	return ownsPID(pid, containerID) == nil
+	return !proc.Gone(pid) && ownsPID(pid, containerID) == nil
 }

@@ -4,17 +4,16 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // Spec selects processes: exactly one of PID, PIDFile and Cmdline.
@@ -76,18 +75,13 @@ func resolve(_ context.Context, env *inject.Env, spec any) ([]inject.Target, err
 		}
 		return one(pid, skip)
 	}
-	dirs, err := filepath.Glob("/proc/[0-9]*")
-	if err != nil {
-		return nil, err
-	}
 	var out []inject.Target
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if _, no := skip[pid]; err != nil || no {
+	for _, pid := range proc.PIDs() {
+		if _, no := skip[pid]; no {
 			continue
 		}
-		cmd, ok := cmdline(pid)
-		if !ok || !s.Cmdline.MatchString(cmd) || zombie(pid) {
+		cmd, ok := proc.Cmdline(pid)
+		if !ok || !s.Cmdline.MatchString(cmd) || proc.Gone(pid) {
 			continue
 		}
 		out = append(out, inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: cmd})
@@ -99,8 +93,8 @@ func one(pid int, skip map[int]string) ([]inject.Target, error) {
 	if what, ok := skip[pid]; ok {
 		return nil, fmt.Errorf("pid %d is %s: chaos never stops or kills it", pid, what)
 	}
-	cmd, ok := cmdline(pid)
-	if !ok || zombie(pid) {
+	cmd, ok := proc.Cmdline(pid)
+	if !ok || proc.Gone(pid) {
 		return nil, nil
 	}
 	return []inject.Target{{Kind: "process", ID: strconv.Itoa(pid), Name: cmd}}, nil
@@ -115,7 +109,7 @@ func untouchable(env *inject.Env) map[int]string {
 	out := map[int]string{1: "init"}
 	self := os.Getpid()
 	out[self] = "chaos itself"
-	for pid := parent(self); pid > 1; pid = parent(pid) {
+	for pid := proc.Parent(self); pid > 1; pid = proc.Parent(pid) {
 		if _, seen := out[pid]; seen {
 			break
 		}
@@ -127,64 +121,4 @@ func untouchable(env *inject.Env) map[int]string {
 		}
 	}
 	return out
-}
-
-// parent returns the parent of pid, or 0 when it cannot be read.
-func parent(pid int) int {
-	f, err := statFields(pid)
-	if err != nil || len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-func cmdline(pid int) (string, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
-		return "", false
-	}
-	return string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})), true
-}
-
-// statFields returns the fields of /proc/PID/stat after the command name,
-// which may itself hold spaces: field 0 is the state.
-func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("read /proc/%d/stat: unexpected format", pid)
-	}
-	return strings.Fields(string(b[i+1:])), nil
-}
-
-func zombie(pid int) bool {
-	f, err := statFields(pid)
-	return err != nil || len(f) == 0 || f[0] == "Z" || f[0] == "X"
-}
-
-// startTime is the process's start time in clock ticks since boot.
-func StartTime(pid int) (uint64, error) {
-	f, err := statFields(pid)
-	if err != nil {
-		return 0, fmt.Errorf("process %d: %w", pid, err)
-	}
-	// starttime is field 22 of stat, the 20th after the command name.
-	if len(f) < 20 {
-		return 0, fmt.Errorf("process %d: short /proc stat", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
-// State returns the process's state letter from /proc (R, S, T for stopped,
-// Z), for tests and probes.
-func State(pid int) (string, error) {
-	f, err := statFields(pid)
-	if err != nil {
-		return "", err
-	}
-	return f[0], nil
 }

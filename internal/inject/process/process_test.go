@@ -16,6 +16,7 @@ import (
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // start starts a shell that waits, with marker in its command line, in a
@@ -132,9 +133,9 @@ func TestResolveSkipsZombies(t *testing.T) {
 	}
 	// Not waited for: it stays a zombie until the cleanup reaps it.
 	deadline := time.Now().Add(10 * time.Second)
-	for state(pid) != "Z" {
+	for st, _ := proc.State(pid); st != "Z"; st, _ = proc.State(pid) {
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d is in state %q 10s after SIGKILL; want a zombie", pid, state(pid))
+			t.Fatalf("process %d is in state %q 10s after SIGKILL; want a zombie", pid, st)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -237,17 +238,4 @@ func TestKillValidate(t *testing.T) {
 	if p.Signal.Name != "SIGTERM" {
 		t.Errorf("kill's default signal is %s; want SIGTERM", p.Signal.Name)
 	}
-}
-
-// state is the state letter of pid from /proc, or "" when it is gone.
-func state(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return ""
-	}
-	return string(b[i+2])
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 func init() {
@@ -23,20 +24,14 @@ type StopParams struct{}
 
 const undoCont = "process.cont"
 
-// identity pins a pid to one process: pids are reused, start times are not.
-type identity struct {
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
-}
-
 // Plan records which process to continue.
 func (p *StopParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
 	pid, _ := strconv.Atoi(t.ID)
-	start, err := StartTime(pid)
+	id, err := proc.Identify(pid)
 	if err != nil {
 		return inject.Undo{}, fmt.Errorf("stop process %d: %w", pid, err)
 	}
-	data, _ := json.Marshal(identity{PID: pid, Start: start})
+	data, _ := json.Marshal(id)
 	return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
 }
 
@@ -51,11 +46,11 @@ func (p *StopParams) Inject(_ context.Context, _ *inject.Env, t inject.Target, u
 
 // cont continues a stopped process, unless it is gone.
 func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
-	var id identity
+	var id proc.ID
 	if err := json.Unmarshal(u.Data, &id); err != nil {
 		return fmt.Errorf("continue process: bad undo record: %w", err)
 	}
-	start, err := StartTime(id.PID)
+	start, err := proc.StartTime(id.PID)
 	if err != nil || start != id.Start {
 		env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
 		return nil

@@ -15,8 +15,8 @@ import (
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/cgroup/cgrouptest"
 	"github.com/gamedayhq/chaos/internal/experiment"
-	"github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // TestLocalCPU puts two busy workers into the cgroup of a CPU-bound
@@ -370,7 +370,7 @@ func TestLocalFileSizeLimit(t *testing.T) {
 func TestWorkerOutsideCgroup(t *testing.T) {
 	g := cgrouptest.CPU(t, 0)
 	target := sleeper(t)
-	start, err := process.StartTime(target.Process.Pid)
+	start, err := proc.StartTime(target.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // child is a worker this process started, waited for by a goroutine of
@@ -57,14 +57,14 @@ func (in *Injector) locate(ctx context.Context, t *Target) (*located, error) {
 			t.Name = mp.Name
 		}
 	}
-	start, err := process.StartTime(t.PID)
+	start, err := proc.StartTime(t.PID)
 	if err != nil {
 		return nil, fmt.Errorf("process %d is not running", t.PID)
 	}
 	if t.Container == "" && t.Start != 0 && t.Start != start {
 		return nil, fmt.Errorf("process %d is not the one planned: it was restarted", t.PID)
 	}
-	if st, _ := process.State(t.PID); st == "Z" || st == "X" {
+	if proc.Gone(t.PID) {
 		return nil, fmt.Errorf("process %d has exited", t.PID)
 	}
 	t.Start = start
@@ -134,7 +134,7 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	}
 	c := &child{done: make(chan struct{})}
 	c.proc.PID = cmd.Process.Pid
-	c.proc.Start, _ = process.StartTime(cmd.Process.Pid)
+	c.proc.Start, _ = proc.StartTime(cmd.Process.Pid)
 	rec.Worker = &c.proc
 	in.mu.Lock()
 	if in.children == nil {

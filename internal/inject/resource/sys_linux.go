@@ -14,21 +14,16 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // alive reports whether p still runs: the pid exists, is not a zombie and
-// has p's start time.
+// has p's start time, if known.
 func alive(p Process) bool {
-	if p.PID <= 0 {
-		return false
+	if p.Start == 0 {
+		return p.PID > 0 && !proc.Gone(p.PID)
 	}
-	st, err := process.State(p.PID)
-	if err != nil || st == "Z" || st == "X" {
-		return false
-	}
-	start, err := process.StartTime(p.PID)
-	return err == nil && (p.Start == 0 || start == p.Start)
+	return proc.ID(p).Alive()
 }
 
 // openRoot opens the root directory of process pid, as it sees it, for
@@ -133,14 +128,12 @@ func workerArgs(runID, key, kind string) []string {
 // findWorkers lists the running workers of a run, or of one fault of it
 // when key is set.
 func findWorkers(runID, key string) []Process {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var out []Process
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil || pid == os.Getpid() {
+	for _, pid := range proc.PIDs() {
+		if pid == os.Getpid() {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil || !bytes.Contains(b, []byte(WorkerCommand)) {
 			continue
 		}
@@ -151,7 +144,7 @@ func findWorkers(runID, key string) []Process {
 		if flag(args, "--run") != runID || (key != "" && flag(args, "--key") != key) {
 			continue
 		}
-		start, err := process.StartTime(pid)
+		start, err := proc.StartTime(pid)
 		if err != nil {
 			continue
 		}
