@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 var (
@@ -338,21 +340,11 @@ func exitText(ps *os.ProcessState) string {
 
 // state is a process's state letter, "" when it is gone.
 func state(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return ""
-	}
-	return string(b[i+2])
+	st, _ := proc.State(pid)
+	return st
 }
 
-func alive(pid int) bool {
-	st := state(pid)
-	return st != "" && st != "Z" && st != "X"
-}
+func alive(pid int) bool { return !proc.Gone(pid) }
 
 func listening(port int) bool {
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)

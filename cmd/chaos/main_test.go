@@ -213,22 +213,19 @@ func cmdWatchdog(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: watchdog RUNPIDFILE WATCHDOGPIDFILE")
 	}
-	run := strconv.Itoa(pidFrom(ts, args[0]))
+	run := pidFrom(ts, args[0])
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		dirs, _ := filepath.Glob("/proc/[0-9]*")
-		for _, d := range dirs {
-			stat, err1 := os.ReadFile(filepath.Join(d, "stat"))
-			cmd, err2 := os.ReadFile(filepath.Join(d, "cmdline"))
-			f := strings.Fields(string(stat))
-			if err1 != nil || err2 != nil || len(f) < 4 || f[3] != run || !strings.HasPrefix(string(cmd), "chaos\x00watchdog\x00") {
+		for _, pid := range proc.PIDs() {
+			cmd, ok := proc.Cmdline(pid)
+			if proc.Parent(pid) != run || !ok || !strings.HasPrefix(cmd, "chaos watchdog ") {
 				continue
 			}
-			ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(filepath.Base(d)), 0o644))
+			ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(strconv.Itoa(pid)), 0o644))
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("run %s has no watchdog after 10s", run)
+			ts.Fatalf("run %d has no watchdog after 10s", run)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // The test binary is also the worker (as chaos is in production) and a
@@ -275,9 +276,9 @@ func workersOf(runID string) []int {
 		}
 		args := strings.Split(string(b), "\x00")
 		if len(args) > 3 && args[1] == resource.WorkerCommand && args[3] == runID {
-			if st, err := os.ReadFile(filepath.Join(d, "stat")); err == nil && !strings.Contains(string(st), ") Z") {
-				var pid int
-				fmt.Sscan(filepath.Base(d), &pid)
+			var pid int
+			fmt.Sscan(filepath.Base(d), &pid)
+			if !proc.Gone(pid) {
 				out = append(out, pid)
 			}
 		}

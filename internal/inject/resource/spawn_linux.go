@@ -108,7 +108,8 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	cmd.Env = []string{}
 	// Its own process group keeps a Ctrl-C in the terminal for chaos,
 	// which reverts in order; the death signal ends it with chaos.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	proc.OwnGroup(cmd)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
 	// Plain pipes, not exec's: the answer must stay readable after the
 	// worker has exited, which Cmd.Wait would prevent by closing its end.
 	jobR, stdin, err := os.Pipe()
