@@ -154,7 +154,7 @@ func (e *env) setup() error {
 	}
 	// The process that stop faults hit, in a group of its own.
 	e.victim = exec.Command("sleep", "1000000")
-	e.victim.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	proc.OwnGroup(e.victim)
 	return e.victim.Start()
 }
 
@@ -231,7 +231,7 @@ func (e *env) run(i int, kind string, sig signal, at time.Duration) (result, err
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(e.dir, "state"))
 	cmd.Dir = e.dir // where a chaos whose ledger depends on it keeps it
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	proc.OwnGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return r, err
 	}
@@ -308,7 +308,7 @@ func (e *env) run(i int, kind string, sig signal, at time.Duration) (result, err
 	docker("unpause", e.name+"-pause")
 	docker("network", "connect", e.net, e.name+"-cut")
 	if svcPID > 0 {
-		syscall.Kill(-svcPID, syscall.SIGKILL)
+		proc.KillGroup(svcPID, syscall.SIGKILL)
 	}
 	for _, pid := range e.watchdogs() {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -316,7 +316,7 @@ func (e *env) run(i int, kind string, sig signal, at time.Duration) (result, err
 	select {
 	case <-exited:
 	default:
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		proc.KillGroup(cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	}
 	return r, nil
