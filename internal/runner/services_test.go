@@ -15,6 +15,7 @@ import (
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/proc"
 	"github.com/gamedayhq/chaos/internal/runner"
 )
 
@@ -162,5 +163,52 @@ method:
 	}
 	if ls, _ := ledger.Load(filepath.Join(dir, "ledger")); len(ls) != 0 {
 		t.Errorf("a ledger is left after a clean run: %+v", ls[0].Entries)
+	}
+}
+
+// A service that ignores SIGTERM is killed with its whole group once its
+// grace period is over, not before, and the run says so.
+func TestServiceIgnoresTerm(t *testing.T) {
+	dir := t.TempDir()
+	childPID := filepath.Join(dir, "child.pid")
+	src := `version: v1
+title: a service that ignores SIGTERM
+services:
+  - name: stubborn
+    run: [sh, -c, 'trap "" TERM; sleep 30 & echo $! >` + childPID + `; wait']
+    ready: {exec: {run: [test, -s, ` + childPID + `]}, within: 5s}
+    grace: 700ms
+method:
+  - wait: 10ms
+`
+	j := runIn(t, dir, src)
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	want := `service "stubborn" did not exit within 700ms of SIGTERM; killed`
+	if len(j.Warnings) != 1 || j.Warnings[0] != want {
+		t.Errorf("warnings %q; want %q", j.Warnings, want)
+	}
+	svc := j.Services[0]
+	if took := svc.Stopped.Sub(svc.Ready); took < 700*time.Millisecond {
+		t.Errorf("the service was stopped %s after it was ready; want SIGKILL only after its grace of 700ms", took)
+	}
+	if ev := event(j, "service.stopped"); ev == nil || ev.Message != "stubborn stopped (signal killed)" {
+		t.Errorf("service.stopped event %+v; want it killed", ev)
+	}
+	b, err := os.ReadFile(childPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(10 * time.Second)
+	for !proc.Gone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the service's child %d, which ignores SIGTERM too, still runs 10s after the run", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ls, _ := ledger.Load(filepath.Join(dir, "ledger")); len(ls) != 0 {
+		t.Errorf("a ledger is left after the service was killed: %+v", ls[0].Entries)
 	}
 }
