@@ -417,7 +417,8 @@ func alive(host string, pid int, start string) bool {
 	if host != self || pid <= 0 {
 		return false
 	}
-	return !proc.Gone(pid) && processStart(pid) == start
+	t, err := strconv.ParseUint(start, 10, 64)
+	return err == nil && proc.ID{PID: pid, Start: t}.Alive()
 }
 
 // processStart is the start time that, with the pid, names the process that

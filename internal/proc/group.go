@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -59,6 +60,20 @@ const (
 	// so its group is gone too; nothing was signalled.
 	Reused
 )
+
+func (s Stopped) String() string {
+	switch s {
+	case Exited:
+		return "exited"
+	case Killed:
+		return "killed"
+	case WasGone:
+		return "was gone"
+	case Reused:
+		return "pid reused"
+	}
+	return "Stopped(" + strconv.Itoa(int(s)) + ")"
+}
 
 // ErrNotGone is returned by StopGroup when the leader of a group is still
 // there KillWait after SIGKILL; its text says how long that is.

@@ -319,6 +319,13 @@ func TestKillGroup(t *testing.T) {
 			t.Errorf("KillGroup(%d) = nil; want it refused", pgid)
 		}
 	}
+	// A record without a pid stops nothing: kill(0) would signal chaos's
+	// own group, and kill(-1) every process it may signal.
+	for _, pid := range []int{0, -1} {
+		if how, err := proc.StopGroup(context.Background(), proc.ID{PID: pid}, time.Second, nil); how != proc.WasGone || err != nil {
+			t.Errorf("StopGroup(pid %d) = %v, %v; want WasGone, with nothing signalled", pid, how, err)
+		}
+	}
 	cmd := exec.Command("true")
 	cmd.Run()
 	if err := proc.KillGroup(cmd.Process.Pid, syscall.SIGKILL); err != nil {
