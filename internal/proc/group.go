@@ -30,7 +30,8 @@ func OwnGroup(cmd *exec.Cmd) {
 // longer exists is no error.
 func KillGroup(pgid int, sig syscall.Signal) error {
 	if pgid <= 1 {
-		// kill(-1) would signal every process chaos may signal.
+		// kill(0) would signal chaos's own group, kill(-1) every
+		// process chaos may signal.
 		return fmt.Errorf("signal process group %d: not a group chaos started", pgid)
 	}
 	err := syscall.Kill(-pgid, sig)
@@ -61,6 +62,7 @@ const (
 	Reused
 )
 
+// String says how in words, for messages and tests.
 func (s Stopped) String() string {
 	switch s {
 	case Exited:
