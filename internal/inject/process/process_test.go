@@ -24,12 +24,12 @@ import (
 func start(t *testing.T, marker string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", "sleep 300; :", marker)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	proc.OwnGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		proc.KillGroup(cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
 	return cmd
