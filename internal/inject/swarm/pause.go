@@ -1,0 +1,105 @@
+package swarm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "pause", New: func() inject.Fault { return &PauseParams{} }})
+	inject.RegisterUndo(undoUnpause, unpause)
+}
+
+// PauseParams are the settings of the pause fault, which freezes the
+// container of each picked task and unpauses it on revert; it has none.
+// Swarm still counts a paused task as running: what notices is whoever
+// sends it requests, and a healthcheck.
+type PauseParams struct{}
+
+const undoUnpause = "swarm.unpause"
+
+// pauseRecord names the container to unpause.
+type pauseRecord struct {
+	TaskID      string `json:"task_id"`
+	Task        string `json:"task"`
+	ContainerID string `json:"container_id"`
+}
+
+// Precheck refuses a task whose container is on another node than the
+// engine's.
+func (p *PauseParams) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	_, err := localTask(ctx, env, t)
+	return err
+}
+
+// Plan records the container to unpause. A container paused already is
+// left alone, so that the revert does not end someone else's pause.
+func (p *PauseParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	task, err := localTask(ctx, env, t)
+	if err != nil {
+		return inject.Undo{}, fmt.Errorf("pause task: %w", err)
+	}
+	c, _ := cluster(ctx, env)
+	info, err := c.api.ContainerInspect(ctx, task.ContainerID)
+	if err != nil {
+		return inject.Undo{}, fmt.Errorf("pause task %s: inspect its container: %w", task.Name(), c.unreachable(err))
+	}
+	if info.State != nil && info.State.Paused {
+		return inject.Undo{}, fmt.Errorf("pause task %s: its container is paused already; leaving it alone so that the revert does not unpause someone else's pause", task.Name())
+	}
+	data, _ := json.Marshal(pauseRecord{TaskID: task.ID, Task: task.Name(), ContainerID: task.ContainerID})
+	return inject.Undo{Action: undoUnpause, Target: t, Data: data}, nil
+}
+
+// Inject pauses the container.
+func (p *PauseParams) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	c, err := cluster(ctx, env)
+	if err != nil {
+		return u, err
+	}
+	var rec pauseRecord
+	if err := json.Unmarshal(u.Data, &rec); err != nil {
+		return u, fmt.Errorf("pause task: bad record: %w", err)
+	}
+	if err := c.api.ContainerPause(ctx, rec.ContainerID); err != nil {
+		if gone(err) {
+			return u, fmt.Errorf("pause task %s: its container %s no longer exists", rec.Task, shortID(rec.ContainerID))
+		}
+		return u, fmt.Errorf("pause task %s: container %s: %w", rec.Task, shortID(rec.ContainerID), c.unreachable(err))
+	}
+	return u, nil
+}
+
+// unpause unpauses the container unless it runs already or is gone.
+func unpause(ctx context.Context, env *inject.Env, u inject.Undo) error {
+	var rec pauseRecord
+	if err := json.Unmarshal(u.Data, &rec); err != nil {
+		return fmt.Errorf("unpause task: bad undo record: %w", err)
+	}
+	c, err := cluster(ctx, env)
+	if err != nil {
+		return err
+	}
+	info, err := c.api.ContainerInspect(ctx, rec.ContainerID)
+	if gone(err) {
+		env.Warn(fmt.Sprintf("the container of task %s no longer exists: nothing to unpause", rec.Task))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unpause task %s: inspect container %s: %w", rec.Task, shortID(rec.ContainerID), c.unreachable(err))
+	}
+	if info.State == nil || !info.State.Paused {
+		return nil
+	}
+	if err := c.api.ContainerUnpause(ctx, rec.ContainerID); err != nil {
+		if gone(err) {
+			env.Warn(fmt.Sprintf("the container of task %s no longer exists: nothing to unpause", rec.Task))
+			return nil
+		}
+		return fmt.Errorf("unpause task %s: %w; to restore it by hand run: docker unpause %s", rec.Task, c.unreachable(err), rec.ContainerID)
+	}
+	return nil
+}
