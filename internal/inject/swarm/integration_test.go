@@ -1,0 +1,310 @@
+package swarm_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+	chaosswarm "github.com/gamedayhq/chaos/internal/inject/swarm"
+	"github.com/gamedayhq/chaos/internal/inject/swarm/swarmtest"
+	"github.com/gamedayhq/chaos/internal/probe"
+)
+
+// warnings collects what reverts report.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) add(m string) { w.mu.Lock(); w.msgs = append(w.msgs, m); w.mu.Unlock() }
+func (w *warnings) all() string  { w.mu.Lock(); defer w.mu.Unlock(); return strings.Join(w.msgs, "\n") }
+
+// newEnv returns a run's environment; another one stands for another
+// process, such as chaos recover.
+func newEnv(t *testing.T, w *warnings) *inject.Env {
+	env := inject.NewEnv(1, w.add)
+	t.Cleanup(func() { env.Close() })
+	return env
+}
+
+// elsewhere reverts u the way chaos recover would: from its JSON, in an
+// environment of its own.
+func elsewhere(t *testing.T, w *warnings, u inject.Undo) error {
+	t.Helper()
+	b, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back inject.Undo
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return inject.Revert(context.Background(), newEnv(t, w), back)
+}
+
+func fault(t *testing.T, name string, with map[string]any) inject.Fault {
+	t.Helper()
+	k, ok := inject.LookupFault("swarm", name)
+	if !ok {
+		t.Fatalf("no swarm fault %s", name)
+	}
+	f := k.New()
+	if d, ok := f.(interface{ SetDefaults() }); ok {
+		d.SetDefaults()
+	}
+	if with != nil {
+		b, _ := json.Marshal(with)
+		if err := json.Unmarshal(b, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func apply(t *testing.T, env *inject.Env, f inject.Fault, tg inject.Target) inject.Undo {
+	t.Helper()
+	ctx := context.Background()
+	if pc, ok := f.(inject.Prechecker); ok {
+		if err := pc.Precheck(ctx, env, tg); err != nil {
+			t.Fatalf("precheck on %s: %v", tg, err)
+		}
+	}
+	u, err := f.Plan(ctx, env, tg)
+	if err != nil {
+		t.Fatalf("plan on %s: %v", tg, err)
+	}
+	u, err = f.Inject(ctx, env, tg, u)
+	if err != nil {
+		t.Fatalf("inject on %s: %v", tg, err)
+	}
+	return u
+}
+
+func selectTasks(t *testing.T, env *inject.Env, spec *chaosswarm.TargetSpec) []inject.Target {
+	t.Helper()
+	kind, _ := inject.LookupTarget("swarm")
+	picked, _, err := inject.Select(context.Background(), env, "web", kind, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return picked
+}
+
+func replicas(t *testing.T, d *dockertest.Env, id string) uint64 {
+	t.Helper()
+	svc, _, err := d.Client.ServiceInspectWithRaw(context.Background(), id, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *svc.Spec.Mode.Replicated.Replicas
+}
+
+func observe(t *testing.T, env *inject.Env, spec *chaosswarm.ProbeSpec, want string) probe.Result {
+	t.Helper()
+	x := &chaosswarm.ProbeExpect{}
+	if want != "" {
+		c, err := chaosswarm.ParseReplicaCond(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.Replicas = c
+	}
+	ctx, cancel := context.WithTimeout(inject.WithEnv(context.Background(), env), probe.Limit(spec))
+	defer cancel()
+	return probe.Run(ctx, "swarm", spec, x)
+}
+
+func TestSwarmFaults(t *testing.T) {
+	d := dockertest.New(t)
+	swarmtest.Join(t, d)
+	stack := d.Name("stack")
+	id := swarmtest.Service(t, d, "web", 3, map[string]string{chaosswarm.StackLabel: stack})
+	swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+	var w warnings
+	env := newEnv(t, &w)
+	name := d.Name("web")
+	ctx := context.Background()
+
+	t.Run("select", func(t *testing.T) {
+		if got := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name}); len(got) != 3 {
+			t.Fatalf("service %s selects %d tasks; want 3: %v", name, len(got), got)
+		}
+		tasks := selectTasks(t, env, &chaosswarm.TargetSpec{Stack: stack, Selection: experiment.Selection{Pick: experiment.Pick{N: 1}}})
+		if len(tasks) != 1 || !strings.HasPrefix(tasks[0].Name, name+".") {
+			t.Fatalf("stack %s with pick 1 selects %v; want one task of %s", stack, tasks, name)
+		}
+		host := tasks[0].Name[strings.LastIndex(tasks[0].Name, " on ")+4:]
+		if got := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name, Node: host}); len(got) != 3 {
+			t.Errorf("node %s selects %d tasks; want 3", host, len(got))
+		}
+		kind, _ := inject.LookupTarget("swarm")
+		if _, _, err := inject.Select(ctx, env, "web", kind, &chaosswarm.TargetSpec{Service: name, Node: "no-such-node"}); err == nil || !strings.Contains(err.Error(), "no swarm node") {
+			t.Errorf("a node that does not exist gives %v; want an error naming it", err)
+		}
+		if _, _, err := inject.Select(ctx, env, "web", kind, &chaosswarm.TargetSpec{Service: name + "-none"}); err == nil {
+			t.Error("a service that does not exist matches something")
+		}
+	})
+
+	t.Run("kill", func(t *testing.T) {
+		tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name, Selection: experiment.Selection{Pick: experiment.Pick{N: 1}}})[0]
+		u := apply(t, env, fault(t, "kill", nil), tg)
+		if u.Action != "" {
+			t.Errorf("kill planned an undo %q; want none", u.Action)
+		}
+		// Swarm needs a moment to see the task fail; the probe does not
+		// count the killed container meanwhile.
+		if r := observe(t, env, &chaosswarm.ProbeSpec{Service: name}, ""); r.OK {
+			t.Errorf("right after the kill the probe holds (%v); want 2 of 3 running", r.Observed)
+		}
+		r := observe(t, env, &chaosswarm.ProbeSpec{Service: name, Within: experiment.Duration(30 * time.Second)}, "== desired")
+		if !r.OK || r.Observed["replicas"] != "3/3" {
+			t.Fatalf("the probe did not see 3/3 within 30s after the kill: %v %s", r.Observed, r.Reason)
+		}
+		t.Logf("back to 3/3 after %s", r.Observed["waited"])
+		// The task killed is not among the running ones.
+		for _, again := range selectTasks(t, env, &chaosswarm.TargetSpec{Service: name}) {
+			if again.ID == tg.ID {
+				t.Errorf("the killed task %s is still selected", tg)
+			}
+		}
+	})
+
+	t.Run("pause", func(t *testing.T) {
+		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+		tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name, Selection: experiment.Selection{Pick: experiment.Pick{N: 1}}})[0]
+		u := apply(t, env, fault(t, "pause", nil), tg)
+		var rec struct {
+			ContainerID string `json:"container_id"`
+		}
+		json.Unmarshal(u.Data, &rec)
+		if info := d.Inspect(rec.ContainerID); !info.State.Paused {
+			t.Fatalf("task %s's container is not paused after the fault", tg)
+		}
+		if _, err := fault(t, "pause", nil).Plan(ctx, env, tg); err == nil || !strings.Contains(err.Error(), "paused already") {
+			t.Errorf("a second pause of the same task plans with %v; want it refused", err)
+		}
+		for range 2 {
+			if err := elsewhere(t, &w, u); err != nil {
+				t.Fatalf("revert pause: %v", err)
+			}
+			if info := d.Inspect(rec.ContainerID); info.State.Paused {
+				t.Fatal("the container is still paused after the revert")
+			}
+		}
+	})
+
+	t.Run("scale", func(t *testing.T) {
+		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+		tasks := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name})
+		f := fault(t, "scale", map[string]any{"replicas": 1})
+		// Two tasks of one service: the second fault must remember 3,
+		// not the 1 the first left.
+		u1 := apply(t, env, f, tasks[0])
+		u2 := apply(t, env, f, tasks[1])
+		if got := replicas(t, d, id); got != 1 {
+			t.Fatalf("replicas after scale = %d; want 1", got)
+		}
+		r := observe(t, env, &chaosswarm.ProbeSpec{Service: name, Within: experiment.Duration(30 * time.Second)}, "1")
+		if !r.OK {
+			t.Fatalf("the service did not come down to 1 running task: %v %s", r.Observed, r.Reason)
+		}
+		if r := observe(t, env, &chaosswarm.ProbeSpec{Service: name}, ">= 2"); r.OK {
+			t.Errorf("the probe holds >= 2 with %v", r.Observed)
+		}
+		if err := elsewhere(t, &w, u2); err != nil {
+			t.Fatalf("revert scale: %v", err)
+		}
+		if got := replicas(t, d, id); got != 3 {
+			t.Fatalf("replicas after the revert = %d; want 3", got)
+		}
+		if err := elsewhere(t, &w, u1); err != nil {
+			t.Fatalf("revert scale again: %v", err)
+		}
+		if got := replicas(t, d, id); got != 3 {
+			t.Fatalf("replicas after the second revert = %d; want 3", got)
+		}
+		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+	})
+
+	t.Run("drain", func(t *testing.T) {
+		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+		tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name, Selection: experiment.Selection{Pick: experiment.Pick{N: 1}}})[0]
+		u := apply(t, env, fault(t, "drain", nil), tg)
+		var rec struct {
+			NodeID       string `json:"node_id"`
+			Availability string `json:"availability"`
+		}
+		json.Unmarshal(u.Data, &rec)
+		if rec.Availability != "active" {
+			t.Fatalf("drain recorded availability %q; want active", rec.Availability)
+		}
+		node := func() swarm.NodeAvailability {
+			n, _, err := d.Client.NodeInspectWithRaw(ctx, rec.NodeID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n.Spec.Availability
+		}
+		if a := node(); a != swarm.NodeAvailabilityDrain {
+			t.Fatalf("node availability after drain = %s; want drain", a)
+		}
+		// The only node is drained: nothing runs.
+		if r := observe(t, env, &chaosswarm.ProbeSpec{Service: name, Within: experiment.Duration(30 * time.Second)}, "0"); !r.OK {
+			t.Fatalf("tasks still run on the drained node: %v %s", r.Observed, r.Reason)
+		}
+		for range 2 {
+			if err := elsewhere(t, &w, u); err != nil {
+				t.Fatalf("revert drain: %v", err)
+			}
+			if a := node(); a != swarm.NodeAvailabilityActive {
+				t.Fatalf("node availability after the revert = %s; want active", a)
+			}
+		}
+		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+	})
+
+	t.Run("gone", func(t *testing.T) {
+		other := swarmtest.Service(t, d, "gone", 1, nil)
+		swarmtest.WaitRunning(t, d, other, 1, 60*time.Second)
+		tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: d.Name("gone")})[0]
+		u := apply(t, env, fault(t, "scale", map[string]any{"replicas": 2}), tg)
+		if err := d.Client.ServiceRemove(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		before := len(w.all())
+		if err := elsewhere(t, &w, u); err != nil {
+			t.Fatalf("revert scale of a removed service: %v; want a warning", err)
+		}
+		if got := w.all()[before:]; !strings.Contains(got, "no longer exists") {
+			t.Errorf("warnings = %q; want one saying the service no longer exists", got)
+		}
+	})
+}
+
+func TestSwarmProbeWithoutSwarm(t *testing.T) {
+	var w warnings
+	env := newEnv(t, &w)
+	chaosEnv := env
+	spec := &chaosswarm.ProbeSpec{Service: "x"}
+	d := dockertest.New(t)
+	info, err := d.Client.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Swarm.LocalNodeState == swarm.LocalNodeStateActive {
+		t.Skip("the engine is in a swarm now (another test uses it)")
+	}
+	r := observe(t, chaosEnv, spec, "")
+	if r.Err == nil || !strings.Contains(r.Reason, "docker swarm init") {
+		t.Errorf("a probe on an engine in no swarm gives %+v; want an error saying how to make one", r)
+	}
+}
