@@ -235,43 +235,6 @@ func TestSwarmFaults(t *testing.T) {
 		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
 	})
 
-	t.Run("drain", func(t *testing.T) {
-		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
-		tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name, Selection: experiment.Selection{Pick: experiment.Pick{N: 1}}})[0]
-		u := apply(t, env, fault(t, "drain", nil), tg)
-		var rec struct {
-			NodeID       string `json:"node_id"`
-			Availability string `json:"availability"`
-		}
-		json.Unmarshal(u.Data, &rec)
-		if rec.Availability != "active" {
-			t.Fatalf("drain recorded availability %q; want active", rec.Availability)
-		}
-		node := func() swarm.NodeAvailability {
-			n, _, err := d.Client.NodeInspectWithRaw(ctx, rec.NodeID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n.Spec.Availability
-		}
-		if a := node(); a != swarm.NodeAvailabilityDrain {
-			t.Fatalf("node availability after drain = %s; want drain", a)
-		}
-		// The only node is drained: nothing runs.
-		if r := observe(t, env, &chaosswarm.ProbeSpec{Service: name, Within: experiment.Duration(30 * time.Second)}, "0"); !r.OK {
-			t.Fatalf("tasks still run on the drained node: %v %s", r.Observed, r.Reason)
-		}
-		for range 2 {
-			if err := elsewhere(t, &w, u); err != nil {
-				t.Fatalf("revert drain: %v", err)
-			}
-			if a := node(); a != swarm.NodeAvailabilityActive {
-				t.Fatalf("node availability after the revert = %s; want active", a)
-			}
-		}
-		swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
-	})
-
 	t.Run("gone", func(t *testing.T) {
 		other := swarmtest.Service(t, d, "gone", 1, nil)
 		swarmtest.WaitRunning(t, d, other, 1, 60*time.Second)
@@ -288,6 +251,53 @@ func TestSwarmFaults(t *testing.T) {
 			t.Errorf("warnings = %q; want one saying the service no longer exists", got)
 		}
 	})
+}
+
+// TestSwarmDrain drains the only node, which stops every task of the
+// swarm: it runs alone.
+func TestSwarmDrain(t *testing.T) {
+	d := dockertest.New(t)
+	swarmtest.JoinAlone(t, d)
+	id := swarmtest.Service(t, d, "web", 3, nil)
+	var w warnings
+	env := newEnv(t, &w)
+	name := d.Name("web")
+	ctx := context.Background()
+	swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+	tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name, Selection: experiment.Selection{Pick: experiment.Pick{N: 1}}})[0]
+	u := apply(t, env, fault(t, "drain", nil), tg)
+	var rec struct {
+		NodeID       string `json:"node_id"`
+		Availability string `json:"availability"`
+	}
+	json.Unmarshal(u.Data, &rec)
+	if rec.Availability != "active" {
+		t.Fatalf("drain recorded availability %q; want active", rec.Availability)
+	}
+	node := func() swarm.NodeAvailability {
+		n, _, err := d.Client.NodeInspectWithRaw(ctx, rec.NodeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Spec.Availability
+	}
+	if a := node(); a != swarm.NodeAvailabilityDrain {
+		t.Fatalf("node availability after drain = %s; want drain", a)
+	}
+	// The only node is drained: nothing runs.
+	if r := observe(t, env, &chaosswarm.ProbeSpec{Service: name, Within: experiment.Duration(30 * time.Second)}, "0"); !r.OK {
+		t.Fatalf("tasks still run on the drained node: %v %s", r.Observed, r.Reason)
+	}
+	for range 2 {
+		if err := elsewhere(t, &w, u); err != nil {
+			t.Fatalf("revert drain: %v", err)
+		}
+		if a := node(); a != swarm.NodeAvailabilityActive {
+			t.Fatalf("node availability after the revert = %s; want active", a)
+		}
+	}
+	swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
+
 }
 
 func TestSwarmProbeWithoutSwarm(t *testing.T) {

@@ -40,9 +40,19 @@ const (
 // another, still uses it: users hold a shared lock on a file for as long
 // as they need the swarm, and whoever can turn it into an exclusive lock
 // is the last. A swarm this package did not make is never left.
-func Join(tb testing.TB, env *dockertest.Env) {
+func Join(tb testing.TB, env *dockertest.Env) { join(tb, env, syscall.LOCK_SH) }
+
+// JoinAlone is Join for a test that disturbs every service of the node
+// (one that drains it): it waits until no other test uses the swarm, and
+// makes the others wait until it is done.
+func JoinAlone(tb testing.TB, env *dockertest.Env) { join(tb, env, syscall.LOCK_EX) }
+
+func join(tb testing.TB, env *dockertest.Env, node int) {
 	tb.Helper()
 	mutex, users, marker := lockFiles(env.Host)
+	// Taken first and held until the test ends: shared by the tests that
+	// leave the node alone, exclusive for one that does not.
+	tb.Cleanup(lock(tb, strings.TrimSuffix(mutex, ".lock")+".node", node))
 	unlock := lock(tb, mutex, syscall.LOCK_EX)
 	defer unlock()
 	u, err := os.OpenFile(users, os.O_RDWR|os.O_CREATE, 0o600)
@@ -186,7 +196,7 @@ func remove(tb testing.TB, env *dockertest.Env, id, name string) {
 	}
 }
 
-// Ports returns the host ports of the service's running tasks.
+// Ports returns the host port of each of the service's running tasks.
 func Ports(ctx context.Context, env *dockertest.Env, id string) ([]int, error) {
 	f := filters.NewArgs(filters.Arg("service", id), filters.Arg("desired-state", "running"))
 	tasks, err := env.Client.TaskList(ctx, swarm.TaskListOptions{Filters: f})
@@ -198,12 +208,12 @@ func Ports(ctx context.Context, env *dockertest.Env, id string) ([]int, error) {
 		if t.Status.State != swarm.TaskStateRunning {
 			continue
 		}
-		// A port is listed once per address family.
-		seen := map[uint32]bool{}
+		// The port is listed once per address family, at times with a
+		// host port of each: the first is the task's.
 		for _, p := range t.Status.PortStatus.Ports {
-			if p.PublishedPort != 0 && !seen[p.PublishedPort] {
-				seen[p.PublishedPort] = true
+			if p.PublishedPort != 0 {
 				out = append(out, int(p.PublishedPort))
+				break
 			}
 		}
 	}
