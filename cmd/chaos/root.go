@@ -18,6 +18,7 @@ import (
 	_ "github.com/gamedayhq/chaos/internal/inject/docker"
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
 	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
+	_ "github.com/gamedayhq/chaos/internal/inject/swarm"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
