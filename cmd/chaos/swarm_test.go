@@ -62,7 +62,7 @@ func TestSwarmExperiment(t *testing.T) {
 	env := dockertest.New(t)
 	swarmtest.Join(t, env)
 	name := env.Name("web")
-	id := swarmtest.Service(t, env, "web", 3, nil)
+	id := swarmtest.Service(t, env, swarmtest.Spec{Name: "web", Replicas: 3})
 	swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
 	front := swarmFront(t, env, id)
 	hypothesis := fmt.Sprintf(`

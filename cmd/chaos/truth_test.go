@@ -86,6 +86,12 @@ var truthCases = []truthCase{
 	{fault: "docker/restart", file: "docker-restart.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
 	{fault: "docker/pause", file: "docker-pause.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
 	{fault: "docker/disconnect", file: "docker-disconnect.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
+	// The swarm rows get their services, and the vars naming them and
+	// their ports, from TestTruthTableSwarm.
+	{fault: "swarm/kill", file: "swarm-kill.yaml", breaks: "after"},
+	{fault: "swarm/pause", file: "swarm-pause.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
+	{fault: "swarm/scale", file: "swarm-scale.yaml", breaks: "during", ports: []string{"front"}},
+	{fault: "swarm/drain", file: "swarm-drain.yaml", robust: vars("fallback", "true"), breaks: "during", ports: []string{"front"}},
 }
 
 var proxyPorts = []string{"backend", "proxy", "front"}
@@ -157,7 +163,7 @@ func TestTruthTable(t *testing.T) {
 	t.Parallel()
 	var runs []*truthRun
 	for _, c := range truthCases {
-		if strings.HasPrefix(c.fault, "docker/") {
+		if strings.HasPrefix(c.fault, "docker/") || strings.HasPrefix(c.fault, "swarm/") {
 			continue
 		}
 		for _, robust := range c.targets() {

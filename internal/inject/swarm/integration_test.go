@@ -126,7 +126,7 @@ func TestSwarmFaults(t *testing.T) {
 	d := dockertest.New(t)
 	swarmtest.Join(t, d)
 	stack := d.Name("stack")
-	id := swarmtest.Service(t, d, "web", 3, map[string]string{chaosswarm.StackLabel: stack})
+	id := swarmtest.Service(t, d, swarmtest.Spec{Name: "web", Replicas: 3, Labels: map[string]string{chaosswarm.StackLabel: stack}})
 	swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
 	var w warnings
 	env := newEnv(t, &w)
@@ -236,7 +236,7 @@ func TestSwarmFaults(t *testing.T) {
 	})
 
 	t.Run("gone", func(t *testing.T) {
-		other := swarmtest.Service(t, d, "gone", 1, nil)
+		other := swarmtest.Service(t, d, swarmtest.Spec{Name: "gone", Replicas: 1})
 		swarmtest.WaitRunning(t, d, other, 1, 60*time.Second)
 		tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: d.Name("gone")})[0]
 		u := apply(t, env, fault(t, "scale", map[string]any{"replicas": 2}), tg)
@@ -258,7 +258,7 @@ func TestSwarmFaults(t *testing.T) {
 func TestSwarmDrain(t *testing.T) {
 	d := dockertest.New(t)
 	swarmtest.JoinAlone(t, d)
-	id := swarmtest.Service(t, d, "web", 3, nil)
+	id := swarmtest.Service(t, d, swarmtest.Spec{Name: "web", Replicas: 3})
 	var w warnings
 	env := newEnv(t, &w)
 	name := d.Name("web")

@@ -7,6 +7,7 @@
 package swarmtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -142,20 +143,33 @@ func lock(tb testing.TB, path string, how int) func() {
 	return func() { f.Close() }
 }
 
+// Spec describes a test service.
+type Spec struct {
+	// Name is suffixed to the Env's RunID to form the service name.
+	Name     string
+	Replicas uint64
+	Labels   map[string]string
+	// Restart is the condition on which Swarm replaces a task; empty means
+	// any (Swarm's default), "none" never.
+	Restart swarm.RestartPolicyCondition
+}
+
 // Service deploys a replicated service of the dockertest image named
-// env.Name(suffix), with its port 8080 published in host mode on a port
+// env.Name(s.Name), with its port 8080 published in host mode on a port
 // the engine chooses (the ingress routing mesh is not relied on), and
-// removes it when the test ends. Its tasks restart 500 ms after they fail.
-func Service(tb testing.TB, env *dockertest.Env, suffix string, replicas uint64, labels map[string]string) string {
+// removes it when the test ends. Its tasks are replaced 500 ms after they
+// fail.
+func Service(tb testing.TB, env *dockertest.Env, s Spec) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	delay := 500 * time.Millisecond
+	replicas := s.Replicas
 	spec := swarm.ServiceSpec{
-		Annotations: swarm.Annotations{Name: env.Name(suffix), Labels: env.Labels(labels)},
+		Annotations: swarm.Annotations{Name: env.Name(s.Name), Labels: env.Labels(s.Labels)},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{Image: dockertest.ImageRef, Labels: env.Labels(nil)},
-			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: &delay},
+			RestartPolicy: &swarm.RestartPolicy{Condition: cmp.Or(s.Restart, swarm.RestartPolicyConditionAny), Delay: &delay},
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{
