@@ -109,9 +109,8 @@ func (c *ReplicaCond) UnmarshalYAML(n *yaml.Node) error {
 // JSONSchema describes the comparison.
 func (ReplicaCond) JSONSchema() map[string]any {
 	return map[string]any{
-		"type":        []string{"string", "integer"},
-		"pattern":     `^(\s*(<=|>=|==|!=|<|>)?\s*(desired|[0-9]+)\s*)$|\$\{[^}]+\}`,
-		"description": `running tasks compared with desired or a count: "== desired", ">= 2", "3"`,
+		"type":    []string{"string", "integer"},
+		"pattern": `^(\s*(<=|>=|==|!=|<|>)?\s*(desired|[0-9]+)\s*)$|\$\{[^}]+\}`,
 	}
 }
 
