@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,6 +151,43 @@ recovery: {within: 30s}
 		}
 		if n := *svc.Spec.Mode.Replicated.Replicas; n != 3 {
 			t.Fatalf("replicas after the run = %d; want 3, as before the fault", n)
+		}
+		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
+	})
+
+	t.Run("scale reverted on SIGINT", func(t *testing.T) {
+		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
+		exp := fmt.Sprintf(`version: v1
+title: interrupted
+targets:
+  web: {swarm: {service: %s, pick: 1}}
+method:
+  - {fault: scale, target: web, with: {replicas: 1}, for: 2m}
+`, name)
+		done, signal := runAsync(t, exp)
+		ctx := context.Background()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			svc, _, err := env.Client.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *svc.Spec.Mode.Replicated.Replicas == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the service was not scaled to 1 within 30s")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		signal(syscall.SIGINT)
+		waitRun(t, done, exitInterrupted)
+		svc, _, err := env.Client.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := *svc.Spec.Mode.Replicated.Replicas; n != 3 {
+			t.Fatalf("replicas after the interrupted run = %d; want 3", n)
 		}
 		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
 	})
