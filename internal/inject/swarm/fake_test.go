@@ -1,0 +1,178 @@
+package swarm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
+
+	"github.com/gamedayhq/chaos/internal/inject"
+)
+
+// fakeAPI answers the calls the scale and drain reverts make; the methods
+// a test does not set panic through the nil embedded interface.
+type fakeAPI struct {
+	API
+	info    system.Info
+	service swarm.Service
+	node    swarm.Node
+	// updates fail with these errors, one per call, before they succeed.
+	failures []error
+	updates  int
+}
+
+func (f *fakeAPI) Info(context.Context) (system.Info, error) { return f.info, nil }
+
+func (f *fakeAPI) ServiceInspectWithRaw(_ context.Context, id string, _ swarm.ServiceInspectOptions) (swarm.Service, []byte, error) {
+	if id != f.service.ID {
+		return swarm.Service{}, nil, notFound{}
+	}
+	s := f.service
+	n := *s.Spec.Mode.Replicated.Replicas
+	s.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
+	return s, nil, nil
+}
+
+func (f *fakeAPI) ServiceUpdate(_ context.Context, id string, v swarm.Version, spec swarm.ServiceSpec, _ swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
+	f.updates++
+	if len(f.failures) > 0 {
+		err := f.failures[0]
+		f.failures = f.failures[1:]
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	if v != f.service.Version {
+		return swarm.ServiceUpdateResponse{}, errors.New("update out of sequence")
+	}
+	f.service.Spec, f.service.Version.Index = spec, f.service.Version.Index+1
+	return swarm.ServiceUpdateResponse{}, nil
+}
+
+func (f *fakeAPI) NodeInspectWithRaw(_ context.Context, id string) (swarm.Node, []byte, error) {
+	if id != f.node.ID {
+		return swarm.Node{}, nil, notFound{}
+	}
+	return f.node, nil, nil
+}
+
+func (f *fakeAPI) NodeUpdate(_ context.Context, id string, v swarm.Version, spec swarm.NodeSpec) error {
+	f.updates++
+	f.node.Spec, f.node.Version.Index = spec, f.node.Version.Index+1
+	return nil
+}
+
+type notFound struct{}
+
+func (notFound) Error() string { return "not found" }
+func (notFound) NotFound()     {}
+
+func manager() system.Info {
+	var i system.Info
+	i.Swarm.LocalNodeState, i.Swarm.ControlAvailable, i.Swarm.NodeID = swarm.LocalNodeStateActive, true, "node1"
+	return i
+}
+
+func withCluster(api API) (*inject.Env, *[]string) {
+	var warned []string
+	env := inject.NewEnv(1, func(m string) { warned = append(warned, m) })
+	env.Put("swarm", New(api, "unix:///fake.sock"))
+	return env, &warned
+}
+
+func scaleUndo(replicas uint64) inject.Undo {
+	data, _ := json.Marshal(scaleRecord{ServiceID: "svc1", Service: "web", Replicas: replicas})
+	return inject.Undo{Action: undoScale, Data: data}
+}
+
+func TestScaleBack(t *testing.T) {
+	three := uint64(3)
+	one := uint64(1)
+	for _, c := range []struct {
+		name        string
+		have        *uint64
+		failures    []error
+		wantUpdates int
+		wantErr     string
+	}{
+		{name: "scaled down", have: &one, wantUpdates: 1},
+		{name: "back already", have: &three, wantUpdates: 0},
+		{name: "lost a race twice", have: &one, failures: []error{errors.New("rpc error: update out of sequence"), errors.New("update out of sequence")}, wantUpdates: 3},
+		{name: "refused", have: &one, failures: []error{errors.New("permission denied")}, wantUpdates: 1, wantErr: "docker service scale svc1=3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			api := &fakeAPI{info: manager(), failures: c.failures}
+			api.service.ID = "svc1"
+			api.service.Spec.Name = "web"
+			api.service.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: c.have}
+			env, warned := withCluster(api)
+			err := inject.Revert(context.Background(), env, scaleUndo(3))
+			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("revert = %v; want error containing %q", err, c.wantErr)
+			}
+			if api.updates != c.wantUpdates {
+				t.Errorf("revert made %d updates; want %d", api.updates, c.wantUpdates)
+			}
+			if got := *api.service.Spec.Mode.Replicated.Replicas; c.wantErr == "" && got != 3 {
+				t.Errorf("replicas after the revert = %d; want 3", got)
+			}
+			if len(*warned) > 0 {
+				t.Errorf("warnings %q; want none", *warned)
+			}
+		})
+	}
+}
+
+func TestRevertsOfWhatIsGone(t *testing.T) {
+	api := &fakeAPI{info: manager()}
+	env, warned := withCluster(api)
+	if err := inject.Revert(context.Background(), env, scaleUndo(3)); err != nil {
+		t.Fatalf("scale back of a removed service = %v; want a warning", err)
+	}
+	data, _ := json.Marshal(nodeRecord{NodeID: "node9", Node: "gone-host", Availability: "active"})
+	if err := inject.Revert(context.Background(), env, inject.Undo{Action: undoAvailability, Data: data}); err != nil {
+		t.Fatalf("availability of a removed node = %v; want a warning", err)
+	}
+	// An engine that left the swarm has no services left to scale back.
+	api.info = system.Info{}
+	if err := inject.Revert(context.Background(), env, scaleUndo(3)); err != nil {
+		t.Fatalf("scale back on an engine in no swarm = %v; want a warning", err)
+	}
+	if len(*warned) != 3 || !strings.Contains((*warned)[0], "service web no longer exists") || !strings.Contains((*warned)[1], "node gone-host no longer exists") {
+		t.Errorf("warnings = %q; want three saying what is gone", *warned)
+	}
+	if api.updates != 0 {
+		t.Errorf("%d updates of things that are gone", api.updates)
+	}
+}
+
+func TestDrainRestoresThePreviousAvailability(t *testing.T) {
+	api := &fakeAPI{info: manager()}
+	api.node.ID, api.node.Description.Hostname = "node1", "host1"
+	api.node.Spec.Availability = swarm.NodeAvailabilityPause
+	env, _ := withCluster(api)
+	c, _ := cluster(context.Background(), env)
+	// Two drains of the run on one node, through two of its tasks: both
+	// remember what the node was before the first.
+	first := c.hold("node:node1", string(api.node.Spec.Availability))
+	if err := c.setAvailability(context.Background(), "node1", swarm.NodeAvailabilityDrain); err != nil {
+		t.Fatal(err)
+	}
+	if second := c.hold("node:node1", string(api.node.Spec.Availability)); second != first {
+		t.Fatalf("the second drain remembers %q; want %q, what the node was before the first", second, first)
+	}
+	data, _ := json.Marshal(nodeRecord{NodeID: "node1", Node: "host1", Availability: first})
+	for range 2 {
+		if err := inject.Revert(context.Background(), env, inject.Undo{Action: undoAvailability, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		if a := api.node.Spec.Availability; a != swarm.NodeAvailabilityPause {
+			t.Fatalf("availability after the revert = %s; want pause, as before", a)
+		}
+	}
+	if api.updates != 2 {
+		t.Errorf("%d updates; want 2 (the drain and one revert)", api.updates)
+	}
+}
