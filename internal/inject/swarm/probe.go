@@ -87,7 +87,7 @@ func ParseReplicaCond(s string) (ReplicaCond, error) {
 	}
 	n, err := strconv.Atoi(t)
 	if err != nil || n < 0 {
-		return ReplicaCond{}, fmt.Errorf("replicas %q: want a comparison with desired or a count of 0 or more, such as \"== desired\" or \">= 2\"", s)
+		return ReplicaCond{}, fmt.Errorf("%q is not a count of 0 or more nor desired: write it as \"== desired\" or \">= 2\"", s)
 	}
 	c.Value = n
 	return c, nil
@@ -96,7 +96,7 @@ func ParseReplicaCond(s string) (ReplicaCond, error) {
 // UnmarshalYAML reads the comparison.
 func (c *ReplicaCond) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return errors.New(`replicas: want a comparison such as "== desired" or ">= 2"`)
+		return errors.New(`want a comparison such as "== desired" or ">= 2"`)
 	}
 	v, err := ParseReplicaCond(n.Value)
 	if err != nil {
