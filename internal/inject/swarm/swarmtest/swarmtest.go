@@ -23,6 +23,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
@@ -34,6 +35,10 @@ const (
 	ListenAddr = "127.0.0.1:2377"
 	AddrPool   = "10.251.0.0/16"
 )
+
+// gwbridge is the bridge docker swarm init makes for the containers of
+// services to reach the host.
+const gwbridge = "docker_gwbridge"
 
 // Join makes the engine of env a single-node swarm manager for the test,
 // unless it is a manager already. When the test ends, the engine leaves
@@ -81,8 +86,14 @@ func join(tb testing.TB, env *dockertest.Env, node int) {
 		tb.Fatalf("the engine at %s is in swarm state %q; the swarm tests need a manager, or an engine in no swarm", env.Host, info.Swarm.LocalNodeState)
 	}
 	// The marker is written first: a test killed half way through the
-	// init still gets the swarm left by the next last user.
-	if err := os.WriteFile(marker, []byte(env.Host+"\n"), 0o600); err != nil {
+	// init still gets the swarm left by the next last user. It says
+	// whether the init makes the bridge that swarm containers use to
+	// reach the host, which leaving the swarm keeps.
+	mark := env.Host + "\n"
+	if _, err := env.Client.NetworkInspect(ctx, gwbridge, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+		mark += gwbridge + "\n"
+	}
+	if err := os.WriteFile(marker, []byte(mark), 0o600); err != nil {
 		tb.Fatalf("write %s: %v", marker, err)
 	}
 	_, err = env.Client.SwarmInit(ctx, swarm.InitRequest{
@@ -106,7 +117,8 @@ func leave(tb testing.TB, env *dockertest.Env, users *os.File, mutex, marker str
 	if err := syscall.Flock(int(users.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return // another test still uses the swarm
 	}
-	if _, err := os.Stat(marker); err != nil {
+	mark, err := os.ReadFile(marker)
+	if err != nil {
 		return // not ours
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -116,6 +128,11 @@ func leave(tb testing.TB, env *dockertest.Env, users *os.File, mutex, marker str
 		if ierr != nil || info.Swarm.LocalNodeState != swarm.LocalNodeStateInactive {
 			tb.Errorf("docker swarm leave --force: %v", err)
 			return
+		}
+	}
+	if strings.Contains(string(mark), "\n"+gwbridge+"\n") {
+		if err := env.Client.NetworkRemove(ctx, gwbridge); err != nil && !cerrdefs.IsNotFound(err) {
+			tb.Errorf("remove the network %s that docker swarm init made: %v", gwbridge, err)
 		}
 	}
 	os.Remove(marker)
