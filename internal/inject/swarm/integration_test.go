@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -207,9 +208,14 @@ func TestSwarmFaults(t *testing.T) {
 		tasks := selectTasks(t, env, &chaosswarm.TargetSpec{Service: name})
 		f := fault(t, "scale", map[string]any{"replicas": 1})
 		// Two tasks of one service: the second fault must remember 3,
-		// not the 1 the first left.
+		// not the 1 the first left, though Swarm may be stopping its
+		// task already.
 		u1 := apply(t, env, f, tasks[0])
-		u2 := apply(t, env, f, tasks[1])
+		stopping, err := waitTaskStopping(ctx, d, tasks[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		u2 := apply(t, env, f, stopping)
 		if got := replicas(t, d, id); got != 1 {
 			t.Fatalf("replicas after scale = %d; want 1", got)
 		}
@@ -298,6 +304,29 @@ func TestSwarmDrain(t *testing.T) {
 	}
 	swarmtest.WaitRunning(t, d, id, 3, 60*time.Second)
 
+}
+
+// waitTaskStopping waits until Swarm no longer wants one of the tasks
+// running, and returns it.
+func waitTaskStopping(ctx context.Context, d *dockertest.Env, tasks []inject.Target) (inject.Target, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		for _, tg := range tasks {
+			task, _, err := d.Client.TaskInspectWithRaw(ctx, tg.ID)
+			if err != nil {
+				return tg, err
+			}
+			if task.DesiredState != swarm.TaskStateRunning {
+				return tg, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return inject.Target{}, errors.New("swarm wants every task running 30s after the scale down")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func TestSwarmProbeWithoutSwarm(t *testing.T) {

@@ -295,6 +295,9 @@ type Task struct {
 	NodeID      string
 	Node        string // the node's hostname
 	ContainerID string
+	// State is the task's state, and DesiredState the one Swarm wants it
+	// in; both are running for a task Tasks lists.
+	State, DesiredState swarm.TaskState
 }
 
 // Name names the task for people, as Docker names its container without
@@ -343,6 +346,7 @@ func (c *Cluster) Tasks(ctx context.Context, s Selector) ([]Task, error) {
 			out = append(out, Task{
 				ID: t.ID, Service: svc.Spec.Name, ServiceID: svc.ID, Slot: t.Slot,
 				NodeID: t.NodeID, Node: nodes[t.NodeID], ContainerID: containerOf(t),
+				State: t.Status.State, DesiredState: t.DesiredState,
 			})
 		}
 	}
@@ -382,7 +386,9 @@ func (c *Cluster) nodes(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// task looks a task up again by ID, for a fault about to act on it.
+// task looks a task up again by ID, for a fault about to act on it or on
+// its service or node. It need not run any more: a fault of the run on
+// another task of the same service or node may have stopped it already.
 func (c *Cluster) task(ctx context.Context, id string) (Task, error) {
 	t, _, err := c.api.TaskInspectWithRaw(ctx, id)
 	if err != nil {
@@ -398,19 +404,20 @@ func (c *Cluster) task(ctx context.Context, id string) (Task, error) {
 	if n, _, err := c.api.NodeInspectWithRaw(ctx, t.NodeID); err == nil {
 		out.Node = n.Description.Hostname
 	}
-	if t.Status.State != swarm.TaskStateRunning || t.DesiredState != swarm.TaskStateRunning {
-		return out, fmt.Errorf("task %s is %s (Swarm wants it %s), not running", out.Name(), t.Status.State, t.DesiredState)
-	}
+	out.State, out.DesiredState = t.Status.State, t.DesiredState
 	return out, nil
 }
 
-// local checks that the task's container runs on this engine's node: the
-// container faults act through the engine, which knows only its own
-// containers.
+// local checks that the task runs, and that its container is on this
+// engine's node: the container faults act through the engine, which knows
+// only its own containers.
 func (c *Cluster) local(ctx context.Context, t Task) error {
 	self, err := c.manager(ctx)
 	if err != nil {
 		return err
+	}
+	if t.State != swarm.TaskStateRunning || t.DesiredState != swarm.TaskStateRunning {
+		return fmt.Errorf("task %s is %s (Swarm wants it %s), not running", t.Name(), t.State, t.DesiredState)
 	}
 	if t.NodeID != self {
 		return fmt.Errorf("task %s runs on another node than the Docker engine at %s: select tasks with node: set to that engine's node, or point DOCKER_HOST at the engine of node %s", t.Name(), c.host, cmp.Or(t.Node, t.NodeID))
