@@ -84,6 +84,11 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 				}
 			}
 			fmt.Fprintln(w, line)
+			if s.Kind == experiment.StepFault {
+				for _, l := range describeStep(ctx, env, e, s) {
+					fmt.Fprintln(w, "      "+l)
+				}
+			}
 		}
 		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(end))
 	}
@@ -132,6 +137,38 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, has
 		parts[i] = p.String()
 	}
 	return fmt.Sprintf("%d of %d matching would be hit: %s", len(picked), matched, strings.Join(parts, ", "))
+}
+
+// describeStep says what a fault step would do to each target it would
+// hit now, for the faults that can say (inject.Describer): where each
+// acts and what it installs. Nothing is touched.
+func describeStep(ctx context.Context, env *inject.Env, e *experiment.Experiment, s *experiment.Step) []string {
+	d, ok := s.With.(inject.Describer)
+	if !ok {
+		return nil
+	}
+	t := e.Targets.Get(s.Target)
+	kind, ok := inject.LookupTarget(t.Kind)
+	if !ok || kind.Start != nil {
+		return nil
+	}
+	picked, _, err := inject.Select(ctx, env, t.Name, kind, t.Spec)
+	if err != nil {
+		return nil // the targets' own lines say why
+	}
+	var out []string
+	for _, p := range picked {
+		lines, err := d.Describe(ctx, env, p)
+		if err != nil {
+			out = append(out, fmt.Sprintf("on %s: %v", p, err))
+			continue
+		}
+		if len(lines) > 0 {
+			out = append(out, fmt.Sprintf("on %s: %s", p, lines[0]))
+			out = append(out, lines[1:]...)
+		}
+	}
+	return out
 }
 
 // planJSON is one experiment's plan as --dry-run --json writes it.
