@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/google/nftables"
+	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -245,11 +246,38 @@ func (n Namespace) nft(fn func(c *nftables.Conn) error) error {
 		return err
 	}
 	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())), nftables.WithSockOptions(bigReadBuffer))
 	if err != nil {
 		return fmt.Errorf("nftables in %s: %w", n, err)
 	}
 	return fn(c)
+}
+
+// nftReadBuffer holds the kernel's acknowledgements of one batch: a fault
+// with rules on each device of a namespace with many of them (the host's,
+// with a veth per container) is acknowledged in more than the default
+// buffer holds, and the batch fails with ENOBUFS.
+const nftReadBuffer = 8 << 20
+
+// bigReadBuffer gives a netlink socket nftReadBuffer, beyond the
+// system's rmem_max when chaos may (CAP_NET_ADMIN), else as much as it
+// allows.
+func bigReadBuffer(c *mdnetlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, nftReadBuffer)
+		if serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, nftReadBuffer)
+		}
+	}); err != nil {
+		return nil
+	}
+	_ = serr // a smaller buffer still serves most namespaces
+	return nil
 }
 
 // netlink runs fn with a netlink handle whose sockets are made inside the
