@@ -2,8 +2,6 @@ package network
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,8 +41,11 @@ func init() {
 		Name: HostKind,
 		New:  func() any { return &HostSpec{} },
 		Resolve: func(context.Context, *inject.Env, any) ([]inject.Target, error) {
-			name, _ := os.Hostname()
-			return []inject.Target{{Kind: HostKind, ID: "host", Name: "the host's network namespace (" + name + ")"}}, nil
+			name, err := os.Hostname()
+			if err != nil {
+				name = "localhost"
+			}
+			return []inject.Target{{Kind: HostKind, ID: name, Name: "its own network namespace"}}, nil
 		},
 		DefaultMax: 1,
 	})
@@ -172,18 +173,13 @@ func engine(ctx context.Context, env *inject.Env) (*docker.Engine, error) {
 	return r.(*docker.Engine), nil
 }
 
-// runID names the run's tables: the run's id, or one made up for an Env
-// outside a run.
+// runID names the run's tables: the run's id, or RUN for an Env outside
+// a run (the dry run shows the tables as chaos_RUN_N).
 func runID(env *inject.Env) string {
 	if env.RunID != "" {
 		return env.RunID
 	}
-	r, _ := env.Resource("network.run", func() (any, error) {
-		b := make([]byte, 4)
-		_, _ = rand.Read(b)
-		return "x" + hex.EncodeToString(b), nil
-	})
-	return r.(string)
+	return "RUN"
 }
 
 // nextSeq numbers the run's network faults, from 1.
