@@ -194,6 +194,9 @@ type stepPlan struct {
 	Target     string `json:"target,omitempty"`
 	For        string `json:"for,omitempty"`
 	Background bool   `json:"background,omitempty"`
+	// Effects say, for the faults that can, where the fault would act on
+	// each target and what it would install there.
+	Effects []string `json:"effects,omitempty"`
 }
 
 // dryRunJSON writes the plans as one JSON array.
@@ -212,6 +215,9 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 			if s.Kind == experiment.StepFault && s.For > 0 {
 				sp.For = s.For.String()
 			}
+			if s.Kind == experiment.StepFault {
+				sp.Effects = describeStep(ctx, env, e, s)
+			}
 			p.Method = append(p.Method, sp)
 		}
 		// The plan shows values as substituted: secrets must not appear.
@@ -222,6 +228,9 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		}
 		for i := range p.Method {
 			p.Method[i].Name = m.Replace(p.Method[i].Name)
+			for k, l := range p.Method[i].Effects {
+				p.Method[i].Effects[k] = m.Replace(l)
+			}
 		}
 		plans = append(plans, p)
 	}

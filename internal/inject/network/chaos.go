@@ -81,6 +81,9 @@ func (s *settings[F, PF]) Validate() error { return s.fault().Validate() }
 // the journal.
 func (s *settings[F, PF]) MarshalJSON() ([]byte, error) { return json.Marshal(&s.Fault) }
 
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *settings[F, PF]) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.Fault) }
+
 // Precheck refuses a target whose namespace chaos cannot act in.
 func (s *settings[F, PF]) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
 	return precheck(ctx, env, t)

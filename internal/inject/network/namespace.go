@@ -219,7 +219,9 @@ func findInode(ino uint64) *os.File {
 //
 // The thread is locked for fn and never unlocked, so that the runtime
 // throws it away when fn returns: no goroutine can ever run later on a
-// thread left in the target's namespace.
+// thread left in the target's namespace. It is never the process's main
+// thread, which the runtime keeps rather than throws away, and whose
+// namespace is the host's for HostNamespace.
 func (n Namespace) Do(fn func() error) error {
 	f, err := n.open()
 	if err != nil {
@@ -227,15 +229,34 @@ func (n Namespace) Do(fn func() error) error {
 	}
 	defer f.Close()
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	go OffMainThread(func() {
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("enter network namespace %s: %w", n, err)
 			return
 		}
 		errc <- fn()
-	}()
+	})
 	return <-errc
+}
+
+// OffMainThread runs fn locked to an OS thread that is not the process's
+// main thread, and leaves that thread locked, to be thrown away when the
+// calling goroutine ends: for fn that switches the thread's namespace.
+// Should the goroutine be on the main thread, it holds it while another
+// goroutine, which then cannot be on it, runs fn.
+func OffMainThread(fn func()) {
+	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		OffMainThread(fn)
+	}()
+	<-done
+	runtime.UnlockOSThread()
 }
 
 // nft runs fn with an nftables connection whose netlink sockets are made
