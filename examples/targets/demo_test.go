@@ -247,10 +247,14 @@ func TestBlackFridayDocker(t *testing.T) {
 			t.Errorf("remove images: %v\n%s", err, out)
 		}
 	})
-	// A private subnet of its own, tried until one is free.
+	// A private subnet for each run, tried until one is free: the naive
+	// run's network may not be gone yet when the resilient one starts.
 	base := 1 + rand.IntN(250)
 	run := func(mode string) (int, journal) {
 		ports := freePorts(t, 2)
+		if mode == "resilient" {
+			base += 100
+		}
 		for attempt := 0; ; attempt++ {
 			subnet := fmt.Sprintf("10.219.%d", (base+attempt)%254+1)
 			code, j := runChaos(t, "experiments/docker/black-friday.yaml",
