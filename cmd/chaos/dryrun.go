@@ -84,6 +84,11 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 				}
 			}
 			fmt.Fprintln(w, line)
+			if s.Kind == experiment.StepFault {
+				for _, l := range describeStep(ctx, env, e, s) {
+					fmt.Fprintln(w, "      "+l)
+				}
+			}
 		}
 		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(end))
 	}
@@ -134,6 +139,38 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, has
 	return fmt.Sprintf("%d of %d matching would be hit: %s", len(picked), matched, strings.Join(parts, ", "))
 }
 
+// describeStep says what a fault step would do to each target it would
+// hit now, for the faults that can say (inject.Describer): where each
+// acts and what it installs. Nothing is touched.
+func describeStep(ctx context.Context, env *inject.Env, e *experiment.Experiment, s *experiment.Step) []string {
+	d, ok := s.With.(inject.Describer)
+	if !ok {
+		return nil
+	}
+	t := e.Targets.Get(s.Target)
+	kind, ok := inject.LookupTarget(t.Kind)
+	if !ok || kind.Start != nil {
+		return nil
+	}
+	picked, _, err := inject.Select(ctx, env, t.Name, kind, t.Spec)
+	if err != nil {
+		return nil // the targets' own lines say why
+	}
+	var out []string
+	for _, p := range picked {
+		lines, err := d.Describe(ctx, env, p)
+		if err != nil {
+			out = append(out, fmt.Sprintf("on %s: %v", p, err))
+			continue
+		}
+		if len(lines) > 0 {
+			out = append(out, fmt.Sprintf("on %s: %s", p, lines[0]))
+			out = append(out, lines[1:]...)
+		}
+	}
+	return out
+}
+
 // planJSON is one experiment's plan as --dry-run --json writes it.
 type planJSON struct {
 	File    string       `json:"file"`
@@ -157,6 +194,9 @@ type stepPlan struct {
 	Target     string `json:"target,omitempty"`
 	For        string `json:"for,omitempty"`
 	Background bool   `json:"background,omitempty"`
+	// Effects say, for the faults that can, where the fault would act on
+	// each target and what it would install there.
+	Effects []string `json:"effects,omitempty"`
 }
 
 // dryRunJSON writes the plans as one JSON array.
@@ -175,6 +215,9 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 			if s.Kind == experiment.StepFault && s.For > 0 {
 				sp.For = s.For.String()
 			}
+			if s.Kind == experiment.StepFault {
+				sp.Effects = describeStep(ctx, env, e, s)
+			}
 			p.Method = append(p.Method, sp)
 		}
 		// The plan shows values as substituted: secrets must not appear.
@@ -185,6 +228,9 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		}
 		for i := range p.Method {
 			p.Method[i].Name = m.Replace(p.Method[i].Name)
+			for k, l := range p.Method[i].Effects {
+				p.Method[i].Effects[k] = m.Replace(l)
+			}
 		}
 		plans = append(plans, p)
 	}

@@ -158,6 +158,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.mask = exp.Masker()
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
 	r.env.Protected = opts.Protected
+	r.env.RunID = opts.RunID
 	ctx = inject.WithEnv(ctx, r.env)
 	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir()), opts.RunID, exp.File)
 	r.initChecks()
