@@ -46,7 +46,7 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	if len(e.Load) > 0 {
 		fmt.Fprintln(w, "\nload, for the whole run:")
 		for _, l := range e.Load {
-			fmt.Fprintf(w, "  %s: %s %s at %s\n", l.Name, l.HTTP.Method, l.HTTP.URL, l.Rate)
+			fmt.Fprintf(w, "  %s: %s at %s\n", l.Name, l.Describe(), l.Rate)
 		}
 	}
 	if len(e.Targets) > 0 {

@@ -82,6 +82,18 @@ func Schema(c Catalog) map[string]any {
 	service := g.of(reflect.TypeFor[Service]())
 	service["properties"].(map[string]any)["ready"] = obj(readyProps, nil)
 
+	var streamAlts []any
+	for _, k := range c.StreamKinds() {
+		st := g.of(reflect.TypeFor[Stream]())
+		props := st["properties"].(map[string]any)
+		props[k] = g.of(reflect.TypeOf(c.NewStream(k)))
+		if k != "http" {
+			delete(props, "success")
+		}
+		st["required"] = append(st["required"].([]string), k)
+		streamAlts = append(streamAlts, st)
+	}
+
 	list := func(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
 	root := obj(map[string]any{
 		"version":      map[string]any{"const": Version},
@@ -91,7 +103,7 @@ func Schema(c Catalog) map[string]any {
 		"vars":         map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}},
 		"services":     list(service),
 		"targets":      map[string]any{"type": "object", "additionalProperties": map[string]any{"oneOf": targetAlts}},
-		"load":         list(g.of(reflect.TypeFor[Stream]())),
+		"load":         list(map[string]any{"oneOf": streamAlts, "description": "a load stream of one kind: " + strings.Join(c.StreamKinds(), ", ")}),
 		"steady_state": list(ref("check")),
 		"method":       list(ref("step")),
 		"rollbacks":    list(ref("step")),

@@ -3,11 +3,12 @@ package runner
 import (
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/load"
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
-// Catalog is the experiment.Catalog of every registered target, fault and
-// probe kind.
+// Catalog is the experiment.Catalog of every registered target, fault,
+// probe and load stream kind.
 type Catalog struct{}
 
 // TargetKinds lists the target kinds.
@@ -42,6 +43,18 @@ func (Catalog) NewProbe(kind string) (spec, expect any) {
 	k, ok := probe.Lookup(kind)
 	if !ok {
 		return nil, nil
+	}
+	return k.New()
+}
+
+// StreamKinds lists the load stream kinds.
+func (Catalog) StreamKinds() []string { return load.Kinds() }
+
+// NewStream returns new settings for a load stream kind.
+func (Catalog) NewStream(kind string) any {
+	k, ok := load.LookupKind(kind)
+	if !ok {
+		return nil
 	}
 	return k.New()
 }

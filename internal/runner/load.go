@@ -3,8 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,26 +29,25 @@ func (r *run) startLoad(ctx context.Context) {
 	r.stopStreams = cancel
 	var wg sync.WaitGroup
 	for _, spec := range r.exp.Load {
-		h := http.Header{}
-		for k, v := range spec.HTTP.Headers {
-			h.Set(k, v)
-		}
 		ls := load.Stream{
 			Name:        spec.Name,
 			Rate:        spec.Rate.PerSecond(),
-			Method:      spec.HTTP.Method,
-			URL:         spec.HTTP.URL,
-			Header:      h,
-			Body:        spec.HTTP.Body,
 			Timeout:     spec.Timeout.D(),
 			MaxInflight: spec.MaxInflight,
 			Window:      spec.Window.D(),
 			Success:     spec.Success,
 		}
+		if err := load.Configure(&ls, spec.Kind, spec.Spec); err != nil {
+			r.fail(fmt.Errorf("load stream %q: %w", spec.Name, err))
+			continue
+		}
 		s := &stream{spec: spec, started: time.Now(), done: make(chan struct{})}
 		r.streams = append(r.streams, s)
 		r.mu.Lock()
-		r.j.Streams = append(r.j.Streams, journal.Stream{Name: spec.Name, Method: spec.HTTP.Method, URL: r.mask.Replace(spec.HTTP.URL), Rate: spec.Rate.PerSecond()})
+		// What is sent, as the method and the URL of an HTTP request: the
+		// kind and its target for the other kinds.
+		method, target, _ := strings.Cut(spec.Describe(), " ")
+		r.j.Streams = append(r.j.Streams, journal.Stream{Name: spec.Name, Method: method, URL: r.mask.Replace(target), Rate: spec.Rate.PerSecond()})
 		r.mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -58,7 +57,7 @@ func (r *run) startLoad(ctx context.Context) {
 				r.fail(fmt.Errorf("load stream %q: %w", spec.Name, err))
 			}
 		}()
-		r.emit(journal.Event{Type: "load.started", Message: fmt.Sprintf("%s: %s %s at %s", spec.Name, spec.HTTP.Method, spec.HTTP.URL, spec.Rate)})
+		r.emit(journal.Event{Type: "load.started", Message: fmt.Sprintf("%s: %s at %s", spec.Name, r.mask.Replace(spec.Describe()), spec.Rate)})
 	}
 	r.loadWG = &wg
 }
