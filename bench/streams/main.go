@@ -5,12 +5,13 @@
 //   - an exec stream of true at 200/s keeps its rate within 1%; what one
 //     command costs (wall time and CPU, fork and exec included) is set
 //     against running true back to back with os/exec alone;
+//
 //   - a tcp stream at 5,000/s against an echo server in another process
 //     keeps its rate within 1% on under half a core (getrusage), set
 //     against a bare loop of goroutines making the same exchanges at the
 //     same rate.
 //
-//	go run ./bench/streams [-for 10s]
+//     go run ./bench/streams [-for 10s]
 package main
 
 import (
