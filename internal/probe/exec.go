@@ -3,6 +3,9 @@ package probe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +32,67 @@ type ExecExpect struct {
 	StdoutContains string                `yaml:"stdout_contains" json:"stdout_contains,omitempty"`
 	StdoutRegex    experiment.Regexp     `yaml:"stdout_regex" json:"stdout_regex,omitzero"`
 	StderrContains string                `yaml:"stderr_contains" json:"stderr_contains,omitempty"`
+	// Latency bounds how long the command ran.
+	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero" doc:"how long the command may run, such as \"< 2s\""`
+	// StdoutValue is a number read from stdout and what it must be.
+	StdoutValue *Extract `yaml:"stdout_value" json:"stdout_value,omitempty" doc:"a number read from stdout, by json: path or by match: with a capture group, and the value: it must have"`
+}
+
+// Extract reads a number from a command's output: at a dotted JSON path
+// when the output is JSON, else the first capture group of a regular
+// expression.
+type Extract struct {
+	JSON  string                `yaml:"json" json:"json,omitempty" doc:"a dotted path such as replication.lag in stdout read as JSON"`
+	Match experiment.Regexp     `yaml:"match" json:"match,omitzero" doc:"a regular expression whose first capture group is the number"`
+	Value experiment.NumberCond `yaml:"value" json:"value" chaos:"required" doc:"what the number must be, such as \"< 5\""`
+}
+
+// Validate takes exactly one of json and match, and a match with a group.
+func (e *Extract) Validate() error {
+	switch {
+	case e.JSON == "" && e.Match.Regexp == nil:
+		return errors.New("stdout_value needs json: (a path in stdout read as JSON) or match: (a regular expression with a capture group)")
+	case e.JSON != "" && e.Match.Regexp != nil:
+		return errors.New("stdout_value takes json: or match:, not both")
+	case e.Match.Regexp != nil && e.Match.NumSubexp() == 0:
+		return fmt.Errorf("match %q has no capture group: put the number in parentheses, such as lag=([0-9.]+)", e.Match.String())
+	}
+	return nil
+}
+
+// what names where the number is read, for reasons.
+func (e *Extract) what() string {
+	if e.JSON != "" {
+		return "stdout " + e.JSON
+	}
+	return fmt.Sprintf("stdout's match of %q", e.Match.String())
+}
+
+// Read finds the number in out.
+func (e *Extract) Read(out []byte) (float64, error) {
+	var text string
+	if e.JSON != "" {
+		var doc any
+		if err := json.Unmarshal(out, &doc); err != nil {
+			return 0, fmt.Errorf("stdout is not JSON (%v): %s", err, excerpt(out))
+		}
+		v, ok := JSONPath(doc, e.JSON)
+		if !ok {
+			return 0, fmt.Errorf("stdout has no %s: %s", e.JSON, excerpt(out))
+		}
+		text = v
+	} else {
+		m := e.Match.FindSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("stdout does not match %q: %s", e.Match.String(), excerpt(out))
+		}
+		text = string(m[1])
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s is %q, not a number", e.what(), text)
+	}
+	return f, nil
 }
 
 func runExec(ctx context.Context, specAny, expectAny any) Result {
@@ -44,7 +108,7 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 	case err != nil:
 		return Failf(nil, "%v", err)
 	}
-	obs := map[string]string{"exit_code": strconv.Itoa(res.ExitCode)}
+	obs := Observe(res)
 	out := map[string]string{
 		"exit_code": obs["exit_code"],
 		"stdout":    strings.TrimSpace(string(res.Stdout)),
@@ -71,7 +135,41 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 	if expect.StderrContains != "" && !bytes.Contains(res.Stderr, []byte(expect.StderrContains)) {
 		return fail("stderr does not contain %q: %s", expect.StderrContains, excerpt(res.Stderr))
 	}
+	if !expect.Latency.IsZero() && !expect.Latency.Holds(res.Elapsed.Seconds()) {
+		return fail("ran for %s, want %s", obs["latency"], expect.Latency)
+	}
+	if x := expect.StdoutValue; x != nil {
+		v, err := x.Read(res.Stdout)
+		if err != nil {
+			return fail("%v", err)
+		}
+		obs["value"] = experiment.FormatValue(v, experiment.UnitNumber)
+		out["value"] = obs["value"]
+		if !x.Value.Holds(v) {
+			return fail("%s is %s, want %s", x.what(), obs["value"], x.Value)
+		}
+	}
 	return Result{OK: true, Observed: obs, Output: out}
+}
+
+// OutputLines is how many of the last lines of stdout and stderr the
+// journal keeps of a command.
+const OutputLines = 5
+
+// Observe is what the journal keeps of a finished command: its exit code,
+// how long it ran, and the last lines of its stdout and stderr.
+func Observe(res command.Result) map[string]string {
+	obs := map[string]string{
+		"exit_code": strconv.Itoa(res.ExitCode),
+		"latency":   experiment.FormatValue(res.Elapsed.Seconds(), experiment.UnitDuration),
+	}
+	if s := command.LastLines(res.Stdout, OutputLines); s != "" {
+		obs["stdout"] = s
+	}
+	if s := command.LastLines(res.Stderr, OutputLines); s != "" {
+		obs["stderr"] = s
+	}
+	return obs
 }
 
 // stderrNote quotes the last line of stderr for a reason, if any.

@@ -102,6 +102,7 @@ func humanValue(v any) string {
 func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 	smp.Phase = phase
 	smp.Reason = r.mask.Replace(smp.Reason)
+	smp.Observed = r.maskAll(smp.Observed)
 	r.mu.Lock()
 	smp.Faults = r.faultsInEffect(smp.Start(), smp.End())
 	cs.rec.Samples = append(cs.rec.Samples, smp)
@@ -121,7 +122,9 @@ func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 func observedText(obs map[string]string) string {
 	keys := make([]string, 0, len(obs))
 	for k := range obs {
-		if !strings.HasPrefix(k, "errors.") {
+		// A command's last lines stay in the journal, out of the one-line
+		// message.
+		if !strings.HasPrefix(k, "errors.") && k != "stdout" && k != "stderr" {
 			keys = append(keys, k)
 		}
 	}

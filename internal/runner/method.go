@@ -111,7 +111,7 @@ func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) b
 	}
 	r.mu.Lock()
 	st := &r.j.Steps[idx]
-	st.Ended, st.Outcome, st.Error, st.Observed = time.Now(), outcome, r.mask.Replace(errText), observed
+	st.Ended, st.Outcome, st.Error, st.Observed = time.Now(), outcome, r.mask.Replace(errText), r.maskAll(observed)
 	r.mu.Unlock()
 	msg := s.Name + " " + outcome
 	if errText != "" {
@@ -178,7 +178,10 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 		if undo != nil && notStarted(err) {
 			r.forget(undo) // the command changed nothing
 		}
-		obs := map[string]string{"exit_code": out["exit_code"]}
+		var obs map[string]string
+		if !notStarted(err) {
+			obs = probe.Observe(res)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return journal.StepSkipped, "interrupted", obs
@@ -196,6 +199,18 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 		return journal.StepDone, "", obs
 	}
 	return journal.StepError, "unknown step kind " + s.Kind, nil
+}
+
+// maskAll returns observed values with the secrets masked.
+func (r *run) maskAll(observed map[string]string) map[string]string {
+	if len(observed) == 0 {
+		return observed
+	}
+	out := make(map[string]string, len(observed))
+	for k, v := range observed {
+		out[k] = r.mask.Replace(v)
+	}
+	return out
 }
 
 func (r *run) keepOutput(as string, out map[string]string) {
