@@ -129,28 +129,12 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 	case experiment.StepFault:
 		return r.faultStep(ctx, s)
 	case experiment.StepProbe:
-		spec, err := r.expandOutputs(s.Probe.Spec)
-		if err != nil {
-			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
-			return journal.StepError, err.Error(), nil
-		}
-		res := probe.Run(ctx, s.Probe.Kind, spec, s.Expect)
-		r.keepOutput(s.As, res.Output)
-		if res.Err != nil && ctx.Err() == nil {
-			// The probe could not observe: the experiment is broken, not
-			// the system.
-			r.fail(fmt.Errorf("step %q: %w", s.Name, res.Err))
-			return journal.StepError, res.Err.Error(), nil
-		}
-		if !res.OK {
-			if ctx.Err() != nil {
-				return journal.StepSkipped, "interrupted", res.Observed
-			}
-			r.deviate(fmt.Sprintf("probe step %q failed: %s", s.Name, res.Reason))
-			return journal.StepFailed, res.Reason, res.Observed
-		}
-		return journal.StepDone, "", res.Observed
+		return r.probeStep(ctx, s, "probe", s.Probe, s.Expect)
 	case experiment.StepAssert:
+		if s.Assert.Probe != nil {
+			// An assert of a probe's check: one observation now.
+			return r.probeStep(ctx, s, "assert", s.Assert.Probe, s.Assert.Expect)
+		}
 		smp, ok := r.judgeLoadNow(ctx, s.Assert)
 		if !ok {
 			r.deviate(fmt.Sprintf("assert step %q failed: %s", s.Name, smp.Reason))
@@ -211,6 +195,31 @@ func (r *run) maskAll(observed map[string]string) map[string]string {
 		out[k] = r.mask.Replace(v)
 	}
 	return out
+}
+
+// probeStep observes once with a probe step's or an assert step's probe.
+func (r *run) probeStep(ctx context.Context, s *experiment.Step, kind string, p *experiment.Probe, expect any) (string, string, map[string]string) {
+	spec, err := r.expandOutputs(p.Spec)
+	if err != nil {
+		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+		return journal.StepError, err.Error(), nil
+	}
+	res := probe.Run(ctx, p.Kind, spec, expect)
+	r.keepOutput(s.As, res.Output)
+	if res.Err != nil && ctx.Err() == nil {
+		// The probe could not observe: the experiment is broken, not
+		// the system.
+		r.fail(fmt.Errorf("step %q: %w", s.Name, res.Err))
+		return journal.StepError, res.Err.Error(), nil
+	}
+	if !res.OK {
+		if ctx.Err() != nil {
+			return journal.StepSkipped, "interrupted", res.Observed
+		}
+		r.deviate(fmt.Sprintf("%s step %q failed: %s", kind, s.Name, res.Reason))
+		return journal.StepFailed, res.Reason, res.Observed
+	}
+	return journal.StepDone, "", res.Observed
 }
 
 func (r *run) keepOutput(as string, out map[string]string) {
