@@ -242,7 +242,8 @@ func promValue(url, query string) (float64, error) {
 // TestPrometheusProbe has Prometheus scrape an app whose calls to its
 // backend go through the fault proxy: the error ratio it computes holds
 // before an http_error fault and breaks during it, and a fault that hits
-// no request leaves it holding.
+// no request leaves it holding. A metrics probe reads the rate of the
+// app's 502s from its /metrics directly, with the same outcome.
 func TestPrometheusProbe(t *testing.T) {
 	requireComponents(t, "prometheus")
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
@@ -322,7 +323,7 @@ func TestPrometheusProbe(t *testing.T) {
 	}
 
 	t.Setenv("CHAOS_TEST_PROMETHEUS_TOKEN", "s3cr3t-prom-t0ken")
-	vars := map[string]string{"prometheus": prom, "api": "http://" + api}
+	vars := map[string]string{"prometheus": prom, "api": "http://" + api, "app": app.URL}
 	t.Run("fault that hits no request", func(t *testing.T) {
 		vars := maps.Clone(vars)
 		vars["path"] = "/never"
@@ -331,7 +332,8 @@ func TestPrometheusProbe(t *testing.T) {
 			t.Fatalf("exit code %d, verdict %s: %s; want passed\n%s", r.code, r.journal.Verdict, r.journal.Reason, r.stderr)
 		}
 		r.expectChecks(t, map[string]map[string]string{
-			"few errors": {"before": journal.Held, "during": journal.Held, "after": journal.Held},
+			"few errors":          {"before": journal.Held, "during": journal.Held, "after": journal.Held},
+			"few 502s at the app": {"before": journal.Held, "during": journal.Held, "after": journal.Held},
 		})
 	})
 	t.Run("http_error", func(t *testing.T) {
@@ -340,7 +342,8 @@ func TestPrometheusProbe(t *testing.T) {
 			t.Fatalf("exit code %d, verdict %s: %s; want deviated\n%s", r.code, r.journal.Verdict, r.journal.Reason, r.stderr)
 		}
 		r.expectChecks(t, map[string]map[string]string{
-			"few errors": {"before": journal.Held, "during": "broken:value", "after": journal.Held},
+			"few errors":          {"before": journal.Held, "during": "broken:value", "after": journal.Held},
+			"few 502s at the app": {"before": journal.Held, "during": "broken:rate", "after": journal.Held},
 		})
 		b, _ := json.Marshal(r.journal)
 		if strings.Contains(string(b), "s3cr3t-prom-t0ken") {
