@@ -139,7 +139,7 @@ func TestRedisLoadStreams(t *testing.T) {
 		})
 	})
 	t.Run("latency", func(t *testing.T) {
-		r := runComponent(t, "redis-latency.yaml", map[string]string{"delay": "1500ms"}, "redis_port", "proxy_port")
+		r := runComponent(t, "redis-latency.yaml", map[string]string{"delay": "3s"}, "redis_port", "proxy_port")
 		if r.code != exitDeviated {
 			t.Fatalf("exit code %d, verdict %s: %s; want deviated\n%s", r.code, r.journal.Verdict, r.journal.Reason, r.stderr)
 		}
