@@ -59,6 +59,18 @@ const (
 // cannot start is a *StartError; one killed at its timeout is an error
 // too. A command that ran and exited with any code is a result.
 func Run(ctx context.Context, e *experiment.Exec) (Result, error) {
+	return run(ctx, e, true)
+}
+
+// Quiet is Run for a command whose output is not looked at: its stdout and
+// stderr go to /dev/null, which spares two pipes and the goroutines that
+// read them. Result has no output; a shell's message for a command it
+// could not run is lost, but its exit code still makes a *StartError.
+func Quiet(ctx context.Context, e *experiment.Exec) (Result, error) {
+	return run(ctx, e, false)
+}
+
+func run(ctx context.Context, e *experiment.Exec, capture bool) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout.D())
 	defer cancel()
 	argv := e.Run
@@ -78,7 +90,9 @@ func Run(ctx context.Context, e *experiment.Exec) (Result, error) {
 	proc.OwnGroup(cmd)
 	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &limitWriter{w: &stdout}, &limitWriter{w: &stderr}
+	if capture {
+		cmd.Stdout, cmd.Stderr = &limitWriter{w: &stdout}, &limitWriter{w: &stderr}
+	}
 	if e.Dir != "" {
 		// The child changes into it after the fork, where a missing
 		// directory would read as a missing command.

@@ -57,7 +57,11 @@ type execSender struct {
 }
 
 func (e *execSender) Send(ctx context.Context, _ uint64) (string, error) {
-	res, err := command.Run(ctx, e.cmd)
+	run := command.Run
+	if e.stdout.Regexp == nil {
+		run = command.Quiet
+	}
+	res, err := run(ctx, e.cmd)
 	var timeout *command.TimeoutError
 	switch {
 	case command.NotStarted(err):
