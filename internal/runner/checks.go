@@ -282,6 +282,7 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 	if since.After(start) {
 		start = since
 	}
+	stopped := r.streamOf(c.From).done
 	for {
 		wake := r.windowsChanged()
 		end := r.latestEnd(c.From)
@@ -290,6 +291,12 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 		}
 		select {
 		case <-wake:
+		case <-stopped:
+			// A stream that stopped early (its command could not start)
+			// records no more windows: waiting for them would never end.
+			if r.latestEnd(c.From).Equal(end) {
+				return journal.Sample{Time: time.Now(), Reason: fmt.Sprintf("load stream %q stopped", c.From)}
+			}
 		case <-ctx.Done():
 			return journal.Sample{Time: time.Now(), Reason: "interrupted"}
 		}

@@ -335,3 +335,26 @@ method:
 		t.Errorf("exec step observed %q; want exit code 0, a latency, the last 5 lines of stdout masked and stderr", obs)
 	}
 }
+
+// A load stream whose command cannot start makes the run an error, not a
+// stream of failed requests that a check would judge.
+func TestExecStreamCannotStart(t *testing.T) {
+	j := run(t, `
+version: v1
+title: t
+load:
+  - name: cli
+    exec: {run: [no-such-command-anywhere, PING]}
+    rate: 10/s
+steady_state:
+  - name: answers
+    from: cli
+    window: 1s
+    expect: {success: ">= 99%"}
+method:
+  - wait: 2s
+`, newService(t))
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, `load stream "cli": could not start no-such-command-anywhere`) {
+		t.Errorf("verdict %s: %s; want an error saying the command could not start", j.Verdict, j.Reason)
+	}
+}
