@@ -51,7 +51,7 @@ func TestExecExpectations(t *testing.T) {
 		value  string // the value observed, if any
 	}{
 		{"latency holds", "sleep 0.05", `latency: "< 5s"`, "", ""},
-		{"latency breaks", "sleep 0.3", `latency: "< 100ms"`, "ran for 3", ""},
+		{"latency breaks", "sleep 0.3", `latency: "< 100ms"`, "want < 100ms", ""},
 		{"json value", `echo '{"replication": {"lag": 2.5}}'`, `stdout_value: {json: replication.lag, value: "< 5"}`, "", "2.5"},
 		{"json value breaks", `echo '{"replication": {"lag": 12}}'`, `stdout_value: {json: replication.lag, value: "< 5"}`, "stdout replication.lag is 12, want < 5", "12"},
 		{"json missing", `echo '{"replication": {}}'`, `stdout_value: {json: replication.lag, value: "< 5"}`, "stdout has no replication.lag", ""},
