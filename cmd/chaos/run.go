@@ -213,7 +213,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			ToolVersion: toolVersion(),
 			Only:        o.only,
 			Seed:        seed + uint64(i),
-			Sinks:       []runner.Sink{fe.sink(i)},
+			Sinks:       []journal.Sink{fe.sink(i)},
 			Commands:    fe.commands(i),
 			Protected:   map[int]string{wd.pid(): "chaos's watchdog"},
 		})

@@ -307,30 +307,6 @@ type Abort struct {
 	Reason   string    `json:"reason"`
 }
 
-// Event is one thing that happened, as the sinks saw it.
-type Event struct {
-	Time    time.Time         `json:"time"`
-	Type    string            `json:"type"`
-	Phase   string            `json:"phase,omitempty"`
-	Step    string            `json:"step,omitempty"`
-	Check   string            `json:"check,omitempty"`
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
-
-// Routine reports whether the event comes with every load window or
-// passing observation: live views leave these out unless asked, and show
-// their numbers in other ways.
-func (e Event) Routine() bool {
-	switch e.Type {
-	case "load.window":
-		return true
-	case "check.sample":
-		return e.Fields["state"] == "ok"
-	}
-	return false
-}
-
 // Write saves the journal as dir/journal.json, atomically.
 func (j *Journal) Write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

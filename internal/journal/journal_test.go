@@ -3,6 +3,7 @@ package journal_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -56,4 +57,13 @@ func TestOldJournalHasNoFaultEffects(t *testing.T) {
 	if s := j.Checks[0].Samples[0]; !s.Start().Equal(s.Time) || !s.End().Equal(s.Time) {
 		t.Errorf("Start %s, End %s; want both the sample's time %s", s.Start(), s.End(), s.Time)
 	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

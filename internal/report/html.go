@@ -260,7 +260,7 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 			v.EventsCut++
 			continue
 		}
-		v.Events = append(v.Events, eventView{At: at(j, e.Time), Type: e.Type, Message: e.Message})
+		v.Events = append(v.Events, eventView{At: at(j, e.Time), Type: string(e.Type), Message: e.Message})
 	}
 	return v, nil
 }

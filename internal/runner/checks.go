@@ -35,7 +35,7 @@ func (r *run) initChecks() {
 		}
 		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: expectText(c.Expect),
 			When: c.When, Failures: c.Failures, Results: map[string]string{}, Samples: []journal.Sample{}}
-		r.j.Checks = append(r.j.Checks, rec)
+		r.rec.j.Checks = append(r.rec.j.Checks, rec)
 		r.checks = append(r.checks, &checkState{c: c, rec: rec, abort: abort})
 	}
 	for _, c := range r.exp.SteadyState {
@@ -101,21 +101,19 @@ func humanValue(v any) string {
 // made, and emits it.
 func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 	smp.Phase = phase
-	smp.Reason = r.mask.Replace(smp.Reason)
-	r.mu.Lock()
-	smp.Faults = r.faultsInEffect(smp.Start(), smp.End())
-	cs.rec.Samples = append(cs.rec.Samples, smp)
-	r.mu.Unlock()
-	state := "ok"
-	msg := cs.c.Name + ": " + observedText(smp.Observed)
-	if !smp.OK {
-		state = "failed"
-		msg = cs.c.Name + ": " + smp.Reason
-		if len(smp.Faults) > 0 {
-			msg += " (under " + stepList(smp.Faults) + ")"
+	smp.Reason = r.rec.m(smp.Reason)
+	r.rec.recordFunc(func(*journal.Journal) journal.Event {
+		smp.Faults = r.rec.faultsInEffect(smp.Start(), smp.End())
+		cs.rec.Samples = append(cs.rec.Samples, smp)
+		value := observedText(smp.Observed)
+		if !smp.OK {
+			value = smp.Reason
+			if len(smp.Faults) > 0 {
+				value += " (under " + stepList(smp.Faults) + ")"
+			}
 		}
-	}
-	r.emit(journal.Event{Type: "check.sample", Check: cs.c.Name, Phase: phase, Message: msg, Fields: map[string]string{"state": state}})
+		return journal.SampleEvent(cs.c.Name, phase, smp.OK, value)
+	})
 }
 
 func observedText(obs map[string]string) string {
@@ -135,20 +133,19 @@ func observedText(obs map[string]string) string {
 
 // result sets a check's outcome in a phase and emits it.
 func (r *run) result(cs *checkState, phase, result, reason string) {
-	r.mu.Lock()
-	cs.rec.Results[phase] = result
-	if reason != "" {
-		if cs.rec.Reasons == nil {
-			cs.rec.Reasons = map[string]string{}
-		}
-		cs.rec.Reasons[phase] = r.mask.Replace(reason)
-	}
-	r.mu.Unlock()
 	msg := fmt.Sprintf("%s %s %s", cs.c.Name, result, phase)
 	if reason != "" {
 		msg += ": " + reason
 	}
-	r.emit(journal.Event{Type: "check." + result, Check: cs.c.Name, Phase: phase, Message: msg})
+	r.rec.record(journal.Event{Type: journal.CheckResult(result), Check: cs.c.Name, Phase: phase, Message: msg}, func(*journal.Journal) {
+		cs.rec.Results[phase] = result
+		if reason != "" {
+			if cs.rec.Reasons == nil {
+				cs.rec.Reasons = map[string]string{}
+			}
+			cs.rec.Reasons[phase] = r.rec.m(reason)
+		}
+	})
 }
 
 // stepList quotes step names for a message.
@@ -231,8 +228,8 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 		}()
 	}
 	wg.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	for _, cs := range r.checks {
 		if cs.rec.Results[phase] == journal.Broken {
 			return false
@@ -417,7 +414,7 @@ func (r *run) judgeRest(ctx context.Context, cs *checkState, judged, phaseEnd ti
 // fires, when they reach the tolerance.
 func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 	r.record(cs, experiment.During, smp)
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	if smp.OK {
 		cs.fails = 0
 	} else {
@@ -427,7 +424,7 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 	if breaks {
 		cs.rec.BrokeAt = smp.Time
 	}
-	r.mu.Unlock()
+	r.rec.mu.Unlock()
 	if !breaks {
 		return
 	}
@@ -436,9 +433,9 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 		reason = fmt.Sprintf("%s (%d failures in a row)", reason, cs.fails)
 	}
 	r.result(cs, experiment.During, journal.Broken, reason)
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	faults := cs.rec.Samples[len(cs.rec.Samples)-1].Faults
-	r.mu.Unlock()
+	r.rec.mu.Unlock()
 	if len(faults) > 0 {
 		reason += " (under " + stepList(faults) + ")"
 	}
@@ -456,14 +453,14 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 // fault was in effect, cannot be judged, and the run is an error (unless
 // it already ended in one, or was aborted).
 func (r *run) closeDuring() {
-	r.mu.Lock()
-	faulted := len(r.j.Faults) > 0
-	r.mu.Unlock()
+	r.rec.mu.Lock()
+	faulted := len(r.rec.j.Faults) > 0
+	r.rec.mu.Unlock()
 	for _, cs := range r.checks {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
 			continue
 		}
-		r.mu.Lock()
+		r.rec.mu.Lock()
 		res, n, underFault, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
 		for _, smp := range cs.rec.Samples {
@@ -478,13 +475,13 @@ func (r *run) closeDuring() {
 					// A pass counts as coping with a fault only if a fault
 					// was still on when the observation ended: one that
 					// waited out the revert saw the system without it.
-					if smp.OK && r.onAt(smp.End()) {
+					if smp.OK && r.rec.onAt(smp.End()) {
 						underFaultOK++
 					}
 				}
 			}
 		}
-		r.mu.Unlock()
+		r.rec.mu.Unlock()
 		if res != "" {
 			continue
 		}
@@ -530,9 +527,9 @@ func (r *run) closeDuring() {
 func (r *run) breakCutShort(cs *checkState, last journal.Sample, n int) {
 	reason := fmt.Sprintf("%s (failed %s made while a fault was in effect, and passed none; the method ended before %d failures in a row)",
 		last.Reason, allOf(n, "observation"), cs.c.Failures)
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	cs.rec.BrokeAt = last.Time
-	r.mu.Unlock()
+	r.rec.mu.Unlock()
 	r.result(cs, experiment.During, journal.Broken, reason)
 	if len(last.Faults) > 0 {
 		reason += " (under " + stepList(last.Faults) + ")"
@@ -560,7 +557,7 @@ func plural(n int, noun string) string {
 func (r *run) checkAfter(ctx context.Context, methodRan bool, methodEnd time.Time) {
 	// Recovery is measured from the moment the system is left alone: the
 	// last revert, or the end of the method when steps ran after it.
-	base := r.lastRevert()
+	base := r.rec.lastRevert()
 	if base.Before(methodEnd) {
 		base = methodEnd
 	}
@@ -652,9 +649,9 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 	if reason == "" {
 		reason = "no observation completed"
 	}
-	r.mu.Lock()
-	cs.rec.Recovered = &journal.Recovery{OK: false, After: r.exp.Recovery.Within.D()}
-	r.mu.Unlock()
+	r.rec.update(func(*journal.Journal) {
+		cs.rec.Recovered = &journal.Recovery{OK: false, After: r.exp.Recovery.Within.D()}
+	})
 	r.result(cs, experiment.After, journal.Broken, reason)
 	r.deviate(fmt.Sprintf("check %q did not recover within %s: %s", cs.c.Name, r.exp.Recovery.Within, reason))
 }
@@ -672,9 +669,9 @@ func (r *run) recoveryTimes() {
 		step string
 		text string
 	}
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	var ends []end
-	for _, f := range r.j.Faults {
+	for _, f := range r.rec.j.Faults {
 		switch {
 		case f.Irreversible:
 			ends = append(ends, end{f.Injected, f.Step, fmt.Sprintf("%q was injected (it has nothing to revert)", f.Step)})
@@ -682,7 +679,12 @@ func (r *run) recoveryTimes() {
 			ends = append(ends, end{f.Reverted, f.Step, fmt.Sprintf("%q was reverted", f.Step)})
 		}
 	}
-	var events []journal.Event
+	type found struct {
+		cs  *checkState
+		rec *journal.Recovery
+		ev  journal.Event
+	}
+	var all []found
 	for _, cs := range r.checks {
 		if cs.abort || cs.rec.Recovered != nil {
 			continue
@@ -716,22 +718,21 @@ func (r *run) recoveryTimes() {
 			continue
 		}
 		after := pass.Start().Sub(since.at)
-		cs.rec.Recovered = &journal.Recovery{At: pass.Start(), After: after, OK: true, Since: since.at, Fault: since.step}
 		d := after.Round(time.Millisecond)
-		events = append(events, journal.Event{Type: "check.recovered", Check: cs.c.Name,
-			Message: fmt.Sprintf("%s recovered %s after %s", cs.c.Name, d, since.text),
-			Fields:  map[string]string{"after": d.String(), "fault": since.step}})
+		all = append(all, found{cs, &journal.Recovery{At: pass.Start(), After: after, OK: true, Since: since.at, Fault: since.step},
+			journal.Event{Type: journal.CheckRecovered, Check: cs.c.Name,
+				Message: fmt.Sprintf("%s recovered %s after %s", cs.c.Name, d, since.text), After: d, Since: since.step}})
 	}
-	r.mu.Unlock()
-	for _, ev := range events {
-		r.emit(ev)
+	r.rec.mu.Unlock()
+	for _, f := range all {
+		r.rec.record(f.ev, func(*journal.Journal) { f.cs.rec.Recovered = f.rec })
 	}
 }
 
 // brokenSummary names the checks broken in a phase with their reasons.
 func (r *run) brokenSummary(phase string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	var parts []string
 	for _, cs := range r.checks {
 		if cs.rec.Results[phase] == journal.Broken {
