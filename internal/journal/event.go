@@ -215,6 +215,27 @@ func SampleEvent(check, phase string, ok bool, value string) Event {
 	return Event{Type: CheckSample, Check: check, Phase: phase, OK: ok, Value: value, Message: check + ": " + value}
 }
 
+// WindowEvent is the load.window event of a load window. Its success
+// share and rate are rounded as the journal writes them (4 and 1
+// decimals), so that a live view sees what the journal keeps.
+func WindowEvent(w Window) Event {
+	var success, rps float64
+	if w.Requests > 0 {
+		success = float64(w.Successes) / float64(w.Requests)
+	}
+	if d := w.Duration(); d > 0 {
+		rps = float64(w.Requests) / d.Seconds()
+	}
+	return Event{Type: LoadWindow, Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99),
+		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(rps, 1), P50: w.Latency.P50, P99: w.Latency.P99}
+}
+
+// roundTo rounds x as strconv writes it with prec decimals.
+func roundTo(x float64, prec int) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', prec, 64), 64)
+	return r
+}
+
 // field is one typed field as the journal writes it: under key, as text.
 type field struct {
 	key string

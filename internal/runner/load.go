@@ -74,15 +74,7 @@ func (r *run) stopLoad() {
 
 func (r *run) addWindow(w load.Window) {
 	// The window carries its own counts and percentiles: no merge needed.
-	var success, rps float64
-	if w.Requests > 0 {
-		success = float64(w.Successes) / float64(w.Requests)
-	}
-	if d := w.Duration(); d > 0 {
-		rps = float64(w.Requests) / d.Seconds()
-	}
-	r.rec.record(journal.Event{Type: journal.LoadWindow, Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99),
-		Stream: w.Stream, Requests: w.Requests, Success: success, P50: w.Latency.P50, P99: w.Latency.P99, RPS: rps},
+	r.rec.record(journal.WindowEvent(w),
 		func(j *journal.Journal) { j.Windows = append(j.Windows, w) })
 	// Checks waiting for traffic look again, now that it is recorded.
 	r.mu.Lock()
