@@ -15,7 +15,10 @@ import (
 
 // SchemaVersion is the version of the journal format written by this
 // package. Readers accept older versions and upgrade them on load.
-const SchemaVersion = 1
+//
+// Version 2 writes the durations in fault parameters as text ("300ms");
+// version 1 wrote them as nanoseconds.
+const SchemaVersion = 2
 
 // Verdicts.
 const (
@@ -114,10 +117,12 @@ type Target struct {
 
 // Fault is one fault applied to one target.
 type Fault struct {
-	Step        string          `json:"step"`
-	Fault       string          `json:"fault"`
-	TargetName  string          `json:"target_name"`
-	Target      Target          `json:"target"`
+	Step       string `json:"step"`
+	Fault      string `json:"fault"`
+	TargetName string `json:"target_name"`
+	Target     Target `json:"target"`
+	// Params are the fault's settings as the file gives them, with their
+	// defaults; see Params.
 	Params      json.RawMessage `json:"params,omitempty"`
 	Injected    time.Time       `json:"injected"`
 	Reverted    time.Time       `json:"reverted,omitzero"`
@@ -350,6 +355,12 @@ func Read(path string) (*Journal, error) {
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("read journal %s: %v", path, err)
+	}
+	if j.SchemaVersion == 1 {
+		for i := range j.Faults {
+			j.Faults[i].Params = upgradeV1Params(j.Faults[i].Params)
+		}
+		j.SchemaVersion = SchemaVersion
 	}
 	return &j, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,4 +67,17 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func writeAndRead(t *testing.T, dir, src string) *journal.Journal {
+	t.Helper()
+	path := filepath.Join(dir, "journal.json")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

@@ -423,11 +423,6 @@ func paramsText(raw json.RawMessage) string {
 		val := m[k]
 		switch x := val.(type) {
 		case float64:
-			if x >= 1e6 && x == float64(int64(x)) && (strings.Contains(k, "delay") || strings.Contains(k, "jitter") ||
-				strings.Contains(k, "timeout") || strings.Contains(k, "after") || strings.Contains(k, "for") || strings.Contains(k, "duration")) {
-				parts = append(parts, k+" "+dur(time.Duration(x)))
-				continue
-			}
 			parts = append(parts, k+" "+strconv.FormatFloat(x, 'f', -1, 64))
 		case string:
 			parts = append(parts, k+" "+x)

@@ -319,7 +319,7 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 			}
 		}
 	}
-	params, _ := json.Marshal(with)
+	params, _ := journal.Params(with)
 	var mine []*applied
 	for _, tg := range targets {
 		if ctx.Err() != nil || r.stopped() {
