@@ -126,10 +126,10 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	for i, p := range o.only {
 		if p == experiment.During {
 			// The method is when checks with when: [during] run.
-			o.only[i], p = runner.PhaseMethod, runner.PhaseMethod
+			o.only[i], p = journal.PhaseMethod, journal.PhaseMethod
 		}
-		if !slices.Contains(runner.Phases, p) {
-			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(runner.Phases, ", ")))
+		if !slices.Contains(journal.RunPhases, p) {
+			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(journal.RunPhases, ", ")))
 		}
 	}
 	exps, err := loadAll(io, files, o.vars)
@@ -491,7 +491,7 @@ func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 	fmt.Fprintf(w, "  %s\n", j.Reason)
 	for _, c := range j.Checks {
 		var parts []string
-		for _, ph := range []string{experiment.Before, experiment.During, experiment.After} {
+		for _, ph := range journal.CheckPhases {
 			if res, ok := c.Results[ph]; ok {
 				parts = append(parts, ph+" "+res)
 			}

@@ -25,7 +25,7 @@ func busyModel(b *testing.B, w, h int) *model {
 		p.Checks = append(p.Checks, PlanCheck{Name: fmt.Sprintf("check-%02d", i), From: "stream-0", Expect: "p99 < 300ms, success >= 99.5%", Failures: 3, Abort: i >= 16})
 	}
 	for i := range 8 {
-		p.Steps = append(p.Steps, PlanStep{Name: fmt.Sprintf("wait %d", i), Kind: "wait", Section: "method", Planned: time.Second})
+		p.Steps = append(p.Steps, PlanStep{Name: fmt.Sprintf("wait %d", i), Kind: "wait", Section: "method", Planned: time.Second, Holds: time.Second})
 	}
 	r := lipgloss.NewRenderer(nil)
 	r.SetColorProfile(termenv.TrueColor)

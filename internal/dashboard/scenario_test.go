@@ -24,9 +24,9 @@ func shopPlan() Plan {
 		Title: "A slow payment service must not take the shop down",
 		File:  "experiments/payment-latency.yaml",
 		Steps: []PlanStep{
-			{Name: "latency payment-link", Kind: "fault", Section: "method", Fault: "latency", Target: "payment-link", Planned: 30 * time.Second},
-			{Name: "wait 5s", Kind: "wait", Section: "method", Planned: 5 * time.Second},
-			{Name: "stop payment", Kind: "fault", Section: "method", Fault: "stop", Target: "payment", Planned: 20 * time.Second},
+			{Name: "latency payment-link", Kind: "fault", Section: "method", Fault: "latency", Target: "payment-link", Planned: 30 * time.Second, Holds: 30 * time.Second},
+			{Name: "wait 5s", Kind: "wait", Section: "method", Planned: 5 * time.Second, Holds: 5 * time.Second},
+			{Name: "stop payment", Kind: "fault", Section: "method", Fault: "stop", Target: "payment", Planned: 20 * time.Second, Holds: 20 * time.Second},
 			{Name: "http probe", Kind: "probe", Section: "method"},
 			{Name: "exec ./restore.sh", Kind: "exec", Section: "rollbacks"},
 		},

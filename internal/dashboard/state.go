@@ -61,27 +61,24 @@ func (e *expState) progress(now time.Time) (frac float64, left time.Duration) {
 	var method, done time.Duration
 	steps, finished := 0, 0
 	for _, r := range e.steps.rows {
-		if r.Section != "method" {
+		if r.Section != journal.PhaseMethod {
 			continue
 		}
 		steps++
 		if r.state != statePending && r.state != stateRunning {
 			finished++
 		}
-		if !r.blocking() {
-			continue
-		}
-		method += r.Planned
+		method += r.Holds
 		switch r.state {
 		case statePending:
 		case stateRunning:
-			done += min(max(now.Sub(r.started), 0), r.Planned)
+			done += min(max(now.Sub(r.started), 0), r.Holds)
 		default:
-			done += r.Planned
+			done += r.Holds
 		}
 	}
 	switch e.head.phase {
-	case "after", "rollbacks":
+	case journal.PhaseAfter, journal.PhaseRollbacks:
 		done = method + min(max(now.Sub(e.head.phaseAt), 0), e.plan.Recovery)
 	}
 	total := method + e.plan.Recovery
@@ -177,7 +174,7 @@ func (p *stepsPanel) apply(ev journal.Event) {
 		i := p.find(ev.Step, statePending)
 		if i < 0 {
 			// A step the plan did not list: show it all the same.
-			p.rows = append(p.rows, stepRow{PlanStep: PlanStep{Name: ev.Step, Kind: ev.Kind, Section: "method", Planned: ev.Planned}})
+			p.rows = append(p.rows, stepRow{PlanStep: PlanStep{Name: ev.Step, Kind: ev.Kind, Section: journal.PhaseMethod, Planned: ev.Planned, Holds: ev.Planned}})
 			i = len(p.rows) - 1
 		}
 		p.rows[i].state, p.rows[i].started = stateRunning, ev.Time

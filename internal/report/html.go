@@ -325,13 +325,13 @@ func errorsText(e map[string]int64) string {
 }
 
 func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
-	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: expectText(c.Expect),
+	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: journal.ExpectLine(c.Expect),
 		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
 	if c.Abort {
 		cv.Kind = "abort condition (" + c.Kind + ")"
 	}
 	var when []string
-	for _, ph := range phases {
+	for _, ph := range journal.CheckPhases {
 		if slices.Contains(c.When, ph) {
 			when = append(when, ph)
 		}

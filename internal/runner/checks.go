@@ -2,11 +2,7 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
-	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +29,7 @@ func (r *run) initChecks() {
 		if c.From != "" {
 			kind = "load"
 		}
-		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: expectText(c.Expect),
+		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: experiment.ExpectText(c.Expect),
 			When: c.When, Failures: c.Failures, Results: map[string]string{}, Samples: []journal.Sample{}}
 		r.rec.j.Checks = append(r.rec.j.Checks, rec)
 		r.checks = append(r.checks, &checkState{c: c, rec: rec, abort: abort})
@@ -43,57 +39,6 @@ func (r *run) initChecks() {
 	}
 	for _, c := range r.exp.AbortWhen {
 		add(c, true)
-	}
-}
-
-// expectText writes expectations as key: threshold text, for reports.
-func expectText(e any) map[string]string {
-	out := map[string]string{}
-	if e == nil || reflect.ValueOf(e).IsNil() {
-		return out
-	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return out
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return out
-	}
-	for k, v := range m {
-		out[k] = humanValue(v)
-	}
-	return out
-}
-
-// humanValue writes a decoded JSON value as a person reads an expectation:
-// {orders > 0, paid 3} for a JSON matcher, 200, 201 for a status list.
-func humanValue(v any) string {
-	switch x := v.(type) {
-	case string:
-		// A literal the matcher compares for equality comes quoted.
-		var inner string
-		if json.Unmarshal([]byte(x), &inner) == nil {
-			return inner
-		}
-		return x
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = humanValue(e)
-		}
-		return strings.Join(parts, ", ")
-	case map[string]any:
-		keys := slices.Sorted(maps.Keys(x))
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + " " + humanValue(x[k])
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprint(x)
 	}
 }
 
@@ -183,14 +128,7 @@ func (r *run) probeSample(ctx context.Context, c *experiment.Check) (journal.Sam
 // be a guess.
 func (r *run) unobserved(cs *checkState, phase, why string) {
 	r.result(cs, phase, journal.Unobserved, why)
-	r.fail(fmt.Errorf("check %q could not be judged %s: %s", cs.c.Name, phaseText[phase], why))
-}
-
-// phaseText names a check phase in a sentence.
-var phaseText = map[string]string{
-	experiment.Before: "before the method",
-	experiment.During: "during the method",
-	experiment.After:  "after the method",
+	r.fail(fmt.Errorf("check %q could not be judged %s: %s", cs.c.Name, journal.PhaseText(phase), why))
 }
 
 // checkOnce judges every check of a phase once (a probe with its retries, a

@@ -56,7 +56,7 @@ func (r *run) runMethod(ctx context.Context) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	r.watch(ctx, watchCtx, &wg)
-	r.runSteps(ctx, r.exp.Method, "method")
+	r.runSteps(ctx, r.exp.Method, journal.PhaseMethod)
 	// Faults without for last until the method ends; the hypothesis is still
 	// watched while they are removed.
 	r.rec.update(func(*journal.Journal) { r.rec.stepsEnded = time.Now() })
@@ -71,13 +71,13 @@ func (r *run) runMethod(ctx context.Context) {
 // runSteps runs steps in order until one fails or the run is stopped.
 func (r *run) runSteps(ctx context.Context, steps []*experiment.Step, section string) {
 	for _, s := range steps {
-		if section == "method" {
+		if section == journal.PhaseMethod {
 			r.waitHold(ctx)
 		}
-		if ctx.Err() != nil || section == "method" && r.stopped() {
+		if ctx.Err() != nil || section == journal.PhaseMethod && r.stopped() {
 			return
 		}
-		if !r.runStep(ctx, s, section) && section == "method" {
+		if !r.runStep(ctx, s, section) && section == journal.PhaseMethod {
 			return
 		}
 	}
@@ -95,7 +95,7 @@ func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) b
 	if ctx.Err() != nil && outcome == journal.StepDone && s.Kind == experiment.StepWait {
 		outcome = journal.StepSkipped
 	}
-	if section == "rollbacks" {
+	if section == journal.PhaseRollbacks {
 		r.rollbackDone(s, outcome, errText)
 	}
 	if s.As != "" {

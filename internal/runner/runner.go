@@ -23,16 +23,6 @@ import (
 	"github.com/gamedayhq/chaos/internal/ledger"
 )
 
-// Phase names a part of the run that --only can select.
-const (
-	PhaseBefore = "before"
-	PhaseMethod = "method"
-	PhaseAfter  = "after"
-)
-
-// Phases lists the phases --only accepts, in run order.
-var Phases = []string{PhaseBefore, PhaseMethod, PhaseAfter}
-
 // Options are the settings of one run.
 type Options struct {
 	RunID     string
@@ -40,7 +30,8 @@ type Options struct {
 	// LedgerDir holds the run's ledger; ledger.DefaultDir() when empty.
 	LedgerDir   string
 	ToolVersion string
-	// Only limits the run to these phases; empty runs all.
+	// Only limits the run to these phases (journal.RunPhases); empty runs
+	// all.
 	Only []string
 	// Seed makes random picks reproducible.
 	Seed  uint64
@@ -280,8 +271,8 @@ func (r *run) execute(ctx context.Context) {
 	r.startLoad(ctx)
 	defer r.stopLoad()
 
-	if r.enabled(PhaseBefore) && ctx.Err() == nil {
-		end := r.rec.startPhase(PhaseBefore)
+	if r.enabled(journal.PhaseBefore) && ctx.Err() == nil {
+		end := r.rec.startPhase(journal.PhaseBefore)
 		held := r.checkOnce(ctx, experiment.Before, time.Time{})
 		end()
 		if !held && ctx.Err() == nil {
@@ -291,15 +282,15 @@ func (r *run) execute(ctx context.Context) {
 	}
 	methodRan := false
 	var methodEnd time.Time
-	if r.enabled(PhaseMethod) && ctx.Err() == nil && !r.failedToRun() && r.recordRollbacks() {
-		end := r.rec.startPhase(PhaseMethod)
+	if r.enabled(journal.PhaseMethod) && ctx.Err() == nil && !r.failedToRun() && r.recordRollbacks() {
+		end := r.rec.startPhase(journal.PhaseMethod)
 		r.runMethod(ctx)
 		end()
 		methodRan, methodEnd = true, time.Now()
 	}
 	r.revertAll(ctx)
-	if r.enabled(PhaseAfter) && ctx.Err() == nil && !r.isAborted() && !r.failedToRun() {
-		end := r.rec.startPhase(PhaseAfter)
+	if r.enabled(journal.PhaseAfter) && ctx.Err() == nil && !r.isAborted() && !r.failedToRun() {
+		end := r.rec.startPhase(journal.PhaseAfter)
 		r.checkAfter(ctx, methodRan, methodEnd)
 		end()
 	}
@@ -320,8 +311,8 @@ func (r *run) runRollbacks(ctx context.Context) {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
 		defer cancel()
 	}
-	end := r.rec.startPhase("rollbacks")
-	r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
+	end := r.rec.startPhase(journal.PhaseRollbacks)
+	r.runSteps(ctx, r.exp.Rollbacks, journal.PhaseRollbacks)
 	end()
 	for _, s := range r.exp.Rollbacks {
 		if _, left := r.rollbacks[s]; left {
@@ -343,7 +334,7 @@ func (r *run) passedReason(j *journal.Journal) string {
 		}
 	}
 	var phases []string // in which some check held
-	for _, ph := range []string{experiment.Before, experiment.During, experiment.After} {
+	for _, ph := range journal.CheckPhases {
 		for _, c := range j.Checks {
 			if !c.Abort && c.Results[ph] == journal.Held {
 				phases = append(phases, ph)
@@ -359,7 +350,7 @@ func (r *run) passedReason(j *journal.Journal) string {
 		reason = fmt.Sprintf("no check was judged: --only %s ran none of the phases its checks are judged in", strings.Join(r.opts.Only, ","))
 	case judged == 0:
 		reason = "no check was judged"
-	case !r.enabled(PhaseMethod):
+	case !r.enabled(journal.PhaseMethod):
 		reason = fmt.Sprintf("the hypothesis held %s; --only %s did not run the method", andList(phases), strings.Join(r.opts.Only, ","))
 	case len(j.Faults) == 0:
 		reason = fmt.Sprintf("the hypothesis held %s the method, which injected no fault", andList(phases))
@@ -369,7 +360,7 @@ func (r *run) passedReason(j *journal.Journal) string {
 			reason += "; no check observed the system while they were in effect"
 		}
 	}
-	if judged > 0 && len(r.opts.Only) > 0 && r.enabled(PhaseMethod) {
+	if judged > 0 && len(r.opts.Only) > 0 && r.enabled(journal.PhaseMethod) {
 		reason += fmt.Sprintf(" (--only %s)", strings.Join(r.opts.Only, ","))
 	}
 	if judged > 0 && judged < checks {
