@@ -57,6 +57,7 @@ method:
 		t.Fatalf("the sink saw %d events, the journal has %d, and they differ", len(seen), len(j.Events))
 	}
 	count := map[journal.Type]int{}
+	var requests int64
 	for _, ev := range seen {
 		count[ev.Type]++
 		switch ev.Type {
@@ -81,7 +82,9 @@ method:
 				t.Errorf("check.sample: ok %v, value %q, message %q", ev.OK, ev.Value, ev.Message)
 			}
 		case journal.LoadWindow:
-			if ev.Stream != "calls" || ev.Requests == 0 || ev.Success != 1 {
+			// A loaded machine may leave a window without a request.
+			requests += ev.Requests
+			if ev.Stream != "calls" || ev.Requests > 0 && ev.Success != 1 {
 				t.Errorf("load.window: %+v", ev)
 			}
 		case journal.RunVerdict:
@@ -89,6 +92,9 @@ method:
 				t.Errorf("run.verdict: %s: %s; the journal's %s: %s", ev.Verdict, ev.Reason, j.Verdict, j.Reason)
 			}
 		}
+	}
+	if requests == 0 {
+		t.Error("no load window had a request")
 	}
 	if count[journal.LoadWindow] != len(j.Windows) || count[journal.FaultInjected] != len(j.Faults) || count[journal.RunVerdict] != 1 {
 		t.Errorf("events %v; the journal has %d windows, %d faults", count, len(j.Windows), len(j.Faults))
