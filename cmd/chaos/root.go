@@ -19,6 +19,7 @@ import (
 	_ "github.com/gamedayhq/chaos/internal/inject/network"
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
 	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
+	_ "github.com/gamedayhq/chaos/internal/inject/resource"
 	_ "github.com/gamedayhq/chaos/internal/inject/swarm"
 )
 

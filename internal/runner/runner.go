@@ -58,6 +58,16 @@ const (
 	Hold
 	// Continue resumes after Hold.
 	Continue
+	// Halt aborts the run on behalf of chaos halt, which stops every run
+	// on the host.
+	Halt
+)
+
+// The names an abort records in place of an abort condition's.
+const (
+	operatorCheck    = "operator"
+	haltCheck        = "halt"
+	maxDurationCheck = "max_duration"
 )
 
 // Options are the settings of one run.
@@ -115,6 +125,7 @@ type run struct {
 	background  sync.WaitGroup    // background faults waiting for their for
 	methodDone  chan struct{}     // closed when the method's steps are over
 	stepsEnded  time.Time         // when the method's steps were over
+	deadline    time.Time         // when max_duration ends the run; zero without one
 	revertBegan map[int]time.Time // by fault index: when its revert began
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
@@ -167,6 +178,15 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		Fields: map[string]string{"run": opts.RunID, "seed": fmt.Sprint(opts.Seed)}})
 	for _, w := range exp.Warnings() {
 		r.warn(w.Error())
+	}
+	if d := exp.MaxDuration.D(); d > 0 {
+		// The run ends itself once it has taken max_duration: an abort,
+		// which reverts every fault.
+		r.deadline = r.j.Started.Add(d)
+		t := time.AfterFunc(d, func() {
+			r.abort(maxDurationCheck, fmt.Sprintf("the run took its max_duration of %s", exp.MaxDuration))
+		})
+		defer t.Stop()
 	}
 	if opts.Commands != nil {
 		lctx, stop := context.WithCancel(ctx)
@@ -285,7 +305,9 @@ func (r *run) listen(ctx context.Context, cmds <-chan Command) {
 			}
 			switch c {
 			case Abort:
-				r.abort("operator", "aborted by the operator")
+				r.abort(operatorCheck, "aborted by the operator")
+			case Halt:
+				r.abort(haltCheck, "halted by chaos halt")
 			case SkipWait:
 				select {
 				case r.skip <- struct{}{}:
@@ -525,8 +547,9 @@ func (r *run) finish(ctx context.Context) {
 	case j.Abort != nil:
 		j.Verdict = journal.Aborted
 		j.Reason = fmt.Sprintf("abort condition %q fired: %s; every fault was reverted", j.Abort.Check, j.Abort.Reason)
-		if j.Abort.Check == "operator" {
-			j.Reason = "aborted by the operator; every fault was reverted"
+		switch j.Abort.Check {
+		case operatorCheck, haltCheck, maxDurationCheck:
+			j.Reason = j.Abort.Reason + "; every fault was reverted"
 		}
 	case len(r.failed) > 0:
 		j.Verdict = journal.Deviated
