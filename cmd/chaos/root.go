@@ -64,6 +64,18 @@ type stdio struct {
 	// signals delivers interrupts; a run reverts its faults on the first
 	// and reports progress on later ones.
 	signals func() (<-chan os.Signal, func())
+	// halts delivers the signal chaos halt sends a run (SIGUSR1): the run
+	// aborts, its faults reverted, and runs no further experiment. Nil in
+	// tests that do not need it.
+	halts func() (<-chan os.Signal, func())
+}
+
+// haltSignals is io.halts, or a channel that never delivers.
+func (io *stdio) haltSignals() (<-chan os.Signal, func()) {
+	if io.halts == nil {
+		return nil, func() {}
+	}
+	return io.halts()
 }
 
 func newStdio() *stdio {
@@ -84,6 +96,11 @@ func newStdio() *stdio {
 			signal.Notify(ch, interrupts()...)
 			return ch, func() { signal.Stop(ch) }
 		},
+		halts: func() (<-chan os.Signal, func()) {
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, haltSignal)
+			return ch, func() { signal.Stop(ch) }
+		},
 	}
 }
 
@@ -98,6 +115,9 @@ func interrupts() []os.Signal {
 	}
 	return sigs
 }
+
+// haltSignal is what chaos halt sends the runs it stops.
+const haltSignal = syscall.SIGUSR1
 
 // Exit codes. Verdicts map onto them in verdictCode.
 const (
@@ -213,6 +233,7 @@ error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
 		newRunCmd(io),
 		newValidateCmd(io),
 		newRecoverCmd(io),
+		newHaltCmd(io),
 		newReportCmd(io),
 		newTargetsCmd(io),
 		newProxyCmd(io),

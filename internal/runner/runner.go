@@ -176,6 +176,9 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 
 	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
 		Fields: map[string]string{"run": opts.RunID, "seed": fmt.Sprint(opts.Seed)}})
+	if err := r.led.Begin(); err != nil {
+		r.warn(fmt.Sprintf("chaos halt will not find this run until it records a change: %v", err))
+	}
 	for _, w := range exp.Warnings() {
 		r.warn(w.Error())
 	}
