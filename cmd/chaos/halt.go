@@ -16,9 +16,9 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
-	"github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
 	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 func newHaltCmd(io *stdio) *cobra.Command {
@@ -232,8 +232,8 @@ func haltAll(ctx context.Context, io *stdio, dir string, engine bool, timeout ti
 // the deadline passes; it reports whether it ended.
 func waitEnded(ctx context.Context, pid int, start string, deadline time.Time) bool {
 	for {
-		s, err := process.StartTime(pid)
-		st, _ := process.State(pid)
+		s, err := proc.StartTime(pid)
+		st, _ := proc.State(pid)
 		if err != nil || strconv.FormatUint(s, 10) != start || st == "Z" || st == "X" {
 			return true
 		}
@@ -262,7 +262,7 @@ func pendingIDs(path string) map[int]bool {
 // isChaosRun reports whether pid, started at start, is a chaos run: the
 // only processes halt signals.
 func isChaosRun(pid int, start uint64) bool {
-	s, err := process.StartTime(pid)
+	s, err := proc.StartTime(pid)
 	if err != nil || s != start {
 		return false
 	}

@@ -37,7 +37,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
-	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // Fault is the settings of one resource fault: CPU, Memory, IO, DiskFill
@@ -262,7 +262,7 @@ func newKey() string {
 // reverts what it did.
 func (in *Injector) Apply(ctx context.Context, rec Record) (Record, error) {
 	rec.Owner = &Process{PID: os.Getpid()}
-	rec.Owner.Start, _ = process.StartTime(rec.Owner.PID)
+	rec.Owner.Start, _ = proc.StartTime(rec.Owner.PID)
 	if err := in.save(rec); err != nil {
 		return rec, err
 	}
