@@ -43,6 +43,15 @@ func TestTruthTableResource(t *testing.T) {
 				// container's half CPU.
 				cmd = append(cmd, "-cost", "15ms", "-cache="+strconv.FormatBool(robust))
 				host.Resources.NanoCPUs = 5e8
+			case "memory":
+				// The fragile service holds its last four 8 MiB
+				// buffers; the robust one four small ones.
+				buffer := "8388608"
+				if robust {
+					buffer = c.robust["buffer"]
+				}
+				cmd = append(cmd, "-buffer", buffer, "-keep", "4")
+				host.Resources.Memory = 128 << 20
 			case "disk_fill":
 				cmd = append(cmd, "-dir", "/data", "-spool", "65536", "-spool-optional="+strconv.FormatBool(robust))
 				host.Tmpfs = map[string]string{"/data": "size=32m"}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,8 @@ import (
 
 // workMain is "app work": a service whose every answer costs what a real
 // one does, so that resource faults can starve it. Each request to /
-// takes -cost of CPU, touches -buffer bytes of memory, and writes -spool
+// takes -cost of CPU, touches -buffer bytes of memory (the last -keep
+// buffers stay held, as a cache of recent bodies), and writes -spool
 // bytes to a file in -dir (with an fsync when -sync), removed afterwards.
 // The defences: -cache computes the answer once; -spool-optional answers
 // from memory when the file cannot be written; a small -buffer bounds
@@ -31,6 +33,7 @@ func workMain(args []string) error {
 	cost := fs.Duration("cost", 0, "CPU time each answer takes")
 	cache := fs.Bool("cache", false, "compute the answer once and serve it from then on")
 	buffer := fs.Int("buffer", 0, "bytes of memory each request touches")
+	keep := fs.Int("keep", 0, "keep the buffers of the last N requests, as a cache of recent bodies")
 	dir := fs.String("dir", "", "directory for each request's spool file")
 	spool := fs.Int("spool", 0, "bytes each request writes to its spool file")
 	optional := fs.Bool("spool-optional", false, "answer from memory when the spool file cannot be written")
@@ -38,6 +41,13 @@ func workMain(args []string) error {
 	fs.Parse(args)
 
 	iters := calibrate(*cost)
+	if *keep > 0 {
+		// What the cache holds is most of the heap: collect early, so
+		// that memory is what the cache holds, not garbage.
+		debug.SetGCPercent(20)
+	}
+	var keptMu sync.Mutex
+	var kept [][]byte
 	var cached atomic.Pointer[string]
 	var once sync.Once
 	var seq atomic.Int64
@@ -53,7 +63,14 @@ func workMain(args []string) error {
 			for i := 0; i < len(b); i += 4096 {
 				b[i] = 1
 			}
-			defer func() { _ = b[len(b)-1] }()
+			if *keep > 0 {
+				keptMu.Lock()
+				kept = append(kept, b)
+				if len(kept) > *keep {
+					kept = kept[1:]
+				}
+				keptMu.Unlock()
+			}
 		}
 		if *spool > 0 && *dir != "" {
 			if err := spoolFile(filepath.Join(*dir, "spool-"+strconv.FormatInt(seq.Add(1), 10)), *spool, *syncEach); err != nil && !*optional {
@@ -94,11 +111,11 @@ func calibrate(d time.Duration) int {
 
 // threadCPU is the CPU time of the calling thread.
 func threadCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // compute hashes n rounds: CPU work that no cache of the machine's helps.
