@@ -52,6 +52,12 @@ func TestTruthTableResource(t *testing.T) {
 				}
 				cmd = append(cmd, "-buffer", buffer, "-keep", "4")
 				host.Resources.Memory = 128 << 20
+			case "io":
+				// A directory of the host's disk: a tmpfs has nothing
+				// to wait for.
+				data := t.TempDir()
+				cmd = append(cmd, "-dir", "/data", "-spool", "65536", "-sync="+strconv.FormatBool(!robust))
+				host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: data, Target: "/data"})
 			case "disk_fill":
 				cmd = append(cmd, "-dir", "/data", "-spool", "65536", "-spool-optional="+strconv.FormatBool(robust))
 				host.Tmpfs = map[string]string{"/data": "size=32m"}

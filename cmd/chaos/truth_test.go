@@ -102,6 +102,8 @@ var truthCases = []truthCase{
 	{fault: "docker/limits", file: "limits.yaml", robust: vars("cache", "true"), breaks: "during"},
 	{fault: "docker/memory", file: "memory.yaml", robust: vars("buffer", "65536"), breaks: "during", vars: vars("on", "docker")},
 	{fault: "process/memory", file: "memory.yaml", robust: vars("buffer", "65536"), breaks: "during", vars: vars("on", "process")},
+	{fault: "docker/io", file: "io.yaml", robust: vars("sync", "false"), breaks: "during", vars: vars("on", "docker")},
+	{fault: "process/io", file: "io.yaml", robust: vars("sync", "false"), breaks: "during", vars: vars("on", "process")},
 	{fault: "docker/disk_fill", file: "disk_fill.yaml", robust: vars("spool_optional", "true"), breaks: "during", vars: vars("on", "docker")},
 	{fault: "process/disk_fill", file: "disk_fill.yaml", robust: vars("spool_optional", "true"), breaks: "during", vars: vars("on", "process")},
 }

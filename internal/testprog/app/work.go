@@ -37,7 +37,7 @@ func workMain(args []string) error {
 	dir := fs.String("dir", "", "directory for each request's spool file")
 	spool := fs.Int("spool", 0, "bytes each request writes to its spool file")
 	optional := fs.Bool("spool-optional", false, "answer from memory when the spool file cannot be written")
-	syncEach := fs.Bool("sync", false, "fsync each spool file before answering")
+	syncEach := fs.Bool("sync", false, "fsync each 16 KiB written to the spool file")
 	fs.Parse(args)
 
 	iters := calibrate(*cost)
@@ -127,18 +127,20 @@ func compute(n int) string {
 	return fmt.Sprintf("%x", sum[:4])
 }
 
-// spoolFile writes n bytes to path, with an fsync when sync, then
-// removes it.
+// spoolFile writes n bytes to path, in 16 KiB records each made durable
+// with an fsync when sync (as a journal is), then removes it.
 func spoolFile(path string, n int, sync bool) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(path)
-	buf := make([]byte, n)
-	_, err = f.Write(buf)
-	if err == nil && sync {
-		err = f.Sync()
+	rec := make([]byte, 16<<10)
+	for done := 0; done < n && err == nil; done += len(rec) {
+		_, err = f.Write(rec[:min(len(rec), n-done)])
+		if err == nil && sync {
+			err = f.Sync()
+		}
 	}
 	return errors.Join(err, f.Close())
 }
