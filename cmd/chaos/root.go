@@ -210,8 +210,9 @@ func newRoot(io *stdio) *cobra.Command {
 		Short: "Run chaos experiments against your services and see if they hold",
 		Long: `chaos runs experiments written in YAML: it starts traffic, checks a
 steady-state hypothesis, injects faults (latency, errors, killed or paused
-processes and containers, cut dependencies), keeps checking while they are
-active, removes them, checks that the system recovers, and writes reports.
+processes and containers, cut dependencies, CPU, memory and disk pressure),
+keeps checking while they are active, removes them, checks that the system
+recovers, and writes reports. chaos halt stops every run at once.
 
 Verdicts and exit codes: passed 0, deviated 1, invalid input 2, aborted 3,
 error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
