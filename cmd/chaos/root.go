@@ -19,6 +19,7 @@ import (
 	_ "github.com/gamedayhq/chaos/internal/inject/network"
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
 	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
+	_ "github.com/gamedayhq/chaos/internal/inject/resource"
 	_ "github.com/gamedayhq/chaos/internal/inject/swarm"
 )
 
@@ -63,6 +64,18 @@ type stdio struct {
 	// signals delivers interrupts; a run reverts its faults on the first
 	// and reports progress on later ones.
 	signals func() (<-chan os.Signal, func())
+	// halts delivers the signal chaos halt sends a run (SIGUSR1): the run
+	// aborts, its faults reverted, and runs no further experiment. Nil in
+	// tests that do not need it.
+	halts func() (<-chan os.Signal, func())
+}
+
+// haltSignals is io.halts, or a channel that never delivers.
+func (io *stdio) haltSignals() (<-chan os.Signal, func()) {
+	if io.halts == nil {
+		return nil, func() {}
+	}
+	return io.halts()
 }
 
 func newStdio() *stdio {
@@ -83,6 +96,11 @@ func newStdio() *stdio {
 			signal.Notify(ch, interrupts()...)
 			return ch, func() { signal.Stop(ch) }
 		},
+		halts: func() (<-chan os.Signal, func()) {
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, haltSignal)
+			return ch, func() { signal.Stop(ch) }
+		},
 	}
 }
 
@@ -97,6 +115,9 @@ func interrupts() []os.Signal {
 	}
 	return sigs
 }
+
+// haltSignal is what chaos halt sends the runs it stops.
+const haltSignal = syscall.SIGUSR1
 
 // Exit codes. Verdicts map onto them in verdictCode.
 const (
@@ -189,8 +210,9 @@ func newRoot(io *stdio) *cobra.Command {
 		Short: "Run chaos experiments against your services and see if they hold",
 		Long: `chaos runs experiments written in YAML: it starts traffic, checks a
 steady-state hypothesis, injects faults (latency, errors, killed or paused
-processes and containers, cut dependencies), keeps checking while they are
-active, removes them, checks that the system recovers, and writes reports.
+processes and containers, cut dependencies, CPU, memory and disk pressure),
+keeps checking while they are active, removes them, checks that the system
+recovers, and writes reports. chaos halt stops every run at once.
 
 Verdicts and exit codes: passed 0, deviated 1, invalid input 2, aborted 3,
 error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
@@ -212,6 +234,7 @@ error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
 		newRunCmd(io),
 		newValidateCmd(io),
 		newRecoverCmd(io),
+		newHaltCmd(io),
 		newReportCmd(io),
 		newTargetsCmd(io),
 		newProxyCmd(io),

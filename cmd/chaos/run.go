@@ -144,6 +144,18 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	// revert, instead of ending chaos by the signal's default action.
 	sigs, stop := io.signals()
 	defer stop()
+	halts, stopHalts := io.haltSignals()
+	defer stopHalts()
+	halted := make(chan struct{})
+	callDone := make(chan struct{})
+	defer close(callDone)
+	go func() {
+		select {
+		case <-halts:
+			close(halted)
+		case <-callDone:
+		}
+	}()
 	seed := o.seed
 	if seed == 0 {
 		var b [8]byte
@@ -214,7 +226,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			Only:        o.only,
 			Seed:        seed + uint64(i),
 			Sinks:       []journal.Sink{fe.sink(i)},
-			Commands:    fe.commands(i),
+			Commands:    withHalt(fe.commands(i), halted, done),
 			Protected:   map[int]string{wd.pid(): "chaos's watchdog"},
 		})
 		close(done)
@@ -239,6 +251,12 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		rel, _ := filepath.Rel(base, dir)
 		dirs = append(dirs, filepath.ToSlash(rel))
 		if interrupted {
+			break
+		}
+		if closed(halted) {
+			if i < len(exps)-1 {
+				fmt.Fprintln(shown.err, "chaos: halted by chaos halt: no further experiment is run")
+			}
 			break
 		}
 	}
@@ -269,6 +287,44 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		return silent(worst)
 	}
 	return nil
+}
+
+// withHalt passes the operator's commands on to a run, and Halt once
+// halted is closed, until done is.
+func withHalt(cmds <-chan journal.Command, halted, done <-chan struct{}) <-chan journal.Command {
+	out := make(chan journal.Command)
+	go func() {
+		for {
+			var c journal.Command
+			select {
+			case <-done:
+				return
+			case cmd, ok := <-cmds:
+				if !ok {
+					cmds = nil
+					continue
+				}
+				c = cmd
+			case <-halted:
+				halted, c = nil, journal.Halt
+			}
+			select {
+			case out <- c:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // watchSignals cancels the run on the first interrupt. Later ones do not

@@ -94,6 +94,25 @@ var truthCases = []truthCase{
 	{fault: "swarm/pause", file: "swarm-pause.yaml", robust: vars("timeout", "150ms"), breaks: "during", ports: []string{"front"}},
 	{fault: "swarm/scale", file: "swarm-scale.yaml", breaks: "during", ports: []string{"front"}},
 	{fault: "swarm/drain", file: "swarm-drain.yaml", robust: vars("fallback", "true"), breaks: "during", ports: []string{"front"}},
+	// The resource rows get their containers, and the vars naming them,
+	// from TestTruthTableResource; a process row hits the container's
+	// process. The robust vars are also the service's flags.
+	{fault: "docker/cpu", file: "cpu.yaml", robust: vars("cache", "true"), breaks: "during", vars: vars("on", "docker")},
+	{fault: "process/cpu", file: "cpu.yaml", robust: vars("cache", "true"), breaks: "during", vars: vars("on", "process")},
+	{fault: "docker/limits", file: "limits.yaml", robust: vars("cache", "true"), breaks: "during"},
+	{fault: "docker/memory", file: "memory.yaml", robust: vars("buffer", "65536"), breaks: "during", vars: vars("on", "docker")},
+	{fault: "process/memory", file: "memory.yaml", robust: vars("buffer", "65536"), breaks: "during", vars: vars("on", "process")},
+	{fault: "docker/io", file: "io.yaml", robust: vars("sync", "false"), breaks: "during", vars: vars("on", "docker")},
+	{fault: "process/io", file: "io.yaml", robust: vars("sync", "false"), breaks: "during", vars: vars("on", "process")},
+	{fault: "docker/disk_fill", file: "disk_fill.yaml", robust: vars("spool_optional", "true"), breaks: "during", vars: vars("on", "docker")},
+	{fault: "process/disk_fill", file: "disk_fill.yaml", robust: vars("spool_optional", "true"), breaks: "during", vars: vars("on", "process")},
+}
+
+// resourceRow reports whether a row is a resource fault's, which
+// TestTruthTableResource runs.
+func resourceRow(c truthCase) bool {
+	_, f, _ := strings.Cut(c.fault, "/")
+	return slices.Contains([]string{"cpu", "memory", "io", "disk_fill", "limits"}, f)
 }
 
 var proxyPorts = []string{"backend", "proxy", "front"}
@@ -192,7 +211,7 @@ func TestTruthTable(t *testing.T) {
 	t.Parallel()
 	var runs []*truthRun
 	for _, c := range truthCases {
-		if strings.HasPrefix(c.fault, "docker/") || strings.HasPrefix(c.fault, "swarm/") || c.network {
+		if strings.HasPrefix(c.fault, "docker/") || strings.HasPrefix(c.fault, "swarm/") || c.network || resourceRow(c) {
 			continue
 		}
 		for _, robust := range c.targets() {
@@ -214,7 +233,7 @@ func TestTruthTableDocker(t *testing.T) {
 	var runs []*truthRun
 	for _, c := range truthCases {
 		kind, ok := strings.CutPrefix(c.fault, "docker/")
-		if !ok || c.network {
+		if !ok || c.network || resourceRow(c) {
 			continue
 		}
 		if kind == "kill" && os.Geteuid() != 0 {
@@ -360,9 +379,14 @@ func buildApp(t *testing.T) string {
 // then judges each in a subtest.
 func runTruth(t *testing.T, runs []*truthRun) {
 	t.Helper()
-	appDir := buildApp(t)
+	runTruthWith(t, runs, buildApp(t), truthParallel)
+}
+
+// runTruthWith is runTruth with the app already built into appDir.
+func runTruthWith(t *testing.T, runs []*truthRun, appDir string, parallel int) {
+	t.Helper()
 	start := time.Now()
-	sem := make(chan struct{}, truthParallel)
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for _, r := range runs {
 		wg.Add(1)

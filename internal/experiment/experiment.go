@@ -31,20 +31,23 @@ const (
 
 // Experiment is one experiment file, loaded, substituted and validated.
 type Experiment struct {
-	File        string         `json:"file" yaml:"-"`
-	Version     string         `json:"version" yaml:"version" chaos:"required"`
-	Title       string         `json:"title" yaml:"title" chaos:"required"`
-	Description string         `json:"description,omitempty" yaml:"description"`
-	Tags        []string       `json:"tags,omitempty" yaml:"tags"`
-	Vars        VarList        `json:"-" yaml:"vars"`
-	Services    []*Service     `json:"services,omitempty" yaml:"services" what:"service"`
-	Targets     TargetList     `json:"targets,omitempty" yaml:"targets"`
-	Load        []*Stream      `json:"load,omitempty" yaml:"load" what:"load stream"`
-	SteadyState []*Check       `json:"steady_state,omitempty" yaml:"steady_state" what:"check"`
-	Method      []*Step        `json:"method,omitempty" yaml:"method" what:"step"`
-	Rollbacks   []*Step        `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step"`
-	AbortWhen   []*Check       `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition"`
-	Recovery    *Recovery      `json:"recovery,omitempty" yaml:"recovery"`
+	File        string     `json:"file" yaml:"-"`
+	Version     string     `json:"version" yaml:"version" chaos:"required"`
+	Title       string     `json:"title" yaml:"title" chaos:"required"`
+	Description string     `json:"description,omitempty" yaml:"description"`
+	Tags        []string   `json:"tags,omitempty" yaml:"tags"`
+	Vars        VarList    `json:"-" yaml:"vars"`
+	Services    []*Service `json:"services,omitempty" yaml:"services" what:"service"`
+	Targets     TargetList `json:"targets,omitempty" yaml:"targets"`
+	Load        []*Stream  `json:"load,omitempty" yaml:"load" what:"load stream"`
+	SteadyState []*Check   `json:"steady_state,omitempty" yaml:"steady_state" what:"check"`
+	Method      []*Step    `json:"method,omitempty" yaml:"method" what:"step"`
+	Rollbacks   []*Step    `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step"`
+	AbortWhen   []*Check   `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition"`
+	Recovery    *Recovery  `json:"recovery,omitempty" yaml:"recovery"`
+	// MaxDuration ends the run, as an abort that reverts every fault, once
+	// it has run this long; zero is no limit.
+	MaxDuration Duration       `json:"max_duration,omitempty" yaml:"max_duration"`
 	Secrets     []string       `json:"-" yaml:"-"`
 	Resolved    map[string]any `json:"-" yaml:"-"`
 }

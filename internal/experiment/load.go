@@ -416,6 +416,10 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 		d.add(posOf(valueOf(doc, "recovery")), "recovery: within must be more than 0s")
 	}
 
+	if mn := valueOf(doc, "max_duration"); mn != nil && e.MaxDuration <= 0 && !d.errs.within(mn) {
+		d.add(posOf(mn), "max_duration must be more than 0s: it is how long the run may take before it aborts itself")
+	}
+
 	targets := map[string]bool{}
 	for _, t := range e.Targets {
 		targets[t.Name] = true

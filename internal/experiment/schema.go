@@ -109,6 +109,7 @@ func Schema(c Catalog) map[string]any {
 		"rollbacks":    list(ref("step")),
 		"abort_when":   list(ref("check")),
 		"recovery":     g.of(reflect.TypeFor[Recovery]()),
+		"max_duration": describe(durationSchema(), "the run aborts itself once it has run this long, every fault reverted (verdict aborted)"),
 	}, []string{"version", "title"})
 	root["$defs"] = defs
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 )
@@ -81,6 +82,16 @@ type Prechecker interface {
 // The dry run and chaos targets show the lines it returns.
 type Describer interface {
 	Describe(ctx context.Context, env *Env, t Target) ([]string, error)
+}
+
+// Bounded is implemented by a fault whose effect a process of its own keeps
+// up (a stress worker). The runner calls Bound before Plan with the longest
+// the fault can last: the step's for, or what is left of the run's
+// max_duration, whichever is shorter; 0 when neither bounds it. The process
+// ends by itself a grace after that, so that it cannot outlive its fault
+// even when chaos dies without reverting it.
+type Bounded interface {
+	Bound(d time.Duration)
 }
 
 // FaultKind is a fault one kind of target accepts.

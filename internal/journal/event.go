@@ -451,6 +451,9 @@ const (
 	Hold
 	// Continue resumes after Hold.
 	Continue
+	// Halt aborts the run on behalf of chaos halt, which stops every run
+	// on the host.
+	Halt
 )
 
 // commandText is what the operator event says for each command.
@@ -459,6 +462,7 @@ var commandText = map[Command]string{
 	SkipWait: "skip the current wait",
 	Hold:     "hold before the next step",
 	Continue: "continue",
+	Halt:     "halt (chaos halt)",
 }
 
 // Text is what the operator event of the command says.

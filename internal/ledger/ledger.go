@@ -103,8 +103,8 @@ type Ledger struct {
 	nextID         int
 }
 
-// Create starts the ledger of a run in dir. Nothing is written until the
-// first entry. The experiments of one `chaos run` share its run ID and run
+// Create starts the ledger of a run in dir. Nothing is written until
+// Begin or the first entry. The experiments of one `chaos run` share its run ID and run
 // one after the other: each gets its own file, RUN-ID.json, then
 // RUN-ID-2.json and so on, so that a ledger an earlier one left for
 // `chaos recover` is never overwritten.
@@ -126,6 +126,15 @@ func Create(dir, runID, experimentFile string) *Ledger {
 		Started:  time.Now(),
 		path:     path,
 	}
+}
+
+// Begin writes the ledger with no entries yet, so that chaos halt finds
+// the run, and its owner, before it has changed anything. Close removes
+// it again when nothing is left to undo.
+func (l *Ledger) Begin() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.save()
 }
 
 // Prepare creates dir if needed and checks that ledgers can be written in

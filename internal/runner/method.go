@@ -334,6 +334,9 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 		return journal.StepSkipped, "the target matches nothing (empty: skip)", nil
 	}
 	f := with.(inject.Fault)
+	if b, ok := f.(inject.Bounded); ok {
+		b.Bound(r.faultBound(s))
+	}
 	if pc, ok := f.(inject.Prechecker); ok {
 		for _, tg := range targets {
 			if err := pc.Precheck(ctx, r.env, tg); err != nil {
@@ -377,6 +380,20 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	r.sleep(ctx, s.For.D())
 	r.revert(ctx, mine...)
 	return journal.StepDone, "", nil
+}
+
+// faultBound is the longest a fault of step s can last: its for, or what
+// is left of the run's max_duration when that is shorter; 0 when neither
+// bounds it.
+func (r *run) faultBound(s *experiment.Step) time.Duration {
+	d := s.For.D()
+	if !r.deadline.IsZero() {
+		left := max(time.Until(r.deadline), time.Millisecond)
+		if d == 0 || left < d {
+			d = left
+		}
+	}
+	return d
 }
 
 // sleepBackground waits for a background fault's for; it returns false when

@@ -23,6 +23,13 @@ import (
 	"github.com/gamedayhq/chaos/internal/ledger"
 )
 
+// The names an abort records in place of an abort condition's.
+const (
+	operatorCheck    = "operator"
+	haltCheck        = "halt"
+	maxDurationCheck = "max_duration"
+)
+
 // Options are the settings of one run.
 type Options struct {
 	RunID     string
@@ -73,6 +80,7 @@ type run struct {
 	stopStreams context.CancelFunc
 	background  sync.WaitGroup // background faults waiting for their for
 	methodDone  chan struct{}  // closed when the method's steps are over
+	deadline    time.Time      // when max_duration ends the run; zero without one
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
 }
@@ -122,8 +130,20 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.initChecks()
 
 	r.emit(journal.Event{Type: journal.RunStarted, Message: fmt.Sprintf("%q from %s", exp.Title, exp.File), RunID: opts.RunID, Seed: opts.Seed})
+	if err := r.led.Begin(); err != nil {
+		r.warn(fmt.Sprintf("chaos halt will not find this run until it records a change: %v", err))
+	}
 	for _, w := range exp.Warnings() {
 		r.warn(w.Error())
+	}
+	if d := exp.MaxDuration.D(); d > 0 {
+		// The run ends itself once it has taken max_duration: an abort,
+		// which reverts every fault.
+		r.deadline = r.rec.j.Started.Add(d)
+		t := time.AfterFunc(d, func() {
+			r.abort(maxDurationCheck, fmt.Sprintf("the run took its max_duration of %s", exp.MaxDuration))
+		})
+		defer t.Stop()
 	}
 	if opts.Commands != nil {
 		lctx, stop := context.WithCancel(ctx)
@@ -192,7 +212,9 @@ func (r *run) listen(ctx context.Context, cmds <-chan journal.Command) {
 			}
 			switch c {
 			case journal.AbortRun:
-				r.abort("operator", "aborted by the operator")
+				r.abort(operatorCheck, "aborted by the operator")
+			case journal.Halt:
+				r.abort(haltCheck, "halted by chaos halt")
 			case journal.SkipWait:
 				select {
 				case r.skip <- struct{}{}:
@@ -434,8 +456,9 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 	case j.Abort != nil:
 		verdict = journal.Aborted
 		reason = fmt.Sprintf("abort condition %q fired: %s; every fault was reverted", j.Abort.Check, j.Abort.Reason)
-		if j.Abort.Check == "operator" {
-			reason = "aborted by the operator; every fault was reverted"
+		switch j.Abort.Check {
+		case operatorCheck, haltCheck, maxDurationCheck:
+			reason = j.Abort.Reason + "; every fault was reverted"
 		}
 	case len(r.rec.failed) > 0:
 		verdict = journal.Deviated

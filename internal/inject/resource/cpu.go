@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 // CPU is the cpu fault: busy workers inside the target's cgroups, so that
 // the target competes for its own CPU quota. Set exactly one of Workers
 // and Load.
 type CPU struct {
+	lasting
+
 	// Workers is the number of workers, each busy all the time: each takes
 	// up to one CPU, as much as the quota and the host leave it.
 	Workers int `yaml:"workers" json:"workers,omitempty"`
@@ -33,6 +36,28 @@ const maxWorkers = 256
 
 // Kind is "cpu".
 func (*CPU) Kind() string { return "cpu" }
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "cpu", New: func() inject.Fault { return &CPU{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "cpu", New: func() inject.Fault { return &CPU{} }})
+}
+
+// Plan finds the target and computes what the fault does to it, from
+// what it has and uses now; it changes nothing.
+func (c *CPU) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planFault(ctx, env, c, &c.lasting, t)
+}
+
+// Precheck plans the fault on t, so that a target it cannot act on is
+// refused before the step hits any.
+func (c *CPU) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, c, &c.lasting, t)
+}
+
+// Inject applies the plan.
+func (c *CPU) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	return injectFault(ctx, env, u)
+}
 
 // Validate wants exactly one of workers and load.
 func (c *CPU) Validate() error {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 // DiskFill is the disk_fill fault: a file in a directory of the target's
@@ -18,6 +19,8 @@ import (
 // ends. On a tmpfs the file is memory, charged to the target's cgroup as
 // the target's own files there are.
 type DiskFill struct {
+	lasting
+
 	// Path is a directory in the target's file system, as the target sees
 	// it (/data), where the file is made.
 	Path string `yaml:"path" json:"path" chaos:"required"`
@@ -31,6 +34,28 @@ type DiskFill struct {
 
 // Kind is "disk_fill".
 func (*DiskFill) Kind() string { return "disk_fill" }
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "disk_fill", New: func() inject.Fault { return &DiskFill{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "disk_fill", New: func() inject.Fault { return &DiskFill{} }})
+}
+
+// Plan finds the target and computes what the fault does to it, from
+// what it has and uses now; it changes nothing.
+func (d *DiskFill) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planFault(ctx, env, d, &d.lasting, t)
+}
+
+// Precheck plans the fault on t, so that a target it cannot act on is
+// refused before the step hits any.
+func (d *DiskFill) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, d, &d.lasting, t)
+}
+
+// Inject applies the plan.
+func (d *DiskFill) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	return injectFault(ctx, env, u)
+}
 
 // Validate wants a path and exactly one of size and leave_free.
 func (d *DiskFill) Validate() error {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 // IO is the io fault: workers inside the target's cgroups write to files
@@ -17,6 +18,8 @@ import (
 // made durable by default, so that the target's own reads and writes wait
 // behind them. The files are removed on revert.
 type IO struct {
+	lasting
+
 	// Path is a directory in the target's file system, as the target
 	// sees it (/data), where the workers write.
 	Path string `yaml:"path" json:"path" chaos:"required"`
@@ -36,6 +39,28 @@ type IO struct {
 
 // Kind is "io".
 func (*IO) Kind() string { return "io" }
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "io", New: func() inject.Fault { return &IO{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "io", New: func() inject.Fault { return &IO{} }})
+}
+
+// Plan finds the target and computes what the fault does to it, from
+// what it has and uses now; it changes nothing.
+func (o *IO) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planFault(ctx, env, o, &o.lasting, t)
+}
+
+// Precheck plans the fault on t, so that a target it cannot act on is
+// refused before the step hits any.
+func (o *IO) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, o, &o.lasting, t)
+}
+
+// Inject applies the plan.
+func (o *IO) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	return injectFault(ctx, env, u)
+}
 
 func (o *IO) workers() int    { return cmpOr(o.Workers, 1) }
 func (o *IO) block() int64    { return cmpOr(int64(o.BlockSize), 1<<20) }

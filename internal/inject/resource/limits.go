@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
@@ -31,6 +32,27 @@ type Limits struct {
 
 // Kind is "limits".
 func (*Limits) Kind() string { return "limits" }
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "limits", New: func() inject.Fault { return &Limits{} }})
+}
+
+// Plan finds the target and computes what the fault does to it, from
+// what it has and uses now; it changes nothing.
+func (l *Limits) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planFault(ctx, env, l, nil, t)
+}
+
+// Precheck plans the fault on t, so that a target it cannot act on is
+// refused before the step hits any.
+func (l *Limits) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, l, nil, t)
+}
+
+// Inject applies the plan.
+func (l *Limits) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	return injectFault(ctx, env, u)
+}
 
 // Validate wants at least one limit.
 func (l *Limits) Validate() error {

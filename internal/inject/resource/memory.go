@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
+	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 // Memory is the memory fault: a worker inside the target's cgroups takes
@@ -16,6 +17,8 @@ import (
 // target's limit, as a leak of the target's would. The worker's own
 // runtime adds about 4MiB to the cgroup besides.
 type Memory struct {
+	lasting
+
 	// Size is the memory to take: a size (256MiB), or a share of the
 	// target's memory limit (50%).
 	Size Bytes `yaml:"size" json:"size" chaos:"required"`
@@ -30,6 +33,28 @@ type Memory struct {
 
 // Kind is "memory".
 func (*Memory) Kind() string { return "memory" }
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "memory", New: func() inject.Fault { return &Memory{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "memory", New: func() inject.Fault { return &Memory{} }})
+}
+
+// Plan finds the target and computes what the fault does to it, from
+// what it has and uses now; it changes nothing.
+func (m *Memory) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planFault(ctx, env, m, &m.lasting, t)
+}
+
+// Precheck plans the fault on t, so that a target it cannot act on is
+// refused before the step hits any.
+func (m *Memory) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, m, &m.lasting, t)
+}
+
+// Inject applies the plan.
+func (m *Memory) Inject(ctx context.Context, env *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	return injectFault(ctx, env, u)
+}
 
 // Validate wants a size.
 func (m *Memory) Validate() error {
@@ -126,6 +151,13 @@ type MemoryWork struct {
 const chunk = 4 << 20
 
 func (w *MemoryWork) run(ctx context.Context, wk *worker, ready func(string)) error {
+	// The memory is the target's shortage, not a process to blame: when
+	// the target's growth wakes the OOM killer, the killer is to pick the
+	// target, as it would pick a target whose memory ran short, instead
+	// of ending the fault. Still killable, should it be alone in the
+	// cgroup. Lowering needs CAP_SYS_RESOURCE; without it the worker
+	// stays as it is.
+	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("-900"), 0)
 	mem, err := mapMemory(w.Bytes)
 	if err != nil {
 		return fmt.Errorf("take %s: %w", formatBytes(w.Bytes), err)

@@ -37,6 +37,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // Fault is the settings of one resource fault: CPU, Memory, IO, DiskFill
@@ -104,6 +105,9 @@ type Record struct {
 	HostRoot bool `json:"host_root,omitempty"`
 	// Limits are a container's limits before and during the fault.
 	Limits *LimitsChange `json:"limits,omitempty"`
+	// Owner is the process that applied the fault (chaos run), so that
+	// chaos halt can stop it.
+	Owner *Process `json:"owner,omitempty"`
 	// Worker is the process Apply started; Revert also finds it by Key.
 	Worker *Process `json:"worker,omitempty"`
 	// Result says what Apply achieved where it differs from the plan,
@@ -257,6 +261,8 @@ func newKey() string {
 // anything it stores rec in the state directory. When it fails half-way it
 // reverts what it did.
 func (in *Injector) Apply(ctx context.Context, rec Record) (Record, error) {
+	rec.Owner = &Process{PID: os.Getpid()}
+	rec.Owner.Start, _ = proc.StartTime(rec.Owner.PID)
 	if err := in.save(rec); err != nil {
 		return rec, err
 	}

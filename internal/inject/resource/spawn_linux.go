@@ -168,6 +168,14 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 		var r reply
 		line, err := bufio.NewReader(stdout).ReadBytes('\n')
 		if err != nil || json.Unmarshal(line, &r) != nil {
+			if !alive(job.Target) {
+				// The target ended while the load took effect, and
+				// its container's end took the worker with it: the
+				// fault's effect (an OOM kill), not a failure to
+				// apply it.
+				answers <- reply{Note: "the target ended while the load was taking effect, and the worker with it"}
+				return
+			}
 			r.Error = "the worker ended without an answer"
 			if s := strings.TrimSpace(stderr.String()); s != "" {
 				r.Error += ": " + s

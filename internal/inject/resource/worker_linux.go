@@ -84,8 +84,10 @@ func runJob(j *Job, ready func(string)) error {
 	if !in {
 		return fmt.Errorf("the worker is not in the target's cgroups (%s)", j.Cgroup)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), j.Deadline)
-	defer cancel()
+	ctx, cancelDeadline := context.WithDeadline(context.Background(), j.Deadline)
+	defer cancelDeadline()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
@@ -97,15 +99,35 @@ func runJob(j *Job, ready func(string)) error {
 		if os.Getppid() != j.Parent {
 			return errors.New("the process that started the worker is gone")
 		}
-		go func() { waitFD(fd); cancel() }()
+		go func() { waitFD(fd); cancel(errParentEnded) }()
 	}
 	fd, err := pidfd(j.Target)
 	if err != nil {
 		return fmt.Errorf("the target's process %d is gone", j.Target.PID)
 	}
-	go func() { waitFD(fd); cancel() }()
-	return wk.run(ctx, &worker{job: j}, ready)
+	go func() { waitFD(fd); cancel(errTargetEnded) }()
+	if err := wk.run(ctx, &worker{job: j}, ready); err != nil {
+		return err
+	}
+	// A load stopped before it was in full effect still answers, so that
+	// the fault counts as applied: a target that ended meanwhile (the OOM
+	// killer, as a memory fault may ask) is the fault's effect, not a
+	// failure to apply it. After an answer this does nothing.
+	why := "it was stopped"
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errTargetEnded), errors.Is(cause, errParentEnded):
+		why = cause.Error()
+	case errors.Is(cause, context.DeadlineExceeded):
+		why = "its deadline passed"
+	}
+	ready("the load ended before it was in full effect: " + why)
+	return nil
 }
+
+var (
+	errTargetEnded = errors.New("the target ended")
+	errParentEnded = errors.New("the process that started the worker ended")
+)
 
 // worker is what a job's work may use of the worker process.
 type worker struct {

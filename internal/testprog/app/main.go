@@ -7,6 +7,7 @@
 //	               "len=N" with the length of what it got, or 502
 //	app supervise  runs "app backend" on a listening socket it holds, and
 //	               with -restart starts it again when it dies
+//	app work       serves / at a cost in CPU, memory and disk (work.go)
 //
 // Each defence against a fault is a flag of the front (-timeout, -replica,
 // -fallback, -read framed) or of the supervisor (-restart), so that the same
@@ -35,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: app backend|front|supervise [flags]")
+		fmt.Fprintln(os.Stderr, "usage: app backend|front|supervise|work [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -46,6 +47,8 @@ func main() {
 		err = frontMain(os.Args[2:])
 	case "supervise":
 		err = superviseMain(os.Args[2:])
+	case "work":
+		err = workMain(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown role %q", os.Args[1])
 	}
