@@ -144,7 +144,7 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		r.goSafe(func() {
 			defer wg.Done()
 			var smp journal.Sample
 			var err error
@@ -166,7 +166,7 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 			} else {
 				r.result(cs, phase, journal.Broken, smp.Reason)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	r.rec.mu.Lock()
@@ -260,14 +260,14 @@ func (r *run) watch(ctx, phase context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		r.goSafe(func() {
 			defer wg.Done()
 			if cs.c.From != "" {
 				r.watchLoad(ctx, phase, cs)
 			} else {
 				r.watchProbe(ctx, phase, cs)
 			}
-		}()
+		})
 	}
 }
 
@@ -522,10 +522,10 @@ func (r *run) checkAfter(ctx context.Context, methodRan bool, methodEnd time.Tim
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		r.goSafe(func() {
 			defer wg.Done()
 			r.recover(ctx, cs, base, deadline)
-		}()
+		})
 	}
 	wg.Wait()
 }

@@ -44,13 +44,13 @@ func (r *run) startLoad(ctx context.Context) {
 		s := &stream{spec: spec, started: time.Now(), done: make(chan struct{})}
 		r.streams = append(r.streams, s)
 		wg.Add(1)
-		go func() {
+		r.goSafe(func() {
 			defer wg.Done()
 			defer close(s.done)
 			if err := load.Run(lctx, ls, r.addWindow); err != nil {
 				r.fail(fmt.Errorf("load stream %q: %w", spec.Name, err))
 			}
-		}()
+		})
 		// What is sent, as the method and the URL of an HTTP request: the
 		// kind and its target for the other kinds.
 		method, target, _ := strings.Cut(spec.Describe(), " ")

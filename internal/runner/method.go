@@ -369,12 +369,12 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	}
 	if s.Background {
 		r.background.Add(1)
-		go func() {
+		r.goSafe(func() {
 			defer r.background.Done()
 			if r.sleepBackground(ctx, s.For.D()) {
 				r.revert(ctx, mine...)
 			}
-		}()
+		})
 		return journal.StepDone, "", nil
 	}
 	r.sleep(ctx, s.For.D())

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -148,7 +149,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	if opts.Commands != nil {
 		lctx, stop := context.WithCancel(ctx)
 		defer stop()
-		go r.listen(lctx, opts.Commands)
+		r.goSafe(func() { r.listen(lctx, opts.Commands) })
 	}
 	r.execute(ctx)
 	r.finish(ctx)
@@ -164,6 +165,22 @@ func (r *run) warn(msg string)       { r.rec.warn(msg) }
 func (r *run) fail(err error)        { r.rec.fail(err) }
 func (r *run) deviate(reason string) { r.rec.deviate(reason) }
 func (r *run) failedToRun() bool     { return r.rec.failedToRun() }
+
+// goSafe runs fn in a goroutine of its own. A panic there is a bug in
+// chaos: rather than end the process with exit 2 and leave the faults to
+// the watchdog, the run records it as an error (exit 4), stops its method
+// and reverts as on any other error.
+func (r *run) goSafe(fn func()) {
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.fail(fmt.Errorf("internal error: %v (this is a bug in chaos; the stack follows)\n%s", p, debug.Stack()))
+				r.halt()
+			}
+		}()
+		fn()
+	}()
+}
 
 func (r *run) abort(check, reason string) {
 	r.abortOnce.Do(func() {

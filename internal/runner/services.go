@@ -253,14 +253,14 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 		s.idx = len(j.Services)
 		j.Services = append(j.Services, journal.Service{Name: spec.Name, Run: spec.Run, PID: pid, Started: time.Now(), Log: relLog(r.opts.ReportDir, logPath)})
 	})
-	go func() {
+	r.goSafe(func() {
 		cmd.Wait()
 		s.mu.Lock()
 		s.gone, s.exited = true, time.Now()
 		s.mu.Unlock()
 		close(s.done)
 		r.serviceExited(s)
-	}()
+	})
 	return s, nil
 }
 
