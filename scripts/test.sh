@@ -15,4 +15,4 @@ if ! command -v gcc >/dev/null 2>&1; then
 	fi
 fi
 export CGO_ENABLED=1
-go test -race -timeout 20m ./... "$@"
+go test -race -timeout 40m ./... "$@"

@@ -116,7 +116,12 @@ func TestDockerCPU(t *testing.T) {
 	stressed := throttled(2 * time.Second)
 	during := rate(t, addr, 2*time.Second)
 	revert(t, in, rec)
-	after := rate(t, addr, 2*time.Second)
+	// The best of a few looks after the revert: a machine busy with other
+	// work can slow one look, while a worker left running slows them all.
+	var after float64
+	for i := 0; i < 5 && after < 0.6*before; i++ {
+		after = max(after, rate(t, addr, 2*time.Second))
+	}
 	t.Logf("throttled in 2s: idle %v, with the fault %v; rate: before %.1f/s, during %.1f/s, after %.1f/s", idle, stressed, before, during, after)
 	// Workers outside the cgroup would not throttle it at all.
 	if stressed <= idle {
