@@ -20,8 +20,9 @@ var schemaProviderType = reflect.TypeFor[SchemaProvider]()
 // Schema returns the JSON Schema (draft 2020-12) of experiment files with
 // the kinds of the catalog. It is generated from the same types the loader
 // decodes into, so it cannot drift from what the loader accepts.
-func Schema(c Catalog) map[string]any {
-	g := &schemaGen{}
+func Schema(c Catalog) map[string]any { return (&schemaGen{}).schema(c) }
+
+func (g *schemaGen) schema(c Catalog) map[string]any {
 	docs := describer(c)
 	probeKinds := map[string]any{}
 	var probeAlts []any
@@ -62,13 +63,13 @@ func Schema(c Catalog) map[string]any {
 	check := obj(map[string]any{
 		"name":     str("the check's name, shown in reports"),
 		"from":     str("a load stream to judge, by name"),
-		"window":   describe(durationSchema(), "how much of the stream's recent traffic each judgement covers (default 5s)"),
+		"window":   withDefault(describe(durationSchema(), "how much of the stream's recent traffic each judgement covers"), "5s"),
 		"probe":    ref("probe", "the observation, when the check does not judge a load stream"),
 		"expect":   ref("expect", "what must hold: a load stream's figures with from, else the probe's expectations (a probe without expect checks its kind's default)"),
-		"when":     map[string]any{"type": "array", "items": map[string]any{"enum": []string{Before, During, After}}, "description": "the phases the check runs in (default [before, during, after])"},
-		"failures": describe(orVar(map[string]any{"type": "integer", "minimum": 1}), "consecutive failed observations that fail the check (default 1)"),
-		"interval": describe(durationSchema(), "time between a probe's observations during the method (default 1s, at least 10ms)"),
-		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method (default 0)"),
+		"when":     map[string]any{"type": "array", "items": map[string]any{"enum": []string{Before, During, After}}, "description": "the phases the check runs in", "default": []string{Before, During, After}},
+		"failures": withDefault(describe(orVar(map[string]any{"type": "integer", "minimum": 1}), "consecutive failed observations that fail the check"), 1),
+		"interval": withDefault(describe(durationSchema(), "time between a probe's observations during the method, at least 10ms"), "1s"),
+		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method"),
 	}, []string{"name"})
 	faultStep := obj(map[string]any{
 		"name":       str(nameDesc),
@@ -90,15 +91,15 @@ func Schema(c Catalog) map[string]any {
 			"undo": describe(g.of(reflect.TypeFor[Exec]()), "a command that undoes what exec did: recorded in the ledger before exec runs, run when the method ends (also on an interrupt, or by chaos recover)")}, []string{"exec"}), "exec step", "runs a command to completion; a failure is an error"),
 	}}
 	readyProps := map[string]any{
-		"within":   describe(durationSchema(), "how long the service has to be ready (default 10s, at least 1ms)"),
-		"interval": describe(durationSchema(), "time between looks (default 100ms, at least 10ms)"),
+		"within":   withDefault(describe(durationSchema(), "how long the service has to be ready, at least 1ms"), "10s"),
+		"interval": withDefault(describe(durationSchema(), "time between looks, at least 10ms"), "100ms"),
 	}
 	for k, v := range probeKinds {
 		readyProps[k] = v
 	}
-	service := g.of(reflect.TypeFor[Service]())
+	service := titled(g.of(reflect.TypeFor[Service]()), "service", "")
 	ready := service["properties"].(map[string]any)["ready"].(map[string]any)
-	service["properties"].(map[string]any)["ready"] = describe(obj(readyProps, nil), ready["description"].(string)+": one probe kind ("+strings.Join(c.ProbeKinds(), ", ")+") with its settings, and within and interval")
+	service["properties"].(map[string]any)["ready"] = describe(obj(readyProps, nil), ready["description"].(string)+"; one probe kind ("+strings.Join(c.ProbeKinds(), ", ")+") with its settings, and within and interval")
 
 	list := func(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
 	props := map[string]any{
@@ -108,8 +109,8 @@ func Schema(c Catalog) map[string]any {
 		"tags":         list(str("")),
 		"vars":         map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}},
 		"services":     list(service),
-		"targets":      map[string]any{"type": "object", "additionalProperties": map[string]any{"oneOf": targetAlts}},
-		"load":         list(g.of(reflect.TypeFor[Stream]())),
+		"targets":      map[string]any{"type": "object", "additionalProperties": map[string]any{"oneOf": targetAlts, "title": "target"}},
+		"load":         list(titled(g.of(reflect.TypeFor[Stream]()), "load stream", "")),
 		"steady_state": list(map[string]any{"$ref": "#/$defs/check"}),
 		"method":       list(map[string]any{"$ref": "#/$defs/step"}),
 		"rollbacks":    list(map[string]any{"$ref": "#/$defs/step"}),
@@ -141,6 +142,12 @@ func kindSchema(s map[string]any, title, summary, example string) map[string]any
 	return s
 }
 
+// withDefault sets the default of s.
+func withDefault(s map[string]any, v any) map[string]any {
+	s["default"] = v
+	return s
+}
+
 // titled sets the title and, when there is one, the description of s.
 func titled(s map[string]any, title, desc string) map[string]any {
 	s["title"] = title
@@ -150,7 +157,12 @@ func titled(s map[string]any, title, desc string) map[string]any {
 	return s
 }
 
-type schemaGen struct{}
+// schemaGen makes schemas of Go types. With fieldDocs set, it notes each
+// key's own description, by its schema, for the reference, whose tables
+// say what the key's type is in a column of their own.
+type schemaGen struct {
+	fieldDocs map[uintptr]string
+}
 
 func obj(props map[string]any, required []string) map[string]any {
 	m := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
@@ -218,6 +230,13 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 					desc += "; " + d
 				}
 				describe(m, desc)
+				if g.fieldDocs != nil {
+					d := f.doc
+					if f.least > 0 {
+						d += fmt.Sprintf(", %s or more", f.least)
+					}
+					g.fieldDocs[reflect.ValueOf(m).Pointer()] = d
+				}
 			}
 			if f.required {
 				required = append(required, f.key)
