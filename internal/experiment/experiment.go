@@ -56,7 +56,7 @@ type Service struct {
 	Name  string            `json:"name" yaml:"name" chaos:"required" doc:"the service's name, also its log file's name in the report directory"`
 	Run   []string          `json:"run" yaml:"run" chaos:"required" doc:"the command and its arguments, run without a shell (a relative command path is taken from dir, else from the experiment file's directory)"`
 	Env   map[string]string `json:"env,omitempty" yaml:"env" doc:"environment variables added to chaos's own"`
-	Dir   string            `json:"dir,omitempty" yaml:"dir" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
+	Dir   Path              `json:"dir,omitempty" yaml:"dir" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
 	Ready *Ready            `json:"ready,omitempty" yaml:"ready" doc:"a probe polled until it passes before the run goes on: the service is ready"`
 	// Grace is how long the service has to exit after SIGTERM before it is
 	// killed.
@@ -354,7 +354,7 @@ type Exec struct {
 	Run     []string          `json:"run" yaml:"run" chaos:"required" doc:"the command and its arguments, run without a shell unless shell is true (a relative command path is taken from dir, else from the experiment file's directory)"`
 	Shell   bool              `json:"shell,omitempty" yaml:"shell" doc:"run the one string in run with /bin/sh -c"`
 	Env     map[string]string `json:"env,omitempty" yaml:"env" doc:"environment variables added to chaos's own"`
-	Dir     string            `json:"dir,omitempty" yaml:"dir" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
+	Dir     Path              `json:"dir,omitempty" yaml:"dir" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
 	Timeout Duration          `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long the command may run before it is killed"`
 }
 

@@ -410,7 +410,7 @@ func plural(s string) string {
 }
 
 // valueTypes are the types with a syntax of their own.
-var valueTypes = []SchemaProvider{Duration(0), Rate(0), Percent(0), Size(0), Pick{}, Signal{}, Regexp{}, DurationCond{}, PercentCond{}, NumberCond{}, Matcher{}}
+var valueTypes = []SchemaProvider{Duration(0), Rate(0), Percent(0), Size(0), Pick{}, Signal{}, Regexp{}, DurationCond{}, PercentCond{}, NumberCond{}, Matcher{}, Path("")}
 
 func valuesBody() string {
 	var b strings.Builder

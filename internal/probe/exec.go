@@ -74,7 +74,7 @@ func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
 		argv = []string{"/bin/sh", "-c", e.Run[0]}
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = e.Dir
+	cmd.Dir = string(e.Dir)
 	cmd.Env = os.Environ()
 	for k, v := range e.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -88,7 +88,7 @@ func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
 	if e.Dir != "" {
 		// The child changes into it after the fork, where a missing
 		// directory would read as a missing command.
-		if fi, err := os.Stat(e.Dir); err != nil || !fi.IsDir() {
+		if fi, err := os.Stat(string(e.Dir)); err != nil || !fi.IsDir() {
 			if err == nil {
 				err = errors.New("not a directory")
 			}

@@ -19,7 +19,7 @@ import (
 // Spec selects processes: exactly one of PID, PIDFile and Cmdline.
 type Spec struct {
 	PID     int               `yaml:"pid" json:"pid,omitempty" doc:"the process with this id"`
-	PIDFile string            `yaml:"pid_file" json:"pid_file,omitempty" doc:"a file that holds the process id, read when the target is resolved (a relative path is taken from the experiment file's directory)"`
+	PIDFile experiment.Path   `yaml:"pid_file" json:"pid_file,omitempty" doc:"a file that holds the process id, read when the target is resolved"`
 	Cmdline experiment.Regexp `yaml:"cmdline" json:"cmdline,omitzero" doc:"a regular expression matched against each process's command line, its arguments joined by spaces"`
 
 	experiment.Selection `yaml:",inline" json:",inline"`
@@ -66,7 +66,7 @@ func resolve(_ context.Context, env *inject.Env, spec any) ([]inject.Target, err
 	case s.PID != 0:
 		return one(s.PID, skip)
 	case s.PIDFile != "":
-		b, err := os.ReadFile(s.PIDFile)
+		b, err := os.ReadFile(string(s.PIDFile))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, nil

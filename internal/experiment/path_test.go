@@ -1,0 +1,80 @@
+package experiment_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/probe"
+	"github.com/gamedayhq/chaos/internal/runner"
+)
+
+// TestRelativePaths checks that relative paths are taken from the
+// experiment file's directory, and that ${file_dir} names it.
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sub", "x.yaml")
+	src := `version: v1
+title: paths
+services:
+  - name: a
+    run: [./bin/a, "${file_dir}/data"]
+  - name: b
+    run: [b]
+    dir: work
+steady_state:
+  - name: c
+    probe: {exec: {run: [./check.sh]}}
+method:
+  - exec: {run: [./step.sh], dir: /tmp}
+    undo: {run: [./undo.sh]}
+`
+	exp, err := experiment.Parse(file, []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	for _, c := range []struct{ name, got, want string }{
+		{"service dir", string(exp.Services[0].Dir), sub},
+		{"${file_dir}", exp.Services[0].Run[1], sub + "/data"},
+		{"relative service dir", string(exp.Services[1].Dir), filepath.Join(sub, "work")},
+		{"exec probe dir", string(exp.SteadyState[0].Probe.Spec.(*probe.ExecSpec).Dir), sub},
+		{"exec step dir", string(exp.Method[0].Exec.Dir), "/tmp"},
+		{"undo dir", string(exp.Method[0].Undo.Dir), sub},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q; want %q", c.name, c.got, c.want)
+		}
+	}
+
+	// A file named relative to the working directory.
+	wd, _ := os.Getwd()
+	exp, err = experiment.Parse("rel/y.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(exp.Services[0].Dir), filepath.Join(wd, "rel"); got != want {
+		t.Errorf("service dir of rel/y.yaml = %q; want %q", got, want)
+	}
+
+	_, err = experiment.Parse(file, []byte("version: v1\ntitle: t\nvars: {file_dir: x}\n"), experiment.Options{Catalog: runner.Catalog{}})
+	if err == nil {
+		t.Error("a variable named file_dir was accepted")
+	}
+}
+
+// TestPIDFileRelative checks a setting of type Path in a kind's settings.
+func TestPIDFileRelative(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "x.yaml")
+	src := "version: v1\ntitle: t\ntargets:\n  p:\n    process: {pid_file: run/app.pid}\nmethod:\n  - fault: stop\n    target: p\n"
+	exp, err := experiment.Parse(file, []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(exp.Targets[0].Spec.(*process.Spec).PIDFile)
+	if want := filepath.Join(filepath.Dir(file), "run/app.pid"); got != want {
+		t.Errorf("pid_file = %q; want %q", got, want)
+	}
+}
