@@ -174,6 +174,11 @@ func executeRoot(root *cobra.Command, args []string, io *stdio) (code int) {
 		return int(s)
 	}
 	fmt.Fprintln(io.err, "chaos: "+err.Error())
+	return exitCode(err)
+}
+
+// exitCode is the exit code of a command's error.
+func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -27,7 +27,7 @@ when it starts, and lists what would be hit. Nothing is touched.`,
 			env := inject.NewEnv(seed, nil)
 			defer env.Close()
 			for _, t := range e.Targets {
-				fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("%s (%s): %s\n", t.Name, t.Kind, resolveText(cmd.Context(), env, t, len(e.Services) > 0))))
+				fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("%s (%s): %s\n", t.Name, t.Kind, resolveText(cmd.Context(), env, t, e.Services))))
 			}
 			if len(e.Targets) == 0 {
 				fmt.Fprintf(io.out, "%s has no targets\n", e.File)
