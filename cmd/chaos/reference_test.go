@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/runner"
@@ -73,6 +76,60 @@ func TestReferenceExamplesLoad(t *testing.T) {
 		}
 		if _, err := experiment.Parse("example.yaml", []byte(src), experiment.Options{Catalog: c}); err != nil {
 			t.Errorf("the example of probe %s does not load:\n%s\n%v", k, src, err)
+		}
+	}
+}
+
+const walkthroughPath = "../../docs/walkthrough.md"
+
+// TestWalkthroughInSync checks that the experiment docs/walkthrough.md
+// ends with is the one its testscript runs, and that every link into the
+// reference finds its heading.
+func TestWalkthroughInSync(t *testing.T) {
+	doc, err := os.ReadFile(walkthroughPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = "<!-- walkthrough:experiment -->\n```yaml\n"
+	_, rest, ok := strings.Cut(string(doc), mark)
+	if !ok {
+		t.Fatalf("%s has no %q", walkthroughPath, mark)
+	}
+	want, _, _ := strings.Cut(rest, "```")
+	ar, err := txtar.ParseFile("testdata/script/walkthrough.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range ar.Files {
+		if f.Name == "experiments/my-first.yaml" {
+			found = true
+			if string(f.Data) != want {
+				t.Errorf("the experiment in walkthrough.txtar differs from the one in %s", walkthroughPath)
+			}
+		}
+	}
+	if !found {
+		t.Error("walkthrough.txtar has no experiments/my-first.yaml")
+	}
+
+	ref, err := os.ReadFile(referencePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(ref), "\n") {
+		if title, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && strings.HasPrefix(line, "#") {
+			anchors[experiment.Anchor(title)] = true
+		}
+	}
+	links := regexp.MustCompile(`reference\.md#([a-z0-9_-]+)`).FindAllStringSubmatch(string(doc), -1)
+	if len(links) < 10 {
+		t.Errorf("%s links to the reference %d times; it is written from it", walkthroughPath, len(links))
+	}
+	for _, l := range links {
+		if !anchors[l[1]] {
+			t.Errorf("%s links to reference.md#%s, which is no heading", walkthroughPath, l[1])
 		}
 	}
 }

@@ -263,7 +263,7 @@ func Markdown(entries []Entry, preamble string) string {
 	b.WriteString(preamble)
 	for _, e := range entries {
 		if e.Level == 2 {
-			fmt.Fprintf(&b, "- [%s](#%s)\n", e.Title, anchor(e.Title))
+			fmt.Fprintf(&b, "- [%s](#%s)\n", e.Title, Anchor(e.Title))
 		}
 	}
 	for _, e := range entries {
@@ -272,8 +272,8 @@ func Markdown(entries []Entry, preamble string) string {
 	return b.String()
 }
 
-// anchor is the id GitHub gives a heading.
-func anchor(title string) string {
+// Anchor is the id GitHub gives a heading.
+func Anchor(title string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(title) {
 		switch {
