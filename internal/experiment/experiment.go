@@ -147,7 +147,7 @@ type Stream struct {
 	Name        string       `json:"name" yaml:"name" chaos:"required" doc:"the stream's name, for from in checks"`
 	HTTP        *HTTPRequest `json:"http" yaml:"http" chaos:"required" doc:"the request sent"`
 	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required" doc:"requests per unit of time, sent on schedule whatever the answers (an open model)"`
-	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight" doc:"the most requests waiting for an answer at once; past it, requests due are counted as dropped (0: no cap)"`
+	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight" doc:"the most requests waiting for an answer at once; past it, a request due is not sent and counts as an error (0: rate × timeout plus a margin, at most 10000)"`
 	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long one request may take"`
 	Window      Duration     `json:"window" yaml:"window" doc:"the length of the windows the stream's figures are counted in"`
 	// Success lists the status codes that count as success; by default any

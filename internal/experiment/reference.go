@@ -67,7 +67,7 @@ verdict.`)
 	add(2, "services", []string{"services", "service", "ready"}, `Processes the run starts before anything else, in file order, each
 ready (its ready probe passed) before the next starts; they are stopped
 (SIGTERM, then SIGKILL after grace) when the run ends, and their output
-is kept in the report directory as NAME.log.
+is kept in the report directory as services/NAME.log.
 
 `+yamlBlock(`services:
   - name: payment
