@@ -32,8 +32,7 @@ func (e Entry) Markdown() string {
 func Reference(c Catalog) []Entry {
 	g := &schemaGen{fieldDocs: map[uintptr]string{}}
 	s := g.schema(c)
-	props := s["properties"].(map[string]any)
-	defs := s["$defs"].(map[string]any)
+	props, defs := node(s, "properties"), node(s, "$defs")
 	keyTable := func(s map[string]any, only func(string) bool) string { return keyTable(s, only, g.fieldDocs) }
 	docs := describer(c)
 	var out []Entry
@@ -62,8 +61,8 @@ verdict.`)
 	add(2, "Variables", []string{"vars", "variables", "variable", "uuid", "${uuid}", "env", "${env}", "seq", "${seq}", "outputs", "as", "secrets"}, variablesBody)
 	add(2, "Paths", []string{"paths", "path", "relative", "file_dir", "${file_dir}"}, pathsBody)
 
-	service := props["services"].(map[string]any)["items"].(map[string]any)
-	ready := service["properties"].(map[string]any)["ready"].(map[string]any)
+	service := node(props, "services", "items")
+	ready := node(service, "properties", "ready")
 	add(2, "services", []string{"services", "service", "ready"}, `Processes the run starts before anything else, in file order, each
 ready (its ready probe passed) before the next starts; they are stopped
 (SIGTERM, then SIGKILL after grace) when the run ends, and their output
@@ -116,7 +115,7 @@ hit. Kinds: `+strings.Join(kinds, ", ")+`.
 			doc := docs.DescribeFault(k, f)
 			fs := g.of(reflect.TypeOf(c.NewFault(k, f)))
 			body := doc.Summary + "\n\n"
-			if len(fs["properties"].(map[string]any)) > 0 {
+			if len(node(fs, "properties")) > 0 {
 				body += "Settings (with:):\n\n" + keyTable(fs, nil) + "\n"
 			}
 			if doc.Example != "" {
@@ -163,8 +162,7 @@ and each kind has a default for a probe without expect. Kinds:
 		add(3, k+" probe", []string{k, k + " probe"}, body)
 	}
 
-	stream := props["load"].(map[string]any)["items"].(map[string]any)
-	req := stream["properties"].(map[string]any)["http"].(map[string]any)
+	stream := node(props, "load", "items")
 	add(2, "load", []string{"load", "stream", "load stream", "streams"}, `Traffic kept up for the whole run: each stream sends its request at a
 constant rate (an open model: requests go out on schedule whether or not
 earlier ones were answered), and counts latency and success in windows.
@@ -174,12 +172,9 @@ Checks judge a stream with from: NAME.
   - name: view-cart
     http: {url: "${shop}/cart/42"}
     rate: 50/s`)+`
-`+keyTable(stream, nil)+`
-http:
+`+objectTables(stream, keyTable)+"\nThe url, headers and body may use `${seq}` (the request's number) and `${uuid}` (new for each request).\n")
 
-`+keyTable(req, nil)+"\nThe url, headers and body may use `${seq}` (the request's number) and `${uuid}` (new for each request).\n")
-
-	check := defs["check"].(map[string]any)
+	check := node(defs, "check")
 	add(2, "steady_state", []string{"steady_state", "check", "checks", "hypothesis"}, `The hypothesis: checks that must hold before the method, while it runs
 and after it (each check's when). A check either judges a load stream
 (from, with expect on its figures) or runs a probe (probe, with expect on
@@ -199,8 +194,8 @@ failures consecutive failed observations; after it, the checks must
 all hold again within recovery.within.`)
 
 	var loadExpect map[string]any
-	for _, e := range defs["expect"].(map[string]any)["anyOf"].([]any) {
-		if m := e.(map[string]any); m["title"] == "expect of a check with from" {
+	for _, e := range alternatives(node(defs, "expect")) {
+		if m := e; m["title"] == "expect of a check with from" {
 			loadExpect = m
 		}
 	}
@@ -230,7 +225,7 @@ applied so that chaos recover can remove it after a crash.
     expect: {status: 200}
     as: health
   - exec: {run: [./scripts/flush-cache.sh]}
-    undo: {run: [./scripts/warm-cache.sh]}`)+stepTables(defs["step"].(map[string]any), keyTable))
+    undo: {run: [./scripts/warm-cache.sh]}`)+stepTables(node(defs, "step"), keyTable))
 
 	add(2, "rollbacks", []string{"rollbacks", "rollback"}, `Steps run after the method has ended and its faults are removed, on every
 path: after a pass, a deviation, an abort, an error or an interrupt. They
@@ -253,7 +248,7 @@ is removed, and the verdict is aborted.
 	add(2, "recovery", []string{"recovery", "within"}, `After the faults are removed, the steady-state checks with after must
 hold again within this time; the report says how long they took.
 
-`+keyTable(props["recovery"].(map[string]any), nil))
+`+keyTable(node(props, "recovery"), nil))
 	return out
 }
 
@@ -310,6 +305,9 @@ func Lookup(entries []Entry, name string) (found []Entry, hint string) {
 // alphabetical order. only, when set, picks the keys.
 func keyTable(s map[string]any, only func(string) bool, docs map[uintptr]string) string {
 	props, _ := s["properties"].(map[string]any)
+	if len(props) == 0 {
+		return ""
+	}
 	req := map[string]bool{}
 	if r, ok := s["required"].([]string); ok {
 		for _, k := range r {
@@ -331,7 +329,7 @@ func keyTable(s map[string]any, only func(string) bool, docs map[uintptr]string)
 		if only != nil && !only(k) {
 			continue
 		}
-		p := props[k].(map[string]any)
+		p, _ := props[k].(map[string]any)
 		def := ""
 		switch {
 		case req[k]:
@@ -425,8 +423,7 @@ func valuesBody() string {
 // stepTables lists the keys of each kind of step.
 func stepTables(step map[string]any, keyTable func(map[string]any, func(string) bool) string) string {
 	var b strings.Builder
-	for _, alt := range step["oneOf"].([]any) {
-		a := alt.(map[string]any)
+	for _, a := range alternatives(step) {
 		fmt.Fprintf(&b, "\n%s %s %s.\n\n%s", article(a["title"].(string)), a["title"], a["description"], keyTable(a, nil))
 	}
 	return b.String()
@@ -437,6 +434,52 @@ func article(word string) string {
 		return "An"
 	}
 	return "A"
+}
+
+// node follows keys down a schema; it is nil where one is missing, so
+// that a section whose schema changed shape shows less rather than
+// failing.
+func node(s map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		s, _ = s[k].(map[string]any)
+	}
+	return s
+}
+
+// alternatives lists the oneOf or anyOf alternatives of a schema.
+func alternatives(s map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, k := range []string{"oneOf", "anyOf"} {
+		l, _ := s[k].([]any)
+		for _, a := range l {
+			if m, ok := a.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// objectTables lists an object's keys, then those of each key that is a
+// mapping of its own (a load stream's http), then, for a schema of several
+// titled alternatives, each alternative's.
+func objectTables(s map[string]any, keyTable func(map[string]any, func(string) bool) string) string {
+	var b strings.Builder
+	props := node(s, "properties")
+	if len(props) > 0 {
+		b.WriteString(keyTable(s, nil))
+		for _, k := range slices.Sorted(maps.Keys(props)) {
+			if p, _ := props[k].(map[string]any); len(node(p, "properties")) > 0 {
+				fmt.Fprintf(&b, "\n%s:\n\n%s", k, keyTable(p, nil))
+			}
+		}
+	}
+	for _, a := range alternatives(s) {
+		if t, ok := a["title"].(string); ok {
+			fmt.Fprintf(&b, "\n%s: %v\n\n%s", t, a["description"], objectTables(a, keyTable))
+		}
+	}
+	return b.String()
 }
 
 func yamlBlock(s string) string { return "```yaml\n" + s + "\n```\n" }
