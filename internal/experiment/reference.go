@@ -356,12 +356,17 @@ func typeName(p map[string]any) string {
 	if t, ok := p["title"].(string); ok && !strings.Contains(t, " target") && !strings.Contains(t, " probe") {
 		return t
 	}
-	if alts, ok := p["anyOf"].([]any); ok && len(alts) == 2 && p["title"] == nil {
-		// A value that may also be written as a ${variable}.
-		return typeName(alts[0].(map[string]any))
-	}
-	if _, ok := p["oneOf"]; ok {
-		return "one kind"
+	if alts := alternatives(p); len(alts) > 0 {
+		if len(alts) == 2 && alts[1]["pattern"] == varRef {
+			// A value that may also be written as a ${variable}.
+			return typeName(alts[0])
+		}
+		for _, a := range alts {
+			if a["type"] != "object" {
+				return "any"
+			}
+		}
+		return "mapping"
 	}
 	switch t := p["type"].(type) {
 	case string:

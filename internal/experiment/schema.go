@@ -75,7 +75,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		"name":       str(nameDesc),
 		"fault":      str("the fault's name: one the target's kind accepts"),
 		"target":     str("a target defined under targets, by name"),
-		"with":       map[string]any{"anyOf": faultAlts, "description": "the fault's settings"},
+		"with":       map[string]any{"anyOf": faultAlts, "description": "the fault's settings: the keys its entry lists (chaos explain FAULT)"},
 		"for":        describe(durationSchema(), "how long the fault stays (default: until the method ends)"),
 		"background": describe(orVar(map[string]any{"type": "boolean"}), "with for: go on with the next step while the fault is active"),
 		"as":         str(asDesc + ": count, id, name, ids, names of the targets hit"),
