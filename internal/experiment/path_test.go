@@ -1,9 +1,11 @@
 package experiment_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject/process"
@@ -76,5 +78,26 @@ func TestPIDFileRelative(t *testing.T) {
 	got := string(exp.Targets[0].Spec.(*process.Spec).PIDFile)
 	if want := filepath.Join(filepath.Dir(file), "run/app.pid"); got != want {
 		t.Errorf("pid_file = %q; want %q", got, want)
+	}
+}
+
+// TestSettings checks that settings are shown as a file writes them.
+func TestSettings(t *testing.T) {
+	type inner struct {
+		Size experiment.Size `yaml:"size"`
+	}
+	type s struct {
+		Delay   time.Duration       `yaml:"delay"`
+		Percent *experiment.Percent `yaml:"percent"`
+		Signal  experiment.Signal   `yaml:"signal"`
+		Zero    int                 `yaml:"zero"`
+		Inner   inner               `yaml:",inline"`
+		List    []string            `yaml:"list"`
+	}
+	p := experiment.Percent(0.3)
+	got, _ := json.Marshal(experiment.Settings(&s{Delay: 300 * time.Millisecond, Percent: &p, Signal: experiment.MustSignal("SIGKILL"), Inner: inner{Size: 1024}, List: []string{"a"}}))
+	want := `{"delay":"300ms","list":["a"],"percent":"30%","signal":"SIGKILL","size":1024}`
+	if string(got) != want {
+		t.Errorf("Settings = %s; want %s", got, want)
 	}
 }
