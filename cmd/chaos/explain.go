@@ -11,8 +11,9 @@ import (
 
 func newExplainCmd(io *stdio) *cobra.Command {
 	return &cobra.Command{
-		Use:   "explain [NAME]",
-		Short: "Print the reference of the experiment format, or one entry of it",
+		Use:     "explain [NAME]",
+		Aliases: []string{"docs"},
+		Short:   "Print the reference of the experiment format, or one entry of it",
 		Long: `explain prints one entry of the experiment format's reference: a section
 (services, load, steady_state, method, rollbacks, recovery, vars), a target
 kind, a fault with its with: settings, a probe kind, or verdicts. A name
