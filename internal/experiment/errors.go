@@ -135,6 +135,9 @@ func didYouMean(word string, known []string) string {
 // unknownKey is the message for a key that is not one of known: the key
 // meant, when one is close, and always the keys that are valid.
 func unknownKey(key, what string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("unknown key %q in %s: it takes no keys", key, what)
+	}
 	return fmt.Sprintf("unknown key %q in %s%s (valid keys: %s)", key, what, didYouMean(key, known), strings.Join(slices.Sorted(slices.Values(known)), ", "))
 }
 
