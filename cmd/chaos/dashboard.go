@@ -13,7 +13,6 @@ import (
 	"github.com/gamedayhq/chaos/internal/dashboard"
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/journal"
-	"github.com/gamedayhq/chaos/internal/runner"
 )
 
 // frontend is how runs are shown: the full-screen dashboard (--dashboard),
@@ -114,7 +113,7 @@ func (f *frontend) start(i int) *stdio {
 }
 
 // sink is where experiment i's events go.
-func (f *frontend) sink(i int) runner.Sink {
+func (f *frontend) sink(i int) journal.Sink {
 	switch {
 	case f.dash != nil:
 		return f.dash.Sink(i)
@@ -126,7 +125,7 @@ func (f *frontend) sink(i int) runner.Sink {
 
 // commands is the operator's commands for experiment i; nil without the
 // dashboard.
-func (f *frontend) commands(i int) <-chan runner.Command {
+func (f *frontend) commands(i int) <-chan journal.Command {
 	if f.dash == nil {
 		return nil
 	}

@@ -49,7 +49,7 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	if len(e.Load) > 0 {
 		fmt.Fprintln(w, "\nload, for the whole run:")
 		for _, l := range e.Load {
-			fmt.Fprintf(w, "  %s: %s %s at %s\n", l.Name, l.HTTP.Method, l.HTTP.URL, l.Rate)
+			fmt.Fprintf(w, "  %s: %s at %s\n", l.Name, l.Describe(), l.Rate)
 		}
 	}
 	if len(e.Targets) > 0 {
@@ -87,6 +87,11 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 				}
 			}
 			fmt.Fprintln(w, line)
+			if s.Kind == experiment.StepFault {
+				for _, l := range describeStep(ctx, env, e, s) {
+					fmt.Fprintln(w, "      "+l)
+				}
+			}
 		}
 		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(end))
 	}
@@ -197,6 +202,38 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, ser
 	return fmt.Sprintf("%d of %d matching would be hit: %s", len(picked), matched, strings.Join(parts, ", "))
 }
 
+// describeStep says what a fault step would do to each target it would
+// hit now, for the faults that can say (inject.Describer): where each
+// acts and what it installs. Nothing is touched.
+func describeStep(ctx context.Context, env *inject.Env, e *experiment.Experiment, s *experiment.Step) []string {
+	d, ok := s.With.(inject.Describer)
+	if !ok {
+		return nil
+	}
+	t := e.Targets.Get(s.Target)
+	kind, ok := inject.LookupTarget(t.Kind)
+	if !ok || kind.Start != nil {
+		return nil
+	}
+	picked, _, err := inject.Select(ctx, env, t.Name, kind, t.Spec)
+	if err != nil {
+		return nil // the targets' own lines say why
+	}
+	var out []string
+	for _, p := range picked {
+		lines, err := d.Describe(ctx, env, p)
+		if err != nil {
+			out = append(out, fmt.Sprintf("on %s: %v", p, err))
+			continue
+		}
+		if len(lines) > 0 {
+			out = append(out, fmt.Sprintf("on %s: %s", p, lines[0]))
+			out = append(out, lines[1:]...)
+		}
+	}
+	return out
+}
+
 // planJSON is one experiment's plan as --dry-run --json writes it: what
 // the text plan says, with every setting as the run will use it.
 type planJSON struct {
@@ -229,6 +266,9 @@ type stepPlan struct {
 	*experiment.Step
 	// With is the fault's settings as the file writes them.
 	With any `json:"with,omitempty"`
+	// Effects say, for the faults that can, where the fault would act on
+	// each target and what it would install there.
+	Effects []string `json:"effects,omitempty"`
 }
 
 // dryRunJSON writes the plans as one JSON object, with the seed the run
@@ -245,7 +285,11 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		}
 		starts, end := experiment.Timeline(e.Method)
 		for i, s := range e.Method {
-			p.Method = append(p.Method, stepPlan{At: fmtPlan(starts[i]), Step: s, With: experiment.Settings(s.With)})
+			sp := stepPlan{At: fmtPlan(starts[i]), Step: s, With: experiment.Settings(s.With)}
+			if s.Kind == experiment.StepFault {
+				sp.Effects = describeStep(ctx, env, e, s)
+			}
+			p.Method = append(p.Method, sp)
 		}
 		p.MethodEnds = fmtPlan(end)
 		var b bytes.Buffer

@@ -28,14 +28,14 @@ func newPrinter(w io.Writer, verbose bool) *printer {
 func (p *printer) Event(ev journal.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.start.IsZero() || ev.Type == "run.started" {
+	if p.start.IsZero() || ev.Type == journal.RunStarted {
 		p.start = ev.Time
 	}
 	// A check failing the same way every observation says so once, until
 	// what it observes changes or it passes.
-	if ev.Type == "check.sample" && !p.verbose {
+	if ev.Type == journal.CheckSample && !p.verbose {
 		key := ev.Check + "\x00" + ev.Phase
-		if ev.Fields["state"] == "ok" {
+		if ev.OK {
 			delete(p.last, key)
 		} else if p.last[key] == ev.Message {
 			return
@@ -50,19 +50,15 @@ func (p *printer) Event(ev journal.Event) {
 		return
 	}
 	msg := ev.Message
-	if ev.Type == "run.started" {
+	if ev.Type == journal.RunStarted {
 		// The run ID names the report directory; the seed repeats the
 		// run's random picks with --seed.
 		var ids []string
-		if id := ev.Fields["run"]; id != "" {
-			ids = append(ids, "run "+id)
+		if ev.RunID != "" {
+			ids = append(ids, "run "+ev.RunID)
 		}
-		if seed := ev.Fields["seed"]; seed != "" {
-			ids = append(ids, "seed "+seed)
-		}
-		if len(ids) > 0 {
-			msg += " (" + strings.Join(ids, ", ") + ")"
-		}
+		ids = append(ids, fmt.Sprintf("seed %d", ev.Seed))
+		msg += " (" + strings.Join(ids, ", ") + ")"
 	}
 	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, msg)
 }

@@ -78,6 +78,17 @@ func TestReferenceExamplesLoad(t *testing.T) {
 			t.Errorf("the example of probe %s does not load:\n%s\n%v", k, src, err)
 		}
 	}
+	for _, k := range c.StreamKinds() {
+		sd := c.DescribeStream(k)
+		if sd.Summary == "" || sd.Example == "" {
+			t.Errorf("load stream kind %s needs a summary and an example", k)
+			continue
+		}
+		src := fmt.Sprintf("version: v1\ntitle: t\nload:\n  - name: l\n    %s: %s\n    rate: 1/s\n", k, sd.Example)
+		if _, err := experiment.Parse("example.yaml", []byte(src), experiment.Options{Catalog: c}); err != nil {
+			t.Errorf("the example of load stream %s does not load:\n%s\n%v", k, src, err)
+		}
+	}
 }
 
 const walkthroughPath = "../../docs/walkthrough.md"

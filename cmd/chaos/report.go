@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,8 +11,6 @@ import (
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/report"
 )
-
-var reportFormats = []string{"html", "md", "junit", "json"}
 
 func newReportCmd(io *stdio) *cobra.Command {
 	var format, output string
@@ -46,48 +43,22 @@ versions are read too.`,
 				}
 				js = append(js, j)
 			}
-			var out string
-			switch format {
-			case "html":
-				var b []byte
-				var err error
-				if len(js) == 1 {
-					b, err = report.HTMLWithLogs(js[0], serviceLogs(js[0], filepath.Dir(paths[0])))
-				} else {
-					// Several journals make a gameday: its index links each
-					// experiment's own report.html next to its journal,
-					// relative to where the index is written.
-					b, err = report.IndexHTML(js, indexDirs(paths, output))
-				}
-				if err != nil {
-					return withCode(exitErr, err)
-				}
-				out = string(b)
-			case "junit":
-				b, err := report.JUnit(js...)
-				if err != nil {
-					return withCode(exitErr, err)
-				}
-				out = string(b)
-			case "md":
-				var parts []string
-				for _, j := range js {
-					parts = append(parts, report.Markdown(j))
-				}
-				out = strings.Join(parts, "\n---\n\n")
-			case "json":
-				var v any = js
-				if len(js) == 1 {
-					v = js[0]
-				}
-				b, err := json.MarshalIndent(v, "", "  ")
-				if err != nil {
-					return withCode(exitErr, err)
-				}
-				out = string(b) + "\n"
-			default:
-				return withCode(exitUsage, fmt.Errorf("--format %s: use one of %s", format, strings.Join(reportFormats, ", ")))
+			f, ok := report.LookupFormat(format)
+			if !ok {
+				return withCode(exitUsage, fmt.Errorf("--format %s: use one of %s", format, strings.Join(report.FormatNames(), ", ")))
 			}
+			// Several journals make a gameday: its index links each
+			// experiment's own report next to its journal, relative to
+			// where the index is written.
+			in := report.Input{Journals: js, Dirs: indexDirs(paths, output)}
+			if len(js) == 1 {
+				in.Logs = serviceLogs(js[0], filepath.Dir(paths[0]))
+			}
+			b, err := f.Render(in)
+			if err != nil {
+				return withCode(exitErr, err)
+			}
+			out := string(b)
 			if output == "" || output == "-" {
 				_, err := fmt.Fprint(io.out, out)
 				return err
@@ -101,7 +72,7 @@ versions are read too.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "md", "output format: "+strings.Join(reportFormats, ", ")+" (html for several journals is the gameday index)")
+	cmd.Flags().StringVar(&format, "format", "md", "output format: "+strings.Join(report.FormatNames(), ", ")+" (html for several journals is the gameday index)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` instead of stdout")
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 
 	// Fault and probe kinds register themselves.
 	_ "github.com/gamedayhq/chaos/internal/inject/docker"
+	_ "github.com/gamedayhq/chaos/internal/inject/network"
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
 	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
 	_ "github.com/gamedayhq/chaos/internal/inject/swarm"

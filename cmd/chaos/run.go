@@ -133,10 +133,10 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	for i, p := range o.only {
 		if p == experiment.During {
 			// The method is when checks with when: [during] run.
-			o.only[i], p = runner.PhaseMethod, runner.PhaseMethod
+			o.only[i], p = journal.PhaseMethod, journal.PhaseMethod
 		}
-		if !slices.Contains(runner.Phases, p) {
-			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(runner.Phases, ", ")))
+		if !slices.Contains(journal.RunPhases, p) {
+			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(journal.RunPhases, ", ")))
 		}
 	}
 	exps, err := loadAll(io, files, o.vars)
@@ -222,7 +222,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			ToolVersion: toolVersion(),
 			Only:        o.only,
 			Seed:        seed + uint64(i),
-			Sinks:       []runner.Sink{fe.sink(i)},
+			Sinks:       []journal.Sink{fe.sink(i)},
 			Commands:    fe.commands(i),
 			Protected:   map[int]string{wd.pid(): "chaos's watchdog"},
 		})
@@ -399,8 +399,8 @@ func experimentDirNames(exps []*experiment.Experiment) []string {
 // may lengthen, well under the 255 bytes file systems allow.
 const maxDirName = 200
 
-// writeReports writes the journal and, rendered from it, the summary, the
-// HTML report and the JUnit XML next to it.
+// writeReports writes the journal and, rendered from it, every report
+// format's file next to it: the summary, the HTML report, the JUnit XML.
 func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 	paths := map[string]string{}
 	p, err := j.Write(dir)
@@ -408,30 +408,23 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 		return paths, err
 	}
 	paths["journal"] = p
-	write := func(key, name string, b []byte) error {
-		path := filepath.Join(dir, name)
+	in := report.Input{Journals: []*journal.Journal{j}, Logs: serviceLogs(j, dir)}
+	for _, f := range report.Formats {
+		if f.File == "" {
+			continue
+		}
+		b, err := f.Render(in)
+		if err != nil {
+			return paths, fmt.Errorf("render %s: %w", f.File, err)
+		}
+		path := filepath.Join(dir, f.File)
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			os.Remove(path) // not half a report
-			return fmt.Errorf("write %s: %w", name, err)
+			return paths, fmt.Errorf("write %s: %w", f.File, err)
 		}
-		paths[key] = path
-		return nil
+		paths[f.Key] = path
 	}
-	if err := write("summary", "summary.md", []byte(report.Markdown(j))); err != nil {
-		return paths, err
-	}
-	html, err := report.HTMLWithLogs(j, serviceLogs(j, dir))
-	if err != nil {
-		return paths, fmt.Errorf("render report.html: %w", err)
-	}
-	if err := write("html", "report.html", html); err != nil {
-		return paths, err
-	}
-	junit, err := report.JUnit(j)
-	if err != nil {
-		return paths, fmt.Errorf("render junit.xml: %w", err)
-	}
-	return paths, write("junit", "junit.xml", junit)
+	return paths, nil
 }
 
 // serviceLogs reads the services' logs for the HTML report. A log is read
@@ -450,24 +443,27 @@ func serviceLogs(j *journal.Journal, dir string) map[string]string {
 	return logs
 }
 
-// writeIndex writes the gameday pages of a call with several experiments.
+// writeIndex writes the gameday pages of a call with several experiments
+// and returns the path of the HTML one.
 func writeIndex(base string, js []*journal.Journal, dirs []string) (string, error) {
-	html, err := report.IndexHTML(js, dirs)
-	if err != nil {
-		return "", fmt.Errorf("render index.html: %w", err)
+	var page string
+	for _, f := range report.Formats {
+		if f.Index == "" {
+			continue
+		}
+		b, err := f.IndexRender(js, dirs)
+		if err != nil {
+			return "", fmt.Errorf("render %s: %w", f.Index, err)
+		}
+		p := filepath.Join(base, f.Index)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return "", fmt.Errorf("write index: %w", err)
+		}
+		if page == "" {
+			page = p
+		}
 	}
-	md, err := report.IndexMarkdown(js, dirs)
-	if err != nil {
-		return "", fmt.Errorf("render index.md: %w", err)
-	}
-	p := filepath.Join(base, "index.html")
-	if err := os.WriteFile(p, html, 0o644); err != nil {
-		return "", fmt.Errorf("write index: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(base, "index.md"), md, 0o644); err != nil {
-		return "", fmt.Errorf("write index: %w", err)
-	}
-	return p, nil
+	return page, nil
 }
 
 func writeJUnit(path string, js []*journal.Journal) error {
@@ -504,7 +500,7 @@ func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 	fmt.Fprintf(w, "  %s\n", j.Reason)
 	for _, c := range j.Checks {
 		var parts []string
-		for _, ph := range []string{experiment.Before, experiment.During, experiment.After} {
+		for _, ph := range journal.CheckPhases {
 			if res, ok := c.Results[ph]; ok {
 				parts = append(parts, ph+" "+res)
 			}

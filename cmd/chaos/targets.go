@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
@@ -15,7 +16,9 @@ func newTargetsCmd(io *stdio) *cobra.Command {
 		Use:   "targets FILE",
 		Short: "List what each target of an experiment resolves to now",
 		Long: `targets resolves every target of an experiment, as a fault step would
-when it starts, and lists what would be hit. Nothing is touched.`,
+when it starts, and lists what would be hit. For network faults it also
+shows the namespace each acts in and the rules it would install. Nothing
+is touched.`,
 		Example: "  chaos targets experiments/process-stop.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
@@ -28,6 +31,17 @@ when it starts, and lists what would be hit. Nothing is touched.`,
 			defer env.Close()
 			for _, t := range e.Targets {
 				fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("%s (%s): %s\n", t.Name, t.Kind, resolveText(cmd.Context(), env, t, e.Services))))
+				for _, s := range e.Method {
+					if s.Kind != experiment.StepFault || s.Target != t.Name {
+						continue
+					}
+					for i, l := range describeStep(cmd.Context(), env, e, s) {
+						if i == 0 {
+							fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("  step %q (%s)\n", s.Name, s.Fault)))
+						}
+						fmt.Fprint(io.out, e.Masker().Replace("    "+l+"\n"))
+					}
+				}
 			}
 			if len(e.Targets) == 0 {
 				fmt.Fprintf(io.out, "%s has no targets\n", e.File)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -224,10 +225,15 @@ func TestBlackFridayDemo(t *testing.T) {
 
 // TestBlackFridayDocker runs experiments/docker/black-friday.yaml against
 // the real engine: images built by scripts/images.sh, containers on a
-// private network, the payment container paused and then disconnected.
+// private network, the shop's connections to payment slowed and then
+// refused in the shop container's network namespace. The naive shop
+// deviates; the resilient one passes.
 func TestBlackFridayDocker(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds images and runs an experiment of about 25 s")
+		t.Skip("builds images and runs two experiments of about 25 s")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("network faults in a container's namespace need root")
 	}
 	env := dockertest.New(t) // skips without a daemon, fails with CHAOS_REQUIRE_DOCKER=1
 	tag := env.RunID
@@ -237,16 +243,37 @@ func TestBlackFridayDocker(t *testing.T) {
 	}
 	images := []string{"chaos-demo-shop:" + tag, "chaos-demo-payment:" + tag}
 	t.Cleanup(func() {
-		if out, err := exec.Command("docker", append([]string{"rmi", "-f"}, images...)...).CombinedOutput(); err != nil {
+		if out, err := exec.Command("docker", "rmi", "-f", images[0], images[1]).CombinedOutput(); err != nil {
 			t.Errorf("remove images: %v\n%s", err, out)
 		}
 	})
-	ports := freePorts(t, 2)
-	code, j := runChaos(t, "experiments/docker/black-friday.yaml",
-		"prefix="+env.RunID, "label="+dockertest.Label+"="+env.RunID,
-		"shop_image="+images[0], "payment_image="+images[1],
-		"shop_port="+ports[0], "payment_port="+ports[1],
-		"pause_for=5s", "cut_for=3s", "recovery=15s")
+	// A private subnet for each run, tried until one is free: the naive
+	// run's network may not be gone yet when the resilient one starts.
+	base := 1 + rand.IntN(250)
+	run := func(mode string) (int, journal) {
+		ports := freePorts(t, 2)
+		if mode == "resilient" {
+			base += 100
+		}
+		for attempt := 0; ; attempt++ {
+			subnet := fmt.Sprintf("10.219.%d", (base+attempt)%254+1)
+			code, j := runChaos(t, "experiments/docker/black-friday.yaml",
+				"mode="+mode, "prefix="+env.RunID+"-"+mode, "label="+dockertest.Label+"="+env.RunID,
+				"subnet="+subnet+".0/24", "payment_ip="+subnet+".10",
+				"shop_image="+images[0], "payment_image="+images[1],
+				"shop_port="+ports[0], "payment_port="+ports[1],
+				"slow_for=5s", "cut_for=3s", "recovery=15s")
+			if attempt < 5 && strings.Contains(j.Reason, "overlap") {
+				continue
+			}
+			return code, j
+		}
+	}
+	code, j := run("naive")
+	if code != 1 || j.Verdict != "deviated" {
+		t.Errorf("naive shop in containers: exit %d, verdict %s (%s); want 1, deviated", code, j.Verdict, j.Reason)
+	}
+	code, j = run("resilient")
 	if code != 0 || j.Verdict != "passed" {
 		t.Errorf("resilient shop in containers: exit %d, verdict %s (%s); want 0, passed", code, j.Verdict, j.Reason)
 	}

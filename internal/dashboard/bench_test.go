@@ -25,7 +25,7 @@ func busyModel(b *testing.B, w, h int) *model {
 		p.Checks = append(p.Checks, PlanCheck{Name: fmt.Sprintf("check-%02d", i), From: "stream-0", Expect: "p99 < 300ms, success >= 99.5%", Failures: 3, Abort: i >= 16})
 	}
 	for i := range 8 {
-		p.Steps = append(p.Steps, PlanStep{Name: fmt.Sprintf("wait %d", i), Kind: "wait", Section: "method", Planned: time.Second})
+		p.Steps = append(p.Steps, PlanStep{Name: fmt.Sprintf("wait %d", i), Kind: "wait", Section: "method", Planned: time.Second, Holds: time.Second})
 	}
 	r := lipgloss.NewRenderer(nil)
 	r.SetColorProfile(termenv.TrueColor)
@@ -37,22 +37,17 @@ func busyModel(b *testing.B, w, h int) *model {
 		at := time.Duration(s) * time.Second
 		for i := range 4 {
 			evs = append(evs, ev(at, "load.window", func(e *journal.Event) {
-				e.Fields = map[string]string{"stream": fmt.Sprintf("stream-%d", i), "requests": "50", "success": fmt.Sprintf("%.4f", 1-float64(s%7)/100),
-					"p50": "4ms", "p99": fmt.Sprintf("%dms", 10+s%13), "rps": fmt.Sprintf("%.1f", 48+float64(s%5))}
+				e.Stream, e.Requests, e.Success = fmt.Sprintf("stream-%d", i), 50, 1-float64(s%7)/100
+				e.P50, e.P99, e.RPS = 4*time.Millisecond, time.Duration(10+s%13)*time.Millisecond, 48+float64(s%5)
 			}))
 		}
 		for c := range 20 {
-			state := "ok"
-			if (s+c)%9 == 0 {
-				state = "failed"
-			}
-			evs = append(evs, ev(at, "check.sample", func(e *journal.Event) {
-				e.Check, e.Phase, e.Message, e.Fields = fmt.Sprintf("check-%02d", c), "during", fmt.Sprintf("check-%02d: p99 %dms, success 99.%d%%", c, 10+s%13, s%10), map[string]string{"state": state}
-			}))
+			evs = append(evs, journal.SampleEvent(fmt.Sprintf("check-%02d", c), "during", (s+c)%9 != 0, fmt.Sprintf("p99 %dms, success 99.%d%%", 10+s%13, s%10)))
+			evs[len(evs)-1].Time = t0.Add(at)
 		}
 	}
 	evs = append(evs, ev(59*time.Second, "fault.injected", func(e *journal.Event) {
-		e.Step, e.Message, e.Fields = "stop payment", "stop on process 4242 (payment)", map[string]string{"fault": "stop", "id": "4242"}
+		e.Step, e.Message, e.Fault, e.TargetID = "stop payment", "stop on process 4242 (payment)", "stop", "4242"
 	}))
 	feed(m, 0, evs)
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
@@ -83,13 +78,14 @@ func BenchmarkFrame(b *testing.B) {
 	batch := make([]journal.Event, 0, 24)
 	for i := range 4 {
 		batch = append(batch, ev(61*time.Second, "load.window", func(e *journal.Event) {
-			e.Fields = map[string]string{"stream": fmt.Sprintf("stream-%d", i), "success": "0.9990", "p99": "12ms", "rps": "50.0"}
+			e.Stream, e.Success, e.P99, e.RPS = fmt.Sprintf("stream-%d", i), 0.999, 12*time.Millisecond, 50
 		}))
 	}
 	for c := range 20 {
-		batch = append(batch, ev(61*time.Second, "check.sample", func(e *journal.Event) {
-			e.Check, e.Message, e.Fields = fmt.Sprintf("check-%02d", c), "p99 12ms", map[string]string{"state": "ok"}
-		}))
+		e := journal.SampleEvent(fmt.Sprintf("check-%02d", c), "", true, "p99 12ms")
+		e.Message = "p99 12ms"
+		e.Time = t0.Add(61 * time.Second)
+		batch = append(batch, e)
 	}
 	b.ReportAllocs()
 	for b.Loop() {

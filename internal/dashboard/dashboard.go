@@ -20,7 +20,6 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/gamedayhq/chaos/internal/journal"
-	"github.com/gamedayhq/chaos/internal/runner"
 )
 
 // Options are the dashboard's settings; the zero value draws on the
@@ -57,7 +56,7 @@ type Report struct {
 type Dashboard struct {
 	opts  Options
 	q     *queue
-	cmds  []chan runner.Command
+	cmds  []chan journal.Command
 	m     *model
 	quit  sync.Once
 	out   io.Writer
@@ -73,22 +72,22 @@ func New(plans []Plan, opts Options) *Dashboard {
 	if d.input == nil {
 		d.input = os.Stdin
 	}
-	d.cmds = make([]chan runner.Command, len(plans))
+	d.cmds = make([]chan journal.Command, len(plans))
 	for i := range d.cmds {
-		d.cmds[i] = make(chan runner.Command, 4)
+		d.cmds[i] = make(chan journal.Command, 4)
 	}
 	d.m = newModel(plans, d.q, d.cmds, opts.Interrupt, newRenderer(d.out))
 	return d
 }
 
 // Sink is where experiment i's events go. It never blocks.
-func (d *Dashboard) Sink(i int) runner.Sink {
-	return runner.SinkFunc(func(ev journal.Event) { d.q.push(item{exp: i, ev: ev}) })
+func (d *Dashboard) Sink(i int) journal.Sink {
+	return journal.SinkFunc(func(ev journal.Event) { d.q.push(item{exp: i, ev: ev}) })
 }
 
 // Commands is the channel the operator's commands for experiment i come
 // on; hand it to the runner.
-func (d *Dashboard) Commands(i int) <-chan runner.Command {
+func (d *Dashboard) Commands(i int) <-chan journal.Command {
 	if i < 0 || i >= len(d.cmds) {
 		return nil
 	}

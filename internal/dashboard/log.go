@@ -32,15 +32,20 @@ func newLogPanel() logPanel {
 // the type, the message.
 func eventLine(ev journal.Event, start time.Time, st styles) string {
 	typ := fmt.Sprintf("%-15s", ev.Type)
-	switch {
-	case ev.Type == "error" || ev.Type == "fault.revert_failed" || ev.Type == "check.broken" || ev.Type == "check.unobserved" ||
-		ev.Type == "check.sample" && ev.Fields["state"] == "failed":
+	switch ev.Type {
+	case journal.Error, journal.FaultRevertFailed, journal.CheckBroken, journal.CheckUnobserved:
 		typ = st.bad.Render(typ)
-	case ev.Type == "warning" || ev.Type == "run.aborted" || ev.Type == "operator" || ev.Type == "run.held":
+	case journal.CheckSample:
+		if ev.OK {
+			typ = st.dim.Render(typ)
+		} else {
+			typ = st.bad.Render(typ)
+		}
+	case journal.Warning, journal.RunAborted, journal.Operator, journal.RunHeld:
 		typ = st.warn.Render(typ)
-	case ev.Type == "run.verdict":
-		typ = st.verdict(ev.Fields["verdict"]).Render(typ)
-	case ev.Type == "fault.injected":
+	case journal.RunVerdict:
+		typ = st.verdict(ev.Verdict).Render(typ)
+	case journal.FaultInjected:
 		typ = st.accent.Render(typ)
 	default:
 		typ = st.dim.Render(typ)

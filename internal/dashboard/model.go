@@ -10,7 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/gamedayhq/chaos/internal/runner"
+	"github.com/gamedayhq/chaos/internal/journal"
 )
 
 // frameInterval is the redraw period: the clock, countdowns and new events
@@ -30,7 +30,7 @@ type model struct {
 	exps []*expState
 	cur  int
 	q    *queue
-	cmds []chan runner.Command
+	cmds []chan journal.Command
 	// interrupt hands an interrupt to the caller, as SIGINT would.
 	interrupt func()
 	clock     func() time.Time
@@ -49,7 +49,7 @@ type model struct {
 	quitting     bool
 }
 
-func newModel(plans []Plan, q *queue, cmds []chan runner.Command, interrupt func(), r *lipgloss.Renderer) *model {
+func newModel(plans []Plan, q *queue, cmds []chan journal.Command, interrupt func(), r *lipgloss.Renderer) *model {
 	m := &model{q: q, cmds: cmds, interrupt: interrupt, clock: time.Now, log: newLogPanel(), keys: newKeyMap(), help: help.New(), st: newStyles(r)}
 	for _, p := range plans {
 		m.exps = append(m.exps, newExpState(p))
@@ -110,7 +110,7 @@ func (m *model) drain() bool {
 				continue
 			}
 			e := m.exps[it.exp]
-			if it.ev.Type == "run.started" {
+			if it.ev.Type == journal.RunStarted {
 				m.cur = it.exp
 				m.interrupting, m.confirm = false, false
 			}
@@ -143,13 +143,13 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, m.keys.Abort):
-		m.send(runner.Abort, "abort")
+		m.send(journal.AbortRun, "abort")
 	case key.Matches(k, m.keys.Skip):
-		m.send(runner.SkipWait, "skip wait")
+		m.send(journal.SkipWait, "skip wait")
 	case key.Matches(k, m.keys.Hold):
-		m.send(runner.Hold, "hold")
+		m.send(journal.Hold, "hold")
 	case key.Matches(k, m.keys.Continue):
-		m.send(runner.Continue, "continue")
+		m.send(journal.Continue, "continue")
 	case key.Matches(k, m.keys.Log):
 		m.log.focused = true
 	case key.Matches(k, m.keys.Help):
@@ -166,7 +166,7 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 
 // send hands a command to the running experiment. It never blocks: the
 // dashboard must stay live whatever the runner does.
-func (m *model) send(c runner.Command, what string) {
+func (m *model) send(c journal.Command, what string) {
 	e := m.exps[m.cur]
 	if !e.running() {
 		m.log.add(m.st.dim.Render(fmt.Sprintf("%8s %-15s %s: no experiment is running", "", "key", what)))

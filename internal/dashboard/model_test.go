@@ -62,7 +62,7 @@ func waitOutput(t *testing.T, tm *teatest.TestModel, want ...string) {
 		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
 }
 
-func receive(t *testing.T, ch <-chan runner.Command, want runner.Command) {
+func receive(t *testing.T, ch <-chan journal.Command, want journal.Command) {
 	t.Helper()
 	select {
 	case got := <-ch:
@@ -77,13 +77,13 @@ func receive(t *testing.T, ch <-chan runner.Command, want runner.Command) {
 func TestKeysSendCommands(t *testing.T) {
 	for _, tc := range []struct {
 		keys string
-		want []runner.Command
+		want []journal.Command
 	}{
-		{"a", []runner.Command{runner.Abort}},
-		{"s", []runner.Command{runner.SkipWait}},
-		{"hc", []runner.Command{runner.Hold, runner.Continue}},
+		{"a", []journal.Command{journal.AbortRun}},
+		{"s", []journal.Command{journal.SkipWait}},
+		{"hc", []journal.Command{journal.Hold, journal.Continue}},
 		// Keys still steer the run while the log has the focus.
-		{"lkks", []runner.Command{runner.SkipWait}},
+		{"lkks", []journal.Command{journal.SkipWait}},
 	} {
 		t.Run(tc.keys, func(t *testing.T) {
 			m, tm := running(t, nil)
@@ -103,14 +103,17 @@ func TestKeysSendCommands(t *testing.T) {
 func TestHoldShowsUntilContinue(t *testing.T) {
 	m, tm := running(t, nil)
 	tm.Type("h")
-	receive(t, m.cmds[0], runner.Hold)
-	m.q.push(item{exp: 0, ev: ev(23*time.Second, "operator", func(e *journal.Event) { e.Message = "hold before the next step" })})
+	receive(t, m.cmds[0], journal.Hold)
+	m.q.push(item{exp: 0, ev: ev(23*time.Second, "", func(e *journal.Event) { *e = journal.OperatorEvent(journal.Hold); e.Time = t0.Add(23 * time.Second) })})
 	waitOutput(t, tm, "hold before next")
 	m.q.push(item{exp: 0, ev: ev(24*time.Second, "run.held", func(e *journal.Event) { e.Message = "held: waiting for continue" })})
 	waitOutput(t, tm, "HELD: c continues")
 	tm.Type("c")
-	receive(t, m.cmds[0], runner.Continue)
-	m.q.push(item{exp: 0, ev: ev(25*time.Second, "operator", func(e *journal.Event) { e.Message = "continue" })})
+	receive(t, m.cmds[0], journal.Continue)
+	m.q.push(item{exp: 0, ev: ev(25*time.Second, "", func(e *journal.Event) {
+		*e = journal.OperatorEvent(journal.Continue)
+		e.Time = t0.Add(25 * time.Second)
+	})})
 	waitOutput(t, tm, "method  elapsed")
 }
 
@@ -198,7 +201,7 @@ func TestAbortReverts(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		j := runner.Run(ctx, exp, runner.Options{RunID: "dash", ReportDir: filepath.Join(dir, "out"), LedgerDir: filepath.Join(dir, "ledger"),
-			Sinks: []runner.Sink{d.Sink(0)}, Commands: d.Commands(0)})
+			Sinks: []journal.Sink{d.Sink(0)}, Commands: d.Commands(0)})
 		verdict <- j.Verdict
 	}()
 	waitOutput(t, tm, "1 active")

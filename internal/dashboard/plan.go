@@ -1,14 +1,10 @@
 package dashboard
 
 import (
-	"encoding/json"
-	"fmt"
-	"reflect"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/journal"
 )
 
 // Plan is what the dashboard knows of an experiment before it runs: the
@@ -38,12 +34,10 @@ type PlanStep struct {
 	// Planned is a wait's length or a fault's for; zero when the step has
 	// no planned length.
 	Planned time.Duration
-	// Background is set for faults that let the method go on.
-	Background bool
+	// Holds is how long the step holds the method up: Planned, but zero
+	// for a fault in the background and for a rollback step.
+	Holds time.Duration
 }
-
-// blocking reports whether the method waits for the step's planned length.
-func (s PlanStep) blocking() bool { return !s.Background && s.Section == "method" }
 
 // PlanCheck is one steady-state check or abort condition.
 type PlanCheck struct {
@@ -70,14 +64,11 @@ func PlanOf(e *experiment.Experiment) Plan {
 	for _, sec := range []struct {
 		name  string
 		steps []*experiment.Step
-	}{{"method", e.Method}, {"rollbacks", e.Rollbacks}} {
+	}{{journal.PhaseMethod, e.Method}, {journal.PhaseRollbacks, e.Rollbacks}} {
 		for _, s := range sec.steps {
-			ps := PlanStep{Name: s.Name, Kind: s.Kind, Section: sec.name, Fault: s.Fault, Target: s.Target, Background: s.Background}
-			switch s.Kind {
-			case experiment.StepWait:
-				ps.Planned = s.Wait.D()
-			case experiment.StepFault:
-				ps.Planned = s.For.D()
+			ps := PlanStep{Name: s.Name, Kind: s.Kind, Section: sec.name, Fault: s.Fault, Target: s.Target, Planned: s.Planned()}
+			if sec.name == journal.PhaseMethod {
+				ps.Holds = s.Holds()
 			}
 			p.Steps = append(p.Steps, ps)
 		}
@@ -87,7 +78,7 @@ func PlanOf(e *experiment.Experiment) Plan {
 		checks []*experiment.Check
 	}{{false, e.SteadyState}, {true, e.AbortWhen}} {
 		for _, c := range group.checks {
-			p.Checks = append(p.Checks, PlanCheck{Name: c.Name, Abort: group.abort, From: c.From, Expect: expectText(c.Expect), Failures: c.Failures})
+			p.Checks = append(p.Checks, PlanCheck{Name: c.Name, Abort: group.abort, From: c.From, Expect: journal.ExpectLine(experiment.ExpectText(c.Expect)), Failures: c.Failures})
 		}
 	}
 	for _, s := range e.Load {
@@ -100,47 +91,11 @@ func PlanOf(e *experiment.Experiment) Plan {
 }
 
 // Timeline is the planned length of the run as far as it is known: the
-// blocking waits and fault durations of the method, then the recovery bound.
+// time the method's steps hold it up, then the recovery bound.
 func (p Plan) Timeline() time.Duration {
 	var d time.Duration
 	for _, s := range p.Steps {
-		if s.blocking() {
-			d += s.Planned
-		}
+		d += s.Holds
 	}
 	return d + p.Recovery
-}
-
-// expectText writes an expectation as "key op value" pairs in key order.
-func expectText(e any) string {
-	if e == nil || reflect.ValueOf(e).Kind() == reflect.Pointer && reflect.ValueOf(e).IsNil() {
-		return ""
-	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return ""
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return ""
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		switch v := m[k].(type) {
-		case string:
-			if v != "" {
-				parts = append(parts, k+" "+v)
-			}
-		case nil:
-		default:
-			b, _ := json.Marshal(v)
-			parts = append(parts, fmt.Sprintf("%s %s", k, b))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -160,12 +159,4 @@ func block(rows []string, w, h int) []string {
 		}
 	}
 	return out
-}
-
-func parseFloat(s string) float64 {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0
-	}
-	return f
 }

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"fmt"
 	"io"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/gamedayhq/chaos/internal/journal"
-	"github.com/gamedayhq/chaos/internal/runner"
 )
 
 // t0 is when the scenarios start; views are drawn at fixed times after it.
@@ -26,9 +24,9 @@ func shopPlan() Plan {
 		Title: "A slow payment service must not take the shop down",
 		File:  "experiments/payment-latency.yaml",
 		Steps: []PlanStep{
-			{Name: "latency payment-link", Kind: "fault", Section: "method", Fault: "latency", Target: "payment-link", Planned: 30 * time.Second},
-			{Name: "wait 5s", Kind: "wait", Section: "method", Planned: 5 * time.Second},
-			{Name: "stop payment", Kind: "fault", Section: "method", Fault: "stop", Target: "payment", Planned: 20 * time.Second},
+			{Name: "latency payment-link", Kind: "fault", Section: "method", Fault: "latency", Target: "payment-link", Planned: 30 * time.Second, Holds: 30 * time.Second},
+			{Name: "wait 5s", Kind: "wait", Section: "method", Planned: 5 * time.Second, Holds: 5 * time.Second},
+			{Name: "stop payment", Kind: "fault", Section: "method", Fault: "stop", Target: "payment", Planned: 20 * time.Second, Holds: 20 * time.Second},
 			{Name: "http probe", Kind: "probe", Section: "method"},
 			{Name: "exec ./restore.sh", Kind: "exec", Section: "rollbacks"},
 		},
@@ -44,7 +42,7 @@ func shopPlan() Plan {
 }
 
 // ev builds an event at t0+at.
-func ev(at time.Duration, typ string, f func(*journal.Event)) journal.Event {
+func ev(at time.Duration, typ journal.Type, f func(*journal.Event)) journal.Event {
 	e := journal.Event{Time: t0.Add(at), Type: typ}
 	if f != nil {
 		f(&e)
@@ -61,20 +59,20 @@ func shopEvents() []journal.Event {
 			e.Message = `"A slow payment service must not take the shop down" from experiments/payment-latency.yaml`
 		}),
 		ev(100*time.Millisecond, "load.started", func(e *journal.Event) { e.Message = "view-cart: GET http://127.0.0.1:8080/cart/42 at 50/s" }),
-		ev(200*time.Millisecond, "phase.started", func(e *journal.Event) { e.Message = "before" }),
+		ev(200*time.Millisecond, "phase.started", func(e *journal.Event) { e.Phase, e.Message = "before", "before" }),
 		ev(1*sec, "check.held", func(e *journal.Event) {
 			e.Check, e.Phase, e.Message = "payment healthy", "before", "payment healthy held before"
 		}),
-		ev(2*sec, "phase.started", func(e *journal.Event) { e.Message = "method" }),
+		ev(2*sec, "phase.started", func(e *journal.Event) { e.Phase, e.Message = "method", "method" }),
 		ev(2*sec, "step.started", func(e *journal.Event) {
-			e.Step, e.Message, e.Fields = "latency payment-link", "latency payment-link", map[string]string{"kind": "fault", "planned": "30s"}
+			e.Step, e.Message, e.Kind, e.Planned = "latency payment-link", "latency payment-link", "fault", 30*time.Second
 		}),
 		ev(2*sec, "target.resolved", func(e *journal.Event) {
 			e.Step, e.Message = "latency payment-link", "payment-link: 1 of 1 matching picked: proxy 127.0.0.1:9091"
 		}),
 		ev(2*sec, "fault.injected", func(e *journal.Event) {
 			e.Step, e.Message = "latency payment-link", "latency on proxy 127.0.0.1:9091 (payment-link)"
-			e.Fields = map[string]string{"fault": "latency", "target": "payment-link", "id": "127.0.0.1:9091"}
+			e.Fault, e.Target, e.TargetID = "latency", "payment-link", "127.0.0.1:9091"
 		}),
 	}
 	for i := range 22 {
@@ -86,26 +84,24 @@ func shopEvents() []journal.Event {
 		}
 		evs = append(evs,
 			ev(at, "load.window", func(e *journal.Event) {
-				e.Fields = map[string]string{"stream": "view-cart", "requests": "50", "success": fmt.Sprintf("%.4f", succ),
-					"p50": "4ms", "p99": p99.String(), "rps": fmt.Sprintf("%.1f", 50-float64(i%3))}
+				e.Stream, e.Requests, e.Success, e.P50, e.P99, e.RPS = "view-cart", 50, succ, 4*time.Millisecond, p99, 50-float64(i%3)
 			}),
 			ev(at, "load.window", func(e *journal.Event) {
-				e.Fields = map[string]string{"stream": "place-order", "requests": "10", "success": "1.0000",
-					"p50": "20ms", "p99": (40*time.Millisecond + time.Duration(i)*time.Millisecond).String(), "rps": "10.0"}
+				e.Stream, e.Requests, e.Success, e.P50, e.P99, e.RPS = "place-order", 10, 1, 20*time.Millisecond, 40*time.Millisecond+time.Duration(i)*time.Millisecond, 10
 			}))
 		if i >= 2 {
-			state, msg := "ok", "cart stays fast: p99 12ms, success 100%"
+			ok, value := true, "p99 12ms, success 100%"
 			if i >= 14 {
-				state, msg = "failed", "cart stays fast: p99 3.1s is not < 300ms"
+				ok, value = false, "p99 3.1s is not < 300ms"
 			}
-			evs = append(evs, ev(at, "check.sample", func(e *journal.Event) {
-				e.Check, e.Phase, e.Message, e.Fields = "cart stays fast", "during", msg, map[string]string{"state": state}
-			}))
+			e := journal.SampleEvent("cart stays fast", "during", ok, value)
+			e.Time = t0.Add(at)
+			evs = append(evs, e)
 		}
 	}
-	evs = append(evs, ev(21*sec, "check.sample", func(e *journal.Event) {
-		e.Check, e.Phase, e.Message, e.Fields = "orders accepted", "during", "orders accepted: success 100%, p99 61ms", map[string]string{"state": "ok"}
-	}))
+	e := journal.SampleEvent("orders accepted", "during", true, "success 100%, p99 61ms")
+	e.Time = t0.Add(21 * sec)
+	evs = append(evs, e)
 	return evs
 }
 
@@ -118,9 +114,9 @@ func feed(m *model, exp int, evs []journal.Event) {
 }
 
 func testModel(plans []Plan) *model {
-	cmds := make([]chan runner.Command, len(plans))
+	cmds := make([]chan journal.Command, len(plans))
 	for i := range cmds {
-		cmds[i] = make(chan runner.Command, 4)
+		cmds[i] = make(chan journal.Command, 4)
 	}
 	return newModel(plans, &queue{}, cmds, nil, plainRenderer())
 }

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"strings"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
@@ -62,27 +61,24 @@ func (e *expState) progress(now time.Time) (frac float64, left time.Duration) {
 	var method, done time.Duration
 	steps, finished := 0, 0
 	for _, r := range e.steps.rows {
-		if r.Section != "method" {
+		if r.Section != journal.PhaseMethod {
 			continue
 		}
 		steps++
 		if r.state != statePending && r.state != stateRunning {
 			finished++
 		}
-		if !r.blocking() {
-			continue
-		}
-		method += r.Planned
+		method += r.Holds
 		switch r.state {
 		case statePending:
 		case stateRunning:
-			done += min(max(now.Sub(r.started), 0), r.Planned)
+			done += min(max(now.Sub(r.started), 0), r.Holds)
 		default:
-			done += r.Planned
+			done += r.Holds
 		}
 	}
 	switch e.head.phase {
-	case "after", "rollbacks":
+	case journal.PhaseAfter, journal.PhaseRollbacks:
 		done = method + min(max(now.Sub(e.head.phaseAt), 0), e.plan.Recovery)
 	}
 	total := method + e.plan.Recovery
@@ -115,26 +111,25 @@ type header struct {
 
 func (h *header) apply(ev journal.Event) {
 	switch ev.Type {
-	case "run.started":
+	case journal.RunStarted:
 		h.started = ev.Time
-	case "phase.started":
-		h.phase, h.phaseAt = ev.Message, ev.Time
-	case "run.held":
+	case journal.PhaseStarted:
+		h.phase, h.phaseAt = ev.Phase, ev.Time
+	case journal.RunHeld:
 		h.hold = holdWaiting
-	case "operator":
-		switch ev.Message {
-		case "hold before the next step":
+	case journal.Operator:
+		switch ev.Command {
+		case journal.Hold:
 			if h.hold == holdNone {
 				h.hold = holdAsked
 			}
-		case "continue":
+		case journal.Continue:
 			h.hold = holdNone
 		}
-	case "run.aborted":
+	case journal.RunAborted:
 		h.aborted = true
-	case "run.verdict":
-		h.verdict, h.ended, h.hold = ev.Fields["verdict"], ev.Time, holdNone
-		h.reason = strings.TrimPrefix(ev.Message, h.verdict+": ")
+	case journal.RunVerdict:
+		h.verdict, h.reason, h.ended, h.hold = ev.Verdict, ev.Reason, ev.Time, holdNone
 	}
 }
 
@@ -175,18 +170,17 @@ func newStepsPanel(plan []PlanStep) stepsPanel {
 
 func (p *stepsPanel) apply(ev journal.Event) {
 	switch ev.Type {
-	case "step.started":
+	case journal.StepStarted:
 		i := p.find(ev.Step, statePending)
 		if i < 0 {
 			// A step the plan did not list: show it all the same.
-			planned, _ := time.ParseDuration(ev.Fields["planned"])
-			p.rows = append(p.rows, stepRow{PlanStep: PlanStep{Name: ev.Step, Kind: ev.Fields["kind"], Section: "method", Planned: planned}})
+			p.rows = append(p.rows, stepRow{PlanStep: PlanStep{Name: ev.Step, Kind: ev.Kind, Section: journal.PhaseMethod, Planned: ev.Planned, Holds: ev.Planned}})
 			i = len(p.rows) - 1
 		}
 		p.rows[i].state, p.rows[i].started = stateRunning, ev.Time
-	case "step.finished":
+	case journal.StepFinished:
 		if i := p.find(ev.Step, stateRunning); i >= 0 {
-			p.rows[i].state, p.rows[i].ended = ev.Fields["outcome"], ev.Time
+			p.rows[i].state, p.rows[i].ended = ev.Outcome, ev.Time
 		}
 	}
 }
@@ -233,8 +227,8 @@ type faultsPanel struct {
 
 func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
 	switch ev.Type {
-	case "fault.injected":
-		r := faultRow{step: ev.Step, fault: ev.Fields["fault"], id: ev.Fields["id"], desc: ev.Message, injected: ev.Time}
+	case journal.FaultInjected:
+		r := faultRow{step: ev.Step, fault: ev.Fault, id: ev.TargetID, desc: ev.Message, injected: ev.Time}
 		for _, s := range plan.Steps {
 			if s.Name == ev.Step {
 				r.planned = s.Planned
@@ -242,13 +236,13 @@ func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
 			}
 		}
 		p.active = append(p.active, r)
-	case "fault.reverted":
-		if i := p.find(ev.Step, ev.Fields["id"], ""); i >= 0 {
+	case journal.FaultReverted:
+		if i := p.find(ev.Step, ev.TargetID); i >= 0 {
 			p.active = append(p.active[:i], p.active[i+1:]...)
 		}
 		p.reverted++
-	case "fault.revert_failed":
-		if i := p.find(ev.Step, "", ev.Message); i >= 0 {
+	case journal.FaultRevertFailed:
+		if i := p.find(ev.Step, ev.TargetID); i >= 0 {
 			r := p.active[i]
 			r.failed = ev.Message
 			p.failed = append(p.failed, r)
@@ -257,9 +251,9 @@ func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
 	}
 }
 
-// find returns the active fault of a step with the id, or whose id the
-// message names; the step's first fault when nothing matches better.
-func (p *faultsPanel) find(step, id, msg string) int {
+// find returns the active fault of a step with the id; the step's first
+// fault when none has it.
+func (p *faultsPanel) find(step, id string) int {
 	first := -1
 	for i, r := range p.active {
 		if r.step != step {
@@ -268,7 +262,7 @@ func (p *faultsPanel) find(step, id, msg string) int {
 		if first < 0 {
 			first = i
 		}
-		if id != "" && r.id == id || msg != "" && r.id != "" && strings.Contains(msg, r.id) {
+		if id != "" && r.id == id {
 			return i
 		}
 	}
@@ -305,13 +299,14 @@ func newChecksPanel(plan []PlanCheck) checksPanel {
 }
 
 func (p *checksPanel) apply(ev journal.Event) {
-	if ev.Type == "phase.started" {
+	if ev.Type == journal.PhaseStarted {
 		for i := range p.rows {
 			p.rows[i].fails = 0
 		}
 		return
 	}
-	if ev.Check == "" || !strings.HasPrefix(ev.Type, "check.") {
+	result, isResult := ev.Type.Result()
+	if ev.Check == "" || !isResult && ev.Type != journal.CheckSample && ev.Type != journal.CheckRecovered {
 		return
 	}
 	i, ok := p.index[ev.Check]
@@ -322,20 +317,20 @@ func (p *checksPanel) apply(ev journal.Event) {
 	}
 	r := &p.rows[i]
 	switch ev.Type {
-	case "check.sample":
-		r.value = strings.TrimPrefix(ev.Message, r.Name+": ")
+	case journal.CheckSample:
+		r.value = ev.Value
 		r.sampled, r.sampleLast = true, true
-		r.ok = ev.Fields["state"] == "ok"
+		r.ok = ev.OK
 		if r.ok {
 			r.fails = 0
 		} else {
 			r.fails++
 		}
-	case "check.held", "check.broken", "check.skipped", "check.unobserved":
-		r.result, r.phase, r.sampleLast = strings.TrimPrefix(ev.Type, "check."), ev.Phase, false
+	case journal.CheckRecovered:
+		r.recovered = ev.After.String()
+	default:
+		r.result, r.phase, r.sampleLast = result, ev.Phase, false
 		r.results[ev.Phase] = r.result
-	case "check.recovered":
-		r.recovered = ev.Fields["after"]
 	}
 }
 
@@ -366,10 +361,10 @@ func newLoadPanel(plan []PlanStream) loadPanel {
 }
 
 func (p *loadPanel) apply(ev journal.Event) {
-	if ev.Type != "load.window" {
+	if ev.Type != journal.LoadWindow {
 		return
 	}
-	name := ev.Fields["stream"]
+	name := ev.Stream
 	i := -1
 	for k, r := range p.rows {
 		if r.Name == name {
@@ -381,8 +376,7 @@ func (p *loadPanel) apply(ev journal.Event) {
 		p.rows = append(p.rows, streamRow{PlanStream: PlanStream{Name: name}})
 		i = len(p.rows) - 1
 	}
-	pt := point{at: ev.Time, rps: parseFloat(ev.Fields["rps"]), success: parseFloat(ev.Fields["success"])}
-	pt.p99, _ = time.ParseDuration(ev.Fields["p99"])
+	pt := point{at: ev.Time, rps: ev.RPS, success: ev.Success, p99: ev.P99}
 	r := &p.rows[i]
 	r.pts = append(r.pts, pt)
 	cut := 0

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
-	"github.com/gamedayhq/chaos/internal/runner"
 )
 
 // StatusLine is the live view without the dashboard: the plain lines of
@@ -18,7 +17,7 @@ import (
 type StatusLine struct {
 	mu    sync.Mutex
 	w     io.Writer
-	inner runner.Sink
+	inner journal.Sink
 	width int
 	e     *expState
 	shown bool
@@ -32,7 +31,7 @@ const statusInterval = 250 * time.Millisecond
 
 // NewStatusLine shows plan's run on w, a terminal width cells wide; inner
 // writes the plain lines (it may be nil). Close it before writing to w.
-func NewStatusLine(w io.Writer, plan Plan, width int, inner runner.Sink) *StatusLine {
+func NewStatusLine(w io.Writer, plan Plan, width int, inner journal.Sink) *StatusLine {
 	if width <= 0 {
 		width = 80
 	}

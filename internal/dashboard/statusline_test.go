@@ -10,7 +10,6 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/gamedayhq/chaos/internal/journal"
-	"github.com/gamedayhq/chaos/internal/runner"
 )
 
 // syncBuffer is a buffer the status line's redraws and the test share.
@@ -58,7 +57,7 @@ func TestStatusText(t *testing.T) {
 
 func TestStatusLineKeepsPlainLinesClean(t *testing.T) {
 	var out syncBuffer
-	inner := runner.SinkFunc(func(ev journal.Event) { out.Write([]byte(ev.Type + " " + ev.Message + "\n")) })
+	inner := journal.SinkFunc(func(ev journal.Event) { out.Write([]byte(string(ev.Type) + " " + ev.Message + "\n")) })
 	s := NewStatusLine(&out, shopPlan(), 80, inner)
 	for _, ev := range shopEvents()[:8] {
 		ev.Time = time.Now()

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
 )
 
 // The panel views are functions from a panel's state to lines of exactly
@@ -63,7 +65,7 @@ func stepsView(p *stepsPanel, hold int, now time.Time, w, h int, st styles) []st
 		r := p.rows[i]
 		glyph, right := stepState(r, now, st)
 		name := r.Name
-		if r.Section == "rollbacks" {
+		if r.Section == journal.PhaseRollbacks {
 			name = "rollback: " + name
 		}
 		rows = append(rows, glyph+" "+fit(name, w-rightW-3)+" "+fitRight(right, rightW))
@@ -354,7 +356,7 @@ func summaryView(exps []*expState, st styles) string {
 		}
 		for _, r := range e.checks.rows {
 			var parts []string
-			for _, ph := range []string{"before", "during", "after"} {
+			for _, ph := range journal.CheckPhases {
 				if res, ok := r.results[ph]; ok {
 					parts = append(parts, ph+" "+res)
 				}

@@ -56,7 +56,8 @@ func TestViewGoldenExperiments(t *testing.T) {
 			feed(m, 0, []journal.Event{
 				ev(0, "run.started", nil),
 				ev(40*time.Second, "run.verdict", func(e *journal.Event) {
-					e.Message, e.Fields = "deviated: check \"cart stays fast\" broken during", map[string]string{"verdict": "deviated"}
+					*e = journal.VerdictEvent("deviated", `check "cart stays fast" broken during`)
+					e.Time = t0.Add(40 * time.Second)
 				}),
 			})
 			var evs []journal.Event

@@ -1,6 +1,6 @@
 package experiment
 
-// Catalog tells the loader which kinds of targets, faults and probes exist
+// Catalog tells the loader which kinds of targets, faults, probes and load streams exist
 // and gives it a fresh settings value for each, to decode into. The settings
 // types are plain structs with yaml tags; they may use this package's value
 // types (Duration, Rate, Percent, Size, the Cond types, Regexp, Selection)
@@ -21,4 +21,9 @@ type Catalog interface {
 	// NewProbe returns pointers to new settings and expectation values for
 	// the probe kind, or nils when the kind is unknown.
 	NewProbe(kind string) (spec, expect any)
+	// StreamKinds lists the load stream kinds, such as "http" and "exec".
+	StreamKinds() []string
+	// NewStream returns a pointer to a new settings value for the load
+	// stream kind, or nil when the kind is unknown.
+	NewStream(kind string) any
 }

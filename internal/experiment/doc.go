@@ -1,6 +1,6 @@
 package experiment
 
-// Doc describes a kind of target, fault or probe, for the JSON Schema and
+// Doc describes a kind of target, fault, probe or load stream, for the JSON Schema and
 // the format reference, which are generated from the same settings types
 // the loader decodes into. The settings' keys describe themselves with
 // doc:"..." struct tags.
@@ -24,6 +24,7 @@ type Describer interface {
 	DescribeTarget(kind string) Doc
 	DescribeFault(targetKind, fault string) Doc
 	DescribeProbe(kind string) Doc
+	DescribeStream(kind string) Doc
 }
 
 // describer returns c's docs, or empty ones.
@@ -39,3 +40,4 @@ type noDocs struct{}
 func (noDocs) DescribeTarget(string) Doc        { return Doc{} }
 func (noDocs) DescribeFault(string, string) Doc { return Doc{} }
 func (noDocs) DescribeProbe(string) Doc         { return Doc{} }
+func (noDocs) DescribeStream(string) Doc        { return Doc{} }

@@ -141,11 +141,17 @@ type errorString string
 func (e errorString) Error() string { return string(e) }
 
 // Stream is a load stream: requests sent at a constant rate for the whole
-// run.
+// run. What a request is comes from its kind, the one key besides the
+// stream's own that names a catalog stream kind (http:, exec:, tcp:).
 type Stream struct {
-	Pos         Pos          `json:"-" yaml:"-"`
-	Name        string       `json:"name" yaml:"name" chaos:"required" doc:"the stream's name, for from in checks"`
-	HTTP        *HTTPRequest `json:"http" yaml:"http" chaos:"required" doc:"the request sent"`
+	Pos  Pos    `json:"-" yaml:"-"`
+	Name string `json:"name" yaml:"name" chaos:"required" doc:"the stream's name, for from in checks"`
+	// Kind is the stream kind; Spec its settings, as the catalog's type for
+	// the kind.
+	Kind string `json:"kind" yaml:"-"`
+	Spec any    `json:"spec" yaml:"-"`
+	// HTTP is Spec for http streams, nil for the other kinds.
+	HTTP        *HTTPRequest `json:"-" yaml:"-"`
 	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required" doc:"requests per unit of time, sent on schedule whatever the answers (an open model)"`
 	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight" doc:"the most requests waiting for an answer at once; past it, a request due is not sent and counts as an error (0: rate × timeout plus a margin, at most 10000)"`
 	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long one request may take"`
@@ -184,6 +190,15 @@ func (s *Stream) Validate() error {
 	return nil
 }
 
+// Describe says what the stream sends, such as "GET http://x/": the
+// settings' String, or its kind.
+func (s *Stream) Describe() string {
+	if st, ok := s.Spec.(fmt.Stringer); ok {
+		return st.String()
+	}
+	return s.Kind
+}
+
 // HTTPRequest is an HTTP request as load streams and probes send it.
 type HTTPRequest struct {
 	Method  string            `json:"method,omitempty" yaml:"method" doc:"the HTTP method"`
@@ -194,6 +209,9 @@ type HTTPRequest struct {
 
 // SetDefaults sends GET.
 func (r *HTTPRequest) SetDefaults() { r.Method = "GET" }
+
+// String is the method and URL.
+func (r *HTTPRequest) String() string { return r.Method + " " + r.URL }
 
 // Validate checks the URL (its scheme, its host and its port), the method
 // and the headers: what net/http would refuse to send fails here, at its

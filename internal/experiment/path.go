@@ -25,12 +25,25 @@ var (
 	serviceType = reflect.TypeFor[Service]()
 )
 
+// CommandSettings is implemented by the settings of a kind that runs a
+// command, such as an exec load stream: the loader gives it the
+// experiment file's directory, where its command runs unless the settings
+// name a directory of their own.
+type CommandSettings interface {
+	DefaultDir(dir Path)
+}
+
 // resolvePaths makes every Path under v absolute against dir, the
 // experiment file's directory, and runs the commands of services and exec
 // steps and probes there unless they name a directory of their own.
 func resolvePaths(v reflect.Value, dir string) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
+		if v.Kind() == reflect.Pointer && !v.IsNil() {
+			if c, ok := v.Interface().(CommandSettings); ok {
+				c.DefaultDir(Path(dir))
+			}
+		}
 		if !v.IsNil() {
 			resolvePaths(v.Elem(), dir)
 		}

@@ -45,7 +45,10 @@ func (fakeCatalog) DescribeTarget(string) experiment.Doc {
 func (fakeCatalog) DescribeFault(string, string) experiment.Doc {
 	return experiment.Doc{Summary: "Drops packets.", Example: "{loss: 30%}"}
 }
-func (fakeCatalog) DescribeProbe(string) experiment.Doc { return experiment.Doc{} }
+func (fakeCatalog) DescribeProbe(string) experiment.Doc  { return experiment.Doc{} }
+func (fakeCatalog) StreamKinds() []string                { return []string{"http"} }
+func (fakeCatalog) NewStream(string) any                 { return &experiment.HTTPRequest{} }
+func (fakeCatalog) DescribeStream(string) experiment.Doc { return experiment.Doc{} }
 
 func TestReferencePicksUpRegisteredKinds(t *testing.T) {
 	entries := experiment.Reference(fakeCatalog{})

@@ -101,6 +101,20 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 	ready := service["properties"].(map[string]any)["ready"].(map[string]any)
 	service["properties"].(map[string]any)["ready"] = describe(obj(readyProps, nil), ready["description"].(string)+"; one probe kind ("+strings.Join(c.ProbeKinds(), ", ")+") with its settings, and within and interval")
 
+	var streamAlts []any
+	for _, k := range c.StreamKinds() {
+		st := g.of(reflect.TypeFor[Stream]())
+		props := st["properties"].(map[string]any)
+		props[k] = g.of(reflect.TypeOf(c.NewStream(k)))
+		if k != "http" {
+			delete(props, "success")
+		}
+		st["required"] = append(st["required"].([]string), k)
+		doc := docs.DescribeStream(k)
+		kindSchema(props[k].(map[string]any), k+" request", "what one request of the stream is", doc.Example)
+		streamAlts = append(streamAlts, titled(st, k+" load stream", doc.Summary))
+	}
+
 	list := func(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
 	props := map[string]any{
 		"version":      map[string]any{"const": Version},
@@ -110,7 +124,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		"vars":         map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}},
 		"services":     list(service),
 		"targets":      map[string]any{"type": "object", "additionalProperties": map[string]any{"oneOf": targetAlts, "title": "target"}},
-		"load":         list(titled(g.of(reflect.TypeFor[Stream]()), "load stream", "")),
+		"load":         list(map[string]any{"oneOf": streamAlts, "title": "load stream", "description": "a load stream of one kind: " + strings.Join(c.StreamKinds(), ", ")}),
 		"steady_state": list(map[string]any{"$ref": "#/$defs/check"}),
 		"method":       list(map[string]any{"$ref": "#/$defs/step"}),
 		"rollbacks":    list(map[string]any{"$ref": "#/$defs/step"}),

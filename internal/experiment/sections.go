@@ -363,3 +363,53 @@ func (d *decoder) decodeFaults(e *Experiment) {
 		}
 	}
 }
+
+// decodeNode decodes a load stream: its own keys as a struct, and the one
+// key that names its kind (http:, exec:, tcp:) into the kind's settings.
+func (s *Stream) decodeNode(d *decoder, n *yaml.Node, what string) {
+	*s = Stream{}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: expected a mapping, got %s", what, kindName(n))
+		return
+	}
+	kinds := d.catalog.StreamKinds()
+	own := keys(fieldsOf(reflect.TypeFor[Stream]()))
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
+	var kindKey, kindNode, successKey *yaml.Node
+	misspelt := false // an unknown key was taken for a kind
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case k.Kind == yaml.ScalarNode && slices.Contains(kinds, k.Value):
+			if kindKey != nil {
+				d.errorf(k, "%s has more than one kind (%s and %s): give each stream one", what, kindKey.Value, k.Value)
+				continue
+			}
+			kindKey, kindNode = k, v
+		case k.Kind == yaml.ScalarNode && !slices.Contains(own, k.Value):
+			d.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, slices.Concat(own, kinds)))
+			misspelt = misspelt || slices.Contains(kinds, suggest(k.Value, slices.Concat(own, kinds)))
+		default:
+			if k.Value == "success" {
+				successKey = k
+			}
+			rest.Content = append(rest.Content, k, v)
+		}
+	}
+	d.structValue(rest, reflect.ValueOf(s).Elem(), what)
+	if kindKey == nil {
+		if misspelt {
+			return
+		}
+		d.errorf(n, "%s needs what to send: one of %s", what, strings.Join(kinds, ", "))
+		return
+	}
+	s.Kind = kindKey.Value
+	s.Spec = d.catalog.NewStream(s.Kind)
+	d.decode(kindNode, s.Spec, fmt.Sprintf("%s in %s", s.Kind, what))
+	if h, ok := s.Spec.(*HTTPRequest); ok {
+		s.HTTP = h
+	} else if successKey != nil {
+		d.errorf(successKey, "success in %s: it lists HTTP status codes, for http streams: say what succeeds under %s:", what, s.Kind)
+	}
+}

@@ -18,6 +18,15 @@ func (s *Step) Planned() time.Duration {
 	return 0
 }
 
+// Holds is how long a step holds the method up: its planned length,
+// unless it is a fault in the background, which lets the method go on.
+func (s *Step) Holds() time.Duration {
+	if s.Background {
+		return 0
+	}
+	return s.Planned()
+}
+
 // Timeline returns when each step starts, counted from the start of the
 // method, and when the method ends, as planned: waits and faults with for
 // hold the method up, unless in the background; other steps take no
@@ -26,9 +35,7 @@ func Timeline(steps []*Step) (starts []time.Duration, end time.Duration) {
 	starts = make([]time.Duration, len(steps))
 	for i, s := range steps {
 		starts[i] = end
-		if !s.Background {
-			end += s.Planned()
-		}
+		end += s.Holds()
 	}
 	return starts, end
 }

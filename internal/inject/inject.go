@@ -78,6 +78,13 @@ type Prechecker interface {
 	Precheck(ctx context.Context, env *Env, t Target) error
 }
 
+// Describer is implemented by a fault that can say what it would do to a
+// target without touching it: where it acts and what it installs there.
+// The dry run and chaos targets show the lines it returns.
+type Describer interface {
+	Describe(ctx context.Context, env *Env, t Target) ([]string, error)
+}
+
 // FaultKind is a fault one kind of target accepts.
 type FaultKind struct {
 	Target string
@@ -262,7 +269,10 @@ func EnvFrom(ctx context.Context) *Env {
 // a place for warnings, and resources opened once (a Docker client, the
 // running proxies) that are closed at the end.
 type Env struct {
-	Rand *rand.Rand
+	// RunID names the run; faults that keep records of their own (resource
+	// faults) file them under it. Empty outside a run.
+	RunID string
+	Rand  *rand.Rand
 	// Warn reports a problem that does not stop the run.
 	Warn func(msg string)
 	// Protected names local processes that no fault may touch, by pid,

@@ -15,7 +15,10 @@ import (
 
 // SchemaVersion is the version of the journal format written by this
 // package. Readers accept older versions and upgrade them on load.
-const SchemaVersion = 1
+//
+// Version 2 writes the durations in fault parameters as text ("300ms");
+// version 1 wrote them as nanoseconds.
+const SchemaVersion = 2
 
 // Verdicts.
 const (
@@ -114,10 +117,12 @@ type Target struct {
 
 // Fault is one fault applied to one target.
 type Fault struct {
-	Step        string          `json:"step"`
-	Fault       string          `json:"fault"`
-	TargetName  string          `json:"target_name"`
-	Target      Target          `json:"target"`
+	Step       string `json:"step"`
+	Fault      string `json:"fault"`
+	TargetName string `json:"target_name"`
+	Target     Target `json:"target"`
+	// Params are the fault's settings as the file gives them, with their
+	// defaults; see Params.
 	Params      json.RawMessage `json:"params,omitempty"`
 	Injected    time.Time       `json:"injected"`
 	Reverted    time.Time       `json:"reverted,omitzero"`
@@ -307,30 +312,6 @@ type Abort struct {
 	Reason   string    `json:"reason"`
 }
 
-// Event is one thing that happened, as the sinks saw it.
-type Event struct {
-	Time    time.Time         `json:"time"`
-	Type    string            `json:"type"`
-	Phase   string            `json:"phase,omitempty"`
-	Step    string            `json:"step,omitempty"`
-	Check   string            `json:"check,omitempty"`
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
-
-// Routine reports whether the event comes with every load window or
-// passing observation: live views leave these out unless asked, and show
-// their numbers in other ways.
-func (e Event) Routine() bool {
-	switch e.Type {
-	case "load.window":
-		return true
-	case "check.sample":
-		return e.Fields["state"] == "ok"
-	}
-	return false
-}
-
 // Write saves the journal as dir/journal.json, atomically.
 func (j *Journal) Write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -374,6 +355,12 @@ func Read(path string) (*Journal, error) {
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("read journal %s: %v", path, err)
+	}
+	if j.SchemaVersion == 1 {
+		for i := range j.Faults {
+			j.Faults[i].Params = upgradeV1Params(j.Faults[i].Params)
+		}
+		j.SchemaVersion = SchemaVersion
 	}
 	return &j, nil
 }

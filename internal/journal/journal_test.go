@@ -3,6 +3,8 @@ package journal_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,4 +58,26 @@ func TestOldJournalHasNoFaultEffects(t *testing.T) {
 	if s := j.Checks[0].Samples[0]; !s.Start().Equal(s.Time) || !s.End().Equal(s.Time) {
 		t.Errorf("Start %s, End %s; want both the sample's time %s", s.Start(), s.End(), s.Time)
 	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeAndRead(t *testing.T, dir, src string) *journal.Journal {
+	t.Helper()
+	path := filepath.Join(dir, "journal.json")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

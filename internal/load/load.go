@@ -1,5 +1,6 @@
-// Package load generates HTTP traffic at a constant arrival rate and records
-// it in time windows.
+// Package load generates traffic at a constant arrival rate and records it
+// in time windows: HTTP requests, and whatever a Sender makes (a command
+// run, a TCP exchange).
 //
 // The model is open: request i of a stream is due at start + i/rate whatever
 // the server does, and its latency counts from that due time, not from when
@@ -77,7 +78,28 @@ type Stream struct {
 	// Transport sends the requests. When nil, Run uses its own keep-alive
 	// transport sized for MaxInflight and closes its connections on return.
 	Transport http.RoundTripper
+	// Sender makes each request when set, in place of an HTTP request:
+	// Method, URL, Header, Body, Success and Transport are then unused.
+	Sender Sender
 }
+
+// Sender makes one request of a stream that is not HTTP.
+type Sender interface {
+	// Send makes request seq (counted from 1) and returns its error class:
+	// "" for a success. It must return when ctx is done; ctx carries the
+	// stream's timeout. An error wrapped in a *StopError ends the stream:
+	// the requests cannot be made as written.
+	Send(ctx context.Context, seq uint64) (class string, err error)
+}
+
+// StopError is a request that could not be made because of how the stream
+// is written, not because of the system it is sent to: a command that
+// cannot start. It stops the stream, and Run returns it.
+type StopError struct{ Err error }
+
+func (e *StopError) Error() string { return e.Err.Error() }
+
+func (e *StopError) Unwrap() error { return e.Err }
 
 // withDefaults returns s with its zero fields set to their defaults.
 func (s Stream) withDefaults() Stream {
@@ -102,6 +124,12 @@ func (s Stream) Validate() error {
 	var errs []error
 	if !(s.Rate > 0) || math.IsInf(s.Rate, 0) {
 		errs = append(errs, fmt.Errorf("stream %q: rate must be a positive number of requests per second, not %v", s.Name, s.Rate))
+	}
+	if s.Sender != nil {
+		if s.MaxInflight < 0 {
+			errs = append(errs, fmt.Errorf("stream %q: max_inflight must not be negative", s.Name))
+		}
+		return errors.Join(errs...)
 	}
 	// Placeholders are replaced by digits and hex, which keep a valid URL
 	// valid, so checking the template text checks every request.
@@ -142,19 +170,27 @@ func validMethod(m string) bool {
 // still in flight then are canceled and counted in Window.Canceled. sink is
 // called from a single goroutine; a slow sink delays only later calls to
 // itself, never the requests. Run returns once sink has received every
-// window, or at once with an error if s is invalid.
+// window, or at once with an error if s is invalid. A request that fails
+// with a *StopError stops the stream as ctx would; Run returns that error.
 func Run(ctx context.Context, s Stream, sink func(Window)) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("run load: %w", err)
 	}
 	s = s.withDefaults()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	g := newGenerator(s, sink)
-	if s.Transport == nil {
+	g.stop = cancel
+	if s.Sender == nil && s.Transport == nil {
 		t := NewTransport(s)
 		defer t.CloseIdleConnections()
 		g.client.Transport = t
 	}
 	g.run(ctx)
+	var stop *StopError
+	if errors.As(context.Cause(ctx), &stop) {
+		return stop
+	}
 	return nil
 }
 
@@ -196,7 +232,8 @@ type generator struct {
 	uuid   bool
 	ok     [600]bool // success by status code
 
-	rec *recorder
+	rec  *recorder
+	stop context.CancelCauseFunc // ends the stream with a *StopError
 }
 
 type job struct {
@@ -323,12 +360,26 @@ func firstBoundary(start time.Time, w time.Duration) time.Time {
 	return end
 }
 
+// ended reports whether the stream's ctx is done by now. A socket given the
+// ctx's deadline may time out a moment before the ctx itself is marked done.
+func ended(ctx context.Context, now time.Time) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !now.Before(d)
+}
+
 // do sends one request and records its outcome.
 func (g *generator) do(ctx context.Context, j job) {
 	lag := time.Since(j.due)
 	class, err := g.send(ctx, j)
 	now := time.Now()
-	if err != nil && ctx.Err() != nil {
+	var stop *StopError
+	if errors.As(err, &stop) && g.stop != nil {
+		g.stop(stop)
+	}
+	if err != nil && ended(ctx, now) {
 		g.rec.cancel(now)
 		return
 	}
@@ -338,6 +389,9 @@ func (g *generator) do(ctx context.Context, j job) {
 func (g *generator) send(ctx context.Context, j job) (class string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.s.Timeout)
 	defer cancel()
+	if g.s.Sender != nil {
+		return g.s.Sender.Send(ctx, j.seq)
+	}
 	req, err := g.request(ctx, j.seq)
 	if err != nil {
 		return ClassOther, err

@@ -3,18 +3,15 @@ package probe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/command"
 	"github.com/gamedayhq/chaos/internal/experiment"
-	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 // ExecSpec is a command probe. The command runs without a shell unless
@@ -35,129 +32,67 @@ type ExecExpect struct {
 	StdoutContains string                `yaml:"stdout_contains" json:"stdout_contains,omitempty" doc:"text the standard output must contain"`
 	StdoutRegex    experiment.Regexp     `yaml:"stdout_regex" json:"stdout_regex,omitzero" doc:"a regular expression the standard output must match"`
 	StderrContains string                `yaml:"stderr_contains" json:"stderr_contains,omitempty" doc:"text the standard error must contain"`
+	// Latency bounds how long the command ran.
+	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero" doc:"how long the command may run, such as \"< 2s\""`
+	// StdoutValue is a number read from stdout and what it must be.
+	StdoutValue *Extract `yaml:"stdout_value" json:"stdout_value,omitempty" doc:"a number read from stdout, by json: path or by match: with a capture group, and the value: it must have"`
 }
 
-// ExecResult is what a finished command left.
-type ExecResult struct {
-	ExitCode       int
-	Stdout, Stderr []byte
-	Elapsed        time.Duration
+// Extract reads a number from a command's output: at a dotted JSON path
+// when the output is JSON, else the first capture group of a regular
+// expression.
+type Extract struct {
+	JSON  string                `yaml:"json" json:"json,omitempty" doc:"a dotted path such as replication.lag in stdout read as JSON"`
+	Match experiment.Regexp     `yaml:"match" json:"match,omitzero" doc:"a regular expression whose first capture group is the number"`
+	Value experiment.NumberCond `yaml:"value" json:"value" chaos:"required" doc:"what the number must be, such as \"< 5\""`
 }
 
-// StartError is a command that could not be started: not found, not
-// executable, a working directory that does not exist. A shell that says
-// it could not find or run the command it was given (exit codes 127 and
-// 126) counts too. The experiment is at fault, not the system it observes.
-type StartError struct {
-	Command string
-	Err     error
-}
-
-func (e *StartError) Error() string { return fmt.Sprintf("could not start %s: %v", e.Command, e.Err) }
-
-func (e *StartError) Unwrap() error { return e.Err }
-
-// Exit codes with which POSIX shells report a command they could not run.
-const (
-	shellNotExecutable = 126
-	shellNotFound      = 127
-)
-
-// Command runs a command to completion with its timeout. A command that
-// cannot start is a *StartError; one killed at its timeout is an error
-// too. A command that ran and exited with any code is a result.
-func Command(ctx context.Context, e *experiment.Exec) (ExecResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.Timeout.D())
-	defer cancel()
-	argv := e.Run
-	if e.Shell {
-		argv = []string{"/bin/sh", "-c", e.Run[0]}
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = string(e.Dir)
-	cmd.Env = os.Environ()
-	for k, v := range e.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	// Kill the whole group at the timeout: a shell's children would
-	// otherwise keep the pipes open.
-	proc.OwnGroup(cmd)
-	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &limitWriter{w: &stdout}, &limitWriter{w: &stderr}
-	if e.Dir != "" {
-		// The child changes into it after the fork, where a missing
-		// directory would read as a missing command.
-		if fi, err := os.Stat(string(e.Dir)); err != nil || !fi.IsDir() {
-			if err == nil {
-				err = errors.New("not a directory")
-			}
-			return ExecResult{}, &StartError{Command: argv[0], Err: fmt.Errorf("working directory %s: %w", e.Dir, startCause(err))}
-		}
-	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		if ctx.Err() != nil {
-			return ExecResult{}, fmt.Errorf("%s: %w", argv[0], ctx.Err())
-		}
-		return ExecResult{}, &StartError{Command: argv[0], Err: startCause(err)}
-	}
-	err := cmd.Wait()
-	res := ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
-	var exitErr *exec.ExitError
+// Validate takes exactly one of json and match, and a match with a group.
+func (e *Extract) Validate() error {
 	switch {
-	case ctx.Err() != nil:
-		return res, fmt.Errorf("%s: still running after %s, killed", argv[0], e.Timeout)
-	case errors.As(err, &exitErr):
-		res.ExitCode = exitErr.ExitCode()
-		if isShell(argv) && (res.ExitCode == shellNotFound || res.ExitCode == shellNotExecutable) {
-			why := strings.TrimSpace(lastLine(res.Stderr))
-			if why == "" {
-				why = "command not found or not executable"
-			}
-			return res, &StartError{Command: argv[len(argv)-1], Err: fmt.Errorf("%s (exit code %d from the shell)", why, res.ExitCode)}
+	case e.JSON == "" && e.Match.Regexp == nil:
+		return errors.New("stdout_value needs json: (a path in stdout read as JSON) or match: (a regular expression with a capture group)")
+	case e.JSON != "" && e.Match.Regexp != nil:
+		return errors.New("stdout_value takes json: or match:, not both")
+	case e.Match.Regexp != nil && e.Match.NumSubexp() == 0:
+		return fmt.Errorf("match %q has no capture group: put the number in parentheses, such as lag=([0-9.]+)", e.Match.String())
+	}
+	return nil
+}
+
+// what names where the number is read, for reasons.
+func (e *Extract) what() string {
+	if e.JSON != "" {
+		return "stdout " + e.JSON
+	}
+	return fmt.Sprintf("stdout's match of %q", e.Match.String())
+}
+
+// Read finds the number in out.
+func (e *Extract) Read(out []byte) (float64, error) {
+	var text string
+	if e.JSON != "" {
+		var doc any
+		if err := json.Unmarshal(out, &doc); err != nil {
+			return 0, fmt.Errorf("stdout is not JSON (%v): %s", err, excerpt(out))
 		}
-		return res, nil
-	case err != nil:
-		return res, fmt.Errorf("run %s: %w", argv[0], err)
+		v, ok := JSONPath(doc, e.JSON)
+		if !ok {
+			return 0, fmt.Errorf("stdout has no %s: %s", e.JSON, excerpt(out))
+		}
+		text = v
+	} else {
+		m := e.Match.FindSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("stdout does not match %q: %s", e.Match.String(), excerpt(out))
+		}
+		text = string(m[1])
 	}
-	return res, nil
-}
-
-// startCause says why a command did not start, without repeating its name.
-func startCause(err error) error {
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, exec.ErrNotFound):
-		return errors.New("not found in $PATH")
-	case errors.As(err, &pe):
-		return pe.Err
+	f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s is %q, not a number", e.what(), text)
 	}
-	return err
-}
-
-// isShell reports whether argv has a shell run a command line: shell: true,
-// or sh -c and its kin written out.
-func isShell(argv []string) bool {
-	if len(argv) < 3 || argv[1] != "-c" {
-		return false
-	}
-	switch filepath.Base(argv[0]) {
-	case "sh", "bash", "dash", "ash", "zsh", "ksh":
-		return true
-	}
-	return false
-}
-
-type limitWriter struct {
-	w *bytes.Buffer
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if room := maxBody - l.w.Len(); room > 0 {
-		l.w.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
+	return f, nil
 }
 
 func runExec(ctx context.Context, specAny, expectAny any) Result {
@@ -166,15 +101,14 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 	if expect == nil {
 		expect = &ExecExpect{}
 	}
-	res, err := Command(ctx, &spec.Exec)
-	var se *StartError
+	res, err := command.Run(ctx, &spec.Exec)
 	switch {
-	case errors.As(err, &se):
+	case command.NotStarted(err):
 		return Result{Reason: err.Error(), Err: err}
 	case err != nil:
 		return Failf(nil, "%v", err)
 	}
-	obs := map[string]string{"exit_code": strconv.Itoa(res.ExitCode)}
+	obs := Observe(res)
 	out := map[string]string{
 		"exit_code": obs["exit_code"],
 		"stdout":    strings.TrimSpace(string(res.Stdout)),
@@ -201,21 +135,46 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 	if expect.StderrContains != "" && !bytes.Contains(res.Stderr, []byte(expect.StderrContains)) {
 		return fail("stderr does not contain %q: %s", expect.StderrContains, excerpt(res.Stderr))
 	}
+	if !expect.Latency.IsZero() && !expect.Latency.Holds(res.Elapsed.Seconds()) {
+		return fail("ran for %s, want %s", obs["latency"], expect.Latency)
+	}
+	if x := expect.StdoutValue; x != nil {
+		v, err := x.Read(res.Stdout)
+		if err != nil {
+			return fail("%v", err)
+		}
+		obs["value"] = experiment.FormatValue(v, experiment.UnitNumber)
+		out["value"] = obs["value"]
+		if !x.Value.Holds(v) {
+			return fail("%s is %s, want %s", x.what(), obs["value"], x.Value)
+		}
+	}
 	return Result{OK: true, Observed: obs, Output: out}
 }
 
-// lastLine is the last line of a command's output.
-func lastLine(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
+// OutputLines is how many of the last lines of stdout and stderr the
+// journal keeps of a command.
+const OutputLines = 5
+
+// Observe is what the journal keeps of a finished command: its exit code,
+// how long it ran, and the last lines of its stdout and stderr.
+func Observe(res command.Result) map[string]string {
+	obs := map[string]string{
+		"exit_code": strconv.Itoa(res.ExitCode),
+		"latency":   experiment.FormatValue(res.Elapsed.Seconds(), experiment.UnitDuration),
 	}
-	return s
+	if s := command.LastLines(res.Stdout, OutputLines); s != "" {
+		obs["stdout"] = s
+	}
+	if s := command.LastLines(res.Stderr, OutputLines); s != "" {
+		obs["stderr"] = s
+	}
+	return obs
 }
 
 // stderrNote quotes the last line of stderr for a reason, if any.
 func stderrNote(b []byte) string {
-	if s := lastLine(b); s != "" {
+	if s := command.LastLines(b, 1); s != "" {
 		return " (stderr: " + s + ")"
 	}
 	return ""
@@ -232,8 +191,17 @@ func init() {
 			Summary: "Runs a command to completion. Without expect, exit code 0 passes.",
 			Example: "{run: [./check.sh, --quick], timeout: 5s}",
 			Expect:  "{exit_code: 0, stdout_contains: ready}",
-			Outputs: []string{"exit_code: the command's exit code", "stdout: its standard output, trimmed", "stderr: its standard error, trimmed"},
+			Outputs: []string{"exit_code: the command's exit code", "stdout: its standard output, trimmed", "stderr: its standard error, trimmed", "value: the number stdout_value read, if set"},
 		},
 		Run: runExec,
 	})
 }
+
+// Command runs a command to completion: command.Run, for the runner's exec
+// steps and undo commands.
+func Command(ctx context.Context, e *experiment.Exec) (command.Result, error) {
+	return command.Run(ctx, e)
+}
+
+// StartError is a command that could not be started.
+type StartError = command.StartError

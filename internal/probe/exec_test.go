@@ -2,56 +2,15 @@ package probe_test
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/probe"
+	"github.com/gamedayhq/chaos/internal/runner"
 )
-
-// A command that cannot start is a *StartError; one that ran and failed is
-// a result, whatever its exit code.
-func TestCommandStartError(t *testing.T) {
-	plain := filepath.Join(t.TempDir(), "plain")
-	if err := os.WriteFile(plain, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name  string
-		exec  experiment.Exec
-		start string // the StartError's text, or "" for a result
-		code  int
-	}{
-		{"missing path", experiment.Exec{Run: []string{"/nonexistent/cmd"}}, "could not start /nonexistent/cmd: no such file or directory", 0},
-		{"not in PATH", experiment.Exec{Run: []string{"no-such-command-anywhere"}}, "could not start no-such-command-anywhere: not found in $PATH", 0},
-		{"not executable", experiment.Exec{Run: []string{plain}}, "could not start " + plain + ": permission denied", 0},
-		{"missing dir", experiment.Exec{Run: []string{"true"}, Dir: "/nonexistent/dir"}, "could not start true: working directory /nonexistent/dir: no such file or directory", 0},
-		{"shell not found", experiment.Exec{Run: []string{"no-such-command-anywhere"}, Shell: true}, "could not start no-such-command-anywhere: /bin/sh: 1: no-such-command-anywhere: not found (exit code 127 from the shell)", 0},
-		{"sh -c not executable", experiment.Exec{Run: []string{"sh", "-c", plain}}, "could not start " + plain + ": ", 0},
-		{"ran and failed", experiment.Exec{Run: []string{"sh", "-c", "exit 3"}}, "", 3},
-		{"ran and passed", experiment.Exec{Run: []string{"true"}}, "", 0},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.exec.Timeout = experiment.Duration(5 * time.Second)
-			res, err := probe.Command(context.Background(), &tt.exec)
-			var se *probe.StartError
-			switch {
-			case tt.start == "" && err != nil:
-				t.Fatalf("Command(%v) = %v; want exit code %d", tt.exec.Run, err, tt.code)
-			case tt.start == "" && res.ExitCode != tt.code:
-				t.Errorf("Command(%v) exit code %d; want %d", tt.exec.Run, res.ExitCode, tt.code)
-			case tt.start != "" && !errors.As(err, &se):
-				t.Fatalf("Command(%v) = %v (exit code %d); want a StartError", tt.exec.Run, err, res.ExitCode)
-			case tt.start != "" && !strings.HasPrefix(err.Error(), tt.start):
-				t.Errorf("Command(%v) = %q; want %q", tt.exec.Run, err, tt.start)
-			}
-		})
-	}
-}
 
 // An exec probe whose command cannot start is no observation: Err is set.
 // One that ran and failed is a failed observation.
@@ -81,4 +40,65 @@ func newExec(t *testing.T, run string) (any, any) {
 	spec.(*probe.ExecSpec).SetDefaults()
 	spec.(*probe.ExecSpec).Run = []string{run}
 	return spec, expect
+}
+
+func TestExecExpectations(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		run    string
+		expect string // YAML of the expectations
+		reason string // "" when they hold
+		value  string // the value observed, if any
+	}{
+		{"latency holds", "sleep 0.05", `latency: "< 5s"`, "", ""},
+		{"latency breaks", "sleep 0.3", `latency: "< 100ms"`, "want < 100ms", ""},
+		{"json value", `echo '{"replication": {"lag": 2.5}}'`, `stdout_value: {json: replication.lag, value: "< 5"}`, "", "2.5"},
+		{"json value breaks", `echo '{"replication": {"lag": 12}}'`, `stdout_value: {json: replication.lag, value: "< 5"}`, "stdout replication.lag is 12, want < 5", "12"},
+		{"json missing", `echo '{"replication": {}}'`, `stdout_value: {json: replication.lag, value: "< 5"}`, "stdout has no replication.lag", ""},
+		{"not json", `echo 'lag 3'`, `stdout_value: {json: lag, value: "< 5"}`, "stdout is not JSON", ""},
+		{"match", `printf 'tps = 812.5 (without initial connection time)\nsuccess ratio 0.998\n'`, `stdout_value: {match: 'success ratio ([0-9.]+)', value: ">= 0.99"}`, "", "0.998"},
+		{"match breaks", `echo 'success ratio 0.7'`, `stdout_value: {match: 'success ratio ([0-9.]+)', value: ">= 0.99"}`, `stdout's match of "success ratio ([0-9.]+)" is 0.7, want >= 0.99`, "0.7"},
+		{"no match", `echo 'nothing'`, `stdout_value: {match: 'ratio ([0-9.]+)', value: ">= 0.99"}`, "stdout does not match", ""},
+		{"not a number", `echo 'ratio high'`, `stdout_value: {match: 'ratio (\w+)', value: ">= 0.99"}`, `is "high", not a number`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := fmt.Sprintf("version: v1\ntitle: t\nsteady_state:\n  - name: c\n    probe: {exec: {run: [%q], shell: true}}\n    expect: {%s}\n", tt.run, tt.expect)
+			exp, err := experiment.Parse("t.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := exp.SteadyState[0]
+			res := probe.Run(context.Background(), "exec", c.Probe.Spec, c.Expect)
+			switch {
+			case res.Err != nil:
+				t.Fatalf("Run = error %v", res.Err)
+			case tt.reason == "" && !res.OK:
+				t.Errorf("Run failed: %s; want it to hold", res.Reason)
+			case tt.reason != "" && (res.OK || !strings.Contains(res.Reason, tt.reason)):
+				t.Errorf("Run = ok %v, %q; want a failure saying %q", res.OK, res.Reason, tt.reason)
+			}
+			if res.Observed["value"] != tt.value {
+				t.Errorf("observed value %q; want %q", res.Observed["value"], tt.value)
+			}
+			if res.Observed["latency"] == "" || res.Observed["exit_code"] != "0" {
+				t.Errorf("observed %v; want the latency and exit code 0", res.Observed)
+			}
+		})
+	}
+}
+
+// The journal keeps the last lines of a command's output, not all of it.
+func TestExecObservesLastLines(t *testing.T) {
+	spec, expect := newExec(t, "sh")
+	spec.(*probe.ExecSpec).Run = []string{"sh", "-c", "seq 1 100; echo oops >&2"}
+	res := probe.Run(context.Background(), "exec", spec, expect)
+	if !res.OK {
+		t.Fatalf("Run: %s", res.Reason)
+	}
+	if got := res.Observed["stdout"]; got != "96\n97\n98\n99\n100" {
+		t.Errorf("observed stdout %q; want its last 5 lines", got)
+	}
+	if got := res.Observed["stderr"]; got != "oops" {
+		t.Errorf("observed stderr %q; want oops", got)
+	}
 }

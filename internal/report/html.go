@@ -260,7 +260,7 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 			v.EventsCut++
 			continue
 		}
-		v.Events = append(v.Events, eventView{At: at(j, e.Time), Type: e.Type, Message: e.Message})
+		v.Events = append(v.Events, eventView{At: at(j, e.Time), Type: string(e.Type), Message: e.Message})
 	}
 	return v, nil
 }
@@ -325,13 +325,13 @@ func errorsText(e map[string]int64) string {
 }
 
 func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
-	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: expectText(c.Expect),
+	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: journal.ExpectLine(c.Expect),
 		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
 	if c.Abort {
 		cv.Kind = "abort condition (" + c.Kind + ")"
 	}
 	var when []string
-	for _, ph := range phases {
+	for _, ph := range journal.CheckPhases {
 		if slices.Contains(c.When, ph) {
 			when = append(when, ph)
 		}
@@ -423,11 +423,6 @@ func paramsText(raw json.RawMessage) string {
 		val := m[k]
 		switch x := val.(type) {
 		case float64:
-			if x >= 1e6 && x == float64(int64(x)) && (strings.Contains(k, "delay") || strings.Contains(k, "jitter") ||
-				strings.Contains(k, "timeout") || strings.Contains(k, "after") || strings.Contains(k, "for") || strings.Contains(k, "duration")) {
-				parts = append(parts, k+" "+dur(time.Duration(x)))
-				continue
-			}
 			parts = append(parts, k+" "+strconv.FormatFloat(x, 'f', -1, 64))
 		case string:
 			parts = append(parts, k+" "+x)

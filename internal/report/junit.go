@@ -234,7 +234,7 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 		tc.Time = seconds(last.Sub(first).Seconds())
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "expects %s\n", expectText(c.Expect))
+	fmt.Fprintf(&out, "expects %s\n", journal.ExpectLine(c.Expect))
 	judged, notRun := 0, []string{}
 	for _, cp := range checkPhases(c) {
 		switch cp.Result {

@@ -4,7 +4,6 @@ package report
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,8 +57,8 @@ func Markdown(j *journal.Journal) string {
 			if c.Abort {
 				name += " (abort condition)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mdText(expectText(c.Expect)),
-				cell(c, "before"), cell(c, "during"), cell(c, "after"), recoveredText(c))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mdText(journal.ExpectLine(c.Expect)),
+				cell(c, journal.CheckBefore), cell(c, journal.CheckDuring), cell(c, journal.CheckAfter), recoveredText(c))
 		}
 		b.WriteString("\n")
 		for _, c := range j.Checks {
@@ -180,15 +179,6 @@ func recoveredText(c *journal.Check) string {
 		return c.Recovered.After.Round(time.Millisecond).String()
 	}
 	return "not within " + c.Recovered.After.String()
-}
-
-func expectText(e map[string]string) string {
-	keys := slices.Sorted(maps.Keys(e))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + " " + e[k]
-	}
-	return strings.Join(parts, ", ")
 }
 
 func offset(j *journal.Journal, t time.Time) string {

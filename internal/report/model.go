@@ -11,16 +11,6 @@ import (
 	"github.com/gamedayhq/chaos/internal/journal"
 )
 
-// phases are the phases a check can be judged in, in run order.
-var phases = []string{"before", "during", "after"}
-
-// phaseTitle names a check phase for people.
-var phaseTitle = map[string]string{
-	"before": "before the faults",
-	"during": "during the method",
-	"after":  "after the faults",
-}
-
 // Tally counts the check results of one or more experiments, for the
 // resilience score.
 type Tally struct {
@@ -57,7 +47,7 @@ func TallyOf(j *journal.Journal) Tally {
 		if c.Abort {
 			continue
 		}
-		for _, ph := range phases {
+		for _, ph := range journal.CheckPhases {
 			if !slices.Contains(c.When, ph) {
 				continue
 			}
@@ -117,7 +107,7 @@ func hadToRecover(c *journal.Check) bool {
 		return true
 	}
 	for _, s := range c.Samples {
-		if !s.OK && s.Phase != "before" {
+		if !s.OK && s.Phase != journal.CheckBefore {
 			return true
 		}
 	}
@@ -185,7 +175,7 @@ type checkPhase struct {
 
 func checkPhases(c *journal.Check) []checkPhase {
 	var out []checkPhase
-	for _, ph := range phases {
+	for _, ph := range journal.CheckPhases {
 		if !slices.Contains(c.When, ph) {
 			continue
 		}
@@ -217,7 +207,7 @@ func brokeText(j *journal.Journal, c *journal.Check) string {
 		if cp.Result != journal.Broken {
 			continue
 		}
-		when := phaseTitle[cp.Phase]
+		when := journal.PhaseTitle(cp.Phase)
 		reason := cp.Reason
 		switch {
 		case cp.FirstFail != nil:
@@ -249,7 +239,7 @@ func unobservedText(c *journal.Check) string {
 	var parts []string
 	for _, cp := range checkPhases(c) {
 		if cp.Result == journal.Unobserved {
-			parts = append(parts, phaseTitle[cp.Phase]+": "+cp.Reason)
+			parts = append(parts, journal.PhaseTitle(cp.Phase)+": "+cp.Reason)
 		}
 	}
 	return strings.Join(parts, "; ")

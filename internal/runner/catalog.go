@@ -3,11 +3,12 @@ package runner
 import (
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/load"
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
-// Catalog is the experiment.Catalog of every registered target, fault and
-// probe kind.
+// Catalog is the experiment.Catalog of every registered target, fault,
+// probe and load stream kind.
 type Catalog struct{}
 
 // TargetKinds lists the target kinds.
@@ -46,6 +47,18 @@ func (Catalog) NewProbe(kind string) (spec, expect any) {
 	return k.New()
 }
 
+// StreamKinds lists the load stream kinds.
+func (Catalog) StreamKinds() []string { return load.Kinds() }
+
+// NewStream returns new settings for a load stream kind.
+func (Catalog) NewStream(kind string) any {
+	k, ok := load.LookupKind(kind)
+	if !ok {
+		return nil
+	}
+	return k.New()
+}
+
 // DescribeTarget returns a target kind's doc.
 func (Catalog) DescribeTarget(kind string) experiment.Doc {
 	if k, ok := inject.LookupTarget(kind); ok {
@@ -65,6 +78,14 @@ func (Catalog) DescribeFault(targetKind, fault string) experiment.Doc {
 // DescribeProbe returns a probe kind's doc.
 func (Catalog) DescribeProbe(kind string) experiment.Doc {
 	if k, ok := probe.Lookup(kind); ok {
+		return k.Doc
+	}
+	return experiment.Doc{}
+}
+
+// DescribeStream returns a load stream kind's doc.
+func (Catalog) DescribeStream(kind string) experiment.Doc {
+	if k, ok := load.LookupKind(kind); ok {
 		return k.Doc
 	}
 	return experiment.Doc{}

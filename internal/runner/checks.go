@@ -2,11 +2,7 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
-	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,9 +29,9 @@ func (r *run) initChecks() {
 		if c.From != "" {
 			kind = "load"
 		}
-		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: expectText(c.Expect),
+		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: experiment.ExpectText(c.Expect),
 			When: c.When, Failures: c.Failures, Results: map[string]string{}, Samples: []journal.Sample{}}
-		r.j.Checks = append(r.j.Checks, rec)
+		r.rec.j.Checks = append(r.rec.j.Checks, rec)
 		r.checks = append(r.checks, &checkState{c: c, rec: rec, abort: abort})
 	}
 	for _, c := range r.exp.SteadyState {
@@ -46,82 +42,32 @@ func (r *run) initChecks() {
 	}
 }
 
-// expectText writes expectations as key: threshold text, for reports.
-func expectText(e any) map[string]string {
-	out := map[string]string{}
-	if e == nil || reflect.ValueOf(e).IsNil() {
-		return out
-	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return out
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return out
-	}
-	for k, v := range m {
-		out[k] = humanValue(v)
-	}
-	return out
-}
-
-// humanValue writes a decoded JSON value as a person reads an expectation:
-// {orders > 0, paid 3} for a JSON matcher, 200, 201 for a status list.
-func humanValue(v any) string {
-	switch x := v.(type) {
-	case string:
-		// A literal the matcher compares for equality comes quoted.
-		var inner string
-		if json.Unmarshal([]byte(x), &inner) == nil {
-			return inner
-		}
-		return x
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = humanValue(e)
-		}
-		return strings.Join(parts, ", ")
-	case map[string]any:
-		keys := slices.Sorted(maps.Keys(x))
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + " " + humanValue(x[k])
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprint(x)
-	}
-}
-
 // record adds a sample to a check, with the faults in effect while it was
 // made, and emits it.
 func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 	smp.Phase = phase
-	smp.Reason = r.mask.Replace(smp.Reason)
-	r.mu.Lock()
-	smp.Faults = r.faultsInEffect(smp.Start(), smp.End())
-	cs.rec.Samples = append(cs.rec.Samples, smp)
-	r.mu.Unlock()
-	state := "ok"
-	msg := cs.c.Name + ": " + observedText(smp.Observed)
-	if !smp.OK {
-		state = "failed"
-		msg = cs.c.Name + ": " + smp.Reason
-		if len(smp.Faults) > 0 {
-			msg += " (under " + stepList(smp.Faults) + ")"
+	smp.Reason = r.rec.m(smp.Reason)
+	smp.Observed = r.maskAll(smp.Observed)
+	r.rec.recordFunc(func(*journal.Journal) journal.Event {
+		smp.Faults = r.rec.faultsInEffect(smp.Start(), smp.End())
+		cs.rec.Samples = append(cs.rec.Samples, smp)
+		value := observedText(smp.Observed)
+		if !smp.OK {
+			value = smp.Reason
+			if len(smp.Faults) > 0 {
+				value += " (under " + stepList(smp.Faults) + ")"
+			}
 		}
-	}
-	r.emit(journal.Event{Type: "check.sample", Check: cs.c.Name, Phase: phase, Message: msg, Fields: map[string]string{"state": state}})
+		return journal.SampleEvent(cs.c.Name, phase, smp.OK, value)
+	})
 }
 
 func observedText(obs map[string]string) string {
 	keys := make([]string, 0, len(obs))
 	for k := range obs {
-		if !strings.HasPrefix(k, "errors.") {
+		// A command's last lines stay in the journal, out of the one-line
+		// message.
+		if !strings.HasPrefix(k, "errors.") && k != "stdout" && k != "stderr" {
 			keys = append(keys, k)
 		}
 	}
@@ -135,20 +81,19 @@ func observedText(obs map[string]string) string {
 
 // result sets a check's outcome in a phase and emits it.
 func (r *run) result(cs *checkState, phase, result, reason string) {
-	r.mu.Lock()
-	cs.rec.Results[phase] = result
-	if reason != "" {
-		if cs.rec.Reasons == nil {
-			cs.rec.Reasons = map[string]string{}
-		}
-		cs.rec.Reasons[phase] = r.mask.Replace(reason)
-	}
-	r.mu.Unlock()
 	msg := fmt.Sprintf("%s %s %s", cs.c.Name, result, phase)
 	if reason != "" {
 		msg += ": " + reason
 	}
-	r.emit(journal.Event{Type: "check." + result, Check: cs.c.Name, Phase: phase, Message: msg})
+	r.rec.record(journal.Event{Type: journal.CheckResult(result), Check: cs.c.Name, Phase: phase, Message: msg}, func(*journal.Journal) {
+		cs.rec.Results[phase] = result
+		if reason != "" {
+			if cs.rec.Reasons == nil {
+				cs.rec.Reasons = map[string]string{}
+			}
+			cs.rec.Reasons[phase] = r.rec.m(reason)
+		}
+	})
 }
 
 // stepList quotes step names for a message.
@@ -186,14 +131,7 @@ func (r *run) probeSample(ctx context.Context, c *experiment.Check) (journal.Sam
 // be a guess.
 func (r *run) unobserved(cs *checkState, phase, why string) {
 	r.result(cs, phase, journal.Unobserved, why)
-	r.fail(fmt.Errorf("check %q could not be judged %s: %s", cs.c.Name, phaseText[phase], why))
-}
-
-// phaseText names a check phase in a sentence.
-var phaseText = map[string]string{
-	experiment.Before: "before the method",
-	experiment.During: "during the method",
-	experiment.After:  "after the method",
+	r.fail(fmt.Errorf("check %q could not be judged %s: %s", cs.c.Name, journal.PhaseText(phase), why))
 }
 
 // checkOnce judges every check of a phase once (a probe with its retries, a
@@ -231,8 +169,8 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 		}()
 	}
 	wg.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	for _, cs := range r.checks {
 		if cs.rec.Results[phase] == journal.Broken {
 			return false
@@ -279,6 +217,7 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 	if since.After(start) {
 		start = since
 	}
+	stopped := r.streamOf(c.From).done
 	for {
 		wake := r.windowsChanged()
 		end := r.latestEnd(c.From)
@@ -287,6 +226,12 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 		}
 		select {
 		case <-wake:
+		case <-stopped:
+			// A stream that stopped early (its command could not start)
+			// records no more windows: waiting for them would never end.
+			if r.latestEnd(c.From).Equal(end) {
+				return journal.Sample{Time: time.Now(), Reason: fmt.Sprintf("load stream %q stopped", c.From)}
+			}
 		case <-ctx.Done():
 			return journal.Sample{Time: time.Now(), Reason: "interrupted"}
 		}
@@ -417,7 +362,7 @@ func (r *run) judgeRest(ctx context.Context, cs *checkState, judged, phaseEnd ti
 // fires, when they reach the tolerance.
 func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 	r.record(cs, experiment.During, smp)
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	if smp.OK {
 		cs.fails = 0
 	} else {
@@ -427,7 +372,7 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 	if breaks {
 		cs.rec.BrokeAt = smp.Time
 	}
-	r.mu.Unlock()
+	r.rec.mu.Unlock()
 	if !breaks {
 		return
 	}
@@ -436,9 +381,9 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 		reason = fmt.Sprintf("%s (%d failures in a row)", reason, cs.fails)
 	}
 	r.result(cs, experiment.During, journal.Broken, reason)
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	faults := cs.rec.Samples[len(cs.rec.Samples)-1].Faults
-	r.mu.Unlock()
+	r.rec.mu.Unlock()
 	if len(faults) > 0 {
 		reason += " (under " + stepList(faults) + ")"
 	}
@@ -456,14 +401,14 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 // fault was in effect, cannot be judged, and the run is an error (unless
 // it already ended in one, or was aborted).
 func (r *run) closeDuring() {
-	r.mu.Lock()
-	faulted := len(r.j.Faults) > 0
-	r.mu.Unlock()
+	r.rec.mu.Lock()
+	faulted := len(r.rec.j.Faults) > 0
+	r.rec.mu.Unlock()
 	for _, cs := range r.checks {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
 			continue
 		}
-		r.mu.Lock()
+		r.rec.mu.Lock()
 		res, n, underFault, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
 		for _, smp := range cs.rec.Samples {
@@ -478,13 +423,13 @@ func (r *run) closeDuring() {
 					// A pass counts as coping with a fault only if a fault
 					// was still on when the observation ended: one that
 					// waited out the revert saw the system without it.
-					if smp.OK && r.onAt(smp.End()) {
+					if smp.OK && r.rec.onAt(smp.End()) {
 						underFaultOK++
 					}
 				}
 			}
 		}
-		r.mu.Unlock()
+		r.rec.mu.Unlock()
 		if res != "" {
 			continue
 		}
@@ -530,9 +475,9 @@ func (r *run) closeDuring() {
 func (r *run) breakCutShort(cs *checkState, last journal.Sample, n int) {
 	reason := fmt.Sprintf("%s (failed %s made while a fault was in effect, and passed none; the method ended before %d failures in a row)",
 		last.Reason, allOf(n, "observation"), cs.c.Failures)
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	cs.rec.BrokeAt = last.Time
-	r.mu.Unlock()
+	r.rec.mu.Unlock()
 	r.result(cs, experiment.During, journal.Broken, reason)
 	if len(last.Faults) > 0 {
 		reason += " (under " + stepList(last.Faults) + ")"
@@ -560,7 +505,7 @@ func plural(n int, noun string) string {
 func (r *run) checkAfter(ctx context.Context, methodRan bool, methodEnd time.Time) {
 	// Recovery is measured from the moment the system is left alone: the
 	// last revert, or the end of the method when steps ran after it.
-	base := r.lastRevert()
+	base := r.rec.lastRevert()
 	if base.Before(methodEnd) {
 		base = methodEnd
 	}
@@ -652,9 +597,9 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 	if reason == "" {
 		reason = "no observation completed"
 	}
-	r.mu.Lock()
-	cs.rec.Recovered = &journal.Recovery{OK: false, After: r.exp.Recovery.Within.D()}
-	r.mu.Unlock()
+	r.rec.update(func(*journal.Journal) {
+		cs.rec.Recovered = &journal.Recovery{OK: false, After: r.exp.Recovery.Within.D()}
+	})
 	r.result(cs, experiment.After, journal.Broken, reason)
 	r.deviate(fmt.Sprintf("check %q did not recover within %s: %s", cs.c.Name, r.exp.Recovery.Within, reason))
 }
@@ -672,9 +617,9 @@ func (r *run) recoveryTimes() {
 		step string
 		text string
 	}
-	r.mu.Lock()
+	r.rec.mu.Lock()
 	var ends []end
-	for _, f := range r.j.Faults {
+	for _, f := range r.rec.j.Faults {
 		switch {
 		case f.Irreversible:
 			ends = append(ends, end{f.Injected, f.Step, fmt.Sprintf("%q was injected (it has nothing to revert)", f.Step)})
@@ -682,7 +627,12 @@ func (r *run) recoveryTimes() {
 			ends = append(ends, end{f.Reverted, f.Step, fmt.Sprintf("%q was reverted", f.Step)})
 		}
 	}
-	var events []journal.Event
+	type found struct {
+		cs  *checkState
+		rec *journal.Recovery
+		ev  journal.Event
+	}
+	var all []found
 	for _, cs := range r.checks {
 		if cs.abort || cs.rec.Recovered != nil {
 			continue
@@ -716,22 +666,21 @@ func (r *run) recoveryTimes() {
 			continue
 		}
 		after := pass.Start().Sub(since.at)
-		cs.rec.Recovered = &journal.Recovery{At: pass.Start(), After: after, OK: true, Since: since.at, Fault: since.step}
 		d := after.Round(time.Millisecond)
-		events = append(events, journal.Event{Type: "check.recovered", Check: cs.c.Name,
-			Message: fmt.Sprintf("%s recovered %s after %s", cs.c.Name, d, since.text),
-			Fields:  map[string]string{"after": d.String(), "fault": since.step}})
+		all = append(all, found{cs, &journal.Recovery{At: pass.Start(), After: after, OK: true, Since: since.at, Fault: since.step},
+			journal.Event{Type: journal.CheckRecovered, Check: cs.c.Name,
+				Message: fmt.Sprintf("%s recovered %s after %s", cs.c.Name, d, since.text), After: d, Since: since.step}})
 	}
-	r.mu.Unlock()
-	for _, ev := range events {
-		r.emit(ev)
+	r.rec.mu.Unlock()
+	for _, f := range all {
+		r.rec.record(f.ev, func(*journal.Journal) { f.cs.rec.Recovered = f.rec })
 	}
 }
 
 // brokenSummary names the checks broken in a phase with their reasons.
 func (r *run) brokenSummary(phase string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	var parts []string
 	for _, cs := range r.checks {
 		if cs.rec.Results[phase] == journal.Broken {

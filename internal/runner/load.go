@@ -3,8 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,27 +29,20 @@ func (r *run) startLoad(ctx context.Context) {
 	r.stopStreams = cancel
 	var wg sync.WaitGroup
 	for _, spec := range r.exp.Load {
-		h := http.Header{}
-		for k, v := range spec.HTTP.Headers {
-			h.Set(k, v)
-		}
 		ls := load.Stream{
 			Name:        spec.Name,
 			Rate:        spec.Rate.PerSecond(),
-			Method:      spec.HTTP.Method,
-			URL:         spec.HTTP.URL,
-			Header:      h,
-			Body:        spec.HTTP.Body,
 			Timeout:     spec.Timeout.D(),
 			MaxInflight: spec.MaxInflight,
 			Window:      spec.Window.D(),
 			Success:     spec.Success,
 		}
+		if err := load.Configure(&ls, spec.Kind, spec.Spec); err != nil {
+			r.fail(fmt.Errorf("load stream %q: %w", spec.Name, err))
+			continue
+		}
 		s := &stream{spec: spec, started: time.Now(), done: make(chan struct{})}
 		r.streams = append(r.streams, s)
-		r.mu.Lock()
-		r.j.Streams = append(r.j.Streams, journal.Stream{Name: spec.Name, Method: spec.HTTP.Method, URL: r.mask.Replace(spec.HTTP.URL), Rate: spec.Rate.PerSecond()})
-		r.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -58,7 +51,12 @@ func (r *run) startLoad(ctx context.Context) {
 				r.fail(fmt.Errorf("load stream %q: %w", spec.Name, err))
 			}
 		}()
-		r.emit(journal.Event{Type: "load.started", Message: fmt.Sprintf("%s: %s %s at %s", spec.Name, spec.HTTP.Method, spec.HTTP.URL, spec.Rate)})
+		// What is sent, as the method and the URL of an HTTP request: the
+		// kind and its target for the other kinds.
+		method, target, _ := strings.Cut(spec.Describe(), " ")
+		r.rec.record(journal.Event{Type: journal.LoadStarted, Message: fmt.Sprintf("%s: %s at %s", spec.Name, r.rec.m(spec.Describe()), spec.Rate)}, func(j *journal.Journal) {
+			j.Streams = append(j.Streams, journal.Stream{Name: spec.Name, Method: method, URL: r.rec.m(target), Rate: spec.Rate.PerSecond()})
+		})
 	}
 	r.loadWG = &wg
 }
@@ -74,22 +72,14 @@ func (r *run) stopLoad() {
 }
 
 func (r *run) addWindow(w load.Window) {
+	// The window carries its own counts and percentiles: no merge needed.
+	r.rec.record(journal.WindowEvent(w),
+		func(j *journal.Journal) { j.Windows = append(j.Windows, w) })
+	// Checks waiting for traffic look again, now that it is recorded.
 	r.mu.Lock()
-	r.j.Windows = append(r.j.Windows, w)
 	close(r.wake)
 	r.wake = make(chan struct{})
 	r.mu.Unlock()
-	// The window carries its own counts and percentiles: no merge needed.
-	var success, rps float64
-	if w.Requests > 0 {
-		success = float64(w.Successes) / float64(w.Requests)
-	}
-	if d := w.Duration(); d > 0 {
-		rps = float64(w.Requests) / d.Seconds()
-	}
-	r.emit(journal.Event{Type: "load.window", Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99),
-		Fields: map[string]string{"stream": w.Stream, "requests": fmt.Sprint(w.Requests), "success": fmt.Sprintf("%.4f", success),
-			"p50": w.Latency.P50.String(), "p99": w.Latency.P99.String(), "rps": fmt.Sprintf("%.1f", rps)}})
 }
 
 // windowsChanged returns a channel closed when the next window arrives.
@@ -119,10 +109,10 @@ func (r *run) streamOf(name string) *stream {
 
 // windowsOf returns a stream's windows that lie within [from, to].
 func (r *run) windowsOf(name string, from, to time.Time) []load.Window {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	var out []load.Window
-	for _, w := range r.j.Windows {
+	for _, w := range r.rec.j.Windows {
 		if w.Stream == name && !w.Start.Before(from) && !w.End.After(to) {
 			out = append(out, w)
 		}
@@ -136,11 +126,11 @@ func (r *run) windowsOf(name string, from, to time.Time) []load.Window {
 // window), so they are counted back from end rather than cut at end-span,
 // which would leave out a window that starts just before the cut.
 func (r *run) recentWindows(name string, notBefore, end time.Time, span time.Duration) []load.Window {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
 	var out []load.Window
-	for i := len(r.j.Windows) - 1; i >= 0; i-- {
-		w := r.j.Windows[i]
+	for i := len(r.rec.j.Windows) - 1; i >= 0; i-- {
+		w := r.rec.j.Windows[i]
 		if w.Stream != name || w.End.After(end) || w.Start.Before(notBefore) {
 			continue
 		}
@@ -155,11 +145,11 @@ func (r *run) recentWindows(name string, notBefore, end time.Time, span time.Dur
 
 // latestEnd is the end of the stream's newest window.
 func (r *run) latestEnd(name string) time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.j.Windows) - 1; i >= 0; i-- {
-		if r.j.Windows[i].Stream == name {
-			return r.j.Windows[i].End
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	for i := len(r.rec.j.Windows) - 1; i >= 0; i-- {
+		if r.rec.j.Windows[i].Stream == name {
+			return r.rec.j.Windows[i].End
 		}
 	}
 	return time.Time{}

@@ -45,7 +45,7 @@ func (r *run) startTargets(ctx context.Context) bool {
 			return false
 		}
 		r.env.Put("target:"+t.Name, c)
-		r.emit(journal.Event{Type: "target.started", Message: fmt.Sprintf("%s target %s started", t.Kind, t.Name)})
+		r.emit(journal.Event{Type: journal.TargetStarted, Message: fmt.Sprintf("%s target %s started", t.Kind, t.Name)})
 	}
 	return true
 }
@@ -56,12 +56,10 @@ func (r *run) runMethod(ctx context.Context) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	r.watch(ctx, watchCtx, &wg)
-	r.runSteps(ctx, r.exp.Method, "method")
+	r.runSteps(ctx, r.exp.Method, journal.PhaseMethod)
 	// Faults without for last until the method ends; the hypothesis is still
 	// watched while they are removed.
-	r.mu.Lock()
-	r.stepsEnded = time.Now()
-	r.mu.Unlock()
+	r.rec.update(func(*journal.Journal) { r.rec.stepsEnded = time.Now() })
 	close(r.methodDone)
 	r.background.Wait()
 	r.revertAll(ctx)
@@ -73,13 +71,13 @@ func (r *run) runMethod(ctx context.Context) {
 // runSteps runs steps in order until one fails or the run is stopped.
 func (r *run) runSteps(ctx context.Context, steps []*experiment.Step, section string) {
 	for _, s := range steps {
-		if section == "method" {
+		if section == journal.PhaseMethod {
 			r.waitHold(ctx)
 		}
-		if ctx.Err() != nil || section == "method" && r.stopped() {
+		if ctx.Err() != nil || section == journal.PhaseMethod && r.stopped() {
 			return
 		}
-		if !r.runStep(ctx, s, section) && section == "method" {
+		if !r.runStep(ctx, s, section) && section == journal.PhaseMethod {
 			return
 		}
 	}
@@ -87,37 +85,31 @@ func (r *run) runSteps(ctx context.Context, steps []*experiment.Step, section st
 
 // runStep runs one step and reports whether the method may go on.
 func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) bool {
-	rec := journal.Step{Name: s.Name, Kind: s.Kind, Section: section, Started: time.Now(), Outcome: journal.StepDone, Planned: s.Planned()}
-	r.mu.Lock()
-	idx := len(r.j.Steps)
-	r.j.Steps = append(r.j.Steps, rec)
-	r.mu.Unlock()
-	fields := map[string]string{"kind": s.Kind}
-	if rec.Planned > 0 {
-		fields["planned"] = rec.Planned.String()
-	}
-	r.emit(journal.Event{Type: "step.started", Step: s.Name, Message: s.Name, Fields: fields})
+	var idx int
+	r.rec.record(journal.Event{Type: journal.StepStarted, Step: s.Name, Message: s.Name, Kind: s.Kind, Planned: s.Planned()}, func(j *journal.Journal) {
+		idx = len(j.Steps)
+		j.Steps = append(j.Steps, journal.Step{Name: s.Name, Kind: s.Kind, Section: section, Started: time.Now(), Outcome: journal.StepDone, Planned: s.Planned()})
+	})
 
 	outcome, errText, observed := r.doStep(ctx, s)
 	if ctx.Err() != nil && outcome == journal.StepDone && s.Kind == experiment.StepWait {
 		outcome = journal.StepSkipped
 	}
-	if section == "rollbacks" {
+	if section == journal.PhaseRollbacks {
 		r.rollbackDone(s, outcome, errText)
 	}
 	if s.As != "" {
 		// Undos and rollbacks recorded earlier may use this output.
 		r.refreshCommands()
 	}
-	r.mu.Lock()
-	st := &r.j.Steps[idx]
-	st.Ended, st.Outcome, st.Error, st.Observed = time.Now(), outcome, r.mask.Replace(errText), observed
-	r.mu.Unlock()
 	msg := s.Name + " " + outcome
 	if errText != "" {
 		msg += ": " + errText
 	}
-	r.emit(journal.Event{Type: "step.finished", Step: s.Name, Message: msg, Fields: map[string]string{"outcome": outcome}})
+	r.rec.record(journal.Event{Type: journal.StepFinished, Step: s.Name, Message: msg, Outcome: outcome}, func(j *journal.Journal) {
+		st := &j.Steps[idx]
+		st.Ended, st.Outcome, st.Error, st.Observed = time.Now(), outcome, r.rec.m(errText), r.maskAll(observed)
+	})
 	return outcome == journal.StepDone || outcome == journal.StepSkipped
 }
 
@@ -129,28 +121,12 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 	case experiment.StepFault:
 		return r.faultStep(ctx, s)
 	case experiment.StepProbe:
-		spec, err := r.expandOutputs(s.Probe.Spec)
-		if err != nil {
-			r.fail(fmt.Errorf("step %q: %w", s.Name, err))
-			return journal.StepError, err.Error(), nil
-		}
-		res := probe.Run(ctx, s.Probe.Kind, spec, s.Expect)
-		r.keepOutput(s.As, res.Output)
-		if res.Err != nil && ctx.Err() == nil {
-			// The probe could not observe: the experiment is broken, not
-			// the system.
-			r.fail(fmt.Errorf("step %q: %w", s.Name, res.Err))
-			return journal.StepError, res.Err.Error(), nil
-		}
-		if !res.OK {
-			if ctx.Err() != nil {
-				return journal.StepSkipped, "interrupted", res.Observed
-			}
-			r.deviate(fmt.Sprintf("probe step %q failed: %s", s.Name, res.Reason))
-			return journal.StepFailed, res.Reason, res.Observed
-		}
-		return journal.StepDone, "", res.Observed
+		return r.probeStep(ctx, s, "probe", s.Probe, s.Expect)
 	case experiment.StepAssert:
+		if s.Assert.Probe != nil {
+			// An assert of a probe's check: one observation now.
+			return r.probeStep(ctx, s, "assert", s.Assert.Probe, s.Assert.Expect)
+		}
 		smp, ok := r.judgeLoadNow(ctx, s.Assert)
 		if !ok {
 			r.deviate(fmt.Sprintf("assert step %q failed: %s", s.Name, smp.Reason))
@@ -178,7 +154,10 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 		if undo != nil && notStarted(err) {
 			r.forget(undo) // the command changed nothing
 		}
-		obs := map[string]string{"exit_code": out["exit_code"]}
+		var obs map[string]string
+		if !notStarted(err) {
+			obs = probe.Observe(res)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return journal.StepSkipped, "interrupted", obs
@@ -196,6 +175,43 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 		return journal.StepDone, "", obs
 	}
 	return journal.StepError, "unknown step kind " + s.Kind, nil
+}
+
+// maskAll returns observed values with the secrets masked.
+func (r *run) maskAll(observed map[string]string) map[string]string {
+	if len(observed) == 0 {
+		return observed
+	}
+	out := make(map[string]string, len(observed))
+	for k, v := range observed {
+		out[k] = r.rec.m(v)
+	}
+	return out
+}
+
+// probeStep observes once with a probe step's or an assert step's probe.
+func (r *run) probeStep(ctx context.Context, s *experiment.Step, kind string, p *experiment.Probe, expect any) (string, string, map[string]string) {
+	spec, err := r.expandOutputs(p.Spec)
+	if err != nil {
+		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
+		return journal.StepError, err.Error(), nil
+	}
+	res := probe.Run(ctx, p.Kind, spec, expect)
+	r.keepOutput(s.As, res.Output)
+	if res.Err != nil && ctx.Err() == nil {
+		// The probe could not observe: the experiment is broken, not
+		// the system.
+		r.fail(fmt.Errorf("step %q: %w", s.Name, res.Err))
+		return journal.StepError, res.Err.Error(), nil
+	}
+	if !res.OK {
+		if ctx.Err() != nil {
+			return journal.StepSkipped, "interrupted", res.Observed
+		}
+		r.deviate(fmt.Sprintf("%s step %q failed: %s", kind, s.Name, res.Reason))
+		return journal.StepFailed, res.Reason, res.Observed
+	}
+	return journal.StepDone, "", res.Observed
 }
 
 func (r *run) keepOutput(as string, out map[string]string) {
@@ -306,9 +322,9 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 	for i, tg := range targets {
 		names[i], ids[i] = tg.Name, tg.ID
 	}
-	r.emit(journal.Event{Type: "target.resolved", Step: s.Name,
+	r.emit(journal.Event{Type: journal.TargetResolved, Step: s.Name,
 		Message: fmt.Sprintf("%s: %d of %d matching picked: %s", t.Name, len(targets), matched, describeTargets(targets)),
-		Fields:  map[string]string{"target": t.Name, "matched": strconv.Itoa(matched), "picked": strconv.Itoa(len(targets))}})
+		Target:  t.Name, Matched: matched, Picked: len(targets)})
 	out := map[string]string{"count": strconv.Itoa(len(targets)), "ids": strings.Join(ids, ","), "names": strings.Join(names, ",")}
 	if len(targets) > 0 {
 		out["id"], out["name"] = ids[0], names[0]
@@ -327,7 +343,7 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 			}
 		}
 	}
-	params, _ := json.Marshal(with)
+	params, _ := journal.Params(with)
 	var mine []*applied
 	for _, tg := range targets {
 		if ctx.Err() != nil || r.stopped() {
@@ -417,11 +433,9 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 		// A fault that failed half way may have done something: undo it.
 		rerr := inject.Revert(context.WithoutCancel(ctx), r.env, undo)
 		if rerr != nil {
-			r.mu.Lock()
-			r.revertErrs = append(r.revertErrs, rerr.Error())
-			r.mu.Unlock()
 			r.mark(id, ledger.Failed, rerr, fmt.Sprintf("%s on %s", s.Fault, tg))
-			r.emit(journal.Event{Type: "fault.revert_failed", Step: s.Name, Message: fmt.Sprintf("%s: %v", tg, rerr)})
+			r.rec.record(journal.Event{Type: journal.FaultRevertFailed, Step: s.Name, Message: fmt.Sprintf("%s: %v", tg, rerr), Fault: s.Fault, TargetID: tg.ID},
+				func(*journal.Journal) { r.rec.revertErrs = append(r.rec.revertErrs, r.rec.m(rerr.Error())) })
 		} else {
 			r.mark(id, ledger.Done, nil, fmt.Sprintf("%s on %s", s.Fault, tg))
 		}
@@ -432,16 +446,15 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 			r.fail(fmt.Errorf("step %q: the ledger %s could not record how to revert %s on %s, so chaos recover may not be able to: %w", s.Name, r.led.Path(), s.Fault, tg, err))
 		}
 	}
-	rec := journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
-		Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name},
-		Params:   json.RawMessage(r.mask.Replace(string(params))),
-		Injected: time.Now(), Irreversible: undo2.Action == ""}
-	r.mu.Lock()
-	idx := len(r.j.Faults)
-	r.j.Faults = append(r.j.Faults, rec)
-	r.mu.Unlock()
-	r.emit(journal.Event{Type: "fault.injected", Step: s.Name, Message: fmt.Sprintf("%s on %s", s.Fault, tg),
-		Fields: map[string]string{"fault": s.Fault, "target": s.Target, "id": tg.ID}})
+	var idx int
+	r.rec.record(journal.Event{Type: journal.FaultInjected, Step: s.Name, Message: fmt.Sprintf("%s on %s", s.Fault, tg),
+		Fault: s.Fault, Target: s.Target, TargetID: tg.ID}, func(j *journal.Journal) {
+		idx = len(j.Faults)
+		j.Faults = append(j.Faults, journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
+			Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name},
+			Params:   json.RawMessage(r.rec.m(string(params))),
+			Injected: time.Now(), Irreversible: undo2.Action == ""})
+	})
 	if undo2.Action == "" {
 		return nil, nil
 	}
@@ -488,54 +501,57 @@ func (r *run) undo(ctx context.Context, a *applied) {
 	err := inject.Revert(ctx, r.env, a.undo)
 	now := time.Now()
 	r.mu.Lock()
-	if a.fault >= 0 {
-		if r.revertBegan == nil {
-			r.revertBegan = map[int]time.Time{}
-		}
-		r.revertBegan[a.fault] = began
-	}
+	r.dropActive(a)
+	r.mu.Unlock()
 	what := fmt.Sprintf("the undo of step %q (%s)", a.step, a.undo.Target.Name)
 	fault := ""
 	if a.fault >= 0 {
-		f := &r.j.Faults[a.fault]
-		if err != nil {
-			f.RevertError = err.Error()
-		} else {
-			f.Reverted = now
-		}
-		fault = f.Fault
+		r.rec.update(func(j *journal.Journal) { fault = j.Faults[a.fault].Fault })
 		what = fmt.Sprintf("%s on %s", fault, a.undo.Target)
 	}
-	if err != nil {
-		msg := err.Error()
-		if a.fault < 0 {
-			msg = what + ": " + msg
-		}
-		r.revertErrs = append(r.revertErrs, msg)
-	}
-	r.dropActive(a)
-	if r.j.Abort != nil {
-		r.j.Abort.Reverted = now
-	}
-	r.mu.Unlock()
-	state := ledger.Done
+	var ev journal.Event
 	switch {
 	case err != nil && a.fault < 0:
-		state = ledger.Failed
-		r.emit(journal.Event{Type: "step.undo_failed", Step: a.step, Message: fmt.Sprintf("%s: %v", what, err)})
+		ev = journal.Event{Type: journal.StepUndoFailed, Step: a.step, Message: fmt.Sprintf("%s: %v", what, err)}
 	case err != nil:
-		state = ledger.Failed
-		r.emit(journal.Event{Type: "fault.revert_failed", Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err)})
+		ev = journal.Event{Type: journal.FaultRevertFailed, Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err), Fault: fault, TargetID: a.undo.Target.ID}
 	case a.fault < 0:
-		r.emit(journal.Event{Type: "step.undone", Step: a.step, Message: fmt.Sprintf("%s: %s", a.step, a.undo.Target.Name)})
+		ev = journal.Event{Type: journal.StepUndone, Step: a.step, Message: fmt.Sprintf("%s: %s", a.step, a.undo.Target.Name)}
 	default:
-		r.emit(journal.Event{Type: "fault.reverted", Step: a.step, Message: what,
-			Fields: map[string]string{"fault": fault, "id": a.undo.Target.ID}})
+		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: what, Fault: fault, TargetID: a.undo.Target.ID}
+	}
+	r.rec.record(ev, func(j *journal.Journal) {
+		if a.fault >= 0 {
+			if r.rec.revertBegan == nil {
+				r.rec.revertBegan = map[int]time.Time{}
+			}
+			r.rec.revertBegan[a.fault] = began
+			f := &j.Faults[a.fault]
+			if err != nil {
+				f.RevertError = r.rec.m(err.Error())
+			} else {
+				f.Reverted = now
+			}
+		}
+		if err != nil {
+			msg := err.Error()
+			if a.fault < 0 {
+				msg = what + ": " + msg
+			}
+			r.rec.revertErrs = append(r.rec.revertErrs, r.rec.m(msg))
+		}
+		if j.Abort != nil {
+			j.Abort.Reverted = now
+		}
+	})
+	state := ledger.Done
+	if err != nil {
+		state = ledger.Failed
 	}
 	r.mark(a.ledgerID, state, err, what)
 }
 
-// dropActive removes a from the active list; r.mu is held.
+// dropActive removes a from the active list; r.mu must be held.
 func (r *run) dropActive(a *applied) {
 	for k, x := range r.active {
 		if x == a {
@@ -558,7 +574,7 @@ func (r *run) revertAll(ctx context.Context) {
 // with nothing to revert (a kill) has effects chaos cannot see end, so it
 // counts as in effect from its injection until the method's steps are
 // over. r.mu must be held.
-func (r *run) faultsInEffect(from, to time.Time) []string {
+func (r *recorder) faultsInEffect(from, to time.Time) []string {
 	var out []string
 	for _, f := range r.j.Faults {
 		end := f.Reverted
@@ -578,7 +594,7 @@ func (r *run) faultsInEffect(from, to time.Time) []string {
 // method's steps were over). An observation that ended while its fault
 // was being reverted may have seen the system without it. r.mu must be
 // held.
-func (r *run) onAt(t time.Time) bool {
+func (r *recorder) onAt(t time.Time) bool {
 	for i, f := range r.j.Faults {
 		if f.Injected.After(t) {
 			continue
@@ -598,7 +614,7 @@ func (r *run) onAt(t time.Time) bool {
 }
 
 // lastRevert is when the last fault was removed, or the zero time.
-func (r *run) lastRevert() time.Time {
+func (r *recorder) lastRevert() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var t time.Time

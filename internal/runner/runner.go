@@ -23,43 +23,6 @@ import (
 	"github.com/gamedayhq/chaos/internal/ledger"
 )
 
-// Phase names a part of the run that --only can select.
-const (
-	PhaseBefore = "before"
-	PhaseMethod = "method"
-	PhaseAfter  = "after"
-)
-
-// Phases lists the phases --only accepts, in run order.
-var Phases = []string{PhaseBefore, PhaseMethod, PhaseAfter}
-
-// Sink receives the run's events as they happen. Event is called from
-// several goroutines, one event at a time.
-type Sink interface {
-	Event(ev journal.Event)
-}
-
-// SinkFunc adapts a function to a Sink.
-type SinkFunc func(journal.Event)
-
-// Event calls f.
-func (f SinkFunc) Event(ev journal.Event) { f(ev) }
-
-// Command is an operator's instruction to a running experiment.
-type Command int
-
-// Commands an operator can send.
-const (
-	// Abort reverts everything now; the verdict is aborted.
-	Abort Command = iota + 1
-	// SkipWait ends the current wait step, or a blocking fault's for, early.
-	SkipWait
-	// Hold pauses before the next step until Continue.
-	Hold
-	// Continue resumes after Hold.
-	Continue
-)
-
 // Options are the settings of one run.
 type Options struct {
 	RunID     string
@@ -67,13 +30,14 @@ type Options struct {
 	// LedgerDir holds the run's ledger; ledger.DefaultDir() when empty.
 	LedgerDir   string
 	ToolVersion string
-	// Only limits the run to these phases; empty runs all.
+	// Only limits the run to these phases (journal.RunPhases); empty runs
+	// all.
 	Only []string
 	// Seed makes random picks reproducible.
 	Seed  uint64
-	Sinks []Sink
+	Sinks []journal.Sink
 	// Commands carries operator commands; nil when nobody steers.
-	Commands <-chan Command
+	Commands <-chan journal.Command
 	// RevertTimeout bounds the reverts after an interrupt; 60 s when zero.
 	RevertTimeout time.Duration
 	// Protected names local processes no fault may hit (chaos's watchdog),
@@ -87,35 +51,28 @@ type run struct {
 	opts Options
 	env  *inject.Env
 	led  *ledger.Ledger
-	mask *experiment.Masker
+	rec  *recorder
 
-	mu         sync.Mutex
-	j          *journal.Journal
-	phase      string
-	active     []*applied
-	outputs    map[string]map[string]string
-	wake       chan struct{} // closed and replaced when a load window arrives
-	failed     []string      // reasons the run deviated
-	errs       []string      // reasons the run could not be carried out
-	revertErrs []string
+	// mu guards the run's own state; the journal is the recorder's.
+	mu      sync.Mutex
+	active  []*applied
+	outputs map[string]map[string]string
+	wake    chan struct{} // closed and replaced when a load window arrives
+	held    bool          // the operator holds the run until resume closes
+	resume  chan struct{}
 
 	abortOnce sync.Once
 	abortCh   chan struct{}
 	haltOnce  sync.Once
 	haltCh    chan struct{} // closed when the run cannot go on (a service died)
-	holdMu    sync.Mutex
-	held      bool
-	resume    chan struct{}
 	skip      chan struct{}
 
 	rollbacks   map[*experiment.Step]*pendingCommand // recorded, not run yet
 	services    []*service
 	streams     []*stream
 	stopStreams context.CancelFunc
-	background  sync.WaitGroup    // background faults waiting for their for
-	methodDone  chan struct{}     // closed when the method's steps are over
-	stepsEnded  time.Time         // when the method's steps were over
-	revertBegan map[int]time.Time // by fault index: when its revert began
+	background  sync.WaitGroup // background faults waiting for their for
+	methodDone  chan struct{}  // closed when the method's steps are over
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
 }
@@ -135,6 +92,8 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		skip:       make(chan struct{}, 1),
 		methodDone: make(chan struct{}),
 		rollbacks:  map[*experiment.Step]*pendingCommand{},
+	}
+	r.rec = &recorder{sinks: opts.Sinks, mask: exp.Masker(),
 		j: &journal.Journal{
 			SchemaVersion: journal.SchemaVersion,
 			RunID:         opts.RunID,
@@ -155,15 +114,14 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 			Events:        []journal.Event{},
 		},
 	}
-	r.mask = exp.Masker()
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
 	r.env.Protected = opts.Protected
+	r.env.RunID = opts.RunID
 	ctx = inject.WithEnv(ctx, r.env)
 	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir()), opts.RunID, exp.File)
 	r.initChecks()
 
-	r.emit(journal.Event{Type: "run.started", Message: fmt.Sprintf("%q from %s", exp.Title, exp.File),
-		Fields: map[string]string{"run": opts.RunID, "seed": fmt.Sprint(opts.Seed)}})
+	r.emit(journal.Event{Type: journal.RunStarted, Message: fmt.Sprintf("%q from %s", exp.Title, exp.File), RunID: opts.RunID, Seed: opts.Seed})
 	for _, w := range exp.Warnings() {
 		r.warn(w.Error())
 	}
@@ -174,74 +132,24 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	}
 	r.execute(ctx)
 	r.finish(ctx)
-	return r.j
+	return r.rec.j
 }
 
 func (r *run) enabled(phase string) bool {
 	return len(r.opts.Only) == 0 || slices.Contains(r.opts.Only, phase)
 }
 
-func (r *run) emit(ev journal.Event) {
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	ev.Message = r.mask.Replace(ev.Message)
-	for k, v := range ev.Fields {
-		ev.Fields[k] = r.mask.Replace(v)
-	}
-	r.mu.Lock()
-	if ev.Phase == "" {
-		ev.Phase = r.phase
-	}
-	r.j.Events = append(r.j.Events, ev)
-	r.mu.Unlock()
-	for _, s := range r.opts.Sinks {
-		s.Event(ev)
-	}
-}
-
-func (r *run) warn(msg string) {
-	r.mu.Lock()
-	r.j.Warnings = append(r.j.Warnings, r.mask.Replace(msg))
-	r.mu.Unlock()
-	r.emit(journal.Event{Type: "warning", Message: msg})
-}
-
-// fail records a reason the run could not be carried out.
-func (r *run) fail(err error) {
-	r.mu.Lock()
-	r.errs = append(r.errs, r.mask.Replace(err.Error()))
-	r.mu.Unlock()
-	r.emit(journal.Event{Type: "error", Message: err.Error()})
-}
-
-// deviate records a reason the hypothesis did not hold.
-func (r *run) deviate(reason string) {
-	r.mu.Lock()
-	r.failed = append(r.failed, r.mask.Replace(reason))
-	r.mu.Unlock()
-}
-
-func (r *run) setPhase(name string) func() {
-	r.mu.Lock()
-	r.phase = name
-	r.j.Phases = append(r.j.Phases, journal.Phase{Name: name, Started: time.Now()})
-	i := len(r.j.Phases) - 1
-	r.mu.Unlock()
-	r.emit(journal.Event{Type: "phase.started", Message: name})
-	return func() {
-		r.mu.Lock()
-		r.j.Phases[i].Ended = time.Now()
-		r.mu.Unlock()
-	}
-}
+func (r *run) emit(ev journal.Event) { r.rec.emit(ev) }
+func (r *run) warn(msg string)       { r.rec.warn(msg) }
+func (r *run) fail(err error)        { r.rec.fail(err) }
+func (r *run) deviate(reason string) { r.rec.deviate(reason) }
+func (r *run) failedToRun() bool     { return r.rec.failedToRun() }
 
 func (r *run) abort(check, reason string) {
 	r.abortOnce.Do(func() {
-		r.mu.Lock()
-		r.j.Abort = &journal.Abort{Check: check, At: time.Now(), Reason: r.mask.Replace(reason)}
-		r.mu.Unlock()
-		r.emit(journal.Event{Type: "run.aborted", Check: check, Message: check + ": " + reason})
+		r.rec.record(journal.Event{Type: journal.RunAborted, Check: check, Message: check + ": " + reason}, func(j *journal.Journal) {
+			j.Abort = &journal.Abort{Check: check, At: time.Now(), Reason: r.rec.m(reason)}
+		})
 		close(r.abortCh)
 	})
 }
@@ -273,7 +181,7 @@ func (r *run) isAborted() bool {
 }
 
 // listen applies operator commands until the run ends.
-func (r *run) listen(ctx context.Context, cmds <-chan Command) {
+func (r *run) listen(ctx context.Context, cmds <-chan journal.Command) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -283,29 +191,29 @@ func (r *run) listen(ctx context.Context, cmds <-chan Command) {
 				return
 			}
 			switch c {
-			case Abort:
+			case journal.AbortRun:
 				r.abort("operator", "aborted by the operator")
-			case SkipWait:
+			case journal.SkipWait:
 				select {
 				case r.skip <- struct{}{}:
 				default:
 				}
-				r.emit(journal.Event{Type: "operator", Message: "skip the current wait"})
-			case Hold:
-				r.holdMu.Lock()
+				r.emit(journal.OperatorEvent(c))
+			case journal.Hold:
+				r.mu.Lock()
 				if !r.held {
 					r.held, r.resume = true, make(chan struct{})
 				}
-				r.holdMu.Unlock()
-				r.emit(journal.Event{Type: "operator", Message: "hold before the next step"})
-			case Continue:
-				r.holdMu.Lock()
+				r.mu.Unlock()
+				r.emit(journal.OperatorEvent(c))
+			case journal.Continue:
+				r.mu.Lock()
 				if r.held {
 					r.held = false
 					close(r.resume)
 				}
-				r.holdMu.Unlock()
-				r.emit(journal.Event{Type: "operator", Message: "continue"})
+				r.mu.Unlock()
+				r.emit(journal.OperatorEvent(c))
 			}
 		}
 	}
@@ -313,13 +221,13 @@ func (r *run) listen(ctx context.Context, cmds <-chan Command) {
 
 // waitHold blocks while the operator holds the run.
 func (r *run) waitHold(ctx context.Context) {
-	r.holdMu.Lock()
+	r.mu.Lock()
 	held, resume := r.held, r.resume
-	r.holdMu.Unlock()
+	r.mu.Unlock()
 	if !held {
 		return
 	}
-	r.emit(journal.Event{Type: "run.held", Message: "held: waiting for continue"})
+	r.emit(journal.Event{Type: journal.RunHeld, Message: "held: waiting for continue"})
 	select {
 	case <-resume:
 	case <-ctx.Done():
@@ -363,8 +271,8 @@ func (r *run) execute(ctx context.Context) {
 	r.startLoad(ctx)
 	defer r.stopLoad()
 
-	if r.enabled(PhaseBefore) && ctx.Err() == nil {
-		end := r.setPhase(PhaseBefore)
+	if r.enabled(journal.PhaseBefore) && ctx.Err() == nil {
+		end := r.rec.startPhase(journal.PhaseBefore)
 		held := r.checkOnce(ctx, experiment.Before, time.Time{})
 		end()
 		if !held && ctx.Err() == nil {
@@ -374,15 +282,15 @@ func (r *run) execute(ctx context.Context) {
 	}
 	methodRan := false
 	var methodEnd time.Time
-	if r.enabled(PhaseMethod) && ctx.Err() == nil && !r.failedToRun() && r.recordRollbacks() {
-		end := r.setPhase(PhaseMethod)
+	if r.enabled(journal.PhaseMethod) && ctx.Err() == nil && !r.failedToRun() && r.recordRollbacks() {
+		end := r.rec.startPhase(journal.PhaseMethod)
 		r.runMethod(ctx)
 		end()
 		methodRan, methodEnd = true, time.Now()
 	}
 	r.revertAll(ctx)
-	if r.enabled(PhaseAfter) && ctx.Err() == nil && !r.isAborted() && !r.failedToRun() {
-		end := r.setPhase(PhaseAfter)
+	if r.enabled(journal.PhaseAfter) && ctx.Err() == nil && !r.isAborted() && !r.failedToRun() {
+		end := r.rec.startPhase(journal.PhaseAfter)
 		r.checkAfter(ctx, methodRan, methodEnd)
 		end()
 	}
@@ -403,8 +311,8 @@ func (r *run) runRollbacks(ctx context.Context) {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
 		defer cancel()
 	}
-	end := r.setPhase("rollbacks")
-	r.runSteps(ctx, r.exp.Rollbacks, "rollbacks")
+	end := r.rec.startPhase(journal.PhaseRollbacks)
+	r.runSteps(ctx, r.exp.Rollbacks, journal.PhaseRollbacks)
 	end()
 	for _, s := range r.exp.Rollbacks {
 		if _, left := r.rollbacks[s]; left {
@@ -413,17 +321,9 @@ func (r *run) runRollbacks(ctx context.Context) {
 	}
 }
 
-// failedToRun reports whether the run hit an error or a failed revert.
-func (r *run) failedToRun() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.errs) > 0 || len(r.revertErrs) > 0
-}
-
 // passedReason says what a passing run showed, and what it did not judge.
-// r.mu must be held.
-func (r *run) passedReason() string {
-	j := r.j
+// r.rec.mu must be held.
+func (r *run) passedReason(j *journal.Journal) string {
 	var checks, judged int
 	for _, c := range j.Checks {
 		if !c.Abort {
@@ -434,7 +334,7 @@ func (r *run) passedReason() string {
 		}
 	}
 	var phases []string // in which some check held
-	for _, ph := range []string{experiment.Before, experiment.During, experiment.After} {
+	for _, ph := range journal.CheckPhases {
 		for _, c := range j.Checks {
 			if !c.Abort && c.Results[ph] == journal.Held {
 				phases = append(phases, ph)
@@ -450,7 +350,7 @@ func (r *run) passedReason() string {
 		reason = fmt.Sprintf("no check was judged: --only %s ran none of the phases its checks are judged in", strings.Join(r.opts.Only, ","))
 	case judged == 0:
 		reason = "no check was judged"
-	case !r.enabled(PhaseMethod):
+	case !r.enabled(journal.PhaseMethod):
 		reason = fmt.Sprintf("the hypothesis held %s; --only %s did not run the method", andList(phases), strings.Join(r.opts.Only, ","))
 	case len(j.Faults) == 0:
 		reason = fmt.Sprintf("the hypothesis held %s the method, which injected no fault", andList(phases))
@@ -460,7 +360,7 @@ func (r *run) passedReason() string {
 			reason += "; no check observed the system while they were in effect"
 		}
 	}
-	if judged > 0 && len(r.opts.Only) > 0 && r.enabled(PhaseMethod) {
+	if judged > 0 && len(r.opts.Only) > 0 && r.enabled(journal.PhaseMethod) {
 		reason += fmt.Sprintf(" (--only %s)", strings.Join(r.opts.Only, ","))
 	}
 	if judged > 0 && judged < checks {
@@ -507,37 +407,42 @@ func byFaultText(j *journal.Journal) string {
 	return "; " + strings.Join(parts, "; ")
 }
 
-// finish decides the verdict and writes the journal.
+// finish decides the verdict and records it.
 func (r *run) finish(ctx context.Context) {
-	r.mu.Lock()
-	j := r.j
-	switch {
-	case len(r.revertErrs) > 0:
-		j.Verdict = journal.RevertFailed
-		j.Reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.revertErrs, "; ") + "; run chaos recover to try again"
-	case ctx.Err() != nil:
-		j.Verdict = journal.Interrupted
-		j.Reason = "interrupted; every fault was reverted"
-	case len(r.errs) > 0:
-		j.Verdict = journal.Errored
-		j.Reason = strings.Join(r.errs, "; ")
-	case j.Abort != nil:
-		j.Verdict = journal.Aborted
-		j.Reason = fmt.Sprintf("abort condition %q fired: %s; every fault was reverted", j.Abort.Check, j.Abort.Reason)
-		if j.Abort.Check == "operator" {
-			j.Reason = "aborted by the operator; every fault was reverted"
-		}
-	case len(r.failed) > 0:
-		j.Verdict = journal.Deviated
-		j.Reason = strings.Join(r.failed, "; ") + byFaultText(j)
-	default:
-		j.Verdict = journal.Passed
-		j.Reason = r.passedReason()
-	}
-	j.Ended = time.Now()
-	r.mu.Unlock()
-	r.emit(journal.Event{Type: "run.verdict", Message: j.Verdict + ": " + j.Reason, Fields: map[string]string{"verdict": j.Verdict}})
+	var verdict, reason string
+	r.rec.update(func(j *journal.Journal) { verdict, reason = r.verdict(ctx, j) })
+	r.rec.record(journal.VerdictEvent(verdict, reason), func(j *journal.Journal) {
+		j.Verdict, j.Reason, j.Ended = verdict, reason, time.Now()
+	})
 	if err := r.led.Close(); err != nil {
 		r.warn(fmt.Sprintf("remove ledger %s: %v", r.led.Path(), err))
 	}
+}
+
+// verdict decides the run's verdict and says why. r.rec.mu must be held.
+func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason string) {
+	switch {
+	case len(r.rec.revertErrs) > 0:
+		verdict = journal.RevertFailed
+		reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
+	case ctx.Err() != nil:
+		verdict = journal.Interrupted
+		reason = "interrupted; every fault was reverted"
+	case len(r.rec.errs) > 0:
+		verdict = journal.Errored
+		reason = strings.Join(r.rec.errs, "; ")
+	case j.Abort != nil:
+		verdict = journal.Aborted
+		reason = fmt.Sprintf("abort condition %q fired: %s; every fault was reverted", j.Abort.Check, j.Abort.Reason)
+		if j.Abort.Check == "operator" {
+			reason = "aborted by the operator; every fault was reverted"
+		}
+	case len(r.rec.failed) > 0:
+		verdict = journal.Deviated
+		reason = strings.Join(r.rec.failed, "; ") + byFaultText(j)
+	default:
+		verdict = journal.Passed
+		reason = r.passedReason(j)
+	}
+	return verdict, reason
 }

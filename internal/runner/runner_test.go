@@ -315,3 +315,46 @@ method:
 		t.Errorf("verdict %s: %s", j.Verdict, j.Reason)
 	}
 }
+
+// An exec step leaves its exit code, how long it ran and the last lines of
+// its output in the journal, with the secrets masked.
+func TestExecStepObserved(t *testing.T) {
+	t.Setenv("CHAOS_TEST_TOKEN", "s3cr3t-t0ken")
+	j := run(t, `
+version: v1
+title: t
+vars: {token: "${env:CHAOS_TEST_TOKEN}"}
+method:
+  - exec: {run: ["seq 1 10; echo token ${token}; echo warn >&2"], shell: true}
+`, newService(t))
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	obs := j.Steps[0].Observed
+	if obs["exit_code"] != "0" || obs["latency"] == "" || obs["stdout"] != "7\n8\n9\n10\ntoken ***" || obs["stderr"] != "warn" {
+		t.Errorf("exec step observed %q; want exit code 0, a latency, the last 5 lines of stdout masked and stderr", obs)
+	}
+}
+
+// A load stream whose command cannot start makes the run an error, not a
+// stream of failed requests that a check would judge.
+func TestExecStreamCannotStart(t *testing.T) {
+	j := run(t, `
+version: v1
+title: t
+load:
+  - name: cli
+    exec: {run: [no-such-command-anywhere, PING]}
+    rate: 10/s
+steady_state:
+  - name: answers
+    from: cli
+    window: 1s
+    expect: {success: ">= 99%"}
+method:
+  - wait: 2s
+`, newService(t))
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, `load stream "cli": could not start no-such-command-anywhere`) {
+		t.Errorf("verdict %s: %s; want an error saying the command could not start", j.Verdict, j.Reason)
+	}
+}

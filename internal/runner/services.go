@@ -247,6 +247,12 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 		return nil, fmt.Errorf("start service %q: %w", spec.Name, err)
 	}
 	s.cmd = cmd
+	// Recorded before its exit can be: serviceExited writes to its record.
+	r.services = append(r.services, s)
+	r.rec.record(journal.Event{Type: journal.ServiceStarted, Message: fmt.Sprintf("%s started, pid %d", spec.Name, pid), Service: spec.Name, PID: pid}, func(j *journal.Journal) {
+		s.idx = len(j.Services)
+		j.Services = append(j.Services, journal.Service{Name: spec.Name, Run: spec.Run, PID: pid, Started: time.Now(), Log: relLog(r.opts.ReportDir, logPath)})
+	})
 	go func() {
 		cmd.Wait()
 		s.mu.Lock()
@@ -255,13 +261,6 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 		close(s.done)
 		r.serviceExited(s)
 	}()
-	r.mu.Lock()
-	s.idx = len(r.j.Services)
-	r.j.Services = append(r.j.Services, journal.Service{Name: spec.Name, Run: spec.Run, PID: pid, Started: time.Now(), Log: relLog(r.opts.ReportDir, logPath)})
-	r.services = append(r.services, s)
-	r.mu.Unlock()
-	r.emit(journal.Event{Type: "service.started", Message: fmt.Sprintf("%s started, pid %d", spec.Name, pid),
-		Fields: map[string]string{"service": spec.Name, "pid": strconv.Itoa(pid)}})
 	return s, nil
 }
 
@@ -277,14 +276,13 @@ func (r *run) serviceExited(s *service) {
 	s.mu.Unlock()
 	status := exitText(s.cmd)
 	code := s.cmd.ProcessState.ExitCode()
-	r.mu.Lock()
-	r.j.Services[s.idx].Exited = at
-	r.j.Services[s.idx].ExitCode = &code
-	r.mu.Unlock()
 	out := orNone(s.tail.String())
-	r.emit(journal.Event{Type: "service.exited", Time: at,
+	r.rec.record(journal.Event{Type: journal.ServiceExited, Time: at,
 		Message: fmt.Sprintf("%s (pid %d) exited with %s; its last output: %s", s.spec.Name, s.cmd.Process.Pid, status, out),
-		Fields:  map[string]string{"service": s.spec.Name, "pid": strconv.Itoa(s.cmd.Process.Pid), "status": status}})
+		Service: s.spec.Name, PID: s.cmd.Process.Pid, Status: status}, func(j *journal.Journal) {
+		j.Services[s.idx].Exited = at
+		j.Services[s.idx].ExitCode = &code
+	})
 	if !wasReady || s.spec.MayExit {
 		return // before it was ready, waitReady tells
 	}
@@ -365,10 +363,9 @@ func (r *run) waitReady(ctx context.Context, s *service) bool {
 			return false
 		}
 		if last.OK {
-			r.mu.Lock()
-			r.j.Services[s.idx].Ready = time.Now()
-			r.mu.Unlock()
-			r.emit(journal.Event{Type: "service.ready", Message: s.spec.Name + " ready", Fields: map[string]string{"service": s.spec.Name}})
+			r.rec.record(journal.Event{Type: journal.ServiceReady, Message: s.spec.Name + " ready", Service: s.spec.Name}, func(j *journal.Journal) {
+				j.Services[s.idx].Ready = time.Now()
+			})
 			return true
 		}
 		select {
@@ -424,24 +421,26 @@ func (r *run) stopServices() {
 		if s.log != nil {
 			s.log.Close()
 		}
-		status := "still running"
-		r.mu.Lock()
-		r.j.Services[s.idx].Stopped = time.Now()
+		status, stoppedAt := "still running", time.Now()
+		var code *int
 		select {
 		case <-s.done:
 			// Wait has returned: ProcessState is set and no longer written.
-			code := s.cmd.ProcessState.ExitCode()
-			r.j.Services[s.idx].ExitCode = &code
-			status = exitText(s.cmd)
+			c := s.cmd.ProcessState.ExitCode()
+			code, status = &c, exitText(s.cmd)
 		default:
 		}
-		r.mu.Unlock()
 		if err == nil {
 			r.mark(s.ledgerID, ledger.Done, nil, fmt.Sprintf("service %q", s.spec.Name))
 		} else {
 			r.mark(s.ledgerID, ledger.Failed, err, fmt.Sprintf("service %q", s.spec.Name))
 		}
-		r.emit(journal.Event{Type: "service.stopped", Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, status), Fields: map[string]string{"service": s.spec.Name}})
+		r.rec.record(journal.Event{Type: journal.ServiceStopped, Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, status), Service: s.spec.Name}, func(j *journal.Journal) {
+			j.Services[s.idx].Stopped = stoppedAt
+			if code != nil {
+				j.Services[s.idx].ExitCode = code
+			}
+		})
 	}
 	r.services = nil
 }

@@ -29,7 +29,7 @@ func runIn(t *testing.T, dir, src string) *journal.Journal {
 	return runner.Run(context.Background(), exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger")})
 }
 
-func event(j *journal.Journal, typ string) *journal.Event {
+func event(j *journal.Journal, typ journal.Type) *journal.Event {
 	for i := range j.Events {
 		if j.Events[i].Type == typ {
 			return &j.Events[i]

@@ -17,12 +17,12 @@ func TestRecentWindows(t *testing.T) {
 	win := func(stream string, from, to int) load.Window {
 		return load.Window{Stream: stream, Start: at(from), End: at(to)}
 	}
-	r := &run{j: &journal.Journal{Windows: []load.Window{
+	r := &run{rec: &recorder{j: &journal.Journal{Windows: []load.Window{
 		win("a", 0, 1400), // a first window, longer than the stream's 1s
 		win("b", 0, 500),
 		win("a", 1400, 2400),
 		win("a", 2400, 3400),
-	}}}
+	}}}}
 	cases := []struct {
 		name      string
 		notBefore time.Time

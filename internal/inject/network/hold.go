@@ -123,6 +123,9 @@ type holder struct {
 	libParked chan struct{}
 
 	packets, errs atomic.Int64
+	// lastID is the id of the last packet seen, for the batch verdict
+	// that lets go what the kernel holds when draining.
+	lastID atomic.Uint32
 }
 
 type heldPacket struct {
@@ -197,6 +200,9 @@ func bindQueue(ns Namespace, num uint16, cfg holdConfig) (*holder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue %d: %w", num, err)
 	}
+	// Room for the messages of a burst: a message lost to a full buffer
+	// leaves its packet in the kernel until drain lets it go.
+	_ = bigReadBuffer(nf.Con)
 	h := &holder{cfg: cfg, ns: ns, num: num, nf: nf, wake: make(chan struct{}, 1), released: make(chan struct{}),
 		ordered: cfg.jitter == 0, unpark: make(chan struct{}), libParked: make(chan struct{})}
 	h.lead.Store(int64(30 * time.Microsecond))
@@ -288,6 +294,7 @@ func (h *holder) onPacket(a nfqueue.Attribute) int {
 // the caller does, alone or in a batch.
 func (h *holder) handle(id uint32, payload []byte) (now bool) {
 	h.packets.Add(1)
+	h.lastID.Store(id)
 	if h.draining.Load() {
 		return true
 	}
@@ -588,8 +595,14 @@ func (h *holder) stop(ctx context.Context, rec Record) error {
 
 // drain waits until the kernel holds no packet of the queue: those held
 // here are let go at once, and so are those that arrive while draining.
+// The kernel may also hold packets whose messages this process never
+// got (the socket's buffer overflowed, ENOBUFS: whole packets, as a
+// corrupt fault reads them, fill it fast): when the count stops falling,
+// one batch verdict lets go every packet up to well past the last id
+// seen.
 func (h *holder) drain(ctx context.Context) error {
 	deadline := time.Now().Add(2 * time.Second)
+	last, since := -1, time.Now()
 	for {
 		var total int
 		err := h.ns.Do(func() (err error) {
@@ -603,6 +616,15 @@ func (h *holder) drain(ctx context.Context) error {
 			return nil
 		case time.Now().After(deadline):
 			return fmt.Errorf("queue %d still holds %d packets after 2s: they are dropped", h.num, total)
+		case total != last:
+			last, since = total, time.Now()
+		case time.Since(since) > 20*time.Millisecond:
+			// Ids are compared as serial numbers: every id up to 2^30
+			// past the last one seen.
+			if err := h.nf.SetVerdictBatch(h.lastID.Load()+1<<30, nfqueue.NfAccept); err != nil {
+				h.errs.Add(1)
+			}
+			since = time.Now()
 		}
 		select {
 		case <-time.After(time.Millisecond):

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/google/nftables"
+	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -218,7 +219,9 @@ func findInode(ino uint64) *os.File {
 //
 // The thread is locked for fn and never unlocked, so that the runtime
 // throws it away when fn returns: no goroutine can ever run later on a
-// thread left in the target's namespace.
+// thread left in the target's namespace. It is never the process's main
+// thread, which the runtime keeps rather than throws away, and whose
+// namespace is the host's for HostNamespace.
 func (n Namespace) Do(fn func() error) error {
 	f, err := n.open()
 	if err != nil {
@@ -226,15 +229,34 @@ func (n Namespace) Do(fn func() error) error {
 	}
 	defer f.Close()
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	go OffMainThread(func() {
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("enter network namespace %s: %w", n, err)
 			return
 		}
 		errc <- fn()
-	}()
+	})
 	return <-errc
+}
+
+// OffMainThread runs fn locked to an OS thread that is not the process's
+// main thread, and leaves that thread locked, to be thrown away when the
+// calling goroutine ends: for fn that switches the thread's namespace.
+// Should the goroutine be on the main thread, it holds it while another
+// goroutine, which then cannot be on it, runs fn.
+func OffMainThread(fn func()) {
+	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		OffMainThread(fn)
+	}()
+	<-done
+	runtime.UnlockOSThread()
 }
 
 // nft runs fn with an nftables connection whose netlink sockets are made
@@ -245,11 +267,38 @@ func (n Namespace) nft(fn func(c *nftables.Conn) error) error {
 		return err
 	}
 	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())), nftables.WithSockOptions(bigReadBuffer))
 	if err != nil {
 		return fmt.Errorf("nftables in %s: %w", n, err)
 	}
 	return fn(c)
+}
+
+// nftReadBuffer holds the kernel's acknowledgements of one batch: a fault
+// with rules on each device of a namespace with many of them (the host's,
+// with a veth per container) is acknowledged in more than the default
+// buffer holds, and the batch fails with ENOBUFS.
+const nftReadBuffer = 8 << 20
+
+// bigReadBuffer gives a netlink socket nftReadBuffer, beyond the
+// system's rmem_max when chaos may (CAP_NET_ADMIN), else as much as it
+// allows.
+func bigReadBuffer(c *mdnetlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, nftReadBuffer)
+		if serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, nftReadBuffer)
+		}
+	}); err != nil {
+		return nil
+	}
+	_ = serr // a smaller buffer still serves most namespaces
+	return nil
 }
 
 // netlink runs fn with a netlink handle whose sockets are made inside the

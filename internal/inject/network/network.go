@@ -21,6 +21,11 @@
 // and resets nothing. RemoveRun removes whatever a run left in a
 // namespace, found by its name.
 //
+// In experiments (chaos.go, and a fault_KIND.go file per fault), each is a
+// fault of docker, process and host targets: it acts in the container's,
+// the process's or, only through a host target, the host's own namespace,
+// and its Record is the ledger's undo.
+//
 // Rules act on IPv4. Egress drops sit on each device's egress hook, which
 // drops without the EPERM that a drop on the output hook returns to the
 // sending application; a device added after the fault is not covered.

@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -116,14 +115,14 @@ func Skip(tb testing.TB, format string, args ...any) {
 // away (NewNamed switches the calling thread into it).
 func (l *Lab) namespace(name string) (string, error) {
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread is left in the new namespace
+	// The thread is never unlocked: it is left in the new namespace.
+	go network.OffMainThread(func() {
 		ns, err := netns.NewNamed(name)
 		if err == nil {
 			ns.Close()
 		}
 		errc <- err
-	}()
+	})
 	if err := <-errc; err != nil {
 		return "", fmt.Errorf("create network namespace %s: %w", name, err)
 	}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+	"github.com/gamedayhq/chaos/internal/inject/network"
+	"github.com/gamedayhq/chaos/internal/inject/network/lab"
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// A network fault on a container through the chaos binary, for each way a
+// run can end: chaos interrupted (SIGINT), chaos and its watchdog killed
+// (SIGKILL) and then chaos recover, and the container restarted while the
+// fault is on. Each time, the run's tables are listed in the container's
+// namespace afterwards.
+
+const netLifecycleFile = `version: v1
+title: A long network fault
+vars: {victim: ""}
+targets:
+  victim: {docker: {name: "${victim}"}}
+method:
+  - {fault: %s, target: victim, with: %s, for: %s}
+`
+
+// netRun is one chaos run against a container.
+type netRun struct {
+	t      *testing.T
+	dir    string
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func startNetRun(t *testing.T, victim, fault, with, length string) *netRun {
+	t.Helper()
+	r := &netRun{t: t, dir: t.TempDir(), done: make(chan error, 1)}
+	file := filepath.Join(r.dir, "exp.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(netLifecycleFile, fault, with, length)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.cmd = exec.Command("chaos", "run", "--ledger", filepath.Join(r.dir, "ledger"), "--report-dir", filepath.Join(r.dir, "out"),
+		"--var", "victim="+victim, file)
+	r.cmd.Dir = r.dir
+	r.cmd.Env = append(os.Environ(), "HOME="+r.dir, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	r.cmd.Stderr = &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	})
+	return r
+}
+
+// wait waits for the run to end and returns its exit code.
+func (r *netRun) wait(within time.Duration) int {
+	r.t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(within):
+		r.t.Fatalf("chaos run still running after %s\n%s", within, r.stderr.String())
+	}
+	return -1
+}
+
+// journal reads the run's journal.
+func (r *netRun) journal() journal.Journal {
+	r.t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.dir, "out", "journal.json"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var j journal.Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		r.t.Fatal(err)
+	}
+	return j
+}
+
+// tablesOf lists chaos's tables in the namespace of a container's main
+// process.
+func tablesOf(t *testing.T, env *dockertest.Env, id string) []string {
+	t.Helper()
+	ns, err := network.ProcessNamespace(env.Inspect(id).State.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := network.Tables(ns, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tables
+}
+
+// waitTables waits until the container's namespace holds a table of chaos.
+func waitTables(t *testing.T, env *dockertest.Env, id string, r *netRun) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if tables := tablesOf(t, env, id); len(tables) > 0 {
+			return tables
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no table of chaos in the container after 20s\n%s", r.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// watchdogOf returns the pid of the watchdog of the chaos process pid.
+func watchdogOf(t *testing.T, pid int) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			stat, err1 := os.ReadFile(filepath.Join(d, "stat"))
+			cmd, err2 := os.ReadFile(filepath.Join(d, "cmdline"))
+			f := strings.Fields(string(stat))
+			if err1 == nil && err2 == nil && len(f) >= 4 && f[3] == strconv.Itoa(pid) && strings.HasPrefix(string(cmd), "chaos\x00watchdog\x00") {
+				w, _ := strconv.Atoi(filepath.Base(d))
+				return w
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chaos %d has no watchdog after 10s", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNetworkFaultLifecycle(t *testing.T) {
+	t.Parallel()
+	lab.RequireRoot(t)
+	env := dockertest.New(t)
+	victims := env.RunMany(3, func(i int) dockertest.Spec {
+		return dockertest.Spec{Name: "netlife-" + strconv.Itoa(i), Labels: env.Labels(nil)}
+	})
+	name := func(i int) string { return env.Name("netlife-" + strconv.Itoa(i)) }
+
+	t.Run("interrupt", func(t *testing.T) {
+		t.Parallel()
+		id := victims[0]
+		r := startNetRun(t, name(0), "intercept", "{port: 9999, cut_established: true, latency: {delay: 100ms}}", "60s")
+		t.Logf("in place: %v", waitTables(t, env, id, r))
+		if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if code := r.wait(30 * time.Second); code != 130 {
+			t.Errorf("exit %d after SIGINT; want 130\n%s", code, r.stderr.String())
+		}
+		if tables := tablesOf(t, env, id); len(tables) > 0 {
+			t.Errorf("tables left after SIGINT: %v", tables)
+		}
+	})
+
+	t.Run("kill-recover", func(t *testing.T) {
+		t.Parallel()
+		id := victims[1]
+		r := startNetRun(t, name(1), "latency", "{delay: 100ms}", "60s")
+		t.Logf("in place: %v", waitTables(t, env, id, r))
+		wd := watchdogOf(t, r.cmd.Process.Pid)
+		if err := syscall.Kill(wd, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		r.wait(10 * time.Second)
+		// Killed, chaos left its fault behind: the table is still there.
+		if tables := tablesOf(t, env, id); len(tables) == 0 {
+			t.Fatal("no table left after SIGKILL: the test cannot tell what recover does")
+		}
+		out, err := exec.Command("chaos", "recover", "--ledger", filepath.Join(r.dir, "ledger")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("chaos recover: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "latency on docker") {
+			t.Errorf("chaos recover did not say it reverted the latency:\n%s", out)
+		}
+		if tables := tablesOf(t, env, id); len(tables) > 0 {
+			t.Errorf("tables left after chaos recover: %v\n%s", tables, out)
+		}
+	})
+
+	t.Run("restart", func(t *testing.T) {
+		t.Parallel()
+		id := victims[2]
+		r := startNetRun(t, name(2), "blackhole", "{}", "6s")
+		waitTables(t, env, id, r)
+		before := env.Inspect(id).State.Pid
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		timeout := 1
+		if err := env.Client.ContainerRestart(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil {
+			t.Fatal(err)
+		}
+		code := r.wait(30 * time.Second)
+		j := r.journal()
+		if code != 0 || j.Verdict != "passed" {
+			t.Errorf("exit %d, verdict %s (%s); want 0, passed: a restarted container counts as reverted\n%s", code, j.Verdict, j.Reason, r.stderr.String())
+		}
+		for _, f := range j.Faults {
+			if f.RevertError != "" || f.Reverted.IsZero() {
+				t.Errorf("fault %s: reverted %s, error %q", f.Fault, f.Reverted, f.RevertError)
+			}
+		}
+		if after := env.Inspect(id).State.Pid; after == before {
+			t.Fatalf("the container's process is still %d: it did not restart", after)
+		}
+		// The engine may give the restarted container a new namespace
+		// (the fault went with the old one: a warning) or keep its
+		// sandbox's (the revert removes the rules); either way the run
+		// ends cleanly and nothing is left.
+		t.Logf("namespace gone with the restart: %v", strings.Contains(r.stderr.String(), "network namespace is gone"))
+		if tables := tablesOf(t, env, id); len(tables) > 0 {
+			t.Errorf("tables in the restarted container: %v", tables)
+		}
+	})
+}

@@ -1,0 +1,302 @@
+package network
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
+)
+
+// This file plugs the network faults into chaos: the host target kind,
+// how each target kind leads to a namespace, what every fault shares to
+// be a fault of docker, process and host targets, and its one undo
+// action. Each fault's registration is in a file of its own
+// (fault_latency.go...).
+
+// Targets whose namespace the network faults act in. A docker target's
+// is its container's, a process target's the process's; the host's own
+// namespace is only ever touched through a host target.
+var targetKinds = []string{"docker", "process", HostKind}
+
+// HostKind is the target kind of the host's own network namespace: the
+// one chaos runs in.
+const HostKind = "host"
+
+// HostSpec selects the host's own network namespace; it has no settings.
+// Writing the target is what says that a fault may act there.
+type HostSpec struct{}
+
+// undoRevert is the undo action of every network fault: its Data is the
+// fault's Record.
+const undoRevert = "network.revert"
+
+func init() {
+	inject.RegisterTarget(inject.TargetKind{
+		Name: HostKind,
+		New:  func() any { return &HostSpec{} },
+		Resolve: func(context.Context, *inject.Env, any) ([]inject.Target, error) {
+			name, err := os.Hostname()
+			if err != nil {
+				name = "localhost"
+			}
+			return []inject.Target{{Kind: HostKind, ID: name, Name: "its own network namespace"}}, nil
+		},
+		DefaultMax: 1,
+	})
+	inject.RegisterUndo(undoRevert, revertUndo)
+}
+
+// register makes settings type F a fault of every target kind that has a
+// network namespace.
+func register[F any, PF interface {
+	*F
+	Fault
+}](name string) {
+	for _, k := range targetKinds {
+		inject.RegisterFault(inject.FaultKind{Target: k, Name: name, New: func() inject.Fault { return &settings[F, PF]{} }})
+	}
+}
+
+// settings are a network fault's settings in an experiment file: those of
+// F (Latency, Blackhole...), whose keys they take as they are.
+type settings[F any, PF interface {
+	*F
+	Fault
+}] struct {
+	Fault F `yaml:",inline"`
+}
+
+func (s *settings[F, PF]) fault() Fault { return PF(&s.Fault) }
+
+// Validate checks the settings.
+func (s *settings[F, PF]) Validate() error { return s.fault().Validate() }
+
+// MarshalJSON writes the settings as they are written in the file, for
+// the journal.
+func (s *settings[F, PF]) MarshalJSON() ([]byte, error) { return json.Marshal(&s.Fault) }
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *settings[F, PF]) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.Fault) }
+
+// Precheck refuses a target whose namespace chaos cannot act in.
+func (s *settings[F, PF]) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, t)
+}
+
+// Plan records the tables and qdiscs the fault will own in the target's
+// namespace.
+func (s *settings[F, PF]) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, s.fault())
+}
+
+// Inject applies the fault.
+func (s *settings[F, PF]) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	return apply(ctx, env, u, s.fault(), nil)
+}
+
+// Describe says where the fault acts and the rules it installs.
+func (s *settings[F, PF]) Describe(ctx context.Context, env *inject.Env, t inject.Target) ([]string, error) {
+	return describe(ctx, env, t, s.fault())
+}
+
+// namespaceOf is the network namespace a fault on t acts in. A container
+// or process that shares the host's namespace is refused: a fault there
+// would hit every process of the host, which only a host target may ask
+// for.
+func namespaceOf(ctx context.Context, env *inject.Env, t inject.Target) (Namespace, error) {
+	switch t.Kind {
+	case HostKind:
+		return HostNamespace()
+	case "docker":
+		e, err := engine(ctx, env)
+		if err != nil {
+			return Namespace{}, err
+		}
+		mp, err := e.MainProcess(ctx, t.ID)
+		switch {
+		case err != nil:
+			return Namespace{}, err
+		case !mp.Exists:
+			return Namespace{}, fmt.Errorf("container %s no longer exists", t.ID)
+		case !mp.Running:
+			return Namespace{}, fmt.Errorf("container %s is not running: it has no network namespace to act in", t.ID)
+		}
+		ns, err := ProcessNamespace(mp.PID)
+		if err != nil {
+			return Namespace{}, err
+		}
+		return ns, notHost(ns, "container "+cmpName(t))
+	case "process":
+		pid, err := strconv.Atoi(t.ID)
+		if err != nil {
+			return Namespace{}, fmt.Errorf("process target %q: not a pid", t.ID)
+		}
+		ns, err := ProcessNamespace(pid)
+		if err != nil {
+			return Namespace{}, err
+		}
+		return ns, notHost(ns, "process "+t.ID)
+	}
+	return Namespace{}, fmt.Errorf("network faults act on docker, process and host targets, not %s", t.Kind)
+}
+
+func cmpName(t inject.Target) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.ID
+}
+
+// notHost refuses the host's own namespace to a target that is not a host
+// target.
+func notHost(ns Namespace, what string) error {
+	host, err := HostNamespace()
+	if err != nil {
+		return err
+	}
+	if ns.Inode == host.Inode {
+		return fmt.Errorf("%s shares the host's network namespace (net:[%d]): a fault there would hit every process of the host; to mean that, use a target `host: {}`", what, ns.Inode)
+	}
+	return nil
+}
+
+// engine returns the run's connection to the Docker daemon, shared with
+// the docker faults.
+func engine(ctx context.Context, env *inject.Env) (*docker.Engine, error) {
+	r, err := env.Resource("docker", func() (any, error) { return docker.Connect(ctx) })
+	if err != nil {
+		return nil, err
+	}
+	return r.(*docker.Engine), nil
+}
+
+// runID names the run's tables: the run's id, or RUN for an Env outside
+// a run (the dry run shows the tables as chaos_RUN_N).
+func runID(env *inject.Env) string {
+	if env.RunID != "" {
+		return env.RunID
+	}
+	return "RUN"
+}
+
+// nextSeq numbers the run's network faults, from 1.
+func nextSeq(env *inject.Env) int {
+	r, _ := env.Resource("network.seq", func() (any, error) { return new(atomic.Int32), nil })
+	return int(r.(*atomic.Int32).Add(1))
+}
+
+// precheck checks that chaos can act in the target's namespace: that it
+// finds it, and that nftables answers there.
+func precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	ns, err := namespaceOf(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	if _, err := Tables(ns, ""); err != nil {
+		return fmt.Errorf("nftables in %s: %w (network faults need root, or CAP_NET_ADMIN and CAP_SYS_ADMIN)", ns, err)
+	}
+	return nil
+}
+
+// plan finds the target's namespace and plans f there.
+func plan(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (inject.Undo, error) {
+	ns, err := namespaceOf(ctx, env, t)
+	if err != nil {
+		return inject.Undo{}, fmt.Errorf("%s on %s: %w", f.Kind(), t, err)
+	}
+	rec, err := Plan(ns, runID(env), nextSeq(env), f)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	return inject.Undo{Action: undoRevert, Target: t, Data: data}, nil
+}
+
+// appliedKey is where the run keeps a fault it applied, for its revert.
+func appliedKey(rec Record) string { return "network:" + rec.Table }
+
+// apply puts the fault of u's record in, keeps it for the revert, and
+// runs then, when given, on it (the intercept adds its proxy fault).
+func apply(ctx context.Context, env *inject.Env, u inject.Undo, f Fault, then func(*Applied) error) (inject.Undo, error) {
+	var rec Record
+	if err := json.Unmarshal(u.Data, &rec); err != nil {
+		return u, fmt.Errorf("%s: bad record: %w", f.Kind(), err)
+	}
+	a, err := Apply(ctx, rec, f)
+	if err != nil {
+		return u, err
+	}
+	if then != nil {
+		if err := then(a); err != nil {
+			return u, errors.Join(err, a.Revert(context.WithoutCancel(ctx)))
+		}
+	}
+	env.Put(appliedKey(rec), a)
+	if r := a.Record(); r.Queue != rec.Queue {
+		// Another queue number was free: record it.
+		u.Data, _ = json.Marshal(r)
+	}
+	return u, nil
+}
+
+// revertUndo takes a fault out: through what this process applied when
+// it did (held packets are let go first, an intercept's proxy is
+// closed), else from the record alone (chaos recover). A namespace that
+// is gone took the fault with it: that is a warning, not an error.
+func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
+	var rec Record
+	if err := json.Unmarshal(u.Data, &rec); err != nil {
+		return fmt.Errorf("revert network fault: bad undo record: %w", err)
+	}
+	var err error
+	if a, ok := env.Lookup(appliedKey(rec)); ok {
+		err = a.(*Applied).Revert(ctx)
+	} else {
+		err = Revert(ctx, rec)
+	}
+	if errors.Is(err, ErrGone) {
+		env.Warn(fmt.Sprintf("%s on %s: %v; the fault went with it", rec.Kind, u.Target, ErrGone))
+		return nil
+	}
+	return err
+}
+
+// describe says where f would act on t, and what it would install.
+func describe(ctx context.Context, env *inject.Env, t inject.Target, f Fault) ([]string, error) {
+	ns, err := namespaceOf(ctx, env, t)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := Plan(ns, runID(env), nextSeq(env), f)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{"in network namespace " + ns.String() + ", " + reaches(f)}
+	for _, r := range rec.Rules {
+		out = append(out, "  "+r)
+	}
+	return out, nil
+}
+
+// reaches says which connections a fault acts on.
+func reaches(f Fault) string {
+	switch f := f.(type) {
+	case *Intercept:
+		if f.CutEstablished {
+			return "on new connections to the dependency; open ones are cut when it goes on, so that their clients reconnect through the proxy"
+		}
+		return "on new connections to the dependency only: connections open before it stay direct (cut_established: true cuts them)"
+	case *Bandwidth:
+		return "on every packet sent, of open connections as well as new ones"
+	}
+	return "on every matching packet, of open connections as well as new ones"
+}

@@ -1,0 +1,177 @@
+package network_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/network"
+	"github.com/gamedayhq/chaos/internal/inject/network/lab"
+	"github.com/gamedayhq/chaos/internal/inject/proxy"
+)
+
+// newFault returns new settings of a registered fault.
+func newFault(t *testing.T, target, name string) inject.Fault {
+	t.Helper()
+	k, ok := inject.LookupFault(target, name)
+	if !ok {
+		t.Fatalf("no fault %s on %s targets", name, target)
+	}
+	return k.New()
+}
+
+func TestFaultsRegistered(t *testing.T) {
+	want := []string{"bandwidth", "blackhole", "corrupt", "duplicate", "intercept", "latency", "loss", "partition", "reject", "reorder"}
+	for _, target := range []string{"docker", "process", "host"} {
+		got := inject.FaultNames(target)
+		for _, w := range want {
+			if !strings.Contains(" "+strings.Join(got, " ")+" ", " "+w+" ") {
+				t.Errorf("FaultNames(%s) = %v; want %s among them", target, got, w)
+			}
+		}
+	}
+}
+
+// TestProcessInHostNamespaceRefused: a process that shares the host's
+// namespace (this test) is refused before anything is touched; only a
+// host target acts there.
+func TestProcessInHostNamespaceRefused(t *testing.T) {
+	env := inject.NewEnv(1, nil)
+	f := newFault(t, "process", "blackhole")
+	self := inject.Target{Kind: "process", ID: strconv.Itoa(os.Getpid())}
+	_, err := f.Plan(context.Background(), env, self)
+	if err == nil || !strings.Contains(err.Error(), "shares the host's network namespace") || !strings.Contains(err.Error(), "host: {}") {
+		t.Fatalf("Plan(blackhole on this process) = %v; want a refusal that points to the host target", err)
+	}
+	if pc, ok := f.(inject.Prechecker); !ok || pc.Precheck(context.Background(), env, self) == nil {
+		t.Error("Precheck of this process passed; want the same refusal before anything is hit")
+	}
+}
+
+func TestInterceptSettings(t *testing.T) {
+	pct := experiment.Percent(0.5)
+	for _, c := range []struct {
+		name string
+		s    network.InterceptSettings
+		want string
+	}{
+		{"no proxy fault", network.InterceptSettings{Intercept: network.Intercept{Filter: network.Filter{Port: 80}}}, "a proxy fault is required"},
+		{"two", network.InterceptSettings{Intercept: network.Intercept{Filter: network.Filter{Port: 80}},
+			Latency: &network.ProxyFault[proxy.Latency]{}, Down: &network.ProxyFault[proxy.Down]{}}, "latency and down: one proxy fault per intercept step"},
+		{"percent on the intercept", network.InterceptSettings{Intercept: network.Intercept{Filter: network.Filter{Port: 80, Percent: &pct}},
+			Down: &network.ProxyFault[proxy.Down]{}}, "percent does not apply to intercept"},
+		{"no dependency", network.InterceptSettings{Down: &network.ProxyFault[proxy.Down]{}}, "host or port is required"},
+		{"ok", network.InterceptSettings{Intercept: network.Intercept{Filter: network.Filter{Host: "10.0.0.7", Port: 80}},
+			Down: &network.ProxyFault[proxy.Down]{Percent: &pct}}, ""},
+	} {
+		err := c.s.Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: Validate() = %v; want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestProcessTargetThroughInject runs a latency fault on a local process
+// in a namespace of its own through the registry, as the runner does:
+// plan (the undo names the table), inject, revert; then the same from the
+// undo alone, as chaos recover does, in an Env that never applied it; and
+// once more, with the process gone and its namespace with it.
+func TestProcessTargetThroughInject(t *testing.T) {
+	lab.RequireRoot(t)
+	noLeak(t)
+	cmd := exec.Command("unshare", "--net", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	pid := cmd.Process.Pid
+	host, err := network.HostNamespace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns network.Namespace
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// unshare execs sleep once its namespace is made.
+		ns, err = network.ProcessNamespace(pid)
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && ns.Inode != host.Inode && strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never got a namespace of its own: %v", pid, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sleep"}
+	f := newFault(t, "process", "latency")
+	if err := json.Unmarshal([]byte(`{"host": "10.9.9.9", "delay": 50000000}`), f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.(interface{ Validate() error }).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var warnings []string
+	env := inject.NewEnv(1, func(m string) { warnings = append(warnings, m) })
+	env.RunID = "inject-test"
+	if err := f.(inject.Prechecker).Precheck(ctx, env, tg); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tables, _ := network.Tables(ns, env.RunID); len(tables) != 0 {
+			t.Fatalf("Plan installed %v", tables)
+		}
+		if u.Action == "" || !strings.Contains(string(u.Data), "chaos_inject_test_") {
+			t.Fatalf("Plan = %+v; want an undo naming the run's table", u)
+		}
+		u, err = f.Inject(ctx, env, tg, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tables, _ := network.Tables(ns, env.RunID); len(tables) != 1 {
+			t.Fatalf("after Inject, tables %v; want the fault's one", tables)
+		}
+		if round == 1 {
+			// Another process, with only the ledger's undo.
+			if err := inject.Revert(ctx, inject.NewEnv(2, nil), u); err != nil {
+				t.Fatalf("Revert from the undo alone = %v", err)
+			}
+			noTables(t, ns)
+		}
+		// This process lets go of what it holds; the second time the
+		// table is gone already.
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatalf("round %d: Revert = %v", round, err)
+		}
+		noTables(t, ns)
+	}
+	u, err := f.Plan(ctx, env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = f.Inject(ctx, env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if err := inject.Revert(ctx, env, u); err != nil {
+		t.Fatalf("Revert in a namespace that is gone = %v; want nil, with a warning", err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], network.ErrGone.Error()) {
+		t.Errorf("warnings %q; want one that the namespace is gone", warnings)
+	}
+}

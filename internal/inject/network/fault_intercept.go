@@ -1,0 +1,164 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/proxy"
+)
+
+// The intercept fault sends a target's new connections to a dependency
+// (host and port) through the fault proxy, in place, and switches on one
+// proxy fault for them, written under its own key with the settings it
+// has on a proxy target:
+//
+//	fault: intercept
+//	with: {host: 10.0.0.7, port: 5432, latency: {delay: 300ms}}
+//
+// Every proxy fault works on a target that keeps talking to its
+// dependency's real address; see Intercept.
+func init() {
+	for _, k := range targetKinds {
+		inject.RegisterFault(inject.FaultKind{Target: k, Name: "intercept", New: func() inject.Fault { return &InterceptSettings{} }})
+	}
+}
+
+// InterceptSettings are the settings of the intercept fault: which
+// connections go through the proxy, and exactly one proxy fault.
+type InterceptSettings struct {
+	Intercept `yaml:",inline"`
+
+	Latency   *ProxyFault[proxy.Latency]   `yaml:"latency" json:"latency,omitempty"`
+	Bandwidth *ProxyFault[proxy.Bandwidth] `yaml:"bandwidth" json:"bandwidth,omitempty"`
+	Timeout   *ProxyFault[proxy.Timeout]   `yaml:"timeout" json:"timeout,omitempty"`
+	Reset     *ProxyFault[proxy.Reset]     `yaml:"reset" json:"reset,omitempty"`
+	Down      *ProxyFault[proxy.Down]      `yaml:"down" json:"down,omitempty"`
+	Slicer    *ProxyFault[proxy.Slicer]    `yaml:"slicer" json:"slicer,omitempty"`
+	LimitData *ProxyFault[proxy.LimitData] `yaml:"limit_data" json:"limit_data,omitempty"`
+	SlowClose *ProxyFault[proxy.SlowClose] `yaml:"slow_close" json:"slow_close,omitempty"`
+	HTTPError *ProxyFault[proxy.HTTPError] `yaml:"http_error" json:"http_error,omitempty"`
+	HTTPDelay *ProxyFault[proxy.HTTPDelay] `yaml:"http_delay" json:"http_delay,omitempty"`
+}
+
+// ProxyFault is one proxy fault inside an intercept: the kind's own
+// settings, the direction it acts on and the share of connections (HTTP
+// faults: requests) it hits, as on a proxy target.
+type ProxyFault[P any] struct {
+	Direction string              `yaml:"direction" json:"direction,omitempty"`
+	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
+	Params    P                   `yaml:",inline" json:"params"`
+}
+
+// Validate checks the direction, the percent and the kind's settings.
+func (p *ProxyFault[P]) Validate() error {
+	switch proxy.Direction(p.Direction) {
+	case "", proxy.Upstream, proxy.Downstream, proxy.Both:
+	default:
+		return fmt.Errorf("direction %q: use upstream, downstream or both", p.Direction)
+	}
+	if p.Percent != nil && p.Percent.Fraction() <= 0 {
+		return errors.New("percent 0% would never hit: remove the step, or use more than 0%")
+	}
+	return p.params().Validate()
+}
+
+func (p *ProxyFault[P]) params() proxy.Params { return any(&p.Params).(proxy.Params) }
+
+func (p *ProxyFault[P]) fault() proxy.Fault {
+	f := proxy.Fault{Params: p.params(), Direction: proxy.Direction(p.Direction)}
+	if p.Percent != nil {
+		f.Percent = p.Percent.Fraction()
+	}
+	return f
+}
+
+// proxyKeys are the keys of the proxy faults, in the order of the fields.
+func proxyKeys() []string {
+	t := reflect.TypeFor[InterceptSettings]()
+	var out []string
+	for i := 1; i < t.NumField(); i++ {
+		out = append(out, t.Field(i).Tag.Get("yaml"))
+	}
+	return out
+}
+
+// proxyFault returns the one proxy fault set, and its key.
+func (s *InterceptSettings) proxyFault() (proxy.Fault, string, error) {
+	v := reflect.ValueOf(s).Elem()
+	var f proxy.Fault
+	var keys []string
+	for i := 1; i < v.NumField(); i++ {
+		if v.Field(i).IsNil() {
+			continue
+		}
+		keys = append(keys, v.Type().Field(i).Tag.Get("yaml"))
+		f = v.Field(i).Interface().(interface{ fault() proxy.Fault }).fault()
+	}
+	switch len(keys) {
+	case 0:
+		return f, "", fmt.Errorf("a proxy fault is required, under its own key: one of %s", strings.Join(proxyKeys(), ", "))
+	case 1:
+		return f, keys[0], nil
+	}
+	return f, "", fmt.Errorf("%s: one proxy fault per intercept step; use a step for each", strings.Join(keys, " and "))
+}
+
+// Validate checks the connections and the proxy fault. An HTTP fault
+// makes the proxy parse HTTP.
+func (s *InterceptSettings) Validate() error {
+	if err := s.Intercept.Validate(); err != nil {
+		return err
+	}
+	_, _, err := s.proxyFault()
+	return err
+}
+
+func (s *InterceptSettings) intercept() *Intercept {
+	in := s.Intercept
+	if _, key, _ := s.proxyFault(); strings.HasPrefix(key, "http_") {
+		in.HTTP = true
+	}
+	return &in
+}
+
+// Precheck refuses a target whose namespace chaos cannot act in.
+func (s *InterceptSettings) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
+	return precheck(ctx, env, t)
+}
+
+// Plan records the table the intercept will own in the target's
+// namespace.
+func (s *InterceptSettings) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return plan(ctx, env, t, s.intercept())
+}
+
+// Inject starts the intercept and switches its proxy fault on, which puts
+// the redirect in (and cuts the open connections, with cut_established).
+func (s *InterceptSettings) Inject(ctx context.Context, env *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
+	pf, key, err := s.proxyFault()
+	if err != nil {
+		return u, err
+	}
+	return apply(ctx, env, u, s.intercept(), func(a *Applied) error {
+		if _, err := a.Interception().Add(ctx, pf); err != nil {
+			return fmt.Errorf("intercept on %s: switch %s on: %w", t, key, err)
+		}
+		return nil
+	})
+}
+
+// Describe says where the intercept acts, the rules it installs and the
+// proxy fault.
+func (s *InterceptSettings) Describe(ctx context.Context, env *inject.Env, t inject.Target) ([]string, error) {
+	out, err := describe(ctx, env, t, s.intercept())
+	if err != nil {
+		return nil, err
+	}
+	_, key, _ := s.proxyFault()
+	return append(out, "  then the proxy's "+key+" fault acts on the connections it carries"), nil
+}

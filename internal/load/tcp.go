@@ -1,0 +1,117 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+)
+
+// TCPRequest is a tcp stream's request: a new connection, an optional
+// payload sent on it, and an optional reply read back, then the close. The
+// stream's timeout bounds the whole exchange.
+type TCPRequest struct {
+	Address string `yaml:"address" json:"address" chaos:"required" doc:"host:port to connect to"`
+	// Send is written once connected, such as "PING\r\n".
+	Send string `yaml:"send" json:"send,omitempty" doc:"what to send once connected, such as \"PING\\r\\n\""`
+	// Reply is what the answer must start with, such as "+PONG". When
+	// empty, the exchange succeeds once Send is written.
+	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\"; empty: nothing is read"`
+}
+
+// Validate checks the address has a host and a port.
+func (r *TCPRequest) Validate() error {
+	host, port, err := net.SplitHostPort(r.Address)
+	if err != nil {
+		why := err.Error()
+		if ae, ok := err.(*net.AddrError); ok {
+			why = ae.Err
+		}
+		return fmt.Errorf("address %q: %s: write it as host:port", r.Address, why)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address %q: port %q is not a number from 1 to 65535", r.Address, port)
+	}
+	if host == "" {
+		return fmt.Errorf("address %q has no host", r.Address)
+	}
+	return nil
+}
+
+// String is the address and exchange, as a stream's description.
+func (r *TCPRequest) String() string {
+	s := "tcp " + r.Address
+	if r.Send != "" {
+		s += fmt.Sprintf(" send %q", r.Send)
+	}
+	if r.Reply != "" {
+		s += fmt.Sprintf(" reply %q", r.Reply)
+	}
+	return s
+}
+
+type tcpSender struct {
+	addr   string
+	send   []byte
+	reply  []byte
+	dialer net.Dialer
+}
+
+func (t *tcpSender) Send(ctx context.Context, _ uint64) (string, error) {
+	conn, err := t.dialer.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return Classify(err), err
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	// A stream stopped mid-exchange unblocks the reads and writes.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	if len(t.send) > 0 {
+		if _, err := conn.Write(t.send); err != nil {
+			return t.classify(ctx, err), err
+		}
+	}
+	if len(t.reply) == 0 {
+		return "", nil
+	}
+	buf := make([]byte, len(t.reply))
+	n, err := io.ReadFull(conn, buf)
+	switch {
+	case !bytes.Equal(buf[:n], t.reply[:n]):
+		return ClassMismatch, fmt.Errorf("reply %q does not start with %q", buf[:n], t.reply)
+	case err != nil:
+		return t.classify(ctx, err), err
+	}
+	return "", nil
+}
+
+// classify names an error on an open connection: a deadline set because
+// the stream stopped is the context's doing.
+func (t *tcpSender) classify(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return Classify(ctx.Err())
+	}
+	return Classify(err)
+}
+
+// aLongTimeAgo is a deadline that has passed: it makes blocked reads and
+// writes on a connection return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func init() {
+	RegisterKind(Kind{
+		Name: "tcp",
+		New:  func() any { return &TCPRequest{} },
+		Configure: func(s *Stream, spec any) error {
+			r := spec.(*TCPRequest)
+			s.Sender = &tcpSender{addr: r.Address, send: []byte(r.Send), reply: []byte(r.Reply)}
+			return nil
+		},
+	})
+}

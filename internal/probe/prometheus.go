@@ -1,0 +1,186 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+)
+
+// PrometheusSpec is an instant PromQL query against a Prometheus server's
+// HTTP API.
+type PrometheusSpec struct {
+	URL   string `yaml:"url" json:"url" chaos:"required" doc:"the Prometheus server, such as http://127.0.0.1:9090"`
+	Query string `yaml:"query" json:"query" chaos:"required" doc:"an instant PromQL query: a scalar, or a vector whose every series is checked"`
+	// Token is sent as a bearer token; write it as ${env:NAME} so that it
+	// stays out of the file and is masked in the journal and reports.
+	Token   string              `yaml:"token" json:"token,omitempty" doc:"a bearer token, such as ${env:PROMETHEUS_TOKEN}"`
+	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
+}
+
+// SetDefaults gives the query 10 seconds.
+func (s *PrometheusSpec) SetDefaults() { s.Timeout = experiment.Duration(10 * time.Second) }
+
+// Validate checks the URL and that there is a query.
+func (s *PrometheusSpec) Validate() error {
+	u, err := url.Parse(s.URL)
+	switch {
+	case !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://"):
+		return fmt.Errorf("url %q must start with http:// or https://", s.URL)
+	case err != nil:
+		return fmt.Errorf("url %q: %v", s.URL, errors.Unwrap(err))
+	case u.Host == "":
+		return fmt.Errorf("url %q has no host", s.URL)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("url %q: give the server's address only; the query goes in query", s.URL)
+	case strings.TrimSpace(s.Query) == "":
+		return errors.New("query is empty")
+	}
+	return nil
+}
+
+// TimeLimit is the query's timeout.
+func (s *PrometheusSpec) TimeLimit() time.Duration { return s.Timeout.D() }
+
+// PrometheusExpect is what the query's result must be: Value holds for the
+// scalar, or for every series of the vector.
+type PrometheusExpect struct {
+	Value experiment.NumberCond `yaml:"value" json:"value,omitzero" doc:"what the scalar, or every series of the vector, must be, such as \"< 0.01\"; without it, any result holds"`
+}
+
+// maxSeriesShown is how many series a reason or an observation lists.
+const maxSeriesShown = 5
+
+func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
+	spec := specAny.(*PrometheusSpec)
+	expect, _ := expectAny.(*PrometheusExpect)
+	if expect == nil {
+		expect = &PrometheusExpect{}
+	}
+	var rt http.RoundTripper = api.DefaultRoundTripper
+	if spec.Token != "" {
+		rt = config.NewAuthorizationCredentialsRoundTripper("Bearer", config.NewInlineSecret(spec.Token), rt)
+	}
+	client, err := api.NewClient(api.Config{Address: spec.URL, RoundTripper: rt})
+	if err != nil {
+		return Errorf("prometheus %s: %v", spec.URL, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, spec.Timeout.D())
+	defer cancel()
+	start := time.Now()
+	v, warnings, _, err := promv1.NewAPI(client).Query(ctx, spec.Query, time.Now(), promv1.WithTimeout(spec.Timeout.D()))
+	elapsed := time.Since(start)
+	if err != nil {
+		// Prometheus could not answer the query: that is no observation
+		// of the system, whatever the reason.
+		return Errorf("prometheus %s: query %s: %s", spec.URL, spec.Query, promError(err))
+	}
+	obs := map[string]string{"latency": experiment.FormatValue(elapsed.Seconds(), experiment.UnitDuration)}
+	if len(warnings) > 0 {
+		obs["warnings"] = strings.Join(warnings, "; ")
+	}
+	type sample struct {
+		labels string
+		value  float64
+	}
+	var samples []sample
+	switch r := v.(type) {
+	case *model.Scalar:
+		samples = append(samples, sample{"", float64(r.Value)})
+	case model.Vector:
+		for _, s := range r {
+			samples = append(samples, sample{s.Metric.String(), float64(s.Value)})
+		}
+	default:
+		return Errorf("prometheus %s: query %s returns a %s: use an instant query that returns a scalar or a vector", spec.URL, spec.Query, v.Type())
+	}
+	if len(samples) == 0 {
+		r := Errorf("prometheus %s: query %s returned no data: no series matches (check the metric names and labels, and that the target is scraped)", spec.URL, spec.Query)
+		r.Observed = map[string]string{"series": "0"}
+		return r
+	}
+	text := func(s sample) string {
+		f := experiment.FormatValue(s.value, experiment.UnitNumber)
+		if math.IsNaN(s.value) {
+			f = "NaN"
+		}
+		if s.labels == "" || s.labels == "{}" {
+			return f
+		}
+		return s.labels + " " + f
+	}
+	if len(samples) == 1 {
+		obs["value"] = text(samples[0])
+	} else {
+		obs["series"] = fmt.Sprint(len(samples))
+		var shown []string
+		for _, s := range samples[:min(len(samples), maxSeriesShown)] {
+			shown = append(shown, text(s))
+		}
+		obs["values"] = strings.Join(shown, ", ")
+	}
+	if expect.Value.IsZero() {
+		return Result{OK: true, Observed: obs, Output: obs}
+	}
+	var bad []string
+	for _, s := range samples {
+		// NaN (a ratio of nothing to nothing) holds no comparison.
+		if !expect.Value.Holds(s.value) {
+			bad = append(bad, text(s))
+		}
+	}
+	if len(bad) > 0 {
+		what := "value"
+		if len(samples) > 1 {
+			what = fmt.Sprintf("%d of %d series", len(bad), len(samples))
+		}
+		more := ""
+		if len(bad) > maxSeriesShown {
+			more = fmt.Sprintf(" and %d more", len(bad)-maxSeriesShown)
+			bad = bad[:maxSeriesShown]
+		}
+		r := Failf(obs, "%s %s%s, want %s", what, strings.Join(bad, ", "), more, expect.Value)
+		r.Output = obs
+		return r
+	}
+	return Result{OK: true, Observed: obs, Output: obs}
+}
+
+// promError says what went wrong in Prometheus's words, without the
+// client's prefixes.
+func promError(err error) string {
+	var pe *promv1.Error
+	if errors.As(err, &pe) {
+		msg := pe.Msg
+		if pe.Detail != "" {
+			msg += ": " + pe.Detail
+		}
+		switch pe.Type {
+		case promv1.ErrBadData:
+			return "bad query: " + msg
+		case promv1.ErrClient, promv1.ErrServer:
+			return string(pe.Type) + ": " + msg
+		}
+		return msg
+	}
+	return describe(err)
+}
+
+func init() {
+	Register(Kind{
+		Name: "prometheus",
+		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
+		Run:  runPrometheus,
+	})
+}
