@@ -84,7 +84,7 @@ func TestReferenceExamplesLoad(t *testing.T) {
 			t.Errorf("load stream kind %s needs a summary and an example", k)
 			continue
 		}
-		src := fmt.Sprintf("version: v1\ntitle: t\nload:\n  - name: l\n    %s: %s\n    rate: 1/s\n", k, sd.Example)
+		src := fmt.Sprintf("version: v1\ntitle: t\nload:\n  - name: l\n    %s: %s\n    rate: 1/s\nsteady_state:\n  - name: c\n    from: l\n    expect: {success: \">= 99%%\"}\n", k, sd.Example)
 		if _, err := experiment.Parse("example.yaml", []byte(src), experiment.Options{Catalog: c}); err != nil {
 			t.Errorf("the example of load stream %s does not load:\n%s\n%v", k, src, err)
 		}

@@ -172,7 +172,7 @@ Checks judge a stream with from: NAME.
   - name: view-cart
     http: {url: "${shop}/cart/42"}
     rate: 50/s`)+`
-`+objectTables(stream, keyTable)+"\nThe url, headers and body may use `${seq}` (the request's number) and `${uuid}` (new for each request).\n")
+`+objectTables(stream, keyTable))
 
 	check := node(defs, "check")
 	add(2, "steady_state", []string{"steady_state", "check", "checks", "hypothesis"}, `The hypothesis: checks that must hold before the method, while it runs

@@ -89,6 +89,10 @@ func init() {
 	RegisterKind(Kind{
 		Name: "exec",
 		New:  func() any { return &ExecRequest{} },
+		Doc: experiment.Doc{
+			Summary: "Each request runs a command to completion, started at the stream's rate whether earlier ones finished or not; the stream's timeout kills one still running (a timeout). It succeeds when its exit code is exit_code's and stdout matches stdout_match.",
+			Example: "{run: [redis-cli, -p, \"6379\", ping], stdout_match: PONG}",
+		},
 		Configure: func(s *Stream, spec any) error {
 			r := spec.(*ExecRequest)
 			timeout := s.Timeout

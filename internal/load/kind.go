@@ -73,6 +73,10 @@ func init() {
 	RegisterKind(Kind{
 		Name: "http",
 		New:  func() any { return &experiment.HTTPRequest{} },
+		Doc: experiment.Doc{
+			Summary: "Each request is an HTTP request; it succeeds with a status in success (default: any 2xx or 3xx). The url, headers and body may use ${seq} (the request's number) and ${uuid} (new for each request).",
+			Example: "{url: \"http://127.0.0.1:8080/cart/42\"}",
+		},
 		Configure: func(s *Stream, spec any) error {
 			r := spec.(*experiment.HTTPRequest)
 			h := http.Header{}
