@@ -9,6 +9,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject/process"
+	"github.com/gamedayhq/chaos/internal/load"
 	"github.com/gamedayhq/chaos/internal/probe"
 	"github.com/gamedayhq/chaos/internal/runner"
 )
@@ -78,6 +79,24 @@ func TestPIDFileRelative(t *testing.T) {
 	got := string(exp.Targets[0].Spec.(*process.Spec).PIDFile)
 	if want := filepath.Join(filepath.Dir(file), "run/app.pid"); got != want {
 		t.Errorf("pid_file = %q; want %q", got, want)
+	}
+}
+
+// TestExecStreamDir checks that an exec load stream's command runs in the
+// experiment file's directory unless it names one, taken from there.
+func TestExecStreamDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "x.yaml")
+	src := "version: v1\ntitle: t\nload:\n  - {name: a, exec: {run: [./a.sh]}, rate: 1/s}\n  - {name: b, exec: {run: [./b.sh], dir: sub}, rate: 1/s}\n" +
+		"steady_state:\n  - {name: c, from: a, expect: {success: \">= 99%\"}}\n"
+	exp, err := experiment.Parse(file, []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(file)
+	for i, want := range []string{dir, filepath.Join(dir, "sub")} {
+		if got := string(exp.Load[i].Spec.(*load.ExecRequest).Dir); got != want {
+			t.Errorf("stream %s: dir = %q; want %q", exp.Load[i].Name, got, want)
+		}
 	}
 }
 
