@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -52,7 +55,7 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	if len(e.Targets) > 0 {
 		fmt.Fprintln(w, "\ntargets, as they resolve now:")
 		for _, t := range e.Targets {
-			fmt.Fprintf(w, "  %s (%s): %s\n", t.Name, t.Kind, resolveText(ctx, env, t, len(e.Services) > 0))
+			fmt.Fprintf(w, "  %s (%s): %s\n", t.Name, t.Kind, resolveText(ctx, env, t, e.Services))
 		}
 	}
 	if len(e.SteadyState) > 0 {
@@ -107,6 +110,61 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	}
 }
 
+// orEmpty makes a nil list an empty one, which JSON writes as [].
+func orEmpty[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
+}
+
+// writtenByService returns the service, if any, whose command line names
+// a path of the target's settings (-pidfile x, --pid-file=x), and the path.
+func writtenByService(spec any, services []*experiment.Service) (*experiment.Service, experiment.Path) {
+	for _, p := range settingPaths(reflect.ValueOf(spec)) {
+		for _, s := range services {
+			for _, arg := range s.Run {
+				if i := strings.IndexByte(arg, '='); i >= 0 && strings.HasPrefix(arg, "-") {
+					arg = arg[i+1:]
+				}
+				if arg == "" {
+					continue
+				}
+				if !filepath.IsAbs(arg) {
+					arg = filepath.Join(string(s.Dir), arg)
+				}
+				if filepath.Clean(arg) == filepath.Clean(string(p)) {
+					return s, p
+				}
+			}
+		}
+	}
+	return nil, ""
+}
+
+// settingPaths lists the paths set in a kind's settings.
+func settingPaths(v reflect.Value) []experiment.Path {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return settingPaths(v.Elem())
+		}
+	case reflect.Struct:
+		var out []experiment.Path
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				out = append(out, settingPaths(v.Field(i))...)
+			}
+		}
+		return out
+	case reflect.String:
+		if p, ok := v.Interface().(experiment.Path); ok && p != "" {
+			return []experiment.Path{p}
+		}
+	}
+	return nil
+}
+
 func fmtPlan(d time.Duration) string {
 	if d == 0 {
 		return "0s"
@@ -114,8 +172,10 @@ func fmtPlan(d time.Duration) string {
 	return d.String()
 }
 
-// resolveText says what a target would hit now.
-func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, hasServices bool) string {
+// resolveText says what a target would hit now. A target that selects by
+// a file one of the experiment's services writes (a pid file) is resolved
+// only once that service has started: what the file says now is stale.
+func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, services []*experiment.Service) string {
 	kind, ok := inject.LookupTarget(t.Kind)
 	if !ok {
 		return "unknown kind"
@@ -123,9 +183,12 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, has
 	if kind.Start != nil {
 		return "started with the run"
 	}
+	if s, p := writtenByService(t.Spec, services); s != nil {
+		return fmt.Sprintf("resolved when the service %s has started (it writes %s)", s.Name, p)
+	}
 	picked, matched, err := inject.Select(ctx, env, t.Name, kind, t.Spec)
 	switch {
-	case err != nil && matched == 0 && hasServices:
+	case err != nil && matched == 0 && len(services) > 0:
 		return fmt.Sprintf("%v (the experiment's services are not started here)", err)
 	case err != nil:
 		return err.Error()
@@ -171,70 +234,80 @@ func describeStep(ctx context.Context, env *inject.Env, e *experiment.Experiment
 	return out
 }
 
-// planJSON is one experiment's plan as --dry-run --json writes it.
+// planJSON is one experiment's plan as --dry-run --json writes it: what
+// the text plan says, with every setting as the run will use it.
 type planJSON struct {
-	File    string       `json:"file"`
-	Title   string       `json:"title"`
-	Seed    uint64       `json:"seed"`
-	Targets []targetPlan `json:"targets"`
-	Method  []stepPlan   `json:"method"`
+	File        string                `json:"file"`
+	Title       string                `json:"title"`
+	Seed        uint64                `json:"seed"`
+	Services    []*experiment.Service `json:"services"`
+	Load        []*experiment.Stream  `json:"load"`
+	Targets     []targetPlan          `json:"targets"`
+	SteadyState []*experiment.Check   `json:"steady_state"`
+	Method      []stepPlan            `json:"method"`
+	MethodEnds  string                `json:"method_ends"`
+	Rollbacks   []*experiment.Step    `json:"rollbacks"`
+	AbortWhen   []*experiment.Check   `json:"abort_when"`
+	Recovery    *experiment.Recovery  `json:"recovery"`
 }
 
 type targetPlan struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
 	Resolve string `json:"resolve"`
+	// Settings are the target kind's settings.
+	Settings any `json:"settings"`
 }
 
+// stepPlan is a step with when it starts; a fault step's with: is in
+// with.
 type stepPlan struct {
-	At         string `json:"at"`
-	Name       string `json:"name"`
-	Kind       string `json:"kind"`
-	Fault      string `json:"fault,omitempty"`
-	Target     string `json:"target,omitempty"`
-	For        string `json:"for,omitempty"`
-	Background bool   `json:"background,omitempty"`
+	At string `json:"at"`
+	*experiment.Step
+	// With is the fault's settings as the file writes them.
+	With any `json:"with,omitempty"`
 	// Effects say, for the faults that can, where the fault would act on
 	// each target and what it would install there.
 	Effects []string `json:"effects,omitempty"`
 }
 
-// dryRunJSON writes the plans as one JSON array.
+// dryRunJSON writes the plans as one JSON object, with the seed the run
+// would use.
 func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o runOptions) error {
-	plans := make([]planJSON, 0, len(exps))
+	plans := make([]json.RawMessage, 0, len(exps))
 	for i, e := range exps {
 		seed := o.seed + uint64(i)
 		env := inject.NewEnv(seed, nil)
-		p := planJSON{File: e.File, Title: e.Title, Seed: seed, Targets: []targetPlan{}, Method: []stepPlan{}}
+		p := planJSON{File: e.File, Title: e.Title, Seed: seed, Services: orEmpty(e.Services), Load: orEmpty(e.Load), Targets: []targetPlan{},
+			SteadyState: orEmpty(e.SteadyState), Method: []stepPlan{}, Rollbacks: orEmpty(e.Rollbacks), AbortWhen: orEmpty(e.AbortWhen), Recovery: e.Recovery}
 		for _, t := range e.Targets {
-			p.Targets = append(p.Targets, targetPlan{Name: t.Name, Kind: t.Kind, Resolve: resolveText(ctx, env, t, len(e.Services) > 0)})
+			p.Targets = append(p.Targets, targetPlan{Name: t.Name, Kind: t.Kind, Resolve: resolveText(ctx, env, t, e.Services), Settings: experiment.Settings(t.Spec)})
 		}
-		starts, _ := experiment.Timeline(e.Method)
+		starts, end := experiment.Timeline(e.Method)
 		for i, s := range e.Method {
-			sp := stepPlan{At: fmtPlan(starts[i]), Name: s.Name, Kind: s.Kind, Fault: s.Fault, Target: s.Target, Background: s.Background}
-			if s.Kind == experiment.StepFault && s.For > 0 {
-				sp.For = s.For.String()
-			}
+			sp := stepPlan{At: fmtPlan(starts[i]), Step: s, With: experiment.Settings(s.With)}
 			if s.Kind == experiment.StepFault {
 				sp.Effects = describeStep(ctx, env, e, s)
 			}
 			p.Method = append(p.Method, sp)
 		}
+		p.MethodEnds = fmtPlan(end)
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // "< 300ms" stays readable
+		if err := enc.Encode(p); err != nil {
+			return fmt.Errorf("plan of %s: %w", e.File, err)
+		}
 		// The plan shows values as substituted: secrets must not appear.
-		m := e.Masker()
-		p.Title = m.Replace(p.Title)
-		for i := range p.Targets {
-			p.Targets[i].Resolve = m.Replace(p.Targets[i].Resolve)
-		}
-		for i := range p.Method {
-			p.Method[i].Name = m.Replace(p.Method[i].Name)
-			for k, l := range p.Method[i].Effects {
-				p.Method[i].Effects[k] = m.Replace(l)
-			}
-		}
-		plans = append(plans, p)
+		plans = append(plans, json.RawMessage(e.Masker().Replace(b.String())))
 	}
 	enc := json.NewEncoder(io.out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(plans)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		ExitCode int               `json:"exit_code"`
+		DryRun   bool              `json:"dry_run"`
+		Seed     uint64            `json:"seed"`
+		Plans    []json.RawMessage `json:"plans"`
+	}{exitPassed, true, o.seed, plans})
 }

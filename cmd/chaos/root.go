@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -23,34 +24,77 @@ import (
 	_ "github.com/gamedayhq/chaos/internal/inject/swarm"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; the
+// module version in the build info, which go install records, comes first.
 var version = ""
 
+// toolVersion is chaos's version as journals and the Toxiproxy API give
+// it: one word.
 func toolVersion() string {
-	if version != "" {
-		return version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	// Built from a checkout: name the commit, when the build recorded it.
-	v, modified := "dev", false
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision" && len(s.Value) >= 12:
-			v += "+" + s.Value[:12]
-		case s.Key == "vcs.modified":
-			modified = s.Value == "true"
+	bi, _ := debug.ReadBuildInfo()
+	short, _ := versionOf(bi, version)
+	return short
+}
+
+// versionLine is what chaos version prints after "chaos ".
+func versionLine() string {
+	bi, _ := debug.ReadBuildInfo()
+	_, long := versionOf(bi, version)
+	return long
+}
+
+// versionOf reads the version from the build info: the module version
+// (go install ...@v1.2.3), else the one ldflags set, else dev; and the VCS
+// commit the build recorded (a build from a checkout), which long adds.
+func versionOf(bi *debug.BuildInfo, ldflags string) (short, long string) {
+	var rev, at string
+	modified := false
+	if bi != nil {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			short = v
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
 		}
 	}
-	if modified {
-		v += "-modified"
+	if len(rev) > 12 {
+		rev = rev[:12]
 	}
-	return v
+	switch {
+	case short != "":
+	case ldflags != "":
+		short = ldflags
+	case rev != "":
+		short = "dev+" + rev
+		if modified {
+			short += "-modified"
+		}
+	default:
+		short = "dev"
+	}
+	long = short
+	if rev != "" {
+		var extra []string
+		extra = append(extra, "commit "+rev)
+		if at != "" {
+			extra = append(extra, at)
+		}
+		if modified {
+			extra = append(extra, "modified")
+		}
+		long += " (" + strings.Join(extra, ", ") + ")"
+	}
+	if bi != nil && bi.GoVersion != "" {
+		long += ", built with " + bi.GoVersion
+	}
+	return short, long
 }
 
 // stdio is the process state commands use: streams, environment, signals.
@@ -196,6 +240,11 @@ func executeRoot(root *cobra.Command, args []string, io *stdio) (code int) {
 		return int(s)
 	}
 	fmt.Fprintln(io.err, "chaos: "+err.Error())
+	return exitCode(err)
+}
+
+// exitCode is the exit code of a command's error.
+func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -221,7 +270,7 @@ error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
   chaos run --var port=19090 --report-dir out experiments/proxy-latency.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       toolVersion(),
+		Version:       versionLine(),
 	}
 	root.SetVersionTemplate("chaos {{.Version}}\n")
 	root.SetOut(io.out)
@@ -239,6 +288,7 @@ error 4 (also an internal error in chaos), revert-failed 5, interrupted 130.`,
 		newTargetsCmd(io),
 		newProxyCmd(io),
 		newSchemaCmd(io),
+		newExplainCmd(io),
 		newVersionCmd(io),
 		newWatchdogCmd(io),
 		newStressWorkerCmd(),
@@ -253,7 +303,7 @@ func newVersionCmd(io *stdio) *cobra.Command {
 		Example: "  chaos version",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(io.out, "chaos %s\n", toolVersion())
+			fmt.Fprintf(io.out, "chaos %s\n", versionLine())
 			return nil
 		},
 	}

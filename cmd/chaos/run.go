@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,14 +79,20 @@ interrupted 130.`,
   chaos run --only method experiments/proxy-latency.yaml  # a gameday: only inject`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			return runExperiments(cmd.Context(), io, files, o)
+			err := runExperiments(cmd.Context(), io, files, o)
+			var s silent
+			if o.json && err != nil && !errors.As(err, &s) {
+				// Failed before any result: the JSON says why.
+				failureJSON(io, err)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.reportDir, "report-dir", "", "write reports into `DIR` (default chaos-report/RUN-ID; with several files, DIR/NAME for each file NAME.yaml; every experiment of the call has the same RUN-ID)")
 	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE`")
 	f.StringVar(&o.ledgerDir, "ledger", "", "keep the ledger in `DIR` (default: the state directory described above)")
-	f.BoolVar(&o.json, "json", false, "write the results (with --dry-run, the plans) as JSON on stdout")
+	f.BoolVar(&o.json, "json", false, "write one JSON object on stdout: the results, the plans with --dry-run, or the problems of invalid files")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve the targets and print the plan without touching anything")
 	f.StringSliceVar(&o.only, "only", nil, "run only these phases: before, method (or during), after (comma-separated)")
@@ -136,6 +143,14 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	if err != nil {
 		return err
 	}
+	// The seed is picked before a dry run too, whose plan shows the
+	// picks it makes.
+	if o.seed == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		o.seed = binary.LittleEndian.Uint64(b[:]) >> 1
+	}
+	seed := o.seed
 	if o.dryRun {
 		return dryRun(ctx, io, exps, o)
 	}
@@ -156,12 +171,6 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		case <-callDone:
 		}
 	}()
-	seed := o.seed
-	if seed == 0 {
-		var b [8]byte
-		rand.Read(b[:])
-		seed = binary.LittleEndian.Uint64(b[:]) >> 1
-	}
 
 	// One run ID for the call: it names the default report directory and
 	// is the run ID of every experiment's journal.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,6 +71,48 @@ func TestExperimentsMatchSchema(t *testing.T) {
 	for _, f := range []string{"unknown-key-top", "bad-duration", "unknown-fault-param", "step-two-kinds"} {
 		if check("testdata/invalid/"+f+".yaml") == nil {
 			t.Errorf("invalid experiment %s matches the schema", f)
+		}
+	}
+}
+
+// TestSchemaDescribesEverything fails when a key of the format, or of a
+// registered kind, has no description, or when a fault's settings are an
+// anonymous alternative: the schema and the reference both come from
+// them.
+func TestSchemaDescribesEverything(t *testing.T) {
+	b, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n any, path string)
+	walk = func(n any, path string) {
+		switch n := n.(type) {
+		case map[string]any:
+			props, _ := n["properties"].(map[string]any)
+			for k, v := range props {
+				if d, _ := v.(map[string]any)["description"].(string); d == "" {
+					t.Errorf("%s/properties/%s has no description: give its field a doc tag", path, k)
+				}
+			}
+			for k, v := range n {
+				walk(v, path+"/"+k)
+			}
+		case []any:
+			for i, v := range n {
+				walk(v, fmt.Sprintf("%s/%d", path, i))
+			}
+		}
+	}
+	walk(s, "#")
+	step := s.(map[string]any)["$defs"].(map[string]any)["step"].(map[string]any)["oneOf"].([]any)[0].(map[string]any)
+	for i, alt := range step["properties"].(map[string]any)["with"].(map[string]any)["anyOf"].([]any) {
+		a := alt.(map[string]any)
+		if a["title"] == nil || a["description"] == nil || a["examples"] == nil {
+			t.Errorf("fault settings %d (%v) need a title, a description and an example: give the fault a Doc", i, a["title"])
 		}
 	}
 }

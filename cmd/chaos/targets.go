@@ -30,7 +30,7 @@ is touched.`,
 			env := inject.NewEnv(seed, nil)
 			defer env.Close()
 			for _, t := range e.Targets {
-				fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("%s (%s): %s\n", t.Name, t.Kind, resolveText(cmd.Context(), env, t, len(e.Services) > 0))))
+				fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("%s (%s): %s\n", t.Name, t.Kind, resolveText(cmd.Context(), env, t, e.Services))))
 				for _, s := range e.Method {
 					if s.Kind != experiment.StepFault || s.Target != t.Name {
 						continue

@@ -78,7 +78,7 @@ func run(ctx context.Context, e *experiment.Exec, capture bool) (Result, error) 
 		argv = []string{"/bin/sh", "-c", e.Run[0]}
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = e.Dir
+	cmd.Dir = string(e.Dir)
 	if len(e.Env) > 0 {
 		cmd.Env = os.Environ()
 		for k, v := range e.Env {
@@ -96,7 +96,7 @@ func run(ctx context.Context, e *experiment.Exec, capture bool) (Result, error) 
 	if e.Dir != "" {
 		// The child changes into it after the fork, where a missing
 		// directory would read as a missing command.
-		if fi, err := os.Stat(e.Dir); err != nil || !fi.IsDir() {
+		if fi, err := os.Stat(string(e.Dir)); err != nil || !fi.IsDir() {
 			if err == nil {
 				err = errors.New("not a directory")
 			}

@@ -371,7 +371,7 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 		case seen[k.Value]:
 			d.errorf(k, "key %q is set twice in %s", k.Value, what)
 		case idx < 0:
-			d.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, keys(fs)))
+			d.errorf(k, "%s", unknownKey(k.Value, what, keys(fs)))
 			misspelt[suggest(k.Value, keys(fs))] = true
 		default:
 			fw := fmt.Sprintf("%s in %s", k.Value, what)

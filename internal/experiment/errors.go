@@ -132,6 +132,15 @@ func didYouMean(word string, known []string) string {
 	return ""
 }
 
+// unknownKey is the message for a key that is not one of known: the key
+// meant, when one is close, and always the keys that are valid.
+func unknownKey(key, what string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("unknown key %q in %s: it takes no keys", key, what)
+	}
+	return fmt.Sprintf("unknown key %q in %s%s (valid keys: %s)", key, what, didYouMean(key, known), strings.Join(slices.Sorted(slices.Values(known)), ", "))
+}
+
 // editDistance is the optimal string alignment distance: insertions,
 // deletions, substitutions and swaps of neighbours each cost one, so "delya"
 // is one edit from "delay". rows is scratch space, reused between calls.

@@ -31,23 +31,21 @@ const (
 
 // Experiment is one experiment file, loaded, substituted and validated.
 type Experiment struct {
-	File        string     `json:"file" yaml:"-"`
-	Version     string     `json:"version" yaml:"version" chaos:"required"`
-	Title       string     `json:"title" yaml:"title" chaos:"required"`
-	Description string     `json:"description,omitempty" yaml:"description"`
-	Tags        []string   `json:"tags,omitempty" yaml:"tags"`
-	Vars        VarList    `json:"-" yaml:"vars"`
-	Services    []*Service `json:"services,omitempty" yaml:"services" what:"service"`
-	Targets     TargetList `json:"targets,omitempty" yaml:"targets"`
-	Load        []*Stream  `json:"load,omitempty" yaml:"load" what:"load stream"`
-	SteadyState []*Check   `json:"steady_state,omitempty" yaml:"steady_state" what:"check"`
-	Method      []*Step    `json:"method,omitempty" yaml:"method" what:"step"`
-	Rollbacks   []*Step    `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step"`
-	AbortWhen   []*Check   `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition"`
-	Recovery    *Recovery  `json:"recovery,omitempty" yaml:"recovery"`
-	// MaxDuration ends the run, as an abort that reverts every fault, once
-	// it has run this long; zero is no limit.
-	MaxDuration Duration       `json:"max_duration,omitempty" yaml:"max_duration"`
+	File        string         `json:"file" yaml:"-"`
+	Version     string         `json:"version" yaml:"version" chaos:"required" doc:"the format version: v1"`
+	Title       string         `json:"title" yaml:"title" chaos:"required" doc:"what the experiment shows, in one line"`
+	Description string         `json:"description,omitempty" yaml:"description" doc:"more about it, shown in reports"`
+	Tags        []string       `json:"tags,omitempty" yaml:"tags" doc:"words to group experiments by"`
+	Vars        VarList        `json:"-" yaml:"vars" doc:"variables for ${NAME}: text, numbers or booleans; --var NAME=VALUE overrides them"`
+	Services    []*Service     `json:"services,omitempty" yaml:"services" what:"service" doc:"processes the run starts before anything else and stops at its end"`
+	Targets     TargetList     `json:"targets,omitempty" yaml:"targets" doc:"what faults act on, by name: processes, containers, fault proxies"`
+	Load        []*Stream      `json:"load,omitempty" yaml:"load" what:"load stream" doc:"traffic sent at a steady rate for the whole run, judged by checks with from"`
+	SteadyState []*Check       `json:"steady_state,omitempty" yaml:"steady_state" what:"check" doc:"the hypothesis: checks that must hold before, during and after the method"`
+	Method      []*Step        `json:"method,omitempty" yaml:"method" what:"step" doc:"the steps run one after the other: faults, waits, probes, asserts, commands"`
+	Rollbacks   []*Step        `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step" doc:"steps run after the method, on every path (also after an abort or an error): to put back what the method changed beyond its faults"`
+	AbortWhen   []*Check       `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition" doc:"safety checks: when one fails, the run stops, every fault is reverted and the verdict is aborted"`
+	Recovery    *Recovery      `json:"recovery,omitempty" yaml:"recovery" doc:"how soon the hypothesis must hold again after the faults are gone"`
+	MaxDuration Duration       `json:"max_duration,omitempty" yaml:"max_duration" doc:"the run aborts itself once it has run this long, every fault reverted (verdict aborted); no limit when not set"`
 	Secrets     []string       `json:"-" yaml:"-"`
 	Resolved    map[string]any `json:"-" yaml:"-"`
 }
@@ -56,18 +54,18 @@ type Experiment struct {
 // at the end.
 type Service struct {
 	Pos   Pos               `json:"-" yaml:"-"`
-	Name  string            `json:"name" yaml:"name" chaos:"required"`
-	Run   []string          `json:"run" yaml:"run" chaos:"required"`
-	Env   map[string]string `json:"env,omitempty" yaml:"env"`
-	Dir   string            `json:"dir,omitempty" yaml:"dir"`
-	Ready *Ready            `json:"ready,omitempty" yaml:"ready"`
+	Name  string            `json:"name" yaml:"name" chaos:"required" doc:"the service's name, also its log file's name in the report directory"`
+	Run   []string          `json:"run" yaml:"run" chaos:"required" doc:"the command and its arguments, run without a shell (a relative command path is taken from dir, else from the experiment file's directory)"`
+	Env   map[string]string `json:"env,omitempty" yaml:"env" doc:"environment variables added to chaos's own"`
+	Dir   Path              `json:"dir,omitempty" yaml:"dir" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
+	Ready *Ready            `json:"ready,omitempty" yaml:"ready" doc:"a probe polled until it passes before the run goes on: the service is ready"`
 	// Grace is how long the service has to exit after SIGTERM before it is
 	// killed.
-	Grace Duration `json:"grace" yaml:"grace"`
+	Grace Duration `json:"grace" yaml:"grace" doc:"how long the service has to exit after SIGTERM before it is killed"`
 	// MayExit says the service may exit while the run is in progress (a
 	// one-off job, or a process the method kills). Otherwise its exit once
 	// it was ready makes the run an error.
-	MayExit bool `json:"may_exit,omitempty" yaml:"may_exit"`
+	MayExit bool `json:"may_exit,omitempty" yaml:"may_exit" doc:"the service may exit during the run (a one-off job, a process the method kills); otherwise its exit makes the run an error"`
 }
 
 // SetDefaults gives a service five seconds to stop.
@@ -120,12 +118,12 @@ func (l TargetList) Get(name string) *Target {
 // kinds embed it inline.
 type Selection struct {
 	// Pick chooses at random among the matches: all (default), N or N%.
-	Pick Pick `json:"pick" yaml:"pick"`
+	Pick Pick `json:"pick" yaml:"pick" doc:"how many of the matches are hit, chosen at random with the run's seed: all, N or N%"`
 	// Max refuses the run when more than Max things match: a cap on the
 	// blast radius. Zero means the kind's default.
-	Max int `json:"max,omitempty" yaml:"max"`
+	Max int `json:"max,omitempty" yaml:"max" doc:"refuse the run when more than this many match: a cap on the blast radius (0: the kind's default)"`
 	// Empty says what to do when nothing matches: "fail" (default) or "skip".
-	Empty string `json:"empty,omitempty" yaml:"empty"`
+	Empty string `json:"empty,omitempty" yaml:"empty" doc:"fail (default): a target that matches nothing is an error; skip: the steps on it are skipped"`
 }
 
 // Validate checks the blast-radius settings.
@@ -148,20 +146,20 @@ func (e errorString) Error() string { return string(e) }
 // stream's own that names a catalog stream kind (http:, exec:, tcp:).
 type Stream struct {
 	Pos  Pos    `json:"-" yaml:"-"`
-	Name string `json:"name" yaml:"name" chaos:"required"`
+	Name string `json:"name" yaml:"name" chaos:"required" doc:"the stream's name, for from in checks"`
 	// Kind is the stream kind; Spec its settings, as the catalog's type for
 	// the kind.
 	Kind string `json:"kind" yaml:"-"`
 	Spec any    `json:"spec" yaml:"-"`
 	// HTTP is Spec for http streams, nil for the other kinds.
 	HTTP        *HTTPRequest `json:"-" yaml:"-"`
-	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required"`
-	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight"`
-	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms"`
-	Window      Duration     `json:"window" yaml:"window"`
+	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required" doc:"requests per unit of time, sent on schedule whatever the answers (an open model)"`
+	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight" doc:"the most requests waiting for an answer at once; past it, a request due is not sent and counts as an error (0: rate × timeout plus a margin, at most 10000)"`
+	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long one request may take"`
+	Window      Duration     `json:"window" yaml:"window" doc:"the length of the windows the stream's figures are counted in"`
 	// Success lists the status codes that count as success; by default any
 	// 2xx or 3xx.
-	Success []int `json:"success,omitempty" yaml:"success"`
+	Success []int `json:"success,omitempty" yaml:"success" doc:"the status codes that count as success (default: any 2xx or 3xx)"`
 }
 
 // The slowest and fastest rates of a load stream.
@@ -204,10 +202,10 @@ func (s *Stream) Describe() string {
 
 // HTTPRequest is an HTTP request as load streams and probes send it.
 type HTTPRequest struct {
-	Method  string            `json:"method,omitempty" yaml:"method"`
-	URL     string            `json:"url" yaml:"url" chaos:"required"`
-	Headers map[string]string `json:"headers,omitempty" yaml:"headers"`
-	Body    string            `json:"body,omitempty" yaml:"body"`
+	Method  string            `json:"method,omitempty" yaml:"method" doc:"the HTTP method"`
+	URL     string            `json:"url" yaml:"url" chaos:"required" doc:"the URL, http:// or https://"`
+	Headers map[string]string `json:"headers,omitempty" yaml:"headers" doc:"request headers"`
+	Body    string            `json:"body,omitempty" yaml:"body" doc:"the request body"`
 }
 
 // SetDefaults sends GET.
@@ -291,13 +289,13 @@ func (c *Check) Runs(phase string) bool {
 
 // LoadExpect is what a load stream's recent windows must show.
 type LoadExpect struct {
-	P50     DurationCond `json:"p50,omitzero" yaml:"p50"`
-	P90     DurationCond `json:"p90,omitzero" yaml:"p90"`
-	P99     DurationCond `json:"p99,omitzero" yaml:"p99"`
-	Max     DurationCond `json:"max,omitzero" yaml:"max"`
-	Success PercentCond  `json:"success,omitzero" yaml:"success"`
-	RPS     NumberCond   `json:"rps,omitzero" yaml:"rps"`
-	Errors  NumberCond   `json:"errors,omitzero" yaml:"errors"`
+	P50     DurationCond `json:"p50,omitzero" yaml:"p50" doc:"the median latency, as a comparison such as '< 100ms'"`
+	P90     DurationCond `json:"p90,omitzero" yaml:"p90" doc:"the 90th percentile latency"`
+	P99     DurationCond `json:"p99,omitzero" yaml:"p99" doc:"the 99th percentile latency, as a comparison such as '< 300ms'"`
+	Max     DurationCond `json:"max,omitzero" yaml:"max" doc:"the slowest request"`
+	Success PercentCond  `json:"success,omitzero" yaml:"success" doc:"the share of requests that succeeded, as a comparison such as '>= 99.5%'"`
+	RPS     NumberCond   `json:"rps,omitzero" yaml:"rps" doc:"requests completed per second"`
+	Errors  NumberCond   `json:"errors,omitzero" yaml:"errors" doc:"the number of failed requests"`
 }
 
 // Validate requires at least one expectation.
@@ -372,11 +370,11 @@ func (s *Step) nameIfUnnamed(name string) {
 
 // Exec is a command a step runs.
 type Exec struct {
-	Run     []string          `json:"run" yaml:"run" chaos:"required"`
-	Shell   bool              `json:"shell,omitempty" yaml:"shell"`
-	Env     map[string]string `json:"env,omitempty" yaml:"env"`
-	Dir     string            `json:"dir,omitempty" yaml:"dir"`
-	Timeout Duration          `json:"timeout" yaml:"timeout" min:"1ms"`
+	Run     []string          `json:"run" yaml:"run" chaos:"required" doc:"the command and its arguments, run without a shell unless shell is true (a relative command path is taken from dir, else from the experiment file's directory)"`
+	Shell   bool              `json:"shell,omitempty" yaml:"shell" doc:"run the one string in run with /bin/sh -c"`
+	Env     map[string]string `json:"env,omitempty" yaml:"env" doc:"environment variables added to chaos's own"`
+	Dir     Path              `json:"dir,omitempty" yaml:"dir" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
+	Timeout Duration          `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long the command may run before it is killed"`
 }
 
 // SetDefaults gives commands a minute.
@@ -419,7 +417,7 @@ func checkCommand(run []string, env map[string]string) error {
 // Recovery says how soon the hypothesis must hold again once the faults are
 // removed.
 type Recovery struct {
-	Within Duration `json:"within" yaml:"within" chaos:"required"`
+	Within Duration `json:"within" yaml:"within" chaos:"required" doc:"the longest the hypothesis may take to hold again once the faults are removed"`
 }
 
 // Selected returns the selection; target kinds that embed Selection get this

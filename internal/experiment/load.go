@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -205,7 +206,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, d.errs
 	}
 
-	sc := &scope{lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc), roots: expandedAtRun(doc)}
+	sc := &scope{fileDir: fileDir(file), lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc), roots: expandedAtRun(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
 	masked := map[*yaml.Node]string{}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
@@ -229,6 +230,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	}
 	d.decodeFaults(exp)
 	d.check(exp, doc)
+	resolvePaths(reflect.ValueOf(exp), fileDir(file))
 	if d.problems() > 0 {
 		return nil, d.list()
 	}
@@ -269,6 +271,9 @@ func (d *decoder) vars(doc *yaml.Node, sc *scope, overrides map[string]string) m
 			switch {
 			case !validName(k.Value):
 				d.errorf(k, "variable name %q: use letters, digits, _ and -", k.Value)
+				continue
+			case k.Value == "file_dir":
+				d.errorf(k, "variable name %q is reserved: ${file_dir} is the experiment file's directory", k.Value)
 				continue
 			case slices.Contains(runtimeVars, k.Value):
 				d.errorf(k, "variable name %q is reserved: ${%s} is set for each request", k.Value, k.Value)

@@ -123,7 +123,7 @@ func (r *Ready) decodeNode(d *decoder, n *yaml.Node, what string) {
 			spec, _ := d.catalog.NewProbe(k.Value)
 			if spec == nil {
 				known := append([]string{"within", "interval"}, d.catalog.ProbeKinds()...)
-				d.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, known))
+				d.errorf(k, "%s", unknownKey(k.Value, what, known))
 				return
 			}
 			r.Probe.decodeKind(d, k, v, what)
@@ -192,7 +192,7 @@ func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 				d.errorf(v, "retries must be 0 or more")
 			}
 		default:
-			d.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, checkKeys))
+			d.errorf(k, "%s", unknownKey(k.Value, what, checkKeys))
 		}
 	})
 	if !ok {
@@ -256,7 +256,7 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
 		w := fmt.Sprintf("%s in %s step", k.Value, s.Kind)
 		if !slices.Contains(allowed, k.Value) {
 			all := slices.Concat(stepKeys[StepFault], stepKeys[StepProbe], stepKeys[StepExec])
-			msg := fmt.Sprintf("unknown key %q in %s step%s", k.Value, s.Kind, didYouMean(k.Value, allowed))
+			msg := unknownKey(k.Value, s.Kind+" step", allowed)
 			if slices.Contains(all, k.Value) {
 				msg = fmt.Sprintf("key %q does not belong in a %s step (it takes %s)", k.Value, s.Kind, strings.Join(allowed, ", "))
 			}

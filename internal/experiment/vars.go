@@ -142,6 +142,8 @@ func expandedAtRun(doc *yaml.Node) map[*yaml.Node]refMode {
 
 // scope resolves ${...} references while the file is loaded.
 type scope struct {
+	// fileDir is ${file_dir}: the experiment file's directory.
+	fileDir string
 	vars    map[string]string
 	secret  map[string]bool
 	outputs map[string]bool // step outputs named with as:
@@ -166,8 +168,8 @@ type scope struct {
 }
 
 func (sc *scope) knownNames() []string {
-	if len(sc.known) != len(sc.vars)+len(runtimeVars) {
-		sc.known = append(slices.Collect(maps.Keys(sc.vars)), runtimeVars...)
+	if len(sc.known) != len(sc.vars)+len(runtimeVars)+1 {
+		sc.known = append(slices.Collect(maps.Keys(sc.vars)), append(runtimeVars, "file_dir")...)
 	}
 	return sc.known
 }
@@ -270,6 +272,8 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 		return v, true, false, nil
 	}
 	switch {
+	case name == "file_dir":
+		return sc.fileDir, false, false, nil
 	case name == "seq" && sc.mode != perRequest:
 		return "", false, false, errors.New("${seq} numbers the requests of a load stream: it can be used in the url, body and headers of load requests only")
 	case name == "uuid" && sc.mode == byLoader:

@@ -49,6 +49,8 @@ type TargetKind struct {
 	Resolve func(ctx context.Context, env *Env, spec any) ([]Target, error)
 	// DefaultMax caps the matches when the target sets no max; 0 is no cap.
 	DefaultMax int
+	// Doc describes the kind for the schema and the reference.
+	Doc experiment.Doc
 	// Start, when set, starts a target that must run for the whole
 	// experiment, such as a proxy that traffic flows through. The closer,
 	// which the runner stores in the Env, stops it.
@@ -100,6 +102,8 @@ type FaultKind struct {
 	Name   string
 	// New returns new, default settings for the fault.
 	New func() Fault
+	// Doc describes the fault for the schema and the reference.
+	Doc experiment.Doc
 }
 
 // Undo is how to remove one applied fault from one target.

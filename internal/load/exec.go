@@ -29,15 +29,22 @@ func ExitClass(code int) string { return "exit_" + strconv.Itoa(code) }
 type ExecRequest struct {
 	// Run is the command and its arguments, run without a shell unless
 	// Shell is set (then Run is one string).
-	Run   []string          `yaml:"run" json:"run" chaos:"required"`
-	Shell bool              `yaml:"shell" json:"shell,omitempty"`
-	Env   map[string]string `yaml:"env" json:"env,omitempty"`
-	Dir   string            `yaml:"dir" json:"dir,omitempty"`
+	Run   []string          `yaml:"run" json:"run" chaos:"required" doc:"the command and its arguments, run without a shell unless shell is true (a relative command path is taken from dir)"`
+	Shell bool              `yaml:"shell" json:"shell,omitempty" doc:"run the one string in run with /bin/sh -c"`
+	Env   map[string]string `yaml:"env" json:"env,omitempty" doc:"environment variables added to chaos's own"`
+	Dir   experiment.Path   `yaml:"dir" json:"dir,omitempty" doc:"the working directory (default: the experiment file's directory; a relative one is taken from there)"`
 	// ExitCode is what the exit code of a success must be: 0 by default.
 	ExitCode experiment.NumberCond `yaml:"exit_code" json:"exit_code,omitzero" doc:"what a success's exit code must be (default 0)"`
 	// StdoutMatch is a regular expression a success's stdout must match,
 	// without its last line break (so that $ ends the last line).
 	StdoutMatch experiment.Regexp `yaml:"stdout_match" json:"stdout_match,omitzero" doc:"a regular expression a success's stdout must match"`
+}
+
+// DefaultDir runs the command in dir unless the settings name a directory.
+func (r *ExecRequest) DefaultDir(dir experiment.Path) {
+	if r.Dir == "" {
+		r.Dir = dir
+	}
 }
 
 // Validate checks the command line.
@@ -82,6 +89,10 @@ func init() {
 	RegisterKind(Kind{
 		Name: "exec",
 		New:  func() any { return &ExecRequest{} },
+		Doc: experiment.Doc{
+			Summary: "Each request runs a command to completion, started at the stream's rate whether earlier ones finished or not; the stream's timeout kills one still running (a timeout). It succeeds when its exit code is exit_code's and stdout matches stdout_match.",
+			Example: "{run: [redis-cli, -p, \"6379\", ping], stdout_match: PONG}",
+		},
 		Configure: func(s *Stream, spec any) error {
 			r := spec.(*ExecRequest)
 			timeout := s.Timeout

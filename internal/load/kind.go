@@ -20,6 +20,9 @@ type Kind struct {
 	// Configure makes s send requests as the settings say: it sets its
 	// HTTP request or its Sender.
 	Configure func(s *Stream, spec any) error
+	// Doc describes the kind for the schema and the reference; Example is
+	// the kind's settings, the value of its key in a stream.
+	Doc experiment.Doc
 }
 
 var (
@@ -70,6 +73,10 @@ func init() {
 	RegisterKind(Kind{
 		Name: "http",
 		New:  func() any { return &experiment.HTTPRequest{} },
+		Doc: experiment.Doc{
+			Summary: "Each request is an HTTP request; it succeeds with a status in success (default: any 2xx or 3xx). The url, headers and body may use ${seq} (the request's number) and ${uuid} (new for each request).",
+			Example: "{url: \"http://127.0.0.1:8080/cart/42\"}",
+		},
 		Configure: func(s *Stream, spec any) error {
 			r := spec.(*experiment.HTTPRequest)
 			h := http.Header{}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
 // TCPRequest is a tcp stream's request: a new connection, an optional
@@ -108,6 +110,10 @@ func init() {
 	RegisterKind(Kind{
 		Name: "tcp",
 		New:  func() any { return &TCPRequest{} },
+		Doc: experiment.Doc{
+			Summary: "Each request opens a new TCP connection, sends send, reads back a reply that must start with reply (when set), and closes; the stream's timeout bounds the whole exchange.",
+			Example: "{address: \"127.0.0.1:6379\", send: \"PING\\r\\n\", reply: \"+PONG\"}",
+		},
 		Configure: func(s *Stream, spec any) error {
 			r := spec.(*TCPRequest)
 			s.Sender = &tcpSender{addr: r.Address, send: []byte(r.Send), reply: []byte(r.Reply)}

@@ -28,10 +28,10 @@ func (s *ExecSpec) Validate() error { return s.Exec.Validate() }
 
 // ExecExpect is what the command must show; by default exit code 0.
 type ExecExpect struct {
-	ExitCode       experiment.NumberCond `yaml:"exit_code" json:"exit_code,omitzero"`
-	StdoutContains string                `yaml:"stdout_contains" json:"stdout_contains,omitempty"`
-	StdoutRegex    experiment.Regexp     `yaml:"stdout_regex" json:"stdout_regex,omitzero"`
-	StderrContains string                `yaml:"stderr_contains" json:"stderr_contains,omitempty"`
+	ExitCode       experiment.NumberCond `yaml:"exit_code" json:"exit_code,omitzero" doc:"the exit code, a number or a comparison such as '!= 0' (default 0)"`
+	StdoutContains string                `yaml:"stdout_contains" json:"stdout_contains,omitempty" doc:"text the standard output must contain"`
+	StdoutRegex    experiment.Regexp     `yaml:"stdout_regex" json:"stdout_regex,omitzero" doc:"a regular expression the standard output must match"`
+	StderrContains string                `yaml:"stderr_contains" json:"stderr_contains,omitempty" doc:"text the standard error must contain"`
 	// Latency bounds how long the command ran.
 	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero" doc:"how long the command may run, such as \"< 2s\""`
 	// StdoutValue is a number read from stdout and what it must be.
@@ -187,7 +187,13 @@ func init() {
 	Register(Kind{
 		Name: "exec",
 		New:  func() (any, any) { return &ExecSpec{}, &ExecExpect{} },
-		Run:  runExec,
+		Doc: experiment.Doc{
+			Summary: "Runs a command to completion. Without expect, exit code 0 passes.",
+			Example: "{run: [./check.sh, --quick], timeout: 5s}",
+			Expect:  "{exit_code: 0, stdout_contains: ready}",
+			Outputs: []string{"exit_code: the command's exit code", "stdout: its standard output, trimmed", "stderr: its standard error, trimmed", "value: the number stdout_value read, if set"},
+		},
+		Run: runExec,
 	})
 }
 

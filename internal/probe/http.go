@@ -20,7 +20,7 @@ import (
 // HTTPSpec is an HTTP probe: one request.
 type HTTPSpec struct {
 	experiment.HTTPRequest `yaml:",inline"`
-	Timeout                experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
+	Timeout                experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms" doc:"how long the request may take, answer included"`
 }
 
 // SetDefaults sends GET with a 5 s timeout.
@@ -35,15 +35,15 @@ func (s *HTTPSpec) Validate() error { return s.HTTPRequest.Validate() }
 // HTTPExpect is what the response must show. With nothing set, any 2xx
 // status passes.
 type HTTPExpect struct {
-	Status       Status                        `yaml:"status" json:"status,omitzero"`
-	BodyContains string                        `yaml:"body_contains" json:"body_contains,omitempty"`
-	BodyRegex    experiment.Regexp             `yaml:"body_regex" json:"body_regex,omitzero"`
-	JSON         map[string]experiment.Matcher `yaml:"json" json:"json,omitempty"`
-	Latency      experiment.DurationCond       `yaml:"latency" json:"latency,omitzero"`
+	Status       Status                        `yaml:"status" json:"status,omitzero" doc:"the status: 200, a class such as 2xx, or a list of either (default: any 2xx, unless error is set)"`
+	BodyContains string                        `yaml:"body_contains" json:"body_contains,omitempty" doc:"text the body must contain"`
+	BodyRegex    experiment.Regexp             `yaml:"body_regex" json:"body_regex,omitzero" doc:"a regular expression the body must match"`
+	JSON         map[string]experiment.Matcher `yaml:"json" json:"json,omitempty" doc:"values in a JSON body, by path (a.b.0.c): each a value to equal, or a comparison such as '> 3'"`
+	Latency      experiment.DurationCond       `yaml:"latency" json:"latency,omitzero" doc:"how long the answer may take, as a comparison such as '< 200ms'"`
 	// Error expects the request to fail, with an error containing this text
 	// ("connection refused", "timed out", "connection reset"), or any error
 	// for "any": a way to check that a dependency is cut.
-	Error string `yaml:"error" json:"error,omitempty"`
+	Error string `yaml:"error" json:"error,omitempty" doc:"expect the request to fail, with an error containing this text ('connection refused', 'timed out'), or any error with 'any': a way to check that a dependency is cut"`
 }
 
 // Status matches response codes: 200, a class such as 2xx, or a list of
@@ -240,12 +240,18 @@ func init() {
 	Register(Kind{
 		Name: "http",
 		New:  func() (any, any) { return &HTTPSpec{}, &HTTPExpect{} },
-		Run:  runHTTP,
+		Doc: experiment.Doc{
+			Summary: "Sends one HTTP request. Without expect, any 2xx status passes; a request that fails (refused, timed out) fails the observation unless error expects it.",
+			Example: "{url: http://127.0.0.1:8080/health, timeout: 2s}",
+			Expect:  `{status: 200, latency: "< 300ms", body_contains: ok}`,
+			Outputs: []string{"status: the status code", "body: the response body", "latency: how long the answer took", "json.PATH: each json value expected, as found"},
+		},
+		Run: runHTTP,
 	})
 }
 
 // JSONSchema describes a status expectation.
 func (Status) JSONSchema() map[string]any {
 	one := map[string]any{"type": []string{"string", "integer"}, "pattern": `^([1-5][0-9][0-9]|[1-5]xx)$`}
-	return map[string]any{"anyOf": []any{one, map[string]any{"type": "array", "items": one}}}
+	return map[string]any{"anyOf": []any{one, map[string]any{"type": "array", "items": one}}, "title": "status", "description": "a status code such as 200, a class such as 2xx, or a list of either"}
 }

@@ -32,7 +32,7 @@ type MetricsSpec struct {
 	// per-second increase of each sample, as PromQL's rate would.
 	Rate    experiment.Duration `yaml:"rate" json:"rate,omitempty" doc:"scrape twice this far apart and check each sample's per-second increase"`
 	Token   string              `yaml:"token" json:"token,omitempty" doc:"a bearer token, such as ${env:METRICS_TOKEN}"`
-	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
+	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms" doc:"how long each scrape may take"`
 }
 
 // SetDefaults gives each scrape 5 seconds.
@@ -306,6 +306,12 @@ func init() {
 	Register(Kind{
 		Name: "metrics",
 		New:  func() (any, any) { return &MetricsSpec{}, &MetricsExpect{} },
-		Run:  runMetrics,
+		Doc: experiment.Doc{
+			Summary: "Scrapes a /metrics endpoint (Prometheus text or OpenMetrics) and reads the samples of one metric whose labels include labels: their values, or with rate their per-second increase between two scrapes. The value expectation must hold for every matching sample; no matching sample is an error. Without expect, any sample passes.",
+			Example: "{url: \"http://127.0.0.1:8080/metrics\", name: http_requests_total, labels: {code: \"500\"}, rate: 5s}",
+			Expect:  "{value: \"< 1\"}",
+			Outputs: []string{"value: the sample's value, for a single sample", "rate: its per-second increase, with rate", "series: how many samples, for several", "values: the first samples with their values (rates: with rate), for several"},
+		},
+		Run: runMetrics,
 	})
 }

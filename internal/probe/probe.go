@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
 // Result is one observation.
@@ -49,6 +51,8 @@ type Kind struct {
 	// New returns pointers to new settings and expectations; expect is nil
 	// for kinds that take none.
 	New func() (spec, expect any)
+	// Doc describes the kind for the schema and the reference.
+	Doc experiment.Doc
 	// Run observes once. It must return when ctx is done.
 	Run func(ctx context.Context, spec, expect any) Result
 }

@@ -26,7 +26,7 @@ type PrometheusSpec struct {
 	// Token is sent as a bearer token; write it as ${env:NAME} so that it
 	// stays out of the file and is masked in the journal and reports.
 	Token   string              `yaml:"token" json:"token,omitempty" doc:"a bearer token, such as ${env:PROMETHEUS_TOKEN}"`
-	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
+	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms" doc:"how long the query may take"`
 }
 
 // SetDefaults gives the query 10 seconds.
@@ -181,6 +181,12 @@ func init() {
 	Register(Kind{
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
-		Run:  runPrometheus,
+		Doc: experiment.Doc{
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all is an error. Without expect, any result passes.",
+			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
+			Expect:  "{value: \"< 0.5\"}",
+			Outputs: []string{"value: the result, for a scalar or a single series", "series: how many series, for several", "values: the first series with their values, for several"},
+		},
+		Run: runPrometheus,
 	})
 }

@@ -10,8 +10,8 @@ import (
 
 // TCPSpec is a TCP connect probe.
 type TCPSpec struct {
-	Address string              `yaml:"address" json:"address" chaos:"required"`
-	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms"`
+	Address string              `yaml:"address" json:"address" chaos:"required" doc:"host:port to connect to"`
+	Timeout experiment.Duration `yaml:"timeout" json:"timeout" min:"1ms" doc:"how long the connect may take"`
 }
 
 // SetDefaults gives the connect 2 seconds.
@@ -25,7 +25,7 @@ func (s *TCPSpec) Validate() error {
 
 // TCPExpect is what the connect must show besides succeeding.
 type TCPExpect struct {
-	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero"`
+	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero" doc:"how long the connect may take, as a comparison such as '< 50ms'"`
 }
 
 func runTCP(ctx context.Context, specAny, expectAny any) Result {
@@ -55,6 +55,12 @@ func init() {
 	Register(Kind{
 		Name: "tcp",
 		New:  func() (any, any) { return &TCPSpec{}, &TCPExpect{} },
-		Run:  runTCP,
+		Doc: experiment.Doc{
+			Summary: "Opens a TCP connection and closes it. Without expect, a connect that succeeds passes.",
+			Example: "{address: 127.0.0.1:5432}",
+			Expect:  `{latency: "< 50ms"}`,
+			Outputs: []string{"latency: how long the connect took"},
+		},
+		Run: runTCP,
 	})
 }

@@ -59,4 +59,39 @@ func (Catalog) NewStream(kind string) any {
 	return k.New()
 }
 
-var _ experiment.Catalog = Catalog{}
+// DescribeTarget returns a target kind's doc.
+func (Catalog) DescribeTarget(kind string) experiment.Doc {
+	if k, ok := inject.LookupTarget(kind); ok {
+		return k.Doc
+	}
+	return experiment.Doc{}
+}
+
+// DescribeFault returns a fault's doc.
+func (Catalog) DescribeFault(targetKind, fault string) experiment.Doc {
+	if k, ok := inject.LookupFault(targetKind, fault); ok {
+		return k.Doc
+	}
+	return experiment.Doc{}
+}
+
+// DescribeProbe returns a probe kind's doc.
+func (Catalog) DescribeProbe(kind string) experiment.Doc {
+	if k, ok := probe.Lookup(kind); ok {
+		return k.Doc
+	}
+	return experiment.Doc{}
+}
+
+// DescribeStream returns a load stream kind's doc.
+func (Catalog) DescribeStream(kind string) experiment.Doc {
+	if k, ok := load.LookupKind(kind); ok {
+		return k.Doc
+	}
+	return experiment.Doc{}
+}
+
+var (
+	_ experiment.Catalog   = Catalog{}
+	_ experiment.Describer = Catalog{}
+)

@@ -210,7 +210,7 @@ func (r *run) startService(spec *experiment.Service) (*service, error) {
 		return nil, fmt.Errorf("start service %q: %w", spec.Name, err)
 	}
 	defer goWrite.Close()
-	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: spec.Run, Dir: spec.Dir, ExtraFiles: []*os.File{goRead}}
+	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: spec.Run, Dir: string(spec.Dir), ExtraFiles: []*os.File{goRead}}
 	cmd.Env = append(os.Environ(), shimEnv+"="+bin.Path)
 	for k, v := range spec.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)

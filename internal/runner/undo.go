@@ -64,8 +64,8 @@ func (r *run) commandUndo(kind, step string, e *experiment.Exec) inject.Undo {
 	} else {
 		c.Exec = *x.(*experiment.Exec)
 	}
-	if abs, err := filepath.Abs(c.Dir); err == nil {
-		c.Dir = abs
+	if abs, err := filepath.Abs(string(c.Dir)); err == nil {
+		c.Dir = experiment.Path(abs)
 	}
 	data, _ := json.Marshal(c)
 	return inject.Undo{Action: undoCommand, Target: inject.Target{Kind: kind, ID: step, Name: strings.Join(c.Run, " ")}, Data: data}

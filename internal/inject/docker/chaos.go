@@ -20,19 +20,19 @@ import (
 // TargetSpec selects containers in an experiment file; the selectors are
 // combined with AND.
 type TargetSpec struct {
-	Name      string            `yaml:"name" json:"name,omitempty"`
-	NameRegex string            `yaml:"name_regex" json:"name_regex,omitempty"`
-	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
-	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty"`
-	Image     string            `yaml:"image" json:"image,omitempty"`
+	Name      string            `yaml:"name" json:"name,omitempty" doc:"the container with this name"`
+	NameRegex string            `yaml:"name_regex" json:"name_regex,omitempty" doc:"a regular expression matched against container names"`
+	Labels    map[string]string `yaml:"labels" json:"labels,omitempty" doc:"containers that carry all these labels, with these values"`
+	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty" doc:"the containers of a Docker Compose project, or of one of its services"`
+	Image     string            `yaml:"image" json:"image,omitempty" doc:"containers made from this image"`
 
 	experiment.Selection `yaml:",inline" json:",inline"`
 }
 
 // ComposeSpec selects the containers of a compose project or service.
 type ComposeSpec struct {
-	Project string `yaml:"project" json:"project,omitempty"`
-	Service string `yaml:"service" json:"service,omitempty"`
+	Project string `yaml:"project" json:"project,omitempty" doc:"the Compose project name"`
+	Service string `yaml:"service" json:"service,omitempty" doc:"the Compose service name"`
 }
 
 // Validate requires at least one selector.
@@ -62,11 +62,21 @@ func init() {
 		New:        func() any { return &TargetSpec{} },
 		Resolve:    resolveTarget,
 		DefaultMax: DefaultMax,
+		Doc: experiment.Doc{
+			Summary: fmt.Sprintf("Containers on the Docker engine (DOCKER_HOST, else /var/run/docker.sock), selected by what all the selectors given match. At most %d may match unless max says otherwise.", DefaultMax),
+			Example: "{labels: {app: payment}, pick: 1}",
+		},
 	})
 	probe.Register(probe.Kind{
 		Name: "docker",
 		New:  func() (any, any) { return &ProbeSpec{}, &ProbeExpect{} },
-		Run:  runProbe,
+		Doc: experiment.Doc{
+			Summary: "Looks at the containers the selectors match, from the run's point of view: restarts from before the run's last kill, stop or restart of a container do not count. Without expect, running: true.",
+			Example: "{labels: {app: payment}, within: 20s}",
+			Expect:  "{running: true, min_restarts: 1}",
+			Outputs: []string{"count: how many containers matched", "id: the first container's short ID", "name: its name", "status: its status", "restarts: its restarts, counted as restarts is"},
+		},
+		Run: runProbe,
 	})
 }
 
@@ -115,12 +125,12 @@ func resolveTarget(ctx context.Context, env *inject.Env, spec any) ([]inject.Tar
 
 // ProbeSpec selects the containers a docker probe observes.
 type ProbeSpec struct {
-	Name      string            `yaml:"name" json:"name,omitempty"`
-	NameRegex string            `yaml:"name_regex" json:"name_regex,omitempty"`
-	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
-	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty"`
-	Image     string            `yaml:"image" json:"image,omitempty"`
-	Max       int               `yaml:"max" json:"max,omitempty"`
+	Name      string            `yaml:"name" json:"name,omitempty" doc:"the container with this name"`
+	NameRegex string            `yaml:"name_regex" json:"name_regex,omitempty" doc:"a regular expression matched against container names"`
+	Labels    map[string]string `yaml:"labels" json:"labels,omitempty" doc:"containers that carry all these labels, with these values"`
+	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty" doc:"the containers of a Docker Compose project, or of one of its services"`
+	Image     string            `yaml:"image" json:"image,omitempty" doc:"containers made from this image"`
+	Max       int               `yaml:"max" json:"max,omitempty" doc:"refuse to observe when more containers than this match (0: no cap)"`
 	// Within makes the probe look again until the expectation holds.
 	Within   experiment.Duration `yaml:"within" json:"within,omitempty" doc:"look again until the expectation holds, for up to this long (default: look once)"`
 	Interval experiment.Duration `yaml:"interval" json:"interval,omitempty" doc:"time between looks with within (default 250ms)"`

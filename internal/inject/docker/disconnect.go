@@ -11,11 +11,15 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "disconnect", New: func() inject.Fault { return &DisconnectParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "disconnect", New: func() inject.Fault { return &DisconnectParams{} }, Doc: experiment.Doc{
+		Summary: "Disconnects each container from a network, and connects it again, with the same aliases (and the same addresses, when they were set), when the fault ends.",
+		Example: "{network: shop_default}",
+	}})
 }
 
 // DisconnectParams are the settings of the disconnect fault, which cuts
@@ -23,7 +27,7 @@ func init() {
 // same aliases, and the same addresses when they were fixed by the user.
 type DisconnectParams struct {
 	// Network is the network, by name or ID.
-	Network string `yaml:"network" json:"network" chaos:"required"`
+	Network string `yaml:"network" json:"network" chaos:"required" doc:"the network the container is disconnected from, and reconnected to afterwards"`
 }
 
 // disconnectRecord is what a disconnect does to one container.

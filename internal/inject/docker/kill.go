@@ -11,7 +11,10 @@ import (
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "kill", New: func() inject.Fault { return &KillParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "kill", New: func() inject.Fault { return &KillParams{} }, Doc: experiment.Doc{
+		Summary: "Sends a signal to each container's main process. Nothing is undone: the restart policy, or nothing, brings it back.",
+		Example: "{signal: SIGKILL, crash: true}",
+	}})
 }
 
 // KillParams are the settings of the kill fault, which sends a signal to
@@ -19,12 +22,12 @@ func init() {
 // orchestrator is what brings the container back, and that is what the
 // experiment observes.
 type KillParams struct {
-	Signal experiment.Signal `yaml:"signal" json:"signal"`
+	Signal experiment.Signal `yaml:"signal" json:"signal" doc:"the signal sent to the container's main process; a signal that stops it (SIGSTOP) is refused: use the pause fault"`
 	// Crash signals the container's main process from the host, so that the
 	// daemon sees a crash and applies the restart policy, which it does not
 	// after a kill through its API. It needs Linux, the daemon on this host
 	// (a unix socket) and the permission to signal its processes.
-	Crash bool `yaml:"crash" json:"crash,omitempty"`
+	Crash bool `yaml:"crash" json:"crash,omitempty" doc:"signal the process from the host, so that the engine sees a crash and applies the restart policy, which it does not after a kill through its API"`
 }
 
 // SetDefaults kills with SIGKILL.

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "pause", New: func() inject.Fault { return &PauseParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "pause", New: func() inject.Fault { return &PauseParams{} }, Doc: experiment.Doc{
+		Summary: "Freezes every process of each container, and unpauses it when the fault ends. It takes no settings.",
+		Example: "{}",
+	}})
 }
 
 // PauseParams are the settings of the pause fault, which freezes every

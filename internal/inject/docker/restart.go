@@ -10,7 +10,10 @@ import (
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "restart", New: func() inject.Fault { return &RestartParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "restart", New: func() inject.Fault { return &RestartParams{} }, Doc: experiment.Doc{
+		Summary: "Restarts each container once. Nothing is undone.",
+		Example: "{timeout: 2s}",
+	}})
 }
 
 // RestartParams are the settings of the restart fault, which restarts each
@@ -18,7 +21,7 @@ func init() {
 type RestartParams struct {
 	// Timeout is the grace period before SIGKILL; the container's own stop
 	// timeout when not set.
-	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty" doc:"the grace period between SIGTERM and SIGKILL (default: the container's own stop timeout)"`
 }
 
 // restartRecord is what a restart does to one container.

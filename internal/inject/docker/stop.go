@@ -12,7 +12,10 @@ import (
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "stop", New: func() inject.Fault { return &StopParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "stop", New: func() inject.Fault { return &StopParams{} }, Doc: experiment.Doc{
+		Summary: "Stops each container, and starts it again when the fault ends.",
+		Example: "{timeout: 5s}",
+	}})
 }
 
 // StopParams are the settings of the stop fault, which stops each
@@ -22,7 +25,7 @@ func init() {
 type StopParams struct {
 	// Timeout is the grace period before SIGKILL; the container's own stop
 	// timeout when not set.
-	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Timeout *experiment.Duration `yaml:"timeout" json:"timeout,omitempty" doc:"the grace period between SIGTERM and SIGKILL (default: the container's own stop timeout)"`
 }
 
 // stopRecord is what a stop does to one container.

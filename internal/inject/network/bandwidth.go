@@ -30,10 +30,10 @@ import (
 type Bandwidth struct {
 	Filter `yaml:",inline"`
 	// Rate is the limit, such as 10mbit or 2MB/s.
-	Rate Bitrate `yaml:"rate" json:"rate"`
+	Rate Bitrate `yaml:"rate" json:"rate" doc:"the limit, such as 10mbit or 2MB/s"`
 	// Burst is how much may leave at once above the rate; 64KiB when
 	// empty. Less than a TCP segment offload (64KiB) costs accuracy.
-	Burst experiment.Size `yaml:"burst" json:"burst,omitempty"`
+	Burst experiment.Size `yaml:"burst" json:"burst,omitempty" doc:"how much may leave at once above the rate (default 64KiB)"`
 }
 
 // Kind returns "bandwidth".

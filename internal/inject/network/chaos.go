@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
@@ -48,6 +49,10 @@ func init() {
 			return []inject.Target{{Kind: HostKind, ID: name, Name: "its own network namespace"}}, nil
 		},
 		DefaultMax: 1,
+		Doc: experiment.Doc{
+			Summary: "The host's own network namespace, the one chaos runs in, for the network faults. It takes no settings: writing the target is what allows a fault to act on the whole host.",
+			Example: "{}",
+		},
 	})
 	inject.RegisterUndo(undoRevert, revertUndo)
 }
@@ -57,9 +62,9 @@ func init() {
 func register[F any, PF interface {
 	*F
 	Fault
-}](name string) {
+}](name string, doc experiment.Doc) {
 	for _, k := range targetKinds {
-		inject.RegisterFault(inject.FaultKind{Target: k, Name: name, New: func() inject.Fault { return &settings[F, PF]{} }})
+		inject.RegisterFault(inject.FaultKind{Target: k, Name: name, New: func() inject.Fault { return &settings[F, PF]{} }, Doc: doc})
 	}
 }
 

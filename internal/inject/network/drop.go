@@ -67,8 +67,8 @@ func (f *Loss) build(b *build) error {
 // addresses of the other side, such as those of another set of targets.
 type Partition struct {
 	// Peers are IPv4 addresses or networks.
-	Peers     []string  `yaml:"peers" json:"peers"`
-	Direction Direction `yaml:"direction" json:"direction,omitempty"`
+	Peers     []string  `yaml:"peers" json:"peers" doc:"the IPv4 addresses or networks the target is cut off from"`
+	Direction Direction `yaml:"direction" json:"direction,omitempty" doc:"both (default), egress (only what the target sends to the peers) or ingress (only what it receives from them)"`
 }
 
 // Kind returns "partition".

@@ -24,7 +24,10 @@ import (
 // dependency's real address; see Intercept.
 func init() {
 	for _, k := range targetKinds {
-		inject.RegisterFault(inject.FaultKind{Target: k, Name: "intercept", New: func() inject.Fault { return &InterceptSettings{} }})
+		inject.RegisterFault(inject.FaultKind{Target: k, Name: "intercept", New: func() inject.Fault { return &InterceptSettings{} }, Doc: experiment.Doc{
+			Summary: "Sends the target's new TCP connections to a dependency (host and port) through the fault proxy, in place, and switches on one proxy fault for them, written under its own key with the settings it has on a proxy target.",
+			Example: "{host: 10.0.0.7, port: 5432, latency: {delay: 300ms}}",
+		}})
 	}
 }
 
@@ -33,24 +36,24 @@ func init() {
 type InterceptSettings struct {
 	Intercept `yaml:",inline"`
 
-	Latency   *ProxyFault[proxy.Latency]   `yaml:"latency" json:"latency,omitempty"`
-	Bandwidth *ProxyFault[proxy.Bandwidth] `yaml:"bandwidth" json:"bandwidth,omitempty"`
-	Timeout   *ProxyFault[proxy.Timeout]   `yaml:"timeout" json:"timeout,omitempty"`
-	Reset     *ProxyFault[proxy.Reset]     `yaml:"reset" json:"reset,omitempty"`
-	Down      *ProxyFault[proxy.Down]      `yaml:"down" json:"down,omitempty"`
-	Slicer    *ProxyFault[proxy.Slicer]    `yaml:"slicer" json:"slicer,omitempty"`
-	LimitData *ProxyFault[proxy.LimitData] `yaml:"limit_data" json:"limit_data,omitempty"`
-	SlowClose *ProxyFault[proxy.SlowClose] `yaml:"slow_close" json:"slow_close,omitempty"`
-	HTTPError *ProxyFault[proxy.HTTPError] `yaml:"http_error" json:"http_error,omitempty"`
-	HTTPDelay *ProxyFault[proxy.HTTPDelay] `yaml:"http_delay" json:"http_delay,omitempty"`
+	Latency   *ProxyFault[proxy.Latency]   `yaml:"latency" json:"latency,omitempty" doc:"the proxy fault latency: delays the bytes (see its entry for a proxy target)"`
+	Bandwidth *ProxyFault[proxy.Bandwidth] `yaml:"bandwidth" json:"bandwidth,omitempty" doc:"the proxy fault bandwidth: limits the throughput (see its entry for a proxy target)"`
+	Timeout   *ProxyFault[proxy.Timeout]   `yaml:"timeout" json:"timeout,omitempty" doc:"the proxy fault timeout: forwards nothing, as a hung peer (see its entry for a proxy target)"`
+	Reset     *ProxyFault[proxy.Reset]     `yaml:"reset" json:"reset,omitempty" doc:"the proxy fault reset: aborts connections with a TCP RST (see its entry for a proxy target)"`
+	Down      *ProxyFault[proxy.Down]      `yaml:"down" json:"down,omitempty" doc:"the proxy fault down: resets open connections and refuses new ones (see its entry for a proxy target)"`
+	Slicer    *ProxyFault[proxy.Slicer]    `yaml:"slicer" json:"slicer,omitempty" doc:"the proxy fault slicer: cuts the stream into small writes with pauses (see its entry for a proxy target)"`
+	LimitData *ProxyFault[proxy.LimitData] `yaml:"limit_data" json:"limit_data,omitempty" doc:"the proxy fault limit_data: closes each connection after a number of bytes (see its entry for a proxy target)"`
+	SlowClose *ProxyFault[proxy.SlowClose] `yaml:"slow_close" json:"slow_close,omitempty" doc:"the proxy fault slow_close: delays passing on the end of the stream (see its entry for a proxy target)"`
+	HTTPError *ProxyFault[proxy.HTTPError] `yaml:"http_error" json:"http_error,omitempty" doc:"the proxy fault http_error: answers the HTTP requests it hits with a status, with http: true (see its entry for a proxy target)"`
+	HTTPDelay *ProxyFault[proxy.HTTPDelay] `yaml:"http_delay" json:"http_delay,omitempty" doc:"the proxy fault http_delay: holds the HTTP requests it hits, with http: true (see its entry for a proxy target)"`
 }
 
 // ProxyFault is one proxy fault inside an intercept: the kind's own
 // settings, the direction it acts on and the share of connections (HTTP
 // faults: requests) it hits, as on a proxy target.
 type ProxyFault[P any] struct {
-	Direction string              `yaml:"direction" json:"direction,omitempty"`
-	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
+	Direction string              `yaml:"direction" json:"direction,omitempty" doc:"upstream, downstream or both: the data the proxy fault acts on"`
+	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty" doc:"the share of connections (HTTP faults: requests) the proxy fault hits (default: all)"`
 	Params    P                   `yaml:",inline" json:"params"`
 }
 

@@ -36,18 +36,18 @@ type Filter struct {
 	// Host is an IPv4 address or network (10.0.0.7, 10.0.0.0/24); empty
 	// means any. Traffic on the loopback device is only selected when Host
 	// is a loopback address.
-	Host string `yaml:"host" json:"host,omitempty"`
+	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 address or network, such as 10.0.0.7 or 10.0.0.0/24 (default: any; loopback traffic only when this is a loopback address)"`
 	// Port is the port on Host, 1 to 65535; 0 means any.
-	Port int `yaml:"port" json:"port,omitempty"`
+	Port int `yaml:"port" json:"port,omitempty" doc:"the other end's port, 1 to 65535 (default: any)"`
 	// Protocol is tcp or udp; empty means any (tcp and udp when a port is
 	// given).
-	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	Protocol string `yaml:"protocol" json:"protocol,omitempty" doc:"tcp or udp (default: any; tcp and udp with a port)"`
 	// Direction is egress, ingress or both; empty means the fault's
 	// default.
-	Direction Direction `yaml:"direction" json:"direction,omitempty"`
+	Direction Direction `yaml:"direction" json:"direction,omitempty" doc:"egress (what the target sends), ingress (what it receives) or both (default: the fault's own)"`
 	// Percent is the share of the selected packets the fault acts on, each
 	// drawn at random; empty means all of them.
-	Percent *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
+	Percent *experiment.Percent `yaml:"percent" json:"percent,omitempty" doc:"the share of the selected packets hit, each drawn at random (default: all)"`
 }
 
 // selector is a checked Filter, in the form rules are built from.

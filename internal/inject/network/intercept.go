@@ -41,10 +41,10 @@ import (
 type Intercept struct {
 	Filter `yaml:",inline"`
 	// HTTP makes the proxy parse HTTP, for the HTTP faults.
-	HTTP bool `yaml:"http" json:"http,omitempty"`
+	HTTP bool `yaml:"http" json:"http,omitempty" doc:"make the proxy parse HTTP, for the HTTP faults"`
 	// CutEstablished cuts the target's open connections to the dependency
 	// when a proxy fault goes on, so that it reaches them too.
-	CutEstablished bool `yaml:"cut_established" json:"cut_established,omitempty"`
+	CutEstablished bool `yaml:"cut_established" json:"cut_established,omitempty" doc:"cut the target's open connections to the dependency when the fault goes on, so that it reaches them too"`
 }
 
 // Kind returns "intercept".

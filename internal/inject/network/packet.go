@@ -29,8 +29,8 @@ import (
 // rule is removed.
 type Latency struct {
 	Filter `yaml:",inline"`
-	Delay  time.Duration `yaml:"delay" json:"delay"`
-	Jitter time.Duration `yaml:"jitter" json:"jitter,omitempty"`
+	Delay  time.Duration `yaml:"delay" json:"delay" doc:"how long each packet is held"`
+	Jitter time.Duration `yaml:"jitter" json:"jitter,omitempty" doc:"a random amount, up to this, added to or taken from the delay of each packet"`
 }
 
 // Kind returns "latency".
@@ -73,7 +73,7 @@ func (f *Latency) build(b *build) error {
 // is ingress unless set, for the reasons given for Latency.
 type Reorder struct {
 	Filter `yaml:",inline"`
-	Delay  time.Duration `yaml:"delay" json:"delay,omitempty"`
+	Delay  time.Duration `yaml:"delay" json:"delay,omitempty" doc:"how long the held packets are held (default 10ms)"`
 }
 
 // Kind returns "reorder".
@@ -118,7 +118,7 @@ func (f *Reorder) build(b *build) error {
 // acknowledgements) pass unchanged. Its direction is egress unless set.
 type Corrupt struct {
 	Filter        `yaml:",inline"`
-	ValidChecksum bool `yaml:"valid_checksum" json:"valid_checksum,omitempty"`
+	ValidChecksum bool `yaml:"valid_checksum" json:"valid_checksum,omitempty" doc:"make the checksum right again, so that the damaged bytes reach the application"`
 }
 
 // Kind returns "corrupt".

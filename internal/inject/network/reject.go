@@ -21,7 +21,7 @@ import (
 // also fails the send itself with EPERM.
 type Reject struct {
 	Filter `yaml:",inline"`
-	With   string `yaml:"with" json:"with,omitempty"`
+	With   string `yaml:"with" json:"with,omitempty" doc:"the answer: reset (TCP only), port-unreachable, host-unreachable, net-unreachable or admin-prohibited (default: reset for TCP, port-unreachable otherwise)"`
 }
 
 // Kind returns "reject".

@@ -11,13 +11,16 @@ import (
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "kill", New: func() inject.Fault { return &KillParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "kill", New: func() inject.Fault { return &KillParams{} }, Doc: experiment.Doc{
+		Summary: "Sends a signal to each process hit. Nothing is undone: a process that dies stays dead, unless something restarts it.",
+		Example: "{signal: SIGKILL}",
+	}})
 }
 
 // KillParams are the settings of the kill fault: one signal sent to each
 // picked process. Nothing is undone.
 type KillParams struct {
-	Signal experiment.Signal `yaml:"signal" json:"signal"`
+	Signal experiment.Signal `yaml:"signal" json:"signal" doc:"the signal sent; a signal that stops the process (SIGSTOP) is refused: use the stop fault"`
 }
 
 // SetDefaults sends SIGTERM, which lets the process clean up, unless told

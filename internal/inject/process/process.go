@@ -18,9 +18,9 @@ import (
 
 // Spec selects processes: exactly one of PID, PIDFile and Cmdline.
 type Spec struct {
-	PID     int               `yaml:"pid" json:"pid,omitempty"`
-	PIDFile string            `yaml:"pid_file" json:"pid_file,omitempty"`
-	Cmdline experiment.Regexp `yaml:"cmdline" json:"cmdline,omitzero"`
+	PID     int               `yaml:"pid" json:"pid,omitempty" doc:"the process with this id"`
+	PIDFile experiment.Path   `yaml:"pid_file" json:"pid_file,omitempty" doc:"a file that holds the process id, read when the target is resolved"`
+	Cmdline experiment.Regexp `yaml:"cmdline" json:"cmdline,omitzero" doc:"a regular expression matched against each process's command line, its arguments joined by spaces"`
 
 	experiment.Selection `yaml:",inline" json:",inline"`
 }
@@ -52,6 +52,10 @@ func init() {
 		New:        func() any { return &Spec{} },
 		Resolve:    resolve,
 		DefaultMax: 5,
+		Doc: experiment.Doc{
+			Summary: "Local processes, selected by exactly one of pid, pid_file and cmdline. At most 5 may match unless max says otherwise.",
+			Example: "{pid_file: ./app.pid}",
+		},
 	})
 }
 
@@ -62,7 +66,7 @@ func resolve(_ context.Context, env *inject.Env, spec any) ([]inject.Target, err
 	case s.PID != 0:
 		return one(s.PID, skip)
 	case s.PIDFile != "":
-		b, err := os.ReadFile(s.PIDFile)
+		b, err := os.ReadFile(string(s.PIDFile))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, nil

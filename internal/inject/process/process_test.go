@@ -80,13 +80,13 @@ func TestResolveByPIDFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := resolve(t, nil, &process.Spec{PIDFile: file})
+	got, err := resolve(t, nil, &process.Spec{PIDFile: experiment.Path(file)})
 	if err != nil || len(got) != 1 || got[0].ID != strconv.Itoa(cmd.Process.Pid) {
 		t.Fatalf("Resolve(pid file) = %+v, %v; want pid %d", got, err, cmd.Process.Pid)
 	}
 
 	// A missing pid file matches nothing: the service is not running.
-	got, err = resolve(t, nil, &process.Spec{PIDFile: filepath.Join(dir, "missing.pid")})
+	got, err = resolve(t, nil, &process.Spec{PIDFile: experiment.Path(filepath.Join(dir, "missing.pid"))})
 	if err != nil || len(got) != 0 {
 		t.Errorf("Resolve(missing pid file) = %+v, %v; want no match", got, err)
 	}
@@ -94,7 +94,7 @@ func TestResolveByPIDFile(t *testing.T) {
 	bad := filepath.Join(dir, "bad.pid")
 	for _, content := range []string{"not a pid", "-3", "0", ""} {
 		os.WriteFile(bad, []byte(content), 0o644)
-		_, err = resolve(t, nil, &process.Spec{PIDFile: bad})
+		_, err = resolve(t, nil, &process.Spec{PIDFile: experiment.Path(bad)})
 		if err == nil || !strings.Contains(err.Error(), "not a pid") {
 			t.Errorf("Resolve(pid file holding %q) = %v; want an error saying it is not a pid", content, err)
 		}
@@ -184,7 +184,7 @@ func TestResolveRefusesUntouchable(t *testing.T) {
 		}
 		file := filepath.Join(t.TempDir(), "x.pid")
 		os.WriteFile(file, []byte(strconv.Itoa(tt.pid)), 0o644)
-		if _, err := resolve(t, env, &process.Spec{PIDFile: file}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := resolve(t, env, &process.Spec{PIDFile: experiment.Path(file)}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Resolve(pid file naming %d) = %v; want an error saying %q", tt.pid, err, want)
 		}
 	}

@@ -8,12 +8,16 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "stop", New: func() inject.Fault { return &StopParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "stop", New: func() inject.Fault { return &StopParams{} }, Doc: experiment.Doc{
+		Summary: "Freezes each process hit with SIGSTOP, and continues it with SIGCONT when the fault ends. It takes no settings.",
+		Example: "{}",
+	}})
 	inject.RegisterUndo(undoCont, cont)
 }
 

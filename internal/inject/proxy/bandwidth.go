@@ -7,7 +7,7 @@ func init() { register("bandwidth", func() Params { return &Bandwidth{} }) }
 // Bandwidth limits the throughput in its direction to Rate bytes per
 // second. With several, the lowest rate wins.
 type Bandwidth struct {
-	Rate int64 `json:"rate" yaml:"rate"`
+	Rate int64 `json:"rate" yaml:"rate" doc:"the most bytes per second that pass"`
 }
 
 // Kind returns "bandwidth".

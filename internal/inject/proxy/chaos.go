@@ -21,16 +21,16 @@ import (
 // or Toxiproxy server holds (api, name, token), whose faults become
 // toxics through its API.
 type TargetSpec struct {
-	Listen   string `yaml:"listen" json:"listen,omitempty"`
-	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
+	Listen   string `yaml:"listen" json:"listen,omitempty" doc:"the address the run's proxy listens on, such as 127.0.0.1:9091: point the client here"`
+	Upstream string `yaml:"upstream" json:"upstream,omitempty" doc:"the address the proxy forwards to, such as 127.0.0.1:9090"`
 	// Protocol is tcp (default) or http, which adds the HTTP faults.
-	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	Protocol string `yaml:"protocol" json:"protocol,omitempty" doc:"tcp (default) or http, which adds the HTTP faults http_error and http_delay"`
 	// API is the base URL of the server, such as http://127.0.0.1:8474.
-	API string `yaml:"api" json:"api,omitempty"`
+	API string `yaml:"api" json:"api,omitempty" doc:"the base URL of a running chaos proxy or Toxiproxy server, such as http://127.0.0.1:8474, whose proxy name the faults act on"`
 	// Name is the proxy's name on that server.
-	Name string `yaml:"name" json:"name,omitempty"`
+	Name string `yaml:"name" json:"name,omitempty" doc:"the proxy's name on that server"`
 	// Token is sent as a bearer token; CHAOS_PROXY_TOKEN when empty.
-	Token string `yaml:"token" json:"token,omitempty"`
+	Token string `yaml:"token" json:"token,omitempty" doc:"a bearer token for the server (default: the CHAOS_PROXY_TOKEN environment variable)"`
 
 	target string
 }
@@ -60,8 +60,8 @@ func (s *TargetSpec) Validate() error {
 // settings are a fault's settings in an experiment file: the kind's own,
 // plus the direction and the share of connections or requests hit.
 type settings[P any] struct {
-	Direction string              `yaml:"direction" json:"direction,omitempty"`
-	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty"`
+	Direction string              `yaml:"direction" json:"direction,omitempty" doc:"which way the fault acts: downstream (toward the client, default), upstream (toward the service) or both"`
+	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty" doc:"the share of connections (or, for HTTP faults, requests) the fault hits (default 100%)"`
 	Params    P                   `yaml:",inline" json:"params"`
 
 	name string
@@ -117,8 +117,8 @@ type undoData struct {
 
 func resourceKey(name string) string { return "proxy:" + name }
 
-func registerFault[P any, PP params[P]](name string) {
-	inject.RegisterFault(inject.FaultKind{Target: "proxy", Name: name, New: func() inject.Fault { return &settings[P]{name: name} }})
+func registerFault[P any, PP params[P]](name string, doc experiment.Doc) {
+	inject.RegisterFault(inject.FaultKind{Target: "proxy", Name: name, New: func() inject.Fault { return &settings[P]{name: name} }, Doc: doc})
 }
 
 // Plan records how to take the fault off its proxy: off the one in this
@@ -165,6 +165,10 @@ func init() {
 	inject.RegisterTarget(inject.TargetKind{
 		Name: "proxy",
 		New:  func() any { return &TargetSpec{} },
+		Doc: experiment.Doc{
+			Summary: "A fault proxy between a client and a service: one the run starts with listen and upstream, which carries traffic for the whole run and faults only while a fault step is active, or a proxy on a running chaos proxy or Toxiproxy server, with api and name. Point the client at listen instead of the service.",
+			Example: "{listen: 127.0.0.1:9091, upstream: 127.0.0.1:9090, protocol: http}",
+		},
 		Resolve: func(ctx context.Context, _ *inject.Env, spec any) ([]inject.Target, error) {
 			s := spec.(*TargetSpec)
 			if s.API == "" {
@@ -201,16 +205,46 @@ func init() {
 			return p, nil
 		},
 	})
-	registerFault[Latency]("latency")
-	registerFault[Bandwidth]("bandwidth")
-	registerFault[Timeout]("timeout")
-	registerFault[Reset]("reset")
-	registerFault[Down]("down")
-	registerFault[Slicer]("slicer")
-	registerFault[LimitData]("limit_data")
-	registerFault[SlowClose]("slow_close")
-	registerFault[HTTPError]("http_error")
-	registerFault[HTTPDelay]("http_delay")
+	registerFault[Latency]("latency", experiment.Doc{
+		Summary: "Delays the bytes in its direction, without reordering them or limiting throughput.",
+		Example: "{delay: 300ms, jitter: 50ms}",
+	})
+	registerFault[Bandwidth]("bandwidth", experiment.Doc{
+		Summary: "Limits the throughput in its direction; with several, the lowest rate wins.",
+		Example: "{rate: 10240}",
+	})
+	registerFault[Timeout]("timeout", experiment.Doc{
+		Summary: "Accepts connections but forwards nothing in its direction: bytes wait, as behind a hung peer, and flow again when the fault is removed.",
+		Example: "{close_after: 5s}",
+	})
+	registerFault[Reset]("reset", experiment.Doc{
+		Summary: "Aborts connections with a TCP RST to both peers: open ones at once and new ones as soon as they are accepted, or after some bytes.",
+		Example: "{after_bytes: 1024}",
+	})
+	registerFault[Down]("down", experiment.Doc{
+		Summary: "Takes the service away: open connections are reset and new ones refused. With percent below 100%, that share of new connections is accepted and reset. It takes no settings of its own.",
+		Example: "{}",
+	})
+	registerFault[Slicer]("slicer", experiment.Doc{
+		Summary: "Cuts the stream in its direction into small writes with pauses between them, for peers that assume a message arrives in one read.",
+		Example: "{size: 64, variation: 16, delay: 1ms}",
+	})
+	registerFault[LimitData]("limit_data", experiment.Doc{
+		Summary: "Closes each connection once a number of bytes have gone through, as a peer that gives up in the middle of a transfer.",
+		Example: "{bytes: 4096}",
+	})
+	registerFault[SlowClose]("slow_close", experiment.Doc{
+		Summary: "Delays passing on the end of the stream: the peer sees the close that much later.",
+		Example: "{delay: 2s}",
+	})
+	registerFault[HTTPError]("http_error", experiment.Doc{
+		Summary: "Answers the HTTP requests it hits itself, with a status and body; they never reach the service. Needs protocol: http.",
+		Example: "{status: 503, path_prefix: /api, percent: 30%}",
+	})
+	registerFault[HTTPDelay]("http_delay", experiment.Doc{
+		Summary: "Holds the HTTP requests it hits before passing them on. Needs protocol: http.",
+		Example: "{delay: 2s, method: POST}",
+	})
 	inject.RegisterUndo(undoRemoteRemove, func(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		var d remoteUndo
 		if err := json.Unmarshal(u.Data, &d); err != nil {

@@ -16,11 +16,11 @@ func init() {
 // Match selects the HTTP requests a fault hits. Every field set must match;
 // the zero Match matches every request.
 type Match struct {
-	Method      string `json:"method,omitempty" yaml:"method"`
-	PathPrefix  string `json:"path_prefix,omitempty" yaml:"path_prefix"`
-	PathRegex   string `json:"path_regex,omitempty" yaml:"path_regex"`
-	Header      string `json:"header,omitempty" yaml:"header"`
-	HeaderValue string `json:"header_value,omitempty" yaml:"header_value"`
+	Method      string `json:"method,omitempty" yaml:"method" doc:"hit only requests with this method"`
+	PathPrefix  string `json:"path_prefix,omitempty" yaml:"path_prefix" doc:"hit only requests whose path starts with this"`
+	PathRegex   string `json:"path_regex,omitempty" yaml:"path_regex" doc:"hit only requests whose path matches this regular expression"`
+	Header      string `json:"header,omitempty" yaml:"header" doc:"hit only requests that carry this header"`
+	HeaderValue string `json:"header_value,omitempty" yaml:"header_value" doc:"with header: hit only requests whose header has this value"`
 
 	re *regexp.Regexp
 }
@@ -63,8 +63,8 @@ func (m *Match) matches(r *request) bool {
 // HTTPError answers the requests it hits itself with Status and Body; they
 // never reach the upstream. The connection stays usable.
 type HTTPError struct {
-	Status int    `json:"status" yaml:"status"`
-	Body   string `json:"body,omitempty" yaml:"body"`
+	Status int    `json:"status" yaml:"status" doc:"the HTTP status answered, 200 to 599"`
+	Body   string `json:"body,omitempty" yaml:"body" doc:"the body answered (default: the status text)"`
 	Match  `yaml:",inline"`
 }
 
@@ -107,8 +107,8 @@ func (e *HTTPError) response(method string, close bool) []byte {
 // HTTPDelay holds the requests it hits for Delay, plus or minus a uniformly
 // drawn Jitter, before passing them on.
 type HTTPDelay struct {
-	Delay  time.Duration `json:"delay" yaml:"delay"`
-	Jitter time.Duration `json:"jitter,omitempty" yaml:"jitter"`
+	Delay  time.Duration `json:"delay" yaml:"delay" doc:"how long each request hit is held before it is passed on"`
+	Jitter time.Duration `json:"jitter,omitempty" yaml:"jitter" doc:"plus or minus up to this much, drawn uniformly"`
 	Match  `yaml:",inline"`
 }
 

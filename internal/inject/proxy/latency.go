@@ -12,9 +12,9 @@ func init() { register("latency", func() Params { return &Latency{} }) }
 // throughput. Connect delays the dial to the upstream of new connections,
 // as a slow handshake would.
 type Latency struct {
-	Delay   time.Duration `json:"delay" yaml:"delay"`
-	Jitter  time.Duration `json:"jitter,omitempty" yaml:"jitter"`
-	Connect time.Duration `json:"connect,omitempty" yaml:"connect"`
+	Delay   time.Duration `json:"delay" yaml:"delay" doc:"added to every byte's passage"`
+	Jitter  time.Duration `json:"jitter,omitempty" yaml:"jitter" doc:"plus or minus up to this much, drawn uniformly"`
+	Connect time.Duration `json:"connect,omitempty" yaml:"connect" doc:"added to the dial to the upstream of each new connection, as a slow handshake"`
 }
 
 // Kind returns "latency".

@@ -8,7 +8,7 @@ func init() { register("limit_data", func() Params { return &LimitData{} }) }
 // direction since the fault started acting on it, as a peer that gives up
 // in the middle of a transfer would.
 type LimitData struct {
-	Bytes int64 `json:"bytes" yaml:"bytes"`
+	Bytes int64 `json:"bytes" yaml:"bytes" doc:"close each connection once this many bytes have gone through since the fault started acting on it"`
 }
 
 // Kind returns "limit_data".

@@ -18,9 +18,9 @@ func init() { register("reset", func() Params { return &Reset{} }) }
 // Delay holds the reset back that long after the bytes that trigger it;
 // what arrives in the meantime is not passed on.
 type Reset struct {
-	AfterBytes int64         `json:"after_bytes,omitempty" yaml:"after_bytes"`
-	OnData     bool          `json:"on_data,omitempty" yaml:"on_data"`
-	Delay      time.Duration `json:"delay,omitempty" yaml:"delay"`
+	AfterBytes int64         `json:"after_bytes,omitempty" yaml:"after_bytes" doc:"reset after this many more bytes (default 0: at once)"`
+	OnData     bool          `json:"on_data,omitempty" yaml:"on_data" doc:"reset when the next bytes arrive, which are dropped, as Toxiproxy's reset_peer does"`
+	Delay      time.Duration `json:"delay,omitempty" yaml:"delay" doc:"hold the reset back this long after the bytes that trigger it"`
 }
 
 // Kind returns "reset".

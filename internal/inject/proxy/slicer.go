@@ -11,9 +11,9 @@ func init() { register("slicer", func() Params { return &Slicer{} }) }
 // (plus or minus up to Variation), with Delay between them, to exercise
 // peers that assume a message arrives in one read.
 type Slicer struct {
-	Size      int           `json:"size" yaml:"size"`
-	Variation int           `json:"variation,omitempty" yaml:"variation"`
-	Delay     time.Duration `json:"delay,omitempty" yaml:"delay"`
+	Size      int           `json:"size" yaml:"size" doc:"the size of each write, in bytes"`
+	Variation int           `json:"variation,omitempty" yaml:"variation" doc:"plus or minus up to this many bytes"`
+	Delay     time.Duration `json:"delay,omitempty" yaml:"delay" doc:"the pause between writes"`
 }
 
 // Kind returns "slicer".

@@ -14,8 +14,8 @@ func init() { register("timeout", func() Params { return &Timeout{} }) }
 // buffers. The stream then has a gap, so the connections it hit are
 // closed when the fault is removed rather than carrying on.
 type Timeout struct {
-	CloseAfter time.Duration `json:"close_after,omitempty" yaml:"close_after"`
-	Drop       bool          `json:"drop,omitempty" yaml:"drop"`
+	CloseAfter time.Duration `json:"close_after,omitempty" yaml:"close_after" doc:"close each connection hit this long after the fault starts acting on it (default: hold it open)"`
+	Drop       bool          `json:"drop,omitempty" yaml:"drop" doc:"read and discard the bytes instead of holding them, as Toxiproxy's timeout does; the connections hit are closed when the fault goes"`
 }
 
 // Kind returns "timeout".

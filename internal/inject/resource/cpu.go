@@ -22,12 +22,12 @@ type CPU struct {
 
 	// Workers is the number of workers, each busy all the time: each takes
 	// up to one CPU, as much as the quota and the host leave it.
-	Workers int `yaml:"workers" json:"workers,omitempty"`
+	Workers int `yaml:"workers" json:"workers,omitempty" doc:"busy workers, each taking up to one CPU (give workers or load)"`
 	// Load is the CPU time to take, as a share of what the target may use:
 	// its CPU quota, else its cpuset's CPUs, else the host's. 50% of a
 	// 2-CPU quota is 1 CPU, spread over as many workers as it takes, each
 	// busy the same share of the time.
-	Load experiment.Percent `yaml:"load" json:"load,omitempty"`
+	Load experiment.Percent `yaml:"load" json:"load,omitempty" doc:"CPU time to take as a share of what the target may use: its quota, else its cpuset's CPUs, else the host's (give workers or load)"`
 }
 
 // maxWorkers bounds Workers: more than this many busy threads on one host
@@ -38,8 +38,8 @@ const maxWorkers = 256
 func (*CPU) Kind() string { return "cpu" }
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "cpu", New: func() inject.Fault { return &CPU{} }})
-	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "cpu", New: func() inject.Fault { return &CPU{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "cpu", New: func() inject.Fault { return &CPU{} }, Doc: cpuDoc})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "cpu", New: func() inject.Fault { return &CPU{} }, Doc: cpuDoc})
 }
 
 // Plan finds the target and computes what the fault does to it, from
@@ -154,4 +154,9 @@ func burn(ctx context.Context, duty float64) {
 		}
 	}
 	_ = sink
+}
+
+var cpuDoc = experiment.Doc{
+	Summary: "Busy CPU workers started inside the target's cgroup, so the target competes for its own CPU quota; they end with the fault (and at its for plus a grace period even if chaos dies).",
+	Example: "{workers: 2}",
 }

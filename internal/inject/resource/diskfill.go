@@ -23,21 +23,21 @@ type DiskFill struct {
 
 	// Path is a directory in the target's file system, as the target sees
 	// it (/data), where the file is made.
-	Path string `yaml:"path" json:"path" chaos:"required"`
+	Path string `yaml:"path" json:"path" chaos:"required" doc:"a directory in the target's file system, as the target sees it (/data), where the file is made"`
 	// Size is how much the file takes. It may not be more than is free.
-	Size experiment.Size `yaml:"size" json:"size,omitempty"`
+	Size experiment.Size `yaml:"size" json:"size,omitempty" doc:"how much the file takes, no more than is free (give size or leave_free)"`
 	// LeaveFree is how much free space the file leaves, as df shows it
 	// (space root may use beyond it is not counted); 0 fills the file
 	// system.
-	LeaveFree *experiment.Size `yaml:"leave_free" json:"leave_free,omitempty"`
+	LeaveFree *experiment.Size `yaml:"leave_free" json:"leave_free,omitempty" doc:"how much free space the file leaves, as df shows it; 0 fills the file system (give size or leave_free)"`
 }
 
 // Kind is "disk_fill".
 func (*DiskFill) Kind() string { return "disk_fill" }
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "disk_fill", New: func() inject.Fault { return &DiskFill{} }})
-	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "disk_fill", New: func() inject.Fault { return &DiskFill{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "disk_fill", New: func() inject.Fault { return &DiskFill{} }, Doc: diskfillDoc})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "disk_fill", New: func() inject.Fault { return &DiskFill{} }, Doc: diskfillDoc})
 }
 
 // Plan finds the target and computes what the fault does to it, from
@@ -224,4 +224,9 @@ func fillError(f *os.File, err error) error {
 		return fmt.Errorf("fill %s: %w: the file system, or the file size limit of chaos (ulimit -f), allows no file that large; ask for less", f.Name(), err)
 	}
 	return fmt.Errorf("fill %s: %w", f.Name(), err)
+}
+
+var diskfillDoc = experiment.Doc{
+	Summary: "Fills a directory of the target's file system with one file, to a size or until only leave_free is free; the file is removed on revert.",
+	Example: "{path: /data, leave_free: 10MiB}",
 }

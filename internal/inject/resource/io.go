@@ -22,27 +22,27 @@ type IO struct {
 
 	// Path is a directory in the target's file system, as the target
 	// sees it (/data), where the workers write.
-	Path string `yaml:"path" json:"path" chaos:"required"`
+	Path string `yaml:"path" json:"path" chaos:"required" doc:"a directory in the target's file system, as the target sees it (/data), where the workers write"`
 	// Workers is the number of writers, each with a file of its own; 1
 	// when 0.
-	Workers int `yaml:"workers" json:"workers,omitempty"`
+	Workers int `yaml:"workers" json:"workers,omitempty" doc:"writers, each with a file of its own; 1 when not set"`
 	// BlockSize is the size of each write; 1MiB when 0.
-	BlockSize experiment.Size `yaml:"block_size" json:"block_size,omitempty"`
+	BlockSize experiment.Size `yaml:"block_size" json:"block_size,omitempty" doc:"the size of each write; 1MiB when not set"`
 	// FileSize is how large each worker's file grows before the worker
 	// writes it again from its start; 64MiB when 0.
-	FileSize experiment.Size `yaml:"file_size" json:"file_size,omitempty"`
+	FileSize experiment.Size `yaml:"file_size" json:"file_size,omitempty" doc:"how large each worker's file grows before it is written again from its start; 64MiB when not set"`
 	// Sync says how writes are made durable: "fsync" (the default) waits
 	// for the disk after every write; "none" leaves them to the page
 	// cache, which the kernel writes back on its own.
-	Sync string `yaml:"sync" json:"sync,omitempty"`
+	Sync string `yaml:"sync" json:"sync,omitempty" doc:"fsync (the default) waits for the disk after every write; none leaves writes to the page cache"`
 }
 
 // Kind is "io".
 func (*IO) Kind() string { return "io" }
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "io", New: func() inject.Fault { return &IO{} }})
-	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "io", New: func() inject.Fault { return &IO{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "io", New: func() inject.Fault { return &IO{} }, Doc: ioDoc})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "io", New: func() inject.Fault { return &IO{} }, Doc: ioDoc})
 }
 
 // Plan finds the target and computes what the fault does to it, from
@@ -206,4 +206,9 @@ func (w *IOWork) write(ctx context.Context, f *os.File, block []byte) error {
 		}
 	}
 	return nil
+}
+
+var ioDoc = experiment.Doc{
+	Summary: "Writers inside the target's cgroup that write and fsync files in a directory of its file system, competing with the target for the disk; the files are removed on revert.",
+	Example: "{path: /data, workers: 4}",
 }

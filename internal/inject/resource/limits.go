@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
@@ -17,24 +18,24 @@ import (
 type Limits struct {
 	// CPUs is the new CPU limit: a number of CPUs (0.5), or a share of the
 	// container's current limit (50%), which needs one.
-	CPUs CPUs `yaml:"cpus" json:"cpus,omitzero"`
+	CPUs CPUs `yaml:"cpus" json:"cpus,omitzero" doc:"the new CPU limit: a number of CPUs (0.5) or a share of the container's current limit (50%)"`
 	// CPUShares is the new relative CPU weight (the default is 1024).
-	CPUShares int64 `yaml:"cpu_shares" json:"cpu_shares,omitempty"`
+	CPUShares int64 `yaml:"cpu_shares" json:"cpu_shares,omitempty" doc:"the new relative CPU weight (Docker's default is 1024)"`
 	// Memory is the new memory limit: a size (64MiB) or a share of the
 	// current limit (50%). The container must have a memory limit: Docker
 	// cannot remove one once set, so chaos could not restore "none".
-	Memory Bytes `yaml:"memory" json:"memory,omitzero"`
+	Memory Bytes `yaml:"memory" json:"memory,omitzero" doc:"the new memory limit: a size (64MiB) or a share of the current one (50%); the container must have one"`
 	// AllowOOM lets the memory limit go below what the container uses now
 	// plus a margin (5% of the new limit, at least 8MiB), where the kernel
 	// reclaims what it can and the OOM killer may act.
-	AllowOOM bool `yaml:"allow_oom" json:"allow_oom,omitempty"`
+	AllowOOM bool `yaml:"allow_oom" json:"allow_oom,omitempty" doc:"let the memory limit go below what the container uses now plus a margin, where the OOM killer may act"`
 }
 
 // Kind is "limits".
 func (*Limits) Kind() string { return "limits" }
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "limits", New: func() inject.Fault { return &Limits{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "limits", New: func() inject.Fault { return &Limits{} }, Doc: limitsDoc})
 }
 
 // Plan finds the target and computes what the fault does to it, from
@@ -143,4 +144,9 @@ func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, err
 		return nil, fmt.Errorf("%w; to restore them by hand run: docker update %s %s", err, rec.Limits.Before, rec.Target.Container)
 	}
 	return nil, nil
+}
+
+var limitsDoc = experiment.Doc{
+	Summary: "Lowers a container's CPU and memory limits live through the Docker engine; the previous values are restored on revert.",
+	Example: "{cpus: 50%, memory: 64MiB}",
 }

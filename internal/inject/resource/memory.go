@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
@@ -21,22 +22,22 @@ type Memory struct {
 
 	// Size is the memory to take: a size (256MiB), or a share of the
 	// target's memory limit (50%).
-	Size Bytes `yaml:"size" json:"size" chaos:"required"`
+	Size Bytes `yaml:"size" json:"size" chaos:"required" doc:"the memory to take: a size (256MiB) or a share of the target's memory limit (50%)"`
 	// AllowOOM lets the fault take memory up to and past the target's
 	// limit, where the OOM killer ends the target or the worker. Without
 	// it the fault stays a margin under the limit (5% of it, at least
 	// 8MiB), refuses a size that does not fit, and stops short if the
 	// target grows meanwhile; without a limit it leaves the host the same
 	// margin of its available memory, at least 256MiB.
-	AllowOOM bool `yaml:"allow_oom" json:"allow_oom,omitempty"`
+	AllowOOM bool `yaml:"allow_oom" json:"allow_oom,omitempty" doc:"take memory up to and past the target's limit, where the OOM killer ends the target or the worker; without it the fault stays a margin under the limit"`
 }
 
 // Kind is "memory".
 func (*Memory) Kind() string { return "memory" }
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "memory", New: func() inject.Fault { return &Memory{} }})
-	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "memory", New: func() inject.Fault { return &Memory{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "memory", New: func() inject.Fault { return &Memory{} }, Doc: memoryDoc})
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "memory", New: func() inject.Fault { return &Memory{} }, Doc: memoryDoc})
 }
 
 // Plan finds the target and computes what the fault does to it, from
@@ -203,4 +204,9 @@ func (w *MemoryWork) full(g cgroup.Group, n int64) (bool, string) {
 		}
 	}
 	return false, ""
+}
+
+var memoryDoc = experiment.Doc{
+	Summary: "Allocates and touches memory inside the target's cgroup, so the target has that much less of its limit; released on revert.",
+	Example: "{size: 128MiB}",
 }

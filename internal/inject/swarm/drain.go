@@ -8,11 +8,15 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "drain", New: func() inject.Fault { return &DrainParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "drain", New: func() inject.Fault { return &DrainParams{} }, Doc: experiment.Doc{
+		Summary: "Drains the node each picked task runs on: Swarm moves its tasks elsewhere, or stops them when there is nowhere to go. The node gets its availability back when the fault ends. It takes no settings.",
+		Example: "{}",
+	}})
 	inject.RegisterUndo(undoAvailability, restoreAvailability)
 }
 

@@ -10,7 +10,10 @@ import (
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "kill", New: func() inject.Fault { return &KillParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "kill", New: func() inject.Fault { return &KillParams{} }, Doc: experiment.Doc{
+		Summary: "Sends a signal to the container of each picked task. Swarm sees the task fail and starts another by the service's restart policy; nothing is undone.",
+		Example: "{signal: SIGKILL}",
+	}})
 }
 
 // KillParams are the settings of the kill fault: the container of each

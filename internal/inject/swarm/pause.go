@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "pause", New: func() inject.Fault { return &PauseParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "pause", New: func() inject.Fault { return &PauseParams{} }, Doc: experiment.Doc{
+		Summary: "Freezes the container of each picked task, and unpauses it when the fault ends. Swarm still counts a paused task as running: its clients and a healthcheck notice. It takes no settings.",
+		Example: "{}",
+	}})
 	inject.RegisterUndo(undoUnpause, unpause)
 }
 

@@ -19,7 +19,13 @@ func init() {
 	probe.Register(probe.Kind{
 		Name: "swarm",
 		New:  func() (any, any) { return &ProbeSpec{}, &ProbeExpect{} },
-		Run:  runProbe,
+		Doc: experiment.Doc{
+			Summary: "Compares each observed service's running tasks with the replicas it should run. Without expect, replicas: \"== desired\".",
+			Example: "{service: shop_payment, within: 30s}",
+			Expect:  `{replicas: "== desired"}`,
+			Outputs: []string{"running: the first service's running tasks", "desired: the replicas it should run"},
+		},
+		Run: runProbe,
 	})
 }
 

@@ -9,11 +9,15 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 func init() {
-	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "scale", New: func() inject.Fault { return &ScaleParams{} }})
+	inject.RegisterFault(inject.FaultKind{Target: "swarm", Name: "scale", New: func() inject.Fault { return &ScaleParams{} }, Doc: experiment.Doc{
+		Summary: "Sets the replicas of the service of each picked task, and sets them back to what they were when the fault ends.",
+		Example: "{replicas: 0}",
+	}})
 	inject.RegisterUndo(undoScale, scaleBack)
 }
 

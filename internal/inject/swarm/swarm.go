@@ -472,6 +472,10 @@ func init() {
 		New:        func() any { return &TargetSpec{} },
 		Resolve:    resolveTarget,
 		DefaultMax: 5,
+		Doc: experiment.Doc{
+			Summary: "Services of a Docker Swarm, by name, labels or stack, and their running tasks, optionally on one node. A fault picks among the tasks; scale acts on a picked task's service and drain on its node. At most 5 tasks may match unless max says otherwise.",
+			Example: "{service: shop_payment, pick: 1}",
+		},
 	})
 }
 
