@@ -76,7 +76,7 @@ method:
 		t.Errorf("exit code %v, want 3", svc.ExitCode)
 	}
 
-	j = runIn(t, t.TempDir(), strings.Replace(strings.Replace(src, "%s", "    may_exit: true", 1), "10s", "1s", 1))
+	j = runIn(t, t.TempDir(), strings.Replace(strings.Replace(src, "%s", "    may_exit: true", 1), "10s", "4s", 1))
 	if j.Verdict != journal.Passed {
 		t.Errorf("with may_exit: verdict %s: %s; want passed", j.Verdict, j.Reason)
 	}
