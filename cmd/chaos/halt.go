@@ -79,18 +79,10 @@ type halting struct {
 }
 
 func haltAll(ctx context.Context, io *stdio, dir string, engine bool, timeout time.Duration) error {
-	given := dir != ""
-	if !given {
-		dir = ledger.DefaultDir()
+	dir, err := ledgerDir(io, dir)
+	if err != nil {
+		return err
 	}
-	if fi, err := os.Stat(dir); err != nil {
-		if given || !errors.Is(err, os.ErrNotExist) {
-			return withCode(exitUsage, fmt.Errorf("--ledger %s: %w", dir, err))
-		}
-	} else if !fi.IsDir() {
-		return withCode(exitUsage, fmt.Errorf("--ledger %s: not a directory", dir))
-	}
-	fmt.Fprintf(io.out, "ledgers in %s\n", dir)
 	env := inject.NewEnv(0, func(msg string) { fmt.Fprintf(io.err, "chaos: warning: %s\n", msg) })
 	defer env.Close()
 
@@ -162,7 +154,7 @@ func haltAll(ctx context.Context, io *stdio, dir string, engine bool, timeout ti
 	// What is left in the ledgers: runs that died, reverts that failed, a
 	// run that had to be killed. Its watchdog may be at it already.
 	undone, failed := 0, 0
-	ledgers, err := ledger.Load(dir)
+	ledgers, err = ledger.Load(dir)
 	if err != nil {
 		problems = append(problems, err)
 	}

@@ -54,20 +54,10 @@ read), and 5 when an undo failed.`,
 }
 
 func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
-	given := dir != ""
-	if !given {
-		dir = ledger.DefaultDir()
+	dir, err := ledgerDir(io, dir)
+	if err != nil {
+		return err
 	}
-	// A mistyped --ledger must not read as "nothing to recover". The
-	// default directory is missing until a run needs it.
-	if fi, err := os.Stat(dir); err != nil {
-		if given || !errors.Is(err, os.ErrNotExist) {
-			return withCode(exitUsage, fmt.Errorf("--ledger %s: %w", dir, err))
-		}
-	} else if !fi.IsDir() {
-		return withCode(exitUsage, fmt.Errorf("--ledger %s: not a directory", dir))
-	}
-	fmt.Fprintf(io.out, "ledgers in %s\n", dir)
 	ledgers, loadErr := ledger.Load(dir)
 	env := inject.NewEnv(0, func(msg string) { fmt.Fprintf(io.err, "chaos: warning: %s\n", msg) })
 	defer env.Close()
@@ -178,4 +168,23 @@ func describeEntry(e *ledger.Entry) string {
 		return fmt.Sprintf("rollback %q: %s", e.Step, e.Undo.Target.Name)
 	}
 	return fmt.Sprintf("%s on %s (step %q)", e.Fault, e.Undo.Target, e.Step)
+}
+
+// ledgerDir is the ledger directory --ledger names, or the default one,
+// which it says it reads. A mistyped --ledger must not read as "nothing
+// to recover"; the default directory is missing until a run needs it.
+func ledgerDir(io *stdio, dir string) (string, error) {
+	given := dir != ""
+	if !given {
+		dir = ledger.DefaultDir()
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		if given || !errors.Is(err, os.ErrNotExist) {
+			return "", withCode(exitUsage, fmt.Errorf("--ledger %s: %w", dir, err))
+		}
+	} else if !fi.IsDir() {
+		return "", withCode(exitUsage, fmt.Errorf("--ledger %s: not a directory", dir))
+	}
+	fmt.Fprintf(io.out, "ledgers in %s\n", dir)
+	return dir, nil
 }

@@ -40,14 +40,10 @@ func (s *MetricsSpec) SetDefaults() { s.Timeout = experiment.Duration(5 * time.S
 
 // Validate checks the URL, the name and the rate's span.
 func (s *MetricsSpec) Validate() error {
-	u, err := url.Parse(s.URL)
+	_, err := httpURL(s.URL)
 	switch {
-	case !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://"):
-		return fmt.Errorf("url %q must start with http:// or https://", s.URL)
 	case err != nil:
-		return fmt.Errorf("url %q: %v", s.URL, errors.Unwrap(err))
-	case u.Host == "":
-		return fmt.Errorf("url %q has no host", s.URL)
+		return err
 	case strings.TrimSpace(s.Name) == "" || strings.ContainsAny(s.Name, "{} "):
 		return fmt.Errorf("name %q: give the sample's name alone, and its labels under labels", s.Name)
 	case s.Rate < 0 || (s.Rate > 0 && s.Rate < experiment.Duration(100*time.Millisecond)):
@@ -314,4 +310,18 @@ func init() {
 		},
 		Run: runMetrics,
 	})
+}
+
+// httpURL parses an http:// or https:// URL with a host.
+func httpURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://"):
+		return nil, fmt.Errorf("url %q must start with http:// or https://", raw)
+	case err != nil:
+		return nil, fmt.Errorf("url %q: %v", raw, errors.Unwrap(err))
+	case u.Host == "":
+		return nil, fmt.Errorf("url %q has no host", raw)
+	}
+	return u, nil
 }

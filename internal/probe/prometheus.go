@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -34,14 +33,10 @@ func (s *PrometheusSpec) SetDefaults() { s.Timeout = experiment.Duration(10 * ti
 
 // Validate checks the URL and that there is a query.
 func (s *PrometheusSpec) Validate() error {
-	u, err := url.Parse(s.URL)
+	u, err := httpURL(s.URL)
 	switch {
-	case !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://"):
-		return fmt.Errorf("url %q must start with http:// or https://", s.URL)
 	case err != nil:
-		return fmt.Errorf("url %q: %v", s.URL, errors.Unwrap(err))
-	case u.Host == "":
-		return fmt.Errorf("url %q has no host", s.URL)
+		return err
 	case u.RawQuery != "" || u.Fragment != "":
 		return fmt.Errorf("url %q: give the server's address only; the query goes in query", s.URL)
 	case strings.TrimSpace(s.Query) == "":
