@@ -83,9 +83,13 @@ func TestTruthTableResource(t *testing.T) {
 			}
 			r.vars["victim"], r.vars["victim_ip"] = env.Name(name), ip
 			if _, ok := c.vars["on"]; ok {
-				if err := os.WriteFile(filepath.Join(r.dir, "victim.pid"), []byte(strconv.Itoa(info.State.Pid)), 0o644); err != nil {
+				// Relative paths are taken from the experiment file's
+				// directory: name the run's own pid file in full.
+				pidFile := filepath.Join(r.dir, "victim.pid")
+				if err := os.WriteFile(pidFile, []byte(strconv.Itoa(info.State.Pid)), 0o644); err != nil {
 					t.Fatal(err)
 				}
+				r.vars["pid_file"] = pidFile
 			}
 			runs = append(runs, r)
 		}
