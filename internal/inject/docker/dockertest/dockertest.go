@@ -151,7 +151,9 @@ type Spec struct {
 	Aliases []string
 	// IPv4 fixes the address on Network (which needs a subnet).
 	IPv4 string
-	// Health adds a healthcheck every 200 ms.
+	// Health adds a healthcheck every 200 ms. A loaded machine may take
+	// seconds to exec it: it must time out or fail five times in a row
+	// before the container counts as unhealthy.
 	Health bool
 	// Restart is the restart policy name ("always", "on-failure").
 	Restart string
@@ -225,8 +227,8 @@ func (e *Env) run(s Spec) (string, error) {
 		cfg.Healthcheck = &container.HealthConfig{
 			Test:     []string{"CMD", "/server", "-probe"},
 			Interval: 200 * time.Millisecond,
-			Timeout:  2 * time.Second,
-			Retries:  2,
+			Timeout:  10 * time.Second,
+			Retries:  5,
 		}
 	}
 	host := &container.HostConfig{
