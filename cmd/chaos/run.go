@@ -464,7 +464,14 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 		return paths, err
 	}
 	paths["journal"] = p
-	in := report.Input{Journals: []*journal.Journal{j}, Logs: serviceLogs(j, dir)}
+	// Render from the journal as written, as chaos report does: the times
+	// read back carry no monotonic clock reading, so that the durations
+	// between them come out the same to the microsecond in both.
+	saved, err := journal.Read(p)
+	if err != nil {
+		return paths, err
+	}
+	in := report.Input{Journals: []*journal.Journal{saved}, Logs: serviceLogs(saved, dir)}
 	for _, f := range report.Formats {
 		if f.File == "" {
 			continue
