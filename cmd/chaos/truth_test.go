@@ -172,6 +172,9 @@ type truthRun struct {
 	// skip says why this machine cannot show the row's verdict; the run
 	// is not made.
 	skip string
+	// before, when set, runs right before the row, alone, and returns
+	// why this machine cannot show the row's verdict, or "".
+	before func() string
 
 	code           int
 	stdout, stderr string
@@ -397,6 +400,9 @@ func runTruthWith(t *testing.T, runs []*truthRun, appDir string, parallel int) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if r.before != nil && r.skip == "" {
+				r.skip = r.before()
+			}
 			r.run(appDir)
 		}()
 	}
@@ -423,8 +429,12 @@ func (r *truthRun) run(appDir string) {
 }
 
 func (r *truthRun) runOnce(appDir string) {
-	*r = truthRun{c: r.c, robust: r.robust, vars: r.vars, dir: r.dir, skip: r.skip, retried: r.retried}
-	file, err := filepath.Abs(filepath.Join("testdata", "truth", r.c.file))
+	*r = truthRun{c: r.c, robust: r.robust, vars: r.vars, dir: r.dir, skip: r.skip, before: r.before, retried: r.retried}
+	file := r.c.file
+	if !filepath.IsAbs(file) {
+		file = filepath.Join("testdata", "truth", file)
+	}
+	file, err := filepath.Abs(file)
 	if err != nil {
 		r.err = err
 		return
