@@ -54,12 +54,14 @@ const (
 )
 
 // HTML renders the journal as one self-contained HTML page: inline CSS
-// and SVG, no script, nothing fetched from anywhere. It holds the verdict
-// and its reason, a chart per load stream (p50 and p99 latency and success
-// rate over time, fault windows shaded, thresholds and failed checks
-// marked), a timeline, every check with its observations, the faults and
-// what they hit, and the services. Charts are downsampled for drawing;
-// tables hold exact values.
+// and SVG, no script, nothing fetched from anywhere. It leads with the
+// verdict and its reason, the timeline, and a chart per load stream (p50
+// and p99 latency and success rate over time, fault windows shaded and
+// labelled with their settings, windows with no completed request shaded,
+// thresholds and failed checks marked); then every check with its
+// observations (a run of identical ones in one row), the steps, the
+// faults and what they hit, and the services. Charts are downsampled for
+// drawing; tables hold exact values.
 func HTML(j *journal.Journal) ([]byte, error) { return HTMLWithLogs(j, nil) }
 
 // HTMLWithLogs is HTML with the services' logs, collapsed under each
