@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/gamedayhq/chaos/internal/journal"
 )
 
@@ -202,12 +204,13 @@ func checksView(p *checksPanel, w, h int, st styles) []string {
 	const stateW = 17
 	rest := w - 2 - stateW - 3
 	nameW := rest * 26 / 100
-	// The observed values take what they need, up to half the room.
+	// The observed values take what they need, up to 60% of the room:
+	// the expected thresholds are known before the run, the values not.
 	need := 0
 	for _, r := range p.rows {
-		need = max(need, len([]rune(observedText(r))))
+		need = max(need, ansi.StringWidth(observedText(r)))
 	}
-	valW := min(max(rest*36/100, need), rest/2)
+	valW := min(max(rest*36/100, need), rest*60/100)
 	expW := rest - nameW - valW
 	bad := 0
 	for _, r := range p.rows {
