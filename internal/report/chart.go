@@ -120,9 +120,12 @@ type tick struct {
 type band struct {
 	X, W   float64
 	LabelY float64
-	Label  string
-	Title  string
-	Class  string
+	// LabelX is where a fault's label starts, or ends when LabelEnd.
+	LabelX   float64
+	LabelEnd bool
+	Label    string
+	Title    string
+	Class    string
 }
 
 // hline is a check's threshold drawn across a panel.
@@ -186,17 +189,25 @@ func faultBands(j *journal.Journal, ts timeScale, top float64) (bands []band, ro
 		x0, x1 := ts.x(f.Injected), ts.x(end)
 		label := faultLabel(f)
 		title := fmt.Sprintf("%s on %s (%s) from %s: %s", faultName(f, 1000), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
-		// Roughly 6 units per character at the label font size.
-		labelEnd := x0 + 6*float64(len([]rune(label))) + 8
+		// Roughly 6 units per character at the label font size. A label
+		// that would run off the plot ends where it does.
+		labelW := 6*float64(len([]rune(label))) + 8
+		b := band{X: x0, W: math.Max(x1-x0, 1.5), Label: label, Title: title, Class: "fault", LabelX: x0 + 3}
+		labelStart := x0
+		if right := ts.left + ts.w; x0+labelW > right {
+			b.LabelX, b.LabelEnd = right-3, true
+			labelStart = math.Max(ts.left, right-labelW)
+		}
 		row := 0
-		for row < len(rowEnd) && rowEnd[row] > x0 {
+		for row < len(rowEnd) && rowEnd[row] > labelStart {
 			row++
 		}
 		if row == len(rowEnd) {
 			rowEnd = append(rowEnd, 0)
 		}
-		rowEnd[row] = labelEnd
-		bands = append(bands, band{X: x0, W: math.Max(x1-x0, 1.5), LabelY: top + float64(row+1)*labelRowH - 3, Label: label, Title: title, Class: "fault"})
+		rowEnd[row] = labelStart + labelW
+		b.LabelY = top + float64(row+1)*labelRowH - 3
+		bands = append(bands, b)
 	}
 	return bands, len(rowEnd)
 }

@@ -141,3 +141,16 @@ func TestHTMLFaultBandsShowStrength(t *testing.T) {
 		t.Error("the fault band is not labelled latency (delay 200ms, jitter 20ms) → hello-link")
 	}
 }
+
+// TestHTMLFaultLabelStaysInThePlot moves a fault near the end of the run:
+// its label ends at the plot's right edge instead of running off it.
+func TestHTMLFaultLabelStaysInThePlot(t *testing.T) {
+	j := readJournal(t, "deviated")
+	f := &j.Faults[0]
+	f.Injected = j.Ended.Add(-200 * time.Millisecond)
+	f.Reverted = j.Ended
+	s := html(t, j)
+	if !regexp.MustCompile(`<text class="fault-label" x="[\d.]+" y="[\d.]+" text-anchor="end">latency \(delay 200ms`).MatchString(s) {
+		t.Error("the label of a fault at the end of the run is not anchored at its end")
+	}
+}
