@@ -612,7 +612,22 @@ func newTimeline(j *journal.Journal) timeline {
 			class = "fault-bad"
 		}
 		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", faultName(f, 1000), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
-		add(lane{Label: f.Fault + " → " + f.TargetName, Title: title, Bars: []band{{X: x0, W: math.Max(x1-x0, 2), Class: class, Title: title}}})
+		bar := band{X: x0, W: math.Max(x1-x0, 2), Class: class, Title: title}
+		// The fault's settings beside its bar: after it, else before it,
+		// else over it.
+		if p := paramsText(f.Params); p != "" {
+			bar.Label = clip(p, 40)
+			w := 6 * float64(len([]rune(bar.Label)))
+			switch {
+			case x1+4+w <= tl.PlotR:
+				bar.LabelX = x1 + 4
+			case x0-4-w >= tl.PlotX:
+				bar.LabelX, bar.LabelEnd = x0-4, true
+			default:
+				bar.LabelX = x0 + 3
+			}
+		}
+		add(lane{Label: f.Fault + " → " + f.TargetName, Title: title, Bars: []band{bar}})
 		tl.Shades = append(tl.Shades, band{X: x0, W: math.Max(x1-x0, 1.5), Class: "fault"})
 	}
 	for _, c := range j.Checks {

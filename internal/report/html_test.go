@@ -133,12 +133,15 @@ func TestHTMLMarksEmptyWindows(t *testing.T) {
 	}
 }
 
-// TestHTMLFaultBandsShowStrength checks that a chart's fault band is
-// labelled with the fault's settings.
+// TestHTMLFaultBandsShowStrength checks that a chart's fault band and
+// the fault's bar in the timeline are labelled with the fault's settings.
 func TestHTMLFaultBandsShowStrength(t *testing.T) {
 	s := html(t, readJournal(t, "deviated"))
 	if !strings.Contains(s, `class="fault-label"`) || !strings.Contains(s, ">latency (delay 200ms, jitter 20ms) → hello-link<") {
 		t.Error("the fault band is not labelled latency (delay 200ms, jitter 20ms) → hello-link")
+	}
+	if !regexp.MustCompile(`<text class="bar-label" [^>]*>delay 200ms, jitter 20ms</text>`).MatchString(s) {
+		t.Error("the fault's bar in the timeline does not show delay 200ms, jitter 20ms")
 	}
 }
 
