@@ -148,6 +148,8 @@ type checkView struct {
 	// are not listed; Repeats is set when rows stand for several.
 	SampleCount, Omitted int
 	Repeats              bool
+	// CountText says how many observations in how many rows.
+	CountText string
 }
 
 // sampleView is one row of observations: one, or several in a row that
@@ -156,10 +158,11 @@ type sampleView struct {
 	At, Phase, Observed, Reason, Span, Faults string
 	OK                                        bool
 	// Count is the number of observations of the row; Last is the time of
-	// its last one and Times the time of each.
+	// its last one and Each each one's time and values. Observed is then
+	// the values they share.
 	Count int
 	Last  string
-	Times []string
+	Each  []string
 }
 
 type abortView struct{ Check, At, Reverted, Reason string }
@@ -371,44 +374,66 @@ func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
 	}
 	cv.When = strings.Join(when, ", ")
 	listed := 0
-	for _, g := range pickSamples(sampleRows(j, c.Samples)) {
-		if len(g.Times) > maxTimes {
-			g.Times = slices.Concat(g.Times[:maxTimes/2], []string{"…"}, g.Times[len(g.Times)-maxTimes/2:])
+	for _, g := range pickSamples(sampleRows(j, c, c.Samples)) {
+		if len(g.Each) > maxTimes {
+			g.Each = slices.Concat(g.Each[:maxTimes/2], []string{"…"}, g.Each[len(g.Each)-maxTimes/2:])
 		}
 		cv.Samples = append(cv.Samples, g)
 		listed += g.Count
 		cv.Repeats = cv.Repeats || g.Count > 1
 	}
 	cv.Omitted = len(c.Samples) - listed
+	cv.CountText = plural(len(c.Samples), "observation") + " in " + plural(len(cv.Samples), "row")
 	return cv
 }
 
-// sampleRows makes a row of each run of observations that saw the same:
-// phase, result, value or reason, and faults in effect. A check that
-// holds for a minute is then one row with its count, not sixty.
-func sampleRows(j *journal.Journal, ss []journal.Sample) []sampleView {
+// sampleRows makes a row of each run of observations that saw the same
+// of what the check judges (the status of a status check; everything
+// observed when it names nothing observed), in the same phase, with the
+// same result, reason and faults in effect. A check that holds for a
+// minute is then one row with its count, not sixty; each observation is
+// listed in full under the row.
+func sampleRows(j *journal.Journal, c *journal.Check, ss []journal.Sample) []sampleView {
 	var out []sampleView
 	var first, last journal.Sample
+	var key string
 	for _, s := range ss {
 		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason,
 			Faults: strings.Join(s.Faults, ", "), Count: 1}
+		judged := judgedText(c, s)
 		if n := len(out); n > 0 {
 			p := &out[n-1]
-			if p.Phase == sv.Phase && p.OK == sv.OK && p.Observed == sv.Observed && p.Reason == sv.Reason && p.Faults == sv.Faults && s.Note == last.Note {
+			if p.Phase == sv.Phase && p.OK == sv.OK && key == judged && p.Reason == sv.Reason && p.Faults == sv.Faults && s.Note == last.Note {
 				p.Count++
 				p.Last = sv.At
-				p.Times = append(p.Times, sv.At)
+				p.Observed = judged
+				p.Each = append(p.Each, sv.At+" "+sv.Observed)
 				last = s
 				p.Span = spanText(j, first, last)
 				continue
 			}
 		}
-		first, last = s, s
+		first, last, key = s, s, judged
 		sv.Span = spanText(j, s, s)
-		sv.Times = []string{sv.At}
+		sv.Each = []string{sv.At + " " + sv.Observed}
 		out = append(out, sv)
 	}
 	return out
+}
+
+// judgedText is what an observation saw of the values its check judges;
+// all it saw when it saw none of them.
+func judgedText(c *journal.Check, s journal.Sample) string {
+	m := map[string]string{}
+	for k, want := range c.Expect {
+		if v, ok := s.Observed[k]; ok && want != "" {
+			m[k] = v
+		}
+	}
+	if len(m) == 0 {
+		return observedText(s.Observed)
+	}
+	return observedText(m)
 }
 
 // spanText is what a row of observations was judged on: the load from the

@@ -56,17 +56,32 @@ func TestHTMLCollapsesRepeatedObservations(t *testing.T) {
 	// only runs collapse.
 	c.Samples = append(c.Samples, sample(21, false, "500"), sample(22, true, "200"))
 	s := html(t, j)
-	if n := strings.Count(s, `<details class="repeats">`); n != 1 {
-		t.Errorf("%d rows of repeats; want 1", n)
-	}
-	if !strings.Contains(s, `<summary>×20</summary>`) {
-		t.Error("the repeated row does not say ×20")
+	if n := strings.Count(s, `<summary>×20</summary>`); n != 1 {
+		t.Errorf("%d rows say ×20; want 1", n)
 	}
 	if !strings.Contains(s, "23 observations in 4 rows") {
 		t.Error(`the summary does not say "23 observations in 4 rows"`)
 	}
 	if !strings.Contains(s, "&#43;1s to &#43;20s") {
 		t.Error("the repeated row does not span +1s to +20s")
+	}
+
+	// A status check whose observations differ only in what it does not
+	// judge (the latency): one row, that shows the status, with each
+	// observation in full under it.
+	c.Expect = map[string]string{"status": "200"}
+	c.Samples = nil
+	for i := range 12 {
+		s := sample(i, true, "200")
+		s.Observed["latency"] = (time.Duration(i+1) * time.Millisecond).String()
+		c.Samples = append(c.Samples, s)
+	}
+	s = html(t, j)
+	if !regexp.MustCompile(`<summary>×12</summary><span class="mono muted">&#43;0s status 200, latency 1ms<br>`).MatchString(s) {
+		t.Error("observations differing in an unjudged value do not share a row that lists each in full")
+	}
+	if !strings.Contains(s, `<td class="mono">status 200</td>`) {
+		t.Error("the shared row does not show the judged status alone")
 	}
 }
 
