@@ -15,8 +15,8 @@ import (
 )
 
 // TestDashboardInTmux drives the real binary's dashboard in a tmux pane:
-// a process is stopped for a minute, a is pressed, and the process runs
-// again, the verdict is aborted and the exit code 3, with the summary left
+// a process is stopped for a minute, a is pressed and confirmed, and the
+// process runs again, the verdict is aborted and the exit code 3, with the summary left
 // on the screen.
 func TestDashboardInTmux(t *testing.T) {
 	if testing.Short() {
@@ -92,6 +92,9 @@ method:
 		t.Fatalf("the dashboard does not show the fault and the keys:\n%s", s)
 	}
 	tmux("send-keys", "-t", "e2e", "a")
+	// With a fault in place, the abort asks once to be confirmed.
+	waitFor("the question", func() bool { return strings.Contains(screen(), "abort and revert?") })
+	tmux("send-keys", "-t", "e2e", "y")
 	code := filepath.Join(dir, "exit.code")
 	waitFor("the exit", func() bool { _, err := os.Stat(code); return err == nil })
 	b, err := os.ReadFile(code)

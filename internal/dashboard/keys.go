@@ -12,7 +12,9 @@ type keyMap struct {
 	Log      key.Binding
 	Help     key.Binding
 	Quit     key.Binding
+	// Yes confirms an interrupt, AbortYes an abort.
 	Yes      key.Binding
+	AbortYes key.Binding
 
 	// While the log has the focus.
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
@@ -29,6 +31,7 @@ func newKeyMap() keyMap {
 		Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "interrupt")),
 		Yes:      key.NewBinding(key.WithKeys("y", "q", "ctrl+c")),
+		AbortYes: key.NewBinding(key.WithKeys("y", "a")),
 		Up:       key.NewBinding(key.WithKeys("up", "k")),
 		Down:     key.NewBinding(key.WithKeys("down", "j")),
 		PageUp:   key.NewBinding(key.WithKeys("pgup", "b")),
@@ -51,7 +54,8 @@ func (k keyMap) FullHelp() [][]key.Binding {
 
 // helpText explains each key at length, for the help panel.
 var helpText = [][2]string{
-	{"a", "abort now: revert every fault; the verdict is aborted"},
+	{"a", "abort now: revert every fault; the verdict is aborted;"},
+	{"", "asks once to confirm while faults are in place"},
 	{"s", "skip the current wait, or the rest of a fault's for"},
 	{"h", "hold before the next step (walk a gameday step by step)"},
 	{"c", "continue after a hold"},

@@ -43,8 +43,9 @@ type model struct {
 	help          help.Model
 	st            styles
 
-	showHelp     bool
-	confirm      bool
+	showHelp bool
+	// confirm is the action waiting for the operator's yes, if any.
+	confirm      confirmAction
 	interrupting bool
 	quitting     bool
 }
@@ -112,7 +113,7 @@ func (m *model) drain() bool {
 			e := m.exps[it.exp]
 			if it.ev.Type == journal.RunStarted {
 				m.cur = it.exp
-				m.interrupting, m.confirm = false, false
+				m.interrupting, m.confirm = false, confirmNone
 			}
 			e.apply(it.ev)
 			if !it.ev.Routine() {
@@ -123,13 +124,26 @@ func (m *model) drain() bool {
 	return closed
 }
 
-// key acts on a key press. While the interrupt asks to be confirmed, the
-// next key answers it.
+// confirmAction is an action that asks once to be confirmed while
+// faults are in place.
+type confirmAction int
+
+const (
+	confirmNone confirmAction = iota
+	confirmInterrupt
+	confirmAbort
+)
+
+// key acts on a key press. While an interrupt or an abort asks to be
+// confirmed, the next key answers it.
 func (m *model) key(k tea.KeyMsg) tea.Cmd {
-	if m.confirm {
-		m.confirm = false
-		if key.Matches(k, m.keys.Yes) {
+	if c := m.confirm; c != confirmNone {
+		m.confirm = confirmNone
+		switch {
+		case c == confirmInterrupt && key.Matches(k, m.keys.Yes):
 			return m.doInterrupt()
+		case c == confirmAbort && key.Matches(k, m.keys.AbortYes):
+			m.send(journal.AbortRun, "abort")
 		}
 		return nil
 	}
@@ -143,6 +157,10 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, m.keys.Abort):
+		if m.faultsActive() {
+			m.confirm = confirmAbort
+			return nil
+		}
 		m.send(journal.AbortRun, "abort")
 	case key.Matches(k, m.keys.Skip):
 		m.send(journal.SkipWait, "skip wait")
@@ -155,14 +173,17 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, m.keys.Help):
 		m.showHelp = !m.showHelp
 	case key.Matches(k, m.keys.Quit):
-		if !m.interrupting && len(m.exps[m.cur].faults.active) > 0 {
-			m.confirm = true
+		if !m.interrupting && m.faultsActive() {
+			m.confirm = confirmInterrupt
 			return nil
 		}
 		return m.doInterrupt()
 	}
 	return nil
 }
+
+// faultsActive reports whether the shown experiment has faults in place.
+func (m *model) faultsActive() bool { return len(m.exps[m.cur].faults.active) > 0 }
 
 // send hands a command to the running experiment. It never blocks: the
 // dashboard must stay live whatever the runner does.
@@ -299,12 +320,15 @@ func (m *model) View() string {
 	return b.String()
 }
 
-// footer is the help line, or the question while an interrupt waits for
-// its confirmation.
+// footer is the help line, or the question while an interrupt or an
+// abort waits for its confirmation.
 func (m *model) footer() string {
-	if m.confirm {
+	if m.confirm != confirmNone {
 		n := len(m.exps[m.cur].faults.active)
 		q := fmt.Sprintf(" %d fault%s in place: interrupt and revert? q/y yes, any other key no ", n, plural(n))
+		if m.confirm == confirmAbort {
+			q = fmt.Sprintf(" %d fault%s in place: abort and revert? a/y yes, any other key no ", n, plural(n))
+		}
 		return fit(m.st.prompt.Render(q), m.lay.w)
 	}
 	keys := m.keys.ShortHelp()

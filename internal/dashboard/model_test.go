@@ -79,7 +79,10 @@ func TestKeysSendCommands(t *testing.T) {
 		keys string
 		want []journal.Command
 	}{
-		{"a", []journal.Command{journal.AbortRun}},
+		// With a fault in place, a asks once to confirm.
+		{"ay", []journal.Command{journal.AbortRun}},
+		{"aa", []journal.Command{journal.AbortRun}},
+		{"axs", []journal.Command{journal.SkipWait}},
 		{"s", []journal.Command{journal.SkipWait}},
 		{"hc", []journal.Command{journal.Hold, journal.Continue}},
 		// Keys still steer the run while the log has the focus.
@@ -140,6 +143,34 @@ func TestQuitAsksWhileFaultsAreActive(t *testing.T) {
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("interrupted %d times; want 2", n)
 	}
+}
+
+func TestAbortAsksWhileFaultsAreActive(t *testing.T) {
+	m, tm := running(t, nil)
+	tm.Type("a")
+	waitOutput(t, tm, "1 fault in place: abort and revert? a/y yes")
+	tm.Type("x") // any other key says no
+	waitOutput(t, tm, "a abort")
+	select {
+	case c := <-m.cmds[0]:
+		t.Fatalf("command %d after no; want none", c)
+	default:
+	}
+	tm.Type("a")
+	waitOutput(t, tm, "abort and revert?")
+	tm.Type("a")
+	receive(t, m.cmds[0], journal.AbortRun)
+}
+
+func TestAbortWithoutFaultsSendsAtOnce(t *testing.T) {
+	m := testModel([]Plan{shopPlan()})
+	m.q.push(item{exp: 0, ev: ev(0, "run.started", nil)})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	defer tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	defer m.q.close()
+	waitOutput(t, tm, "starting")
+	tm.Type("a")
+	receive(t, m.cmds[0], journal.AbortRun)
 }
 
 func TestQuitWithoutFaultsInterruptsAtOnce(t *testing.T) {
@@ -209,6 +240,8 @@ func TestAbortReverts(t *testing.T) {
 		t.Fatalf("victim is in state %s with the fault in place; want stopped", st)
 	}
 	tm.Type("a")
+	waitOutput(t, tm, "abort and revert?")
+	tm.Type("y")
 	select {
 	case v := <-verdict:
 		if v != journal.Aborted {

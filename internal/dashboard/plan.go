@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
@@ -47,6 +49,9 @@ type PlanCheck struct {
 	From string
 	// Expect is the thresholds as text: "p99 < 300ms, success >= 99.5%".
 	Expect string
+	// Judges is the keys of what the check judges, in Expect's order: the
+	// observed values shown for it.
+	Judges []string
 	// Failures is how many consecutive failed observations fail the check.
 	Failures int
 }
@@ -78,7 +83,14 @@ func PlanOf(e *experiment.Experiment) Plan {
 		checks []*experiment.Check
 	}{{false, e.SteadyState}, {true, e.AbortWhen}} {
 		for _, c := range group.checks {
-			p.Checks = append(p.Checks, PlanCheck{Name: c.Name, Abort: group.abort, From: c.From, Expect: journal.ExpectLine(experiment.ExpectText(c.Expect)), Failures: c.Failures})
+			expect := experiment.ExpectText(c.Expect)
+			pc := PlanCheck{Name: c.Name, Abort: group.abort, From: c.From, Expect: journal.ExpectLine(expect), Failures: c.Failures}
+			for _, k := range slices.Sorted(maps.Keys(expect)) {
+				if expect[k] != "" {
+					pc.Judges = append(pc.Judges, k)
+				}
+			}
+			p.Checks = append(p.Checks, pc)
 		}
 	}
 	for _, s := range e.Load {

@@ -31,10 +31,10 @@ func shopPlan() Plan {
 			{Name: "exec ./restore.sh", Kind: "exec", Section: "rollbacks"},
 		},
 		Checks: []PlanCheck{
-			{Name: "cart stays fast", From: "view-cart", Expect: "p99 < 300ms, success >= 99.5%", Failures: 1},
-			{Name: "orders accepted", From: "place-order", Expect: "success >= 99%", Failures: 2},
-			{Name: "payment healthy", Expect: "status 200", Failures: 1},
-			{Name: "shop alive", Abort: true, From: "view-cart", Expect: "success >= 80%", Failures: 3},
+			{Name: "cart stays fast", From: "view-cart", Expect: "p99 < 300ms, success >= 99.5%", Judges: []string{"p99", "success"}, Failures: 1},
+			{Name: "orders accepted", From: "place-order", Expect: "success >= 99%", Judges: []string{"success"}, Failures: 2},
+			{Name: "payment healthy", Expect: "status 200", Judges: []string{"status"}, Failures: 1},
+			{Name: "shop alive", Abort: true, From: "view-cart", Expect: "success >= 80%", Judges: []string{"success"}, Failures: 3},
 		},
 		Streams:  []PlanStream{{Name: "view-cart", Rate: 50}, {Name: "place-order", Rate: 10}},
 		Recovery: 20 * time.Second,
@@ -90,17 +90,20 @@ func shopEvents() []journal.Event {
 				e.Stream, e.Requests, e.Success, e.P50, e.P99, e.RPS = "place-order", 10, 1, 20*time.Millisecond, 40*time.Millisecond+time.Duration(i)*time.Millisecond, 10
 			}))
 		if i >= 2 {
-			ok, value := true, "p99 12ms, success 100%"
+			ok, value := true, "p50 4ms, p90 9ms, p99 12ms, requests 50, rps 50, success 100%"
+			obs := map[string]string{"p50": "4ms", "p90": "9ms", "p99": "12ms", "requests": "50", "rps": "50", "success": "100%"}
 			if i >= 14 {
 				ok, value = false, "p99 3.1s is not < 300ms"
+				obs = map[string]string{"p50": "4ms", "p90": "2.9s", "p99": "3.1s", "requests": "50", "rps": "50", "success": "93%"}
 			}
 			e := journal.SampleEvent("cart stays fast", "during", ok, value)
-			e.Time = t0.Add(at)
+			e.Time, e.Observed = t0.Add(at), obs
 			evs = append(evs, e)
 		}
 	}
-	e := journal.SampleEvent("orders accepted", "during", true, "success 100%, p99 61ms")
+	e := journal.SampleEvent("orders accepted", "during", true, "p50 20ms, p99 61ms, requests 10, success 100%")
 	e.Time = t0.Add(21 * sec)
+	e.Observed = map[string]string{"p50": "20ms", "p99": "61ms", "requests": "10", "success": "100%"}
 	evs = append(evs, e)
 	return evs
 }

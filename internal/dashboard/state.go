@@ -48,9 +48,12 @@ func (e *expState) verdict() string {
 	return e.head.verdict
 }
 
-// progress is how far along the planned timeline the run is, and how much
-// of it is left. Finished steps count for their whole planned length, so
-// that a skipped wait moves the bar on at once.
+// progress is how far along the run is, and how much of its planned
+// timeline is left. Finished steps count for their whole planned length,
+// so that a skipped wait moves the bar on at once. The share is the time
+// elapsed over elapsed and left together, so that the percentage, the
+// elapsed time and the time left shown beside it agree; a run without
+// planned time counts its finished method steps.
 func (e *expState) progress(now time.Time) (frac float64, left time.Duration) {
 	if e.head.verdict != "" {
 		return 1, 0
@@ -88,7 +91,12 @@ func (e *expState) progress(now time.Time) (frac float64, left time.Duration) {
 		}
 		return float64(finished) / float64(steps), 0
 	}
-	return float64(done) / float64(total), total - done
+	left = total - done
+	elapsed := e.head.elapsed(now)
+	if elapsed+left <= 0 {
+		return 0, left
+	}
+	return float64(elapsed) / float64(elapsed+left), left
 }
 
 // Hold states, as the operator asked and the runner answered.
@@ -272,6 +280,9 @@ func (p *faultsPanel) find(step, id string) int {
 type checkRow struct {
 	PlanCheck
 	value string
+	// observed is the latest observation's values by key, when the
+	// event carried them.
+	observed map[string]string
 	// sampled is set once an observation came in; sampleLast when the
 	// latest news is an observation rather than a phase result.
 	sampled, sampleLast bool
@@ -318,7 +329,7 @@ func (p *checksPanel) apply(ev journal.Event) {
 	r := &p.rows[i]
 	switch ev.Type {
 	case journal.CheckSample:
-		r.value = ev.Value
+		r.value, r.observed = ev.Value, ev.Observed
 		r.sampled, r.sampleLast = true, true
 		r.ok = ev.OK
 		if r.ok {

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -39,8 +40,8 @@ func TestStatusText(t *testing.T) {
 		w    int
 		want []string
 	}{
-		{79, []string{"method 0:23", "27% ~0:55", "1 fault", "checks 3/4 ok"}},
-		{119, []string{"method 0:23", "27% ~0:55", "1 fault", "checks 3/4 ok", "latency payment-link 9.5s left", "60 req/s 93.0% ok"}},
+		{79, []string{"method 0:23", "29% ~0:55", "1 fault", "checks 3/4 ok"}},
+		{119, []string{"method 0:23", "29% ~0:55", "1 fault", "checks 3/4 ok", "latency payment-link 9.5s left", "60 req/s 93.0% ok"}},
 	} {
 		w := tc.w
 		got := statusText(e, t0.Add(22500*time.Millisecond), w)
@@ -83,5 +84,29 @@ func TestStatusLineKeepsPlainLinesClean(t *testing.T) {
 				t.Errorf("status line %d cells wide, more than 79: %q", n, l[i:])
 			}
 		}
+	}
+}
+
+// TestProgressAgrees checks that the percentage shown is the share of the
+// elapsed time in elapsed and left together, as the header shows them, and
+// that it never goes back.
+func TestProgressAgrees(t *testing.T) {
+	e := newExpState(shopPlan())
+	for _, ev := range shopEvents() {
+		e.apply(ev)
+	}
+	last := 0.0
+	for _, at := range []time.Duration{time.Second, 2 * time.Second, 10 * time.Second, 22500 * time.Millisecond, 31 * time.Second} {
+		now := t0.Add(at)
+		frac, left := e.progress(now)
+		elapsed := e.head.elapsed(now)
+		want := elapsed.Seconds() / (elapsed + left).Seconds()
+		if math.Abs(frac-want) > 0.005 {
+			t.Errorf("at %s: progress %.3f with elapsed %s and left %s; want %.3f", at, frac, elapsed, left, want)
+		}
+		if frac < last {
+			t.Errorf("at %s: progress went back from %.3f to %.3f", at, last, frac)
+		}
+		last = frac
 	}
 }

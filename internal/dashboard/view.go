@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/gamedayhq/chaos/internal/journal"
 )
 
@@ -176,6 +178,23 @@ func checkState(r checkRow, st styles) (glyph, text string) {
 	return st.dim.Render("·"), st.dim.Render("pending" + suffix)
 }
 
+// observedText is what a check's latest observation saw of what the check
+// judges: the p99 of a p99 check, the status of a status check. Without
+// those values, it is the observation's own text (what was seen, or why
+// it failed).
+func observedText(r checkRow) string {
+	var parts []string
+	for _, k := range r.Judges {
+		if v, ok := r.observed[k]; ok {
+			parts = append(parts, k+" "+v)
+		}
+	}
+	if len(parts) == 0 {
+		return r.value
+	}
+	return strings.Join(parts, ", ")
+}
+
 // checksView is each check's latest value against its thresholds. When
 // they do not all fit, the ones that need attention come first.
 func checksView(p *checksPanel, w, h int, st styles) []string {
@@ -184,8 +203,14 @@ func checksView(p *checksPanel, w, h int, st styles) []string {
 	}
 	const stateW = 17
 	rest := w - 2 - stateW - 3
-	nameW := rest * 28 / 100
-	valW := rest * 38 / 100
+	nameW := rest * 26 / 100
+	// The observed values take what they need, up to 60% of the room:
+	// the expected thresholds are known before the run, the values not.
+	need := 0
+	for _, r := range p.rows {
+		need = max(need, ansi.StringWidth(observedText(r)))
+	}
+	valW := min(max(rest*36/100, need), rest*60/100)
 	expW := rest - nameW - valW
 	bad := 0
 	for _, r := range p.rows {
@@ -223,7 +248,7 @@ func checksView(p *checksPanel, w, h int, st styles) []string {
 		if r.Abort {
 			name = "abort: " + name
 		}
-		val := r.value
+		val := observedText(r)
 		switch {
 		case val == "":
 			val = st.dim.Render("-")

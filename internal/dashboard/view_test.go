@@ -89,3 +89,34 @@ func TestNoColor(t *testing.T) {
 		t.Fatalf("escape codes with NO_COLOR set:\n%q", v)
 	}
 }
+
+// TestObservedShowsWhatIsJudged checks that the observed column shows,
+// whole, the values each check judges, and the observation's text when
+// it carries no values.
+func TestObservedShowsWhatIsJudged(t *testing.T) {
+	plan := []PlanCheck{
+		{Name: "cart fast", From: "view-cart", Expect: "p99 < 300ms", Judges: []string{"p99"}, Failures: 1},
+		{Name: "cart all", From: "view-cart", Expect: "p50 < 10ms, p99 < 300ms, success >= 99.5%", Judges: []string{"p50", "p99", "success"}, Failures: 1},
+		{Name: "median", From: "view-cart", Expect: "p50 < 10ms", Judges: []string{"p50"}, Failures: 1},
+		{Name: "health", Expect: "status 200", Judges: []string{"status"}, Failures: 1},
+	}
+	p := newChecksPanel(plan)
+	obs := map[string]string{"errors": "0", "max": "1.2s", "p50": "4ms", "p90": "9ms", "p99": "212ms", "requests": "500", "rps": "50", "success": "99.8%"}
+	for _, name := range []string{"cart fast", "cart all", "median"} {
+		e := journal.SampleEvent(name, "during", true, "errors 0, max 1.2s, p50 4ms, p90 9ms, p99 212ms, requests 500, rps 50, success 99.8%")
+		e.Observed = obs
+		p.apply(e)
+	}
+	p.apply(journal.SampleEvent("health", "during", false, "GET http://127.0.0.1:9/health: connection refused"))
+	for _, w := range []int{80, 120} {
+		out := ansi.Strip(strings.Join(checksView(&p, w, 6, newStyles(plainRenderer())), "\n"))
+		for _, want := range []string{"p99 212ms ", "p50 4ms, p99 212ms, success 99.8%", "p50 4ms ", "GET http"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("checks at %d columns lack %q:\n%s", w, want, out)
+			}
+		}
+		if strings.Contains(out, "p90") || strings.Contains(out, "requests") {
+			t.Errorf("checks at %d columns show values no check judges:\n%s", w, out)
+		}
+	}
+}

@@ -167,6 +167,10 @@ type Event struct {
 	// message after the check's name).
 	OK    bool
 	Value string
+	// Observed is what the observation measured, by key (p99, success,
+	// status), for live views to show the values a check judges. The
+	// journal keeps it in the check's samples, not in the event.
+	Observed map[string]string
 	// check.recovered: how long the check took to hold again, counted
 	// from the end of the faults of step Since.
 	After time.Duration

@@ -3,11 +3,14 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	stdhtml "html"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +58,10 @@ func TestBrowser(t *testing.T) {
 		"/report.html": deviated,
 		"/hour.html":   hour,
 		"/index.html":  index,
+		// The same reports with a script that measures where their parts
+		// are: the pages themselves hold none, and forbid it.
+		"/report-layout.html": measuring(t, deviated),
+		"/hour-layout.html":   measuring(t, hour),
 		// A page that fetches an image: the harness must catch it.
 		"/fetching.html": []byte(`<!DOCTYPE html><html><head><title>x</title></head><body><img src="/pixel.png"></body></html>`),
 	}
@@ -78,11 +85,8 @@ func TestBrowser(t *testing.T) {
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	open := func(t *testing.T, page, size string) (console []string, fetched []string) {
-		mu.Lock()
-		requests = nil
-		mu.Unlock()
-		shot := filepath.Join(shots, strings.TrimSuffix(strings.TrimPrefix(page, "/"), ".html")+"-"+size+".png")
+	browse := func(t *testing.T, page, size, action string) (stdout, stderr bytes.Buffer) {
+		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, chromium,
@@ -92,14 +96,21 @@ func TestBrowser(t *testing.T) {
 			"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 			"--enable-logging=stderr", "--v=0",
 			"--window-size="+size, "--hide-scrollbars",
-			"--screenshot="+shot,
+			action,
 			srv.URL+page)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("chromium %s: %v\n%s", page, err, stderr.String())
 		}
+		return stdout, stderr
+	}
+	open := func(t *testing.T, page, size string) (console []string, fetched []string) {
+		mu.Lock()
+		requests = nil
+		mu.Unlock()
+		shot := filepath.Join(shots, strings.TrimSuffix(strings.TrimPrefix(page, "/"), ".html")+"-"+size+".png")
+		_, stderr := browse(t, page, size, "--screenshot="+shot)
 		png, err := os.ReadFile(shot)
 		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 			t.Fatalf("chromium %s: no screenshot (%v)\n%s", page, err, stderr.String())
@@ -138,10 +149,109 @@ func TestBrowser(t *testing.T) {
 			}
 		})
 	}
+
+	// The verdict and the timeline are above the fold, the charts follow
+	// them, and nothing is wider than the window.
+	for _, tc := range []struct {
+		page, size string
+		// top is how far down the first screen the timeline may start,
+		// as a share of its height; timelineAll says the whole timeline
+		// fits in the first screen. A narrow window wraps the verdict and
+		// the facts over more lines.
+		top         float64
+		timelineAll bool
+	}{
+		{"/report-layout.html", "1280,900", 0.7, true},
+		{"/hour-layout.html", "1280,900", 0.7, true},
+		{"/report-layout.html", "390,844", 0.9, false},
+	} {
+		t.Run("layout "+strings.TrimPrefix(tc.page, "/")+"@"+tc.size, func(t *testing.T) {
+			stdout, stderr := browse(t, tc.page, tc.size, "--dump-dom")
+			l := readLayout(t, stdout.String(), stderr.String())
+			t.Logf("viewport %gx%g, page width %g; banner %+v, timeline %+v, first chart %+v", l.VW, l.VH, l.SW, l.Banner, l.Timeline, l.Chart)
+			if l.Banner == nil || l.Timeline == nil || l.Chart == nil {
+				t.Fatalf("the page lacks the banner, the timeline or a chart: %+v", l)
+			}
+			if l.Banner.Top > 60 {
+				t.Errorf("the verdict starts %gpx down; want it at the top", l.Banner.Top)
+			}
+			if l.Timeline.Top > l.VH*tc.top {
+				t.Errorf("the timeline starts %gpx down a %gpx window; want it in the upper part of the first screen", l.Timeline.Top, l.VH)
+			}
+			if tc.timelineAll && l.Timeline.Bottom > l.VH {
+				t.Errorf("the timeline ends %gpx down a %gpx window; want it all in the first screen", l.Timeline.Bottom, l.VH)
+			}
+			if l.Chart.Top < l.Timeline.Bottom || l.Chart.Top > l.Timeline.Bottom+200 {
+				t.Errorf("the first chart starts at %gpx, the timeline ends at %gpx; want the chart right after it", l.Chart.Top, l.Timeline.Bottom)
+			}
+			if l.SW > l.VW+1 {
+				t.Errorf("the page is %gpx wide in a %gpx window", l.SW, l.VW)
+			}
+		})
+	}
+
 	t.Run("harness catches a fetching page", func(t *testing.T) {
 		console, fetched := open(t, "/fetching.html", "800,600")
 		if len(fetched) == 0 && len(console) == 0 {
 			t.Error("a page that loads an image showed neither a request nor a console message")
 		}
 	})
+}
+
+// measureScript writes the boxes of the report's parts into the page, for
+// --dump-dom to show.
+const measureScript = `<script>
+(function () {
+  function box(sel) {
+    var e = document.querySelector(sel);
+    if (!e) return null;
+    var b = e.getBoundingClientRect();
+    return {top: b.top, bottom: b.bottom, left: b.left, right: b.right};
+  }
+  var out = {vw: window.innerWidth, vh: window.innerHeight, sw: document.documentElement.scrollWidth,
+    banner: box(".banner"), timeline: box("#timeline figure"), chart: box("#load figure")};
+  var pre = document.createElement("pre");
+  pre.id = "layout";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>`
+
+// measuring is a report with measureScript at its end and without the
+// policy that forbids scripts.
+func measuring(t *testing.T, page []byte) []byte {
+	t.Helper()
+	csp := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy"[^>]*>`)
+	if !csp.Match(page) {
+		t.Fatal("the report has no Content-Security-Policy")
+	}
+	s := csp.ReplaceAllString(string(page), "")
+	i := strings.LastIndex(s, "</body>")
+	if i < 0 {
+		t.Fatal("the report has no </body>")
+	}
+	return []byte(s[:i] + measureScript + s[i:])
+}
+
+type box struct{ Top, Bottom, Left, Right float64 }
+
+type layout struct {
+	VW, VH, SW              float64
+	Banner, Timeline, Chart *box
+}
+
+func readLayout(t *testing.T, dom, stderr string) layout {
+	t.Helper()
+	m := regexp.MustCompile(`<pre id="layout">([^<]*)</pre>`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("the measuring script left no layout in the page:\n%.2000s\n%s", dom, stderr)
+	}
+	var l layout
+	if err := json.Unmarshal([]byte(stdhtml.UnescapeString(m[1])), &l); err != nil {
+		t.Fatalf("layout %s: %v", m[1], err)
+	}
+	if l.VW <= 0 || l.VH <= 0 {
+		t.Fatalf("layout %s: no window size", m[1])
+	}
+	return l
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
 )
 
 // Chart geometry, in SVG user units; the SVG scales to the page width.
@@ -17,7 +18,8 @@ const (
 	plotRight   = 16.0
 	plotW       = chartW - plotLeft - plotRight
 	latencyH    = 190.0
-	successH    = 80.0
+	successH    = 90.0
+	zoomH       = 60.0
 	panelGap    = 30.0
 	labelRowH   = 14.0
 	columns     = 240 // downsampling columns across the plot
@@ -118,9 +120,12 @@ type tick struct {
 type band struct {
 	X, W   float64
 	LabelY float64
-	Label  string
-	Title  string
-	Class  string
+	// LabelX is where a fault's label starts, or ends when LabelEnd.
+	LabelX   float64
+	LabelEnd bool
+	Label    string
+	Title    string
+	Class    string
 }
 
 // hline is a check's threshold drawn across a panel.
@@ -137,6 +142,8 @@ type mark struct {
 
 type panel struct {
 	Top, H float64
+	// Name labels the panel.
+	Name   string
 	Ticks  []tick
 	Lines  []series
 	Limits []hline
@@ -147,18 +154,27 @@ type panel struct {
 type series struct {
 	Class, Name string
 	D           string
+	// Bridge is dotted path data across the gaps of the line: windows
+	// where no request completed.
+	Bridge string
 }
 
 // loadChart is the chart of one stream.
 type loadChart struct {
-	W, H    float64
-	PlotX   float64
-	PlotW   float64
-	PlotR   float64
-	Phases  []band
-	Faults  []band
+	W, H   float64
+	PlotX  float64
+	PlotW  float64
+	PlotR  float64
+	Phases []band
+	Faults []band
+	// Gaps are the spans of windows where no request completed.
+	Gaps    []band
 	Latency panel
+	// Success is on the same 0-100% scale in every report; Zoom, when
+	// some value or threshold lies between 90% and 100%, shows that
+	// range alone.
 	Success panel
+	Zoom    *panel
 	XTicks  []tick
 	AxisY   float64
 	Desc    string
@@ -171,21 +187,69 @@ func faultBands(j *journal.Journal, ts timeScale, top float64) (bands []band, ro
 	for _, f := range j.Faults {
 		end, state, _ := faultState(j, f)
 		x0, x1 := ts.x(f.Injected), ts.x(end)
-		label := f.Fault + " → " + f.TargetName
-		title := fmt.Sprintf("%s on %s (%s) from %s: %s", f.Fault, f.TargetName, hitText(f.Target), at(j, f.Injected), state)
-		// Roughly 6 units per character at the label font size.
-		labelEnd := x0 + 6*float64(len([]rune(label))) + 8
+		label := faultLabel(f)
+		title := fmt.Sprintf("%s on %s (%s) from %s: %s", faultName(f, 1000), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
+		// Roughly 6 units per character at the label font size. A label
+		// that would run off the plot ends where it does.
+		labelW := 6*float64(len([]rune(label))) + 8
+		b := band{X: x0, W: math.Max(x1-x0, 1.5), Label: label, Title: title, Class: "fault", LabelX: x0 + 3}
+		labelStart := x0
+		if right := ts.left + ts.w; x0+labelW > right {
+			b.LabelX, b.LabelEnd = right-3, true
+			labelStart = math.Max(ts.left, right-labelW)
+		}
 		row := 0
-		for row < len(rowEnd) && rowEnd[row] > x0 {
+		for row < len(rowEnd) && rowEnd[row] > labelStart {
 			row++
 		}
 		if row == len(rowEnd) {
 			rowEnd = append(rowEnd, 0)
 		}
-		rowEnd[row] = labelEnd
-		bands = append(bands, band{X: x0, W: math.Max(x1-x0, 1.5), LabelY: top + float64(row+1)*labelRowH - 3, Label: label, Title: title, Class: "fault"})
+		rowEnd[row] = labelStart + labelW
+		b.LabelY = top + float64(row+1)*labelRowH - 3
+		bands = append(bands, b)
 	}
 	return bands, len(rowEnd)
+}
+
+// faultLabel names a fault, its strength as its parameters give it, and
+// its target: "latency (delay 300ms) → payment-link".
+func faultLabel(f journal.Fault) string { return faultName(f, 40) + " → " + f.TargetName }
+
+// faultName is a fault with its parameters, cut to n characters.
+func faultName(f journal.Fault, n int) string {
+	if p := paramsText(f.Params); p != "" {
+		return f.Fault + " (" + clip(p, n) + ")"
+	}
+	return f.Fault
+}
+
+// gapBands are the spans of consecutive windows in which no request
+// completed, drawn across the panels so that a line that stops there
+// says why.
+func gapBands(j *journal.Journal, ts timeScale, ws []load.Window, top float64) []band {
+	var out []band
+	for i := 0; i < len(ws); i++ {
+		if ws[i].Requests > 0 {
+			continue
+		}
+		k := i
+		for k+1 < len(ws) && ws[k+1].Requests == 0 {
+			k++
+		}
+		from, to := ws[i].Start, ws[k].End
+		x0, x1 := ts.x(from), ts.x(to)
+		title := fmt.Sprintf("no request completed from %s to %s (%s)", at(j, from), at(j, to), plural(k-i+1, "window"))
+		if n := len(out); n > 0 && x0-(out[n-1].X+out[n-1].W) < 1 {
+			// Too close to the last band to tell apart: one band.
+			out[n-1].W = math.Max(x1-out[n-1].X, 1.5)
+			out[n-1].Title = "no request completed in several windows, the last " + title[len("no request completed "):]
+		} else {
+			out = append(out, band{X: x0, W: math.Max(x1-x0, 1.5), LabelY: top + 12, Label: "nothing completed", Title: title, Class: "gap"})
+		}
+		i = k
+	}
+	return out
 }
 
 func phaseBands(j *journal.Journal, ts timeScale, y float64) []band {
@@ -211,10 +275,10 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	c.Faults = bands
 	c.Latency.Top = 22 + float64(rows)*labelRowH
 	c.Latency.H = latencyH
+	c.Latency.Name = "latency"
 	c.Success.Top = c.Latency.Top + latencyH + panelGap
 	c.Success.H = successH
-	c.AxisY = c.Success.Top + successH
-	c.H = c.AxisY + 22
+	c.Success.Name = "success"
 	c.XTicks = ts.ticks(j)
 
 	secs := func(t time.Time) float64 { return t.Sub(ts.t0).Seconds() }
@@ -318,45 +382,55 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	}
 	ls := newLogScale(lo, hi, c.Latency.Top, latencyH)
 	c.Latency.Ticks = ls.ticks()
-	c.Latency.Lines = []series{
-		{Class: "p50", Name: "p50", D: linePath(p50, ts, ls.y)},
-		{Class: "p99", Name: "p99", D: linePath(p99, ts, ls.y)},
-	}
+	c.Latency.Lines = []series{lineOf("p50", "p50", p50, ts, ls.y), lineOf("p99", "p99", p99, ts, ls.y)}
 	for _, l := range latLimits {
 		c.Latency.Limits = append(c.Latency.Limits, hline{Y: ls.y(l.v), Label: l.label})
 	}
 
-	// Success scale: linear, up to 100%, down to a round value below the
-	// lowest observed or expected.
-	okLo := 1.0
-	for _, p := range ok {
-		if !math.IsNaN(p.V) {
-			okLo = math.Min(okLo, p.V)
-		}
-	}
-	for _, l := range okLimits {
-		okLo = math.Min(okLo, l.v)
-	}
-	for _, f := range fails {
-		if f.known && f.key == "success" {
-			okLo = math.Min(okLo, f.v)
-		}
-	}
-	okLo = math.Min(0.9, math.Floor(okLo*10)/10)
-	okY := func(v float64) float64 {
-		return c.Success.Top + (1-(v-okLo)/(1-okLo))*successH
-	}
-	c.Success.Ticks = percentTicks(okLo, okY)
-	c.Success.Lines = []series{{Class: "success", Name: "success", D: linePath(ok, ts, okY)}}
+	// Success: linear from 0 to 100% in every report, so that a flat line
+	// looks flat; a zoomed panel from 90% to 100% where something lies
+	// there, values below it on its bottom edge.
+	okY := func(v float64) float64 { return c.Success.Top + (1-v)*successH }
+	c.Success.Ticks = percentTicks(0, okY)
+	c.Success.Lines = []series{lineOf("success", "success", ok, ts, okY)}
 	for _, l := range okLimits {
 		c.Success.Limits = append(c.Success.Limits, hline{Y: okY(l.v), Label: l.label})
 	}
+	zoomed := false
+	for _, p := range ok {
+		zoomed = zoomed || p.V >= zoomLo && p.V < 1
+	}
+	for _, l := range okLimits {
+		zoomed = zoomed || l.v >= zoomLo && l.v < 1
+	}
+	c.AxisY = c.Success.Top + successH
+	var zoomY func(float64) float64
+	if zoomed {
+		z := &panel{Top: c.AxisY + panelGap, H: zoomH, Name: "success, 90-100% (lower on the bottom edge)"}
+		zoomY = func(v float64) float64 {
+			return z.Top + (1-(math.Max(v, zoomLo)-zoomLo)/(1-zoomLo))*zoomH
+		}
+		z.Ticks = percentTicks(zoomLo, zoomY)
+		z.Lines = []series{lineOf("success", "success", ok, ts, zoomY)}
+		for _, l := range okLimits {
+			if l.v >= zoomLo {
+				z.Limits = append(z.Limits, hline{Y: zoomY(l.v), Label: l.label})
+			}
+		}
+		c.Zoom = z
+		c.AxisY = z.Top + zoomH
+	}
+	c.H = c.AxisY + 22
+	c.Gaps = gapBands(j, ts, d.Windows, c.Latency.Top)
 	for _, f := range fails {
 		m := mark{X: ts.x(f.t), Title: f.title}
 		switch {
 		case f.known && f.key == "success":
 			m.Y = okY(f.v)
 			c.Success.Marks = append(c.Success.Marks, m)
+			if c.Zoom != nil && f.v >= zoomLo {
+				c.Zoom.Marks = append(c.Zoom.Marks, mark{X: m.X, Y: zoomY(f.v), Title: f.title})
+			}
 		case f.known:
 			m.Y = ls.y(f.v)
 			c.Latency.Marks = append(c.Latency.Marks, m)
@@ -369,27 +443,45 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	return c
 }
 
-// linePath is SVG path data through the points; NaN values break the line.
-func linePath(pts []point, ts timeScale, y func(float64) float64) string {
-	var b strings.Builder
+// zoomLo is the bottom of the zoomed success panel.
+const zoomLo = 0.9
+
+func lineOf(class, name string, pts []point, ts timeScale, y func(float64) float64) series {
+	d, bridge := linePath(pts, ts, y)
+	return series{Class: class, Name: name, D: d, Bridge: bridge}
+}
+
+// linePath is SVG path data through the points; NaN values break the
+// line. bridge joins the ends on either side of each break, to be drawn
+// dotted: the line goes on, and the gap shows that nothing was measured.
+func linePath(pts []point, ts timeScale, y func(float64) float64) (d, bridge string) {
+	var b, g strings.Builder
 	b.Grow(len(pts) * 14)
-	pen := false
+	pen, broken := false, false
+	var lastX, lastY string
 	for _, p := range pts {
 		if math.IsNaN(p.V) {
+			broken = pen || broken
 			pen = false
 			continue
 		}
+		x, yy := num(ts.xs(p.T)), num(y(p.V))
 		if pen {
 			b.WriteString("L")
 		} else {
 			b.WriteString("M")
 			pen = true
+			if broken && lastX != "" {
+				g.WriteString("M" + lastX + " " + lastY + "L" + x + " " + yy)
+			}
+			broken = false
 		}
-		b.WriteString(num(ts.xs(p.T)))
+		b.WriteString(x)
 		b.WriteByte(' ')
-		b.WriteString(num(y(p.V)))
+		b.WriteString(yy)
+		lastX, lastY = x, yy
 	}
-	return b.String()
+	return b.String(), g.String()
 }
 
 func num(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }
@@ -519,8 +611,23 @@ func newTimeline(j *journal.Journal) timeline {
 		if bad {
 			class = "fault-bad"
 		}
-		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", f.Fault, f.TargetName, hitText(f.Target), at(j, f.Injected), state)
-		add(lane{Label: f.Fault + " → " + f.TargetName, Title: title, Bars: []band{{X: x0, W: math.Max(x1-x0, 2), Class: class, Title: title}}})
+		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", faultName(f, 1000), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
+		bar := band{X: x0, W: math.Max(x1-x0, 2), Class: class, Title: title}
+		// The fault's settings beside its bar: after it, else before it,
+		// else over it.
+		if p := paramsText(f.Params); p != "" {
+			bar.Label = clip(p, 40)
+			w := 6 * float64(len([]rune(bar.Label)))
+			switch {
+			case x1+4+w <= tl.PlotR:
+				bar.LabelX = x1 + 4
+			case x0-4-w >= tl.PlotX:
+				bar.LabelX, bar.LabelEnd = x0-4, true
+			default:
+				bar.LabelX = x0 + 3
+			}
+		}
+		add(lane{Label: f.Fault + " → " + f.TargetName, Title: title, Bars: []band{bar}})
 		tl.Shades = append(tl.Shades, band{X: x0, W: math.Max(x1-x0, 1.5), Class: "fault"})
 	}
 	for _, c := range j.Checks {

@@ -26,8 +26,11 @@ var (
 		"n":   num,
 		"add": func(a, b float64) float64 { return a + b },
 		"sub": func(a, b float64) float64 { return a - b },
-		"panelOf": func(c loadChart, p panel, name string) map[string]any {
-			return map[string]any{"C": c, "P": p, "Name": name}
+		"panelOf": func(c loadChart, p any) map[string]any {
+			if pp, ok := p.(*panel); ok {
+				p = *pp
+			}
+			return map[string]any{"C": c, "P": p}
 		},
 	}).Parse(htmlSource))
 )
@@ -35,13 +38,15 @@ var (
 // Limits on what a report shows, so that a long run stays readable and
 // small; journal.json keeps everything.
 const (
-	// maxSamples is how many observations of a check are listed in full;
-	// beyond it, held observations are left out except the first and last
-	// of each phase.
+	// maxSamples is how many rows of observations of a check are listed
+	// in full (repeated identical observations make one row); beyond it,
+	// held rows are left out except the first and last of each phase.
 	maxSamples = 40
-	// maxFailedSamples is how many failed observations of a check are
-	// listed at most.
+	// maxFailedSamples is how many rows of failed observations of a check
+	// are listed at most.
 	maxFailedSamples = 30
+	// maxTimes is how many times a row of repeated observations lists.
+	maxTimes = 60
 	// maxLog is how much of the end of a service log is shown.
 	maxLog = 64 << 10
 	// maxEvents is how many events the event log lists.
@@ -49,12 +54,14 @@ const (
 )
 
 // HTML renders the journal as one self-contained HTML page: inline CSS
-// and SVG, no script, nothing fetched from anywhere. It holds the verdict
-// and its reason, a chart per load stream (p50 and p99 latency and success
-// rate over time, fault windows shaded, thresholds and failed checks
-// marked), a timeline, every check with its observations, the faults and
-// what they hit, and the services. Charts are downsampled for drawing;
-// tables hold exact values.
+// and SVG, no script, nothing fetched from anywhere. It leads with the
+// verdict and its reason, the timeline, and a chart per load stream (p50
+// and p99 latency and success rate over time, fault windows shaded and
+// labelled with their settings, windows with no completed request shaded,
+// thresholds and failed checks marked); then every check with its
+// observations (a run of identical ones in one row), the steps, the
+// faults and what they hit, and the services. Charts are downsampled for
+// drawing; tables hold exact values.
 func HTML(j *journal.Journal) ([]byte, error) { return HTMLWithLogs(j, nil) }
 
 // HTMLWithLogs is HTML with the services' logs, collapsed under each
@@ -137,12 +144,25 @@ type checkView struct {
 	Recovered                          string
 	BrokeText, UnobservedText          string
 	Samples                            []sampleView
-	SampleCount, Omitted               int
+	// SampleCount is the number of observations, Omitted how many of them
+	// are not listed; Repeats is set when rows stand for several.
+	SampleCount, Omitted int
+	Repeats              bool
+	// CountText says how many observations in how many rows.
+	CountText string
 }
 
+// sampleView is one row of observations: one, or several in a row that
+// saw the same (phase, result, value, faults), counted.
 type sampleView struct {
 	At, Phase, Observed, Reason, Span, Faults string
 	OK                                        bool
+	// Count is the number of observations of the row; Last is the time of
+	// its last one and Each each one's time and values. Observed is then
+	// the values they share.
+	Count int
+	Last  string
+	Each  []string
 }
 
 type abortView struct{ Check, At, Reverted, Reason string }
@@ -353,34 +373,93 @@ func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
 		cv.Cells = append(cv.Cells, cellView{Class: class, Text: text})
 	}
 	cv.When = strings.Join(when, ", ")
-	for _, s := range pickSamples(c.Samples) {
-		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason,
-			Faults: strings.Join(s.Faults, ", ")}
-		var span []string
-		if !s.From.IsZero() {
-			span = append(span, fmt.Sprintf("load %s to %s", at(j, s.From), at(j, s.To)))
+	listed := 0
+	for _, g := range pickSamples(sampleRows(j, c, c.Samples)) {
+		if len(g.Each) > maxTimes {
+			g.Each = slices.Concat(g.Each[:maxTimes/2], []string{"…"}, g.Each[len(g.Each)-maxTimes/2:])
 		}
-		if s.Note != "" {
-			span = append(span, s.Note)
-		}
-		sv.Span = strings.Join(span, "; ")
-		cv.Samples = append(cv.Samples, sv)
+		cv.Samples = append(cv.Samples, g)
+		listed += g.Count
+		cv.Repeats = cv.Repeats || g.Count > 1
 	}
-	cv.Omitted = len(c.Samples) - len(cv.Samples)
+	cv.Omitted = len(c.Samples) - listed
+	cv.CountText = plural(len(c.Samples), "observation") + " in " + plural(len(cv.Samples), "row")
 	return cv
 }
 
-// pickSamples lists every observation of a check when there are few; else
-// the failed ones and the first and last of each phase.
-func pickSamples(ss []journal.Sample) []journal.Sample {
-	if len(ss) <= maxSamples {
-		return ss
+// sampleRows makes a row of each run of observations that saw the same
+// of what the check judges (the status of a status check; everything
+// observed when it names nothing observed), in the same phase, with the
+// same result, reason and faults in effect. A check that holds for a
+// minute is then one row with its count, not sixty; each observation is
+// listed in full under the row.
+func sampleRows(j *journal.Journal, c *journal.Check, ss []journal.Sample) []sampleView {
+	var out []sampleView
+	var first, last journal.Sample
+	var key string
+	for _, s := range ss {
+		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason,
+			Faults: strings.Join(s.Faults, ", "), Count: 1}
+		judged := judgedText(c, s)
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			if p.Phase == sv.Phase && p.OK == sv.OK && key == judged && p.Reason == sv.Reason && p.Faults == sv.Faults && s.Note == last.Note {
+				p.Count++
+				p.Last = sv.At
+				p.Observed = judged
+				p.Each = append(p.Each, sv.At+" "+sv.Observed)
+				last = s
+				p.Span = spanText(j, first, last)
+				continue
+			}
+		}
+		first, last, key = s, s, judged
+		sv.Span = spanText(j, s, s)
+		sv.Each = []string{sv.At + " " + sv.Observed}
+		out = append(out, sv)
 	}
-	keep := make([]bool, len(ss))
+	return out
+}
+
+// judgedText is what an observation saw of the values its check judges;
+// all it saw when it saw none of them.
+func judgedText(c *journal.Check, s journal.Sample) string {
+	m := map[string]string{}
+	for k, want := range c.Expect {
+		if v, ok := s.Observed[k]; ok && want != "" {
+			m[k] = v
+		}
+	}
+	if len(m) == 0 {
+		return observedText(s.Observed)
+	}
+	return observedText(m)
+}
+
+// spanText is what a row of observations was judged on: the load from the
+// first's start to the last's end, and the note.
+func spanText(j *journal.Journal, first, last journal.Sample) string {
+	var span []string
+	if !first.From.IsZero() {
+		span = append(span, fmt.Sprintf("load %s to %s", at(j, first.From), at(j, last.To)))
+	}
+	if first.Note != "" {
+		span = append(span, first.Note)
+	}
+	return strings.Join(span, "; ")
+}
+
+// pickSamples lists every row of observations of a check when there are
+// few; else the failed ones and the first and last of each phase.
+func pickSamples(rows []sampleView) []sampleView {
+	if len(rows) <= maxSamples {
+		return rows
+	}
+	keep := make([]bool, len(rows))
 	first := map[string]int{}
 	last := map[string]int{}
 	failed := 0
-	for i, s := range ss {
+	for i, s := range rows {
 		if _, ok := first[s.Phase]; !ok {
 			first[s.Phase] = i
 		}
@@ -396,8 +475,8 @@ func pickSamples(ss []journal.Sample) []journal.Sample {
 	for _, i := range last {
 		keep[i] = true
 	}
-	var out []journal.Sample
-	for i, s := range ss {
+	var out []sampleView
+	for i, s := range rows {
 		if keep[i] {
 			out = append(out, s)
 		}

@@ -58,7 +58,9 @@ func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 				value += " (under " + stepList(smp.Faults) + ")"
 			}
 		}
-		return journal.SampleEvent(cs.c.Name, phase, smp.OK, value)
+		ev := journal.SampleEvent(cs.c.Name, phase, smp.OK, value)
+		ev.Observed = smp.Observed
+		return ev
 	})
 }
 

@@ -58,6 +58,7 @@ method:
 	}
 	count := map[journal.Type]int{}
 	var requests int64
+	samples := 0
 	for _, ev := range seen {
 		count[ev.Type]++
 		switch ev.Type {
@@ -81,6 +82,13 @@ method:
 			if !ev.OK || ev.Message != "up: "+ev.Value {
 				t.Errorf("check.sample: ok %v, value %q, message %q", ev.OK, ev.Value, ev.Message)
 			}
+			// The event carries the sample's values, for live views.
+			if samples < len(j.Checks[0].Samples) {
+				if want := j.Checks[0].Samples[samples].Observed; len(want) == 0 || !reflect.DeepEqual(ev.Observed, want) {
+					t.Errorf("check.sample %d: observed %v; the journal's sample %v", samples, ev.Observed, want)
+				}
+			}
+			samples++
 		case journal.LoadWindow:
 			// A loaded machine may leave a window without a request.
 			requests += ev.Requests
@@ -107,9 +115,15 @@ method:
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
+	if samples != len(j.Checks[0].Samples) {
+		t.Errorf("%d check.sample events; the journal has %d samples", samples, len(j.Checks[0].Samples))
+	}
 	for i := range back.Events {
 		got, want := back.Events[i], j.Events[i]
 		got.Time, want.Time = time.Time{}, time.Time{}
+		// The journal keeps what a sample observed in the check's samples,
+		// not in its event.
+		want.Observed = nil
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("event %d read back as %+v; want %+v", i, got, want)
 		}
