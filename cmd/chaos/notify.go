@@ -40,7 +40,7 @@ func parseNotify(flags []string) ([]*experiment.Notify, error) {
 			}
 			n.OTel = &experiment.OTel{}
 		default:
-			return nil, withCode(exitUsage, fmt.Errorf("--notify %s: use webhook=URL, slack=URL, pushgateway=URL or otel", notify.Display(f)))
+			return nil, withCode(exitUsage, fmt.Errorf("--notify %s: not a kind of notifier: use webhook=URL, slack=URL, pushgateway=URL or otel", kind))
 		}
 		var err error
 		switch {
