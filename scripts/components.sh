@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the outside components the probe, load and notify tests run
 # against: Debian's prometheus, prometheus-pushgateway, redis-server and
-# redis-tools. The tests start their own instances on loopback, on ports they pick, with temporary data
-# directories; the packages' own services are not started. The tests skip
-# without these programs, or fail with CHAOS_REQUIRE_COMPONENTS=1.
+# redis-tools. The tests start their own instances on loopback, on ports
+# they pick, with temporary data directories; the packages' own services are
+# not started. The tests skip without these programs, or fail with
+# CHAOS_REQUIRE_COMPONENTS=1.
 set -euo pipefail
 
 missing=()
