@@ -256,7 +256,8 @@ Notifiers send in the background with bounded timeouts; at the end of the
 run chaos waits for them at most their timeout. One that fails adds a
 warning to the journal and stderr; it never changes the verdict. URL
 passwords and query values, webhook URL paths and header values are
-masked in every output.
+masked in every output. chaos run --events FILE (or - for stdout) writes
+every event as the journal has it, one JSON line each, as it happens.
 
 - webhook: body summary posts one JSON object at the end (run_id, title,
   file, verdict, reason, started, ended, faults); events posts each event
