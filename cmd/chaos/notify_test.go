@@ -121,6 +121,10 @@ type receiver struct {
 func newReceiver(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) *receiver {
 	rc := &receiver{bodies: map[string][][]byte{}}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/summary/") && r.Header.Get("X-Api-Key") != "literal-header-secret" {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
 		var body io.Reader = r.Body
 		if r.Header.Get("Content-Encoding") == "gzip" {
 			zr, err := gzip.NewReader(r.Body)
@@ -175,7 +179,7 @@ func TestNotify(t *testing.T) {
 	// The notifiers see the fault's events, whose times are the journal's
 	// fault times to a few microseconds.
 	injected, reverted := eventTime(t, r.journal, journal.FaultInjected), eventTime(t, r.journal, journal.FaultReverted)
-	r.noSecret(t, hookToken)
+	r.noSecret(t, hookToken, "literal-header-secret")
 
 	// The summary webhook: one post at the end, as the journal says.
 	posts := hook.got("/summary/" + hookToken)
