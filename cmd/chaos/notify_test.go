@@ -478,7 +478,33 @@ func TestNotifyPushgateway(t *testing.T) {
 	if _, ok := value("chaos_run_verdict", with(map[string]string{"verdict": "running"})); ok {
 		t.Errorf("chaos_run_verdict still says running")
 	}
+
+	// A dashboard draws the fault's window from what Prometheus scrapes
+	// from the Pushgateway.
+	t.Run("scraped by Prometheus", func(t *testing.T) {
+		requireComponents(t, "prometheus")
+		prom := startPrometheus(t, addr)
+		query := `chaos_fault_end_time_seconds{experiment="notify",fault="latency"} - chaos_fault_start_time_seconds{experiment="notify",fault="latency"}`
+		want := reverted(r).Sub(injected(r)).Seconds()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			v, err := promValue(prom, query)
+			if err == nil {
+				if d := v - want; d > 1e-3 || d < -1e-3 {
+					t.Errorf("%s = %f; want the fault's %f s", query, v, want)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Prometheus has no fault window after 60 s: %v", err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
 }
+
+func injected(r notifyRun) time.Time { return r.journal.Faults[0].Injected }
+func reverted(r notifyRun) time.Time { return r.journal.Faults[0].Reverted }
 
 func gaugeValue(m *dto.Metric) float64 {
 	if g := m.GetGauge(); g != nil {
