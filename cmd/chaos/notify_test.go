@@ -165,6 +165,7 @@ func TestNotify(t *testing.T) {
 	})
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.URL)
 	t.Setenv("OTEL_SERVICE_NAME", "")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "team=sre")
 	r := runNotify(t, hook.URL, "--notify", "slack="+hook.URL+"/slack/"+hookToken, "--notify", "otel")
 	if r.code != exitPassed {
 		t.Fatalf("exit code %d; want %d\n%s", r.code, exitPassed, r.stderr)
@@ -236,7 +237,7 @@ func TestNotify(t *testing.T) {
 	// The trace: one per run, the fault's span under its step's, under the
 	// method's, under the run's, with the fault's times.
 	spans := map[string]*tracepb.Span{}
-	var service string
+	var service, team string
 	for _, body := range otlp.got("/v1/traces") {
 		var req coltracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(body, &req); err != nil {
@@ -244,8 +245,11 @@ func TestNotify(t *testing.T) {
 		}
 		for _, rs := range req.ResourceSpans {
 			for _, a := range rs.GetResource().GetAttributes() {
-				if a.Key == "service.name" {
+				switch a.Key {
+				case "service.name":
 					service = a.Value.GetStringValue()
+				case "team":
+					team = a.Value.GetStringValue()
 				}
 			}
 			for _, ss := range rs.ScopeSpans {
@@ -255,8 +259,8 @@ func TestNotify(t *testing.T) {
 			}
 		}
 	}
-	if service != "chaos" {
-		t.Errorf("service.name %q; want chaos", service)
+	if service != "chaos" || team != "sre" {
+		t.Errorf("resource service.name %q, team %q; want chaos, and sre from OTEL_RESOURCE_ATTRIBUTES", service, team)
 	}
 	root := spans["chaos run "+r.journal.Title]
 	method, step, fault := spans["phase method"], spans["step slow link"], spans["fault latency on link"]

@@ -160,7 +160,7 @@ func (p *Pushgateway) Validate() error {
 // OTel exports a trace of the run over OTLP/HTTP. The endpoint, headers
 // and timeout come from the standard OTEL_EXPORTER_OTLP_* variables.
 type OTel struct {
-	ServiceName string `json:"service_name,omitempty" yaml:"service_name" doc:"the service.name of the trace's resource (default: OTEL_SERVICE_NAME, else chaos)"`
+	ServiceName string `json:"service_name,omitempty" yaml:"service_name" doc:"the service.name of the trace's resource (default: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else chaos)"`
 }
 
 var labelRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

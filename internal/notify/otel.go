@@ -3,7 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
-	"os"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -56,14 +56,16 @@ func newOTel(cfg *experiment.OTel, run Run) (*tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := cfg.ServiceName
-	if name == "" {
-		name = os.Getenv("OTEL_SERVICE_NAME")
+	// service.name is chaos unless OTEL_SERVICE_NAME or
+	// OTEL_RESOURCE_ATTRIBUTES say otherwise, or the file does.
+	opts := []resource.Option{resource.WithAttributes(semconv.ServiceName("chaos")), resource.WithFromEnv()}
+	if cfg.ServiceName != "" {
+		opts = append(opts, resource.WithAttributes(semconv.ServiceName(cfg.ServiceName)))
 	}
-	if name == "" {
-		name = "chaos"
+	res, err := resource.New(context.Background(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("otel resource: %w", err)
 	}
-	res := resource.NewSchemaless(semconv.ServiceName(name))
 	exp := &recordingExporter{SpanExporter: client}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &tracer{run: run, tp: tp, exp: exp, tr: tp.Tracer("github.com/gamedayhq/chaos"),
