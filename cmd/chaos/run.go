@@ -78,7 +78,8 @@ interrupted 130.`,
 		Example: `  chaos run experiments/process-stop.yaml
   chaos run --dry-run experiments/process-stop.yaml
   chaos run --json --report-dir out experiments/*.yaml
-  chaos run --only method experiments/proxy-latency.yaml  # a gameday: only inject`,
+  chaos run --only method experiments/proxy-latency.yaml  # a gameday: only inject
+  chaos run --notify slack=$SLACK_WEBHOOK_URL --events run.jsonl experiments/proxy-latency.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			err := runExperiments(cmd.Context(), io, files, o)
