@@ -14,10 +14,13 @@ import (
 const notifyHelp = "also send the run's events to `KIND=URL` (repeatable): webhook=URL (a JSON summary at the end), slack=URL (Slack-compatible text), pushgateway=URL (gauges of the verdict and the fault windows), or otel (a trace over OTLP/HTTP to the endpoint OTEL_EXPORTER_OTLP_ENDPOINT names)"
 
 // parseNotify reads the --notify flags as notifiers added to every
-// experiment of the call.
-func parseNotify(flags []string) ([]*experiment.Notify, error) {
+// experiment of the call, and checks --events against --json.
+func parseNotify(o runOptions) ([]*experiment.Notify, error) {
+	if o.events == "-" && o.json {
+		return nil, withCode(exitUsage, fmt.Errorf("--events - and --json both write to stdout: give --events a file"))
+	}
 	var out []*experiment.Notify
-	for _, f := range flags {
+	for _, f := range o.notify {
 		kind, u, _ := strings.Cut(f, "=")
 		n := &experiment.Notify{}
 		switch kind {
@@ -58,12 +61,10 @@ func parseNotify(flags []string) ([]*experiment.Notify, error) {
 }
 
 // openEvents opens the --events stream: - for stdout, else a file.
-func openEvents(io *stdio, path string, jsonOut bool) (*notify.Lines, func(), error) {
+func openEvents(io *stdio, path string) (*notify.Lines, func(), error) {
 	switch {
 	case path == "":
 		return nil, func() {}, nil
-	case path == "-" && jsonOut:
-		return nil, nil, withCode(exitUsage, fmt.Errorf("--events - and --json both write to stdout: give --events a file"))
 	case path == "-":
 		return notify.NewLines(io.out, "stdout"), func() {}, nil
 	}

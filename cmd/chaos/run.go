@@ -144,7 +144,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(journal.RunPhases, ", ")))
 		}
 	}
-	notifiers, err := parseNotify(o.notify)
+	notifiers, err := parseNotify(o)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	}
 	defer wd.stop()
 
-	events, closeEvents, err := openEvents(io, o.events, o.json)
+	events, closeEvents, err := openEvents(io, o.events)
 	if err != nil {
 		return err
 	}
