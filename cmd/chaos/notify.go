@@ -84,7 +84,7 @@ func notifySinks(w io.Writer, e *experiment.Experiment, events *notify.Lines) []
 	}
 	mask := e.Masker()
 	for _, n := range e.Notify {
-		s, err := notify.New(n, notify.Run{Title: e.Title, File: e.File})
+		s, err := notify.New(n, notify.Run{Title: mask.Replace(e.Title), File: mask.Replace(e.File)})
 		if err != nil {
 			fmt.Fprintf(w, "chaos: warning: notify %s: %s\n", n.Kind(), mask.Replace(err.Error()))
 			continue
