@@ -175,8 +175,8 @@ func (s *sender) flush(ctx context.Context) error {
 	if s.lastErr != nil {
 		msg += ", the last: " + s.mask(s.lastErr.Error())
 	}
-	if s.dropped > 0 && s.lastErr == nil {
-		msg += " (out of time)"
+	if s.dropped > 0 {
+		msg += fmt.Sprintf("; %d not tried: the receiver was too slow to take them in time", s.dropped)
 	}
 	return fmt.Errorf("%s", msg)
 }
