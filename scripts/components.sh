@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs the outside components the probe and load tests run against:
-# Debian's prometheus, redis-server and redis-tools. The tests start their
-# own instances on loopback, on ports they pick, with temporary data
-# directories; the packages' own services are not started. The tests skip
-# without these programs, or fail with CHAOS_REQUIRE_COMPONENTS=1.
+# Installs the outside components the probe, load and notify tests run
+# against: Debian's prometheus, prometheus-pushgateway, redis-server and
+# redis-tools. The tests start their own instances on loopback, on ports
+# they pick, with temporary data directories; the packages' own services are
+# not started. The tests skip without these programs, or fail with
+# CHAOS_REQUIRE_COMPONENTS=1.
 set -euo pipefail
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 if [ ${#missing[@]} -eq 0 ]; then

@@ -36,6 +36,8 @@ type runOptions struct {
 	seed      uint64
 	verbose   bool
 	dashboard bool
+	notify    []string
+	events    string
 }
 
 func newRunCmd(io *stdio) *cobra.Command {
@@ -76,7 +78,8 @@ interrupted 130.`,
 		Example: `  chaos run experiments/process-stop.yaml
   chaos run --dry-run experiments/process-stop.yaml
   chaos run --json --report-dir out experiments/*.yaml
-  chaos run --only method experiments/proxy-latency.yaml  # a gameday: only inject`,
+  chaos run --only method experiments/proxy-latency.yaml  # a gameday: only inject
+  chaos run --notify slack=$SLACK_WEBHOOK_URL --events run.jsonl experiments/proxy-latency.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			err := runExperiments(cmd.Context(), io, files, o)
@@ -99,6 +102,8 @@ interrupted 130.`,
 	f.Uint64Var(&o.seed, "seed", 0, "seed for random picks, to repeat a run exactly (default: random, printed)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print every load window and passing observation")
 	f.BoolVar(&o.dashboard, "dashboard", false, "show the run full screen and steer it: a abort, s skip wait, h hold, c continue, q interrupt")
+	f.StringArrayVar(&o.notify, "notify", nil, notifyHelp)
+	f.StringVar(&o.events, "events", "", "write every event as a line of JSON to `FILE` as it happens (- for stdout)")
 	return cmd
 }
 
@@ -139,9 +144,18 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(journal.RunPhases, ", ")))
 		}
 	}
+	notifiers, err := parseNotify(o)
+	if err != nil {
+		return err
+	}
 	exps, err := loadAll(io, files, o.vars)
 	if err != nil {
 		return err
+	}
+	for _, e := range exps {
+		for _, n := range notifiers {
+			e.AddNotify(n)
+		}
 	}
 	// The seed is picked before a dry run too, whose plan shows the
 	// picks it makes.
@@ -211,6 +225,12 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	}
 	defer wd.stop()
 
+	events, closeEvents, err := openEvents(io, o.events)
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
+
 	fe, err := newFrontend(io, exps, o.dashboard, o.verbose)
 	if err != nil {
 		return err
@@ -234,7 +254,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			ToolVersion: toolVersion(),
 			Only:        o.only,
 			Seed:        seed + uint64(i),
-			Sinks:       []journal.Sink{fe.sink(i)},
+			Sinks:       append([]journal.Sink{fe.sink(i)}, notifySinks(shown.err, e, events)...),
 			Commands:    withHalt(fe.commands(i), halted, done),
 			Protected:   map[int]string{wd.pid(): "chaos's watchdog"},
 		})

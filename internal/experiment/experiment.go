@@ -46,6 +46,7 @@ type Experiment struct {
 	AbortWhen   []*Check       `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition" doc:"safety checks: when one fails, the run stops, every fault is reverted and the verdict is aborted"`
 	Recovery    *Recovery      `json:"recovery,omitempty" yaml:"recovery" doc:"how soon the hypothesis must hold again after the faults are gone"`
 	MaxDuration Duration       `json:"max_duration,omitempty" yaml:"max_duration" doc:"the run aborts itself once it has run this long, every fault reverted (verdict aborted); no limit when not set"`
+	Notify      []*Notify      `json:"notify,omitempty" yaml:"notify" what:"notifier" doc:"where the run's events are sent while it runs: webhooks, a Prometheus Pushgateway, OpenTelemetry; a notifier that fails warns and never changes the verdict"`
 	Secrets     []string       `json:"-" yaml:"-"`
 	Resolved    map[string]any `json:"-" yaml:"-"`
 }

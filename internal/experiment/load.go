@@ -228,6 +228,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		}
 		exp.Resolved = resolved
 	}
+	maskNotify(exp)
 	d.decodeFaults(exp)
 	d.check(exp, doc)
 	resolvePaths(reflect.ValueOf(exp), fileDir(file))
@@ -235,6 +236,34 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, d.list()
 	}
 	return exp, nil
+}
+
+// maskNotify adds the notifiers' credentials to the secrets, and masks
+// them in the resolved experiment that the journal keeps.
+func maskNotify(exp *Experiment) {
+	for _, n := range exp.Notify {
+		exp.Secrets = append(exp.Secrets, n.Secrets()...)
+	}
+	if list, ok := exp.Resolved["notify"].([]any); ok {
+		exp.Resolved["notify"] = maskValues(list, exp.Masker())
+	}
+}
+
+// maskValues masks the secrets in every text of v.
+func maskValues(v any, m *Masker) any {
+	switch x := v.(type) {
+	case string:
+		return m.Replace(x)
+	case []any:
+		for i := range x {
+			x[i] = maskValues(x[i], m)
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = maskValues(x[k], m)
+		}
+	}
+	return v
 }
 
 func maskVars(v any, secret map[string]bool) any {

@@ -249,6 +249,47 @@ is removed, and the verdict is aborted.
 hold again within this time; the report says how long they took.
 
 `+keyTable(node(props, "recovery"), nil))
+
+	add(2, "notify", []string{"notify", "notifier", "webhook", "slack", "pushgateway", "otel", "opentelemetry"}, `Where the run's events go while it runs, besides the journal: each entry
+is one webhook, pushgateway or otel notifier (chaos run --notify adds more).
+Notifiers send in the background with bounded timeouts; at the end of the
+run chaos waits for them at most their timeout. One that fails adds a
+warning to the journal and stderr; it never changes the verdict. URL
+passwords and query values, webhook URL paths and header values are
+masked in every output. chaos run --events FILE (or - for stdout) writes
+every event as the journal has it, one JSON line each, as it happens.
+
+- webhook: body summary posts one JSON object at the end (run_id, title,
+  file, verdict, reason, started, ended, faults); events posts each event
+  as the journal writes it (load windows and passing observations left
+  out), with run_id and title; slack posts {"text": ...} when the run
+  starts, aborts and ends.
+- pushgateway: pushes (PUT) the group job/JOB/experiment/NAME (plus labels)
+  when the run starts, at each fault's start and end and at the end:
+  chaos_run_start_time_seconds, chaos_run_end_time_seconds,
+  chaos_run_verdict{verdict} (1 for the verdict, once known),
+  chaos_run_passed, chaos_fault_start_time_seconds and
+  chaos_fault_end_time_seconds{step,fault,target,id} (the fault windows)
+  and chaos_fault_active (1 while a fault is on).
+- otel: one trace per run, a root span with spans for the phases, steps
+  and faults, sent over OTLP/HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+  OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318), with
+  OTEL_EXPORTER_OTLP_HEADERS and the other standard variables.
+
+`+yamlBlock(`notify:
+  - webhook: {url: "${env:SLACK_WEBHOOK_URL}", body: slack}
+  - pushgateway: {url: "http://127.0.0.1:9091", labels: {team: payments}}
+  - otel: {}`)+`
+`+keyTable(node(props, "notify", "items"), nil)+`
+webhook:
+
+`+keyTable(node(props, "notify", "items", "properties", "webhook"), nil)+`
+pushgateway:
+
+`+keyTable(node(props, "notify", "items", "properties", "pushgateway"), nil)+`
+otel:
+
+`+keyTable(node(props, "notify", "items", "properties", "otel"), nil))
 	return out
 }
 

@@ -131,6 +131,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		"abort_when":   list(map[string]any{"$ref": "#/$defs/check"}),
 		"recovery":     g.of(reflect.TypeFor[Recovery]()),
 		"max_duration": durationSchema(),
+		"notify":       list(g.of(reflect.TypeFor[Notify]())),
 	}
 	for _, f := range fieldsOf(reflect.TypeFor[Experiment]()) {
 		describe(props[f.key].(map[string]any), f.doc)

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -484,4 +485,13 @@ func commandOfText(s string) Command {
 		}
 	}
 	return 0
+}
+
+// Flusher is a sink that sends the events elsewhere in the background (a
+// notifier). The run calls Flush once, after its verdict, with a context
+// that bounds how long it may take: Flush sends what is left and returns
+// what could not be sent, which the run records as a warning. Events that
+// come after Flush are dropped.
+type Flusher interface {
+	Flush(ctx context.Context) error
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// Protected names local processes no fault may hit (chaos's watchdog),
 	// by pid, with what they are.
 	Protected map[int]string
+	// FlushTimeout bounds how long the run waits, after its verdict, for
+	// the sinks that are journal.Flushers (notifiers); 10 s when zero.
+	FlushTimeout time.Duration
 }
 
 // run is the state of one experiment run.
@@ -455,6 +458,35 @@ func (r *run) finish(ctx context.Context) {
 	})
 	if err := r.led.Close(); err != nil {
 		r.warn(fmt.Sprintf("remove ledger %s: %v", r.led.Path(), err))
+	}
+	r.flushSinks(ctx)
+}
+
+// flushSinks waits for the sinks that send the events elsewhere, all at
+// once and at most FlushTimeout, also after an interrupt. One that could
+// not send everything is a warning: the verdict stands.
+func (r *run) flushSinks(ctx context.Context) {
+	var fs []journal.Flusher
+	for _, s := range r.opts.Sinks {
+		if f, ok := s.(journal.Flusher); ok {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(r.opts.FlushTimeout, 10*time.Second))
+	defer cancel()
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Go(func() { errs[i] = f.Flush(ctx) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			r.warn("notify: " + err.Error())
+		}
 	}
 }
 

@@ -1,0 +1,157 @@
+package notify_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/notify"
+)
+
+// deviatedEvents is a run whose fault could not be removed.
+func deviatedEvents() []journal.Event {
+	evs := runEvents()
+	for i := range evs {
+		switch evs[i].Type {
+		case journal.FaultReverted:
+			evs[i].Type = journal.FaultRevertFailed
+		case journal.RunVerdict:
+			t := evs[i].Time
+			evs[i] = journal.VerdictEvent(journal.RevertFailed, "a fault could not be removed")
+			evs[i].Time = t
+		}
+	}
+	return evs
+}
+
+// A run that did not pass is not drawn as one: its gauges say it did not
+// pass, and a fault that could not be removed has no end and stays active.
+func TestPushgatewayNotPassed(t *testing.T) {
+	var mu sync.Mutex
+	var last []*dto.MetricFamily
+	var path string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+		var fams []*dto.MetricFamily
+		for {
+			f := &dto.MetricFamily{}
+			if err := dec.Decode(f); err != nil {
+				if err != io.EOF {
+					http.Error(w, err.Error(), 400)
+					return
+				}
+				break
+			}
+			fams = append(fams, f)
+		}
+		mu.Lock()
+		last, path = fams, r.Method+" "+r.URL.Path
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	p := &experiment.Pushgateway{}
+	p.SetDefaults()
+	p.URL, p.Labels = srv.URL, map[string]string{"team": "sre"}
+	s, err := notify.New(&experiment.Notify{Pushgateway: p}, notify.Run{Title: "t", File: "dir/shop.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range deviatedEvents() {
+		s.Event(ev)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if path != "PUT /metrics/job/chaos/experiment/shop/team/sre" && path != "PUT /metrics/job/chaos/team/sre/experiment/shop" {
+		t.Errorf("pushed %s; want PUT to the group job chaos, experiment shop, team sre", path)
+	}
+	got := map[string]float64{}
+	for _, f := range last {
+		for _, m := range f.Metric {
+			key := f.GetName()
+			for _, l := range m.Label {
+				if l.GetName() == "verdict" {
+					key += "{" + l.GetValue() + "}"
+				}
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{"chaos_run_passed": 0, "chaos_run_verdict{revert-failed}": 1, "chaos_fault_active": 1}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v); want %v", k, g, ok, v)
+		}
+	}
+	if _, ok := got["chaos_fault_end_time_seconds"]; ok {
+		t.Errorf("a fault that could not be removed has an end time")
+	}
+}
+
+// The trace of a run that did not pass has an error status, as has the
+// span of a fault that could not be removed; spans keep the events' times.
+func TestOTelNotPassed(t *testing.T) {
+	var mu sync.Mutex
+	spans := map[string]*tracepb.Span{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					spans[s.Name] = s
+				}
+			}
+		}
+		mu.Unlock()
+		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Write(out)
+	}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", srv.URL+"/v1/traces")
+	s, err := notify.New(&experiment.Notify{OTel: &experiment.OTel{}}, notify.Run{Title: "t", File: "e.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := deviatedEvents()
+	for _, ev := range evs {
+		s.Event(ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	root, fault := spans["chaos run t"], spans["fault latency on link"]
+	if root == nil || fault == nil {
+		t.Fatalf("spans %v; want the run's and the fault's", len(spans))
+	}
+	if root.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR || fault.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+		t.Errorf("run status %v, fault status %v; want errors", root.GetStatus(), fault.GetStatus())
+	}
+	if got := time.Unix(0, int64(root.EndTimeUnixNano)); !got.Equal(evs[len(evs)-1].Time) {
+		t.Errorf("the run's span ends %s; want the verdict's %s", got, evs[len(evs)-1].Time)
+	}
+}
