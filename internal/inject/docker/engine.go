@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -59,19 +60,35 @@ func New(api API, host string) *Engine {
 // a run before its first step.
 const pingTimeout = 5 * time.Second
 
-// Connect connects to the daemon named by the environment (DOCKER_HOST,
-// DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_API_VERSION, or the default
-// socket) and negotiates the API version with it. A daemon that does not
-// answer gives an *UnreachableError.
+// Connect connects to the default daemon, as the Docker CLI chooses it:
+// the one the environment names (DOCKER_HOST, DOCKER_TLS_VERIFY,
+// DOCKER_CERT_PATH, DOCKER_API_VERSION), else the current context of the
+// Docker CLI (DOCKER_CONTEXT, or the one docker context use chose), else
+// the default socket; and it negotiates the API version with it. A daemon
+// that does not answer gives an *UnreachableError.
 func Connect(ctx context.Context) (*Engine, error) {
+	if os.Getenv("DOCKER_HOST") == "" {
+		if name := currentContext(); name != "" && name != "default" {
+			p, err := contextDaemon(name)
+			if err != nil {
+				return nil, fmt.Errorf("the current Docker context: %w", err)
+			}
+			return ConnectTo(ctx, p)
+		}
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("configure the Docker client from the environment: %w: check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
 	}
-	host := cli.DaemonHost()
+	return ping(ctx, cli, cli.DaemonHost())
+}
+
+// ping checks that the daemon behind cli answers and negotiates the API
+// version with it. host is its address for messages.
+func ping(ctx context.Context, cli *client.Client, host string) (*Engine, error) {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	ping, err := cli.Ping(pctx)
+	p, err := cli.Ping(pctx)
 	if err != nil {
 		_ = cli.Close()
 		if ctx.Err() != nil {
@@ -79,7 +96,7 @@ func Connect(ctx context.Context) (*Engine, error) {
 		}
 		return nil, &UnreachableError{Host: host, Err: err}
 	}
-	cli.NegotiateAPIVersionPing(ping)
+	cli.NegotiateAPIVersionPing(p)
 	return New(cli, host), nil
 }
 

@@ -305,3 +305,11 @@ func reaches(f Fault) string {
 	}
 	return "on every matching packet, of open connections as well as new ones"
 }
+
+// HostNeeds says that a network fault acts in the container's namespace
+// from this machine, finding it through the default engine.
+func (s *settings[F, PF]) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+
+// HostNeeds says that the intercept fault acts in the container's
+// namespace from this machine, finding it through the default engine.
+func (s *InterceptSettings) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
@@ -183,3 +184,23 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	}
 	return err
 }
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*CPU) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*Memory) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*DiskFill) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*IO) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*Limits) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
