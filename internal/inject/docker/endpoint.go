@@ -214,5 +214,5 @@ func ConnectTo(ctx context.Context, p Daemon) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure the Docker client for %s: %w", p.String(), err)
 	}
-	return ping(ctx, cli, p.Host)
+	return ping(ctx, cli, p.Host, p.Name)
 }

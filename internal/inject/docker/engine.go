@@ -80,12 +80,13 @@ func Connect(ctx context.Context) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure the Docker client from the environment: %w: check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
 	}
-	return ping(ctx, cli, cli.DaemonHost())
+	return ping(ctx, cli, cli.DaemonHost(), "")
 }
 
 // ping checks that the daemon behind cli answers and negotiates the API
-// version with it. host is its address for messages.
-func ping(ctx context.Context, cli *client.Client, host string) (*Engine, error) {
+// version with it. host is its address for messages, and name its name
+// under the experiment's engines:, empty for the default engine.
+func ping(ctx context.Context, cli *client.Client, host, name string) (*Engine, error) {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	p, err := cli.Ping(pctx)
@@ -94,7 +95,7 @@ func ping(ctx context.Context, cli *client.Client, host string) (*Engine, error)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to the Docker daemon at %s: %w", host, ctx.Err())
 		}
-		return nil, &UnreachableError{Host: host, Err: err}
+		return nil, &UnreachableError{Host: host, Engine: name, Err: err}
 	}
 	cli.NegotiateAPIVersionPing(p)
 	return New(cli, host), nil
@@ -123,10 +124,16 @@ func (e *Engine) Close() error {
 // tells the user what to check.
 type UnreachableError struct {
 	Host string // the daemon address that was tried
-	Err  error  // the cause
+	// Engine is the engine's name under the experiment's engines:, empty
+	// for the default engine.
+	Engine string
+	Err    error // the cause
 }
 
 func (e *UnreachableError) Error() string {
+	if e.Engine != "" {
+		return fmt.Sprintf("cannot reach Docker engine %q at %s: %v: check its entry under engines: (host and tls, or its context), and that its dockerd runs", e.Engine, e.Host, e.Err)
+	}
 	hint := "is dockerd running? set DOCKER_HOST to use another"
 	if e.Err != nil && strings.Contains(e.Err.Error(), "permission denied") {
 		hint = "permission denied: run as a member of the docker group, or set DOCKER_HOST to a daemon you may use"
