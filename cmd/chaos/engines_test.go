@@ -66,12 +66,20 @@ func (e *twoEngines) target(role, extra string) string {
 	return fmt.Sprintf("targets:\n  victims: {docker: {labels: {chaos.engines: %s-%s}, engine: [a, b]%s}}\n", e.a.RunID, role, extra)
 }
 
-// eventuallyAll polls every container until cond holds for all of them.
+// eventuallyAll polls every container until cond holds for all of them,
+// for up to a minute: a chaos process of its own may take long to start on
+// a loaded machine.
 func (e *twoEngines) eventuallyAll(t *testing.T, ids map[string][]string, what string, cond func(container.InspectResponse) bool) {
 	t.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for name, l := range ids {
 		for _, id := range l {
-			eventually(t, e.on(name), id, what+" on engine "+name, cond)
+			for !cond(e.on(name).Inspect(id)) {
+				if time.Now().After(deadline) {
+					t.Fatalf("container %s on engine %s: %s did not happen within a minute", id[:12], name, what)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}
 }
