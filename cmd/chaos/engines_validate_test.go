@@ -17,7 +17,7 @@ func TestEnginesValidate(t *testing.T) {
 			name: "a crash on a remote default engine",
 			env:  "tcp://192.0.2.9:2376",
 			file: "targets:\n  web: {docker: {name: web}}\nmethod:\n  - {fault: kill, target: web, with: {crash: true}}\n",
-			want: `exp.yaml:6:5: step "kill web": kill acts from this machine on the container's processes, but the default Docker engine (tcp://192.0.2.9:2376) is not on this machine`,
+			want: `exp.yaml:6:5: step "kill web": a crash signals the container's process from this machine, but the default Docker engine (tcp://192.0.2.9:2376) is not on this machine`,
 		},
 		{
 			name: "a context that does not exist",
@@ -27,7 +27,7 @@ func TestEnginesValidate(t *testing.T) {
 		{
 			name: "a crash on a context of a remote engine",
 			file: "engines:\n  b: {context: far}\ntargets:\n  web: {docker: {name: web, engine: [b]}}\nmethod:\n  - {fault: kill, target: web, with: {crash: true}}\n",
-			want: `exp.yaml:8:5: step "kill web": kill acts from this machine on the container's processes, but engine "b" (ssh://ops@192.0.2.7) is not on this machine`,
+			want: `exp.yaml:8:5: step "kill web": a crash signals the container's process from this machine, but engine "b" (ssh://ops@192.0.2.7) is not on this machine`,
 		},
 		{
 			name: "context and host together",

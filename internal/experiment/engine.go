@@ -101,8 +101,10 @@ type Engined interface {
 type HostFault interface {
 	// HostNeeds says what the fault needs of the engine of its target:
 	// NeedsNothing, NeedsLocalEngine (any engine on this machine), or
-	// NeedsDefaultEngine (the default engine, on this machine).
-	HostNeeds() HostNeed
+	// NeedsDefaultEngine (the default engine, on this machine); and why,
+	// in words such as "a crash signals the container's process from
+	// this machine".
+	HostNeeds() (need HostNeed, why string)
 }
 
 // HostNeed is what a fault needs of the engine of its target.
@@ -165,7 +167,7 @@ func (d *decoder) checkEngines(e *Experiment, doc *yaml.Node, dockerHost func(co
 		if !ok || s.Kind != StepFault {
 			continue
 		}
-		need := hf.HostNeeds()
+		need, why := hf.HostNeeds()
 		t := e.Targets.Get(s.Target)
 		if need == NeedsNothing || t == nil {
 			continue
@@ -184,7 +186,7 @@ func (d *decoder) checkEngines(e *Experiment, doc *yaml.Node, dockerHost func(co
 			}
 			h, err := dockerHost("")
 			if err == nil && !LocalHost(h) {
-				d.add(s.Pos, fmt.Sprintf("step %q: %s acts from this machine on the container's processes, but the default Docker engine (%s) is not on this machine: run chaos on the Docker host, or choose a fault that acts through the engine's API", s.Name, s.Fault, h))
+				d.add(s.Pos, fmt.Sprintf("step %q: %s, but the default Docker engine (%s) is not on this machine: run chaos on the Docker host, or choose a fault that acts through the engine's API (kill without crash, stop, pause, restart, disconnect)", s.Name, why, h))
 			}
 			continue
 		}
@@ -192,9 +194,9 @@ func (d *decoder) checkEngines(e *Experiment, doc *yaml.Node, dockerHost func(co
 			h, known := hosts[n]
 			switch {
 			case need == NeedsDefaultEngine:
-				d.add(s.Pos, fmt.Sprintf("step %q: %s acts on containers of the default Docker engine only, and target %q searches engine %q: remove engine from the target, or choose a fault that acts through the engine's API (kill, stop, pause, restart, disconnect)", s.Name, s.Fault, t.Name, n))
+				d.add(s.Pos, fmt.Sprintf("step %q: %s, and finds the container through the default Docker engine only, but target %q searches engine %q: remove engine from the target, or choose a fault that acts through the engine's API (kill, stop, pause, restart, disconnect)", s.Name, why, t.Name, n))
 			case known && !LocalHost(h):
-				d.add(s.Pos, fmt.Sprintf("step %q: %s acts from this machine on the container's processes, but engine %q (%s) is not on this machine: run chaos on that Docker host, or choose a fault that acts through the engine's API (kill without crash, stop, pause, restart, disconnect)", s.Name, s.Fault, n, h))
+				d.add(s.Pos, fmt.Sprintf("step %q: %s, but engine %q (%s) is not on this machine: run chaos on that Docker host, or choose a fault that acts through the engine's API (kill without crash, stop, pause, restart, disconnect)", s.Name, why, n, h))
 			default:
 				continue
 			}

@@ -141,9 +141,9 @@ func (e *Engine) crashPID(ctx context.Context, r Record) (int, error) {
 
 // HostNeeds says that a crash signals the container's process from this
 // machine: its engine must be on this machine.
-func (p *KillParams) HostNeeds() experiment.HostNeed {
+func (p *KillParams) HostNeeds() (experiment.HostNeed, string) {
 	if p.Crash {
-		return experiment.NeedsLocalEngine
+		return experiment.NeedsLocalEngine, "a crash signals the container's process from this machine"
 	}
-	return experiment.NeedsNothing
+	return experiment.NeedsNothing, ""
 }

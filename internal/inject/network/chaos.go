@@ -308,8 +308,12 @@ func reaches(f Fault) string {
 
 // HostNeeds says that a network fault acts in the container's namespace
 // from this machine, finding it through the default engine.
-func (s *settings[F, PF]) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (s *settings[F, PF]) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a network fault acts in the container's network namespace from this machine"
+}
 
 // HostNeeds says that the intercept fault acts in the container's
 // namespace from this machine, finding it through the default engine.
-func (s *InterceptSettings) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (s *InterceptSettings) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "intercept acts in the container's network namespace from this machine"
+}

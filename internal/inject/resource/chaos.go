@@ -187,20 +187,30 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 
 // HostNeeds says that the fault acts on the container's processes from
 // this machine, finding them through the default engine.
-func (*CPU) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (*CPU) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
 
 // HostNeeds says that the fault acts on the container's processes from
 // this machine, finding them through the default engine.
-func (*Memory) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (*Memory) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
 
 // HostNeeds says that the fault acts on the container's processes from
 // this machine, finding them through the default engine.
-func (*DiskFill) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (*DiskFill) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
 
 // HostNeeds says that the fault acts on the container's processes from
 // this machine, finding them through the default engine.
-func (*IO) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (*IO) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
 
 // HostNeeds says that the fault acts on the container's processes from
 // this machine, finding them through the default engine.
-func (*Limits) HostNeeds() experiment.HostNeed { return experiment.NeedsDefaultEngine }
+func (*Limits) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
