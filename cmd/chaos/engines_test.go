@@ -239,6 +239,40 @@ func TestEngines(t *testing.T) {
 		}
 	})
 
+	t.Run("a docker probe looks at both engines", func(t *testing.T) {
+		e.run("probe", 1)
+		probe := fmt.Sprintf("{docker: {labels: {chaos.engines: %s-probe}, engine: [a, b]}}", e.a.RunID)
+		exp := "version: v1\ntitle: probe two engines\n" + e.engines +
+			fmt.Sprintf("targets:\n  only-b: {docker: {labels: {chaos.engines: %s-probe}, engine: [b]}}\n", e.a.RunID) +
+			"method:\n  - {name: both up, probe: " + probe + "}\n  - {fault: kill, target: only-b}\n  - {name: both up again, probe: " + probe + "}\n"
+		reports := t.TempDir()
+		done, _ := runAsync(t, exp, "--report-dir", reports)
+		waitRun(t, done, exitDeviated)
+		b, err := os.ReadFile(filepath.Join(reports, "journal.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j struct {
+			Steps []struct {
+				Name, Outcome, Error string
+				Observed             map[string]string
+			}
+		}
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, s := range j.Steps {
+			got[s.Name] = s.Outcome
+		}
+		if got["both up"] != "done" || got["both up again"] != "failed" {
+			t.Errorf("steps %v; want both up done, both up again failed", got)
+		}
+		if !strings.Contains(string(b), "on engine b") {
+			t.Errorf("the journal does not say engine b's container is down:\n%s", b)
+		}
+	})
+
 	t.Run("chaos targets lists the matches per engine", func(t *testing.T) {
 		e.run("list", 1)
 		dir := t.TempDir()

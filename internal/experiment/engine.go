@@ -162,6 +162,30 @@ func (d *decoder) checkEngines(e *Experiment, doc *yaml.Node, dockerHost func(co
 			}
 		}
 	}
+	var probes []*Probe
+	for _, c := range slices.Concat(e.SteadyState, e.AbortWhen) {
+		probes = append(probes, c.Probe)
+	}
+	for _, s := range slices.Concat(e.Method, e.Rollbacks) {
+		probes = append(probes, s.Probe)
+	}
+	for _, s := range e.Services {
+		if s.Ready != nil {
+			probes = append(probes, &s.Ready.Probe)
+		}
+	}
+	for _, p := range probes {
+		if p == nil {
+			continue
+		}
+		if en, ok := p.Spec.(Engined); ok {
+			for _, n := range en.EngineNames() {
+				if e.Engines[n] == nil {
+					d.add(p.Pos, fmt.Sprintf("%s probe: engine %q is not defined under engines%s", p.Kind, n, d.didYouMean(n, func() []string { return names })))
+				}
+			}
+		}
+	}
 	for _, s := range slices.Concat(e.Method, e.Rollbacks) {
 		hf, ok := s.With.(HostFault)
 		if !ok || s.Kind != StepFault {

@@ -114,7 +114,8 @@ unix:///var/run/docker.sock. An engine is a context of the Docker CLI, or
 an address with TLS settings as the Docker CLI takes them. pick and max
 count the matches of all the target's engines together, in the order the
 target lists them, so that --seed picks the same containers again. The
-ledger keeps each fault's engine: chaos recover reverts it there.
+ledger keeps each fault's engine: chaos recover reverts it there. A docker
+probe with engine looks at each of its engines in turn.
 
 `+yamlBlock(`engines:
   staging: {context: staging}

@@ -208,6 +208,8 @@ type ProbeSpec struct {
 	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty" doc:"the containers of a Docker Compose project, or of one of its services"`
 	Image     string            `yaml:"image" json:"image,omitempty" doc:"containers made from this image"`
 	Max       int               `yaml:"max" json:"max,omitempty" doc:"refuse to observe when more containers than this match (0: no cap)"`
+	// Engine lists the engines looked at, by their names under engines:.
+	Engine []string `yaml:"engine" json:"engine,omitempty" doc:"the Docker engines to look at, one after the other, by their names under engines: (default: the default engine); every container of each must show the expectation, and max caps each engine's matches"`
 	// Within makes the probe look again until the expectation holds.
 	Within   experiment.Duration `yaml:"within" json:"within,omitempty" doc:"look again until the expectation holds, for up to this long (default: look once)"`
 	Interval experiment.Duration `yaml:"interval" json:"interval,omitempty" doc:"time between looks with within (default 250ms)"`
@@ -215,13 +217,19 @@ type ProbeSpec struct {
 
 // Validate requires at least one selector.
 func (s *ProbeSpec) Validate() error {
-	t := TargetSpec{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Compose: s.Compose, Image: s.Image}
+	t := TargetSpec{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Compose: s.Compose, Image: s.Image, Engine: s.Engine}
 	return t.Validate()
 }
 
-// TimeLimit bounds one observation: its within, and some time for the
-// daemon to answer the last look.
-func (s *ProbeSpec) TimeLimit() time.Duration { return s.Within.D() + 10*time.Second }
+// EngineNames lists the engines the probe looks at; none is the default
+// engine.
+func (s *ProbeSpec) EngineNames() []string { return s.Engine }
+
+// TimeLimit bounds one observation: its within on each engine, and some
+// time for the daemons to answer the last looks.
+func (s *ProbeSpec) TimeLimit() time.Duration {
+	return time.Duration(max(1, len(s.Engine)))*s.Within.D() + 10*time.Second
+}
 
 // ProbeExpect is what every observed container must show; with nothing
 // set, running: true. The docker probe judges containers from the run's
@@ -251,23 +259,39 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 	sel.Max = s.Max
 	sel.SkipEmpty = false
 	p := Probe{Target: sel, Expect: cond, Within: s.Within.D(), Interval: s.Interval.D()}
-	var e *Engine
+	names := s.Engine
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	all := ProbeResult{Held: true}
 	var err error
-	if env := inject.EnvFrom(ctx); env != nil {
-		e, err = engine(ctx, env)
-		p.History = history(env)
-	} else {
-		e, err = Connect(ctx)
-		if e != nil {
-			defer e.Close()
+	for _, name := range names {
+		var res ProbeResult
+		if res, err = probeEngine(ctx, name, p); err != nil {
+			if name != "" {
+				err = fmt.Errorf("engine %q: %w", name, err)
+			}
+			break
 		}
+		for _, o := range res.Observations {
+			if name != "" {
+				o.Container.Name = name + "/" + o.Container.Name
+			}
+			all.Observations = append(all.Observations, o)
+		}
+		if !res.Held {
+			all.Held = false
+			reason := strings.TrimSpace(res.Reason)
+			if name != "" {
+				reason = fmt.Sprintf("on engine %s: %s", name, reason)
+			}
+			all.Reason = strings.TrimPrefix(all.Reason+"; "+reason, "; ")
+		}
+		all.Looks += res.Looks
+		all.Elapsed += res.Elapsed
 	}
 	if err == nil {
-		var res ProbeResult
-		res, err = e.Probe(ctx, p)
-		if err == nil {
-			return probeResult(res)
-		}
+		return probeResult(all)
 	}
 	if errors.Is(err, ErrNoMatch) || ctx.Err() != nil {
 		// Nothing there to observe, or no answer in time: the system's
@@ -277,6 +301,33 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 	// A daemon that cannot be asked, or a selector that matches more than
 	// its max: no observation at all.
 	return probe.Errorf("%v", err)
+}
+
+// probeEngine runs p on the engine named name under engines: ("" is the
+// default engine), from the run's point of view when ctx carries a run.
+func probeEngine(ctx context.Context, name string, p Probe) (ProbeResult, error) {
+	env := inject.EnvFrom(ctx)
+	if env == nil {
+		if name != "" {
+			return ProbeResult{}, errors.New("a docker probe looks at a named engine only within a run")
+		}
+		e, err := Connect(ctx)
+		if err != nil {
+			return ProbeResult{}, err
+		}
+		defer e.Close()
+		return e.Probe(ctx, p)
+	}
+	d, err := daemonOf(env, name)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	e, err := engineAt(ctx, env, d)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	p.History = history(env)
+	return e.Probe(ctx, p)
 }
 
 // probeResult turns what a docker probe saw into an observation.
