@@ -131,6 +131,12 @@ func (d *decoder) checkEngines(e *Experiment, doc *yaml.Node, dockerHost func(co
 	hosts := map[string]string{}
 	for _, n := range names {
 		en := e.Engines[n]
+		if en == nil {
+			// Written as a key with nothing after it.
+			en = &Engine{Pos: posOf(cmpNode(valueOf(valueOf(doc, "engines"), n), doc))}
+			e.Engines[n] = en
+			d.add(en.Pos, fmt.Sprintf("engine %q: name it with context (a Docker context) or host (unix://, tcp:// or ssh://)", n))
+		}
 		en.Name = n
 		if !validName(n) {
 			d.add(en.Pos, fmt.Sprintf("engine name %q: use letters, digits, _ and -", n))
