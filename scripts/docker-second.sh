@@ -27,6 +27,12 @@ if [ "$(id -u)" != 0 ]; then
 	echo "docker-second: needs root to start dockerd" >&2
 	exit 1
 fi
+if ! command -v ip >/dev/null 2>&1; then
+	echo "docker-second: installing iproute2" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq iproute2 >/dev/null
+fi
 if ! ip link show "$bridge" >/dev/null 2>&1; then
 	ip link add "$bridge" type bridge
 	ip addr add "$subnet_gw" dev "$bridge"
