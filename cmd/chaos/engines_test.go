@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
+	"github.com/gamedayhq/chaos/internal/inject/network/lab"
 )
 
 // twoEngines is a container engine of the test beside its name in the
@@ -270,6 +271,31 @@ func TestEngines(t *testing.T) {
 		}
 		if !strings.Contains(string(b), "on engine b") {
 			t.Errorf("the journal does not say engine b's container is down:\n%s", b)
+		}
+	})
+
+	t.Run("a network fault on the second engine, reverted after SIGINT", func(t *testing.T) {
+		lab.RequireRoot(t)
+		ids := e.run("net", 1)
+		exp := "version: v1\ntitle: latency on the second engine\n" + e.engines +
+			fmt.Sprintf("targets:\n  victim: {docker: {labels: {chaos.engines: %s-net}, engine: [b]}}\n", e.a.RunID) +
+			"method:\n  - {fault: latency, target: victim, with: {delay: 100ms}, for: 120s}\n"
+		done, signal := runAsync(t, exp)
+		id := ids["b"][0]
+		deadline := time.Now().Add(time.Minute)
+		for len(tablesOf(t, e.b, id)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("no table of chaos in the container on engine b after a minute")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		signal(syscall.SIGINT)
+		waitRun(t, done, exitInterrupted)
+		if tables := tablesOf(t, e.b, id); len(tables) > 0 {
+			t.Errorf("tables left in the container on engine b after SIGINT: %v", tables)
+		}
+		if tables := tablesOf(t, e.a, ids["a"][0]); len(tables) > 0 {
+			t.Errorf("tables in the container on engine a, which the target does not search: %v", tables)
 		}
 	})
 

@@ -129,9 +129,9 @@ tls takes:
 
 `+keyTable(node(engine, "properties", "tls"), nil)+`
 Faults that go through the engine's API (kill, stop, pause, restart,
-disconnect) work on any engine. A crash (kill with crash: true) signals
-the container's process from this machine: its engine must be on this
-machine (unix://). The network and resource faults act on containers of
+disconnect) work on any engine. A crash (kill with crash: true) and the
+network faults act on the container from this machine: its engine must
+be on this machine (unix://). The resource faults act on containers of
 the default engine only. validate and the dry run refuse the others.
 `)
 

@@ -148,6 +148,13 @@ func engineAt(ctx context.Context, env *inject.Env, d *Daemon) (*Engine, error) 
 	return r.(*Engine), nil
 }
 
+// EngineOf returns the run's connection to the engine container target t
+// is on, shared with the docker faults: faults of other mechanisms use it
+// to find the container.
+func EngineOf(ctx context.Context, env *inject.Env, t inject.Target) (*Engine, error) {
+	return targetEngine(ctx, env, t)
+}
+
 // targetEngine returns the run's connection to the engine t is on.
 func targetEngine(ctx context.Context, env *inject.Env, t inject.Target) (*Engine, error) {
 	d, err := daemonOf(env, t.Engine)
