@@ -149,6 +149,16 @@ func TestEngines(t *testing.T) {
 		if engines["a"] == 0 || engines["b"] == 0 {
 			t.Fatalf("12 seeds picked only on one engine: %v", engines)
 		}
+		// max caps the matches of both engines together.
+		capped := filepath.Join(dir, "capped.yaml")
+		if err := os.WriteFile(capped, []byte(strings.Replace(exp, "pick: 1", "pick: 1, max: 3", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		io, out, _ := testStdio()
+		run([]string{"run", "--dry-run", "--seed", "1", capped}, io)
+		if !strings.Contains(out.String(), `target "victims" matches 4, more than its max of 3`) {
+			t.Errorf("max 3 over 2 containers on each engine; the plan says:\n%s", out)
+		}
 		// The run picks what the dry run said, on the second engine.
 		want, _ := plan(seedB)
 		done, _ := runAsync(t, exp, "--seed", fmt.Sprint(seedB))
