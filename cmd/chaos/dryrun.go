@@ -27,7 +27,9 @@ func dryRun(ctx context.Context, io *stdio, exps []*experiment.Experiment, o run
 		}
 		// The plan shows values as substituted: secrets must not appear.
 		var b strings.Builder
-		printPlan(ctx, &b, e, inject.NewEnv(o.seed+uint64(i), nil))
+		env := inject.NewEnv(o.seed+uint64(i), nil)
+		env.Engines = e.Engines
+		printPlan(ctx, &b, e, env)
 		fmt.Fprint(io.out, e.Masker().Replace(b.String()))
 	}
 	return nil
@@ -278,6 +280,7 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 	for i, e := range exps {
 		seed := o.seed + uint64(i)
 		env := inject.NewEnv(seed, nil)
+		env.Engines = e.Engines
 		p := planJSON{File: e.File, Title: e.Title, Seed: seed, Services: orEmpty(e.Services), Load: orEmpty(e.Load), Targets: []targetPlan{},
 			SteadyState: orEmpty(e.SteadyState), Method: []stepPlan{}, Rollbacks: orEmpty(e.Rollbacks), AbortWhen: orEmpty(e.AbortWhen), Recovery: e.Recovery}
 		for _, t := range e.Targets {

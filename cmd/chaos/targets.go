@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,9 +30,13 @@ is touched.`,
 			}
 			e := exps[0]
 			env := inject.NewEnv(seed, nil)
+			env.Engines = e.Engines
 			defer env.Close()
 			for _, t := range e.Targets {
 				fmt.Fprint(io.out, e.Masker().Replace(fmt.Sprintf("%s (%s): %s\n", t.Name, t.Kind, resolveText(cmd.Context(), env, t, e.Services))))
+				for _, l := range perEngine(cmd.Context(), env, t) {
+					fmt.Fprint(io.out, e.Masker().Replace("  "+l+"\n"))
+				}
 				for _, s := range e.Method {
 					if s.Kind != experiment.StepFault || s.Target != t.Name {
 						continue
@@ -52,4 +58,34 @@ is touched.`,
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed for random picks")
 	return cmd
+}
+
+// perEngine lists what a target that searches several Docker engines
+// matches on each of them, one line an engine, in the target's order.
+func perEngine(ctx context.Context, env *inject.Env, t *experiment.Target) []string {
+	en, ok := t.Spec.(experiment.Engined)
+	kind, found := inject.LookupTarget(t.Kind)
+	if !ok || !found || len(en.EngineNames()) == 0 {
+		return nil
+	}
+	all, err := kind.Resolve(ctx, env, t.Spec)
+	if err != nil {
+		return nil // resolveText has told it
+	}
+	var lines []string
+	for _, name := range en.EngineNames() {
+		var hits []string
+		for _, m := range all {
+			if m.Engine == name {
+				m.Engine = ""
+				hits = append(hits, strings.TrimPrefix(m.String(), m.Kind+" "))
+			}
+		}
+		if len(hits) == 0 {
+			lines = append(lines, fmt.Sprintf("on engine %s: nothing matches", name))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("on engine %s: %d match: %s", name, len(hits), strings.Join(hits, ", ")))
+	}
+	return lines
 }

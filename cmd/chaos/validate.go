@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/runner"
 )
 
@@ -166,7 +167,7 @@ func loadAll(io *stdio, files, varFlags []string) ([]*experiment.Experiment, err
 	if err != nil {
 		return nil, err
 	}
-	opts := experiment.Options{Catalog: runner.Catalog{}, Vars: vars, LookupEnv: io.lookupEnv}
+	opts := experiment.Options{Catalog: runner.Catalog{}, Vars: vars, LookupEnv: io.lookupEnv, DockerHost: docker.DockerHost}
 	var exps []*experiment.Experiment
 	problems := 0
 	var found []problem

@@ -31,24 +31,25 @@ const (
 
 // Experiment is one experiment file, loaded, substituted and validated.
 type Experiment struct {
-	File        string         `json:"file" yaml:"-"`
-	Version     string         `json:"version" yaml:"version" chaos:"required" doc:"the format version: v1"`
-	Title       string         `json:"title" yaml:"title" chaos:"required" doc:"what the experiment shows, in one line"`
-	Description string         `json:"description,omitempty" yaml:"description" doc:"more about it, shown in reports"`
-	Tags        []string       `json:"tags,omitempty" yaml:"tags" doc:"words to group experiments by"`
-	Vars        VarList        `json:"-" yaml:"vars" doc:"variables for ${NAME}: text, numbers or booleans; --var NAME=VALUE overrides them"`
-	Services    []*Service     `json:"services,omitempty" yaml:"services" what:"service" doc:"processes the run starts before anything else and stops at its end"`
-	Targets     TargetList     `json:"targets,omitempty" yaml:"targets" doc:"what faults act on, by name: processes, containers, fault proxies"`
-	Load        []*Stream      `json:"load,omitempty" yaml:"load" what:"load stream" doc:"traffic sent at a steady rate for the whole run, judged by checks with from"`
-	SteadyState []*Check       `json:"steady_state,omitempty" yaml:"steady_state" what:"check" doc:"the hypothesis: checks that must hold before, during and after the method"`
-	Method      []*Step        `json:"method,omitempty" yaml:"method" what:"step" doc:"the steps run one after the other: faults, waits, probes, asserts, commands"`
-	Rollbacks   []*Step        `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step" doc:"steps run after the method, on every path (also after an abort or an error): to put back what the method changed beyond its faults"`
-	AbortWhen   []*Check       `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition" doc:"safety checks: when one fails, the run stops, every fault is reverted and the verdict is aborted"`
-	Recovery    *Recovery      `json:"recovery,omitempty" yaml:"recovery" doc:"how soon the hypothesis must hold again after the faults are gone"`
-	MaxDuration Duration       `json:"max_duration,omitempty" yaml:"max_duration" doc:"the run aborts itself once it has run this long, every fault reverted (verdict aborted); no limit when not set"`
-	Notify      []*Notify      `json:"notify,omitempty" yaml:"notify" what:"notifier" doc:"where the run's events are sent while it runs: webhooks, a Prometheus Pushgateway, OpenTelemetry; a notifier that fails warns and never changes the verdict"`
-	Secrets     []string       `json:"-" yaml:"-"`
-	Resolved    map[string]any `json:"-" yaml:"-"`
+	File        string             `json:"file" yaml:"-"`
+	Version     string             `json:"version" yaml:"version" chaos:"required" doc:"the format version: v1"`
+	Title       string             `json:"title" yaml:"title" chaos:"required" doc:"what the experiment shows, in one line"`
+	Description string             `json:"description,omitempty" yaml:"description" doc:"more about it, shown in reports"`
+	Tags        []string           `json:"tags,omitempty" yaml:"tags" doc:"words to group experiments by"`
+	Vars        VarList            `json:"-" yaml:"vars" doc:"variables for ${NAME}: text, numbers or booleans; --var NAME=VALUE overrides them"`
+	Services    []*Service         `json:"services,omitempty" yaml:"services" what:"service" doc:"processes the run starts before anything else and stops at its end"`
+	Engines     map[string]*Engine `json:"engines,omitempty" yaml:"engines" doc:"Docker engines by a name of your choosing, for docker targets' engine: a Docker context, or an address with TLS settings"`
+	Targets     TargetList         `json:"targets,omitempty" yaml:"targets" doc:"what faults act on, by name: processes, containers, fault proxies"`
+	Load        []*Stream          `json:"load,omitempty" yaml:"load" what:"load stream" doc:"traffic sent at a steady rate for the whole run, judged by checks with from"`
+	SteadyState []*Check           `json:"steady_state,omitempty" yaml:"steady_state" what:"check" doc:"the hypothesis: checks that must hold before, during and after the method"`
+	Method      []*Step            `json:"method,omitempty" yaml:"method" what:"step" doc:"the steps run one after the other: faults, waits, probes, asserts, commands"`
+	Rollbacks   []*Step            `json:"rollbacks,omitempty" yaml:"rollbacks" what:"rollback step" doc:"steps run after the method, on every path (also after an abort or an error): to put back what the method changed beyond its faults"`
+	AbortWhen   []*Check           `json:"abort_when,omitempty" yaml:"abort_when" what:"abort condition" doc:"safety checks: when one fails, the run stops, every fault is reverted and the verdict is aborted"`
+	Recovery    *Recovery          `json:"recovery,omitempty" yaml:"recovery" doc:"how soon the hypothesis must hold again after the faults are gone"`
+	MaxDuration Duration           `json:"max_duration,omitempty" yaml:"max_duration" doc:"the run aborts itself once it has run this long, every fault reverted (verdict aborted); no limit when not set"`
+	Notify      []*Notify          `json:"notify,omitempty" yaml:"notify" what:"notifier" doc:"where the run's events are sent while it runs: webhooks, a Prometheus Pushgateway, OpenTelemetry; a notifier that fails warns and never changes the verdict"`
+	Secrets     []string           `json:"-" yaml:"-"`
+	Resolved    map[string]any     `json:"-" yaml:"-"`
 }
 
 // Service is a process the experiment starts before anything else and stops

@@ -25,6 +25,11 @@ type Options struct {
 	Vars map[string]string
 	// LookupEnv reads ${env:NAME}; os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
+	// DockerHost returns the address of a Docker context by name, or of
+	// the default engine for "", so that faults that need an engine on
+	// this machine are refused before the run. When nil, contexts are not
+	// looked up and the default engine is taken to be local.
+	DockerHost func(context string) (string, error)
 }
 
 // Load reads, substitutes and validates an experiment file. The error, when
@@ -231,6 +236,7 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	maskNotify(exp)
 	d.decodeFaults(exp)
 	d.check(exp, doc)
+	d.checkEngines(exp, doc, opts.DockerHost)
 	resolvePaths(reflect.ValueOf(exp), fileDir(file))
 	if d.problems() > 0 {
 		return nil, d.list()
@@ -372,6 +378,9 @@ func hasHTTPScheme(u string) bool {
 
 // valueOf returns the value of key in mapping m, or nil.
 func valueOf(m *yaml.Node, key string) *yaml.Node {
+	if m == nil {
+		return nil
+	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
 			return m.Content[i+1]

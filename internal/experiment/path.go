@@ -51,6 +51,12 @@ func resolvePaths(v reflect.Value, dir string) {
 		for i := range v.Len() {
 			resolvePaths(v.Index(i), dir)
 		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if e := v.MapIndex(k); e.Kind() == reflect.Pointer {
+				resolvePaths(e, dir)
+			}
+		}
 	case reflect.Struct:
 		if (v.Type() == execType || v.Type() == serviceType) && v.CanSet() {
 			if d := v.FieldByName("Dir"); d.String() == "" {

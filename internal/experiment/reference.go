@@ -105,6 +105,36 @@ hit. Kinds: `+strings.Join(kinds, ", ")+`.
 		add(3, k+" target", []string{k, k + " target"}, body)
 	}
 
+	engine := node(props, "engines", "additionalProperties")
+	add(2, "engines", []string{"engines", "engine", "context", "docker context", "host", "tls", "DOCKER_HOST"}, `Docker engines by a name of your choosing, for docker targets to search
+(engine: [a, b]). A docker target without engine searches the default
+engine, as the Docker CLI chooses it: DOCKER_HOST, else the current
+context (DOCKER_CONTEXT, or docker context use), else
+unix:///var/run/docker.sock. An engine is a context of the Docker CLI, or
+an address with TLS settings as the Docker CLI takes them. pick and max
+count the matches of all the target's engines together, in the order the
+target lists them, so that --seed picks the same containers again. The
+ledger keeps each fault's engine: chaos recover reverts it there. A docker
+probe with engine looks at each of its engines in turn.
+
+`+yamlBlock(`engines:
+  staging: {context: staging}
+  edge:
+    host: tcp://edge.internal:2376
+    tls: {ca: certs/ca.pem, cert: certs/cert.pem, key: certs/key.pem}
+targets:
+  web: {docker: {labels: {app: web}, engine: [staging, edge], pick: 1}}`)+`
+`+keyTable(engine, nil)+`
+tls takes:
+
+`+keyTable(node(engine, "properties", "tls"), nil)+`
+Faults that go through the engine's API (kill, stop, pause, restart,
+disconnect) work on any engine. A crash (kill with crash: true) and the
+network faults act on the container from this machine: its engine must
+be on this machine (unix://). The resource faults act on containers of
+the default engine only. validate and the dry run refuse the others.
+`)
+
 	for _, k := range c.TargetKinds() {
 		var names []string
 		for _, f := range c.FaultNames(k) {

@@ -123,6 +123,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		"tags":         list(str("")),
 		"vars":         map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}},
 		"services":     list(service),
+		"engines":      map[string]any{"type": "object", "additionalProperties": titled(g.of(reflect.TypeFor[Engine]()), "engine", "a Docker engine: context, or host with tls")},
 		"targets":      map[string]any{"type": "object", "additionalProperties": map[string]any{"oneOf": targetAlts, "title": "target"}},
 		"load":         list(map[string]any{"oneOf": streamAlts, "title": "load stream", "description": "a load stream of one kind: " + strings.Join(c.StreamKinds(), ", ")}),
 		"steady_state": list(map[string]any{"$ref": "#/$defs/check"}),

@@ -29,14 +29,22 @@ type Target struct {
 	ID string `json:"id"`
 	// Name is for people: a command line, a container name.
 	Name string `json:"name"`
+	// Engine is the name, under the experiment's engines:, of the Docker
+	// engine the target is on; empty for the default engine, and for
+	// targets that are not containers.
+	Engine string `json:"engine,omitempty"`
 }
 
 // String names the target for plain output.
 func (t Target) String() string {
+	s := fmt.Sprintf("%s %s (%s)", t.Kind, t.ID, t.Name)
 	if t.Name == "" || t.Name == t.ID {
-		return fmt.Sprintf("%s %s", t.Kind, t.ID)
+		s = fmt.Sprintf("%s %s", t.Kind, t.ID)
 	}
-	return fmt.Sprintf("%s %s (%s)", t.Kind, t.ID, t.Name)
+	if t.Engine != "" {
+		s += " on " + t.Engine
+	}
+	return s
 }
 
 // TargetKind is a kind of target, such as "process".
@@ -289,6 +297,8 @@ type Env struct {
 	// Protected names local processes that no fault may touch, by pid,
 	// with what they are: chaos's own helpers, such as its watchdog.
 	Protected map[int]string
+	// Engines are the Docker engines the experiment names, by name.
+	Engines map[string]*experiment.Engine
 
 	mu        sync.Mutex
 	resources map[string]any

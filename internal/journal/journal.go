@@ -113,6 +113,9 @@ type Target struct {
 	Kind string `json:"kind"`
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Engine is the Docker engine the target is on, by its name under the
+	// experiment's engines:; empty for the default engine.
+	Engine string `json:"engine,omitempty"`
 }
 
 // Fault is one fault applied to one target.

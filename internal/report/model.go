@@ -421,6 +421,9 @@ func hitText(t journal.Target) string {
 	if t.Kind != "" {
 		s = t.Kind + " " + s
 	}
+	if t.Engine != "" {
+		s += " on engine " + t.Engine
+	}
 	return s
 }
 

@@ -468,7 +468,7 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 		Fault: s.Fault, Target: s.Target, TargetID: tg.ID}, func(j *journal.Journal) {
 		idx = len(j.Faults)
 		j.Faults = append(j.Faults, journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
-			Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name},
+			Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name, Engine: tg.Engine},
 			Params:   json.RawMessage(r.rec.m(string(params))),
 			Injected: time.Now(), Irreversible: undo2.Action == ""})
 	})

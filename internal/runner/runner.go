@@ -128,6 +128,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	}
 	r.env = inject.NewEnv(opts.Seed, func(msg string) { r.warn(msg) })
 	r.env.Protected = opts.Protected
+	r.env.Engines = exp.Engines
 	r.env.RunID = opts.RunID
 	ctx = inject.WithEnv(ctx, r.env)
 	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir()), opts.RunID, exp.File)

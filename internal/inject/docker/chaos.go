@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -25,9 +26,15 @@ type TargetSpec struct {
 	Labels    map[string]string `yaml:"labels" json:"labels,omitempty" doc:"containers that carry all these labels, with these values"`
 	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty" doc:"the containers of a Docker Compose project, or of one of its services"`
 	Image     string            `yaml:"image" json:"image,omitempty" doc:"containers made from this image"`
+	// Engine lists the engines searched, by their names under engines:.
+	Engine []string `yaml:"engine" json:"engine,omitempty" doc:"the Docker engines to search, by their names under engines: (default: the default engine: DOCKER_HOST, else the current Docker context); pick and max count the matches of all of them together"`
 
 	experiment.Selection `yaml:",inline" json:",inline"`
 }
+
+// EngineNames lists the engines the target searches; none is the default
+// engine.
+func (s *TargetSpec) EngineNames() []string { return s.Engine }
 
 // ComposeSpec selects the containers of a compose project or service.
 type ComposeSpec struct {
@@ -44,6 +51,13 @@ func (s *TargetSpec) Validate() error {
 		if _, err := regexp.Compile(s.NameRegex); err != nil {
 			return fmt.Errorf("name_regex %q is not a valid regular expression: %v", s.NameRegex, err)
 		}
+	}
+	seen := map[string]bool{}
+	for _, n := range s.Engine {
+		if seen[n] {
+			return fmt.Errorf("engine %q is listed twice", n)
+		}
+		seen[n] = true
 	}
 	return s.Selection.Validate()
 }
@@ -87,14 +101,67 @@ const engineKey = "docker"
 // the run would connect to. Tests use it to hand in an engine over a fake.
 func SetEngine(env *inject.Env, e *Engine) { env.Put(engineKey, e) }
 
-// engine returns the run's connection to the Docker daemon, opened on first
-// use and closed with the run.
+// engine returns the run's connection to the default Docker daemon,
+// opened on first use and closed with the run.
 func engine(ctx context.Context, env *inject.Env) (*Engine, error) {
 	r, err := env.Resource(engineKey, func() (any, error) { return Connect(ctx) })
 	if err != nil {
 		return nil, err
 	}
 	return r.(*Engine), nil
+}
+
+// daemonOf returns how to reach the engine named name under the
+// experiment's engines:; nil for the default engine.
+func daemonOf(env *inject.Env, name string) (*Daemon, error) {
+	if name == "" {
+		return nil, nil
+	}
+	r, err := env.Resource("docker.daemon/"+name, func() (any, error) {
+		en := env.Engines[name]
+		if en == nil {
+			return nil, fmt.Errorf("engine %q is not defined under engines", name)
+		}
+		d, err := DaemonOf(en)
+		return &d, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Daemon), nil
+}
+
+// engineAt returns the run's connection to the engine d names, opened on
+// first use and closed with the run; nil is the default engine.
+func engineAt(ctx context.Context, env *inject.Env, d *Daemon) (*Engine, error) {
+	if d.Default() {
+		return engine(ctx, env)
+	}
+	key, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	r, err := env.Resource(engineKey+"@"+string(key), func() (any, error) { return ConnectTo(ctx, *d) })
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Engine), nil
+}
+
+// EngineOf returns the run's connection to the engine container target t
+// is on, shared with the docker faults: faults of other mechanisms use it
+// to find the container.
+func EngineOf(ctx context.Context, env *inject.Env, t inject.Target) (*Engine, error) {
+	return targetEngine(ctx, env, t)
+}
+
+// targetEngine returns the run's connection to the engine t is on.
+func targetEngine(ctx context.Context, env *inject.Env, t inject.Target) (*Engine, error) {
+	d, err := daemonOf(env, t.Engine)
+	if err != nil {
+		return nil, err
+	}
+	return engineAt(ctx, env, d)
 }
 
 // RunHistory returns the History of containers of the run env is for,
@@ -107,18 +174,35 @@ func history(env *inject.Env) *History {
 	return h.(*History)
 }
 
+// resolveTarget lists the matches of every engine the target searches, in
+// the order the target lists the engines, each engine's sorted by name, so
+// that a seed picks the same containers across engines.
 func resolveTarget(ctx context.Context, env *inject.Env, spec any) ([]inject.Target, error) {
-	e, err := engine(ctx, env)
-	if err != nil {
-		return nil, err
+	ts := spec.(*TargetSpec)
+	names := ts.Engine
+	if len(names) == 0 {
+		names = []string{""}
 	}
-	res, err := e.Resolve(ctx, spec.(*TargetSpec).selector(), nil)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]inject.Target, len(res.Matched))
-	for i, c := range res.Matched {
-		out[i] = inject.Target{Kind: "docker", ID: c.ShortID, Name: c.Name}
+	var out []inject.Target
+	for _, name := range names {
+		d, err := daemonOf(env, name)
+		if err != nil {
+			return nil, err
+		}
+		e, err := engineAt(ctx, env, d)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.Resolve(ctx, ts.selector(), nil)
+		if err != nil {
+			if name != "" {
+				err = fmt.Errorf("engine %q: %w", name, err)
+			}
+			return nil, err
+		}
+		for _, c := range res.Matched {
+			out = append(out, inject.Target{Kind: "docker", ID: c.ShortID, Name: c.Name, Engine: name})
+		}
 	}
 	return out, nil
 }
@@ -131,6 +215,8 @@ type ProbeSpec struct {
 	Compose   *ComposeSpec      `yaml:"compose" json:"compose,omitempty" doc:"the containers of a Docker Compose project, or of one of its services"`
 	Image     string            `yaml:"image" json:"image,omitempty" doc:"containers made from this image"`
 	Max       int               `yaml:"max" json:"max,omitempty" doc:"refuse to observe when more containers than this match (0: no cap)"`
+	// Engine lists the engines looked at, by their names under engines:.
+	Engine []string `yaml:"engine" json:"engine,omitempty" doc:"the Docker engines to look at, one after the other, by their names under engines: (default: the default engine); every container of each must show the expectation, and max caps each engine's matches"`
 	// Within makes the probe look again until the expectation holds.
 	Within   experiment.Duration `yaml:"within" json:"within,omitempty" doc:"look again until the expectation holds, for up to this long (default: look once)"`
 	Interval experiment.Duration `yaml:"interval" json:"interval,omitempty" doc:"time between looks with within (default 250ms)"`
@@ -138,13 +224,19 @@ type ProbeSpec struct {
 
 // Validate requires at least one selector.
 func (s *ProbeSpec) Validate() error {
-	t := TargetSpec{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Compose: s.Compose, Image: s.Image}
+	t := TargetSpec{Name: s.Name, NameRegex: s.NameRegex, Labels: s.Labels, Compose: s.Compose, Image: s.Image, Engine: s.Engine}
 	return t.Validate()
 }
 
-// TimeLimit bounds one observation: its within, and some time for the
-// daemon to answer the last look.
-func (s *ProbeSpec) TimeLimit() time.Duration { return s.Within.D() + 10*time.Second }
+// EngineNames lists the engines the probe looks at; none is the default
+// engine.
+func (s *ProbeSpec) EngineNames() []string { return s.Engine }
+
+// TimeLimit bounds one observation: its within on each engine, and some
+// time for the daemons to answer the last looks.
+func (s *ProbeSpec) TimeLimit() time.Duration {
+	return time.Duration(max(1, len(s.Engine)))*s.Within.D() + 10*time.Second
+}
 
 // ProbeExpect is what every observed container must show; with nothing
 // set, running: true. The docker probe judges containers from the run's
@@ -174,23 +266,39 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 	sel.Max = s.Max
 	sel.SkipEmpty = false
 	p := Probe{Target: sel, Expect: cond, Within: s.Within.D(), Interval: s.Interval.D()}
-	var e *Engine
+	names := s.Engine
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	all := ProbeResult{Held: true}
 	var err error
-	if env := inject.EnvFrom(ctx); env != nil {
-		e, err = engine(ctx, env)
-		p.History = history(env)
-	} else {
-		e, err = Connect(ctx)
-		if e != nil {
-			defer e.Close()
+	for _, name := range names {
+		var res ProbeResult
+		if res, err = probeEngine(ctx, name, p); err != nil {
+			if name != "" {
+				err = fmt.Errorf("engine %q: %w", name, err)
+			}
+			break
 		}
+		for _, o := range res.Observations {
+			if name != "" {
+				o.Container.Name = name + "/" + o.Container.Name
+			}
+			all.Observations = append(all.Observations, o)
+		}
+		if !res.Held {
+			all.Held = false
+			reason := strings.TrimSpace(res.Reason)
+			if name != "" {
+				reason = fmt.Sprintf("on engine %s: %s", name, reason)
+			}
+			all.Reason = strings.TrimPrefix(all.Reason+"; "+reason, "; ")
+		}
+		all.Looks += res.Looks
+		all.Elapsed += res.Elapsed
 	}
 	if err == nil {
-		var res ProbeResult
-		res, err = e.Probe(ctx, p)
-		if err == nil {
-			return probeResult(res)
-		}
+		return probeResult(all)
 	}
 	if errors.Is(err, ErrNoMatch) || ctx.Err() != nil {
 		// Nothing there to observe, or no answer in time: the system's
@@ -200,6 +308,33 @@ func runProbe(ctx context.Context, specAny, expectAny any) probe.Result {
 	// A daemon that cannot be asked, or a selector that matches more than
 	// its max: no observation at all.
 	return probe.Errorf("%v", err)
+}
+
+// probeEngine runs p on the engine named name under engines: ("" is the
+// default engine), from the run's point of view when ctx carries a run.
+func probeEngine(ctx context.Context, name string, p Probe) (ProbeResult, error) {
+	env := inject.EnvFrom(ctx)
+	if env == nil {
+		if name != "" {
+			return ProbeResult{}, errors.New("a docker probe looks at a named engine only within a run")
+		}
+		e, err := Connect(ctx)
+		if err != nil {
+			return ProbeResult{}, err
+		}
+		defer e.Close()
+		return e.Probe(ctx, p)
+	}
+	d, err := daemonOf(env, name)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	e, err := engineAt(ctx, env, d)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	p.History = history(env)
+	return e.Probe(ctx, p)
 }
 
 // probeResult turns what a docker probe saw into an observation.

@@ -57,11 +57,11 @@ type Endpoint struct {
 // Plan records how the container is attached to the network, for the
 // revert to restore.
 func (p *DisconnectParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	e, err := engine(ctx, env)
+	e, err := targetEngine(ctx, env, t)
 	if err != nil {
 		return inject.Undo{}, err
 	}
-	r := disconnectRecord{Record: newRecord("disconnect", t)}
+	r := disconnectRecord{Record: newRecord(env, "disconnect", t)}
 	info, err := e.inspect(ctx, r.Record)
 	if err != nil {
 		return inject.Undo{}, err

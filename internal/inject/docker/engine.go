@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -59,27 +60,44 @@ func New(api API, host string) *Engine {
 // a run before its first step.
 const pingTimeout = 5 * time.Second
 
-// Connect connects to the daemon named by the environment (DOCKER_HOST,
-// DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_API_VERSION, or the default
-// socket) and negotiates the API version with it. A daemon that does not
-// answer gives an *UnreachableError.
+// Connect connects to the default daemon, as the Docker CLI chooses it:
+// the one the environment names (DOCKER_HOST, DOCKER_TLS_VERIFY,
+// DOCKER_CERT_PATH, DOCKER_API_VERSION), else the current context of the
+// Docker CLI (DOCKER_CONTEXT, or the one docker context use chose), else
+// the default socket; and it negotiates the API version with it. A daemon
+// that does not answer gives an *UnreachableError.
 func Connect(ctx context.Context) (*Engine, error) {
+	if os.Getenv("DOCKER_HOST") == "" {
+		if name := currentContext(); name != "" && name != "default" {
+			p, err := contextDaemon(name)
+			if err != nil {
+				return nil, fmt.Errorf("the current Docker context: %w", err)
+			}
+			return ConnectTo(ctx, p)
+		}
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("configure the Docker client from the environment: %w: check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
 	}
-	host := cli.DaemonHost()
+	return ping(ctx, cli, cli.DaemonHost(), "")
+}
+
+// ping checks that the daemon behind cli answers and negotiates the API
+// version with it. host is its address for messages, and name its name
+// under the experiment's engines:, empty for the default engine.
+func ping(ctx context.Context, cli *client.Client, host, name string) (*Engine, error) {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	ping, err := cli.Ping(pctx)
+	p, err := cli.Ping(pctx)
 	if err != nil {
 		_ = cli.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to the Docker daemon at %s: %w", host, ctx.Err())
 		}
-		return nil, &UnreachableError{Host: host, Err: err}
+		return nil, &UnreachableError{Host: host, Engine: name, Err: err}
 	}
-	cli.NegotiateAPIVersionPing(ping)
+	cli.NegotiateAPIVersionPing(p)
 	return New(cli, host), nil
 }
 
@@ -106,10 +124,16 @@ func (e *Engine) Close() error {
 // tells the user what to check.
 type UnreachableError struct {
 	Host string // the daemon address that was tried
-	Err  error  // the cause
+	// Engine is the engine's name under the experiment's engines:, empty
+	// for the default engine.
+	Engine string
+	Err    error // the cause
 }
 
 func (e *UnreachableError) Error() string {
+	if e.Engine != "" {
+		return fmt.Sprintf("cannot reach Docker engine %q at %s: %v: check its entry under engines: (host and tls, or its context), and that its dockerd runs", e.Engine, e.Host, e.Err)
+	}
 	hint := "is dockerd running? set DOCKER_HOST to use another"
 	if e.Err != nil && strings.Contains(e.Err.Error(), "permission denied") {
 		hint = "permission denied: run as a member of the docker group, or set DOCKER_HOST to a daemon you may use"

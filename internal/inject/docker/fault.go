@@ -31,17 +31,33 @@ type Record struct {
 	ContainerID string `json:"container_id"`
 	// Container is the container name, for messages.
 	Container string `json:"container,omitempty"`
+	// Engine is how to reach the engine the container is on; nil, as in
+	// the records of earlier versions of chaos, is the default engine.
+	Engine *Daemon `json:"engine,omitempty"`
 }
 
-func newRecord(fault string, t inject.Target) Record {
-	return Record{Fault: fault, ContainerID: t.ID, Container: t.Name}
+// newRecord returns the record of fault on t. The engine of t has been
+// reached already by the fault's plan, or will fail its injection.
+func newRecord(env *inject.Env, fault string, t inject.Target) Record {
+	r := Record{Fault: fault, ContainerID: t.ID, Container: t.Name}
+	if t.Engine != "" {
+		r.Engine, _ = daemonOf(env, t.Engine)
+		if r.Engine == nil {
+			r.Engine = &Daemon{Name: t.Engine}
+		}
+	}
+	return r
 }
 
 func (r Record) target() string {
+	s := r.Container + " (" + shortID(r.ContainerID) + ")"
 	if r.Container == "" {
-		return shortID(r.ContainerID)
+		s = shortID(r.ContainerID)
 	}
-	return r.Container + " (" + shortID(r.ContainerID) + ")"
+	if !r.Engine.Default() {
+		s += " on " + r.Engine.String()
+	}
+	return s
 }
 
 // reverter is implemented by the settings of a fault that leaves something
@@ -73,7 +89,7 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	if rv == nil {
 		return fmt.Errorf("revert docker fault %q of container %s: this version of chaos cannot revert it", r.Fault, r.target())
 	}
-	e, err := engine(ctx, env)
+	e, err := engineAt(ctx, env, r.Engine)
 	if err != nil {
 		return err
 	}
@@ -101,10 +117,14 @@ func planned(f inject.Fault, t inject.Target, rec any) (inject.Undo, error) {
 // begin returns the run's engine and reads the record that planned stored
 // in u into rec, for an injection.
 func begin(ctx context.Context, env *inject.Env, u inject.Undo, rec any) (*Engine, error) {
+	var r Record
 	if err := json.Unmarshal(u.Data, rec); err != nil {
 		return nil, fmt.Errorf("docker fault: bad record: %w", err)
 	}
-	return engine(ctx, env)
+	if err := json.Unmarshal(u.Data, &r); err != nil {
+		return nil, fmt.Errorf("docker fault: bad record: %w", err)
+	}
+	return engineAt(ctx, env, r.Engine)
 }
 
 // strike records r's container in the run's History just before the fault

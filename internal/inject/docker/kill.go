@@ -57,19 +57,19 @@ func (p *KillParams) Precheck(ctx context.Context, env *inject.Env, t inject.Tar
 	if !p.Crash {
 		return nil
 	}
-	e, err := engine(ctx, env)
+	e, err := targetEngine(ctx, env, t)
 	if err != nil {
 		return err
 	}
-	_, err = e.crashPID(ctx, newRecord("kill", t))
+	_, err = e.crashPID(ctx, newRecord(env, "kill", t))
 	return err
 }
 
 // Plan records the signal and, for a crash, the pid it goes to.
 func (p *KillParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	r := killRecord{Record: newRecord("kill", t), Signal: p.Signal.Name}
+	r := killRecord{Record: newRecord(env, "kill", t), Signal: p.Signal.Name}
 	if p.Crash {
-		e, err := engine(ctx, env)
+		e, err := targetEngine(ctx, env, t)
 		if err != nil {
 			return inject.Undo{}, err
 		}
@@ -137,4 +137,13 @@ func (e *Engine) crashPID(ctx context.Context, r Record) (int, error) {
 		return 0, fmt.Errorf("crash container %s: %w", r.target(), err)
 	}
 	return info.State.Pid, nil
+}
+
+// HostNeeds says that a crash signals the container's process from this
+// machine: its engine must be on this machine.
+func (p *KillParams) HostNeeds() (experiment.HostNeed, string) {
+	if p.Crash {
+		return experiment.NeedsLocalEngine, "a crash signals the container's process from this machine"
+	}
+	return experiment.NeedsNothing, ""
 }

@@ -22,11 +22,11 @@ type PauseParams struct{}
 
 // Plan refuses a container that is paused already.
 func (p *PauseParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	e, err := engine(ctx, env)
+	e, err := targetEngine(ctx, env, t)
 	if err != nil {
 		return inject.Undo{}, err
 	}
-	r := newRecord("pause", t)
+	r := newRecord(env, "pause", t)
 	info, err := e.inspect(ctx, r)
 	if err != nil {
 		return inject.Undo{}, err

@@ -33,8 +33,8 @@ type restartRecord struct {
 }
 
 // Plan records the grace period.
-func (p *RestartParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
-	return planned(p, t, restartRecord{Record: newRecord("restart", t), TimeoutSeconds: seconds(p.Timeout)})
+func (p *RestartParams) Plan(_ context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	return planned(p, t, restartRecord{Record: newRecord(env, "restart", t), TimeoutSeconds: seconds(p.Timeout)})
 }
 
 // Inject restarts the container; it returns once the daemon has started

@@ -42,11 +42,11 @@ type stopRecord struct {
 // Plan records the grace period and whether the daemon will remove the
 // stopped container.
 func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	e, err := engine(ctx, env)
+	e, err := targetEngine(ctx, env, t)
 	if err != nil {
 		return inject.Undo{}, err
 	}
-	r := stopRecord{Record: newRecord("stop", t), TimeoutSeconds: seconds(p.Timeout)}
+	r := stopRecord{Record: newRecord(env, "stop", t), TimeoutSeconds: seconds(p.Timeout)}
 	info, err := e.inspect(ctx, r.Record)
 	if err != nil {
 		return inject.Undo{}, err

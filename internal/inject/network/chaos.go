@@ -119,7 +119,7 @@ func namespaceOf(ctx context.Context, env *inject.Env, t inject.Target) (Namespa
 	case HostKind:
 		return HostNamespace()
 	case "docker":
-		e, err := engine(ctx, env)
+		e, err := docker.EngineOf(ctx, env, t)
 		if err != nil {
 			return Namespace{}, err
 		}
@@ -169,16 +169,6 @@ func notHost(ns Namespace, what string) error {
 		return fmt.Errorf("%s shares the host's network namespace (net:[%d]): a fault there would hit every process of the host; to mean that, use a target `host: {}`", what, ns.Inode)
 	}
 	return nil
-}
-
-// engine returns the run's connection to the Docker daemon, shared with
-// the docker faults.
-func engine(ctx context.Context, env *inject.Env) (*docker.Engine, error) {
-	r, err := env.Resource("docker", func() (any, error) { return docker.Connect(ctx) })
-	if err != nil {
-		return nil, err
-	}
-	return r.(*docker.Engine), nil
 }
 
 // runID names the run's tables: the run's id, or RUN for an Env outside
@@ -304,4 +294,16 @@ func reaches(f Fault) string {
 		return "on every packet sent, of open connections as well as new ones"
 	}
 	return "on every matching packet, of open connections as well as new ones"
+}
+
+// HostNeeds says that a network fault acts in the container's namespace
+// from this machine: its engine must be on this machine.
+func (s *settings[F, PF]) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsLocalEngine, "a network fault acts in the container's network namespace from this machine"
+}
+
+// HostNeeds says that the intercept fault acts in the container's
+// namespace from this machine: its engine must be on this machine.
+func (s *InterceptSettings) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsLocalEngine, "intercept acts in the container's network namespace from this machine"
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
@@ -182,4 +183,34 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		env.Warn(w)
 	}
 	return err
+}
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*CPU) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*Memory) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*DiskFill) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*IO) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+}
+
+// HostNeeds says that the fault acts on the container's processes from
+// this machine, finding them through the default engine.
+func (*Limits) HostNeeds() (experiment.HostNeed, string) {
+	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
 }

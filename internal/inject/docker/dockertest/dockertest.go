@@ -81,20 +81,54 @@ func New(tb testing.TB) *Env {
 	if err != nil {
 		tb.Fatalf("configure the Docker client: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return connect(tb, cli, "start dockerd or set DOCKER_HOST")
+}
+
+// SecondHostEnv is the variable that names the second engine's address;
+// its default is SecondHost.
+const SecondHostEnv = "CHAOS_DOCKER_SECOND"
+
+// SecondHost is where scripts/docker-second.sh starts the second engine.
+const SecondHost = "unix:///var/run/docker-b.sock"
+
+// SecondAddress is the second engine's address: CHAOS_DOCKER_SECOND, else
+// SecondHost.
+func SecondAddress() string {
+	if h := os.Getenv(SecondHostEnv); h != "" {
+		return h
+	}
+	return SecondHost
+}
+
+// NewSecond is New for a second engine on the same machine, the one
+// scripts/docker-second.sh starts (or CHAOS_DOCKER_SECOND names), for
+// tests of experiments that span engines. It builds the test image there
+// too. Without it the test skips, or fails when CHAOS_REQUIRE_DOCKER=1.
+func NewSecond(tb testing.TB) *Env {
+	tb.Helper()
+	cli, err := client.NewClientWithOpts(client.WithHost(SecondAddress()), client.WithAPIVersionNegotiation())
+	if err != nil {
+		tb.Fatalf("configure the Docker client for %s: %v", SecondAddress(), err)
+	}
+	return connect(tb, cli, "start a second engine with scripts/docker-second.sh (as root), or set "+SecondHostEnv+" to one")
+}
+
+func connect(tb testing.TB, cli *client.Client, hint string) *Env {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ping, err := cli.Ping(ctx)
 	if err != nil {
 		_ = cli.Close()
 		if os.Getenv(RequireEnv) == "1" {
-			tb.Fatalf("no Docker daemon at %s and %s=1: %v", cli.DaemonHost(), RequireEnv, err)
+			tb.Fatalf("no Docker daemon at %s and %s=1: %s (%v)", cli.DaemonHost(), RequireEnv, hint, err)
 		}
-		tb.Skipf("no Docker daemon at %s: start dockerd or set DOCKER_HOST; set %s=1 to make this a failure (%v)", cli.DaemonHost(), RequireEnv, err)
+		tb.Skipf("no Docker daemon at %s: %s; set %s=1 to make this a failure (%v)", cli.DaemonHost(), hint, RequireEnv, err)
 	}
 	cli.NegotiateAPIVersionPing(ping)
 	if err := buildImage(cli); err != nil {
 		_ = cli.Close()
-		tb.Fatalf("build the test image %s: %v", ImageRef, err)
+		tb.Fatalf("build the test image %s on %s: %v", ImageRef, cli.DaemonHost(), err)
 	}
 	e := &Env{Client: cli, Host: cli.DaemonHost(), RunID: "chaostest-" + randomHex(4), tb: tb}
 	tb.Cleanup(func() {
@@ -329,13 +363,20 @@ func (e *Env) removeAll() {
 }
 
 var (
-	buildOnce sync.Once
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]error{} // by daemon address
 )
 
+// buildImage builds the test image once per test binary and engine.
 func buildImage(cli *client.Client) error {
-	buildOnce.Do(func() { buildErr = doBuild(cli) })
-	return buildErr
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if err, ok := built[cli.DaemonHost()]; ok {
+		return err
+	}
+	err := doBuild(cli)
+	built[cli.DaemonHost()] = err
+	return err
 }
 
 func doBuild(cli *client.Client) error {
