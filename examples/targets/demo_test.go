@@ -145,6 +145,32 @@ func (j journal) lastAfterSample(t *testing.T, check string) map[string]string {
 	return nil
 }
 
+// brokeBefore says whether a check broke before the method: the method
+// was not run, so the run says nothing of the shop under the faults, only
+// that the machine was too busy for the steady state. Such a run is
+// made again.
+func (j journal) brokeBefore() bool {
+	for _, c := range j.Checks {
+		if c.Results["before"] == "broken" {
+			return true
+		}
+	}
+	return false
+}
+
+// runChaosSteady is runChaos made again, twice at most, while the steady
+// state does not hold before the method.
+func runChaosSteady(t *testing.T, file string, vars ...string) (int, journal) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		code, j := runChaos(t, file, vars...)
+		if !j.brokeBefore() || attempt == 3 {
+			return code, j
+		}
+		t.Logf("%s %v: the steady state did not hold before the method (%s); running it again", file, vars, j.Reason)
+	}
+}
+
 func (j journal) result(check, phase string) string {
 	for _, c := range j.Checks {
 		if c.Name == check {
@@ -200,7 +226,7 @@ func TestBlackFridayDemo(t *testing.T) {
 		ports := freePorts(t, 3)
 		vars := append([]string{"mode=" + mode, "bin=" + bin, "shop_port=" + ports[0], "payment_port=" + ports[1], "proxy_port=" + ports[2]}, short...)
 		wg.Go(func() {
-			code, j := runChaos(t, "experiments/black-friday.yaml", vars...)
+			code, j := runChaosSteady(t, "experiments/black-friday.yaml", vars...)
 			mu.Lock()
 			runs[mode] = &result{code, j}
 			mu.Unlock()
@@ -257,7 +283,7 @@ func TestBlackFridayDocker(t *testing.T) {
 		}
 		for attempt := 0; ; attempt++ {
 			subnet := fmt.Sprintf("10.219.%d", (base+attempt)%254+1)
-			code, j := runChaos(t, "experiments/docker/black-friday.yaml",
+			code, j := runChaosSteady(t, "experiments/docker/black-friday.yaml",
 				"mode="+mode, "prefix="+env.RunID+"-"+mode, "label="+dockertest.Label+"="+env.RunID,
 				"subnet="+subnet+".0/24", "payment_ip="+subnet+".10",
 				"shop_image="+images[0], "payment_image="+images[1],
