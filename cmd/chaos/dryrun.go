@@ -13,6 +13,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/journal"
 )
 
 // dryRun resolves each experiment's targets and prints its plan without
@@ -72,10 +73,12 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 			if s.Kind == experiment.StepFault {
 				// A name made up from the fault and the target says no
 				// more than what follows.
+				params, _ := journal.Params(s.With)
+				fault := journal.FaultText(s.Fault, params)
 				if !s.Named() {
-					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Fault)
+					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), fault)
 				} else {
-					line += ": " + s.Fault
+					line += ": " + fault
 				}
 				switch {
 				case s.For > 0 && s.Background:

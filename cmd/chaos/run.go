@@ -275,7 +275,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
 			worst = worse(worst, exitErr)
 		} else {
-			fmt.Fprintf(io.err, "\ngameday: %s\n", p)
+			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(journals), p)
 		}
 	}
 	if o.junit != "" {
@@ -555,62 +555,17 @@ func toResult(j *journal.Journal, code int, paths map[string]string) result {
 	return r
 }
 
-// printSummary ends an experiment's output with its verdict, its checks and
-// where the reports are.
+// printSummary ends an experiment's output with its verdict, its checks,
+// its load and where the reports are.
 func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 	w := io.err
-	fmt.Fprintf(w, "\n%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
-	fmt.Fprintf(w, "  %s\n", j.Reason)
-	for _, c := range j.Checks {
-		var parts []string
-		for _, ph := range journal.CheckPhases {
-			if res, ok := c.Results[ph]; ok {
-				parts = append(parts, ph+" "+res)
-			}
-		}
-		kind := "check"
-		if c.Abort {
-			kind = "abort"
-		}
-		line := fmt.Sprintf("  %s %q: %s", kind, c.Name, orDash(strings.Join(parts, ", ")))
-		if c.Recovered != nil && c.Recovered.OK {
-			line += fmt.Sprintf(" (recovered in %s)", c.Recovered.After.Round(time.Millisecond))
-		}
-		fmt.Fprintln(w, line)
-	}
-	if slow := j.SlowestRecovery(); slow != nil {
-		fmt.Fprintf(w, "  time to recover: %s, check %q, counted from the end of %q\n", slow.Recovered.After.Round(time.Millisecond), slow.Name, slow.Recovered.Fault)
-	}
-	for _, e := range j.ByFault() {
-		var broke []string
-		held := 0
-		for _, c := range e.Checks {
-			if c.Failed > 0 {
-				broke = append(broke, fmt.Sprintf("%q failed %d of %d observations", c.Check, c.Failed, c.Observed))
-			} else {
-				held += c.Observed
-			}
-		}
-		switch {
-		case len(broke) > 0:
-			fmt.Fprintf(w, "  under %q: %s\n", e.Step, strings.Join(broke, ", "))
-		case held > 0:
-			fmt.Fprintf(w, "  under %q: every check held (%d observations)\n", e.Step, held)
-		}
-	}
+	fmt.Fprintf(w, "\n%s", report.Text(j))
 	if p := paths["html"]; p != "" {
 		fmt.Fprintf(w, "  report: %s\n", p)
 	}
 	if p := paths["summary"]; p != "" {
 		fmt.Fprintf(w, "  summary: %s\n", p)
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "not run"
-	}
-	return s
 }
 
 // appendStepSummary adds the run's summary to the GitHub Actions job

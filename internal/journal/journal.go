@@ -180,11 +180,29 @@ type Recovery struct {
 func (j *Journal) SlowestRecovery() *Check {
 	var slow *Check
 	for _, c := range j.Checks {
-		if c.Recovered != nil && c.Recovered.OK && (slow == nil || c.Recovered.After > slow.Recovered.After) {
+		if c.HadToRecover() && c.Recovered.OK && (slow == nil || c.Recovered.After > slow.Recovered.After) {
 			slow = c
 		}
 	}
 	return slow
+}
+
+// HadToRecover reports whether the check has a recovery to tell: it
+// failed during or after the method. Journals of older versions recorded
+// one, of 0s, for checks that never failed.
+func (c *Check) HadToRecover() bool {
+	if c.Recovered == nil {
+		return false
+	}
+	if !c.Recovered.OK {
+		return true
+	}
+	for _, s := range c.Samples {
+		if !s.OK && s.Phase != CheckBefore {
+			return true
+		}
+	}
+	return false
 }
 
 // Sample is one observation of a check.

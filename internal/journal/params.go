@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -253,4 +256,97 @@ func timeKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// Strength says how strong a fault is, from its recorded parameters, in
+// the words of the experiment file: "delay 300ms, jitter 20ms, 30%". Every
+// line that names a fault uses it. It is empty for a fault with nothing to
+// set (a stop, a pause).
+func Strength(params json.RawMessage) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(params))
+	d.UseNumber()
+	if d.Decode(&m) != nil {
+		return ""
+	}
+	// A proxy fault keeps its kind's own settings under "params", beside
+	// the direction and share that every proxy fault has.
+	if inner, ok := m["params"].(map[string]any); ok {
+		delete(m, "params")
+		for k, v := range inner {
+			m[k] = v
+		}
+	}
+	var parts, last []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := strengthValue(m[k])
+		switch {
+		case v == "":
+		case k == "percent":
+			// The share hit reads best alone, after what it is hit with.
+			last = append(last, v)
+		default:
+			parts = append(parts, k+" "+v)
+		}
+	}
+	return strings.Join(append(parts, last...), ", ")
+}
+
+// strengthValue writes one parameter's value; empty for one that says
+// nothing (unset, an empty list).
+func strengthValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case []any:
+		var parts []string
+		for _, e := range x {
+			if s := strengthValue(e); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, " ")
+	case map[string]any:
+		if len(x) == 0 {
+			return ""
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// FaultText names a fault with its strength: "latency (delay 300ms)", or
+// "stop" for one with nothing to set.
+func FaultText(fault string, params json.RawMessage) string {
+	if s := Strength(params); s != "" {
+		return fault + " (" + s + ")"
+	}
+	return fault
+}
+
+// Text names the fault with its strength; see FaultText.
+func (f Fault) Text() string { return FaultText(f.Fault, f.Params) }
+
+// StepFault names the faults a method step applied with their strength,
+// for a line that says a check broke under it: "latency link (delay
+// 300ms)". A step that applied no fault is its name alone.
+func (j *Journal) StepFault(step string) string {
+	for _, f := range j.Faults {
+		if f.Step == step {
+			if s := Strength(f.Params); s != "" {
+				return step + " (" + s + ")"
+			}
+			break
+		}
+	}
+	return step
 }

@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"maps"
@@ -239,7 +238,7 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 	}
 	for _, f := range j.Faults {
 		end, state, bad := faultState(j, f)
-		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Params: paramsText(f.Params),
+		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Params: journal.Strength(f.Params),
 			Injected: at(j, f.Injected), State: state, Bad: bad}
 		if !f.Irreversible {
 			fv.Lasted = dur(end.Sub(f.Injected))
@@ -403,35 +402,6 @@ func pickSamples(ss []journal.Sample) []journal.Sample {
 		}
 	}
 	return out
-}
-
-// paramsText shows a fault's parameters compactly: durations in
-// nanoseconds read as durations.
-func paramsText(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return string(raw)
-	}
-	if inner, ok := m["params"].(map[string]any); ok && len(m) == 1 {
-		m = inner
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		val := m[k]
-		switch x := val.(type) {
-		case float64:
-			parts = append(parts, k+" "+strconv.FormatFloat(x, 'f', -1, 64))
-		case string:
-			parts = append(parts, k+" "+x)
-		default:
-			b, _ := json.Marshal(x)
-			parts = append(parts, k+" "+string(b))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 func serviceOf(j *journal.Journal, s journal.Service, logs map[string]string) serviceView {

@@ -166,6 +166,13 @@ func suiteOf(j *journal.Journal) junitSuite {
 	if r := recoveryText(j); r != "" {
 		s.Properties = append(s.Properties, junitProperty{"time_to_recover", r})
 	}
+	seen := map[string]bool{}
+	for _, f := range j.Faults {
+		if !seen[f.Step] {
+			seen[f.Step] = true
+			s.Properties = append(s.Properties, junitProperty{"fault " + f.Step, f.Text() + " on " + f.TargetName})
+		}
+	}
 	for _, e := range effects(j) {
 		s.Properties = append(s.Properties, junitProperty{"under " + e.Step, e.Text()})
 	}
@@ -289,7 +296,11 @@ func failedSamplesText(j *journal.Journal, c *journal.Check) string {
 		if n <= 20 {
 			fmt.Fprintf(&b, "%s %s: %s", at(j, s.Time), s.Phase, s.Reason)
 			if len(s.Faults) > 0 {
-				fmt.Fprintf(&b, " (under %s)", strings.Join(s.Faults, ", "))
+				faults := make([]string, len(s.Faults))
+				for i, f := range s.Faults {
+					faults[i] = j.StepFault(f)
+				}
+				fmt.Fprintf(&b, " (under %s)", strings.Join(faults, ", "))
 			}
 			b.WriteString("\n")
 		}
@@ -308,7 +319,7 @@ func runText(j *journal.Journal) string {
 	}
 	for _, f := range j.Faults {
 		if _, state, bad := faultState(j, f); bad {
-			fmt.Fprintf(&b, "fault %s on %s (%s): %s\n", f.Fault, f.TargetName, hitText(f.Target), state)
+			fmt.Fprintf(&b, "fault %s on %s (%s): %s\n", f.Text(), f.TargetName, hitText(f.Target), state)
 		}
 	}
 	for _, w := range j.Warnings {

@@ -116,7 +116,7 @@ func Markdown(j *journal.Journal) string {
 			if f.Target.Name != "" && f.Target.Name != f.Target.ID {
 				hit += " (" + f.Target.Name + ")"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Fault), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
+			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Text()), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
 		}
 		b.WriteString("\n")
 		if es := effects(j); len(es) > 0 {

@@ -77,6 +77,16 @@ func TestGoldenMarkdown(t *testing.T) {
 	}
 }
 
+// The terminal summary: each broken check's first and worst value and the
+// faults it broke under, and each load stream's traffic in a table.
+func TestGoldenText(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			golden(t, name+".txt.golden", []byte(report.Text(readJournal(t, name))))
+		})
+	}
+}
+
 func TestGoldenJUnit(t *testing.T) {
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
@@ -124,6 +134,7 @@ func TestGoldenIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "gameday.junit.golden", all)
+	golden(t, "gameday.txt.golden", []byte(report.GamedayText(js)))
 	if _, err := report.IndexHTML(js, dirs[:2]); err == nil {
 		t.Error("IndexHTML with fewer directories than journals: no error")
 	}

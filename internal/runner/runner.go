@@ -422,6 +422,24 @@ func andList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
+// worstText says how bad each broken check got, where it failed more than
+// once: the first failure, which the reasons tell, may not be the worst.
+func worstText(j *journal.Journal) string {
+	var parts []string
+	for _, c := range j.Checks {
+		for _, b := range c.Breakages() {
+			if b.Worst == nil || b.Failed < 2 {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%q at its worst %s: %s", c.Name, journal.PhaseText(b.Phase), b.WorstValue))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
 // byFaultText says, for each fault, which checks failed while it was in
 // effect: with several faults, which of them broke what.
 func byFaultText(j *journal.Journal) string {
@@ -479,7 +497,7 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		}
 	case len(r.rec.failed) > 0:
 		verdict = journal.Deviated
-		reason = strings.Join(r.rec.failed, "; ") + byFaultText(j)
+		reason = strings.Join(r.rec.failed, "; ") + worstText(j) + byFaultText(j)
 	default:
 		verdict = journal.Passed
 		reason = r.passedReason(j)
