@@ -83,6 +83,9 @@ func Markdown(j *journal.Journal) string {
 				note = " (latency unreadable: " + mdText(err.Error()) + ")"
 			}
 			r := rowOf(j, d.Total)
+			if r.Requests == 0 {
+				r.Success = noRequest
+			}
 			fmt.Fprintf(&b, "| %s%s | %d | %s | %s | %s | %s | %s | %s |\n", mdText(d.Stream.Name), note, r.Requests, r.Success, r.Errors, r.P50, r.P90, r.P99, r.Max)
 		}
 		b.WriteString("\nLatencies are exact over the whole run, from the merged histograms of every window.\n\n")

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/report"
@@ -394,4 +395,37 @@ func mustJUnit(t *testing.T, js ...*journal.Journal) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A span of a stream in which no request completed says so, in the
+// terminal's table and in the summary: not a success of 0% beside 0
+// requests.
+func TestNoRequestCompleted(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Deviated, Started: t0, Ended: sec(4),
+		Streams: []journal.Stream{{Name: "api"}, {Name: "dead"}},
+		Phases:  []journal.Phase{{Name: journal.PhaseBefore, Started: t0, Ended: sec(2)}, {Name: journal.PhaseMethod, Started: sec(2), Ended: sec(4)}},
+		Windows: []journal.Window{
+			{Stream: "api", Start: t0, End: sec(1), Requests: 10, Successes: 10},
+			{Stream: "api", Start: sec(2), End: sec(3)},
+			{Stream: "dead", Start: t0, End: sec(1)},
+		}}
+	text := report.Text(j)
+	for _, re := range []string{
+		`(?m)^  load +requests +success +p50 +p90 +p99 +max +errors$`,
+		`(?m)^  api +10 +100% `,
+		`(?m)^    method +0 +no request completed *$`,
+		`(?m)^  dead +0 +no request completed *$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("Text has no line matching %s:\n%s", re, text)
+		}
+	}
+	if regexp.MustCompile(`\s0%`).MatchString(text) {
+		t.Errorf("Text says 0%%:\n%s", text)
+	}
+	if md := report.Markdown(j); !strings.Contains(md, "| dead | 0 | no request completed |") {
+		t.Errorf("Markdown does not say no request completed:\n%s", md)
+	}
 }
