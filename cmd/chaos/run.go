@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -223,7 +225,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	worst := exitPassed
 	for i, e := range exps {
 		dir := expDirs[i]
-		rctx, cancel := context.WithCancel(ctx)
+		rctx, cancel := context.WithCancelCause(ctx)
 		done := make(chan struct{})
 		shown := fe.start(i)
 		go watchSignals(shown, sigs, cancel, done)
@@ -240,7 +242,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		})
 		close(done)
 		interrupted := rctx.Err() != nil
-		cancel()
+		cancel(nil)
 		paths, werr := writeReports(j, dir)
 		code := verdictCode(j.Verdict)
 		worst = worse(worst, code)
@@ -336,9 +338,20 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
+// signalCause names the signal that stopped a run, as the run's verdict
+// tells it: "SIGINT".
+func signalCause(s os.Signal) error {
+	if n, ok := s.(syscall.Signal); ok {
+		if sig, err := experiment.ParseSignal(strconv.Itoa(int(n))); err == nil {
+			return errors.New(sig.Name)
+		}
+	}
+	return errors.New(s.String())
+}
+
 // watchSignals cancels the run on the first interrupt. Later ones do not
 // skip the revert: they say it is in progress.
-func watchSignals(io *stdio, sigs <-chan os.Signal, cancel func(), done <-chan struct{}) {
+func watchSignals(io *stdio, sigs <-chan os.Signal, cancel context.CancelCauseFunc, done <-chan struct{}) {
 	first := true
 	for {
 		select {
@@ -348,7 +361,7 @@ func watchSignals(io *stdio, sigs <-chan os.Signal, cancel func(), done <-chan s
 			if first {
 				first = false
 				fmt.Fprintf(io.err, "chaos: %s: reverting every fault, then stopping\n", s)
-				cancel()
+				cancel(signalCause(s))
 				continue
 			}
 			fmt.Fprintln(io.err, "chaos: revert in progress; waiting for it to finish so that no fault is left behind")

@@ -82,7 +82,30 @@ type Service struct {
 	// Exited is when the service exited on its own, before chaos stopped it.
 	Exited   time.Time `json:"exited,omitzero"`
 	ExitCode *int      `json:"exit_code,omitempty"`
-	Log      string    `json:"log,omitempty"`
+	// Signal names the signal that ended the service ("SIGTERM"), which
+	// then has no exit code.
+	Signal string `json:"signal,omitempty"`
+	Log    string `json:"log,omitempty"`
+}
+
+// ExitText says how the service ended: "exit code 1", "stopped by
+// SIGTERM", "killed by SIGKILL"; empty when it is not known to have
+// ended. Journals of older versions wrote the exit code -1 for a service
+// that a signal ended.
+func (s Service) ExitText() string {
+	by := "ended"
+	if !s.Stopped.IsZero() && s.Exited.IsZero() {
+		by = "stopped"
+	}
+	switch {
+	case s.Signal != "":
+		return by + " by " + s.Signal
+	case s.ExitCode == nil:
+		return ""
+	case *s.ExitCode == -1:
+		return by + " by a signal"
+	}
+	return fmt.Sprintf("exit code %d", *s.ExitCode)
 }
 
 // Step outcomes.
@@ -145,11 +168,13 @@ const (
 // Check is one check of the hypothesis or one abort condition, with every
 // observation made of it.
 type Check struct {
-	Name      string            `json:"name"`
-	Kind      string            `json:"kind"` // "probe" or "load"
-	Abort     bool              `json:"abort,omitempty"`
-	From      string            `json:"from,omitempty"`
-	Expect    map[string]string `json:"expect"`
+	Name   string            `json:"name"`
+	Kind   string            `json:"kind"` // "probe" or "load"
+	Abort  bool              `json:"abort,omitempty"`
+	From   string            `json:"from,omitempty"`
+	Expect map[string]string `json:"expect"`
+	// Default says what a probe without expect checks: "any 2xx status".
+	Default   string            `json:"default,omitempty"`
 	When      []string          `json:"when"`
 	Failures  int               `json:"failures"`
 	Results   map[string]string `json:"results"`
@@ -185,6 +210,22 @@ func (j *Journal) SlowestRecovery() *Check {
 		}
 	}
 	return slow
+}
+
+// ExpectText says what the check expects, on one line: its expectations
+// (see ExpectLine), or for a probe without any what its kind checks by
+// default.
+func (c *Check) ExpectText() string {
+	if s := ExpectLine(c.Expect); s != "" {
+		return s
+	}
+	switch {
+	case c.Default != "":
+		return c.Default + " (its probe's default)"
+	case c.Kind == "probe":
+		return "its probe's default"
+	}
+	return ""
 }
 
 // HadToRecover reports whether the check has a recovery to tell: it

@@ -524,10 +524,10 @@ func newTimeline(j *journal.Journal) timeline {
 		tl.Shades = append(tl.Shades, band{X: x0, W: math.Max(x1-x0, 1.5), Class: "fault"})
 	}
 	for _, c := range j.Checks {
-		l := lane{Label: c.Name, Title: "check " + c.Name + ": " + journal.ExpectLine(c.Expect)}
+		l := lane{Label: c.Name, Title: "check " + c.Name + ": " + c.ExpectText()}
 		if c.Abort {
 			l.Label = "abort: " + c.Name
-			l.Title = "abort condition " + c.Name + ": " + journal.ExpectLine(c.Expect)
+			l.Title = "abort condition " + c.Name + ": " + c.ExpectText()
 		}
 		// One dot per column: the first failure in it if any, else the
 		// first observation.

@@ -134,9 +134,11 @@ type checkView struct {
 	Failures                           int
 	Cells                              []cellView
 	Recovered                          string
-	BrokeText, UnobservedText          string
-	Samples                            []sampleView
-	SampleCount, Omitted               int
+	// RecoveredSentence says the same as Recovered, as a sentence.
+	RecoveredSentence         string
+	BrokeText, UnobservedText string
+	Samples                   []sampleView
+	SampleCount, Omitted      int
 }
 
 type sampleView struct {
@@ -324,8 +326,8 @@ func errorsText(e map[string]int64) string {
 }
 
 func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
-	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: journal.ExpectLine(c.Expect),
-		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
+	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: c.ExpectText(),
+		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), RecoveredSentence: recoveredSentence(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
 	if c.Abort {
 		cv.Kind = "abort condition (" + c.Kind + ")"
 	}
@@ -413,11 +415,16 @@ func serviceOf(j *journal.Journal, s journal.Service, logs map[string]string) se
 	if !s.Exited.IsZero() {
 		life = append(life, "exited on its own "+at(j, s.Exited))
 	}
+	exit := s.ExitText()
 	if !s.Stopped.IsZero() {
-		life = append(life, "stopped "+at(j, s.Stopped))
+		stopped := "stopped " + at(j, s.Stopped)
+		if by, ok := strings.CutPrefix(exit, "stopped "); ok {
+			stopped, exit = stopped+" "+by, ""
+		}
+		life = append(life, stopped)
 	}
-	if s.ExitCode != nil {
-		life = append(life, fmt.Sprintf("exit code %d", *s.ExitCode))
+	if exit != "" {
+		life = append(life, exit)
 	}
 	sv.Life = strings.Join(life, ", ")
 	log, ok := logs[s.Log]

@@ -241,7 +241,7 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 		tc.Time = seconds(last.Sub(first).Seconds())
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "expects %s\n", journal.ExpectLine(c.Expect))
+	fmt.Fprintf(&out, "expects %s\n", c.ExpectText())
 	judged, notRun := 0, []string{}
 	for _, cp := range checkPhases(c) {
 		switch cp.Result {

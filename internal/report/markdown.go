@@ -57,7 +57,7 @@ func Markdown(j *journal.Journal) string {
 			if c.Abort {
 				name += " (abort condition)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mdText(journal.ExpectLine(c.Expect)),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mdText(c.ExpectText()),
 				cell(c, journal.CheckBefore), cell(c, journal.CheckDuring), cell(c, journal.CheckAfter), recoveredText(c))
 		}
 		b.WriteString("\n")
@@ -131,12 +131,9 @@ func Markdown(j *journal.Journal) string {
 		}
 	}
 	if len(j.Services) > 0 {
-		b.WriteString("## Services\n\n| service | pid | exit code | log |\n|---|---|---|---|\n")
+		b.WriteString("## Services\n\n| service | pid | ended | log |\n|---|---|---|---|\n")
 		for _, s := range j.Services {
-			exit := ""
-			if s.ExitCode != nil {
-				exit = fmt.Sprint(*s.ExitCode)
-			}
+			exit := s.ExitText()
 			log := ""
 			if s.Log != "" {
 				log = fmt.Sprintf("[%s](%s)", mdText(s.Log), link(s.Log, ""))
@@ -181,7 +178,19 @@ func recoveredText(c *journal.Check) string {
 	case c.Recovered.OK:
 		return c.Recovered.After.Round(time.Millisecond).String()
 	}
-	return "not within " + c.Recovered.After.String()
+	return "did not recover within " + c.Recovered.After.String()
+}
+
+// recoveredSentence says how long a check took to hold again, as a
+// sentence; empty for one that did not have to.
+func recoveredSentence(c *journal.Check) string {
+	switch {
+	case !hadToRecover(c):
+		return ""
+	case c.Recovered.OK:
+		return "Recovered in " + recoveredText(c) + " after the faults were removed."
+	}
+	return "Did not recover within " + c.Recovered.After.String() + " after the faults were removed."
 }
 
 func offset(j *journal.Journal, t time.Time) string {

@@ -106,7 +106,7 @@ func recoveryText(j *journal.Journal) string {
 	case !known:
 		return ""
 	case !ok:
-		return fmt.Sprintf("not within %s (%s)", dur(after), check)
+		return fmt.Sprintf("did not recover within %s (%s)", dur(after), check)
 	}
 	return fmt.Sprintf("%s (%s)", dur(after), check)
 }

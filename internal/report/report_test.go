@@ -21,8 +21,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixtures are journals of real runs (latency, deviated, aborted, stop,
 // error, by-fault: latency then down) and hand-made ones for outcomes hard
-// to provoke (interrupted, revert-failed).
-var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed", "by-fault"}
+// to provoke (interrupted, revert-failed; not-recovered: a check that did
+// not recover in time, a probe without expect, a service its SIGTERM
+// ended).
+var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed", "by-fault", "not-recovered"}
 
 func readJournal(t testing.TB, name string) *journal.Journal {
 	t.Helper()
@@ -102,7 +104,7 @@ func TestGoldenJUnit(t *testing.T) {
 
 func TestGoldenHTML(t *testing.T) {
 	logs := map[string]string{"services/hello.log": "2026/11/27 07:05:03 hello: listening on 127.0.0.1:18092\n"}
-	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed", "by-fault"} {
+	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed", "by-fault", "not-recovered"} {
 		t.Run(name, func(t *testing.T) {
 			b, err := report.HTMLWithLogs(readJournal(t, name), logs)
 			if err != nil {

@@ -31,6 +31,11 @@ func (r *run) initChecks() {
 		}
 		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: experiment.ExpectText(c.Expect),
 			When: c.When, Failures: c.Failures, Results: map[string]string{}, Samples: []journal.Sample{}}
+		if c.Probe != nil && len(rec.Expect) == 0 {
+			if k, ok := probe.Lookup(c.Probe.Kind); ok {
+				rec.Default = k.Doc.Default
+			}
+		}
 		r.rec.j.Checks = append(r.rec.j.Checks, rec)
 		r.checks = append(r.checks, &checkState{c: c, rec: rec, abort: abort})
 	}

@@ -9,6 +9,7 @@ package runner
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -422,6 +423,20 @@ func andList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
+// interruptedReason says what stopped the run, and when: "chaos was
+// stopped by SIGINT during the method; every fault was reverted". The
+// context's cause names the signal, when the caller gave one.
+func interruptedReason(ctx context.Context, phase string) string {
+	reason := "chaos was stopped"
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		reason += " by " + cause.Error()
+	}
+	if phase != "" {
+		reason += " during the " + phase
+	}
+	return reason + "; every fault was reverted"
+}
+
 // worstText says how bad each broken check got, where it failed more than
 // once: the first failure, which the reasons tell, may not be the worst.
 func worstText(j *journal.Journal) string {
@@ -484,7 +499,7 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
 	case ctx.Err() != nil:
 		verdict = journal.Interrupted
-		reason = "interrupted; every fault was reverted"
+		reason = interruptedReason(ctx, r.rec.phase)
 	case len(r.rec.errs) > 0:
 		verdict = journal.Errored
 		reason = strings.Join(r.rec.errs, "; ")
