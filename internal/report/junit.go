@@ -259,12 +259,15 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 	for _, e := range j.ByFault() {
 		for _, ce := range e.Checks {
 			if ce.Check == c.Name {
-				fmt.Fprintf(&out, "under %s: %d of %s failed\n", e.Step, ce.Failed, plural(ce.Observed, "observation"))
+				fmt.Fprintf(&out, "under %s: %d of %s failed\n", j.StepFault(e.Step), ce.Failed, plural(ce.Observed, "observation"))
 			}
 		}
 	}
 	if r := recoveredText(c); r != "" {
-		fmt.Fprintf(&out, "recovered: %s\n", r)
+		if c.Recovered.OK {
+			r = "recovered in " + r
+		}
+		fmt.Fprintf(&out, "%s\n", r)
 	}
 	broke := brokeText(j, c)
 	switch {
