@@ -31,10 +31,22 @@ var (
 	textType      = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
+// Paramer is implemented by settings whose MarshalJSON writes another
+// value (a wrapper that writes the fault it wraps): Params writes that
+// value, with its durations as text.
+type Paramer interface {
+	Params() any
+}
+
 func writeParam(b *bytes.Buffer, v reflect.Value) error {
 	if !v.IsValid() {
 		b.WriteString("null")
 		return nil
+	}
+	if v.CanInterface() {
+		if p, ok := v.Interface().(Paramer); ok && (v.Kind() != reflect.Pointer || !v.IsNil()) {
+			return writeParam(b, reflect.ValueOf(p.Params()))
+		}
 	}
 	t := v.Type()
 	switch {
@@ -272,6 +284,10 @@ func Strength(params json.RawMessage) string {
 	if d.Decode(&m) != nil {
 		return ""
 	}
+	return strengthOf(m)
+}
+
+func strengthOf(m map[string]any) string {
 	// A proxy fault keeps its kind's own settings under "params", beside
 	// the direction and share that every proxy fault has.
 	if inner, ok := m["params"].(map[string]any); ok {
@@ -282,6 +298,16 @@ func Strength(params json.RawMessage) string {
 	}
 	var parts, last []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if in, ok := m[k].(map[string]any); ok {
+			// A fault inside another (intercept's proxy fault): its
+			// name, with its own strength.
+			if t := strengthOf(in); t != "" {
+				parts = append(parts, k+" ("+t+")")
+			} else {
+				parts = append(parts, k)
+			}
+			continue
+		}
 		v := strengthValue(m[k])
 		switch {
 		case v == "":
@@ -315,10 +341,6 @@ func strengthValue(v any) string {
 			}
 		}
 		return strings.Join(parts, " ")
-	case map[string]any:
-		if len(x) == 0 {
-			return ""
-		}
 	}
 	b, _ := json.Marshal(v)
 	return string(b)

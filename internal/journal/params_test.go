@@ -111,10 +111,30 @@ func TestStrength(t *testing.T) {
 		{`{"rate":"1mbit","peers":null,"path":""}`, `rate 1mbit`},
 		{`{"peers":["db","cache"]}`, `peers db cache`},
 		{`{"replicas":0}`, `replicas 0`},
+		{`{"host":"10.0.0.7","http_error":{"params":{"status":503}}}`, `host 10.0.0.7, http_error (status 503)`},
+		{`{"down":{"params":{}}}`, `down`},
 		{`not json`, ``},
 	} {
 		if got := journal.Strength(json.RawMessage(tc.params)); got != tc.want {
 			t.Errorf("Strength(%s) = %q; want %q", tc.params, got, tc.want)
 		}
+	}
+}
+
+// wrapper writes the settings it wraps, as the network faults' do.
+type wrapper struct{ Fault settings }
+
+func (w *wrapper) MarshalJSON() ([]byte, error) { return json.Marshal(&w.Fault) }
+func (w *wrapper) Params() any                  { return &w.Fault }
+
+// Settings that marshal as another value are written as that value is,
+// with durations as text, not as encoding/json's nanoseconds.
+func TestParamsOfWrapper(t *testing.T) {
+	got, err := journal.Params(&wrapper{Fault: settings{Delay: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), `"delay":"50ms"`) {
+		t.Errorf("Params(wrapper) = %s; want the delay as 50ms", got)
 	}
 }
