@@ -51,6 +51,14 @@ hypothesis and the abort conditions, reverts every fault, checks that the
 system recovers, and writes journal.json, summary.md, report.html and
 junit.xml into the report directory.
 
+On the terminal, each event is one line, and each fault is named with its
+strength (latency (delay 300ms)). Each experiment ends with its verdict,
+how each broken check broke (its first and worst value, and the faults in
+effect) and a table of each load stream's traffic: requests, success,
+p50/p90/p99, max and errors by class, over the run and in each phase.
+Several files end with a table of each file's verdict and the resilience
+score.
+
 Each call has one run ID, printed when each experiment starts with the seed
 it uses, and written in every journal. Reports go to chaos-report/RUN-ID/
 (or --report-dir); with several files, each experiment gets a sub-directory
