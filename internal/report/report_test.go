@@ -417,8 +417,8 @@ func TestNoRequestCompleted(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^  load +requests +success +p50 +p90 +p99 +max +errors$`,
 		`(?m)^  api +10 +100% `,
-		`(?m)^    method +0 +no request completed *$`,
-		`(?m)^  dead +0 +no request completed *$`,
+		`(?m)^    method +0 +- +- +- +- +- +no request completed$`,
+		`(?m)^  dead +0 +- +- +- +- +- +no request completed$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("Text has no line matching %s:\n%s", re, text)

@@ -100,9 +100,12 @@ func loadTable(j *journal.Journal) string {
 		fmt.Fprintln(w, "  "+loadRow(j, d.Stream.Name, d))
 		rows++
 		for _, ph := range j.Phases {
+			// A window belongs to the phase its middle falls in: the
+			// windows are cut on whole seconds, the phases are not.
 			var in []load.Window
 			for _, win := range d.Windows {
-				if !win.Start.Before(ph.Started) && win.Start.Before(ph.Ended) {
+				mid := win.Start.Add(win.End.Sub(win.Start) / 2)
+				if !mid.Before(ph.Started) && !mid.After(ph.Ended) {
 					in = append(in, win)
 				}
 			}
@@ -127,7 +130,7 @@ func loadRow(j *journal.Journal, name string, d *streamData) string {
 	}
 	r := rowOf(j, d.Total)
 	if d.Total.Requests == 0 {
-		return fmt.Sprintf("%s%s\t0\t%s\t\t\t\t\t", name, note, noRequest)
+		return fmt.Sprintf("%s%s\t0\t-\t-\t-\t-\t-\t%s", name, note, noRequest)
 	}
 	return fmt.Sprintf("%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s", name, note, r.Requests, r.Success, orDash(r.P50), orDash(r.P90), orDash(r.P99), orDash(r.Max), orDash(r.Errors))
 }
