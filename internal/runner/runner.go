@@ -152,7 +152,17 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		defer stop()
 		r.goSafe(func() { r.listen(lctx, opts.Commands) })
 	}
+	// The phase the run was in when it was told to stop, for the verdict:
+	// by the time it is decided, the run has moved on to revert.
+	stopWatch := context.AfterFunc(ctx, func() {
+		r.rec.update(func(*journal.Journal) {
+			if !r.rec.stoppedSet {
+				r.rec.stoppedIn, r.rec.stoppedSet = r.rec.phase, true
+			}
+		})
+	})
 	r.execute(ctx)
+	stopWatch()
 	r.finish(ctx)
 	return r.rec.j
 }
@@ -499,7 +509,11 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
 	case ctx.Err() != nil:
 		verdict = journal.Interrupted
-		reason = interruptedReason(ctx, r.rec.phase)
+		phase := r.rec.phase
+		if r.rec.stoppedSet {
+			phase = r.rec.stoppedIn
+		}
+		reason = interruptedReason(ctx, phase)
 	case len(r.rec.errs) > 0:
 		verdict = journal.Errored
 		reason = strings.Join(r.rec.errs, "; ")
