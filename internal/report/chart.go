@@ -172,7 +172,7 @@ func faultBands(j *journal.Journal, ts timeScale, top float64) (bands []band, ro
 		end, state, _ := faultState(j, f)
 		x0, x1 := ts.x(f.Injected), ts.x(end)
 		label := f.Fault + " → " + f.TargetName
-		title := fmt.Sprintf("%s on %s (%s) from %s: %s", f.Fault, f.TargetName, hitText(f.Target), at(j, f.Injected), state)
+		title := fmt.Sprintf("%s on %s (%s) from %s: %s", f.Text(), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
 		// Roughly 6 units per character at the label font size.
 		labelEnd := x0 + 6*float64(len([]rune(label))) + 8
 		row := 0
@@ -519,7 +519,7 @@ func newTimeline(j *journal.Journal) timeline {
 		if bad {
 			class = "fault-bad"
 		}
-		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", f.Fault, f.TargetName, hitText(f.Target), at(j, f.Injected), state)
+		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", f.Text(), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
 		add(lane{Label: f.Fault + " → " + f.TargetName, Title: title, Bars: []band{{X: x0, W: math.Max(x1-x0, 2), Class: class, Title: title}}})
 		tl.Shades = append(tl.Shades, band{X: x0, W: math.Max(x1-x0, 1.5), Class: "fault"})
 	}
