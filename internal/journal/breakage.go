@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func (c *Check) Breakages() []Breakage {
 				b.First = s
 			}
 			for _, f := range s.Faults {
-				if !contains(b.Faults, f) {
+				if !slices.Contains(b.Faults, f) {
 					b.Faults = append(b.Faults, f)
 				}
 			}
@@ -68,15 +69,6 @@ func (c *Check) Breakages() []Breakage {
 		out = append(out, b)
 	}
 	return out
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // failedValue reads the value a failed observation's reason names ("p99
