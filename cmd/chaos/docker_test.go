@@ -89,7 +89,7 @@ method:
 		done, _ := runAsync(t, exp)
 		r := waitRun(t, done, exitPassed)
 		eventually(t, env, id, "exit by SIGKILL", func(i container.InspectResponse) bool { return !i.State.Running && i.State.ExitCode == 137 })
-		if !strings.Contains(r.stderr, "fault.injected       kill on docker") {
+		if !strings.Contains(r.stderr, "fault.injected       kill (signal SIGKILL) on docker") {
 			t.Errorf("no injection line:\n%s", r.stderr)
 		}
 	})

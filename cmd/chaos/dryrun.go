@@ -13,6 +13,8 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/probe"
 )
 
 // dryRun resolves each experiment's targets and prints its plan without
@@ -63,7 +65,7 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	if len(e.SteadyState) > 0 {
 		fmt.Fprintln(w, "\nsteady state:")
 		for _, c := range e.SteadyState {
-			fmt.Fprintf(w, "  %s [%s]\n", c.Name, strings.Join(c.When, ", "))
+			fmt.Fprintf(w, "  %s [%s]: expects %s\n", c.Name, strings.Join(c.When, ", "), checkExpects(c))
 		}
 	}
 	if len(e.Method) > 0 {
@@ -74,10 +76,12 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 			if s.Kind == experiment.StepFault {
 				// A name made up from the fault and the target says no
 				// more than what follows.
+				params, _ := journal.Params(s.With)
+				fault := journal.FaultText(s.Fault, params)
 				if !s.Named() {
-					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), s.Fault)
+					line = fmt.Sprintf("  at +%-6s %s", fmtPlan(starts[i]), fault)
 				} else {
-					line += ": " + s.Fault
+					line += ": " + fault
 				}
 				switch {
 				case s.For > 0 && s.Background:
@@ -259,6 +263,19 @@ type targetPlan struct {
 	Resolve string `json:"resolve"`
 	// Settings are the target kind's settings.
 	Settings any `json:"settings"`
+}
+
+// checkExpects says what a check expects, as its journal will: its
+// expectations, or what its probe checks by default.
+func checkExpects(c *experiment.Check) string {
+	jc := journal.Check{Expect: experiment.ExpectText(c.Expect), Kind: "load"}
+	if c.Probe != nil {
+		jc.Kind = "probe"
+		if k, ok := probe.Lookup(c.Probe.Kind); ok {
+			jc.Default = k.Doc.Default
+		}
+	}
+	return jc.ExpectText()
 }
 
 // stepPlan is a step with when it starts; a fault step's with: is in

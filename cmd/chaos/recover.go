@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -122,9 +123,21 @@ func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, err
 		}
 		return 0, 0, nil // recovered and removed in the meantime
 	}
+	warn := env.Warn
+	defer func() { env.Warn = warn }()
 	for _, e := range l.ToUndo() {
 		what := describeEntry(e)
-		if err := inject.Revert(ctx, env, e.Undo); err != nil {
+		// An undo whose target is gone warns and succeeds: what it had to
+		// undo went with the target, and the list says so rather than
+		// "reverted".
+		var gone []string
+		env.Warn = func(msg string) { gone = append(gone, msg) }
+		err := inject.Revert(ctx, env, e.Undo)
+		env.Warn = warn
+		if err != nil {
+			for _, msg := range gone {
+				warn(msg)
+			}
 			failed++
 			if lerr := l.Mark(e.ID, ledger.Failed, err); lerr != nil {
 				fmt.Fprintf(errw, "chaos: %v\n", lerr)
@@ -135,6 +148,10 @@ func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, err
 		undone++
 		if err := l.Mark(e.ID, ledger.Done, nil); err != nil {
 			fmt.Fprintf(errw, "chaos: %v\n", err)
+		}
+		if len(gone) > 0 {
+			fmt.Fprintf(out, "nothing to undo  %s  %s: %s\n", l.RunID, what, strings.Join(gone, "; "))
+			continue
 		}
 		fmt.Fprintf(out, "%s  %s  %s\n", undoneVerb(e), l.RunID, what)
 	}

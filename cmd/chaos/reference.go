@@ -23,7 +23,7 @@ with it.
 // verdicts are the verdicts of a run, in the order verdictCode ranks them,
 // with what each means.
 var verdicts = []struct{ name, meaning string }{
-	{journal.Passed, "the hypothesis held before, during and after the method, and recovered in time"},
+	{journal.Passed, "every check held in each phase it is judged in (its when: before, during or after the method), and recovered in time"},
 	{journal.Deviated, "a check failed: before the method, during it, or not recovered within recovery.within; or a probe or assert step failed"},
 	{journal.Aborted, "an abort_when check failed: the run stopped early, its faults removed"},
 	{journal.Errored, "the run could not be carried out: a target that matches nothing, a service that does not start, a command that cannot run (also an internal error in chaos)"},

@@ -23,7 +23,8 @@ journal.json in it (a run's report directory). Journals of older schema
 versions are read too.`,
 		Example: `  chaos report --format html -o report.html chaos-report/20261127T101500Z-3f2a1c/journal.json
   chaos report --format junit -o junit.xml chaos-report/*/journal.json
-  chaos report --format md chaos-report/*/journal.json`,
+  chaos report --format md chaos-report/*/journal.json
+  chaos report --format text chaos-report/20261127T101500Z-3f2a1c`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			var js []*journal.Journal

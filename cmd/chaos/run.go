@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -50,6 +52,14 @@ and load, checks the steady state before, runs the method while watching the
 hypothesis and the abort conditions, reverts every fault, checks that the
 system recovers, and writes journal.json, summary.md, report.html and
 junit.xml into the report directory.
+
+On the terminal, each event is one line, and each fault is named with its
+strength (latency (delay 300ms)). Each experiment ends with its verdict,
+how each broken check broke (its first and worst value, and the faults in
+effect) and a table of each load stream's traffic: requests, success,
+p50/p90/p99, max and errors by class, over the run and in each phase.
+Several files end with a table of each file's verdict and the resilience
+score.
 
 Each call has one run ID, printed when each experiment starts with the seed
 it uses, and written in every journal. Reports go to chaos-report/RUN-ID/
@@ -243,7 +253,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	worst := exitPassed
 	for i, e := range exps {
 		dir := expDirs[i]
-		rctx, cancel := context.WithCancel(ctx)
+		rctx, cancel := context.WithCancelCause(ctx)
 		done := make(chan struct{})
 		shown := fe.start(i)
 		go watchSignals(shown, sigs, cancel, done)
@@ -260,7 +270,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		})
 		close(done)
 		interrupted := rctx.Err() != nil
-		cancel()
+		cancel(nil)
 		paths, werr := writeReports(j, dir)
 		code := verdictCode(j.Verdict)
 		worst = worse(worst, code)
@@ -295,7 +305,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
 			worst = worse(worst, exitErr)
 		} else {
-			fmt.Fprintf(io.err, "\ngameday: %s\n", p)
+			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(journals), p)
 		}
 	}
 	if o.junit != "" {
@@ -356,9 +366,20 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
+// signalCause names the signal that stopped a run, as the run's verdict
+// tells it: "SIGINT".
+func signalCause(s os.Signal) error {
+	if n, ok := s.(syscall.Signal); ok {
+		if sig, err := experiment.ParseSignal(strconv.Itoa(int(n))); err == nil {
+			return errors.New(sig.Name)
+		}
+	}
+	return errors.New(s.String())
+}
+
 // watchSignals cancels the run on the first interrupt. Later ones do not
 // skip the revert: they say it is in progress.
-func watchSignals(io *stdio, sigs <-chan os.Signal, cancel func(), done <-chan struct{}) {
+func watchSignals(io *stdio, sigs <-chan os.Signal, cancel context.CancelCauseFunc, done <-chan struct{}) {
 	first := true
 	for {
 		select {
@@ -368,7 +389,7 @@ func watchSignals(io *stdio, sigs <-chan os.Signal, cancel func(), done <-chan s
 			if first {
 				first = false
 				fmt.Fprintf(io.err, "chaos: %s: reverting every fault, then stopping\n", s)
-				cancel()
+				cancel(signalCause(s))
 				continue
 			}
 			fmt.Fprintln(io.err, "chaos: revert in progress; waiting for it to finish so that no fault is left behind")
@@ -575,62 +596,17 @@ func toResult(j *journal.Journal, code int, paths map[string]string) result {
 	return r
 }
 
-// printSummary ends an experiment's output with its verdict, its checks and
-// where the reports are.
+// printSummary ends an experiment's output with its verdict, its checks,
+// its load and where the reports are.
 func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 	w := io.err
-	fmt.Fprintf(w, "\n%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
-	fmt.Fprintf(w, "  %s\n", j.Reason)
-	for _, c := range j.Checks {
-		var parts []string
-		for _, ph := range journal.CheckPhases {
-			if res, ok := c.Results[ph]; ok {
-				parts = append(parts, ph+" "+res)
-			}
-		}
-		kind := "check"
-		if c.Abort {
-			kind = "abort"
-		}
-		line := fmt.Sprintf("  %s %q: %s", kind, c.Name, orDash(strings.Join(parts, ", ")))
-		if c.Recovered != nil && c.Recovered.OK {
-			line += fmt.Sprintf(" (recovered in %s)", c.Recovered.After.Round(time.Millisecond))
-		}
-		fmt.Fprintln(w, line)
-	}
-	if slow := j.SlowestRecovery(); slow != nil {
-		fmt.Fprintf(w, "  time to recover: %s, check %q, counted from the end of %q\n", slow.Recovered.After.Round(time.Millisecond), slow.Name, slow.Recovered.Fault)
-	}
-	for _, e := range j.ByFault() {
-		var broke []string
-		held := 0
-		for _, c := range e.Checks {
-			if c.Failed > 0 {
-				broke = append(broke, fmt.Sprintf("%q failed %d of %d observations", c.Check, c.Failed, c.Observed))
-			} else {
-				held += c.Observed
-			}
-		}
-		switch {
-		case len(broke) > 0:
-			fmt.Fprintf(w, "  under %q: %s\n", e.Step, strings.Join(broke, ", "))
-		case held > 0:
-			fmt.Fprintf(w, "  under %q: every check held (%d observations)\n", e.Step, held)
-		}
-	}
+	fmt.Fprintf(w, "\n%s", report.Text(j))
 	if p := paths["html"]; p != "" {
 		fmt.Fprintf(w, "  report: %s\n", p)
 	}
 	if p := paths["summary"]; p != "" {
 		fmt.Fprintf(w, "  summary: %s\n", p)
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "not run"
-	}
-	return s
 }
 
 // appendStepSummary adds the run's summary to the GitHub Actions job

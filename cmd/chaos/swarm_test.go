@@ -110,7 +110,7 @@ recovery: {within: 30s}
 `, name, hypothesis, name)
 		done, _ := runAsync(t, exp)
 		r := waitRun(t, done, exitPassed)
-		if !strings.Contains(r.stderr, "kill on swarm") {
+		if !strings.Contains(r.stderr, "kill (signal SIGKILL) on swarm") {
 			t.Errorf("no kill in the output:\n%s", r.stderr)
 		}
 		// Swarm replaced a task that failed: the kill happened.

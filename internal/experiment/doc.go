@@ -12,6 +12,9 @@ type Doc struct {
 	// is its settings and Expect its expectations.
 	Example string
 	Expect  string
+	// Default says what a probe without expect checks, for a report to
+	// show beside its checks: "any 2xx status".
+	Default string
 	// Outputs lists what a step with as: NAME exposes as ${NAME.field}, one
 	// "field: meaning" an item.
 	Outputs []string

@@ -231,7 +231,12 @@ func WindowEvent(w Window) Event {
 	if d := w.Duration(); d > 0 {
 		rps = float64(w.Requests) / d.Seconds()
 	}
-	return Event{Type: LoadWindow, Message: fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99),
+	msg := fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99)
+	if w.Requests == 0 {
+		// A share of 0% would say that every request failed.
+		msg = w.Stream + ": no request completed"
+	}
+	return Event{Type: LoadWindow, Message: msg,
 		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(rps, 1), P50: w.Latency.P50, P99: w.Latency.P99}
 }
 

@@ -82,7 +82,30 @@ type Service struct {
 	// Exited is when the service exited on its own, before chaos stopped it.
 	Exited   time.Time `json:"exited,omitzero"`
 	ExitCode *int      `json:"exit_code,omitempty"`
-	Log      string    `json:"log,omitempty"`
+	// Signal names the signal that ended the service ("SIGTERM"), which
+	// then has no exit code.
+	Signal string `json:"signal,omitempty"`
+	Log    string `json:"log,omitempty"`
+}
+
+// ExitText says how the service ended: "exit code 1", "stopped by
+// SIGTERM", "killed by SIGKILL"; empty when it is not known to have
+// ended. Journals of older versions wrote the exit code -1 for a service
+// that a signal ended.
+func (s Service) ExitText() string {
+	by := "ended"
+	if !s.Stopped.IsZero() && s.Exited.IsZero() {
+		by = "stopped"
+	}
+	switch {
+	case s.Signal != "":
+		return by + " by " + s.Signal
+	case s.ExitCode == nil:
+		return ""
+	case *s.ExitCode == -1:
+		return by + " by a signal"
+	}
+	return fmt.Sprintf("exit code %d", *s.ExitCode)
 }
 
 // Step outcomes.
@@ -148,11 +171,13 @@ const (
 // Check is one check of the hypothesis or one abort condition, with every
 // observation made of it.
 type Check struct {
-	Name      string            `json:"name"`
-	Kind      string            `json:"kind"` // "probe" or "load"
-	Abort     bool              `json:"abort,omitempty"`
-	From      string            `json:"from,omitempty"`
-	Expect    map[string]string `json:"expect"`
+	Name   string            `json:"name"`
+	Kind   string            `json:"kind"` // "probe" or "load"
+	Abort  bool              `json:"abort,omitempty"`
+	From   string            `json:"from,omitempty"`
+	Expect map[string]string `json:"expect"`
+	// Default says what a probe without expect checks: "any 2xx status".
+	Default   string            `json:"default,omitempty"`
 	When      []string          `json:"when"`
 	Failures  int               `json:"failures"`
 	Results   map[string]string `json:"results"`
@@ -183,11 +208,45 @@ type Recovery struct {
 func (j *Journal) SlowestRecovery() *Check {
 	var slow *Check
 	for _, c := range j.Checks {
-		if c.Recovered != nil && c.Recovered.OK && (slow == nil || c.Recovered.After > slow.Recovered.After) {
+		if c.HadToRecover() && c.Recovered.OK && (slow == nil || c.Recovered.After > slow.Recovered.After) {
 			slow = c
 		}
 	}
 	return slow
+}
+
+// ExpectText says what the check expects, on one line: its expectations
+// (see ExpectLine), or for a probe without any what its kind checks by
+// default.
+func (c *Check) ExpectText() string {
+	if s := ExpectLine(c.Expect); s != "" {
+		return s
+	}
+	switch {
+	case c.Default != "":
+		return c.Default + " (its probe's default)"
+	case c.Kind == "probe":
+		return "its probe's default"
+	}
+	return ""
+}
+
+// HadToRecover reports whether the check has a recovery to tell: it
+// failed during or after the method. Journals of older versions recorded
+// one, of 0s, for checks that never failed.
+func (c *Check) HadToRecover() bool {
+	if c.Recovered == nil {
+		return false
+	}
+	if !c.Recovered.OK {
+		return true
+	}
+	for _, s := range c.Samples {
+		if !s.OK && s.Phase != CheckBefore {
+			return true
+		}
+	}
+	return false
 }
 
 // Sample is one observation of a check.

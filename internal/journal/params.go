@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,10 +31,22 @@ var (
 	textType      = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
+// Paramer is implemented by settings whose MarshalJSON writes another
+// value (a wrapper that writes the fault it wraps): Params writes that
+// value, with its durations as text.
+type Paramer interface {
+	Params() any
+}
+
 func writeParam(b *bytes.Buffer, v reflect.Value) error {
 	if !v.IsValid() {
 		b.WriteString("null")
 		return nil
+	}
+	if v.CanInterface() {
+		if p, ok := v.Interface().(Paramer); ok && (v.Kind() != reflect.Pointer || !v.IsNil()) {
+			return writeParam(b, reflect.ValueOf(p.Params()))
+		}
 	}
 	t := v.Type()
 	switch {
@@ -253,4 +268,107 @@ func timeKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// Strength says how strong a fault is, from its recorded parameters, in
+// the words of the experiment file: "delay 300ms, jitter 20ms, 30%". Every
+// line that names a fault uses it. It is empty for a fault with nothing to
+// set (a stop, a pause).
+func Strength(params json.RawMessage) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(params))
+	d.UseNumber()
+	if d.Decode(&m) != nil {
+		return ""
+	}
+	return strengthOf(m)
+}
+
+func strengthOf(m map[string]any) string {
+	// A proxy fault keeps its kind's own settings under "params", beside
+	// the direction and share that every proxy fault has.
+	if inner, ok := m["params"].(map[string]any); ok {
+		delete(m, "params")
+		for k, v := range inner {
+			m[k] = v
+		}
+	}
+	var parts, last []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if in, ok := m[k].(map[string]any); ok {
+			// A fault inside another (intercept's proxy fault): its
+			// name, with its own strength.
+			if t := strengthOf(in); t != "" {
+				parts = append(parts, k+" ("+t+")")
+			} else {
+				parts = append(parts, k)
+			}
+			continue
+		}
+		v := strengthValue(m[k])
+		switch {
+		case v == "":
+		case k == "percent":
+			// The share hit reads best alone, after what it is hit with.
+			last = append(last, v)
+		default:
+			parts = append(parts, k+" "+v)
+		}
+	}
+	return strings.Join(append(parts, last...), ", ")
+}
+
+// strengthValue writes one parameter's value; empty for one that says
+// nothing (unset, an empty list).
+func strengthValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case []any:
+		var parts []string
+		for _, e := range x {
+			if s := strengthValue(e); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, " ")
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// FaultText names a fault with its strength: "latency (delay 300ms)", or
+// "stop" for one with nothing to set.
+func FaultText(fault string, params json.RawMessage) string {
+	if s := Strength(params); s != "" {
+		return fault + " (" + s + ")"
+	}
+	return fault
+}
+
+// Text names the fault with its strength; see FaultText.
+func (f Fault) Text() string { return FaultText(f.Fault, f.Params) }
+
+// StepFault names the faults a method step applied with their strength,
+// for a line that says a check broke under it: "latency link (delay
+// 300ms)". A step that applied no fault is its name alone.
+func (j *Journal) StepFault(step string) string {
+	for _, f := range j.Faults {
+		if f.Step == step {
+			if s := Strength(f.Params); s != "" {
+				return step + " (" + s + ")"
+			}
+			break
+		}
+	}
+	return step
 }

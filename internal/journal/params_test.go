@@ -96,3 +96,45 @@ func TestReadVersion1(t *testing.T) {
 		t.Errorf("version 2 params %s were changed on load", j3.Faults[0].Params)
 	}
 }
+
+// A fault's strength reads as the file writes it, with a proxy fault's
+// own settings beside its share, and nothing for a fault with no settings.
+func TestStrength(t *testing.T) {
+	for _, tc := range []struct{ params, want string }{
+		{``, ``},
+		{`{}`, ``},
+		{`{"params":{}}`, ``},
+		{`{"params":{"delay":"300ms","jitter":"20ms"}}`, `delay 300ms, jitter 20ms`},
+		{`{"percent":"30%","direction":"upstream","params":{"status":503}}`, `direction upstream, status 503, 30%`},
+		{`{"percent":"30%"}`, `30%`},
+		{`{"signal":"SIGKILL"}`, `signal SIGKILL`},
+		{`{"rate":"1mbit","peers":null,"path":""}`, `rate 1mbit`},
+		{`{"peers":["db","cache"]}`, `peers db cache`},
+		{`{"replicas":0}`, `replicas 0`},
+		{`{"host":"10.0.0.7","http_error":{"params":{"status":503}}}`, `host 10.0.0.7, http_error (status 503)`},
+		{`{"down":{"params":{}}}`, `down`},
+		{`not json`, ``},
+	} {
+		if got := journal.Strength(json.RawMessage(tc.params)); got != tc.want {
+			t.Errorf("Strength(%s) = %q; want %q", tc.params, got, tc.want)
+		}
+	}
+}
+
+// wrapper writes the settings it wraps, as the network faults' do.
+type wrapper struct{ Fault settings }
+
+func (w *wrapper) MarshalJSON() ([]byte, error) { return json.Marshal(&w.Fault) }
+func (w *wrapper) Params() any                  { return &w.Fault }
+
+// Settings that marshal as another value are written as that value is,
+// with durations as text, not as encoding/json's nanoseconds.
+func TestParamsOfWrapper(t *testing.T) {
+	got, err := journal.Params(&wrapper{Fault: settings{Delay: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), `"delay":"50ms"`) {
+		t.Errorf("Params(wrapper) = %s; want the delay as 50ms", got)
+	}
+}

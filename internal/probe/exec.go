@@ -189,6 +189,7 @@ func init() {
 		New:  func() (any, any) { return &ExecSpec{}, &ExecExpect{} },
 		Doc: experiment.Doc{
 			Summary: "Runs a command to completion. Without expect, exit code 0 passes.",
+			Default: "exit code 0",
 			Example: "{run: [./check.sh, --quick], timeout: 5s}",
 			Expect:  "{exit_code: 0, stdout_contains: ready}",
 			Outputs: []string{"exit_code: the command's exit code", "stdout: its standard output, trimmed", "stderr: its standard error, trimmed", "value: the number stdout_value read, if set"},

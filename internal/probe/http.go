@@ -242,6 +242,7 @@ func init() {
 		New:  func() (any, any) { return &HTTPSpec{}, &HTTPExpect{} },
 		Doc: experiment.Doc{
 			Summary: "Sends one HTTP request. Without expect, any 2xx status passes; a request that fails (refused, timed out) fails the observation unless error expects it.",
+			Default: "any 2xx status",
 			Example: "{url: http://127.0.0.1:8080/health, timeout: 2s}",
 			Expect:  `{status: 200, latency: "< 300ms", body_contains: ok}`,
 			Outputs: []string{"status: the status code", "body: the response body", "latency: how long the answer took", "json.PATH: each json value expected, as found"},

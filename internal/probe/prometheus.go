@@ -178,6 +178,7 @@ func init() {
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
 			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all is an error. Without expect, any result passes.",
+			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",
 			Outputs: []string{"value: the result, for a scalar or a single series", "series: how many series, for several", "values: the first series with their values, for several"},

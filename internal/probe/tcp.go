@@ -57,6 +57,7 @@ func init() {
 		New:  func() (any, any) { return &TCPSpec{}, &TCPExpect{} },
 		Doc: experiment.Doc{
 			Summary: "Opens a TCP connection and closes it. Without expect, a connect that succeeds passes.",
+			Default: "a connect that succeeds",
 			Example: "{address: 127.0.0.1:5432}",
 			Expect:  `{latency: "< 50ms"}`,
 			Outputs: []string{"latency: how long the connect took"},

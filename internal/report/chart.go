@@ -188,7 +188,7 @@ func faultBands(j *journal.Journal, ts timeScale, top float64) (bands []band, ro
 		end, state, _ := faultState(j, f)
 		x0, x1 := ts.x(f.Injected), ts.x(end)
 		label := faultLabel(f)
-		title := fmt.Sprintf("%s on %s (%s) from %s: %s", faultName(f, 1000), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
+		title := fmt.Sprintf("%s on %s (%s) from %s: %s", f.Text(), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
 		// Roughly 6 units per character at the label font size. A label
 		// that would run off the plot ends where it does.
 		labelW := 6*float64(len([]rune(label))) + 8
@@ -218,7 +218,7 @@ func faultLabel(f journal.Fault) string { return faultName(f, 40) + " → " + f.
 
 // faultName is a fault with its parameters, cut to n characters.
 func faultName(f journal.Fault, n int) string {
-	if p := paramsText(f.Params); p != "" {
+	if p := journal.Strength(f.Params); p != "" {
 		return f.Fault + " (" + clip(p, n) + ")"
 	}
 	return f.Fault
@@ -611,11 +611,11 @@ func newTimeline(j *journal.Journal) timeline {
 		if bad {
 			class = "fault-bad"
 		}
-		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", faultName(f, 1000), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
+		title := fmt.Sprintf("%s on %s, hit %s, injected at %s, %s", f.Text(), f.TargetName, hitText(f.Target), at(j, f.Injected), state)
 		bar := band{X: x0, W: math.Max(x1-x0, 2), Class: class, Title: title}
 		// The fault's settings beside its bar: after it, else before it,
 		// else over it.
-		if p := paramsText(f.Params); p != "" {
+		if p := journal.Strength(f.Params); p != "" {
 			bar.Label = clip(p, 40)
 			w := 6 * float64(len([]rune(bar.Label)))
 			switch {
@@ -631,10 +631,10 @@ func newTimeline(j *journal.Journal) timeline {
 		tl.Shades = append(tl.Shades, band{X: x0, W: math.Max(x1-x0, 1.5), Class: "fault"})
 	}
 	for _, c := range j.Checks {
-		l := lane{Label: c.Name, Title: "check " + c.Name + ": " + journal.ExpectLine(c.Expect)}
+		l := lane{Label: c.Name, Title: "check " + c.Name + ": " + c.ExpectText()}
 		if c.Abort {
 			l.Label = "abort: " + c.Name
-			l.Title = "abort condition " + c.Name + ": " + journal.ExpectLine(c.Expect)
+			l.Title = "abort condition " + c.Name + ": " + c.ExpectText()
 		}
 		// One dot per column: the first failure in it if any, else the
 		// first observation.

@@ -44,6 +44,7 @@ var Formats = []Format{
 	{Name: "md", Key: "summary", File: "summary.md", Index: "index.md", IndexRender: IndexMarkdown, Render: renderMarkdown},
 	{Name: "junit", Key: "junit", File: "junit.xml", Render: func(in Input) ([]byte, error) { return JUnit(in.Journals...) }},
 	{Name: "json", Key: "journal", Render: renderJSON},
+	{Name: "text", Key: "text", Render: renderText},
 }
 
 // LookupFormat returns the format of that name.
@@ -86,6 +87,19 @@ func renderMarkdown(in Input) ([]byte, error) {
 		parts[i] = Markdown(j)
 	}
 	return []byte(strings.Join(parts, "\n---\n\n")), nil
+}
+
+// renderText is what chaos run ends each run with on the terminal, one
+// after another, and for several runs the gameday table.
+func renderText(in Input) ([]byte, error) {
+	parts := make([]string, len(in.Journals))
+	for i, j := range in.Journals {
+		parts[i] = Text(j)
+	}
+	if len(in.Journals) > 1 {
+		parts = append(parts, GamedayText(in.Journals))
+	}
+	return []byte(strings.Join(parts, "\n")), nil
 }
 
 // renderJSON is the journal as written, or a list of several.

@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"maps"
@@ -142,8 +141,10 @@ type checkView struct {
 	Failures                           int
 	Cells                              []cellView
 	Recovered                          string
-	BrokeText, UnobservedText          string
-	Samples                            []sampleView
+	// RecoveredSentence says the same as Recovered, as a sentence.
+	RecoveredSentence         string
+	BrokeText, UnobservedText string
+	Samples                   []sampleView
 	// SampleCount is the number of observations, Omitted how many of them
 	// are not listed; Repeats is set when rows stand for several.
 	SampleCount, Omitted int
@@ -259,7 +260,7 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 	}
 	for _, f := range j.Faults {
 		end, state, bad := faultState(j, f)
-		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Params: paramsText(f.Params),
+		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Params: journal.Strength(f.Params),
 			Injected: at(j, f.Injected), State: state, Bad: bad}
 		if !f.Irreversible {
 			fv.Lasted = dur(end.Sub(f.Injected))
@@ -345,8 +346,8 @@ func errorsText(e map[string]int64) string {
 }
 
 func checkOf(j *journal.Journal, i int, c *journal.Check) checkView {
-	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: journal.ExpectLine(c.Expect),
-		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
+	cv := checkView{ID: fmt.Sprintf("check-%d", i+1), Name: c.Name, Kind: c.Kind, From: c.From, Expect: c.ExpectText(),
+		Abort: c.Abort, Failures: c.Failures, Recovered: recoveredText(c), RecoveredSentence: recoveredSentence(c), BrokeText: brokeText(j, c), UnobservedText: unobservedText(c), SampleCount: len(c.Samples)}
 	if c.Abort {
 		cv.Kind = "abort condition (" + c.Kind + ")"
 	}
@@ -484,35 +485,6 @@ func pickSamples(rows []sampleView) []sampleView {
 	return out
 }
 
-// paramsText shows a fault's parameters compactly: durations in
-// nanoseconds read as durations.
-func paramsText(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return string(raw)
-	}
-	if inner, ok := m["params"].(map[string]any); ok && len(m) == 1 {
-		m = inner
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		val := m[k]
-		switch x := val.(type) {
-		case float64:
-			parts = append(parts, k+" "+strconv.FormatFloat(x, 'f', -1, 64))
-		case string:
-			parts = append(parts, k+" "+x)
-		default:
-			b, _ := json.Marshal(x)
-			parts = append(parts, k+" "+string(b))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
 func serviceOf(j *journal.Journal, s journal.Service, logs map[string]string) serviceView {
 	sv := serviceView{Name: s.Name, Run: strings.Join(s.Run, " "), PID: s.PID, LogPath: s.Log}
 	life := []string{"started " + at(j, s.Started)}
@@ -522,11 +494,16 @@ func serviceOf(j *journal.Journal, s journal.Service, logs map[string]string) se
 	if !s.Exited.IsZero() {
 		life = append(life, "exited on its own "+at(j, s.Exited))
 	}
+	exit := s.ExitText()
 	if !s.Stopped.IsZero() {
-		life = append(life, "stopped "+at(j, s.Stopped))
+		stopped := "stopped " + at(j, s.Stopped)
+		if by, ok := strings.CutPrefix(exit, "stopped "); ok {
+			stopped, exit = stopped+" "+by, ""
+		}
+		life = append(life, stopped)
 	}
-	if s.ExitCode != nil {
-		life = append(life, fmt.Sprintf("exit code %d", *s.ExitCode))
+	if exit != "" {
+		life = append(life, exit)
 	}
 	sv.Life = strings.Join(life, ", ")
 	log, ok := logs[s.Log]

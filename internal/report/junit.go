@@ -166,6 +166,13 @@ func suiteOf(j *journal.Journal) junitSuite {
 	if r := recoveryText(j); r != "" {
 		s.Properties = append(s.Properties, junitProperty{"time_to_recover", r})
 	}
+	seen := map[string]bool{}
+	for _, f := range j.Faults {
+		if !seen[f.Step] {
+			seen[f.Step] = true
+			s.Properties = append(s.Properties, junitProperty{"fault " + f.Step, f.Text() + " on " + f.TargetName})
+		}
+	}
 	for _, e := range effects(j) {
 		s.Properties = append(s.Properties, junitProperty{"under " + e.Step, e.Text()})
 	}
@@ -234,7 +241,7 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 		tc.Time = seconds(last.Sub(first).Seconds())
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "expects %s\n", journal.ExpectLine(c.Expect))
+	fmt.Fprintf(&out, "expects %s\n", c.ExpectText())
 	judged, notRun := 0, []string{}
 	for _, cp := range checkPhases(c) {
 		switch cp.Result {
@@ -252,12 +259,15 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 	for _, e := range j.ByFault() {
 		for _, ce := range e.Checks {
 			if ce.Check == c.Name {
-				fmt.Fprintf(&out, "under %s: %d of %s failed\n", e.Step, ce.Failed, plural(ce.Observed, "observation"))
+				fmt.Fprintf(&out, "under %s: %d of %s failed\n", j.StepFault(e.Step), ce.Failed, plural(ce.Observed, "observation"))
 			}
 		}
 	}
 	if r := recoveredText(c); r != "" {
-		fmt.Fprintf(&out, "recovered: %s\n", r)
+		if c.Recovered.OK {
+			r = "recovered in " + r
+		}
+		fmt.Fprintf(&out, "%s\n", r)
 	}
 	broke := brokeText(j, c)
 	switch {
@@ -289,7 +299,11 @@ func failedSamplesText(j *journal.Journal, c *journal.Check) string {
 		if n <= 20 {
 			fmt.Fprintf(&b, "%s %s: %s", at(j, s.Time), s.Phase, s.Reason)
 			if len(s.Faults) > 0 {
-				fmt.Fprintf(&b, " (under %s)", strings.Join(s.Faults, ", "))
+				faults := make([]string, len(s.Faults))
+				for i, f := range s.Faults {
+					faults[i] = j.StepFault(f)
+				}
+				fmt.Fprintf(&b, " (under %s)", strings.Join(faults, ", "))
 			}
 			b.WriteString("\n")
 		}
@@ -308,7 +322,7 @@ func runText(j *journal.Journal) string {
 	}
 	for _, f := range j.Faults {
 		if _, state, bad := faultState(j, f); bad {
-			fmt.Fprintf(&b, "fault %s on %s (%s): %s\n", f.Fault, f.TargetName, hitText(f.Target), state)
+			fmt.Fprintf(&b, "fault %s on %s (%s): %s\n", f.Text(), f.TargetName, hitText(f.Target), state)
 		}
 	}
 	for _, w := range j.Warnings {

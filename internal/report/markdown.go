@@ -57,7 +57,7 @@ func Markdown(j *journal.Journal) string {
 			if c.Abort {
 				name += " (abort condition)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mdText(journal.ExpectLine(c.Expect)),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mdText(c.ExpectText()),
 				cell(c, journal.CheckBefore), cell(c, journal.CheckDuring), cell(c, journal.CheckAfter), recoveredText(c))
 		}
 		b.WriteString("\n")
@@ -83,6 +83,9 @@ func Markdown(j *journal.Journal) string {
 				note = " (latency unreadable: " + mdText(err.Error()) + ")"
 			}
 			r := rowOf(j, d.Total)
+			if r.Requests == 0 {
+				r.Success = noRequest
+			}
 			fmt.Fprintf(&b, "| %s%s | %d | %s | %s | %s | %s | %s | %s |\n", mdText(d.Stream.Name), note, r.Requests, r.Success, r.Errors, r.P50, r.P90, r.P99, r.Max)
 		}
 		b.WriteString("\nLatencies are exact over the whole run, from the merged histograms of every window.\n\n")
@@ -119,7 +122,7 @@ func Markdown(j *journal.Journal) string {
 			if f.Target.Engine != "" {
 				hit += " on engine " + f.Target.Engine
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Fault), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
+			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Text()), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
 		}
 		b.WriteString("\n")
 		if es := effects(j); len(es) > 0 {
@@ -131,12 +134,9 @@ func Markdown(j *journal.Journal) string {
 		}
 	}
 	if len(j.Services) > 0 {
-		b.WriteString("## Services\n\n| service | pid | exit code | log |\n|---|---|---|---|\n")
+		b.WriteString("## Services\n\n| service | pid | ended | log |\n|---|---|---|---|\n")
 		for _, s := range j.Services {
-			exit := ""
-			if s.ExitCode != nil {
-				exit = fmt.Sprint(*s.ExitCode)
-			}
+			exit := s.ExitText()
 			log := ""
 			if s.Log != "" {
 				log = fmt.Sprintf("[%s](%s)", mdText(s.Log), link(s.Log, ""))
@@ -181,7 +181,19 @@ func recoveredText(c *journal.Check) string {
 	case c.Recovered.OK:
 		return c.Recovered.After.Round(time.Millisecond).String()
 	}
-	return "not within " + c.Recovered.After.String()
+	return "did not recover within " + c.Recovered.After.String()
+}
+
+// recoveredSentence says how long a check took to hold again, as a
+// sentence; empty for one that did not have to.
+func recoveredSentence(c *journal.Check) string {
+	switch {
+	case !hadToRecover(c):
+		return ""
+	case c.Recovered.OK:
+		return "Recovered in " + recoveredText(c) + " after the faults were removed."
+	}
+	return "Did not recover within " + c.Recovered.After.String() + " after the faults were removed."
 }
 
 func offset(j *journal.Journal, t time.Time) string {

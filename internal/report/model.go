@@ -96,23 +96,7 @@ func recovery(j *journal.Journal) (check string, after time.Duration, known, ok 
 	return check, after, known, ok
 }
 
-// hadToRecover reports whether a check has a recovery to show: it failed
-// during or after the method. Journals of older versions recorded one for
-// checks that never failed.
-func hadToRecover(c *journal.Check) bool {
-	if c.Recovered == nil {
-		return false
-	}
-	if !c.Recovered.OK {
-		return true
-	}
-	for _, s := range c.Samples {
-		if !s.OK && s.Phase != journal.CheckBefore {
-			return true
-		}
-	}
-	return false
-}
+func hadToRecover(c *journal.Check) bool { return c.HadToRecover() }
 
 // recoveryText is the time to recover of a run, naming its check: the
 // slowest to recover, or the first that did not.
@@ -122,7 +106,7 @@ func recoveryText(j *journal.Journal) string {
 	case !known:
 		return ""
 	case !ok:
-		return fmt.Sprintf("not within %s (%s)", dur(after), check)
+		return fmt.Sprintf("did not recover within %s (%s)", dur(after), check)
 	}
 	return fmt.Sprintf("%s (%s)", dur(after), check)
 }
@@ -199,34 +183,39 @@ func checkPhases(c *journal.Check) []checkPhase {
 }
 
 // brokeText says when and by how much a check broke, and under which
-// faults, one clause per broken phase: "during the method at +4.2s under
-// latency link: p99 257ms, want < 50ms".
+// faults, one clause per broken phase: "during the faults at +4.2s under
+// latency link (delay 300ms): p99 257ms, want < 50ms (4 of 4 observations
+// failed; worst p99 369ms)".
 func brokeText(j *journal.Journal, c *journal.Check) string {
 	var parts []string
-	for _, cp := range checkPhases(c) {
-		if cp.Result != journal.Broken {
-			continue
-		}
-		when := journal.PhaseTitle(cp.Phase)
-		reason := cp.Reason
+	for _, b := range c.Breakages() {
+		when := journal.PhaseTitle(b.Phase)
+		reason := c.Reasons[b.Phase]
 		switch {
-		case cp.FirstFail != nil:
-			when += " at " + at(j, cp.FirstFail.Time)
-			if len(cp.FirstFail.Faults) > 0 {
-				when += " under " + strings.Join(cp.FirstFail.Faults, " and ")
-			}
+		case b.First != nil:
+			when += " at " + at(j, b.First.Time)
 			if reason == "" {
-				reason = cp.FirstFail.Reason
+				reason = b.First.Reason
 			}
 		case !c.BrokeAt.IsZero():
 			when += " at " + at(j, c.BrokeAt)
+		}
+		if f := j.FaultsText(b); f != "" {
+			when += " under " + f
 		}
 		s := when
 		if reason != "" {
 			s += ": " + reason
 		}
-		if cp.Samples > 1 {
-			s += fmt.Sprintf(" (%d of %d observations failed)", cp.Failed, cp.Samples)
+		var notes []string
+		if b.Observed > 1 {
+			notes = append(notes, fmt.Sprintf("%d of %d observations failed", b.Failed, b.Observed))
+		}
+		if w := b.WorstText(); w != "" {
+			notes = append(notes, w)
+		}
+		if len(notes) > 0 {
+			s += " (" + strings.Join(notes, "; ") + ")"
 		}
 		parts = append(parts, s)
 	}
@@ -248,7 +237,8 @@ func unobservedText(c *journal.Check) string {
 // faultEffect is what one fault did to the checks, for people.
 type faultEffect struct {
 	Step string
-	// What names the fault and its target: "latency on link".
+	// What names the fault, its strength and its target: "latency (delay
+	// 300ms) on link".
 	What string
 	// Broke lists the checks that failed while it was in effect, with how
 	// many of their observations failed; Held counts the observations of
@@ -267,7 +257,7 @@ func effects(j *journal.Journal) []faultEffect {
 		fe := faultEffect{Step: e.Step}
 		for _, f := range j.Faults {
 			if f.Step == e.Step {
-				fe.What = f.Fault + " on " + f.TargetName
+				fe.What = f.Text() + " on " + f.TargetName
 				break
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/report"
@@ -20,8 +21,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixtures are journals of real runs (latency, deviated, aborted, stop,
 // error, by-fault: latency then down) and hand-made ones for outcomes hard
-// to provoke (interrupted, revert-failed).
-var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed", "by-fault"}
+// to provoke (interrupted, revert-failed; not-recovered: a check that did
+// not recover in time, a probe without expect, a service its SIGTERM
+// ended).
+var fixtures = []string{"latency", "deviated", "aborted", "stop", "error", "interrupted", "revert-failed", "by-fault", "not-recovered"}
 
 func readJournal(t testing.TB, name string) *journal.Journal {
 	t.Helper()
@@ -77,6 +80,16 @@ func TestGoldenMarkdown(t *testing.T) {
 	}
 }
 
+// The terminal summary: each broken check's first and worst value and the
+// faults it broke under, and each load stream's traffic in a table.
+func TestGoldenText(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			golden(t, name+".txt.golden", []byte(report.Text(readJournal(t, name))))
+		})
+	}
+}
+
 func TestGoldenJUnit(t *testing.T) {
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
@@ -91,7 +104,7 @@ func TestGoldenJUnit(t *testing.T) {
 
 func TestGoldenHTML(t *testing.T) {
 	logs := map[string]string{"services/hello.log": "2026/11/27 07:05:03 hello: listening on 127.0.0.1:18092\n"}
-	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed", "by-fault"} {
+	for _, name := range []string{"latency", "deviated", "aborted", "stop", "error", "revert-failed", "by-fault", "not-recovered"} {
 		t.Run(name, func(t *testing.T) {
 			b, err := report.HTMLWithLogs(readJournal(t, name), logs)
 			if err != nil {
@@ -124,6 +137,7 @@ func TestGoldenIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "gameday.junit.golden", all)
+	golden(t, "gameday.txt.golden", []byte(report.GamedayText(js)))
 	if _, err := report.IndexHTML(js, dirs[:2]); err == nil {
 		t.Error("IndexHTML with fewer directories than journals: no error")
 	}
@@ -383,4 +397,37 @@ func mustJUnit(t *testing.T, js ...*journal.Journal) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A span of a stream in which no request completed says so, in the
+// terminal's table and in the summary: not a success of 0% beside 0
+// requests.
+func TestNoRequestCompleted(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Deviated, Started: t0, Ended: sec(4),
+		Streams: []journal.Stream{{Name: "api"}, {Name: "dead"}},
+		Phases:  []journal.Phase{{Name: journal.PhaseBefore, Started: t0, Ended: sec(2)}, {Name: journal.PhaseMethod, Started: sec(2), Ended: sec(4)}},
+		Windows: []journal.Window{
+			{Stream: "api", Start: t0, End: sec(1), Requests: 10, Successes: 10},
+			{Stream: "api", Start: sec(2), End: sec(3)},
+			{Stream: "dead", Start: t0, End: sec(1)},
+		}}
+	text := report.Text(j)
+	for _, re := range []string{
+		`(?m)^  load +requests +success +p50 +p90 +p99 +max +errors$`,
+		`(?m)^  api +10 +100% `,
+		`(?m)^    method +0 +- +- +- +- +- +no request completed$`,
+		`(?m)^  dead +0 +- +- +- +- +- +no request completed$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("Text has no line matching %s:\n%s", re, text)
+		}
+	}
+	if regexp.MustCompile(`\s0%`).MatchString(text) {
+		t.Errorf("Text says 0%%:\n%s", text)
+	}
+	if md := report.Markdown(j); !strings.Contains(md, "| dead | 0 | no request completed |") {
+		t.Errorf("Markdown does not say no request completed:\n%s", md)
+	}
 }

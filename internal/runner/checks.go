@@ -31,6 +31,11 @@ func (r *run) initChecks() {
 		}
 		rec := &journal.Check{Name: c.Name, Kind: kind, Abort: abort, From: c.From, Expect: experiment.ExpectText(c.Expect),
 			When: c.When, Failures: c.Failures, Results: map[string]string{}, Samples: []journal.Sample{}}
+		if c.Probe != nil && len(rec.Expect) == 0 {
+			if k, ok := probe.Lookup(c.Probe.Kind); ok {
+				rec.Default = k.Doc.Default
+			}
+		}
 		r.rec.j.Checks = append(r.rec.j.Checks, rec)
 		r.checks = append(r.checks, &checkState{c: c, rec: rec, abort: abort})
 	}
@@ -48,14 +53,14 @@ func (r *run) record(cs *checkState, phase string, smp journal.Sample) {
 	smp.Phase = phase
 	smp.Reason = r.rec.m(smp.Reason)
 	smp.Observed = r.maskAll(smp.Observed)
-	r.rec.recordFunc(func(*journal.Journal) journal.Event {
+	r.rec.recordFunc(func(j *journal.Journal) journal.Event {
 		smp.Faults = r.rec.faultsInEffect(smp.Start(), smp.End())
 		cs.rec.Samples = append(cs.rec.Samples, smp)
 		value := observedText(smp.Observed)
 		if !smp.OK {
 			value = smp.Reason
 			if len(smp.Faults) > 0 {
-				value += " (under " + stepList(smp.Faults) + ")"
+				value += " (under " + stepList(j, smp.Faults) + ")"
 			}
 		}
 		ev := journal.SampleEvent(cs.c.Name, phase, smp.OK, value)
@@ -99,10 +104,14 @@ func (r *run) result(cs *checkState, phase, result, reason string) {
 }
 
 // stepList quotes step names for a message.
-func stepList(steps []string) string {
+func stepList(j *journal.Journal, steps []string) string {
 	q := make([]string, len(steps))
 	for i, s := range steps {
 		q[i] = strconv.Quote(s)
+		if f := j.StepFault(s); f != s {
+			// The fault's strength, after its step's name.
+			q[i] += strings.TrimPrefix(f, s)
+		}
 	}
 	return strings.Join(q, " and ")
 }
@@ -383,12 +392,11 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 		reason = fmt.Sprintf("%s (%d failures in a row)", reason, cs.fails)
 	}
 	r.result(cs, experiment.During, journal.Broken, reason)
-	r.rec.mu.Lock()
-	faults := cs.rec.Samples[len(cs.rec.Samples)-1].Faults
-	r.rec.mu.Unlock()
-	if len(faults) > 0 {
-		reason += " (under " + stepList(faults) + ")"
-	}
+	r.rec.update(func(j *journal.Journal) {
+		if faults := cs.rec.Samples[len(cs.rec.Samples)-1].Faults; len(faults) > 0 {
+			reason += " (under " + stepList(j, faults) + ")"
+		}
+	})
 	if cs.abort {
 		r.abort(cs.c.Name, reason)
 		r.revertAll(context.Background())
@@ -482,7 +490,7 @@ func (r *run) breakCutShort(cs *checkState, last journal.Sample, n int) {
 	r.rec.mu.Unlock()
 	r.result(cs, experiment.During, journal.Broken, reason)
 	if len(last.Faults) > 0 {
-		reason += " (under " + stepList(last.Faults) + ")"
+		r.rec.update(func(j *journal.Journal) { reason += " (under " + stepList(j, last.Faults) + ")" })
 	}
 	r.deviate(fmt.Sprintf("check %q broke during the method: %s", cs.c.Name, reason))
 }

@@ -155,6 +155,9 @@ func (r *run) latestEnd(name string) time.Time {
 	return time.Time{}
 }
 
+// noRequest says that a span had traffic sent but none of it completed.
+const noRequest = "no request completed"
+
 // judge merges windows and compares them with a load check's expectations.
 func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 	smp := journal.Sample{Time: time.Now()}
@@ -201,8 +204,19 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		{"rps", e.RPS.Cond, sum.RPS},
 		{"errors", e.Errors.Cond, float64(errCount)},
 	}
+	// With no request completed there is no share or latency to judge:
+	// a success of 0% would say every request failed.
+	none := sum.Requests == 0
+	if none {
+		for _, k := range []string{"success", "p50", "p90", "p99", "max"} {
+			delete(smp.Observed, k)
+		}
+	}
 	for _, it := range items {
 		if it.cond.IsZero() || it.cond.Holds(it.v) {
+			continue
+		}
+		if _, ok := smp.Observed[it.name]; !ok {
 			continue
 		}
 		if smp.Reason != "" {
@@ -210,8 +224,11 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		}
 		smp.Reason += fmt.Sprintf("%s %s, want %s", it.name, smp.Observed[it.name], it.cond)
 	}
-	if sum.Requests == 0 && smp.Reason == "" && (!e.Success.IsZero() || !e.P99.IsZero() || !e.P50.IsZero() || !e.P90.IsZero() || !e.Max.IsZero()) {
-		smp.Reason = "no request completed"
+	if none && (!e.Success.IsZero() || !e.P99.IsZero() || !e.P50.IsZero() || !e.P90.IsZero() || !e.Max.IsZero()) {
+		if smp.Reason != "" {
+			smp.Reason = ", " + smp.Reason
+		}
+		smp.Reason = noRequest + smp.Reason
 	}
 	smp.OK = smp.Reason == ""
 	if !smp.OK && len(sum.Errors) > 0 {

@@ -464,7 +464,7 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 		}
 	}
 	var idx int
-	r.rec.record(journal.Event{Type: journal.FaultInjected, Step: s.Name, Message: fmt.Sprintf("%s on %s", s.Fault, tg),
+	r.rec.record(journal.Event{Type: journal.FaultInjected, Step: s.Name, Message: fmt.Sprintf("%s on %s", journal.FaultText(s.Fault, params), tg),
 		Fault: s.Fault, Target: s.Target, TargetID: tg.ID}, func(j *journal.Journal) {
 		idx = len(j.Faults)
 		j.Faults = append(j.Faults, journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
@@ -523,8 +523,9 @@ func (r *run) undo(ctx context.Context, a *applied) {
 	what := fmt.Sprintf("the undo of step %q (%s)", a.step, a.undo.Target.Name)
 	fault := ""
 	if a.fault >= 0 {
-		r.rec.update(func(j *journal.Journal) { fault = j.Faults[a.fault].Fault })
-		what = fmt.Sprintf("%s on %s", fault, a.undo.Target)
+		var text string
+		r.rec.update(func(j *journal.Journal) { fault, text = j.Faults[a.fault].Fault, j.Faults[a.fault].Text() })
+		what = fmt.Sprintf("%s on %s", text, a.undo.Target)
 	}
 	var ev journal.Event
 	switch {

@@ -30,6 +30,10 @@ type recorder struct {
 	// fault index, when each fault's revert began.
 	stepsEnded  time.Time
 	revertBegan map[int]time.Time
+	// stoppedIn is the phase the run was in when its context was done;
+	// stoppedSet says it was.
+	stoppedIn  string
+	stoppedSet bool
 }
 
 // record writes a fact: change, when not nil, updates the journal (under

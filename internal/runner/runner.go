@@ -9,6 +9,7 @@ package runner
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -155,7 +156,17 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		defer stop()
 		r.goSafe(func() { r.listen(lctx, opts.Commands) })
 	}
+	// The phase the run was in when it was told to stop, for the verdict:
+	// by the time it is decided, the run has moved on to revert.
+	stopWatch := context.AfterFunc(ctx, func() {
+		r.rec.update(func(*journal.Journal) {
+			if !r.rec.stoppedSet {
+				r.rec.stoppedIn, r.rec.stoppedSet = r.rec.phase, true
+			}
+		})
+	})
 	r.execute(ctx)
+	stopWatch()
 	r.finish(ctx)
 	return r.rec.j
 }
@@ -426,6 +437,38 @@ func andList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
+// interruptedReason says what stopped the run, and when: "chaos was
+// stopped by SIGINT during the method; every fault was reverted". The
+// context's cause names the signal, when the caller gave one.
+func interruptedReason(ctx context.Context, phase string) string {
+	reason := "chaos was stopped"
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		reason += " by " + cause.Error()
+	}
+	if phase != "" {
+		reason += " during the " + phase
+	}
+	return reason + "; every fault was reverted"
+}
+
+// worstText says how bad each broken check got, where it failed more than
+// once: the first failure, which the reasons tell, may not be the worst.
+func worstText(j *journal.Journal) string {
+	var parts []string
+	for _, c := range j.Checks {
+		for _, b := range c.Breakages() {
+			if b.Worst == nil || b.Failed < 2 {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%q at its worst %s: %s", c.Name, journal.PhaseText(b.Phase), b.WorstValue))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
 // byFaultText says, for each fault, which checks failed while it was in
 // effect: with several faults, which of them broke what.
 func byFaultText(j *journal.Journal) string {
@@ -499,7 +542,11 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
 	case ctx.Err() != nil:
 		verdict = journal.Interrupted
-		reason = "interrupted; every fault was reverted"
+		phase := r.rec.phase
+		if r.rec.stoppedSet {
+			phase = r.rec.stoppedIn
+		}
+		reason = interruptedReason(ctx, phase)
 	case len(r.rec.errs) > 0:
 		verdict = journal.Errored
 		reason = strings.Join(r.rec.errs, "; ")
@@ -512,7 +559,7 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		}
 	case len(r.rec.failed) > 0:
 		verdict = journal.Deviated
-		reason = strings.Join(r.rec.failed, "; ") + byFaultText(j)
+		reason = strings.Join(r.rec.failed, "; ") + worstText(j) + byFaultText(j)
 	default:
 		verdict = journal.Passed
 		reason = r.passedReason(j)

@@ -275,13 +275,13 @@ func (r *run) serviceExited(s *service) {
 	wasReady, at := s.ready, s.exited
 	s.mu.Unlock()
 	status := exitText(s.cmd)
-	code := s.cmd.ProcessState.ExitCode()
+	code, sig := exitStatus(s.cmd)
 	out := orNone(s.tail.String())
 	r.rec.record(journal.Event{Type: journal.ServiceExited, Time: at,
 		Message: fmt.Sprintf("%s (pid %d) exited with %s; its last output: %s", s.spec.Name, s.cmd.Process.Pid, status, out),
 		Service: s.spec.Name, PID: s.cmd.Process.Pid, Status: status}, func(j *journal.Journal) {
 		j.Services[s.idx].Exited = at
-		j.Services[s.idx].ExitCode = &code
+		j.Services[s.idx].ExitCode, j.Services[s.idx].Signal = code, sig
 	})
 	if !wasReady || s.spec.MayExit {
 		return // before it was ready, waitReady tells
@@ -394,10 +394,23 @@ func exitText(cmd *exec.Cmd) string {
 	if cmd.ProcessState == nil {
 		return "an unknown status"
 	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "signal " + ws.Signal().String()
+	if _, sig := exitStatus(cmd); sig != "" {
+		return "signal " + sig
 	}
 	return fmt.Sprintf("exit code %d", cmd.ProcessState.ExitCode())
+}
+
+// exitStatus is how a process that Wait returned for ended: its exit code,
+// or the name of the signal that ended it ("SIGTERM").
+func exitStatus(cmd *exec.Cmd) (code *int, signal string) {
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		if sig, err := experiment.ParseSignal(strconv.Itoa(int(ws.Signal()))); err == nil {
+			return nil, sig.Name
+		}
+		return nil, ws.Signal().String()
+	}
+	c := cmd.ProcessState.ExitCode()
+	return &c, ""
 }
 
 // stopServices stops the services in reverse order: SIGTERM to each group,
@@ -421,13 +434,17 @@ func (r *run) stopServices() {
 		if s.log != nil {
 			s.log.Close()
 		}
-		status, stoppedAt := "still running", time.Now()
+		ended, stoppedAt := "(still running)", time.Now()
 		var code *int
+		var sig string
 		select {
 		case <-s.done:
 			// Wait has returned: ProcessState is set and no longer written.
-			c := s.cmd.ProcessState.ExitCode()
-			code, status = &c, exitText(s.cmd)
+			code, sig = exitStatus(s.cmd)
+			ended = "by " + sig
+			if code != nil {
+				ended = fmt.Sprintf("(exit code %d)", *code)
+			}
 		default:
 		}
 		if err == nil {
@@ -435,10 +452,10 @@ func (r *run) stopServices() {
 		} else {
 			r.mark(s.ledgerID, ledger.Failed, err, fmt.Sprintf("service %q", s.spec.Name))
 		}
-		r.rec.record(journal.Event{Type: journal.ServiceStopped, Message: fmt.Sprintf("%s stopped (%s)", s.spec.Name, status), Service: s.spec.Name}, func(j *journal.Journal) {
+		r.rec.record(journal.Event{Type: journal.ServiceStopped, Message: fmt.Sprintf("%s stopped %s", s.spec.Name, ended), Service: s.spec.Name}, func(j *journal.Journal) {
 			j.Services[s.idx].Stopped = stoppedAt
-			if code != nil {
-				j.Services[s.idx].ExitCode = code
+			if code != nil || sig != "" {
+				j.Services[s.idx].ExitCode, j.Services[s.idx].Signal = code, sig
 			}
 		})
 	}

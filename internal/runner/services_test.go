@@ -193,8 +193,11 @@ method:
 	if took := svc.Stopped.Sub(svc.Ready); took < 700*time.Millisecond {
 		t.Errorf("the service was stopped %s after it was ready; want SIGKILL only after its grace of 700ms", took)
 	}
-	if ev := event(j, "service.stopped"); ev == nil || ev.Message != "stubborn stopped (signal killed)" {
+	if ev := event(j, "service.stopped"); ev == nil || ev.Message != "stubborn stopped by SIGKILL" {
 		t.Errorf("service.stopped event %+v; want it killed", ev)
+	}
+	if svc.Signal != "SIGKILL" || svc.ExitCode != nil || svc.ExitText() != "stopped by SIGKILL" {
+		t.Errorf("service recorded with signal %q, exit code %v (%q); want SIGKILL and no exit code", svc.Signal, svc.ExitCode, svc.ExitText())
 	}
 	b, err := os.ReadFile(childPID)
 	if err != nil {

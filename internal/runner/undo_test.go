@@ -2,11 +2,11 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/journal"
@@ -93,11 +93,21 @@ rollbacks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(500*time.Millisecond, cancel)
-	j := runner.Run(ctx, exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger")})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	// Interrupted once the method waits, by a signal the caller names.
+	stop := journal.SinkFunc(func(ev journal.Event) {
+		if ev.Type == journal.StepStarted && ev.Kind == experiment.StepWait {
+			cancel(errors.New("SIGTERM"))
+		}
+	})
+	j := runner.Run(ctx, exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger"), Sinks: []journal.Sink{stop}})
 	if j.Verdict != journal.Interrupted {
 		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	// The phase it was stopped in, not the rollbacks that ran after.
+	if want := "chaos was stopped by SIGTERM during the method; every fault was reverted"; j.Reason != want {
+		t.Errorf("reason %q; want %q", j.Reason, want)
 	}
 	if !exists(filepath.Join(dir, "rolled-back")) {
 		t.Error("the rollback did not run after the interrupt")

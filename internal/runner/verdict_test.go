@@ -110,7 +110,7 @@ method:
 			if len(c.Samples) == 0 || !strings.Contains(c.Samples[len(c.Samples)-1].Note, "less than the check's 5s window") {
 				t.Errorf("samples:\n%s\nwant the last judged on less than the window, and noted so", samplesText(j, c))
 			}
-			if tt.verdict == journal.Deviated && !strings.Contains(j.Reason, `(under "latency link")`) {
+			if tt.verdict == journal.Deviated && !strings.Contains(j.Reason, `(under "latency link" (delay 300ms))`) {
 				t.Errorf("reason %q does not name the fault", j.Reason)
 			}
 		})

@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/load"
 )
@@ -52,5 +55,25 @@ func TestRecentWindows(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// A span in which no request completed says so: not a success of 0%,
+// which would say every request failed, and it still breaks the check.
+func TestJudgeNoRequestCompleted(t *testing.T) {
+	var e experiment.LoadExpect
+	if err := yaml.Unmarshal([]byte(`{success: ">= 99%", p99: "< 300ms"}`), &e); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	smp := judge(&experiment.Check{Expect: &e}, []load.Window{{Stream: "a", Start: t0, End: t0.Add(time.Second)}})
+	if smp.OK || smp.Reason != "no request completed" {
+		t.Errorf("judge of a window with no request: ok %v, reason %q; want a failure, %q", smp.OK, smp.Reason, "no request completed")
+	}
+	if v, ok := smp.Observed["success"]; ok {
+		t.Errorf("observed success %q for no request", v)
+	}
+	if smp.Observed["requests"] != "0" {
+		t.Errorf("observed requests %q; want 0", smp.Observed["requests"])
 	}
 }

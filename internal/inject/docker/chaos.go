@@ -86,6 +86,7 @@ func init() {
 		New:  func() (any, any) { return &ProbeSpec{}, &ProbeExpect{} },
 		Doc: experiment.Doc{
 			Summary: "Looks at the containers the selectors match, from the run's point of view: restarts from before the run's last kill, stop or restart of a container do not count. Without expect, running: true.",
+			Default: "running: true",
 			Example: "{labels: {app: payment}, within: 20s}",
 			Expect:  "{running: true, min_restarts: 1}",
 			Outputs: []string{"count: how many containers matched", "id: the first container's short ID", "name: its name", "status: its status", "restarts: its restarts, counted as restarts is"},

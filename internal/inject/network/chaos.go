@@ -86,6 +86,10 @@ func (s *settings[F, PF]) Validate() error { return s.fault().Validate() }
 // the journal.
 func (s *settings[F, PF]) MarshalJSON() ([]byte, error) { return json.Marshal(&s.Fault) }
 
+// Params is the fault the settings wrap, for the journal to write as
+// the file writes it (durations as text); see journal.Params.
+func (s *settings[F, PF]) Params() any { return &s.Fault }
+
 // UnmarshalJSON reads what MarshalJSON wrote.
 func (s *settings[F, PF]) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.Fault) }
 

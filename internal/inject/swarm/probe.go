@@ -21,6 +21,7 @@ func init() {
 		New:  func() (any, any) { return &ProbeSpec{}, &ProbeExpect{} },
 		Doc: experiment.Doc{
 			Summary: "Compares each observed service's running tasks with the replicas it should run. Without expect, replicas: \"== desired\".",
+			Default: "replicas: \"== desired\"",
 			Example: "{service: shop_payment, within: 30s}",
 			Expect:  `{replicas: "== desired"}`,
 			Outputs: []string{"running: the first service's running tasks", "desired: the replicas it should run"},

@@ -1,0 +1,163 @@
+package report
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
+)
+
+// noRequest stands for the figures of a span in which no request
+// completed: a success of 0% next to 0 requests would read as a failure.
+const noRequest = "no request completed"
+
+// Text is the summary chaos run ends an experiment with on the terminal:
+// the verdict and its reason, each check with how it broke (its first and
+// worst value, under which faults), what each fault did, and a table of
+// each load stream's traffic, over the run and in each phase.
+func Text(j *journal.Journal) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
+	fmt.Fprintf(&b, "  %s\n", j.Reason)
+	for _, c := range j.Checks {
+		var parts []string
+		for _, ph := range journal.CheckPhases {
+			if res, ok := c.Results[ph]; ok {
+				parts = append(parts, ph+" "+res)
+			}
+		}
+		kind := "check"
+		if c.Abort {
+			kind = "abort"
+		}
+		line := fmt.Sprintf("  %s %q: %s", kind, c.Name, orNotRun(strings.Join(parts, ", ")))
+		if hadToRecover(c) {
+			if c.Recovered.OK {
+				line += fmt.Sprintf(" (recovered in %s)", c.Recovered.After.Round(time.Millisecond))
+			} else {
+				line += fmt.Sprintf(" (did not recover within %s)", c.Recovered.After)
+			}
+		}
+		fmt.Fprintln(&b, line)
+		if t := brokeText(j, c); t != "" {
+			fmt.Fprintf(&b, "    broke %s\n", t)
+		}
+	}
+	if slow := j.SlowestRecovery(); slow != nil {
+		fmt.Fprintf(&b, "  time to recover: %s, check %q", slow.Recovered.After.Round(time.Millisecond), slow.Name)
+		if slow.Recovered.Fault != "" {
+			fmt.Fprintf(&b, ", counted from the end of %q", slow.Recovered.Fault)
+		}
+		b.WriteString("\n")
+	}
+	for _, e := range j.ByFault() {
+		var broke []string
+		held := 0
+		for _, c := range e.Checks {
+			if c.Failed > 0 {
+				broke = append(broke, fmt.Sprintf("%q failed %d of %d observations", c.Check, c.Failed, c.Observed))
+			} else {
+				held += c.Observed
+			}
+		}
+		step := strconv.Quote(e.Step) + strings.TrimPrefix(j.StepFault(e.Step), e.Step)
+		switch {
+		case len(broke) > 0:
+			fmt.Fprintf(&b, "  under %s: %s\n", step, strings.Join(broke, ", "))
+		case held > 0:
+			fmt.Fprintf(&b, "  under %s: every check held (%d observations)\n", step, held)
+		}
+	}
+	if t := loadTable(j); t != "" {
+		b.WriteString("\n" + t)
+	}
+	return b.String()
+}
+
+func orNotRun(s string) string {
+	if s == "" {
+		return "not run"
+	}
+	return s
+}
+
+// loadTable is the table of each load stream's traffic, as k6 ends a run
+// with: over the whole run, then in each phase. Latencies are exact, from
+// the merged histograms of the windows.
+func loadTable(j *journal.Journal) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  load\trequests\tsuccess\tp50\tp90\tp99\tmax\terrors")
+	rows := 0
+	for _, d := range streams(j) {
+		if len(d.Windows) == 0 {
+			continue
+		}
+		fmt.Fprintln(w, "  "+loadRow(j, d.Stream.Name, d))
+		rows++
+		for _, ph := range j.Phases {
+			// A window belongs to the phase its middle falls in: the
+			// windows are cut on whole seconds, the phases are not.
+			var in []load.Window
+			for _, win := range d.Windows {
+				mid := win.Start.Add(win.End.Sub(win.Start) / 2)
+				if !mid.Before(ph.Started) && !mid.After(ph.Ended) {
+					in = append(in, win)
+				}
+			}
+			if len(in) == 0 || len(in) == len(d.Windows) {
+				continue
+			}
+			fmt.Fprintln(w, "  "+loadRow(j, "  "+ph.Name, &streamData{Stream: d.Stream, Windows: in}))
+		}
+	}
+	if rows == 0 {
+		return ""
+	}
+	w.Flush()
+	return b.String()
+}
+
+// loadRow is one row of the load table: the traffic of d's windows.
+func loadRow(j *journal.Journal, name string, d *streamData) string {
+	note := ""
+	if err := d.summarize(); err != nil {
+		note = " (latency unreadable: " + err.Error() + ")"
+	}
+	r := rowOf(j, d.Total)
+	if d.Total.Requests == 0 {
+		return fmt.Sprintf("%s%s\t0\t-\t-\t-\t-\t-\t%s", name, note, noRequest)
+	}
+	return fmt.Sprintf("%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s", name, note, r.Requests, r.Success, orDash(r.P50), orDash(r.P90), orDash(r.P99), orDash(r.Max), orDash(r.Errors))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// GamedayText is the table chaos run ends a gameday (several experiments)
+// with on the terminal: each experiment's verdict, checks held and time to
+// recover, and the resilience score (see ScoreDefinition).
+func GamedayText(js []*journal.Journal) string {
+	v, err := newIndexView(js, nil, "")
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "GAMEDAY  %s\n", v.Summary)
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  experiment\tverdict\tduration\tchecks held\ttime to recover")
+	for _, r := range v.Rows {
+		fmt.Fprintf(w, "  %s (%s)\t%s\t%s\t%s\t%s\n", r.Title, r.File, r.Verdict, r.Duration, r.Held, orDash(r.Recovery))
+	}
+	w.Flush()
+	fmt.Fprintf(&b, "  resilience score: %s (%s)\n", v.Score, v.ScoreText)
+	return b.String()
+}
