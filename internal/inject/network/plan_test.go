@@ -41,6 +41,13 @@ func TestValidate(t *testing.T) {
 		{"partition without peers", &network.Partition{}, "peers is required"},
 		{"partition bad peer", &network.Partition{Peers: []string{"10.0.0.1", "x"}}, `peers[1]: host "x"`},
 		{"partition", &network.Partition{Peers: []string{"10.0.0.1", "10.1.0.0/16"}, Direction: network.Egress}, ""},
+		{"partition empty peer", &network.Partition{Peers: []string{"10.0.0.1", ""}}, "peers[1]: empty"},
+		{"partition of a port", &network.Partition{Peers: []string{"10.0.0.1"}, Port: 5432, Protocol: "tcp", Percent: pct(50)}, ""},
+		{"partition port out of range", &network.Partition{Peers: []string{"10.0.0.1"}, Port: 70000}, "port 70000 is not a port number"},
+		{"partition protocol", &network.Partition{Peers: []string{"10.0.0.1"}, Protocol: "icmp"}, `protocol "icmp": use tcp or udp`},
+		{"partition direction", &network.Partition{Peers: []string{"10.0.0.1"}, Direction: "in"}, `direction "in": use egress, ingress or both`},
+		{"partition percent 0", &network.Partition{Peers: []string{"10.0.0.1"}, Percent: pct(0)}, "percent 0% would never hit"},
+		{"partition filter without peers", &network.Partition{Port: 80}, "peers is required"},
 		{"reject", &network.Reject{}, ""},
 		{"reject reset udp", &network.Reject{Filter: network.Filter{Protocol: "udp"}, With: "reset"}, "with reset needs protocol tcp"},
 		{"reject reset any", &network.Reject{With: "reset"}, "with reset needs protocol tcp"},
@@ -102,6 +109,10 @@ func TestPlanRules(t *testing.T) {
 		{"loss to a port of both protocols", &network.Loss{Filter: network.Filter{Port: 53, Percent: pct(12.5)}}, []string{
 			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip meta l4proto tcp th dport 53 numgen random mod 10000 < 1250 counter drop`,
 			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip meta l4proto udp th dport 53 numgen random mod 10000 < 1250 counter drop`,
+		}},
+		{"partition of a port, one way, some packets", &network.Partition{Peers: []string{"10.0.0.7", "10.1.0.0/16"}, Port: 5432, Protocol: "tcp", Direction: network.Ingress, Percent: pct(25)}, []string{
+			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.0.0.7 meta l4proto tcp th sport 5432 numgen random mod 100 < 25 counter drop`,
+			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.1.0.0/16 meta l4proto tcp th sport 5432 numgen random mod 100 < 25 counter drop`,
 		}},
 		{"reject any protocol", &network.Reject{Filter: network.Filter{Host: "10.0.0.7"}}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" ip daddr 10.0.0.7 meta l4proto tcp counter reject with tcp reset`,
