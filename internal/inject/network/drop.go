@@ -71,8 +71,9 @@ func (f *Loss) build(b *build) error {
 // filters: to one port of the peers, one protocol, a share of the
 // packets.
 type Partition struct {
-	// Peers are IPv4 addresses or networks.
-	Peers     []string            `yaml:"peers" json:"peers" doc:"the IPv4 addresses or networks the target is cut off from"`
+	// Peers are IPv4 addresses or networks, or names of containers, each
+	// of which stands for its addresses on all its networks (see Names).
+	Peers     []string            `yaml:"peers" json:"peers" doc:"the IPv4 addresses or networks the target is cut off from, or containers' names, each standing for its addresses on its networks"`
 	Port      int                 `yaml:"port" json:"port,omitempty" doc:"the peers' port, 1 to 65535 (default: any)"`
 	Protocol  string              `yaml:"protocol" json:"protocol,omitempty" doc:"tcp or udp (default: any; tcp and udp with a port)"`
 	Direction Direction           `yaml:"direction" json:"direction,omitempty" doc:"both (default), egress (only what the target sends to the peers) or ingress (only what it receives from them)"`

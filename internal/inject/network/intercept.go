@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,7 +63,7 @@ func (f *Intercept) selector() (selector, error) {
 	switch {
 	case err != nil:
 		return s, err
-	case !s.prefix.IsValid() && s.port == 0:
+	case f.Host == "" && s.port == 0:
 		return s, errors.New("host or port is required: the dependency whose connections go through the proxy")
 	case f.Protocol != "" && !strings.EqualFold(f.Protocol, "tcp"):
 		return s, fmt.Errorf("protocol %q: the proxy carries tcp only", f.Protocol)
@@ -508,5 +509,6 @@ func (s selector) hits(ip net.IP, port uint16) bool {
 	if !ok {
 		return false
 	}
-	return (!s.prefix.IsValid() || s.prefix.Contains(a)) && (s.port == 0 || s.port == port)
+	return (len(s.prefixes) == 0 || slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Contains(a) })) &&
+		(s.port == 0 || s.port == port)
 }
