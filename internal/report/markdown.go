@@ -116,6 +116,9 @@ func Markdown(j *journal.Journal) string {
 			if f.Target.Name != "" && f.Target.Name != f.Target.ID {
 				hit += " (" + f.Target.Name + ")"
 			}
+			if len(f.Notes) > 0 {
+				hit += ": " + strings.Join(f.Notes, "; ")
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Fault), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
 		}
 		b.WriteString("\n")

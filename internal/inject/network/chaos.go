@@ -227,7 +227,7 @@ func plan(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (injec
 	if err != nil {
 		return inject.Undo{}, err
 	}
-	return inject.Undo{Action: undoRevert, Target: t, Data: data}, nil
+	return inject.Undo{Action: undoRevert, Target: t, Data: data, Notes: rec.Names.describe(NamesOf(f))}, nil
 }
 
 // resolveNames finds the addresses of the containers f's settings name,

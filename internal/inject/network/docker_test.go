@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -339,6 +340,9 @@ func TestContainerNamedThroughInject(t *testing.T) {
 		if got := fmt.Sprint(rec.Names[depName]); !strings.Contains(got, dep.ip) || !strings.Contains(got, depOther) {
 			t.Errorf("record names %v; want %s: [%s %s]", rec.Names, depName, dep.ip, depOther)
 		}
+		if len(u.Notes) != 1 || !strings.HasPrefix(u.Notes[0], "container "+depName+" is ") || !strings.Contains(u.Notes[0], depOther) {
+			t.Errorf("notes %q; want the container's addresses, for the journal", u.Notes)
+		}
 		if _, err := f.Inject(ctx, env, tg, u); err != nil {
 			t.Fatal(err)
 		}
@@ -371,6 +375,36 @@ func TestContainerNamedThroughInject(t *testing.T) {
 			t.Errorf("dial the named container = %v; want connection refused", err)
 		}
 		pings(t, dial(t, target.ns, "tcp4", dep.ip+":9010"), 1)
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatal(err)
+		}
+		noTables(t, target.ns)
+	})
+	t.Run("intercept cuts", func(t *testing.T) {
+		// The one connection open to the port is cut, and the note says
+		// so.
+		echoTCP(t, dep.ns, "0.0.0.0:9020")
+		open := dial(t, target.ns, "tcp4", dep.ip+":9020")
+		pings(t, open, 1)
+		f := newFault(t, "docker", "intercept")
+		if err := json.Unmarshal([]byte(`{"host": "`+depName+`", "port": 9020, "cut_established": true, "latency": {"params": {"delay": 1000000}}}`), f); err != nil {
+			t.Fatal(err)
+		}
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err = f.Inject(ctx, env, tg, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "cut 1 open connection to the dependency"; !slices.Contains(u.Notes, want) {
+			t.Errorf("notes %q; want %q", u.Notes, want)
+		}
+		if _, err := lab.Ping(open, 1, 2*time.Second); err == nil {
+			t.Error("the open connection still answers; want it cut")
+		}
+		pings(t, dial(t, target.ns, "tcp4", dep.ip+":9020"), 1)
 		if err := inject.Revert(ctx, env, u); err != nil {
 			t.Fatal(err)
 		}

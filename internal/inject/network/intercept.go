@@ -129,8 +129,10 @@ type Interception struct {
 	attached, installed bool
 	faults              int
 	closed              bool
-	reap                context.CancelFunc
-	reapers             sync.WaitGroup
+	// cutCount is how many connections attach cut, in all.
+	cutCount int
+	reap     context.CancelFunc
+	reapers  sync.WaitGroup
 
 	// upstreams are the local addresses of the proxy's own connections to
 	// the dependency, which Cut leaves alone.
@@ -342,11 +344,21 @@ func (ic *Interception) attach() error {
 	}
 	ic.attached, ic.installed = true, true
 	if ic.set.CutEstablished {
-		if _, err := ic.cut(); err != nil {
+		n, err := ic.cut()
+		ic.cutCount += n
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// CutCount returns how many open connections the intercept has cut when
+// its redirect went in (with CutEstablished), in all.
+func (ic *Interception) CutCount() int {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.cutCount
 }
 
 // detach takes the redirect out (one batch): new connections go direct.
