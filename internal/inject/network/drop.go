@@ -99,7 +99,7 @@ func (f *Partition) selectors() ([]selector, error) {
 		return nil, err
 	}
 	if len(f.Peers) == 0 {
-		return nil, errors.New("peers is required: the addresses on the other side of the partition")
+		return nil, errors.New("peers is required: the addresses or containers on the other side of the partition")
 	}
 	var out []selector
 	for i, p := range f.Peers {
