@@ -300,4 +300,25 @@ method:
 	if tables := tablesOf(t, env, ids[0]); len(tables) > 0 {
 		t.Errorf("tables after a dry run: %v", tables)
 	}
+
+	// Run for real, the journal keeps the addresses with each fault.
+	r := &netRun{t: t, dir: dir}
+	cmd = exec.Command("chaos", "run", "--ledger", filepath.Join(dir, "ledger"), "--report-dir", filepath.Join(dir, "out"), file)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chaos run: %v\n%s", err, out)
+	}
+	fs := r.journal().Faults
+	if len(fs) != 2 {
+		t.Fatalf("faults in the journal: %+v; want the partition and the reject", fs)
+	}
+	for _, f := range fs {
+		if want := "container " + env.Name("netname-1") + " is " + peerIP; !slices.Contains(f.Notes, want) {
+			t.Errorf("%s in the journal has notes %q; want %q", f.Fault, f.Notes, want)
+		}
+	}
+	if tables := tablesOf(t, env, ids[0]); len(tables) > 0 {
+		t.Errorf("tables after the run: %v", tables)
+	}
 }
