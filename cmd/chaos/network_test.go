@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -179,6 +180,10 @@ func TestNetworkFaultLifecycle(t *testing.T) {
 		if tables := tablesOf(t, env, id); len(tables) > 0 {
 			t.Errorf("tables left after SIGINT: %v", tables)
 		}
+		// Nothing was open to port 9999: the journal says none was cut.
+		if fs := r.journal().Faults; len(fs) != 1 || !slices.Contains(fs[0].Notes, "cut 0 open connections to the dependency") {
+			t.Errorf("faults in the journal %+v; want the intercept, with how many connections it cut", fs)
+		}
 	})
 
 	t.Run("kill-recover", func(t *testing.T) {
@@ -244,4 +249,76 @@ func TestNetworkFaultLifecycle(t *testing.T) {
 			t.Errorf("tables in the restarted container: %v", tables)
 		}
 	})
+}
+
+// A partition's peer, and a fault's host, may name a container: the dry
+// run shows the addresses the engine gives for it, and touches nothing.
+func TestNetworkNamesDryRun(t *testing.T) {
+	t.Parallel()
+	lab.RequireRoot(t)
+	env := dockertest.New(t)
+	ids := env.RunMany(2, func(i int) dockertest.Spec {
+		return dockertest.Spec{Name: "netname-" + strconv.Itoa(i), Labels: env.Labels(nil)}
+	})
+	var peerIP string
+	for _, n := range env.Inspect(ids[1]).NetworkSettings.Networks {
+		peerIP = n.IPAddress
+	}
+	if peerIP == "" {
+		t.Fatal("the peer container has no address")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exp.yaml")
+	src := fmt.Sprintf(`version: v1
+title: Names for addresses
+targets:
+  victim: {docker: {name: %q}}
+method:
+  - {fault: partition, target: victim, with: {peers: [%q], port: 5432}}
+  - {fault: reject, target: victim, with: {host: %q, port: 80, protocol: tcp}}
+`, env.Name("netname-0"), env.Name("netname-1"), env.Name("netname-1"))
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("chaos", "run", "--dry-run", "--ledger", filepath.Join(dir, "ledger"), file)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chaos run --dry-run: %v\n%s", err, out)
+	}
+	t.Logf("dry run:\n%s", out)
+	for _, want := range []string{
+		"container " + env.Name("netname-1") + " is " + peerIP,
+		"ip daddr " + peerIP + " meta l4proto tcp th dport 5432 counter drop",
+		"ip daddr " + peerIP + " meta l4proto tcp th dport 80 counter reject with tcp reset",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if tables := tablesOf(t, env, ids[0]); len(tables) > 0 {
+		t.Errorf("tables after a dry run: %v", tables)
+	}
+
+	// Run for real, the journal keeps the addresses with each fault.
+	r := &netRun{t: t, dir: dir}
+	cmd = exec.Command("chaos", "run", "--ledger", filepath.Join(dir, "ledger"), "--report-dir", filepath.Join(dir, "out"), file)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chaos run: %v\n%s", err, out)
+	}
+	fs := r.journal().Faults
+	if len(fs) != 2 {
+		t.Fatalf("faults in the journal: %+v; want the partition and the reject", fs)
+	}
+	for _, f := range fs {
+		if want := "container " + env.Name("netname-1") + " is " + peerIP; !slices.Contains(f.Notes, want) {
+			t.Errorf("%s in the journal has notes %q; want %q", f.Fault, f.Notes, want)
+		}
+	}
+	if tables := tablesOf(t, env, ids[0]); len(tables) > 0 {
+		t.Errorf("tables after the run: %v", tables)
+	}
 }

@@ -123,6 +123,11 @@ type Undo struct {
 	// Volatile faults end with the process that holds them (an in-process
 	// proxy), so there is nothing to undo after a crash.
 	Volatile bool `json:"volatile,omitempty"`
+	// Notes say, for people, what Plan found or Inject did that the
+	// fault's settings do not say: the addresses a container's name stood
+	// for, how many open connections were cut. The journal keeps them
+	// with the fault, and its fault.injected event shows them.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // UndoFunc removes a fault. It must be idempotent and treat a target that no

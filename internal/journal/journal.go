@@ -155,6 +155,10 @@ type Fault struct {
 	RevertError string          `json:"revert_error,omitempty"`
 	// Irreversible faults (a kill) have nothing to revert.
 	Irreversible bool `json:"irreversible,omitempty"`
+	// Notes are what the fault found or did that its settings do not say,
+	// for people: the addresses a container's name stood for, how many
+	// open connections it cut.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Check results per phase.

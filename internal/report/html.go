@@ -173,8 +173,8 @@ type stepView struct {
 }
 
 type faultView struct {
-	Fault, Target, Hit, Params, Injected, Lasted, State string
-	Bad                                                 bool
+	Fault, Target, Hit, Notes, Params, Injected, Lasted, State string
+	Bad                                                        bool
 }
 
 type effectView struct {
@@ -260,8 +260,8 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 	}
 	for _, f := range j.Faults {
 		end, state, bad := faultState(j, f)
-		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Params: journal.Strength(f.Params),
-			Injected: at(j, f.Injected), State: state, Bad: bad}
+		fv := faultView{Fault: f.Fault, Target: f.TargetName, Hit: hitText(f.Target), Notes: strings.Join(f.Notes, "; "),
+			Params: journal.Strength(f.Params), Injected: at(j, f.Injected), State: state, Bad: bad}
 		if !f.Irreversible {
 			fv.Lasted = dur(end.Sub(f.Injected))
 			if bad {

@@ -122,6 +122,9 @@ func Markdown(j *journal.Journal) string {
 			if f.Target.Engine != "" {
 				hit += " on engine " + f.Target.Engine
 			}
+			if len(f.Notes) > 0 {
+				hit += ": " + strings.Join(f.Notes, "; ")
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s %s | +%s | %s |\n", mdText(f.Text()), mdText(f.TargetName), mdText(f.Target.Kind), mdText(hit), offset(j, f.Injected), reverted)
 		}
 		b.WriteString("\n")

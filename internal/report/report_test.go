@@ -431,3 +431,24 @@ func TestNoRequestCompleted(t *testing.T) {
 		t.Errorf("Markdown does not say no request completed:\n%s", md)
 	}
 }
+
+// A fault's notes (what a network fault resolved or cut) show with what
+// it hit, in Markdown and HTML.
+func TestFaultNotes(t *testing.T) {
+	j := readJournal(t, "deviated")
+	if len(j.Faults) == 0 {
+		t.Fatal("the fixture has no fault")
+	}
+	j.Faults[0].Notes = []string{"container payment is 172.18.0.3", "cut 2 open connections to the dependency"}
+	want := "container payment is 172.18.0.3; cut 2 open connections to the dependency"
+	if md := report.Markdown(j); !strings.Contains(md, want) {
+		t.Errorf("Markdown report lacks %q:\n%s", want, md)
+	}
+	b, err := report.HTML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `<span class="muted">`+want+`</span>`) {
+		t.Errorf("HTML report lacks the notes %q", want)
+	}
+}

@@ -464,13 +464,21 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 		}
 	}
 	var idx int
-	r.rec.record(journal.Event{Type: journal.FaultInjected, Step: s.Name, Message: fmt.Sprintf("%s on %s", journal.FaultText(s.Fault, params), tg),
+	msg := fmt.Sprintf("%s on %s", journal.FaultText(s.Fault, params), tg)
+	var notes []string
+	for _, n := range undo2.Notes {
+		notes = append(notes, r.rec.m(n))
+	}
+	if len(notes) > 0 {
+		msg += ": " + strings.Join(notes, "; ")
+	}
+	r.rec.record(journal.Event{Type: journal.FaultInjected, Step: s.Name, Message: msg,
 		Fault: s.Fault, Target: s.Target, TargetID: tg.ID}, func(j *journal.Journal) {
 		idx = len(j.Faults)
 		j.Faults = append(j.Faults, journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
 			Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name, Engine: tg.Engine},
 			Params:   json.RawMessage(r.rec.m(string(params))),
-			Injected: time.Now(), Irreversible: undo2.Action == ""})
+			Injected: time.Now(), Irreversible: undo2.Action == "", Notes: notes})
 	})
 	if undo2.Action == "" {
 		return nil, nil

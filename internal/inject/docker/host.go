@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -47,4 +49,44 @@ func (e *Engine) MainProcess(ctx context.Context, id string) (MainProcess, error
 		return MainProcess{}, fmt.Errorf("container %s: %w", p.Name, err)
 	}
 	return p, nil
+}
+
+// NetworkAddress is a container's IPv4 address on one of its networks.
+type NetworkAddress struct {
+	Network string
+	Addr    netip.Addr
+}
+
+// Addresses returns the IPv4 addresses of container name (a name or an
+// ID) on its networks, sorted by network name. A container that does not
+// exist, or has no IPv4 address (it does not run, or shares another's
+// network), is an error that says so.
+func (e *Engine) Addresses(ctx context.Context, name string) ([]NetworkAddress, error) {
+	info, err := e.api.ContainerInspect(ctx, name)
+	switch {
+	case gone(err):
+		return nil, fmt.Errorf("no container named %q", name)
+	case err != nil:
+		return nil, fmt.Errorf("inspect container %s: %w", name, e.unreachable(err))
+	}
+	var out []NetworkAddress
+	if info.NetworkSettings != nil {
+		for net, ep := range info.NetworkSettings.Networks {
+			if ep == nil {
+				continue
+			}
+			if a, err := netip.ParseAddr(ep.IPAddress); err == nil && a.Is4() {
+				out = append(out, NetworkAddress{Network: net, Addr: a})
+			}
+		}
+	}
+	if len(out) == 0 {
+		state := "running"
+		if info.State == nil || !info.State.Running {
+			state = "not running"
+		}
+		return nil, fmt.Errorf("container %q (%s) has no IPv4 address on any network", name, state)
+	}
+	slices.SortFunc(out, func(a, b NetworkAddress) int { return strings.Compare(a.Network, b.Network) })
+	return out, nil
 }

@@ -79,8 +79,12 @@ type shapeConfig struct {
 
 func (c *shapeConfig) describe(handle uint32) []string {
 	where := "each device that is up"
-	if c.sel.prefix.IsValid() {
-		where = "the device that routes to " + c.sel.prefix.Addr().String()
+	if hs := c.sel.hosts(); len(hs) > 0 {
+		var to []string
+		for _, p := range hs {
+			to = append(to, p.Addr().String())
+		}
+		where = "the device that routes to " + strings.Join(to, ", the one to ")
 	}
 	what := "all traffic"
 	if c.classify {
@@ -99,7 +103,7 @@ func (f *Bandwidth) build(b *build) error {
 	if burst == 0 {
 		burst = defaultBurst
 	}
-	b.shape = &shapeConfig{rate: uint64(f.Rate) / 8, burst: burst, sel: s, classify: s.port != 0 || s.protos != nil || s.prefix.IsValid() && s.prefix.Bits() > 0}
+	b.shape = &shapeConfig{rate: uint64(f.Rate) / 8, burst: burst, sel: s, classify: s.port != 0 || s.protos != nil || len(s.hosts()) > 0}
 	if b.shape.classify {
 		c := b.tables.chain("shape", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter)
 		for _, m := range s.matches(rule{}, Egress) {
@@ -149,23 +153,25 @@ func applyShape(rec Record, b *build) error {
 
 // shapedLinks returns the devices a bandwidth fault shapes.
 func shapedLinks(h *netlink.Handle, s selector) ([]netlink.Link, error) {
-	if s.prefix.IsValid() && s.prefix.Bits() > 0 {
-		routes, err := h.RouteGet(net.IP(s.prefix.Addr().AsSlice()))
-		if err != nil {
-			return nil, fmt.Errorf("find the route to %s: %w", s.prefix.Addr(), err)
-		}
+	if hs := s.hosts(); len(hs) > 0 {
 		var links []netlink.Link
-		for _, r := range routes {
-			l, err := h.LinkByIndex(r.LinkIndex)
+		for _, p := range hs {
+			routes, err := h.RouteGet(net.IP(p.Addr().AsSlice()))
 			if err != nil {
-				return nil, fmt.Errorf("device of the route to %s: %w", s.prefix.Addr(), err)
+				return nil, fmt.Errorf("find the route to %s: %w", p.Addr(), err)
 			}
-			if !slices.ContainsFunc(links, func(o netlink.Link) bool { return o.Attrs().Index == l.Attrs().Index }) {
-				links = append(links, l)
+			for _, r := range routes {
+				l, err := h.LinkByIndex(r.LinkIndex)
+				if err != nil {
+					return nil, fmt.Errorf("device of the route to %s: %w", p.Addr(), err)
+				}
+				if !slices.ContainsFunc(links, func(o netlink.Link) bool { return o.Attrs().Index == l.Attrs().Index }) {
+					links = append(links, l)
+				}
 			}
-		}
-		if len(links) == 0 {
-			return nil, fmt.Errorf("no route to %s", s.prefix.Addr())
+			if len(routes) == 0 {
+				return nil, fmt.Errorf("no route to %s", p.Addr())
+			}
 		}
 		return links, nil
 	}

@@ -209,7 +209,11 @@ func plan(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (injec
 	if err != nil {
 		return inject.Undo{}, fmt.Errorf("%s on %s: %w", f.Kind(), t, err)
 	}
-	rec, err := Plan(ns, runID(env), nextSeq(env), f)
+	names, err := resolveNames(ctx, env, t, f)
+	if err != nil {
+		return inject.Undo{}, fmt.Errorf("%s on %s: %w", f.Kind(), t, err)
+	}
+	rec, err := PlanNamed(ns, runID(env), nextSeq(env), f, names)
 	if err != nil {
 		return inject.Undo{}, err
 	}
@@ -217,7 +221,32 @@ func plan(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (injec
 	if err != nil {
 		return inject.Undo{}, err
 	}
-	return inject.Undo{Action: undoRevert, Target: t, Data: data}, nil
+	return inject.Undo{Action: undoRevert, Target: t, Data: data, Notes: rec.Names.describe(NamesOf(f))}, nil
+}
+
+// resolveNames finds the addresses of the containers f's settings name,
+// through the Docker engine of t (the default one for a process or the
+// host).
+func resolveNames(ctx context.Context, env *inject.Env, t inject.Target, f Fault) (Names, error) {
+	want := NamesOf(f)
+	if len(want) == 0 {
+		return nil, nil
+	}
+	e, err := docker.EngineOf(ctx, env, t)
+	if err != nil {
+		return nil, fmt.Errorf("find the addresses of container %s: %w", want[0], err)
+	}
+	names := Names{}
+	for _, n := range want {
+		as, err := e.Addresses(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("find the addresses of container %s: %w", n, err)
+		}
+		for _, a := range as {
+			names[n] = append(names[n], a.Addr)
+		}
+	}
+	return names, nil
 }
 
 // appliedKey is where the run keeps a fault it applied, for its revert.
@@ -275,11 +304,18 @@ func describe(ctx context.Context, env *inject.Env, t inject.Target, f Fault) ([
 	if err != nil {
 		return nil, err
 	}
-	rec, err := Plan(ns, runID(env), nextSeq(env), f)
+	names, err := resolveNames(ctx, env, t, f)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := PlanNamed(ns, runID(env), nextSeq(env), f, names)
 	if err != nil {
 		return nil, err
 	}
 	out := []string{"in network namespace " + ns.String() + ", " + reaches(f)}
+	for _, n := range rec.Names.describe(NamesOf(f)) {
+		out = append(out, "  "+n)
+	}
 	for _, r := range rec.Rules {
 		out = append(out, "  "+r)
 	}

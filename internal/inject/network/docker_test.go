@@ -2,17 +2,21 @@ package network_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/network"
 	"github.com/gamedayhq/chaos/internal/inject/network/lab"
 	"github.com/gamedayhq/chaos/internal/inject/proxy"
@@ -280,4 +284,140 @@ func TestContainerKilledThenRecovered(t *testing.T) {
 	}
 	noTables(t, target.ns)
 	pings(t, dial(t, target.ns, "tcp4", dep.ip+":9000"), 2)
+}
+
+// A docker target's fault may name a container, for host and among a
+// partition's peers: the engine gives its addresses on all its networks,
+// the dry run shows them, the record (the ledger's undo) keeps them and
+// the rules act on them. A name that names no container is refused before
+// anything is touched.
+func TestContainerNamedThroughInject(t *testing.T) {
+	d, target, dep := containers(t)
+	// The dependency is on a second network too: its name stands for
+	// both addresses.
+	other := d.Network("other", true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.Client.NetworkConnect(ctx, other, dep.id, nil); err != nil {
+		t.Fatal(err)
+	}
+	depOther := inspect(t, d, dep.id, other).ip
+	if depOther == "" || depOther == dep.ip {
+		t.Fatalf("the dependency's address on the second network: %q", depOther)
+	}
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	echoTCP(t, dep.ns, "0.0.0.0:9010")
+	depName := d.Name("dep")
+	env := inject.NewEnv(1, nil)
+	defer env.Close()
+	env.RunID = "named"
+	tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
+
+	t.Run("partition", func(t *testing.T) {
+		f := newFault(t, "docker", "partition")
+		if err := json.Unmarshal([]byte(`{"peers": ["`+depName+`"], "port": 9000, "protocol": "tcp"}`), f); err != nil {
+			t.Fatal(err)
+		}
+		lines, err := f.(inject.Describer).Describe(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		t.Logf("dry run:\n%s", plan)
+		for _, want := range []string{"container " + depName + " is ", dep.ip, depOther, "th dport 9000"} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("dry run:\n%s\nwant %q in it", plan, want)
+			}
+		}
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec network.Record
+		if err := json.Unmarshal(u.Data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(rec.Names[depName]); !strings.Contains(got, dep.ip) || !strings.Contains(got, depOther) {
+			t.Errorf("record names %v; want %s: [%s %s]", rec.Names, depName, dep.ip, depOther)
+		}
+		if len(u.Notes) != 1 || !strings.HasPrefix(u.Notes[0], "container "+depName+" is ") || !strings.Contains(u.Notes[0], depOther) {
+			t.Errorf("notes %q; want the container's addresses, for the journal", u.Notes)
+		}
+		if _, err := f.Inject(ctx, env, tg, u); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 300*time.Millisecond); !isTimeout(err) {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("dial the named container's port = %v; want a timeout", err)
+		}
+		pings(t, dial(t, target.ns, "tcp4", dep.ip+":9010"), 1)
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatal(err)
+		}
+		noTables(t, target.ns)
+		pings(t, dial(t, target.ns, "tcp4", dep.ip+":9000"), 1)
+	})
+	t.Run("host", func(t *testing.T) {
+		f := newFault(t, "docker", "reject")
+		if err := json.Unmarshal([]byte(`{"host": "`+depName+`", "port": 9000, "protocol": "tcp"}`), f); err != nil {
+			t.Fatal(err)
+		}
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Inject(ctx, env, tg, u); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial the named container = %v; want connection refused", err)
+		}
+		pings(t, dial(t, target.ns, "tcp4", dep.ip+":9010"), 1)
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatal(err)
+		}
+		noTables(t, target.ns)
+	})
+	t.Run("intercept cuts", func(t *testing.T) {
+		// The one connection open to the port is cut, and the note says
+		// so.
+		echoTCP(t, dep.ns, "0.0.0.0:9020")
+		open := dial(t, target.ns, "tcp4", dep.ip+":9020")
+		pings(t, open, 1)
+		f := newFault(t, "docker", "intercept")
+		if err := json.Unmarshal([]byte(`{"host": "`+depName+`", "port": 9020, "cut_established": true, "latency": {"params": {"delay": 1000000}}}`), f); err != nil {
+			t.Fatal(err)
+		}
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err = f.Inject(ctx, env, tg, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "cut 1 open connection to the dependency"; !slices.Contains(u.Notes, want) {
+			t.Errorf("notes %q; want %q", u.Notes, want)
+		}
+		if _, err := lab.Ping(open, 1, 2*time.Second); err == nil {
+			t.Error("the open connection still answers; want it cut")
+		}
+		pings(t, dial(t, target.ns, "tcp4", dep.ip+":9020"), 1)
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatal(err)
+		}
+		noTables(t, target.ns)
+	})
+	t.Run("no such container", func(t *testing.T) {
+		f := newFault(t, "docker", "blackhole")
+		if err := json.Unmarshal([]byte(`{"host": "`+d.Name("nobody")+`"}`), f); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Plan(ctx, env, tg); err == nil || !strings.Contains(err.Error(), `no container named "`+d.Name("nobody")+`"`) {
+			t.Errorf("Plan() naming no container = %v; want a refusal", err)
+		}
+		noTables(t, target.ns)
+	})
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
 // Blackhole drops the selected packets without a word to either end, as
@@ -65,33 +67,48 @@ func (f *Loss) build(b *build) error {
 // is dropped (Direction both, the default), or only those the target
 // sends to them (egress) or receives from them (ingress). Peers are the
 // addresses of the other side, such as those of another set of targets.
+// Port, Protocol and Percent narrow it as they do the other faults'
+// filters: to one port of the peers, one protocol, a share of the
+// packets.
 type Partition struct {
-	// Peers are IPv4 addresses or networks.
-	Peers     []string  `yaml:"peers" json:"peers" doc:"the IPv4 addresses or networks the target is cut off from"`
-	Direction Direction `yaml:"direction" json:"direction,omitempty" doc:"both (default), egress (only what the target sends to the peers) or ingress (only what it receives from them)"`
+	// Peers are IPv4 addresses or networks, or names of containers, each
+	// of which stands for its addresses on all its networks (see Names).
+	Peers     []string            `yaml:"peers" json:"peers" doc:"the IPv4 addresses or networks the target is cut off from, or containers' names, each standing for its addresses on its networks"`
+	Port      int                 `yaml:"port" json:"port,omitempty" doc:"the peers' port, 1 to 65535 (default: any)"`
+	Protocol  string              `yaml:"protocol" json:"protocol,omitempty" doc:"tcp or udp (default: any; tcp and udp with a port)"`
+	Direction Direction           `yaml:"direction" json:"direction,omitempty" doc:"both (default), egress (only what the target sends to the peers) or ingress (only what it receives from them)"`
+	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty" doc:"the share of the selected packets dropped, each drawn at random (default: all)"`
 }
 
 // Kind returns "partition".
 func (*Partition) Kind() string { return "partition" }
 
-// Validate requires at least one peer.
+// Validate requires at least one peer, and checks the filter.
 func (f *Partition) Validate() error {
 	_, err := f.selectors()
 	return err
 }
 
+// filter is the filter of the partition with one peer.
+func (f *Partition) filter(peer string) *Filter {
+	return &Filter{Host: peer, Port: f.Port, Protocol: f.Protocol, Direction: f.Direction, Percent: f.Percent}
+}
+
 func (f *Partition) selectors() ([]selector, error) {
+	if _, err := f.filter("").compile(Both); err != nil {
+		return nil, err
+	}
 	if len(f.Peers) == 0 {
-		return nil, errors.New("peers is required: the addresses on the other side of the partition")
+		return nil, errors.New("peers is required: the addresses or containers on the other side of the partition")
 	}
 	var out []selector
 	for i, p := range f.Peers {
-		s, err := (&Filter{Host: p, Direction: f.Direction}).compile(Both)
+		if p == "" {
+			return nil, fmt.Errorf("peers[%d]: empty", i)
+		}
+		s, err := f.filter(p).compile(Both)
 		if err != nil {
 			return nil, fmt.Errorf("peers[%d]: %w", i, err)
-		}
-		if !s.prefix.IsValid() {
-			return nil, fmt.Errorf("peers[%d]: empty", i)
 		}
 		out = append(out, s)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
@@ -147,12 +148,26 @@ func (s *InterceptSettings) Inject(ctx context.Context, env *inject.Env, t injec
 	if err != nil {
 		return u, err
 	}
-	return apply(ctx, env, u, s.intercept(), func(a *Applied) error {
+	cut := 0
+	u, err = apply(ctx, env, u, s.intercept(), func(a *Applied) error {
 		if _, err := a.Interception().Add(ctx, pf); err != nil {
 			return fmt.Errorf("intercept on %s: switch %s on: %w", t, key, err)
 		}
+		cut = a.Interception().CutCount()
 		return nil
 	})
+	if err == nil && s.CutEstablished {
+		u.Notes = append(slices.Clip(u.Notes), cutNote(cut))
+	}
+	return u, err
+}
+
+// cutNote says how many open connections an intercept cut.
+func cutNote(n int) string {
+	if n == 1 {
+		return "cut 1 open connection to the dependency"
+	}
+	return fmt.Sprintf("cut %d open connections to the dependency", n)
 }
 
 // Describe says where the intercept acts, the rules it installs and the

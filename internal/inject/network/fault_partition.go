@@ -6,7 +6,7 @@ import "github.com/gamedayhq/chaos/internal/experiment"
 // target; see Partition.
 func init() {
 	register[Partition]("partition", experiment.Doc{
-		Summary: "Cuts the target off from peers: every packet to and from them is dropped (direction both, the default), or only one way.",
-		Example: "{peers: [10.0.0.7, 10.0.1.0/24]}",
+		Summary: "Cuts the target off from peers: every packet to and from them is dropped (direction both, the default), or only one way; port, protocol and percent narrow it.",
+		Example: "{peers: [10.0.0.7, 10.0.1.0/24], port: 5432, protocol: tcp}",
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -33,10 +34,11 @@ func (d Direction) ingress() bool { return d == Ingress || d == Both }
 // Host and Port are always the other end (the dependency): on egress they
 // are the destination of the packets, on ingress their source.
 type Filter struct {
-	// Host is an IPv4 address or network (10.0.0.7, 10.0.0.0/24); empty
-	// means any. Traffic on the loopback device is only selected when Host
-	// is a loopback address.
-	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 address or network, such as 10.0.0.7 or 10.0.0.0/24 (default: any; loopback traffic only when this is a loopback address)"`
+	// Host is an IPv4 address or network (10.0.0.7, 10.0.0.0/24), or the
+	// name of a container, which stands for its addresses on all its
+	// networks (see Names); empty means any. Traffic on the loopback
+	// device is only selected when Host is a loopback address.
+	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 address or network, such as 10.0.0.7 or 10.0.0.0/24, or a container's name, which stands for its addresses on its networks (default: any; loopback traffic only when this is a loopback address)"`
 	// Port is the port on Host, 1 to 65535; 0 means any.
 	Port int `yaml:"port" json:"port,omitempty" doc:"the other end's port, 1 to 65535 (default: any)"`
 	// Protocol is tcp or udp; empty means any (tcp and udp when a port is
@@ -48,11 +50,17 @@ type Filter struct {
 	// Percent is the share of the selected packets the fault acts on, each
 	// drawn at random; empty means all of them.
 	Percent *experiment.Percent `yaml:"percent" json:"percent,omitempty" doc:"the share of the selected packets hit, each drawn at random (default: all)"`
+
+	// addrs are the addresses of the container Host names, once resolved.
+	addrs []netip.Prefix
 }
+
+// filter gives access to the Filter a fault embeds.
+func (f *Filter) filter() *Filter { return f }
 
 // selector is a checked Filter, in the form rules are built from.
 type selector struct {
-	prefix   netip.Prefix // invalid: any address
+	prefixes []netip.Prefix // none: any address
 	port     uint16
 	protos   []uint8 // nil: any protocol
 	dir      Direction
@@ -71,12 +79,18 @@ func (f *Filter) Validate() error {
 // compile checks f and fills in def when no direction is given.
 func (f *Filter) compile(def Direction) (selector, error) {
 	s := selector{dir: def, per10000: percentScale}
-	if f.Host != "" {
+	switch {
+	case f.Host == "":
+	case IsName(f.Host):
+		// A container's name: its addresses once resolved, nothing
+		// before (Plan and Apply refuse a name not resolved).
+		s.prefixes = f.addrs
+	default:
 		p, err := parseHost(f.Host)
 		if err != nil {
 			return s, err
 		}
-		s.prefix = p
+		s.prefixes = []netip.Prefix{p}
 	}
 	switch {
 	case f.Port < 0 || f.Port > 65535:
@@ -119,6 +133,31 @@ func (f *Filter) compile(def Direction) (selector, error) {
 	return s, nil
 }
 
+// IsName reports whether the host or peer h names a container rather than
+// giving an address: it has a letter, and the characters Docker allows in
+// a container's name ([a-zA-Z0-9][a-zA-Z0-9_.-]*). Anything else must be
+// an IPv4 address or network.
+func IsName(h string) bool {
+	if h == "" || !isAlnum(rune(h[0])) {
+		return false
+	}
+	letter := false
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+			letter = true
+		case r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-':
+		default:
+			return false
+		}
+	}
+	return letter
+}
+
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
 // parseHost reads an IPv4 address or network.
 func parseHost(h string) (netip.Prefix, error) {
 	var p netip.Prefix
@@ -131,7 +170,7 @@ func parseHost(h string) (netip.Prefix, error) {
 	} else {
 		a, err := netip.ParseAddr(h)
 		if err != nil {
-			return p, fmt.Errorf("host %q is not an IPv4 address or network: give the dependency's address (10.0.0.7) or network (10.0.0.0/24)", h)
+			return p, fmt.Errorf("host %q is not an IPv4 address or network: give the dependency's address (10.0.0.7), network (10.0.0.0/24) or container name", h)
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
@@ -144,7 +183,16 @@ func parseHost(h string) (netip.Prefix, error) {
 // loopback reports whether the selector names loopback addresses, which
 // is the only case in which it acts on the loopback device.
 func (s selector) loopback() bool {
-	return s.prefix.IsValid() && s.prefix.Bits() >= 8 && s.prefix.Addr().IsLoopback()
+	return slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Bits() >= 8 && p.Addr().IsLoopback() })
+}
+
+// hosts are the networks the selector is about, none when it takes any
+// address.
+func (s selector) hosts() []netip.Prefix {
+	if slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+		return nil
+	}
+	return s.prefixes
 }
 
 // all reports whether the selector takes every packet it matches.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,7 +63,7 @@ func (f *Intercept) selector() (selector, error) {
 	switch {
 	case err != nil:
 		return s, err
-	case !s.prefix.IsValid() && s.port == 0:
+	case f.Host == "" && s.port == 0:
 		return s, errors.New("host or port is required: the dependency whose connections go through the proxy")
 	case f.Protocol != "" && !strings.EqualFold(f.Protocol, "tcp"):
 		return s, fmt.Errorf("protocol %q: the proxy carries tcp only", f.Protocol)
@@ -128,8 +129,10 @@ type Interception struct {
 	attached, installed bool
 	faults              int
 	closed              bool
-	reap                context.CancelFunc
-	reapers             sync.WaitGroup
+	// cutCount is how many connections attach cut, in all.
+	cutCount int
+	reap     context.CancelFunc
+	reapers  sync.WaitGroup
 
 	// upstreams are the local addresses of the proxy's own connections to
 	// the dependency, which Cut leaves alone.
@@ -341,11 +344,21 @@ func (ic *Interception) attach() error {
 	}
 	ic.attached, ic.installed = true, true
 	if ic.set.CutEstablished {
-		if _, err := ic.cut(); err != nil {
+		n, err := ic.cut()
+		ic.cutCount += n
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// CutCount returns how many open connections the intercept has cut when
+// its redirect went in (with CutEstablished), in all.
+func (ic *Interception) CutCount() int {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.cutCount
 }
 
 // detach takes the redirect out (one batch): new connections go direct.
@@ -508,5 +521,6 @@ func (s selector) hits(ip net.IP, port uint16) bool {
 	if !ok {
 		return false
 	}
-	return (!s.prefix.IsValid() || s.prefix.Contains(a)) && (s.port == 0 || s.port == port)
+	return (len(s.prefixes) == 0 || slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Contains(a) })) &&
+		(s.port == 0 || s.port == port)
 }

@@ -171,6 +171,20 @@ func TestPartition(t *testing.T) {
 	}
 	revert(t, a)
 
+	// Narrowed to one port of the peer, over TCP: its other ports and UDP
+	// on the same port pass.
+	echoTCP(t, l.B, "0.0.0.0:9010")
+	echoUDP(t, l.B, "0.0.0.0:9000")
+	a = apply(t, l.A, &network.Partition{Peers: []string{l.IPB.String()}, Port: 9000, Protocol: "tcp"})
+	if _, err := lab.Dial(l.A, "tcp4", l.IPB.String()+":9000", 300*time.Millisecond); !isTimeout(err) {
+		t.Errorf("dial the peer's port across the partition = %v; want a timeout", err)
+	}
+	pings(t, dial(t, l.A, "tcp4", l.IPB.String()+":9010"), 1)
+	if _, err := lab.Ping(dial(t, l.A, "udp4", l.IPB.String()+":9000"), 1, 2*time.Second); err != nil {
+		t.Errorf("UDP to the same port across a TCP partition: %v", err)
+	}
+	revert(t, a)
+
 	apply(t, l.A, &network.Partition{Peers: []string{l.IPB.String()}})
 	if _, err := lab.Dial(l.A, "tcp4", l.IPB.String()+":9000", 300*time.Millisecond); !isTimeout(err) {
 		t.Errorf("dial a peer across the partition = %v; want a timeout", err)

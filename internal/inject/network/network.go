@@ -26,6 +26,12 @@
 // the process's or, only through a host target, the host's own namespace,
 // and its Record is the ledger's undo.
 //
+// A fault's host, and a partition's peers, may name a container instead of
+// giving an address: a run resolves the name through the Docker engine to
+// the container's addresses on all its networks before it plans the fault
+// (PlanNamed), and the record keeps them (Names), so that the fault acts
+// on the addresses the plan showed, however the container fares later.
+//
 // Rules act on IPv4. Egress drops sit on each device's egress hook, which
 // drops without the EPERM that a drop on the output hook returns to the
 // sending application; a device added after the fault is not covered.
@@ -72,6 +78,10 @@ type Record struct {
 	// Queue is the NFQUEUE number of a fault that holds packets; Apply may
 	// take another one if that one is in use.
 	Queue uint16 `json:"queue,omitempty"`
+	// Names are the addresses of the containers the settings name (see
+	// Names), as they were when the fault was planned: the fault acts on
+	// these.
+	Names Names `json:"names,omitempty"`
 	// Rules are what the fault installs, in nft's words, for people.
 	Rules []string `json:"rules,omitempty"`
 }
@@ -171,8 +181,16 @@ func (b *build) describe() []string {
 
 // Plan returns the record of fault f, number seq of run, in namespace ns,
 // without touching anything: the record goes to the ledger before the
-// fault is applied. seq must be unique within the run.
+// fault is applied. seq must be unique within the run. f must name no
+// container: see PlanNamed.
 func Plan(ns Namespace, run string, seq int, f Fault) (Record, error) {
+	return PlanNamed(ns, run, seq, f, nil)
+}
+
+// PlanNamed is Plan for a fault whose settings may name containers
+// (NamesOf): names gives their addresses, and the record keeps those it
+// used.
+func PlanNamed(ns Namespace, run string, seq int, f Fault, names Names) (Record, error) {
 	if err := ns.Validate(); err != nil {
 		return Record{}, err
 	}
@@ -183,6 +201,16 @@ func Plan(ns Namespace, run string, seq int, f Fault) (Record, error) {
 		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
 	}
 	rec := Record{Kind: f.Kind(), Namespace: ns, Run: run, Seq: seq, Table: TableName(run, seq)}
+	if used := NamesOf(f); len(used) > 0 {
+		rec.Names = Names{}
+		for _, n := range used {
+			rec.Names[n] = names[n]
+		}
+	}
+	f, err := withNames(f, rec.Names)
+	if err != nil {
+		return Record{}, fmt.Errorf("%s: %w", rec.Kind, err)
+	}
 	b := &build{table: rec.Table, queue: queueBase(rec.Table), handle: rec.handle()}
 	if err := f.build(b); err != nil {
 		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
@@ -246,6 +274,10 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
 	}
+	f, err := withNames(f, rec.Names)
+	if err != nil {
+		return nil, fmt.Errorf("apply %s: %w", rec.Kind, err)
+	}
 	if rec.Queue == 0 {
 		rec.Queue = queueBase(rec.Table)
 	}
@@ -254,7 +286,6 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
 	}
 	a := &Applied{rec: rec}
-	var err error
 	switch {
 	case b.intercept != nil:
 		a.icept, err = startInterception(rec, b.intercept)

@@ -2,6 +2,7 @@ package network_test
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,9 @@ func TestValidate(t *testing.T) {
 		{"blackhole of everything", &network.Blackhole{}, ""},
 		{"host and port", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.7", Port: 80, Protocol: "tcp"}}, ""},
 		{"network", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.0/8"}}, ""},
-		{"name for host", &network.Blackhole{Filter: network.Filter{Host: "payment"}}, `host "payment" is not an IPv4 address or network`},
+		{"container for host", &network.Blackhole{Filter: network.Filter{Host: "payment"}}, ""},
+		{"neither name nor address", &network.Blackhole{Filter: network.Filter{Host: "pay ment"}}, `host "pay ment" is not an IPv4 address or network`},
+		{"bad address", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.300"}}, `host "10.0.0.300" is not an IPv4 address or network`},
 		{"IPv6", &network.Blackhole{Filter: network.Filter{Host: "fd00::1"}}, "IPv6 is not supported yet"},
 		{"bad network", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.0/33"}}, `host "10.0.0.0/33" is not an IPv4 address or network`},
 		{"port out of range", &network.Blackhole{Filter: network.Filter{Port: 70000}}, "port 70000 is not a port number"},
@@ -39,8 +42,16 @@ func TestValidate(t *testing.T) {
 		{"loss without percent", &network.Loss{}, "percent is required"},
 		{"loss", &network.Loss{Filter: network.Filter{Percent: pct(30)}}, ""},
 		{"partition without peers", &network.Partition{}, "peers is required"},
-		{"partition bad peer", &network.Partition{Peers: []string{"10.0.0.1", "x"}}, `peers[1]: host "x"`},
+		{"partition bad peer", &network.Partition{Peers: []string{"10.0.0.1", "10.0.0.0/40"}}, `peers[1]: host "10.0.0.0/40"`},
+		{"partition of a container", &network.Partition{Peers: []string{"10.0.0.1", "payment-1"}}, ""},
 		{"partition", &network.Partition{Peers: []string{"10.0.0.1", "10.1.0.0/16"}, Direction: network.Egress}, ""},
+		{"partition empty peer", &network.Partition{Peers: []string{"10.0.0.1", ""}}, "peers[1]: empty"},
+		{"partition of a port", &network.Partition{Peers: []string{"10.0.0.1"}, Port: 5432, Protocol: "tcp", Percent: pct(50)}, ""},
+		{"partition port out of range", &network.Partition{Peers: []string{"10.0.0.1"}, Port: 70000}, "port 70000 is not a port number"},
+		{"partition protocol", &network.Partition{Peers: []string{"10.0.0.1"}, Protocol: "icmp"}, `protocol "icmp": use tcp or udp`},
+		{"partition direction", &network.Partition{Peers: []string{"10.0.0.1"}, Direction: "in"}, `direction "in": use egress, ingress or both`},
+		{"partition percent 0", &network.Partition{Peers: []string{"10.0.0.1"}, Percent: pct(0)}, "percent 0% would never hit"},
+		{"partition filter without peers", &network.Partition{Port: 80}, "peers is required"},
 		{"reject", &network.Reject{}, ""},
 		{"reject reset udp", &network.Reject{Filter: network.Filter{Protocol: "udp"}, With: "reset"}, "with reset needs protocol tcp"},
 		{"reject reset any", &network.Reject{With: "reset"}, "with reset needs protocol tcp"},
@@ -76,7 +87,7 @@ func TestValidate(t *testing.T) {
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("Validate() = %v; want an error with %q", err, tc.want)
 			}
-			_, perr := network.Plan(someNS, "run1", 1, tc.fault)
+			_, perr := network.PlanNamed(someNS, "run1", 1, tc.fault, network.Names{"payment": {netip.MustParseAddr("10.0.0.9")}, "payment-1": {netip.MustParseAddr("10.0.0.9")}})
 			if (perr == nil) != (err == nil) {
 				t.Fatalf("Plan() = %v, but Validate() = %v", perr, err)
 			}
@@ -102,6 +113,10 @@ func TestPlanRules(t *testing.T) {
 		{"loss to a port of both protocols", &network.Loss{Filter: network.Filter{Port: 53, Percent: pct(12.5)}}, []string{
 			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip meta l4proto tcp th dport 53 numgen random mod 10000 < 1250 counter drop`,
 			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip meta l4proto udp th dport 53 numgen random mod 10000 < 1250 counter drop`,
+		}},
+		{"partition of a port, one way, some packets", &network.Partition{Peers: []string{"10.0.0.7", "10.1.0.0/16"}, Port: 5432, Protocol: "tcp", Direction: network.Ingress, Percent: pct(25)}, []string{
+			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.0.0.7 meta l4proto tcp th sport 5432 numgen random mod 100 < 25 counter drop`,
+			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.1.0.0/16 meta l4proto tcp th sport 5432 numgen random mod 100 < 25 counter drop`,
 		}},
 		{"reject any protocol", &network.Reject{Filter: network.Filter{Host: "10.0.0.7"}}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" ip daddr 10.0.0.7 meta l4proto tcp counter reject with tcp reset`,
@@ -146,6 +161,72 @@ func TestPlanRules(t *testing.T) {
 				t.Errorf("record after JSON = %+v, %v; want %+v", back, err, rec)
 			}
 		})
+	}
+}
+
+func TestIsName(t *testing.T) {
+	for in, want := range map[string]bool{
+		"payment": true, "shop-1": true, "a.b_c": true, "2fast": true, "x": true,
+		"10.0.0.7": false, "10.0.0.0/24": false, "10.0.0.300": false, "fd00::1": false,
+		"": false, "-x": false, ".x": false, "pay ment": false, "pay/ment": false,
+	} {
+		if got := network.IsName(in); got != want {
+			t.Errorf("IsName(%q) = %v; want %v", in, got, want)
+		}
+	}
+}
+
+// A container's name stands for its addresses, on every network: each
+// gets its rules, the record keeps them, and Apply follows the record. A
+// name with no addresses is refused, never taken for any address.
+func TestPlanNamed(t *testing.T) {
+	names := network.Names{
+		"payment": {netip.MustParseAddr("172.18.0.3"), netip.MustParseAddr("172.19.0.5")},
+		"ledger":  {netip.MustParseAddr("172.18.0.9")},
+	}
+	f := &network.Partition{Peers: []string{"payment", "10.0.0.0/8", "ledger"}, Port: 5432, Protocol: "tcp", Direction: network.Egress}
+	rec, err := network.PlanNamed(someNS, "r", 1, f, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`netdev chaos_r_1 egress (each device): meta protocol ip ip daddr 172.18.0.3 meta l4proto tcp th dport 5432 counter drop`,
+		`netdev chaos_r_1 egress (each device): meta protocol ip ip daddr 172.19.0.5 meta l4proto tcp th dport 5432 counter drop`,
+		`netdev chaos_r_1 egress (each device): meta protocol ip ip daddr 10.0.0.0/8 meta l4proto tcp th dport 5432 counter drop`,
+		`netdev chaos_r_1 egress (each device): meta protocol ip ip daddr 172.18.0.9 meta l4proto tcp th dport 5432 counter drop`,
+	}
+	if got := strings.Join(rec.Rules, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("rules:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if len(rec.Names) != 2 || len(rec.Names["payment"]) != 2 || f.Peers[0] != "payment" {
+		t.Errorf("record names %v, settings %v; want both containers' addresses recorded, the settings unchanged", rec.Names, f.Peers)
+	}
+	b, _ := json.Marshal(rec)
+	if !strings.Contains(string(b), `"names":{"ledger":["172.18.0.9"],"payment":["172.18.0.3","172.19.0.5"]}`) {
+		t.Errorf("record as JSON: %s; want the names and their addresses", b)
+	}
+
+	// A host that names a container, with every fault that takes a host.
+	for _, f := range []network.Fault{
+		&network.Reject{Filter: network.Filter{Host: "payment", Port: 80, Protocol: "tcp"}},
+		&network.Latency{Filter: network.Filter{Host: "payment"}, Delay: time.Second},
+		&network.Intercept{Filter: network.Filter{Host: "payment", Port: 80}},
+		&network.Bandwidth{Filter: network.Filter{Host: "payment"}, Rate: 1e6},
+	} {
+		rec, err := network.PlanNamed(someNS, "r", 1, f, names)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Kind(), err)
+		}
+		all := strings.Join(rec.Rules, "\n")
+		if !strings.Contains(all, "172.18.0.3") || !strings.Contains(all, "172.19.0.5") {
+			t.Errorf("%s: rules\n%s\nwant both addresses of payment", f.Kind(), all)
+		}
+		if _, err := network.Plan(someNS, "r", 1, f); err == nil || !strings.Contains(err.Error(), `"payment" names a container, whose addresses were not resolved`) {
+			t.Errorf("%s: Plan() without names = %v; want a refusal", f.Kind(), err)
+		}
+		if _, err := network.PlanNamed(someNS, "r", 1, f, network.Names{"payment": nil}); err == nil {
+			t.Errorf("%s: PlanNamed() with no address for the name passed", f.Kind())
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package network
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -136,25 +137,41 @@ type match struct {
 // protocol when a port is given for tcp and udp alike. The percent is not
 // in them: see sample.
 func (s selector) matches(base rule, dir Direction) []match {
-	r := base
-	if s.prefix.IsValid() && s.prefix.Bits() > 0 {
-		off, word := uint32(16), "daddr"
-		if dir == Ingress {
-			off, word = 12, "saddr"
-		}
-		e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}}
-		if s.prefix.Bits() < 32 {
-			mask := binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-s.prefix.Bits()))
-			e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)})
-		}
-		addr := s.prefix.Addr().As4()
-		e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]})
-		text := s.prefix.String()
-		if s.prefix.IsSingleIP() {
-			text = s.prefix.Addr().String()
-		}
-		r = r.and("ip "+word+" "+text, e...)
+	if len(s.prefixes) == 0 {
+		return s.matchesOf(base, dir)
 	}
+	var out []match
+	for _, p := range s.prefixes {
+		out = append(out, s.matchesOf(addrMatch(base, p, dir), dir)...)
+	}
+	return out
+}
+
+// addrMatch adds "ip daddr P" (egress) or "ip saddr P" (ingress).
+func addrMatch(r rule, p netip.Prefix, dir Direction) rule {
+	if p.Bits() == 0 {
+		return r
+	}
+	off, word := uint32(16), "daddr"
+	if dir == Ingress {
+		off, word = 12, "saddr"
+	}
+	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}}
+	if p.Bits() < 32 {
+		mask := binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-p.Bits()))
+		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)})
+	}
+	addr := p.Addr().As4()
+	e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]})
+	text := p.String()
+	if p.IsSingleIP() {
+		text = p.Addr().String()
+	}
+	return r.and("ip "+word+" "+text, e...)
+}
+
+// matchesOf adds the protocol and port matches to r.
+func (s selector) matchesOf(r rule, dir Direction) []match {
 	if s.protos == nil {
 		return []match{{rule: r}}
 	}
