@@ -4,8 +4,10 @@
 # several engines: its own socket (unix:///var/run/docker-b.sock), data
 # root, exec root and pid file, and its own bridge, chaosb0 with
 # 172.29.0.0/24, made here, so that it leaves the first engine's docker0
-# and its iptables rules alone. (Never start it with --bridge none: that
-# deletes docker0, the first engine's bridge.) Needs root.
+# and its iptables rules alone. Never start it with --bridge none, nor
+# with --default-address-pool: either makes dockerd delete docker0, the
+# first engine's bridge (the second when it finds its own default network
+# from an earlier start). Needs root.
 # Usage: scripts/docker-second.sh        (stop it: kill "$(cat /var/run/docker-b.pid)")
 set -euo pipefail
 
@@ -49,7 +51,6 @@ nohup dockerd \
 	--bridge "$bridge" \
 	--iptables=false \
 	--ip-masq=false \
-	--default-address-pool base=172.30.0.0/16,size=24 \
 	>"$log" 2>&1 &
 for _ in $(seq 1 60); do
 	if [ -S "$sock" ] && docker -H "$host" version >/dev/null 2>&1; then

@@ -175,7 +175,7 @@ func shapedLinks(h *netlink.Handle, s selector) ([]netlink.Link, error) {
 		}
 		return links, nil
 	}
-	all, err := h.LinkList()
+	all, err := linkList(h)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -194,7 +194,7 @@ func shapedLinks(h *netlink.Handle, s selector) ([]netlink.Link, error) {
 // checkRoot refuses a device whose root qdisc was set by someone: the
 // fault would replace it, and the kernel would not put it back.
 func checkRoot(h *netlink.Handle, l netlink.Link, major uint32) error {
-	qs, err := h.QdiscList(l)
+	qs, err := dump(func() ([]netlink.Qdisc, error) { return h.QdiscList(l) })
 	if err != nil {
 		return fmt.Errorf("list qdiscs of %s: %w", l.Attrs().Name, err)
 	}
@@ -213,7 +213,7 @@ func checkRoot(h *netlink.Handle, l netlink.Link, major uint32) error {
 
 // hasClass reports whether l has an HTB class of that handle.
 func hasClass(h *netlink.Handle, l netlink.Link, handle uint32) bool {
-	cs, err := h.ClassList(l, handle&0xffff0000)
+	cs, err := dump(func() ([]netlink.Class, error) { return h.ClassList(l, handle&0xffff0000) })
 	if err != nil {
 		return false
 	}
@@ -222,13 +222,13 @@ func hasClass(h *netlink.Handle, l netlink.Link, handle uint32) bool {
 
 // deleteQdiscs deletes the root qdiscs that match, on every device.
 func deleteQdiscs(h *netlink.Handle, match func(handle uint32, h *netlink.Handle, l netlink.Link) bool) ([]string, error) {
-	links, err := h.LinkList()
+	links, err := linkList(h)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	var names []string
 	for _, l := range links {
-		qs, err := h.QdiscList(l)
+		qs, err := dump(func() ([]netlink.Qdisc, error) { return h.QdiscList(l) })
 		if err != nil {
 			return names, fmt.Errorf("list qdiscs of %s: %w", l.Attrs().Name, err)
 		}

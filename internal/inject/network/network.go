@@ -498,7 +498,7 @@ func installTables(ns Namespace, name string, t *tables) error {
 func egressDevices(ns Namespace, t *tables) ([]string, error) {
 	var devices []string
 	err := ns.netlink(func(h *netlink.Handle) error {
-		links, err := h.LinkList()
+		links, err := linkList(h)
 		if err != nil {
 			return fmt.Errorf("list devices: %w", err)
 		}
@@ -518,4 +518,19 @@ func egressDevices(ns Namespace, t *tables) ([]string, error) {
 		err = errors.New("no network device is up to put egress rules on")
 	}
 	return devices, err
+}
+
+// linkList lists the namespace's devices through dump.
+func linkList(h *netlink.Handle) ([]netlink.Link, error) { return dump(h.LinkList) }
+
+// dump makes a netlink dump again, up to ten times, while devices change
+// under it (containers come and go in the host's namespace), rather than
+// read half of it: a rule missing from a device would let traffic by.
+func dump[T any](list func() (T, error)) (T, error) {
+	for try := 1; ; try++ {
+		v, err := list()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 10 {
+			return v, err
+		}
+	}
 }
