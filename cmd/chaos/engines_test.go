@@ -107,7 +107,7 @@ func TestEngines(t *testing.T) {
 			}
 		}
 		for _, name := range []string{"a", "b"} {
-			if !regexp.MustCompile(`fault.injected +kill on docker [0-9a-f]{12} \(chaostest-[0-9a-f]+-kill-0\) on ` + name + `\b`).MatchString(r.stderr) {
+			if !regexp.MustCompile(`fault.injected +kill \(signal SIGKILL\) on docker [0-9a-f]{12} \(chaostest-[0-9a-f]+-kill-0\) on ` + name + `\b`).MatchString(r.stderr) {
 				t.Errorf("no injection line for engine %s:\n%s", name, r.stderr)
 			}
 		}

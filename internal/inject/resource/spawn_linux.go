@@ -168,7 +168,7 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 		var r reply
 		line, err := bufio.NewReader(stdout).ReadBytes('\n')
 		if err != nil || json.Unmarshal(line, &r) != nil {
-			if !alive(job.Target) {
+			if targetEnds(job.Target, 2*time.Second) {
 				// The target ended while the load took effect, and
 				// its container's end took the worker with it: the
 				// fault's effect (an OOM kill), not a failure to
@@ -398,4 +398,19 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// targetEnds says whether the target is gone, or goes within d: a
+// container whose process the OOM killer ended is torn down with
+// everything in its cgroups, and the worker's end may be seen before the
+// target's.
+func targetEnds(t Process, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for alive(t) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }
