@@ -51,16 +51,18 @@ func (e *Engine) MainProcess(ctx context.Context, id string) (MainProcess, error
 	return p, nil
 }
 
-// NetworkAddress is a container's IPv4 address on one of its networks.
+// NetworkAddress is a container's IPv4 or IPv6 address on one of its
+// networks.
 type NetworkAddress struct {
 	Network string
 	Addr    netip.Addr
 }
 
-// Addresses returns the IPv4 addresses of container name (a name or an
-// ID) on its networks, sorted by network name. A container that does not
-// exist, or has no IPv4 address (it does not run, or shares another's
-// network), is an error that says so.
+// Addresses returns the addresses of container name (a name or an ID) on
+// its networks, sorted by network name, each network's IPv4 address
+// before its global IPv6 one (on a network with IPv6 enabled). A
+// container that does not exist, or has no address (it does not run, or
+// shares another's network), is an error that says so.
 func (e *Engine) Addresses(ctx context.Context, name string) ([]NetworkAddress, error) {
 	info, err := e.api.ContainerInspect(ctx, name)
 	switch {
@@ -78,6 +80,9 @@ func (e *Engine) Addresses(ctx context.Context, name string) ([]NetworkAddress, 
 			if a, err := netip.ParseAddr(ep.IPAddress); err == nil && a.Is4() {
 				out = append(out, NetworkAddress{Network: net, Addr: a})
 			}
+			if a, err := netip.ParseAddr(ep.GlobalIPv6Address); err == nil && a.Is6() {
+				out = append(out, NetworkAddress{Network: net, Addr: a})
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -85,8 +90,8 @@ func (e *Engine) Addresses(ctx context.Context, name string) ([]NetworkAddress, 
 		if info.State == nil || !info.State.Running {
 			state = "not running"
 		}
-		return nil, fmt.Errorf("container %q (%s) has no IPv4 address on any network", name, state)
+		return nil, fmt.Errorf("container %q (%s) has no IP address on any network", name, state)
 	}
-	slices.SortFunc(out, func(a, b NetworkAddress) int { return strings.Compare(a.Network, b.Network) })
+	slices.SortStableFunc(out, func(a, b NetworkAddress) int { return strings.Compare(a.Network, b.Network) })
 	return out, nil
 }

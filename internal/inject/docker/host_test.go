@@ -12,16 +12,16 @@ import (
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
-// Addresses gives a container's IPv4 addresses on each of its networks,
-// in the order of the networks' names, and refuses a name that stands for
-// no address.
+// Addresses gives a container's IPv4 and IPv6 addresses on each of its
+// networks, in the order of the networks' names, and refuses a name that
+// stands for no address.
 func TestAddresses(t *testing.T) {
 	containers := map[string]container.InspectResponse{
 		"payment": {
 			ContainerJSONBase: &container.ContainerJSONBase{State: &container.State{Running: true}},
 			NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
 				"shop":    {IPAddress: "172.19.0.5"},
-				"backend": {IPAddress: "172.18.0.3"},
+				"backend": {IPAddress: "172.18.0.3", GlobalIPv6Address: "fd00:c4a1::3"},
 				"v6only":  {IPAddress: "", GlobalIPv6Address: "fd00::3"},
 			}},
 		},
@@ -38,11 +38,11 @@ func TestAddresses(t *testing.T) {
 	}}, "unix:///fake.sock")
 
 	got, err := e.Addresses(context.Background(), "payment")
-	if err != nil || fmt.Sprint(got) != "[{backend 172.18.0.3} {shop 172.19.0.5}]" {
-		t.Errorf("Addresses(payment) = %v, %v; want backend 172.18.0.3, shop 172.19.0.5", got, err)
+	if want := "[{backend 172.18.0.3} {backend fd00:c4a1::3} {shop 172.19.0.5} {v6only fd00::3}]"; err != nil || fmt.Sprint(got) != want {
+		t.Errorf("Addresses(payment) = %v, %v; want %s", got, err, want)
 	}
 	for name, want := range map[string]string{
-		"stopped": `container "stopped" (not running) has no IPv4 address on any network`,
+		"stopped": `container "stopped" (not running) has no IP address on any network`,
 		"nobody":  `no container named "nobody"`,
 	} {
 		if got, err := e.Addresses(context.Background(), name); err == nil || !strings.Contains(err.Error(), want) {

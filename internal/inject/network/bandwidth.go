@@ -105,9 +105,9 @@ func (f *Bandwidth) build(b *build) error {
 	}
 	b.shape = &shapeConfig{rate: uint64(f.Rate) / 8, burst: burst, sel: s, classify: s.port != 0 || s.protos != nil || len(s.hosts()) > 0}
 	if b.shape.classify {
-		c := b.tables.chain("shape", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter)
+		h := hook{"shape", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter}
 		for _, m := range s.matches(rule{}, Egress) {
-			c.rules = append(c.rules, setPriority(m.rule, b.handle))
+			b.tables.addFor(m, h, setPriority(m.rule, b.handle))
 		}
 	}
 	return nil

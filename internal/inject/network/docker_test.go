@@ -27,6 +27,7 @@ type box struct {
 	id  string
 	ns  network.Namespace
 	ip  string
+	ip6 string // on a network with IPv6
 	pid int
 }
 
@@ -51,7 +52,7 @@ func inspect(t *testing.T, d *lab.Docker, id, net string) box {
 	}
 	b := box{id: id, ns: ns, pid: info.State.Pid}
 	if n := info.NetworkSettings.Networks[net]; n != nil {
-		b.ip = n.IPAddress
+		b.ip, b.ip6 = n.IPAddress, n.GlobalIPv6Address
 	}
 	return b
 }
@@ -419,5 +420,101 @@ func TestContainerNamedThroughInject(t *testing.T) {
 			t.Errorf("Plan() naming no container = %v; want a refusal", err)
 		}
 		noTables(t, target.ns)
+	})
+}
+
+// On a network with IPv6, faults reach the container's IPv6 traffic as
+// its IPv4: by address, and by the container's name, which stands for
+// both.
+func TestContainerIPv6(t *testing.T) {
+	lab.RequireRoot(t)
+	d := lab.NewDocker(t)
+	net6 := d.Network6("net6")
+	target := inspect(t, d, d.Run("target", net6), net6)
+	dep := inspect(t, d, d.Run("dep", net6), net6)
+	if dep.ip6 == "" || dep.ip == "" {
+		t.Fatalf("the dependency's addresses on an IPv6 network: %q and %q", dep.ip, dep.ip6)
+	}
+	echoTCP(t, dep.ns, "[::]:9000")
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	v6, v4 := net.JoinHostPort(dep.ip6, "9000"), net.JoinHostPort(dep.ip, "9000")
+	open := dial(t, target.ns, "tcp6", v6)
+	base := pings(t, open, 5)
+
+	t.Run("latency", func(t *testing.T) {
+		const delay = 30 * time.Millisecond
+		a := apply(t, target.ns, &network.Latency{Filter: network.Filter{Host: dep.ip6}, Delay: delay})
+		if rtt := pings(t, open, 5); rtt-base < delay-2*time.Millisecond || rtt-base > delay+40*time.Millisecond {
+			t.Errorf("round trip on the open IPv6 connection %v (%v before); want %v more", rtt, base, delay)
+		}
+		if rtt := pings(t, dial(t, target.ns, "tcp4", v4), 5); rtt > delay/2 {
+			t.Errorf("IPv4 round trip %v; want it untouched", rtt)
+		}
+		revert(t, a)
+		noTables(t, target.ns)
+	})
+	t.Run("reject", func(t *testing.T) {
+		a := apply(t, target.ns, &network.Reject{Filter: network.Filter{Host: dep.ip6, Port: 9000}})
+		if _, err := lab.Dial(target.ns, "tcp6", v6, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial = %v; want connection refused", err)
+		}
+		if _, err := lab.Ping(open, 1, 2*time.Second); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("ping on the open connection = %v; want a reset", err)
+		}
+		revert(t, a)
+		noTables(t, target.ns)
+		pings(t, dial(t, target.ns, "tcp6", v6), 1)
+	})
+	t.Run("intercept", func(t *testing.T) {
+		a := apply(t, target.ns, &network.Intercept{Filter: network.Filter{Host: dep.ip6, Port: 9000}})
+		if _, err := a.Interception().Add(t.Context(), proxy.Fault{Params: &proxy.Latency{Delay: 30 * time.Millisecond}}); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, target.ns, "tcp6", v6)
+		if rtt := pings(t, c, 3); rtt < 30*time.Millisecond {
+			t.Errorf("round trip through the intercept %v; want the fault's 30ms", rtt)
+		}
+		if c.RemoteAddr().String() != v6 {
+			t.Errorf("the client is connected to %s; want %s", c.RemoteAddr(), v6)
+		}
+		revert(t, a)
+		noTables(t, target.ns)
+	})
+	t.Run("partition by name", func(t *testing.T) {
+		env := inject.NewEnv(1, nil)
+		defer env.Close()
+		env.RunID = "named6"
+		ctx := t.Context()
+		tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
+		f := newFault(t, "docker", "partition")
+		if err := json.Unmarshal([]byte(`{"peers": ["`+d.Name("dep")+`"], "port": 9000, "protocol": "tcp"}`), f); err != nil {
+			t.Fatal(err)
+		}
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Notes) != 1 || !strings.Contains(u.Notes[0], dep.ip) || !strings.Contains(u.Notes[0], dep.ip6) {
+			t.Errorf("notes %q; want both of the container's addresses", u.Notes)
+		}
+		if _, err := f.Inject(ctx, env, tg, u); err != nil {
+			t.Fatal(err)
+		}
+		if tables, _ := network.Tables(target.ns, "named6"); len(tables) != 3 {
+			t.Errorf("tables %v; want ip, ip6 and netdev", tables)
+		}
+		for _, c := range []struct{ netw, addr string }{{"tcp6", v6}, {"tcp4", v4}} {
+			if conn, err := lab.Dial(target.ns, c.netw, c.addr, 300*time.Millisecond); !isTimeout(err) {
+				if conn != nil {
+					conn.Close()
+				}
+				t.Errorf("dial %s = %v; want a timeout", c.addr, err)
+			}
+		}
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatal(err)
+		}
+		noTables(t, target.ns)
+		pings(t, dial(t, target.ns, "tcp6", v6), 1)
 	})
 }

@@ -71,9 +71,9 @@ func (f *Loss) build(b *build) error {
 // filters: to one port of the peers, one protocol, a share of the
 // packets.
 type Partition struct {
-	// Peers are IPv4 addresses or networks, or names of containers, each
+	// Peers are IPv4 or IPv6 addresses or networks, or names of containers, each
 	// of which stands for its addresses on all its networks (see Names).
-	Peers     []string            `yaml:"peers" json:"peers" doc:"the IPv4 addresses or networks the target is cut off from, or containers' names, each standing for its addresses on its networks"`
+	Peers     []string            `yaml:"peers" json:"peers" doc:"the IPv4 or IPv6 addresses or networks the target is cut off from, or containers' names, each standing for its addresses on its networks"`
 	Port      int                 `yaml:"port" json:"port,omitempty" doc:"the peers' port, 1 to 65535 (default: any)"`
 	Protocol  string              `yaml:"protocol" json:"protocol,omitempty" doc:"tcp or udp (default: any; tcp and udp with a port)"`
 	Direction Direction           `yaml:"direction" json:"direction,omitempty" doc:"both (default), egress (only what the target sends to the peers) or ingress (only what it receives from them)"`
@@ -133,15 +133,15 @@ func (f *Partition) build(b *build) error {
 // before conntrack, so that dropped packets leave no state.
 func (b *build) drops(s selector) {
 	if s.dir.egress() {
-		for _, m := range s.matches(netdevIPv4(), Egress) {
-			b.tables.egress = append(b.tables.egress, drop(s.sample(m.rule)))
+		for _, m := range s.netdevMatches(Egress) {
+			b.tables.addEgress(m, drop(s.sample(m.rule)))
 		}
 		b.tables.loopback = b.tables.loopback || s.loopback()
 	}
 	if s.dir.ingress() {
-		c := b.tables.chain("ingress", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter)
+		h := hook{"ingress", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter}
 		for _, m := range s.matches(s.notLoopback(rule{}, expr.MetaKeyIIF, "iif"), Ingress) {
-			c.rules = append(c.rules, drop(s.sample(m.rule)))
+			b.tables.addFor(m, h, drop(s.sample(m.rule)))
 		}
 	}
 }

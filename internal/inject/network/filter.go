@@ -28,17 +28,18 @@ func (d Direction) ingress() bool { return d == Ingress || d == Both }
 
 // Filter selects the packets a fault acts on: those between the target
 // and Host, to or from Port on Host, of Protocol, in Direction; and of
-// those, Percent at random. Its zero value selects every IPv4 packet in
-// the fault's default direction, loopback traffic excepted.
+// those, Percent at random. Its zero value selects every IPv4 and IPv6
+// packet in the fault's default direction, loopback traffic excepted.
 //
 // Host and Port are always the other end (the dependency): on egress they
 // are the destination of the packets, on ingress their source.
 type Filter struct {
-	// Host is an IPv4 address or network (10.0.0.7, 10.0.0.0/24), or the
-	// name of a container, which stands for its addresses on all its
-	// networks (see Names); empty means any. Traffic on the loopback
-	// device is only selected when Host is a loopback address.
-	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 address or network, such as 10.0.0.7 or 10.0.0.0/24, or a container's name, which stands for its addresses on its networks (default: any; loopback traffic only when this is a loopback address)"`
+	// Host is an IPv4 or IPv6 address or network (10.0.0.7, 10.0.0.0/24,
+	// fd00::7, fd00::/64), or the name of a container, which stands for
+	// its addresses on all its networks (see Names); empty means any.
+	// Traffic on the loopback device is only selected when Host is a
+	// loopback address.
+	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 or IPv6 address or network, such as 10.0.0.7, 10.0.0.0/24 or fd00::/64, or a container's name, which stands for its addresses on its networks (default: any; loopback traffic only when this is a loopback address)"`
 	// Port is the port on Host, 1 to 65535; 0 means any.
 	Port int `yaml:"port" json:"port,omitempty" doc:"the other end's port, 1 to 65535 (default: any)"`
 	// Protocol is tcp or udp; empty means any (tcp and udp when a port is
@@ -136,7 +137,7 @@ func (f *Filter) compile(def Direction) (selector, error) {
 // IsName reports whether the host or peer h names a container rather than
 // giving an address: it has a letter, and the characters Docker allows in
 // a container's name ([a-zA-Z0-9][a-zA-Z0-9_.-]*). Anything else must be
-// an IPv4 address or network.
+// an IPv4 or IPv6 address or network (an IPv6 one has a colon).
 func IsName(h string) bool {
 	if h == "" || !isAlnum(rune(h[0])) {
 		return false
@@ -158,24 +159,33 @@ func isAlnum(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
-// parseHost reads an IPv4 address or network.
+// parseHost reads an IPv4 or IPv6 address or network. An IPv4 address
+// written in IPv6 (::ffff:10.0.0.7) is the IPv4 address: that is how
+// its packets look on the wire.
 func parseHost(h string) (netip.Prefix, error) {
 	var p netip.Prefix
 	if strings.Contains(h, "/") {
 		var err error
 		p, err = netip.ParsePrefix(h)
 		if err != nil {
-			return p, fmt.Errorf("host %q is not an IPv4 address or network such as 10.0.0.0/24", h)
+			return p, fmt.Errorf("host %q is not an IPv4 or IPv6 network such as 10.0.0.0/24 or fd00::/64", h)
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return p, fmt.Errorf("host %q: a network of IPv4 addresses written in IPv6 needs /96 or more", h)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 	} else {
 		a, err := netip.ParseAddr(h)
 		if err != nil {
-			return p, fmt.Errorf("host %q is not an IPv4 address or network: give the dependency's address (10.0.0.7), network (10.0.0.0/24) or container name", h)
+			return p, fmt.Errorf("host %q is not an IPv4 or IPv6 address: give the dependency's address (10.0.0.7, fd00::7), network (10.0.0.0/24) or container name", h)
 		}
+		if a.Zone() != "" {
+			return p, fmt.Errorf("host %q: leave the zone out: the fault takes the address on every device", h)
+		}
+		a = a.Unmap()
 		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if !p.Addr().Is4() {
-		return p, fmt.Errorf("host %q: IPv6 is not supported yet, only IPv4", h)
 	}
 	return p.Masked(), nil
 }

@@ -223,7 +223,7 @@ func (u *udpCounter) settle(quiet time.Duration) {
 // every gap, and returns how many sends failed.
 func sendUDP(t testing.TB, ns network.Namespace, addr string, n, size int, gap time.Duration) int {
 	t.Helper()
-	c := dial(t, ns, "udp4", addr)
+	c := dial(t, ns, "udp", addr)
 	buf := make([]byte, max(size, 4))
 	for i := range buf[4:] {
 		buf[4+i] = byte(i)

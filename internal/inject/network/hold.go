@@ -43,17 +43,18 @@ type holdConfig struct {
 // which adds the same time to a round trip.
 func (b *build) holdPackets(s selector, cfg holdConfig) {
 	b.hold = &cfg
-	add := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority, dir Direction, base rule) {
-		c := b.tables.chain(name, hook, prio, nftables.ChainTypeFilter)
+	add := func(h hook, dir Direction, base rule) {
 		for _, m := range s.matches(base, dir) {
-			c.rules = append(c.rules, queueTo(s.sample(m.rule), b.queue))
+			b.tables.addFor(m, h, queueTo(s.sample(m.rule), b.queue))
 		}
 	}
 	if s.dir.ingress() {
-		add("hold_in", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, Ingress, s.notLoopback(rule{}, expr.MetaKeyIIF, "iif"))
+		add(hook{holdChains[0], nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter},
+			Ingress, s.notLoopback(rule{}, expr.MetaKeyIIF, "iif"))
 	}
 	if s.dir.egress() {
-		add("hold_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, Egress, s.notLoopback(rule{}, expr.MetaKeyOIF, "oif"))
+		add(hook{holdChains[1], nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter},
+			Egress, s.notLoopback(rule{}, expr.MetaKeyOIF, "oif"))
 	}
 }
 
@@ -561,16 +562,18 @@ func sleepUntil(d time.Duration) {
 // unbound and ErrGone returned.
 func (h *holder) stop(ctx context.Context, rec Record) error {
 	err := rec.Namespace.nft(func(c *nftables.Conn) error {
-		tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: rec.Table}
-		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
-		if err != nil {
-			return fmt.Errorf("list chains: %w", err)
-		}
 		n := 0
-		for _, ch := range chains {
-			if ch.Table.Name == rec.Table && (ch.Name == holdChains[0] || ch.Name == holdChains[1]) {
-				c.FlushChain(&nftables.Chain{Name: ch.Name, Table: tb})
-				n++
+		for _, fam := range families {
+			chains, err := c.ListChainsOfTableFamily(fam.table())
+			if err != nil {
+				return fmt.Errorf("list chains: %w", err)
+			}
+			tb := &nftables.Table{Family: fam.table(), Name: rec.Table}
+			for _, ch := range chains {
+				if ch.Table.Name == rec.Table && slices.Contains(holdChains, ch.Name) {
+					c.FlushChain(&nftables.Chain{Name: ch.Name, Table: tb})
+					n++
+				}
 			}
 		}
 		if n == 0 {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/google/nftables"
+	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -96,22 +98,28 @@ func (f *Intercept) build(b *build) error {
 		return err
 	}
 	b.intercept = f
-	b.tables.chain(keepChain, nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter).rules =
-		[]rule{counted(ctEstablished(rule{}))}
-	c := b.tables.chain(redirectChain, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT)
-	c.rules = redirectRules(s, b.port)
+	for _, fam := range s.families() {
+		b.tables.add(fam, keepHook, counted(ctEstablished(rule{})))
+	}
+	redirectRules(s, b.port, func(fam family, r rule) { b.tables.add(fam, redirectHook, r) })
 	return nil
 }
 
-// redirectRules are the rules of the redirect chain: the proxy's own
-// connections pass, and the first packet (SYN) of others to the
-// dependency goes to the proxy's port.
-func redirectRules(s selector, port uint16) []rule {
-	rules := []rule{ret(markIs(rule{}, Mark))}
-	for _, m := range s.matches(rule{}, Egress) {
-		rules = append(rules, redirectTo(synOnly(m.rule), port))
+var (
+	keepHook     = hook{keepChain, nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter}
+	redirectHook = hook{redirectChain, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT}
+)
+
+// redirectRules gives add the rules of the redirect chain of each family:
+// the proxy's own connections pass, and the first packet (SYN) of others
+// to the dependency goes to the proxy's port (on 127.0.0.1 or ::1).
+func redirectRules(s selector, port uint16, add func(family, rule)) {
+	for _, fam := range s.families() {
+		add(fam, ret(markIs(rule{}, Mark)))
 	}
-	return rules
+	for _, m := range s.matches(rule{}, Egress) {
+		add(m.fam, redirectTo(synOnly(m.rule), port))
+	}
 }
 
 // Interception is an intercept in place: a proxy that listens in the
@@ -237,16 +245,123 @@ func (ic *Interception) startProxy(ctx context.Context) error {
 }
 
 // listen opens the proxy's listener on the target's loopback, where the
-// redirect sends connections.
+// redirect sends connections: on 127.0.0.1, and on ::1 with the same port
+// when the intercept takes IPv6 connections too (a namespace without
+// IPv6 has no ::1, and no IPv6 connection to redirect).
 func (ic *Interception) listen(ctx context.Context, addr string) (net.Listener, error) {
 	var ln net.Listener
-	err := ic.rec.Namespace.Do(func() (err error) {
+	err := ic.rec.Namespace.Do(func() error {
 		var lc net.ListenConfig
-		ln, err = lc.Listen(ctx, "tcp4", addr)
+		if !slices.Contains(ic.sel.families(), v6) {
+			var err error
+			ln, err = lc.Listen(ctx, "tcp4", addr)
+			return err
+		}
+		// With port 0, the port 127.0.0.1 got may be taken on ::1: try
+		// another.
+		var err error
+		for try := 0; try < 20; try++ {
+			var l4, l6 net.Listener
+			if l4, err = lc.Listen(ctx, "tcp4", addr); err != nil {
+				return err
+			}
+			_, port, _ := net.SplitHostPort(l4.Addr().String())
+			l6, err = lc.Listen(ctx, "tcp6", net.JoinHostPort("::1", port))
+			switch {
+			case err == nil:
+				ln = newPairListener(l4, l6)
+				return nil
+			case errors.Is(err, unix.EADDRNOTAVAIL):
+				ln = l4
+				return nil
+			}
+			l4.Close()
+			if !strings.HasSuffix(addr, ":0") || !errors.Is(err, unix.EADDRINUSE) {
+				return err
+			}
+		}
 		return err
 	})
 	return ln, err
 }
+
+// pairListener accepts the connections of two listeners (the proxy's on
+// 127.0.0.1 and on ::1) as one; its address is the first one's.
+type pairListener struct {
+	lns   [2]net.Listener
+	conns chan net.Conn
+	errc  chan error
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+func newPairListener(a, b net.Listener) *pairListener {
+	p := &pairListener{lns: [2]net.Listener{a, b}, conns: make(chan net.Conn), errc: make(chan error), done: make(chan struct{})}
+	for _, ln := range p.lns {
+		p.wg.Add(1)
+		go p.accept(ln)
+	}
+	return p
+}
+
+// accept hands ln's connections and errors to Accept, until the pair
+// closes or ln does.
+func (p *pairListener) accept(ln net.Listener) {
+	defer p.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case p.errc <- err:
+			case <-p.done:
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		select {
+		case p.conns <- c:
+		case <-p.done:
+			c.Close()
+			return
+		}
+	}
+}
+
+// Accept returns the next connection of either listener, or an error one
+// of them met (out of file descriptors and the like: the proxy backs off
+// and accepts again).
+func (p *pairListener) Accept() (net.Conn, error) {
+	select {
+	case <-p.done:
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case err := <-p.errc:
+		return nil, err
+	case <-p.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close closes both listeners and waits for their accept loops.
+func (p *pairListener) Close() error {
+	var err error
+	p.once.Do(func() {
+		close(p.done)
+		err = errors.Join(p.lns[0].Close(), p.lns[1].Close())
+		p.wg.Wait()
+	})
+	return err
+}
+
+func (p *pairListener) Addr() net.Addr { return p.lns[0].Addr() }
 
 // dial connects to where client meant to go, from the target's namespace,
 // with a socket marked so that the redirect lets it pass.
@@ -266,7 +381,7 @@ func (ic *Interception) dial(ctx context.Context, client *net.TCPConn) (*net.TCP
 			}
 			return serr
 		}}
-		c, err = d.DialContext(ctx, "tcp4", dst.String())
+		c, err = d.DialContext(ctx, "tcp", dst.String())
 		return err
 	})
 	if err != nil {
@@ -281,18 +396,27 @@ func (ic *Interception) dial(ctx context.Context, client *net.TCPConn) (*net.TCP
 }
 
 // originalDst is the address a redirected connection was opened to
-// (SO_ORIGINAL_DST, from conntrack's NAT).
+// (SO_ORIGINAL_DST, or IP6T_SO_ORIGINAL_DST of the same number for IPv6,
+// from conntrack's NAT).
 func originalDst(c *net.TCPConn) (netip.AddrPort, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	var sa unix.RawSockaddrInet4
+	six := false
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.IP.To4() == nil {
+		six = true
+	}
+	var sa4 unix.RawSockaddrInet4
+	var sa6 unix.RawSockaddrInet6
+	level, ptr, size := unix.SOL_IP, unsafe.Pointer(&sa4), uint32(unsafe.Sizeof(sa4))
+	if six {
+		level, ptr, size = unix.SOL_IPV6, unsafe.Pointer(&sa6), uint32(unsafe.Sizeof(sa6))
+	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		size := uint32(unsafe.Sizeof(sa))
-		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_IP, unix.SO_ORIGINAL_DST,
-			uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&size)), 0)
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, uintptr(level), unix.SO_ORIGINAL_DST,
+			uintptr(ptr), uintptr(unsafe.Pointer(&size)), 0)
 		if e != 0 {
 			serr = e
 		}
@@ -303,9 +427,14 @@ func originalDst(c *net.TCPConn) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("original destination of %s: %w", c.RemoteAddr(), err)
 	}
-	port := uint16(sa.Port>>8) | uint16(sa.Port&0xff)<<8 // network order in the struct
-	return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port), nil
+	if six {
+		return netip.AddrPortFrom(netip.AddrFrom16(sa6.Addr), ntohs(sa6.Port)), nil
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), ntohs(sa4.Port)), nil
 }
+
+// ntohs reads a port kept in network order in a struct of host order.
+func ntohs(p uint16) uint16 { return p>>8 | p&0xff<<8 }
 
 func (ic *Interception) port() uint16 {
 	ap, err := netip.ParseAddrPort(ic.px.Addr())
@@ -322,17 +451,16 @@ func (ic *Interception) attach() error {
 	port := ic.port()
 	err := ic.rec.Namespace.nft(func(c *nftables.Conn) error {
 		if ic.installed {
-			tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: ic.rec.Table}
-			ch := &nftables.Chain{Name: redirectChain, Table: tb}
-			for _, r := range redirectRules(ic.sel, port) {
-				c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: r.exprs})
-			}
+			redirectRules(ic.sel, port, func(fam family, r rule) {
+				tb := &nftables.Table{Family: fam.table(), Name: ic.rec.Table}
+				c.AddRule(&nftables.Rule{Table: tb, Chain: &nftables.Chain{Name: redirectChain, Table: tb}, Exprs: r.exprs})
+			})
 		} else {
 			b := &build{table: ic.rec.Table, port: port}
 			if err := ic.set.build(b); err != nil {
 				return err
 			}
-			b.tables.add(c, ic.rec.Table, nil)
+			b.tables.queue(c, ic.rec.Table, nil)
 		}
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("install the redirect of %s: %w", ic.rec.Table, err)
@@ -368,8 +496,9 @@ func (ic *Interception) detach() error {
 		return nil
 	}
 	err := ic.rec.Namespace.nft(func(c *nftables.Conn) error {
-		tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: ic.rec.Table}
-		c.FlushChain(&nftables.Chain{Name: redirectChain, Table: tb})
+		for _, fam := range ic.sel.families() {
+			c.FlushChain(&nftables.Chain{Name: redirectChain, Table: &nftables.Table{Family: fam.table(), Name: ic.rec.Table}})
+		}
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("take the redirect of %s out: %w", ic.rec.Table, err)
 		}
@@ -463,11 +592,15 @@ func (ic *Interception) cut() (int, error) {
 	if ic.px != nil {
 		proxyPort = ic.port()
 	}
-	n := 0
+	var victims []*netlink.Socket
 	err := ic.rec.Namespace.netlink(func(h *netlink.Handle) error {
-		socks, err := h.SocketDiagTCP(unix.AF_INET)
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return fmt.Errorf("list connections: %w", err)
+		var socks []*netlink.Socket
+		for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			ss, err := h.SocketDiagTCP(af)
+			if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+				return fmt.Errorf("list connections: %w", err)
+			}
+			socks = append(socks, ss...)
 		}
 		// The application's side of a proxied connection is the peer of
 		// a connection the proxy accepted; the proxy's own connections to
@@ -495,32 +628,81 @@ func (ic *Interception) cut() (int, error) {
 				!ic.sel.hits(s.ID.Destination, s.ID.DestinationPort) {
 				continue
 			}
-			local := &net.TCPAddr{IP: s.ID.Source, Port: int(s.ID.SourcePort)}
-			remote := &net.TCPAddr{IP: s.ID.Destination, Port: int(s.ID.DestinationPort)}
-			if err := h.SocketDestroy(local, remote); err != nil && !errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("cut %s -> %s: %w", local, remote, err)
-			}
-			n++
+			victims = append(victims, s)
 		}
 		return nil
 	}, unix.NETLINK_INET_DIAG)
-	return n, err
+	if err != nil || len(victims) == 0 {
+		return 0, err
+	}
+	return ic.rec.Namespace.destroyTCP(victims)
 }
+
+// destroyTCP ends the TCP connections socks in the namespace (SOCK_DESTROY
+// of sock_diag): their applications see ECONNABORTED. It returns how many
+// it ended; one that ended meanwhile counts. vishvananda/netlink's
+// SocketDestroy takes IPv4 only, so the request is written here: a
+// struct inet_diag_req_v2 of the socket's family (an IPv6 socket may be
+// connected to an IPv4-mapped address), with its ports and addresses.
+func (n Namespace) destroyTCP(socks []*netlink.Socket) (int, error) {
+	f, err := n.open()
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	c, err := mdnetlink.Dial(unix.NETLINK_INET_DIAG, &mdnetlink.Config{NetNS: int(f.Fd())})
+	if err != nil {
+		return 0, fmt.Errorf("sock_diag in %s: %w", n, err)
+	}
+	defer c.Close()
+	done := 0
+	for _, s := range socks {
+		req := make([]byte, 56)
+		req[0], req[1] = s.Family, unix.IPPROTO_TCP
+		binary.NativeEndian.PutUint32(req[4:], ^uint32(0)) // every state
+		binary.BigEndian.PutUint16(req[8:], s.ID.SourcePort)
+		binary.BigEndian.PutUint16(req[10:], s.ID.DestinationPort)
+		src, dst := s.ID.Source.To16(), s.ID.Destination.To16()
+		if s.Family == unix.AF_INET {
+			src, dst = s.ID.Source.To4(), s.ID.Destination.To4()
+		}
+		copy(req[12:28], src)
+		copy(req[28:44], dst)
+		binary.NativeEndian.PutUint32(req[44:], s.ID.Interface)
+		binary.NativeEndian.PutUint32(req[48:], ^uint32(0)) // no cookie
+		binary.NativeEndian.PutUint32(req[52:], ^uint32(0))
+		_, err := c.Execute(mdnetlink.Message{
+			Header: mdnetlink.Header{Type: sockDestroy, Flags: mdnetlink.Request | mdnetlink.Acknowledge},
+			Data:   req,
+		})
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return done, fmt.Errorf("cut %s -> %s: %w",
+				net.JoinHostPort(s.ID.Source.String(), fmt.Sprint(s.ID.SourcePort)),
+				net.JoinHostPort(s.ID.Destination.String(), fmt.Sprint(s.ID.DestinationPort)), err)
+		}
+		done++
+	}
+	return done, nil
+}
+
+// sockDestroy is SOCK_DESTROY, sock_diag's message that ends a socket.
+const sockDestroy = 21
 
 // tcpEstablished is TCP_ESTABLISHED in sock_diag's states.
 const tcpEstablished = 1
 
 func addrPort(ip net.IP, port uint16) netip.AddrPort {
-	a, _ := netip.AddrFromSlice(ip.To4())
-	return netip.AddrPortFrom(a, port)
+	a, _ := netip.AddrFromSlice(ip)
+	return netip.AddrPortFrom(a.Unmap(), port)
 }
 
 // hits reports whether a connection to ip:port is one s selects.
 func (s selector) hits(ip net.IP, port uint16) bool {
-	a, ok := netip.AddrFromSlice(ip.To4())
+	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
 		return false
 	}
+	a = a.Unmap()
 	return (len(s.prefixes) == 0 || slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Contains(a) })) &&
 		(s.port == 0 || s.port == port)
 }

@@ -260,7 +260,7 @@ func measure(s *lab.Server, d time.Duration) float64 {
 // sendBulk writes to addr from ns as fast as it can until the test ends.
 func sendBulk(t testing.TB, ns network.Namespace, addr string) {
 	t.Helper()
-	c := dial(t, ns, "tcp4", addr)
+	c := dial(t, ns, "tcp", addr)
 	go func() { _, _ = io.Copy(c, zeros{}) }()
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // Names are the addresses of the containers a fault's settings name, as
-// host or among the peers of a partition: each container's IPv4
+// host or among the peers of a partition: each container's IPv4 and IPv6
 // addresses on all its networks. A run resolves them through the Docker
 // engine before it plans the fault; the record keeps them, so that the
 // fault applies to the addresses the plan showed.

@@ -46,7 +46,7 @@ func TestProcessNamespace(t *testing.T) {
 	if _, err := network.Apply(context.Background(), rec, &network.Blackhole{}); err != nil {
 		t.Fatal(err)
 	}
-	waitTables(t, l.A, 2)
+	waitTables(t, l.A, 3) // ip, ip6 and netdev
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if err := network.Revert(context.Background(), rec); err != nil {

@@ -32,9 +32,12 @@
 // (PlanNamed), and the record keeps them (Names), so that the fault acts
 // on the addresses the plan showed, however the container fares later.
 //
-// Rules act on IPv4. Egress drops sit on each device's egress hook, which
-// drops without the EPERM that a drop on the output hook returns to the
-// sending application; a device added after the fault is not covered.
+// Rules act on IPv4 and IPv6: those for each family go into a table of
+// the ip or the ip6 family named for the fault, for the families of its
+// host (both when it takes any host). Egress drops sit on each device's
+// egress hook, which drops without the EPERM that a drop on the output
+// hook returns to the sending application; a device added after the
+// fault is not covered.
 package network
 
 import (
@@ -484,7 +487,7 @@ func installTables(ns Namespace, name string, t *tables) error {
 		}
 	}
 	return ns.nft(func(c *nftables.Conn) error {
-		t.add(c, name, devices)
+		t.queue(c, name, devices)
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("install table %s: %w", name, err)
 		}

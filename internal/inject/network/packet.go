@@ -162,80 +162,107 @@ func (f *Duplicate) build(b *build) error {
 		return err
 	}
 	if s.dir.egress() {
-		c := b.tables.chain("dup_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter)
+		h := hook{"dup_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter}
 		for _, m := range s.matches(s.notLoopback(rule{}, expr.MetaKeyOIF, "oif"), Egress) {
-			c.rules = append(c.rules, dupToNexthop(s.sample(m.rule)))
+			b.tables.addFor(m, h, dupToNexthop(s.sample(m.rule), m.fam))
 		}
 	}
 	if s.dir.ingress() {
 		// The copy comes back through prerouting on lo: never on lo, or
 		// the copies would be copied again.
-		c := b.tables.chain("dup_in", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter)
+		h := hook{"dup_in", nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, nftables.ChainTypeFilter}
 		base := rule{}.and(`iif != "lo"`, &expr.Meta{Key: expr.MetaKeyIIF, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(1)})
 		for _, m := range s.matches(base, Ingress) {
-			c.rules = append(c.rules, dupToLocal(s.sample(m.rule)))
+			b.tables.addFor(m, h, dupToLocal(s.sample(m.rule), m.fam))
 		}
 	}
 	return nil
 }
 
-// corrupt returns a copy of the IPv4 packet pkt with one random bit of its
-// TCP or UDP payload flipped, and its checksum made right again when
-// fix is set; nil when it has no payload to damage or was not copied
-// whole.
+// corrupt returns a copy of the IPv4 or IPv6 packet pkt with one random
+// bit of its TCP or UDP payload flipped, and its checksum made right again
+// when fix is set; nil when it has no payload to damage, was not copied
+// whole, or (IPv6) has extension headers before its TCP or UDP header.
 func corrupt(pkt []byte, intN func(int) int, fix bool) []byte {
-	if len(pkt) < 20 || pkt[0]>>4 != 4 {
-		return nil
-	}
-	ihl := int(pkt[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(pkt[2:4]))
-	if ihl < 20 || total > len(pkt) || total < ihl {
+	ip, ok := parseIP(pkt)
+	if !ok {
 		return nil
 	}
 	var hdr int
-	switch pkt[9] {
+	switch ip.proto {
 	case unix.IPPROTO_UDP:
 		hdr = 8
 	case unix.IPPROTO_TCP:
-		if total < ihl+20 {
+		if ip.total < ip.hlen+20 {
 			return nil
 		}
-		hdr = int(pkt[ihl+12]>>4) * 4
+		hdr = int(pkt[ip.hlen+12]>>4) * 4
 	default:
 		return nil
 	}
-	start := ihl + hdr
-	if start >= total {
+	start := ip.hlen + hdr
+	if start >= ip.total {
 		return nil
 	}
-	out := append([]byte(nil), pkt[:total]...)
-	out[start+intN(total-start)] ^= 1 << intN(8)
+	out := append([]byte(nil), pkt[:ip.total]...)
+	out[start+intN(ip.total-start)] ^= 1 << intN(8)
 	if fix {
 		setL4Checksum(out)
 	}
 	return out
 }
 
-// setL4Checksum computes the TCP or UDP checksum of an IPv4 packet in
-// full (RFC 768, RFC 793: over the pseudo-header and the segment).
+// ipHeader is what corrupt needs of an IP header.
+type ipHeader struct {
+	hlen, total int   // header and packet length
+	proto       uint8 // what follows the header
+	addrs       []byte
+}
+
+// parseIP reads the header of an IPv4 or IPv6 packet that pkt holds
+// whole.
+func parseIP(pkt []byte) (ipHeader, bool) {
+	var h ipHeader
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4:
+		h.hlen = int(pkt[0]&0x0f) * 4
+		h.total = int(binary.BigEndian.Uint16(pkt[2:4]))
+		h.proto = pkt[9]
+		h.addrs = pkt[12:20]
+		if h.hlen < 20 {
+			return h, false
+		}
+	case len(pkt) >= 40 && pkt[0]>>4 == 6:
+		h.hlen = 40
+		h.total = 40 + int(binary.BigEndian.Uint16(pkt[4:6]))
+		h.proto = pkt[6]
+		h.addrs = pkt[8:40]
+	default:
+		return h, false
+	}
+	return h, h.total <= len(pkt) && h.total >= h.hlen
+}
+
+// setL4Checksum computes the TCP or UDP checksum of an IPv4 or IPv6
+// packet in full (RFC 768, RFC 793, RFC 8200: over the pseudo-header and
+// the segment).
 func setL4Checksum(pkt []byte) {
-	ihl := int(pkt[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(pkt[2:4]))
-	seg := pkt[ihl:total]
+	ip, _ := parseIP(pkt)
+	seg := pkt[ip.hlen:ip.total]
 	off := 16
-	if pkt[9] == unix.IPPROTO_UDP {
+	if ip.proto == unix.IPPROTO_UDP {
 		off = 6
 	}
 	seg[off], seg[off+1] = 0, 0
-	sum := uint32(pkt[9]) + uint32(len(seg))
-	sum = add16(sum, pkt[12:20])
+	sum := uint32(ip.proto) + uint32(len(seg))
+	sum = add16(sum, ip.addrs)
 	sum = add16(sum, seg)
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
 	cs := ^uint16(sum)
-	if cs == 0 && pkt[9] == unix.IPPROTO_UDP {
+	if cs == 0 && ip.proto == unix.IPPROTO_UDP {
 		cs = 0xffff // 0 means "no checksum" in UDP
 	}
 	binary.BigEndian.PutUint16(seg[off:], cs)

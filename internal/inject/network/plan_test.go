@@ -30,10 +30,14 @@ func TestValidate(t *testing.T) {
 		{"host and port", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.7", Port: 80, Protocol: "tcp"}}, ""},
 		{"network", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.0/8"}}, ""},
 		{"container for host", &network.Blackhole{Filter: network.Filter{Host: "payment"}}, ""},
-		{"neither name nor address", &network.Blackhole{Filter: network.Filter{Host: "pay ment"}}, `host "pay ment" is not an IPv4 address or network`},
-		{"bad address", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.300"}}, `host "10.0.0.300" is not an IPv4 address or network`},
-		{"IPv6", &network.Blackhole{Filter: network.Filter{Host: "fd00::1"}}, "IPv6 is not supported yet"},
-		{"bad network", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.0/33"}}, `host "10.0.0.0/33" is not an IPv4 address or network`},
+		{"neither name nor address", &network.Blackhole{Filter: network.Filter{Host: "pay ment"}}, `host "pay ment" is not an IPv4 or IPv6 address`},
+		{"bad address", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.300"}}, `host "10.0.0.300" is not an IPv4 or IPv6 address`},
+		{"IPv6", &network.Blackhole{Filter: network.Filter{Host: "fd00::1"}}, ""},
+		{"IPv6 network", &network.Blackhole{Filter: network.Filter{Host: "fd00:c4a0::/64"}}, ""},
+		{"IPv6 with a zone", &network.Blackhole{Filter: network.Filter{Host: "fe80::1%eth0"}}, "leave the zone out"},
+		{"IPv4 in IPv6, short network", &network.Blackhole{Filter: network.Filter{Host: "::ffff:10.0.0.0/80"}}, "needs /96 or more"},
+		{"bad network", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.0/33"}}, `host "10.0.0.0/33" is not an IPv4 or IPv6 network`},
+		{"bad IPv6 network", &network.Blackhole{Filter: network.Filter{Host: "fd00::/129"}}, `host "fd00::/129" is not an IPv4 or IPv6 network`},
 		{"port out of range", &network.Blackhole{Filter: network.Filter{Port: 70000}}, "port 70000 is not a port number"},
 		{"protocol", &network.Blackhole{Filter: network.Filter{Protocol: "sctp"}}, `protocol "sctp": use tcp or udp`},
 		{"direction", &network.Blackhole{Filter: network.Filter{Direction: "out"}}, `direction "out": use egress, ingress or both`},
@@ -43,6 +47,7 @@ func TestValidate(t *testing.T) {
 		{"loss", &network.Loss{Filter: network.Filter{Percent: pct(30)}}, ""},
 		{"partition without peers", &network.Partition{}, "peers is required"},
 		{"partition bad peer", &network.Partition{Peers: []string{"10.0.0.1", "10.0.0.0/40"}}, `peers[1]: host "10.0.0.0/40"`},
+		{"partition of both families", &network.Partition{Peers: []string{"10.0.0.1", "fd00::/8"}}, ""},
 		{"partition of a container", &network.Partition{Peers: []string{"10.0.0.1", "payment-1"}}, ""},
 		{"partition", &network.Partition{Peers: []string{"10.0.0.1", "10.1.0.0/16"}, Direction: network.Egress}, ""},
 		{"partition empty peer", &network.Partition{Peers: []string{"10.0.0.1", ""}}, "peers[1]: empty"},
@@ -113,6 +118,18 @@ func TestPlanRules(t *testing.T) {
 		{"loss to a port of both protocols", &network.Loss{Filter: network.Filter{Port: 53, Percent: pct(12.5)}}, []string{
 			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip meta l4proto tcp th dport 53 numgen random mod 10000 < 1250 counter drop`,
 			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip meta l4proto udp th dport 53 numgen random mod 10000 < 1250 counter drop`,
+			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip6 meta l4proto tcp th dport 53 numgen random mod 10000 < 1250 counter drop`,
+			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip6 meta l4proto udp th dport 53 numgen random mod 10000 < 1250 counter drop`,
+		}},
+		{"blackhole of IPv6 and IPv4 peers", &network.Partition{Peers: []string{"fd00:c4a0::/64", "10.0.0.7", "::ffff:10.0.0.8"}, Direction: network.Ingress}, []string{
+			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.0.0.7 counter drop`,
+			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.0.0.8 counter drop`,
+			`ip6 chaos_20250101T000000Z_ab12_3 ingress (prerouting): meta l4proto ipv6-icmp icmpv6 type 133-137 return`,
+			`ip6 chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip6 saddr fd00:c4a0::/64 counter drop`,
+		}},
+		{"loss to an IPv6 host", &network.Loss{Filter: network.Filter{Host: "fd00::7", Percent: pct(30)}}, []string{
+			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip6 meta l4proto ipv6-icmp icmpv6 type 133-137 return`,
+			`netdev chaos_20250101T000000Z_ab12_3 egress (each device): meta protocol ip6 ip6 daddr fd00::7 numgen random mod 100 < 30 counter drop`,
 		}},
 		{"partition of a port, one way, some packets", &network.Partition{Peers: []string{"10.0.0.7", "10.1.0.0/16"}, Port: 5432, Protocol: "tcp", Direction: network.Ingress, Percent: pct(25)}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 ingress (prerouting): iif != "lo" ip saddr 10.0.0.7 meta l4proto tcp th sport 5432 numgen random mod 100 < 25 counter drop`,
@@ -122,12 +139,25 @@ func TestPlanRules(t *testing.T) {
 			`ip chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" ip daddr 10.0.0.7 meta l4proto tcp counter reject with tcp reset`,
 			`ip chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" ip daddr 10.0.0.7 meta l4proto != tcp counter reject with icmp port-unreachable`,
 		}},
+		{"reject of every IPv6 host", &network.Reject{Filter: network.Filter{Host: "::/0", Port: 53, Protocol: "udp"}, With: "host-unreachable"}, []string{
+			`ip6 chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" meta l4proto udp th dport 53 counter reject with icmpv6 addr-unreachable`,
+		}},
+		{"reject everywhere", &network.Reject{Filter: network.Filter{Port: 80, Protocol: "tcp"}}, []string{
+			`ip chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" meta l4proto tcp th dport 80 counter reject with tcp reset`,
+			`ip6 chaos_20250101T000000Z_ab12_3 egress (output): oif != "lo" meta l4proto tcp th dport 80 counter reject with tcp reset`,
+		}},
 		{"latency of replies", &network.Latency{Filter: network.Filter{Host: "10.0.0.7", Port: 53, Protocol: "udp"}, Delay: time.Second}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 hold_in (prerouting): iif != "lo" ip saddr 10.0.0.7 meta l4proto udp th sport 53 counter queue num 45312 bypass`,
 		}},
 		{"duplicate loopback traffic", &network.Duplicate{Filter: network.Filter{Host: "127.0.0.1", Direction: network.Both, Percent: pct(1)}}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
 			`ip chaos_20250101T000000Z_ab12_3 dup_in (prerouting): iif != "lo" ip saddr 127.0.0.1 numgen random mod 100 < 1 counter dup to ip daddr device "lo"`,
+		}},
+		{"duplicate IPv6", &network.Duplicate{Filter: network.Filter{Host: "fd00::7", Direction: network.Both}}, []string{
+			`ip6 chaos_20250101T000000Z_ab12_3 dup_out (postrouting): meta l4proto ipv6-icmp icmpv6 type 133-137 return`,
+			`ip6 chaos_20250101T000000Z_ab12_3 dup_out (postrouting): oif != "lo" ip6 daddr fd00::7 counter dup to rt ip6 nexthop device oif`,
+			`ip6 chaos_20250101T000000Z_ab12_3 dup_in (prerouting): meta l4proto ipv6-icmp icmpv6 type 133-137 return`,
+			`ip6 chaos_20250101T000000Z_ab12_3 dup_in (prerouting): iif != "lo" ip6 saddr fd00::7 counter dup to ip6 daddr`,
 		}},
 		{"bandwidth to one host", &network.Bandwidth{Filter: network.Filter{Host: "10.0.0.7"}, Rate: 80e6}, []string{
 			`qdisc htb e42f: root on the device that routes to 10.0.0.7, class e42f:3 rate 80mbit burst 65536: the packets of priority e42f:3, the rest unshaped`,
@@ -137,6 +167,15 @@ func TestPlanRules(t *testing.T) {
 			`ip chaos_20250101T000000Z_ab12_3 keep (output): ct state established counter`,
 			`ip chaos_20250101T000000Z_ab12_3 redirect (output): meta mark 0x000c4a05 return`,
 			`ip chaos_20250101T000000Z_ab12_3 redirect (output): ip daddr 10.0.0.7 meta l4proto tcp th dport 8080 tcp flags & (syn | ack) == syn counter redirect to :<proxy port>`,
+			`(only while a proxy fault is on)`,
+		}},
+		{"intercept of a port on any host", &network.Intercept{Filter: network.Filter{Port: 5432}}, []string{
+			`ip chaos_20250101T000000Z_ab12_3 keep (output): ct state established counter`,
+			`ip chaos_20250101T000000Z_ab12_3 redirect (output): meta mark 0x000c4a05 return`,
+			`ip chaos_20250101T000000Z_ab12_3 redirect (output): meta l4proto tcp th dport 5432 tcp flags & (syn | ack) == syn counter redirect to :<proxy port>`,
+			`ip6 chaos_20250101T000000Z_ab12_3 keep (output): ct state established counter`,
+			`ip6 chaos_20250101T000000Z_ab12_3 redirect (output): meta mark 0x000c4a05 return`,
+			`ip6 chaos_20250101T000000Z_ab12_3 redirect (output): meta l4proto tcp th dport 5432 tcp flags & (syn | ack) == syn counter redirect to :<proxy port>`,
 			`(only while a proxy fault is on)`,
 		}},
 	} {

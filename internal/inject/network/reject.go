@@ -27,13 +27,6 @@ type Reject struct {
 // Kind returns "reject".
 func (*Reject) Kind() string { return "reject" }
 
-var icmpCodes = map[string]uint8{
-	"net-unreachable":  0,
-	"host-unreachable": 1,
-	"port-unreachable": 3,
-	"admin-prohibited": 13,
-}
-
 // Validate checks With against the protocol.
 func (f *Reject) Validate() error {
 	s, err := f.compile(Egress)
@@ -58,21 +51,18 @@ func (f *Reject) build(b *build) error {
 	}
 	s, _ := f.compile(Egress)
 	if s.dir.egress() {
-		f.add(b.tables.chain("egress", nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter), s, Egress)
+		f.add(b, hook{"egress", nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter}, s, Egress)
 	}
 	if s.dir.ingress() {
-		f.add(b.tables.chain("ingress", nftables.ChainHookInput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter), s, Ingress)
+		f.add(b, hook{"ingress", nftables.ChainHookInput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter}, s, Ingress)
 	}
 	return nil
 }
 
-func (f *Reject) add(c *chain, s selector, dir Direction) {
-	icmp := func(r rule) rule {
-		name := f.With
-		if name == "" || name == "reset" {
-			name = "port-unreachable"
-		}
-		return rejectICMP(r, icmpCodes[name], name)
+func (f *Reject) add(b *build, h hook, s selector, dir Direction) {
+	name := f.With
+	if name == "" || name == "reset" {
+		name = "port-unreachable"
 	}
 	key, word := expr.MetaKeyOIF, "oif"
 	if dir == Ingress {
@@ -81,18 +71,18 @@ func (f *Reject) add(c *chain, s selector, dir Direction) {
 	for _, m := range s.matches(s.notLoopback(rule{}, key, word), dir) {
 		switch {
 		case f.With != "" && f.With != "reset":
-			c.rules = append(c.rules, icmp(s.sample(m.rule)))
+			b.tables.addFor(m, h, rejectICMP(s.sample(m.rule), m.fam, name))
 		case m.proto == unix.IPPROTO_TCP:
-			c.rules = append(c.rules, rejectTCPReset(s.sample(m.rule)))
+			b.tables.addFor(m, h, rejectTCPReset(s.sample(m.rule)))
 		case m.proto == 0:
 			// Any protocol: TCP gets a reset, the rest an ICMP answer.
 			// Each packet meets one of the two rules, so that it is drawn
 			// once.
-			c.rules = append(c.rules,
+			b.tables.addFor(m, h,
 				rejectTCPReset(s.sample(l4proto(m.rule, unix.IPPROTO_TCP, expr.CmpOpEq))),
-				icmp(s.sample(l4proto(m.rule, unix.IPPROTO_TCP, expr.CmpOpNeq))))
+				rejectICMP(s.sample(l4proto(m.rule, unix.IPPROTO_TCP, expr.CmpOpNeq)), m.fam, name))
 		default:
-			c.rules = append(c.rules, icmp(s.sample(m.rule)))
+			b.tables.addFor(m, h, rejectICMP(s.sample(m.rule), m.fam, name))
 		}
 	}
 }

@@ -29,17 +29,52 @@ func (r rule) and(words string, e ...expr.Any) rule {
 
 func (r rule) String() string { return strings.Join(r.words, " ") }
 
-// chain is a base chain of the fault's table.
-type chain struct {
+// family is the address family of a table: a fault's rules for IPv4
+// go into a table of the ip family, those for IPv6 into one of the ip6
+// family, both with the fault's name.
+type family uint8
+
+const (
+	v4 family = iota
+	v6
+)
+
+var families = []family{v4, v6}
+
+func (f family) String() string {
+	if f == v6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
+func (f family) table() nftables.TableFamily {
+	if f == v6 {
+		return nftables.TableFamilyIPv6
+	}
+	return nftables.TableFamilyIPv4
+}
+
+func (f family) of(a netip.Addr) bool { return a.Is6() == (f == v6) }
+
+// hook is where a base chain of the fault's tables sits.
+type hook struct {
 	name     string
 	hook     *nftables.ChainHook
 	priority *nftables.ChainPriority
 	typ      nftables.ChainType
-	rules    []rule
+}
+
+// chain is a base chain of one of the fault's tables.
+type chain struct {
+	hook
+	fam   family
+	rules []rule
+	nd    bool // neighbour discovery passes first
 }
 
 func (c *chain) hookName() string {
-	switch *c.hook {
+	switch *c.hook.hook {
 	case *nftables.ChainHookPrerouting:
 		return "prerouting"
 	case *nftables.ChainHookInput:
@@ -49,40 +84,91 @@ func (c *chain) hookName() string {
 	case *nftables.ChainHookPostrouting:
 		return "postrouting"
 	}
-	return fmt.Sprint(*c.hook)
+	return fmt.Sprint(*c.hook.hook)
 }
 
 // tables is what a fault puts into nftables: base chains of a table of
-// the ip family, and rules for a netdev table that get one egress chain
-// per device. Both tables have the fault's name.
+// the ip family and of one of the ip6 family, and rules for a netdev
+// table that get one egress chain per device. All have the fault's name.
 type tables struct {
-	ip     []*chain
-	egress []rule
+	chains   []*chain
+	egress   []rule
+	egressND bool // neighbour discovery passes first
 	// loopback puts the egress rules on the loopback device too.
 	loopback bool
 }
 
-func (t *tables) empty() bool { return len(t.ip) == 0 && len(t.egress) == 0 }
+func (t *tables) empty() bool { return len(t.chains) == 0 && len(t.egress) == 0 }
 
-// chain returns the ip chain of that name, added with the given hook the
-// first time.
-func (t *tables) chain(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority, typ nftables.ChainType) *chain {
-	for _, c := range t.ip {
-		if c.name == name {
+// chain returns the chain h of family fam, added the first time.
+func (t *tables) chain(fam family, h hook) *chain {
+	for _, c := range t.chains {
+		if c.fam == fam && c.name == h.name {
 			return c
 		}
 	}
-	c := &chain{name: name, hook: hook, priority: prio, typ: typ}
-	t.ip = append(t.ip, c)
+	c := &chain{hook: h, fam: fam}
+	t.chains = append(t.chains, c)
 	return c
+}
+
+// addFor appends rules made from match m to the chain h of m's family.
+// When m takes any protocol in IPv6, the chain first lets neighbour
+// discovery pass (see neighbourDiscovery).
+func (t *tables) addFor(m match, h hook, rules ...rule) {
+	c := t.chain(m.fam, h)
+	if m.fam == v6 && m.proto == 0 && !c.nd {
+		c.rules = append([]rule{neighbourDiscovery(rule{})}, c.rules...)
+		c.nd = true
+	}
+	c.rules = append(c.rules, rules...)
+}
+
+// addEgress is addFor for the netdev egress rules.
+func (t *tables) addEgress(m match, r rule) {
+	if m.fam == v6 && m.proto == 0 && !t.egressND {
+		t.egress = append([]rule{neighbourDiscovery(netdevProto(v6))}, t.egress...)
+		t.egressND = true
+	}
+	t.egress = append(t.egress, r)
+}
+
+// neighbourDiscovery adds "meta l4proto ipv6-icmp icmpv6 type 133-137
+// return": router and neighbour solicitations and advertisements, and
+// redirects, pass every IPv6 fault, as ARP passes the IPv4 ones (it is
+// not IP). A blackhole of a host must not leave the target without the
+// host's link address once it is gone, nor a latency delay finding it.
+func neighbourDiscovery(r rule) rule {
+	return r.and("meta l4proto ipv6-icmp icmpv6 type 133-137 return",
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: []byte{133}, ToData: []byte{137}},
+		&expr.Verdict{Kind: expr.VerdictReturn})
+}
+
+// add appends rules to the chain h of family fam.
+func (t *tables) add(fam family, h hook, rules ...rule) {
+	c := t.chain(fam, h)
+	c.rules = append(c.rules, rules...)
+}
+
+// has reports whether the tables have a table of family fam.
+func (t *tables) has(fam family) bool {
+	return slices.ContainsFunc(t.chains, func(c *chain) bool { return c.fam == fam })
 }
 
 // describe lists the tables in nft's words, one line per rule.
 func (t *tables) describe(name string) []string {
 	var out []string
-	for _, c := range t.ip {
-		for _, r := range c.rules {
-			out = append(out, fmt.Sprintf("ip %s %s (%s): %s", name, c.name, c.hookName(), r))
+	for _, fam := range families {
+		for _, c := range t.chains {
+			if c.fam != fam {
+				continue
+			}
+			for _, r := range c.rules {
+				out = append(out, fmt.Sprintf("%s %s %s (%s): %s", fam, name, c.name, c.hookName(), r))
+			}
 		}
 	}
 	for _, r := range t.egress {
@@ -91,14 +177,20 @@ func (t *tables) describe(name string) []string {
 	return out
 }
 
-// add queues the tables for the next Flush of c, the netdev rules once per
-// device. Nothing reaches the kernel until c.Flush, which sends it all as
-// one batch: a fault goes in, or fails, at once.
-func (t *tables) add(c *nftables.Conn, name string, devices []string) {
-	if len(t.ip) > 0 {
-		tb := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: name})
-		for _, ch := range t.ip {
-			nc := c.AddChain(&nftables.Chain{Name: ch.name, Table: tb, Hooknum: ch.hook, Priority: ch.priority, Type: ch.typ})
+// queue queues the tables for the next Flush of c, the netdev rules once
+// per device. Nothing reaches the kernel until c.Flush, which sends it all
+// as one batch: a fault goes in, or fails, at once.
+func (t *tables) queue(c *nftables.Conn, name string, devices []string) {
+	for _, fam := range families {
+		if !t.has(fam) {
+			continue
+		}
+		tb := c.AddTable(&nftables.Table{Family: fam.table(), Name: name})
+		for _, ch := range t.chains {
+			if ch.fam != fam {
+				continue
+			}
+			nc := c.AddChain(&nftables.Chain{Name: ch.name, Table: tb, Hooknum: ch.hook.hook, Priority: ch.priority, Type: ch.typ})
 			for _, r := range ch.rules {
 				c.AddRule(&nftables.Rule{Table: tb, Chain: nc, Exprs: r.exprs})
 			}
@@ -117,63 +209,110 @@ func (t *tables) add(c *nftables.Conn, name string, devices []string) {
 }
 
 // Matches. A netdev chain sees every protocol, so its rules start with
-// "meta protocol ip"; a table of the ip family sees only IPv4.
+// "meta protocol ip" or "meta protocol ip6"; a table of the ip family sees
+// only IPv4, one of the ip6 family only IPv6.
 
-func netdevIPv4() rule {
-	return rule{}.and("meta protocol ip",
+func netdevProto(fam family) rule {
+	proto := uint16(unix.ETH_P_IP)
+	if fam == v6 {
+		proto = unix.ETH_P_IPV6
+	}
+	return rule{}.and("meta protocol "+fam.String(),
 		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IP)})
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(proto)})
 }
 
-// match is a rule that selects packets, and the protocol it requires
-// (0: any).
+// match is a rule that selects packets, the family of the table it goes
+// in, and the protocol it requires (0: any).
 type match struct {
 	rule
+	fam   family
 	proto uint8
 }
 
 // matches returns the rules that select s's packets in one direction
-// (egress: to Host, ingress: from Host), starting from base: one per
-// protocol when a port is given for tcp and udp alike. The percent is not
-// in them: see sample.
+// (egress: to Host, ingress: from Host), each starting from base: one per
+// protocol when a port is given for tcp and udp alike, in the family of
+// each of s's networks, or in both families when s takes any address.
+// The percent is not in them: see sample.
 func (s selector) matches(base rule, dir Direction) []match {
-	if len(s.prefixes) == 0 {
-		return s.matchesOf(base, dir)
-	}
+	return s.matchesFrom(func(family) rule { return base }, dir)
+}
+
+// netdevMatches is matches for a netdev chain, whose rules start with the
+// packet's protocol.
+func (s selector) netdevMatches(dir Direction) []match {
+	return s.matchesFrom(netdevProto, dir)
+}
+
+func (s selector) matchesFrom(base func(family) rule, dir Direction) []match {
 	var out []match
-	for _, p := range s.prefixes {
-		out = append(out, s.matchesOf(addrMatch(base, p, dir), dir)...)
+	for _, fam := range s.families() {
+		if len(s.prefixes) == 0 {
+			out = append(out, s.matchesOf(base(fam), fam, dir)...)
+			continue
+		}
+		for _, p := range s.prefixes {
+			if fam.of(p.Addr()) {
+				out = append(out, s.matchesOf(addrMatch(base(fam), p, dir), fam, dir)...)
+			}
+		}
 	}
 	return out
 }
 
-// addrMatch adds "ip daddr P" (egress) or "ip saddr P" (ingress).
+// families are the address families of s: both when it takes any
+// address, else those of its networks.
+func (s selector) families() []family {
+	if len(s.prefixes) == 0 {
+		return families
+	}
+	var out []family
+	for _, fam := range families {
+		if slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return fam.of(p.Addr()) }) {
+			out = append(out, fam)
+		}
+	}
+	return out
+}
+
+// addrMatch adds "ip daddr P" (egress) or "ip saddr P" (ingress), or
+// their ip6 forms for an IPv6 network.
 func addrMatch(r rule, p netip.Prefix, dir Direction) rule {
 	if p.Bits() == 0 {
 		return r
 	}
+	fam, size := v4, uint32(4)
 	off, word := uint32(16), "daddr"
 	if dir == Ingress {
 		off, word = 12, "saddr"
 	}
-	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}}
-	if p.Bits() < 32 {
-		mask := binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-p.Bits()))
-		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)})
+	if p.Addr().Is6() {
+		fam, size, off = v6, 16, 24
+		if dir == Ingress {
+			off = 8
+		}
 	}
-	addr := p.Addr().As4()
-	e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]})
+	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size}}
+	if p.Bits() < p.Addr().BitLen() {
+		m := make([]byte, size)
+		for i := 0; i < p.Bits(); i++ {
+			m[i/8] |= 0x80 >> (i % 8)
+		}
+		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: m, Xor: make([]byte, size)})
+	}
+	e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()})
 	text := p.String()
 	if p.IsSingleIP() {
 		text = p.Addr().String()
 	}
-	return r.and("ip "+word+" "+text, e...)
+	return r.and(fam.String()+" "+word+" "+text, e...)
 }
 
 // matchesOf adds the protocol and port matches to r.
-func (s selector) matchesOf(r rule, dir Direction) []match {
+func (s selector) matchesOf(r rule, fam family, dir Direction) []match {
 	if s.protos == nil {
-		return []match{{rule: r}}
+		return []match{{rule: r, fam: fam}}
 	}
 	var out []match
 	for _, p := range s.protos {
@@ -187,7 +326,7 @@ func (s selector) matchesOf(r rule, dir Direction) []match {
 				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
 				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(s.port)})
 		}
-		out = append(out, match{rule: pr, proto: p})
+		out = append(out, match{rule: pr, fam: fam, proto: p})
 	}
 	return out
 }
@@ -280,8 +419,29 @@ func rejectTCPReset(r rule) rule {
 	return counted(r).and("reject with tcp reset", &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 }
 
-func rejectICMP(r rule, code uint8, name string) rule {
-	return counted(r).and("reject with icmp "+name, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: code})
+// rejectICMP answers with an ICMP (ICMPv6 in an ip6 table) destination
+// unreachable of the code icmpCodes gives name.
+func rejectICMP(r rule, fam family, name string) rule {
+	codes, word := icmpCodes[name], "icmp"
+	code := codes[0]
+	if fam == v6 {
+		code, word = codes[1], "icmpv6"
+	}
+	return counted(r).and("reject with "+word+" "+icmpNames[fam][name], &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: code})
+}
+
+// icmpCodes are the ICMP and ICMPv6 codes of each answer a reject gives.
+var icmpCodes = map[string][2]uint8{
+	"net-unreachable":  {0, 0},  // ICMPv6: no route
+	"host-unreachable": {1, 3},  // ICMPv6: address unreachable
+	"port-unreachable": {3, 4},  // both
+	"admin-prohibited": {13, 1}, // ICMP: communication prohibited by filtering
+}
+
+// icmpNames are nft's words for each answer.
+var icmpNames = [2]map[string]string{
+	v4: {"net-unreachable": "net-unreachable", "host-unreachable": "host-unreachable", "port-unreachable": "port-unreachable", "admin-prohibited": "admin-prohibited"},
+	v6: {"net-unreachable": "no-route", "host-unreachable": "addr-unreachable", "port-unreachable": "port-unreachable", "admin-prohibited": "admin-prohibited"},
 }
 
 // Flags of struct xt_NFQ_info_v3.
@@ -308,20 +468,33 @@ func queueTo(r rule, num uint16) rule {
 // dupToLocal adds "dup to ip daddr device lo": a copy of a packet the
 // target receives is looped back to its own stack. The copy comes through
 // prerouting again, so ingress rules that duplicate must not match on lo.
-func dupToLocal(r rule) rule {
+// In an ip6 table it is "dup to ip6 daddr": the kernel finds no IPv6
+// route to a local address through lo (its local routes are on the
+// devices that hold the addresses), and without a device the copy is
+// delivered locally all the same.
+func dupToLocal(r rule, fam family) rule {
+	if fam == v6 {
+		return counted(r).and("dup to ip6 daddr",
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+			&expr.Dup{RegAddr: 1})
+	}
 	return counted(r).and(`dup to ip daddr device "lo"`,
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Immediate{Register: 2, Data: binaryutil.NativeEndian.PutUint32(1)},
 		&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true})
 }
 
-// dupToNexthop adds "dup to rt ip nexthop device oif": a copy of a packet
-// the target sends goes out the same way, to the next hop the routing
-// chose for it (the gateway, or the destination on the link). The kernel
-// does not duplicate the copy again.
-func dupToNexthop(r rule) rule {
-	return counted(r).and("dup to rt ip nexthop device oif",
-		&expr.Rt{Register: 1, Key: expr.RtNexthop4},
+// dupToNexthop adds "dup to rt ip nexthop device oif" (rt ip6 nexthop in
+// an ip6 table): a copy of a packet the target sends goes out the same
+// way, to the next hop the routing chose for it (the gateway, or the
+// destination on the link). The kernel does not duplicate the copy again.
+func dupToNexthop(r rule, fam family) rule {
+	key := expr.RtNexthop4
+	if fam == v6 {
+		key = expr.RtNexthop6
+	}
+	return counted(r).and(fmt.Sprintf("dup to rt %s nexthop device oif", fam),
+		&expr.Rt{Register: 1, Key: key},
 		&expr.Meta{Key: expr.MetaKeyOIF, Register: 2},
 		&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true})
 }
@@ -334,8 +507,8 @@ func setPriority(r rule, handle uint32) rule {
 		&expr.Meta{Key: expr.MetaKeyPRIORITY, SourceRegister: true, Register: 1})
 }
 
-// redirectTo adds "redirect to :PORT" (to the primary loopback address,
-// on the output hook).
+// redirectTo adds "redirect to :PORT" (to the loopback address, 127.0.0.1
+// or ::1, on the output hook).
 func redirectTo(r rule, port uint16) rule {
 	words := fmt.Sprintf("redirect to :%d", port)
 	if port == 0 {

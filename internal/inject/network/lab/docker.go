@@ -115,6 +115,23 @@ func (d *Docker) Network(suffix string, internal bool) string {
 	return d.Name(suffix)
 }
 
+// Network6 creates an internal bridge network with IPv6 as well as IPv4,
+// on a unique local /64 of its own (fd00:c4a1:XXXX::/64), and returns its
+// name.
+func (d *Docker) Network6(suffix string) string {
+	d.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	on := true
+	subnet := "fd00:c4a1:" + randomHex(2) + "::/64"
+	opts := network.CreateOptions{Driver: "bridge", Internal: true, EnableIPv6: &on, Labels: d.labels(),
+		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}}
+	if _, err := d.Client.NetworkCreate(ctx, d.Name(suffix), opts); err != nil {
+		d.tb.Fatalf("create network %s with IPv6 (%s): %v", d.Name(suffix), subnet, err)
+	}
+	return d.Name(suffix)
+}
+
 // Run starts a container on the network and returns its id.
 func (d *Docker) Run(suffix, net string) string {
 	d.tb.Helper()

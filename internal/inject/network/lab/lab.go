@@ -20,6 +20,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/gamedayhq/chaos/internal/inject/network"
 )
@@ -28,19 +29,24 @@ import (
 // feature from a skip into a failure.
 const RequireEnv = "CHAOS_REQUIRE_NETFILTER"
 
-// Lab is two namespaces joined by a veth pair: A (the target, 10.201.0.1)
-// and B (the dependency, 10.201.0.2 and 10.201.0.3).
+// Lab is two namespaces joined by a veth pair: A (the target, 10.201.0.1
+// and fd00:c4a0::1) and B (the dependency, 10.201.0.2 and 10.201.0.3,
+// fd00:c4a0::2 and fd00:c4a0::3).
 type Lab struct {
-	A, B           network.Namespace
-	PathA, PathB   string
-	DevA, DevB     string
-	IPA, IPB, IPB2 netip.Addr
-	names          []string
+	A, B              network.Namespace
+	PathA, PathB      string
+	DevA, DevB        string
+	IPA, IPB, IPB2    netip.Addr
+	IP6A, IP6B, IP6B2 netip.Addr
+	names             []string
 }
 
-// Subnet of the lab's link. The namespaces have no other route, so
+// Subnets of the lab's link. The namespaces have no other route, so
 // nothing can leave them.
-const Subnet = "10.201.0.0/24"
+const (
+	Subnet  = "10.201.0.0/24"
+	Subnet6 = "fd00:c4a0::/64"
+)
 
 // Up creates a lab with names unique to it.
 func Up() (*Lab, error) {
@@ -51,6 +57,7 @@ func Up() (*Lab, error) {
 	l := &Lab{
 		DevA: "cx" + id + "a", DevB: "cx" + id + "b",
 		IPA: netip.MustParseAddr("10.201.0.1"), IPB: netip.MustParseAddr("10.201.0.2"), IPB2: netip.MustParseAddr("10.201.0.3"),
+		IP6A: netip.MustParseAddr("fd00:c4a0::1"), IP6B: netip.MustParseAddr("fd00:c4a0::2"), IP6B2: netip.MustParseAddr("fd00:c4a0::3"),
 	}
 	var err error
 	if l.PathA, err = l.namespace("chaoslab-" + id + "-a"); err != nil {
@@ -162,7 +169,7 @@ func (l *Lab) link() error {
 		dev   string
 		addrs []netip.Addr
 		link  netlink.Link
-	}{{h: ha, dev: l.DevA, addrs: []netip.Addr{l.IPA}}, {h: hb, dev: l.DevB, addrs: []netip.Addr{l.IPB, l.IPB2}}}
+	}{{h: ha, dev: l.DevA, addrs: []netip.Addr{l.IPA, l.IP6A}}, {h: hb, dev: l.DevB, addrs: []netip.Addr{l.IPB, l.IPB2, l.IP6B, l.IP6B2}}}
 	for i := range sides {
 		s := &sides[i]
 		link, err := s.h.LinkByName(s.dev)
@@ -171,6 +178,11 @@ func (l *Lab) link() error {
 		}
 		for _, a := range s.addrs {
 			addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(24, 32)}}
+			if a.Is6() {
+				// No duplicate address detection: the address is usable
+				// at once, instead of tentative for a second or two.
+				addr = &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+			}
 			if err := s.h.AddrAdd(link, addr); err != nil {
 				return fmt.Errorf("add %s to %s: %w", a, s.dev, err)
 			}
@@ -188,7 +200,7 @@ func (l *Lab) link() error {
 		}
 	}
 	// Each side knows the other's hardware address from the start: no ARP
-	// exchange to wait for, lose or delay under a fault.
+	// or neighbour discovery to wait for, lose or delay under a fault.
 	for i, s := range sides {
 		peer := sides[1-i]
 		for _, a := range peer.addrs {

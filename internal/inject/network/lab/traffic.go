@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,11 +12,11 @@ import (
 	"github.com/gamedayhq/chaos/internal/inject/network"
 )
 
-// ListenTCP listens on addr inside ns.
+// ListenTCP listens on addr inside ns (IPv4 unless addr is IPv6).
 func ListenTCP(ns network.Namespace, addr string) (*net.TCPListener, error) {
 	var ln net.Listener
 	err := ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen("tcp"+family(addr), addr)
 		return err
 	})
 	if err != nil {
@@ -24,17 +25,26 @@ func ListenTCP(ns network.Namespace, addr string) (*net.TCPListener, error) {
 	return ln.(*net.TCPListener), nil
 }
 
-// ListenUDP opens a UDP socket on addr inside ns.
+// ListenUDP opens a UDP socket on addr inside ns (IPv4 unless addr is
+// IPv6).
 func ListenUDP(ns network.Namespace, addr string) (*net.UDPConn, error) {
 	var c net.PacketConn
 	err := ns.Do(func() (err error) {
-		c, err = net.ListenPacket("udp4", addr)
+		c, err = net.ListenPacket("udp"+family(addr), addr)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return c.(*net.UDPConn), nil
+}
+
+// family is "6" for an IPv6 address and port, else "4".
+func family(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() {
+		return "6"
+	}
+	return "4"
 }
 
 // Dial connects from inside ns.
