@@ -22,6 +22,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -194,7 +195,10 @@ func run(rounds int, secs time.Duration, pid int, only string) error {
 		name string
 		fn   func() error
 	}{
-		{"latency", b.latency}, {"jitter", b.jitter}, {"loss", b.loss}, {"queue", b.queueThroughput},
+		{"latency", func() error { return b.latency(false) }}, {"latency6", func() error { return b.latency(true) }},
+		{"jitter", b.jitter},
+		{"loss", func() error { return b.loss(false) }}, {"loss6", func() error { return b.loss(true) }},
+		{"queue", b.queueThroughput},
 		{"intercept", b.interceptThroughput}, {"keepalive", b.keepAlive}, {"cut", b.interceptKeepAlive},
 	}
 	for _, step := range steps {
@@ -298,16 +302,27 @@ func pingRTTs(c net.Conn, n int) ([]time.Duration, error) {
 	return lab.Ping(c, n, 10*time.Second)
 }
 
+// dep is the dependency's address, IPv6 or IPv4, and the words for a
+// row's name.
+func (b *bench) dep(six bool) (netip.Addr, string) {
+	if six {
+		return b.l.IP6B, " over IPv6"
+	}
+	return b.l.IPB, ""
+}
+
 // latency: a 10 ms latency at one connection, added p50 over the same
 // connection without it, in turns.
-func (b *bench) latency() error {
-	ln, err := lab.ListenTCP(b.l.B, "0.0.0.0:9000")
+func (b *bench) latency(six bool) error {
+	dep, over := b.dep(six)
+	addr := netip.AddrPortFrom(dep, 9000).String()
+	ln, err := lab.ListenTCP(b.l.B, addr)
 	if err != nil {
 		return err
 	}
 	srv := lab.Serve(ln, lab.Echo)
 	defer srv.Close()
-	c, err := lab.Dial(b.l.A, "tcp4", b.l.IPB.String()+":9000", time.Second)
+	c, err := lab.Dial(b.l.A, "tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
@@ -320,7 +335,7 @@ func (b *bench) latency() error {
 			return err
 		}
 		base = append(base, r...)
-		a, err := b.apply(b.l.A, &network.Latency{Filter: network.Filter{Host: b.l.IPB.String()}, Delay: delay})
+		a, err := b.apply(b.l.A, &network.Latency{Filter: network.Filter{Host: dep.String()}, Delay: delay})
 		if err != nil {
 			return err
 		}
@@ -334,7 +349,7 @@ func (b *bench) latency() error {
 		}
 	}
 	added := median(with) - median(base)
-	b.add("latency 10ms, 1 TCP conn: added p50", ms(median(base)), ms(median(with)), ms(added), "10 +- 0.3 ms")
+	b.add("latency 10ms, 1 TCP conn"+over+": added p50", ms(median(base)), ms(median(with)), ms(added), "10 +- 0.3 ms")
 	b.add("  added p95 (tail: machine load)", ms(quantile(base, .95)), ms(quantile(with, .95)), ms(quantile(with, .95)-quantile(base, .95)), "")
 	return nil
 }
@@ -374,8 +389,10 @@ func (b *bench) jitter() error {
 }
 
 // loss: 30% asked over 10,000 UDP datagrams.
-func (b *bench) loss() error {
-	sc, err := lab.ListenUDP(b.l.B, "0.0.0.0:9002")
+func (b *bench) loss(six bool) error {
+	dep, over := b.dep(six)
+	addr := netip.AddrPortFrom(dep, 9002).String()
+	sc, err := lab.ListenUDP(b.l.B, addr)
 	if err != nil {
 		return err
 	}
@@ -386,7 +403,7 @@ func (b *bench) loss() error {
 		})
 	}
 	count := func(n int) (int, int, error) {
-		c, err := lab.Dial(b.l.A, "udp4", b.l.IPB.String()+":9002", time.Second)
+		c, err := lab.Dial(b.l.A, "udp", addr, time.Second)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -418,7 +435,7 @@ func (b *bench) loss() error {
 	if err != nil {
 		return err
 	}
-	a, err := b.apply(b.l.A, &network.Loss{Filter: network.Filter{Host: b.l.IPB.String(), Percent: percent(30)}})
+	a, err := b.apply(b.l.A, &network.Loss{Filter: network.Filter{Host: dep.String(), Percent: percent(30)}})
 	if err != nil {
 		return err
 	}
@@ -429,7 +446,7 @@ func (b *bench) loss() error {
 	if err := a.Revert(context.Background()); err != nil {
 		return err
 	}
-	b.add("loss 30%, 10,000 UDP datagrams: lost", fmt.Sprintf("%.2f%%", 100*float64(n-base)/n), fmt.Sprintf("%.2f%%", 100*float64(n-got)/n),
+	b.add("loss 30%, 10,000 UDP datagrams"+over+": lost", fmt.Sprintf("%.2f%%", 100*float64(n-base)/n), fmt.Sprintf("%.2f%%", 100*float64(n-got)/n),
 		fmt.Sprintf("%.2f%%", 100*float64(base-got)/n), "27-33%")
 	b.add("  send errors under loss", "", strconv.Itoa(failed), strconv.Itoa(failed), "0")
 	return nil

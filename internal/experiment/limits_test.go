@@ -427,3 +427,19 @@ func BenchmarkMasker(b *testing.B) {
 		}
 	})
 }
+
+// An IPv6 address in a flow mapping is a YAML error of its own kind; the
+// message says to quote it, and says nothing of it where it is quoted or
+// in block style.
+func TestUnquotedIPv6InFlowIsExplained(t *testing.T) {
+	hint := `must be quoted, as in {host: "::1"}`
+	_, err := experiment.Parse("v6.yaml", []byte(minimal+"x: {host: ::1, port: 9}\n"), opts())
+	if err == nil || !strings.Contains(err.Error(), "v6.yaml:") || !strings.Contains(err.Error(), hint) {
+		t.Errorf("Parse(unquoted ::1 in { }) = %v; want the hint %q", err, hint)
+	}
+	for _, src := range []string{"x: {a: b c}}\n# \"::1\"\n", "x: {host: \"::1\"}}\n"} {
+		if _, err := experiment.Parse("v6.yaml", []byte(minimal+src), opts()); err == nil || strings.Contains(err.Error(), hint) {
+			t.Errorf("Parse(%q) = %v; want an error without the hint", src, err)
+		}
+	}
+}

@@ -195,6 +195,9 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	}
 	if err != nil {
 		msg, pos := syntaxError(src, err)
+		if unquotedIPv6InFlow(src, pos.Line) {
+			msg += `: an IPv6 address inside { } or [ ] must be quoted, as in {host: "::1"}`
+		}
 		return nil, ErrorList{{File: file, Pos: pos, Msg: "invalid YAML: " + msg}}
 	}
 	if len(root.Content) == 0 {
@@ -565,4 +568,34 @@ func plain(n *yaml.Node, masked map[*yaml.Node]string) any {
 		return n.Value
 	}
 	return nil
+}
+
+// unquotedIPv6InFlow reports whether line n (from 1) of src has a flow
+// collection with "::" outside quotes: YAML reads the colons of an IPv6
+// address there as a key's end.
+func unquotedIPv6InFlow(src []byte, n int) bool {
+	lines := bytes.Split(src, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	line := lines[n-1]
+	if !bytes.ContainsAny(line, "{[") {
+		return false
+	}
+	quote := byte(0)
+	for i := 0; i+1 < len(line); i++ {
+		switch c := line[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#':
+			return false
+		case c == ':' && line[i+1] == ':':
+			return true
+		}
+	}
+	return false
 }
