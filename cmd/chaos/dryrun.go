@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,6 +107,12 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	}
 	if e.Recovery != nil {
 		fmt.Fprintf(w, "\nrecovery: the steady state must hold again within %s\n", e.Recovery.Within)
+	}
+	if len(e.Notify) > 0 {
+		fmt.Fprintln(w, "\nnotify, as the run goes (a notifier that fails only warns):")
+		for _, n := range e.Notify {
+			fmt.Fprintf(w, "  %s\n", describeNotify(n))
+		}
 	}
 	if len(e.AbortWhen) > 0 {
 		fmt.Fprintln(w, "\nabort when:")
@@ -255,6 +265,7 @@ type planJSON struct {
 	Rollbacks   []*experiment.Step    `json:"rollbacks"`
 	AbortWhen   []*experiment.Check   `json:"abort_when"`
 	Recovery    *experiment.Recovery  `json:"recovery"`
+	Notify      []*experiment.Notify  `json:"notify"`
 }
 
 type targetPlan struct {
@@ -299,7 +310,8 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		env := inject.NewEnv(seed, nil)
 		env.Engines = e.Engines
 		p := planJSON{File: e.File, Title: e.Title, Seed: seed, Services: orEmpty(e.Services), Load: orEmpty(e.Load), Targets: []targetPlan{},
-			SteadyState: orEmpty(e.SteadyState), Method: []stepPlan{}, Rollbacks: orEmpty(e.Rollbacks), AbortWhen: orEmpty(e.AbortWhen), Recovery: e.Recovery}
+			SteadyState: orEmpty(e.SteadyState), Method: []stepPlan{}, Rollbacks: orEmpty(e.Rollbacks), AbortWhen: orEmpty(e.AbortWhen), Recovery: e.Recovery,
+			Notify: orEmpty(e.Notify)}
 		for _, t := range e.Targets {
 			p.Targets = append(p.Targets, targetPlan{Name: t.Name, Kind: t.Kind, Resolve: resolveText(ctx, env, t, e.Services), Settings: experiment.Settings(t.Spec)})
 		}
@@ -330,4 +342,42 @@ func dryRunJSON(ctx context.Context, io *stdio, exps []*experiment.Experiment, o
 		Seed     uint64            `json:"seed"`
 		Plans    []json.RawMessage `json:"plans"`
 	}{exitPassed, true, o.seed, plans})
+}
+
+// describeNotify says where a notifier sends the run's events and what;
+// its credentials are masked with the rest of the plan.
+func describeNotify(n *experiment.Notify) string {
+	switch {
+	case n.Webhook != nil:
+		w := n.Webhook
+		what := map[string]string{
+			experiment.BodySummary: "a JSON summary when the run ends",
+			experiment.BodyEvents:  "each event as JSON as it happens",
+			experiment.BodySlack:   "a Slack-compatible message when the run starts, aborts and ends",
+		}[w.Body]
+		line := fmt.Sprintf("webhook %s: %s, each post within %s", w.URL, what, w.Timeout)
+		if len(w.Headers) > 0 {
+			names := slices.Sorted(maps.Keys(w.Headers))
+			line += ", with headers " + strings.Join(names, ", ")
+		}
+		return line
+	case n.Pushgateway != nil:
+		p := n.Pushgateway
+		line := fmt.Sprintf("pushgateway %s: gauges of the verdict and of each fault's start and end, job %s", p.URL, p.Job)
+		for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
+			line += fmt.Sprintf(", %s=%s", k, p.Labels[k])
+		}
+		return line + fmt.Sprintf(", each push within %s", p.Timeout)
+	}
+	endpoint := "the exporter's default, http://localhost:4318"
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		if raw := os.Getenv(v); raw != "" {
+			if u, err := url.Parse(raw); err == nil {
+				raw = u.Redacted()
+			}
+			endpoint = v + "=" + raw
+			break
+		}
+	}
+	return "otel: one trace of the run over OTLP/HTTP, to " + endpoint
 }
