@@ -113,7 +113,26 @@ func haltAll(ctx context.Context, io *stdio, dir string, engine bool, timeout ti
 			problems = append(problems, fmt.Errorf("--engine: %w", err))
 		} else {
 			defer e.Close()
-			in = &resource.Injector{Docker: e}
+			// A container on another engine: its record names the
+			// engine's address.
+			others := map[string]*docker.Engine{}
+			defer func() {
+				for _, o := range others {
+					o.Close()
+				}
+			}()
+			in = &resource.Injector{Docker: e, Engine: func(ctx context.Context, d docker.Daemon) (resource.Docker, error) {
+				key := d.String()
+				if o := others[key]; o != nil {
+					return o, nil
+				}
+				o, err := docker.ConnectTo(ctx, d)
+				if err != nil {
+					return nil, err
+				}
+				others[key] = o
+				return o, nil
+			}}
 			recs, err := in.Applied("")
 			if err != nil {
 				problems = append(problems, err)

@@ -100,9 +100,8 @@ type Engined interface {
 // faults), which a remote engine's containers are out of reach of.
 type HostFault interface {
 	// HostNeeds says what the fault needs of the engine of its target:
-	// NeedsNothing, NeedsLocalEngine (any engine on this machine), or
-	// NeedsDefaultEngine (the default engine, on this machine); and why,
-	// in words such as "a crash signals the container's process from
+	// NeedsNothing or NeedsLocalEngine (any engine on this machine); and
+	// why, in words such as "a crash signals the container's process from
 	// this machine".
 	HostNeeds() (need HostNeed, why string)
 }
@@ -114,7 +113,6 @@ type HostNeed int
 const (
 	NeedsNothing HostNeed = iota
 	NeedsLocalEngine
-	NeedsDefaultEngine
 )
 
 // checkEngines checks what refers to engines: a target's engine names
@@ -223,8 +221,6 @@ func (d *decoder) checkEngines(e *Experiment, doc *yaml.Node, dockerHost func(co
 		for _, n := range engines {
 			h, known := hosts[n]
 			switch {
-			case need == NeedsDefaultEngine:
-				d.add(s.Pos, fmt.Sprintf("step %q: %s, and finds the container through the default Docker engine only, but target %q searches engine %q: remove engine from the target, or choose a fault that acts through the engine's API (kill, stop, pause, restart, disconnect)", s.Name, why, t.Name, n))
 			case known && !LocalHost(h):
 				d.add(s.Pos, fmt.Sprintf("step %q: %s, but engine %q (%s) is not on this machine: run chaos on that Docker host, or choose a fault that acts through the engine's API (kill without crash, stop, pause, restart, disconnect)", s.Name, why, n, h))
 			default:

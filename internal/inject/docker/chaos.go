@@ -165,6 +165,16 @@ func targetEngine(ctx context.Context, env *inject.Env, t inject.Target) (*Engin
 	return engineAt(ctx, env, d)
 }
 
+// EngineAt returns the run's connection to the engine d names, opened on
+// first use and closed with the run.
+func EngineAt(ctx context.Context, env *inject.Env, d Daemon) (*Engine, error) {
+	return engineAt(ctx, env, &d)
+}
+
+// DaemonFor returns the engine that a target's Engine names under the
+// experiment's engines:, nil for the default engine.
+func DaemonFor(env *inject.Env, name string) (*Daemon, error) { return daemonOf(env, name) }
+
 // RunHistory returns the History of containers of the run env is for,
 // which its faults tell and its docker probes read.
 func RunHistory(env *inject.Env) *History { return history(env) }

@@ -45,7 +45,9 @@ func (l *lasting) lasts() time.Duration {
 // starts are its children until they are reverted.
 func injector(env *inject.Env) *Injector {
 	r, _ := env.Resource("resource", func() (any, error) {
-		return &Injector{Docker: engineOf{env}}, nil
+		return &Injector{Docker: engineOf{env}, Engine: func(ctx context.Context, d docker.Daemon) (Docker, error) {
+			return docker.EngineAt(ctx, env, d)
+		}}, nil
 	})
 	return r.(*Injector)
 }
@@ -94,11 +96,17 @@ func (e engineOf) MemoryInUse(ctx context.Context, id string) (int64, error) {
 	return en.MemoryInUse(ctx, id)
 }
 
-// targetOf turns a resolved target into a resource fault's target.
-func targetOf(t inject.Target) (Target, error) {
+// targetOf turns a resolved target into a resource fault's target; a
+// container on another engine than the default one carries that engine's
+// address, for a revert in any process.
+func targetOf(env *inject.Env, t inject.Target) (Target, error) {
 	switch t.Kind {
 	case "docker":
-		return Target{Container: t.ID, Name: t.Name}, nil
+		d, err := docker.DaemonFor(env, t.Engine)
+		if err != nil {
+			return Target{}, err
+		}
+		return Target{Container: t.ID, Name: t.Name, Daemon: d}, nil
 	case "process":
 		pid, err := strconv.Atoi(t.ID)
 		if err != nil || pid <= 0 {
@@ -120,7 +128,7 @@ func runID(env *inject.Env) string {
 // planFault computes f's record for t and wraps it in the undo the ledger
 // keeps. It changes nothing.
 func planFault(ctx context.Context, env *inject.Env, f Fault, l *lasting, t inject.Target) (inject.Undo, error) {
-	rt, err := targetOf(t)
+	rt, err := targetOf(env, t)
 	if err != nil {
 		return inject.Undo{}, err
 	}
@@ -186,31 +194,31 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 }
 
 // HostNeeds says that the fault acts on the container's processes from
-// this machine, finding them through the default engine.
+// this machine: its engine must run here.
 func (*CPU) HostNeeds() (experiment.HostNeed, string) {
-	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+	return experiment.NeedsLocalEngine, "a resource fault acts on the container's processes from this machine"
 }
 
 // HostNeeds says that the fault acts on the container's processes from
-// this machine, finding them through the default engine.
+// this machine: its engine must run here.
 func (*Memory) HostNeeds() (experiment.HostNeed, string) {
-	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+	return experiment.NeedsLocalEngine, "a resource fault acts on the container's processes from this machine"
 }
 
 // HostNeeds says that the fault acts on the container's processes from
-// this machine, finding them through the default engine.
+// this machine: its engine must run here.
 func (*DiskFill) HostNeeds() (experiment.HostNeed, string) {
-	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+	return experiment.NeedsLocalEngine, "a resource fault acts on the container's processes from this machine"
 }
 
 // HostNeeds says that the fault acts on the container's processes from
-// this machine, finding them through the default engine.
+// this machine: its engine must run here.
 func (*IO) HostNeeds() (experiment.HostNeed, string) {
-	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+	return experiment.NeedsLocalEngine, "a resource fault acts on the container's processes from this machine"
 }
 
 // HostNeeds says that the fault acts on the container's processes from
-// this machine, finding them through the default engine.
+// this machine: its engine must run here.
 func (*Limits) HostNeeds() (experiment.HostNeed, string) {
-	return experiment.NeedsDefaultEngine, "a resource fault acts on the container's processes from this machine"
+	return experiment.NeedsLocalEngine, "a resource fault acts on the container's processes from this machine"
 }

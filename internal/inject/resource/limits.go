@@ -75,10 +75,11 @@ func (l *Limits) plan(p *planning) error {
 	if t.Container == "" {
 		return errors.New("limits acts on Docker containers only: for a process use the cpu or memory fault")
 	}
-	if p.in.Docker == nil {
-		return errors.New("no Docker engine to find the container with")
+	d, err := p.in.docker(p.ctx, t)
+	if err != nil {
+		return err
 	}
-	cur, err := p.in.Docker.Limits(p.ctx, t.Container)
+	cur, err := d.Limits(p.ctx, t.Container)
 	if err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func (l *Limits) plan(p *planning) error {
 		parts = append(parts, fmt.Sprintf("CPU shares from %d to %d", cur.Shares(), lowered.CPUShares))
 	}
 	if want.Memory > 0 {
-		inUse, err := p.in.Docker.MemoryInUse(p.ctx, t.Container)
+		inUse, err := d.MemoryInUse(p.ctx, t.Container)
 		if err != nil {
 			return err
 		}
@@ -126,17 +127,19 @@ func (l *Limits) plan(p *planning) error {
 }
 
 func (in *Injector) applyLimits(ctx context.Context, rec Record) error {
-	if in.Docker == nil {
-		return errors.New("no Docker engine to find the container with")
+	d, err := in.docker(ctx, rec.Target)
+	if err != nil {
+		return err
 	}
-	return in.Docker.SetLimits(ctx, rec.Target.Container, rec.Limits.Lowered)
+	return d.SetLimits(ctx, rec.Target.Container, rec.Limits.Lowered)
 }
 
 func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, error) {
-	if in.Docker == nil {
-		return nil, errors.New("no Docker engine to find the container with")
+	d, err := in.docker(ctx, rec.Target)
+	if err != nil {
+		return nil, err
 	}
-	err := in.Docker.SetLimits(ctx, rec.Target.Container, rec.Limits.Before)
+	err = d.SetLimits(ctx, rec.Target.Container, rec.Limits.Before)
 	if errors.Is(err, docker.ErrGone) {
 		return []string{fmt.Sprintf("%s no longer exists: its limits went with it", rec.Target)}, nil
 	}

@@ -58,6 +58,10 @@ type Fault interface {
 type Target struct {
 	// Container is the Docker container's ID; empty for a local process.
 	Container string `json:"container,omitempty"`
+	// Daemon is the engine the container is on, when it is not the
+	// default one: the record names it, so that any process can revert
+	// the fault.
+	Daemon *docker.Daemon `json:"daemon,omitempty"`
 	// Name names the target for people.
 	Name string `json:"name,omitempty"`
 	// PID is the local process, or the container's main process as it was
@@ -70,11 +74,15 @@ type Target struct {
 
 // String names the target for messages.
 func (t Target) String() string {
+	on := ""
+	if !t.Daemon.Default() {
+		on = " on " + t.Daemon.String()
+	}
 	switch {
 	case t.Container != "" && t.Name != "":
-		return "container " + t.Name
+		return "container " + t.Name + on
 	case t.Container != "":
-		return "container " + shortID(t.Container)
+		return "container " + shortID(t.Container) + on
 	case t.Name != "":
 		return fmt.Sprintf("process %d (%s)", t.PID, t.Name)
 	}
@@ -149,9 +157,12 @@ const (
 // zero value works for local processes; set Docker for containers. It is
 // safe for concurrent use.
 type Injector struct {
-	// Docker finds containers' processes and changes their limits; nil
-	// refuses container targets.
+	// Docker finds containers' processes and changes their limits, on the
+	// default engine; nil refuses container targets there.
 	Docker Docker
+	// Engine reaches the engine a target's Daemon names, for containers
+	// on another engine than the default one; nil refuses those.
+	Engine func(ctx context.Context, d docker.Daemon) (Docker, error)
 	// Exe is the chaos binary that runs workers (its hidden stress-worker
 	// command); the running executable when empty.
 	Exe string
@@ -164,6 +175,20 @@ type Injector struct {
 
 	mu       sync.Mutex
 	children map[string]*child
+}
+
+// docker returns what reaches t's engine.
+func (in *Injector) docker(ctx context.Context, t Target) (Docker, error) {
+	if t.Daemon.Default() {
+		if in.Docker == nil {
+			return nil, errors.New("no Docker engine to find the container with")
+		}
+		return in.Docker, nil
+	}
+	if in.Engine == nil {
+		return nil, fmt.Errorf("no way to reach the engine %s that the container is on", t.Daemon)
+	}
+	return in.Engine(ctx, *t.Daemon)
 }
 
 // Options are what planning a fault needs to know of its run.

@@ -37,10 +37,11 @@ const stopTimeout = 5 * time.Second
 // time and name.
 func (in *Injector) locate(ctx context.Context, t *Target) (*located, error) {
 	if t.Container != "" {
-		if in.Docker == nil {
-			return nil, errors.New("no Docker engine to find the container with")
+		d, err := in.docker(ctx, *t)
+		if err != nil {
+			return nil, err
 		}
-		mp, err := in.Docker.MainProcess(ctx, t.Container)
+		mp, err := d.MainProcess(ctx, t.Container)
 		if err != nil {
 			return nil, err
 		}
@@ -330,10 +331,11 @@ func (in *Injector) removeFiles(ctx context.Context, rec Record, cleaned bool) (
 	if !rec.HostRoot {
 		switch t := rec.Target; {
 		case t.Container != "":
-			if in.Docker == nil {
-				return nil, errors.New("no Docker engine to find the container with")
+			d, err := in.docker(ctx, t)
+			if err != nil {
+				return nil, err
 			}
-			mp, err := in.Docker.MainProcess(ctx, t.Container)
+			mp, err := d.MainProcess(ctx, t.Container)
 			if err != nil {
 				return nil, err
 			}
