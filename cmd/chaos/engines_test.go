@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -199,50 +198,15 @@ func TestEngines(t *testing.T) {
 
 	t.Run("chaos recover after SIGKILL unpauses on both engines", func(t *testing.T) {
 		ids := e.run("rec", 1)
-		dir := t.TempDir()
-		file := filepath.Join(dir, "exp.yaml")
-		exp := "version: v1\ntitle: pause on two engines, then die\n" + e.engines + e.target("rec", "") + "method:\n  - {fault: pause, target: victims, for: 120s}\n"
-		if err := os.WriteFile(file, []byte(exp), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ledger := filepath.Join(dir, "ledger")
-		cmd := exec.Command("chaos", "run", "--ledger", ledger, "--report-dir", filepath.Join(dir, "out"), file)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HOME="+dir, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
+		r := startRun(t, "version: v1\ntitle: pause on two engines, then die\n"+e.engines+e.target("rec", "")+"method:\n  - {fault: pause, target: victims, for: 120s}\n")
 		e.eventuallyAll(t, ids, "pause", paused)
-		// Without its watchdog, a killed run leaves its faults behind.
-		if err := syscall.Kill(watchdogOf(t, cmd.Process.Pid), syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-exited:
-			exited <- nil
-		case <-time.After(30 * time.Second):
-			t.Fatal("chaos run did not die within 30s of SIGKILL")
-		}
+		r.kill(30 * time.Second)
 		for name, l := range ids {
 			if !paused(e.on(name).Inspect(l[0])) {
-				t.Fatalf("the container on engine %s is not paused after SIGKILL: the test cannot tell what recover does\n%s", name, stderr.String())
+				t.Fatalf("the container on engine %s is not paused after SIGKILL: the test cannot tell what recover does\n%s", name, r.stderr.String())
 			}
 		}
-		out, err := exec.Command("chaos", "recover", "--ledger", ledger).CombinedOutput()
-		if err != nil {
-			t.Fatalf("chaos recover: %v\n%s", err, out)
-		}
+		out := r.recover()
 		e.eventuallyAll(t, ids, "unpause", running)
 		for _, name := range []string{"a", "b"} {
 			if !regexp.MustCompile(`pause on docker [0-9a-f]{12} \(\S+\) on ` + name + `\b`).Match(out) {
@@ -314,29 +278,9 @@ func TestEngines(t *testing.T) {
 		lab.RequireRoot(t)
 		ids := e.run("lim", 1)
 		id := ids["b"][0]
-		dir := t.TempDir()
-		file := filepath.Join(dir, "exp.yaml")
-		exp := "version: v1\ntitle: limits on the second engine, then die\n" + e.engines +
-			fmt.Sprintf("targets:\n  victim: {docker: {labels: {chaos.engines: %s-lim}, engine: [b]}}\n", e.a.RunID) +
-			"method:\n  - {fault: limits, target: victim, with: {cpus: 0.5}, for: 120s}\n"
-		if err := os.WriteFile(file, []byte(exp), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ledger := filepath.Join(dir, "ledger")
-		cmd := exec.Command("chaos", "run", "--ledger", ledger, "--report-dir", filepath.Join(dir, "out"), file)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HOME="+dir, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
+		r := startRun(t, "version: v1\ntitle: limits on the second engine, then die\n"+e.engines+
+			fmt.Sprintf("targets:\n  victim: {docker: {labels: {chaos.engines: %s-lim}, engine: [b]}}\n", e.a.RunID)+
+			"method:\n  - {fault: limits, target: victim, with: {cpus: 0.5}, for: 120s}\n")
 		// The CPU limit, however Docker keeps it (--cpus or a quota), in
 		// billionths of a CPU.
 		nanoCPUs := func(i container.InspectResponse) int64 {
@@ -348,33 +292,18 @@ func TestEngines(t *testing.T) {
 		deadline := time.Now().Add(time.Minute)
 		for nanoCPUs(e.b.Inspect(id)) != 5e8 {
 			if time.Now().After(deadline) {
-				t.Fatalf("the container on engine b has no CPU limit of 0.5 after a minute:\n%s", stderr.String())
+				t.Fatalf("the container on engine b has no CPU limit of 0.5 after a minute:\n%s", r.stderr.String())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		if got := nanoCPUs(e.a.Inspect(ids["a"][0])); got != 0 {
 			t.Errorf("the container on engine a, which the target does not search, has a CPU limit of %d nano-CPUs", got)
 		}
-		// Without its watchdog, a killed run leaves its faults behind.
-		if err := syscall.Kill(watchdogOf(t, cmd.Process.Pid), syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-exited:
-			exited <- nil
-		case <-time.After(30 * time.Second):
-			t.Fatal("chaos run did not die within 30s of SIGKILL")
-		}
+		r.kill(30 * time.Second)
 		if got := nanoCPUs(e.b.Inspect(id)); got != 5e8 {
-			t.Fatalf("the container on engine b has %d nano-CPUs after SIGKILL, not the fault's: the test cannot tell what recover does\n%s", got, stderr.String())
+			t.Fatalf("the container on engine b has %d nano-CPUs after SIGKILL, not the fault's: the test cannot tell what recover does\n%s", got, r.stderr.String())
 		}
-		out, err := exec.Command("chaos", "recover", "--ledger", ledger).CombinedOutput()
-		if err != nil {
-			t.Fatalf("chaos recover: %v\n%s", err, out)
-		}
+		out := r.recover()
 		e.eventuallyAll(t, lowered, "no CPU limit again", func(i container.InspectResponse) bool { return nanoCPUs(i) == 0 })
 		if !regexp.MustCompile(`reverted .* limits on docker [0-9a-f]{12} \(\S+\) on b\b`).Match(out) {
 			t.Errorf("chaos recover does not list the limits on engine b:\n%s", out)

@@ -39,7 +39,8 @@ method:
   - {fault: %s, target: victim, with: %s, for: %s}
 `
 
-// netRun is one chaos run against a container.
+// netRun is one chaos run of its own process, with a ledger and a report
+// directory in a directory of its own.
 type netRun struct {
 	t      *testing.T
 	dir    string
@@ -48,15 +49,23 @@ type netRun struct {
 	done   chan error
 }
 
+// startNetRun runs a long fault on the container victim.
 func startNetRun(t *testing.T, victim, fault, with, length string) *netRun {
+	t.Helper()
+	return startRun(t, fmt.Sprintf(netLifecycleFile, fault, with, length), "--var", "victim="+victim)
+}
+
+// startRun starts chaos run on the experiment exp, with args before the
+// file.
+func startRun(t *testing.T, exp string, args ...string) *netRun {
 	t.Helper()
 	r := &netRun{t: t, dir: t.TempDir(), done: make(chan error, 1)}
 	file := filepath.Join(r.dir, "exp.yaml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(netLifecycleFile, fault, with, length)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(exp), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command("chaos", "run", "--ledger", filepath.Join(r.dir, "ledger"), "--report-dir", filepath.Join(r.dir, "out"),
-		"--var", "victim="+victim, file)
+	args = append([]string{"run", "--ledger", r.ledger(), "--report-dir", filepath.Join(r.dir, "out")}, args...)
+	r.cmd = exec.Command("chaos", append(args, file)...)
 	r.cmd.Dir = r.dir
 	r.cmd.Env = append(os.Environ(), "HOME="+r.dir, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	r.cmd.Stderr = &r.stderr
@@ -69,6 +78,32 @@ func startNetRun(t *testing.T, victim, fault, with, length string) *netRun {
 		<-r.done
 	})
 	return r
+}
+
+func (r *netRun) ledger() string { return filepath.Join(r.dir, "ledger") }
+
+// kill kills the run's watchdog, then the run, with SIGKILL, and waits for
+// it to end: without its watchdog, a killed run leaves its faults behind.
+func (r *netRun) kill(within time.Duration) {
+	r.t.Helper()
+	if err := syscall.Kill(watchdogOf(r.t, r.cmd.Process.Pid), syscall.SIGKILL); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.cmd.Process.Kill(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait(within)
+}
+
+// recover runs chaos recover on the run's ledger and returns what it
+// printed.
+func (r *netRun) recover() []byte {
+	r.t.Helper()
+	out, err := exec.Command("chaos", "recover", "--ledger", r.ledger()).CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("chaos recover: %v\n%s", err, out)
+	}
+	return out
 }
 
 // wait waits for the run to end and returns its exit code.
@@ -191,22 +226,12 @@ func TestNetworkFaultLifecycle(t *testing.T) {
 		id := victims[1]
 		r := startNetRun(t, name(1), "latency", "{delay: 100ms}", "60s")
 		t.Logf("in place: %v", waitTables(t, env, id, r))
-		wd := watchdogOf(t, r.cmd.Process.Pid)
-		if err := syscall.Kill(wd, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		r.wait(10 * time.Second)
+		r.kill(10 * time.Second)
 		// Killed, chaos left its fault behind: the table is still there.
 		if tables := tablesOf(t, env, id); len(tables) == 0 {
 			t.Fatal("no table left after SIGKILL: the test cannot tell what recover does")
 		}
-		out, err := exec.Command("chaos", "recover", "--ledger", filepath.Join(r.dir, "ledger")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("chaos recover: %v\n%s", err, out)
-		}
+		out := r.recover()
 		if !strings.Contains(string(out), "latency on docker") {
 			t.Errorf("chaos recover did not say it reverted the latency:\n%s", out)
 		}
