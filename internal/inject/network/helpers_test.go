@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -81,6 +82,22 @@ func noLeak(t *testing.T) {
 }
 
 // echoTCP serves an echo on addr in ns until the test ends.
+// labFamily is the lab's addresses of one family: the target's (a) and
+// the dependency's (b).
+type labFamily struct {
+	name string
+	a, b netip.Addr
+}
+
+// labFamilies are the lab's IPv4 and IPv6 addresses, for the tests that
+// run the same over both.
+func labFamilies(l *lab.Lab) []labFamily {
+	return []labFamily{{"IPv4", l.IPA, l.IPB}, {"IPv6", l.IP6A, l.IP6B}}
+}
+
+func (f labFamily) target(port uint16) string { return netip.AddrPortFrom(f.a, port).String() }
+func (f labFamily) dep(port uint16) string    { return netip.AddrPortFrom(f.b, port).String() }
+
 func echoTCP(t testing.TB, ns network.Namespace, addr string) *lab.Server {
 	t.Helper()
 	ln, err := lab.ListenTCP(ns, addr)

@@ -106,49 +106,51 @@ func TestReorder(t *testing.T) {
 
 // Corrupt damages payloads: by default the receiver's kernel drops the
 // damaged datagrams (bad checksum); with valid_checksum they reach the
-// application, one bit off.
+// application, one bit off. IPv4 and IPv6 alike.
 func TestCorruptDelivers(t *testing.T) {
 	noLeak(t)
 	l := lab.New(t)
 	const n = 2000
-	for _, valid := range []bool{false, true} {
-		t.Run(map[bool]string{false: "checksum left bad", true: "valid checksum"}[valid], func(t *testing.T) {
-			for _, dir := range []network.Direction{network.Egress, network.Ingress} {
-				from, to, addr := l.A, l.B, l.IPB.String()+":9007"
-				if dir == network.Ingress {
-					from, to, addr = l.B, l.A, l.IPA.String()+":9007"
-				}
-				sink := countUDP(t, to, addr, true)
-				a := apply(t, l.A, &network.Corrupt{Filter: network.Filter{Host: l.IPB.String(), Direction: dir, Percent: pct(20)}, ValidChecksum: valid})
-				sendUDP(t, from, addr, n, 200, 50*time.Microsecond)
-				revert(t, a) // lets every queued packet go
-				sink.settle(100 * time.Millisecond)
-				sink.close()
-				want := make([]byte, 200)
-				for i := range want[4:] {
-					want[4+i] = byte(i)
-				}
-				damaged := 0
-				for _, d := range sink.data {
-					if !bytes.Equal(d[4:], want[4:]) {
-						damaged++
+	for _, fam := range labFamilies(l) {
+		for _, valid := range []bool{false, true} {
+			t.Run(fam.name+"/"+map[bool]string{false: "checksum left bad", true: "valid checksum"}[valid], func(t *testing.T) {
+				for _, dir := range []network.Direction{network.Egress, network.Ingress} {
+					from, to, addr := l.A, l.B, fam.dep(9007)
+					if dir == network.Ingress {
+						from, to, addr = l.B, l.A, fam.target(9007)
+					}
+					sink := countUDP(t, to, addr, true)
+					a := apply(t, l.A, &network.Corrupt{Filter: network.Filter{Host: fam.b.String(), Direction: dir, Percent: pct(20)}, ValidChecksum: valid})
+					sendUDP(t, from, addr, n, 200, 50*time.Microsecond)
+					revert(t, a) // lets every queued packet go
+					sink.settle(100 * time.Millisecond)
+					sink.close()
+					want := make([]byte, 200)
+					for i := range want[4:] {
+						want[4+i] = byte(i)
+					}
+					damaged := 0
+					for _, d := range sink.data {
+						if !bytes.Equal(d[4:], want[4:]) {
+							damaged++
+						}
+					}
+					got := len(sink.data)
+					t.Logf("%s, 20%% asked: %d of %d arrived, %d damaged", dir, got, n, damaged)
+					lost, share := float64(n-got)/n, float64(damaged)/n
+					if valid {
+						// A flip in the sequence number is not seen as damage.
+						if got < n*99/100 || share < 0.15 || share > 0.25 {
+							t.Errorf("%s: %d arrived, %.1f%% damaged; want all, 20%% damaged", dir, got, share*100)
+						}
+					} else if damaged > 0 || lost < 0.15 || lost > 0.25 {
+						t.Errorf("%s: %.1f%% lost, %d damaged; want 20%% lost and none damaged", dir, lost*100, damaged)
 					}
 				}
-				got := len(sink.data)
-				t.Logf("%s, 20%% asked: %d of %d arrived, %d damaged", dir, got, n, damaged)
-				lost, share := float64(n-got)/n, float64(damaged)/n
-				if valid {
-					// A flip in the sequence number is not seen as damage.
-					if got < n*99/100 || share < 0.15 || share > 0.25 {
-						t.Errorf("%s: %d arrived, %.1f%% damaged; want all, 20%% damaged", dir, got, share*100)
-					}
-				} else if damaged > 0 || lost < 0.15 || lost > 0.25 {
-					t.Errorf("%s: %.1f%% lost, %d damaged; want 20%% lost and none damaged", dir, lost*100, damaged)
-				}
-			}
-		})
+			})
+		}
+		noTables(t, l.A)
 	}
-	noTables(t, l.A)
 }
 
 // Two faults that hold packets in one namespace get queues of their own,

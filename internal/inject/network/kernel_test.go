@@ -62,32 +62,34 @@ func TestBlackhole(t *testing.T) {
 }
 
 // Loss drops the share asked of the packets the target sends, or of those
-// it receives, with no error to the sender.
+// it receives, with no error to the sender, over IPv4 and IPv6.
 func TestLoss(t *testing.T) {
 	noLeak(t)
 	l := lab.New(t)
-	for _, dir := range []network.Direction{network.Egress, network.Ingress} {
-		t.Run(string(dir), func(t *testing.T) {
-			from, to, addr := l.A, l.B, l.IPB.String()+":9002"
-			if dir == network.Ingress {
-				from, to, addr = l.B, l.A, l.IPA.String()+":9002"
-			}
-			sink := countUDP(t, to, addr, false)
-			a := apply(t, l.A, &network.Loss{Filter: network.Filter{Host: l.IPB.String(), Direction: dir, Percent: pct(30)}})
-			const n = 3000
-			if failed := sendUDP(t, from, addr, n, 64, 20*time.Microsecond); failed > 0 {
-				t.Errorf("%d sends failed: loss must not tell the sender", failed)
-			}
-			sink.settle(100 * time.Millisecond)
-			got, _, _, _ := sink.counts()
-			lost := float64(n-got) / n
-			t.Logf("30%% asked: %.1f%% of %d lost", lost*100, n)
-			if lost < 0.24 || lost > 0.36 {
-				t.Errorf("lost %.1f%%; want 30%% (24%% to 36%%)", lost*100)
-			}
-			revert(t, a)
-			noTables(t, l.A)
-		})
+	for _, fam := range labFamilies(l) {
+		for _, dir := range []network.Direction{network.Egress, network.Ingress} {
+			t.Run(fam.name+"/"+string(dir), func(t *testing.T) {
+				from, to, addr := l.A, l.B, fam.dep(9002)
+				if dir == network.Ingress {
+					from, to, addr = l.B, l.A, fam.target(9002)
+				}
+				sink := countUDP(t, to, addr, false)
+				a := apply(t, l.A, &network.Loss{Filter: network.Filter{Host: fam.b.String(), Direction: dir, Percent: pct(30)}})
+				const n = 3000
+				if failed := sendUDP(t, from, addr, n, 64, 20*time.Microsecond); failed > 0 {
+					t.Errorf("%d sends failed: loss must not tell the sender", failed)
+				}
+				sink.settle(100 * time.Millisecond)
+				got, _, _, _ := sink.counts()
+				lost := float64(n-got) / n
+				t.Logf("30%% asked: %.1f%% of %d lost", lost*100, n)
+				if lost < 0.24 || lost > 0.36 {
+					t.Errorf("lost %.1f%%; want 30%% (24%% to 36%%)", lost*100)
+				}
+				revert(t, a)
+				noTables(t, l.A)
+			})
+		}
 	}
 }
 
@@ -214,37 +216,39 @@ func TestFilterPicksPackets(t *testing.T) {
 	}
 }
 
-// Duplicate sends the packets twice, both ways.
+// Duplicate sends the packets twice, both ways, over IPv4 and IPv6.
 func TestDuplicate(t *testing.T) {
 	noLeak(t)
 	l := lab.New(t)
-	for _, tc := range []struct {
-		dir     network.Direction
-		percent float64
-	}{{network.Egress, 100}, {network.Ingress, 40}} {
-		t.Run(string(tc.dir), func(t *testing.T) {
-			from, to, addr := l.A, l.B, l.IPB.String()+":9004"
-			if tc.dir == network.Ingress {
-				from, to, addr = l.B, l.A, l.IPA.String()+":9004"
-			}
-			sink := countUDP(t, to, addr, false)
-			a := apply(t, l.A, &network.Duplicate{Filter: network.Filter{Host: l.IPB.String(), Direction: tc.dir, Percent: pct(tc.percent)}})
-			const n = 2000
-			sendUDP(t, from, addr, n, 64, 50*time.Microsecond)
-			sink.settle(100 * time.Millisecond)
-			got, distinct, dups, _ := sink.counts()
-			share := float64(dups) / float64(distinct)
-			t.Logf("%v%% asked: %d datagrams, %d distinct, %.1f%% duplicated", tc.percent, got, distinct, share*100)
-			// A loaded machine may drop a few on the link (the backlog).
-			if distinct < n*99/100 {
-				t.Errorf("%d of %d arrived", distinct, n)
-			}
-			if want := tc.percent / 100; share < want-0.06 || share > want+0.06 {
-				t.Errorf("%.1f%% duplicated; want %v%%", share*100, tc.percent)
-			}
-			revert(t, a)
-			noTables(t, l.A)
-		})
+	for _, fam := range labFamilies(l) {
+		for _, tc := range []struct {
+			dir     network.Direction
+			percent float64
+		}{{network.Egress, 100}, {network.Ingress, 40}} {
+			t.Run(fam.name+"/"+string(tc.dir), func(t *testing.T) {
+				from, to, addr := l.A, l.B, fam.dep(9004)
+				if tc.dir == network.Ingress {
+					from, to, addr = l.B, l.A, fam.target(9004)
+				}
+				sink := countUDP(t, to, addr, false)
+				a := apply(t, l.A, &network.Duplicate{Filter: network.Filter{Host: fam.b.String(), Direction: tc.dir, Percent: pct(tc.percent)}})
+				const n = 2000
+				sendUDP(t, from, addr, n, 64, 50*time.Microsecond)
+				sink.settle(100 * time.Millisecond)
+				got, distinct, dups, _ := sink.counts()
+				share := float64(dups) / float64(distinct)
+				t.Logf("%v%% asked: %d datagrams, %d distinct, %.1f%% duplicated", tc.percent, got, distinct, share*100)
+				// A loaded machine may drop a few on the link (the backlog).
+				if distinct < n*99/100 {
+					t.Errorf("%d of %d arrived", distinct, n)
+				}
+				if want := tc.percent / 100; share < want-0.06 || share > want+0.06 {
+					t.Errorf("%.1f%% duplicated; want %v%%", share*100, tc.percent)
+				}
+				revert(t, a)
+				noTables(t, l.A)
+			})
+		}
 	}
 }
 

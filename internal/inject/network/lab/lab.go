@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -182,6 +183,13 @@ func (l *Lab) link() error {
 				// No duplicate address detection: the address is usable
 				// at once, instead of tentative for a second or two.
 				addr = &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+				if a == l.IP6B2 {
+					// Deprecated (preferred for no time, valid for
+					// ever): B still answers on it but sends from
+					// IP6B, as it sends from IPB, its first IPv4
+					// address.
+					addr.PreferedLft, addr.ValidLft = 0, math.MaxUint32
+				}
 			}
 			if err := s.h.AddrAdd(link, addr); err != nil {
 				return fmt.Errorf("add %s to %s: %w", a, s.dev, err)
