@@ -3,6 +3,7 @@ package network
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -295,11 +296,8 @@ func addrMatch(r rule, p netip.Prefix, dir Direction) rule {
 	}
 	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size}}
 	if p.Bits() < p.Addr().BitLen() {
-		m := make([]byte, size)
-		for i := 0; i < p.Bits(); i++ {
-			m[i/8] |= 0x80 >> (i % 8)
-		}
-		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: m, Xor: make([]byte, size)})
+		mask := net.CIDRMask(p.Bits(), p.Addr().BitLen())
+		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: mask, Xor: make([]byte, size)})
 	}
 	e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()})
 	text := p.String()
