@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -177,6 +178,33 @@ func TestIPv6(t *testing.T) {
 		revert(t, a)
 		noTables(t, l.A)
 	})
+}
+
+// A run cut short leaves a fault's tables of both families; removing the
+// run's tables by its name, as chaos recover does, takes all of them.
+func TestIPv6RemoveRunTakesBothFamilies(t *testing.T) {
+	l := lab.New(t)
+	f := &network.Blackhole{Filter: network.Filter{Port: 9000, Protocol: "tcp"}}
+	rec, err := network.Plan(l.A, "cut6", 1, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := network.Apply(t.Context(), rec, f); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ip chaos_cut6_1", "ip6 chaos_cut6_1", "netdev chaos_cut6_1"}
+	if tables, err := network.Tables(l.A, "cut6"); err != nil || !slices.Equal(tables, want) {
+		t.Fatalf("tables of the run: %v, %v; want %v", tables, err, want)
+	}
+	removed, err := network.RemoveRun(t.Context(), l.A, "cut6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	if !slices.Equal(removed, want) {
+		t.Errorf("RemoveRun removed %v; want %v", removed, want)
+	}
+	noTables(t, l.A)
 }
 
 // IPv6 finds a neighbour's link address with ICMPv6 (neighbour
