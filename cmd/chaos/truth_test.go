@@ -421,7 +421,8 @@ func (r *truthRun) run(appDir string) {
 	}
 	for attempt := 1; ; attempt++ {
 		r.runOnce(appDir)
-		if r.err != nil || r.code != exitErr || !strings.Contains(r.stderr, "address already in use") || attempt == 3 {
+		taken := strings.Contains(r.stderr, "address already in use") || strings.Contains(r.stderr, "already answers before the service is started")
+		if r.err != nil || r.code != exitErr || !taken || attempt == 3 {
 			return
 		}
 		r.retried++
@@ -439,12 +440,18 @@ func (r *truthRun) runOnce(appDir string) {
 		r.err = err
 		return
 	}
+	// Each port var gets a port of its own: two picks may draw the same.
+	taken := map[int]bool{}
 	for _, p := range r.c.ports {
 		port, err := freePort()
+		for err == nil && taken[port] {
+			port, err = freePort()
+		}
 		if err != nil {
 			r.err = err
 			return
 		}
+		taken[port] = true
 		r.vars[p] = strconv.Itoa(port)
 	}
 	if r.robust {
