@@ -454,7 +454,9 @@ func (b *bench) loss(six bool) error {
 
 // throughput measures one stream direct and under a fault, in turns, and
 // returns the medians.
-func (b *bench) throughput(addr string, up bool, on func() (func() error, error)) (float64, float64, error) {
+// throughput streams to addr without and with on, in turns. on returns
+// what undoes it and where the stream goes while it is on ("" for addr).
+func (b *bench) throughput(addr string, up bool, on func() (string, func() error, error)) (float64, float64, error) {
 	var base, with []float64
 	for range b.rounds {
 		r, err := b.streamOnce(addr, up)
@@ -462,11 +464,14 @@ func (b *bench) throughput(addr string, up bool, on func() (func() error, error)
 			return 0, 0, err
 		}
 		base = append(base, r)
-		off, err := on()
+		to, off, err := on()
 		if err != nil {
 			return 0, 0, err
 		}
-		r, err = b.streamOnce(addr, up)
+		if to == "" {
+			to = addr
+		}
+		r, err = b.streamOnce(to, up)
 		if err2 := off(); err == nil {
 			err = err2
 		}
@@ -476,6 +481,63 @@ func (b *bench) throughput(addr string, up bool, on func() (func() error, error)
 		with = append(with, r)
 	}
 	return medianF(base), medianF(with), nil
+}
+
+// fault is an on for throughput: f applied in the target's namespace,
+// then more (if any) on what was applied.
+func (b *bench) fault(f network.Fault, more func(*network.Applied) error) func() (string, func() error, error) {
+	return func() (string, func() error, error) {
+		a, err := b.apply(b.l.A, f)
+		if err != nil {
+			return "", nil, err
+		}
+		off := func() error { return a.Revert(context.Background()) }
+		if more != nil {
+			if err := more(a); err != nil {
+				return "", nil, errors.Join(err, off())
+			}
+		}
+		return "", off, nil
+	}
+}
+
+// bareProxy is an on for throughput: a listener in the target's
+// namespace that copies each connection both ways to dst with io.Copy
+// (which splices) and does nothing else, the least any proxy beside the
+// target costs; the stream goes to it instead of dst.
+func (b *bench) bareProxy(dst string) func() (string, func() error, error) {
+	return func() (string, func() error, error) {
+		ln, err := lab.ListenTCP(b.l.A, "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					u, err := lab.Dial(b.l.A, "tcp", dst, 5*time.Second)
+					if err != nil {
+						return
+					}
+					defer u.Close()
+					done := make(chan struct{})
+					go func() {
+						_, _ = io.Copy(u, c)
+						_ = u.(*net.TCPConn).CloseWrite()
+						close(done)
+					}()
+					_, _ = io.Copy(c, u)
+					_ = c.(*net.TCPConn).CloseWrite()
+					<-done
+				}()
+			}
+		}()
+		return ln.Addr().String(), ln.Close, nil
+	}
 }
 
 func mib(v float64) string { return fmt.Sprintf("%.0f MiB/s", v) }
@@ -490,13 +552,8 @@ func (b *bench) queueThroughput() error {
 		name, addr string
 		up         bool
 	}{{"upload (its ACKs queued)", ":9300", true}, {"download (its data queued)", ":9301", false}} {
-		d, q, err := b.throughput(b.l.IPB.String()+dir.addr, dir.up, func() (func() error, error) {
-			a, err := b.apply(b.l.A, &network.Latency{Filter: network.Filter{Host: b.l.IPB.String()}, Delay: time.Microsecond})
-			if err != nil {
-				return nil, err
-			}
-			return func() error { return a.Revert(context.Background()) }, nil
-		})
+		d, q, err := b.throughput(b.l.IPB.String()+dir.addr, dir.up,
+			b.fault(&network.Latency{Filter: network.Filter{Host: b.l.IPB.String()}, Delay: time.Microsecond}, nil))
 		if err != nil {
 			return err
 		}
@@ -513,31 +570,27 @@ func (b *bench) interceptThroughput() error {
 		name, addr string
 		up         bool
 	}{{"upload", ":9300", true}, {"download", ":9301", false}} {
-		d, i, err := b.throughput(b.l.IPB.String()+dir.addr, dir.up, func() (func() error, error) {
-			a, err := b.apply(b.l.A, &network.Intercept{Filter: network.Filter{Host: b.l.IPB.String()}})
-			if err != nil {
-				return nil, err
-			}
-			if _, err := a.Interception().Add(context.Background(), proxy.Fault{Params: &proxy.Latency{Connect: time.Millisecond}}); err != nil {
-				return nil, err
-			}
-			return func() error { return a.Revert(context.Background()) }, nil
-		})
+		dst := b.l.IPB.String() + dir.addr
+		d, i, err := b.throughput(dst, dir.up, b.fault(&network.Intercept{Filter: network.Filter{Host: b.l.IPB.String()}}, func(a *network.Applied) error {
+			_, err := a.Interception().Add(context.Background(), proxy.Fault{Params: &proxy.Latency{Connect: time.Millisecond}})
+			return err
+		}))
 		if err != nil {
 			return err
 		}
 		b.add("TCP stream through the intercept, fault on, "+dir.name, mib(d), mib(i), ratio(i, d), ">= 0.8x")
+		d, p, err := b.throughput(dst, dir.up, b.bareProxy(dst))
+		if err != nil {
+			return err
+		}
+		b.add("  for scale: a bare splice proxy beside the target, "+dir.name, mib(d), mib(p), ratio(p, d), "")
 	}
 	tables := 0
-	d, i, err := b.throughput(b.l.IPB.String()+":9301", false, func() (func() error, error) {
-		a, err := b.apply(b.l.A, &network.Intercept{Filter: network.Filter{Host: b.l.IPB.String()}})
-		if err != nil {
-			return nil, err
-		}
+	d, i, err := b.throughput(b.l.IPB.String()+":9301", false, b.fault(&network.Intercept{Filter: network.Filter{Host: b.l.IPB.String()}}, func(*network.Applied) error {
 		t, err := network.Tables(b.l.A, "")
 		tables += len(t)
-		return func() error { return a.Revert(context.Background()) }, err
-	})
+		return err
+	}))
 	if err != nil {
 		return err
 	}
