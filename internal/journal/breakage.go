@@ -54,7 +54,7 @@ func (c *Check) Breakages() []Breakage {
 					b.Faults = append(b.Faults, f)
 				}
 			}
-			key, v, higherWorse, ok := failedValue(*s)
+			key, v, higherWorse, ok := s.FailedValue()
 			if !ok {
 				continue
 			}
@@ -71,10 +71,12 @@ func (c *Check) Breakages() []Breakage {
 	return out
 }
 
-// failedValue reads the value a failed observation's reason names ("p99
-// 257ms, want < 50ms") as a number, and whether a higher one is further
-// from what the check wants: it is when the check wants less.
-func failedValue(s Sample) (key string, v float64, higherWorse, ok bool) {
+// FailedValue reads the value a failed observation's reason names ("p99
+// 257ms, want < 50ms") as a number (a duration in seconds, a percentage
+// in percent), and whether a higher one is further from what the check
+// wants: it is when the check wants less. ok is false when the reason
+// names no value compared with a bound (a status code).
+func (s Sample) FailedValue() (key string, v float64, higherWorse, ok bool) {
 	key, _, _ = strings.Cut(s.Reason, " ")
 	obs, found := s.Observed[key]
 	if !found {

@@ -32,12 +32,7 @@ type pushState struct {
 	runID          string
 	started, ended time.Time
 	verdict        string
-	faults         []pushFault
-}
-
-type pushFault struct {
-	step, fault, target, id string
-	start, end              time.Time
+	faults         []SummaryFault
 }
 
 func newPushgateway(cfg *experiment.Pushgateway, run Run) *pushgateway {
@@ -52,18 +47,8 @@ func (p *pushgateway) Event(ev journal.Event) {
 	switch ev.Type {
 	case journal.RunStarted:
 		s.runID, s.started = ev.RunID, ev.Time
-	case journal.FaultInjected:
-		s.faults = append(s.faults, pushFault{step: ev.Step, fault: ev.Fault, target: ev.Target, id: ev.TargetID, start: ev.Time})
-	case journal.FaultReverted, journal.FaultRevertFailed:
-		for i := range s.faults {
-			f := &s.faults[i]
-			if f.step == ev.Step && f.id == ev.TargetID && f.end.IsZero() {
-				if ev.Type == journal.FaultReverted {
-					f.end = ev.Time
-				}
-				break
-			}
-		}
+	case journal.FaultInjected, journal.FaultReverted, journal.FaultRevertFailed:
+		s.faults = trackFault(s.faults, ev)
 	case journal.RunVerdict:
 		s.verdict, s.ended = ev.Verdict, ev.Time
 	default:
@@ -82,7 +67,7 @@ func (p *pushgateway) push(ctx context.Context) error {
 	p.mu.Lock()
 	p.pending = false
 	s := p.state
-	s.faults = append([]pushFault(nil), s.faults...)
+	s.faults = append([]SummaryFault(nil), s.faults...)
 	p.mu.Unlock()
 
 	reg := prometheus.NewRegistry()
@@ -111,11 +96,11 @@ func (p *pushgateway) push(ctx context.Context) error {
 	end := gauge("chaos_fault_end_time_seconds", "When a fault was removed from one target, in seconds since the epoch.", labels...)
 	active := gauge("chaos_fault_active", "1 while a fault is applied to one target.", labels...)
 	for _, f := range s.faults {
-		lv := []string{f.step, f.fault, f.target, f.id}
-		start.WithLabelValues(lv...).Set(unix(f.start))
+		lv := []string{f.Step, f.Fault, f.Target, f.ID}
+		start.WithLabelValues(lv...).Set(unix(f.Injected))
 		on := 1.0
-		if !f.end.IsZero() {
-			end.WithLabelValues(lv...).Set(unix(f.end))
+		if !f.inPlace() {
+			end.WithLabelValues(lv...).Set(unix(f.Reverted))
 			on = 0
 		}
 		active.WithLabelValues(lv...).Set(on)

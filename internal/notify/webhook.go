@@ -38,7 +38,9 @@ type Summary struct {
 	Faults  []SummaryFault `json:"faults"`
 }
 
-// SummaryFault is one fault on one target in a Summary.
+// SummaryFault is one fault on one target in a Summary, from its
+// fault.injected to its fault.reverted or fault.revert_failed (after which
+// it is still in place). The pushgateway's gauges show the same.
 type SummaryFault struct {
 	Step     string    `json:"step"`
 	Fault    string    `json:"fault"`
@@ -101,21 +103,33 @@ func (w *webhook) keep(ev journal.Event) {
 	switch ev.Type {
 	case journal.RunStarted:
 		s.RunID, s.Started = ev.RunID, ev.Time
-	case journal.FaultInjected:
-		s.Faults = append(s.Faults, SummaryFault{Step: ev.Step, Fault: ev.Fault, Target: ev.Target, ID: ev.TargetID, Injected: ev.Time})
-	case journal.FaultReverted, journal.FaultRevertFailed:
-		for i := range s.Faults {
-			f := &s.Faults[i]
-			if f.Step == ev.Step && f.ID == ev.TargetID && f.Reverted.IsZero() && !f.RevertFailed {
-				f.Reverted = ev.Time
-				f.RevertFailed = ev.Type == journal.FaultRevertFailed
-				break
-			}
-		}
+	case journal.FaultInjected, journal.FaultReverted, journal.FaultRevertFailed:
+		s.Faults = trackFault(s.Faults, ev)
 	case journal.RunVerdict:
 		s.Verdict, s.Reason, s.Ended = ev.Verdict, ev.Reason, ev.Time
 	}
 }
+
+// trackFault updates faults with a fault event: a fault.injected adds
+// one, a fault.reverted or fault.revert_failed ends the step's on the
+// event's target.
+func trackFault(faults []SummaryFault, ev journal.Event) []SummaryFault {
+	if ev.Type == journal.FaultInjected {
+		return append(faults, SummaryFault{Step: ev.Step, Fault: ev.Fault, Target: ev.Target, ID: ev.TargetID, Injected: ev.Time})
+	}
+	for i := range faults {
+		f := &faults[i]
+		if f.Step == ev.Step && f.ID == ev.TargetID && f.Reverted.IsZero() {
+			f.Reverted = ev.Time
+			f.RevertFailed = ev.Type == journal.FaultRevertFailed
+			break
+		}
+	}
+	return faults
+}
+
+// inPlace reports whether the fault is still applied.
+func (f SummaryFault) inPlace() bool { return f.Reverted.IsZero() || f.RevertFailed }
 
 func slackText(ev journal.Event, s Summary) string {
 	switch ev.Type {
@@ -127,7 +141,7 @@ func slackText(ev journal.Event, s Summary) string {
 		text := fmt.Sprintf("chaos: %q %s: %s (run %s, %s)", s.Title, strings.ToUpper(ev.Verdict), ev.Reason, s.RunID, s.Ended.Sub(s.Started).Round(time.Millisecond))
 		for _, f := range s.Faults {
 			end := "not reverted"
-			if !f.Reverted.IsZero() && !f.RevertFailed {
+			if !f.inPlace() {
 				end = f.Reverted.Sub(f.Injected).Round(time.Millisecond).String()
 			}
 			text += fmt.Sprintf("\n• %s on %s (%s): %s", f.Fault, f.Target, f.Step, end)

@@ -362,26 +362,19 @@ func parsePercent(s string) (float64, bool) {
 }
 
 // failedValue is where a failing sample is drawn: the observed value of the
-// first key its reason names ("p99 257ms, want < 50ms"). ok is false when
-// the value cannot be read.
+// first key its reason names ("p99 257ms, want < 50ms"), on the axis of its
+// chart (seconds, or success as a fraction). ok is false when the value
+// cannot be read or has no chart.
 func failedValue(s journal.Sample) (key string, v float64, ok bool) {
-	key, _, _ = strings.Cut(s.Reason, " ")
-	obs, found := s.Observed[key]
-	if !found {
-		return key, 0, false
+	key, v, _, ok = s.FailedValue()
+	switch {
+	case !ok:
+	case key == "success":
+		v /= 100
+	case !latencyKey(key):
+		ok = false
 	}
-	if key == "success" {
-		v, ok = parsePercent(obs)
-		return key, v, ok
-	}
-	if !latencyKey(key) {
-		return key, 0, false
-	}
-	d, err := time.ParseDuration(obs)
-	if err != nil {
-		return key, 0, false
-	}
-	return key, d.Seconds(), true
+	return key, v, ok
 }
 
 // observedText lists observed values in a stable order, the most telling
