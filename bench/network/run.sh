@@ -10,6 +10,7 @@
 #
 #   sudo bench/network/run.sh
 #   ROUNDS=7 SECS=3s bench/network/run.sh
+#   ONLY=queue bench/network/run.sh     only the measurements so named
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -44,4 +45,4 @@ else
 	echo "no Docker engine: leaving out the container figures" >&2
 fi
 
-"$TMP/netbench" run -rounds "$ROUNDS" -secs "$SECS" -pid "$PID"
+"$TMP/netbench" run -rounds "$ROUNDS" -secs "$SECS" -pid "$PID" ${ONLY:+-only "$ONLY"}
