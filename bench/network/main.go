@@ -6,7 +6,8 @@
 // takes to go into and out of a container. bench/network/run.sh runs it
 // (as root) and prints the table.
 //
-//	netbench run [-rounds N] [-secs S] [-pid PID]   the measurements; PID is a container's
+//	netbench run [-rounds N] [-secs S] [-pid PID] [-only NAME] [-cc CC]
+//	                                                  the measurements; PID is a container's
 //	netbench sink -listen ADDR                        (in a namespace) read and discard
 //	netbench source -listen ADDR                      (in a namespace) write without end
 //	netbench stream -addr ADDR [-up] -for D           (in a namespace) one stream, prints MiB/s
@@ -53,6 +54,7 @@ func main() {
 	secs := fs.Duration("secs", 3*time.Second, "run: length of one throughput sample")
 	pid := fs.Int("pid", 0, "run: pid of a container to time faults in (none: skip)")
 	only := fs.String("only", "", "run: only the measurements whose name contains this")
+	cc := fs.String("cc", "", "run: TCP congestion control in the lab's namespaces (empty: the machine's default)")
 	cpuprofile := fs.String("cpuprofile", "", "run: write this process's CPU profile (the queue's and the proxy's work) to this file")
 	fs.Parse(os.Args[2:])
 	var err error
@@ -67,7 +69,7 @@ func main() {
 			_ = pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
-		err = run(*rounds, *secs, *pid, *only)
+		err = run(*rounds, *secs, *pid, *only, *cc)
 	case "sink":
 		err = serve(*listen, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	case "source":
@@ -165,7 +167,7 @@ func (b *bench) add(name, base, with, result, want string) {
 	fmt.Fprintf(os.Stderr, "  %s: %s / %s = %s\n", name, base, with, result)
 }
 
-func run(rounds int, secs time.Duration, pid int, only string) error {
+func run(rounds int, secs time.Duration, pid int, only, cc string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("network faults need root")
 	}
@@ -181,6 +183,24 @@ func run(rounds int, secs time.Duration, pid int, only string) error {
 		}
 		l.Close()
 	}()
+	// A new namespace takes the machine's congestion control; the
+	// streams' rates depend on it (bbr without the fq qdisc paces in TCP
+	// itself, at about half cubic's rate on a veth).
+	for _, ns := range []network.Namespace{l.A, l.B} {
+		if cc == "" {
+			break
+		}
+		if err := ns.Do(func() error {
+			return os.WriteFile("/proc/sys/net/ipv4/tcp_congestion_control", []byte(cc), 0o644)
+		}); err != nil {
+			return fmt.Errorf("congestion control %s: %w", cc, err)
+		}
+	}
+	if cc == "" {
+		if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); err == nil {
+			cc = strings.TrimSpace(string(b))
+		}
+	}
 	// The streams' far ends, in processes of their own in the dependency's
 	// namespace (a stream dials until they listen).
 	if err := b.spawn(l.PathB, "sink", "-listen", "0.0.0.0:9300"); err != nil {
@@ -214,7 +234,7 @@ func run(rounds int, secs time.Duration, pid int, only string) error {
 			return err
 		}
 	}
-	fmt.Printf("\nload average: %s at the start, %s at the end (2 cores)\n\n", load0, loadavg())
+	fmt.Printf("\nload average: %s at the start, %s at the end (2 cores); TCP congestion control %s\n\n", load0, loadavg(), cc)
 	fmt.Printf("%-62s %11s %11s %26s  %s\n", "", "without", "with", "result", "target")
 	for _, r := range b.rows {
 		fmt.Printf("%-62s %11s %11s %26s  %s\n", r.name, r.base, r.with, r.result, r.want)

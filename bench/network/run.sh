@@ -11,6 +11,7 @@
 #   sudo bench/network/run.sh
 #   ROUNDS=7 SECS=3s bench/network/run.sh
 #   ONLY=queue bench/network/run.sh     only the measurements so named
+#   CC=cubic bench/network/run.sh       the streams' TCP congestion control
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -45,4 +46,4 @@ else
 	echo "no Docker engine: leaving out the container figures" >&2
 fi
 
-"$TMP/netbench" run -rounds "$ROUNDS" -secs "$SECS" -pid "$PID" ${ONLY:+-only "$ONLY"}
+"$TMP/netbench" run -rounds "$ROUNDS" -secs "$SECS" -pid "$PID" ${ONLY:+-only "$ONLY"} ${CC:+-cc "$CC"}
