@@ -339,11 +339,6 @@ type shaper interface {
 	shape(pl *plan, id string)
 }
 
-// plain reports whether deliver writes in one piece under the plan.
-func (pl *plan) plain() bool {
-	return pl.rate == 0 && pl.slicer == nil && !pl.hold && !pl.drop && len(pl.budgets) == 0
-}
-
 func (pl *plan) stream() bool {
 	return pl.delay > 0 || pl.jitter > 0 || pl.rate > 0 || pl.slicer != nil || pl.hold || pl.drop || len(pl.budgets) > 0
 }
@@ -628,14 +623,7 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 	for ch := range queue {
 		if l.werr.Load() == nil {
 			if err := l.await(ch, &t); err == nil {
-				start := time.Now()
-				pl := l.planFor(l.c.p.faults.Load())
-				plain := pl.plain()
-				err = l.deliver(ch.data)
-				if plain {
-					l.learnWriteCost(time.Since(start))
-				}
-				if err != nil {
+				if err = l.deliver(ch.data); err != nil {
 					l.werr.Store(&err)
 					l.c.close(!errors.Is(err, errCut))
 				}
@@ -650,33 +638,16 @@ func (l *link) writer(queue <-chan chunk, done chan<- struct{}) {
 	}
 }
 
-// maxLead bounds how early the delay line starts a write so that it ends
-// on time; a tenth of the delay bounds it too.
-const maxLead = 200 * time.Microsecond
-
-// learnWriteCost folds the duration of one delayed write, made in one
-// piece (no bandwidth, slicer or hold), into the moving average that await
-// aims early by. A write that waited for the peer to read (a full socket
-// buffer) counts as 2*maxLead at most, so that it cannot drag the average
-// far.
-func (l *link) learnWriteCost(d time.Duration) {
-	avg := time.Duration(l.c.p.writeCost.Load())
-	l.c.p.writeCost.Store(int64(avg + (min(d, 2*maxLead)-avg)/8))
-}
-
 // await waits until ch is due under the current plan, which may change
 // while it waits.
 //
-// A chunk is due Delay (+- jitter) after it was read. Writing it takes
-// time too, most of it waking the peer (on an idle machine, 100 us and
-// more), so the wait ends early by the moving average of that time: the
-// bytes reach the peer when they are due rather than a write later.
-//
-// Go timers wake up to about a millisecond late while the process idles
-// (the poller sleeps in whole milliseconds), so a timer only brings the
-// wait to within coarseWait of the due time; the rest is slept precisely
-// by fineSleep when a slot is free, and by a timer aimed early by its
-// measured lateness otherwise.
+// A chunk is due Delay (+- jitter) after it was read, and is never
+// written before: a client whose timeout equals the delay must see it
+// fire. Go timers wake up to about a millisecond late while the process
+// idles (the poller sleeps in whole milliseconds), so a timer only brings
+// the wait to within coarseWait of the due time; the rest is slept
+// precisely by fineSleep when a slot is free, and on a timer set for the
+// due time otherwise.
 func (l *link) await(ch chunk, t **time.Timer) error {
 	for {
 		set := l.c.p.faults.Load()
@@ -685,25 +656,18 @@ func (l *link) await(ch chunk, t **time.Timer) error {
 		if due.Before(l.lastDue) {
 			due = l.lastDue
 		}
-		lead := min(time.Duration(l.c.p.writeCost.Load()), maxLead, pl.delay/10)
-		d := time.Until(due) - lead
+		d := time.Until(due)
 		if d <= 0 {
 			l.lastDue = due
 			return nil
 		}
-		var target time.Time
+		target := due
 		switch {
 		case d > coarseWait:
-			target = due.Add(-lead - coarseWait)
+			target = due.Add(-coarseWait)
 		case fineSleep(d):
 			l.lastDue = due
 			return nil
-		default:
-			target = due.Add(-lead - time.Duration(l.c.p.timerLate.Load()))
-			if !time.Now().Before(target) {
-				l.lastDue = due
-				return nil
-			}
 		}
 		if *t == nil {
 			*t = time.NewTimer(time.Until(target))
@@ -712,14 +676,6 @@ func (l *link) await(ch chunk, t **time.Timer) error {
 		}
 		select {
 		case <-(*t).C:
-			if d <= coarseWait {
-				// The last stretch, on a timer: learn how late it fires.
-				early := time.Duration(l.c.p.timerLate.Load())
-				late := time.Since(target)
-				l.c.p.timerLate.Store(int64(early + (min(late, 2*time.Millisecond)-early)/8))
-				l.lastDue = due
-				return nil
-			}
 		case <-set.changed:
 			(*t).Stop() // since Go 1.23 no stale tick survives Stop
 		case <-l.c.ctx.Done():

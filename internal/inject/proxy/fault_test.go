@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,50 @@ func TestLatencyAccuracy(t *testing.T) {
 	got := medianRTT(t, c, 20)
 	if added := got - base; added < 48*time.Millisecond || added > 52*time.Millisecond {
 		t.Errorf("latency 50ms added %v to the median round trip (%v -> %v); want 50ms +- 2ms", added, base, got)
+	}
+}
+
+// TestLatencyNeverEarly: no round trip through a latency ends before the
+// delay, whether the last stretch is slept precisely (one connection) or
+// on a timer (more connections than the precise sleeps allow): a client
+// whose timeout equals the delay must see it fire.
+func TestLatencyNeverEarly(t *testing.T) {
+	p := startProxy(t, serveTCP(t, echo), "tcp")
+	const delay = 5 * time.Millisecond
+	mustAdd(t, p, proxy.Fault{Params: &proxy.Latency{Delay: delay}, Direction: proxy.Downstream})
+	for _, conns := range []int{1, 8} {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var early []time.Duration
+		for range conns {
+			c := dial(t, p.Addr())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4)
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				for range 40 {
+					start := time.Now()
+					if _, err := c.Write([]byte("ping")); err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := io.ReadFull(c, buf); err != nil {
+						t.Error(err)
+						return
+					}
+					if d := time.Since(start); d < delay {
+						mu.Lock()
+						early = append(early, d)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if len(early) > 0 {
+			t.Errorf("%d conns: %d of %d round trips shorter than the %v delay: %v", conns, len(early), 40*conns, delay, early)
+		}
 	}
 }
 
@@ -160,7 +205,14 @@ func TestKinds(t *testing.T) {
 			fault: proxy.Fault{Params: &proxy.Reset{AfterBytes: 10 << 10}},
 			serve: func(c net.Conn) { sender(1 << 20)(c); io.Copy(io.Discard, c) },
 			check: func(t *testing.T, p *proxy.Proxy) {
-				b, err := readAll(dial(t, p.Addr()), 5*time.Second)
+				// The upstream sends at once, so the reset may beat the end
+				// of the client's connect, as above.
+				var b []byte
+				c, err := net.Dial("tcp", p.Addr())
+				if err == nil {
+					defer c.Close()
+					b, err = readAll(c, 5*time.Second)
+				}
 				if !errors.Is(err, syscall.ECONNRESET) || len(b) > 10<<10 {
 					t.Errorf("read %d bytes, %v; want at most 10 KiB then a reset", len(b), err)
 				}

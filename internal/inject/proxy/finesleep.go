@@ -18,7 +18,7 @@ var (
 func init() { fineLate.Store(int64(60 * time.Microsecond)) }
 
 // fineSleep sleeps d (at most coarseWait) in the kernel, accurate to tens
-// of microseconds, and reports whether it did. The sleep blocks an OS
+// of microseconds and never short, and reports whether it did. The sleep blocks an OS
 // thread, and with it a P until the scheduler takes that back, so at most
 // GOMAXPROCS-1 goroutines (and never more than 4) sleep this way at once;
 // fineSleep returns false at once when none of those slots is free, and
@@ -41,5 +41,10 @@ func fineSleep(d time.Duration) bool {
 	}
 	late := time.Since(target)
 	fineLate.Store(int64(early + (min(max(late, 0), 500*time.Microsecond)-early)/8))
+	// The sleep ends early by what the last ones were late; when this one
+	// was less late, what is left of d is waited out here (at most the
+	// 500us early is bounded to): a delay never ends before it is due.
+	for time.Since(start) < d {
+	}
 	return true
 }

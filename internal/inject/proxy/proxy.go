@@ -107,8 +107,6 @@ type Proxy struct {
 	total, open           atomic.Int64
 	bytesUp, bytesDown    atomic.Int64
 	requests, httpFaulted atomic.Int64
-	timerLate             atomic.Int64 // moving average of how late delay timers fire, in ns
-	writeCost             atomic.Int64 // moving average of how long a delayed chunk's write takes, in ns
 }
 
 // faultSet is the immutable list of faults switched on; changed is closed
