@@ -555,11 +555,11 @@ func sleepUntil(d time.Duration) {
 }
 
 // stop takes the fault out without losing a packet: the queueing rules
-// go first (their chains stay, since deleting a chain makes the kernel
-// drop what it queued), then every held packet and every one still on
-// its way to this process is let go, then the queue is unbound. The
-// caller then deletes the table. If the namespace is gone, the queue is
-// unbound and ErrGone returned.
+// are bypassed first (an accept ahead of them; their chains stay, since
+// deleting a chain makes the kernel drop what it queued), then every held
+// packet and every one still on its way to this process is let go, then
+// the queue is unbound. The caller then deletes the table. If the
+// namespace is gone, the queue is unbound and ErrGone returned.
 func (h *holder) stop(ctx context.Context, rec Record) error {
 	err := rec.Namespace.nft(func(c *nftables.Conn) error {
 		n := 0
@@ -571,7 +571,7 @@ func (h *holder) stop(ctx context.Context, rec Record) error {
 			tb := &nftables.Table{Family: fam.table(), Name: rec.Table}
 			for _, ch := range chains {
 				if ch.Table.Name == rec.Table && slices.Contains(holdChains, ch.Name) {
-					c.FlushChain(&nftables.Chain{Name: ch.Name, Table: tb})
+					bypass(c, &nftables.Chain{Name: ch.Name, Table: tb})
 					n++
 				}
 			}
@@ -580,7 +580,7 @@ func (h *holder) stop(ctx context.Context, rec Record) error {
 			return nil
 		}
 		if err := c.Flush(); err != nil {
-			return fmt.Errorf("flush the queueing rules of %s: %w", rec.Table, err)
+			return fmt.Errorf("bypass the queueing rules of %s: %w", rec.Table, err)
 		}
 		return nil
 	})

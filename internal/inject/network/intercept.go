@@ -490,14 +490,21 @@ func (ic *Interception) CutCount() int {
 }
 
 // detach takes the redirect out (one batch): new connections go direct.
-// The table stays until the proxy carries no connection.
+// The table stays until the proxy carries no connection. When the
+// intercept closes, the redirect is bypassed rather than deleted, since
+// it never comes back (see bypass); otherwise attach appends it again.
 func (ic *Interception) detach() error {
 	if !ic.attached {
 		return nil
 	}
 	err := ic.rec.Namespace.nft(func(c *nftables.Conn) error {
 		for _, fam := range ic.sel.families() {
-			c.FlushChain(&nftables.Chain{Name: redirectChain, Table: &nftables.Table{Family: fam.table(), Name: ic.rec.Table}})
+			chain := &nftables.Chain{Name: redirectChain, Table: &nftables.Table{Family: fam.table(), Name: ic.rec.Table}}
+			if ic.closed {
+				bypass(c, chain)
+			} else {
+				c.FlushChain(chain)
+			}
 		}
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("take the redirect of %s out: %w", ic.rec.Table, err)
