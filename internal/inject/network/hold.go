@@ -103,9 +103,11 @@ type holder struct {
 
 	draining atomic.Bool
 	closing  atomic.Bool
-	// lead is how long a verdict takes, in ns, as a moving average: the
-	// kernel sends the packet on inside the verdict's system call, so
-	// packets are let go this much early.
+	// lead is how long a verdict takes, in ns, as a moving average: a
+	// delay no longer than that is what the verdict itself takes, and the
+	// packet is let go at once. Held packets are let go when due, never
+	// early: the kernel carries a packet on inside the verdict's system
+	// call, so it arrives a little after.
 	lead atomic.Int64
 	// ordered is set when every held packet waits the same time, so that
 	// they are due in the order of their ids and one batch verdict can let
@@ -447,7 +449,7 @@ func (h *holder) verdict(id uint32) {
 }
 
 // letDue gives the verdict of one held packet that is due, and learns
-// from how long that took how early to let the next ones go.
+// from how long that took which delays a verdict carries out by itself.
 func (h *holder) letDue(id uint32) {
 	start := time.Now()
 	h.verdict(id)
@@ -456,7 +458,7 @@ func (h *holder) letDue(id uint32) {
 	h.lead.Store(int64(lead + (took-lead)/8))
 }
 
-// maxLead bounds how early a packet is let go. A verdict's system call
+// maxLead bounds the delays let go at once. A verdict's system call
 // carries the packet on through the stack (for TCP, into the receiving
 // socket and beyond): the packet arrives within it, not at its end.
 const maxLead = 100 * time.Microsecond
@@ -487,7 +489,7 @@ func (h *holder) release(ctx context.Context) {
 			}
 		}
 		draining := h.draining.Load()
-		next := h.held[0].due.Add(-time.Duration(h.lead.Load()))
+		next := h.held[0].due
 		h.mu.Unlock()
 		if d := time.Until(next); !draining && d > 0 {
 			if d > coarseWait {
@@ -509,7 +511,7 @@ func (h *holder) release(ctx context.Context) {
 			}
 			continue
 		}
-		now := time.Now().Add(time.Duration(h.lead.Load()))
+		now := time.Now()
 		due = due[:0]
 		h.mu.Lock()
 		for len(h.held) > 0 && (draining || !h.held[0].due.After(now)) {

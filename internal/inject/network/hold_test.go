@@ -51,6 +51,34 @@ func TestLatency(t *testing.T) {
 	}
 }
 
+// No round trip through a packet latency ends before the delay, over
+// UDP or TCP: a client whose timeout equals the delay must see it fire.
+func TestLatencyNeverEarly(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	echoUDP(t, l.B, "0.0.0.0:9001")
+	dep := l.IPB.String()
+	const delay = 5 * time.Millisecond
+	a := apply(t, l.A, &network.Latency{Filter: network.Filter{Host: dep}, Delay: delay})
+	for _, c := range []struct{ netw, addr string }{{"udp4", dep + ":9001"}, {"tcp4", dep + ":9000"}} {
+		rtts, err := lab.Ping(dial(t, l.A, c.netw, c.addr), 100, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var early []time.Duration
+		for _, r := range rtts {
+			if r < delay {
+				early = append(early, r)
+			}
+		}
+		if len(early) > 0 {
+			t.Errorf("%s: %d of %d round trips shorter than the %v delay: %v", c.netw, len(early), len(rtts), delay, early)
+		}
+	}
+	revert(t, a)
+}
+
 // Reverting a latency lets every packet it holds through: a steady UDP
 // stream loses nothing, however many packets are held at that moment.
 func TestLatencyRevertLosesNothing(t *testing.T) {
