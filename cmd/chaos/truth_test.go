@@ -268,7 +268,10 @@ func TestTruthTableDocker(t *testing.T) {
 				v["victim_ip"] = spec.IPv4
 				v["network"] = env.Name("truth")
 				if kind == "restart" {
-					spec.ReadyAfter = time.Second // down for a while after the restart
+					// Down for a while after the restart: long enough
+					// that two probes in a row (1s timeout each) wait
+					// on it even where a restart takes 0.35s.
+					spec.ReadyAfter = 2 * time.Second
 				}
 				if robust {
 					v["replica"] = replica.IPv4 + ":8080"

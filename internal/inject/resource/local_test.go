@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,7 +101,9 @@ func TestLocalCPULoad(t *testing.T) {
 	}
 }
 
-// TestLocalMemory takes memory in a worker and wants it resident there.
+// TestLocalMemory takes memory in a worker and wants it resident in the
+// worker's memory file, and not mapped (the OOM killer weighs what a
+// process maps: it must pick the target, not the worker).
 func TestLocalMemory(t *testing.T) {
 	target := sleeper(t)
 	in := newInjector(t)
@@ -113,11 +116,38 @@ func TestLocalMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss := vmRSS(t, rec.Worker.PID); rss < size || rss > size+64<<20 {
-		t.Errorf("the worker holds %d bytes; want %d and its own few", rss, size)
+	if held := memoryFileBytes(t, rec.Worker.PID); held != size {
+		t.Errorf("the worker's memory file holds %d bytes; want %d", held, size)
+	}
+	if rss := vmRSS(t, rec.Worker.PID); rss >= size {
+		t.Errorf("the worker maps %d bytes; want only its own few, not the %d it holds", rss, size)
 	}
 	revert(t, in, rec)
 	revert(t, in, rec)
+}
+
+// memoryFileBytes is what the memory files a process holds open have
+// allocated.
+func memoryFileBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range ents {
+		link, err := os.Readlink(dir + "/" + e.Name())
+		if err != nil || !strings.HasPrefix(link, "/memfd:") {
+			continue
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir+"/"+e.Name(), &st); err != nil {
+			t.Fatal(err)
+		}
+		n += st.Blocks * 512
+	}
+	return n
 }
 
 func vmRSS(t *testing.T, pid int) int64 {

@@ -155,15 +155,15 @@ func (w *MemoryWork) run(ctx context.Context, wk *worker, ready func(string)) er
 	// The memory is the target's shortage, not a process to blame: when
 	// the target's growth wakes the OOM killer, the killer is to pick the
 	// target, as it would pick a target whose memory ran short, instead
-	// of ending the fault. Still killable, should it be alone in the
-	// cgroup. Lowering needs CAP_SYS_RESOURCE; without it the worker
-	// stays as it is.
+	// of ending the fault. The memory is held unmapped (memoryFile), and,
+	// where the worker may (CAP_SYS_RESOURCE), its oom_score_adj lowered
+	// as well. Still killable, should it be alone in the cgroup.
 	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("-900"), 0)
-	mem, err := mapMemory(w.Bytes)
+	mem, err := newMemoryFile()
 	if err != nil {
 		return fmt.Errorf("take %s: %w", formatBytes(w.Bytes), err)
 	}
-	defer unmapMemory(mem)
+	defer mem.close()
 	var taken int64
 	note := ""
 	for taken < w.Bytes {
@@ -175,7 +175,9 @@ func (w *MemoryWork) run(ctx context.Context, wk *worker, ready func(string)) er
 			break
 		}
 		end := min(taken+chunk, w.Bytes)
-		populate(mem[taken:end])
+		if err := mem.grow(taken, end-taken); err != nil {
+			return fmt.Errorf("take %s: %w", formatBytes(w.Bytes), err)
+		}
 		taken = end
 	}
 	ready(note)

@@ -43,9 +43,12 @@ func sameRoot(int) bool                           { return false }
 func createIn(*os.File, string) (*os.File, error) { return nil, errLinux }
 func removeIn(*os.File, string) error             { return errLinux }
 func datasync(*os.File) error                     { return errLinux }
-func mapMemory(int64) ([]byte, error)             { return nil, errLinux }
-func unmapMemory([]byte)                          {}
-func populate([]byte)                             {}
+
+type memoryFile struct{}
+
+func newMemoryFile() (*memoryFile, error)   { return nil, errLinux }
+func (*memoryFile) grow(int64, int64) error { return errLinux }
+func (*memoryFile) close()                  {}
 
 // threadCPU falls back to wall time off Linux.
 func threadCPU() time.Duration { return time.Duration(time.Now().UnixNano()) }

@@ -201,26 +201,28 @@ func waitFD(fd int) {
 	}
 }
 
-// mapMemory maps n bytes of private anonymous memory, outside Go's heap;
-// pages count against the cgroup once touched.
-func mapMemory(n int64) ([]byte, error) {
-	return unix.Mmap(-1, 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+// memoryFile is memory a worker holds in a memfd: charged to the worker's
+// cgroups (the target's) as shared memory, which only swap could take
+// back, and mapped by no process. The OOM killer weighs a process by what
+// it maps, so when the target grows past its limit the killer ends the
+// target, as it would for a target whose memory ran short, rather than
+// the worker holding the memory: the worker's own -900 oom_score_adj
+// needs CAP_SYS_RESOURCE, which a container runtime or a sandbox may
+// have taken away.
+type memoryFile struct{ fd int }
+
+func newMemoryFile() (*memoryFile, error) {
+	fd, err := unix.MemfdCreate("chaos-memory", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	return &memoryFile{fd: fd}, nil
 }
 
-func unmapMemory(b []byte) { _ = unix.Munmap(b) }
+// grow makes bytes [off, off+n) of the file resident and charged.
+func (m *memoryFile) grow(off, n int64) error { return unix.Fallocate(m.fd, 0, off, n) }
 
-// populate makes every page of b resident and charged, as writing to each
-// would: in one call where the kernel can (MADV_POPULATE_WRITE, Linux
-// 5.14, ten times faster than a fault per page in a VM), else by writing.
-func populate(b []byte) {
-	if unix.Madvise(b, unix.MADV_POPULATE_WRITE) == nil {
-		return
-	}
-	page := os.Getpagesize()
-	for i := 0; i < len(b); i += page {
-		b[i] = byte(i/page) | 1
-	}
-}
+func (m *memoryFile) close() { _ = unix.Close(m.fd) }
 
 // targetDir opens directory dir of the target's file system.
 func (p *planning) targetDir(dir string) (*os.File, error) {
