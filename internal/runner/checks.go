@@ -431,9 +431,10 @@ func (r *run) closeDuring() {
 						underFaultFailed++
 					}
 					// A pass counts as coping with a fault only if a fault
-					// was still on when the observation ended: one that
-					// waited out the revert saw the system without it.
-					if smp.OK && r.rec.onAt(smp.End()) {
+					// was on for the whole observation: one that began
+					// before it may carry an answer made before it, one
+					// that waited out the revert saw the system without it.
+					if smp.OK && r.rec.onThroughout(smp.Start(), smp.End()) {
 						underFaultOK++
 					}
 				}

@@ -615,14 +615,14 @@ func (r *recorder) faultsInEffect(from, to time.Time) []string {
 	return out
 }
 
-// onAt reports whether a fault was surely on at t: injected by then and
-// its revert not yet begun (a fault with nothing to revert: until the
-// method's steps were over). An observation that ended while its fault
-// was being reverted may have seen the system without it. r.mu must be
-// held.
-func (r *recorder) onAt(t time.Time) bool {
+// onThroughout reports whether one fault was surely on from from to to:
+// injected by from and its revert not yet begun at to (a fault with
+// nothing to revert: until the method's steps were over). An observation
+// that ended while its fault was being reverted may have seen the system
+// without it. r.mu must be held.
+func (r *recorder) onThroughout(from, to time.Time) bool {
 	for i, f := range r.j.Faults {
-		if f.Injected.After(t) {
+		if f.Injected.After(from) {
 			continue
 		}
 		end, began := f.Reverted, r.revertBegan[i]
@@ -632,7 +632,7 @@ func (r *recorder) onAt(t time.Time) bool {
 		if f.Irreversible {
 			end = r.stepsEnded
 		}
-		if end.IsZero() || t.Before(end) {
+		if end.IsZero() || to.Before(end) {
 			return true
 		}
 	}
