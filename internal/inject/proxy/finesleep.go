@@ -18,11 +18,11 @@ var (
 func init() { fineLate.Store(int64(60 * time.Microsecond)) }
 
 // fineSleep sleeps d (at most coarseWait) in the kernel, accurate to tens
-// of microseconds and never short, and reports whether it did. The sleep blocks an OS
-// thread, and with it a P until the scheduler takes that back, so at most
-// GOMAXPROCS-1 goroutines (and never more than 4) sleep this way at once;
-// fineSleep returns false at once when none of those slots is free, and
-// on systems without a precise sleep.
+// of microseconds and never short, and reports whether it did. The sleep
+// blocks an OS thread, and with it a P until the scheduler takes that
+// back, so at most GOMAXPROCS-1 goroutines (and never more than 4) sleep
+// this way at once; fineSleep returns false at once when none of those
+// slots is free, and on systems without a precise sleep.
 func fineSleep(d time.Duration) bool {
 	if !haveNanosleep || d > coarseWait {
 		return false
