@@ -167,6 +167,25 @@ func (b *bench) add(name, base, with, result, want string) {
 	fmt.Fprintf(os.Stderr, "  %s: %s / %s = %s\n", name, base, with, result)
 }
 
+// allowCongestionControl adds cc to the machine's allowed congestion
+// controls if it is not there (a namespace other than the first may only
+// choose an allowed one), and returns what puts the list back.
+func allowCongestionControl(cc string) (restore func(), err error) {
+	const allowed = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+	b, err := os.ReadFile(allowed)
+	if err != nil {
+		return nil, err
+	}
+	was := strings.TrimSpace(string(b))
+	if slices.Contains(strings.Fields(was), cc) {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(allowed, []byte(was+" "+cc), 0o644); err != nil {
+		return nil, fmt.Errorf("allow congestion control %s: %w", cc, err)
+	}
+	return func() { _ = os.WriteFile(allowed, []byte(was), 0o644) }, nil
+}
+
 func run(rounds int, secs time.Duration, pid int, only, cc string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("network faults need root")
@@ -186,6 +205,13 @@ func run(rounds int, secs time.Duration, pid int, only, cc string) error {
 	// A new namespace takes the machine's congestion control; the
 	// streams' rates depend on it (bbr without the fq qdisc paces in TCP
 	// itself, at about half cubic's rate on a veth).
+	if cc != "" {
+		restore, err := allowCongestionControl(cc)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
 	for _, ns := range []network.Namespace{l.A, l.B} {
 		if cc == "" {
 			break
