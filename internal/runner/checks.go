@@ -408,8 +408,9 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 // closeDuring ends the during phase of each check. One that never broke
 // held, if it observed the method: a check without an observation of the
 // method, or, when the method injected faults, without one made while a
-// fault was in effect, cannot be judged, and the run is an error (unless
-// it already ended in one, or was aborted).
+// fault was in effect (for a probe, one that a fault was on for the whole
+// of, or one that failed), cannot be judged, and the run is an error
+// (unless it already ended in one, or was aborted).
 func (r *run) closeDuring() {
 	r.rec.mu.Lock()
 	faulted := len(r.rec.j.Faults) > 0
@@ -463,6 +464,12 @@ func (r *run) closeDuring() {
 			if cs.c.From == "" {
 				why += fmt.Sprintf(" (it observes every %s)", cs.c.Interval)
 			}
+		case faulted && cs.c.From == "" && underFaultOK == 0 && underFaultFailed == 0:
+			// A probe's one answer may have been made at any moment
+			// while it ran: before the fault was on, or once its revert
+			// began. A window of load traffic holds the requests sent
+			// under the fault, and judges them.
+			why = fmt.Sprintf("none of its %s was made while a fault was on for the whole of it (it observes every %s)", plural(n, "observation"), cs.c.Interval)
 		}
 		switch {
 		case why == "":
