@@ -374,6 +374,32 @@ method:
 	}
 }
 
+// A fault step whose target matches nothing, with empty: skip, injects
+// nothing: a passing run says so, rather than that the hypothesis held
+// under a fault that never was.
+func TestPassNamesFaultStepsThatInjectedNothing(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: one fault of two
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+  workers: {process: {cmdline: "no-such-process-[x]yz", empty: skip}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 100ms
+method:
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 500ms}
+  - {fault: kill, target: workers}
+`, s)
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	if want := `step "kill workers" injected nothing: the target matches nothing (empty: skip)`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to say %q", j.Reason, want)
+	}
+}
+
 // A run that judged no check says so, never that the hypothesis held.
 func TestNoCheckJudged(t *testing.T) {
 	s := newService(t)
