@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -485,6 +486,51 @@ func (r *run) closeDuring() {
 		default:
 			r.unobserved(cs, experiment.During, why)
 		}
+	}
+	r.faultsUnobserved()
+}
+
+// faultsUnobserved makes the run an error for each fault step that no
+// check of the hypothesis observed while its fault was in effect, when
+// some check is judged during the method: each check may have observed
+// another fault, and none this one. An observation counts as for
+// closeDuring: a probe's pass only if the fault was on for the whole of
+// it.
+func (r *run) faultsUnobserved() {
+	if r.isAborted() || r.failedToRun() {
+		return
+	}
+	r.rec.mu.Lock()
+	watched := false
+	seen := map[string]bool{}
+	for _, cs := range r.checks {
+		if cs.abort || !cs.c.Runs(experiment.During) {
+			continue
+		}
+		watched = true
+		for _, smp := range cs.rec.Samples {
+			if smp.Phase != experiment.During {
+				continue
+			}
+			for i, f := range r.rec.j.Faults {
+				if slices.Contains(smp.Faults, f.Step) && (cs.c.From != "" || !smp.OK || r.rec.faultOnThroughout(i, smp.Start(), smp.End())) {
+					seen[f.Step] = true
+				}
+			}
+		}
+	}
+	var unseen []string
+	for _, f := range r.rec.j.Faults {
+		if !seen[f.Step] && !slices.Contains(unseen, f.Step) {
+			unseen = append(unseen, f.Step)
+		}
+	}
+	r.rec.mu.Unlock()
+	if !watched {
+		return
+	}
+	for _, step := range unseen {
+		r.fail(fmt.Errorf("no check observed the system while the fault of step %q was in effect, so the hypothesis was not judged under it", step))
 	}
 }
 

@@ -127,6 +127,37 @@ method:
 	}
 }
 
+// Each fault must be observed, not only some: checks that held under one
+// fault say nothing of another that none of them saw. Here the method
+// ends with a fault that has nothing to revert, in effect only until the
+// method's steps are over, too briefly for any observation.
+func TestFaultStepNotObserved(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: the last fault unseen
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 100ms
+    when: [during]
+method:
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 1s}
+  - {fault: test_noted, target: link}
+`, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s (%s); want error\n%s", j.Verdict, j.Reason, samplesText(j, c))
+	}
+	if want := `no check observed the system while the fault of step "test_noted link" was in effect`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+	if strings.Contains(j.Reason, `"latency link"`) {
+		t.Errorf("reason %q names the latency, which the check observed", j.Reason)
+	}
+}
+
 // A load check whose window is longer than the method judges the traffic
 // of the method, and so breaks under a fault shorter than its window.
 func TestLoadCheckWindowLongerThanMethod(t *testing.T) {
