@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -408,8 +409,9 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 // closeDuring ends the during phase of each check. One that never broke
 // held, if it observed the method: a check without an observation of the
 // method, or, when the method injected faults, without one made while a
-// fault was in effect, cannot be judged, and the run is an error (unless
-// it already ended in one, or was aborted).
+// fault was in effect (for a probe, one that a fault was on for the whole
+// of, or one that failed), cannot be judged, and the run is an error
+// (unless it already ended in one, or was aborted).
 func (r *run) closeDuring() {
 	r.rec.mu.Lock()
 	faulted := len(r.rec.j.Faults) > 0
@@ -463,6 +465,12 @@ func (r *run) closeDuring() {
 			if cs.c.From == "" {
 				why += fmt.Sprintf(" (it observes every %s)", cs.c.Interval)
 			}
+		case faulted && cs.c.From == "" && underFaultOK == 0 && underFaultFailed == 0:
+			// A probe's one answer may have been made at any moment
+			// while it ran: before the fault was on, or once its revert
+			// began. A window of load traffic holds the requests sent
+			// under the fault, and judges them.
+			why = fmt.Sprintf("none of its %s was made while a fault was on for the whole of it (it observes every %s)", plural(n, "observation"), cs.c.Interval)
 		}
 		switch {
 		case why == "":
@@ -478,6 +486,51 @@ func (r *run) closeDuring() {
 		default:
 			r.unobserved(cs, experiment.During, why)
 		}
+	}
+	r.faultsUnobserved()
+}
+
+// faultsUnobserved makes the run an error for each fault step that no
+// check of the hypothesis observed while its fault was in effect, when
+// some check is judged during the method: each check may have observed
+// another fault, and none this one. An observation counts as for
+// closeDuring: a probe's pass only if the fault was on for the whole of
+// it.
+func (r *run) faultsUnobserved() {
+	if r.isAborted() || r.failedToRun() {
+		return
+	}
+	r.rec.mu.Lock()
+	watched := false
+	seen := map[string]bool{}
+	for _, cs := range r.checks {
+		if cs.abort || !cs.c.Runs(experiment.During) {
+			continue
+		}
+		watched = true
+		for _, smp := range cs.rec.Samples {
+			if smp.Phase != experiment.During {
+				continue
+			}
+			for i, f := range r.rec.j.Faults {
+				if slices.Contains(smp.Faults, f.Step) && (cs.c.From != "" || !smp.OK || r.rec.faultOnThroughout(i, smp.Start(), smp.End())) {
+					seen[f.Step] = true
+				}
+			}
+		}
+	}
+	var unseen []string
+	for _, f := range r.rec.j.Faults {
+		if !seen[f.Step] && !slices.Contains(unseen, f.Step) {
+			unseen = append(unseen, f.Step)
+		}
+	}
+	r.rec.mu.Unlock()
+	if !watched {
+		return
+	}
+	for _, step := range unseen {
+		r.fail(fmt.Errorf("no check observed the system while the fault of step %q was in effect, so the hypothesis was not judged under it", step))
 	}
 }
 

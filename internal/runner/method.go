@@ -621,22 +621,29 @@ func (r *recorder) faultsInEffect(from, to time.Time) []string {
 // that ended while its fault was being reverted may have seen the system
 // without it. r.mu must be held.
 func (r *recorder) onThroughout(from, to time.Time) bool {
-	for i, f := range r.j.Faults {
-		if f.Injected.After(from) {
-			continue
-		}
-		end, began := f.Reverted, r.revertBegan[i]
-		if !began.IsZero() {
-			end = began
-		}
-		if f.Irreversible {
-			end = r.stepsEnded
-		}
-		if end.IsZero() || to.Before(end) {
+	for i := range r.j.Faults {
+		if r.faultOnThroughout(i, from, to) {
 			return true
 		}
 	}
 	return false
+}
+
+// faultOnThroughout is onThroughout for the journal's fault i alone. r.mu
+// must be held.
+func (r *recorder) faultOnThroughout(i int, from, to time.Time) bool {
+	f := r.j.Faults[i]
+	if f.Injected.After(from) {
+		return false
+	}
+	end, began := f.Reverted, r.revertBegan[i]
+	if !began.IsZero() {
+		end = began
+	}
+	if f.Irreversible {
+		end = r.stepsEnded
+	}
+	return end.IsZero() || to.Before(end)
 }
 
 // lastRevert is when the last fault was removed, or the zero time.

@@ -423,6 +423,13 @@ func (r *run) passedReason(j *journal.Journal) string {
 	if judged == 0 && len(j.Faults) > 0 {
 		reason += "; every fault was reverted"
 	}
+	for _, s := range j.Steps {
+		// A fault step whose target matched nothing (empty: skip): the
+		// checks held without it.
+		if s.Section == journal.PhaseMethod && s.Kind == experiment.StepFault && s.Outcome == journal.StepSkipped {
+			reason += fmt.Sprintf("; step %q injected nothing: %s", s.Name, s.Error)
+		}
+	}
 	if c := j.SlowestRecovery(); c != nil {
 		reason += fmt.Sprintf("; %q took the longest to hold again: %s after %q ended", c.Name, c.Recovered.After.Round(time.Millisecond), c.Recovered.Fault)
 	}

@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/journal"
 )
 
@@ -74,6 +76,85 @@ method:
 	}
 	if want := `check "fast" could not be judged during the method: none of its 1 observation was made while a fault was in effect`; !strings.Contains(j.Reason, want) {
 		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+}
+
+// slowStartFault takes a while to be on, as a Docker pause does, and has
+// an undo that does nothing.
+type slowStartFault struct{}
+
+func (*slowStartFault) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
+	return inject.Undo{Action: "test.slow_start", Target: t}, nil
+}
+
+func (*slowStartFault) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	time.Sleep(300 * time.Millisecond)
+	return u, nil
+}
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "proxy", Name: "test_slow_start", New: func() inject.Fault { return &slowStartFault{} }})
+	inject.RegisterUndo("test.slow_start", func(context.Context, *inject.Env, inject.Undo) error { return nil })
+}
+
+// A probe's answer may have been made at any moment while it ran: a pass
+// that began before its fault was on does not show the system coping with
+// it. A check whose only observation under the fault is such a pass did
+// not observe the fault, and cannot hold under it.
+func TestDuringProbeBegunBeforeFaultNotObserved(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: a probe that began before the fault
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: healthy
+    probe: {exec: {run: [sleep, "1"]}}
+    interval: 5s
+    when: [during]
+method:
+  - {fault: test_slow_start, target: link, for: 2s}
+`, s)
+	c := check(j, "healthy")
+	if len(c.Samples) != 1 || len(c.Samples[0].Faults) != 1 || !c.Samples[0].Start().Before(j.Faults[0].Injected) {
+		t.Fatalf("samples:\n%s\nwant one that began before the fault and ended while it was on", samplesText(j, c))
+	}
+	if j.Verdict != journal.Errored || c.Results["during"] != journal.Unobserved {
+		t.Fatalf("verdict %s (%s), during %q; want error, unobserved\n%s", j.Verdict, j.Reason, c.Results["during"], samplesText(j, c))
+	}
+	if want := `check "healthy" could not be judged during the method: none of its 1 observation was made while a fault was on for the whole of it`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+}
+
+// Each fault must be observed, not only some: checks that held under one
+// fault say nothing of another that none of them saw. Here the method
+// ends with a fault that has nothing to revert, in effect only until the
+// method's steps are over, too briefly for any observation.
+func TestFaultStepNotObserved(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: the last fault unseen
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 100ms
+    when: [during]
+method:
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 1s}
+  - {fault: test_noted, target: link}
+`, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s (%s); want error\n%s", j.Verdict, j.Reason, samplesText(j, c))
+	}
+	if want := `no check observed the system while the fault of step "test_noted link" was in effect`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+	if strings.Contains(j.Reason, `"latency link"`) {
+		t.Errorf("reason %q names the latency, which the check observed", j.Reason)
 	}
 }
 
@@ -321,6 +402,32 @@ method:
 				t.Errorf("%s: failed observation at %s names no fault", c.Name, smp.Time.Sub(j.Started))
 			}
 		}
+	}
+}
+
+// A fault step whose target matches nothing, with empty: skip, injects
+// nothing: a passing run says so, rather than that the hypothesis held
+// under a fault that never was.
+func TestPassNamesFaultStepsThatInjectedNothing(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: one fault of two
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+  workers: {process: {cmdline: "no-such-process-[x]yz", empty: skip}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 100ms
+method:
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 500ms}
+  - {fault: kill, target: workers}
+`, s)
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s: %s", j.Verdict, j.Reason)
+	}
+	if want := `step "kill workers" injected nothing: the target matches nothing (empty: skip)`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to say %q", j.Reason, want)
 	}
 }
 
