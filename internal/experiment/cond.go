@@ -83,7 +83,12 @@ func parseValue(t string, u Unit) (float64, error) {
 }
 
 // Holds reports whether the observed value x satisfies the comparison.
+// NaN satisfies none, != included: it is no value at all (a ratio of
+// nothing to nothing), and a check must not hold on what was not measured.
 func (c Cond) Holds(x float64) bool {
+	if math.IsNaN(x) {
+		return false
+	}
 	switch c.Op {
 	case "<":
 		return x < c.Value

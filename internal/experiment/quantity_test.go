@@ -120,6 +120,28 @@ func TestParseCond(t *testing.T) {
 	}
 }
 
+// NaN is what a ratio of nothing to nothing gives (a Prometheus rate of
+// no requests, a summary with no observations): no number at all, so no
+// comparison holds for it, != included, nor a matcher of a JSON field.
+func TestCondNaNHoldsNothing(t *testing.T) {
+	for _, s := range []string{"< 1", "<= 1", "> 1", ">= 1", "== 1", "!= 1", "!= 0"} {
+		c, err := experiment.ParseCond(s, experiment.UnitNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Holds(math.NaN()) {
+			t.Errorf("ParseCond(%q).Holds(NaN) = true; want false", s)
+		}
+		m, err := experiment.ParseMatcher(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Match("NaN") {
+			t.Errorf("ParseMatcher(%q).Match(\"NaN\") = true; want false", s)
+		}
+	}
+}
+
 func TestParsePick(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -303,7 +303,7 @@ func init() {
 		Name: "metrics",
 		New:  func() (any, any) { return &MetricsSpec{}, &MetricsExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Scrapes a /metrics endpoint (Prometheus text or OpenMetrics) and reads the samples of one metric whose labels include labels: their values, or with rate their per-second increase between two scrapes. The value expectation must hold for every matching sample; no matching sample is an error. Without expect, any sample passes.",
+			Summary: "Scrapes a /metrics endpoint (Prometheus text or OpenMetrics) and reads the samples of one metric whose labels include labels: their values, or with rate their per-second increase between two scrapes. The value expectation must hold for every matching sample; no matching sample is an error; NaN holds no comparison. Without expect, any sample passes.",
 			Default: "any sample of the metric",
 			Example: "{url: \"http://127.0.0.1:8080/metrics\", name: http_requests_total, labels: {code: \"500\"}, rate: 5s}",
 			Expect:  "{value: \"< 1\"}",

@@ -16,8 +16,9 @@ import (
 	"github.com/gamedayhq/chaos/internal/probe"
 )
 
-// metricsServer serves a counter that grows by 100 a second, a gauge and a
-// histogram, in the format asked for: OpenMetrics when openMetrics is set.
+// metricsServer serves a counter that grows by 100 a second, gauges (one
+// NaN) and a histogram, in the format asked for: OpenMetrics when
+// openMetrics is set.
 func metricsServer(t *testing.T, openMetrics bool) string {
 	t.Helper()
 	start := time.Now()
@@ -40,6 +41,8 @@ app_requests_total{code="200"} %g
 app_requests_total{code="502"} 3
 # TYPE app_queue gauge
 app_queue 7
+# TYPE app_ratio gauge
+app_ratio NaN
 # TYPE app_seconds histogram
 app_seconds_bucket{le="0.1"} 8
 app_seconds_bucket{le="+Inf"} 10
@@ -69,6 +72,7 @@ func TestMetricsProbe(t *testing.T) {
 	}{
 		{"gauge", probe.MetricsSpec{URL: text, Name: "app_queue"}, "< 10", "", "7"},
 		{"gauge breaks", probe.MetricsSpec{URL: text, Name: "app_queue"}, "< 5", "app_queue value 7, want < 5", "7"},
+		{"NaN holds no comparison", probe.MetricsSpec{URL: text, Name: "app_ratio"}, "!= 0", "app_ratio value NaN, want != 0", "NaN"},
 		{"labels", probe.MetricsSpec{URL: text, Name: "app_requests_total", Labels: map[string]string{"code": "502"}}, "== 3", "", "3"},
 		{"every series", probe.MetricsSpec{URL: text, Name: "app_requests_total"}, "< 2.5", `app_requests_total{code="502"} 3`, ""},
 		{"histogram count", probe.MetricsSpec{URL: text, Name: "app_seconds_count"}, "== 10", "", "10"},

@@ -329,6 +329,8 @@ func TestExecJudge(t *testing.T) {
 		{"stdout regex fails", "echo count=x", `{stdout_regex: "count=[0-9]+"}`, `stdout does not match "count=[0-9]+": "count=x"`},
 		{"stderr contains", "echo warned >&2", "{stderr_contains: warn}", ""},
 		{"stderr does not contain", "true", "{stderr_contains: warn}", `stderr does not contain "warn": (empty)`},
+		{"stdout value", "echo lag=3", `{stdout_value: {match: "lag=([^ ]+)", value: "< 5"}}`, ""},
+		{"stdout value NaN holds nothing", "echo lag=NaN", `{stdout_value: {match: "lag=([^ ]+)", value: "!= 0"}}`, `stdout's match of "lag=([^ ]+)" is NaN, want != 0`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			spec, expect := newProbe(t, "exec", fmt.Sprintf("{run: [%q], shell: true}", tt.run), tt.expect)

@@ -177,7 +177,7 @@ func init() {
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all is an error. Without expect, any result passes.",
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all is an error; NaN holds no comparison. Without expect, any result passes.",
 			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",

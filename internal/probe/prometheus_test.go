@@ -1,0 +1,64 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/probe"
+)
+
+// prometheusServer answers every instant query with the given result, as
+// Prometheus's HTTP API writes it.
+func prometheusServer(t *testing.T, resultType, result string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":%q,"result":%s}}`, resultType, result)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The value expectation holds only for numbers Prometheus returned: NaN
+// holds no comparison.
+func TestPrometheusJudge(t *testing.T) {
+	now := float64(time.Now().Unix())
+	for _, tt := range []struct {
+		name         string
+		resultType   string
+		result       string
+		value        string
+		ok, observed bool
+		reason       string
+	}{
+		{"scalar holds", "scalar", fmt.Sprintf(`[%v, "0.2"]`, now), "< 0.5", true, true, ""},
+		{"scalar breaks", "scalar", fmt.Sprintf(`[%v, "0.7"]`, now), "< 0.5", false, true, "value 0.7, want < 0.5"},
+		{"NaN scalar", "scalar", fmt.Sprintf(`[%v, "NaN"]`, now), "!= 0", false, true, "value NaN, want != 0"},
+		{"NaN series", "vector", fmt.Sprintf(`[{"metric": {"job": "api"}, "value": [%v, "NaN"]}]`, now), "!= 0", false, true, `value {job="api"} NaN, want != 0`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := prometheusServer(t, tt.resultType, tt.result)
+			spec, expect := newProbe(t, "prometheus", fmt.Sprintf("{url: %q, query: q, timeout: 5s}", url), fmt.Sprintf("{value: %q}", tt.value))
+			res := probe.Run(context.Background(), "prometheus", spec, expect)
+			switch {
+			case tt.observed && res.Err != nil:
+				t.Fatalf("Run = error %v; want an observation", res.Err)
+			case !tt.observed && res.Err == nil:
+				t.Fatalf("Run = ok %t, %q; want an error: nothing was observed to compare", res.OK, res.Reason)
+			case res.OK != tt.ok:
+				t.Errorf("Run = ok %t, %q; want ok %t", res.OK, res.Reason, tt.ok)
+			case !strings.Contains(res.Reason, tt.reason):
+				t.Errorf("Run reason %q; want it to contain %q", res.Reason, tt.reason)
+			}
+		})
+	}
+}
