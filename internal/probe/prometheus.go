@@ -95,6 +95,10 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		samples = append(samples, sample{"", float64(r.Value)})
 	case model.Vector:
 		for _, s := range r {
+			if s.Histogram != nil {
+				// Its value is left 0, which would hold "< 0.5".
+				return Errorf("prometheus %s: query %s returns a native histogram (%s): use histogram_quantile, histogram_count or histogram_sum for a number", spec.URL, spec.Query, s.Metric)
+			}
 			samples = append(samples, sample{s.Metric.String(), float64(s.Value)})
 		}
 	default:
@@ -177,7 +181,7 @@ func init() {
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all is an error; NaN holds no comparison. Without expect, any result passes.",
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes.",
 			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",

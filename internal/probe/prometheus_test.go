@@ -29,7 +29,7 @@ func prometheusServer(t *testing.T, resultType, result string) string {
 }
 
 // The value expectation holds only for numbers Prometheus returned: NaN
-// holds no comparison.
+// holds no comparison, and a native histogram is no number to compare.
 func TestPrometheusJudge(t *testing.T) {
 	now := float64(time.Now().Unix())
 	for _, tt := range []struct {
@@ -44,6 +44,8 @@ func TestPrometheusJudge(t *testing.T) {
 		{"scalar breaks", "scalar", fmt.Sprintf(`[%v, "0.7"]`, now), "< 0.5", false, true, "value 0.7, want < 0.5"},
 		{"NaN scalar", "scalar", fmt.Sprintf(`[%v, "NaN"]`, now), "!= 0", false, true, "value NaN, want != 0"},
 		{"NaN series", "vector", fmt.Sprintf(`[{"metric": {"job": "api"}, "value": [%v, "NaN"]}]`, now), "!= 0", false, true, `value {job="api"} NaN, want != 0`},
+		{"native histogram", "vector", fmt.Sprintf(`[{"metric": {"job": "api"}, "histogram": [%v, {"count": "10", "sum": "2.5", "buckets": [[0, "0.1", "0.2", "10"]]}]}]`, now),
+			"< 0.5", false, false, "returns a native histogram"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			url := prometheusServer(t, tt.resultType, tt.result)
