@@ -271,6 +271,42 @@ func TestHTTPExpectError(t *testing.T) {
 	}
 }
 
+// A request cut short by its caller (a recovery deadline, an interrupted
+// run) is no answer from the system: it does not show the failure error
+// expects. Only the probe's own timeout is an observation of "timed out".
+func TestHTTPExpectErrorNotFromCaller(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	for _, tt := range []struct {
+		name, spec, expect string
+		callerLimit        time.Duration
+		ok                 bool
+	}{
+		{"own timeout", `timeout: 200ms`, "{error: timed out}", 0, true},
+		{"own timeout, any error", `timeout: 200ms`, "{error: any}", 0, true},
+		{"caller's deadline", `timeout: 5s`, "{error: timed out}", 200 * time.Millisecond, false},
+		{"caller's deadline, any error", `timeout: 5s`, "{error: any}", 200 * time.Millisecond, false},
+		{"caller canceled, any error", `timeout: 5s`, "{error: any}", -1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec, expect := newProbe(t, "http", fmt.Sprintf("{url: %q, %s}", hang.URL, tt.spec), tt.expect)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			switch {
+			case tt.callerLimit > 0:
+				ctx, cancel = context.WithTimeout(ctx, tt.callerLimit)
+				defer cancel()
+			case tt.callerLimit < 0:
+				time.AfterFunc(200*time.Millisecond, cancel)
+			}
+			res := probe.Run(ctx, "http", spec, expect)
+			if res.OK != tt.ok || res.Err != nil {
+				t.Errorf("Run(%s, %s) = ok %t, %q, err %v; want ok %t, an observation", tt.spec, tt.expect, res.OK, res.Reason, res.Err, tt.ok)
+			}
+		})
+	}
+}
+
 // A request that cannot be built is no observation.
 func TestHTTPBadRequest(t *testing.T) {
 	spec, expect := newProbe(t, "http", `{url: "http://127.0.0.1:1/", method: "BAD METHOD"}`, "")
