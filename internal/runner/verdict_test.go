@@ -158,6 +158,33 @@ method:
 	}
 }
 
+// A probe's pass that began before the fault was injected may carry an
+// answer made without it: when it is the only observation that overlaps
+// the fault, the check did not observe the system under the fault.
+func TestDuringPassBeganBeforeFault(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: answered before the fault
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${up}/slow?ms=800", timeout: 2s}}
+    interval: 5s
+    when: [during]
+method:
+  - wait: 200ms
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 200ms}
+`, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Errored || c.Results["during"] != journal.Unobserved {
+		t.Fatalf("verdict %s (%s), during %q; want error, unobserved\n%s", j.Verdict, j.Reason, c.Results["during"], samplesText(j, c))
+	}
+	if want := `check "answers" could not be judged during the method: none of its 1 observation was made while a fault was on for the whole of it`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+}
+
 // A load check whose window is longer than the method judges the traffic
 // of the method, and so breaks under a fault shorter than its window.
 func TestLoadCheckWindowLongerThanMethod(t *testing.T) {
