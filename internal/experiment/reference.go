@@ -53,9 +53,10 @@ Its sections:
 `+keyTable(s, nil)+`
 A run starts the services, starts the targets that run with it (fault
 proxies) and the load, checks the steady state (before), runs the method
-while the checks go on (during), removes every fault, runs the rollbacks,
-waits for the steady state to hold again (recovery, after), and gives a
-verdict.`)
+while the checks go on (during), removes every fault, waits for the
+steady state to hold again (recovery, after), runs the rollbacks, and
+gives a verdict: recovery is judged on the system as the faults left it,
+before a rollback puts anything back.`)
 
 	add(2, "Values", []string{"values", "units", "duration", "rate", "percent", "size", "pick", "signal", "regex", "regular expression"}, valuesBody())
 	add(2, "Variables", []string{"vars", "variables", "variable", "uuid", "${uuid}", "env", "${env}", "seq", "${seq}", "outputs", "as", "secrets"}, variablesBody)
@@ -257,8 +258,9 @@ applied so that chaos recover can remove it after a crash.
   - exec: {run: [./scripts/flush-cache.sh]}
     undo: {run: [./scripts/warm-cache.sh]}`)+stepTables(node(defs, "step"), keyTable))
 
-	add(2, "rollbacks", []string{"rollbacks", "rollback"}, `Steps run after the method has ended and its faults are removed, on every
-path: after a pass, a deviation, an abort, an error or an interrupt. They
+	add(2, "rollbacks", []string{"rollbacks", "rollback"}, `Steps run after the method has ended, its faults are removed and the after
+checks are done, on every path: after a pass, a deviation, an abort, an
+error or an interrupt. They
 put back what the method changed beyond its faults (a scaled deployment, a
 flag). They take the same steps as the method; their failures are
 reported. A fault step there is refused when the file is loaded.
