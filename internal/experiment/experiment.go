@@ -157,12 +157,16 @@ type Stream struct {
 	HTTP        *HTTPRequest `json:"-" yaml:"-"`
 	Rate        Rate         `json:"rate" yaml:"rate" chaos:"required" doc:"requests per unit of time, sent on schedule whatever the answers (an open model)"`
 	MaxInflight int          `json:"max_inflight,omitempty" yaml:"max_inflight" doc:"the most requests waiting for an answer at once; past it, a request due is not sent and counts as an error (0: rate × timeout plus a margin, at most 10000)"`
-	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long one request may take"`
+	Timeout     Duration     `json:"timeout" yaml:"timeout" min:"1ms" doc:"how long one request may take, at most 60s (latencies are recorded up to 60s)"`
 	Window      Duration     `json:"window" yaml:"window" doc:"the length of the windows the stream's figures are counted in"`
 	// Success lists the status codes that count as success; by default any
 	// 2xx or 3xx.
 	Success []int `json:"success,omitempty" yaml:"success" doc:"the status codes that count as success (default: any 2xx or 3xx)"`
 }
+
+// MaxStreamTimeout is the longest timeout of a load stream's requests:
+// load records latencies up to it and no further.
+const MaxStreamTimeout = Duration(60e9)
 
 // The slowest and fastest rates of a load stream.
 const (
@@ -187,6 +191,8 @@ func (s *Stream) Validate() error {
 		return errorString("rate must be 1000000/s or less")
 	case s.Window < Duration(1e8):
 		return errorString("window must be 100ms or more")
+	case s.Timeout > MaxStreamTimeout:
+		return errorString("timeout must be 60s or less: latencies are recorded up to 60s")
 	case s.MaxInflight < 0:
 		return errorString("max_inflight must be 0 or more")
 	}
@@ -296,7 +302,7 @@ type LoadExpect struct {
 	P99     DurationCond `json:"p99,omitzero" yaml:"p99" doc:"the 99th percentile latency, as a comparison such as '< 300ms'"`
 	Max     DurationCond `json:"max,omitzero" yaml:"max" doc:"the slowest request"`
 	Success PercentCond  `json:"success,omitzero" yaml:"success" doc:"the share of requests that succeeded, as a comparison such as '>= 99.5%'"`
-	RPS     NumberCond   `json:"rps,omitzero" yaml:"rps" doc:"requests completed per second"`
+	RPS     NumberCond   `json:"rps,omitzero" yaml:"rps" doc:"requests completed per second (not those dropped for max_inflight)"`
 	Errors  NumberCond   `json:"errors,omitzero" yaml:"errors" doc:"the number of failed requests"`
 }
 

@@ -224,12 +224,9 @@ func SampleEvent(check, phase string, ok bool, value string) Event {
 // share and rate are rounded as the journal writes them (4 and 1
 // decimals), so that a live view sees what the journal keeps.
 func WindowEvent(w Window) Event {
-	var success, rps float64
+	var success float64
 	if w.Requests > 0 {
 		success = float64(w.Successes) / float64(w.Requests)
-	}
-	if d := w.Duration(); d > 0 {
-		rps = float64(w.Requests) / d.Seconds()
 	}
 	msg := fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99)
 	if w.Requests == 0 {
@@ -237,7 +234,7 @@ func WindowEvent(w Window) Event {
 		msg = w.Stream + ": no request completed"
 	}
 	return Event{Type: LoadWindow, Message: msg,
-		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(rps, 1), P50: w.Latency.P50, P99: w.Latency.P99}
+		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(w.RPS(), 1), P50: w.Latency.P50, P99: w.Latency.P99}
 }
 
 // roundTo rounds x as strconv writes it with prec decimals.

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
 // Defaults for a Stream's zero fields.
@@ -63,7 +65,7 @@ type Stream struct {
 	Header http.Header
 	Body   string
 	// Timeout bounds each request, from sending it to the end of the answer's
-	// body; DefaultTimeout when zero.
+	// body; DefaultTimeout when zero, experiment.MaxStreamTimeout at most.
 	Timeout time.Duration
 	// MaxInflight is the most requests waiting for an answer at once. When
 	// zero it is Rate × Timeout plus a margin, at most MaxDefaultInflight, so
@@ -124,6 +126,9 @@ func (s Stream) Validate() error {
 	var errs []error
 	if !(s.Rate > 0) || math.IsInf(s.Rate, 0) {
 		errs = append(errs, fmt.Errorf("stream %q: rate must be a positive number of requests per second, not %v", s.Name, s.Rate))
+	}
+	if s.Timeout > experiment.MaxStreamTimeout.D() {
+		errs = append(errs, fmt.Errorf("stream %q: timeout %s is longer than 60s, the longest latency recorded", s.Name, s.Timeout))
 	}
 	if s.Sender != nil {
 		if s.MaxInflight < 0 {

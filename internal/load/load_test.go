@@ -292,6 +292,11 @@ func TestRunMaxInflight(t *testing.T) {
 	if s.Latency.Histogram != "" {
 		t.Errorf("requests never sent have latencies %+v; want none", s.Latency)
 	}
+	// Nothing sent completed: the stream did not achieve its rate, and
+	// must not say it did.
+	if s.RPS != 0 {
+		t.Errorf("rps %.1f with every request dropped for max_inflight; want 0", s.RPS)
+	}
 }
 
 func TestRunExpandsTemplates(t *testing.T) {
@@ -423,6 +428,8 @@ func TestRunRejectsInvalidStream(t *testing.T) {
 		{load.Stream{Name: "a", Rate: 1, URL: "http://x/${seq}", Method: "GE T"}, "invalid method"},
 		{load.Stream{Name: "a", Rate: 1, URL: "http://x", Success: []int{2}}, "not an HTTP status code"},
 		{load.Stream{Name: "a", Rate: 1, URL: "http://x", MaxInflight: -1}, "max_inflight"},
+		// A latency past the histogram's range would be recorded as 60s.
+		{load.Stream{Name: "a", Rate: 1, URL: "http://x", Timeout: 2 * time.Minute}, "longer than 60s"},
 	}
 	for _, tt := range tests {
 		err := load.Run(context.Background(), tt.s, func(load.Window) { t.Error("sink called for an invalid stream") })

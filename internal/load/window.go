@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
-// Histogram geometry: microseconds from 1µs to 60s with 3 significant digits,
-// so every latency is kept within 0.1% and a histogram encodes in a few
-// hundred bytes.
+// Histogram geometry: microseconds from 1µs to the longest timeout a stream
+// may have (60s) with 3 significant digits, so every latency is kept within
+// 0.1% and a histogram encodes in a few hundred bytes.
 const (
 	histLowest  = 1
-	histHighest = int64(60 * time.Second / time.Microsecond)
+	histHighest = int64(time.Duration(experiment.MaxStreamTimeout) / time.Microsecond)
 	histDigits  = 3
 )
 
@@ -52,6 +54,16 @@ type Window struct {
 
 // Duration is the length of the window.
 func (w Window) Duration() time.Duration { return w.End.Sub(w.Start) }
+
+// RPS is the number of requests sent and completed per second of the
+// window. Requests not sent because of MaxInflight do not count: a stream
+// that could not send must not show the rate it was asked for.
+func (w Window) RPS() float64 {
+	if d := w.Duration(); d > 0 {
+		return float64(w.Requests-w.Errors[ClassMaxInflight]) / d.Seconds()
+	}
+	return 0
+}
 
 // Latency is a latency distribution: a few precomputed values for display and
 // the full histogram for exact merging.
@@ -103,7 +115,8 @@ func NewTally(stream string, start time.Time) *Tally {
 
 // Add records a request that completed after latency, counted from its
 // scheduled send time. class is "" for a success, else its error class.
-// Latencies beyond 60s are recorded as 60s.
+// Latencies beyond experiment.MaxStreamTimeout, which only a sender that
+// fell behind its schedule makes, are recorded as that.
 func (t *Tally) Add(latency time.Duration, class string) {
 	v := int64(latency / time.Microsecond)
 	v = min(max(v, 0), histHighest)
@@ -169,7 +182,8 @@ type Summary struct {
 	Errors    map[string]int64 `json:"errors,omitempty"`
 	Canceled  int64            `json:"canceled,omitempty"`
 	Lag       time.Duration    `json:"lag,omitempty"`
-	// RPS is Requests per second of Covered time.
+	// RPS is the number of requests sent and completed per second of
+	// Covered time: Requests without those not sent because of MaxInflight.
 	RPS float64 `json:"rps"`
 	// SuccessRatio is Successes / Requests, from 0 to 1. It is 0 when there
 	// were no requests: a stream that got no answers is not healthy.
@@ -237,7 +251,7 @@ func Merge(windows ...Window) (Summary, error) {
 	}
 	s.Covered = covered(spans)
 	if s.Covered > 0 {
-		s.RPS = float64(s.Requests) / s.Covered.Seconds()
+		s.RPS = float64(s.Requests-s.Errors[ClassMaxInflight]) / s.Covered.Seconds()
 	}
 	if s.Requests > 0 {
 		s.SuccessRatio = float64(s.Successes) / float64(s.Requests)

@@ -204,19 +204,32 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		{"rps", e.RPS.Cond, sum.RPS},
 		{"errors", e.Errors.Cond, float64(errCount)},
 	}
-	// With no request completed there is no share or latency to judge:
-	// a success of 0% would say every request failed.
-	none := sum.Requests == 0
-	if none {
-		for _, k := range []string{"success", "p50", "p90", "p99", "max"} {
+	// What was not observed is not judged, and fails the judgement: with
+	// no request completed there is no share or count of failures (a
+	// success of 0% would say every request failed, 0 errors that none
+	// did), and with no request answered, as when every one was dropped
+	// for max_inflight, there is no latency (0s would say all were fast).
+	unseen := map[string]bool{}
+	if sum.Requests == 0 {
+		unseen["success"], unseen["errors"] = true, true
+		delete(smp.Observed, "success")
+	}
+	if sum.Latency.Histogram == "" {
+		for _, k := range []string{"p50", "p90", "p99", "max"} {
+			unseen[k] = true
 			delete(smp.Observed, k)
 		}
 	}
+	missed := false
 	for _, it := range items {
-		if it.cond.IsZero() || it.cond.Holds(it.v) {
+		if it.cond.IsZero() {
 			continue
 		}
-		if _, ok := smp.Observed[it.name]; !ok {
+		if unseen[it.name] {
+			missed = true
+			continue
+		}
+		if it.cond.Holds(it.v) {
 			continue
 		}
 		if smp.Reason != "" {
@@ -224,7 +237,7 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		}
 		smp.Reason += fmt.Sprintf("%s %s, want %s", it.name, smp.Observed[it.name], it.cond)
 	}
-	if none && (!e.Success.IsZero() || !e.P99.IsZero() || !e.P50.IsZero() || !e.P90.IsZero() || !e.Max.IsZero()) {
+	if missed {
 		if smp.Reason != "" {
 			smp.Reason = ", " + smp.Reason
 		}

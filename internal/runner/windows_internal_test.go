@@ -77,3 +77,40 @@ func TestJudgeNoRequestCompleted(t *testing.T) {
 		t.Errorf("observed requests %q; want 0", smp.Observed["requests"])
 	}
 }
+
+// What a span did not observe cannot hold: 0 errors where no request
+// completed, or a p99 of 0 where every request was dropped for
+// max_inflight and none was answered, would pass a system that did not
+// answer at all.
+func TestJudgeUnobservedFigures(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	none := load.Window{Stream: "a", Start: t0, End: t0.Add(time.Second)}
+	dropped := load.Window{Stream: "a", Start: t0, End: t0.Add(time.Second), Requests: 40,
+		Errors: map[string]int64{load.ClassMaxInflight: 40}}
+	cases := []struct {
+		name   string
+		expect string
+		w      load.Window
+		reason string
+		absent string
+	}{
+		{"errors with no request completed", `{errors: "== 0"}`, none, "no request completed", ""},
+		{"p99 with every request dropped", `{p99: "< 300ms"}`, dropped, "no request completed (errors: max_inflight 40)", "p99"},
+		{"max with every request dropped", `{max: "< 1s"}`, dropped, "no request completed (errors: max_inflight 40)", "max"},
+		{"success and p99 with every request dropped", `{success: ">= 99%", p99: "< 300ms"}`, dropped,
+			"no request completed, success 0%, want >= 99% (errors: max_inflight 40)", "p99"},
+	}
+	for _, c := range cases {
+		var e experiment.LoadExpect
+		if err := yaml.Unmarshal([]byte(c.expect), &e); err != nil {
+			t.Fatal(err)
+		}
+		smp := judge(&experiment.Check{Expect: &e}, []load.Window{c.w})
+		if smp.OK || smp.Reason != c.reason {
+			t.Errorf("%s: judge = ok %v, reason %q; want a failure, %q", c.name, smp.OK, smp.Reason, c.reason)
+		}
+		if v, ok := smp.Observed[c.absent]; c.absent != "" && ok {
+			t.Errorf("%s: observed %s %q; want none", c.name, c.absent, v)
+		}
+	}
+}
