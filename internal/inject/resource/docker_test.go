@@ -16,6 +16,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
@@ -325,6 +326,56 @@ func TestDockerLimits(t *testing.T) {
 	}
 	if w, err := other.Revert(ctxT(t), stored); err != nil || len(w) != 1 {
 		t.Errorf("Revert on a removed container = %v, %v; want a warning and no error", w, err)
+	}
+}
+
+// TestDockerLimitsRevertOnAnotherEngine reverts a limits fault on the
+// default engine from a process whose default engine is another one, as
+// chaos recover run from a shell with another DOCKER_HOST does: the
+// container is not there, which must not pass for its removal, and the
+// limits come back once the revert reaches the engine the fault was made
+// on.
+func TestDockerLimitsRevertOnAnotherEngine(t *testing.T) {
+	e, env := engine(t)
+	second := dockertest.NewSecond(t)
+	id, _ := run(t, env, box{Name: "limits", Res: container.Resources{NanoCPUs: 1e9, Memory: 128 << 20}})
+	before, err := e.Limits(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := inject.Target{Kind: "docker", ID: id, Name: env.Name("limits")}
+	f := &resource.Limits{CPUs: resource.CPUs{N: 0.5}}
+	runEnv := inject.NewEnv(1, nil)
+	runEnv.RunID = runID(t)
+	defer runEnv.Close()
+	u, err := f.Plan(ctxT(t), runEnv, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = f.Inject(ctxT(t), runEnv, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	defer inject.Revert(context.Background(), runEnv, u)
+
+	t.Setenv("DOCKER_HOST", second.Host)
+	var warned []string
+	there := inject.NewEnv(1, func(m string) { warned = append(warned, m) })
+	defer there.Close()
+	if err := inject.Revert(ctxT(t), there, u); err == nil || !strings.Contains(err.Error(), env.Host) {
+		t.Errorf("revert through the engine at %s = %v (warnings %q); want an error naming %s, where the fault was made", second.Host, err, warned, env.Host)
+	}
+	if l, _ := e.Limits(ctxT(t), id); l.CPUs() != 0.5 {
+		t.Fatalf("after the revert through another engine the container has %s; want its lowered limits still", l)
+	}
+
+	t.Setenv("DOCKER_HOST", env.Host)
+	here := inject.NewEnv(1, nil)
+	defer here.Close()
+	if err := inject.Revert(ctxT(t), here, u); err != nil {
+		t.Fatalf("revert through the engine at %s = %v", env.Host, err)
+	}
+	if after, _ := e.Limits(ctxT(t), id); !after.Equivalent(before) {
+		t.Errorf("after the revert the container has %s; want %s", after, before)
 	}
 }
 

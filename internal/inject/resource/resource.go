@@ -62,6 +62,10 @@ type Target struct {
 	// default one: the record names it, so that any process can revert
 	// the fault.
 	Daemon *docker.Daemon `json:"daemon,omitempty"`
+	// Host is the address of the default engine the container was found
+	// on, when Daemon is nil: a revert whose default engine is another one
+	// would not find the container there and take it for removed.
+	Host string `json:"host,omitempty"`
 	// Name names the target for people.
 	Name string `json:"name,omitempty"`
 	// PID is the local process, or the container's main process as it was
