@@ -329,6 +329,57 @@ func TestDockerLimits(t *testing.T) {
 	}
 }
 
+// TestDockerLimitsTwice plans a second limits fault on a container whose
+// limits the run has lowered already. Its record would take the lowered
+// limits for the container's own: should the first fault end first (a
+// background step with a shorter for), the second's revert would put the
+// first one's limits back for good.
+func TestDockerLimitsTwice(t *testing.T) {
+	e, env := engine(t)
+	id, _ := run(t, env, box{Name: "twice", Res: container.Resources{NanoCPUs: 1e9, Memory: 128 << 20}})
+	in := injector(t, e, t.TempDir())
+	before, err := e.Limits(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := resource.Target{Container: id}
+	o := resource.Options{RunID: runID(t)}
+	first, err := in.Plan(ctxT(t), &resource.Limits{CPUs: resource.CPUs{N: 0.5}}, target, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err = in.Apply(ctxT(t), first); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Revert(context.Background(), first)
+	second, err := in.Plan(ctxT(t), &resource.Limits{Memory: resource.Bytes{N: 64 << 20}}, target, o)
+	if err == nil {
+		if second, err = in.Apply(ctxT(t), second); err != nil {
+			t.Fatal(err)
+		}
+		defer in.Revert(context.Background(), second)
+		for _, rec := range []resource.Record{first, second} {
+			if _, err := in.Revert(ctxT(t), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after, _ := e.Limits(ctxT(t), id)
+		t.Fatalf("a second limits fault was planned; with the first reverted first, the container is left with %s; want %s", after, before)
+	}
+	if !strings.Contains(err.Error(), "lowered already") {
+		t.Errorf("Plan of a second limits fault = %v; want a refusal saying its limits are lowered already", err)
+	}
+	if _, err := in.Revert(ctxT(t), first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Plan(ctxT(t), &resource.Limits{Memory: resource.Bytes{N: 64 << 20}}, target, o); err != nil {
+		t.Errorf("Plan once the first fault is reverted = %v; want it planned", err)
+	}
+	if after, _ := e.Limits(ctxT(t), id); !after.Equivalent(before) {
+		t.Errorf("after the revert the container has %s; want %s", after, before)
+	}
+}
+
 // TestDockerLimitsRevertOnAnotherEngine reverts a limits fault on the
 // default engine from a process whose default engine is another one, as
 // chaos recover run from a shell with another DOCKER_HOST does: the

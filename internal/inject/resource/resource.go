@@ -93,6 +93,14 @@ func (t Target) String() string {
 	return fmt.Sprintf("process %d", t.PID)
 }
 
+// container names t's container among those of every engine.
+func (t Target) container() string {
+	if t.Daemon.Default() {
+		return t.Host + " " + t.Container
+	}
+	return t.Daemon.Host + " " + t.Container
+}
+
 func shortID(id string) string { return id[:min(12, len(id))] }
 
 // Record is one resource fault on one target: what it does and how to
@@ -179,6 +187,9 @@ type Injector struct {
 
 	mu       sync.Mutex
 	children map[string]*child
+	// lowered names the containers whose limits a fault applied here has
+	// lowered and not yet restored, with the limits it set.
+	lowered map[string]docker.Limits
 }
 
 // docker returns what reaches t's engine.
@@ -314,6 +325,14 @@ func (in *Injector) Apply(ctx context.Context, rec Record) (Record, error) {
 	if err := in.save(rec); err != nil {
 		return rec, err
 	}
+	if rec.Limits != nil {
+		in.mu.Lock()
+		if in.lowered == nil {
+			in.lowered = map[string]docker.Limits{}
+		}
+		in.lowered[rec.Target.container()] = rec.Limits.Lowered
+		in.mu.Unlock()
+	}
 	return rec, nil
 }
 
@@ -330,6 +349,13 @@ func (in *Injector) Revert(ctx context.Context, rec Record) (warnings []string, 
 	}
 	if err != nil {
 		return warnings, fmt.Errorf("revert %s fault on %s: %w", rec.Kind, rec.Target, err)
+	}
+	if rec.Limits != nil {
+		in.mu.Lock()
+		if in.lowered[rec.Target.container()] == rec.Limits.Lowered {
+			delete(in.lowered, rec.Target.container())
+		}
+		in.mu.Unlock()
 	}
 	return warnings, in.forget(rec)
 }
