@@ -115,8 +115,11 @@ unix:///var/run/docker.sock. An engine is a context of the Docker CLI, or
 an address with TLS settings as the Docker CLI takes them. pick and max
 count the matches of all the target's engines together, in the order the
 target lists them, so that --seed picks the same containers again. The
-ledger keeps each fault's engine: chaos recover reverts it there. A docker
-probe with engine looks at each of its engines in turn.
+ledger keeps each fault's engine: chaos recover reverts it there. For the
+default engine it keeps its address, and a revert whose default engine is
+another one (another DOCKER_HOST or context) fails and names the address,
+rather than take the container for removed. A docker probe with engine
+looks at each of its engines in turn.
 
 `+yamlBlock(`engines:
   staging: {context: staging}

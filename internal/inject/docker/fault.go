@@ -34,6 +34,11 @@ type Record struct {
 	// Engine is how to reach the engine the container is on; nil, as in
 	// the records of earlier versions of chaos, is the default engine.
 	Engine *Daemon `json:"engine,omitempty"`
+	// Host is the address of the default engine the fault was made on,
+	// when Engine is nil: a revert whose default engine is another one
+	// (chaos recover under another DOCKER_HOST or context) would not find
+	// the container there and take it for removed.
+	Host string `json:"host,omitempty"`
 }
 
 // newRecord returns the record of fault on t. The engine of t has been
@@ -45,6 +50,10 @@ func newRecord(env *inject.Env, fault string, t inject.Target) Record {
 		if r.Engine == nil {
 			r.Engine = &Daemon{Name: t.Engine}
 		}
+		return r
+	}
+	if e, ok := env.Lookup(engineKey); ok {
+		r.Host = e.(*Engine).Host()
 	}
 	return r
 }
@@ -92,6 +101,10 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	e, err := engineAt(ctx, env, r.Engine)
 	if err != nil {
 		return err
+	}
+	if r.Engine.Default() && r.Host != "" && e.Host() != r.Host {
+		return fmt.Errorf("revert %s of container %s: it was made on the engine at %s, and the default engine here is the one at %s: set DOCKER_HOST=%s (or the Docker context the run used) and try again",
+			r.Fault, r.target(), r.Host, e.Host(), r.Host)
 	}
 	warning, err := rv.revert(ctx, e, u.Data)
 	if warning != "" {

@@ -184,7 +184,7 @@ func TestLegacyRecords(t *testing.T) {
 	}{
 		{"stop", `{"kind":"stop","container_id":"0123456789ab","container":"web","timeout_seconds":5}`,
 			container.State{Status: "exited"}, nil, []string{"start 0123456789ab"}, ""},
-		{"pause", `{"kind":"pause","container_id":"0123456789ab","container":"web"}`,
+		{"pause", `{"kind":"pause","container_id":"0123456789ab","container":"web","host":"fake"}`,
 			container.State{Running: true, Paused: true}, nil, []string{"unpause 0123456789ab"}, ""},
 		{"disconnect", `{"kind":"disconnect","container_id":"0123456789ab","container":"web","endpoint":{"network_id":"net-backend-id","network":"backend","aliases":["api"],"ipv4":"10.9.0.7"}}`,
 			container.State{Running: true}, map[string]*network.EndpointSettings{"bridge": {NetworkID: "b"}},
@@ -228,18 +228,19 @@ func TestLegacyRecords(t *testing.T) {
 
 // TestRecordsKeepTheirForm plans each fault and compares its record with
 // the form ledgers have always held, so that an earlier chaos can still
-// revert what this one writes.
+// revert what this one writes: the default engine's address, which it
+// ignores, is the one field added since.
 func TestRecordsKeepTheirForm(t *testing.T) {
 	five := experiment.Duration(4500e6)
 	tests := []struct {
 		f    inject.Fault
 		want string
 	}{
-		{&docker.KillParams{Signal: experiment.MustSignal("KILL")}, `{"kind":"kill","container_id":"0123456789ab","container":"web","signal":"SIGKILL"}`},
-		{&docker.StopParams{Timeout: &five}, `{"kind":"stop","container_id":"0123456789ab","container":"web","timeout_seconds":5}`},
-		{&docker.RestartParams{Timeout: &five}, `{"kind":"restart","container_id":"0123456789ab","container":"web","timeout_seconds":5}`},
-		{&docker.PauseParams{}, `{"kind":"pause","container_id":"0123456789ab","container":"web"}`},
-		{&docker.DisconnectParams{Network: "backend"}, `{"kind":"disconnect","container_id":"0123456789ab","container":"web","endpoint":{"network_id":"net-backend-id","network":"backend"}}`},
+		{&docker.KillParams{Signal: experiment.MustSignal("KILL")}, `{"kind":"kill","container_id":"0123456789ab","container":"web","host":"fake","signal":"SIGKILL"}`},
+		{&docker.StopParams{Timeout: &five}, `{"kind":"stop","container_id":"0123456789ab","container":"web","host":"fake","timeout_seconds":5}`},
+		{&docker.RestartParams{Timeout: &five}, `{"kind":"restart","container_id":"0123456789ab","container":"web","host":"fake","timeout_seconds":5}`},
+		{&docker.PauseParams{}, `{"kind":"pause","container_id":"0123456789ab","container":"web","host":"fake"}`},
+		{&docker.DisconnectParams{Network: "backend"}, `{"kind":"disconnect","container_id":"0123456789ab","container":"web","host":"fake","endpoint":{"network_id":"net-backend-id","network":"backend"}}`},
 	}
 	for _, tt := range tests {
 		var calls []string

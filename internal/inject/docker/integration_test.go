@@ -246,6 +246,39 @@ func TestRealPause(t *testing.T) {
 	}
 }
 
+// TestRealRevertOnAnotherDefaultEngine reverts a pause made on the default
+// engine from a process whose default engine is another one, as chaos
+// recover run from a shell with another DOCKER_HOST does: the container is
+// not there, which must not pass for its removal, and the pause is
+// reverted once the revert reaches the engine it was made on.
+func TestRealRevertOnAnotherDefaultEngine(t *testing.T) {
+	e, env := real(t)
+	second := dockertest.NewSecond(t)
+	id := env.Run(dockertest.Spec{Name: "web", Network: "none"})
+	u := injectInto(t, engineRun(e), &docker.PauseParams{}, one(t, e, env, "web"))
+
+	t.Setenv("DOCKER_HOST", second.Host)
+	var warned []string
+	there := inject.NewEnv(1, func(m string) { warned = append(warned, m) })
+	defer there.Close()
+	if err := inject.Revert(ctxT(t), there, u); err == nil || !strings.Contains(err.Error(), env.Host) {
+		t.Errorf("revert through the engine at %s = %v (warnings %q); want an error naming %s, where the fault was made", second.Host, err, warned, env.Host)
+	}
+	if st := env.Inspect(id).State; !st.Paused {
+		t.Fatalf("after the revert through another engine: status %s; want paused still", st.Status)
+	}
+
+	t.Setenv("DOCKER_HOST", env.Host)
+	here := inject.NewEnv(1, nil)
+	defer here.Close()
+	if err := inject.Revert(ctxT(t), here, u); err != nil {
+		t.Fatalf("revert through the engine at %s = %v", env.Host, err)
+	}
+	if st := env.Inspect(id).State; st.Paused || !st.Running {
+		t.Errorf("after the revert: status %s; want running", st.Status)
+	}
+}
+
 func TestRealDisconnect(t *testing.T) {
 	e, env := real(t)
 	netID, subnet := env.Network("backend", true)

@@ -97,16 +97,24 @@ func (e engineOf) MemoryInUse(ctx context.Context, id string) (int64, error) {
 }
 
 // targetOf turns a resolved target into a resource fault's target; a
-// container on another engine than the default one carries that engine's
-// address, for a revert in any process.
-func targetOf(env *inject.Env, t inject.Target) (Target, error) {
+// container carries the address of its engine, for a revert in any
+// process.
+func targetOf(ctx context.Context, env *inject.Env, t inject.Target) (Target, error) {
 	switch t.Kind {
 	case "docker":
 		d, err := docker.DaemonFor(env, t.Engine)
 		if err != nil {
 			return Target{}, err
 		}
-		return Target{Container: t.ID, Name: t.Name, Daemon: d}, nil
+		rt := Target{Container: t.ID, Name: t.Name, Daemon: d}
+		if d.Default() {
+			e, err := docker.EngineOf(ctx, env, t)
+			if err != nil {
+				return Target{}, err
+			}
+			rt.Host = e.Host()
+		}
+		return rt, nil
 	case "process":
 		pid, err := strconv.Atoi(t.ID)
 		if err != nil || pid <= 0 {
@@ -128,7 +136,7 @@ func runID(env *inject.Env) string {
 // planFault computes f's record for t and wraps it in the undo the ledger
 // keeps. It changes nothing.
 func planFault(ctx context.Context, env *inject.Env, f Fault, l *lasting, t inject.Target) (inject.Undo, error) {
-	rt, err := targetOf(env, t)
+	rt, err := targetOf(ctx, env, t)
 	if err != nil {
 		return inject.Undo{}, err
 	}
@@ -185,6 +193,16 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	}
 	if rec.Kind == "" {
 		return errors.New("revert resource fault: the record names no fault")
+	}
+	if t := rec.Target; t.Container != "" && t.Daemon.Default() && t.Host != "" {
+		e, err := docker.EngineOf(ctx, env, u.Target)
+		if err != nil {
+			return fmt.Errorf("revert %s fault on %s: %w", rec.Kind, t, err)
+		}
+		if e.Host() != t.Host {
+			return fmt.Errorf("revert %s fault on %s: it was made on the engine at %s, and the default engine here is the one at %s: set DOCKER_HOST=%s (or the Docker context the run used) and try again",
+				rec.Kind, t, t.Host, e.Host(), t.Host)
+		}
 	}
 	warnings, err := injector(env).Revert(ctx, rec)
 	for _, w := range warnings {

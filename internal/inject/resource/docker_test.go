@@ -16,6 +16,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
@@ -325,6 +326,107 @@ func TestDockerLimits(t *testing.T) {
 	}
 	if w, err := other.Revert(ctxT(t), stored); err != nil || len(w) != 1 {
 		t.Errorf("Revert on a removed container = %v, %v; want a warning and no error", w, err)
+	}
+}
+
+// TestDockerLimitsTwice plans a second limits fault on a container whose
+// limits the run has lowered already. Its record would take the lowered
+// limits for the container's own: should the first fault end first (a
+// background step with a shorter for), the second's revert would put the
+// first one's limits back for good.
+func TestDockerLimitsTwice(t *testing.T) {
+	e, env := engine(t)
+	id, _ := run(t, env, box{Name: "twice", Res: container.Resources{NanoCPUs: 1e9, Memory: 128 << 20}})
+	in := injector(t, e, t.TempDir())
+	before, err := e.Limits(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := resource.Target{Container: id}
+	o := resource.Options{RunID: runID(t)}
+	first, err := in.Plan(ctxT(t), &resource.Limits{CPUs: resource.CPUs{N: 0.5}}, target, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err = in.Apply(ctxT(t), first); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Revert(context.Background(), first)
+	second, err := in.Plan(ctxT(t), &resource.Limits{Memory: resource.Bytes{N: 64 << 20}}, target, o)
+	if err == nil {
+		if second, err = in.Apply(ctxT(t), second); err != nil {
+			t.Fatal(err)
+		}
+		defer in.Revert(context.Background(), second)
+		for _, rec := range []resource.Record{first, second} {
+			if _, err := in.Revert(ctxT(t), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after, _ := e.Limits(ctxT(t), id)
+		t.Fatalf("a second limits fault was planned; with the first reverted first, the container is left with %s; want %s", after, before)
+	}
+	if !strings.Contains(err.Error(), "lowered already") {
+		t.Errorf("Plan of a second limits fault = %v; want a refusal saying its limits are lowered already", err)
+	}
+	if _, err := in.Revert(ctxT(t), first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Plan(ctxT(t), &resource.Limits{Memory: resource.Bytes{N: 64 << 20}}, target, o); err != nil {
+		t.Errorf("Plan once the first fault is reverted = %v; want it planned", err)
+	}
+	if after, _ := e.Limits(ctxT(t), id); !after.Equivalent(before) {
+		t.Errorf("after the revert the container has %s; want %s", after, before)
+	}
+}
+
+// TestDockerLimitsRevertOnAnotherEngine reverts a limits fault on the
+// default engine from a process whose default engine is another one, as
+// chaos recover run from a shell with another DOCKER_HOST does: the
+// container is not there, which must not pass for its removal, and the
+// limits come back once the revert reaches the engine the fault was made
+// on.
+func TestDockerLimitsRevertOnAnotherEngine(t *testing.T) {
+	e, env := engine(t)
+	second := dockertest.NewSecond(t)
+	id, _ := run(t, env, box{Name: "limits", Res: container.Resources{NanoCPUs: 1e9, Memory: 128 << 20}})
+	before, err := e.Limits(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := inject.Target{Kind: "docker", ID: id, Name: env.Name("limits")}
+	f := &resource.Limits{CPUs: resource.CPUs{N: 0.5}}
+	runEnv := inject.NewEnv(1, nil)
+	runEnv.RunID = runID(t)
+	defer runEnv.Close()
+	u, err := f.Plan(ctxT(t), runEnv, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = f.Inject(ctxT(t), runEnv, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	defer inject.Revert(context.Background(), runEnv, u)
+
+	t.Setenv("DOCKER_HOST", second.Host)
+	var warned []string
+	there := inject.NewEnv(1, func(m string) { warned = append(warned, m) })
+	defer there.Close()
+	if err := inject.Revert(ctxT(t), there, u); err == nil || !strings.Contains(err.Error(), env.Host) {
+		t.Errorf("revert through the engine at %s = %v (warnings %q); want an error naming %s, where the fault was made", second.Host, err, warned, env.Host)
+	}
+	if l, _ := e.Limits(ctxT(t), id); l.CPUs() != 0.5 {
+		t.Fatalf("after the revert through another engine the container has %s; want its lowered limits still", l)
+	}
+
+	t.Setenv("DOCKER_HOST", env.Host)
+	here := inject.NewEnv(1, nil)
+	defer here.Close()
+	if err := inject.Revert(ctxT(t), here, u); err != nil {
+		t.Fatalf("revert through the engine at %s = %v", env.Host, err)
+	}
+	if after, _ := e.Limits(ctxT(t), id); !after.Equivalent(before) {
+		t.Errorf("after the revert the container has %s; want %s", after, before)
 	}
 }
 

@@ -83,6 +83,15 @@ func (l *Limits) plan(p *planning) error {
 	if err != nil {
 		return err
 	}
+	p.in.mu.Lock()
+	other, again := p.in.lowered[t.container()]
+	p.in.mu.Unlock()
+	if again && cur.Equivalent(other) {
+		// The limits are still those another fault of the run set: this
+		// record would take them for the container's own, and its revert
+		// could put them back after the other fault's.
+		return errors.New("its limits are lowered already by another limits fault of this run: lower them all in one step")
+	}
 	var want docker.Lower
 	if !l.CPUs.IsZero() {
 		if l.CPUs.Share > 0 && cur.CPUs() == 0 {
@@ -150,6 +159,6 @@ func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, err
 }
 
 var limitsDoc = experiment.Doc{
-	Summary: "Lowers a container's CPU and memory limits live through the Docker engine; the previous values are restored on revert.",
+	Summary: "Lowers a container's CPU and memory limits live through the Docker engine; the previous values are restored on revert. A second limits fault on a container whose limits the run has lowered already is refused: lower them all in one step.",
 	Example: "{cpus: 50%, memory: 64MiB}",
 }

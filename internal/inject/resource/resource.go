@@ -62,6 +62,10 @@ type Target struct {
 	// default one: the record names it, so that any process can revert
 	// the fault.
 	Daemon *docker.Daemon `json:"daemon,omitempty"`
+	// Host is the address of the default engine the container was found
+	// on, when Daemon is nil: a revert whose default engine is another one
+	// would not find the container there and take it for removed.
+	Host string `json:"host,omitempty"`
 	// Name names the target for people.
 	Name string `json:"name,omitempty"`
 	// PID is the local process, or the container's main process as it was
@@ -87,6 +91,14 @@ func (t Target) String() string {
 		return fmt.Sprintf("process %d (%s)", t.PID, t.Name)
 	}
 	return fmt.Sprintf("process %d", t.PID)
+}
+
+// container names t's container among those of every engine.
+func (t Target) container() string {
+	if t.Daemon.Default() {
+		return t.Host + " " + t.Container
+	}
+	return t.Daemon.Host + " " + t.Container
 }
 
 func shortID(id string) string { return id[:min(12, len(id))] }
@@ -175,6 +187,9 @@ type Injector struct {
 
 	mu       sync.Mutex
 	children map[string]*child
+	// lowered names the containers whose limits a fault applied here has
+	// lowered and not yet restored, with the limits it set.
+	lowered map[string]docker.Limits
 }
 
 // docker returns what reaches t's engine.
@@ -310,6 +325,14 @@ func (in *Injector) Apply(ctx context.Context, rec Record) (Record, error) {
 	if err := in.save(rec); err != nil {
 		return rec, err
 	}
+	if rec.Limits != nil {
+		in.mu.Lock()
+		if in.lowered == nil {
+			in.lowered = map[string]docker.Limits{}
+		}
+		in.lowered[rec.Target.container()] = rec.Limits.Lowered
+		in.mu.Unlock()
+	}
 	return rec, nil
 }
 
@@ -326,6 +349,13 @@ func (in *Injector) Revert(ctx context.Context, rec Record) (warnings []string, 
 	}
 	if err != nil {
 		return warnings, fmt.Errorf("revert %s fault on %s: %w", rec.Kind, rec.Target, err)
+	}
+	if rec.Limits != nil {
+		in.mu.Lock()
+		if in.lowered[rec.Target.container()] == rec.Limits.Lowered {
+			delete(in.lowered, rec.Target.container())
+		}
+		in.mu.Unlock()
 	}
 	return warnings, in.forget(rec)
 }

@@ -33,6 +33,8 @@ type nodeRecord struct {
 	NodeID       string `json:"node_id"`
 	Node         string `json:"node"`
 	Availability string `json:"availability"`
+	// Host is the manager's engine the node was drained through.
+	Host string `json:"host,omitempty"`
 }
 
 // Plan records the node's availability before this run changed it.
@@ -50,7 +52,7 @@ func (p *DrainParams) Plan(ctx context.Context, env *inject.Env, t inject.Target
 		return inject.Undo{}, fmt.Errorf("drain node %s: %w", task.Node, err)
 	}
 	was := c.hold("node:"+node.ID, string(node.Spec.Availability))
-	data, _ := json.Marshal(nodeRecord{NodeID: node.ID, Node: node.Description.Hostname, Availability: was})
+	data, _ := json.Marshal(nodeRecord{NodeID: node.ID, Node: node.Description.Hostname, Availability: was, Host: c.Host()})
 	return inject.Undo{Action: undoAvailability, Target: t, Data: data}, nil
 }
 
@@ -80,6 +82,9 @@ func restoreAvailability(ctx context.Context, env *inject.Env, u inject.Undo) er
 	c, err := cluster(ctx, env)
 	if err != nil {
 		return err
+	}
+	if err := c.reaches(rec.Host); err != nil {
+		return fmt.Errorf("make node %s %s again: %w", rec.Node, rec.Availability, err)
 	}
 	err = c.setAvailability(ctx, rec.NodeID, swarm.NodeAvailability(rec.Availability))
 	switch {

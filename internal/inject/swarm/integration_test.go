@@ -259,6 +259,37 @@ func TestSwarmFaults(t *testing.T) {
 	})
 }
 
+// TestSwarmRevertThroughAnotherEngine reverts a scale from a process whose
+// DOCKER_HOST names an engine that is in no swarm, as chaos recover run
+// from another shell does: that must not pass for the service being gone,
+// and the replicas come back once the revert reaches the manager again.
+func TestSwarmRevertThroughAnotherEngine(t *testing.T) {
+	d := dockertest.New(t)
+	second := dockertest.NewSecond(t)
+	swarmtest.Join(t, d)
+	id := swarmtest.Service(t, d, swarmtest.Spec{Name: "web", Replicas: 2})
+	swarmtest.WaitRunning(t, d, id, 2, 60*time.Second)
+	var w warnings
+	env := newEnv(t, &w)
+	tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: d.Name("web")})[0]
+	u := apply(t, env, fault(t, "scale", map[string]any{"replicas": 1}), tg)
+
+	t.Setenv("DOCKER_HOST", second.Host)
+	if err := elsewhere(t, &w, u); err == nil || !strings.Contains(err.Error(), d.Host) {
+		t.Errorf("revert through the engine at %s = %v (warnings %q); want an error naming %s, the manager", second.Host, err, w.all(), d.Host)
+	}
+	if got := replicas(t, d, id); got != 1 {
+		t.Fatalf("replicas after the revert through another engine = %d; want 1 still", got)
+	}
+	t.Setenv("DOCKER_HOST", d.Host)
+	if err := elsewhere(t, &w, u); err != nil {
+		t.Fatalf("revert through the manager: %v", err)
+	}
+	if got := replicas(t, d, id); got != 2 {
+		t.Errorf("replicas after the revert = %d; want 2", got)
+	}
+}
+
 // TestSwarmDrain drains the only node, which stops every task of the
 // swarm: it runs alone.
 func TestSwarmDrain(t *testing.T) {

@@ -30,6 +30,8 @@ type pauseRecord struct {
 	TaskID      string `json:"task_id"`
 	Task        string `json:"task"`
 	ContainerID string `json:"container_id"`
+	// Host is the engine the container was paused through.
+	Host string `json:"host,omitempty"`
 }
 
 // Precheck refuses a task whose container is on another node than the
@@ -54,7 +56,7 @@ func (p *PauseParams) Plan(ctx context.Context, env *inject.Env, t inject.Target
 	if info.State != nil && info.State.Paused {
 		return inject.Undo{}, fmt.Errorf("pause task %s: its container is paused already; leaving it alone so that the revert does not unpause someone else's pause", task.Name())
 	}
-	data, _ := json.Marshal(pauseRecord{TaskID: task.ID, Task: task.Name(), ContainerID: task.ContainerID})
+	data, _ := json.Marshal(pauseRecord{TaskID: task.ID, Task: task.Name(), ContainerID: task.ContainerID, Host: c.Host()})
 	return inject.Undo{Action: undoUnpause, Target: t, Data: data}, nil
 }
 
@@ -86,6 +88,9 @@ func unpause(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	c, err := cluster(ctx, env)
 	if err != nil {
 		return err
+	}
+	if err := c.reaches(rec.Host); err != nil {
+		return fmt.Errorf("unpause task %s: %w", rec.Task, err)
 	}
 	info, err := c.api.ContainerInspect(ctx, rec.ContainerID)
 	if gone(err) {

@@ -43,6 +43,8 @@ type scaleRecord struct {
 	ServiceID string `json:"service_id"`
 	Service   string `json:"service"`
 	Replicas  uint64 `json:"replicas"`
+	// Host is the manager's engine the service was scaled through.
+	Host string `json:"host,omitempty"`
 }
 
 // Plan records the replicas the service has before this run changed them.
@@ -64,7 +66,7 @@ func (p *ScaleParams) Plan(ctx context.Context, env *inject.Env, t inject.Target
 	}
 	was := strconv.FormatUint(*svc.Spec.Mode.Replicated.Replicas, 10)
 	prev, _ := strconv.ParseUint(c.hold("service:"+svc.ID, was), 10, 64)
-	data, _ := json.Marshal(scaleRecord{ServiceID: svc.ID, Service: svc.Spec.Name, Replicas: prev})
+	data, _ := json.Marshal(scaleRecord{ServiceID: svc.ID, Service: svc.Spec.Name, Replicas: prev, Host: c.Host()})
 	return inject.Undo{Action: undoScale, Target: t, Data: data}, nil
 }
 
@@ -95,6 +97,9 @@ func scaleBack(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	c, err := cluster(ctx, env)
 	if err != nil {
 		return err
+	}
+	if err := c.reaches(rec.Host); err != nil {
+		return fmt.Errorf("scale service %s back to %d: %w", rec.Service, rec.Replicas, err)
 	}
 	err = c.scale(ctx, rec.ServiceID, rec.Replicas)
 	switch {
