@@ -77,7 +77,7 @@ func init() {
 		Resolve:    resolveTarget,
 		DefaultMax: DefaultMax,
 		Doc: experiment.Doc{
-			Summary: fmt.Sprintf("Containers on the Docker engine (DOCKER_HOST, else /var/run/docker.sock), selected by what all the selectors given match. At most %d may match unless max says otherwise.", DefaultMax),
+			Summary: fmt.Sprintf("Running containers on the Docker engine (DOCKER_HOST, else /var/run/docker.sock), selected by what all the selectors given match; stopped and paused ones are left out. At most %d may match unless max says otherwise.", DefaultMax),
 			Example: "{labels: {app: payment}, pick: 1}",
 		},
 	})

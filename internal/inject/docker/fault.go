@@ -180,6 +180,24 @@ func (e *Engine) inspect(ctx context.Context, r Record) (container.InspectRespon
 	return filled(info), nil
 }
 
+// mustRun refuses a container that is not running (exited, created,
+// paused, restarting after an exit) for a fault that ends its process and
+// starts it again, itself or on revert: it would start a container the
+// run did not find running, and leave the system changed. Targets are
+// running when resolved; a container may stop before it is hit, when a
+// fault on another one makes it exit.
+func mustRun(r Record, info container.InspectResponse) error {
+	st := info.State
+	if st.Running && !st.Paused && !st.Restarting {
+		return nil
+	}
+	status := st.Status
+	if status == "" {
+		status = "not running"
+	}
+	return fmt.Errorf("%s container %s: it is not running (%s): leaving it alone, so that chaos does not start a container it did not find running", r.Fault, r.target(), status)
+}
+
 // current returns r's container as a revert finds it; found is false when
 // it no longer exists.
 func (e *Engine) current(ctx context.Context, r Record) (info container.InspectResponse, found bool, err error) {

@@ -359,3 +359,31 @@ func TestRealProbeHealth(t *testing.T) {
 		t.Errorf("health = %q; want healthy", h)
 	}
 }
+
+// TestRealStoppedBeforePlan hits containers that were running when the
+// target was resolved but have stopped since, as a container that exits
+// when a dependency stopped by the same step goes: a stop or a restart
+// would have its revert, or itself, start a container the run found
+// stopped, so both are refused and the container is left stopped.
+func TestRealStoppedBeforePlan(t *testing.T) {
+	e, env := real(t)
+	id := env.Run(dockertest.Spec{Name: "exited", Network: "none"})
+	c := one(t, e, env, "exited")
+	zero := experiment.Duration(0)
+	if err := env.Client.ContainerStop(ctxT(t), id, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run := engineRun(e)
+	for _, f := range []inject.Fault{&docker.StopParams{Timeout: &zero}, &docker.RestartParams{Timeout: &zero}} {
+		u, err := run.hitOn(t, f, targetOf(c))
+		if err == nil {
+			run.revert(u)
+		}
+		if err == nil || !strings.Contains(err.Error(), "is not running") {
+			t.Errorf("%T on a container stopped since it was resolved = %v; want a refusal saying it is not running", f, err)
+		}
+		if st := env.Inspect(id).State; st.Running {
+			t.Errorf("after %T on a stopped container and its revert: status %s; want it left exited", f, st.Status)
+		}
+	}
+}

@@ -11,13 +11,14 @@ import (
 
 func init() {
 	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "restart", New: func() inject.Fault { return &RestartParams{} }, Doc: experiment.Doc{
-		Summary: "Restarts each container once. Nothing is undone.",
+		Summary: "Restarts each container once. Nothing is undone. A container that is no longer running when it is hit is refused: a restart would start it.",
 		Example: "{timeout: 2s}",
 	}})
 }
 
 // RestartParams are the settings of the restart fault, which restarts each
-// container once. Nothing is undone.
+// container once. Nothing is undone. A container that is not running is
+// refused: a restart would start it.
 type RestartParams struct {
 	// Timeout is the grace period before SIGKILL; the container's own stop
 	// timeout when not set.
@@ -32,9 +33,22 @@ type restartRecord struct {
 	TimeoutSeconds *int `json:"timeout_seconds,omitempty"`
 }
 
-// Plan records the grace period.
-func (p *RestartParams) Plan(_ context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
-	return planned(p, t, restartRecord{Record: newRecord(env, "restart", t), TimeoutSeconds: seconds(p.Timeout)})
+// Plan refuses a container that is not running, and records the grace
+// period.
+func (p *RestartParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
+	e, err := targetEngine(ctx, env, t)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	r := restartRecord{Record: newRecord(env, "restart", t), TimeoutSeconds: seconds(p.Timeout)}
+	info, err := e.inspect(ctx, r.Record)
+	if err != nil {
+		return inject.Undo{}, err
+	}
+	if err := mustRun(r.Record, info); err != nil {
+		return inject.Undo{}, err
+	}
+	return planned(p, t, r)
 }
 
 // Inject restarts the container; it returns once the daemon has started

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	inject.RegisterFault(inject.FaultKind{Target: "docker", Name: "stop", New: func() inject.Fault { return &StopParams{} }, Doc: experiment.Doc{
-		Summary: "Stops each container, and starts it again when the fault ends.",
+		Summary: "Stops each container, and starts it again when the fault ends. A container that is no longer running when it is hit is refused: the revert would start it.",
 		Example: "{timeout: 5s}",
 	}})
 }
@@ -21,7 +21,9 @@ func init() {
 // StopParams are the settings of the stop fault, which stops each
 // container (SIGTERM, then SIGKILL after the grace period). Its revert
 // starts the container again unless it is running already, so that the
-// system is left as the experiment found it.
+// system is left as the experiment found it; a container that is not
+// running when the fault is planned is refused, since the revert would
+// start it.
 type StopParams struct {
 	// Timeout is the grace period before SIGKILL; the container's own stop
 	// timeout when not set.
@@ -39,8 +41,8 @@ type stopRecord struct {
 	AutoRemove bool `json:"auto_remove,omitempty"`
 }
 
-// Plan records the grace period and whether the daemon will remove the
-// stopped container.
+// Plan refuses a container that is not running, and records the grace
+// period and whether the daemon will remove the stopped container.
 func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target) (inject.Undo, error) {
 	e, err := targetEngine(ctx, env, t)
 	if err != nil {
@@ -49,6 +51,9 @@ func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target)
 	r := stopRecord{Record: newRecord(env, "stop", t), TimeoutSeconds: seconds(p.Timeout)}
 	info, err := e.inspect(ctx, r.Record)
 	if err != nil {
+		return inject.Undo{}, err
+	}
+	if err := mustRun(r.Record, info); err != nil {
 		return inject.Undo{}, err
 	}
 	r.AutoRemove = info.HostConfig != nil && info.HostConfig.AutoRemove
