@@ -2,12 +2,14 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"syscall"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 func init() {
@@ -36,16 +38,27 @@ func (p *KillParams) Validate() error {
 	return nil
 }
 
-// Plan has nothing to record: a signal cannot be taken back.
-func (p *KillParams) Plan(context.Context, *inject.Env, inject.Target) (inject.Undo, error) {
-	return inject.Undo{}, nil
+// Plan records which process the signal is for, its pid and start time;
+// nothing is undone.
+func (p *KillParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
+	pid, _ := strconv.Atoi(t.ID)
+	id, err := proc.Identify(pid)
+	if err != nil {
+		return inject.Undo{}, fmt.Errorf("send %s to process %d: %w", p.Signal, pid, err)
+	}
+	data, _ := json.Marshal(id)
+	return inject.Undo{Target: t, Data: data}, nil
 }
 
-// Inject sends the signal.
-func (p *KillParams) Inject(_ context.Context, _ *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	pid, _ := strconv.Atoi(t.ID)
-	if err := syscall.Kill(pid, syscall.Signal(p.Signal.Number)); err != nil {
-		return u, fmt.Errorf("send %s to process %d: %w", p.Signal, pid, err)
+// Inject sends the signal to the process planned on, and no other: a pid
+// that names another process now is left alone.
+func (p *KillParams) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	var id proc.ID
+	if err := json.Unmarshal(u.Data, &id); err != nil {
+		return u, fmt.Errorf("send %s to process: bad record: %w", p.Signal, err)
+	}
+	if err := id.Signal(syscall.Signal(p.Signal.Number)); err != nil {
+		return u, fmt.Errorf("send %s to process %d: %w", p.Signal, id.PID, err)
 	}
 	return u, nil
 }

@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -237,5 +238,66 @@ func TestKillValidate(t *testing.T) {
 	p.SetDefaults()
 	if p.Signal.Name != "SIGTERM" {
 		t.Errorf("kill's default signal is %s; want SIGTERM", p.Signal.Name)
+	}
+}
+
+// waitState waits until pid's state is want.
+func waitState(t *testing.T, pid int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for st, _ := proc.State(pid); st != want; st, _ = proc.State(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is in state %q; want %q", pid, st, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A signal fault hits the process it planned on, and no other: a pid
+// planned on whose process has gone, and which names another process now,
+// is left alone. The undo's identity stands for the process the pid named
+// when the fault was planned.
+func TestSignalChecksIdentity(t *testing.T) {
+	env := inject.NewEnv(1, nil)
+	cmd := start(t, "chaos-test-identity")
+	pid := cmd.Process.Pid
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
+
+	stop := &process.StopParams{}
+	u, err := stop.Plan(context.Background(), env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
+		t.Fatalf("stop of the process planned on: %v", err)
+	}
+	waitState(t, pid, "T")
+	if err := inject.Revert(context.Background(), env, u); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pid, "S")
+
+	kill := &process.KillParams{Signal: experiment.MustSignal("SIGKILL")}
+	ku, err := kill.Plan(context.Background(), env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process planned on had the pid, with another start time.
+	id, err := proc.Identify(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id.Start++
+	other, _ := json.Marshal(id)
+	u.Data, ku.Data = other, other
+
+	if _, err := stop.Inject(context.Background(), env, tg, u); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("stop of a pid that names another process now = %v; want a refusal", err)
+	}
+	if _, err := kill.Inject(context.Background(), env, tg, ku); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("kill of a pid that names another process now = %v; want a refusal", err)
+	}
+	if st, err := proc.State(pid); err != nil || st != "S" {
+		t.Errorf("the process that has the pid now is in state %q (%v); want it untouched, sleeping", st, err)
 	}
 }

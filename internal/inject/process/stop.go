@@ -28,7 +28,8 @@ type StopParams struct{}
 
 const undoCont = "process.cont"
 
-// Plan records which process to continue.
+// Plan records which process to stop and continue: its pid and start
+// time.
 func (p *StopParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
 	pid, _ := strconv.Atoi(t.ID)
 	id, err := proc.Identify(pid)
@@ -39,31 +40,31 @@ func (p *StopParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (in
 	return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
 }
 
-// Inject stops the process.
-func (p *StopParams) Inject(_ context.Context, _ *inject.Env, t inject.Target, u inject.Undo) (inject.Undo, error) {
-	pid, _ := strconv.Atoi(t.ID)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		return u, fmt.Errorf("stop process %d: %w", pid, err)
+// Inject stops the process planned on, and no other: a pid that names
+// another process now is left alone.
+func (p *StopParams) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	var id proc.ID
+	if err := json.Unmarshal(u.Data, &id); err != nil {
+		return u, fmt.Errorf("stop process: bad undo record: %w", err)
+	}
+	if err := id.Signal(syscall.SIGSTOP); err != nil {
+		return u, fmt.Errorf("stop process %d: %w", id.PID, err)
 	}
 	return u, nil
 }
 
-// cont continues a stopped process, unless it is gone.
+// cont continues the stopped process, unless it is gone.
 func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
 	var id proc.ID
 	if err := json.Unmarshal(u.Data, &id); err != nil {
 		return fmt.Errorf("continue process: bad undo record: %w", err)
 	}
-	start, err := proc.StartTime(id.PID)
-	if err != nil || start != id.Start {
+	err := id.Signal(syscall.SIGCONT)
+	switch {
+	case errors.Is(err, proc.ErrGone):
 		env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
 		return nil
-	}
-	if err := syscall.Kill(id.PID, syscall.SIGCONT); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
-			return nil
-		}
+	case err != nil:
 		return fmt.Errorf("continue process %d: %w", id.PID, err)
 	}
 	return nil
