@@ -124,7 +124,10 @@ type Step struct {
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
 	Outcome string    `json:"outcome"`
-	Error   string    `json:"error,omitempty"`
+	// Error says why a step failed or was skipped, or, for a wait or a
+	// fault's for that the operator skipped, that it was cut short and
+	// after how long of its planned length.
+	Error string `json:"error,omitempty"`
 	// Observed holds a probe step's observation.
 	Observed map[string]string `json:"observed,omitempty"`
 	// Planned is the step's planned length (a wait, a fault's for).

@@ -116,8 +116,7 @@ func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) b
 func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText string, observed map[string]string) {
 	switch s.Kind {
 	case experiment.StepWait:
-		r.sleep(ctx, s.Wait.D())
-		return journal.StepDone, "", nil
+		return journal.StepDone, r.sleep(ctx, s.Wait.D()), nil
 	case experiment.StepFault:
 		return r.faultStep(ctx, s)
 	case experiment.StepProbe:
@@ -377,9 +376,9 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 		})
 		return journal.StepDone, "", nil
 	}
-	r.sleep(ctx, s.For.D())
+	cut := r.sleep(ctx, s.For.D())
 	r.revert(ctx, mine...)
-	return journal.StepDone, "", nil
+	return journal.StepDone, cut, nil
 }
 
 // faultBound is the longest a fault of step s can last: its for, or what

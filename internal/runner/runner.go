@@ -291,24 +291,25 @@ func (r *run) waitHold(ctx context.Context) {
 }
 
 // sleep waits for d, or less when the run is interrupted or aborted, or the
-// operator skips. It reports whether the full time passed or was skipped.
-func (r *run) sleep(ctx context.Context, d time.Duration) bool {
+// operator skips. When the operator skips, cut says so for the step's
+// record: how much of d had passed.
+func (r *run) sleep(ctx context.Context, d time.Duration) (cut string) {
 	select {
 	case <-r.skip:
 	default:
 	}
+	start := time.Now()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
 	case <-r.skip:
-		return true
+		return fmt.Sprintf("cut short by the operator after %s of %s", time.Since(start).Round(time.Millisecond), d)
 	case <-ctx.Done():
 	case <-r.abortCh:
 	case <-r.haltCh:
 	}
-	return false
+	return ""
 }
 
 // execute runs the phases. Whatever happens, every fault is reverted and
