@@ -40,10 +40,30 @@ func Timeline(steps []*Step) (starts []time.Duration, end time.Duration) {
 	return starts, end
 }
 
+// Lenient is implemented by the settings of a load stream kind whose
+// requests may succeed without the service answering them. Lenient says
+// so, with what to set instead, or returns "" for settings that wait for
+// an answer.
+type Lenient interface {
+	Lenient() string
+}
+
+// lenient returns what the settings of the stream named name say of
+// requests that succeed unanswered, or "".
+func (e *Experiment) lenient(name string) string {
+	for _, s := range e.Load {
+		if l, ok := s.Spec.(Lenient); ok && s.Name == name && name != "" {
+			return l.Lenient()
+		}
+	}
+	return ""
+}
+
 // Warnings lists what in a valid experiment keeps a check from observing
 // what it is meant to: a check watched during a method that has no planned
 // length, a load check whose window is longer than the method, a probe
-// that observes less often than the method lasts. The run still judges
+// that observes less often than the method lasts, a load check on a stream
+// whose requests succeed without an answer (a tcp stream without reply). The run still judges
 // such checks on what they saw, or fails as an error when they saw
 // nothing; the warnings say so before anything is run.
 func (e *Experiment) Warnings() ErrorList {
@@ -57,7 +77,11 @@ func (e *Experiment) Warnings() ErrorList {
 		what := fmt.Sprintf("check %q", c.Name)
 		if i >= len(e.SteadyState) {
 			what = fmt.Sprintf("abort condition %q", c.Name)
-		} else if !c.Runs(During) {
+		}
+		if why := e.lenient(c.From); why != "" {
+			add(c, "%s judges load stream %q, %s", what, c.From, why)
+		}
+		if i < len(e.SteadyState) && !c.Runs(During) {
 			continue
 		}
 		switch {

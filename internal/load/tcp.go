@@ -21,7 +21,7 @@ type TCPRequest struct {
 	Send string `yaml:"send" json:"send,omitempty" doc:"what to send once connected, such as \"PING\\r\\n\""`
 	// Reply is what the answer must start with, such as "+PONG". When
 	// empty, the exchange succeeds once Send is written.
-	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\"; empty: nothing is read"`
+	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\"; empty: nothing is read, and a request succeeds once its connection opens and send is written, even to a frozen or hung server"`
 }
 
 // Validate checks the address has a host and a port.
@@ -41,6 +41,17 @@ func (r *TCPRequest) Validate() error {
 		return fmt.Errorf("address %q has no host", r.Address)
 	}
 	return nil
+}
+
+// Lenient says that without Reply a request succeeds once the connection
+// opens and Send is written: the kernel accepts connections and takes in
+// what is sent for a server that is frozen (SIGSTOP, a paused container)
+// or hung, so a check on the stream passes one.
+func (r *TCPRequest) Lenient() string {
+	if r.Reply != "" {
+		return ""
+	}
+	return "a tcp stream without reply: a request succeeds once its connection opens and send is written, which the kernel does for a frozen or hung server too, so the check passes one; set reply: to what the server answers"
 }
 
 // String is the address and exchange, as a stream's description.

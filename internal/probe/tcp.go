@@ -56,7 +56,7 @@ func init() {
 		Name: "tcp",
 		New:  func() (any, any) { return &TCPSpec{}, &TCPExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Opens a TCP connection and closes it. Without expect, a connect that succeeds passes.",
+			Summary: "Opens a TCP connection and closes it. Without expect, a connect that succeeds passes. The kernel accepts connections for a frozen (a process stop, a container pause) or hung server too: to see the server answer, use an http or exec probe.",
 			Default: "a connect that succeeds",
 			Example: "{address: 127.0.0.1:5432}",
 			Expect:  `{latency: "< 50ms"}`,
