@@ -241,7 +241,16 @@ the check's window:
 A comparison is an operator and a value, quoted in YAML: "< 300ms",
 ">= 99.5%", "== 0", "!= 500". The operators are <, <=, >, >=, == and !=;
 a bare value means ==. Durations take a unit (ms, s), percentages a %.
-Every key given must hold.`)
+Every key given must hold.
+
+A request counts when it completes. The latencies (p50, p90, p99, max)
+also count the requests still waiting for an answer at the end of the
+judged traffic that have waited as long as the key's value or longer, each
+at how long it had waited then: it will take at least that. A share of
+requests held past the check's window breaks "p99: < 300ms" although they
+have not completed; the value then reads as a lower bound ("2.4s+") and the
+reason says how many requests were still waiting. Requests waiting for less
+are left out until they complete.`)
 
 	add(2, "method", []string{"method", "steps", "step", "fault step", "wait", "wait step", "probe step", "assert", "assert step", "exec", "exec step", "undo", "background", "for"}, `The steps run one after the other, while the checks with during keep
 observing. A fault stays until its for runs out or the method ends;

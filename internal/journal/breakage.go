@@ -98,9 +98,10 @@ func (s Sample) FailedValue() (key string, v float64, higherWorse, ok bool) {
 }
 
 // number reads an observed value as a number: a duration in seconds, a
-// percentage, or a plain number.
+// percentage, or a plain number. A value known only as a lower bound
+// ("8s+") reads as that bound.
 func number(s string) (float64, bool) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimSpace(s), "+")
 	if d, err := time.ParseDuration(s); err == nil {
 		return d.Seconds(), true
 	}

@@ -31,6 +31,11 @@ func TestBreakagesWorst(t *testing.T) {
 			fail("success 12%, want >= 80%", "success", "12%"),
 			fail("success 60%, want >= 80%", "success", "60%"),
 		}, "success 12%", nil, 3},
+		{"lower bounds, with requests still waiting", []journal.Sample{
+			fail("p99 1.009s+, want < 400ms (7 requests still waiting, the oldest for 1.029s)", "p99", "1.009s+"),
+			fail("p99 2.009s+, want < 400ms (12 requests still waiting, the oldest for 2.029s)", "p99", "2.009s+"),
+			fail("p99 800ms, want < 400ms", "p99", "800ms"),
+		}, "p99 2.009s+", nil, 3},
 		{"not ordered", []journal.Sample{
 			fail("GET /health: connection refused", "status", ""),
 			fail("GET /health: connection refused", "status", ""),

@@ -17,7 +17,9 @@ import (
 // package. Readers accept older versions and upgrade them on load.
 //
 // Version 2 writes the durations in fault parameters as text ("300ms");
-// version 1 wrote them as nanoseconds.
+// version 1 wrote them as nanoseconds. Fields added since, left out when
+// empty, do not change it: older readers ignore them and a journal without
+// them reads as before (a load window's inflight and waiting).
 const SchemaVersion = 2
 
 // Verdicts.

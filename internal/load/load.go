@@ -17,7 +17,10 @@
 // Windows end on multiples of their length in wall-clock time, so that the
 // windows of streams started at different moments line up; the first one is
 // between half and one and a half lengths long, the last one ends when the
-// stream stops.
+// stream stops. A request counts in the window it completes in; each window
+// also records how long the requests still waiting when it closed had
+// waited, so that answers slower than a window, or never given, show before
+// they complete.
 package load
 
 import (
@@ -172,7 +175,8 @@ func validMethod(m string) bool {
 
 // Run sends s's requests from now until ctx is done and calls sink with each
 // window, in order, and with a last partial window when ctx is done. Requests
-// still in flight then are canceled and counted in Window.Canceled. sink is
+// still in flight then are canceled and counted in the last window's
+// Canceled, Inflight and Waiting, with their ages when the stream stopped. sink is
 // called from a single goroutine; a slow sink delays only later calls to
 // itself, never the requests. Run returns once sink has received every
 // window, or at once with an error if s is invalid. A request that fails
@@ -303,11 +307,13 @@ func (g *generator) run(ctx context.Context) {
 		}
 		workers++
 		wg.Add(1)
+		slot := g.rec.slot()
+		slot.Store(g.rec.since(j.due))
 		go func() {
 			defer wg.Done()
-			g.do(ctx, j)
+			g.do(ctx, j, slot)
 			for j := range jobs {
-				g.do(ctx, j)
+				g.do(ctx, j, slot)
 			}
 		}()
 	})
@@ -375,8 +381,11 @@ func ended(ctx context.Context, now time.Time) bool {
 	return ok && !now.Before(d)
 }
 
-// do sends one request and records its outcome.
-func (g *generator) do(ctx context.Context, j job) {
+// do sends one request and records its outcome. slot holds the request's
+// due time while it is in flight, for the windows that close meanwhile.
+func (g *generator) do(ctx context.Context, j job, slot *atomic.Int64) {
+	slot.Store(g.rec.since(j.due))
+	defer slot.Store(0)
 	lag := time.Since(j.due)
 	class, err := g.send(ctx, j)
 	now := time.Now()
@@ -385,7 +394,7 @@ func (g *generator) do(ctx context.Context, j job) {
 		g.stop(stop)
 	}
 	if err != nil && ended(ctx, now) {
-		g.rec.cancel(now)
+		g.rec.cancel(now, j.due)
 		return
 	}
 	g.rec.add(now, now.Sub(j.due), lag, class)
@@ -461,14 +470,23 @@ type recorder struct {
 	// which every completing request takes.
 	dropped atomic.Int64
 
-	mu      sync.Mutex
-	cur     *Tally
-	end     time.Time // end of the current window
-	width   time.Duration
-	stopped bool
-	closed  []closedWindow
-	wake    chan struct{}
-	done    chan struct{}
+	// origin is when the stream started; slots hold, for each worker, the
+	// due time of its request in flight as time since origin plus 1ns, or
+	// 0 when it has none. Workers are added under slotsMu, which the
+	// scheduler takes without waiting for mu.
+	origin  time.Time
+	slotsMu sync.Mutex
+	slots   []*atomic.Int64
+
+	mu       sync.Mutex
+	cur      *Tally
+	end      time.Time // end of the current window
+	width    time.Duration
+	stopped  bool
+	canceled []time.Time // due times of the requests canceled at stop
+	closed   []closedWindow
+	wake     chan struct{}
+	done     chan struct{}
 }
 
 type closedWindow struct {
@@ -482,6 +500,7 @@ func newRecorder(stream string, sink func(Window)) *recorder {
 
 // begin opens the first window and starts the sink's goroutine.
 func (r *recorder) begin(start, end time.Time, width time.Duration) {
+	r.origin = start
 	r.cur = NewTally(r.stream, start)
 	r.end = end
 	r.width = width
@@ -511,12 +530,38 @@ func (r *recorder) foldLocked() {
 	}
 }
 
+// slot adds a worker's slot.
+func (r *recorder) slot() *atomic.Int64 {
+	s := new(atomic.Int64)
+	r.slotsMu.Lock()
+	r.slots = append(r.slots, s)
+	r.slotsMu.Unlock()
+	return s
+}
+
+// since is the value a slot holds for a request due at due.
+func (r *recorder) since(due time.Time) int64 { return int64(due.Sub(r.origin)) + 1 }
+
+// waitingLocked records in the current window the requests in flight at
+// its end that were due by then.
+func (r *recorder) waitingLocked() {
+	end := int64(r.end.Sub(r.origin)) + 1
+	r.slotsMu.Lock()
+	defer r.slotsMu.Unlock()
+	for _, s := range r.slots {
+		if due := s.Load(); due != 0 && due <= end {
+			r.cur.AddWaiting(time.Duration(end - due))
+		}
+	}
+}
+
 func (r *recorder) rotateLocked(now time.Time) bool {
 	r.foldLocked()
 	if r.stopped || now.Before(r.end) {
 		return false
 	}
 	for !now.Before(r.end) {
+		r.waitingLocked()
 		r.closed = append(r.closed, closedWindow{r.cur, r.end})
 		r.cur = NewTally(r.stream, r.end)
 		r.end = r.end.Add(r.width)
@@ -544,10 +589,13 @@ func (r *recorder) add(now time.Time, latency, lag time.Duration, class string) 
 
 func (r *recorder) dropInflight() { r.dropped.Add(1) }
 
-func (r *recorder) cancel(now time.Time) {
+// cancel records a request due at due that the stream's end cut short. It
+// goes into the last window, with its age when the stream stopped, which
+// may not be known yet.
+func (r *recorder) cancel(now, due time.Time) {
 	r.mu.Lock()
 	closed := r.rotateLocked(now)
-	r.cur.Cancel()
+	r.canceled = append(r.canceled, due)
 	r.mu.Unlock()
 	if closed {
 		r.signal()
@@ -586,6 +634,10 @@ func (r *recorder) finish() {
 	r.mu.Lock()
 	r.foldLocked()
 	last := r.cur
+	for _, due := range r.canceled {
+		last.Cancel()
+		last.AddWaiting(r.end.Sub(due))
+	}
 	if last.w.Requests > 0 || last.w.Canceled > 0 || r.end.After(last.w.Start) {
 		r.closed = append(r.closed, closedWindow{last, r.end})
 	}

@@ -286,6 +286,9 @@ func TestRunMaxInflight(t *testing.T) {
 	if s.Canceled != 4 || arrived.Load() != 4 {
 		t.Errorf("%d requests reached the server and %d were canceled at stop; want 4 and 4", arrived.Load(), s.Canceled)
 	}
+	if s.Inflight != 4 || s.Waiting.Max < 400*time.Millisecond {
+		t.Errorf("%d requests waiting at the stop, the oldest for %v; want the 4 sent first, for about 500ms", s.Inflight, s.Waiting.Max)
+	}
 	if d := s.Errors[load.ClassMaxInflight]; d < 35 || d != s.Requests {
 		t.Errorf("%d requests, %d dropped for max_inflight; want about 46, all dropped", s.Requests, d)
 	}
@@ -457,4 +460,86 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%v) = %q; want %q", tt.err, got, tt.want)
 		}
 	}
+}
+
+// hangingServer answers at once but every nth request, which it holds
+// until the client gives up or the test ends.
+func hangingServer(t *testing.T, n int64) *httptest.Server {
+	t.Helper()
+	var seen atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1)%n == 0 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	return srv
+}
+
+// A request that has not completed when a window closes is recorded in it
+// with its age, from its due time as latencies are; one still in flight
+// when the stream stops is in the last window with its age then. A slow
+// answer shows before it comes, and one never given shows at all.
+func TestRunRecordsWaitingRequests(t *testing.T) {
+	srv := hangingServer(t, 10)
+	const width = 200 * time.Millisecond
+	start := time.Now()
+	windows := runFor(t, load.Stream{Name: "s", Rate: 100, URL: srv.URL, Window: width}, 1200*time.Millisecond)
+	checkWindows(t, windows, width)
+	last := windows[len(windows)-1]
+	if last.Canceled < 5 || last.Inflight != last.Canceled {
+		t.Errorf("last window: %d canceled, %d waiting; want the 12 or so hung requests in both", last.Canceled, last.Inflight)
+	}
+	if age, ran := last.Waiting.Max, last.End.Sub(start); age < ran/2 || age > ran {
+		t.Errorf("the oldest request hung at the stop waited %v; want most of the %v run", age, ran)
+	}
+	for i, w := range windows[1 : len(windows)-1] {
+		// Every tenth request hangs: by the end of the second window,
+		// about 10 of the 20 or more sent so far.
+		if w.Inflight < 1 || w.Waiting.Max < width/2 || w.Waiting.Max > w.End.Sub(start)+10*time.Millisecond {
+			t.Errorf("window %d: %d waiting, the oldest for %v; want some, the oldest for about %v", i+1, w.Inflight, w.Waiting.Max, w.End.Sub(start))
+		}
+	}
+	s := merge(t, windows)
+	if s.Inflight != last.Inflight {
+		t.Errorf("Merge of the run: %d waiting; want those of the last window, %d", s.Inflight, last.Inflight)
+	}
+	if p99, added, _ := s.AtLeast(99, width); p99 < width || added < 5 {
+		t.Errorf("p99 with the requests waiting %v or longer = %v (%d added); want at least %v", width, p99, added, width)
+	}
+}
+
+// Requests in flight at a window's close are there even on a healthy
+// server, for less than its answer takes: they are recorded young, and
+// counting only those that waited past a bound leaves the figures alone.
+func TestRunYoungWaitingRequests(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	timing(t, func(a *attempt) {
+		windows := runFor(t, load.Stream{Name: "s", Rate: 100, URL: srv.URL, Window: 200 * time.Millisecond}, time.Second)
+		seen := false
+		for _, w := range windows[:len(windows)-1] {
+			seen = seen || w.Inflight > 0
+			if w.Waiting.Max > time.Second {
+				a.Errorf("a request of a server that answers in 30ms waited %v at a window's close", w.Waiting.Max)
+			}
+		}
+		if !seen {
+			a.Errorf("no window closed with a request of 30ms in flight at 100 req/s; want most")
+		}
+		s := merge(t, windows[:len(windows)-1])
+		if p99, added, _ := s.AtLeast(99, time.Second); added != 0 || p99 != s.Percentile(99) {
+			a.Errorf("p99 with the requests waiting 1s or longer = %v (%d added); want the completed ones' %v", p99, added, s.Percentile(99))
+		}
+	})
 }

@@ -25,7 +25,8 @@ func newHist() *hdrhistogram.Histogram {
 }
 
 // Window is what one stream did during one window of time. Requests are
-// counted in the window in which they completed.
+// counted in the window in which they completed; those still waiting for an
+// answer when the window closed are in Inflight and Waiting.
 type Window struct {
 	// Stream is the name of the stream.
 	Stream string `json:"stream"`
@@ -41,10 +42,20 @@ type Window struct {
 	// ClassRefused, ClassReset, ClassMaxInflight or ClassOther.
 	Errors map[string]int64 `json:"errors,omitempty"`
 	// Canceled counts requests still waiting for an answer when the stream
-	// stopped. They are neither successes nor errors, nor in Requests.
+	// stopped. They are neither successes nor errors, nor in Requests; the
+	// last window's Inflight and Waiting hold them.
 	Canceled int64 `json:"canceled,omitempty"`
 	// Latency describes the latencies of the requests that were sent.
 	Latency Latency `json:"latency"`
+	// Inflight is the number of requests sent and still waiting for an
+	// answer when the window closed (in the last window, when the stream
+	// stopped), and Waiting the distribution of how long they had waited
+	// then, counted from their due times as latencies are. A request
+	// counts here in every window it outlives, and among Requests in the
+	// window it completes in: only the newest window of a span says what
+	// the span left waiting.
+	Inflight int64   `json:"inflight,omitempty"`
+	Waiting  Latency `json:"waiting,omitzero"`
 	// Lag is the longest a request completed in the window waited past its
 	// due time before it was sent. Latencies include it; when it is large,
 	// the generator or its machine could not keep up, and slow answers are
@@ -106,6 +117,7 @@ func micros(v int64) time.Duration { return time.Duration(v) * time.Microsecond 
 type Tally struct {
 	w    Window
 	hist *hdrhistogram.Histogram
+	wait *hdrhistogram.Histogram // made by the first AddWaiting
 }
 
 // NewTally starts an empty window of stream at start.
@@ -143,6 +155,18 @@ func (t *Tally) dropN(class string, n int64) {
 // Cancel records a request cut short because the stream stopped.
 func (t *Tally) Cancel() { t.w.Canceled++ }
 
+// AddWaiting records a request still waiting for an answer when the window
+// closes, age after its scheduled send time. Ages are clamped as latencies
+// are in Add.
+func (t *Tally) AddWaiting(age time.Duration) {
+	if t.wait == nil {
+		t.wait = newHist()
+	}
+	v := int64(age / time.Microsecond)
+	_ = t.wait.RecordValue(min(max(v, 0), histHighest))
+	t.w.Inflight++
+}
+
 func (t *Tally) count(class string) {
 	t.w.Requests++
 	if class == "" {
@@ -161,6 +185,9 @@ func (t *Tally) Window(end time.Time) Window {
 	w := t.w
 	w.End = end
 	w.Latency = latencyOf(t.hist)
+	if t.wait != nil {
+		w.Waiting = latencyOf(t.wait)
+	}
 	return w
 }
 
@@ -190,8 +217,15 @@ type Summary struct {
 	SuccessRatio float64 `json:"success_ratio"`
 	// Latency is the merged latency distribution.
 	Latency Latency `json:"latency"`
+	// Inflight and Waiting are those of the newest window of each stream:
+	// the requests still waiting at the end of the span. A request that
+	// waited at the end of an older window either completed later in the
+	// span, and is counted in Requests, or still waits at its end.
+	Inflight int64   `json:"inflight,omitempty"`
+	Waiting  Latency `json:"waiting,omitzero"`
 
 	hist *hdrhistogram.Histogram
+	wait *hdrhistogram.Histogram
 }
 
 // Percentile returns the latency at percentile p (0 to 100) of the merged
@@ -203,13 +237,53 @@ func (s Summary) Percentile(p float64) time.Duration {
 	return micros(s.hist.ValueAtPercentile(p))
 }
 
+// AtLeast returns the latency at percentile p (0 to 100) of the completed
+// requests together with the requests still waiting at the end whose age
+// then was at least least, counted at that age. As those will take longer
+// than their age, it is a lower bound of the percentile of all these
+// requests once answered; the waiting requests younger than least are left
+// out, as nothing is known of them yet. added is how many waiting requests
+// were counted; when it is 0, the value is Percentile's. ok is false when
+// there is neither a latency nor such a request.
+func (s Summary) AtLeast(p float64, least time.Duration) (v time.Duration, added int64, ok bool) {
+	var old []hdrhistogram.Bar
+	if s.wait != nil {
+		for _, b := range s.wait.Distribution() {
+			// A bucket straddling least may hold younger requests: only
+			// those known to be old enough count, at the bucket's floor.
+			if b.Count > 0 && micros(b.From) >= least {
+				old = append(old, b)
+				added += b.Count
+			}
+		}
+	}
+	if added == 0 {
+		if s.hist == nil || s.hist.TotalCount() == 0 {
+			return 0, 0, false
+		}
+		return s.Percentile(p), 0, true
+	}
+	h := newHist()
+	if s.hist != nil {
+		h.Merge(s.hist)
+	}
+	for _, b := range old {
+		_ = h.RecordValues(b.From, b.Count)
+	}
+	return micros(h.ValueAtPercentile(p)), added, true
+}
+
 // Merge sums windows into a Summary. The order of the windows does not
 // matter. It fails only on a window whose histogram cannot be decoded.
 func Merge(windows ...Window) (Summary, error) {
 	var s Summary
 	h := newHist()
 	spans := make([]Window, 0, len(windows))
+	newest := map[string]Window{}
 	for i, w := range windows {
+		if n, ok := newest[w.Stream]; !ok || w.End.After(n.End) || w.End.Equal(n.End) && w.Start.After(n.Start) {
+			newest[w.Stream] = w
+		}
 		if i == 0 {
 			s.Stream, s.Start, s.End = w.Stream, w.Start, w.End
 		}
@@ -232,18 +306,8 @@ func Merge(windows ...Window) (Summary, error) {
 			}
 			s.Errors[class] += n
 		}
-		if w.Latency.Histogram != "" {
-			p, err := hdrhistogram.DecodePacked([]byte(w.Latency.Histogram))
-			if err != nil {
-				return Summary{}, fmt.Errorf("merge windows: decode latency histogram of %s window at %s: %w",
-					w.Stream, w.Start.Format(time.RFC3339Nano), err)
-			}
-			// Values beyond the geometry are clamped rather than lost, as
-			// Tally.Add does.
-			p.ForEachBucket(func(value, count int64) bool {
-				_ = h.RecordValues(min(value, histHighest), count)
-				return true
-			})
+		if err := addHist(h, w, w.Latency, "latency"); err != nil {
+			return Summary{}, err
 		}
 		if w.End.After(w.Start) {
 			spans = append(spans, w)
@@ -258,7 +322,39 @@ func Merge(windows ...Window) (Summary, error) {
 	}
 	s.Latency = latencyOf(h)
 	s.hist = h
+	if len(newest) > 0 {
+		wait := newHist()
+		for _, w := range newest {
+			s.Inflight += w.Inflight
+			if err := addHist(wait, w, w.Waiting, "waiting"); err != nil {
+				return Summary{}, err
+			}
+		}
+		if wait.TotalCount() > 0 {
+			s.Waiting = latencyOf(wait)
+			s.wait = wait
+		}
+	}
 	return s, nil
+}
+
+// addHist adds the histogram of l, one of w's, to h.
+func addHist(h *hdrhistogram.Histogram, w Window, l Latency, what string) error {
+	if l.Histogram == "" {
+		return nil
+	}
+	p, err := hdrhistogram.DecodePacked([]byte(l.Histogram))
+	if err != nil {
+		return fmt.Errorf("merge windows: decode %s histogram of %s window at %s: %w",
+			what, w.Stream, w.Start.Format(time.RFC3339Nano), err)
+	}
+	// Values beyond the geometry are clamped rather than lost, as
+	// Tally.Add does.
+	p.ForEachBucket(func(value, count int64) bool {
+		_ = h.RecordValues(min(value, histHighest), count)
+		return true
+	})
+	return nil
 }
 
 // covered is the length of the union of the windows' spans.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,116 @@ func TestLagIsTheLargest(t *testing.T) {
 	}
 	if s.Lag != 250*time.Millisecond {
 		t.Errorf("Merge lag = %v; want the largest, 250ms", s.Lag)
+	}
+}
+
+// waitingWindow is a window of stream with one completed request of
+// latency done and requests still waiting at its end with the given ages.
+func waitingWindow(stream string, from, to time.Time, done time.Duration, ages ...time.Duration) load.Window {
+	tl := load.NewTally(stream, from)
+	tl.Add(done, "")
+	for _, a := range ages {
+		tl.AddWaiting(a)
+	}
+	return tl.Window(to)
+}
+
+// The requests waiting at the end of an older window either completed
+// later in the span, and are counted there, or still wait at its end: a
+// span counts the waiting requests of its newest window alone, of each
+// stream, whatever the order of the windows.
+func TestMergeCountsTheNewestWaiting(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	a1 := waitingWindow("a", at(0), at(1), time.Millisecond, 900*time.Millisecond, 100*time.Millisecond)
+	a2 := waitingWindow("a", at(1), at(2), time.Millisecond, 1900*time.Millisecond)
+	a3 := waitingWindow("a", at(2), at(2), 2500*time.Millisecond) // the last one, after the stop
+	b1 := waitingWindow("b", at(0), at(1), time.Millisecond, 3*time.Second, 2*time.Second)
+	if a1.Inflight != 2 || a1.Waiting.Max < 899*time.Millisecond || a1.Waiting.Max > 901*time.Millisecond {
+		t.Fatalf("a window with 2 requests waiting up to 900ms has inflight %d, waiting %+v", a1.Inflight, a1.Waiting)
+	}
+	tests := []struct {
+		name     string
+		windows  []load.Window
+		inflight int64
+		max      time.Duration
+	}{
+		{"one window", []load.Window{a1}, 2, 900 * time.Millisecond},
+		{"the newest of two", []load.Window{a1, a2}, 1, 1900 * time.Millisecond},
+		{"order does not matter", []load.Window{a2, a1}, 1, 1900 * time.Millisecond},
+		{"an empty last window after the stop", []load.Window{a1, a2, a3}, 0, 0},
+		{"the newest of each stream", []load.Window{b1, a2, a1}, 3, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		s := merge(t, tt.windows)
+		if s.Inflight != tt.inflight || s.Waiting.Max < tt.max*999/1000 || s.Waiting.Max > tt.max*1001/1000 {
+			t.Errorf("%s: Merge = inflight %d, oldest waiting %v; want %d, %v", tt.name, s.Inflight, s.Waiting.Max, tt.inflight, tt.max)
+		}
+	}
+	// Waiting requests are not completed ones.
+	if s := merge(t, []load.Window{a1, a2}); s.Requests != 2 || s.Latency.Max > 2*time.Millisecond {
+		t.Errorf("Merge = %d requests, max latency %v; want the 2 completed ones of 1ms", s.Requests, s.Latency.Max)
+	}
+}
+
+func TestWaitingJSONRoundTrip(t *testing.T) {
+	w := waitingWindow("a", t0, t0.Add(time.Second), time.Millisecond, 2*time.Second)
+	data, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back load.Window
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, w) {
+		t.Errorf("window changed in a JSON round trip:\n got %+v\nwant %+v", back, w)
+	}
+	// A window with nothing waiting writes no waiting fields, as windows
+	// written before they existed.
+	data, err = json.Marshal(waitingWindow("a", t0, t0.Add(time.Second), time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(data); strings.Contains(s, "waiting") || strings.Contains(s, "inflight") {
+		t.Errorf("a window with nothing waiting encodes as %s; want no waiting fields", s)
+	}
+}
+
+// AtLeast counts the waiting requests that waited at least the bound, at
+// their age: a lower bound of the percentile once they are answered. It
+// leaves the younger ones out, which at their age would pull it down.
+func TestSummaryAtLeast(t *testing.T) {
+	tl := load.NewTally("a", t0)
+	for range 90 {
+		tl.Add(10*time.Millisecond, "")
+	}
+	for range 5 {
+		tl.AddWaiting(2 * time.Second)
+	}
+	for range 50 {
+		tl.AddWaiting(5 * time.Millisecond)
+	}
+	s := merge(t, []load.Window{tl.Window(t0.Add(3 * time.Second))})
+	near := func(got, want time.Duration) bool { return got >= want*999/1000 && got <= want*1001/1000 }
+	tests := []struct {
+		p     float64
+		least time.Duration
+		v     time.Duration
+		added int64
+	}{
+		{99, 500 * time.Millisecond, 2 * time.Second, 5},
+		{100, 500 * time.Millisecond, 2 * time.Second, 5},
+		{50, 500 * time.Millisecond, 10 * time.Millisecond, 5},
+		{99, 3 * time.Second, 10 * time.Millisecond, 0},
+		{99, time.Millisecond, 2 * time.Second, 55},
+	}
+	for _, tt := range tests {
+		v, added, ok := s.AtLeast(tt.p, tt.least)
+		if !ok || !near(v, tt.v) || added != tt.added {
+			t.Errorf("AtLeast(%v, %v) = %v, %d added, %v; want %v, %d added", tt.p, tt.least, v, added, ok, tt.v, tt.added)
+		}
+	}
+	if v, added, ok := merge(t, nil).AtLeast(99, 0); ok || v != 0 || added != 0 {
+		t.Errorf("AtLeast of nothing = %v, %d, %v; want nothing", v, added, ok)
 	}
 }

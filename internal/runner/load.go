@@ -159,6 +159,15 @@ func (r *run) latestEnd(name string) time.Time {
 const noRequest = "no request completed"
 
 // judge merges windows and compares them with a load check's expectations.
+//
+// A latency expectation with a bound T also counts the requests still
+// waiting at the end of the span that had waited T or longer by then, at
+// that age: they will take at least that, so the value judged is a lower
+// bound of the one the span will have once they are answered, shown with a
+// "+" when it is not exact. A wanted < T or <= T can then only fail sooner,
+// and a wanted > T or >= T holds only on what is known. Waiting requests
+// younger than T are left out: counted at their age they would pull the
+// value down, and nothing is known yet of how long they will take.
 func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 	smp := journal.Sample{Time: time.Now()}
 	if len(ws) == 0 {
@@ -208,7 +217,8 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 	// no request completed there is no share or count of failures (a
 	// success of 0% would say every request failed, 0 errors that none
 	// did), and with no request answered, as when every one was dropped
-	// for max_inflight, there is no latency (0s would say all were fast).
+	// for max_inflight, there is no latency (0s would say all were fast),
+	// unless requests waited at least the bound.
 	unseen := map[string]bool{}
 	if sum.Requests == 0 {
 		unseen["success"], unseen["errors"] = true, true
@@ -218,6 +228,25 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		for _, k := range []string{"p50", "p90", "p99", "max"} {
 			unseen[k] = true
 			delete(smp.Observed, k)
+		}
+	}
+	waited := false
+	for i, p := range []float64{50, 90, 99, 100} {
+		it := &items[i]
+		if it.cond.IsZero() || sum.Inflight == 0 {
+			continue
+		}
+		bound := time.Duration(it.cond.Value * float64(time.Second))
+		v, added, ok := sum.AtLeast(p, bound)
+		if !ok || added == 0 {
+			continue
+		}
+		waited = true
+		it.v = v.Seconds()
+		unseen[it.name] = false
+		smp.Observed[it.name] = fmtDur(v)
+		if v >= bound {
+			smp.Observed[it.name] += "+"
 		}
 	}
 	missed := false
@@ -244,6 +273,9 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		smp.Reason = noRequest + smp.Reason
 	}
 	smp.OK = smp.Reason == ""
+	if !smp.OK && waited {
+		smp.Reason += fmt.Sprintf(" (%s still waiting, the oldest for %s)", plural(int(sum.Inflight), "request"), fmtDur(sum.Waiting.Max))
+	}
 	if !smp.OK && len(sum.Errors) > 0 {
 		smp.Reason += " (errors: " + errorText(sum) + ")"
 	}

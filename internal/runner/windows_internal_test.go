@@ -114,3 +114,90 @@ func TestJudgeUnobservedFigures(t *testing.T) {
 		}
 	}
 }
+
+// A latency expectation counts the requests still waiting at the end of
+// the span that have waited at least its bound, at their age: they will
+// take at least that. Younger ones stay out, as do those that waited at
+// the end of an older window of the span.
+func TestJudgeWaitingRequests(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// window makes a window of second i with n requests completed after
+	// done and requests waiting at its end with the given ages.
+	window := func(i, n int, done time.Duration, waiting ...time.Duration) load.Window {
+		start := t0.Add(time.Duration(i) * time.Second)
+		tl := load.NewTally("a", start)
+		for range n {
+			tl.Add(done, "")
+		}
+		for _, a := range waiting {
+			tl.AddWaiting(a)
+		}
+		return tl.Window(start.Add(time.Second))
+	}
+	ages := func(n int, age time.Duration) []time.Duration {
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = age
+		}
+		return out
+	}
+	fast := window(0, 200, 10*time.Millisecond)
+	// Latencies read from histograms are within 0.1%: 2s reads 2.001s.
+	cases := []struct {
+		name   string
+		expect string
+		ws     []load.Window
+		ok     bool
+		reason string
+		p99    string
+	}{
+		{"old waiting requests break a p99", `{p99: "< 500ms"}`,
+			[]load.Window{fast, window(1, 200, 10*time.Millisecond, ages(5, 2*time.Second)...)},
+			false, "p99 2.001s+, want < 500ms (5 requests still waiting, the oldest for 2.001s)", "2.001s+"},
+		{"and the max", `{max: "<= 1s"}`,
+			[]load.Window{window(1, 200, 10*time.Millisecond, 3*time.Second)},
+			false, "max 3s+, want <= 1s (1 request still waiting, the oldest for 3s)", ""},
+		{"too few to move the p99", `{p99: "< 500ms"}`,
+			[]load.Window{window(1, 400, 10*time.Millisecond, 2*time.Second)},
+			true, "", "10.01ms"},
+		{"young ones do not count", `{p99: "< 500ms"}`,
+			[]load.Window{window(1, 200, 10*time.Millisecond, ages(50, 100*time.Millisecond)...)},
+			true, "", "10.01ms"},
+		// Counted at their age, the 100 young requests would make a p50
+		// of 100ms out of the 10 answers of 1s, and a false pass.
+		{"young ones do not pull a percentile down", `{p50: "< 500ms"}`,
+			[]load.Window{window(1, 10, time.Second, ages(100, 100*time.Millisecond)...)},
+			false, "p50 1s, want < 500ms", ""},
+		{"the waiting of older windows completed or still waits", `{p99: "< 500ms"}`,
+			[]load.Window{window(0, 200, 10*time.Millisecond, ages(5, 900*time.Millisecond)...), window(1, 200, 10*time.Millisecond)},
+			true, "", "10.01ms"},
+		{"a lower bound above the bound holds a >=", `{max: ">= 1s"}`,
+			[]load.Window{window(1, 200, 10*time.Millisecond, 2*time.Second)},
+			true, "", ""},
+		{"a lower bound is no answer below the bound", `{max: "> 1s"}`,
+			[]load.Window{window(1, 200, 10*time.Millisecond, 500*time.Millisecond)},
+			false, "max 10.01ms, want > 1s", ""},
+		{"no request completed, some waited past the bound", `{p99: "< 300ms"}`,
+			[]load.Window{window(1, 0, 0, ages(3, 2*time.Second)...)},
+			false, "p99 2.001s+, want < 300ms (3 requests still waiting, the oldest for 2.001s)", "2.001s+"},
+		{"no request completed, some waited past the bound, with success", `{success: ">= 99%", p99: "< 300ms"}`,
+			[]load.Window{window(1, 0, 0, ages(3, 2*time.Second)...)},
+			false, "no request completed, p99 2.001s+, want < 300ms (3 requests still waiting, the oldest for 2.001s)", "2.001s+"},
+		{"no request completed, none waited past the bound", `{p99: "< 300ms"}`,
+			[]load.Window{window(1, 0, 0, 100*time.Millisecond)},
+			false, "no request completed", ""},
+	}
+	for _, c := range cases {
+		var e experiment.LoadExpect
+		if err := yaml.Unmarshal([]byte(c.expect), &e); err != nil {
+			t.Fatal(err)
+		}
+		smp := judge(&experiment.Check{Expect: &e}, c.ws)
+		if smp.OK != c.ok || smp.Reason != c.reason {
+			t.Errorf("%s: judge = ok %v, reason %q; want %v, %q", c.name, smp.OK, smp.Reason, c.ok, c.reason)
+		}
+		if c.p99 != "" && smp.Observed["p99"] != c.p99 {
+			t.Errorf("%s: observed p99 %q; want %q", c.name, smp.Observed["p99"], c.p99)
+		}
+	}
+}
