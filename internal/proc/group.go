@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -22,7 +23,16 @@ func OwnGroup(cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.Setpgid = true
 	if cmd.Cancel != nil { // made with a context
-		cmd.Cancel = func() error { return KillGroup(cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.Cancel = func() error {
+			// The context may end as Wait reaps the leader, and exec then
+			// may still cancel: once reaped, its pid, which is the group's
+			// id, may be handed to a process that leads a group of its
+			// own. Before, the kernel hands it to no one.
+			if err := cmd.Process.Signal(syscall.Signal(0)); errors.Is(err, os.ErrProcessDone) {
+				return err
+			}
+			return KillGroup(cmd.Process.Pid, syscall.SIGKILL)
+		}
 	}
 }
 

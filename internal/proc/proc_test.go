@@ -2,6 +2,7 @@ package proc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -311,6 +312,20 @@ func TestOwnGroupCancel(t *testing.T) {
 	pgid := cmd.Process.Pid
 	cmd.Wait()
 	eventually(t, 10*time.Second, "the group is gone", func() bool { return len(members(pgid)) == 0 })
+}
+
+// Once Wait has reaped the leader, the cancel of a command in its own
+// group signals nothing: the group's id may lead a stranger's group by
+// then. exec calls it when the context ends as Wait reaps the leader.
+func TestOwnGroupCancelAfterWait(t *testing.T) {
+	cmd := exec.CommandContext(context.Background(), "true")
+	proc.OwnGroup(cmd)
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Cancel(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Cancel after Wait = %v; want %v, and no group signalled", err, os.ErrProcessDone)
+	}
 }
 
 func TestKillGroup(t *testing.T) {
