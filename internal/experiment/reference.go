@@ -290,7 +290,13 @@ is removed, and the verdict is aborted.
     failures: 3`))
 
 	add(2, "recovery", []string{"recovery", "within"}, `After the faults are removed, the steady-state checks with after must
-hold again within this time; the report says how long they took.
+hold again within this time; the report says how long they took. A
+probe is observed again and again; a load check judges each window of
+its stream on its own, from the one the faults were removed in, and a
+pass counts only for a window that began once they were gone (the one
+before holds traffic sent under them). A window that began by the
+deadline is judged, though it ends after it: the time to recover counts
+to the start of the first passing observation.
 
 `+keyTable(node(props, "recovery"), nil))
 

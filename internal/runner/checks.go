@@ -599,13 +599,29 @@ func (r *run) checkAfter(ctx context.Context, methodRan bool, methodEnd time.Tim
 func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.Time) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// A window of traffic that began by the deadline is judged, though it
+	// ends after it: the time to recover counts to its start.
+	wctx := dctx
+	if s := r.streamOf(cs.c.From); s != nil {
+		width := s.spec.Window.D()
+		if width == 0 {
+			width = load.DefaultWindow
+		}
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, deadline.Add(width+time.Second))
+		defer cancel()
+	}
 	var last journal.Sample
 	seen := base
 	for {
 		var smp journal.Sample
 		if cs.c.From != "" {
 			// Each new window is judged on its own, from the one the revert
-			// fell in: the time to recover is then known to within one window.
+			// fell in: the time to recover is then known to within one
+			// window. That one holds traffic from under the faults, which
+			// may be most of it: its failure says the system had not
+			// recovered yet, its pass says little of the system left
+			// alone, and counts for nothing.
 			wake := r.windowsChanged()
 			ws := r.windowsOf(cs.c.From, seen.Add(-time.Hour), time.Now().Add(time.Hour))
 			var next *load.Window
@@ -619,7 +635,7 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 				select {
 				case <-wake:
 					continue
-				case <-dctx.Done():
+				case <-wctx.Done():
 				}
 				break
 			}
@@ -628,6 +644,9 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 			}
 			seen = next.End
 			smp = judge(cs.c, []load.Window{*next})
+			if smp.OK && next.Start.Before(base) {
+				continue
+			}
 		} else {
 			var err error
 			smp, err = r.probeSample(dctx, cs.c)

@@ -358,3 +358,46 @@ method:
 		t.Errorf("verdict %s: %s; want an error saying the command could not start", j.Verdict, j.Reason)
 	}
 }
+
+// Recovery is judged on traffic sent once the faults are gone: the window
+// the revert fell in holds traffic from under them, most of it here, and
+// its pass says nothing of a system that breaks when left alone. The
+// service here fails every request from the end of the method on; the
+// load check's windows end on even seconds, the before check is judged at
+// the end of one, and the fault is reverted 1.5s later.
+func TestRecoveryNotJudgedOnTrafficFromUnderTheFaults(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: breaks once left alone
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${up}/"}
+    rate: 50/s
+    window: 2s
+steady_state:
+  - name: few errors
+    from: calls
+    window: 2s
+    expect: {errors: "< 40"}
+    when: [before, after]
+method:
+  - {fault: latency, target: link, with: {delay: 1ms}, for: 1500ms}
+  - probe: {http: {url: "http://${up}/fail?n=1000000"}}
+recovery: {within: 3s}
+`, s)
+	c := check(j, "few errors")
+	var lines []string
+	for _, smp := range c.Samples {
+		lines = append(lines, fmt.Sprintf("%s..%s %s ok=%v %s", smp.Start().Sub(j.Faults[0].Reverted), smp.End().Sub(j.Faults[0].Reverted), smp.Phase, smp.OK, smp.Reason))
+	}
+	if j.Verdict != journal.Deviated || c.Results["after"] != journal.Broken {
+		t.Fatalf("verdict %s (%s), after %q; want deviated, broken\n%s", j.Verdict, j.Reason, c.Results["after"], strings.Join(lines, "\n"))
+	}
+	for _, smp := range c.Samples {
+		if smp.Phase == experiment.After && smp.OK {
+			t.Errorf("an after observation passed\n%s", strings.Join(lines, "\n"))
+		}
+	}
+}
