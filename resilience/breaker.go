@@ -80,8 +80,8 @@ type BreakerSettings struct {
 	// together. The breaker never stays open longer than computed.
 	OpenJitter float64
 	// HalfOpenProbes is how many calls a half-open breaker lets through;
-	// when all succeed it closes, and any failure opens it again. Zero
-	// means 3.
+	// when all succeed it closes, and any failure opens it again. In a
+	// Pipeline, a probe that panics has failed. Zero means 3.
 	HalfOpenProbes int
 	// MaxHalfOpenWait bounds how long the breaker waits for its probes to
 	// finish; past it, the breaker opens again. Zero means 30s.

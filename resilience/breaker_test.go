@@ -366,3 +366,27 @@ func TestBreakerConcurrentRecording(t *testing.T) {
 		t.Errorf("window failure rate %.2f; want about 0.25", r)
 	}
 }
+
+// A probe that panics has failed: the breaker opens again at once instead
+// of waiting MaxHalfOpenWait for a result that never comes, and the panic
+// goes on to the caller.
+func TestBreakerPanickingProbeFails(t *testing.T) {
+	clock := newFakeClock()
+	b, p := openBreaker(t, resilience.BreakerSettings{OpenDuration: time.Second, MaxHalfOpenWait: time.Hour, HalfOpenProbes: 1, Clock: clock})
+	clock.Advance(time.Second)
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		_, _ = p.Do(context.Background(), func(context.Context) (int, error) { panic("probe panics") })
+	}()
+	if got != "probe panics" {
+		t.Fatalf("recovered %v; want the probe's panic", got)
+	}
+	if s := b.Snapshot(); s.State != resilience.StateOpen {
+		t.Fatalf("snapshot = %+v after a panicking probe; want open", s)
+	}
+	clock.Advance(time.Second)
+	if _, err := p.Do(context.Background(), succeed); err != nil || b.State() != resilience.StateClosed {
+		t.Fatalf("next probe: err = %v, state = %v; want nil and closed", err, b.State())
+	}
+}

@@ -32,9 +32,9 @@
 // opens the breaker (so can a run of consecutive failures): calls fail at
 // once with ErrOpen for OpenDuration, optionally backed off and jittered.
 // Then exactly HalfOpenProbes calls are let through; if all succeed the
-// breaker closes, if one fails it opens again. Each state change starts a
-// new generation and outcomes of calls admitted in an older one are
-// ignored. The caller's cancellation never counts as a failure. A breaker
+// breaker closes, if one fails, or panics, it opens again. Each state
+// change starts a new generation and outcomes of calls admitted in an
+// older one are ignored. The caller's cancellation never counts as a failure. A breaker
 // can be forced open or closed, reports state changes as events, and
 // Snapshot reads its counts without a lock.
 //

@@ -98,6 +98,9 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 				var zero T
 				return zero, err
 			}
+			if State(w&0xff) == StateHalfOpen {
+				return p.runProbe(ctx, i, fn, b, w)
+			}
 		}
 		if b.fast {
 			v, err := p.run(ctx, i+1, fn)
@@ -128,6 +131,26 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 		}
 		return v, err
 	}
+}
+
+// runProbe runs a call that a half-open breaker admitted under w. A probe
+// that panics has failed: unrecorded, it would hold its slot, and keep the
+// breaker from closing, until MaxHalfOpenWait.
+func (p *Pipeline[T]) runProbe(ctx context.Context, i int, fn func(context.Context) (T, error), b *Breaker, w uint64) (T, error) {
+	var start int64
+	if b.timed {
+		start = b.ticks.now()
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			b.transition(w>>32, StateHalfOpen, StateOpen)
+		}
+	}()
+	v, err := p.run(ctx, i+1, fn)
+	returned = true
+	b.done(ctx, w, start, err)
+	return v, err
 }
 
 func (p *Pipeline[T]) runRetry(ctx context.Context, i int, fn func(context.Context) (T, error), r *Retry) (T, error) {
