@@ -75,8 +75,16 @@ func (b *Budget) deposit() {
 func (b *Budget) withdraw() bool {
 	if b.minPer > 0 {
 		now := b.ticks.now()
-		if last := b.last.Load(); now > last && b.last.CompareAndSwap(last, now) {
-			add := int64(float64(now-last) * b.minPer)
+		// Only the time turned into whole millionths is used up: retries
+		// asked for more often than a millionth accrues must not throw
+		// away the time between them.
+		last := b.last.Load()
+		add := int64(float64(now-last) * b.minPer)
+		used := now - last
+		if add < b.max {
+			used = min(int64(float64(add)/b.minPer), used)
+		}
+		if add > 0 && b.last.CompareAndSwap(last, last+used) {
 			for t := b.tokens.Load(); t < b.max && add > 0; t = b.tokens.Load() {
 				if b.tokens.CompareAndSwap(t, min(t+add, b.max)) {
 					break
