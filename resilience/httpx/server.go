@@ -185,6 +185,12 @@ func (r *recorder) WriteHeader(status int) {
 	if r.status != 0 {
 		return
 	}
+	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		// An informational response (103 Early Hints) goes before the
+		// final one: it is passed on, and is not the outcome.
+		r.ResponseWriter.WriteHeader(status)
+		return
+	}
 	r.status = status
 	r.header = r.ResponseWriter.Header().Clone()
 	r.ResponseWriter.WriteHeader(status)

@@ -243,3 +243,35 @@ func TestClientServer(t *testing.T) {
 		t.Fatalf("status %d replayed %q charges %d; want 201, replayed, charged once", resp.StatusCode, resp.Header.Get(httpx.ReplayedHeader), pay.charges.Load())
 	}
 }
+
+// An informational response (103 Early Hints) is passed on and not taken
+// for the outcome: the final status is what a retry with the key replays.
+func TestIdempotencyInformationalResponse(t *testing.T) {
+	var charges atomic.Int64
+	h := httpx.Idempotency(httpx.NewMemoryStore(time.Hour, nil), httpx.IdempotencyOptions{})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Link", "</receipt.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			charges.Add(1)
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, "charged")
+		}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for i, replayed := range []string{"", "true"} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/charges", strings.NewReader("10"))
+		req.Header.Set(httpx.IdempotencyKeyHeader, "k")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || string(body) != "charged" || resp.Header.Get(httpx.ReplayedHeader) != replayed {
+			t.Fatalf("request %d: %d %q replayed=%q; want 201 \"charged\" replayed=%q", i, resp.StatusCode, body, resp.Header.Get(httpx.ReplayedHeader), replayed)
+		}
+	}
+	if n := charges.Load(); n != 1 {
+		t.Errorf("charges = %d; want 1", n)
+	}
+}
