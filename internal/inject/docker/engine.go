@@ -104,6 +104,18 @@ func ping(ctx context.Context, cli *client.Client, host, name string) (*Engine, 
 // Host returns the address of the daemon.
 func (e *Engine) Host() string { return e.host }
 
+// Reaches says, as an error, whether here, the address of the engine a
+// revert goes through, is made, the one its fault was made on: through
+// another, the revert would not find the container, service or node, and
+// would take it for removed. A record of an earlier version of chaos has
+// no address (made is empty), and any engine is taken for it.
+func Reaches(made, here string) error {
+	if made == "" || made == here {
+		return nil
+	}
+	return fmt.Errorf("it was made on the engine at %s, and the default engine here is the one at %s: set DOCKER_HOST=%s (or the Docker context the run used) and try again", made, here, made)
+}
+
 // Ping checks that the daemon answers.
 func (e *Engine) Ping(ctx context.Context) error {
 	if _, err := e.api.Ping(ctx); err != nil {

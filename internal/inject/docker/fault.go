@@ -102,9 +102,10 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	if err != nil {
 		return err
 	}
-	if r.Engine.Default() && r.Host != "" && e.Host() != r.Host {
-		return fmt.Errorf("revert %s of container %s: it was made on the engine at %s, and the default engine here is the one at %s: set DOCKER_HOST=%s (or the Docker context the run used) and try again",
-			r.Fault, r.target(), r.Host, e.Host(), r.Host)
+	if r.Engine.Default() {
+		if err := Reaches(r.Host, e.Host()); err != nil {
+			return fmt.Errorf("revert %s of container %s: %w", r.Fault, r.target(), err)
+		}
 	}
 	warning, err := rv.revert(ctx, e, u.Data)
 	if warning != "" {

@@ -199,9 +199,8 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		if err != nil {
 			return fmt.Errorf("revert %s fault on %s: %w", rec.Kind, t, err)
 		}
-		if e.Host() != t.Host {
-			return fmt.Errorf("revert %s fault on %s: it was made on the engine at %s, and the default engine here is the one at %s: set DOCKER_HOST=%s (or the Docker context the run used) and try again",
-				rec.Kind, t, t.Host, e.Host(), t.Host)
+		if err := docker.Reaches(t.Host, e.Host()); err != nil {
+			return fmt.Errorf("revert %s fault on %s: %w", rec.Kind, t, err)
 		}
 	}
 	warnings, err := injector(env).Revert(ctx, rec)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
 func init() {
@@ -83,7 +84,7 @@ func restoreAvailability(ctx context.Context, env *inject.Env, u inject.Undo) er
 	if err != nil {
 		return err
 	}
-	if err := c.reaches(rec.Host); err != nil {
+	if err := docker.Reaches(rec.Host, c.Host()); err != nil {
 		return fmt.Errorf("make node %s %s again: %w", rec.Node, rec.Availability, err)
 	}
 	err = c.setAvailability(ctx, rec.NodeID, swarm.NodeAvailability(rec.Availability))

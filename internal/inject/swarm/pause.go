@@ -7,6 +7,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
 func init() {
@@ -89,7 +90,7 @@ func unpause(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	if err != nil {
 		return err
 	}
-	if err := c.reaches(rec.Host); err != nil {
+	if err := docker.Reaches(rec.Host, c.Host()); err != nil {
 		return fmt.Errorf("unpause task %s: %w", rec.Task, err)
 	}
 	info, err := c.api.ContainerInspect(ctx, rec.ContainerID)

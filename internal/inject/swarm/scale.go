@@ -11,6 +11,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
 func init() {
@@ -98,7 +99,7 @@ func scaleBack(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	if err != nil {
 		return err
 	}
-	if err := c.reaches(rec.Host); err != nil {
+	if err := docker.Reaches(rec.Host, c.Host()); err != nil {
 		return fmt.Errorf("scale service %s back to %d: %w", rec.Service, rec.Replicas, err)
 	}
 	err = c.scale(ctx, rec.ServiceID, rec.Replicas)

@@ -111,17 +111,6 @@ func (c *Cluster) Close() error {
 // Host returns the engine's address.
 func (c *Cluster) Host() string { return c.host }
 
-// reaches refuses a revert through another engine than host, the one the
-// fault was made through (empty in the records of earlier versions): the
-// services, nodes and containers it looks for are not there, which must
-// not pass for their removal.
-func (c *Cluster) reaches(host string) error {
-	if host == "" || host == c.host {
-		return nil
-	}
-	return fmt.Errorf("the fault was made through the Docker engine at %s, and the one here is at %s: set DOCKER_HOST=%s and try again", host, c.host, host)
-}
-
 // errNotInSwarm is wrapped by errors about an engine that is not in a
 // swarm, which reverts take as the services and nodes being gone.
 var errNotInSwarm = errors.New("not in a swarm")
