@@ -2,12 +2,19 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/probe"
+	"github.com/gamedayhq/chaos/internal/runner"
 )
 
 func init() {
@@ -50,4 +57,83 @@ method:
 	if len(j.Faults) != 1 || j.Faults[0].Reverted.IsZero() {
 		t.Errorf("faults %+v; want the latency reverted", j.Faults)
 	}
+}
+
+// panickyFault has a bug in its injection, which runs on the run's own
+// goroutine rather than one of its helpers.
+type panickyFault struct{}
+
+func (*panickyFault) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
+	return inject.Undo{Target: t}, nil
+}
+
+func (*panickyFault) Inject(context.Context, *inject.Env, inject.Target, inject.Undo) (inject.Undo, error) {
+	panic("a fault with a bug")
+}
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "test_panics", New: func() inject.Fault { return &panickyFault{} }})
+}
+
+// A panic on the run's own goroutine, while an earlier fault is on, is a
+// bug in chaos like one in a helper goroutine: the run still ends with a
+// journal whose verdict is error naming it, and the earlier fault (a
+// stopped process) is reverted by the run itself, not left to a watchdog,
+// and the rollbacks run.
+func TestPanicInTheRunIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	victim := exec.Command("sleep", "60")
+	if err := victim.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	src := fmt.Sprintf(`version: v1
+title: a fault with a bug
+targets:
+  victim: {process: {pid: %d}}
+method:
+  - {fault: stop, target: victim, for: 30s, background: true}
+  - {fault: test_panics, target: victim}
+rollbacks:
+  - exec: {run: [touch, %s]}
+`, victim.Process.Pid, filepath.Join(dir, "rolled-back"))
+	exp, err := experiment.Parse("test.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j *journal.Journal
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Errorf("the panic went past the run: %v", p)
+			}
+		}()
+		j = runner.Run(context.Background(), exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: dir + "/ledger"})
+	}()
+	if state := procState(t, victim.Process.Pid); state == 'T' {
+		t.Errorf("the victim is still stopped after the run")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rolled-back")); err != nil {
+		t.Errorf("the rollback did not run: %v", err)
+	}
+	if j == nil {
+		return
+	}
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, "internal error: a fault with a bug") {
+		t.Errorf("verdict %s (%s); want error naming the internal error", j.Verdict, j.Reason)
+	}
+	if len(j.Faults) == 0 || j.Faults[0].Reverted.IsZero() {
+		t.Errorf("faults %+v; want the stop reverted", j.Faults)
+	}
+}
+
+// procState is the state letter of a process in /proc (T: stopped).
+func procState(t *testing.T, pid int) byte {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	return s[strings.LastIndex(s, ")")+2]
 }

@@ -79,6 +79,13 @@ func (r *recorder) update(change func(j *journal.Journal)) {
 	change(r.j)
 }
 
+// currentPhase is the phase the run is in.
+func (r *recorder) currentPhase() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.phase
+}
+
 // m masks the secrets in s.
 func (r *recorder) m(s string) string { return r.mask.Replace(s) }
 

@@ -197,6 +197,34 @@ func (r *run) goSafe(fn func()) {
 	}()
 }
 
+// recoverPanic is execute's answer to a panic on the run's own goroutine,
+// a bug in chaos as in goSafe: the run records it as an error, reverts the
+// faults still on and runs the rollbacks the method left, then ends as any
+// other run does, with its journal and reports. A panic in the rollbacks
+// themselves leaves the rest in the ledger for chaos recover.
+func (r *run) recoverPanic(ctx context.Context) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	r.fail(fmt.Errorf("internal error: %v (this is a bug in chaos; the stack follows)\n%s", p, debug.Stack()))
+	r.halt()
+	ctx = context.WithoutCancel(ctx)
+	r.revertAll(ctx)
+	if len(r.rollbacks) == 0 {
+		return
+	}
+	if r.rec.currentPhase() != journal.PhaseRollbacks {
+		r.runRollbacks(ctx)
+		return
+	}
+	for _, s := range r.exp.Rollbacks {
+		if _, left := r.rollbacks[s]; left {
+			r.fail(fmt.Errorf("rollback %q did not run; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()))
+		}
+	}
+}
+
 func (r *run) abort(check, reason string) {
 	r.abortOnce.Do(func() {
 		r.rec.record(journal.Event{Type: journal.RunAborted, Check: check, Message: check + ": " + reason}, func(j *journal.Journal) {
@@ -317,6 +345,7 @@ func (r *run) sleep(ctx context.Context, d time.Duration) (cut string) {
 func (r *run) execute(ctx context.Context) {
 	defer r.env.Close()
 	defer r.stopServices()
+	defer r.recoverPanic(ctx)
 	if !r.startServices(ctx) {
 		return
 	}
