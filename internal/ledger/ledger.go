@@ -165,25 +165,33 @@ func (l *Ledger) Add(kind, step, fault string, u inject.Undo) (int, error) {
 }
 
 // ConflictError is returned by Claim when another run that is still in
-// progress has a fault on the target.
+// progress has a fault on the target, or one that holds what this fault
+// would hold.
 type ConflictError struct {
 	Target inject.Target
 	// Other is the other run's ledger, Entry its fault on the target.
 	Other *Ledger
 	Entry *Entry
+	// Held is what both faults would change, when they have different
+	// targets; empty when the target is the same.
+	Held string
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s is already under fault %q (step %q) of run %s (%s, pid %d), which is still in progress: "+
+	what := fmt.Sprintf("%s is already under", e.Target)
+	if e.Held != "" {
+		what = fmt.Sprintf("%s (through %s) is already changed by", e.Held, e.Target)
+	}
+	return fmt.Sprintf("%s fault %q (step %q) of run %s (%s, pid %d), which is still in progress: "+
 		"one run's revert would end the other's fault; wait for it to end or pick another target",
-		e.Target, e.Entry.Fault, e.Entry.Step, e.Other.RunID, e.Other.File, e.Other.PID)
+		what, e.Entry.Fault, e.Entry.Step, e.Other.RunID, e.Other.File, e.Other.PID)
 }
 
 // Claim records a fault on t that is about to be applied, as Add does,
 // unless another run still in progress on this host, with its ledger in
-// the same directory, has a fault on t: then it returns a *ConflictError.
-// The check and the record are made under a lock on the directory, so two
-// runs cannot both claim one target.
+// the same directory, has a fault on t or one holding what u holds: then
+// it returns a *ConflictError. The check and the record are made under a
+// lock on the directory, so two runs cannot both claim one target.
 func (l *Ledger) Claim(step, fault string, t inject.Target, u inject.Undo) (int, error) {
 	dir := filepath.Dir(l.path)
 	unlock, err := lockDir(dir)
@@ -197,8 +205,16 @@ func (l *Ledger) Claim(step, fault string, t inject.Target, u inject.Undo) (int,
 			continue
 		}
 		for _, e := range o.Pending() {
-			if e.IsFault() && e.Undo.Target.Kind == t.Kind && e.Undo.Target.ID == t.ID {
+			if !e.IsFault() {
+				continue
+			}
+			if e.Undo.Target.Kind == t.Kind && e.Undo.Target.ID == t.ID {
 				return 0, &ConflictError{Target: t, Other: o, Entry: e}
+			}
+			for _, h := range u.Holds {
+				if slices.Contains(e.Undo.Holds, h) {
+					return 0, &ConflictError{Target: t, Other: o, Entry: e, Held: h}
+				}
 			}
 		}
 	}

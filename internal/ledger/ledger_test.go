@@ -262,6 +262,34 @@ func TestClaimConflict(t *testing.T) {
 	}
 }
 
+// Two tasks of one Swarm service are different targets, but a fault on
+// each that changes the service's replicas holds the same thing: the
+// second run would record the first's lowered count as the original and
+// put it back on revert. Such a claim is refused; one holding something
+// else is not.
+func TestClaimConflictOnWhatIsHeld(t *testing.T) {
+	dir := t.TempDir()
+	a, b := Create(dir, "a", "a.yaml"), Create(dir, "b", "b.yaml")
+	task1 := inject.Target{Kind: "swarm", ID: "task1", Name: "web.1"}
+	task2 := inject.Target{Kind: "swarm", ID: "task2", Name: "web.2"}
+	held := "replicas of Swarm service svc1"
+	if _, err := a.Claim("scale down", "scale", task1, inject.Undo{Action: "swarm.scale", Target: task1, Holds: []string{held}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Claim("scale too", "scale", task2, inject.Undo{Action: "swarm.scale", Target: task2, Holds: []string{held}})
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Claim holding what a live run holds = %v, want a ConflictError", err)
+	}
+	if want := held + " (through " + task2.String() + `) is already changed by fault "scale" (step "scale down") of run a`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	other := inject.Undo{Action: "swarm.scale", Target: task2, Holds: []string{"replicas of Swarm service svc2"}}
+	if _, err := b.Claim("scale another", "scale", task2, other); err != nil {
+		t.Errorf("Claim holding something else: %v", err)
+	}
+}
+
 // Two runs claiming one target at the same time: exactly one wins.
 func TestClaimRace(t *testing.T) {
 	dir := t.TempDir()

@@ -54,7 +54,7 @@ func (p *DrainParams) Plan(ctx context.Context, env *inject.Env, t inject.Target
 	}
 	was := c.hold("node:"+node.ID, string(node.Spec.Availability))
 	data, _ := json.Marshal(nodeRecord{NodeID: node.ID, Node: node.Description.Hostname, Availability: was, Host: c.Host()})
-	return inject.Undo{Action: undoAvailability, Target: t, Data: data}, nil
+	return inject.Undo{Action: undoAvailability, Target: t, Data: data, Holds: []string{"availability of Swarm node " + node.ID}}, nil
 }
 
 // Inject drains the node.

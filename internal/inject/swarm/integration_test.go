@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -216,6 +217,11 @@ func TestSwarmFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		u2 := apply(t, env, f, stopping)
+		// Both faults hold the service's replicas, whatever task they
+		// came through: another run's fault holding them is refused.
+		if want := []string{"replicas of Swarm service " + id}; !slices.Equal(u1.Holds, want) || !slices.Equal(u2.Holds, want) {
+			t.Errorf("the scale faults hold %q and %q; want %q", u1.Holds, u2.Holds, want)
+		}
 		if got := replicas(t, d, id); got != 1 {
 			t.Fatalf("replicas after scale = %d; want 1", got)
 		}
@@ -310,6 +316,9 @@ func TestSwarmDrain(t *testing.T) {
 	json.Unmarshal(u.Data, &rec)
 	if rec.Availability != "active" {
 		t.Fatalf("drain recorded availability %q; want active", rec.Availability)
+	}
+	if want := []string{"availability of Swarm node " + rec.NodeID}; !slices.Equal(u.Holds, want) {
+		t.Errorf("the drain holds %q; want %q", u.Holds, want)
 	}
 	node := func() swarm.NodeAvailability {
 		n, _, err := d.Client.NodeInspectWithRaw(ctx, rec.NodeID)

@@ -68,7 +68,7 @@ func (p *ScaleParams) Plan(ctx context.Context, env *inject.Env, t inject.Target
 	was := strconv.FormatUint(*svc.Spec.Mode.Replicated.Replicas, 10)
 	prev, _ := strconv.ParseUint(c.hold("service:"+svc.ID, was), 10, 64)
 	data, _ := json.Marshal(scaleRecord{ServiceID: svc.ID, Service: svc.Spec.Name, Replicas: prev, Host: c.Host()})
-	return inject.Undo{Action: undoScale, Target: t, Data: data}, nil
+	return inject.Undo{Action: undoScale, Target: t, Data: data, Holds: []string{"replicas of Swarm service " + svc.ID}}, nil
 }
 
 // Inject sets the replicas. Swarm starts or stops tasks afterwards; the
