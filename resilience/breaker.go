@@ -40,11 +40,12 @@ type BreakerSettings struct {
 	// The window moves in steps of a bucket (a tenth to a half of it, at
 	// least 16 calls per processor, so that parallel callers seldom need to
 	// agree), so it holds between WindowSize calls and WindowSize plus one
-	// bucket. Parallel callers report their successes in chunks of a
-	// processor's share of a bucket and look for a new bucket only then,
-	// so the window may also be off by up to one chunk per active stripe;
-	// failures are always counted at once. Zero means 100. Ignored when
-	// WindowDuration is set.
+	// bucket. Callers record their successes on one of a few stripes per
+	// processor and report them in chunks of a stripe's share of a bucket,
+	// looking for a new bucket only then, so what the stripes hold back
+	// may add up to one more bucket, also when every call runs in a
+	// goroutine of its own; failures are always counted at once. Zero
+	// means 100. Ignored when WindowDuration is set.
 	WindowSize int
 	// WindowDuration, when positive, makes the window time-based: it keeps
 	// the calls of the last WindowDuration, plus the current tenth of it.

@@ -367,6 +367,44 @@ func TestBreakerConcurrentRecording(t *testing.T) {
 	}
 }
 
+// Callers that each run in a goroutine of their own, as a server's
+// handlers do, spread their calls over every stripe of the window: the
+// window must still hold about WindowSize calls, so that the breaker opens
+// after about FailureRate of them failed, not several times as many.
+func TestBreakerWindowWithGoroutinePerCall(t *testing.T) {
+	for _, size := range []int{100, 1000} {
+		b := resilience.NewBreaker(resilience.BreakerSettings{WindowSize: size})
+		p := resilience.NewPipeline[int](b)
+		calls := func(n int, fn func(context.Context) (int, error)) {
+			sem := make(chan struct{}, 32)
+			var wg sync.WaitGroup
+			for range n {
+				sem <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-sem }()
+					_, _ = p.Do(context.Background(), fn)
+				})
+			}
+			wg.Wait()
+		}
+		calls(20*size, succeed)
+		if s := b.Snapshot(); s.Calls > uint64(size*3/2) {
+			t.Errorf("window of %d holds %d calls after %d successes; want at most half as many more", size, s.Calls, 20*size)
+		}
+		// Half the window must fail, within a bucket (at most a third of
+		// the window of 100, a tenth of that of 1000) and what the stripes
+		// hold back.
+		failed := 0
+		for b.Snapshot().State == resilience.StateClosed && failed < 10*size {
+			calls(10, fail)
+			failed += 10
+		}
+		if limit := size/2 + size/3; failed > limit {
+			t.Errorf("window of %d: the breaker opened after %d failures; want at most %d", size, failed, limit)
+		}
+	}
+}
+
 // A probe that panics has failed: the breaker opens again at once instead
 // of waiting MaxHalfOpenWait for a result that never comes, and the panic
 // goes on to the caller.

@@ -77,12 +77,15 @@ func newWindow(size int, width int64) *window {
 	w := &window{stripes: make([]stripe, n), mask: uint64(n - 1), width: width, used: maxBuckets}
 	if width == 0 {
 		// Reporting a chunk is the one moment callers on different cores
-		// coordinate, so a bucket holds at least 16 calls per processor,
-		// (the window is cut into 2 to 10 buckets) and is filled by about
-		// one chunk per processor.
+		// coordinate, so a bucket holds at least 16 calls per processor
+		// (the window is cut into 2 to 10 buckets). Every stripe may hold
+		// up to a chunk not reported yet, and callers that each run in a
+		// goroutine of their own (a server's handlers) use every stripe:
+		// a chunk is a stripe's share of a bucket, so that what the
+		// stripes hold back adds at most one bucket to the window.
 		used := uint64(min(max(size/(16*procs), 2), maxBuckets, size))
 		span := (uint64(size) + used - 1) / used
-		w.per = max(span/uint64(procs), 1)
+		w.per = max(span/uint64(n), 1)
 		w.need = (span + w.per - 1) / w.per
 		w.span = w.need * w.per
 		w.used = (uint64(size) + w.span - 1) / w.span
@@ -107,8 +110,10 @@ func (w *window) add(bad uint64, now int64) {
 	if b.tag.Load() != e {
 		b.turn(e, w.per)
 	}
-	if w.width == 0 && s.epoch.Load() != e {
-		s.epoch.Store(e)
+	if w.width == 0 {
+		if old := s.epoch.Load(); old < e && s.epoch.CompareAndSwap(old, e) {
+			w.carry(s, old, b)
+		}
 	}
 	n := b.calls.Add(1)
 	if bad != 0 {
@@ -175,6 +180,25 @@ func (w *window) advance() (in, cur uint64) {
 		}
 		if w.cur.CompareAndSwap(old, next) {
 			return e, next >> chunkBits
+		}
+	}
+}
+
+// carry moves the calls stripe s recorded in its bucket of epoch old and
+// has not reported yet into bucket b, the one the stripe moved on to:
+// left behind, they would stay counted beside the stripe's next chunk, and
+// with every stripe doing so the window would hold up to a chunk per
+// stripe and bucket more than it should.
+func (w *window) carry(s *stripe, old uint64, b *bucket) {
+	ob := &s.b[old%slots]
+	if ob.tag.Load() != old {
+		return
+	}
+	// A bucket's mark is per above the calls its stripe reported in it.
+	reported := ob.mark.Load() - w.per
+	if n := ob.calls.Load(); n > reported {
+		if k := ob.take(old, n-reported); k > 0 {
+			b.calls.Add(k)
 		}
 	}
 }
