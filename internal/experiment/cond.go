@@ -3,6 +3,7 @@ package experiment
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -194,14 +195,33 @@ func ParseMatcher(s string) (Matcher, error) {
 	return Matcher{Text: s}, nil
 }
 
-// Match reports whether the text value satisfies the matcher.
+// Match reports whether the text value satisfies the matcher. A value to
+// equal that is a number equals the same number however written: 0.10 is
+// 0.1 and 1e3 is 1000, as a JSON field's number is written in one way.
 func (m Matcher) Match(v string) bool {
 	if m.Cond.IsZero() {
-		return v == m.Text
+		if v == m.Text {
+			return true
+		}
+		want, ok1 := jsonNumber(m.Text)
+		got, ok2 := jsonNumber(v)
+		return ok1 && ok2 && want == got
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	return err == nil && m.Cond.Holds(f)
 }
+
+// jsonNumber reads s as a number written as JSON writes one: no sign
+// other than a leading minus, no hexadecimal, no Inf or NaN.
+func jsonNumber(s string) (float64, bool) {
+	if !jsonNumberRE.MatchString(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}
+
+var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
 
 // String writes the matcher back as text.
 func (m Matcher) String() string {

@@ -142,6 +142,35 @@ func TestCondNaNHoldsNothing(t *testing.T) {
 	}
 }
 
+// A value to equal that is a number matches the same number however the
+// JSON body writes it, and nothing else.
+func TestMatcherNumbers(t *testing.T) {
+	tests := []struct {
+		want, got string
+		match     bool
+	}{
+		{"0.10", "0.1", true},
+		{"1e3", "1000", true},
+		{"-0.5", "-0.50", true},
+		{"200", "200", true},
+		{"0.1", "0.11", false},
+		{"1", "true", false},
+		{"16", "0x10", false},
+		{"1", "+1", false},
+		{"ok", "ok", true},
+		{"ok", "OK", false},
+	}
+	for _, tt := range tests {
+		m, err := experiment.ParseMatcher(tt.want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Match(tt.got); got != tt.match {
+			t.Errorf("ParseMatcher(%q).Match(%q) = %v; want %v", tt.want, tt.got, got, tt.match)
+		}
+	}
+}
+
 func TestParsePick(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -38,7 +38,7 @@ type HTTPExpect struct {
 	Status       Status                        `yaml:"status" json:"status,omitzero" doc:"the status: 200, a class such as 2xx, or a list of either (default: any 2xx, unless error is set)"`
 	BodyContains string                        `yaml:"body_contains" json:"body_contains,omitempty" doc:"text the body must contain"`
 	BodyRegex    experiment.Regexp             `yaml:"body_regex" json:"body_regex,omitzero" doc:"a regular expression the body must match"`
-	JSON         map[string]experiment.Matcher `yaml:"json" json:"json,omitempty" doc:"values in a JSON body, by path (a.b.0.c): each a value to equal, or a comparison such as '> 3'"`
+	JSON         map[string]experiment.Matcher `yaml:"json" json:"json,omitempty" doc:"values in a JSON body, by path (a.b.0.c): each a value to equal (a number equals the same number however written: 0.10 is 0.1), or a comparison such as '> 3'"`
 	Latency      experiment.DurationCond       `yaml:"latency" json:"latency,omitzero" doc:"how long the answer may take, as a comparison such as '< 200ms'"`
 	// Error expects the request to fail, with an error containing this text
 	// ("connection refused", "timed out", "connection reset"), or any error
