@@ -207,6 +207,9 @@ func Run(ctx context.Context, s Stream, sink func(Window)) error {
 // keeps up to s's MaxInflight connections per host alive, so that a stream at
 // a steady rate opens no new connections once warmed up. Streams to the same
 // hosts may share one; its owner closes its idle connections when done.
+// It never goes through a proxy named by HTTP_PROXY, as the http probe does
+// not: a caching proxy would answer for a target that is down, and any
+// proxy would add its own latency and errors to the target's.
 func NewTransport(s Stream) *http.Transport {
 	s = s.withDefaults()
 	conns := s.MaxInflight
@@ -216,7 +219,7 @@ func NewTransport(s Stream) *http.Transport {
 	}
 	d := &net.Dialer{Timeout: s.Timeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 nil,
 		DialContext:           d.DialContext,
 		MaxIdleConns:          conns,
 		MaxIdleConnsPerHost:   conns,

@@ -543,3 +543,12 @@ func TestRunYoungWaitingRequests(t *testing.T) {
 		}
 	})
 }
+
+// A stream's requests go to the target itself, never through a proxy the
+// environment names (HTTP_PROXY on a CI runner): a caching proxy answered
+// for a stopped target and the run passed.
+func TestTransportIgnoresProxyFromEnvironment(t *testing.T) {
+	if tr := load.NewTransport(load.Stream{}); tr.Proxy != nil {
+		t.Error("the stream's transport uses a proxy function; want none")
+	}
+}
