@@ -84,7 +84,8 @@ another run in progress has a fault on is refused.
 
 Each experiment gets its own verdict; the exit code is the worst of them:
 passed 0, deviated 1, invalid input 2, aborted 3, error 4, revert-failed 5,
-interrupted 130.`,
+interrupted 130. An interrupt or a halt that keeps later experiments from
+running makes it at least 130 or 3, whatever the ones that ran gave.`,
 		Example: `  chaos run experiments/process-stop.yaml
   chaos run --dry-run experiments/process-stop.yaml
   chaos run --json --report-dir out experiments/*.yaml
@@ -251,6 +252,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	var journals []*journal.Journal
 	var dirs []string
 	worst := exitPassed
+	stoppedBy := "" // what stopped the call before its last experiment
 	for i, e := range exps {
 		dir := expDirs[i]
 		rctx, cancel := context.WithCancelCause(ctx)
@@ -289,17 +291,32 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		journals = append(journals, j)
 		rel, _ := filepath.Rel(base, dir)
 		dirs = append(dirs, filepath.ToSlash(rel))
+		// An experiment's verdict may be decided before the interrupt or
+		// halt that stops the call (while its notifiers flush): the call
+		// still did not run the experiments after it, and must not exit
+		// as if it had (an interrupt is 130, a halt an abort).
+		last := i == len(exps)-1
 		if interrupted {
+			if !last {
+				stoppedBy = "interrupted"
+				worst = worse(worst, exitInterrupted)
+			}
 			break
 		}
 		if closed(halted) {
-			if i < len(exps)-1 {
+			if !last {
 				fmt.Fprintln(shown.err, "chaos: halted by chaos halt: no further experiment is run")
+				stoppedBy = "halted by chaos halt"
+				worst = worse(worst, exitAborted)
 			}
 			break
 		}
 	}
 	fe.close()
+	var notRun []string
+	for _, e := range exps[len(journals):] {
+		notRun = append(notRun, e.File)
+	}
 	if len(exps) > 1 {
 		if p, err := writeIndex(base, journals, dirs); err != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
@@ -307,6 +324,9 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		} else {
 			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(journals), p)
 		}
+	}
+	if len(notRun) > 0 {
+		fmt.Fprintf(io.err, "chaos: %d of %d experiments not run (%s): %s\n", len(notRun), len(exps), stoppedBy, strings.Join(notRun, ", "))
 	}
 	if o.junit != "" {
 		if err := writeJUnit(o.junit, journals); err != nil {
@@ -320,7 +340,10 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		enc.Encode(struct {
 			ExitCode    int      `json:"exit_code"`
 			Experiments []result `json:"experiments"`
-		}{worst, results})
+			// NotRun are the files of the experiments an interrupt or a
+			// halt kept from running.
+			NotRun []string `json:"not_run,omitempty"`
+		}{worst, results, notRun})
 	}
 	if worst != exitPassed {
 		return silent(worst)
