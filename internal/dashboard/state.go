@@ -349,7 +349,15 @@ type point struct {
 	at      time.Time
 	rps     float64
 	success float64
-	p99     time.Duration
+	// p99 is the window's p99, or the longest a request still waiting
+	// at its end had waited if that is longer: the p99 counts answers
+	// only, so a stall, where nothing is answered, would show as no
+	// latency at all.
+	p99 time.Duration
+	// waiting is the number of requests still waiting at the end of the
+	// window, waited the longest any of them had waited.
+	waiting int64
+	waited  time.Duration
 }
 
 type streamRow struct {
@@ -387,7 +395,7 @@ func (p *loadPanel) apply(ev journal.Event) {
 		p.rows = append(p.rows, streamRow{PlanStream: PlanStream{Name: name}})
 		i = len(p.rows) - 1
 	}
-	pt := point{at: ev.Time, rps: ev.RPS, success: ev.Success, p99: ev.P99}
+	pt := point{at: ev.Time, rps: ev.RPS, success: ev.Success, p99: max(ev.P99, ev.Waited), waiting: ev.Waiting, waited: ev.Waited}
 	r := &p.rows[i]
 	r.pts = append(r.pts, pt)
 	cut := 0

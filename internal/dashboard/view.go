@@ -267,7 +267,9 @@ func checksView(p *checksPanel, w, h int, st styles) []string {
 }
 
 // loadView is each stream's rate, success and p99, as numbers and as
-// sparklines over the last minute.
+// sparklines over the last minute, and at the end of the row how many of
+// its requests wait for an answer when they have waited longer than the
+// answers took.
 func loadView(p *loadPanel, w, h int, st styles) []string {
 	if h <= 0 {
 		return nil
@@ -304,8 +306,24 @@ func loadView(p *loadPanel, w, h int, st styles) []string {
 		}
 		line += style.Render(fitRight(percent(last.success), 8)) + " " + style.Render(sparkline(succ, sparkW, min(minOf(succ), 0.99), 1)) + " "
 		p99 := series(func(p point) float64 { return float64(p.p99) })
-		line += fitRight(latency(last.p99), 8) + " " + st.accent.Render(sparkline(p99, sparkW, 0, maxOf(p99)))
-		rows = append(rows, line)
+		line += fitRight(latency(last.p99), 8) + " "
+		// Requests that waited longer than the window's answers are what
+		// is slow, and the p99 shown is theirs: the row says how many.
+		// Younger ones are what any busy stream has in flight, and would
+		// only take room.
+		if last.waiting == 0 || last.waited < last.p99 {
+			line += st.accent.Render(sparkline(p99, sparkW, 0, maxOf(p99)))
+			rows = append(rows, line)
+			continue
+		}
+		// They take what they need of the p99 sparkline: the rows keep
+		// their columns, and the line its width. A sparkline of a cell
+		// or two would say nothing.
+		note := fmt.Sprintf("%d waiting", last.waiting)
+		if sw := min(sparkW, w-ansi.StringWidth(line)-len(note)-1); sw >= 3 {
+			line += st.accent.Render(sparkline(p99, sw, 0, maxOf(p99))) + " "
+		}
+		rows = append(rows, line+st.warn.Render(note))
 	}
 	return block(rows, w, h)
 }

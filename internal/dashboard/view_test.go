@@ -13,6 +13,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
 )
 
 // sized draws the model at a window size and a time after t0, checking
@@ -41,6 +42,30 @@ func TestViewGolden(t *testing.T) {
 			m := testModel([]Plan{shopPlan()})
 			feed(m, 0, shopEvents())
 			golden.RequireEqual(t, []byte(sized(t, m, size[0], size[1], 22500*time.Millisecond)))
+		})
+	}
+}
+
+// TestViewGoldenStall goes on from TestViewGolden's run: the cart stream
+// stalls, nothing completes and its requests hang. The p99 climbs with
+// how long they have waited, and the row says how many wait.
+func TestViewGoldenStall(t *testing.T) {
+	evs := shopEvents()
+	for i := range 3 {
+		at := time.Duration(23+i) * time.Second
+		evs = append(evs,
+			ev(at, "load.window", func(e *journal.Event) {
+				e.Stream, e.Waiting, e.Waited = "view-cart", 50*int64(i+1), time.Duration(i+1)*time.Second+200*time.Millisecond
+			}),
+			ev(at, "load.window", func(e *journal.Event) {
+				e.Stream, e.Requests, e.Success, e.P50, e.P99, e.RPS = "place-order", 10, 1, 20*time.Millisecond, 60*time.Millisecond, 10
+			}))
+	}
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			m := testModel([]Plan{shopPlan()})
+			feed(m, 0, evs)
+			golden.RequireEqual(t, []byte(sized(t, m, size[0], size[1], 25500*time.Millisecond)))
 		})
 	}
 }
@@ -118,5 +143,56 @@ func TestObservedShowsWhatIsJudged(t *testing.T) {
 		if strings.Contains(out, "p90") || strings.Contains(out, "requests") {
 			t.Errorf("checks at %d columns show values no check judges:\n%s", w, out)
 		}
+	}
+}
+
+// TestLoadShowsWaiting stalls a stream: no request completes while 50
+// hang. Its p99 point is how long they had waited, not 0, and its row
+// says how many wait until they are answered.
+func TestLoadShowsWaiting(t *testing.T) {
+	p := newLoadPanel([]PlanStream{{Name: "view-cart", Rate: 50}})
+	window := func(at time.Duration, requests int64, p99 time.Duration, waiting int64, waited time.Duration) {
+		w := journal.Window{Stream: "view-cart", Start: t0.Add(at - time.Second), End: t0.Add(at), Requests: requests, Successes: requests,
+			Latency: load.Latency{P99: p99}, Inflight: waiting, Waiting: load.Latency{Max: waited}}
+		e := journal.WindowEvent(w)
+		e.Time = w.End
+		p.apply(e)
+	}
+	view := func(w int) string {
+		lines := loadView(&p, w, 2, newStyles(plainRenderer()))
+		for i, l := range lines {
+			if n := ansi.StringWidth(l); n != w {
+				t.Errorf("load line %d is %d cells wide; want %d: %q", i+1, n, w, l)
+			}
+		}
+		return ansi.Strip(strings.Join(lines, "\n"))
+	}
+	for i := range 5 {
+		window(time.Duration(i+1)*time.Second, 50, 12*time.Millisecond, 0, 0)
+	}
+	window(6*time.Second, 0, 0, 50, 4200*time.Millisecond)
+	pts := p.rows[0].pts
+	if got := pts[len(pts)-1].p99; got != 4200*time.Millisecond {
+		t.Errorf("the p99 point of a window where nothing completed and 50 requests waited up to 4.2s is %s; want 4.2s", got)
+	}
+	for _, w := range []int{80, 120} {
+		out := view(w)
+		for _, want := range []string{"4.20s", "50 waiting"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("load at %d columns, a stalled window, lacks %q:\n%s", w, want, out)
+			}
+		}
+	}
+	// Answered again, with a few requests in flight as any busy stream
+	// has, younger than the answers: the row shows the p99 and no
+	// waiting.
+	window(7*time.Second, 50, 15*time.Millisecond, 2, 3*time.Millisecond)
+	if out := view(80); strings.Contains(out, "waiting") || !strings.Contains(out, "15ms") {
+		t.Errorf("load after the stall still says that requests wait, or not the p99:\n%s", out)
+	}
+	// Answered, but some requests hang longer than the answers took.
+	window(8*time.Second, 40, 15*time.Millisecond, 10, 2*time.Second)
+	if out := view(80); !strings.Contains(out, "10 waiting") || !strings.Contains(out, "2.00s") {
+		t.Errorf("load with 10 requests waiting up to 2s beside answers of 15ms does not say so:\n%s", out)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
 )
 
 // Type names a kind of event.
@@ -183,6 +185,12 @@ type Event struct {
 	Success  float64 // 0 to 1
 	RPS      float64
 	P50, P99 time.Duration
+	// Waiting is the number of requests still waiting for an answer when
+	// the window closed, and Waited the longest any of them had waited
+	// then. A window in which requests hang completes few or none, so
+	// without these a stall would read as a quiet, fast window.
+	Waiting int64
+	Waited  time.Duration
 
 	// raw holds the fields of an event read from a journal that this
 	// version would not write the same way (an older or newer writer's):
@@ -222,7 +230,9 @@ func SampleEvent(check, phase string, ok bool, value string) Event {
 
 // WindowEvent is the load.window event of a load window. Its success
 // share and rate are rounded as the journal writes them (4 and 1
-// decimals), so that a live view sees what the journal keeps.
+// decimals), so that a live view sees what the journal keeps. The
+// requests still waiting when the window closed are in the message too:
+// "no request completed" alone would not tell a stall from a lull.
 func WindowEvent(w Window) Event {
 	var success float64
 	if w.Requests > 0 {
@@ -233,8 +243,12 @@ func WindowEvent(w Window) Event {
 		// A share of 0% would say that every request failed.
 		msg = w.Stream + ": no request completed"
 	}
+	if w.Inflight > 0 {
+		msg += fmt.Sprintf(", %d waiting up to %s", w.Inflight, experiment.FormatValue(w.Waiting.Max.Seconds(), experiment.UnitDuration))
+	}
 	return Event{Type: LoadWindow, Message: msg,
-		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(w.RPS(), 1), P50: w.Latency.P50, P99: w.Latency.P99}
+		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(w.RPS(), 1), P50: w.Latency.P50, P99: w.Latency.P99,
+		Waiting: w.Inflight, Waited: w.Waiting.Max}
 }
 
 // roundTo rounds x as strconv writes it with prec decimals.
@@ -258,9 +272,9 @@ func str(key string, p func(e *Event) *string) field {
 		func(e *Event, v string) bool { *p(e) = v; return true }}
 }
 
-func integer[T int | int64](key string, p func(e *Event) *T) field {
+func integer[T int | int64](key string, omitZero bool, p func(e *Event) *T) field {
 	return field{key,
-		func(e *Event) (string, bool) { return strconv.FormatInt(int64(*p(e)), 10), false },
+		func(e *Event) (string, bool) { return strconv.FormatInt(int64(*p(e)), 10), omitZero && *p(e) == 0 },
 		func(e *Event, v string) bool {
 			n, err := strconv.ParseInt(v, 10, 64)
 			*p(e) = T(n)
@@ -290,7 +304,7 @@ func decimal(key string, prec int, p func(e *Event) *float64) field {
 
 var (
 	fService  = str("service", func(e *Event) *string { return &e.Service })
-	fPID      = integer("pid", func(e *Event) *int { return &e.PID })
+	fPID      = integer("pid", false, func(e *Event) *int { return &e.PID })
 	fTarget   = str("target", func(e *Event) *string { return &e.Target })
 	fFault    = str("fault", func(e *Event) *string { return &e.Fault })
 	fTargetID = str("id", func(e *Event) *string { return &e.TargetID })
@@ -321,8 +335,8 @@ var fieldsOf = map[Type][]field{
 	StepFinished: {str("outcome", func(e *Event) *string { return &e.Outcome })},
 	TargetResolved: {
 		fTarget,
-		integer("matched", func(e *Event) *int { return &e.Matched }),
-		integer("picked", func(e *Event) *int { return &e.Picked }),
+		integer("matched", false, func(e *Event) *int { return &e.Matched }),
+		integer("picked", false, func(e *Event) *int { return &e.Picked }),
 	},
 	FaultInjected:     {fFault, fTarget, fTargetID},
 	FaultReverted:     {fFault, fTargetID},
@@ -341,10 +355,15 @@ var fieldsOf = map[Type][]field{
 	},
 	LoadWindow: {
 		str("stream", func(e *Event) *string { return &e.Stream }),
-		integer("requests", func(e *Event) *int64 { return &e.Requests }),
+		integer("requests", false, func(e *Event) *int64 { return &e.Requests }),
 		decimal("success", 4, func(e *Event) *float64 { return &e.Success }),
 		dur("p50", false, func(e *Event) *time.Duration { return &e.P50 }),
 		dur("p99", false, func(e *Event) *time.Duration { return &e.P99 }),
+		// Left out when nothing waited, as journals written before
+		// windows recorded waiting requests have them: those read and
+		// write back unchanged, their windows as having none.
+		integer("waiting", true, func(e *Event) *int64 { return &e.Waiting }),
+		dur("waited", true, func(e *Event) *time.Duration { return &e.Waited }),
 		decimal("rps", 1, func(e *Event) *float64 { return &e.RPS }),
 	},
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
 )
 
 // oldEvent is an event as journals were written before events had typed
@@ -113,6 +114,8 @@ func TestEventTypedFields(t *testing.T) {
 			journal.Event{Type: journal.CheckRecovered, Check: "up", Message: "m", After: 1500 * time.Millisecond, Since: "slow"}},
 		{`{"type":"load.window","message":"m","fields":{"p50":"2ms","p99":"12ms","requests":"50","rps":"49.5","stream":"s","success":"0.9980"}}`,
 			journal.Event{Type: journal.LoadWindow, Message: "m", Stream: "s", Requests: 50, RPS: 49.5, Success: 0.998, P50: 2 * time.Millisecond, P99: 12 * time.Millisecond}},
+		{`{"type":"load.window","message":"m","fields":{"p50":"0s","p99":"0s","requests":"0","rps":"0.0","stream":"s","success":"0.0000","waited":"4.2s","waiting":"50"}}`,
+			journal.Event{Type: journal.LoadWindow, Message: "m", Stream: "s", Waiting: 50, Waited: 4200 * time.Millisecond}},
 	} {
 		got := read(tc.json)
 		if !reflect.DeepEqual(got, tc.want) {
@@ -145,6 +148,53 @@ func TestEventOddFieldsKept(t *testing.T) {
 		b, _ := json.Marshal(ev)
 		if string(b) != s {
 			t.Errorf("read %s\nwritten back as %s", s, b)
+		}
+	}
+}
+
+// A load window's requests still waiting when it closed are in its event,
+// fields and message: a window in which nothing completed but requests
+// hang is a stall, not a quiet spell. When none waits, the message is as
+// it was.
+func TestWindowEventWaiting(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	win := func(requests, successes, inflight int64, p99, waited time.Duration) journal.Window {
+		return journal.Window{Stream: "web", Start: t0, End: t0.Add(time.Second), Requests: requests, Successes: successes,
+			Latency: load.Latency{P99: p99}, Inflight: inflight, Waiting: load.Latency{Max: waited}}
+	}
+	for _, tc := range []struct {
+		w       journal.Window
+		message string
+		fields  string
+	}{
+		{win(0, 0, 50, 0, 4200*time.Millisecond), "web: no request completed, 50 waiting up to 4.2s",
+			`{"p50":"0s","p99":"0s","requests":"0","rps":"0.0","stream":"web","success":"0.0000","waited":"4.2s","waiting":"50"}`},
+		{win(20, 19, 4, 30*time.Millisecond, 2100*time.Millisecond), "web: 20 requests, 95.0% ok, p99 30ms, 4 waiting up to 2.1s",
+			`{"p50":"0s","p99":"30ms","requests":"20","rps":"20.0","stream":"web","success":"0.9500","waited":"2.1s","waiting":"4"}`},
+		{win(20, 20, 0, 30*time.Millisecond, 0), "web: 20 requests, 100.0% ok, p99 30ms",
+			`{"p50":"0s","p99":"30ms","requests":"20","rps":"20.0","stream":"web","success":"1.0000"}`},
+		{win(0, 0, 0, 0, 0), "web: no request completed",
+			`{"p50":"0s","p99":"0s","requests":"0","rps":"0.0","stream":"web","success":"0.0000"}`},
+	} {
+		ev := journal.WindowEvent(tc.w)
+		if ev.Message != tc.message {
+			t.Errorf("WindowEvent(%d requests, %d waiting).Message = %q; want %q", tc.w.Requests, tc.w.Inflight, ev.Message, tc.message)
+		}
+		if ev.Waiting != tc.w.Inflight || ev.Waited != tc.w.Waiting.Max {
+			t.Errorf("WindowEvent(%d waiting up to %s): Waiting %d, Waited %s", tc.w.Inflight, tc.w.Waiting.Max, ev.Waiting, ev.Waited)
+		}
+		b, _ := json.Marshal(ev)
+		var got struct{ Fields json.RawMessage }
+		json.Unmarshal(b, &got)
+		if string(got.Fields) != tc.fields {
+			t.Errorf("WindowEvent(%q) fields = %s; want %s", tc.message, got.Fields, tc.fields)
+		}
+		var back journal.Event
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Waiting != ev.Waiting || back.Waited != ev.Waited {
+			t.Errorf("%s read back as waiting %d, waited %s", b, back.Waiting, back.Waited)
 		}
 	}
 }

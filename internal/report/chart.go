@@ -168,7 +168,10 @@ type loadChart struct {
 	Phases []band
 	Faults []band
 	// Gaps are the spans of windows where no request completed.
-	Gaps    []band
+	Gaps []band
+	// Waited is set when the latency panel has the line of the oldest
+	// request still waiting.
+	Waited  bool
 	Latency panel
 	// Success is on the same 0-100% scale in every report; Zoom, when
 	// some value or threshold lies between 90% and 100%, shows that
@@ -240,6 +243,10 @@ func gapBands(j *journal.Journal, ts timeScale, ws []load.Window, top float64) [
 		from, to := ws[i].Start, ws[k].End
 		x0, x1 := ts.x(from), ts.x(to)
 		title := fmt.Sprintf("no request completed from %s to %s (%s)", at(j, from), at(j, to), plural(k-i+1, "window"))
+		if last := ws[k]; last.Inflight > 0 {
+			// Requests hung there: a stall, not a pause in the traffic.
+			title += fmt.Sprintf(", %d still waiting at its end, the oldest for %s", last.Inflight, dur(last.Waiting.Max))
+		}
 		if n := len(out); n > 0 && x0-(out[n-1].X+out[n-1].W) < 1 {
 			// Too close to the last band to tell apart: one band.
 			out[n-1].W = math.Max(x1-out[n-1].X, 1.5)
@@ -286,6 +293,13 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	p50 := make([]point, 0, len(d.Windows))
 	p99 := make([]point, 0, len(d.Windows))
 	ok := make([]point, 0, len(d.Windows))
+	// waited is the oldest request still waiting at the end of a window,
+	// where it had waited longer than the window's p99: the latencies
+	// count only answered requests, so when some hang they stay low, or
+	// stop where none is answered, while the requests wait longer and
+	// longer.
+	waited := make([]point, 0, len(d.Windows))
+	anyWaited := false
 	for _, w := range d.Windows {
 		mid := (secs(w.Start) + secs(w.End)) / 2
 		if w.Latency.Histogram == "" && w.Latency.P99 == 0 {
@@ -295,6 +309,12 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 			p50 = append(p50, point{mid, w.Latency.P50.Seconds()})
 			p99 = append(p99, point{mid, w.Latency.P99.Seconds()})
 		}
+		if w.Inflight > 0 && w.Waiting.Max > w.Latency.P99 {
+			waited = append(waited, point{mid, w.Waiting.Max.Seconds()})
+			anyWaited = true
+		} else {
+			waited = append(waited, point{mid, nan})
+		}
 		if w.Requests == 0 {
 			ok = append(ok, point{mid, nan})
 		} else {
@@ -303,6 +323,7 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	}
 	p50 = downsample(p50, 0, ts.secs, columns)
 	p99 = downsample(p99, 0, ts.secs, columns)
+	waited = downsample(waited, 0, ts.secs, columns)
 	ok = downsample(ok, 0, ts.secs, columns)
 
 	// Thresholds and failed samples of the checks judged on this stream.
@@ -368,6 +389,9 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	for _, p := range p99 {
 		see(p.V)
 	}
+	for _, p := range waited {
+		see(p.V)
+	}
 	for _, l := range latLimits {
 		see(l.v)
 	}
@@ -383,6 +407,14 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 	ls := newLogScale(lo, hi, c.Latency.Top, latencyH)
 	c.Latency.Ticks = ls.ticks()
 	c.Latency.Lines = []series{lineOf("p50", "p50", p50, ts, ls.y), lineOf("p99", "p99", p99, ts, ls.y)}
+	if anyWaited {
+		w := lineOf("waited", "oldest request still waiting", waited, ts, ls.y)
+		// Where the line stops, nothing waited longer than the p99: no
+		// bridge, which would say that nothing was measured there.
+		w.Bridge = ""
+		c.Latency.Lines = append(c.Latency.Lines, w)
+		c.Waited = true
+	}
 	for _, l := range latLimits {
 		c.Latency.Limits = append(c.Latency.Limits, hline{Y: ls.y(l.v), Label: l.label})
 	}
@@ -439,7 +471,11 @@ func newLoadChart(j *journal.Journal, d *streamData) loadChart {
 			c.Latency.Marks = append(c.Latency.Marks, m)
 		}
 	}
-	c.Desc = fmt.Sprintf("Latency (p50, p99) and success rate of stream %s over %s, %d windows.", d.Stream.Name, dur(time.Duration(ts.secs*float64(time.Second))), len(d.Windows))
+	lat := "p50, p99"
+	if c.Waited {
+		lat += ", oldest request still waiting"
+	}
+	c.Desc = fmt.Sprintf("Latency (%s) and success rate of stream %s over %s, %d windows.", lat, d.Stream.Name, dur(time.Duration(ts.secs*float64(time.Second))), len(d.Windows))
 	return c
 }
 

@@ -131,6 +131,7 @@ type rowView struct {
 	Requests           int64
 	Success, Errors    string
 	P50, P90, P99, Max string
+	Waiting            string
 }
 
 type cellView struct{ Class, Text string }
@@ -319,7 +320,19 @@ func rowOf(j *journal.Journal, s stat) rowView {
 	if s.P50 > 0 || s.Max > 0 {
 		r.P50, r.P90, r.P99, r.Max = dur(s.P50), dur(s.P90), dur(s.P99), dur(s.Max)
 	}
+	r.Waiting = waitingText(s)
 	return r
+}
+
+// waitingText is what a span left waiting for an answer: how many and the
+// longest any had waited, "50, up to 4.2s", or "-" when none. Beside the
+// latencies, which only count answered requests, it is what shows a
+// stall: a span in which requests hang completes few or none.
+func waitingText(s stat) string {
+	if s.Inflight == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d, up to %s", s.Inflight, dur(s.Waited))
 }
 
 // percent shows a ratio as a percentage with two decimals at most, more

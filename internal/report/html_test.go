@@ -148,6 +148,52 @@ func TestHTMLMarksEmptyWindows(t *testing.T) {
 	}
 }
 
+// TestHTMLShowsWaiting stalls a stream: in three windows nothing
+// completes while 50 requests hang, then answers come back but one
+// request still waits. The latency lines only count answers, so the chart
+// draws the oldest request still waiting where it is older than the p99,
+// and the band of the empty windows says that requests waited there.
+func TestHTMLShowsWaiting(t *testing.T) {
+	j := readJournal(t, "deviated")
+	for i := 4; i < 9; i++ {
+		w := &j.Windows[i]
+		if i < 7 {
+			w.Requests, w.Successes, w.Errors = 0, 0, nil
+			w.Latency = load.Latency{}
+			w.Inflight = 50
+		} else {
+			w.Inflight = 1
+		}
+		w.Waiting = load.Latency{Max: time.Duration(i-3)*time.Second + 200*time.Millisecond}
+	}
+	s := html(t, j)
+	if !strings.Contains(s, "(3 windows), 50 still waiting at its end, the oldest for 3.2s") {
+		t.Error("the band of the empty windows does not say that 50 requests still waited, the oldest for 3.2s")
+	}
+	m := regexp.MustCompile(`<path class="line waited" d="([^"]*)">`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatal("the chart has no line of the oldest request still waiting")
+	}
+	if got := strings.Count(m[1], "M") + strings.Count(m[1], "L"); got != 5 || strings.Count(m[1], "M") != 1 {
+		t.Errorf("the waiting line is %q; want one line through the 5 windows that waited longer than their p99", m[1])
+	}
+	if !strings.Contains(s, "oldest request still waiting</span>") {
+		t.Error("the legend does not name the waiting line")
+	}
+	if !strings.Contains(s, `text-anchor="end">10s</text>`) {
+		t.Error("the latency axis does not reach the 5.2s the last request waited")
+	}
+	// Requests waiting no longer than the p99 of their window are not
+	// drawn: they are what any window has in flight.
+	j = readJournal(t, "latency")
+	for i := range j.Windows {
+		j.Windows[i].Inflight, j.Windows[i].Waiting = 2, load.Latency{Max: j.Windows[i].Latency.P99}
+	}
+	if s := html(t, j); strings.Contains(s, `class="line waited"`) || strings.Contains(s, "oldest request still waiting") {
+		t.Error("a run whose waiting requests were younger than the p99 draws a waiting line")
+	}
+}
+
 // TestHTMLFaultBandsShowStrength checks that a chart's fault band and
 // the fault's bar in the timeline are labelled with the fault's settings.
 func TestHTMLFaultBandsShowStrength(t *testing.T) {

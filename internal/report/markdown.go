@@ -73,7 +73,7 @@ func Markdown(j *journal.Journal) string {
 	}
 
 	if len(j.Windows) > 0 {
-		b.WriteString("## Load\n\n| stream | requests | success | errors | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("## Load\n\n| stream | requests | success | errors | p50 | p90 | p99 | max | waiting |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, d := range streams(j) {
 			if len(d.Windows) == 0 {
 				continue
@@ -86,9 +86,9 @@ func Markdown(j *journal.Journal) string {
 			if r.Requests == 0 {
 				r.Success = noRequest
 			}
-			fmt.Fprintf(&b, "| %s%s | %d | %s | %s | %s | %s | %s | %s |\n", mdText(d.Stream.Name), note, r.Requests, r.Success, r.Errors, r.P50, r.P90, r.P99, r.Max)
+			fmt.Fprintf(&b, "| %s%s | %d | %s | %s | %s | %s | %s | %s | %s |\n", mdText(d.Stream.Name), note, r.Requests, r.Success, r.Errors, r.P50, r.P90, r.P99, r.Max, r.Waiting)
 		}
-		b.WriteString("\nLatencies are exact over the whole run, from the merged histograms of every window.\n\n")
+		b.WriteString("\nLatencies are exact over the whole run, from the merged histograms of every window; waiting is how many requests were still waiting for an answer at the end, and the longest any had waited.\n\n")
 	}
 
 	if len(j.Steps) > 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/load"
 	"github.com/gamedayhq/chaos/internal/report"
 )
 
@@ -415,10 +416,10 @@ func TestNoRequestCompleted(t *testing.T) {
 		}}
 	text := report.Text(j)
 	for _, re := range []string{
-		`(?m)^  load +requests +success +p50 +p90 +p99 +max +errors$`,
+		`(?m)^  load +requests +success +p50 +p90 +p99 +max +waiting +errors$`,
 		`(?m)^  api +10 +100% `,
-		`(?m)^    method +0 +- +- +- +- +- +no request completed$`,
-		`(?m)^  dead +0 +- +- +- +- +- +no request completed$`,
+		`(?m)^    method +0 +- +- +- +- +- +- +no request completed$`,
+		`(?m)^  dead +0 +- +- +- +- +- +- +no request completed$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("Text has no line matching %s:\n%s", re, text)
@@ -429,6 +430,66 @@ func TestNoRequestCompleted(t *testing.T) {
 	}
 	if md := report.Markdown(j); !strings.Contains(md, "| dead | 0 | no request completed |") {
 		t.Errorf("Markdown does not say no request completed:\n%s", md)
+	}
+}
+
+// The requests a span left waiting for an answer show beside its
+// latencies in every load table: a stall, where requests hang and none
+// completes, must not read as an idle or fast stream. A row takes the
+// waiting requests of its newest window, not the sum of its windows',
+// which counts a request once per window it outlived.
+func TestWaitingShown(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	upTo := func(d time.Duration) load.Latency { return load.Latency{Max: d} }
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Deviated, Started: t0, Ended: sec(3),
+		Streams: []journal.Stream{{Name: "api"}, {Name: "dead"}},
+		Phases:  []journal.Phase{{Name: journal.PhaseBefore, Started: t0, Ended: sec(1)}, {Name: journal.PhaseMethod, Started: sec(1), Ended: sec(3)}},
+		Windows: []journal.Window{
+			{Stream: "api", Start: t0, End: sec(1), Requests: 10, Successes: 10, Inflight: 1, Waiting: upTo(5 * time.Millisecond)},
+			{Stream: "api", Start: sec(1), End: sec(2), Inflight: 50, Waiting: upTo(3200 * time.Millisecond)},
+			{Stream: "api", Start: sec(2), End: sec(3), Inflight: 50, Waiting: upTo(4200 * time.Millisecond)},
+			{Stream: "dead", Start: sec(2), End: sec(3), Inflight: 7, Waiting: upTo(900 * time.Millisecond)},
+		}}
+	text := report.Text(j)
+	for _, re := range []string{
+		`(?m)^  load +requests +success +p50 +p90 +p99 +max +waiting +errors$`,
+		`(?m)^  api +10 +100% +- +- +- +- +50, up to 4\.2s +-$`,
+		`(?m)^    before +10 +100% +- +- +- +- +1, up to 5ms +-$`,
+		`(?m)^    method +0 +- +- +- +- +- +50, up to 4\.2s +no request completed$`,
+		`(?m)^  dead +0 +- +- +- +- +- +7, up to 900ms +no request completed$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("Text has no line matching %s:\n%s", re, text)
+		}
+	}
+	md := report.Markdown(j)
+	for _, want := range []string{
+		"| stream | requests | success | errors | p50 | p90 | p99 | max | waiting |",
+		"| api | 10 | 100% |  |  |  |  |  | 50, up to 4.2s |",
+		"| dead | 0 | no request completed |  |  |  |  |  | 7, up to 900ms |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	b, err := report.HTML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	for _, re := range []string{
+		`<th class="num">max</th><th class="num">waiting</th></tr>`,
+		// The rows of each second, then the whole run.
+		`>00:00:00</td>.*<td class="num">1, up to 5ms</td></tr>`,
+		`>00:00:01</td>.*<td class="num">50, up to 3\.2s</td></tr>`,
+		`>00:00:02</td>.*<td class="num">50, up to 4\.2s</td></tr>`,
+		`whole run</td>.*<td class="num">50, up to 4\.2s</td></tr>`,
+		`whole run</td>.*<td class="num">7, up to 900ms</td></tr>`,
+	} {
+		if !regexp.MustCompile(re).MatchString(html) {
+			t.Errorf("HTML has nothing matching %s", re)
+		}
 	}
 }
 

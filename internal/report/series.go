@@ -32,6 +32,13 @@ type stat struct {
 	Canceled            int64
 	P50, P90, P99, Max  time.Duration
 	Lag                 time.Duration
+	// Inflight is the number of requests the span left waiting for an
+	// answer, and Waited the longest any of them had waited: those of its
+	// newest window. A request waiting at the end of an older window
+	// either completed later in the span or still waits at its end, so
+	// adding the windows up would count it several times.
+	Inflight int64
+	Waited   time.Duration
 	// Windows is the number of windows merged.
 	Windows int
 }
@@ -169,6 +176,9 @@ func (d *streamData) summarize() error {
 }
 
 func addCounts(s *stat, w load.Window) {
+	if !w.End.Before(s.End) {
+		s.Inflight, s.Waited = w.Inflight, w.Waiting.Max
+	}
 	if w.End.After(s.End) {
 		s.End = w.End
 	}

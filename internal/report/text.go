@@ -91,7 +91,7 @@ func orNotRun(s string) string {
 func loadTable(j *journal.Journal) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "  load\trequests\tsuccess\tp50\tp90\tp99\tmax\terrors")
+	fmt.Fprintln(w, "  load\trequests\tsuccess\tp50\tp90\tp99\tmax\twaiting\terrors")
 	rows := 0
 	for _, d := range streams(j) {
 		if len(d.Windows) == 0 {
@@ -130,9 +130,9 @@ func loadRow(j *journal.Journal, name string, d *streamData) string {
 	}
 	r := rowOf(j, d.Total)
 	if d.Total.Requests == 0 {
-		return fmt.Sprintf("%s%s\t0\t-\t-\t-\t-\t-\t%s", name, note, noRequest)
+		return fmt.Sprintf("%s%s\t0\t-\t-\t-\t-\t-\t%s\t%s", name, note, r.Waiting, noRequest)
 	}
-	return fmt.Sprintf("%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s", name, note, r.Requests, r.Success, orDash(r.P50), orDash(r.P90), orDash(r.P99), orDash(r.Max), orDash(r.Errors))
+	return fmt.Sprintf("%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", name, note, r.Requests, r.Success, orDash(r.P50), orDash(r.P90), orDash(r.P99), orDash(r.Max), r.Waiting, orDash(r.Errors))
 }
 
 func orDash(s string) string {
