@@ -129,7 +129,9 @@ func (s *settings[P]) Plan(_ context.Context, env *inject.Env, t inject.Target) 
 		if r, ok := px.(*remote); ok {
 			all := s.Percent == nil || s.Percent.Fraction() >= 1
 			data, _ := json.Marshal(r.plan(s.name, Direction(s.Direction), all))
-			return inject.Undo{Action: undoRemoteRemove, Target: t, Data: data}, nil
+			// Another run's experiment may name the same proxy as a
+			// target of another name: it holds the proxy all the same.
+			return inject.Undo{Action: undoRemoteRemove, Target: t, Data: data, Holds: []string{"proxy " + r.name + " at " + r.api}}, nil
 		}
 	}
 	data, _ := json.Marshal(undoData{Proxy: t.ID})
