@@ -787,3 +787,67 @@ method:
 		t.Errorf("a run against a missing proxy said:\n%s", r.stderr)
 	}
 }
+
+// A toxic deleted by another client of the server (its reset between
+// tests) ends the fault before the run reverts it: the run cannot tell
+// when, so what its checks saw meanwhile does not count as the system
+// coping with the fault, and the run is an error, not a pass. Another
+// run's experiment that names the same proxy under another target name
+// holds it all the same, and is refused while the first run's fault is on.
+func TestProxyTargetThroughAPIShared(t *testing.T) {
+	u := startUpstreams(t)
+	cfg := filepath.Join(t.TempDir(), "proxies.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
+	api := startChaosProxy(t, "--config", cfg)
+	client := toxiproxy.NewClient(api)
+	link, err := client.Proxy("link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := func(target, hold string) string {
+		return fmt.Sprintf(`version: v1
+title: Latency through a shared server
+targets:
+  %[3]s: {proxy: {api: "http://%[1]s", name: link}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://%[2]s/", timeout: 2s}}
+    interval: 100ms
+    expect: {latency: "< 1s"}
+    when: [during]
+method:
+  - {fault: latency, target: %[3]s, with: {delay: 20ms}, for: %[4]s}
+`, api, link.Listen, target, hold)
+	}
+	toxicOn := func() bool {
+		ts, _ := link.Toxics()
+		return len(ts) > 0
+	}
+
+	t.Run("reset by another client", func(t *testing.T) {
+		done, _ := runAsync(t, exp("link", "2s"))
+		waitFor(t, "the latency toxic", toxicOn)
+		if err := client.ResetState(); err != nil {
+			t.Fatal(err)
+		}
+		r := waitRun(t, done, exitErr)
+		if !strings.Contains(r.stderr, "was gone before its revert came: toxic chaos-latency-") {
+			t.Errorf("the run does not say its fault was gone before the revert:\n%s", r.stderr)
+		}
+	})
+
+	t.Run("two runs", func(t *testing.T) {
+		ledger := t.TempDir()
+		first, _ := runAsync(t, exp("link", "3s"), "--ledger", ledger)
+		waitFor(t, "the latency toxic", toxicOn)
+		second, _ := runAsync(t, exp("shop", "100ms"), "--ledger", ledger)
+		r := waitRun(t, second, exitErr)
+		if !strings.Contains(r.stderr, "proxy link at http://"+api+" (through proxy shop ") || !strings.Contains(r.stderr, "is already changed by fault \"latency\" (step \"latency link\")") {
+			t.Errorf("the second run was not refused for the proxy the first holds:\n%s", r.stderr)
+		}
+		waitRun(t, first, exitPassed)
+		if toxicOn() {
+			t.Error("toxics are left after both runs")
+		}
+	})
+}

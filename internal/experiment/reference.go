@@ -225,7 +225,15 @@ the observation).
 `+keyTable(check, nil)+`
 Before the method, a check passes once; during it, a check fails after
 failures consecutive failed observations; after it, the checks must
-all hold again within recovery.within.`)
+all hold again within recovery.within.
+
+During the method, a check holds only on what it saw under a fault: a
+probe's pass counts if a fault was on for the whole observation, a load
+window's if it holds requests sent under a fault. A check that saw no
+fault, or a fault step that no check saw, makes the run an error, not a
+pass. A fault found gone when its revert came (someone deleted the toxic,
+unpaused the container, continued the process; the container restarted)
+may have ended at any moment: passes under it do not count.`)
 
 	var loadExpect map[string]any
 	for _, e := range alternatives(node(defs, "expect")) {

@@ -138,7 +138,9 @@ type Undo struct {
 }
 
 // UndoFunc removes a fault. It must be idempotent and treat a target that no
-// longer exists as already reverted, reporting that through env.Warn.
+// longer exists as already reverted, reporting that through env.Warn. One
+// that finds its fault gone before it came (the target no longer paused,
+// its toxic deleted) returns an *EndedEarly saying so.
 type UndoFunc func(ctx context.Context, env *Env, u Undo) error
 
 var (
@@ -222,19 +224,54 @@ func FaultNames(targetKind string) []string {
 	return out
 }
 
+// EndedEarly is what an UndoFunc returns when it found its fault gone
+// already: someone or something else removed it before the revert came (a
+// Toxiproxy reset, a docker unpause, a SIGCONT, a container that
+// restarted). Nothing failed to revert, but the fault may have ended at
+// any moment since it was injected, so no observation since then can
+// count as the system coping with it.
+type EndedEarly struct {
+	// Reason says what was found, for people.
+	Reason string
+}
+
+func (e *EndedEarly) Error() string { return e.Reason }
+
+// GoneEarly returns an *EndedEarly with a formatted reason.
+func GoneEarly(format string, args ...any) error {
+	return &EndedEarly{Reason: fmt.Sprintf(format, args...)}
+}
+
 // Revert runs the undo action of u. Undos with no action succeed at once;
-// volatile ones whose holder is gone succeed too.
+// volatile ones whose holder is gone succeed too. A fault found gone
+// already is reverted too: Revert reports it through env.Warn and returns
+// nil (RevertEarly tells it apart).
 func Revert(ctx context.Context, env *Env, u Undo) error {
+	early, err := RevertEarly(ctx, env, u)
+	if early != "" {
+		env.Warn(early)
+	}
+	return err
+}
+
+// RevertEarly is Revert for a run that judges what it observed under the
+// fault: early says why the fault was gone already when its revert came,
+// and is empty when the revert removed it.
+func RevertEarly(ctx context.Context, env *Env, u Undo) (early string, err error) {
 	if u.Action == "" {
-		return nil
+		return "", nil
 	}
 	mu.RLock()
 	fn := undos[u.Action]
 	mu.RUnlock()
 	if fn == nil {
-		return fmt.Errorf("revert %s: no undo action %q in this version of chaos", u.Target, u.Action)
+		return "", fmt.Errorf("revert %s: no undo action %q in this version of chaos", u.Target, u.Action)
 	}
-	return fn(ctx, env, u)
+	err = fn(ctx, env, u)
+	if ee, ok := errors.AsType[*EndedEarly](err); ok {
+		return ee.Reason, nil
+	}
+	return "", err
 }
 
 // Selected is implemented by target settings that embed

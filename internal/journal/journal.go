@@ -160,6 +160,11 @@ type Fault struct {
 	RevertError string          `json:"revert_error,omitempty"`
 	// Irreversible faults (a kill) have nothing to revert.
 	Irreversible bool `json:"irreversible,omitempty"`
+	// EndedEarly says why the fault was gone already when its revert came
+	// (someone else removed it, the target restarted): it may have ended
+	// at any moment after Injected, so no pass observed since counts as
+	// the system coping with it.
+	EndedEarly string `json:"ended_early,omitempty"`
 	// Notes are what the fault found or did that its settings do not say,
 	// for people: the addresses a container's name stood for, how many
 	// open connections it cut.

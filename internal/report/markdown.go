@@ -114,6 +114,8 @@ func Markdown(j *journal.Journal) string {
 				reverted = "**failed**: " + mdText(f.RevertError)
 			case f.Reverted.IsZero():
 				reverted = "**not reverted**"
+			case f.EndedEarly != "":
+				reverted += ", **gone already**: " + mdText(f.EndedEarly)
 			}
 			hit := f.Target.ID
 			if f.Target.Name != "" && f.Target.Name != f.Target.ID {

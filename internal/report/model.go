@@ -419,6 +419,9 @@ func faultState(j *journal.Journal, f journal.Fault) (end time.Time, text string
 		return j.Ended, "revert failed: " + f.RevertError, true
 	case f.Reverted.IsZero():
 		return j.Ended, "not reverted", true
+	case f.EndedEarly != "":
+		// It ended at a moment no one saw, by the revert at the latest.
+		return f.Reverted, "gone before its revert at " + at(j, f.Reverted) + ": " + f.EndedEarly, true
 	}
 	return f.Reverted, "reverted at " + at(j, f.Reverted), false
 }

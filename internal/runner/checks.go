@@ -423,10 +423,14 @@ func (r *run) closeDuring() {
 		r.rec.mu.Lock()
 		res, n, underFault, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
+		early := r.rec.earlyNote("")
 		for _, smp := range cs.rec.Samples {
 			if smp.Phase == experiment.During {
 				n++
-				if len(smp.Faults) > 0 {
+				// A pass under faults that were all gone before their
+				// revert came (someone else removed them) saw nothing
+				// known to be under a fault.
+				if len(smp.Faults) > 0 && (!smp.OK || r.rec.anyLasted(smp.Faults)) {
 					underFault++
 					if !smp.OK {
 						lastUnder = smp
@@ -462,15 +466,16 @@ func (r *run) closeDuring() {
 			why = "no observation finished during the method"
 		case faulted && underFault == 0:
 			why = fmt.Sprintf("none of its %s was made while a fault was in effect", plural(n, "observation"))
-			if cs.c.From == "" {
+			if cs.c.From == "" && early == "" {
 				why += fmt.Sprintf(" (it observes every %s)", cs.c.Interval)
 			}
+			why += early
 		case faulted && cs.c.From == "" && underFaultOK == 0 && underFaultFailed == 0:
 			// A probe's one answer may have been made at any moment
 			// while it ran: before the fault was on, or once its revert
 			// began. A window of load traffic holds the requests sent
 			// under the fault, and judges them.
-			why = fmt.Sprintf("none of its %s was made while a fault was on for the whole of it (it observes every %s)", plural(n, "observation"), cs.c.Interval)
+			why = fmt.Sprintf("none of its %s was made while a fault was on for the whole of it (it observes every %s)%s", plural(n, "observation"), cs.c.Interval, early)
 		}
 		switch {
 		case why == "":
@@ -513,7 +518,7 @@ func (r *run) faultsUnobserved() {
 				continue
 			}
 			for i, f := range r.rec.j.Faults {
-				if slices.Contains(smp.Faults, f.Step) && (cs.c.From != "" || !smp.OK || r.rec.faultOnThroughout(i, smp.Start(), smp.End())) {
+				if slices.Contains(smp.Faults, f.Step) && (!smp.OK || cs.c.From != "" && f.EndedEarly == "" || r.rec.faultOnThroughout(i, smp.Start(), smp.End())) {
 					seen[f.Step] = true
 				}
 			}
@@ -530,7 +535,10 @@ func (r *run) faultsUnobserved() {
 		return
 	}
 	for _, step := range unseen {
-		r.fail(fmt.Errorf("no check observed the system while the fault of step %q was in effect, so the hypothesis was not judged under it", step))
+		r.rec.mu.Lock()
+		why := r.rec.earlyNote(step)
+		r.rec.mu.Unlock()
+		r.fail(fmt.Errorf("no check observed the system while the fault of step %q was in effect, so the hypothesis was not judged under it%s", step, why))
 	}
 }
 

@@ -522,7 +522,7 @@ func (r *run) revert(ctx context.Context, faults ...*applied) {
 // undo removes one fault, or runs an exec step's undo, and records it.
 func (r *run) undo(ctx context.Context, a *applied) {
 	began := time.Now()
-	err := inject.Revert(ctx, r.env, a.undo)
+	early, err := inject.RevertEarly(ctx, r.env, a.undo)
 	now := time.Now()
 	r.mu.Lock()
 	r.dropActive(a)
@@ -542,6 +542,8 @@ func (r *run) undo(ctx context.Context, a *applied) {
 		ev = journal.Event{Type: journal.FaultRevertFailed, Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err), Fault: fault, TargetID: a.undo.Target.ID}
 	case a.fault < 0:
 		ev = journal.Event{Type: journal.StepUndone, Step: a.step, Message: fmt.Sprintf("%s: %s", a.step, a.undo.Target.Name)}
+	case early != "":
+		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: fmt.Sprintf("%s: it was gone already: %s", what, early), Fault: fault, TargetID: a.undo.Target.ID}
 	default:
 		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: what, Fault: fault, TargetID: a.undo.Target.ID}
 	}
@@ -556,6 +558,9 @@ func (r *run) undo(ctx context.Context, a *applied) {
 				f.RevertError = r.rec.m(err.Error())
 			} else {
 				f.Reverted = now
+			}
+			if early != "" {
+				f.EndedEarly = r.rec.m(early)
 			}
 		}
 		if err != nil {
@@ -628,11 +633,34 @@ func (r *recorder) onThroughout(from, to time.Time) bool {
 	return false
 }
 
+// earlyNote says which fault of step (of any step when step is empty) was
+// gone before its revert came, and why, for a reason that blames that; it
+// is empty when none was. r.mu must be held.
+func (r *recorder) earlyNote(step string) string {
+	for _, f := range r.j.Faults {
+		if f.EndedEarly != "" && (step == "" || f.Step == step) {
+			return fmt.Sprintf(" (the fault of step %q on %s was gone before its revert came: %s)", f.Step, f.TargetName, f.EndedEarly)
+		}
+	}
+	return ""
+}
+
+// anyLasted reports whether some fault of the steps was not found gone
+// before its revert came. r.mu must be held.
+func (r *recorder) anyLasted(steps []string) bool {
+	for _, f := range r.j.Faults {
+		if f.EndedEarly == "" && slices.Contains(steps, f.Step) {
+			return true
+		}
+	}
+	return false
+}
+
 // faultOnThroughout is onThroughout for the journal's fault i alone. r.mu
 // must be held.
 func (r *recorder) faultOnThroughout(i int, from, to time.Time) bool {
 	f := r.j.Faults[i]
-	if f.Injected.After(from) {
+	if f.Injected.After(from) || f.EndedEarly != "" {
 		return false
 	}
 	end, began := f.Reverted, r.revertBegan[i]

@@ -231,9 +231,16 @@ func TestRealPause(t *testing.T) {
 		t.Errorf("plan of a second pause = %v; want a refusal", err)
 	}
 
-	revertTwice(t, run, u)
+	if w, err := run.revert(u); err != nil || w != "" {
+		t.Fatalf("revert of pause = %q, %v; want no warning and no error", w, err)
+	}
 	if st := env.Inspect(id).State; st.Paused || !st.Running {
 		t.Errorf("after revert of pause: status %s; want running", st.Status)
+	}
+	// Reverted again, it finds the container running: it says the pause
+	// was gone already, and changes nothing.
+	if w, err := run.revert(u); err != nil || !strings.Contains(w, "not paused any more before the revert") {
+		t.Errorf("second revert of pause = %q, %v; want a warning that it was not paused", w, err)
 	}
 
 	// A container removed while paused: the revert warns.

@@ -62,7 +62,7 @@ func (p *PauseParams) revert(ctx context.Context, e *Engine, data json.RawMessag
 	case !found:
 		return vanished(r), nil
 	case !info.State.Paused:
-		return "", nil
+		return "", inject.GoneEarly("container %s was not paused any more before the revert: someone unpaused it", r.target())
 	}
 	if err := e.api.ContainerUnpause(ctx, r.ContainerID); err != nil {
 		return e.revertFailed(r, err, "docker unpause "+r.ContainerID, vanished(r))

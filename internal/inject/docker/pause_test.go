@@ -52,8 +52,10 @@ func TestPauseRevert(t *testing.T) {
 		wantErr     string
 	}{
 		{name: "unpauses", state: &container.State{Running: true, Paused: true}, wantCalls: []string{"unpause"}},
-		{name: "of a running one", state: &container.State{Running: true}},
-		{name: "of a stopped one", state: &container.State{Status: "exited"}},
+		// Someone unpaused it, or stopped it, before the revert: the
+		// fault ended at a moment the run did not see.
+		{name: "of a running one", state: &container.State{Running: true}, wantWarning: "container web (0123456789ab) was not paused any more before the revert: someone unpaused it"},
+		{name: "of a stopped one", state: &container.State{Status: "exited"}, wantWarning: "container web (0123456789ab) was not paused any more before the revert"},
 		{name: "of a removed one", wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after pause"},
 		{name: "unpause fails", state: &container.State{Running: true, Paused: true}, failWith: errors.New("cgroup trouble"),
 			wantCalls: []string{"unpause"}, wantErr: "revert pause of container web (0123456789ab): cgroup trouble; to restore it by hand run: docker unpause 0123456789ab"},

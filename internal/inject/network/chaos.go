@@ -292,8 +292,9 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		err = Revert(ctx, rec)
 	}
 	if errors.Is(err, ErrGone) {
-		env.Warn(fmt.Sprintf("%s on %s: %v; the fault went with it", rec.Kind, u.Target, ErrGone))
-		return nil
+		// The container restarted or went away: the fault went with it,
+		// at a moment the run did not see.
+		return inject.GoneEarly("%s on %s: %v; the fault went with it", rec.Kind, u.Target, ErrGone)
 	}
 	return err
 }

@@ -301,3 +301,35 @@ func TestSignalChecksIdentity(t *testing.T) {
 		t.Errorf("the process that has the pid now is in state %q (%v); want it untouched, sleeping", st, err)
 	}
 }
+
+// A stopped process that something else continued before the revert: the
+// revert says the fault ended early, so that the run does not count what
+// it saw meanwhile as the system coping with a frozen process.
+func TestStopContinuedBySomeoneElse(t *testing.T) {
+	env := inject.NewEnv(1, nil)
+	cmd := start(t, "chaos-test-continued")
+	pid := cmd.Process.Pid
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
+	stop := &process.StopParams{}
+	u, err := stop.Plan(context.Background(), env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pid, "T")
+	if early, err := inject.RevertEarly(context.Background(), env, u); err != nil || early != "" {
+		t.Fatalf("revert of a stopped process = %q, %v; want neither", early, err)
+	}
+	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pid, "T")
+	syscall.Kill(pid, syscall.SIGCONT)
+	waitState(t, pid, "S")
+	early, err := inject.RevertEarly(context.Background(), env, u)
+	if err != nil || !strings.Contains(early, "was running again before the revert") {
+		t.Errorf("revert of a process continued by someone else = %q, %v; want it to say so", early, err)
+	}
+}

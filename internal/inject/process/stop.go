@@ -53,12 +53,15 @@ func (p *StopParams) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u
 	return u, nil
 }
 
-// cont continues the stopped process, unless it is gone.
+// cont continues the stopped process, unless it is gone. One that runs
+// already was continued by someone else (a SIGCONT, a shell's fg) before
+// the revert: the fault ended early.
 func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
 	var id proc.ID
 	if err := json.Unmarshal(u.Data, &id); err != nil {
 		return fmt.Errorf("continue process: bad undo record: %w", err)
 	}
+	state, serr := proc.State(id.PID)
 	err := id.Signal(syscall.SIGCONT)
 	switch {
 	case errors.Is(err, proc.ErrGone):
@@ -66,6 +69,8 @@ func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("continue process %d: %w", id.PID, err)
+	case serr == nil && state != "T" && state != "t":
+		return inject.GoneEarly("process %d was running again before the revert (state %s): something continued it", id.PID, state)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/gamedayhq/chaos/internal/inject"
 )
 
 // This file lets a proxy target in an experiment name a proxy that a
@@ -239,22 +241,47 @@ func wholeMillis(name string, d time.Duration) (int64, error) {
 }
 
 // revertRemote deletes the toxics u names and enables the proxy again if
-// the fault disabled it. Toxics already gone, and a proxy that is gone,
-// count as reverted.
+// the fault disabled it. A proxy that is gone counts as reverted. A toxic
+// already deleted, or a proxy enabled again, while the proxy is still
+// there, means someone else (a client's reset) ended the fault before the
+// revert: that is an *inject.EndedEarly, once the rest is reverted.
 func revertRemote(ctx context.Context, u remoteUndo, token string) error {
 	r := &remote{api: u.API, name: u.Proxy, token: token}
 	var errs []error
+	var gone []string
 	for _, t := range u.Toxics {
 		err := r.call(ctx, "DELETE", "/proxies/"+url.PathEscape(r.name)+"/toxics/"+url.PathEscape(t), nil, nil)
-		if err != nil && !errors.Is(err, errNotThere) {
+		switch {
+		case errors.Is(err, errNotThere):
+			gone = append(gone, "toxic "+t)
+		case err != nil:
 			errs = append(errs, fmt.Errorf("delete toxic %s of proxy %s at %s: %w", t, r.name, r.api, err))
 		}
 	}
 	if u.Disabled {
-		err := r.call(ctx, "POST", "/proxies/"+url.PathEscape(r.name), map[string]bool{"enabled": true}, nil)
-		if err != nil && !errors.Is(err, errNotThere) {
-			errs = append(errs, fmt.Errorf("enable proxy %s at %s: %w", r.name, r.api, err))
+		var p struct {
+			Enabled bool `json:"enabled"`
+		}
+		err := r.call(ctx, "GET", "/proxies/"+url.PathEscape(r.name), nil, &p)
+		switch {
+		case errors.Is(err, errNotThere):
+		case err == nil && p.Enabled:
+			gone = append(gone, "the disabled proxy (enabled again)")
+		default:
+			err = r.call(ctx, "POST", "/proxies/"+url.PathEscape(r.name), map[string]bool{"enabled": true}, nil)
+			if err != nil && !errors.Is(err, errNotThere) {
+				errs = append(errs, fmt.Errorf("enable proxy %s at %s: %w", r.name, r.api, err))
+			}
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(gone) > 0 {
+		if _, err := r.describe(ctx); errors.Is(err, errNotThere) {
+			return nil // the proxy itself is gone, and its toxics with it
+		}
+		return inject.GoneEarly("%s of proxy %s at %s: removed by someone else before the revert (a reset?)", strings.Join(gone, " and "), r.name, r.api)
+	}
+	return nil
 }

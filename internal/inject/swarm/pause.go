@@ -102,7 +102,7 @@ func unpause(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		return fmt.Errorf("unpause task %s: inspect container %s: %w", rec.Task, shortID(rec.ContainerID), c.unreachable(err))
 	}
 	if info.State == nil || !info.State.Paused {
-		return nil
+		return inject.GoneEarly("the container of task %s was not paused any more before the revert: someone unpaused it", rec.Task)
 	}
 	if err := c.api.ContainerUnpause(ctx, rec.ContainerID); err != nil {
 		if gone(err) {
