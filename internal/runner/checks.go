@@ -408,10 +408,9 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 
 // closeDuring ends the during phase of each check. One that never broke
 // held, if it observed the method: a check without an observation of the
-// method, or, when the method injected faults, without one made while a
-// fault was in effect (for a probe, one that a fault was on for the whole
-// of, or one that failed), cannot be judged, and the run is an error
-// (unless it already ended in one, or was aborted).
+// method, or, when the method injected faults, without one that saw a
+// fault (sawFault), cannot be judged, and the run is an error (unless it
+// already ended in one, or was aborted).
 func (r *run) closeDuring() {
 	r.rec.mu.Lock()
 	faulted := len(r.rec.j.Faults) > 0
@@ -421,36 +420,31 @@ func (r *run) closeDuring() {
 			continue
 		}
 		r.rec.mu.Lock()
-		res, n, underFault, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
+		load := cs.c.From != ""
+		res, n, inEffect, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
 		early := r.rec.earlyNote("")
 		for _, smp := range cs.rec.Samples {
-			if smp.Phase == experiment.During {
-				n++
-				// A pass under faults that were all gone before their
-				// revert came (someone else removed them) saw nothing
-				// known to be under a fault.
-				if len(smp.Faults) > 0 && (!smp.OK || r.rec.anyLasted(smp.Faults)) {
-					underFault++
-					if !smp.OK {
-						lastUnder = smp
-						underFaultFailed++
-					}
-					// A pass counts as coping with a fault only if a fault
-					// was on for the whole observation: one that began
-					// before it may carry an answer made before it, one
-					// that waited out the revert saw the system without it.
-					if smp.OK && r.rec.onThroughout(smp.Start(), smp.End()) {
-						underFaultOK++
-					}
-				}
+			if smp.Phase != experiment.During {
+				continue
+			}
+			n++
+			if len(smp.Faults) > 0 {
+				inEffect++
+			}
+			switch {
+			case !smp.OK && len(smp.Faults) > 0:
+				lastUnder = smp
+				underFaultFailed++
+			case smp.OK && r.rec.sawAnyFault(load, smp):
+				underFaultOK++
 			}
 		}
 		r.rec.mu.Unlock()
 		if res != "" {
 			continue
 		}
-		if !cs.abort && underFault > 0 && underFaultOK == 0 && !lastUnder.Time.IsZero() && !r.isAborted() {
+		if !cs.abort && underFaultFailed > 0 && underFaultOK == 0 && !r.isAborted() {
 			// failures: N tolerates a short streak among passing
 			// observations; it cannot make a check hold that failed every
 			// observation made while a fault was in effect, only because
@@ -460,17 +454,18 @@ func (r *run) closeDuring() {
 		}
 		var why string
 		switch {
-		case n == 0 && cs.c.From != "":
+		case n == 0 && load:
 			why = fmt.Sprintf("no traffic of load stream %q was recorded during the method", cs.c.From)
 		case n == 0:
 			why = "no observation finished during the method"
-		case faulted && underFault == 0:
+		case !faulted || underFaultOK > 0 || underFaultFailed > 0:
+		case inEffect == 0 || load:
 			why = fmt.Sprintf("none of its %s was made while a fault was in effect", plural(n, "observation"))
-			if cs.c.From == "" && early == "" {
+			if !load && early == "" {
 				why += fmt.Sprintf(" (it observes every %s)", cs.c.Interval)
 			}
 			why += early
-		case faulted && cs.c.From == "" && underFaultOK == 0 && underFaultFailed == 0:
+		default:
 			// A probe's one answer may have been made at any moment
 			// while it ran: before the fault was on, or once its revert
 			// began. A window of load traffic holds the requests sent
@@ -498,9 +493,8 @@ func (r *run) closeDuring() {
 // faultsUnobserved makes the run an error for each fault step that no
 // check of the hypothesis observed while its fault was in effect, when
 // some check is judged during the method: each check may have observed
-// another fault, and none this one. An observation counts as for
-// closeDuring: a probe's pass only if the fault was on for the whole of
-// it.
+// another fault, and none this one. An observation counts as it does for
+// closeDuring (sawFault).
 func (r *run) faultsUnobserved() {
 	if r.isAborted() || r.failedToRun() {
 		return
@@ -518,7 +512,7 @@ func (r *run) faultsUnobserved() {
 				continue
 			}
 			for i, f := range r.rec.j.Faults {
-				if slices.Contains(smp.Faults, f.Step) && (!smp.OK || cs.c.From != "" && f.EndedEarly == "" || r.rec.faultOnThroughout(i, smp.Start(), smp.End())) {
+				if r.rec.sawFault(cs.c.From != "", smp, i) {
 					seen[f.Step] = true
 				}
 			}

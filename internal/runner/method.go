@@ -619,20 +619,6 @@ func (r *recorder) faultsInEffect(from, to time.Time) []string {
 	return out
 }
 
-// onThroughout reports whether one fault was surely on from from to to:
-// injected by from and its revert not yet begun at to (a fault with
-// nothing to revert: until the method's steps were over). An observation
-// that ended while its fault was being reverted may have seen the system
-// without it. r.mu must be held.
-func (r *recorder) onThroughout(from, to time.Time) bool {
-	for i := range r.j.Faults {
-		if r.faultOnThroughout(i, from, to) {
-			return true
-		}
-	}
-	return false
-}
-
 // earlyNote says which fault of step (of any step when step is empty) was
 // gone before its revert came, and why, for a reason that blames that; it
 // is empty when none was. r.mu must be held.
@@ -645,19 +631,42 @@ func (r *recorder) earlyNote(step string) string {
 	return ""
 }
 
-// anyLasted reports whether some fault of the steps was not found gone
-// before its revert came. r.mu must be held.
-func (r *recorder) anyLasted(steps []string) bool {
-	for _, f := range r.j.Faults {
-		if f.EndedEarly == "" && slices.Contains(steps, f.Step) {
+// sawFault reports whether an observation of a check during the method
+// counts as observing the journal's fault i: a failure while the fault was
+// in effect always does; a pass of a load check's window, which holds the
+// requests sent under it, does unless the fault was found gone before its
+// revert came; a probe's pass does only if the fault was on for the whole
+// of it: one that began before it may carry an answer made before it, one
+// that waited out the revert saw the system without it. r.mu must be held.
+func (r *recorder) sawFault(load bool, smp journal.Sample, i int) bool {
+	f := r.j.Faults[i]
+	switch {
+	case !slices.Contains(smp.Faults, f.Step):
+		return false
+	case !smp.OK:
+		return true
+	case load:
+		return f.EndedEarly == ""
+	}
+	return r.faultOnThroughout(i, smp.Start(), smp.End())
+}
+
+// sawAnyFault reports whether the observation saw some fault (sawFault).
+// r.mu must be held.
+func (r *recorder) sawAnyFault(load bool, smp journal.Sample) bool {
+	for i := range r.j.Faults {
+		if r.sawFault(load, smp, i) {
 			return true
 		}
 	}
 	return false
 }
 
-// faultOnThroughout is onThroughout for the journal's fault i alone. r.mu
-// must be held.
+// faultOnThroughout reports whether the journal's fault i was surely on
+// from from to to: injected by from, not found gone before its revert, and
+// its revert not yet begun at to (a fault with nothing to revert: until the
+// method's steps were over). An observation that ended while its fault was
+// being reverted may have seen the system without it. r.mu must be held.
 func (r *recorder) faultOnThroughout(i int, from, to time.Time) bool {
 	f := r.j.Faults[i]
 	if f.Injected.After(from) || f.EndedEarly != "" {
