@@ -333,3 +333,18 @@ func TestStopContinuedBySomeoneElse(t *testing.T) {
 		t.Errorf("revert of a process continued by someone else = %q, %v; want it to say so", early, err)
 	}
 }
+
+// A process stopped already (by someone else) is refused: the revert's
+// SIGCONT would end that stop too.
+func TestStopRefusesAStoppedProcess(t *testing.T) {
+	env := inject.NewEnv(1, nil)
+	cmd := start(t, "chaos-test-stopped-already")
+	pid := cmd.Process.Pid
+	syscall.Kill(pid, syscall.SIGSTOP)
+	waitState(t, pid, "T")
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
+	if _, err := (&process.StopParams{}).Plan(context.Background(), env, tg); err == nil || !strings.Contains(err.Error(), "stopped already") {
+		t.Errorf("stop of a stopped process plans with %v; want a refusal", err)
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+}

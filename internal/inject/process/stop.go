@@ -29,12 +29,16 @@ type StopParams struct{}
 const undoCont = "process.cont"
 
 // Plan records which process to stop and continue: its pid and start
-// time.
+// time. A process stopped already is left alone, so that the revert does
+// not continue someone else's stop.
 func (p *StopParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
 	pid, _ := strconv.Atoi(t.ID)
 	id, err := proc.Identify(pid)
 	if err != nil {
 		return inject.Undo{}, fmt.Errorf("stop process %d: %w", pid, err)
+	}
+	if st, err := proc.State(pid); err == nil && (st == "T" || st == "t") {
+		return inject.Undo{}, fmt.Errorf("stop process %d: it is stopped already; leaving it alone so that the revert does not continue someone else's stop", pid)
 	}
 	data, _ := json.Marshal(id)
 	return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
