@@ -175,6 +175,9 @@ type ConflictError struct {
 	// Held is what both faults would change, when they have different
 	// targets; empty when the target is the same.
 	Held string
+	// Left is set when the other run is over and left its fault behind,
+	// for its watchdog or chaos recover to revert.
+	Left bool
 }
 
 func (e *ConflictError) Error() string {
@@ -182,43 +185,76 @@ func (e *ConflictError) Error() string {
 	if e.Held != "" {
 		what = fmt.Sprintf("%s (through %s) is already changed by", e.Held, e.Target)
 	}
+	if e.Left {
+		return fmt.Sprintf("%s fault %q (step %q) of run %s (%s, pid %d), which ended without reverting it: "+
+			"this run would take the fault for the target's own state; run chaos recover, which reverts it, then run again",
+			what, e.Entry.Fault, e.Entry.Step, e.Other.RunID, e.Other.File, e.Other.PID)
+	}
 	return fmt.Sprintf("%s fault %q (step %q) of run %s (%s, pid %d), which is still in progress: "+
 		"one run's revert would end the other's fault; wait for it to end or pick another target",
 		what, e.Entry.Fault, e.Entry.Step, e.Other.RunID, e.Other.File, e.Other.PID)
 }
 
 // Claim records a fault on t that is about to be applied, as Add does,
-// unless another run still in progress on this host, with its ledger in
-// the same directory, has a fault on t or one holding what u holds: then
-// it returns a *ConflictError. The check and the record are made under a
-// lock on the directory, so two runs cannot both claim one target.
+// unless another run with its ledger in the same directory has a fault on
+// t or one holding what u holds that is not reverted: one still in
+// progress, or one that died and left it (its watchdog or chaos recover
+// may be reverting it, or nobody yet: this run would record the fault as
+// the target's own state, and put it back). Then it returns a
+// *ConflictError. The check and the record are made under a lock on the
+// directory, so two runs cannot both claim one target.
 func (l *Ledger) Claim(step, fault string, t inject.Target, u inject.Undo) (int, error) {
-	dir := filepath.Dir(l.path)
-	unlock, err := lockDir(dir)
+	unlock, err := lockDir(filepath.Dir(l.path))
 	if err != nil {
 		return 0, err
 	}
 	defer unlock()
-	others, _ := Load(dir) // a ledger that cannot be read holds nothing
+	if ce := l.conflict(t, u.Holds); ce != nil {
+		return 0, ce
+	}
+	return l.Add(KindFault, step, fault, u)
+}
+
+// Conflict returns the *ConflictError Claim would return for a fault on t
+// that holds nothing else, or nil: for a fault that could not even be
+// planned, because another run's fault on t is in the way (a process
+// stopped already), that run says more than the plan's error.
+func (l *Ledger) Conflict(t inject.Target) error {
+	unlock, err := lockDir(filepath.Dir(l.path))
+	if err != nil {
+		return nil
+	}
+	defer unlock()
+	if ce := l.conflict(t, nil); ce != nil {
+		return ce
+	}
+	return nil
+}
+
+// conflict finds another run's fault, not reverted, on t or holding one
+// of holds. The directory's lock must be held.
+func (l *Ledger) conflict(t inject.Target, holds []string) *ConflictError {
+	others, _ := Load(filepath.Dir(l.path)) // a ledger that cannot be read holds nothing
 	for _, o := range others {
-		if o.path == l.path || !o.Alive() {
+		if o.path == l.path {
 			continue
 		}
+		left := !o.Alive()
 		for _, e := range o.Pending() {
 			if !e.IsFault() {
 				continue
 			}
 			if e.Undo.Target.Kind == t.Kind && e.Undo.Target.ID == t.ID {
-				return 0, &ConflictError{Target: t, Other: o, Entry: e}
+				return &ConflictError{Target: t, Other: o, Entry: e, Left: left}
 			}
-			for _, h := range u.Holds {
+			for _, h := range holds {
 				if slices.Contains(e.Undo.Holds, h) {
-					return 0, &ConflictError{Target: t, Other: o, Entry: e, Held: h}
+					return &ConflictError{Target: t, Other: o, Entry: e, Held: h, Left: left}
 				}
 			}
 		}
 	}
-	return l.Add(KindFault, step, fault, u)
+	return nil
 }
 
 // lockDir takes an exclusive lock on dir, which stays there.

@@ -250,15 +250,22 @@ func TestClaimConflict(t *testing.T) {
 		t.Errorf("Claim after the other run reverted: %v", err)
 	}
 
-	// A dead run's entry holds nothing: the run will never revert it.
+	// A dead run's fault that is not reverted yet is still on the target:
+	// a run that claimed it would take it for the target's own state.
+	// Once reverted (by the watchdog or chaos recover), the target is free.
 	dead := ownedBy(t, other.Process.Pid)
 	dead.path = filepath.Join(dir, "dead.json")
 	third := inject.Target{Kind: "process", ID: "4444"}
-	dead.Add(KindFault, "stop it", "stop", inject.Undo{Action: "process.cont", Target: third})
+	deadID, _ := dead.Add(KindFault, "stop it", "stop", inject.Undo{Action: "process.cont", Target: third})
 	other.Process.Kill()
 	other.Wait()
-	if _, err := Create(dir, "third", "c.yaml").Claim("s", "stop", third, inject.Undo{Action: "process.cont", Target: third}); err != nil {
-		t.Errorf("Claim of a target under a dead run's fault: %v", err)
+	_, err = Create(dir, "third", "c.yaml").Claim("s", "stop", third, inject.Undo{Action: "process.cont", Target: third})
+	if !errors.As(err, &ce) || !ce.Left || !strings.Contains(err.Error(), "ended without reverting it") || !strings.Contains(err.Error(), "run chaos recover") {
+		t.Errorf("Claim of a target under a dead run's fault = %v; want a ConflictError saying to run chaos recover", err)
+	}
+	dead.Mark(deadID, Done, nil)
+	if _, err := Create(dir, "fourth", "d.yaml").Claim("s", "stop", third, inject.Undo{Action: "process.cont", Target: third}); err != nil {
+		t.Errorf("Claim of a target whose dead run's fault was reverted: %v", err)
 	}
 }
 

@@ -426,6 +426,9 @@ func describeTargets(ts []inject.Target) string {
 func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg inject.Target, params json.RawMessage) (*applied, error) {
 	undo, err := f.Plan(ctx, r.env, tg)
 	if err != nil {
+		if cerr := r.led.Conflict(tg); cerr != nil {
+			err = cerr // another run's fault is in the way: say whose
+		}
 		return nil, fmt.Errorf("step %q: %w", s.Name, err)
 	}
 	// The claim refuses a target another live run has a fault on: its
