@@ -33,8 +33,9 @@ the rollbacks a run did not get to, and stops the services a run started
 leaves this to its watchdog; recover is for what is left after that, such
 as a revert that failed. It says which directory it read and lists what it
 undid; it is idempotent: running it again does nothing more. Ledgers of
-runs still in progress are left alone unless --force is given; a run killed
-but not yet reaped by its parent (a zombie) is not in progress.
+runs still in progress, and of runs made on another host (a ledger
+directory shared between hosts), are left alone unless --force is given; a
+run killed but not yet reaped by its parent (a zombie) is not in progress.
 
 ` + ledgerHelp + `
 
@@ -50,7 +51,7 @@ read), and 5 when an undo failed.`,
 		},
 	}
 	cmd.Flags().StringVar(&dir, "ledger", "", "read ledgers from `DIR` (default: the state directory described above)")
-	cmd.Flags().BoolVar(&force, "force", false, "also undo what runs that are still in progress changed")
+	cmd.Flags().BoolVar(&force, "force", false, "also undo what runs still in progress, or made on another host, changed")
 	return cmd
 }
 
@@ -73,6 +74,14 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 		}
 		if alive && !force {
 			fmt.Fprintf(io.err, "chaos: run %s of %s (pid %d) is still in progress; it undoes its own changes (use --force to undo them now)\n", l.RunID, l.File, l.PID)
+			skipped++
+			continue
+		}
+		if l.Elsewhere() && !force {
+			// Its processes, namespaces and commands are that host's,
+			// and so may be its engine at the same address (the local
+			// socket): undone here, they would hit the wrong things.
+			fmt.Fprintf(io.err, "chaos: run %s of %s was made on host %s: run chaos recover there (from here, whether it is still in progress cannot be seen, and its changes may be that host's; use --force to undo them from here)\n", l.RunID, l.File, l.Host)
 			skipped++
 			continue
 		}

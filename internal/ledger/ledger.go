@@ -185,6 +185,11 @@ func (e *ConflictError) Error() string {
 	if e.Held != "" {
 		what = fmt.Sprintf("%s (through %s) is already changed by", e.Held, e.Target)
 	}
+	if e.Other.Elsewhere() {
+		return fmt.Sprintf("%s fault %q (step %q) of run %s on host %s (%s, pid %d), not reverted; whether that run is still in progress cannot be seen from here: "+
+			"wait for it to end, or run chaos recover on that host",
+			what, e.Entry.Fault, e.Entry.Step, e.Other.RunID, e.Other.Host, e.Other.File, e.Other.PID)
+	}
 	if e.Left {
 		return fmt.Sprintf("%s fault %q (step %q) of run %s (%s, pid %d), which ended without reverting it: "+
 			"this run would take the fault for the target's own state; run chaos recover, which reverts it, then run again",
@@ -239,7 +244,7 @@ func (l *Ledger) conflict(t inject.Target, holds []string) *ConflictError {
 		if o.path == l.path {
 			continue
 		}
-		left := !o.Alive()
+		left := !o.Alive() && !o.Elsewhere()
 		for _, e := range o.Pending() {
 			if !e.IsFault() {
 				continue
@@ -469,6 +474,15 @@ func read(path string) (*Ledger, error) {
 // on this host; recovering its faults then would pull them from under a
 // live run.
 func (l *Ledger) Alive() bool { return alive(l.Host, l.PID, l.PIDStart) }
+
+// Elsewhere reports whether the ledger was written on another host (a
+// ledger directory shared between hosts): whether its run is still in
+// progress cannot be seen from here, and its processes, network
+// namespaces, commands and local Docker engine are that host's.
+func (l *Ledger) Elsewhere() bool {
+	self, _ := os.Hostname()
+	return l.Host != "" && l.Host != self
+}
 
 // alive reports whether the process pid, started at start, runs on this
 // host. A zombie, killed but not yet reaped by its parent, is not running:
