@@ -3,6 +3,7 @@ package docker_test
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -228,8 +229,9 @@ func TestLegacyRecords(t *testing.T) {
 
 // TestRecordsKeepTheirForm plans each fault and compares its record with
 // the form ledgers have always held, so that an earlier chaos can still
-// revert what this one writes: the default engine's address, which it
-// ignores, is the one field added since.
+// revert what this one writes: the default engine's address and a stop's
+// began, grace_seconds and stopped, which it ignores, are the fields added
+// since.
 func TestRecordsKeepTheirForm(t *testing.T) {
 	five := experiment.Duration(4500e6)
 	tests := []struct {
@@ -247,6 +249,13 @@ func TestRecordsKeepTheirForm(t *testing.T) {
 		u, err := newRun(running(&calls), "fake").plan(t, tt.f)
 		if err != nil {
 			t.Fatalf("plan %T: %v", tt.f, err)
+		}
+		if _, ok := tt.f.(*docker.StopParams); ok {
+			added := regexp.MustCompile(`,"began":"[^"]+","grace_seconds":5`)
+			if !added.Match(u.Data) {
+				t.Errorf("plan of a stop: record %s; want when it began and its grace", u.Data)
+			}
+			u.Data = added.ReplaceAll(u.Data, nil)
 		}
 		if string(u.Data) != tt.want {
 			t.Errorf("plan %T: record %s; want %s", tt.f, u.Data, tt.want)

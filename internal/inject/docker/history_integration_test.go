@@ -82,7 +82,7 @@ func TestRealRestartsByHand(t *testing.T) {
 			if err != nil || obs[0].Running || obs[0].Restarts != 0 {
 				t.Fatalf("stopped: %+v, %v; want not running, no restart", obs, err)
 			}
-			revertTwice(t, run, u)
+			revertAgain(t, run, u, "was running again before the revert")
 		}
 		res, err := e.Probe(ctxT(t), docker.Probe{Target: sel, Expect: docker.Condition{Running: ptr(true), MinRestarts: ptr(1)},
 			Within: 20 * time.Second, Interval: 20 * time.Millisecond, History: h})

@@ -72,6 +72,19 @@ func injectInto(t *testing.T, r *testRun, f inject.Fault, c docker.Container) in
 
 // revertTwice reverts u twice, as a run and then a recover would, and
 // wants both to succeed without warning.
+// revertAgain reverts u, which must go through, then again: a fault that
+// can tell it is gone (a stopped container running, a paused one not)
+// says so the second time, as it would had someone else ended it.
+func revertAgain(t *testing.T, r *testRun, u inject.Undo, second string) {
+	t.Helper()
+	if w, err := r.revert(u); err != nil || w != "" {
+		t.Fatalf("revert of %s = %q, %v; want no warning and no error", u.Data, w, err)
+	}
+	if w, err := r.revert(u); err != nil || !strings.Contains(w, second) {
+		t.Fatalf("second revert of %s = %q, %v; want a warning saying %q", u.Data, w, err, second)
+	}
+}
+
 func revertTwice(t *testing.T, r *testRun, u inject.Undo) {
 	t.Helper()
 	for i := range 2 {
@@ -184,7 +197,7 @@ func TestRealStop(t *testing.T) {
 	if took < 900*time.Millisecond || took > 20*time.Second {
 		t.Errorf("stop with 1s grace of a container ignoring SIGTERM took %s", took)
 	}
-	revertTwice(t, run, u)
+	revertAgain(t, run, u, "was running again before the revert")
 	if st := env.Inspect(id).State; !st.Running {
 		t.Errorf("after revert of stop: status %s; want running", st.Status)
 	}

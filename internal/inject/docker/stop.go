@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
@@ -39,7 +40,19 @@ type stopRecord struct {
 	// AutoRemove is set when the daemon removes the container once it
 	// stops, so a stop cannot be reverted.
 	AutoRemove bool `json:"auto_remove,omitempty"`
+	// Began is when the stop was about to be asked for, and Grace the
+	// seconds the engine may take to carry it out; Stopped is set once
+	// the container has stopped. The engine finishes a stop its client
+	// gave up on: a revert that comes before Stopped (after a crash of
+	// the run) may find the container still running, stopping.
+	Began   time.Time `json:"began,omitzero"`
+	Grace   int       `json:"grace_seconds,omitempty"`
+	Stopped bool      `json:"stopped,omitempty"`
 }
+
+// defaultStopTimeout is the grace period of a container that names none,
+// the engine's own default.
+const defaultStopTimeout = 10
 
 // Plan refuses a container that is not running, and records the grace
 // period and whether the daemon will remove the stopped container.
@@ -57,6 +70,14 @@ func (p *StopParams) Plan(ctx context.Context, env *inject.Env, t inject.Target)
 		return inject.Undo{}, err
 	}
 	r.AutoRemove = info.HostConfig != nil && info.HostConfig.AutoRemove
+	r.Grace = defaultStopTimeout
+	switch {
+	case r.TimeoutSeconds != nil:
+		r.Grace = *r.TimeoutSeconds
+	case info.Config != nil && info.Config.StopTimeout != nil:
+		r.Grace = *info.Config.StopTimeout
+	}
+	r.Began = time.Now()
 	return planned(p, t, r)
 }
 
@@ -67,9 +88,15 @@ func (p *StopParams) Inject(ctx context.Context, env *inject.Env, _ inject.Targe
 	if err != nil {
 		return u, err
 	}
-	return u, e.strike(ctx, env, r.Record, Effect{Ends: true}, func() error {
+	err = e.strike(ctx, env, r.Record, Effect{Ends: true}, func() error {
 		return e.failed("stop container "+r.target(), e.api.ContainerStop(ctx, r.ContainerID, container.StopOptions{Timeout: r.TimeoutSeconds}))
 	})
+	if err != nil {
+		return u, err
+	}
+	r.Stopped = true
+	u.Data, err = json.Marshal(r)
+	return u, err
 }
 
 // revert starts the container again, unless it runs.
@@ -83,11 +110,20 @@ func (p *StopParams) revert(ctx context.Context, e *Engine, data json.RawMessage
 		lost = fmt.Sprintf("container %s was removed by the daemon when it stopped (auto-remove): it cannot be started again; recreate it", r.target())
 	}
 	info, found, err := e.current(ctx, r.Record)
+	if err == nil && found && info.State.Running && !r.Stopped {
+		// The stop may still be under way: the run that asked for it
+		// died before it ended, and the engine carries it out all the
+		// same. Wait out its grace before taking the container for one
+		// the stop never reached.
+		info, found, err = e.awaitStop(ctx, r)
+	}
 	switch {
 	case err != nil:
 		return "", err
 	case !found:
 		return lost, nil
+	case info.State.Running && r.Stopped:
+		return "", inject.GoneEarly("container %s was running again before the revert: someone started it", r.target())
 	case info.State.Running:
 		return "", nil
 	}
@@ -95,4 +131,26 @@ func (p *StopParams) revert(ctx context.Context, e *Engine, data json.RawMessage
 		return e.revertFailed(r.Record, err, "docker start "+r.ContainerID, lost)
 	}
 	return "", nil
+}
+
+// stopSettle is how long after its grace a stop may still take to end.
+const stopSettle = 5 * time.Second
+
+// awaitStop watches a running container whose stop may be under way until
+// it is not running, or until the stop's grace (and stopSettle) has passed
+// since it began, and returns what it last saw.
+func (e *Engine) awaitStop(ctx context.Context, r stopRecord) (container.InspectResponse, bool, error) {
+	deadline := r.Began.Add(time.Duration(r.Grace)*time.Second + stopSettle)
+	for {
+		info, found, err := e.current(ctx, r.Record)
+		if err != nil || !found || !info.State.Running || !time.Now().Before(deadline) {
+			return info, found, err
+		}
+		select {
+		case <-ctx.Done():
+			return info, found, fmt.Errorf("revert stop of container %s: it still runs %s after a stop that may still end it began; run chaos recover again once %s have passed",
+				r.target(), time.Since(r.Began).Round(time.Second), time.Until(deadline).Round(time.Second))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

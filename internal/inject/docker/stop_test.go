@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -62,7 +63,7 @@ func TestStopRevert(t *testing.T) {
 		wantErr     string
 	}{
 		{name: "starts it again", state: &container.State{Status: "exited"}, wantCalls: []string{"start"}},
-		{name: "of a running one", state: &container.State{Running: true}},
+		{name: "of a running one", state: &container.State{Running: true}, wantWarning: "container web (0123456789ab) was running again before the revert: someone started it"},
 		{name: "of a removed one", wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after stop"},
 		{name: "of an auto-removed one", autoRemove: true, wantWarning: "was removed by the daemon when it stopped (auto-remove): it cannot be started again; recreate it"},
 		{name: "of one removed meanwhile", state: &container.State{Status: "exited"}, failWith: errors.New("container is marked for removal and cannot be started"),
@@ -87,9 +88,10 @@ func TestStopRevert(t *testing.T) {
 					return inspected(id, *tt.state, nil), nil
 				},
 				start: func(string) error { calls = append(calls, "start"); return tt.failWith },
+				stop:  func(string, container.StopOptions) error { return nil },
 			}
 			r := newRun(api, "fake")
-			u, err := r.plan(t, &docker.StopParams{})
+			u, err := r.hit(t, &docker.StopParams{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,5 +110,45 @@ func TestStopRevert(t *testing.T) {
 				t.Errorf("revert calls %q; want %q", calls, tt.wantCalls)
 			}
 		})
+	}
+}
+
+// A run killed while the engine carries out its stop leaves a record
+// without the stop's end: the engine finishes the stop all the same. The
+// revert (by the watchdog) that finds the container still running waits
+// out the stop's grace, and starts the container once it has stopped; a
+// container still running after the grace was never reached by the stop.
+func TestStopRevertWaitsForAStopUnderWay(t *testing.T) {
+	var calls []string
+	inspections := 0
+	stoppedAfter := 3
+	api := &fakeAPI{
+		inspect: func(id string) (container.InspectResponse, error) {
+			inspections++
+			if inspections > 1+stoppedAfter { // the plan's, then the revert's
+				return inspected(id, container.State{Status: "exited"}, nil), nil
+			}
+			return inspected(id, container.State{Running: true}, nil), nil
+		},
+		start: func(string) error { calls = append(calls, "start"); return nil },
+	}
+	r := newRun(api, "fake")
+	grace := experiment.Duration(2 * time.Second)
+	u, err := r.plan(t, &docker.StopParams{Timeout: &grace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := r.revert(u); err != nil || w != "" || !slices.Equal(calls, []string{"start"}) {
+		t.Errorf("revert of a stop under way = %q, %v, calls %q; want the container started once stopped", w, err, calls)
+	}
+
+	// Its grace long past, a container still running was not stopped.
+	calls, inspections, stoppedAfter = nil, 0, 1000
+	var rec map[string]any
+	json.Unmarshal(u.Data, &rec)
+	rec["began"] = time.Now().Add(-time.Minute)
+	u.Data, _ = json.Marshal(rec)
+	if w, err := r.revert(u); err != nil || w != "" || len(calls) != 0 {
+		t.Errorf("revert of a stop that never took = %q, %v, calls %q; want nothing done", w, err, calls)
 	}
 }
