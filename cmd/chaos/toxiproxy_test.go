@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -850,4 +851,70 @@ method:
 			t.Error("toxics are left after both runs")
 		}
 	})
+}
+
+// A server that wants a token: the run's ledger keeps the token it used,
+// so that the watchdog or chaos recover, which do not have the
+// experiment's token:, still delete the toxics of a run that died.
+func TestProxyTargetThroughAPIWithTokenRecovered(t *testing.T) {
+	t.Setenv("CHAOS_PROXY_TOKEN", "")
+	u := startUpstreams(t)
+	cfg := filepath.Join(t.TempDir(), "proxies.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
+	api := startChaosProxy(t, "--config", cfg, "--token", "s3cret")
+	call := func(method, path string, body []byte) []byte {
+		req, _ := http.NewRequest(method, "http://"+api+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
+		}
+		return b
+	}
+	toxics := func() []json.RawMessage {
+		var ts []json.RawMessage
+		json.Unmarshal(call("GET", "/proxies/link/toxics", nil), &ts)
+		return ts
+	}
+	ledger := t.TempDir()
+	done, signal := runAsync(t, fmt.Sprintf(`version: v1
+title: Latency through a guarded API
+targets:
+  link: {proxy: {api: "http://%s", name: link, token: s3cret}}
+method:
+  - {fault: latency, target: link, with: {delay: 50ms}, for: 60s}
+`, api), "--ledger", ledger)
+	var snapshot []byte
+	waitFor(t, "the latency toxic and its ledger", func() bool {
+		entries, _ := filepath.Glob(filepath.Join(ledger, "*.json"))
+		if len(entries) == 1 {
+			snapshot, _ = os.ReadFile(entries[0])
+		}
+		return len(toxics()) > 0 && bytes.Contains(snapshot, []byte(`"action": "proxy.api.remove"`))
+	})
+	on := toxics()
+	signal(os.Interrupt)
+	waitRun(t, done, exitInterrupted)
+
+	// The run died with the toxic on: its ledger as it was, the toxic back.
+	crashed := t.TempDir()
+	os.WriteFile(filepath.Join(crashed, "crashed.json"), snapshot, 0o644)
+	for _, tx := range on {
+		call("POST", "/proxies/link/toxics", tx)
+	}
+	if len(toxics()) == 0 {
+		t.Fatal("the toxic could not be put back")
+	}
+	stdio, out, errb := testStdio()
+	if code := run([]string{"recover", "--force", "--ledger", crashed}, stdio); code != 0 {
+		t.Fatalf("chaos recover exited %d\n%s\n%s", code, out, errb)
+	}
+	if left := toxics(); len(left) != 0 {
+		t.Errorf("after chaos recover, toxics left: %s", left)
+	}
 }

@@ -252,10 +252,11 @@ func init() {
 		if err := json.Unmarshal(u.Data, &d); err != nil {
 			return fmt.Errorf("remove proxy toxics: bad undo record: %w", err)
 		}
-		// The run's own token; after a crash, CHAOS_PROXY_TOKEN.
-		var token string
+		// The run's own token; after a crash, the one the ledger kept,
+		// else CHAOS_PROXY_TOKEN.
+		token := d.Token
 		if px, ok := env.Lookup(resourceKey(u.Target.ID)); ok {
-			if r, ok := px.(*remote); ok {
+			if r, ok := px.(*remote); ok && r.token != "" {
 				token = r.token
 			}
 		}

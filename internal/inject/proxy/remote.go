@@ -61,11 +61,7 @@ func (r *remote) call(ctx context.Context, method, path string, body, out any) e
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	token := r.token
-	if token == "" {
-		token = os.Getenv("CHAOS_PROXY_TOKEN")
-	}
-	if token != "" {
+	if token := r.bearer(); token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := apiClient.Do(req)
@@ -92,6 +88,15 @@ func (r *remote) call(ctx context.Context, method, path string, body, out any) e
 
 var errNotThere = errors.New("not found")
 
+// bearer is the API token requests carry: the target's, else
+// CHAOS_PROXY_TOKEN.
+func (r *remote) bearer() string {
+	if r.token != "" {
+		return r.token
+	}
+	return os.Getenv("CHAOS_PROXY_TOKEN")
+}
+
 // describe returns the proxy's addresses, or errNotThere.
 func (r *remote) describe(ctx context.Context) (string, error) {
 	var p struct{ Listen, Upstream string }
@@ -108,13 +113,18 @@ type remoteUndo struct {
 	Toxics []string `json:"toxics,omitempty"`
 	// Disabled is set when the fault disabled the proxy (down).
 	Disabled bool `json:"disabled,omitempty"`
+	// Token is the API's bearer token the run used, for the watchdog and
+	// chaos recover to remove the toxics after a crash of the run: an
+	// experiment's token: (or CHAOS_PROXY_TOKEN in the run's environment)
+	// is not at hand there. Ledger files are readable by their owner only.
+	Token string `json:"token,omitempty"`
 }
 
 const undoRemoteRemove = "proxy.api.remove"
 
 // plan names the toxics the fault will add, before anything is added.
 func (r *remote) plan(kind string, dir Direction, all bool) remoteUndo {
-	u := remoteUndo{API: r.api, Proxy: r.name}
+	u := remoteUndo{API: r.api, Proxy: r.name, Token: r.bearer()}
 	if kind == "down" && all {
 		u.Disabled = true
 		return u
@@ -275,7 +285,11 @@ func revertRemote(ctx context.Context, u remoteUndo, token string) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		err := errors.Join(errs...)
+		if strings.Contains(err.Error(), "HTTP 401") {
+			err = fmt.Errorf("%w; set CHAOS_PROXY_TOKEN to the server's token and run chaos recover", err)
+		}
+		return err
 	}
 	if len(gone) > 0 {
 		if _, err := r.describe(ctx); errors.Is(err, errNotThere) {
