@@ -140,6 +140,7 @@ func applyShape(rec Record, b *build) error {
 			cl := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: a.Index, Parent: major, Handle: b.handle},
 				netlink.HtbClassAttrs{Rate: c.rate * 8, Ceil: c.rate * 8, Buffer: c.burst, Cbuffer: c.burst})
 			if err := h.ClassAdd(cl); err != nil {
+				h.QdiscDel(q) // a qdisc without its class would shape nothing
 				return fmt.Errorf("add class %x:%x to %s: %w", major>>16, b.handle&0xffff, a.Name, err)
 			}
 		}
@@ -211,13 +212,17 @@ func checkRoot(h *netlink.Handle, l netlink.Link, major uint32) error {
 	return nil
 }
 
-// hasClass reports whether l has an HTB class of that handle.
-func hasClass(h *netlink.Handle, l netlink.Link, handle uint32) bool {
+// ownedQdisc reports whether the root qdisc of the fault's handle on l is
+// the fault's: it holds the fault's class, or no class at all (the fault
+// was stopped between adding its qdisc and its class, and a qdisc left so
+// would shape nothing and keep every later bandwidth fault off the
+// device).
+func ownedQdisc(h *netlink.Handle, l netlink.Link, handle uint32) bool {
 	cs, err := dump(func() ([]netlink.Class, error) { return h.ClassList(l, handle&0xffff0000) })
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(cs, func(c netlink.Class) bool { return c.Attrs().Handle == handle })
+	return len(cs) == 0 || slices.ContainsFunc(cs, func(c netlink.Class) bool { return c.Attrs().Handle == handle })
 }
 
 // deleteQdiscs deletes the root qdiscs that match, on every device.

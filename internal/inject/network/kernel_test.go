@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -323,6 +324,26 @@ func TestBandwidth(t *testing.T) {
 		t.Errorf("rate to %s under a bandwidth on everything: %.1f MB/s; want 2 MB/s", l.IPB2, got/1e6)
 	}
 	revert(t, a)
+	assertQdisc(t, l, "noqueue")
+
+	// A fault stopped between adding its qdisc and its class (a run
+	// killed there) left a qdisc that shapes nothing: the revert of its
+	// record removes it.
+	rec, err = network.Plan(l.A, "test", int(nextSeq.Add(1)), &network.Bandwidth{Rate: rate})
+	if err != nil || rec.Qdisc == 0 {
+		t.Fatalf("plan: %+v, %v; want a qdisc handle", rec, err)
+	}
+	withHandle(t, l.PathA, func(h *netlink.Handle) error {
+		link, err := h.LinkByName(l.DevA)
+		if err != nil {
+			return err
+		}
+		return h.QdiscAdd(netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: rec.Qdisc &^ 0xffff, Parent: netlink.HANDLE_ROOT}))
+	})
+	assertQdisc(t, l, "htb "+strconv.FormatUint(uint64(rec.Qdisc>>16), 16)+":")
+	if err := network.Revert(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
 	assertQdisc(t, l, "noqueue")
 
 	// Someone else's root qdisc is left alone.

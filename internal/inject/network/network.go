@@ -373,7 +373,7 @@ func Revert(ctx context.Context, rec Record) error {
 	if err == nil && (rec.Qdisc != 0 || rec.Kind == (&Bandwidth{}).Kind()) {
 		err = ns.netlink(func(h *netlink.Handle) error {
 			_, err := deleteQdiscs(h, func(handle uint32, h *netlink.Handle, l netlink.Link) bool {
-				return handle == rec.handle()&0xffff0000 && hasClass(h, l, rec.handle())
+				return handle == rec.handle()&0xffff0000 && ownedQdisc(h, l, rec.handle())
 			})
 			return err
 		})
