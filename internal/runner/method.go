@@ -560,7 +560,10 @@ func (r *run) undo(ctx context.Context, a *applied) {
 			if err != nil {
 				f.RevertError = r.rec.m(err.Error())
 			} else {
-				f.Reverted = now
+				// Read under the journal's lock, as the event's time is
+				// just after: notifiers draw the fault's window from the
+				// event, and must agree with the journal.
+				f.Reverted = time.Now()
 			}
 			if early != "" {
 				f.EndedEarly = r.rec.m(early)
