@@ -89,7 +89,11 @@ type BreakerSettings struct {
 	MaxHalfOpenWait time.Duration
 	// IsFailure decides which errors count as failures; the others count
 	// as successes. Nil means every error. Errors from the caller's own
-	// cancellation and ErrBulkheadFull are never counted.
+	// cancellation and ErrBulkheadFull are never counted. A call that ran
+	// out the caller's deadline is judged like any other: the dependency
+	// did not answer in time (a black-holed host answers never, and only
+	// deadlines end its calls). A Pipeline does not admit a call whose
+	// deadline passed before it came to the breaker.
 	IsFailure func(error) bool
 	// OnEvent receives state changes and rejections.
 	OnEvent func(Event)
@@ -223,8 +227,9 @@ func (b *Breaker) Allow() (Permit, error) {
 }
 
 // Done reports the outcome of a call admitted by Allow. ctx is the call's
-// context: an error while it is done is the caller's cancellation, which
-// counts neither way.
+// context: an error while it is cancelled is the caller's cancellation,
+// which counts neither way; one that ran out its deadline is judged as
+// IsFailure says.
 func (b *Breaker) Done(ctx context.Context, p Permit, err error) {
 	b.done(ctx, p.word, p.start, err)
 }
@@ -280,7 +285,7 @@ func (b *Breaker) record(ctx context.Context, w uint64, start int64, err error) 
 	if st == StateForcedClosed {
 		return
 	}
-	ignored := err != nil && (ctx.Err() != nil || errors.Is(err, ErrBulkheadFull))
+	ignored := err != nil && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull))
 	failed := err != nil && !ignored && (b.set.IsFailure == nil || b.set.IsFailure(err))
 	var now int64
 	slow := false

@@ -405,6 +405,38 @@ func TestBreakerWindowWithGoroutinePerCall(t *testing.T) {
 	}
 }
 
+// Calls to a host that never answers end only when the caller's deadline
+// does (a server's incoming deadline, an http.Client timeout shorter than
+// the attempt timeout): they must count, or the breaker never opens on the
+// one failure it exists for. A call whose deadline passed before it came
+// to the breaker counts neither way, and cancellation never counts.
+func TestBreakerCountsCallsThatRanOutTheCallersDeadline(t *testing.T) {
+	b := resilience.NewBreaker(resilience.BreakerSettings{WindowSize: 10, MinimumCalls: 5})
+	p := resilience.NewPipeline[int](b, resilience.NewTimeout(resilience.TimeoutSettings{Duration: 2 * time.Second}))
+	hang := func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() }
+
+	expired, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	cancelled, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	for range 10 {
+		p.Do(expired, hang)
+		p.Do(cancelled, hang)
+	}
+	if s := b.Snapshot(); s.Calls != 0 {
+		t.Fatalf("calls past their deadline before they began, or cancelled, were counted: %+v", s)
+	}
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		_, err := p.Do(ctx, hang)
+		cancel()
+		if errors.Is(err, resilience.ErrOpen) {
+			return
+		}
+	}
+	t.Fatalf("20 calls hung until their deadline; breaker %+v; want it open", b.Snapshot())
+}
+
 // A probe that panics has failed: the breaker opens again at once instead
 // of waiting MaxHalfOpenWait for a result that never comes, and the panic
 // goes on to the caller.

@@ -34,7 +34,9 @@
 // Then exactly HalfOpenProbes calls are let through; if all succeed the
 // breaker closes, if one fails, or panics, it opens again. Each state
 // change starts a new generation and outcomes of calls admitted in an
-// older one are ignored. The caller's cancellation never counts as a failure. A breaker
+// older one are ignored. The caller's cancellation never counts as a
+// failure; a call that ran out the caller's deadline does, as the
+// dependency did not answer in time. A breaker
 // can be forced open or closed, reports state changes as events, and
 // Snapshot reads its counts without a lock.
 //

@@ -91,6 +91,12 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 		// Breaker.admit and Breaker.done, with their closed-state fast
 		// paths spelled out here, where the compiler would not inline them.
 		b := l.breaker
+		if err := ctx.Err(); err != nil {
+			// A deadline that passed before the call came here says
+			// nothing of the dependency.
+			var zero T
+			return zero, err
+		}
 		w := b.word.Load()
 		if State(w&0xff) != StateClosed {
 			var err error

@@ -75,8 +75,10 @@ const ReplayedHeader = "Idempotent-Replayed"
 // header. The first request with a key runs the handler, and its response,
 // whatever the status (5xx included) but 429 and 503, is stored and
 // replayed to every later request with the same key; after a 429 or 503
-// ("try again later", as Shed answers) the next request runs the handler
-// again. While the first is still running, the same key answers 409
+// ("try again later", as Shed answers), a panic, or a handler that wrote
+// nothing once its client had gone, the next request runs the handler
+// again. Responses are kept whole, in memory for MemoryStore: keyed
+// requests are for small answers, not downloads. While the first is still running, the same key answers 409
 // Conflict with Retry-After: 1 (so a client whose attempt timeout is
 // shorter than the handler gets a 409: Transport does not retry it); the
 // same key with a different method, path, query or body answers 422
@@ -157,6 +159,14 @@ func record(w http.ResponseWriter, r *http.Request, next http.Handler, store Sto
 		}
 	}()
 	next.ServeHTTP(rw, r)
+	if rw.status == 0 && r.Context().Err() != nil {
+		// The handler gave up on a client that went away, and wrote
+		// nothing: no outcome to replay (net/http would send an empty
+		// 200 for it). The retry runs it again.
+		saved = true
+		store.Release(context.WithoutCancel(r.Context()), key)
+		return
+	}
 	if rw.status == 0 {
 		rw.WriteHeader(http.StatusOK)
 	}

@@ -275,3 +275,29 @@ func TestIdempotencyInformationalResponse(t *testing.T) {
 		t.Errorf("charges = %d; want 1", n)
 	}
 }
+
+// A handler that gives up on a client that went away and writes nothing
+// made no outcome: the middleware must not store the empty 200 net/http
+// would send for it, or the client's retry with the key is told the
+// charge succeeded when it never ran.
+func TestIdempotencyHandlerThatGaveUpIsNotReplayed(t *testing.T) {
+	pay := &payment{status: http.StatusCreated}
+	h := httpx.Idempotency(httpx.NewMemoryStore(0, nil), httpx.IdempotencyOptions{})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Context().Err() != nil {
+				return // the client is gone: charge nothing
+			}
+			pay.ServeHTTP(w, r)
+		}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the first attempt's client timed out
+	req := httptest.NewRequestWithContext(ctx, "POST", "/charges", strings.NewReader("10"))
+	req.Header.Set(httpx.IdempotencyKeyHeader, "k")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+
+	rec := send(h, "POST", "/charges", "k", "10") // the retry
+	if rec.Code != http.StatusCreated || pay.charges.Load() != 1 || rec.Header().Get(httpx.ReplayedHeader) != "" {
+		t.Errorf("retry got %d %q (replayed %q), %d charges; want the handler run: 201, one charge",
+			rec.Code, rec.Body.String(), rec.Header().Get(httpx.ReplayedHeader), pay.charges.Load())
+	}
+}
