@@ -156,6 +156,36 @@ func TestTimeoutErrors(t *testing.T) {
 	}
 }
 
+// A retry inside a total timeout that stops because the timeout's
+// deadline leaves no time for its next attempt ran out that timeout: the
+// error is ErrTimeout, and a fallback on ErrTimeout answers, as it does
+// when the deadline cuts an attempt off.
+func TestTimeoutAroundARetryThatGaveUpEarly(t *testing.T) {
+	fell := false
+	p := resilience.NewPipeline[int](
+		resilience.NewFallback(resilience.FallbackSettings[int]{
+			On:   []error{resilience.ErrTimeout},
+			Func: func(context.Context, error) (int, error) { fell = true; return 42, nil },
+		}),
+		resilience.NewTimeout(resilience.TimeoutSettings{Duration: 100 * time.Millisecond}),
+		resilience.NewRetry(resilience.RetrySettings{MaxAttempts: 5, InitialDelay: time.Second, Jitter: resilience.NoJitter, NoBudget: true}),
+	)
+	if v, err := p.Do(context.Background(), fail); !fell || v != 42 || err != nil {
+		t.Errorf("Do = %d, %v; want the ErrTimeout fallback's 42", v, err)
+	}
+	// A caller's own deadline, shorter than the timeout, stays the
+	// caller's.
+	p = resilience.NewPipeline[int](
+		resilience.NewTimeout(resilience.TimeoutSettings{Duration: time.Minute}),
+		resilience.NewRetry(resilience.RetrySettings{MaxAttempts: 5, InitialDelay: time.Second, Jitter: resilience.NoJitter, NoBudget: true}),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := p.Do(ctx, fail); errors.Is(err, resilience.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Do under the caller's deadline = %v; want its DeadlineExceeded, not ErrTimeout", err)
+	}
+}
+
 func TestFallback(t *testing.T) {
 	cached := func(context.Context, error) (int, error) { return 42, nil }
 	tests := []struct {

@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,12 @@ func (t *Timeout) deadline(ctx context.Context) (context.Context, context.Cancel
 }
 
 func (t *Timeout) wrap(parent, ctx context.Context, err error) error {
-	if ctx.Err() != context.DeadlineExceeded || parent.Err() != nil {
+	// A retry within that stopped because this deadline left no time for
+	// its next attempt ran out this timeout as surely as an attempt cut
+	// off by it.
+	var re *RetryError
+	gaveUp := ctx.Err() == nil && errors.As(err, &re) && re.Reason == context.DeadlineExceeded
+	if ctx.Err() != context.DeadlineExceeded && !gaveUp || parent.Err() != nil {
 		return err
 	}
 	err = fmt.Errorf("%w after %v: %w", ErrTimeout, t.d, err)
