@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +168,10 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if s.MaxOpenDuration <= 0 {
 		s.MaxOpenDuration = s.OpenDuration
 		if s.OpenBackoff > 1 {
-			s.MaxOpenDuration = 8 * s.OpenDuration
+			s.MaxOpenDuration = math.MaxInt64
+			if s.OpenDuration <= math.MaxInt64/8 {
+				s.MaxOpenDuration = 8 * s.OpenDuration
+			}
 		}
 	}
 	s.OpenJitter = min(max(s.OpenJitter, 0), 1)
@@ -409,9 +413,15 @@ func (b *Breaker) openDuration() time.Duration {
 			break
 		}
 	}
-	d = min(d, float64(b.set.MaxOpenDuration))
+	// Float64 rounds math.MaxInt64 up to 2^63, which converts back to a
+	// negative duration: "open until Reset" given as the largest duration
+	// must not open for no time at all.
+	d = min(d, float64(b.set.MaxOpenDuration), 0x1p62)
 	if b.set.OpenJitter > 0 && d >= 1 {
 		d -= float64(b.rand.Int64N(int64(d*b.set.OpenJitter) + 1))
+	}
+	if d >= 0x1p62 {
+		return math.MaxInt64
 	}
 	return time.Duration(d)
 }

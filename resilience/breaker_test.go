@@ -3,6 +3,7 @@ package resilience_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,7 +268,7 @@ func TestBreakerCancelledProbeFreesSlot(t *testing.T) {
 	if s := b.Snapshot(); s.State != resilience.StateHalfOpen || s.Probes != 0 {
 		t.Fatalf("snapshot = %+v; want half-open with the probe slot free", s)
 	}
-	if _, err := p.Do(context.Background(), succeed); err != nil {
+	if _, err := p.Do(context.Background(), func(ctx context.Context) (int, error) { return 0, ctx.Err() }); err != nil {
 		t.Fatalf("second probe: %v", err)
 	}
 	if b.State() != resilience.StateClosed {
@@ -458,5 +459,34 @@ func TestBreakerPanickingProbeFails(t *testing.T) {
 	clock.Advance(time.Second)
 	if _, err := p.Do(context.Background(), succeed); err != nil || b.State() != resilience.StateClosed {
 		t.Fatalf("next probe: err = %v, state = %v; want nil and closed", err, b.State())
+	}
+}
+
+// The largest duration stands for "until Reset" as an open duration and
+// "never" as a timeout: converted through float64 it came back negative,
+// so the breaker went half-open at once, jitter panicked, and every call
+// timed out at once.
+func TestLargestDurations(t *testing.T) {
+	for _, jitter := range []float64{0, 0.5} {
+		b := resilience.NewBreaker(resilience.BreakerSettings{WindowSize: 10, MinimumCalls: 5, OpenDuration: math.MaxInt64, OpenJitter: jitter, OpenBackoff: 2})
+		p := resilience.NewPipeline[int](b)
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("opening with jitter %v panicked: %v", jitter, r)
+				}
+			}()
+			for range 10 {
+				p.Do(context.Background(), fail)
+			}
+		}()
+		time.Sleep(20 * time.Millisecond)
+		if s := b.Snapshot(); s.State != resilience.StateOpen {
+			t.Errorf("jitter %v: state %v 20ms after opening for the largest duration; want open", jitter, s.State)
+		}
+	}
+	p := resilience.NewPipeline[int](resilience.NewTimeout(resilience.TimeoutSettings{Duration: math.MaxInt64}))
+	if _, err := p.Do(context.Background(), func(ctx context.Context) (int, error) { return 0, ctx.Err() }); err != nil {
+		t.Errorf("a call under a timeout of the largest duration = %v; want none", err)
 	}
 }

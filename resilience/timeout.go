@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -64,7 +65,9 @@ func (t *Timeout) deadline(ctx context.Context) (context.Context, context.Cancel
 	}
 	now := time.Since(epoch)
 	t.seen.Store(int64(now))
-	if ok && until <= now+t.d {
+	if ok && until <= now+t.d || t.d > math.MaxInt64-now {
+		// The caller's deadline comes first, or this one is past any
+		// clock (a timeout of the largest duration): nothing to add.
 		return ctx, nil
 	}
 	return context.WithDeadline(ctx, epoch.Add(now+t.d))
