@@ -57,7 +57,10 @@ type BreakerSettings struct {
 	// judged. Zero means 10, capped at the window size.
 	MinimumCalls int
 	// FailureRate opens the breaker when failures/calls reaches it. Zero
-	// means 0.5; a negative value disables the rule.
+	// means 0.5; a negative value disables the rule. The rates are judged
+	// as each failure or slow call is recorded, which keeps successes to
+	// one atomic add: a window that reaches MinimumCalls with a success,
+	// at a rate already at the threshold, opens on the next failure.
 	FailureRate float64
 	// SlowCallDuration, when positive, makes calls lasting at least this
 	// long count as slow. Measuring reads the clock twice per call.
