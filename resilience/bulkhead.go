@@ -61,7 +61,9 @@ func (b *Bulkhead) tryAcquire() bool {
 // when none came free in time, or ctx's error when ctx ended first. After
 // a nil error the caller must call Release.
 func (b *Bulkhead) Acquire(ctx context.Context) error {
-	if b.tryAcquire() {
+	// While callers wait, a newcomer queues behind them: a slot a Release
+	// gives back is theirs, first come first served, not the newcomer's.
+	if b.waiting.Load() == 0 && b.tryAcquire() {
 		return nil
 	}
 	if b.set.MaxWait <= 0 {
@@ -75,8 +77,8 @@ func (b *Bulkhead) wait(ctx context.Context) error {
 	b.mu.Lock()
 	b.waiting.Add(1)
 	// Registered before this second try, so a Release that happens after
-	// it sees the waiter: no wake-up is lost.
-	if b.tryAcquire() {
+	// it sees the waiter: no wake-up is lost. Behind others, it queues.
+	if len(b.queue) == 0 && b.tryAcquire() {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
 		return nil
