@@ -697,15 +697,22 @@ func TestProxyAPILocalhostNameIsLoopback(t *testing.T) {
 	}
 }
 
+// startLinkProxy starts chaos proxy, with args, holding one HTTP proxy
+// named link to the web upstream, and returns its API address.
+func startLinkProxy(t *testing.T, args ...string) string {
+	t.Helper()
+	u := startUpstreams(t)
+	cfg := filepath.Join(t.TempDir(), "proxies.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
+	return startChaosProxy(t, append([]string{"--config", cfg}, args...)...)
+}
+
 // An experiment's proxy target can be a proxy that a running chaos proxy
 // (or Toxiproxy) holds: its faults become toxics through the API, the
 // revert deletes them, and the ledger records the API and the toxic
 // names, so that chaos recover deletes them after a crash.
 func TestProxyTargetThroughAPI(t *testing.T) {
-	u := startUpstreams(t)
-	cfg := filepath.Join(t.TempDir(), "proxies.json")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
-	api := startChaosProxy(t, "--config", cfg)
+	api := startLinkProxy(t)
 	client := toxiproxy.NewClient(api)
 	link, err := client.Proxy("link")
 	if err != nil {
@@ -796,10 +803,7 @@ method:
 // run's experiment that names the same proxy under another target name
 // holds it all the same, and is refused while the first run's fault is on.
 func TestProxyTargetThroughAPIShared(t *testing.T) {
-	u := startUpstreams(t)
-	cfg := filepath.Join(t.TempDir(), "proxies.json")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
-	api := startChaosProxy(t, "--config", cfg)
+	api := startLinkProxy(t)
 	client := toxiproxy.NewClient(api)
 	link, err := client.Proxy("link")
 	if err != nil {
@@ -858,10 +862,7 @@ method:
 // experiment's token:, still delete the toxics of a run that died.
 func TestProxyTargetThroughAPIWithTokenRecovered(t *testing.T) {
 	t.Setenv("CHAOS_PROXY_TOKEN", "")
-	u := startUpstreams(t)
-	cfg := filepath.Join(t.TempDir(), "proxies.json")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[{"name": "link", "listen": "127.0.0.1:0", "upstream": %q, "protocol": "http"}]`, u.web)), 0o644)
-	api := startChaosProxy(t, "--config", cfg, "--token", "s3cret")
+	api := startLinkProxy(t, "--token", "s3cret")
 	call := func(method, path string, body []byte) []byte {
 		req, _ := http.NewRequest(method, "http://"+api+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer s3cret")

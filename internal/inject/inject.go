@@ -128,12 +128,14 @@ type Undo struct {
 	// for, how many open connections were cut. The journal keeps them
 	// with the fault, and its fault.injected event shows them.
 	Notes []string `json:"notes,omitempty"`
-	// Holds names what the fault changes beyond its target that other
-	// targets share: a Swarm service's replicas ("swarm-service:<id>"), a
-	// node's availability ("swarm-node:<id>"). A run refuses a fault that
-	// holds what a fault of another run in progress holds, as it refuses
-	// one on the same target: the later fault would record the earlier
-	// one's change as the original, and put it back on revert.
+	// Holds names, for people, what the fault changes beyond its target
+	// that other targets share: a Swarm service's replicas reached through
+	// any of its tasks, a node's availability, a proxy on a shared
+	// Toxiproxy server that experiments may name differently. A run
+	// refuses a fault that holds what another run's unreverted fault
+	// holds, as it refuses one on the same target: the later fault would
+	// record the earlier one's change as the original, and put it back on
+	// revert.
 	Holds []string `json:"holds,omitempty"`
 }
 

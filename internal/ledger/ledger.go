@@ -164,9 +164,9 @@ func (l *Ledger) Add(kind, step, fault string, u inject.Undo) (int, error) {
 	return l.nextID, l.save()
 }
 
-// ConflictError is returned by Claim when another run that is still in
-// progress has a fault on the target, or one that holds what this fault
-// would hold.
+// ConflictError is returned by Claim when another run's fault, not
+// reverted, is on the target or holds what this fault would hold: a run in
+// progress, one that died and left it, or one on another host.
 type ConflictError struct {
 	Target inject.Target
 	// Other is the other run's ledger, Entry its fault on the target.

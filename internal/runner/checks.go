@@ -414,6 +414,7 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 func (r *run) closeDuring() {
 	r.rec.mu.Lock()
 	faulted := len(r.rec.j.Faults) > 0
+	early := r.rec.earlyNote("")
 	r.rec.mu.Unlock()
 	for _, cs := range r.checks {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
@@ -423,7 +424,6 @@ func (r *run) closeDuring() {
 		load := cs.c.From != ""
 		res, n, inEffect, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
-		early := r.rec.earlyNote("")
 		for _, smp := range cs.rec.Samples {
 			if smp.Phase != experiment.During {
 				continue

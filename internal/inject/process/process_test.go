@@ -264,14 +264,7 @@ func TestSignalChecksIdentity(t *testing.T) {
 	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
 
 	stop := &process.StopParams{}
-	u, err := stop.Plan(context.Background(), env, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
-		t.Fatalf("stop of the process planned on: %v", err)
-	}
-	waitState(t, pid, "T")
+	u := stopped(t, env, tg)
 	if err := inject.Revert(context.Background(), env, u); err != nil {
 		t.Fatal(err)
 	}
@@ -310,22 +303,11 @@ func TestStopContinuedBySomeoneElse(t *testing.T) {
 	cmd := start(t, "chaos-test-continued")
 	pid := cmd.Process.Pid
 	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
-	stop := &process.StopParams{}
-	u, err := stop.Plan(context.Background(), env, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, pid, "T")
+	u := stopped(t, env, tg)
 	if early, err := inject.RevertEarly(context.Background(), env, u); err != nil || early != "" {
 		t.Fatalf("revert of a stopped process = %q, %v; want neither", early, err)
 	}
-	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, pid, "T")
+	u = stopped(t, env, tg)
 	syscall.Kill(pid, syscall.SIGCONT)
 	waitState(t, pid, "S")
 	early, err := inject.RevertEarly(context.Background(), env, u)
@@ -347,4 +329,21 @@ func TestStopRefusesAStoppedProcess(t *testing.T) {
 		t.Errorf("stop of a stopped process plans with %v; want a refusal", err)
 	}
 	syscall.Kill(pid, syscall.SIGCONT)
+}
+
+// stopped plans and injects a stop fault on the process tg, waits until it
+// is stopped, and returns the fault's undo.
+func stopped(t *testing.T, env *inject.Env, tg inject.Target) inject.Undo {
+	t.Helper()
+	stop := &process.StopParams{}
+	u, err := stop.Plan(context.Background(), env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
+		t.Fatalf("stop of the process planned on: %v", err)
+	}
+	pid, _ := strconv.Atoi(tg.ID)
+	waitState(t, pid, "T")
+	return u
 }
