@@ -181,7 +181,8 @@ type truthRun struct {
 	journal        string
 	err            error
 	took           time.Duration
-	retried        int // runs again after a port was taken
+	retried        int      // runs again
+	again          []string // why each ran again
 }
 
 func (r *truthRun) name() string {
@@ -417,23 +418,56 @@ func runTruthWith(t *testing.T, runs []*truthRun, appDir string, parallel int) {
 }
 
 // run runs chaos as its own process, as a user would, with app on its
-// PATH. A run whose port was taken meanwhile is run again on others.
+// PATH. A run whose port was taken meanwhile is run again on others, and
+// one whose steady state broke before its fault is run again too: the
+// machine was busy with other tests, and a run that never got to its
+// fault proves nothing either way. Three runs at most, so that a tool
+// that always finds the steady state broken still fails the row.
 func (r *truthRun) run(appDir string) {
 	if r.skip != "" {
 		return
 	}
 	for attempt := 1; ; attempt++ {
 		r.runOnce(appDir)
-		taken := strings.Contains(r.stderr, "address already in use") || strings.Contains(r.stderr, "already answers before the service is started")
-		if r.err != nil || r.code != exitErr || !taken || attempt == 3 {
+		why := ""
+		switch {
+		case r.err != nil:
+		case r.code == exitErr && (strings.Contains(r.stderr, "address already in use") || strings.Contains(r.stderr, "already answers before the service is started")):
+			why = "a port was taken"
+		case r.code == exitDeviated:
+			if broke := r.brokeBefore(); broke != "" {
+				why = "the steady state broke before the fault: " + broke
+			}
+		}
+		if why == "" || attempt == 3 {
 			return
 		}
 		r.retried++
+		r.again = append(r.again, why)
 	}
 }
 
+// brokeBefore returns why the run's steady state broke before its fault,
+// or "" when it held or the journal does not say.
+func (r *truthRun) brokeBefore() string {
+	b, err := os.ReadFile(r.journal)
+	if err != nil {
+		return ""
+	}
+	var j journal.Journal
+	if json.Unmarshal(b, &j) != nil {
+		return ""
+	}
+	for _, c := range j.Checks {
+		if c.Results["before"] == journal.Broken {
+			return c.Name + ": " + c.Reasons["before"]
+		}
+	}
+	return ""
+}
+
 func (r *truthRun) runOnce(appDir string) {
-	*r = truthRun{c: r.c, robust: r.robust, vars: r.vars, dir: r.dir, skip: r.skip, before: r.before, retried: r.retried}
+	*r = truthRun{c: r.c, robust: r.robust, vars: r.vars, dir: r.dir, skip: r.skip, before: r.before, retried: r.retried, again: r.again}
 	file := r.c.file
 	if !filepath.IsAbs(file) {
 		file = filepath.Join("testdata", "truth", file)
@@ -502,7 +536,10 @@ func (r *truthRun) judge(t *testing.T) {
 	if r.skip != "" {
 		t.Skip(r.skip)
 	}
-	t.Logf("%s in %s (%d runs again after a port was taken)", r.name(), r.took.Round(time.Millisecond), r.retried)
+	t.Logf("%s in %s (%d runs again)", r.name(), r.took.Round(time.Millisecond), r.retried)
+	for _, why := range r.again {
+		t.Logf("ran again: %s", why)
+	}
 	if b, err := os.ReadFile(r.journal); err == nil {
 		var j journal.Journal
 		if json.Unmarshal(b, &j) == nil && len(j.Checks) > 0 {
