@@ -85,3 +85,44 @@ func TestFlushAfterVerdict(t *testing.T) {
 		}
 	}
 }
+
+// An abort that comes once the verdict is decided, while the notifiers
+// flush (max_duration running out, chaos halt), is too late to stop
+// anything: the journal must not record an abort that the verdict does not
+// tell, or the reports would show an abort condition firing on a run that
+// passed.
+func TestNoAbortAfterVerdict(t *testing.T) {
+	exp, err := experiment.Parse("test.yaml", []byte("version: v1\ntitle: late abort\nmax_duration: 400ms\nmethod:\n  - wait: 50ms\n"), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := make(chan journal.Command, 1)
+	dir := t.TempDir()
+	j := runner.Run(context.Background(), exp, runner.Options{RunID: "test", ReportDir: dir, LedgerDir: dir + "/ledger",
+		Sinks: []journal.Sink{&haltingSink{cmds: cmds}, &flushSink{hold: true}}, Commands: cmds, FlushTimeout: time.Second})
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s (%s); want passed", j.Verdict, j.Reason)
+	}
+	if j.Abort != nil {
+		t.Errorf("journal of a passed run records an abort: %+v", *j.Abort)
+	}
+	verdictSeen := false
+	for _, ev := range j.Events {
+		switch {
+		case ev.Type == journal.RunVerdict:
+			verdictSeen = true
+		case verdictSeen && ev.Type == journal.RunAborted:
+			t.Errorf("event %s %q after the verdict", ev.Type, ev.Message)
+		}
+	}
+}
+
+// haltingSink sends chaos halt's command once the verdict is decided, as
+// a halt that comes while the notifiers flush does.
+type haltingSink struct{ cmds chan<- journal.Command }
+
+func (s *haltingSink) Event(ev journal.Event) {
+	if ev.Type == journal.RunVerdict {
+		s.cmds <- journal.Halt
+	}
+}

@@ -532,6 +532,12 @@ func byFaultText(j *journal.Journal) string {
 
 // finish decides the verdict and records it.
 func (r *run) finish(ctx context.Context) {
+	// An abort that comes from here on (max_duration running out, or
+	// chaos halt, while the notifiers flush) has nothing left to stop:
+	// the once is used up, so that the journal never records an abort
+	// its verdict does not tell. Do waits for an abort under way, which
+	// the verdict then tells.
+	r.abortOnce.Do(func() {})
 	var verdict, reason string
 	r.rec.update(func(j *journal.Journal) { verdict, reason = r.verdict(ctx, j) })
 	r.rec.record(journal.VerdictEvent(verdict, reason), func(j *journal.Journal) {
