@@ -543,10 +543,13 @@ func (r *run) finish(ctx context.Context) {
 	r.rec.record(journal.VerdictEvent(verdict, reason), func(j *journal.Journal) {
 		j.Verdict, j.Reason, j.Ended = verdict, reason, time.Now()
 	})
+	// The ledger goes last: while it is there, chaos halt finds the call
+	// (the notifiers may take seconds to flush) and stops it before it
+	// runs its next experiment.
+	r.flushSinks(ctx)
 	if err := r.led.Close(); err != nil {
 		r.warn(fmt.Sprintf("remove ledger %s: %v", r.led.Path(), err))
 	}
-	r.flushSinks(ctx)
 }
 
 // flushSinks waits for the sinks that send the events elsewhere, all at
