@@ -22,10 +22,12 @@ const ScoreDefinition = "The resilience score is the share of the hypothesis's j
 	"(skipped, or not reached because a run errored, aborted or was interrupted) count neither way " +
 	"and are shown as not judged; abort conditions guard the run and do not count."
 
-// verdictRank orders verdicts by their exit code: the worst is the highest.
+// verdictRank orders verdicts as chaos run ranks their exit codes when it
+// picks the worst: the worst is the highest. Not by the codes' numbers: a
+// fault left in place (revert-failed, 5) is worse than an interrupt (130).
 var verdictRank = map[string]int{
-	journal.Passed: 0, journal.Deviated: 1, journal.Aborted: 3, journal.Errored: 4,
-	journal.RevertFailed: 5, journal.Interrupted: 130,
+	journal.Passed: 0, journal.Deviated: 1, journal.Aborted: 2, journal.Errored: 3,
+	journal.Interrupted: 4, journal.RevertFailed: 5,
 }
 
 type indexRow struct {

@@ -346,6 +346,32 @@ func TestScore(t *testing.T) {
 	}
 }
 
+// The gameday index heads its page with the worst verdict as chaos run's
+// exit code ranks them: a fault left in place (revert-failed, 5) is worse
+// than an interrupt (130), whatever the order of the experiments.
+func TestIndexWorstVerdict(t *testing.T) {
+	for _, names := range [][]string{{"revert-failed", "interrupted"}, {"interrupted", "revert-failed"}, {"latency", "revert-failed", "error"}} {
+		var js []*journal.Journal
+		for _, n := range names {
+			js = append(js, readJournal(t, n))
+		}
+		md, err := report.IndexMarkdown(js, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head, _, _ := strings.Cut(string(md), "\n"); !strings.HasPrefix(head, "# 🔥 ") {
+			t.Errorf("IndexMarkdown(%v) heads %q; want the revert-failed mark", names, head)
+		}
+		h, err := report.IndexHTML(js, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(h), `<div class="verdict">gameday: revert-failed</div>`) {
+			t.Errorf("IndexHTML(%v) does not say gameday: revert-failed", names)
+		}
+	}
+}
+
 // TestJUnitValidates checks every JUnit rendering against the JUnit schema
 // in testdata with xmllint (Debian package libxml2-utils).
 func TestJUnitValidates(t *testing.T) {
