@@ -250,31 +250,28 @@ func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
 		}
 		p.reverted++
 	case journal.FaultRevertFailed:
+		// A fault that failed half way and could not be undone has no
+		// fault.injected: it is in place all the same.
+		r := faultRow{step: ev.Step, fault: ev.Fault, id: ev.TargetID, desc: ev.Fault + " on " + ev.Message, injected: ev.Time}
 		if i := p.find(ev.Step, ev.TargetID); i >= 0 {
-			r := p.active[i]
-			r.failed = ev.Message
-			p.failed = append(p.failed, r)
+			r = p.active[i]
 			p.active = append(p.active[:i], p.active[i+1:]...)
 		}
+		r.failed = ev.Message
+		p.failed = append(p.failed, r)
 	}
 }
 
 // find returns the active fault of a step with the id; the step's first
-// fault when none has it.
+// fault when the event names none. A fault of the step on another target
+// is not the one: that of an id no fault has was never injected.
 func (p *faultsPanel) find(step, id string) int {
-	first := -1
 	for i, r := range p.active {
-		if r.step != step {
-			continue
-		}
-		if first < 0 {
-			first = i
-		}
-		if id != "" && r.id == id {
+		if r.step == step && (id == "" || r.id == id) {
 			return i
 		}
 	}
-	return first
+	return -1
 }
 
 type checkRow struct {

@@ -196,3 +196,20 @@ func TestLoadShowsWaiting(t *testing.T) {
 		t.Errorf("load with 10 requests waiting up to 2s beside answers of 15ms does not say so:\n%s", out)
 	}
 }
+
+// A fault that failed half way and could not be undone has no
+// fault.injected, only its fault.revert_failed: it is still in place, and
+// the faults panel and the status line must say so.
+func TestFaultNotUndoneWithoutInjected(t *testing.T) {
+	e := newExpState(shopPlan())
+	e.apply(journal.Event{Time: t0, Type: journal.RunStarted})
+	e.apply(journal.Event{Time: t0.Add(time.Second), Type: journal.FaultRevertFailed, Step: "pause db", Fault: "pause",
+		TargetID: "4f2a", Message: "shop-db: unpause: cannot reach the Docker daemon"})
+	if got := statusText(e, t0.Add(2*time.Second), 119); !strings.Contains(got, "1 NOT REVERTED") {
+		t.Errorf("statusText = %q; want it to say 1 NOT REVERTED", got)
+	}
+	got := ansi.Strip(strings.Join(faultsView(&e.faults, t0.Add(2*time.Second), 80, 4, newStyles(plainRenderer())), "\n"))
+	if !strings.Contains(got, "NOT UNDONE") || !strings.Contains(got, "shop-db") {
+		t.Errorf("faultsView =\n%s\nwant the fault that was not undone", got)
+	}
+}

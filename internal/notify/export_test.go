@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -153,5 +154,70 @@ func TestOTelNotPassed(t *testing.T) {
 	}
 	if got := time.Unix(0, int64(root.EndTimeUnixNano)); !got.Equal(evs[len(evs)-1].Time) {
 		t.Errorf("the run's span ends %s; want the verdict's %s", got, evs[len(evs)-1].Time)
+	}
+}
+
+// A fault that failed half way and could not be undone has no
+// fault.injected, only its fault.revert_failed: the summary still lists it
+// as not reverted, and the gauges show it active.
+func TestFaultNotUndoneWithoutInjected(t *testing.T) {
+	var evs []journal.Event
+	for _, ev := range deviatedEvents() {
+		if ev.Type != journal.FaultInjected {
+			evs = append(evs, ev)
+		}
+	}
+	var mu sync.Mutex
+	var summary notify.Summary
+	active := -1.0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			if err := json.NewDecoder(r.Body).Decode(&summary); err != nil {
+				http.Error(w, err.Error(), 400)
+			}
+			return
+		}
+		dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+		active = 0
+		for {
+			f := &dto.MetricFamily{}
+			if err := dec.Decode(f); err != nil {
+				break
+			}
+			if f.GetName() == "chaos_fault_active" {
+				for _, m := range f.Metric {
+					active += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}))
+	defer srv.Close()
+	w := &experiment.Webhook{}
+	w.SetDefaults()
+	w.URL = srv.URL
+	p := &experiment.Pushgateway{}
+	p.SetDefaults()
+	p.URL = srv.URL
+	for _, n := range []*experiment.Notify{{Webhook: w}, {Pushgateway: p}} {
+		s, err := notify.New(n, notify.Run{Title: "t", File: "e.yaml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			s.Event(ev)
+		}
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(summary.Faults) != 1 || !summary.Faults[0].RevertFailed || summary.Faults[0].ID != "link" {
+		t.Errorf("summary faults %+v; want the one not reverted", summary.Faults)
+	}
+	if active != 1 {
+		t.Errorf("chaos_fault_active sums to %v; want 1", active)
 	}
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,8 +123,14 @@ func trackFault(faults []SummaryFault, ev journal.Event) []SummaryFault {
 		if f.Step == ev.Step && f.ID == ev.TargetID && f.Reverted.IsZero() {
 			f.Reverted = ev.Time
 			f.RevertFailed = ev.Type == journal.FaultRevertFailed
-			break
+			return faults
 		}
+	}
+	if ev.Type == journal.FaultRevertFailed {
+		// A fault that failed half way and could not be undone has no
+		// fault.injected: it is in place all the same.
+		faults = append(faults, SummaryFault{Step: ev.Step, Fault: ev.Fault, Target: cmp.Or(ev.Target, ev.TargetID), ID: ev.TargetID,
+			Injected: ev.Time, Reverted: ev.Time, RevertFailed: true})
 	}
 	return faults
 }
