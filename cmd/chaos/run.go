@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,7 @@ type runOptions struct {
 	vars      []string
 	dryRun    bool
 	only      []string
+	onlySet   bool // --only was given, even as an empty list
 	seed      uint64
 	verbose   bool
 	dashboard bool
@@ -93,6 +95,7 @@ running makes it at least 130 or 3, whatever the ones that ran gave.`,
   chaos run --notify slack=$SLACK_WEBHOOK_URL --events run.jsonl experiments/proxy-latency.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
+			o.onlySet = cmd.Flags().Changed("only")
 			err := runExperiments(cmd.Context(), io, files, o)
 			var s silent
 			if o.json && err != nil && !errors.As(err, &s) {
@@ -146,6 +149,11 @@ type checkResult struct {
 }
 
 func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions) error {
+	if o.onlySet && len(o.only) == 0 {
+		// --only "" (a CI variable left unset) would run every phase:
+		// not what a call that names phases asks for.
+		return withCode(exitUsage, fmt.Errorf("--only: no phase named: use %s", strings.Join(journal.RunPhases, ", ")))
+	}
 	for i, p := range o.only {
 		if p == experiment.During {
 			// The method is when checks with when: [during] run.
@@ -153,6 +161,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		}
 		if !slices.Contains(journal.RunPhases, p) {
 			return withCode(exitUsage, fmt.Errorf("--only %s: not a phase: use %s", p, strings.Join(journal.RunPhases, ", ")))
+		}
+	}
+	if o.junit != "" && !o.dryRun {
+		if err := canWrite(o.junit); err != nil {
+			return withCode(exitUsage, fmt.Errorf("--junit %s: %w", o.junit, err))
 		}
 	}
 	notifiers, err := parseNotify(o)
@@ -591,6 +604,34 @@ func writeIndex(base string, js []*journal.Journal, dirs []string) (string, erro
 		}
 	}
 	return page, nil
+}
+
+// canWrite says why path cannot be written as a file, before a run whose
+// result would be lost at its end: its directory is made as writeJUnit
+// would make it, and a file that was not there is not left behind.
+func canWrite(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return errors.New("is a directory")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	switch {
+	case err == nil:
+		f.Close()
+		return os.Remove(path)
+	case errors.Is(err, fs.ErrExist):
+		f, err = os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	default:
+		return err
+	}
 }
 
 func writeJUnit(path string, js []*journal.Journal) error {
