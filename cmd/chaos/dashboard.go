@@ -196,11 +196,11 @@ func terminalWidth(w io.Writer) int {
 	return 80
 }
 
-// unwrap returns the stream under a syncWriter: the dashboard and the width
-// probe need the terminal itself.
+// unwrap returns the stream under a queueWriter: the dashboard and the
+// width probe need the terminal itself.
 func unwrap(w io.Writer) io.Writer {
-	if s, ok := w.(*syncWriter); ok {
-		return s.w
+	if q, ok := w.(*queueWriter); ok {
+		return q.w
 	}
 	return w
 }

@@ -191,24 +191,89 @@ type silent int
 
 func (s silent) Error() string { return fmt.Sprintf("exit %d", int(s)) }
 
-// syncWriter serializes writes: the event printer, the signal watcher and
-// the commands all write to stderr from their own goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// queueWriter hands what is written to a goroutine of its own, which
+// writes it to w in order: a write never waits for w. A terminal paused
+// with Ctrl-S, or a pipe into a pager nobody scrolls, blocks whoever
+// writes to it, and what chaos writes is its run's events: a run blocked
+// on one would not revert its faults when due, nor on Ctrl-C. What waits
+// in the queue is at most the call's output, which its journals hold
+// too. The event printer, the signal watcher and the commands all write
+// from goroutines of their own; the queue keeps their writes whole.
+type queueWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	idle *sync.Cond // broadcast when the writing goroutine is done
+	buf  []byte
+	busy bool // a goroutine writes buf
+	err  error
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func newQueueWriter(w io.Writer) *queueWriter {
+	q := &queueWriter{w: w}
+	q.idle = sync.NewCond(&q.mu)
+	return q
 }
 
-// run executes the command line and returns the process exit code.
+// Write queues p. It fails, without queueing, once a write to w has
+// failed (a closed pipe): what follows would be lost the same way.
+func (q *queueWriter) Write(p []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return 0, q.err
+	}
+	q.buf = append(q.buf, p...)
+	if !q.busy {
+		q.busy = true
+		go q.drain()
+	}
+	return len(p), nil
+}
+
+func (q *queueWriter) drain() {
+	var chunk []byte
+	q.mu.Lock()
+	for len(q.buf) > 0 && q.err == nil {
+		chunk, q.buf = q.buf, chunk[:0]
+		q.mu.Unlock()
+		_, err := q.w.Write(chunk)
+		q.mu.Lock()
+		q.err = err
+	}
+	q.buf, q.busy = nil, false
+	q.idle.Broadcast()
+	q.mu.Unlock()
+}
+
+// Flush waits until everything queued is written, however long w takes:
+// the output of a call is never dropped. It returns the write error, if
+// any.
+func (q *queueWriter) Flush() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.busy {
+		q.idle.Wait()
+	}
+	return q.err
+}
+
+// flush waits for w's queue, if it has one.
+func flush(w io.Writer) {
+	if q, ok := w.(*queueWriter); ok {
+		q.Flush()
+	}
+}
+
+// run executes the command line and returns the process exit code, once
+// all its output is written.
 func run(args []string, std *stdio) int {
 	io := *std
-	io.err = &syncWriter{w: std.err}
-	return execute(args, &io)
+	errw, outw := newQueueWriter(std.err), newQueueWriter(std.out)
+	io.err, io.out = errw, outw
+	code := execute(args, &io)
+	errw.Flush()
+	outw.Flush()
+	return code
 }
 
 func execute(args []string, io *stdio) int {

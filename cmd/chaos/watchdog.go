@@ -194,7 +194,8 @@ func waitForRun(pid int, start string, io *stdio) {
 		gone = true
 	}
 	fmt.Fprintln(io.out, "ready")
-	if f, ok := io.out.(*os.File); ok {
+	flush(io.out)
+	if f, ok := unwrap(io.out).(*os.File); ok {
 		f.Close()
 	}
 	if gone {
