@@ -265,7 +265,9 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	var journals []*journal.Journal
 	var dirs []string
 	worst := exitPassed
-	stoppedBy := "" // what stopped the call before its last experiment
+	// What stopped the call before its last experiment, and the verdict
+	// the stop gives the call, which its gameday index is headed by.
+	stoppedBy, stopped := "", ""
 	for i, e := range exps {
 		dir := expDirs[i]
 		rctx, cancel := context.WithCancelCause(ctx)
@@ -311,7 +313,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		last := i == len(exps)-1
 		if interrupted {
 			if !last {
-				stoppedBy = "interrupted"
+				stoppedBy, stopped = "interrupted", journal.Interrupted
 				worst = worse(worst, exitInterrupted)
 			}
 			break
@@ -319,7 +321,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		if closed(halted) {
 			if !last {
 				fmt.Fprintln(shown.err, "chaos: halted by chaos halt: no further experiment is run")
-				stoppedBy = "halted by chaos halt"
+				stoppedBy, stopped = "halted by chaos halt", journal.Aborted
 				worst = worse(worst, exitAborted)
 			}
 			break
@@ -327,15 +329,17 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	}
 	fe.close()
 	var notRun []string
+	gameday := report.Gameday{Journals: journals, Dirs: dirs, Stopped: stopped, StoppedBy: stoppedBy}
 	for _, e := range exps[len(journals):] {
 		notRun = append(notRun, e.File)
+		gameday.NotRun = append(gameday.NotRun, report.NotRun{Title: e.Title, File: e.File})
 	}
 	if len(exps) > 1 {
-		if p, err := writeIndex(base, journals, dirs); err != nil {
+		if p, err := writeIndex(base, gameday); err != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
 			worst = worse(worst, exitErr)
 		} else {
-			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(journals), p)
+			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(gameday), p)
 		}
 	}
 	if len(notRun) > 0 {
@@ -585,13 +589,13 @@ func serviceLogs(j *journal.Journal, dir string) map[string]string {
 
 // writeIndex writes the gameday pages of a call with several experiments
 // and returns the path of the HTML one.
-func writeIndex(base string, js []*journal.Journal, dirs []string) (string, error) {
+func writeIndex(base string, g report.Gameday) (string, error) {
 	var page string
 	for _, f := range report.Formats {
 		if f.Index == "" {
 			continue
 		}
-		b, err := f.IndexRender(js, dirs)
+		b, err := f.IndexRender(g)
 		if err != nil {
 			return "", fmt.Errorf("render %s: %w", f.Index, err)
 		}

@@ -48,9 +48,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	index, err := report.IndexHTML(
-		[]*journal.Journal{readJournal(t, "latency"), readJournal(t, "deviated"), readJournal(t, "aborted"), readJournal(t, "error")},
-		[]string{"latency", "deviated", "aborted", "error"})
+	index, err := report.IndexHTML(report.Gameday{
+		Journals: []*journal.Journal{readJournal(t, "latency"), readJournal(t, "deviated"), readJournal(t, "aborted"), readJournal(t, "error")},
+		Dirs:     []string{"latency", "deviated", "aborted", "error"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ type Format struct {
 	// Index is the file of a gameday (a call with several experiments)
 	// that IndexRender writes, if the format has one.
 	Index       string
-	IndexRender func(js []*journal.Journal, dirs []string) ([]byte, error)
+	IndexRender func(g Gameday) ([]byte, error)
 	// Render renders one run's report, or several runs' together.
 	Render func(in Input) ([]byte, error)
 }
@@ -77,7 +77,7 @@ func renderHTML(in Input) ([]byte, error) {
 	case 1:
 		return HTMLWithLogs(in.Journals[0], in.Logs)
 	}
-	return IndexHTML(in.Journals, in.Dirs)
+	return IndexHTML(Gameday{Journals: in.Journals, Dirs: in.Dirs})
 }
 
 // renderMarkdown is each run's summary, one after another.
@@ -97,7 +97,7 @@ func renderText(in Input) ([]byte, error) {
 		parts[i] = Text(j)
 	}
 	if len(in.Journals) > 1 {
-		parts = append(parts, GamedayText(in.Journals))
+		parts = append(parts, GamedayText(Gameday{Journals: in.Journals}))
 	}
 	return []byte(strings.Join(parts, "\n")), nil
 }

@@ -30,10 +30,36 @@ var verdictRank = map[string]int{
 	journal.Interrupted: 4, journal.RevertFailed: 5,
 }
 
+// Gameday is what the gameday index shows: the experiments of a call
+// that ran, and those a halt or an interrupt kept from running.
+type Gameday struct {
+	Journals []*journal.Journal
+	// Dirs are the journals' report directories relative to where the
+	// index is written, one per journal; nil for no links.
+	Dirs []string
+	// NotRun are the experiments after the one the call was stopped in,
+	// in their order.
+	NotRun []NotRun
+	// Stopped is the verdict the stop gave the call (journal.Interrupted,
+	// or journal.Aborted for chaos halt), which the call's exit code
+	// counts beside the experiments' own; StoppedBy says what stopped it,
+	// as "interrupted". Both are empty for a call that ran to its end.
+	Stopped, StoppedBy string
+}
+
+// NotRun is an experiment of a gameday that never ran.
+type NotRun struct {
+	Title, File string
+}
+
+// notRunVerdict marks an experiment that never ran where a verdict would
+// be: it has none, and is no verdict any run can reach.
+const notRunVerdict = "not run"
+
 type indexRow struct {
-	Title, File, Verdict, Class, Mark, Reason string
-	Duration, Held, Recovery                  string
-	Link, Summary                             string
+	Title, File, Verdict, Class, Mark, MDMark, Reason string
+	Duration, Held, Recovery                          string
+	Link, Summary                                     string
 }
 
 type indexView struct {
@@ -44,11 +70,18 @@ type indexView struct {
 	Rows                        []indexRow
 }
 
-func newIndexView(js []*journal.Journal, dirs []string, page string) (*indexView, error) {
+func newIndexView(g Gameday, page string) (*indexView, error) {
+	js, dirs := g.Journals, g.Dirs
 	if len(dirs) != 0 && len(dirs) != len(js) {
 		return nil, fmt.Errorf("render gameday index: %d report directories for %d journals", len(dirs), len(js))
 	}
 	v := &indexView{Title: "Gameday", Definition: ScoreDefinition, CSS: template.CSS(styleSource), Worst: journal.Passed}
+	// A stopped gameday is headed as the call's exit code says, whatever
+	// its experiments that ran said: one that passed before a halt does
+	// not make the gameday passed.
+	if g.Stopped != "" {
+		v.Worst = g.Stopped
+	}
 	var first time.Time
 	counts := map[string]int{}
 	var order []string
@@ -70,12 +103,20 @@ func newIndexView(js []*journal.Journal, dirs []string, page string) (*indexView
 		t := TallyOf(j)
 		total = total.Add(t)
 		r := indexRow{Title: j.Title, File: j.File, Verdict: j.Verdict, Class: resultClass(j.Verdict), Mark: htmlMark[j.Verdict],
-			Reason: j.Reason, Duration: dur(j.Duration()), Recovery: recoveryText(j), Held: heldText(t)}
+			MDMark: verdictMark[j.Verdict], Reason: j.Reason, Duration: dur(j.Duration()), Recovery: recoveryText(j), Held: heldText(t)}
 		if len(dirs) > 0 && dirs[i] != "" {
 			r.Link = link(dirs[i], page)
 			r.Summary = link(dirs[i], "summary.md")
 		}
 		v.Rows = append(v.Rows, r)
+	}
+	notRunReason := "not run"
+	if g.StoppedBy != "" {
+		notRunReason = "the gameday was " + g.StoppedBy + " before it ran"
+	}
+	for _, n := range g.NotRun {
+		v.Rows = append(v.Rows, indexRow{Title: n.Title, File: n.File, Verdict: notRunVerdict, Class: "skipped", Mark: "–", MDMark: "⏭️",
+			Reason: notRunReason, Duration: "-", Held: "not run"})
 	}
 	if !first.IsZero() {
 		v.Title = "Gameday of " + first.UTC().Format("2006-01-02 15:04 UTC")
@@ -84,11 +125,14 @@ func newIndexView(js []*journal.Journal, dirs []string, page string) (*indexView
 	for _, verdict := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[verdict], verdict))
 	}
-	noun := "experiments"
-	if len(js) == 1 {
-		noun = "experiment"
+	if len(g.NotRun) > 0 {
+		s := fmt.Sprintf("%d %s", len(g.NotRun), notRunVerdict)
+		if g.StoppedBy != "" {
+			s += " (" + g.StoppedBy + ")"
+		}
+		parts = append(parts, s)
 	}
-	v.Summary = fmt.Sprintf("%d %s: %s", len(js), noun, strings.Join(parts, ", "))
+	v.Summary = fmt.Sprintf("%s: %s", plural(len(js)+len(g.NotRun), "experiment"), strings.Join(parts, ", "))
 	if score, ok := total.Score(); ok {
 		v.Score = strconv.FormatFloat(score*100, 'f', 1, 64) + "%"
 		v.ScoreText = fmt.Sprintf("%d of %d judged check phases held", total.Held, total.Judged())
@@ -98,6 +142,9 @@ func newIndexView(js []*journal.Journal, dirs []string, page string) (*indexView
 	}
 	if total.NotJudged > 0 {
 		v.ScoreText += fmt.Sprintf("; %d not judged", total.NotJudged)
+	}
+	if len(g.NotRun) > 0 {
+		v.ScoreText += "; " + plural(len(g.NotRun), "experiment") + " not run"
 	}
 	return v, nil
 }
@@ -135,11 +182,11 @@ func link(dir, file string) string {
 
 // IndexHTML renders the page of a gameday, several experiments run
 // together: one row per experiment with its verdict, duration, checks held,
-// time to recover and a link to its report.html, and the resilience score
-// (see ScoreDefinition). dirs[i] is the report directory of js[i] relative
-// to where the index is written; dirs may be nil for no links.
-func IndexHTML(js []*journal.Journal, dirs []string) ([]byte, error) {
-	v, err := newIndexView(js, dirs, "report.html")
+// time to recover and a link to its report.html, a row marked not run for
+// each experiment the call was stopped before, and the resilience score
+// (see ScoreDefinition).
+func IndexHTML(g Gameday) ([]byte, error) {
+	v, err := newIndexView(g, "report.html")
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +199,8 @@ func IndexHTML(js []*journal.Journal, dirs []string) ([]byte, error) {
 
 // IndexMarkdown is IndexHTML in Markdown, with links to each experiment's
 // summary.md and report.html.
-func IndexMarkdown(js []*journal.Journal, dirs []string) ([]byte, error) {
-	v, err := newIndexView(js, dirs, "report.html")
+func IndexMarkdown(g Gameday) ([]byte, error) {
+	v, err := newIndexView(g, "report.html")
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +213,7 @@ func IndexMarkdown(js []*journal.Journal, dirs []string) ([]byte, error) {
 		if r.Link != "" {
 			links = fmt.Sprintf("[summary](%s) · [report](%s)", r.Summary, r.Link)
 		}
-		fmt.Fprintf(&b, "| %s<br>%s | %s %s: %s | %s | %s | %s | %s |\n", mdText(r.Title), mdText(r.File), verdictMark[r.Verdict], r.Verdict,
+		fmt.Fprintf(&b, "| %s<br>%s | %s %s: %s | %s | %s | %s | %s |\n", mdText(r.Title), mdText(r.File), r.MDMark, r.Verdict,
 			mdText(r.Reason), r.Duration, r.Held, mdText(r.Recovery), links)
 	}
 	fmt.Fprintf(&b, "\n%s\n", ScoreDefinition)

@@ -123,12 +123,12 @@ func TestGoldenIndex(t *testing.T) {
 		js = append(js, readJournal(t, name))
 		dirs = append(dirs, name)
 	}
-	md, err := report.IndexMarkdown(js, dirs)
+	md, err := report.IndexMarkdown(report.Gameday{Journals: js, Dirs: dirs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "index.md.golden", md)
-	h, err := report.IndexHTML(js, dirs)
+	h, err := report.IndexHTML(report.Gameday{Journals: js, Dirs: dirs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +138,8 @@ func TestGoldenIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "gameday.junit.golden", all)
-	golden(t, "gameday.txt.golden", []byte(report.GamedayText(js)))
-	if _, err := report.IndexHTML(js, dirs[:2]); err == nil {
+	golden(t, "gameday.txt.golden", []byte(report.GamedayText(report.Gameday{Journals: js})))
+	if _, err := report.IndexHTML(report.Gameday{Journals: js, Dirs: dirs[:2]}); err == nil {
 		t.Error("IndexHTML with fewer directories than journals: no error")
 	}
 }
@@ -222,7 +222,7 @@ func TestScriptTitleIsText(t *testing.T) {
 		t.Error("HTML: the title is not shown as text")
 	}
 
-	idx, err := report.IndexHTML([]*journal.Journal{j}, []string{`run "<script>"`})
+	idx, err := report.IndexHTML(report.Gameday{Journals: []*journal.Journal{j}, Dirs: []string{`run "<script>"`}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestScriptTitleIsText(t *testing.T) {
 	if strings.Contains(md, "<script") || !strings.Contains(md, "&lt;script&gt;") {
 		t.Errorf("Markdown: markup is not escaped:\n%s", md)
 	}
-	mdi, err := report.IndexMarkdown([]*journal.Journal{j}, nil)
+	mdi, err := report.IndexMarkdown(report.Gameday{Journals: []*journal.Journal{j}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,14 +355,14 @@ func TestIndexWorstVerdict(t *testing.T) {
 		for _, n := range names {
 			js = append(js, readJournal(t, n))
 		}
-		md, err := report.IndexMarkdown(js, nil)
+		md, err := report.IndexMarkdown(report.Gameday{Journals: js})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if head, _, _ := strings.Cut(string(md), "\n"); !strings.HasPrefix(head, "# 🔥 ") {
 			t.Errorf("IndexMarkdown(%v) heads %q; want the revert-failed mark", names, head)
 		}
-		h, err := report.IndexHTML(js, nil)
+		h, err := report.IndexHTML(report.Gameday{Journals: js})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,6 +370,79 @@ func TestIndexWorstVerdict(t *testing.T) {
 			t.Errorf("IndexHTML(%v) does not say gameday: revert-failed", names)
 		}
 	}
+}
+
+// A gameday stopped between its experiments (chaos halt, an interrupt)
+// lists each experiment it did not run, marked not run, and is headed by
+// the verdict the stop gave the call, as its exit code is: never passed
+// because the experiments that ran passed, and never better than the
+// worst of them.
+func TestIndexStopped(t *testing.T) {
+	notRun := []report.NotRun{{Title: "Fails", File: "fails.yaml"}, {Title: "Slow <b>", File: "slow.yaml"}}
+	mark := map[string]string{journal.Aborted: "🛑", journal.Interrupted: "⏹️", journal.RevertFailed: "🔥"}
+	for _, tc := range []struct {
+		names              []string
+		stopped, stoppedBy string
+		want               string
+	}{
+		{[]string{"latency"}, journal.Aborted, "halted by chaos halt", journal.Aborted},
+		{[]string{"latency"}, journal.Interrupted, "interrupted", journal.Interrupted},
+		{[]string{"latency", "deviated"}, journal.Aborted, "halted by chaos halt", journal.Aborted},
+		{[]string{"latency", "revert-failed"}, journal.Interrupted, "interrupted", journal.RevertFailed},
+		{[]string{"interrupted"}, journal.Interrupted, "interrupted", journal.Interrupted},
+	} {
+		var js []*journal.Journal
+		for _, n := range tc.names {
+			js = append(js, readJournal(t, n))
+		}
+		g := report.Gameday{Journals: js, NotRun: notRun, Stopped: tc.stopped, StoppedBy: tc.stoppedBy}
+		md, err := report.IndexMarkdown(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := strings.Cut(string(md), "\n")
+		wantHead := fmt.Sprintf("%d experiments: ", len(js)+len(notRun))
+		if !strings.HasPrefix(head, "# "+mark[tc.want]+" ") || !strings.Contains(head, wantHead) ||
+			!strings.HasSuffix(head, ", 2 not run ("+tc.stoppedBy+")") {
+			t.Errorf("IndexMarkdown(%v stopped %s) heads %q; want the %s mark, %q and 2 not run", tc.names, tc.stopped, head, tc.want, wantHead)
+		}
+		h, err := report.IndexHTML(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `<div class="verdict">gameday: ` + tc.want + `</div>`; !strings.Contains(string(h), want) {
+			t.Errorf("IndexHTML(%v stopped %s) does not say %s", tc.names, tc.stopped, want)
+		}
+		text := report.GamedayText(g)
+		for _, n := range notRun {
+			row := "| " + n.Title + "<br>" + n.File + " | ⏭️ not run: the gameday was " + tc.stoppedBy + " before it ran |"
+			if n.Title == "Slow <b>" {
+				row = "| Slow &lt;b&gt;<br>" + n.File + " | ⏭️ not run: the gameday was " + tc.stoppedBy + " before it ran |"
+			}
+			if !strings.Contains(string(md), row) {
+				t.Errorf("IndexMarkdown(%v stopped %s) has no row %q", tc.names, tc.stopped, row)
+			}
+			if !strings.Contains(string(h), n.File+`</span></td><td><span class="r-skipped">– not run</span>`) {
+				t.Errorf("IndexHTML(%v stopped %s) does not mark %s not run", tc.names, tc.stopped, n.File)
+			}
+			if !strings.Contains(text, "("+n.File+")  ") || !strings.Contains(text, "not run") {
+				t.Errorf("GamedayText(%v stopped %s) does not list %s as not run:\n%s", tc.names, tc.stopped, n.File, text)
+			}
+		}
+	}
+	js := []*journal.Journal{readJournal(t, "latency")}
+	g := report.Gameday{Journals: js, Dirs: []string{"latency"}, NotRun: notRun, Stopped: journal.Aborted, StoppedBy: "halted by chaos halt"}
+	md, err := report.IndexMarkdown(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "index-halted.md.golden", md)
+	h, err := report.IndexHTML(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "index-halted.html.golden", h)
+	golden(t, "gameday-halted.txt.golden", []byte(report.GamedayText(g)))
 }
 
 // TestJUnitValidates checks every JUnit rendering against the JUnit schema

@@ -144,9 +144,10 @@ func orDash(s string) string {
 
 // GamedayText is the table chaos run ends a gameday (several experiments)
 // with on the terminal: each experiment's verdict, checks held and time to
-// recover, and the resilience score (see ScoreDefinition).
-func GamedayText(js []*journal.Journal) string {
-	v, err := newIndexView(js, nil, "")
+// recover, the experiments not run, and the resilience score (see
+// ScoreDefinition).
+func GamedayText(g Gameday) string {
+	v, err := newIndexView(g, "")
 	if err != nil {
 		return ""
 	}
