@@ -154,10 +154,18 @@ type Fault struct {
 	Target     Target `json:"target"`
 	// Params are the fault's settings as the file gives them, with their
 	// defaults; see Params.
-	Params      json.RawMessage `json:"params,omitempty"`
-	Injected    time.Time       `json:"injected"`
-	Reverted    time.Time       `json:"reverted,omitzero"`
-	RevertError string          `json:"revert_error,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
+	// Injected is when the fault was injected; for one whose injection
+	// failed (InjectError), when that injection began.
+	Injected    time.Time `json:"injected"`
+	Reverted    time.Time `json:"reverted,omitzero"`
+	RevertError string    `json:"revert_error,omitempty"`
+	// InjectError says why the fault's injection failed part way. What it
+	// had done by then could not be undone either (RevertError), so it
+	// may be partly in place, though it never had a fault.injected; a
+	// fault whose failed injection was undone changed nothing that lasts,
+	// and is not listed.
+	InjectError string `json:"inject_error,omitempty"`
 	// Irreversible faults (a kill) have nothing to revert.
 	Irreversible bool `json:"irreversible,omitempty"`
 	// EndedEarly says why the fault was gone already when its revert came

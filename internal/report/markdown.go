@@ -110,6 +110,8 @@ func Markdown(j *journal.Journal) string {
 			switch {
 			case f.Irreversible:
 				reverted = "nothing to revert"
+			case f.InjectError != "":
+				reverted = mdText(halfText(f)) + "; revert **failed**: " + mdText(f.RevertError)
 			case f.RevertError != "":
 				reverted = "**failed**: " + mdText(f.RevertError)
 			case f.Reverted.IsZero():

@@ -410,11 +410,19 @@ func hitText(t journal.Target) string {
 	return s
 }
 
+// halfText says that a fault's injection failed part way: what it did by
+// then is left, as far as chaos knows.
+func halfText(f journal.Fault) string {
+	return "injection failed part way: " + f.InjectError
+}
+
 // faultEnd is when a fault stopped acting, and how to say it.
 func faultState(j *journal.Journal, f journal.Fault) (end time.Time, text string, bad bool) {
 	switch {
 	case f.Irreversible:
 		return f.Injected, "nothing to revert", false
+	case f.InjectError != "":
+		return j.Ended, halfText(f) + "; revert failed: " + f.RevertError, true
 	case f.RevertError != "":
 		return j.Ended, "revert failed: " + f.RevertError, true
 	case f.Reverted.IsZero():

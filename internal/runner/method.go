@@ -446,6 +446,7 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 	// engine) may still take effect after the revert that follows, and
 	// leave the fault on. The interrupt is acted on once it returns.
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.revertTimeout())
+	began := time.Now()
 	undo2, err := f.Inject(ictx, r.env, tg, undo)
 	cancel()
 	if err != nil {
@@ -453,8 +454,20 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 		rerr := inject.Revert(context.WithoutCancel(ctx), r.env, undo)
 		if rerr != nil {
 			r.mark(id, ledger.Failed, rerr, fmt.Sprintf("%s on %s", s.Fault, tg))
+			// What it did is left in place: the journal's faults, which
+			// every report's list of faults is drawn from, must hold it.
+			var notes []string
+			for _, n := range undo.Notes {
+				notes = append(notes, r.rec.m(n))
+			}
 			r.rec.record(journal.Event{Type: journal.FaultRevertFailed, Step: s.Name, Message: fmt.Sprintf("%s: %v", tg, rerr), Fault: s.Fault, TargetID: tg.ID},
-				func(*journal.Journal) { r.rec.revertErrs = append(r.rec.revertErrs, r.rec.m(rerr.Error())) })
+				func(j *journal.Journal) {
+					j.Faults = append(j.Faults, journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
+						Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name, Engine: tg.Engine},
+						Params:   json.RawMessage(r.rec.m(string(params))),
+						Injected: began, InjectError: r.rec.m(err.Error()), RevertError: r.rec.m(rerr.Error()), Notes: notes})
+					r.rec.revertErrs = append(r.rec.revertErrs, r.rec.m(rerr.Error()))
+				})
 		} else {
 			r.mark(id, ledger.Done, nil, fmt.Sprintf("%s on %s", s.Fault, tg))
 		}
@@ -641,7 +654,8 @@ func (r *recorder) earlyNote(step string) string {
 // counts as observing the journal's fault i: a failure while the fault was
 // in effect always does; a pass of a load check's window, which holds the
 // requests sent under it, does unless the fault was found gone before its
-// revert came; a probe's pass does only if the fault was on for the whole
+// revert came or its injection failed half way (no one knows how much of
+// it took); a probe's pass does only if the fault was on for the whole
 // of it: one that began before it may carry an answer made before it, one
 // that waited out the revert saw the system without it. r.mu must be held.
 func (r *recorder) sawFault(load bool, smp journal.Sample, i int) bool {
@@ -652,7 +666,7 @@ func (r *recorder) sawFault(load bool, smp journal.Sample, i int) bool {
 	case !smp.OK:
 		return true
 	case load:
-		return f.EndedEarly == ""
+		return f.EndedEarly == "" && f.InjectError == ""
 	}
 	return r.faultOnThroughout(i, smp.Start(), smp.End())
 }
@@ -669,13 +683,13 @@ func (r *recorder) sawAnyFault(load bool, smp journal.Sample) bool {
 }
 
 // faultOnThroughout reports whether the journal's fault i was surely on
-// from from to to: injected by from, not found gone before its revert, and
-// its revert not yet begun at to (a fault with nothing to revert: until the
+// from from to to: injected by from, in full, not found gone before its
+// revert, and its revert not yet begun at to (a fault with nothing to revert: until the
 // method's steps were over). An observation that ended while its fault was
 // being reverted may have seen the system without it. r.mu must be held.
 func (r *recorder) faultOnThroughout(i int, from, to time.Time) bool {
 	f := r.j.Faults[i]
-	if f.Injected.After(from) || f.EndedEarly != "" {
+	if f.Injected.After(from) || f.EndedEarly != "" || f.InjectError != "" {
 		return false
 	}
 	end, began := f.Reverted, r.revertBegan[i]
