@@ -53,6 +53,9 @@ func newFrontend(io *stdio, exps []*experiment.Experiment, full, verbose bool) (
 			return nil, withCode(exitUsage, errors.New("--dashboard needs a terminal for its keys and its screen; without it, chaos run prints plain lines"))
 		}
 		f.intr = make(chan os.Signal, 4)
+		// What was written before is on the terminal before the
+		// dashboard takes it over.
+		flush(io.err)
 		f.dash = dashboard.New(f.plans, dashboard.Options{Input: io.in, Output: unwrap(io.err), Interrupt: f.interrupt})
 		shown := *io
 		shown.err = f.dash
