@@ -72,7 +72,10 @@ func openEvents(io *stdio, path string) (*notify.Lines, func(), error) {
 	if err != nil {
 		return nil, nil, withCode(exitUsage, fmt.Errorf("--events %s: %w", path, err))
 	}
-	return notify.NewLines(f, path), func() { f.Close() }, nil
+	// A FIFO whose reader stalls would block the run as a paused
+	// terminal would: the lines are queued as chaos's own output is.
+	q := newQueueWriter(f)
+	return notify.NewLines(q, path), func() { q.Flush(); f.Close() }, nil
 }
 
 // notifySinks makes the sinks of an experiment's notifiers and of the
