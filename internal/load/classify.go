@@ -49,6 +49,7 @@ func Classify(err error) string {
 		errors.Is(err, syscall.ECONNABORTED),
 		errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, ErrUnanswered),
 		// net/http reports a connection closed before any answer as a bare EOF.
 		errors.Is(err, io.EOF):
 		return ClassReset

@@ -413,7 +413,14 @@ func (g *generator) send(ctx context.Context, j job) (class string, err error) {
 	if err != nil {
 		return ClassOther, err
 	}
+	req, unanswered := OneAttempt(req, cancel)
 	resp, err := g.client.Do(req)
+	if unanswered() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return ClassReset, ErrUnanswered
+	}
 	if err != nil {
 		return Classify(err), err
 	}

@@ -552,3 +552,50 @@ func TestTransportIgnoresProxyFromEnvironment(t *testing.T) {
 		t.Error("the stream's transport uses a proxy function; want none")
 	}
 }
+
+// dropSecond is a server that answers the first request on each
+// connection and closes the connection on the second, unanswered: it
+// drops every second request it receives on a kept-alive connection.
+func dropSecond(t *testing.T) (url string, answered, dropped *atomic.Int64) {
+	t.Helper()
+	answered, dropped = new(atomic.Int64), new(atomic.Int64)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.RemoteAddr]++
+		n := seen[r.RemoteAddr]
+		mu.Unlock()
+		if n == 2 {
+			dropped.Add(1)
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		answered.Add(1)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, answered, dropped
+}
+
+// A request the server received and dropped is an error, though net/http
+// would send it again on a new connection when the kept-alive one it was
+// written on closes before the answer: the stream counts what the server
+// did with the requests it was sent, not what a retry got.
+func TestRunCountsDroppedRequestOnKeptAliveConnection(t *testing.T) {
+	url, answered, dropped := dropSecond(t)
+	sum := merge(t, runFor(t, load.Stream{Name: "s", Rate: 50, URL: url}, time.Second))
+	if dropped.Load() < 5 {
+		t.Fatalf("the server dropped %d requests; want at least 5", dropped.Load())
+	}
+	// One dropped request may have been cut short by the stream's end.
+	if got := sum.Errors[load.ClassReset]; got < dropped.Load()-1 {
+		t.Errorf("%d requests, %d successes, errors %v; the server answered %d and dropped %d: want every dropped one a reset",
+			sum.Requests, sum.Successes, sum.Errors, answered.Load(), dropped.Load())
+	}
+	if sum.Successes > answered.Load() {
+		t.Errorf("%d successes; the server answered %d", sum.Successes, answered.Load())
+	}
+}

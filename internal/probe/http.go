@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/load"
 	"gopkg.in/yaml.v3"
 )
 
@@ -106,6 +107,21 @@ func (s Status) String() string {
 
 const maxBody = 1 << 20
 
+// do sends req once: an answer to a second attempt of net/http's, after
+// the server dropped the first, is not the system's answer to the probe.
+// cancel cancels req's context.
+func do(req *http.Request, cancel context.CancelFunc) (*http.Response, error) {
+	req, unanswered := load.OneAttempt(req, cancel)
+	resp, err := httpClient.Do(req)
+	if unanswered() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return nil, load.ErrUnanswered
+	}
+	return resp, err
+}
+
 var httpClient = &http.Client{
 	// Probes observe; following redirects would hide what the service said.
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -129,7 +145,7 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 		return Errorf("%w", err)
 	}
 	start := time.Now()
-	resp, err := httpClient.Do(req)
+	resp, err := do(req, cancel)
 	if err != nil {
 		obs := map[string]string{"error": describe(err)}
 		// A request its caller cut short (a deadline of the run's, an

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,6 +305,36 @@ func TestHTTPExpectErrorNotFromCaller(t *testing.T) {
 				t.Errorf("Run(%s, %s) = ok %t, %q, err %v; want ok %t, an observation", tt.spec, tt.expect, res.OK, res.Reason, res.Err, tt.ok)
 			}
 		})
+	}
+}
+
+// A probe whose request the server received on a kept-alive connection and
+// dropped, closing the connection, fails: net/http would send the request
+// again on a new connection and take that answer for the probe's.
+func TestHTTPDroppedOnKeptAliveConnection(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.RemoteAddr]++
+		n := seen[r.RemoteAddr]
+		mu.Unlock()
+		if n == 2 {
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	spec, expect := newProbe(t, "http", fmt.Sprintf("{url: %q}", srv.URL), "")
+	if res := probe.Run(context.Background(), "http", spec, expect); !res.OK {
+		t.Fatalf("first Run = %q; want a pass", res.Reason)
+	}
+	res := probe.Run(context.Background(), "http", spec, expect)
+	if res.OK || res.Observed["error"] != "connection reset" {
+		t.Errorf("Run after the server dropped the request = ok %t, observed %v, %q; want a failure, connection reset", res.OK, res.Observed, res.Reason)
 	}
 }
 
