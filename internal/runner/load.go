@@ -155,8 +155,12 @@ func (r *run) latestEnd(name string) time.Time {
 	return time.Time{}
 }
 
-// noRequest says that a span had traffic sent but none of it completed.
-const noRequest = "no request completed"
+// noRequest says that a span had traffic sent but none of it completed;
+// noSuccess that some completed, and all of them failed.
+const (
+	noRequest = "no request completed"
+	noSuccess = "no request succeeded"
+)
 
 // judge merges windows and compares them with a load check's expectations.
 //
@@ -216,15 +220,16 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 	// What was not observed is not judged, and fails the judgement: with
 	// no request completed there is no share or count of failures (a
 	// success of 0% would say every request failed, 0 errors that none
-	// did), and with no request answered, as when every one was dropped
-	// for max_inflight, there is no latency (0s would say all were fast),
+	// did), and with no request succeeded, as when every one was dropped
+	// for max_inflight or refused, there is no latency of the service's
+	// answers (0s or the 1ms of a refusal would say all were fast),
 	// unless requests waited at least the bound.
 	unseen := map[string]bool{}
 	if sum.Requests == 0 {
 		unseen["success"], unseen["errors"] = true, true
 		delete(smp.Observed, "success")
 	}
-	if sum.Latency.Histogram == "" {
+	if sum.Successes == 0 {
 		for _, k := range []string{"p50", "p90", "p99", "max"} {
 			unseen[k] = true
 			delete(smp.Observed, k)
@@ -270,7 +275,11 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		if smp.Reason != "" {
 			smp.Reason = ", " + smp.Reason
 		}
-		smp.Reason = noRequest + smp.Reason
+		if sum.Latency.Histogram != "" {
+			smp.Reason = noSuccess + smp.Reason
+		} else {
+			smp.Reason = noRequest + smp.Reason
+		}
 	}
 	smp.OK = smp.Reason == ""
 	if !smp.OK && waited {

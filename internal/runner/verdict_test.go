@@ -483,3 +483,32 @@ func serveForTest(addr, pidFile string) {
 	os.Rename(pidFile+".tmp", pidFile)
 	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
 }
+
+// A latency check does not hold while the service is down: every request
+// refused at once has a latency of a millisecond, but no answer came.
+func TestLatencyCheckWhileServiceDown(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: down
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 40/s
+    window: 500ms
+steady_state:
+  - name: fast
+    from: calls
+    window: 1s
+    expect: {p99: "< 300ms"}
+    when: [before, during]
+method:
+  - {fault: down, target: link, for: 2s}
+`, s)
+	c := check(j, "fast")
+	if j.Verdict != journal.Deviated || c.Results["during"] != journal.Broken || !strings.Contains(c.Reasons["during"], "no request succeeded") {
+		t.Fatalf("verdict %s (%s), during %s: %q; want deviated, broken: no request succeeded\n%s",
+			j.Verdict, j.Reason, c.Results["during"], c.Reasons["during"], samplesText(j, c))
+	}
+}

@@ -79,14 +79,21 @@ func TestJudgeNoRequestCompleted(t *testing.T) {
 }
 
 // What a span did not observe cannot hold: 0 errors where no request
-// completed, or a p99 of 0 where every request was dropped for
-// max_inflight and none was answered, would pass a system that did not
-// answer at all.
+// completed, a p99 of 0 where every request was dropped for max_inflight
+// and none was answered, or a p99 of 1ms where every request was refused
+// at once, would pass a system that did not answer at all.
 func TestJudgeUnobservedFigures(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	none := load.Window{Stream: "a", Start: t0, End: t0.Add(time.Second)}
 	dropped := load.Window{Stream: "a", Start: t0, End: t0.Add(time.Second), Requests: 40,
 		Errors: map[string]int64{load.ClassMaxInflight: 40}}
+	failed := func(class string) load.Window {
+		tl := load.NewTally("a", t0)
+		for range 40 {
+			tl.Add(time.Millisecond, class)
+		}
+		return tl.Window(t0.Add(time.Second))
+	}
 	cases := []struct {
 		name   string
 		expect string
@@ -99,6 +106,10 @@ func TestJudgeUnobservedFigures(t *testing.T) {
 		{"max with every request dropped", `{max: "< 1s"}`, dropped, "no request completed (errors: max_inflight 40)", "max"},
 		{"success and p99 with every request dropped", `{success: ">= 99%", p99: "< 300ms"}`, dropped,
 			"no request completed, success 0%, want >= 99% (errors: max_inflight 40)", "p99"},
+		{"p99 with every request refused", `{p99: "< 300ms"}`, failed(load.ClassRefused), "no request succeeded (errors: refused 40)", "p99"},
+		{"p50 with every request failed", `{p50: "< 300ms"}`, failed("status_503"), "no request succeeded (errors: status_503 40)", "p50"},
+		{"success and max with every request refused", `{success: ">= 99%", max: "< 1s"}`, failed(load.ClassRefused),
+			"no request succeeded, success 0%, want >= 99% (errors: refused 40)", "max"},
 	}
 	for _, c := range cases {
 		var e experiment.LoadExpect
