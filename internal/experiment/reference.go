@@ -229,9 +229,10 @@ all hold again within recovery.within.
 
 During the method, a check holds only on what it saw under a fault: a
 probe's pass counts if a fault was on for the whole observation, a load
-window's if it holds requests sent under a fault. A check that saw no
-fault, or a fault step that no check saw, makes the run an error, not a
-pass. A fault found gone when its revert came (someone deleted the toxic,
+window's if it holds requests sent under a fault: one that a fault was on
+within for less than the time between two of the stream's requests may
+hold none. A check that saw no fault, or a fault step that no check saw,
+makes the run an error, not a pass. A fault found gone when its revert came (someone deleted the toxic,
 unpaused the container, continued the process; the container restarted)
 may have ended at any moment: passes under it do not count.`)
 

@@ -420,8 +420,8 @@ func (r *run) closeDuring() {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
 			continue
 		}
+		load, every := cs.c.From != "", r.requestEvery(cs.c)
 		r.rec.mu.Lock()
-		load := cs.c.From != ""
 		res, n, inEffect, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
 		for _, smp := range cs.rec.Samples {
@@ -436,7 +436,7 @@ func (r *run) closeDuring() {
 			case !smp.OK && len(smp.Faults) > 0:
 				lastUnder = smp
 				underFaultFailed++
-			case smp.OK && r.rec.sawAnyFault(load, smp):
+			case smp.OK && r.rec.sawAnyFault(every, smp):
 				underFaultOK++
 			}
 		}
@@ -459,6 +459,9 @@ func (r *run) closeDuring() {
 		case n == 0:
 			why = "no observation finished during the method"
 		case !faulted || underFaultOK > 0 || underFaultFailed > 0:
+		case load && inEffect > 0 && early == "":
+			why = fmt.Sprintf("none of its %s was made while a fault was on for as long as the %s between two requests of load stream %q",
+				plural(n, "observation"), fmtDur(every), cs.c.From)
 		case inEffect == 0 || load:
 			why = fmt.Sprintf("none of its %s was made while a fault was in effect", plural(n, "observation"))
 			if !load && early == "" {
@@ -499,6 +502,10 @@ func (r *run) faultsUnobserved() {
 	if r.isAborted() || r.failedToRun() {
 		return
 	}
+	every := map[*checkState]time.Duration{}
+	for _, cs := range r.checks {
+		every[cs] = r.requestEvery(cs.c)
+	}
 	r.rec.mu.Lock()
 	watched := false
 	seen := map[string]bool{}
@@ -512,7 +519,7 @@ func (r *run) faultsUnobserved() {
 				continue
 			}
 			for i, f := range r.rec.j.Faults {
-				if r.rec.sawFault(cs.c.From != "", smp, i) {
+				if r.rec.sawFault(every[cs], smp, i) {
 					seen[f.Step] = true
 				}
 			}

@@ -107,6 +107,19 @@ func (r *run) streamOf(name string) *stream {
 	return nil
 }
 
+// requestEvery is the time between two requests of a load check's stream,
+// at least a nanosecond; zero for a probe's check.
+func (r *run) requestEvery(c *experiment.Check) time.Duration {
+	if c.From == "" {
+		return 0
+	}
+	s := r.streamOf(c.From)
+	if s == nil {
+		return time.Nanosecond
+	}
+	return max(time.Duration(float64(time.Second)/s.spec.Rate.PerSecond()), time.Nanosecond)
+}
+
 // windowsOf returns a stream's windows that lie within [from, to].
 func (r *run) windowsOf(name string, from, to time.Time) []load.Window {
 	r.rec.mu.Lock()

@@ -655,31 +655,56 @@ func (r *recorder) earlyNote(step string) string {
 // in effect always does; a pass of a load check's window, which holds the
 // requests sent under it, does unless the fault was found gone before its
 // revert came or its injection failed half way (no one knows how much of
-// it took); a probe's pass does only if the fault was on for the whole
-// of it: one that began before it may carry an answer made before it, one
-// that waited out the revert saw the system without it. r.mu must be held.
-func (r *recorder) sawFault(load bool, smp journal.Sample, i int) bool {
+// it took), or was surely on within the window for less than every, the
+// time between two of the stream's requests, in which no request may have
+// been sent; a probe's pass (every is zero) does only if the fault was on
+// for the whole of it: one that began before it may carry an answer made
+// before it, one that waited out the revert saw the system without it.
+// r.mu must be held.
+func (r *recorder) sawFault(every time.Duration, smp journal.Sample, i int) bool {
 	f := r.j.Faults[i]
 	switch {
 	case !slices.Contains(smp.Faults, f.Step):
 		return false
 	case !smp.OK:
 		return true
-	case load:
-		return f.EndedEarly == "" && f.InjectError == ""
+	case every > 0:
+		return f.EndedEarly == "" && f.InjectError == "" && r.onFor(i, smp.Start(), smp.End()) >= every
 	}
 	return r.faultOnThroughout(i, smp.Start(), smp.End())
 }
 
 // sawAnyFault reports whether the observation saw some fault (sawFault).
 // r.mu must be held.
-func (r *recorder) sawAnyFault(load bool, smp journal.Sample) bool {
+func (r *recorder) sawAnyFault(every time.Duration, smp journal.Sample) bool {
 	for i := range r.j.Faults {
-		if r.sawFault(load, smp, i) {
+		if r.sawFault(every, smp, i) {
 			return true
 		}
 	}
 	return false
+}
+
+// onFor is how long the journal's fault i was surely on from from to to:
+// from its injection to the start of its revert (a fault with nothing to
+// revert: to the end of the method's steps), or to to if it was still on.
+// r.mu must be held.
+func (r *recorder) onFor(i int, from, to time.Time) time.Duration {
+	f := r.j.Faults[i]
+	end := f.Reverted
+	if began := r.revertBegan[i]; !began.IsZero() {
+		end = began
+	}
+	if f.Irreversible {
+		end = r.stepsEnded
+	}
+	if end.IsZero() || end.After(to) {
+		end = to
+	}
+	if f.Injected.After(from) {
+		from = f.Injected
+	}
+	return max(end.Sub(from), 0)
 }
 
 // faultOnThroughout reports whether the journal's fault i was surely on

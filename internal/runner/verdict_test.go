@@ -512,3 +512,37 @@ method:
 			j.Verdict, j.Reason, c.Results["during"], c.Reasons["during"], samplesText(j, c))
 	}
 }
+
+// A window of load traffic that overlaps a fault for less than the time
+// between two of the stream's requests may hold no request sent under it:
+// its pass does not observe the fault. The fault here is on for a moment
+// at the end of the method, and one request is due every 100ms.
+func TestLoadCheckFaultShorterThanRequestInterval(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: a fault too short for the stream
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 10/s
+    window: 500ms
+steady_state:
+  - name: answers
+    from: calls
+    window: 1s
+    expect: {success: ">= 99%"}
+    when: [during]
+method:
+  - wait: 1500ms
+  - {fault: down, target: link}
+`, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s (%s); want error\n%s", j.Verdict, j.Reason, samplesText(j, c))
+	}
+	if want := `while a fault was on for as long as the 100ms between two requests of load stream "calls"`; !strings.Contains(j.Reason, want) {
+		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
+	}
+}
