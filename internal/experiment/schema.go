@@ -86,7 +86,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		titled(faultStep, "fault step", "applies a fault to a target, and reverts it after for, or when the method ends"),
 		titled(obj(map[string]any{"name": str(nameDesc), "wait": describe(durationSchema(), "how long to wait")}, []string{"wait"}), "wait step", "waits, while the checks go on"),
 		titled(obj(map[string]any{"name": str(nameDesc), "probe": ref("probe", "the observation"), "expect": ref("expect", "what it must show (default: the probe kind's default)"), "as": str(asDesc + ": the probe's outputs")}, []string{"probe"}), "probe step", "observes once; a failed expectation deviates the run"),
-		titled(obj(map[string]any{"name": str(nameDesc), "assert": ref("check", "a check with from, judged once, now")}, []string{"assert"}), "assert step", "judges a load stream's recent windows once; a failure deviates the run"),
+		titled(obj(map[string]any{"name": str(nameDesc), "assert": ref("check", "a check with from, judged once, now")}, []string{"assert"}), "assert step", "judges a load stream's recent windows once, of traffic sent since the last fault or exec step began (it waits for a window of it); a failure deviates the run"),
 		titled(obj(map[string]any{"name": str(nameDesc), "exec": describe(exec, "the command run to completion"), "as": str(asDesc + ": exit_code, stdout"),
 			"undo": describe(g.of(reflect.TypeFor[Exec]()), "a command that undoes what exec did: recorded in the ledger before exec runs, run when the method ends (also on an interrupt, or by chaos recover)")}, []string{"exec"}), "exec step", "runs a command to completion; a failure is an error"),
 	}}

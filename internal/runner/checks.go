@@ -250,14 +250,13 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 	}
 }
 
-// judgeLoadNow judges an assert step over the most recent window of traffic.
-func (r *run) judgeLoadNow(ctx context.Context, c *experiment.Check) (journal.Sample, bool) {
-	end := r.latestEnd(c.From)
-	if end.IsZero() {
-		smp := r.loadOnce(ctx, c, time.Time{})
-		return smp, smp.OK
-	}
-	smp := judge(c, r.recentWindows(c.From, time.Time{}, end, c.Window.D()))
+// judgeLoadNow judges an assert step over the most recent window of
+// traffic sent since since, the start of the last step that acted on the
+// system, waiting for it if there is not a window of it yet: traffic from
+// before says nothing of what that step did, such as the window that ended
+// as a fault began.
+func (r *run) judgeLoadNow(ctx context.Context, c *experiment.Check, since time.Time) (journal.Sample, bool) {
+	smp := r.loadOnce(ctx, c, since)
 	return smp, smp.OK
 }
 

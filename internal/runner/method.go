@@ -91,6 +91,9 @@ func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) b
 		j.Steps = append(j.Steps, journal.Step{Name: s.Name, Kind: s.Kind, Section: section, Started: time.Now(), Outcome: journal.StepDone, Planned: s.Planned()})
 	})
 
+	if s.Kind == experiment.StepFault || s.Kind == experiment.StepExec {
+		r.acted = time.Now()
+	}
 	outcome, errText, observed := r.doStep(ctx, s)
 	if ctx.Err() != nil && outcome == journal.StepDone && s.Kind == experiment.StepWait {
 		outcome = journal.StepSkipped
@@ -126,7 +129,10 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 			// An assert of a probe's check: one observation now.
 			return r.probeStep(ctx, s, "assert", s.Assert.Probe, s.Assert.Expect)
 		}
-		smp, ok := r.judgeLoadNow(ctx, s.Assert)
+		smp, ok := r.judgeLoadNow(ctx, s.Assert, r.acted)
+		if !ok && ctx.Err() != nil {
+			return journal.StepSkipped, "interrupted", smp.Observed
+		}
 		if !ok {
 			r.deviate(fmt.Sprintf("assert step %q failed: %s", s.Name, smp.Reason))
 			return journal.StepFailed, smp.Reason, smp.Observed

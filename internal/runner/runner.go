@@ -88,6 +88,10 @@ type run struct {
 	deadline    time.Time      // when max_duration ends the run; zero without one
 	loadWG      *sync.WaitGroup
 	checks      []*checkState
+	// acted is when the last step that acts on the system (a fault, a
+	// command) began: an assert judges the traffic sent since. Only the
+	// steps' goroutine uses it.
+	acted time.Time
 }
 
 // Run carries out the experiment and returns its journal, which is also

@@ -546,3 +546,39 @@ method:
 		t.Errorf("reason %q; want it to contain %q", j.Reason, want)
 	}
 }
+
+// An assert judges traffic sent since the last step that acted on the
+// system began: the window before a fault says nothing of the system
+// under it.
+func TestAssertRightAfterFault(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: assert under a fault
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 40/s
+    window: 500ms
+steady_state:
+  - name: fast
+    from: calls
+    window: 1s
+    expect: {p99: "< 400ms"}
+    when: [before, after]
+method:
+  - {fault: latency, target: link, with: {delay: 900ms}, for: 3s, background: true}
+  - assert: {name: copes, from: calls, window: 1s, expect: {p99: "< 400ms"}}
+  - wait: 3s
+`, s)
+	var st *journal.Step
+	for i := range j.Steps {
+		if j.Steps[i].Kind == "assert" {
+			st = &j.Steps[i]
+		}
+	}
+	if st == nil || st.Outcome != journal.StepFailed || j.Verdict != journal.Deviated {
+		t.Fatalf("verdict %s (%s), assert step %+v; want the assert failed, deviated", j.Verdict, j.Reason, st)
+	}
+}
