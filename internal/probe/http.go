@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
-	"github.com/gamedayhq/chaos/internal/load"
 	"gopkg.in/yaml.v3"
 )
 
@@ -107,28 +106,16 @@ func (s Status) String() string {
 
 const maxBody = 1 << 20
 
-// do sends req once: an answer to a second attempt of net/http's, after
-// the server dropped the first, is not the system's answer to the probe.
-// cancel cancels req's context.
-func do(req *http.Request, cancel context.CancelFunc) (*http.Response, error) {
-	req, unanswered := load.OneAttempt(req, cancel)
-	resp, err := httpClient.Do(req)
-	if unanswered() {
-		if err == nil {
-			resp.Body.Close()
-		}
-		return nil, load.ErrUnanswered
-	}
-	return resp, err
-}
-
 var httpClient = &http.Client{
 	// Probes observe; following redirects would hide what the service said.
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Transport: &http.Transport{
-		Proxy:               nil,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     30 * time.Second,
+		Proxy: nil,
+		// Each observation opens a connection of its own, as a new client
+		// does. One kept alive from an earlier observation would still be
+		// answered by a server that accepts no more connections, and would
+		// carry a request the server dropped to net/http's second attempt.
+		DisableKeepAlives: true,
 	},
 }
 
@@ -145,7 +132,7 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 		return Errorf("%w", err)
 	}
 	start := time.Now()
-	resp, err := do(req, cancel)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		obs := map[string]string{"error": describe(err)}
 		// A request its caller cut short (a deadline of the run's, an

@@ -108,7 +108,7 @@ func scrape(ctx context.Context, spec *MetricsSpec) ([]sample, error) {
 	if spec.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+spec.Token)
 	}
-	resp, err := do(req, cancel)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, errors.New(describe(err))
 	}
