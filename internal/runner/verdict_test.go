@@ -501,7 +501,7 @@ steady_state:
   - name: fast
     from: calls
     window: 1s
-    expect: {p99: "< 300ms"}
+    expect: {p99: "< 2s"}
     when: [before, during]
 method:
   - {fault: down, target: link, for: 2s}
