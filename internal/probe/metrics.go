@@ -238,16 +238,33 @@ func runMetrics(ctx context.Context, specAny, expectAny any) Result {
 			if !ok {
 				v0 = 0 // a series born between the scrapes started from nothing
 			}
+			delete(before, s.key())
 			inc := s.value - v0
 			if inc < 0 {
 				inc = s.value // a reset: the counter restarted from zero
 			}
 			rates = append(rates, sample{s.name, s.labels, inc / elapsed})
 		}
-		samples = rates
-		if len(samples) == 0 {
-			return Errorf("scrape %s: no sample %s in the second scrape", spec.URL, what)
+		// A sample the first scrape had and the second has not is no
+		// mistake of the experiment's, which the first scrape showed to
+		// match: the system dropped it (its worker gone, its process
+		// restarted). It has no rate, and the samples left alone would
+		// pass what it may not.
+		if len(before) > 0 {
+			var gone []string
+			for _, s := range samples {
+				if _, ok := before[s.key()]; ok {
+					gone = append(gone, s.String())
+				}
+			}
+			more := ""
+			if len(gone) > maxSeriesShown {
+				more = fmt.Sprintf(" and %d more", len(gone)-maxSeriesShown)
+				gone = gone[:maxSeriesShown]
+			}
+			return Failf(map[string]string{"gone": fmt.Sprint(len(before))}, "scrape %s again: no sample %s%s in the second scrape", spec.URL, strings.Join(gone, ", "), more)
 		}
+		samples = rates
 	}
 	text := func(s sample) string {
 		v := experiment.FormatValue(s.value, experiment.UnitNumber)
@@ -303,7 +320,7 @@ func init() {
 		Name: "metrics",
 		New:  func() (any, any) { return &MetricsSpec{}, &MetricsExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Scrapes a /metrics endpoint (Prometheus text or OpenMetrics) and reads the samples of one metric whose labels include labels: their values, or with rate their per-second increase between two scrapes. The value expectation must hold for every matching sample; no matching sample is an error; NaN holds no comparison. Without expect, any sample passes.",
+			Summary: "Scrapes a /metrics endpoint (Prometheus text or OpenMetrics) and reads the samples of one metric whose labels include labels: their values, or with rate their per-second increase between two scrapes. The value expectation must hold for every matching sample; no matching sample is an error, and with rate a sample gone by the second scrape fails the observation; NaN holds no comparison. Without expect, any sample passes.",
 			Default: "any sample of the metric",
 			Example: "{url: \"http://127.0.0.1:8080/metrics\", name: http_requests_total, labels: {code: \"500\"}, rate: 5s}",
 			Expect:  "{value: \"< 1\"}",

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +121,31 @@ func TestMetricsProbeNoSample(t *testing.T) {
 	res = probe.Run(context.Background(), "metrics", &probe.MetricsSpec{URL: bad.URL, Name: "x", Timeout: experiment.Duration(time.Second)}, &probe.MetricsExpect{})
 	if res.OK || !strings.Contains(res.Reason, "not Prometheus text or OpenMetrics") {
 		t.Errorf("Run(HTML) = %+v; want a failure saying it is no metrics", res)
+	}
+}
+
+// A sample that the first scrape had and the second has not has no rate:
+// its worker, say, is gone. That fails the observation; judging the
+// samples left alone would pass a rate that every worker but the lost
+// one keeps up.
+func TestMetricsProbeRateSampleGone(t *testing.T) {
+	var scrapes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := scrapes.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE jobs_total counter\njobs_total{worker=\"1\"} %d\n", 100*n)
+		if n == 1 {
+			fmt.Fprintf(w, "jobs_total{worker=\"2\"} %d\n", 100*n)
+		}
+	}))
+	defer srv.Close()
+	spec := &probe.MetricsSpec{URL: srv.URL, Name: "jobs_total", Rate: experiment.Duration(200 * time.Millisecond), Timeout: experiment.Duration(time.Second)}
+	var value experiment.NumberCond
+	if err := yaml.Unmarshal([]byte(`"> 1"`), &value); err != nil {
+		t.Fatal(err)
+	}
+	res := probe.Run(context.Background(), "metrics", spec, &probe.MetricsExpect{Value: value})
+	if res.OK || res.Err != nil || !strings.Contains(res.Reason, `jobs_total{worker="2"}`) {
+		t.Errorf("Run with a sample gone in the second scrape = ok %v, err %v, %q; want a failed observation naming it", res.OK, res.Err, res.Reason)
 	}
 }
