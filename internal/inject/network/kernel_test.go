@@ -253,6 +253,37 @@ func TestDuplicate(t *testing.T) {
 	}
 }
 
+// On the loopback device the packets the target receives are ones it
+// sends too: a duplicate of loopback traffic copies them, on ingress as
+// on egress, and each packet once when it takes both.
+func TestDuplicateLoopback(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		for _, dir := range []network.Direction{network.Ingress, network.Egress, network.Both} {
+			t.Run(host+"/"+string(dir), func(t *testing.T) {
+				addr := net.JoinHostPort(host, "9004")
+				sink := countUDP(t, l.A, addr, false)
+				a := apply(t, l.A, &network.Duplicate{Filter: network.Filter{Host: host, Direction: dir, Percent: pct(40)}})
+				const n = 2000
+				sendUDP(t, l.A, addr, n, 64, 50*time.Microsecond)
+				sink.settle(100 * time.Millisecond)
+				got, distinct, dups, _ := sink.counts()
+				share := float64(dups) / float64(distinct)
+				t.Logf("40%% asked: %d datagrams, %d distinct, %.1f%% duplicated", got, distinct, share*100)
+				if distinct < n*99/100 {
+					t.Errorf("%d of %d arrived", distinct, n)
+				}
+				if share < 0.34 || share > 0.46 {
+					t.Errorf("%.1f%% duplicated; want 40%%", share*100)
+				}
+				revert(t, a)
+				noTables(t, l.A)
+			})
+		}
+	}
+}
+
 // measure returns the rate at which s receives, in bytes per second, over
 // d after a second of warm-up.
 func measure(s *lab.Server, d time.Duration) float64 {

@@ -161,11 +161,26 @@ func (f *Duplicate) build(b *build) error {
 	if err != nil {
 		return err
 	}
+	out := hook{"dup_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter}
 	if s.dir.egress() {
-		h := hook{"dup_out", nftables.ChainHookPostrouting, nftables.ChainPriorityMangle, nftables.ChainTypeFilter}
 		for _, m := range s.matches(s.notLoopback(rule{}, expr.MetaKeyOIF, "oif"), Egress) {
-			b.tables.addFor(m, h, dupToNexthop(s.sample(m.rule), m.fam))
+			b.tables.addFor(m, out, dupToNexthop(s.sample(m.rule), m.fam))
 		}
+	}
+	if s.dir.ingress() && s.loopback() {
+		// What the target receives on lo it sent there: it is copied as
+		// it leaves, where the kernel never copies a copy again (on
+		// prerouting the copy would come back through lo and be copied
+		// again). A packet the egress rules took is drawn once, by them.
+		if s.dir.egress() {
+			for _, m := range s.matches(rule{}, Egress) {
+				b.tables.addFor(m, out, ret(m.rule))
+			}
+		}
+		for _, m := range s.matches(rule{}, Ingress) {
+			b.tables.addFor(m, out, dupToNexthop(s.sample(m.rule), m.fam))
+		}
+		return nil
 	}
 	if s.dir.ingress() {
 		// The copy comes back through prerouting on lo: never on lo, or

@@ -151,7 +151,8 @@ func TestPlanRules(t *testing.T) {
 		}},
 		{"duplicate loopback traffic", &network.Duplicate{Filter: network.Filter{Host: "127.0.0.1", Direction: network.Both, Percent: pct(1)}}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
-			`ip chaos_20250101T000000Z_ab12_3 dup_in (prerouting): iif != "lo" ip saddr 127.0.0.1 numgen random mod 100 < 1 counter dup to ip daddr device "lo"`,
+			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 return`,
+			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip saddr 127.0.0.1 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
 		}},
 		{"duplicate IPv6", &network.Duplicate{Filter: network.Filter{Host: "fd00::7", Direction: network.Both}}, []string{
 			`ip6 chaos_20250101T000000Z_ab12_3 dup_out (postrouting): meta l4proto ipv6-icmp icmpv6 type 133-137 return`,
