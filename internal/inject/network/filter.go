@@ -187,6 +187,15 @@ func parseHost(h string) (netip.Prefix, error) {
 		a = a.Unmap()
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
+	if p.IsSingleIP() && p.Addr().IsUnspecified() {
+		// Written as a listener's "any", it would match only packets
+		// addressed to nowhere: the fault would never hit.
+		fam, every := "IPv4", "0.0.0.0/0"
+		if p.Addr().Is6() {
+			fam, every = "IPv6", "::/0"
+		}
+		return p, fmt.Errorf("host %q is no host: no packet goes to or comes from it; leave host out for any address, or write %s for every %s one", h, every, fam)
+	}
 	return p.Masked(), nil
 }
 
