@@ -44,6 +44,9 @@ const defaultBurst = 64 << 10
 // Validate requires a rate, egress and no percent.
 func (f *Bandwidth) Validate() error {
 	s, err := f.compile(Egress)
+	if err == nil {
+		err = s.loopbackSides(true)
+	}
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,11 @@ func (*Blackhole) Kind() string { return "blackhole" }
 
 // Validate checks the filter.
 func (f *Blackhole) Validate() error {
-	_, err := f.compile(Both)
-	return err
+	s, err := f.compile(Both)
+	if err != nil {
+		return err
+	}
+	return s.loopbackSides(false)
 }
 
 func (f *Blackhole) build(b *build) error {
@@ -50,8 +53,11 @@ func (f *Loss) Validate() error {
 	if f.Percent == nil {
 		return errors.New("percent is required: the share of packets lost, such as 30%")
 	}
-	_, err := f.compile(Egress)
-	return err
+	s, err := f.compile(Egress)
+	if err != nil {
+		return err
+	}
+	return s.loopbackSides(true)
 }
 
 func (f *Loss) build(b *build) error {
@@ -107,6 +113,9 @@ func (f *Partition) selectors() ([]selector, error) {
 			return nil, fmt.Errorf("peers[%d]: empty", i)
 		}
 		s, err := f.filter(p).compile(Both)
+		if err == nil {
+			err = s.loopbackSides(false)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("peers[%d]: %w", i, err)
 		}

@@ -205,6 +205,28 @@ func (s selector) loopback() bool {
 	return slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Bits() >= 8 && p.Addr().IsLoopback() })
 }
 
+// loopbackSides refuses a loopback host without a port to a fault that
+// acts on each packet (perPacket: a delay, a copy, damage, a rate), or on
+// a share of them. The target and a dependency on a loopback address
+// share the namespace: every packet between them is sent and received
+// there, with the same addresses either way, and only the dependency's
+// port tells its packets from the target's. Without it the fault acts on
+// requests and answers alike, and twice on each with both directions: a
+// latency adds its delay two or four times to a round trip, a loss draws
+// each packet twice. A fault that drops or refuses every packet it
+// selects does the same either way.
+func (s selector) loopbackSides(perPacket bool) error {
+	if !s.loopback() || s.port != 0 || !perPacket && s.all() {
+		return nil
+	}
+	i := slices.IndexFunc(s.prefixes, func(p netip.Prefix) bool { return p.Addr().IsLoopback() })
+	host := s.prefixes[i].String()
+	if s.prefixes[i].IsSingleIP() {
+		host = s.prefixes[i].Addr().String()
+	}
+	return fmt.Errorf("host %s is a loopback address and no port is given: on the loopback device the target's packets and its dependency's have the same addresses, and the fault would act on both; give the dependency's port", host)
+}
+
 // hosts are the networks the selector is about, none when it takes any
 // address.
 func (s selector) hosts() []netip.Prefix {

@@ -51,6 +51,35 @@ func TestLatency(t *testing.T) {
 	}
 }
 
+// A latency of a dependency on a loopback address, given by its port,
+// adds its delay once to each round trip (twice with both directions),
+// as it does to a dependency elsewhere; without the port, which alone
+// tells the dependency's packets from the target's there, it is refused.
+func TestLatencyLoopback(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.A, "127.0.0.1:9000")
+	open := dial(t, l.A, "tcp4", "127.0.0.1:9000")
+	base := pings(t, open, 10)
+	const delay = 30 * time.Millisecond
+	for _, tc := range []struct {
+		dir   network.Direction
+		times time.Duration
+	}{{network.Ingress, 1}, {network.Both, 2}} {
+		a := apply(t, l.A, &network.Latency{Filter: network.Filter{Host: "127.0.0.1", Port: 9000, Direction: tc.dir}, Delay: delay})
+		want := tc.times * delay
+		if added := pings(t, open, 10) - base; added < want-2*time.Millisecond || added > want+20*time.Millisecond {
+			t.Errorf("%s: round trip %v longer; want %v", tc.dir, added, want)
+		}
+		revert(t, a)
+	}
+	f := &network.Latency{Filter: network.Filter{Host: "127.0.0.1"}, Delay: delay}
+	if _, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), f); !contains(err, "give the dependency's port") {
+		t.Errorf("Plan(latency of 127.0.0.1 without a port) = %v; want it refused", err)
+	}
+	noTables(t, l.A)
+}
+
 // No round trip through a packet latency ends before the delay, over
 // UDP or TCP: a client whose timeout equals the delay must see it fire.
 func TestLatencyNeverEarly(t *testing.T) {

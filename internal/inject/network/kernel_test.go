@@ -1,6 +1,7 @@
 package network_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -253,20 +254,29 @@ func TestDuplicate(t *testing.T) {
 	}
 }
 
-// On the loopback device the packets the target receives are ones it
-// sends too: a duplicate of loopback traffic copies them, on ingress as
-// on egress, and each packet once when it takes both.
+// On the loopback device, where the target and a dependency share the
+// namespace, a duplicate copies what the target receives from the
+// dependency's port as well as what it sends to it.
 func TestDuplicateLoopback(t *testing.T) {
 	noLeak(t)
 	l := lab.New(t)
 	for _, host := range []string{"127.0.0.1", "::1"} {
+		// The dependency is on port 9005, the target on 9004.
+		dep, target := net.JoinHostPort(host, "9005"), net.JoinHostPort(host, "9004")
 		for _, dir := range []network.Direction{network.Ingress, network.Egress, network.Both} {
 			t.Run(host+"/"+string(dir), func(t *testing.T) {
-				addr := net.JoinHostPort(host, "9004")
-				sink := countUDP(t, l.A, addr, false)
-				a := apply(t, l.A, &network.Duplicate{Filter: network.Filter{Host: host, Direction: dir, Percent: pct(40)}})
 				const n = 2000
-				sendUDP(t, l.A, addr, n, 64, 50*time.Microsecond)
+				to := target
+				if dir == network.Egress {
+					to = dep
+				}
+				sink := countUDP(t, l.A, to, false)
+				a := apply(t, l.A, &network.Duplicate{Filter: network.Filter{Host: host, Port: 9005, Protocol: "udp", Direction: dir, Percent: pct(40)}})
+				if dir == network.Egress {
+					sendUDP(t, l.A, dep, n, 64, 50*time.Microsecond)
+				} else {
+					sendUDPFrom(t, l.A, dep, target, n)
+				}
 				sink.settle(100 * time.Millisecond)
 				got, distinct, dups, _ := sink.counts()
 				share := float64(dups) / float64(distinct)
@@ -281,6 +291,29 @@ func TestDuplicateLoopback(t *testing.T) {
 				noTables(t, l.A)
 			})
 		}
+	}
+}
+
+// sendUDPFrom sends n numbered datagrams of 64 bytes from a socket bound
+// to from in ns to addr, one every 50µs.
+func sendUDPFrom(t testing.TB, ns network.Namespace, from, addr string, n int) {
+	t.Helper()
+	c, err := lab.ListenUDP(ns, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for i := range n {
+		binary.BigEndian.PutUint32(buf, uint32(i))
+		if _, err := c.WriteTo(buf, to); err != nil {
+			t.Fatalf("send to %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 

@@ -42,7 +42,11 @@ const maxHold = time.Minute
 
 // Validate requires a delay.
 func (f *Latency) Validate() error {
-	if _, err := f.compile(Ingress); err != nil {
+	s, err := f.compile(Ingress)
+	if err == nil {
+		err = s.loopbackSides(true)
+	}
+	if err != nil {
 		return err
 	}
 	switch {
@@ -82,6 +86,9 @@ func (*Reorder) Kind() string { return "reorder" }
 // Validate requires a percent below 100%.
 func (f *Reorder) Validate() error {
 	s, err := f.compile(Ingress)
+	if err == nil {
+		err = s.loopbackSides(true)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -126,8 +133,11 @@ func (*Corrupt) Kind() string { return "corrupt" }
 
 // Validate checks the filter.
 func (f *Corrupt) Validate() error {
-	_, err := f.compile(Egress)
-	return err
+	s, err := f.compile(Egress)
+	if err != nil {
+		return err
+	}
+	return s.loopbackSides(true)
 }
 
 func (f *Corrupt) build(b *build) error {
@@ -152,8 +162,11 @@ func (*Duplicate) Kind() string { return "duplicate" }
 
 // Validate checks the filter.
 func (f *Duplicate) Validate() error {
-	_, err := f.compile(Egress)
-	return err
+	s, err := f.compile(Egress)
+	if err != nil {
+		return err
+	}
+	return s.loopbackSides(true)
 }
 
 func (f *Duplicate) build(b *build) error {

@@ -39,6 +39,14 @@ func TestValidate(t *testing.T) {
 		{"unspecified host as a network", &network.Loss{Filter: network.Filter{Host: "0.0.0.0/32", Percent: pct(30)}}, `host "0.0.0.0/32" is no host`},
 		{"every IPv4 host", &network.Blackhole{Filter: network.Filter{Host: "0.0.0.0/0"}}, ""},
 		{"partition from an unspecified peer", &network.Partition{Peers: []string{"10.0.0.1", "0.0.0.0"}}, `peers[1]: host "0.0.0.0" is no host`},
+		{"latency of loopback traffic without a port", &network.Latency{Filter: network.Filter{Host: "127.0.0.1"}, Delay: time.Second}, "host 127.0.0.1 is a loopback address and no port is given"},
+		{"latency of loopback traffic", &network.Latency{Filter: network.Filter{Host: "127.0.0.1", Port: 5432}, Delay: time.Second}, ""},
+		{"loss of IPv6 loopback traffic without a port", &network.Loss{Filter: network.Filter{Host: "::1", Percent: pct(30)}}, "give the dependency's port"},
+		{"duplicate of loopback traffic without a port", &network.Duplicate{Filter: network.Filter{Host: "127.0.0.1", Direction: network.Ingress}}, "give the dependency's port"},
+		{"bandwidth of loopback traffic without a port", &network.Bandwidth{Filter: network.Filter{Host: "127.0.0.1"}, Rate: 1e6}, "give the dependency's port"},
+		{"blackhole of loopback traffic", &network.Blackhole{Filter: network.Filter{Host: "127.0.0.1"}}, ""},
+		{"blackhole of a share of loopback traffic", &network.Blackhole{Filter: network.Filter{Host: "127.0.0.0/8", Percent: pct(50)}}, "host 127.0.0.0/8 is a loopback address"},
+		{"partition from loopback of a share", &network.Partition{Peers: []string{"10.0.0.1", "127.0.0.1"}, Percent: pct(50)}, "peers[1]: host 127.0.0.1 is a loopback address"},
 		{"IPv6 with a zone", &network.Blackhole{Filter: network.Filter{Host: "fe80::1%eth0"}}, "leave the zone out"},
 		{"IPv4 in IPv6, short network", &network.Blackhole{Filter: network.Filter{Host: "::ffff:10.0.0.0/80"}}, "needs /96 or more"},
 		{"bad network", &network.Blackhole{Filter: network.Filter{Host: "10.0.0.0/33"}}, `host "10.0.0.0/33" is not an IPv4 or IPv6 network`},
@@ -154,10 +162,10 @@ func TestPlanRules(t *testing.T) {
 		{"latency of replies", &network.Latency{Filter: network.Filter{Host: "10.0.0.7", Port: 53, Protocol: "udp"}, Delay: time.Second}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 hold_in (prerouting): iif != "lo" ip saddr 10.0.0.7 meta l4proto udp th sport 53 counter queue num 45312 bypass`,
 		}},
-		{"duplicate loopback traffic", &network.Duplicate{Filter: network.Filter{Host: "127.0.0.1", Direction: network.Both, Percent: pct(1)}}, []string{
-			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
-			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 return`,
-			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip saddr 127.0.0.1 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
+		{"duplicate loopback traffic", &network.Duplicate{Filter: network.Filter{Host: "127.0.0.1", Port: 53, Protocol: "udp", Direction: network.Both, Percent: pct(1)}}, []string{
+			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 meta l4proto udp th dport 53 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
+			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip daddr 127.0.0.1 meta l4proto udp th dport 53 return`,
+			`ip chaos_20250101T000000Z_ab12_3 dup_out (postrouting): ip saddr 127.0.0.1 meta l4proto udp th sport 53 numgen random mod 100 < 1 counter dup to rt ip nexthop device oif`,
 		}},
 		{"duplicate IPv6", &network.Duplicate{Filter: network.Filter{Host: "fd00::7", Direction: network.Both}}, []string{
 			`ip6 chaos_20250101T000000Z_ab12_3 dup_out (postrouting): meta l4proto ipv6-icmp icmpv6 type 133-137 return`,

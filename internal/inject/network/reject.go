@@ -30,6 +30,9 @@ func (*Reject) Kind() string { return "reject" }
 // Validate checks With against the protocol.
 func (f *Reject) Validate() error {
 	s, err := f.compile(Egress)
+	if err == nil {
+		err = s.loopbackSides(false)
+	}
 	if err != nil {
 		return err
 	}
