@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -84,6 +85,9 @@ type Partition struct {
 	Protocol  string              `yaml:"protocol" json:"protocol,omitempty" doc:"tcp or udp (default: any; tcp and udp with a port)"`
 	Direction Direction           `yaml:"direction" json:"direction,omitempty" doc:"both (default), egress (only what the target sends to the peers) or ingress (only what it receives from them)"`
 	Percent   *experiment.Percent `yaml:"percent" json:"percent,omitempty" doc:"the share of the selected packets dropped, each drawn at random (default: all)"`
+
+	// local are the addresses of the fault's namespace (see Filter).
+	local []netip.Addr
 }
 
 // Kind returns "partition".
@@ -97,7 +101,7 @@ func (f *Partition) Validate() error {
 
 // filter is the filter of the partition with one peer.
 func (f *Partition) filter(peer string) *Filter {
-	return &Filter{Host: peer, Port: f.Port, Protocol: f.Protocol, Direction: f.Direction, Percent: f.Percent}
+	return &Filter{Host: peer, Port: f.Port, Protocol: f.Protocol, Direction: f.Direction, Percent: f.Percent, local: f.local}
 }
 
 func (f *Partition) selectors() ([]selector, error) {

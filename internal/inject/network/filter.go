@@ -38,8 +38,9 @@ type Filter struct {
 	// fd00::7, fd00::/64), or the name of a container, which stands for
 	// its addresses on all its networks (see Names); empty means any.
 	// Traffic on the loopback device is only selected when Host is a
-	// loopback address.
-	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 or IPv6 address or network, such as 10.0.0.7, 10.0.0.0/24 or fd00::/64, or a container's name, which stands for its addresses on its networks (default: any; loopback traffic only when this is a loopback address)"`
+	// loopback address, or an address of the target itself (which it
+	// reaches over the loopback device).
+	Host string `yaml:"host" json:"host,omitempty" doc:"the other end's IPv4 or IPv6 address or network, such as 10.0.0.7, 10.0.0.0/24 or fd00::/64, or a container's name, which stands for its addresses on its networks (default: any; loopback traffic only when this is a loopback address or one of the target's own)"`
 	// Port is the port on Host, 1 to 65535; 0 means any.
 	Port int `yaml:"port" json:"port,omitempty" doc:"the other end's port, 1 to 65535 (default: any)"`
 	// Protocol is tcp or udp; empty means any (tcp and udp when a port is
@@ -54,6 +55,9 @@ type Filter struct {
 
 	// addrs are the addresses of the container Host names, once resolved.
 	addrs []netip.Prefix
+	// local are the addresses of the fault's namespace, once read: its
+	// traffic to them goes over the loopback device.
+	local []netip.Addr
 }
 
 // filter gives access to the Filter a fault embeds.
@@ -66,6 +70,7 @@ type selector struct {
 	protos   []uint8 // nil: any protocol
 	dir      Direction
 	per10000 uint32 // share of packets, in 1/10000
+	local    []netip.Addr
 }
 
 // percentScale is numgen's modulus: percent has a resolution of 0.01%.
@@ -79,7 +84,7 @@ func (f *Filter) Validate() error {
 
 // compile checks f and fills in def when no direction is given.
 func (f *Filter) compile(def Direction) (selector, error) {
-	s := selector{dir: def, per10000: percentScale}
+	s := selector{dir: def, per10000: percentScale, local: f.local}
 	switch {
 	case f.Host == "":
 	case IsName(f.Host):
@@ -199,10 +204,15 @@ func parseHost(h string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-// loopback reports whether the selector names loopback addresses, which
-// is the only case in which it acts on the loopback device.
+// loopback reports whether the selector names loopback addresses or an
+// address of the namespace itself, whose packets go over the loopback
+// device: the only cases in which it acts there.
 func (s selector) loopback() bool {
-	return slices.ContainsFunc(s.prefixes, func(p netip.Prefix) bool { return p.Bits() >= 8 && p.Addr().IsLoopback() })
+	return slices.ContainsFunc(s.prefixes, s.onLoopback)
+}
+
+func (s selector) onLoopback(p netip.Prefix) bool {
+	return p.Bits() >= 8 && p.Addr().IsLoopback() || p.IsSingleIP() && slices.Contains(s.local, p.Addr())
 }
 
 // loopbackSides refuses a loopback host without a port to a fault that
@@ -219,12 +229,16 @@ func (s selector) loopbackSides(perPacket bool) error {
 	if !s.loopback() || s.port != 0 || !perPacket && s.all() {
 		return nil
 	}
-	i := slices.IndexFunc(s.prefixes, func(p netip.Prefix) bool { return p.Addr().IsLoopback() })
-	host := s.prefixes[i].String()
-	if s.prefixes[i].IsSingleIP() {
-		host = s.prefixes[i].Addr().String()
+	p := s.prefixes[slices.IndexFunc(s.prefixes, s.onLoopback)]
+	what := "a loopback address"
+	if !p.Addr().IsLoopback() {
+		what = "an address of the target itself, reached over the loopback device,"
 	}
-	return fmt.Errorf("host %s is a loopback address and no port is given: on the loopback device the target's packets and its dependency's have the same addresses, and the fault would act on both; give the dependency's port", host)
+	host := p.String()
+	if p.IsSingleIP() {
+		host = p.Addr().String()
+	}
+	return fmt.Errorf("host %s is %s and no port is given: on the loopback device the target's packets and its dependency's have the same addresses, and the fault would act on both; give the dependency's port", host, what)
 }
 
 // hosts are the networks the selector is about, none when it takes any

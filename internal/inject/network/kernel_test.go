@@ -199,6 +199,51 @@ func TestPartition(t *testing.T) {
 	pings(t, dial(t, l.A, "tcp4", l.IPB2.String()+":9000"), 1)
 }
 
+// A host that is the target's own address is reached over the loopback
+// device, where the fault acts as it does on the target's other devices:
+// a blackhole cuts the target off from itself there, a latency of the
+// port adds its delay, and without the port that tells the two ends
+// apart a latency is refused.
+func TestOwnAddress(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	for _, fam := range labFamilies(l) {
+		t.Run(fam.name, func(t *testing.T) {
+			own := fam.a.String()
+			echoTCP(t, l.A, fam.target(9000))
+			open := dial(t, l.A, "tcp", fam.target(9000))
+			base := pings(t, open, 5)
+
+			a := apply(t, l.A, &network.Blackhole{Filter: network.Filter{Host: own}})
+			if _, err := lab.Ping(open, 1, 300*time.Millisecond); !isTimeout(err) {
+				t.Errorf("ping on the open connection = %v; want a timeout", err)
+			}
+			if c, err := lab.Dial(l.A, "tcp", fam.target(9000), 300*time.Millisecond); !isTimeout(err) {
+				if c != nil {
+					c.Close()
+				}
+				t.Errorf("dial = %v; want a timeout", err)
+			}
+			revert(t, a)
+			if _, err := lab.Ping(open, 1, 10*time.Second); err != nil {
+				t.Errorf("the open connection after revert: %v", err)
+			}
+
+			const delay = 30 * time.Millisecond
+			a = apply(t, l.A, &network.Latency{Filter: network.Filter{Host: own, Port: 9000}, Delay: delay})
+			if added := pings(t, open, 10) - base; added < delay-2*time.Millisecond || added > delay+20*time.Millisecond {
+				t.Errorf("latency: round trip %v longer; want %v", added, delay)
+			}
+			revert(t, a)
+			f := &network.Latency{Filter: network.Filter{Host: own}, Delay: delay}
+			if _, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), f); !contains(err, "an address of the target itself") {
+				t.Errorf("Plan(latency of %s without a port) = %v; want it refused", own, err)
+			}
+			noTables(t, l.A)
+		})
+	}
+}
+
 // Filters pick the packets: another port, another protocol and another
 // host pass.
 func TestFilterPicksPackets(t *testing.T) {

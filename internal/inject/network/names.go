@@ -73,6 +73,25 @@ func withNames(f Fault, names Names) (Fault, error) {
 	return c, nil
 }
 
+// withLocal returns a copy of f that knows local, the addresses of its
+// namespace: a host among them is reached over the loopback device, and
+// the fault acts there too. f itself is not changed.
+func withLocal(f Fault, local []netip.Addr) Fault {
+	if len(local) == 0 {
+		return f
+	}
+	v := reflect.New(reflect.TypeOf(f).Elem())
+	v.Elem().Set(reflect.ValueOf(f).Elem())
+	c := v.Interface().(Fault)
+	switch c := c.(type) {
+	case *Partition:
+		c.local = local
+	case interface{ filter() *Filter }:
+		c.filter().local = local
+	}
+	return c
+}
+
 // describe lists the names and their addresses, for people.
 func (n Names) describe(order []string) []string {
 	var out []string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -299,6 +300,25 @@ func bigReadBuffer(c *mdnetlink.Conn) error {
 	}
 	_ = serr // a smaller buffer still serves most namespaces
 	return nil
+}
+
+// localAddrs lists the addresses of the namespace's devices: traffic to
+// them stays on its loopback device.
+func (n Namespace) localAddrs() ([]netip.Addr, error) {
+	var out []netip.Addr
+	err := n.netlink(func(h *netlink.Handle) error {
+		as, err := dump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
+		if err != nil {
+			return fmt.Errorf("list addresses: %w", err)
+		}
+		for _, a := range as {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // netlink runs fn with a netlink handle whose sockets are made inside the

@@ -214,6 +214,14 @@ func PlanNamed(ns Namespace, run string, seq int, f Fault, names Names) (Record,
 	if err != nil {
 		return Record{}, fmt.Errorf("%s: %w", rec.Kind, err)
 	}
+	// Only read: which hosts the target reaches over its loopback device.
+	// A namespace that cannot be read here (a dry run elsewhere) has none;
+	// Apply reads them again.
+	local, _ := ns.localAddrs()
+	f = withLocal(f, local)
+	if err := f.Validate(); err != nil {
+		return Record{}, fmt.Errorf("%s: %w", rec.Kind, err)
+	}
 	b := &build{table: rec.Table, queue: queueBase(rec.Table), handle: rec.handle()}
 	if err := f.build(b); err != nil {
 		return Record{}, fmt.Errorf("%s: %w", f.Kind(), err)
@@ -279,6 +287,14 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 	}
 	f, err := withNames(f, rec.Names)
 	if err != nil {
+		return nil, fmt.Errorf("apply %s: %w", rec.Kind, err)
+	}
+	local, err := rec.Namespace.localAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("apply %s in %s: %w", rec.Kind, rec.Namespace, err)
+	}
+	f = withLocal(f, local)
+	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("apply %s: %w", rec.Kind, err)
 	}
 	if rec.Queue == 0 {
