@@ -159,7 +159,76 @@ func startInterception(rec Record, set *Intercept) (*Interception, error) {
 		return nil, err
 	}
 	f.Close()
-	return &Interception{rec: rec, set: set, sel: sel, upstreams: map[netip.AddrPort]bool{}}, nil
+	ic := &Interception{rec: rec, set: set, sel: sel, upstreams: map[netip.AddrPort]bool{}}
+	if err := live.add(ic); err != nil {
+		return nil, err
+	}
+	return ic, nil
+}
+
+// live are the intercepts of this process that are not closed, by
+// namespace. A connection goes through one proxy only: the redirect that
+// meets it first takes it, and the proxy's own connection is let pass by
+// every intercept's rules. Of two intercepts of the same connections, the
+// later would take them all and the earlier one's fault meet none,
+// unseen; so a second one is refused while the first is on.
+var live = &interceptions{by: map[uint64][]*Interception{}}
+
+type interceptions struct {
+	mu sync.Mutex
+	by map[uint64][]*Interception
+}
+
+func (l *interceptions) add(ic *Interception) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ino := ic.rec.Namespace.Inode
+	for _, o := range l.by[ino] {
+		if o.sel.overlaps(ic.sel) {
+			return fmt.Errorf("its connections are intercepted already in this namespace, by %s (%s): a connection goes through one proxy only, so one of the two faults would meet none; end that one first, or give each intercept a dependency of its own", o.rec.Table, o.set.dependency())
+		}
+	}
+	l.by[ino] = append(l.by[ino], ic)
+	return nil
+}
+
+func (l *interceptions) remove(ic *Interception) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ino := ic.rec.Namespace.Inode
+	l.by[ino] = slices.DeleteFunc(l.by[ino], func(o *Interception) bool { return o == ic })
+	if len(l.by[ino]) == 0 {
+		delete(l.by, ino)
+	}
+}
+
+// dependency names the connections an intercept takes, for people.
+func (f *Intercept) dependency() string {
+	host := f.Host
+	if host == "" {
+		host = "any host"
+	}
+	if f.Port == 0 {
+		return host + ", any port"
+	}
+	return fmt.Sprintf("%s, port %d", host, f.Port)
+}
+
+// overlaps reports whether a connection could be selected by both s and
+// o: their ports and their networks meet (none: any address).
+func (s selector) overlaps(o selector) bool {
+	if s.port != 0 && o.port != 0 && s.port != o.port {
+		return false
+	}
+	if len(s.prefixes) == 0 || len(o.prefixes) == 0 {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if slices.ContainsFunc(o.prefixes, p.Overlaps) {
+			return true
+		}
+	}
+	return false
 }
 
 // Proxy returns the proxy, nil before the first fault.
@@ -573,6 +642,7 @@ func (ic *Interception) close(ctx context.Context) error {
 		return nil
 	}
 	ic.closed = true
+	live.remove(ic)
 	err := ic.detach()
 	ic.stopReaper()
 	px := ic.px

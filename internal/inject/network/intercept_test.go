@@ -221,3 +221,39 @@ func TestInterceptRevertEndsWithFIN(t *testing.T) {
 	}
 	noTables(t, l.A)
 }
+
+// A connection goes through one proxy only: of two intercepts of the same
+// dependency in one namespace, the later one would take every new
+// connection and the earlier one's fault would meet none, unseen. The
+// second is refused while the first is on; an intercept of another
+// dependency is not, nor one of the same after the first is reverted.
+func TestInterceptOverlapRefused(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	dep := l.IPB.String()
+	first := apply(t, l.A, &network.Intercept{Filter: network.Filter{Host: dep, Port: 9000}})
+	if _, err := first.Interception().Add(t.Context(), proxy.Fault{Params: &proxy.Latency{Delay: 40 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []network.Filter{{Host: dep, Port: 9000}, {Host: lab.Subnet, Port: 9000}, {Port: 9000}, {Host: dep}} {
+		in := &network.Intercept{Filter: f}
+		rec, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := network.Apply(t.Context(), rec, in)
+		if err == nil {
+			_ = a.Revert(context.Background())
+		}
+		if !contains(err, "intercepted already") {
+			t.Errorf("Apply(intercept of host %q port %d) beside one of %s:9000 = %v; want it refused", f.Host, f.Port, dep, err)
+		}
+	}
+	other := apply(t, l.A, &network.Intercept{Filter: network.Filter{Host: dep, Port: 9001}})
+	revert(t, other)
+	revert(t, first)
+	again := apply(t, l.A, &network.Intercept{Filter: network.Filter{Host: dep, Port: 9000}})
+	revert(t, again)
+	noTables(t, l.A)
+}
