@@ -296,6 +296,10 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		// at a moment the run did not see.
 		return inject.GoneEarly("%s on %s: %v; the fault went with it", rec.Kind, u.Target, ErrGone)
 	}
+	if uh, ok := errors.AsType[*Unheld](err); ok {
+		// Reverted, but for part of the traffic it was never on.
+		return inject.GoneEarly("%s on %s: %v", rec.Kind, u.Target, uh)
+	}
 	return err
 }
 

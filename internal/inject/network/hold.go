@@ -63,6 +63,10 @@ func (b *build) holdPackets(s selector, cfg holdConfig) {
 // what they queued before the packets are let through.
 var holdChains = []string{"hold_in", "hold_out"}
 
+// maxQueueLen is how many packets a queue holds at once; past that, it
+// fails open (see Unheld).
+const maxQueueLen = 16384
+
 // queueTries is how many queue numbers Apply tries, from the record's on,
 // before it gives up: a number is bound by one program per namespace.
 const queueTries = 64
@@ -183,7 +187,7 @@ func bindQueue(ns Namespace, num uint16, cfg holdConfig) (*holder, error) {
 	c := nfqueue.Config{
 		NfQueue:     num,
 		NetNS:       int(f.Fd()), // the socket is made in the target's namespace
-		MaxQueueLen: 16384,
+		MaxQueueLen: maxQueueLen,
 		AfFamily:    unix.AF_INET,
 		// Fail open: a packet that finds the queue full passes undelayed
 		// rather than being dropped.
@@ -594,8 +598,56 @@ func (h *holder) stop(ctx context.Context, rec Record) error {
 		}
 		err = h.drain(ctx)
 	}
+	if err == nil {
+		err = h.unheld(rec)
+	}
 	h.close()
 	return err
+}
+
+// unheld returns an *Unheld if the fault's rules queued more packets than
+// this process got: the others found the queue full (or its socket's
+// buffer) and passed at once. The rules are bypassed and the queue
+// drained, so both counts are final. A corrupt fault's packets are
+// segmented into several messages each, and are not counted.
+func (h *holder) unheld(rec Record) error {
+	if h.cfg.corrupt {
+		return nil
+	}
+	var selected int64
+	err := rec.Namespace.nft(func(c *nftables.Conn) error {
+		for _, fam := range families {
+			tb := &nftables.Table{Family: fam.table(), Name: rec.Table}
+			chains, err := c.ListChainsOfTableFamily(fam.table())
+			if err != nil {
+				return fmt.Errorf("list chains: %w", err)
+			}
+			for _, ch := range chains {
+				if ch.Table.Name != rec.Table || !slices.Contains(holdChains, ch.Name) {
+					continue
+				}
+				rules, err := c.GetRules(tb, &nftables.Chain{Name: ch.Name, Table: tb})
+				if err != nil {
+					return fmt.Errorf("read the counters of %s %s: %w", rec.Table, ch.Name, err)
+				}
+				for _, r := range rules {
+					for _, e := range r.Exprs {
+						if ctr, ok := e.(*expr.Counter); ok {
+							selected += int64(ctr.Packets)
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if passed := selected - h.packets.Load(); passed > 0 {
+		return &Unheld{Passed: passed, Selected: selected, Queue: h.num}
+	}
+	return nil
 }
 
 // drain waits until the kernel holds no packet of the queue: those held

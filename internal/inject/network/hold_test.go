@@ -3,13 +3,18 @@ package network_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/network"
 	"github.com/gamedayhq/chaos/internal/inject/network/lab"
 )
@@ -76,6 +81,73 @@ func TestLatencyLoopback(t *testing.T) {
 	f := &network.Latency{Filter: network.Filter{Host: "127.0.0.1"}, Delay: delay}
 	if _, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), f); !contains(err, "give the dependency's port") {
 		t.Errorf("Plan(latency of 127.0.0.1 without a port) = %v; want it refused", err)
+	}
+	noTables(t, l.A)
+}
+
+// A queue holds 16384 packets at most and fails open: what finds it full
+// passes at once, without the delay. The revert says how many did, and
+// through inject that is a fault ended early, so that no check under it
+// counts as the system coping with the latency.
+func TestLatencyQueueFull(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	sink := countUDP(t, l.A, l.IPA.String()+":9004", false)
+	f := &network.Latency{Filter: network.Filter{Host: l.IPB.String()}, Delay: 2 * time.Second}
+	rec, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := network.Apply(context.Background(), rec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30000
+	sendUDP(t, l.B, l.IPA.String()+":9004", n, 64, 0)
+	early, _, _, _ := sink.counts()
+	err = a.Revert(context.Background())
+	t.Logf("%d of %d datagrams arrived before the delay; Revert = %v", early, n, err)
+	var unheld *network.Unheld
+	if !errors.As(err, &unheld) || unheld.Passed < int64(early) || unheld.Passed > n {
+		t.Errorf("Revert = %v; want an *Unheld saying at least %d of %d passed", err, early, n)
+	}
+	noTables(t, l.A)
+
+	// Through inject, for a process in the namespace.
+	cmd := exec.Command("ip", "netns", "exec", filepath.Base(l.PathA), "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ns, err := network.ProcessNamespace(cmd.Process.Pid); err == nil && ns.Inode == l.A.Inode {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ip netns exec never entered the lab's namespace")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(cmd.Process.Pid), Name: "sleep"}
+	fault := newFault(t, "process", "latency")
+	if err := json.Unmarshal([]byte(`{"host": "`+l.IPB.String()+`", "delay": 2000000000}`), fault); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	env := inject.NewEnv(1, nil)
+	env.RunID = "queue-full"
+	u, err := fault.Plan(ctx, env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = fault.Inject(ctx, env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	sendUDP(t, l.B, l.IPA.String()+":9004", n, 64, 0)
+	why, err := inject.RevertEarly(ctx, env, u)
+	if err != nil || !strings.Contains(why, "passed without it") {
+		t.Errorf("RevertEarly = %q, %v; want the fault ended early, packets having passed without it", why, err)
 	}
 	noTables(t, l.A)
 }

@@ -553,3 +553,18 @@ func dump[T any](list func() (T, error)) (T, error) {
 		}
 	}
 }
+
+// Unheld is what the revert of a fault that holds packets returns when
+// some of the packets its rules selected passed without it: more were
+// held at once than the queue takes, and the queue fails open rather than
+// drop them. The fault was reverted, but it was not in effect for those.
+type Unheld struct {
+	// Passed of the Selected packets did not get the fault.
+	Passed, Selected int64
+	Queue            uint16
+}
+
+func (e *Unheld) Error() string {
+	return fmt.Sprintf("%d of the %d packets the fault selected passed without it: queue %d was full (%d packets held at once at most)",
+		e.Passed, e.Selected, e.Queue, maxQueueLen)
+}

@@ -26,7 +26,8 @@ import (
 //
 // Packets are queued to this process (NFQUEUE, with bypass): should chaos
 // die, the ones it held are lost and the rest pass undelayed until the
-// rule is removed.
+// rule is removed. A packet that finds maxQueueLen packets held passes
+// at once; the revert then returns an *Unheld that says how many did.
 type Latency struct {
 	Filter `yaml:",inline"`
 	Delay  time.Duration `yaml:"delay" json:"delay" doc:"how long each packet is held"`
