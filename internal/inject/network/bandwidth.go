@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,9 +86,13 @@ func (c *shapeConfig) describe(handle uint32) []string {
 	if hs := c.sel.hosts(); len(hs) > 0 {
 		var to []string
 		for _, p := range hs {
-			to = append(to, p.Addr().String())
+			if p.IsSingleIP() {
+				to = append(to, "the device that routes to "+p.Addr().String())
+			} else {
+				to = append(to, "the devices that route into "+p.String())
+			}
 		}
-		where = "the device that routes to " + strings.Join(to, ", the one to ")
+		where = strings.Join(to, ", ")
 	}
 	what := "all traffic"
 	if c.classify {
@@ -155,26 +160,58 @@ func applyShape(rec Record, b *build) error {
 	return installTables(rec.Namespace, rec.Table, &b.tables)
 }
 
-// shapedLinks returns the devices a bandwidth fault shapes.
+// shapedLinks returns the devices a bandwidth fault shapes: those of the
+// route to each host, and for a network, those of every route into it
+// too (a container on two networks reaches parts of 10.0.0.0/8 by each).
 func shapedLinks(h *netlink.Handle, s selector) ([]netlink.Link, error) {
 	if hs := s.hosts(); len(hs) > 0 {
 		var links []netlink.Link
+		add := func(index int, to string) error {
+			if slices.ContainsFunc(links, func(o netlink.Link) bool { return o.Attrs().Index == index }) {
+				return nil
+			}
+			l, err := h.LinkByIndex(index)
+			if err != nil {
+				return fmt.Errorf("device of the route to %s: %w", to, err)
+			}
+			links = append(links, l)
+			return nil
+		}
 		for _, p := range hs {
 			routes, err := h.RouteGet(net.IP(p.Addr().AsSlice()))
 			if err != nil {
 				return nil, fmt.Errorf("find the route to %s: %w", p.Addr(), err)
 			}
-			for _, r := range routes {
-				l, err := h.LinkByIndex(r.LinkIndex)
-				if err != nil {
-					return nil, fmt.Errorf("device of the route to %s: %w", p.Addr(), err)
-				}
-				if !slices.ContainsFunc(links, func(o netlink.Link) bool { return o.Attrs().Index == l.Attrs().Index }) {
-					links = append(links, l)
-				}
-			}
 			if len(routes) == 0 {
 				return nil, fmt.Errorf("no route to %s", p.Addr())
+			}
+			for _, r := range routes {
+				if err := add(r.LinkIndex, p.Addr().String()); err != nil {
+					return nil, err
+				}
+			}
+			if p.IsSingleIP() {
+				continue
+			}
+			fam := netlink.FAMILY_V4
+			if p.Addr().Is6() {
+				fam = netlink.FAMILY_V6
+			}
+			all, err := dump(func() ([]netlink.Route, error) { return h.RouteList(nil, fam) })
+			if err != nil {
+				return nil, fmt.Errorf("list the routes into %s: %w", p, err)
+			}
+			for _, r := range all {
+				if r.Dst == nil || r.LinkIndex == 0 {
+					continue // the default route: RouteGet found it if it leads into p
+				}
+				dst, ok := netip.AddrFromSlice(r.Dst.IP)
+				ones, _ := r.Dst.Mask.Size()
+				if ok && netip.PrefixFrom(dst.Unmap(), ones).Overlaps(p) {
+					if err := add(r.LinkIndex, r.Dst.String()); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 		return links, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"syscall"
 	"testing"
@@ -472,6 +473,69 @@ func TestBandwidth(t *testing.T) {
 		t.Errorf("bandwidth over a tbf qdisc: %v; want it refused", err)
 	}
 	assertQdisc(t, l, "tbf")
+}
+
+// A bandwidth to a network holds the rate on every device that routes
+// part of it, not only on the one that routes its first address: here
+// 10.0.0.0/8 is reached through the lab's link (the default route) and,
+// for 10.202.0.0/24, through a second link, as a container on two
+// networks is.
+func TestBandwidthNetworkOverDevices(t *testing.T) {
+	l := lab.New(t)
+	b, err := netns.GetFromPath(l.PathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	second := netip.MustParseAddr("10.202.0.2")
+	withHandle(t, l.PathA, func(h *netlink.Handle) error {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "second"}, PeerName: "second", PeerNamespace: netlink.NsFd(b)}
+		if err := h.LinkAdd(veth); err != nil {
+			return err
+		}
+		link, err := h.LinkByName("second")
+		if err != nil {
+			return err
+		}
+		if err := h.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(10, 202, 0, 1), Mask: net.CIDRMask(24, 32)}}); err != nil {
+			return err
+		}
+		if err := h.LinkSetUp(link); err != nil {
+			return err
+		}
+		dev, err := h.LinkByName(l.DevA)
+		if err != nil {
+			return err
+		}
+		return h.RouteAdd(&netlink.Route{LinkIndex: dev.Attrs().Index, Gw: l.IPB.AsSlice()})
+	})
+	withHandle(t, l.PathB, func(h *netlink.Handle) error {
+		link, err := h.LinkByName("second")
+		if err != nil {
+			return err
+		}
+		if err := h.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: second.AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
+			return err
+		}
+		return h.LinkSetUp(link)
+	})
+	ln, err := lab.ListenTCP(l.B, "0.0.0.0:9202")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := lab.Serve(ln, lab.Sink)
+	defer sink.Close()
+
+	const rate = 16_000_000 // bits per second: 2 MB/s
+	a := apply(t, l.A, &network.Bandwidth{Filter: network.Filter{Host: "10.0.0.0/8"}, Rate: rate})
+	sendBulk(t, l.A, netip.AddrPortFrom(second, 9202).String())
+	got := measure(sink, 2*time.Second)
+	t.Logf("16mbit to 10.0.0.0/8, sent to %s over the second link: %.2f MB/s", second, got/1e6)
+	if want := rate / 8.0; got < 0.75*want || got > 1.1*want {
+		t.Errorf("rate to %s: %.2f MB/s; want 2 MB/s", second, got/1e6)
+	}
+	revert(t, a)
+	noTables(t, l.A)
 }
 
 func withHandle(t testing.TB, path string, fn func(h *netlink.Handle) error) {

@@ -177,6 +177,10 @@ func TestPlanRules(t *testing.T) {
 			`qdisc htb e42f: root on the device that routes to 10.0.0.7, class e42f:3 rate 80mbit burst 65536: the packets of priority e42f:3, the rest unshaped`,
 			`ip chaos_20250101T000000Z_ab12_3 shape (postrouting): ip daddr 10.0.0.7 counter meta priority set e42f:3`,
 		}},
+		{"bandwidth to a network", &network.Bandwidth{Filter: network.Filter{Host: "10.0.0.0/8"}, Rate: 80e6}, []string{
+			`qdisc htb e42f: root on the devices that route into 10.0.0.0/8, class e42f:3 rate 80mbit burst 65536: the packets of priority e42f:3, the rest unshaped`,
+			`ip chaos_20250101T000000Z_ab12_3 shape (postrouting): ip daddr 10.0.0.0/8 counter meta priority set e42f:3`,
+		}},
 		{"intercept", &network.Intercept{Filter: network.Filter{Host: "10.0.0.7", Port: 8080}}, []string{
 			`ip chaos_20250101T000000Z_ab12_3 keep (output): ct state established counter`,
 			`ip chaos_20250101T000000Z_ab12_3 redirect (output): meta mark 0x000c4a05 return`,
