@@ -219,11 +219,15 @@ func NewTransport(s Stream) *http.Transport {
 	}
 	d := &net.Dialer{Timeout: s.Timeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		MaxIdleConns:          conns,
-		MaxIdleConnsPerHost:   conns,
-		IdleConnTimeout:       30 * time.Second,
+		Proxy:               nil,
+		DialContext:         d.DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		// A request written as the server closes its idle connection
+		// fails (OneAttempt: it is not sent again), so the stream closes
+		// an idle connection first: before the 5 s after which Node.js
+		// and Apache close theirs.
+		IdleConnTimeout:       4 * time.Second,
 		TLSHandshakeTimeout:   s.Timeout,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
