@@ -343,9 +343,12 @@ func (p *checksPanel) apply(ev journal.Event) {
 }
 
 type point struct {
-	at      time.Time
-	rps     float64
-	success float64
+	at time.Time
+	// requests is how many completed in the window: with none, success
+	// says nothing.
+	requests int64
+	rps      float64
+	success  float64
 	// p99 is the window's p99, or the longest a request still waiting
 	// at its end had waited if that is longer: the p99 counts answers
 	// only, so a stall, where nothing is answered, would show as no
@@ -392,7 +395,14 @@ func (p *loadPanel) apply(ev journal.Event) {
 		p.rows = append(p.rows, streamRow{PlanStream: PlanStream{Name: name}})
 		i = len(p.rows) - 1
 	}
-	pt := point{at: ev.Time, rps: ev.RPS, success: ev.Success, p99: max(ev.P99, ev.Waited), waiting: ev.Waiting, waited: ev.Waited}
+	pt := point{at: ev.Time, requests: ev.Requests, rps: ev.RPS, success: ev.Success, p99: max(ev.P99, ev.Waited), waiting: ev.Waiting, waited: ev.Waited}
+	if pt.requests == 0 && pt.waiting == 0 {
+		// Nothing sent or answered: the sparkline keeps its last share.
+		pt.success = 1
+		if r := p.rows[i].pts; len(r) > 0 {
+			pt.success = r[len(r)-1].success
+		}
+	}
 	r := &p.rows[i]
 	r.pts = append(r.pts, pt)
 	cut := 0

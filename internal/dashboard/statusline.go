@@ -155,17 +155,33 @@ func statusText(e *expState, now time.Time, w int) string {
 	}
 	var rps, minSucc float64
 	minSucc = 1
-	seen := false
+	seen, answered := false, false
+	var stalled int64
 	for _, r := range e.load.rows {
 		if len(r.pts) > 0 {
 			last := r.pts[len(r.pts)-1]
 			rps += last.rps
-			minSucc = min(minSucc, last.success)
 			seen = true
+			if last.requests > 0 {
+				minSucc = min(minSucc, last.success)
+				answered = true
+			}
+			// Requests that waited longer than the answers took, as
+			// the load panel says.
+			if last.waiting > 0 && last.waited >= last.p99 {
+				stalled += last.waiting
+			}
 		}
 	}
 	if seen {
-		parts = append(parts, fmt.Sprintf("%.0f req/s %s ok", rps, percent(minSucc)))
+		txt := fmt.Sprintf("%.0f req/s", rps)
+		if answered {
+			txt += " " + percent(minSucc) + " ok"
+		}
+		if stalled > 0 {
+			txt += fmt.Sprintf(", %d waiting", stalled)
+		}
+		parts = append(parts, txt)
 	}
 	rest := ""
 	if len(parts) > 0 {

@@ -300,11 +300,18 @@ func loadView(p *loadPanel, w, h int, st styles) []string {
 		rps := series(func(p point) float64 { return p.rps })
 		line += fitRight(fmt.Sprintf("%.1f", last.rps), 8) + " " + st.accent.Render(sparkline(rps, sparkW, 0, maxOf(rps))) + " "
 		succ := series(func(p point) float64 { return p.success })
-		style := st.ok
-		if last.success < 0.99 {
+		style, share := st.ok, percent(last.success)
+		switch {
+		case last.requests == 0 && last.waiting > 0:
+			// Nothing came back while requests wait: a stall, not
+			// requests that failed.
+			style, share = st.bad, "none"
+		case last.requests == 0:
+			style, share = st.dim, "-"
+		case last.success < 0.99:
 			style = st.bad
 		}
-		line += style.Render(fitRight(percent(last.success), 8)) + " " + style.Render(sparkline(succ, sparkW, min(minOf(succ), 0.99), 1)) + " "
+		line += style.Render(fitRight(share, 8)) + " " + style.Render(sparkline(succ, sparkW, min(minOf(succ), 0.99), 1)) + " "
 		p99 := series(func(p point) float64 { return float64(p.p99) })
 		line += fitRight(latency(last.p99), 8) + " "
 		// Requests that waited longer than the window's answers are what

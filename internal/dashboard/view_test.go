@@ -177,11 +177,20 @@ func TestLoadShowsWaiting(t *testing.T) {
 	}
 	for _, w := range []int{80, 120} {
 		out := view(w)
-		for _, want := range []string{"4.20s", "50 waiting"} {
+		for _, want := range []string{"4.20s", "50 waiting", "none"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("load at %d columns, a stalled window, lacks %q:\n%s", w, want, out)
 			}
 		}
+		if strings.Contains(out, "0.0%") {
+			t.Errorf("load at %d columns, a window where nothing came back, shows a share of successes:\n%s", w, out)
+		}
+	}
+	// The status line says it too, and no share of answers it has not.
+	e := newExpState(Plan{Streams: []PlanStream{{Name: "view-cart", Rate: 50}}})
+	e.load = p
+	if got := statusText(e, t0.Add(6*time.Second), 120); !strings.Contains(got, "50 waiting") || strings.Contains(got, "% ok") {
+		t.Errorf("the status line of a stalled stream is %q; want it to say 50 waiting and no share", got)
 	}
 	// Answered again, with a few requests in flight as any busy stream
 	// has, younger than the answers: the row shows the p99 and no
@@ -194,6 +203,12 @@ func TestLoadShowsWaiting(t *testing.T) {
 	window(8*time.Second, 40, 15*time.Millisecond, 10, 2*time.Second)
 	if out := view(80); !strings.Contains(out, "10 waiting") || !strings.Contains(out, "2.00s") {
 		t.Errorf("load with 10 requests waiting up to 2s beside answers of 15ms does not say so:\n%s", out)
+	}
+	// A window with nothing sent and nothing waiting (a slow stream) is
+	// no failure.
+	window(9*time.Second, 0, 0, 0, 0)
+	if out := view(80); strings.Contains(out, "0.0%") || strings.Contains(out, "none") {
+		t.Errorf("load after a window with no traffic shows it as failed:\n%s", out)
 	}
 }
 
