@@ -291,6 +291,10 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	} else {
 		err = Revert(ctx, rec)
 	}
+	if err == nil || !onlyEnded(err) {
+		// A revert that failed is that, whatever else it found.
+		return err
+	}
 	if errors.Is(err, ErrGone) {
 		// The container restarted or went away: the fault went with it,
 		// at a moment the run did not see.
@@ -300,7 +304,24 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		// Reverted, but for part of the traffic it was never on.
 		return inject.GoneEarly("%s on %s: %v", rec.Kind, u.Target, uh)
 	}
-	return err
+	rg, _ := errors.AsType[*RulesGone](err)
+	return inject.GoneEarly("%s on %s: %v", rec.Kind, u.Target, rg)
+}
+
+// onlyEnded reports whether err says only that the fault had ended, or
+// partly never began, before its revert: ErrGone, *Unheld, *RulesGone.
+func onlyEnded(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyEnded(e) {
+				return false
+			}
+		}
+		return true
+	}
+	_, unheld := errors.AsType[*Unheld](err)
+	_, gone := errors.AsType[*RulesGone](err)
+	return errors.Is(err, ErrGone) || unheld || gone
 }
 
 // describe says where f would act on t, and what it would install.

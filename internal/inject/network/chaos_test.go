@@ -78,14 +78,10 @@ func TestInterceptSettings(t *testing.T) {
 	}
 }
 
-// TestProcessTargetThroughInject runs a latency fault on a local process
-// in a namespace of its own through the registry, as the runner does:
-// plan (the undo names the table), inject, revert; then the same from the
-// undo alone, as chaos recover does, in an Env that never applied it; and
-// once more, with the process gone and its namespace with it.
-func TestProcessTargetThroughInject(t *testing.T) {
-	lab.RequireRoot(t)
-	noLeak(t)
+// unsharedSleep starts a sleep in a network namespace of its own, which
+// goes when it is killed, and returns it with its namespace.
+func unsharedSleep(t *testing.T) (*exec.Cmd, network.Namespace) {
+	t.Helper()
 	cmd := exec.Command("unshare", "--net", "sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -112,6 +108,19 @@ func TestProcessTargetThroughInject(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return cmd, ns
+}
+
+// TestProcessTargetThroughInject runs a latency fault on a local process
+// in a namespace of its own through the registry, as the runner does:
+// plan (the undo names the table), inject, revert; then the same from the
+// undo alone, as chaos recover does, in an Env that never applied it; and
+// once more, with the process gone and its namespace with it.
+func TestProcessTargetThroughInject(t *testing.T) {
+	lab.RequireRoot(t)
+	noLeak(t)
+	cmd, ns := unsharedSleep(t)
+	pid := cmd.Process.Pid
 	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sleep"}
 	f := newFault(t, "process", "latency")
 	if err := json.Unmarshal([]byte(`{"host": "10.9.9.9", "delay": 50000000}`), f); err != nil {
@@ -153,12 +162,17 @@ func TestProcessTargetThroughInject(t *testing.T) {
 			noTables(t, ns)
 		}
 		// This process lets go of what it holds; the second time the
-		// table is gone already.
+		// table is gone already, which it says: the fault ended before
+		// its revert.
 		if err := inject.Revert(ctx, env, u); err != nil {
 			t.Fatalf("round %d: Revert = %v", round, err)
 		}
 		noTables(t, ns)
+		if want := round; len(warnings) != want || round == 1 && !strings.Contains(warnings[0], "were gone") {
+			t.Errorf("round %d: warnings %q; want %d, that the rules were gone", round, warnings, want)
+		}
 	}
+	warnings = nil
 	u, err := f.Plan(ctx, env, tg)
 	if err != nil {
 		t.Fatal(err)
@@ -173,5 +187,53 @@ func TestProcessTargetThroughInject(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], network.ErrGone.Error()) {
 		t.Errorf("warnings %q; want one that the namespace is gone", warnings)
+	}
+}
+
+// TestRulesGoneBeforeRevert removes a fault's tables behind its back, as
+// a firewall reload (nft -f with flush ruleset) would: the revert says
+// the fault ended early, for a blackhole and for a latency that holds
+// packets, and a fault whose tables are there is reverted as usual.
+func TestRulesGoneBeforeRevert(t *testing.T) {
+	lab.RequireRoot(t)
+	noLeak(t)
+	cmd, ns := unsharedSleep(t)
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(cmd.Process.Pid), Name: "sleep"}
+	ctx := context.Background()
+	for _, c := range []struct{ fault, settings string }{
+		{"blackhole", `{"host": "10.9.9.9", "direction": "ingress"}`},
+		{"latency", `{"host": "10.9.9.9", "delay": 50000000}`},
+	} {
+		for _, flush := range []bool{false, true} {
+			f := newFault(t, "process", c.fault)
+			if err := json.Unmarshal([]byte(c.settings), f); err != nil {
+				t.Fatal(err)
+			}
+			env := inject.NewEnv(1, nil)
+			env.RunID = "gone-test"
+			u, err := f.Plan(ctx, env, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u, err = f.Inject(ctx, env, tg, u); err != nil {
+				t.Fatal(err)
+			}
+			if flush {
+				if out, err := exec.Command("nsenter", "-t", tg.ID, "-n", "nft", "flush", "ruleset").CombinedOutput(); err != nil {
+					t.Fatalf("nft flush ruleset: %v\n%s", err, out)
+				}
+			}
+			early, err := inject.RevertEarly(ctx, env, u)
+			if err != nil {
+				t.Fatalf("%s, flushed %v: revert = %v", c.fault, flush, err)
+			}
+			if flush && !strings.Contains(early, "were gone") {
+				t.Errorf("%s whose tables were flushed: revert says %q; want that its rules were gone before it", c.fault, early)
+			}
+			if !flush && early != "" {
+				t.Errorf("%s: revert says %q; want it reverted", c.fault, early)
+			}
+			noTables(t, ns)
+		}
 	}
 }

@@ -262,6 +262,9 @@ type Applied struct {
 	rec   Record
 	hold  *holder
 	icept *Interception
+	// tabled says that Apply installed tables that stay until Revert
+	// (an intercept's rules come and go with its proxy).
+	tabled bool
 
 	mu       sync.Mutex
 	reverted bool
@@ -322,6 +325,7 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 		}
 		return nil, fmt.Errorf("apply %s in %s: %w", f.Kind(), rec.Namespace, err)
 	}
+	a.tabled = b.intercept == nil && !b.tables.empty()
 	return a, nil
 }
 
@@ -347,9 +351,25 @@ func (a *Applied) Revert(ctx context.Context) error {
 	case a.hold != nil:
 		errs = append(errs, a.hold.stop(ctx, a.rec))
 	}
-	errs = append(errs, Revert(ctx, a.rec))
+	removed, err := revert(a.rec)
+	errs = append(errs, err)
+	if err == nil && a.tabled && len(removed) == 0 {
+		errs = append(errs, &RulesGone{Table: a.rec.Table})
+	}
 	a.err = joinGone(errs)
 	return a.err
+}
+
+// RulesGone is what the revert of a fault returns when its tables were
+// gone already: something else removed them (a firewall reload whose
+// rules begin with flush ruleset, chaos recover from another process), at
+// a moment the run did not see.
+type RulesGone struct {
+	Table string
+}
+
+func (e *RulesGone) Error() string {
+	return fmt.Sprintf("its rules (tables %s) were gone before the revert: something else removed them", e.Table)
 }
 
 // joinGone joins errs, keeping one ErrGone when the namespace is gone.
@@ -378,12 +398,20 @@ func joinGone(errs []error) error {
 // is removed. A namespace that is gone returns an error wrapping ErrGone:
 // the fault went with it.
 func Revert(ctx context.Context, rec Record) error {
+	_, err := revert(rec)
+	return err
+}
+
+// revert is Revert, returning the tables it deleted.
+func revert(rec Record) ([]string, error) {
 	if err := rec.check(nil); err != nil {
-		return fmt.Errorf("revert %s: %w", rec.Kind, err)
+		return nil, fmt.Errorf("revert %s: %w", rec.Kind, err)
 	}
 	ns := rec.Namespace
+	var removed []string
 	err := ns.nft(func(c *nftables.Conn) error {
-		_, err := deleteTables(c, func(name string) bool { return name == rec.Table })
+		var err error
+		removed, err = deleteTables(c, func(name string) bool { return name == rec.Table })
 		return err
 	})
 	if err == nil && (rec.Qdisc != 0 || rec.Kind == (&Bandwidth{}).Kind()) {
@@ -395,9 +423,9 @@ func Revert(ctx context.Context, rec Record) error {
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("revert %s (%s) in %s: %w", rec.Kind, rec.Table, ns, err)
+		return nil, fmt.Errorf("revert %s (%s) in %s: %w", rec.Kind, rec.Table, ns, err)
 	}
-	return nil
+	return removed, nil
 }
 
 // RemoveRun removes everything that run owns in namespace ns: every table
