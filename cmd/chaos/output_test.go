@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -130,5 +131,44 @@ method:
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// blockedWriter takes nothing until it is let go.
+type blockedWriter struct {
+	letGo chan struct{}
+	got   bytes.Buffer
+}
+
+func (b *blockedWriter) Write(p []byte) (int, error) {
+	<-b.letGo
+	return b.got.Write(p)
+}
+
+// A queue whose writer never takes anything holds at most maxQueued, and
+// says how much it dropped once it is read again.
+func TestQueueWriterBounded(t *testing.T) {
+	w := &blockedWriter{letGo: make(chan struct{})}
+	q := newQueueWriter(w)
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	// The writing goroutine holds what it took before it blocked, at
+	// most maxQueued, and the queue at most maxQueued more.
+	for range 3 * maxQueued >> 20 {
+		if n, err := q.Write(chunk); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v; want all of it, nil", n, err)
+		}
+	}
+	q.mu.Lock()
+	queued, dropped := len(q.buf), q.dropped
+	q.mu.Unlock()
+	if queued > maxQueued || dropped < maxQueued {
+		t.Errorf("queued %d bytes, dropped %d; want at most %d queued, the rest dropped", queued, dropped, maxQueued)
+	}
+	close(w.letGo)
+	if err := q.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("chaos: %d bytes of output were dropped: nothing read them\n", dropped); !bytes.HasSuffix(w.got.Bytes(), []byte(want)) {
+		t.Errorf("the output does not end with %q", want)
 	}
 }

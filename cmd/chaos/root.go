@@ -196,17 +196,24 @@ func (s silent) Error() string { return fmt.Sprintf("exit %d", int(s)) }
 // with Ctrl-S, or a pipe into a pager nobody scrolls, blocks whoever
 // writes to it, and what chaos writes is its run's events: a run blocked
 // on one would not revert its faults when due, nor on Ctrl-C. What waits
-// in the queue is at most the call's output, which its journals hold
-// too. The event printer, the signal watcher and the commands all write
-// from goroutines of their own; the queue keeps their writes whole.
+// in the queue is the call's output, which its journals hold too, up to
+// maxQueued: past that (a chaos proxy logging for days into a pipe that
+// nobody reads) writes are dropped and counted, and the count is written
+// once the queue drains. The event printer, the signal watcher and the
+// commands all write from goroutines of their own; the queue keeps their
+// writes whole.
 type queueWriter struct {
-	w    io.Writer
-	mu   sync.Mutex
-	idle *sync.Cond // broadcast when the writing goroutine is done
-	buf  []byte
-	busy bool // a goroutine writes buf
-	err  error
+	w       io.Writer
+	mu      sync.Mutex
+	idle    *sync.Cond // broadcast when the writing goroutine is done
+	buf     []byte
+	busy    bool // a goroutine writes buf
+	err     error
+	dropped int // bytes not queued since the queue was last full
 }
+
+// maxQueued is the most output a queueWriter holds.
+const maxQueued = 64 << 20
 
 func newQueueWriter(w io.Writer) *queueWriter {
 	q := &queueWriter{w: w}
@@ -222,12 +229,32 @@ func (q *queueWriter) Write(p []byte) (int, error) {
 	if q.err != nil {
 		return 0, q.err
 	}
+	if len(q.buf)+len(p) > maxQueued {
+		q.dropped += len(p)
+		return len(p), nil
+	}
+	if len(q.buf) == 0 {
+		q.sayDropped()
+	}
 	q.buf = append(q.buf, p...)
-	if !q.busy {
+	q.start()
+	return len(p), nil
+}
+
+// sayDropped queues how much output was dropped, if any. q.mu must be held.
+func (q *queueWriter) sayDropped() {
+	if q.dropped > 0 {
+		q.buf = fmt.Appendf(q.buf, "chaos: %d bytes of output were dropped: nothing read them\n", q.dropped)
+		q.dropped = 0
+	}
+}
+
+// start starts the writing goroutine unless it runs. q.mu must be held.
+func (q *queueWriter) start() {
+	if !q.busy && len(q.buf) > 0 {
 		q.busy = true
 		go q.drain()
 	}
-	return len(p), nil
 }
 
 func (q *queueWriter) drain() {
@@ -251,6 +278,10 @@ func (q *queueWriter) drain() {
 func (q *queueWriter) Flush() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.err == nil {
+		q.sayDropped()
+		q.start()
+	}
 	for q.busy {
 		q.idle.Wait()
 	}
