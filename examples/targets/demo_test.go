@@ -110,6 +110,9 @@ func runChaos(t *testing.T, file string, vars ...string) (int, journal) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "chaos"), append(args, abs)...)
 	cmd.Dir = dir
+	// The services keep their databases in the temporary directory, named
+	// after their addresses, across restarts: each run starts from its own.
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
 	out, _ := cmd.CombinedOutput()
 	code := cmd.ProcessState.ExitCode()
 	var j journal

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9090", "address to listen on")
-	dbPath := flag.String("db", "", "SQLite file for the charges (default: a new file in a temporary directory, removed at exit)")
+	dbPath := flag.String("db", "", "SQLite file for the charges (default: payment-ADDRESS.db in the temporary directory, kept across restarts)")
 	flag.Parse()
 	if err := run(*listen, *dbPath); err != nil {
 		log.Fatalf("payment: %v", err)
@@ -37,12 +38,11 @@ func main() {
 
 func run(listen, dbPath string) error {
 	if dbPath == "" {
-		dir, err := os.MkdirTemp("", "payment-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		dbPath = filepath.Join(dir, "payment.db")
+		// Named after the address, not made afresh and removed at exit:
+		// a payment restarted on the same address must find the charges
+		// and the idempotency records of the one before, or a key
+		// replayed across the restart is charged a second time.
+		dbPath = filepath.Join(os.TempDir(), "payment-"+strings.Trim(strings.ReplaceAll(listen, ":", "-"), "-")+".db")
 	}
 	st, err := openStore(dbPath)
 	if err != nil {
