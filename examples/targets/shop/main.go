@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -51,7 +52,7 @@ func main() {
 	naive := flag.Bool("naive", false, "same as -mode=naive")
 	flag.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	flag.StringVar(&c.paymentURL, "payment", "http://127.0.0.1:9090", "payment service base URL")
-	flag.StringVar(&c.dbPath, "db", "", "SQLite file for the orders (default: a new file in a temporary directory, removed at exit)")
+	flag.StringVar(&c.dbPath, "db", "", "SQLite file for the orders (default: shop-ADDRESS.db in the temporary directory, kept across restarts)")
 	flag.StringVar(&c.mode, "mode", "resilient", "resilient or naive")
 	flag.IntVar(&c.workers, "workers", 16, "requests served at once; the others wait for a worker")
 	flag.IntVar(&c.dbConns, "db-conns", 8, "database connections in the pool")
@@ -83,12 +84,10 @@ func main() {
 
 func run(ctx context.Context, c config) error {
 	if c.dbPath == "" {
-		dir, err := os.MkdirTemp("", "shop-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		c.dbPath = filepath.Join(dir, "shop.db")
+		// Named after the address, not made afresh and removed at exit:
+		// a shop restarted on the same address must find the orders it
+		// accepted with payment pending, or they are never charged.
+		c.dbPath = filepath.Join(os.TempDir(), "shop-"+strings.Trim(strings.ReplaceAll(c.listen, ":", "-"), "-")+".db")
 	}
 	st, err := openStore(c.dbPath, c.dbConns)
 	if err != nil {
