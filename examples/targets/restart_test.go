@@ -1,7 +1,9 @@
 package targets_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -175,5 +177,66 @@ func TestShopRestartKeepsPendingOrders(t *testing.T) {
 	do(t, http.MethodGet, shop.url+"/audit", "", "", &a)
 	if !a.ExactlyOnce || a.Orders != 1 || a.ChargedOnce != 1 {
 		t.Errorf("audit %+v; want the 1 order charged exactly once", a)
+	}
+}
+
+// SIGTERM reaches the shop while an order waits on payment: the shop
+// stops taking requests but answers the ones it has, rather than cut them
+// off with the order saved and charged behind the client's back.
+func TestShopStopAnswersOrdersInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the shop and payment binaries")
+	}
+	ports := freePorts(t, 3)
+	payAddr := "127.0.0.1:" + ports[1]
+	pay := newService(t, "payment", t.TempDir(), payAddr)
+	pay.start()
+	// A slow link to payment: every charge takes 500 ms, within the
+	// shop's attempt timeout below.
+	slow := &http.Server{Addr: "127.0.0.1:" + ports[2], Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, pay.url+r.URL.RequestURI(), r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})}
+	go slow.ListenAndServe()
+	t.Cleanup(func() { slow.Shutdown(context.Background()) })
+
+	shop := newService(t, "shop", t.TempDir(), "127.0.0.1:"+ports[0], "-payment", "http://"+slow.Addr,
+		"-attempt-timeout", "1s", "-total-timeout", "1500ms")
+	shop.start()
+	type answer struct {
+		code int
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, shop.url+"/orders", strings.NewReader(`{"item":"book"}`))
+		req.Header.Set("Idempotency-Key", "order-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		done <- answer{code: resp.StatusCode}
+	}()
+	time.Sleep(200 * time.Millisecond) // the order waits on payment
+	shop.stop()
+	got := <-done
+	if got.err != nil || got.code != http.StatusCreated {
+		t.Errorf("POST /orders in flight when the shop was stopped = %d, %v; want 201: its charge went through", got.code, got.err)
+	}
+	var list struct{ Charges []charge }
+	do(t, http.MethodGet, pay.url+"/charges", "", "", &list)
+	if len(list.Charges) != 1 {
+		t.Fatalf("payment holds %d charges; want the order's 1", len(list.Charges))
 	}
 }

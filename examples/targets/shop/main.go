@@ -102,7 +102,9 @@ func run(ctx context.Context, c config) error {
 		go s.runOutbox(ctx, c.retryEvery, c.policy.TotalTimeout)
 	}
 	srv := &http.Server{Addr: c.listen, Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -113,5 +115,10 @@ func run(ctx context.Context, c config) error {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// ListenAndServe returns as soon as Shutdown begins. The orders in
+	// flight are answered before the database closes and the process
+	// exits: cut off, their clients would count as failed an order that
+	// is saved and charged.
+	<-drained
 	return nil
 }
