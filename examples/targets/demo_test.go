@@ -199,7 +199,7 @@ func assertExactlyOnce(t *testing.T, j journal) {
 	if paid == 0 || once != paid {
 		t.Errorf("audit: %d orders paid, %d charged exactly once; want the same, above 0 (%v)", paid, once, obs)
 	}
-	for _, k := range []string{"pending", "stale", "missing", "double_charged", "orphans"} {
+	for _, k := range []string{"pending", "stale", "missing", "double_charged", "orphans", "declined_charged"} {
 		if n := num(k); n != 0 {
 			t.Errorf("audit: %s = %d; want 0", k, n)
 		}

@@ -10,11 +10,13 @@ import (
 // order must end up charged exactly once, and no charge may exist without
 // its order.
 type Audit struct {
-	// Orders is the number of orders saved; Paid, Pending and InFlight
-	// split them by status. InFlight orders are being charged right now.
+	// Orders is the number of orders saved; Paid, Pending, Declined and
+	// InFlight split them by status. InFlight orders are being charged
+	// right now.
 	Orders   int `json:"orders"`
 	Paid     int `json:"paid"`
 	Pending  int `json:"pending"`
+	Declined int `json:"declined"`
 	InFlight int `json:"in_flight"`
 	// Stale counts in-flight orders older than the outbox grace: their
 	// payment call ended without settling them.
@@ -28,8 +30,11 @@ type Audit struct {
 	DoubleCharged int `json:"double_charged"`
 	// Orphans are charges whose order the shop does not have.
 	Orphans int `json:"orphans"`
-	// ExactlyOnce holds when nothing is pending, stale, missing, doubled
-	// or orphaned.
+	// DeclinedCharged counts declined orders with a charge: their client
+	// was told payment refused them.
+	DeclinedCharged int `json:"declined_charged"`
+	// ExactlyOnce holds when nothing is pending, stale, missing, doubled,
+	// orphaned or charged after a decline.
 	ExactlyOnce bool `json:"exactly_once"`
 }
 
@@ -78,6 +83,11 @@ func (s *shop) runAudit(ctx context.Context) (Audit, error) {
 			}
 		case StatusPending:
 			a.Pending++
+		case StatusDeclined:
+			a.Declined++
+			if n > 0 {
+				a.DeclinedCharged++
+			}
 		default:
 			a.InFlight++
 			if time.Since(o.Created) > s.grace {
@@ -90,7 +100,7 @@ func (s *shop) runAudit(ctx context.Context) (Audit, error) {
 			a.Orphans++
 		}
 	}
-	a.ExactlyOnce = a.Pending == 0 && a.Stale == 0 && a.Missing == 0 && a.DoubleCharged == 0 && a.Orphans == 0
+	a.ExactlyOnce = a.Pending == 0 && a.Stale == 0 && a.Missing == 0 && a.DoubleCharged == 0 && a.Orphans == 0 && a.DeclinedCharged == 0
 	return a, nil
 }
 

@@ -2,9 +2,9 @@
 // depends on for orders only.
 //
 //	GET  /cart/{id}          a cart (no payment involved)
-//	POST /orders             {"item": "book"}, header Idempotency-Key: 201 paid, 202 payment pending
+//	POST /orders             {"item": "book"}, header Idempotency-Key: 201 paid, 202 payment pending, 402 declined
 //	GET  /orders/{id}        one order
-//	GET  /orders?status=...  the orders, of one status (new, payment_pending, paid)
+//	GET  /orders?status=...  the orders, of one status (new, payment_pending, paid, payment_declined)
 //	GET  /health
 //	GET  /metrics            workers, database pool, breaker, bulkhead, orders per status
 //	GET  /audit              orders against payment's charges: exactly once?

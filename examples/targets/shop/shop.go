@@ -137,10 +137,14 @@ func (s *shop) placeOrder(w http.ResponseWriter, r *http.Request) {
 	var declined *declinedError
 	switch {
 	case errors.As(err, &declined):
-		// Not retryable: the order stays pending for an operator.
-		s.st.markPending(dbctx, o.ID, time.Now().Add(24*time.Hour), err.Error())
-		http.Error(w, err.Error(), http.StatusPaymentRequired)
-		return
+		// Final: the client is told, and the order is not charged later.
+		if err := s.st.markDeclined(dbctx, o.ID); err != nil {
+			// Still on the outbox, which will ask payment again.
+			o.Status = StatusPending
+			break
+		}
+		log.Printf("shop: order %s declined: %v", o.ID, err)
+		o.Status = StatusDeclined
 	case err != nil || out.Pending:
 		cause := out.Cause
 		if err != nil {
@@ -187,11 +191,15 @@ func (s *shop) placeOrderNaive(w http.ResponseWriter, key string, req orderReque
 	writeOrder(w, o)
 }
 
-// writeOrder answers 201 for a paid order and 202 for one whose payment is
-// still to come.
+// writeOrder answers 201 for a paid order, 402 for a declined one and 202
+// for one whose payment is still to come.
 func writeOrder(w http.ResponseWriter, o Order) {
-	if o.Status == StatusPaid {
+	switch o.Status {
+	case StatusPaid:
 		writeJSON(w, http.StatusCreated, o)
+		return
+	case StatusDeclined:
+		writeJSON(w, http.StatusPaymentRequired, map[string]any{"order": o, "message": "payment declined"})
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"order": o, "message": "order saved, payment pending"})
@@ -246,7 +254,10 @@ func (s *shop) retryPending(ctx context.Context, timeout time.Duration) (int, er
 		case errors.Is(err, resilience.ErrOpen), errors.Is(err, resilience.ErrBulkheadFull):
 			return settled, nil // payment is being spared: next round
 		case errors.As(err, &declined):
-			s.st.markPending(ctx, o.ID, time.Now().Add(24*time.Hour), err.Error())
+			log.Printf("shop: outbox: order %s declined: %v", o.ID, err)
+			if err := s.st.markDeclined(ctx, o.ID); err != nil {
+				return settled, err
+			}
 		case err != nil:
 			if attempts[i] > 0 && attempts[i]%10 == 0 {
 				log.Printf("shop: outbox: order %s still unpaid after %d tries: %v", o.ID, attempts[i], err)

@@ -21,7 +21,10 @@ import (
 // handler makes, per order.
 type fakePayment struct {
 	*httptest.Server
-	down     atomic.Bool
+	down atomic.Bool
+	// gone answers 404 in front of payment, as a gateway does for a
+	// service it has no route to: no charge, and nothing stored.
+	gone     atomic.Bool
 	requests atomic.Int64
 	mu       sync.Mutex
 	charges  map[string]int
@@ -58,6 +61,10 @@ func newFakePayment(t *testing.T) *fakePayment {
 		f.requests.Add(1)
 		if f.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if f.gone.Load() {
+			http.NotFound(w, r)
 			return
 		}
 		idem.ServeHTTP(w, r)
@@ -253,5 +260,46 @@ func TestSlowPaymentNaiveBlocksCartsResilientDoesNot(t *testing.T) {
 				t.Errorf("resilient: GET /cart = %v (after %s); want 200", err, took)
 			}
 		})
+	}
+}
+
+// Payment's side answers an order's charge with a 4xx: the shop tells the
+// client 402, payment declined. The order must not be charged later, when
+// the outbox comes back to it, behind the client's back: not by the outbox
+// nor by a retry of the client's request with the same key.
+func TestDeclinedOrderNotChargedLater(t *testing.T) {
+	pay := newFakePayment(t)
+	s := newTestShop(t, filepath.Join(t.TempDir(), "shop.db"), pay.URL)
+	h := s.handler()
+	ctx := context.Background()
+	pay.gone.Store(true)
+	if code, body := postOrder(t, h, "key-5"); code != http.StatusPaymentRequired {
+		t.Fatalf("POST /orders answered 404 by payment's side = %d %v; want 402", code, body)
+	}
+	o, err := s.st.byKey(ctx, "key-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay.gone.Store(false)
+	// A day later (payment's idempotency records may have expired by
+	// then; this one never had one), the outbox looks at its due orders.
+	if _, err := s.st.db.Exec(`UPDATE outbox SET next_at = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.retryPending(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := postOrder(t, h, "key-5"); code != http.StatusPaymentRequired {
+		t.Errorf("POST /orders again with the declined order's key = %d %v; want 402 again", code, body)
+	}
+	if n := pay.chargesOf(o.ID); n != 0 {
+		t.Errorf("order %s, answered 402 to its client, charged %d times; want 0", o.ID, n)
+	}
+	a, err := s.runAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.ExactlyOnce || a.Paid != 0 || a.Orders != 1 {
+		t.Errorf("audit %+v; want exactly once, the 1 order unpaid", a)
 	}
 }

@@ -20,6 +20,9 @@ const (
 	StatusPending = "payment_pending"
 	// StatusPaid: charged.
 	StatusPaid = "paid"
+	// StatusDeclined: payment refused the charge. The client was told so,
+	// and the order is never tried again.
+	StatusDeclined = "payment_declined"
 )
 
 // Order is a placed order.
@@ -218,6 +221,25 @@ func (s *store) markPending(ctx context.Context, id string, next time.Time, caus
 	return tx.Commit()
 }
 
+// markDeclined records that payment refused the order's charge and takes
+// it off the outbox, in one transaction: a client told its order was
+// declined must not find it charged later, when the outbox comes back to it
+// (by then payment may have forgotten the key, or never have seen it).
+func (s *store) markDeclined(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("mark %s declined: %w", id, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = ? WHERE id = ? AND status != ?`, StatusDeclined, id, StatusPaid); err != nil {
+		return fmt.Errorf("mark %s declined: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE order_id = ?`, id); err != nil {
+		return fmt.Errorf("mark %s declined: %w", id, err)
+	}
+	return tx.Commit()
+}
+
 // due lists up to limit orders whose outbox record is due, oldest first,
 // with the number of attempts made.
 func (s *store) due(ctx context.Context, limit int) ([]Order, []int, error) {
@@ -301,7 +323,7 @@ func (s *store) counts(ctx context.Context) (map[string]int, int, error) {
 		return nil, 0, fmt.Errorf("count orders: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int{StatusNew: 0, StatusPending: 0, StatusPaid: 0}
+	out := map[string]int{StatusNew: 0, StatusPending: 0, StatusPaid: 0, StatusDeclined: 0}
 	for rows.Next() {
 		var st string
 		var n int
