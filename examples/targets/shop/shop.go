@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,8 +43,23 @@ type pool struct {
 
 func newPool(n int) *pool { return &pool{slots: make(chan struct{}, n)} }
 
+// maxBody is the most of a request body the shop reads.
+const maxBody = 4096
+
 func (p *pool) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body is read before a worker is taken, as a proxy in front
+		// of such a server buffers it: a client slow to send its order
+		// would otherwise hold a worker for as long as it likes, and a
+		// few of them every worker the carts need.
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+			if err != nil {
+				http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		p.waiting.Add(1)
 		select {
 		case p.slots <- struct{}{}:
@@ -106,7 +122,7 @@ func (s *shop) placeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req orderRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.Item == "" {
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&req); err != nil || req.Item == "" {
 		http.Error(w, `want a JSON body {"item": "...", "amount": cents}`, http.StatusBadRequest)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -301,5 +302,34 @@ func TestDeclinedOrderNotChargedLater(t *testing.T) {
 	}
 	if !a.ExactlyOnce || a.Paid != 0 || a.Orders != 1 {
 		t.Errorf("audit %+v; want exactly once, the 1 order unpaid", a)
+	}
+}
+
+// Clients slow to send their order (phones on a bad network, on Black
+// Friday) must not take the workers the carts need.
+func TestSlowOrderBodiesDoNotBlockCarts(t *testing.T) {
+	pay := newFakePayment(t)
+	s := newTestShop(t, filepath.Join(t.TempDir(), "shop.db"), pay.URL)
+	srv := httptest.NewServer(s.handler())
+	defer srv.Close()
+	for i := range cap(s.pool.slots) {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The headers and the start of the body; the rest never comes.
+		fmt.Fprintf(c, "POST /orders HTTP/1.1\r\nHost: shop\r\nIdempotency-Key: slow-%d\r\nContent-Length: 40\r\n\r\n{\"item\":", i)
+	}
+	time.Sleep(200 * time.Millisecond) // the orders reach the shop
+	client := &http.Client{Timeout: time.Second}
+	start := time.Now()
+	resp, err := client.Get(srv.URL + "/cart/42")
+	if err != nil {
+		t.Fatalf("GET /cart/42 with %d order bodies on their way = %v after %s; want 200 at once", cap(s.pool.slots), err, time.Since(start))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /cart/42 = %d; want 200", resp.StatusCode)
 	}
 }
