@@ -11,14 +11,17 @@ mkdir -p bin
 CGO_ENABLED=0 go build -o bin/ ./cmd/chaos ./examples/targets/shop ./examples/targets/payment
 
 out=chaos-report/demo-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$out"
+mkdir -p "$out/naive" "$out/resilient"
 echo "running experiments/black-friday.yaml against both shops (about 30 s) ..."
-# The two runs use separate ports so that they can run side by side.
-./bin/chaos run --report-dir "$out/naive" --ledger "$out/naive/ledger" \
+# The two runs use separate ports so that they can run side by side. The
+# services keep their databases in the temporary directory across
+# restarts: each run's is its own report directory, so that every demo
+# starts with no orders and no charges.
+TMPDIR="$PWD/$out/naive" ./bin/chaos run --report-dir "$out/naive" --ledger "$out/naive/ledger" \
 	--var mode=naive --var shop_port=18190 --var payment_port=18191 --var proxy_port=18192 \
 	"$@" experiments/black-friday.yaml >"$out/naive.log" 2>&1 &
 naive=$!
-./bin/chaos run --report-dir "$out/resilient" --ledger "$out/resilient/ledger" \
+TMPDIR="$PWD/$out/resilient" ./bin/chaos run --report-dir "$out/resilient" --ledger "$out/resilient/ledger" \
 	--var mode=resilient --var shop_port=18290 --var payment_port=18291 --var proxy_port=18292 \
 	"$@" experiments/black-friday.yaml >"$out/resilient.log" 2>&1 &
 resilient=$!
