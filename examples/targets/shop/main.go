@@ -2,7 +2,7 @@
 // depends on for orders only.
 //
 //	GET  /cart/{id}          a cart (no payment involved)
-//	POST /orders             {"item": "book"}, header Idempotency-Key: 201 paid, 202 payment pending, 402 declined
+//	POST /orders             {"item": "book"}, header Idempotency-Key: 201 paid, 202 payment pending, 402 declined, 422 key used for another order
 //	GET  /orders/{id}        one order
 //	GET  /orders?status=...  the orders, of one status (new, payment_pending, paid, payment_declined)
 //	GET  /health

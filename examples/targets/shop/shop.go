@@ -143,6 +143,13 @@ func (s *shop) placeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !created {
+		if o.Item != req.Item || o.Amount != req.Amount {
+			// Another order under a key already used: answered with the
+			// first, the client would take for placed an order the shop
+			// never saved nor charged.
+			http.Error(w, "Idempotency-Key reused with a different order", http.StatusUnprocessableEntity)
+			return
+		}
 		w.Header().Set(httpx.ReplayedHeader, "true")
 		writeOrder(w, o)
 		return

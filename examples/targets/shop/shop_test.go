@@ -333,3 +333,25 @@ func TestSlowOrderBodiesDoNotBlockCarts(t *testing.T) {
 		t.Errorf("GET /cart/42 = %d; want 200", resp.StatusCode)
 	}
 }
+
+// A client reuses the key of its book order for a lamp: the shop must not
+// answer with the book order as if it had taken the lamp, which it never
+// saves nor charges.
+func TestSameKeyOtherOrderRefused(t *testing.T) {
+	pay := newFakePayment(t)
+	s := newTestShop(t, filepath.Join(t.TempDir(), "shop.db"), pay.URL)
+	h := s.handler()
+	if code, body := postOrder(t, h, "key-6"); code != http.StatusCreated {
+		t.Fatalf("POST /orders = %d %v; want 201", code, body)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item":"lamp","amount":3450}`))
+	req.Header.Set(httpx.IdempotencyKeyHeader, "key-6")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("POST /orders of a lamp with the book order's key = %d %s; want 422", rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
+	if code, _ := postOrder(t, h, "key-6"); code != http.StatusCreated {
+		t.Errorf("POST /orders of the book again with its key = %d; want 201, replayed", code)
+	}
+}
