@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the outside components the probe, load and notify tests run
-# against: Debian's prometheus, prometheus-pushgateway, redis-server and
-# redis-tools. The tests start their own instances on loopback, on ports
+# Installs the outside components the probe, load, notify and fault tests
+# run against: Debian's prometheus, prometheus-pushgateway, redis-server,
+# redis-tools, nginx, postgresql, etcd-server and etcd-client. The tests start their own instances on loopback, on ports
 # they pick, with temporary data directories; the packages' own services are
 # not started. The tests skip without these programs, or fail with
 # CHAOS_REQUIRE_COMPONENTS=1.
@@ -12,6 +12,10 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

@@ -34,7 +34,7 @@ func requireComponents(t *testing.T, programs ...string) {
 	t.Helper()
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
-			msg := p + " is not installed: run scripts/components.sh (as root, on Debian) to install prometheus, prometheus-pushgateway, redis-server and redis-tools"
+			msg := p + " is not installed: run scripts/components.sh (as root, on Debian) to install the components it needs"
 			if os.Getenv("CHAOS_REQUIRE_COMPONENTS") == "1" {
 				t.Fatal(msg)
 			}
