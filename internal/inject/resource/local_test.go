@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -262,6 +263,32 @@ func TestLocalTargetEnds(t *testing.T) {
 	_ = target.Wait()
 	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
 		t.Errorf("the worker still runs 10s after its target ended")
+	}
+	revert(t, in, rec)
+}
+
+// TestLocalApplyingThreadEnds applies a fault from a goroutine locked to
+// its thread, which the runtime ends with the goroutine, as it ends the
+// threads chaos's network faults enter namespaces on: the worker keeps its
+// load, since chaos itself still runs.
+func TestLocalApplyingThreadEnds(t *testing.T) {
+	target := sleeper(t)
+	in := newInjector(t)
+	rec, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: 4 << 20}}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		rec, err = in.Apply(ctxT(t), rec)
+		applied <- err
+	}()
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	if waitFor(2*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
+		t.Errorf("the worker ended when the thread that started it did; want it to run until the revert")
 	}
 	revert(t, in, rec)
 }

@@ -108,9 +108,11 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	cmd := exec.Command(exe, workerArgs(rec.RunID, rec.Key, rec.Kind)...)
 	cmd.Env = []string{}
 	// Its own process group keeps a Ctrl-C in the terminal for chaos,
-	// which reverts in order; the death signal ends it with chaos.
+	// which reverts in order. No death signal: the kernel sends it when
+	// the thread that started the worker ends, and the runtime ends
+	// threads while chaos runs (those the network faults enter
+	// namespaces on); the worker watches chaos itself (runJob).
 	proc.OwnGroup(cmd)
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
 	// Plain pipes, not exec's: the answer must stay readable after the
 	// worker has exited, which Cmd.Wait would prevent by closing its end.
 	jobR, stdin, err := os.Pipe()

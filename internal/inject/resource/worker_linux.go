@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -92,14 +93,15 @@ func runJob(j *Job, ready func(string)) error {
 	defer stop()
 
 	// The parent's end: a pidfd, opened before checking that the parent
-	// is still ours, so that its pid cannot be reused in between; the
-	// parent also set a death signal (SIGTERM), which covers a kernel
-	// without pidfds.
+	// is still ours, so that its pid cannot be reused in between; on a
+	// kernel without pidfds, the worker's parent changes when it ends.
 	if fd, err := unix.PidfdOpen(j.Parent, 0); err == nil {
 		if os.Getppid() != j.Parent {
 			return errors.New("the process that started the worker is gone")
 		}
 		go func() { waitFD(fd); cancel(errParentEnded) }()
+	} else {
+		go watchParent(ctx, j.Parent, func() { cancel(errParentEnded) })
 	}
 	fd, err := pidfd(j.Target)
 	if err != nil {
@@ -122,6 +124,24 @@ func runJob(j *Job, ready func(string)) error {
 	}
 	ready("the load ended before it was in full effect: " + why)
 	return nil
+}
+
+// watchParent calls ended once the worker's parent is no longer parent,
+// its pid: it ended, and the worker was given another one.
+func watchParent(ctx context.Context, parent int, ended func()) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if os.Getppid() != parent {
+				ended()
+				return
+			}
+		}
+	}
 }
 
 var (
