@@ -142,7 +142,8 @@ type Undo struct {
 // UndoFunc removes a fault. It must be idempotent and treat a target that no
 // longer exists as already reverted, reporting that through env.Warn. One
 // that finds its fault gone before it came (the target no longer paused,
-// its toxic deleted) returns an *EndedEarly saying so.
+// its toxic deleted) returns an *EndedEarly saying so; one whose fault met
+// no traffic while it was on, an *Unreached.
 type UndoFunc func(ctx context.Context, env *Env, u Undo) error
 
 var (
@@ -244,36 +245,71 @@ func GoneEarly(format string, args ...any) error {
 	return &EndedEarly{Reason: fmt.Sprintf(format, args...)}
 }
 
+// Unreached is what an UndoFunc returns, once it removed its fault, when
+// the fault met none of the traffic it acts on while it was on: no packet
+// matched its rules, no connection came to its proxy. The fault was in
+// place, but the system never felt it (the traffic went another way, the
+// filter names another address or port, open connections stayed
+// direct), so no observation made under it can count as the system
+// coping with it.
+type Unreached struct {
+	// Reason says what the fault met, for people.
+	Reason string
+}
+
+func (e *Unreached) Error() string { return e.Reason }
+
+// NotReached returns an *Unreached with a formatted reason.
+func NotReached(format string, args ...any) error {
+	return &Unreached{Reason: fmt.Sprintf(format, args...)}
+}
+
 // Revert runs the undo action of u. Undos with no action succeed at once;
 // volatile ones whose holder is gone succeed too. A fault found gone
-// already is reverted too: Revert reports it through env.Warn and returns
-// nil (RevertEarly tells it apart).
+// already, or that met no traffic, is reverted too: Revert reports it
+// through env.Warn and returns nil (RevertEarly tells it apart).
 func Revert(ctx context.Context, env *Env, u Undo) error {
-	early, err := RevertEarly(ctx, env, u)
-	if early != "" {
-		env.Warn(early)
+	ended, err := RevertEarly(ctx, env, u)
+	if ended.Early != "" {
+		env.Warn(ended.Early)
+	}
+	if ended.Unreached != "" {
+		env.Warn(ended.Unreached)
 	}
 	return err
 }
 
+// Ended says how a reverted fault had been, for a run that judges what it
+// observed under it. Both are empty for a fault that was on until its
+// revert came and met traffic, or cannot tell.
+type Ended struct {
+	// Early says why the fault was gone already when its revert came.
+	Early string
+	// Unreached says why the fault met no traffic while it was on.
+	Unreached string
+}
+
 // RevertEarly is Revert for a run that judges what it observed under the
-// fault: early says why the fault was gone already when its revert came,
-// and is empty when the revert removed it.
-func RevertEarly(ctx context.Context, env *Env, u Undo) (early string, err error) {
+// fault: it says whether the fault was gone already when its revert came,
+// or met no traffic.
+func RevertEarly(ctx context.Context, env *Env, u Undo) (Ended, error) {
 	if u.Action == "" {
-		return "", nil
+		return Ended{}, nil
 	}
 	mu.RLock()
 	fn := undos[u.Action]
 	mu.RUnlock()
 	if fn == nil {
-		return "", fmt.Errorf("revert %s: no undo action %q in this version of chaos", u.Target, u.Action)
+		return Ended{}, fmt.Errorf("revert %s: no undo action %q in this version of chaos", u.Target, u.Action)
 	}
-	err = fn(ctx, env, u)
+	err := fn(ctx, env, u)
 	if ee, ok := errors.AsType[*EndedEarly](err); ok {
-		return ee.Reason, nil
+		return Ended{Early: ee.Reason}, nil
 	}
-	return "", err
+	if ur, ok := errors.AsType[*Unreached](err); ok {
+		return Ended{Unreached: ur.Reason}, nil
+	}
+	return Ended{}, err
 }
 
 // Selected is implemented by target settings that embed

@@ -173,6 +173,11 @@ type Fault struct {
 	// at any moment after Injected, so no pass observed since counts as
 	// the system coping with it.
 	EndedEarly string `json:"ended_early,omitempty"`
+	// Unreached says why the fault met none of the traffic it acts on
+	// while it was on (no packet matched its rules, no connection came to
+	// its proxy): the system never felt it, so no pass observed under it
+	// counts as the system coping with it.
+	Unreached string `json:"unreached,omitempty"`
 	// Notes are what the fault found or did that its settings do not say,
 	// for people: the addresses a container's name stood for, how many
 	// open connections it cut.

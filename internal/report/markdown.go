@@ -118,6 +118,8 @@ func Markdown(j *journal.Journal) string {
 				reverted = "**not reverted**"
 			case f.EndedEarly != "":
 				reverted += ", **gone already**: " + mdText(f.EndedEarly)
+			case f.Unreached != "":
+				reverted += ", **met no traffic**: " + mdText(f.Unreached)
 			}
 			hit := f.Target.ID
 			if f.Target.Name != "" && f.Target.Name != f.Target.ID {

@@ -430,6 +430,8 @@ func faultState(j *journal.Journal, f journal.Fault) (end time.Time, text string
 	case f.EndedEarly != "":
 		// It ended at a moment no one saw, by the revert at the latest.
 		return f.Reverted, "gone before its revert at " + at(j, f.Reverted) + ": " + f.EndedEarly, true
+	case f.Unreached != "":
+		return f.Reverted, "reverted at " + at(j, f.Reverted) + "; it met no traffic: " + f.Unreached, true
 	}
 	return f.Reverted, "reverted at " + at(j, f.Reverted), false
 }

@@ -413,7 +413,7 @@ func (r *run) observeDuring(cs *checkState, smp journal.Sample) {
 func (r *run) closeDuring() {
 	r.rec.mu.Lock()
 	faulted := len(r.rec.j.Faults) > 0
-	early := r.rec.earlyNote("")
+	early, unreached := r.rec.earlyNote(""), r.rec.anyUnreached()
 	r.rec.mu.Unlock()
 	for _, cs := range r.checks {
 		if !cs.abort && !cs.c.Runs(experiment.During) {
@@ -458,6 +458,8 @@ func (r *run) closeDuring() {
 		case n == 0:
 			why = "no observation finished during the method"
 		case !faulted || underFaultOK > 0 || underFaultFailed > 0:
+		case inEffect > 0 && unreached != "":
+			why = fmt.Sprintf("none of its %s was made under a fault that met traffic%s", plural(n, "observation"), unreached)
 		case load && inEffect > 0 && early == "":
 			why = fmt.Sprintf("none of its %s was made while a fault was on for as long as the %s between two requests of load stream %q",
 				plural(n, "observation"), fmtDur(every), cs.c.From)

@@ -544,7 +544,7 @@ func (r *run) revert(ctx context.Context, faults ...*applied) {
 // undo removes one fault, or runs an exec step's undo, and records it.
 func (r *run) undo(ctx context.Context, a *applied) {
 	began := time.Now()
-	early, err := inject.RevertEarly(ctx, r.env, a.undo)
+	ended, err := inject.RevertEarly(ctx, r.env, a.undo)
 	now := time.Now()
 	r.mu.Lock()
 	r.dropActive(a)
@@ -564,8 +564,10 @@ func (r *run) undo(ctx context.Context, a *applied) {
 		ev = journal.Event{Type: journal.FaultRevertFailed, Step: a.step, Message: fmt.Sprintf("%s: %v", a.undo.Target, err), Fault: fault, TargetID: a.undo.Target.ID}
 	case a.fault < 0:
 		ev = journal.Event{Type: journal.StepUndone, Step: a.step, Message: fmt.Sprintf("%s: %s", a.step, a.undo.Target.Name)}
-	case early != "":
-		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: fmt.Sprintf("%s: it was gone already: %s", what, early), Fault: fault, TargetID: a.undo.Target.ID}
+	case ended.Early != "":
+		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: fmt.Sprintf("%s: it was gone already: %s", what, ended.Early), Fault: fault, TargetID: a.undo.Target.ID}
+	case ended.Unreached != "":
+		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: fmt.Sprintf("%s: it met no traffic: %s", what, ended.Unreached), Fault: fault, TargetID: a.undo.Target.ID}
 	default:
 		ev = journal.Event{Type: journal.FaultReverted, Step: a.step, Message: what, Fault: fault, TargetID: a.undo.Target.ID}
 	}
@@ -584,8 +586,11 @@ func (r *run) undo(ctx context.Context, a *applied) {
 				// event, and must agree with the journal.
 				f.Reverted = time.Now()
 			}
-			if early != "" {
-				f.EndedEarly = r.rec.m(early)
+			if ended.Early != "" {
+				f.EndedEarly = r.rec.m(ended.Early)
+			}
+			if ended.Unreached != "" {
+				f.Unreached = r.rec.m(ended.Unreached)
 			}
 		}
 		if err != nil {
@@ -645,12 +650,33 @@ func (r *recorder) faultsInEffect(from, to time.Time) []string {
 }
 
 // earlyNote says which fault of step (of any step when step is empty) was
-// gone before its revert came, and why, for a reason that blames that; it
-// is empty when none was. r.mu must be held.
+// gone before its revert came, or met no traffic, and why, for a reason
+// that blames that; it is empty when none was. r.mu must be held.
 func (r *recorder) earlyNote(step string) string {
 	for _, f := range r.j.Faults {
-		if f.EndedEarly != "" && (step == "" || f.Step == step) {
+		if step != "" && f.Step != step {
+			continue
+		}
+		switch {
+		case f.EndedEarly != "":
 			return fmt.Sprintf(" (the fault of step %q on %s was gone before its revert came: %s)", f.Step, f.TargetName, f.EndedEarly)
+		case f.Unreached != "":
+			return unreachedNote(f)
+		}
+	}
+	return ""
+}
+
+func unreachedNote(f journal.Fault) string {
+	return fmt.Sprintf(" (the fault of step %q on %s met no traffic while it was on: %s)", f.Step, f.TargetName, f.Unreached)
+}
+
+// anyUnreached is earlyNote for the first fault that met no traffic, of
+// any step. r.mu must be held.
+func (r *recorder) anyUnreached() string {
+	for _, f := range r.j.Faults {
+		if f.Unreached != "" {
+			return unreachedNote(f)
 		}
 	}
 	return ""
@@ -660,7 +686,7 @@ func (r *recorder) earlyNote(step string) string {
 // counts as observing the journal's fault i: a failure while the fault was
 // in effect always does; a pass of a load check's window, which holds the
 // requests sent under it, does unless the fault was found gone before its
-// revert came or its injection failed half way (no one knows how much of
+// revert came, met no traffic, or its injection failed half way (no one knows how much of
 // it took), or was surely on within the window for less than every, the
 // time between two of the stream's requests, in which no request may have
 // been sent; a probe's pass (every is zero) does only if the fault was on
@@ -675,7 +701,7 @@ func (r *recorder) sawFault(every time.Duration, smp journal.Sample, i int) bool
 	case !smp.OK:
 		return true
 	case every > 0:
-		return f.EndedEarly == "" && f.InjectError == "" && r.onFor(i, smp.Start(), smp.End()) >= every
+		return f.EndedEarly == "" && f.Unreached == "" && f.InjectError == "" && r.onFor(i, smp.Start(), smp.End()) >= every
 	}
 	return r.faultOnThroughout(i, smp.Start(), smp.End())
 }
@@ -715,12 +741,12 @@ func (r *recorder) onFor(i int, from, to time.Time) time.Duration {
 
 // faultOnThroughout reports whether the journal's fault i was surely on
 // from from to to: injected by from, in full, not found gone before its
-// revert, and its revert not yet begun at to (a fault with nothing to revert: until the
+// revert nor without traffic, and its revert not yet begun at to (a fault with nothing to revert: until the
 // method's steps were over). An observation that ended while its fault was
 // being reverted may have seen the system without it. r.mu must be held.
 func (r *recorder) faultOnThroughout(i int, from, to time.Time) bool {
 	f := r.j.Faults[i]
-	if f.Injected.After(from) || f.EndedEarly != "" || f.InjectError != "" {
+	if f.Injected.After(from) || f.EndedEarly != "" || f.Unreached != "" || f.InjectError != "" {
 		return false
 	}
 	end, began := f.Reverted, r.revertBegan[i]

@@ -286,8 +286,12 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		return fmt.Errorf("revert network fault: bad undo record: %w", err)
 	}
 	var err error
-	if a, ok := env.Lookup(appliedKey(rec)); ok {
-		err = a.(*Applied).Revert(ctx)
+	if v, ok := env.Lookup(appliedKey(rec)); ok {
+		a := v.(*Applied)
+		err = a.Revert(ctx)
+		if n, known := a.Met(); err == nil && known && n == 0 {
+			return inject.NotReached("%s on %s: %s", rec.Kind, u.Target, unmet(rec, a.Selects()))
+		}
 	} else {
 		err = Revert(ctx, rec)
 	}
@@ -306,6 +310,15 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	}
 	rg, _ := errors.AsType[*RulesGone](err)
 	return inject.GoneEarly("%s on %s: %v", rec.Kind, u.Target, rg)
+}
+
+// unmet says, for people, that the fault of rec met nothing, and what
+// it selects.
+func unmet(rec Record, selects string) string {
+	if rec.Kind == (&Intercept{}).Kind() {
+		return fmt.Sprintf("no connection to %s came to its proxy; connections opened before it stay direct unless it cuts them (cut_established)", selects)
+	}
+	return fmt.Sprintf("no packet it selects (%s) was sent or received while it was on", selects)
 }
 
 // onlyEnded reports whether err says only that the fault had ended, or

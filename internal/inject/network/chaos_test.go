@@ -161,15 +161,19 @@ func TestProcessTargetThroughInject(t *testing.T) {
 			}
 			noTables(t, ns)
 		}
-		// This process lets go of what it holds; the second time the
-		// table is gone already, which it says: the fault ended before
-		// its revert.
+		// This process lets go of what it holds. The first time, nothing
+		// went to 10.9.9.9, which it says: the fault met no traffic; the
+		// second time the table is gone already, which it says: the fault
+		// ended before its revert.
 		if err := inject.Revert(ctx, env, u); err != nil {
 			t.Fatalf("round %d: Revert = %v", round, err)
 		}
 		noTables(t, ns)
-		if want := round; len(warnings) != want || round == 1 && !strings.Contains(warnings[0], "were gone") {
-			t.Errorf("round %d: warnings %q; want %d, that the rules were gone", round, warnings, want)
+		if round == 0 && (len(warnings) != 1 || !strings.Contains(warnings[0], "no packet it selects (host 10.9.9.9)")) {
+			t.Errorf("round 0: warnings %q; want 1, that the fault met no packet", warnings)
+		}
+		if round == 1 && (len(warnings) != 2 || !strings.Contains(warnings[1], "were gone")) {
+			t.Errorf("round 1: warnings %q; want 2, the second that the rules were gone", warnings)
 		}
 	}
 	warnings = nil
@@ -223,15 +227,15 @@ func TestRulesGoneBeforeRevert(t *testing.T) {
 					t.Fatalf("nft flush ruleset: %v\n%s", err, out)
 				}
 			}
-			early, err := inject.RevertEarly(ctx, env, u)
+			ended, err := inject.RevertEarly(ctx, env, u)
 			if err != nil {
 				t.Fatalf("%s, flushed %v: revert = %v", c.fault, flush, err)
 			}
-			if flush && !strings.Contains(early, "were gone") {
-				t.Errorf("%s whose tables were flushed: revert says %q; want that its rules were gone before it", c.fault, early)
+			if flush && !strings.Contains(ended.Early, "were gone") {
+				t.Errorf("%s whose tables were flushed: revert says %q; want that its rules were gone before it", c.fault, ended.Early)
 			}
-			if !flush && early != "" {
-				t.Errorf("%s: revert says %q; want it reverted", c.fault, early)
+			if !flush && ended.Early != "" {
+				t.Errorf("%s: revert says %q; want it reverted", c.fault, ended.Early)
 			}
 			noTables(t, ns)
 		}

@@ -614,33 +614,7 @@ func (h *holder) unheld(rec Record) error {
 	if h.cfg.corrupt {
 		return nil
 	}
-	var selected int64
-	err := rec.Namespace.nft(func(c *nftables.Conn) error {
-		for _, fam := range families {
-			tb := &nftables.Table{Family: fam.table(), Name: rec.Table}
-			chains, err := c.ListChainsOfTableFamily(fam.table())
-			if err != nil {
-				return fmt.Errorf("list chains: %w", err)
-			}
-			for _, ch := range chains {
-				if ch.Table.Name != rec.Table || !slices.Contains(holdChains, ch.Name) {
-					continue
-				}
-				rules, err := c.GetRules(tb, &nftables.Chain{Name: ch.Name, Table: tb})
-				if err != nil {
-					return fmt.Errorf("read the counters of %s %s: %w", rec.Table, ch.Name, err)
-				}
-				for _, r := range rules {
-					for _, e := range r.Exprs {
-						if ctr, ok := e.(*expr.Counter); ok {
-							selected += int64(ctr.Packets)
-						}
-					}
-				}
-			}
-		}
-		return nil
-	})
+	selected, err := countRules(rec, func(chain string) bool { return slices.Contains(holdChains, chain) })
 	if err != nil {
 		return err
 	}

@@ -145,9 +145,9 @@ func TestLatencyQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendUDP(t, l.B, l.IPA.String()+":9004", n, 64, 0)
-	why, err := inject.RevertEarly(ctx, env, u)
-	if err != nil || !strings.Contains(why, "passed without it") {
-		t.Errorf("RevertEarly = %q, %v; want the fault ended early, packets having passed without it", why, err)
+	ended, err := inject.RevertEarly(ctx, env, u)
+	if err != nil || !strings.Contains(ended.Early, "passed without it") {
+		t.Errorf("RevertEarly = %q, %v; want the fault ended early, packets having passed without it", ended.Early, err)
 	}
 	noTables(t, l.A)
 }

@@ -231,6 +231,18 @@ func (s selector) overlaps(o selector) bool {
 	return false
 }
 
+// met is how many connections the intercept met: those its proxy took,
+// and the open ones it cut.
+func (ic *Interception) met() int64 {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	n := int64(ic.cutCount)
+	if ic.px != nil {
+		n += ic.px.Snapshot().Stats.ConnectionsTotal
+	}
+	return n
+}
+
 // Proxy returns the proxy, nil before the first fault.
 func (ic *Interception) Proxy() *proxy.Proxy {
 	ic.mu.Lock()

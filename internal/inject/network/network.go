@@ -52,6 +52,7 @@ import (
 	"sync"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 )
 
@@ -266,10 +267,31 @@ type Applied struct {
 	// (an intercept's rules come and go with its proxy).
 	tabled bool
 
+	// selects says which traffic the fault selects, for people.
+	selects string
+
 	mu       sync.Mutex
 	reverted bool
 	err      error
+	// met is what the fault met while it was on (see Met); metKnown
+	// says whether the revert could count it.
+	met      int64
+	metKnown bool
 }
+
+// Met returns what the fault met while it was on, once Revert counted it:
+// the packets its rules acted on, for a bandwidth fault those its class
+// sent, for an intercept the connections its proxy took or cut. known is
+// false before Revert, or when it could not count (its rules or its
+// namespace were gone).
+func (a *Applied) Met() (n int64, known bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.met, a.metKnown
+}
+
+// Selects says, for people, which traffic the fault selects.
+func (a *Applied) Selects() string { return a.selects }
 
 // Record returns the fault's record, with what Apply learnt (the queue
 // number it took).
@@ -307,7 +329,7 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 	if err := f.build(b); err != nil {
 		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
 	}
-	a := &Applied{rec: rec}
+	a := &Applied{rec: rec, selects: selects(f)}
 	switch {
 	case b.intercept != nil:
 		a.icept, err = startInterception(rec, b.intercept)
@@ -345,11 +367,17 @@ func (a *Applied) Revert(ctx context.Context) error {
 	}
 	a.reverted = true
 	var errs []error
+	if a.icept != nil {
+		a.met, a.metKnown = a.icept.met(), true
+	}
 	switch {
 	case a.icept != nil:
 		errs = append(errs, a.icept.close(ctx))
 	case a.hold != nil:
 		errs = append(errs, a.hold.stop(ctx, a.rec))
+	}
+	if a.icept == nil {
+		a.met, a.metKnown = a.rec.met()
 	}
 	removed, err := revert(a.rec)
 	errs = append(errs, err)
@@ -358,6 +386,115 @@ func (a *Applied) Revert(ctx context.Context) error {
 	}
 	a.err = joinGone(errs)
 	return a.err
+}
+
+// met counts what the fault of rec has met so far: the packets its
+// rules acted on, every counter of its tables but the intercept's
+// conntrack rule (a hold fault's queueing rules count the packets
+// selected, those its percent passed over not included), and for a
+// bandwidth fault the packets its class sent. known is false if it
+// cannot count them (its tables are gone, its namespace too).
+func (rec Record) met() (n int64, known bool) {
+	if rec.Kind == (&Bandwidth{}).Kind() {
+		err := rec.Namespace.netlink(func(h *netlink.Handle) error {
+			links, err := h.LinkList()
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				classes, err := h.ClassList(l, rec.handle()&0xffff0000)
+				if err != nil {
+					continue
+				}
+				for _, c := range classes {
+					if st := c.Attrs().Statistics; c.Attrs().Handle == rec.handle() && st != nil && st.Basic != nil {
+						n += int64(st.Basic.Packets)
+						known = true
+					}
+				}
+			}
+			return nil
+		})
+		return n, known && err == nil
+	}
+	n, err := countRules(rec, func(chain string) bool { return chain != keepChain })
+	return n, err == nil
+}
+
+// countRules adds up the packets counted by the rules of rec's tables in the
+// chains want takes. It fails if rec has no table left.
+func countRules(rec Record, want func(chain string) bool) (int64, error) {
+	var n int64
+	err := rec.Namespace.nft(func(c *nftables.Conn) error {
+		tables, err := c.ListTables()
+		if err != nil {
+			return fmt.Errorf("list tables: %w", err)
+		}
+		found := false
+		for _, tb := range tables {
+			if tb.Name != rec.Table {
+				continue
+			}
+			found = true
+			chains, err := c.ListChainsOfTableFamily(tb.Family)
+			if err != nil {
+				return fmt.Errorf("list chains: %w", err)
+			}
+			for _, ch := range chains {
+				if ch.Table.Name != rec.Table || !want(ch.Name) {
+					continue
+				}
+				rules, err := c.GetRules(tb, &nftables.Chain{Name: ch.Name, Table: tb})
+				if err != nil {
+					return fmt.Errorf("read the counters of %s %s: %w", rec.Table, ch.Name, err)
+				}
+				for _, r := range rules {
+					for _, e := range r.Exprs {
+						if ctr, ok := e.(*expr.Counter); ok {
+							n += int64(ctr.Packets)
+						}
+					}
+				}
+			}
+		}
+		if !found {
+			return &RulesGone{Table: rec.Table}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// selects says, for people, which traffic f selects: "host 10.0.0.7,
+// port 5432, egress".
+func selects(f Fault) string {
+	var parts []string
+	add := func(who, host string, port int, protocol string, dir Direction) {
+		if host == "" {
+			who = "any host"
+		}
+		parts = append(parts, who+host)
+		if port != 0 {
+			parts = append(parts, fmt.Sprintf("port %d", port))
+		}
+		if protocol != "" {
+			parts = append(parts, protocol)
+		}
+		if dir != "" {
+			parts = append(parts, string(dir))
+		}
+	}
+	switch f := f.(type) {
+	case interface{ filter() *Filter }:
+		x := f.filter()
+		add("host ", x.Host, x.Port, x.Protocol, x.Direction)
+		if x.Percent != nil {
+			parts = append(parts, fmt.Sprintf("%v of them", x.Percent))
+		}
+	case *Partition:
+		add("peers ", strings.Join(f.Peers, ", "), f.Port, f.Protocol, f.Direction)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // RulesGone is what the revert of a fault returns when its tables were

@@ -304,15 +304,15 @@ func TestStopContinuedBySomeoneElse(t *testing.T) {
 	pid := cmd.Process.Pid
 	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
 	u := stopped(t, env, tg)
-	if early, err := inject.RevertEarly(context.Background(), env, u); err != nil || early != "" {
-		t.Fatalf("revert of a stopped process = %q, %v; want neither", early, err)
+	if ended, err := inject.RevertEarly(context.Background(), env, u); err != nil || ended != (inject.Ended{}) {
+		t.Fatalf("revert of a stopped process = %q, %v; want neither", ended, err)
 	}
 	u = stopped(t, env, tg)
 	syscall.Kill(pid, syscall.SIGCONT)
 	waitState(t, pid, "S")
-	early, err := inject.RevertEarly(context.Background(), env, u)
-	if err != nil || !strings.Contains(early, "was running again before the revert") {
-		t.Errorf("revert of a process continued by someone else = %q, %v; want it to say so", early, err)
+	ended, err := inject.RevertEarly(context.Background(), env, u)
+	if err != nil || !strings.Contains(ended.Early, "was running again before the revert") {
+		t.Errorf("revert of a process continued by someone else = %q, %v; want it to say so", ended.Early, err)
 	}
 }
 

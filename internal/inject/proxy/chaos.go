@@ -113,6 +113,10 @@ const undoRemove = "proxy.remove"
 type undoData struct {
 	Proxy string `json:"proxy"`
 	ID    string `json:"id,omitempty"`
+	// Traffic is the proxy's Traffic when the fault went on, when its
+	// revert can tell from it whether the fault met any (not a down: the
+	// connections it refuses never reach the proxy).
+	Traffic *int64 `json:"traffic,omitempty"`
 }
 
 func resourceKey(name string) string { return "proxy:" + name }
@@ -155,11 +159,17 @@ func (s *settings[P]) Inject(ctx context.Context, env *inject.Env, t inject.Targ
 		}
 		return u, r.inject(ctx, f, ru)
 	}
-	id, err := px.(*Proxy).Add(f)
+	p := px.(*Proxy)
+	before := p.Traffic()
+	id, err := p.Add(f)
 	if err != nil {
 		return u, fmt.Errorf("add %s to proxy %s: %w", s.name, t.ID, err)
 	}
-	u.Data, _ = json.Marshal(undoData{Proxy: t.ID, ID: id})
+	d := undoData{Proxy: t.ID, ID: id}
+	if _, down := f.Params.(*Down); !down {
+		d.Traffic = &before
+	}
+	u.Data, _ = json.Marshal(d)
 	return u, nil
 }
 
@@ -273,8 +283,16 @@ func init() {
 			// with it.
 			return nil
 		}
-		if err := px.(*Proxy).Remove(d.ID); err != nil && !errors.Is(err, ErrNoFault) {
+		p := px.(*Proxy)
+		hits, http := p.RequestsHit(d.ID)
+		if err := p.Remove(d.ID); err != nil && !errors.Is(err, ErrNoFault) {
 			return fmt.Errorf("remove fault %s from proxy %s: %w", d.ID, d.Proxy, err)
+		}
+		switch {
+		case d.Traffic != nil && p.Traffic() == *d.Traffic:
+			return inject.NotReached("%s: no connection, request or byte went through proxy %s (%s) while it was on: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
+		case http && hits == 0:
+			return inject.NotReached("%s: no request through proxy %s matched it while it was on (its method, path or header, or its percent, picked none)", d.ID, d.Proxy)
 		}
 		return nil
 	})

@@ -90,6 +90,7 @@ func (x *exchange) requests() error {
 			if !ok || !hp.matches(req) || !(a.all || rand.Float64() < a.fault.Percent) {
 				continue
 			}
+			a.hits.Add(1)
 			switch f := hp.(type) {
 			case *HTTPError:
 				if synthetic == nil {

@@ -123,6 +123,8 @@ type active struct {
 	threshold uint64 // a connection is hit when mix(seed) < threshold
 	all       bool
 	since     time.Time
+	// hits counts the requests an HTTP fault acted on.
+	hits *atomic.Int64
 }
 
 // New returns a proxy for cfg; Start makes it listen.
@@ -303,7 +305,7 @@ func (p *Proxy) newActive(f Fault) (*active, error) {
 	if err := validateFault(f, p.cfg.Protocol); err != nil {
 		return nil, err
 	}
-	a := &active{fault: f, all: f.Percent == 0 || f.Percent == 1}
+	a := &active{fault: f, all: f.Percent == 0 || f.Percent == 1, hits: new(atomic.Int64)}
 	a.threshold = uint64(f.Percent * (1 << 63) * 2)
 	return a, nil
 }
@@ -325,7 +327,7 @@ func (p *Proxy) Update(id string, f Fault) error {
 		p.mu.Unlock()
 		return fmt.Errorf("update fault %q of proxy %q: %w", id, p.cfg.Name, ErrNoFault)
 	}
-	a.id, a.seed, a.since = id, old.faults[i].seed, old.faults[i].since
+	a.id, a.seed, a.since, a.hits = id, old.faults[i].seed, old.faults[i].since, old.faults[i].hits
 	faults := slices.Clone(old.faults)
 	faults[i] = a
 	err = p.installLocked(old, &faultSet{faults: faults, changed: make(chan struct{})})
@@ -546,6 +548,28 @@ func (p *Proxy) Snapshot() Snapshot {
 		},
 		Faults: p.Faults(),
 	}
+}
+
+// RequestsHit returns how many requests the HTTP fault with the given id
+// has acted on so far; ok is false for an id the proxy does not have, or
+// a fault that is not an HTTP one.
+func (p *Proxy) RequestsHit(id string) (n int64, ok bool) {
+	for _, a := range p.faults.Load().faults {
+		if a.id == id {
+			if _, http := a.fault.Params.(httpParams); http {
+				return a.hits.Load(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Traffic is a count that grows with every connection, request and byte
+// that goes through the proxy: two equal readings mean nothing went
+// through in between.
+func (p *Proxy) Traffic() int64 {
+	st := p.Snapshot().Stats
+	return st.ConnectionsTotal + st.Requests + st.BytesUpstream + st.BytesDownstream
 }
 
 // copying adds up what the fast-path copies in progress have moved so far,
