@@ -185,6 +185,20 @@ recovery: {within: 3s}
 			t.Errorf("exit %d, verdict %s (%s); want 4, error: nothing went through the proxy", code, j.Verdict, j.Reason)
 		}
 	})
+	t.Run("down, client on the service", func(t *testing.T) {
+		t.Parallel()
+		code, j := run(t, false, "down", "{}")
+		if code != 4 || j.Verdict != "error" || !strings.Contains(j.Reason, "since it started") {
+			t.Errorf("exit %d, verdict %s (%s); want 4, error: nothing went through the proxy", code, j.Verdict, j.Reason)
+		}
+	})
+	t.Run("down, client on the proxy", func(t *testing.T) {
+		t.Parallel()
+		code, j := run(t, true, "down", "{}")
+		if code != 1 || j.Verdict != "deviated" {
+			t.Errorf("exit %d, verdict %s (%s); want 1, deviated", code, j.Verdict, j.Reason)
+		}
+	})
 	t.Run("client on the proxy", func(t *testing.T) {
 		t.Parallel()
 		code, j := run(t, true, "latency", "{delay: 500ms}")

@@ -117,6 +117,9 @@ type undoData struct {
 	// revert can tell from it whether the fault met any (not a down: the
 	// connections it refuses never reach the proxy).
 	Traffic *int64 `json:"traffic,omitempty"`
+	// Unused says that nothing had gone through the proxy yet when a down
+	// went on: if nothing has at its revert either, no client uses it.
+	Unused bool `json:"unused,omitempty"`
 }
 
 func resourceKey(name string) string { return "proxy:" + name }
@@ -168,6 +171,8 @@ func (s *settings[P]) Inject(ctx context.Context, env *inject.Env, t inject.Targ
 	d := undoData{Proxy: t.ID, ID: id}
 	if _, down := f.Params.(*Down); !down {
 		d.Traffic = &before
+	} else {
+		d.Unused = before == 0
 	}
 	u.Data, _ = json.Marshal(d)
 	return u, nil
@@ -291,6 +296,8 @@ func init() {
 		switch {
 		case d.Traffic != nil && p.Traffic() == *d.Traffic:
 			return inject.NotReached("%s: no connection, request or byte went through proxy %s (%s) while it was on: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
+		case d.Unused && p.Traffic() == 0:
+			return inject.NotReached("%s: nothing has gone through proxy %s (%s) since it started, so no client met it: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
 		case http && hits == 0:
 			return inject.NotReached("%s: no request through proxy %s matched it while it was on (its method, path or header, or its percent, picked none)", d.ID, d.Proxy)
 		}
