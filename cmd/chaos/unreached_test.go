@@ -209,8 +209,17 @@ recovery: {within: 3s}
 	t.Run("http_error on another path", func(t *testing.T) {
 		t.Parallel()
 		code, j := run(t, true, "http_error", "{status: 503, path_prefix: /pay}")
-		if code != 4 || j.Verdict != "error" || !strings.Contains(j.Reason, "matched it") {
+		if code != 4 || j.Verdict != "error" || !strings.Contains(j.Reason, "no request matched it") {
 			t.Errorf("exit %d, verdict %s (%s); want 4, error: no request matched the fault", code, j.Verdict, j.Reason)
+		}
+	})
+	t.Run("latency on a share of the connections that picked none", func(t *testing.T) {
+		t.Parallel()
+		// One kept-alive connection or a few, each picked with a chance of
+		// one in a million.
+		code, j := run(t, true, "latency", "{delay: 500ms, percent: 0.0001%}")
+		if code != 4 || j.Verdict != "error" || !strings.Contains(j.Reason, "its percent picked no connection") {
+			t.Errorf("exit %d, verdict %s (%s); want 4, error: the fault picked no connection", code, j.Verdict, j.Reason)
 		}
 	})
 	t.Run("http_error on the path", func(t *testing.T) {

@@ -289,7 +289,7 @@ func init() {
 			return nil
 		}
 		p := px.(*Proxy)
-		hits, http := p.RequestsHit(d.ID)
+		hits, counted := p.Hits(d.ID)
 		if err := p.Remove(d.ID); err != nil && !errors.Is(err, ErrNoFault) {
 			return fmt.Errorf("remove fault %s from proxy %s: %w", d.ID, d.Proxy, err)
 		}
@@ -298,8 +298,8 @@ func init() {
 			return inject.NotReached("%s: no connection, request or byte went through proxy %s (%s) while it was on: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
 		case d.Unused && p.Traffic() == 0:
 			return inject.NotReached("%s: nothing has gone through proxy %s (%s) since it started, so no client met it: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
-		case http && hits == 0:
-			return inject.NotReached("%s: no request through proxy %s matched it while it was on (its method, path or header, or its percent, picked none)", d.ID, d.Proxy)
+		case counted && hits == 0:
+			return inject.NotReached("%s: it acted on nothing that went through proxy %s while it was on: no request matched it (an HTTP fault's method, path or header), or its percent picked no connection or request", d.ID, d.Proxy)
 		}
 		return nil
 	})

@@ -42,7 +42,13 @@ func (c *conn) hits(a *active) bool {
 	if a.all {
 		return true
 	}
-	return mix(c.seed^a.seed) < a.threshold
+	if mix(c.seed^a.seed) >= a.threshold {
+		return false
+	}
+	if _, http := a.fault.Params.(httpParams); !http {
+		a.hits.Add(1)
+	}
+	return true
 }
 
 // mix is the splitmix64 finalizer.

@@ -123,7 +123,7 @@ type active struct {
 	threshold uint64 // a connection is hit when mix(seed) < threshold
 	all       bool
 	since     time.Time
-	// hits counts the requests an HTTP fault acted on.
+	// hits counts what the fault acted on (see Hits).
 	hits *atomic.Int64
 }
 
@@ -550,15 +550,18 @@ func (p *Proxy) Snapshot() Snapshot {
 	}
 }
 
-// RequestsHit returns how many requests the HTTP fault with the given id
-// has acted on so far; ok is false for an id the proxy does not have, or
-// a fault that is not an HTTP one.
-func (p *Proxy) RequestsHit(id string) (n int64, ok bool) {
+// Hits says whether the fault with the given id has acted on anything so
+// far, where the proxy counts it: an HTTP fault counts the requests it
+// acted on, a fault that hits a share of the connections (percent) each
+// time it picked one. ok is false for an id the proxy does not have, or a
+// fault on every connection (Traffic tells whether it met any).
+func (p *Proxy) Hits(id string) (n int64, ok bool) {
 	for _, a := range p.faults.Load().faults {
-		if a.id == id {
-			if _, http := a.fault.Params.(httpParams); http {
-				return a.hits.Load(), true
-			}
+		if a.id != id {
+			continue
+		}
+		if _, http := a.fault.Params.(httpParams); http || !a.all {
+			return a.hits.Load(), true
 		}
 	}
 	return 0, false
