@@ -93,7 +93,10 @@ func TestLatencyQueueFull(t *testing.T) {
 	noLeak(t)
 	l := lab.New(t)
 	sink := countUDP(t, l.A, l.IPA.String()+":9004", false)
-	f := &network.Latency{Filter: network.Filter{Host: l.IPB.String()}, Delay: 2 * time.Second}
+	// Far longer than sending takes, even on a loaded machine under the
+	// race detector: what arrived before the revert passed without it,
+	// and the revert lets the held ones go at once.
+	f := &network.Latency{Filter: network.Filter{Host: l.IPB.String()}, Delay: 30 * time.Second}
 	rec, err := network.Plan(l.A, "test", int(nextSeq.Add(1)), f)
 	if err != nil {
 		t.Fatal(err)
