@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+)
+
+// etcdVars returns a free loopback port for each member's client port
+// (c1..c3) and peer port (p1..p3), and, with proxied, for each peer proxy
+// (q1..q3), and the other vars; a var whose value names a port var is
+// given that port.
+func etcdVars(t *testing.T, proxied bool, vars map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	names := []string{"c1", "c2", "c3", "p1", "p2", "p3"}
+	if proxied {
+		names = append(names, "q1", "q2", "q3")
+	}
+	for _, name := range names {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = strconv.Itoa(port)
+	}
+	for k, v := range vars {
+		if port, ok := out[v]; ok {
+			v = port
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// wantVerdict fails the test unless the run ended with that exit code.
+func (r componentRun) wantVerdict(t *testing.T, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, verdict %s: %s; want exit code %d\n%s", r.code, r.journal.Verdict, r.journal.Reason, code, r.stderr)
+	}
+}
+
+// step returns the journal's step of that name.
+func (r componentRun) step(t *testing.T, name string) journal.Step {
+	t.Helper()
+	for _, s := range r.journal.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no step %q in the journal", name)
+	return journal.Step{}
+}
+
+// TestEtcdQuorum drives a three-member etcd cluster the way its users do:
+// writes and linearizable reads through the v3 JSON gateway of one member,
+// and etcdctl puts with all three endpoints. One member killed or frozen
+// leaves a quorum, and every check holds; two members frozen take the
+// quorum away: writes and reads hang until the stream's timeout, which is
+// a failure (not "no data"), and /health answers 503; the gateway pointed
+// at the frozen member breaks while etcdctl, failing over to the other
+// endpoints, holds.
+func TestEtcdQuorum(t *testing.T) {
+	requireComponents(t, "etcd", "etcdctl")
+	all := []string{"gateway writes", "gateway reads", "etcdctl writes", "m1 healthy"}
+	held := func(names ...string) map[string]map[string]string {
+		m := map[string]map[string]string{}
+		for _, n := range names {
+			m[n] = map[string]string{"before": journal.Held, "during": journal.Held, "after": journal.Held}
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name string
+		vars map[string]string
+		code int
+		want map[string]map[string]string
+	}{
+		{"one member killed", map[string]string{"fault": "kill", "victim": "m3", "gw": "c1"}, exitPassed, held(all...)},
+		{"one member frozen", map[string]string{"fault": "stop", "victim": "m3", "gw": "c1"}, exitPassed, held(all...)},
+		{"two members frozen", map[string]string{"fault": "stop", "victim": "m[23]", "gw": "c1"}, exitDeviated, map[string]map[string]string{
+			// What hangs breaks the check as soon as its window ends with
+			// nothing answered, then as timeouts.
+			"gateway writes": {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"gateway reads":  {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"etcdctl writes": {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"m1 healthy":     {"before": journal.Held, "during": "broken:status 503", "after": journal.Held},
+		}},
+		{"the gateway's member frozen", map[string]string{"fault": "stop", "victim": "m3", "gw": "c3"}, exitDeviated, map[string]map[string]string{
+			"gateway writes": {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"gateway reads":  {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"etcdctl writes": {"before": journal.Held, "during": journal.Held, "after": journal.Held},
+			"m1 healthy":     {"before": journal.Held, "during": journal.Held, "after": journal.Held},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runComponent(t, "etcd-quorum.yaml", etcdVars(t, false, tt.vars))
+			r.wantVerdict(t, tt.code)
+			r.expectChecks(t, tt.want)
+			if tt.code == exitPassed {
+				return
+			}
+			// Every write and read sent while the quorum was gone ended
+			// in a timeout, counted as a failure.
+			for _, name := range []string{"gateway writes", "gateway reads"} {
+				var timeouts bool
+				for _, s := range r.check(t, name).Samples {
+					timeouts = timeouts || strings.Contains(s.Reason, "timeout")
+				}
+				if !timeouts {
+					t.Errorf("check %q: no observation counted timeouts: %+v", name, r.check(t, name).Samples)
+				}
+			}
+		})
+	}
+}
+
+// etcdLogLines returns the lines of a service's log in the run's report
+// that contain text and were logged between from and to.
+func etcdLogLines(t *testing.T, r componentRun, service, text string, from, to time.Time) []string {
+	t.Helper()
+	f, err := os.Open(r.journal.ReportDir + "/services/" + service + ".log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		// capnslog: "2026-12-07 12:16:54.632807 W | rafthttp: ..."
+		if len(line) < 26 || !strings.Contains(line, text) {
+			continue
+		}
+		at, err := time.ParseInLocation("2006-01-02 15:04:05.000000", line[:26], time.Local)
+		if err == nil && !at.Before(from) && !at.After(to) {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
