@@ -122,6 +122,53 @@ func TestEtcdQuorum(t *testing.T) {
 	}
 }
 
+// TestEtcdLeader finds etcd's leader with an exec step (chaos cannot
+// target "the leader"): it moves the lead to m1 and writes its pid, which
+// a process target reads when the fault starts. The leader killed, the
+// others elect another and writes through a follower go on. The leader's
+// peer proxy down resets every connection the others opened to it (its
+// log says so, within the fault) but it still leads: rafthttp sends over
+// the connections it opened itself to them, and the run passes, which is
+// the truth.
+func TestEtcdLeader(t *testing.T) {
+	requireComponents(t, "etcd", "etcdctl", "pgrep")
+	all := map[string]map[string]string{}
+	for _, n := range []string{"writes through m2", "etcdctl writes", "m2 healthy"} {
+		all[n] = map[string]string{"before": journal.Held, "during": journal.Held, "after": journal.Held}
+	}
+	t.Run("the leader killed", func(t *testing.T) {
+		t.Parallel()
+		r := runComponent(t, "etcd-leader.yaml", etcdVars(t, true, map[string]string{"fault": "kill", "victim": "leader"}))
+		r.wantVerdict(t, exitPassed)
+		r.expectChecks(t, all)
+		if s := r.step(t, "make m1 the leader"); !strings.HasSuffix(s.Observed["stdout"], "m1 leads") {
+			t.Errorf("the first step says %q; want m1 to lead", s.Observed["stdout"])
+		}
+		var hit []string
+		for _, f := range r.journal.Faults {
+			hit = append(hit, f.Target.Name)
+		}
+		if len(hit) != 1 || !strings.HasPrefix(hit[0], "etcd --name m1 ") {
+			t.Errorf("the fault hit %q; want m1, the leader", hit)
+		}
+	})
+	t.Run("the leader's peer proxy down", func(t *testing.T) {
+		t.Parallel()
+		victim := "peer1"
+		r := runComponent(t, "etcd-leader.yaml", etcdVars(t, true, map[string]string{"fault": "down", "victim": victim}))
+		r.wantVerdict(t, exitPassed)
+		r.expectChecks(t, all)
+		if s := r.step(t, "make m1 the leader"); !strings.HasSuffix(s.Observed["stdout"], "m1 leads") {
+			t.Errorf("the first step says %q; want m1 to lead", s.Observed["stdout"])
+		}
+		// m1's stream writers serve the connections the others opened.
+		down := r.step(t, "down "+victim)
+		if lost := etcdLogLines(t, r, "m1", "writer)", down.Started, down.Ended); len(lost) == 0 {
+			t.Errorf("m1 lost no peer connection while its peer proxy was down (%s to %s)", down.Started, down.Ended)
+		}
+	})
+}
+
 // etcdLogLines returns the lines of a service's log in the run's report
 // that contain text and were logged between from and to.
 func etcdLogLines(t *testing.T, r componentRun, service, text string, from, to time.Time) []string {
