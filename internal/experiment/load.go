@@ -304,6 +304,11 @@ func (d *decoder) vars(doc *yaml.Node, sc *scope, overrides map[string]string) m
 			d.errorf(n, "vars: expected a mapping of names to values, got %s", kindName(n))
 			break
 		}
+		sc.declaring = []string{}
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			sc.declaring = append(sc.declaring, n.Content[j].Value)
+		}
+		defer func() { sc.declaring = nil }()
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			k, v := n.Content[j], n.Content[j+1]
 			switch {
@@ -329,6 +334,10 @@ func (d *decoder) vars(doc *yaml.Node, sc *scope, overrides map[string]string) m
 			val, _, err := sc.expand(v.Value)
 			if err != nil {
 				d.errorf(v, "variable %q: %v", k.Value, err)
+				if sc.failed == nil {
+					sc.failed = map[string]bool{}
+				}
+				sc.failed[k.Value] = true
 			}
 			vars[k.Value] = val
 			if strings.Contains(v.Value, "${env:") || len(sc.secrets) > before {

@@ -135,6 +135,40 @@ func TestVarOverride(t *testing.T) {
 	}
 }
 
+// A var's value that uses another var, as a URL built from a port var
+// does, was refused as an "undefined variable", although the file
+// declares it: vars are not expanded with each other, and the message
+// says so.
+func TestVarInVarSaysWhy(t *testing.T) {
+	src := `version: v1
+title: vars in vars
+vars:
+  port: "2379"
+  url: "http://127.0.0.1:${port}"
+  other: "${prot}"
+steady_state:
+  - name: up
+    probe: {http: {url: "${url}/health"}}
+method:
+  - wait: 1s
+`
+	_, err := experiment.Parse("vars.yaml", []byte(src), opts())
+	if err == nil {
+		t.Fatal("Parse accepted a var that uses another var")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, `undefined variable "port"`) || !strings.Contains(msg, `vars.yaml:5:8: variable "url": ${port} is another variable`) {
+		t.Errorf("Parse = %v; want line 5 to say that ${port} is another variable, not that it is undefined", msg)
+	}
+	if !strings.Contains(msg, `vars.yaml:6:10: variable "other": undefined variable "prot"; did you mean "port"?`) {
+		t.Errorf("Parse = %v; want line 6 to say that prot is undefined, with the var meant", msg)
+	}
+	// The probe's url, made of a var already reported, is not judged.
+	if strings.Contains(msg, "vars.yaml:9:") {
+		t.Errorf("Parse = %v; want nothing said of line 9, which uses the var of line 5", msg)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	e, err := experiment.Parse("typical.yaml", []byte(typical), opts())
 	if err != nil {

@@ -591,7 +591,7 @@ func yamlBlock(s string) string { return "```yaml\n" + s + "\n```\n" }
 
 const variablesBody = "`${NAME}` in any value (never in a key) is replaced when the file is loaded:\n\n" +
 	"| reference | replaced with |\n|---|---|\n" +
-	"| `${NAME}` | the variable NAME from vars:, or from `--var NAME=VALUE`, which wins |\n" +
+	"| `${NAME}` | the variable NAME from vars:, or from `--var NAME=VALUE`, which wins; the values under vars: may use `${env:NAME}` and `${file_dir}`, not each other |\n" +
 	"| `${env:NAME}` | the environment variable NAME; an unset one is an error. Its value is a secret: it is shown as `***` in events, journals and reports |\n" +
 	"| `${file_dir}` | the directory of the experiment file, as an absolute path |\n" +
 	"| `${uuid}` | a new random UUID for each load request, observation and step: in load requests and in the settings of probes, exec steps and faults |\n" +

@@ -165,7 +165,17 @@ type scope struct {
 	// known and outs list the names of vars and outputs for did-you-mean
 	// hints, once.
 	known, outs []string
+	// declaring holds the names under vars while their values are
+	// expanded: those values may not use each other.
+	declaring []string
+	// failed holds the vars whose value could not be expanded: a value
+	// that uses one is not judged again, since it was already reported.
+	failed map[string]bool
 }
+
+// errFailedVar is the error of a reference to a var whose own value was
+// reported as wrong: the value that uses it says nothing more.
+var errFailedVar = errors.New("uses a variable whose value is wrong")
 
 func (sc *scope) knownNames() []string {
 	if len(sc.known) != len(sc.vars)+len(runtimeVars)+1 {
@@ -290,8 +300,17 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 		}
 		return "", false, false, fmt.Errorf("no step is named %q with as:, so ${%s} is unknown%s", out, name, sc.hint(out, sc.outputNames))
 	}
+	if sc.failed[name] {
+		return "", false, false, errFailedVar
+	}
 	if v, ok := sc.vars[name]; ok {
 		return v, sc.secret[name], false, nil
+	}
+	if sc.declaring != nil {
+		if slices.Contains(sc.declaring, name) {
+			return "", false, false, fmt.Errorf("${%s} is another variable: the values of vars are not expanded with each other (only ${env:NAME} and ${file_dir} are), so write its value out here, or set this one too with --var", name)
+		}
+		return "", false, false, fmt.Errorf("undefined variable %q%s", name, sc.hint(name, func() []string { return sc.declaring }))
 	}
 	return "", false, false, fmt.Errorf("undefined variable %q%s", name, sc.hint(name, sc.knownNames))
 }
@@ -313,7 +332,7 @@ func (d *decoder) substitute(sc *scope, n *yaml.Node, masked map[*yaml.Node]stri
 		if err != nil {
 			// Past the limit every substitution fails alike: say it once.
 			var over *overflowError
-			if !errors.As(err, &over) || !sc.overflowed {
+			if (!errors.As(err, &over) || !sc.overflowed) && !errors.Is(err, errFailedVar) {
 				d.errorf(n, "%v", err)
 			}
 			sc.overflowed = sc.overflowed || over != nil
