@@ -125,7 +125,7 @@ func (r *run) startServices(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		if err := checkReadyAddressFree(spec); err != nil {
+		if err := checkReadyAddressFree(spec, r.services); err != nil {
 			r.fail(err)
 			return false
 		}
@@ -293,8 +293,9 @@ func (r *run) serviceExited(s *service) {
 // checkReadyAddressFree refuses to start a service whose ready check
 // connects to an address that already answers: the check would pass
 // against that process (such as the service of an earlier run that was
-// killed), and the run would judge the wrong process.
-func checkReadyAddressFree(spec *experiment.Service) error {
+// killed, or one this run started before it), and the run would judge the
+// wrong process.
+func checkReadyAddressFree(spec *experiment.Service, started []*service) error {
 	addr := readyAddress(spec.Ready)
 	if addr == "" {
 		return nil
@@ -308,10 +309,27 @@ func checkReadyAddressFree(spec *experiment.Service) error {
 	if _, p, err := net.SplitHostPort(addr); err == nil {
 		port, _ := strconv.Atoi(p)
 		if pid, cmd, ok := proc.Listener(port); ok && pid > 0 {
+			if s := serviceOf(pid, started); s != nil {
+				return fmt.Errorf("service %q: its ready address %s is that of service %q, which this run started before it (pid %d: %s), so its ready check would pass against %q: point it at an address of %q's own", spec.Name, addr, s.spec.Name, pid, cmd, s.spec.Name, spec.Name)
+			}
 			holder = fmt.Sprintf(" (pid %d: %s)", pid, cmd)
 		}
 	}
 	return fmt.Errorf("service %q: its ready address %s already answers before the service is started%s, so its ready check would pass against that process: stop it (chaos recover stops the services of a run that was killed) or use another port", spec.Name, addr, holder)
+}
+
+// serviceOf returns the service among started whose process is pid or one
+// of its ancestors, or nil.
+func serviceOf(pid int, started []*service) *service {
+	for seen := 0; pid > 1 && seen < 64; seen++ {
+		for _, s := range started {
+			if s.cmd != nil && s.cmd.Process != nil && s.cmd.Process.Pid == pid {
+				return s
+			}
+		}
+		pid = proc.Parent(pid)
+	}
+	return nil
 }
 
 // readyAddress is the address a tcp or http ready check connects to.

@@ -125,6 +125,44 @@ method:
 	}
 }
 
+// A service whose ready check reaches an earlier service of the same run
+// (the third member of a cluster, ready when the first answers) was told
+// to stop "that process", or have chaos recover stop it, as if it were
+// left over from a killed run; the reason now names the service of this
+// run that holds the address.
+func TestReadyAddressOfAnEarlierService(t *testing.T) {
+	dir := t.TempDir()
+	addr := "127.0.0.1:" + freePort(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.NewReplacer("${self}", self, "${addr}", addr, "${pidfile}", filepath.Join(dir, "first.pid"), "${dir}", dir).Replace(`version: v1
+title: two services, one address
+services:
+  - name: first
+    run: ["${self}"]
+    env: {RUNNER_TEST_SERVE: "${addr}", RUNNER_TEST_PIDFILE: "${pidfile}"}
+    ready: {http: {url: "http://${addr}/"}, within: 10s}
+  - name: second
+    run: [sh, -c, "echo started >${dir}/ran; sleep 30"]
+    ready: {tcp: {address: "${addr}"}, within: 2s}
+method:
+  - wait: 10ms
+`)
+	j := runIn(t, dir, src)
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s: %s; want error", j.Verdict, j.Reason)
+	}
+	want := `service "second": its ready address ` + addr + ` is that of service "first", which this run started before it (pid `
+	if !strings.Contains(j.Reason, want) || strings.Contains(j.Reason, "chaos recover") {
+		t.Errorf("reason %q; want it to say %q, and nothing of chaos recover", j.Reason, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Error("the second service was started")
+	}
+}
+
 // A service is in the ledger, with its pid, start time and group, from
 // before it runs until it is stopped.
 func TestServiceInLedger(t *testing.T) {
