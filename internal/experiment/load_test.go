@@ -302,6 +302,29 @@ method:
 	}
 }
 
+// A fault step aimed at an earlier step's output (the leader an exec step
+// found) was told it "needs a target" besides the error that says step
+// outputs cannot be used there: it has one, which was already reported.
+func TestTargetFromOutputSaidOnce(t *testing.T) {
+	src := `version: v1
+title: outputs
+targets:
+  m1: {process: {pid: 1}}
+method:
+  - exec: {run: [echo, m1]}
+    as: leader
+  - fault: stop
+    target: "${leader.stdout}"
+`
+	_, err := experiment.Parse("out.yaml", []byte(src), opts())
+	if err == nil || !strings.Contains(err.Error(), "out.yaml:9:13: ${leader.stdout} is a step's output") {
+		t.Fatalf("Parse = %v; want an error at line 9 about step outputs", err)
+	}
+	if strings.Contains(err.Error(), "needs a target") {
+		t.Errorf("Parse = %v; want nothing said of a missing target", err)
+	}
+}
+
 // Steps without a name get one from what they do; the same step twice is
 // fine and told apart by a number, while a name given twice is an error.
 func TestStepNames(t *testing.T) {

@@ -301,7 +301,9 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, what string) {
 	})
 	switch s.Kind {
 	case StepFault:
-		if s.Target == "" {
+		// A target whose value was already reported (a reference that
+		// cannot be used there) is not missing.
+		if tn := valueOf(n, "target"); s.Target == "" && (tn == nil || !d.bad[tn]) {
 			d.errorf(n, "fault step %q needs a target", s.Fault)
 		}
 		if s.Background && s.For == 0 {
