@@ -470,7 +470,13 @@ func (r *run) stopServices() {
 		} else {
 			r.mark(s.ledgerID, ledger.Failed, err, fmt.Sprintf("service %q", s.spec.Name))
 		}
-		r.rec.record(journal.Event{Type: journal.ServiceStopped, Message: fmt.Sprintf("%s stopped %s", s.spec.Name, ended), Service: s.spec.Name}, func(j *journal.Journal) {
+		msg := fmt.Sprintf("%s stopped %s", s.spec.Name, ended)
+		if how == proc.WasGone || how == proc.Reused {
+			// It exited during the run (a kill fault, may_exit): chaos
+			// did not stop it now.
+			msg = fmt.Sprintf("%s had already exited %s", s.spec.Name, ended)
+		}
+		r.rec.record(journal.Event{Type: journal.ServiceStopped, Message: msg, Service: s.spec.Name}, func(j *journal.Journal) {
 			j.Services[s.idx].Stopped = stoppedAt
 			if code != nil || sig != "" {
 				j.Services[s.idx].ExitCode, j.Services[s.idx].Signal = code, sig

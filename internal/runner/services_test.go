@@ -163,6 +163,27 @@ method:
 	}
 }
 
+// A service that exited during the run (an etcd member a kill fault
+// ended, with may_exit) was said at the end of the run to be "stopped by
+// SIGTERM", as if chaos had stopped it then; the event now says it had
+// already exited, and how.
+func TestServiceGoneBeforeStopSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	j := runIn(t, dir, `version: v1
+title: a service that ends on its own
+services:
+  - name: quick
+    run: [sh, -c, "exit 3"]
+    may_exit: true
+method:
+  - wait: 500ms
+`)
+	ev := event(j, "service.stopped")
+	if ev == nil || ev.Message != "quick had already exited (exit code 3)" {
+		t.Errorf("service.stopped event %+v; want it to say that quick had already exited (exit code 3)", ev)
+	}
+}
+
 // A service is in the ledger, with its pid, start time and group, from
 // before it runs until it is stopped.
 func TestServiceInLedger(t *testing.T) {
