@@ -318,6 +318,12 @@ type Selected interface {
 	Selected() experiment.Selection
 }
 
+// WhyEmpty is implemented by target settings that can say why they match
+// nothing, such as a pid file that does not exist.
+type WhyEmpty interface {
+	WhyEmpty() string
+}
+
 // ErrNoMatch is returned by Select when nothing matches and the target does
 // not allow that.
 var ErrNoMatch = errors.New("matches nothing")
@@ -341,7 +347,11 @@ func Select(ctx context.Context, env *Env, name string, kind *TargetKind, spec a
 	case len(all) == 0 && sel.Empty == "skip":
 		return nil, 0, nil
 	case len(all) == 0:
-		return nil, 0, fmt.Errorf("target %q %w (with `empty: skip` on the target, the run goes on without it)", name, ErrNoMatch)
+		why := ""
+		if w, ok := spec.(WhyEmpty); ok && w.WhyEmpty() != "" {
+			why = ": " + w.WhyEmpty()
+		}
+		return nil, 0, fmt.Errorf("target %q %w%s (with `empty: skip` on the target, the run goes on without it)", name, ErrNoMatch, why)
 	case limit > 0 && len(all) > limit:
 		return nil, len(all), fmt.Errorf("target %q matches %d, more than its max of %d: narrow the selector or raise max", name, len(all), limit)
 	}

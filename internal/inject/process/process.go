@@ -59,6 +59,18 @@ func init() {
 	})
 }
 
+// WhyEmpty says that the pid file does not exist, when it does not: an
+// earlier step or a service that was to write it did not.
+func (s *Spec) WhyEmpty() string {
+	if s.PIDFile == "" {
+		return ""
+	}
+	if _, err := os.Stat(string(s.PIDFile)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf("its pid file %s does not exist", s.PIDFile)
+	}
+	return ""
+}
+
 func resolve(_ context.Context, env *inject.Env, spec any) ([]inject.Target, error) {
 	s := spec.(*Spec)
 	skip := untouchable(env)

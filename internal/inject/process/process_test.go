@@ -102,6 +102,27 @@ func TestResolveByPIDFile(t *testing.T) {
 	}
 }
 
+// A target whose pid file does not exist (the step meant to write it, as
+// one that finds etcd's leader, failed to) was said to match nothing, no
+// more; the error now names the missing file.
+func TestSelectSaysThePIDFileIsMissing(t *testing.T) {
+	k, _ := inject.LookupTarget("process")
+	file := filepath.Join(t.TempDir(), "leader.pid")
+	s := &process.Spec{PIDFile: experiment.Path(file)}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := inject.Select(context.Background(), &inject.Env{}, "leader", k, s)
+	if err == nil || !strings.Contains(err.Error(), `target "leader" matches nothing: its pid file `+file+` does not exist`) {
+		t.Errorf("Select = %v; want it to say that the pid file does not exist", err)
+	}
+	os.WriteFile(file, []byte(strconv.Itoa(os.Getpid()+1<<21)), 0o644) // surely no such process
+	_, _, err = inject.Select(context.Background(), &inject.Env{}, "leader", k, s)
+	if err == nil || strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Select = %v; want no word of a missing pid file once it exists", err)
+	}
+}
+
 // A command-line pattern matches every process whose command line it
 // matches, and nothing else.
 func TestResolveByCmdline(t *testing.T) {
