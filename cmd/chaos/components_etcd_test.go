@@ -60,7 +60,9 @@ func (r componentRun) step(t *testing.T, name string) journal.Step {
 
 // TestEtcdQuorum drives a three-member etcd cluster the way its users do:
 // writes and linearizable reads through the v3 JSON gateway of one member,
-// and etcdctl puts with all three endpoints. One member killed or frozen
+// and etcdctl puts with all three endpoints; a first step moves the lead
+// to m1, so that the members hit are followers (a frozen leader is an
+// election's outage, a row of TestEtcdLeader's). One member killed or frozen
 // leaves a quorum, and every check holds; two members frozen take the
 // quorum away: writes and reads hang until the stream's timeout, which is
 // a failure (not "no data"), and /health answers 503; the gateway pointed
@@ -104,6 +106,9 @@ func TestEtcdQuorum(t *testing.T) {
 			r := runComponent(t, "etcd-quorum.yaml", etcdVars(t, false, tt.vars))
 			r.wantVerdict(t, tt.code)
 			r.expectChecks(t, tt.want)
+			if s := r.step(t, "make m1 the leader"); !strings.HasSuffix(s.Observed["stdout"], "m1 leads") {
+				t.Errorf("the first step says %q; want m1 to lead", s.Observed["stdout"])
+			}
 			if tt.code == exitPassed {
 				return
 			}
@@ -129,7 +134,8 @@ func TestEtcdQuorum(t *testing.T) {
 // peer proxy down resets every connection the others opened to it (its
 // log says so, within the fault) but it still leads: rafthttp sends over
 // the connections it opened itself to them, and the run passes, which is
-// the truth.
+// the truth. Every peer proxy down cuts every message between members: the
+// run deviates with hung writes and /health's 503.
 func TestEtcdLeader(t *testing.T) {
 	requireComponents(t, "etcd", "etcdctl", "pgrep")
 	all := map[string]map[string]string{}
@@ -166,6 +172,16 @@ func TestEtcdLeader(t *testing.T) {
 		if lost := etcdLogLines(t, r, "m1", "writer)", down.Started, down.Ended); len(lost) == 0 {
 			t.Errorf("m1 lost no peer connection while its peer proxy was down (%s to %s)", down.Started, down.Ended)
 		}
+	})
+	t.Run("every peer proxy down", func(t *testing.T) {
+		t.Parallel()
+		r := runComponent(t, "etcd-peers-down.yaml", etcdVars(t, true, nil))
+		r.wantVerdict(t, exitDeviated)
+		r.expectChecks(t, map[string]map[string]string{
+			"writes through m2": {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"etcdctl writes":    {"before": journal.Held, "during": "broken:no request completed", "after": journal.Held},
+			"m2 healthy":        {"before": journal.Held, "during": "broken:status 503", "after": journal.Held},
+		})
 	})
 }
 
