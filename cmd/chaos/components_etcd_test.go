@@ -61,9 +61,9 @@ func (r componentRun) step(t *testing.T, name string) journal.Step {
 // TestEtcdQuorum drives a three-member etcd cluster the way its users do:
 // writes and linearizable reads through the v3 JSON gateway of one member,
 // and etcdctl puts with all three endpoints; a first step moves the lead
-// to m1, so that the members hit are followers (a frozen leader is an
-// election's outage, a row of TestEtcdLeader's). One member killed or frozen
-// leaves a quorum, and every check holds; two members frozen take the
+// to m1, so that the members hit are followers (a frozen leader costs an
+// election's outage, which breaks a 2s window). One member killed or
+// frozen leaves a quorum, and every check holds; two members frozen take the
 // quorum away: writes and reads hang until the stream's timeout, which is
 // a failure (not "no data"), and /health answers 503; the gateway pointed
 // at the frozen member breaks while etcdctl, failing over to the other
