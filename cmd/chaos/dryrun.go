@@ -197,7 +197,10 @@ func resolveText(ctx context.Context, env *inject.Env, t *experiment.Target, ser
 		return "unknown kind"
 	}
 	if kind.Start != nil {
-		return "started with the run"
+		if kind.BeforeServices != nil && kind.BeforeServices(t.Spec) {
+			return "started with the run, before the services"
+		}
+		return "started with the run, once the services are ready"
 	}
 	if s, p := writtenByService(t.Spec, services); s != nil {
 		return fmt.Sprintf("resolved when the service %s has started (it writes %s)", s.Name, p)

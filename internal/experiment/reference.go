@@ -51,8 +51,10 @@ first line.
 Its sections:
 
 `+keyTable(s, nil)+`
-A run starts the services, starts the targets that run with it (fault
-proxies) and the load, checks the steady state (before), runs the method
+A run starts the fault proxies it listens with itself (proxy targets with
+listen and upstream: a service may reach its dependency through one), then
+the services, then the proxies on a running server (with api) and the
+load, checks the steady state (before), runs the method
 while the checks go on (during), removes every fault, waits for the
 steady state to hold again (recovery, after), runs the rollbacks, and
 gives a verdict: recovery is judged on the system as the faults left it,
@@ -64,10 +66,14 @@ before a rollback puts anything back.`)
 
 	service := node(props, "services", "items")
 	ready := node(service, "properties", "ready")
-	add(2, "services", []string{"services", "service", "ready"}, `Processes the run starts before anything else, in file order, each
-ready (its ready probe passed) before the next starts; they are stopped
-(SIGTERM, then SIGKILL after grace) when the run ends, and their output
-is kept in the report directory as services/NAME.log.
+	add(2, "services", []string{"services", "service", "ready"}, `Processes the run starts before anything else but its own fault
+proxies, in file order, each ready (its ready probe passed) before the
+next starts; they are stopped (SIGTERM, then SIGKILL after grace) when
+the run ends, and their output is kept in the report directory as
+services/NAME.log. A proxy target with listen and upstream already
+listens when they start, so a service that reaches its dependency through
+it (nginx in front of a backend behind the proxy) can be ready; a ready
+check must go to the service's own address, not to a proxy's listen.
 
 `+yamlBlock(`services:
   - name: payment

@@ -63,6 +63,16 @@ type TargetKind struct {
 	// experiment, such as a proxy that traffic flows through. The closer,
 	// which the runner stores in the Env, stops it.
 	Start func(ctx context.Context, env *Env, name string, spec any) (io.Closer, error)
+	// BeforeServices, when set, says whether a target that Start starts
+	// depends on nothing the run's services start (a proxy the run itself
+	// listens with), so that it starts before them: a service may reach
+	// its dependency through it, and be ready only then. Other targets
+	// start once the services are ready.
+	BeforeServices func(spec any) bool
+	// Listens, when set, returns the address a target that starts before
+	// the services listens on, so that a service whose ready check
+	// connects there is refused: the target would answer it.
+	Listens func(spec any) string
 }
 
 // Fault is one kind of fault: its settings type, decoded from a step's

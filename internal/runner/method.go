@@ -32,11 +32,17 @@ type applied struct {
 	once     sync.Once
 }
 
-// startTargets starts the targets that live for the whole run (proxies).
-func (r *run) startTargets(ctx context.Context) bool {
+// startTargets starts the targets that live for the whole run (proxies):
+// with beforeServices those that depend on nothing the services start (the
+// run's own proxies, which a service may reach its dependency through),
+// else the others.
+func (r *run) startTargets(ctx context.Context, beforeServices bool) bool {
 	for _, t := range r.exp.Targets {
 		kind, ok := inject.LookupTarget(t.Kind)
 		if !ok || kind.Start == nil {
+			continue
+		}
+		if early := kind.BeforeServices != nil && kind.BeforeServices(t.Spec); early != beforeServices {
 			continue
 		}
 		c, err := kind.Start(ctx, r.env, t.Name, t.Spec)

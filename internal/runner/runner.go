@@ -350,10 +350,13 @@ func (r *run) execute(ctx context.Context) {
 	defer r.env.Close()
 	defer r.stopServices()
 	defer r.recoverPanic(ctx)
+	if !r.startTargets(ctx, true) {
+		return
+	}
 	if !r.startServices(ctx) {
 		return
 	}
-	if !r.startTargets(ctx) {
+	if !r.startTargets(ctx, false) {
 		return
 	}
 	r.startLoad(ctx)

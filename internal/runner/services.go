@@ -125,6 +125,10 @@ func (r *run) startServices(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		if err := r.checkReadyNotTarget(spec); err != nil {
+			r.fail(err)
+			return false
+		}
 		if err := checkReadyAddressFree(spec, r.services); err != nil {
 			r.fail(err)
 			return false
@@ -288,6 +292,42 @@ func (r *run) serviceExited(s *service) {
 	}
 	r.fail(fmt.Errorf("service %q exited with %s while the run was in progress; its last output: %s (if it is meant to exit, set may_exit: true on the service)", s.spec.Name, status, out))
 	r.halt()
+}
+
+// checkReadyNotTarget refuses a service whose ready check connects to the
+// listen address of a target started before the services (the run's own
+// proxy): the proxy would answer it, whether or not the service is up.
+func (r *run) checkReadyNotTarget(spec *experiment.Service) error {
+	addr := readyAddress(spec.Ready)
+	if addr == "" {
+		return nil
+	}
+	for _, t := range r.exp.Targets {
+		kind, ok := inject.LookupTarget(t.Kind)
+		if !ok || kind.Listens == nil {
+			continue
+		}
+		if listen := kind.Listens(t.Spec); listen != "" && sameAddress(listen, addr) {
+			return fmt.Errorf("service %q: its ready address %s is where %s target %q listens, which the run starts before the services: the proxy would answer the ready check, not the service; check the service on its own address", spec.Name, addr, t.Kind, t.Name)
+		}
+	}
+	return nil
+}
+
+// sameAddress reports whether two host:port addresses are the same, with
+// localhost as 127.0.0.1.
+func sameAddress(a, b string) bool {
+	norm := func(s string) string {
+		h, p, err := net.SplitHostPort(s)
+		if err != nil {
+			return s
+		}
+		if h == "localhost" {
+			h = "127.0.0.1"
+		}
+		return net.JoinHostPort(h, p)
+	}
+	return norm(a) == norm(b)
 }
 
 // checkReadyAddressFree refuses to start a service whose ready check

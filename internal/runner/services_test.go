@@ -274,3 +274,58 @@ method:
 		t.Errorf("a ledger is left after the service was killed: %+v", ls[0].Entries)
 	}
 }
+
+// A service that reaches its dependency through one of the run's proxies
+// (nginx in front of a backend behind the fault proxy) can be ready only
+// once the proxy listens: the run's own proxies start before the services.
+// A service whose ready check goes to a proxy's listen address is refused
+// with a reason that says so: the proxy, not the service, would answer it.
+func TestServiceBehindRunProxy(t *testing.T) {
+	s := newService(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	front := "127.0.0.1:" + freePort(t)
+	src := strings.NewReplacer("${self}", self, "${front}", front, "${pidfile}", filepath.Join(dir, "front.pid")).Replace(`version: v1
+title: a front behind which the proxy sits
+services:
+  - name: front
+    run: ["${self}"]
+    env: {RUNNER_TEST_SERVE: "${front}", RUNNER_TEST_PIDFILE: "${pidfile}", RUNNER_TEST_UPSTREAM: "${px}"}
+    ready: {http: {url: "http://${front}/"}, within: 3s}
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: the front answers
+    probe: {http: {url: "http://${front}/", timeout: 1s}}
+    interval: 100ms
+method:
+  - {fault: down, target: link, for: 500ms}
+`)
+	j := run(t, src, s)
+	if j.Verdict != journal.Deviated || check(j, "the front answers").Results["during"] != journal.Broken {
+		t.Fatalf("verdict %s: %s; want deviated, the front broken while its link is down", j.Verdict, j.Reason)
+	}
+
+	t.Run("ready through the proxy", func(t *testing.T) {
+		j := run(t, `version: v1
+title: a service readied through the proxy
+services:
+  - name: backend
+    run: [sleep, "30"]
+    ready: {tcp: {address: "${px}"}, within: 2s}
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {tcp: {address: "${px}"}}
+method:
+  - {fault: down, target: link, for: 500ms}
+`, s)
+		if j.Verdict != journal.Errored || !strings.Contains(j.Reason, `proxy target "link"`) {
+			t.Fatalf("verdict %s: %s; want an error naming the proxy target", j.Verdict, j.Reason)
+		}
+	})
+}

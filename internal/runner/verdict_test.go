@@ -481,6 +481,21 @@ func serveForTest(addr, pidFile string) {
 	}
 	os.WriteFile(pidFile+".tmp", []byte(strconv.Itoa(os.Getpid())), 0o644)
 	os.Rename(pidFile+".tmp", pidFile)
+	// With RUNNER_TEST_UPSTREAM, it is a front that answers as its
+	// upstream does, as a reverse proxy would.
+	if up := os.Getenv("RUNNER_TEST_UPSTREAM"); up != "" {
+		client := &http.Client{Timeout: time.Second}
+		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			resp, err := client.Get("http://" + up + "/")
+			if err != nil {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			resp.Body.Close()
+			w.WriteHeader(resp.StatusCode)
+		}))
+		return
+	}
 	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
 }
 

@@ -221,6 +221,16 @@ func init() {
 			env.Put(resourceKey(name), p)
 			return p, nil
 		},
+		// The run's own proxy depends on nothing: it dials its upstream
+		// for each connection. A proxy on a server waits for the services,
+		// which may run the server.
+		BeforeServices: func(spec any) bool { return spec.(*TargetSpec).API == "" },
+		Listens: func(spec any) string {
+			if s := spec.(*TargetSpec); s.API == "" {
+				return s.Listen
+			}
+			return ""
+		},
 	})
 	registerFault[Latency]("latency", experiment.Doc{
 		Summary: "Delays the bytes in its direction, without reordering them or limiting throughput.",
