@@ -47,7 +47,7 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	if len(e.Services) > 0 {
 		fmt.Fprintln(w, "\nservices, started first and stopped last:")
 		for _, s := range e.Services {
-			line := fmt.Sprintf("  %s: %s", s.Name, strings.Join(s.Run, " "))
+			line := fmt.Sprintf("  %s: %s", s.Name, shellJoin(s.Run))
 			if s.Ready != nil {
 				line += fmt.Sprintf(" (ready when its %s probe passes, within %s)", s.Ready.Probe.Kind, s.Ready.Within)
 			}
@@ -139,13 +139,7 @@ func orEmpty[T any](l []T) []T {
 func writtenByService(spec any, services []*experiment.Service) (*experiment.Service, experiment.Path) {
 	for _, p := range settingPaths(reflect.ValueOf(spec)) {
 		for _, s := range services {
-			for _, arg := range s.Run {
-				if i := strings.IndexByte(arg, '='); i >= 0 && strings.HasPrefix(arg, "-") {
-					arg = arg[i+1:]
-				}
-				if arg == "" {
-					continue
-				}
+			for _, arg := range serviceWords(s) {
 				if !filepath.IsAbs(arg) {
 					arg = filepath.Join(string(s.Dir), arg)
 				}
@@ -156,6 +150,45 @@ func writtenByService(spec any, services []*experiment.Service) (*experiment.Ser
 		}
 	}
 	return nil, ""
+}
+
+// serviceWords lists what may name a file in a service's command and
+// environment: each argument, the value of a --flag=value, and the words
+// of an argument that holds several, such as nginx's -g 'pid FILE;'.
+func serviceWords(s *experiment.Service) []string {
+	var out []string
+	add := func(v string) {
+		if v != "" {
+			out = append(out, v)
+		}
+		fields := strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(" \t\n;,='\"", r) })
+		if len(fields) > 1 {
+			out = append(out, fields...)
+		}
+	}
+	for _, arg := range s.Run {
+		if i := strings.IndexByte(arg, '='); i >= 0 && strings.HasPrefix(arg, "-") {
+			arg = arg[i+1:]
+		}
+		add(arg)
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+		add(s.Env[k])
+	}
+	return out
+}
+
+// shellJoin writes a command as a shell would take it: an argument with
+// spaces or quotes in single quotes.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\;$&|<>()*?`") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
 
 // settingPaths lists the paths set in a kind's settings.
