@@ -417,7 +417,7 @@ func (r *run) waitReady(ctx context.Context, s *service) bool {
 		}
 		cancel()
 		if last.OK && !s.markReady() {
-			r.fail(fmt.Errorf("service %q exited with %s before it was ready, though its ready check passed: something else answers there; its last output: %s", s.spec.Name, exitText(s.cmd), orNone(s.tail.String())))
+			r.fail(fmt.Errorf("service %q exited with %s before it was ready, though its ready check passed: something else answers there%s; its last output: %s", s.spec.Name, exitText(s.cmd), daemonHint(s), orNone(s.tail.String())))
 			return false
 		}
 		if last.OK {
@@ -428,7 +428,7 @@ func (r *run) waitReady(ctx context.Context, s *service) bool {
 		}
 		select {
 		case <-s.done:
-			r.fail(fmt.Errorf("service %q exited with %s before it was ready; its last output: %s", s.spec.Name, exitText(s.cmd), orNone(s.tail.String())))
+			r.fail(fmt.Errorf("service %q exited with %s before it was ready%s; its last output: %s", s.spec.Name, exitText(s.cmd), daemonHint(s), orNone(s.tail.String())))
 			return false
 		case <-ctx.Done():
 			return false
@@ -439,6 +439,35 @@ func (r *run) waitReady(ctx context.Context, s *service) bool {
 			return false
 		}
 	}
+}
+
+// daemonHint says, of a service that exited with 0 before it was ready,
+// that it may have gone to the background, as a server does unless told
+// otherwise (nginx without daemon off): in a session of its own, out of
+// the run's reach, it is neither watched nor stopped. When its ready
+// address answers now, it names the process that holds it, left running.
+func daemonHint(s *service) string {
+	if code, _ := exitStatus(s.cmd); code == nil || *code != 0 {
+		return ""
+	}
+	hint := "; a server that exits with 0 as it starts has most likely gone to the background (a daemon), out of the run's reach: the run can neither watch it nor stop it; run it in the foreground (nginx: -g 'daemon off;')"
+	addr := readyAddress(s.spec.Ready)
+	if addr == "" {
+		return hint
+	}
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return hint
+	}
+	conn.Close()
+	holder := ""
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		port, _ := strconv.Atoi(p)
+		if pid, cmd, ok := proc.Listener(port); ok && pid > 0 {
+			holder = fmt.Sprintf(" (pid %d: %s)", pid, cmd)
+		}
+	}
+	return hint + fmt.Sprintf("; its ready address %s answers now%s: that process is left running", addr, holder)
 }
 
 func orNone(s string) string {

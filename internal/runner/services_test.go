@@ -329,3 +329,46 @@ method:
 		}
 	})
 }
+
+// A service that goes to the background (nginx without daemon off: the
+// process the run started exits 0 and the server runs on in a session of
+// its own) is told as such, with the process left holding its ready
+// address, instead of a bare "exited with exit code 0".
+func TestServiceDaemonizes(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "daemon.pid")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	addr := "127.0.0.1:" + freePort(t)
+	src := strings.NewReplacer("${self}", self, "${addr}", addr, "${pidfile}", pidFile).Replace(`version: v1
+title: a daemon
+services:
+  - name: daemon
+    run: [sh, -c, 'setsid "${self}" </dev/null >/dev/null 2>&1 & while [ ! -s "${pidfile}" ]; do sleep 0.05; done; exit 0']
+    env: {RUNNER_TEST_SERVE: "${addr}", RUNNER_TEST_PIDFILE: "${pidfile}"}
+    ready: {tcp: {address: "${addr}"}, within: 5s}
+steady_state:
+  - name: answers
+    probe: {tcp: {address: "${addr}"}}
+method:
+  - wait: 100ms
+`)
+	j := runIn(t, dir, src)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, "gone to the background") ||
+		!strings.Contains(j.Reason, "pid "+strings.TrimSpace(string(b))) || !strings.Contains(j.Reason, "left running") {
+		t.Fatalf("verdict %s: %s; want an error saying the service went to the background, naming pid %s left running", j.Verdict, j.Reason, b)
+	}
+}
