@@ -15,7 +15,7 @@ import (
 
 func init() {
 	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "stop", New: func() inject.Fault { return &StopParams{} }, Doc: experiment.Doc{
-		Summary: "Freezes each process hit with SIGSTOP, and continues it with SIGCONT when the fault ends. It takes no settings.",
+		Summary: "Freezes each process hit with SIGSTOP, and continues it with SIGCONT when the fault ends. It takes no settings. Only the processes hit are frozen, not their children: a server whose workers serve (nginx, PostgreSQL) goes on answering when only its master, the process of its pid file, is stopped; select the workers too, or run it as one process (nginx: master_process off).",
 		Example: "{}",
 	}})
 	inject.RegisterUndo(undoCont, cont)
