@@ -45,7 +45,14 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 	fmt.Fprintf(w, "plan for %s: %s\n", e.File, e.Title)
 	fmt.Fprintln(w, "(dry run: nothing is started, injected or changed)")
 	if len(e.Services) > 0 {
-		fmt.Fprintln(w, "\nservices, started first and stopped last:")
+		first := "first"
+		for _, t := range e.Targets {
+			if kind, ok := inject.LookupTarget(t.Kind); ok && kind.Start != nil && kind.BeforeServices != nil && kind.BeforeServices(t.Spec) {
+				first = "after the run's own proxies"
+				break
+			}
+		}
+		fmt.Fprintf(w, "\nservices, started %s and stopped last:\n", first)
 		for _, s := range e.Services {
 			line := fmt.Sprintf("  %s: %s", s.Name, shellJoin(s.Run))
 			if s.Ready != nil {
