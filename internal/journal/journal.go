@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/load"
@@ -291,6 +292,12 @@ type Sample struct {
 	// Faults names the method steps whose faults were in effect at some
 	// moment of the observation.
 	Faults []string `json:"faults,omitempty"`
+	// Unseen names the steps of Faults that a passing observation does not
+	// count as observing: a probe's answer that may have been made before
+	// the fault or once its revert began, a load window in which the fault
+	// was on too briefly to hold a request sent under it. ByFault leaves
+	// them out.
+	Unseen []string `json:"unseen,omitempty"`
 	// Note says what is unusual about the observation: it was judged on
 	// less traffic than the check's window, or finished after its phase.
 	Note string `json:"note,omitempty"`
@@ -361,7 +368,7 @@ func (j *Journal) ByFault() []FaultEffect {
 		for _, s := range c.Samples {
 			for _, step := range s.Faults {
 				i, ok := index[step]
-				if !ok {
+				if !ok || slices.Contains(s.Unseen, step) {
 					continue
 				}
 				e := &out[i]

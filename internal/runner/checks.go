@@ -491,7 +491,39 @@ func (r *run) closeDuring() {
 			r.unobserved(cs, experiment.During, why)
 		}
 	}
+	r.markUnseen()
 	r.faultsUnobserved()
+}
+
+// markUnseen names, in each passing observation of the method, the fault
+// steps that were in effect at some moment of it but that it does not
+// count as observing (sawFault): a probe that waited out the revert, a
+// window in which the fault was on too briefly. What each fault did to
+// the checks (journal.ByFault) leaves them out, so that it cannot say a
+// check held under a fault that the verdict says no check observed.
+func (r *run) markUnseen() {
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	for _, cs := range r.checks {
+		every := r.requestEvery(cs.c)
+		for k := range cs.rec.Samples {
+			smp := &cs.rec.Samples[k]
+			if smp.Phase != experiment.During || !smp.OK {
+				continue
+			}
+			for _, step := range smp.Faults {
+				saw := false
+				for i, f := range r.rec.j.Faults {
+					if f.Step == step && r.rec.sawFault(every, *smp, i) {
+						saw = true
+					}
+				}
+				if !saw {
+					smp.Unseen = append(smp.Unseen, step)
+				}
+			}
+		}
+	}
 }
 
 // faultsUnobserved makes the run an error for each fault step that no

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -594,5 +595,49 @@ method:
 	}
 	if st == nil || st.Outcome != journal.StepFailed || j.Verdict != journal.Deviated {
 		t.Fatalf("verdict %s (%s), assert step %+v; want the assert failed, deviated", j.Verdict, j.Reason, st)
+	}
+}
+
+// A probe that waited out a fault (started under a timeout fault, answered
+// once it was removed) does not count as observing it, and what each fault
+// did to the checks leaves it out too: it may not say the check held under
+// the fault while the verdict says no check observed it.
+func TestByFaultLeavesOutUnseenPasses(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: a probe that waits out the fault
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 5s}}
+    interval: 50ms
+    when: [during]
+method:
+  - wait: 200ms
+  - {fault: timeout, target: link, for: 800ms}
+`, s)
+	c := check(j, "answers")
+	if j.Verdict != journal.Errored || c.Results["during"] != journal.Unobserved {
+		t.Fatalf("verdict %s: %s; want an error, the check unobserved\n%s", j.Verdict, j.Reason, samplesText(j, c))
+	}
+	waited := false
+	for _, smp := range c.Samples {
+		if smp.OK && slices.Contains(smp.Faults, "timeout link") {
+			waited = true
+			if !slices.Contains(smp.Unseen, "timeout link") {
+				t.Errorf("a pass that waited out the fault does not name it unseen: %+v", smp)
+			}
+		}
+	}
+	if !waited {
+		t.Fatalf("no probe waited out the fault\n%s", samplesText(j, c))
+	}
+	for _, e := range j.ByFault() {
+		for _, ce := range e.Checks {
+			if ce.Observed > 0 {
+				t.Errorf("under %q: %q observed %d times, %d failed; want no observation counted", e.Step, ce.Check, ce.Observed, ce.Failed)
+			}
+		}
 	}
 }
