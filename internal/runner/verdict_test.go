@@ -641,3 +641,30 @@ method:
 		}
 	}
 }
+
+// A fault on a proxy that no traffic goes through (the client calls the
+// service directly: nginx's upstream names the backend's own port) acts on
+// nothing: the run is an error that says so, not a pass.
+func TestFaultOnIdleProxy(t *testing.T) {
+	s := newService(t)
+	j := run(t, `version: v1
+title: the client bypasses the proxy
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+load:
+  - name: calls
+    http: {url: "http://${up}/"}
+    rate: 40/s
+    window: 500ms
+steady_state:
+  - name: answers
+    from: calls
+    window: 500ms
+    expect: {success: ">= 99%"}
+method:
+  - {fault: down, target: link, for: 1s}
+`, s)
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, `no connection went through proxy target "link"`) {
+		t.Fatalf("verdict %s: %s; want an error saying no connection went through the proxy", j.Verdict, j.Reason)
+	}
+}
