@@ -34,9 +34,14 @@ type nginxRow struct {
 	// solo runs nginx without a master process: its pid file names the
 	// process that serves, which a stop fault then freezes.
 	solo bool
-	// code is the exit code the run must have; checks the result of each
+	// bypass points nginx at b's own port rather than at its proxy, as a
+	// user may by mistake: the proxy carries nothing.
+	bypass bool
+	// reason is what the verdict's reason must say, when set.
+	reason string
+	// want is the exit code the run must have; checks the result of each
 	// check in each phase ("broken:WHAT" for a reason naming WHAT).
-	code   int
+	want   int
 	checks map[string]map[string]string
 	// logged are regular expressions nginx's error log must match: that
 	// the fault reached it (for a row that passes, that nginx met it and
@@ -44,6 +49,7 @@ type nginxRow struct {
 	logged []string
 
 	// What the run did.
+	code    int
 	took    time.Duration
 	out     string
 	prefix  string
@@ -73,33 +79,38 @@ func TestNginx(t *testing.T) {
 	rows := []*nginxRow{
 		// Must survive: nginx retries what b fails on a.
 		{name: "kill one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "kill", "target", "b"),
-			upstreams: two, code: exitPassed, checks: both, logged: []string{"reset by peer|Connection refused"}},
+			upstreams: two, want: exitPassed, checks: both, logged: []string{"reset by peer|Connection refused"}},
 		{name: "stop one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "stop", "target", "b"),
-			upstreams: two, code: exitPassed, checks: both, logged: []string{"upstream timed out"}},
+			upstreams: two, want: exitPassed, checks: both, logged: []string{"upstream timed out"}},
 		{name: "down between nginx and one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "down", "target", "b-link"),
-			upstreams: two, code: exitPassed, checks: both, logged: []string{"Connection refused"}},
+			upstreams: two, want: exitPassed, checks: both, logged: []string{"Connection refused"}},
 		{name: "reset between nginx and one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "reset", "target", "b-link"),
-			upstreams: two, code: exitPassed, checks: both, logged: []string{"reset by peer|prematurely closed"}},
+			upstreams: two, want: exitPassed, checks: both, logged: []string{"reset by peer|prematurely closed"}},
 		// nginx's workers serve: SIGSTOP to its master alone leaves them
 		// answering, and the run says so.
 		{name: "stop nginx's master", file: "nginx-failover.yaml", vars: vars("fault", "stop", "target", "nginx"),
-			upstreams: two, code: exitPassed, checks: both},
+			upstreams: two, want: exitPassed, checks: both},
 		{name: "latency under proxy_read_timeout on the only upstream", file: "nginx-latency.yaml", vars: vars("delay", "100ms"),
-			upstreams: []string{"b"}, code: exitPassed,
+			upstreams: []string{"b"}, want: exitPassed,
 			checks: map[string]map[string]string{"nginx answers": held}},
 
 		// Must break.
 		{name: "stop the only upstream", file: "nginx-failover.yaml", vars: vars("fault", "stop", "target", "b"),
-			upstreams: []string{"b"}, code: exitDeviated, checks: broke("status_504", "status 504"), logged: []string{"upstream timed out"}},
+			upstreams: []string{"b"}, want: exitDeviated, checks: broke("status_504", "status 504"), logged: []string{"upstream timed out"}},
 		{name: "latency past proxy_read_timeout on the only upstream", file: "nginx-latency.yaml", vars: vars("delay", "2s"),
-			upstreams: []string{"b"}, code: exitDeviated, logged: []string{"upstream timed out"},
+			upstreams: []string{"b"}, want: exitDeviated, logged: []string{"upstream timed out"},
 			checks: map[string]map[string]string{"nginx answers": {"before": journal.Held, "during": "broken:status_504", "after": journal.Held}}},
 		{name: "stop nginx, one process", file: "nginx-failover.yaml", vars: vars("fault", "stop", "target", "nginx"),
-			upstreams: two, solo: true, code: exitDeviated, checks: broke("requests still waiting", "timed out")},
+			upstreams: two, solo: true, want: exitDeviated, checks: broke("requests still waiting", "timed out")},
 		{name: "the only upstream answers 503", file: "nginx-http-error.yaml", vars: vars("status", "503"),
-			upstreams: []string{"b"}, code: exitDeviated, checks: broke("status_503", "status 503")},
+			upstreams: []string{"b"}, want: exitDeviated, checks: broke("status_503", "status 503")},
 		{name: "the only upstream answers 502", file: "nginx-http-error.yaml", vars: vars("status", "502"),
-			upstreams: []string{"b"}, code: exitDeviated, checks: broke("status_502", "status 502")},
+			upstreams: []string{"b"}, want: exitDeviated, checks: broke("status_502", "status 502")},
+
+		// Neither: nginx is not pointed at the proxy, which the fault then
+		// acts on no traffic through; that is no pass.
+		{name: "down on a proxy nginx does not use", file: "nginx-failover.yaml", vars: vars("fault", "down", "target", "b-link"),
+			upstreams: two, bypass: true, want: exitErr, reason: `no connection went through proxy target "b-link"`},
 	}
 	hello := buildHello(t)
 	start := time.Now()
@@ -150,6 +161,9 @@ func (r *nginxRow) nginxConf(prefix string, ports map[string]string) string {
 		port := ports["a"]
 		if u == "b" {
 			port = ports["b_link"]
+			if r.bypass {
+				port = ports["b"]
+			}
 		}
 		fmt.Fprintf(&b, "    server 127.0.0.1:%s max_fails=1 fail_timeout=10s;\n", port)
 	}
@@ -266,9 +280,12 @@ func (r *nginxRow) judge(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	want := map[int]string{exitPassed: journal.Passed, exitDeviated: journal.Deviated}[r.code]
-	if r.journal.Verdict != want || want == "" {
-		t.Fatalf("exit code %d, verdict %s: %s\n%s", r.code, r.journal.Verdict, r.journal.Reason, r.stderr)
+	want := map[int]string{exitPassed: journal.Passed, exitDeviated: journal.Deviated, exitErr: journal.Errored}[r.want]
+	if r.code != r.want || r.journal.Verdict != want {
+		t.Fatalf("exit code %d, verdict %s: %s; want exit code %d, %s\n%s", r.code, r.journal.Verdict, r.journal.Reason, r.want, want, r.stderr)
+	}
+	if !strings.Contains(r.journal.Reason, r.reason) {
+		t.Errorf("verdict %s: %s; want its reason to say %q", r.journal.Verdict, r.journal.Reason, r.reason)
 	}
 	cr := componentRun{code: r.code, stderr: r.stderr, journal: r.journal}
 	cr.expectChecks(t, r.checks)
