@@ -110,7 +110,7 @@ func TestNginx(t *testing.T) {
 		// Neither: nginx is not pointed at the proxy, which the fault then
 		// acts on no traffic through; that is no pass.
 		{name: "down on a proxy nginx does not use", file: "nginx-failover.yaml", vars: vars("fault", "down", "target", "b-link"),
-			upstreams: two, bypass: true, want: exitErr, reason: `no connection went through proxy target "b-link"`},
+			upstreams: two, bypass: true, want: exitErr, reason: `nothing has gone through proxy b-link`},
 	}
 	hello := buildHello(t)
 	start := time.Now()

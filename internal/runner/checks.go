@@ -493,52 +493,6 @@ func (r *run) closeDuring() {
 	}
 	r.markUnseen()
 	r.faultsUnobserved()
-	r.faultsOnIdleProxies()
-}
-
-// carrier is a target the run started that traffic passes through: the
-// run's own fault proxy.
-type carrier interface {
-	Connections() int64
-	Addr() string
-}
-
-// faultsOnIdleProxies makes the run an error for each fault on a proxy the
-// run started that no connection went through, from its start to the end
-// of the method: the client talks to the service some other way (nginx's
-// upstream names the backend's own port), so the fault acted on no
-// traffic, and checks that held under it say nothing of it. As for
-// faultsUnobserved, only when some check of the hypothesis is judged
-// during the method: a fault may also just mark time for checks before
-// and after it.
-func (r *run) faultsOnIdleProxies() {
-	if r.isAborted() || r.failedToRun() {
-		return
-	}
-	watched := false
-	for _, cs := range r.checks {
-		watched = watched || !cs.abort && cs.c.Runs(experiment.During)
-	}
-	if !watched {
-		return
-	}
-	r.rec.mu.Lock()
-	var steps, targets []string
-	for _, f := range r.rec.j.Faults {
-		if f.Target.Kind == "proxy" && !slices.Contains(targets, f.TargetName) {
-			steps, targets = append(steps, f.Step), append(targets, f.TargetName)
-		}
-	}
-	r.rec.mu.Unlock()
-	for i, name := range targets {
-		c, ok := r.env.Lookup("target:" + name)
-		if !ok {
-			continue
-		}
-		if px, ok := c.(carrier); ok && px.Connections() == 0 {
-			r.fail(fmt.Errorf("no connection went through proxy target %q (listening on %s) from its start to the end of the method, so the fault of step %q acted on no traffic: point the client at the proxy's listen address, not at the service", name, px.Addr(), steps[i]))
-		}
-	}
 }
 
 // markUnseen names, in each passing observation of the method, the fault

@@ -664,7 +664,7 @@ steady_state:
 method:
   - {fault: down, target: link, for: 1s}
 `, s)
-	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, `no connection went through proxy target "link"`) {
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, `nothing has gone through proxy link`) {
 		t.Fatalf("verdict %s: %s; want an error saying no connection went through the proxy", j.Verdict, j.Reason)
 	}
 }

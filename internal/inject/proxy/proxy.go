@@ -186,10 +186,6 @@ func (p *Proxy) Start(ctx context.Context) error {
 	return p.syncListenerLocked(p.faults.Load())
 }
 
-// Connections is how many connections the proxy has accepted since it
-// started.
-func (p *Proxy) Connections() int64 { return p.total.Load() }
-
 // Addr returns the address the proxy listens on, once started.
 func (p *Proxy) Addr() string {
 	p.mu.Lock()
