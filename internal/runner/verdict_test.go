@@ -170,13 +170,15 @@ targets:
   link: {proxy: {listen: "${px}", upstream: "${up}"}}
 steady_state:
   - name: answers
-    probe: {http: {url: "http://${up}/slow?ms=800", timeout: 2s}}
+    probe: {http: {url: "http://${px}/slow?ms=800", timeout: 2s}}
     interval: 5s
     when: [during]
 method:
   - wait: 200ms
-  - {fault: latency, target: link, with: {delay: 10ms}, for: 200ms}
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 800ms}
 `, s)
+	// The answer comes through the proxy while the fault is on, which
+	// meets it: the probe's pass is judged for when it began.
 	c := check(j, "answers")
 	if j.Verdict != journal.Errored || c.Results["during"] != journal.Unobserved {
 		t.Fatalf("verdict %s (%s), during %q; want error, unobserved\n%s", j.Verdict, j.Reason, c.Results["during"], samplesText(j, c))
