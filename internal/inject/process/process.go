@@ -19,7 +19,7 @@ import (
 // Spec selects processes: exactly one of PID, PIDFile and Cmdline.
 type Spec struct {
 	PID     int               `yaml:"pid" json:"pid,omitempty" doc:"the process with this id"`
-	PIDFile experiment.Path   `yaml:"pid_file" json:"pid_file,omitempty" doc:"a file that holds the process id, read when the target is resolved"`
+	PIDFile experiment.Path   `yaml:"pid_file" json:"pid_file,omitempty" doc:"a file that holds the process id on its first line (later lines, such as those of PostgreSQL's postmaster.pid, are ignored), read when the target is resolved"`
 	Cmdline experiment.Regexp `yaml:"cmdline" json:"cmdline,omitzero" doc:"a regular expression matched against each process's command line, its arguments joined by spaces"`
 
 	experiment.Selection `yaml:",inline" json:",inline"`
@@ -85,9 +85,13 @@ func resolve(_ context.Context, env *inject.Env, spec any) ([]inject.Target, err
 			}
 			return nil, fmt.Errorf("read pid file: %w", err)
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		// The first line holds the pid; later ones are the writer's own
+		// (PostgreSQL's postmaster.pid goes on with its data directory,
+		// port and state).
+		first, _, _ := strings.Cut(string(b), "\n")
+		pid, err := strconv.Atoi(strings.TrimSpace(first))
 		if err != nil || pid <= 0 {
-			return nil, fmt.Errorf("pid file %s holds %q, not a pid", s.PIDFile, strings.TrimSpace(string(b)))
+			return nil, fmt.Errorf("pid file %s holds %q on its first line, not a pid", s.PIDFile, strings.TrimSpace(first))
 		}
 		return one(pid, skip)
 	}

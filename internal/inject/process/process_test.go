@@ -123,6 +123,33 @@ func TestSelectSaysThePIDFileIsMissing(t *testing.T) {
 	}
 }
 
+// A pid file's first line holds the pid, as the LSB convention has it;
+// what follows is another program's business: PostgreSQL's postmaster.pid
+// goes on with the data directory, the start time, the port, the socket
+// directory and the state. Its postmaster is hit, not refused as "not a
+// pid". Several pids on the first line are still refused: which one is
+// meant is not for chaos to guess.
+func TestResolveByPIDFileFirstLine(t *testing.T) {
+	cmd := start(t, "chaos-test-pidfile-lines")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "postmaster.pid")
+	pid := strconv.Itoa(cmd.Process.Pid)
+	if err := os.WriteFile(file, []byte(pid+"\n/var/lib/postgresql/15/main\n1796645760\n5432\n/var/run/postgresql\n127.0.0.1\n 10003798         6\nready   \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolve(t, nil, &process.Spec{PIDFile: experiment.Path(file)})
+	if err != nil || len(got) != 1 || got[0].ID != pid {
+		t.Fatalf("Resolve(postmaster.pid) = %+v, %v; want pid %s", got, err, pid)
+	}
+
+	for _, content := range []string{pid + " 4242\n", "\n" + pid + "\n"} {
+		os.WriteFile(file, []byte(content), 0o600)
+		if _, err := resolve(t, nil, &process.Spec{PIDFile: experiment.Path(file)}); err == nil || !strings.Contains(err.Error(), "not a pid") {
+			t.Errorf("Resolve(pid file holding %q) = %v; want an error saying it is not a pid", content, err)
+		}
+	}
+}
+
 // A command-line pattern matches every process whose command line it
 // matches, and nothing else.
 func TestResolveByCmdline(t *testing.T) {
