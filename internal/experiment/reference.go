@@ -80,7 +80,9 @@ check must go to the service's own address, not to a proxy's listen.
     run: [./bin/payment, -listen, 127.0.0.1:9090]
     ready: {http: {url: "http://127.0.0.1:9090/health"}, within: 10s}`)+`
 `+keyTable(service, nil)+`
-ready takes one probe kind with its settings (see Probes), and:
+ready takes one probe kind with its settings (see Probes), without
+expect: it passes as the kind does without one (an exec probe exits 0,
+an http probe answers 2xx), and:
 
 `+keyTable(ready, func(k string) bool { return k == "within" || k == "interval" }))
 

@@ -113,19 +113,22 @@ func (r *Ready) decodeNode(d *decoder, n *yaml.Node, what string) {
 			if d.durationValue(v, &r.Interval, "interval in "+what) {
 				d.atLeast(v, k.Value, r.Interval, minInterval, "interval in "+what)
 			}
+		case "expect":
+			// Written as in a check, it is no probe kind: said so, not
+			// "did you mean exec" nor "more than one probe".
+			d.errorf(k, "%s takes no expect: it is ready once its probe passes as the probe kind does without expect (an exec probe exits 0, an http probe answers 2xx): put the condition in the probe itself, such as a command that fails until it holds", what)
 		default:
+			if spec, _ := d.catalog.NewProbe(k.Value); spec == nil {
+				known := append([]string{"within", "interval"}, d.catalog.ProbeKinds()...)
+				d.errorf(k, "%s", unknownKey(k.Value, what, known))
+				return
+			}
 			if found {
 				d.errorf(k, "%s has more than one probe: give it one", what)
 				return
 			}
 			found = true
 			r.Probe = Probe{Pos: posOf(k)}
-			spec, _ := d.catalog.NewProbe(k.Value)
-			if spec == nil {
-				known := append([]string{"within", "interval"}, d.catalog.ProbeKinds()...)
-				d.errorf(k, "%s", unknownKey(k.Value, what, known))
-				return
-			}
 			r.Probe.decodeKind(d, k, v, what)
 		}
 	})
