@@ -90,7 +90,7 @@ func init() {
 		Name: "exec",
 		New:  func() any { return &ExecRequest{} },
 		Doc: experiment.Doc{
-			Summary: "Each request runs a command to completion, started at the stream's rate whether earlier ones finished or not; the stream's timeout kills one still running (a timeout). It succeeds when its exit code is exit_code's and stdout matches stdout_match.",
+			Summary: "Each request runs a command to completion, started at the stream's rate whether earlier ones finished or not; the stream's timeout kills one still running (a timeout). It succeeds when its exit code is exit_code's and stdout matches stdout_match. A command that goes on after an error and exits 0 succeeds: psql with several -c or -f and without -v ON_ERROR_STOP=1, sh without set -e; make it stop and exit non-zero on an error.",
 			Example: "{run: [redis-cli, -p, \"6379\", ping], stdout_match: PONG}",
 		},
 		Configure: func(s *Stream, spec any) error {

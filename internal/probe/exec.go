@@ -188,7 +188,7 @@ func init() {
 		Name: "exec",
 		New:  func() (any, any) { return &ExecSpec{}, &ExecExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs a command to completion. Without expect, exit code 0 passes.",
+			Summary: "Runs a command to completion. Without expect, exit code 0 passes, also for a command that goes on after an error and exits 0 (psql with several -c or -f and without -v ON_ERROR_STOP=1, sh without set -e): make it stop and exit non-zero on an error.",
 			Default: "exit code 0",
 			Example: "{run: [./check.sh, --quick], timeout: 5s}",
 			Expect:  "{exit_code: 0, stdout_contains: ready}",
