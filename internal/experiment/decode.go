@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"reflect"
@@ -205,6 +206,17 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what string) {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || isNull(n) {
 			d.errorf(n, "%s: expected text, got %s", what, kindName(n))
+			return
+		}
+		if n.Tag == "!!binary" {
+			// Raw bytes, for binary protocols: YAML's \x escapes above
+			// \x7f are characters, which go out as UTF-8.
+			b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
+			if err != nil {
+				d.errorf(n, "%s: !!binary %q is not base64: %v", what, n.Value, err)
+				return
+			}
+			v.SetString(string(b))
 			return
 		}
 		v.SetString(n.Value)

@@ -414,3 +414,37 @@ method:
 		t.Errorf("command %q; want %q", got, want)
 	}
 }
+
+// A binary protocol's bytes above \x7f cannot be written with YAML's \x
+// escapes, which make characters (sent as UTF-8: \xd2 as c3 92); YAML's
+// !!binary, base64, is how a file gives raw bytes. It was read as the
+// base64 text itself, sent as it stood. PostgreSQL's SSLRequest is
+// 00 00 00 08 04 d2 16 2f; a !!binary that is not base64 is an error.
+func TestBinaryText(t *testing.T) {
+	src := `version: v1
+title: binary
+load:
+  - name: ssl
+    tcp: {address: "127.0.0.1:5432", send: !!binary AAAACATSFi8=, reply: "N"}
+    rate: 1/s
+  - name: plain
+    tcp: {address: "127.0.0.1:5432", send: "\0\0\0\x08\x04\xd2\x16\x2f"}
+    rate: 1/s
+steady_state:
+  - {name: up, from: ssl, expect: {success: ">= 90%"}}
+`
+	e, err := experiment.Parse("binary.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Load[0].Spec.(*load.TCPRequest).Send; got != "\x00\x00\x00\x08\x04\xd2\x16\x2f" {
+		t.Errorf("send: !!binary AAAACATSFi8= is %q; want the bytes 00 00 00 08 04 d2 16 2f", got)
+	}
+	if got := e.Load[1].Spec.(*load.TCPRequest).Send; got != "\x00\x00\x00\x08\x04\u00d2\x16\x2f" {
+		t.Errorf(`send: "...\xd2..." is %q; want the character U+00D2, as YAML has it`, got)
+	}
+	bad := strings.Replace(src, "AAAACATSFi8=", "not*base64", 1)
+	if _, err := experiment.Parse("binary.yaml", []byte(bad), opts()); err == nil || !strings.Contains(err.Error(), "binary.yaml:5:") || !strings.Contains(err.Error(), "base64") {
+		t.Errorf("!!binary not*base64: %v; want an error at its line saying it is not base64", err)
+	}
+}

@@ -530,6 +530,7 @@ func valuesBody() string {
 		s := v.JSONSchema()
 		fmt.Fprintf(&b, "| %s | %s |\n", s["title"], cell(s["description"].(string)))
 	}
+	b.WriteString("\nText is UTF-8: a `\\x` escape above `\\x7f` in a double-quoted string is a character, sent as two bytes (`\"\\xd2\"` as c3 92). Raw bytes, for a binary protocol, are written as YAML's `!!binary` with their base64: `send: !!binary AAAACATSFi8=` is 00 00 00 08 04 d2 16 2f.\n")
 	return b.String()
 }
 

@@ -18,10 +18,10 @@ import (
 type TCPRequest struct {
 	Address string `yaml:"address" json:"address" chaos:"required" doc:"host:port to connect to"`
 	// Send is written once connected, such as "PING\r\n".
-	Send string `yaml:"send" json:"send,omitempty" doc:"what to send once connected, such as \"PING\\r\\n\""`
+	Send string `yaml:"send" json:"send,omitempty" doc:"what to send once connected, such as \"PING\\r\\n\"; bytes above \\x7f as !!binary BASE64 (see Values)"`
 	// Reply is what the answer must start with, such as "+PONG". When
 	// empty, the exchange succeeds once Send is written.
-	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\"; empty: nothing is read, and a request succeeds once its connection opens and send is written, even to a frozen or hung server"`
+	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\" (bytes above \\x7f as !!binary BASE64, see Values); empty: nothing is read, and a request succeeds once its connection opens and send is written, even to a frozen or hung server"`
 }
 
 // Validate checks the address has a host and a port.
