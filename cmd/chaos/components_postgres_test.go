@@ -135,14 +135,15 @@ func TestPostgres(t *testing.T) {
 			name: "postmaster stopped", file: "postgres-stop.yaml", ports: []string{"port"},
 			vars: map[string]string{"victim": "postmaster"}, code: exitDeviated,
 			checks: map[string]map[string]string{
-				"psql answers":     brokeDuring("p99"),
-				"startup answered": brokeDuring("p99"),
-				"psql probe":       brokeDuring("still running after 1.5s, killed"),
-				"port open":        both,
+				"psql answers":        brokeDuring("p99"),
+				"startup answered":    brokeDuring("p99"),
+				"SSLRequest answered": brokeDuring("p99"),
+				"psql probe":          brokeDuring("still running after 2s, killed"),
+				"port open":           both,
 			},
 			also: func(t *testing.T, r componentRun, _ string) {
 				// The hung requests, waiting or timed out.
-				for _, name := range []string{"psql answers", "startup answered"} {
+				for _, name := range []string{"psql answers", "startup answered", "SSLRequest answered"} {
 					if reason := r.check(t, name).Reasons["during"]; !strings.Contains(reason, "still waiting") && !strings.Contains(reason, "errors: timeout") {
 						t.Errorf("check %q broke for %q; want it to say requests are still waiting or timed out", name, reason)
 					}
@@ -153,11 +154,11 @@ func TestPostgres(t *testing.T) {
 			},
 		},
 		{
-			// The background writer serves no query: frozen for 3s, it
+			// The background writer serves no query: frozen for 4s, it
 			// changes nothing a client sees.
 			name: "background writer stopped", file: "postgres-stop.yaml", ports: []string{"port"},
 			vars: map[string]string{"victim": "bgwriter"}, code: exitPassed,
-			checks: map[string]map[string]string{"psql answers": both, "startup answered": both, "psql probe": both, "port open": both},
+			checks: map[string]map[string]string{"psql answers": both, "startup answered": both, "SSLRequest answered": both, "psql probe": both, "port open": both},
 		},
 		{
 			name: "latency above the p99", file: "postgres-latency.yaml", ports: []string{"port", "proxy_port"},
