@@ -295,7 +295,9 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 		}
 	}
 	smp.OK = smp.Reason == ""
-	if !smp.OK && waited {
+	// With nothing completed, the requests still waiting tell a stall
+	// from a lull, even those younger than the bounds.
+	if !smp.OK && (waited || missed && sum.Inflight > 0) {
 		smp.Reason += fmt.Sprintf(" (%s still waiting, the oldest for %s)", plural(int(sum.Inflight), "request"), fmtDur(sum.Waiting.Max))
 	}
 	if !smp.OK && len(sum.Errors) > 0 {
