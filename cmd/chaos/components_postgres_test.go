@@ -260,9 +260,21 @@ func TestPostgres(t *testing.T) {
 				for k, v := range row.vars {
 					vars[k] = v
 				}
-				start := time.Now()
-				r := runComponent(t, row.file, vars, row.ports...)
-				t.Logf("%s in %s", row.file, time.Since(start).Round(time.Millisecond))
+				// A run whose steady state broke before its fault proves
+				// nothing either way: the machine was too busy for psql
+				// (other tests, a CPU fault of theirs). It is run once
+				// more, as the truth table's rows are.
+				var r componentRun
+				for attempt := 1; ; attempt++ {
+					start := time.Now()
+					r = runComponent(t, row.file, vars, row.ports...)
+					t.Logf("%s in %s", row.file, time.Since(start).Round(time.Millisecond))
+					broke := brokeBefore(r)
+					if broke == "" || attempt == 2 {
+						break
+					}
+					t.Logf("run again: the steady state broke before the method: %s", broke)
+				}
 				if r.code != row.code {
 					t.Fatalf("exit code %d, verdict %s: %s; want %d\n%s", r.code, r.journal.Verdict, r.journal.Reason, row.code, r.stderr)
 				}
@@ -274,6 +286,17 @@ func TestPostgres(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// brokeBefore returns why a check of the run broke before the method, or
+// "" when none did.
+func brokeBefore(r componentRun) string {
+	for _, c := range r.journal.Checks {
+		if c.Results["before"] == journal.Broken {
+			return c.Name + ": " + c.Reasons["before"]
+		}
+	}
+	return ""
 }
 
 // pgLogSays fails the test unless the server log of the cluster in dir
