@@ -243,10 +243,10 @@ func TestPostgres(t *testing.T) {
 			},
 		},
 	}
-	// Three rows at a time, whatever -parallel says: each run mostly
+	// A few rows at a time, whatever -parallel says: each run mostly
 	// waits (its windows, its faults' for), and one after the other they
 	// would take well over a minute.
-	sem := make(chan struct{}, 3)
+	sem := make(chan struct{}, pgRowsAtOnce)
 	var wg sync.WaitGroup
 	for _, row := range rows {
 		wg.Add(1)
