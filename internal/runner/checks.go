@@ -453,6 +453,12 @@ func (r *run) closeDuring() {
 		}
 		var why string
 		switch {
+		case !faulted && r.failedToRun() && slices.ContainsFunc(r.exp.Method, func(s *experiment.Step) bool { return s.Fault != "" }):
+			// The method stopped on an error before its first fault was
+			// on: what the check saw was the system left alone, not
+			// under a fault, and "held" would read as the hypothesis
+			// holding under it.
+			why = "no fault was in effect: the method stopped on an error before any was on"
 		case n == 0 && load:
 			why = fmt.Sprintf("no traffic of load stream %q was recorded during the method", cs.c.From)
 		case n == 0:

@@ -670,3 +670,35 @@ method:
 		t.Fatalf("verdict %s: %s; want an error saying no connection went through the proxy", j.Verdict, j.Reason)
 	}
 }
+
+// A fault step that fails before its fault is on (a pid file that is not
+// one) ends the run in an error, and its checks did not see the system
+// under any fault: their during phase is not "held", which a report or a
+// CI job reading the journal would take for the hypothesis holding under
+// the fault, but skipped, saying why.
+func TestDuringNotHeldWhenNoFaultWasOn(t *testing.T) {
+	s := newService(t)
+	pidFile := filepath.Join(t.TempDir(), "app.pid")
+	if err := os.WriteFile(pidFile, []byte("not a pid\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j := run(t, `version: v1
+title: a stop that cannot start
+targets:
+  app: {process: {pid_file: "`+pidFile+`"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${up}/", timeout: 2s}}
+    interval: 100ms
+method:
+  - wait: 300ms
+  - {fault: stop, target: app, for: 1s}
+`, s)
+	if j.Verdict != journal.Errored {
+		t.Fatalf("verdict %s: %s; want error", j.Verdict, j.Reason)
+	}
+	c := j.Checks[0]
+	if got := c.Results["during"]; got != journal.Skipped || !strings.Contains(c.Reasons["during"], "no fault") {
+		t.Errorf("during: %s (%s); want skipped, saying no fault was on", got, c.Reasons["during"])
+	}
+}
