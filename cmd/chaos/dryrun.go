@@ -109,6 +109,14 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 					fmt.Fprintln(w, "      "+l)
 				}
 			}
+			// What an exec step runs, and what puts it back: its name says
+			// only the command's first word.
+			if s.Kind == experiment.StepExec && s.Exec != nil {
+				fmt.Fprintln(w, "      runs: "+strings.Join(s.Exec.Run, " "))
+				if s.Undo != nil {
+					fmt.Fprintln(w, "      undone when the method ends: "+strings.Join(s.Undo.Run, " "))
+				}
+			}
 		}
 		fmt.Fprintf(w, "  at +%-6s the method ends; every fault still active is reverted\n", fmtPlan(end))
 	}
