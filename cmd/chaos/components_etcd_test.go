@@ -69,6 +69,7 @@ func (r componentRun) step(t *testing.T, name string) journal.Step {
 // at the frozen member breaks while etcdctl, failing over to the other
 // endpoints, holds.
 func TestEtcdQuorum(t *testing.T) {
+	t.Parallel()
 	requireComponents(t, "etcd", "etcdctl")
 	all := []string{"gateway writes", "gateway reads", "etcdctl writes", "m1 healthy"}
 	held := func(names ...string) map[string]map[string]string {
@@ -137,6 +138,7 @@ func TestEtcdQuorum(t *testing.T) {
 // the truth. Every peer proxy down cuts every message between members: the
 // run deviates with hung writes and /health's 503.
 func TestEtcdLeader(t *testing.T) {
+	t.Parallel()
 	requireComponents(t, "etcd", "etcdctl", "pgrep")
 	all := map[string]map[string]string{}
 	for _, n := range []string{"writes through m2", "etcdctl writes", "m2 healthy"} {

@@ -66,6 +66,7 @@ type nginxRow struct {
 // upstream, or on nginx itself, must break the checks that judge it, with
 // reasons that name what broke (deviated).
 func TestNginx(t *testing.T) {
+	t.Parallel()
 	requireComponents(t, "nginx")
 	held := map[string]string{"before": journal.Held, "during": journal.Held, "after": journal.Held}
 	both := map[string]map[string]string{"nginx answers fast": held, "nginx answers a probe": held}

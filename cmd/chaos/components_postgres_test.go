@@ -120,6 +120,7 @@ type pgRow struct {
 // a tcp stream, a tcp probe. What must break breaks, with the reason
 // naming what broke; what PostgreSQL copes with holds.
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	newCluster := initPostgres(t)
 	both := map[string]string{"before": journal.Held, "during": journal.Held, "after": journal.Held}
 	brokeDuring := func(what string) map[string]string {
