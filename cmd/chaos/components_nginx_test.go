@@ -80,7 +80,7 @@ func TestNginx(t *testing.T) {
 	rows := []*nginxRow{
 		// Must survive: nginx retries what b fails on a.
 		{name: "kill one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "kill", "target", "b"),
-			upstreams: two, want: exitPassed, checks: both, logged: []string{"reset by peer|Connection refused"}},
+			upstreams: two, want: exitPassed, checks: both, logged: []string{"reset by peer|Connection refused|prematurely closed"}},
 		{name: "stop one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "stop", "target", "b"),
 			upstreams: two, want: exitPassed, checks: both, logged: []string{"upstream timed out"}},
 		{name: "down between nginx and one of two upstreams", file: "nginx-failover.yaml", vars: vars("fault", "down", "target", "b-link"),
