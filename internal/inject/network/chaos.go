@@ -316,7 +316,7 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 // it selects.
 func unmet(rec Record, selects string) string {
 	if rec.Kind == (&Intercept{}).Kind() {
-		return fmt.Sprintf("no connection to %s came to its proxy; connections opened before it stay direct unless it cuts them (cut_established)", selects)
+		return fmt.Sprintf("no connection to %s came to its proxy, or its fault acted on none of what came (an HTTP fault's method, path or header matched no request, or its percent picked nothing); connections opened before it stay direct unless it cuts them (cut_established)", selects)
 	}
 	return fmt.Sprintf("no packet it selects (%s) was sent or received while it was on", selects)
 }

@@ -137,6 +137,8 @@ type Interception struct {
 	attached, installed bool
 	faults              int
 	closed              bool
+	// ids are the proxy's faults that Add switched on.
+	ids []string
 	// cutCount is how many connections attach cut, in all.
 	cutCount int
 	reap     context.CancelFunc
@@ -231,16 +233,28 @@ func (s selector) overlaps(o selector) bool {
 	return false
 }
 
-// met is how many connections the intercept met: those its proxy took,
-// and the open ones it cut.
+// met is how much the intercept met: the connections its proxy took and
+// the open ones it cut; or, when each of its faults counts what it acts
+// on (an HTTP fault the requests it matched, a fault on a share of the
+// connections those it picked), what they acted on.
 func (ic *Interception) met() int64 {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	n := int64(ic.cutCount)
-	if ic.px != nil {
-		n += ic.px.Snapshot().Stats.ConnectionsTotal
+	if ic.px == nil {
+		return n
 	}
-	return n
+	var hits int64
+	counted := len(ic.ids) > 0
+	for _, id := range ic.ids {
+		h, ok := ic.px.Hits(id)
+		counted = counted && ok
+		hits += h
+	}
+	if counted {
+		return n + hits
+	}
+	return n + ic.px.Snapshot().Stats.ConnectionsTotal
 }
 
 // Proxy returns the proxy, nil before the first fault.
@@ -275,6 +289,7 @@ func (ic *Interception) Add(ctx context.Context, f proxy.Fault) (string, error) 
 			return "", err
 		}
 	}
+	ic.ids = append(ic.ids, id)
 	return id, nil
 }
 
@@ -299,6 +314,7 @@ func (ic *Interception) Remove(ctx context.Context, id string) error {
 	if err := ic.px.Remove(id); err != nil {
 		return err
 	}
+	ic.ids = slices.DeleteFunc(ic.ids, func(x string) bool { return x == id })
 	ic.faults--
 	if ic.faults == 0 {
 		return ic.detach()

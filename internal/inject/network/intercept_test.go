@@ -201,6 +201,47 @@ func TestInterceptProxyFaults(t *testing.T) {
 	}
 }
 
+// What an intercept met is counted for its revert: the requests its HTTP
+// fault acted on, none when the fault's path is one no request takes,
+// though connections came through its proxy.
+func TestInterceptMet(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	ln, err := lab.ListenTCP(l.B, "0.0.0.0:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })}
+	go hs.Serve(ln)
+	defer hs.Close()
+	for _, tc := range []struct {
+		prefix string
+		met    bool
+	}{{"/pay", false}, {"/", true}} {
+		tr := &http.Transport{DialContext: func(ctx context.Context, netw, addr string) (net.Conn, error) {
+			return lab.Dial(l.A, "tcp4", addr, 2*time.Second)
+		}}
+		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		a := apply(t, l.A, &network.Intercept{Filter: network.Filter{Host: l.IPB.String(), Port: 8080}, HTTP: true})
+		if _, err := a.Interception().Add(t.Context(), proxy.Fault{Params: &proxy.HTTPError{Status: 503, Match: proxy.Match{PathPrefix: tc.prefix}}}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			resp, err := client.Get("http://" + l.IPB.String() + ":8080/cart")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		tr.CloseIdleConnections()
+		revert(t, a)
+		if n, known := a.Met(); !known || (n > 0) != tc.met {
+			t.Errorf("http_error on %s, 3 requests for /cart: Met = %d, %v; want met %v", tc.prefix, n, known, tc.met)
+		}
+	}
+	noTables(t, l.A)
+}
+
 // Reverting the intercept ends the connections the proxy still carries
 // with a FIN: an idle keep-alive connection reads the end of the stream,
 // not a reset.
