@@ -305,11 +305,11 @@ func init() {
 		}
 		switch {
 		case d.Traffic != nil && p.Traffic() == *d.Traffic:
-			return inject.NotReached("%s: no connection, request or byte went through proxy %s (%s) while it was on: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
+			return inject.NotReached("no connection, request or byte went through proxy %s (%s) while it was on: is the client pointed at its listen address?", d.Proxy, p.Addr())
 		case d.Unused && p.Traffic() == 0:
-			return inject.NotReached("%s: nothing has gone through proxy %s (%s) since it started, so no client met it: is the client pointed at its listen address?", d.ID, d.Proxy, p.Addr())
+			return inject.NotReached("nothing has gone through proxy %s (%s) since it started, so no client met it: is the client pointed at its listen address?", d.Proxy, p.Addr())
 		case counted && hits == 0:
-			return inject.NotReached("%s: it acted on nothing that went through proxy %s while it was on: no request matched it (an HTTP fault's method, path or header), or its percent picked no connection or request", d.ID, d.Proxy)
+			return inject.NotReached("it acted on nothing that went through proxy %s while it was on: no request matched it (an HTTP fault's method, path or header), or its percent picked no connection or request", d.Proxy)
 		}
 		return nil
 	})
