@@ -199,6 +199,16 @@ recovery: {within: 3s}
 			t.Errorf("exit %d, verdict %s (%s); want 1, deviated", code, j.Verdict, j.Reason)
 		}
 	})
+	t.Run("timeout, client on the proxy", func(t *testing.T) {
+		t.Parallel()
+		// The requests on the kept-alive connections are read and held:
+		// the fault met them, though no byte went on and no connection
+		// was made.
+		code, j := run(t, true, "timeout", "{}")
+		if code != 1 || j.Verdict != "deviated" {
+			t.Errorf("exit %d, verdict %s (%s); want 1, deviated", code, j.Verdict, j.Reason)
+		}
+	})
 	t.Run("client on the proxy", func(t *testing.T) {
 		t.Parallel()
 		code, j := run(t, true, "latency", "{delay: 500ms}")

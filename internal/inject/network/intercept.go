@@ -137,8 +137,6 @@ type Interception struct {
 	attached, installed bool
 	faults              int
 	closed              bool
-	// ids are the proxy's faults that Add switched on.
-	ids []string
 	// cutCount is how many connections attach cut, in all.
 	cutCount int
 	reap     context.CancelFunc
@@ -233,10 +231,13 @@ func (s selector) overlaps(o selector) bool {
 	return false
 }
 
-// met is how much the intercept met: the connections its proxy took and
-// the open ones it cut; or, when each of its faults counts what it acts
-// on (an HTTP fault the requests it matched, a fault on a share of the
-// connections those it picked), what they acted on.
+// met is how much the intercept met: the open connections it cut, and
+// what its faults acted on. When each of them counts that (an HTTP fault
+// the requests it matched, a fault on a share of the connections those it
+// picked), their counts; else the requests and bytes through its proxy (a
+// connection that carries nothing meets no fault on the bytes), and for a
+// fault on connections themselves (a down refuses them before the proxy
+// sees them) the connections the redirect sent to the proxy.
 func (ic *Interception) met() int64 {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
@@ -245,16 +246,24 @@ func (ic *Interception) met() int64 {
 		return n
 	}
 	var hits int64
-	counted := len(ic.ids) > 0
-	for _, id := range ic.ids {
-		h, ok := ic.px.Hits(id)
+	faults := ic.px.Faults()
+	counted, conns := len(faults) > 0, false
+	for _, f := range faults {
+		h, ok := ic.px.Hits(f.ID)
 		counted = counted && ok
 		hits += h
+		conns = conns || proxy.ConnectionLevel(f.Params)
 	}
 	if counted {
 		return n + hits
 	}
-	return n + ic.px.Snapshot().Stats.ConnectionsTotal
+	n += ic.px.Traffic(false)
+	if conns {
+		if redirected, err := countRules(ic.rec, func(chain string) bool { return chain == redirectChain }); err == nil {
+			n += redirected
+		}
+	}
+	return n
 }
 
 // Proxy returns the proxy, nil before the first fault.
@@ -289,7 +298,6 @@ func (ic *Interception) Add(ctx context.Context, f proxy.Fault) (string, error) 
 			return "", err
 		}
 	}
-	ic.ids = append(ic.ids, id)
 	return id, nil
 }
 
@@ -314,7 +322,6 @@ func (ic *Interception) Remove(ctx context.Context, id string) error {
 	if err := ic.px.Remove(id); err != nil {
 		return err
 	}
-	ic.ids = slices.DeleteFunc(ic.ids, func(x string) bool { return x == id })
 	ic.faults--
 	if ic.faults == 0 {
 		return ic.detach()

@@ -115,8 +115,10 @@ type undoData struct {
 	ID    string `json:"id,omitempty"`
 	// Traffic is the proxy's Traffic when the fault went on, when its
 	// revert can tell from it whether the fault met any (not a down: the
-	// connections it refuses never reach the proxy).
+	// connections it refuses never reach the proxy); Conns, whether it
+	// counts connections (ConnectionLevel).
 	Traffic *int64 `json:"traffic,omitempty"`
+	Conns   bool   `json:"conns,omitempty"`
 	// Unused says that nothing had gone through the proxy yet when a down
 	// went on: if nothing has at its revert either, no client uses it.
 	Unused bool `json:"unused,omitempty"`
@@ -163,16 +165,17 @@ func (s *settings[P]) Inject(ctx context.Context, env *inject.Env, t inject.Targ
 		return u, r.inject(ctx, f, ru)
 	}
 	p := px.(*Proxy)
-	before := p.Traffic()
+	conns := ConnectionLevel(f.Params)
+	before := p.Traffic(conns)
 	id, err := p.Add(f)
 	if err != nil {
 		return u, fmt.Errorf("add %s to proxy %s: %w", s.name, t.ID, err)
 	}
-	d := undoData{Proxy: t.ID, ID: id}
+	d := undoData{Proxy: t.ID, ID: id, Conns: conns}
 	if _, down := f.Params.(*Down); !down {
 		d.Traffic = &before
 	} else {
-		d.Unused = before == 0
+		d.Unused = p.Traffic(true) == 0
 	}
 	u.Data, _ = json.Marshal(d)
 	return u, nil
@@ -304,9 +307,11 @@ func init() {
 			return fmt.Errorf("remove fault %s from proxy %s: %w", d.ID, d.Proxy, err)
 		}
 		switch {
-		case d.Traffic != nil && p.Traffic() == *d.Traffic:
+		case d.Traffic != nil && p.Traffic(d.Conns) == *d.Traffic && d.Conns:
 			return inject.NotReached("no connection, request or byte went through proxy %s (%s) while it was on: is the client pointed at its listen address?", d.Proxy, p.Addr())
-		case d.Unused && p.Traffic() == 0:
+		case d.Traffic != nil && p.Traffic(d.Conns) == *d.Traffic:
+			return inject.NotReached("no request or byte went through proxy %s (%s) while it was on, so the fault, which acts on the bytes, met none: is the client pointed at its listen address?", d.Proxy, p.Addr())
+		case d.Unused && p.Traffic(true) == 0:
 			return inject.NotReached("nothing has gone through proxy %s (%s) since it started, so no client met it: is the client pointed at its listen address?", d.Proxy, p.Addr())
 		case counted && hits == 0:
 			return inject.NotReached("it acted on nothing that went through proxy %s while it was on: no request matched it (an HTTP fault's method, path or header), or its percent picked no connection or request", d.Proxy)

@@ -428,6 +428,7 @@ func (l *link) stream() error {
 		}
 		n, err := l.src.Read(l.buf)
 		l.reads.Add(1)
+		l.c.p.bytesRead.Add(int64(n))
 		if n > 0 {
 			if err := l.send(l.buf[:n]); err != nil {
 				return err

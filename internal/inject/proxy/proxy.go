@@ -104,8 +104,11 @@ type Proxy struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 
-	total, open           atomic.Int64
-	bytesUp, bytesDown    atomic.Int64
+	total, open        atomic.Int64
+	bytesUp, bytesDown atomic.Int64
+	// bytesRead counts what the proxy read while a fault shaped the
+	// stream, held or dropped bytes included, which never count as sent.
+	bytesRead             atomic.Int64
 	requests, httpFaulted atomic.Int64
 }
 
@@ -567,12 +570,34 @@ func (p *Proxy) Hits(id string) (n int64, ok bool) {
 	return 0, false
 }
 
-// Traffic is a count that grows with every connection, request and byte
-// that goes through the proxy: two equal readings mean nothing went
-// through in between.
-func (p *Proxy) Traffic() int64 {
+// Traffic is a count that grows with every request and byte that goes
+// through the proxy, and, with conns, every connection it accepts: two
+// equal readings mean nothing went through in between. A connection that
+// carries nothing is no traffic for a fault that acts on the bytes (an
+// idle one, a client's spare), and is for one that acts on connections
+// (ConnectionLevel).
+func (p *Proxy) Traffic(conns bool) int64 {
 	st := p.Snapshot().Stats
-	return st.ConnectionsTotal + st.Requests + st.BytesUpstream + st.BytesDownstream
+	n := st.Requests + st.BytesUpstream + st.BytesDownstream + p.bytesRead.Load()
+	if conns {
+		n += st.ConnectionsTotal
+	}
+	return n
+}
+
+// ConnectionLevel reports whether a fault of these settings acts on
+// connections themselves, not only on the bytes they carry: it refuses,
+// resets or closes them, or delays their dial.
+func ConnectionLevel(params Params) bool {
+	switch f := params.(type) {
+	case *Down, *Reset, *SlowClose:
+		return true
+	case *Latency:
+		return f.Connect > 0
+	case *Timeout:
+		return f.CloseAfter > 0
+	}
+	return false
 }
 
 // copying adds up what the fast-path copies in progress have moved so far,
