@@ -33,6 +33,7 @@ import (
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 )
@@ -70,6 +71,9 @@ type Env struct {
 	RunID string
 
 	tb testing.TB
+
+	imgMu  sync.Mutex
+	images []string // built by BuildDir, removed at cleanup
 }
 
 // New connects to the daemon, builds the test image (once per test
@@ -204,6 +208,11 @@ type Spec struct {
 	// stops on SIGTERM, and refuse to start while the file exists: after
 	// a crash it never starts again.
 	Lock bool
+	// Image runs this image (one BuildDir made) instead of the test
+	// image, with Cmd as its command; IgnoreTerm, ReadyAfter, Lock and
+	// Health, which are the test server's flags, do not apply to it.
+	Image string
+	Cmd   []string
 }
 
 // Run creates and starts a container from the test image and returns its
@@ -247,6 +256,9 @@ func (e *Env) run(s Spec) (string, error) {
 		Image:       ImageRef,
 		Labels:      e.Labels(s.Labels),
 		StopTimeout: s.StopTimeout,
+	}
+	if s.Image != "" {
+		cfg.Image, cfg.Cmd = s.Image, s.Cmd
 	}
 	if s.IgnoreTerm {
 		cfg.Cmd = append(cfg.Cmd, "-ignore-term")
@@ -329,6 +341,7 @@ func (e *Env) removeAll() {
 		}()
 	}
 	wg.Wait()
+	defer e.removeImages(ctx)
 	nets, err := e.Client.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		e.tb.Errorf("cleanup: list networks: %v", err)
@@ -360,6 +373,52 @@ func (e *Env) removeAll() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// BuildDir builds an image FROM scratch, named Name(suffix), from the
+// files in dir (paths kept, modes kept) and the Dockerfile given, and
+// returns its reference. It is removed with the Env's containers.
+func (e *Env) BuildDir(suffix, dir, dockerfile string) string {
+	e.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile)), ModTime: time.Unix(0, 0)}); err != nil {
+		e.tb.Fatal(err)
+	}
+	if _, err := io.WriteString(tw, dockerfile); err != nil {
+		e.tb.Fatal(err)
+	}
+	if err := tw.AddFS(os.DirFS(dir)); err != nil {
+		e.tb.Fatalf("build context from %s: %v", dir, err)
+	}
+	if err := tw.Close(); err != nil {
+		e.tb.Fatal(err)
+	}
+	ref := e.Name(suffix) + ":test"
+	e.imgMu.Lock()
+	e.images = append(e.images, ref)
+	e.imgMu.Unlock()
+	if err := imageBuild(ctx, e.Client, &ctxTar, build.ImageBuildOptions{
+		Tags: []string{ref}, Remove: true, ForceRemove: true,
+		Labels: map[string]string{Label: e.RunID},
+	}); err != nil {
+		e.tb.Fatalf("build image %s from %s: %v", ref, dir, err)
+	}
+	return ref
+}
+
+// removeImages removes the images BuildDir made.
+func (e *Env) removeImages(ctx context.Context) {
+	e.imgMu.Lock()
+	defer e.imgMu.Unlock()
+	for _, ref := range e.images {
+		if _, err := e.Client.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			e.tb.Errorf("cleanup: remove image %s: %v", ref, err)
+		}
+	}
+	e.images = nil
 }
 
 var (
@@ -426,12 +485,18 @@ func doBuild(cli *client.Client) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
+	return imageBuild(ctx, cli, &ctxTar, build.ImageBuildOptions{
 		Tags:        []string{ImageRef},
 		Remove:      true,
 		ForceRemove: true,
 		Labels:      map[string]string{Label + ".image": "server"},
 	})
+}
+
+// imageBuild builds an image from a tar of its context and reads the
+// build's output to its end, returning the error it reports.
+func imageBuild(ctx context.Context, cli *client.Client, ctxTar io.Reader, opts build.ImageBuildOptions) error {
+	resp, err := cli.ImageBuild(ctx, ctxTar, opts)
 	if err != nil {
 		return err
 	}
