@@ -104,6 +104,10 @@ func TestRedisDocker(t *testing.T) {
 			want: map[string]map[string]string{"the client reaches redis": {"before": journal.Held, "during": "broken:success", "after": journal.Held}}},
 		{name: "latency 5ms", file: "redis-docker-latency.yaml", vars: map[string]string{"delay": "5ms"}, code: exitPassed,
 			want: map[string]map[string]string{"RESP is fast": {"before": journal.Held, "during": journal.Held, "after": journal.Held}}},
+		// port is the other end's: on the server, its own port selects
+		// none of its clients' packets, and the error says why.
+		{name: "own port", file: "redis-docker-other-port.yaml", vars: map[string]string{"port": "6379"}, code: exitErr,
+			reason: "the target itself listens on 6379"},
 		{name: "other port", file: "redis-docker-other-port.yaml", code: exitErr, reason: "met no traffic"},
 	}
 	for i, r := range rows {

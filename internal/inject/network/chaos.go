@@ -290,7 +290,7 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		a := v.(*Applied)
 		err = a.Revert(ctx)
 		if n, known := a.Met(); err == nil && known && n == 0 {
-			return inject.NotReached("%s on %s: %s", rec.Kind, u.Target, unmet(rec, a.Selects()))
+			return inject.NotReached("%s on %s: %s%s", rec.Kind, u.Target, unmet(rec, a.Selects()), ownPort(a.listens))
 		}
 	} else {
 		err = Revert(ctx, rec)
@@ -319,6 +319,17 @@ func unmet(rec Record, selects string) string {
 		return fmt.Sprintf("no connection to %s came to its proxy, or its fault acted on none of what came (an HTTP fault's method, path or header matched no request, or its percent picked nothing); connections opened before it stay direct unless it cuts them (cut_established)", selects)
 	}
 	return fmt.Sprintf("no packet it selects (%s) was sent or received while it was on", selects)
+}
+
+// ownPort explains, when the target listened on the port of a fault that
+// met nothing, that port is the other end's: a server's clients send from
+// ports of their own, so a fault filtered to the server's own port meets
+// none of their traffic.
+func ownPort(port uint16) string {
+	if port == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; port %d is the other end's port, and the target itself listens on %d: its clients' packets come from their own ports, not %d, so the fault selects none of them (to hit the target's clients, leave port out, give their host, or put the fault on the clients)", port, port, port)
 }
 
 // onlyEnded reports whether err says only that the fault had ended, or

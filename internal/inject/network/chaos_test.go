@@ -3,6 +3,8 @@ package network_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -238,6 +240,56 @@ func TestRulesGoneBeforeRevert(t *testing.T) {
 				t.Errorf("%s: revert says %q; want it reverted", c.fault, ended.Early)
 			}
 			noTables(t, ns)
+		}
+	}
+}
+
+// TestUnmetOwnPort: a fault filtered to the port its target listens on
+// selects the other end's port, so it meets none of the target's
+// clients; the warning that it met no traffic says so, and says nothing
+// of the kind for a port the target does not listen on.
+func TestUnmetOwnPort(t *testing.T) {
+	lab.RequireRoot(t)
+	noLeak(t)
+	cmd, ns := unsharedSleep(t)
+	var ln net.Listener
+	if err := ns.Do(func() (err error) {
+		ln, err = net.Listen("tcp", "0.0.0.0:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	own := ln.Addr().(*net.TCPAddr).Port
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(cmd.Process.Pid), Name: "sleep"}
+	ctx := context.Background()
+	for _, c := range []struct {
+		port int
+		hint bool
+	}{{own, true}, {own + 1, false}} {
+		f := newFault(t, "process", "latency")
+		if err := json.Unmarshal([]byte(fmt.Sprintf(`{"port": %d, "delay": 50000000}`, c.port)), f); err != nil {
+			t.Fatal(err)
+		}
+		var warnings []string
+		env := inject.NewEnv(1, func(m string) { warnings = append(warnings, m) })
+		env.RunID = "own-port-test"
+		u, err := f.Plan(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err = f.Inject(ctx, env, tg, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := inject.Revert(ctx, env, u); err != nil {
+			t.Fatalf("port %d: Revert = %v", c.port, err)
+		}
+		hint := fmt.Sprintf("the target itself listens on %d", c.port)
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "met no traffic") && !strings.Contains(warnings[0], "no packet it selects") {
+			t.Fatalf("port %d: warnings %q; want one, that the fault met no traffic", c.port, warnings)
+		}
+		if got := strings.Contains(warnings[0], hint); got != c.hint {
+			t.Errorf("port %d: warning %q; want it to say %q: %v", c.port, warnings[0], hint, c.hint)
 		}
 	}
 }

@@ -803,6 +803,9 @@ const sockDestroy = 21
 // tcpEstablished is TCP_ESTABLISHED in sock_diag's states.
 const tcpEstablished = 1
 
+// tcpListen is TCP_LISTEN of the kernel's TCP states.
+const tcpListen = 10
+
 func addrPort(ip net.IP, port uint16) netip.AddrPort {
 	a, _ := netip.AddrFromSlice(ip)
 	return netip.AddrPortFrom(a.Unmap(), port)

@@ -342,3 +342,25 @@ func (n Namespace) netlink(fn func(h *netlink.Handle) error, families ...int) er
 	defer h.Close()
 	return fn(h)
 }
+
+// listensOn reports whether a TCP socket of the namespace listens on port
+// (of any address). It is for a hint: an error counts as no.
+func (n Namespace) listensOn(port uint16) bool {
+	found := false
+	_ = n.netlink(func(h *netlink.Handle) error {
+		for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			ss, err := h.SocketDiagTCP(af)
+			if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+				return err
+			}
+			for _, s := range ss {
+				if s.State == tcpListen && s.ID.SourcePort == port {
+					found = true
+					return nil
+				}
+			}
+		}
+		return nil
+	}, unix.NETLINK_INET_DIAG)
+	return found
+}

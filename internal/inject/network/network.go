@@ -269,6 +269,9 @@ type Applied struct {
 
 	// selects says which traffic the fault selects, for people.
 	selects string
+	// listens is the port of the filter when the target itself listened
+	// on it as the fault went on (see listensOn), else 0.
+	listens uint16
 
 	mu       sync.Mutex
 	reverted bool
@@ -330,6 +333,11 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 		return nil, fmt.Errorf("apply %s: %w", f.Kind(), err)
 	}
 	a := &Applied{rec: rec, selects: selects(f)}
+	if x, ok := f.(interface{ filter() *Filter }); ok && x.filter().Port > 0 {
+		if port := uint16(x.filter().Port); rec.Namespace.listensOn(port) {
+			a.listens = port
+		}
+	}
 	switch {
 	case b.intercept != nil:
 		a.icept, err = startInterception(rec, b.intercept)
