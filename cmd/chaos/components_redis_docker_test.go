@@ -105,6 +105,8 @@ func TestRedisDocker(t *testing.T) {
 			}},
 		{name: "intercept down", file: "redis-docker-intercept.yaml", client: true, code: exitDeviated,
 			want: map[string]map[string]string{"the client reaches redis": {"before": journal.Held, "during": "broken:success", "after": journal.Held}}},
+		{name: "intercept reset", file: "redis-docker-intercept-reset.yaml", client: true, code: exitDeviated,
+			want: map[string]map[string]string{"the client reaches redis": {"before": journal.Held, "during": "broken:success", "after": journal.Held}}},
 		{name: "latency 5ms", file: "redis-docker-latency.yaml", vars: map[string]string{"delay": "5ms"}, code: exitPassed,
 			want: map[string]map[string]string{"RESP is fast": {"before": journal.Held, "during": journal.Held, "after": journal.Held}}},
 		// port is the other end's: on the server, its own port selects
