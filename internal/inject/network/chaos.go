@@ -369,6 +369,10 @@ func describe(ctx context.Context, env *inject.Env, t inject.Target, f Fault) ([
 	for _, r := range rec.Rules {
 		out = append(out, "  "+r)
 	}
+	if x, ok := f.(interface{ filter() *Filter }); ok && x.filter().Port > 0 && ns.listensOn(uint16(x.filter().Port)) {
+		p := x.filter().Port
+		out = append(out, fmt.Sprintf("  note: the target listens on %d, and port is the other end's: the packets of its clients come from their own ports, not %d, and are not selected", p, p))
+	}
 	return out, nil
 }
 

@@ -246,8 +246,9 @@ func TestRulesGoneBeforeRevert(t *testing.T) {
 
 // TestUnmetOwnPort: a fault filtered to the port its target listens on
 // selects the other end's port, so it meets none of the target's
-// clients; the warning that it met no traffic says so, and says nothing
-// of the kind for a port the target does not listen on.
+// clients; the dry run's plan and the warning that it met no traffic say
+// so, and say nothing of the kind for a port the target does not listen
+// on.
 func TestUnmetOwnPort(t *testing.T) {
 	lab.RequireRoot(t)
 	noLeak(t)
@@ -274,6 +275,17 @@ func TestUnmetOwnPort(t *testing.T) {
 		var warnings []string
 		env := inject.NewEnv(1, func(m string) { warnings = append(warnings, m) })
 		env.RunID = "own-port-test"
+		// The dry run's plan says so before anything is on.
+		plan, err := f.(interface {
+			Describe(context.Context, *inject.Env, inject.Target) ([]string, error)
+		}).Describe(ctx, env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		note := fmt.Sprintf("the target listens on %d, and port is the other end's", c.port)
+		if got := strings.Contains(strings.Join(plan, "\n"), note); got != c.hint {
+			t.Errorf("port %d: plan %q; want it to say %q: %v", c.port, plan, note, c.hint)
+		}
 		u, err := f.Plan(ctx, env, tg)
 		if err != nil {
 			t.Fatal(err)
