@@ -79,6 +79,7 @@ func TestRedisDocker(t *testing.T) {
 		code       int
 		want       map[string]map[string]string
 		reason     string // in the journal's reason
+		waited     string // a check that broke on waits (timeouts, requests still waiting), not on refusals
 	}
 	rows := []row{
 		{name: "pause", file: "redis-docker-net.yaml", vars: map[string]string{"fault": "pause"}, code: exitDeviated,
@@ -98,9 +99,9 @@ func TestRedisDocker(t *testing.T) {
 		// Egress, reject's default, refuses what redis sends to the
 		// sender, redis itself: its clients get no answer and wait, as
 		// the reference says.
-		{name: "reject egress", file: "redis-docker-reject.yaml", vars: map[string]string{"direction": "egress"}, code: exitDeviated,
+		{name: "reject egress", file: "redis-docker-reject.yaml", vars: map[string]string{"direction": "egress"}, code: exitDeviated, waited: "RESP works",
 			want: map[string]map[string]string{
-				"RESP works":          {"before": journal.Held, "during": "broken:still waiting", "after": journal.Held},
+				"RESP works":          {"before": journal.Held, "during": "broken:", "after": journal.Held},
 				"redis-cli SET works": {"before": journal.Held, "during": "broken:", "after": journal.Held},
 			}},
 		{name: "intercept down", file: "redis-docker-intercept.yaml", client: true, code: exitDeviated,
@@ -141,6 +142,12 @@ func TestRedisDocker(t *testing.T) {
 				t.Errorf("reason %q; want it to say %q", res.journal.Reason, r.reason)
 			}
 			res.expectChecks(t, r.want)
+			if r.waited != "" {
+				reason := res.check(t, r.waited).Reasons["during"]
+				if strings.Contains(reason, "refused") || !strings.Contains(reason, "waiting") && !strings.Contains(reason, "timeout") {
+					t.Errorf("check %q broke during for %q; want it to be on waits (timeouts, requests still waiting), not refusals", r.waited, reason)
+				}
+			}
 		})
 	}
 }
