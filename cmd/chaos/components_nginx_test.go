@@ -133,13 +133,7 @@ func TestNginx(t *testing.T) {
 // buildHello builds the hello example service into a directory of its own.
 func buildHello(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir, "github.com/gamedayhq/chaos/examples/targets/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hello: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "hello")
+	return buildStatic(t, "github.com/gamedayhq/chaos/examples/targets/hello")
 }
 
 // nginxConf is nginx's configuration for a row: its own temp paths under

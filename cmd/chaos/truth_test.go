@@ -375,14 +375,21 @@ const truthParallel = 6
 // directory it returns.
 func buildApp(t *testing.T) string {
 	t.Helper()
+	return filepath.Dir(buildStatic(t, "github.com/gamedayhq/chaos/internal/testprog/app"))
+}
+
+// buildStatic builds the package pkg as a static binary, without the race
+// detector, into a directory of its own, and returns the binary's path.
+func buildStatic(t *testing.T, pkg string) string {
+	t.Helper()
 	dir := t.TempDir()
 	// go test puts the go command of its toolchain first on PATH.
-	cmd := exec.Command("go", "build", "-o", dir, "github.com/gamedayhq/chaos/internal/testprog/app")
+	cmd := exec.Command("go", "build", "-o", dir, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the truth table's app: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
 	}
-	return dir
+	return filepath.Join(dir, filepath.Base(pkg))
 }
 
 // runTruth runs every run through the chaos binary, a few at a time, and

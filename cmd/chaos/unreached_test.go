@@ -55,27 +55,11 @@ func TestFaultThatMetNoTrafficIsNotAPass(t *testing.T) {
 	nobody := prefix + "99" // on the network, but no container has it
 
 	run := func(t *testing.T, fault, with string, vars ...string) (int, *journal.Journal, string) {
-		dir := t.TempDir()
-		file := filepath.Join(dir, "exp.yaml")
-		if err := os.WriteFile(file, fmt.Appendf(nil, unreachedFile, fault, with), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, "report")
-		io, _, errb := testStdio()
-		args := []string{"run", "--report-dir", out, "--ledger", filepath.Join(dir, "ledger"), "--var", "backend=" + backend}
-		for _, v := range vars {
+		var args []string
+		for _, v := range append([]string{"backend=" + backend}, vars...) {
 			args = append(args, "--var", v)
 		}
-		code := run(append(args, file), io)
-		b, err := os.ReadFile(filepath.Join(out, "journal.json"))
-		if err != nil {
-			t.Fatalf("no journal (exit %d): %v\n%s", code, err, errb)
-		}
-		j := &journal.Journal{}
-		if err := json.Unmarshal(b, j); err != nil {
-			t.Fatal(err)
-		}
-		return code, j, errb.String()
+		return runExperiment(t, fmt.Sprintf(unreachedFile, fault, with), args...)
 	}
 
 	t.Run("latency on another address", func(t *testing.T) {
@@ -162,11 +146,6 @@ method:
 recovery: {within: 3s}
 `
 	run := func(t *testing.T, throughProxy bool, fault, with string) (int, *journal.Journal) {
-		dir := t.TempDir()
-		file := filepath.Join(dir, "exp.yaml")
-		if err := os.WriteFile(file, fmt.Appendf(nil, exp, strings.TrimPrefix(backend.URL, "http://"), fault, with), 0o644); err != nil {
-			t.Fatal(err)
-		}
 		port, err := freePort()
 		if err != nil {
 			t.Fatal(err)
@@ -175,17 +154,8 @@ recovery: {within: 3s}
 		if throughProxy {
 			url = fmt.Sprintf("http://127.0.0.1:%d/", port)
 		}
-		out := filepath.Join(dir, "report")
-		io, _, errb := testStdio()
-		code := run([]string{"run", "--report-dir", out, "--ledger", filepath.Join(dir, "ledger"), "--var", fmt.Sprintf("proxy=%d", port), "--var", "url=" + url, file}, io)
-		b, err := os.ReadFile(filepath.Join(out, "journal.json"))
-		if err != nil {
-			t.Fatalf("no journal (exit %d): %v\n%s", code, err, errb)
-		}
-		j := &journal.Journal{}
-		if err := json.Unmarshal(b, j); err != nil {
-			t.Fatal(err)
-		}
+		code, j, _ := runExperiment(t, fmt.Sprintf(exp, strings.TrimPrefix(backend.URL, "http://"), fault, with),
+			"--var", fmt.Sprintf("proxy=%d", port), "--var", "url="+url)
 		return code, j
 	}
 	t.Run("client on the service", func(t *testing.T) {
@@ -249,4 +219,29 @@ recovery: {within: 3s}
 			t.Errorf("exit %d, verdict %s (%s); want 1, deviated", code, j.Verdict, j.Reason)
 		}
 	})
+}
+
+// runExperiment runs the experiment text in-process, with args before its
+// file, a report directory and a ledger of its own, and reads its journal;
+// it returns the exit code, the journal and what the run wrote to stderr.
+func runExperiment(t *testing.T, text string, args ...string) (int, *journal.Journal, string) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "report")
+	io, _, errb := testStdio()
+	args = append([]string{"run", "--report-dir", out, "--ledger", filepath.Join(dir, "ledger")}, args...)
+	code := run(append(args, file), io)
+	b, err := os.ReadFile(filepath.Join(out, "journal.json"))
+	if err != nil {
+		t.Fatalf("no journal (exit %d): %v\n%s", code, err, errb)
+	}
+	j := &journal.Journal{}
+	if err := json.Unmarshal(b, j); err != nil {
+		t.Fatal(err)
+	}
+	return code, j, errb.String()
 }
