@@ -21,6 +21,9 @@ const (
 	StateForcedClosed
 )
 
+// maxProbes is the most probes the state word can count.
+const maxProbes = 1<<24 - 1
+
 var stateNames = [...]string{"closed", "open", "half-open", "forced-open", "forced-closed"}
 
 // String returns the state's name, such as "half-open".
@@ -86,20 +89,28 @@ type BreakerSettings struct {
 	OpenJitter float64
 	// HalfOpenProbes is how many calls a half-open breaker lets through;
 	// when all succeed it closes, and any failure opens it again. In a
-	// Pipeline, a probe that panics has failed. Zero means 3.
+	// Pipeline, a probe that panics has failed. Zero means 3; at most
+	// 16777215.
 	HalfOpenProbes int
 	// MaxHalfOpenWait bounds how long the breaker waits for its probes to
-	// finish; past it, the breaker opens again. Zero means 30s.
+	// finish, from the admission of the first; past it, the breaker opens
+	// again. A half-open breaker that no call comes to stays half-open.
+	// Zero means 30s.
 	MaxHalfOpenWait time.Duration
 	// IsFailure decides which errors count as failures; the others count
 	// as successes. Nil means every error. Errors from the caller's own
-	// cancellation and ErrBulkheadFull are never counted. A call that ran
-	// out the caller's deadline is judged like any other: the dependency
-	// did not answer in time (a black-holed host answers never, and only
-	// deadlines end its calls). A Pipeline does not admit a call whose
-	// deadline passed before it came to the breaker.
+	// cancellation and ErrBulkheadFull are never counted, nor, in a
+	// Pipeline, a deadline that passed while the call waited for a slot
+	// of a bulkhead inside the breaker: the dependency was never called.
+	// A call that ran out the caller's deadline is judged like any other:
+	// the dependency did not answer in time (a black-holed host answers
+	// never, and only deadlines end its calls). A Pipeline does not admit
+	// a call whose deadline passed before it came to the breaker.
 	IsFailure func(error) bool
-	// OnEvent receives state changes and rejections.
+	// OnEvent receives state changes and rejections. State changes are
+	// reported under the breaker's lock: the hook may read State and
+	// Snapshot, but must not call Allow, Reset or the Force methods, which
+	// would wait for that lock.
 	OnEvent func(Event)
 	// Clock and Rand replace the system clock and random source.
 	Clock Clock
@@ -123,8 +134,12 @@ type Breaker struct {
 	_    [56]byte
 
 	consecutive atomic.Int64
-	probesOK    atomic.Int64
-	_           [48]byte
+	// probesOK packs the half-open generation<<32 | its probes that
+	// succeeded, so that a probe of an older generation, which passed the
+	// generation check just before the state changed, cannot count
+	// towards the newer one's probes.
+	probesOK atomic.Uint64
+	_        [48]byte
 
 	window  *window
 	ticks   ticks
@@ -181,6 +196,9 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if s.HalfOpenProbes <= 0 {
 		s.HalfOpenProbes = 3
 	}
+	// The admitted probes are counted in 24 bits of the state word: one
+	// more would carry into the generation.
+	s.HalfOpenProbes = min(s.HalfOpenProbes, maxProbes)
 	if s.MaxHalfOpenWait <= 0 {
 		s.MaxHalfOpenWait = 30 * time.Second
 	}
@@ -253,6 +271,9 @@ func (b *Breaker) admit() (uint64, error) {
 				return 0, ErrOpen
 			}
 			if b.word.CompareAndSwap(w, w+1<<8) {
+				if (w>>8)&0xffffff == 0 {
+					b.awaitProbes(w >> 32)
+				}
 				return w + 1<<8, nil
 			}
 		default:
@@ -260,6 +281,18 @@ func (b *Breaker) admit() (uint64, error) {
 			return 0, ErrOpen
 		}
 	}
+}
+
+// awaitProbes starts the half-open generation gen's wait for its probes,
+// when its first probe is admitted: a half-open breaker that no call came
+// to has no probe to wait for, and stays half-open until one comes.
+func (b *Breaker) awaitProbes(gen uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.word.Load()>>32 != gen || b.timer != nil {
+		return // the state moved on, or a probe given back started the wait
+	}
+	b.timer = b.clock.AfterFunc(b.set.MaxHalfOpenWait, func() { b.transition(gen, StateHalfOpen, StateOpen) })
 }
 
 func (b *Breaker) reject() {
@@ -292,7 +325,7 @@ func (b *Breaker) record(ctx context.Context, w uint64, start int64, err error) 
 	if st == StateForcedClosed {
 		return
 	}
-	ignored := err != nil && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull))
+	ignored := err != nil && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull) || errors.As(err, new(waitEnded)))
 	failed := err != nil && !ignored && (b.set.IsFailure == nil || b.set.IsFailure(err))
 	var now int64
 	slow := false
@@ -359,8 +392,13 @@ func (b *Breaker) doneProbe(cur uint64, ignored, bad bool) {
 	case bad:
 		b.transition(cur>>32, StateHalfOpen, StateOpen)
 	default:
-		if uint64(b.probesOK.Add(1)) == b.probes {
-			b.transition(cur>>32, StateHalfOpen, StateClosed)
+		for v := b.probesOK.Load(); v>>32 == cur>>32; v = b.probesOK.Load() {
+			if b.probesOK.CompareAndSwap(v, v+1) {
+				if (v+1)&0xffffffff == b.probes {
+					b.transition(cur>>32, StateHalfOpen, StateClosed)
+				}
+				return
+			}
 		}
 	}
 }
@@ -391,8 +429,7 @@ func (b *Breaker) setLocked(to State) {
 		b.consecutive.Store(0)
 		b.reopens = 0
 	case StateHalfOpen:
-		b.probesOK.Store(0)
-		b.timer = b.clock.AfterFunc(b.set.MaxHalfOpenWait, func() { b.transition(gen, StateHalfOpen, StateOpen) })
+		b.probesOK.Store(gen << 32)
 	case StateOpen:
 		if from == StateHalfOpen {
 			b.reopens++

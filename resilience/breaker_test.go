@@ -490,3 +490,99 @@ func TestLargestDurations(t *testing.T) {
 		t.Errorf("a call under a timeout of the largest duration = %v; want none", err)
 	}
 }
+
+// A caller whose deadline passes while it waits for a slot of a bulkhead
+// inside the breaker never reached the dependency: like a full bulkhead,
+// it says nothing of the dependency. Counted, a queue of callers with
+// short deadlines opened the breaker on a dependency that had not failed
+// once; as a probe, it opened a half-open breaker again.
+func TestBreakerIgnoresDeadlineWhileQueuedInBulkhead(t *testing.T) {
+	clock := newFakeClock()
+	br := resilience.NewBreaker(resilience.BreakerSettings{WindowSize: 10, MinimumCalls: 5, OpenDuration: time.Second, HalfOpenProbes: 1, Clock: clock})
+	bh := resilience.NewBulkhead(resilience.BulkheadSettings{MaxConcurrent: 1, MaxWait: time.Hour, Clock: clock})
+	p := resilience.NewPipeline[int](br, bh)
+	queued := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		_, err := p.Do(ctx, succeed)
+		return err
+	}
+	if err := bh.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if err := queued(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("queued call: %v; want its deadline", err)
+		}
+	}
+	if s := br.Snapshot(); s.State != resilience.StateClosed || s.Calls != 0 {
+		t.Fatalf("after 10 calls that ran out their deadline in the bulkhead's queue: %+v; want closed, nothing counted", s)
+	}
+
+	bh.Release()
+	for range 5 {
+		_, _ = p.Do(context.Background(), fail)
+	}
+	if br.State() != resilience.StateOpen {
+		t.Fatalf("state = %v after 5 failures; want open", br.State())
+	}
+	clock.Advance(time.Second)
+	if err := bh.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer bh.Release()
+	if err := queued(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued probe: %v; want its deadline", err)
+	}
+	if s := br.Snapshot(); s.State != resilience.StateHalfOpen || s.Probes != 0 {
+		t.Fatalf("after a probe ran out its deadline in the queue: %+v; want half-open with the probe slot free", s)
+	}
+}
+
+// MaxHalfOpenWait bounds the wait for probes that were admitted. A
+// half-open breaker that no call came to opened again when it ran out,
+// though nothing had failed, and with OpenBackoff every such round
+// stretched the next open duration: a dependency called now and then
+// found its breaker open, and its calls rejected, most of the time.
+func TestBreakerIdleHalfOpenStaysHalfOpen(t *testing.T) {
+	clock := newFakeClock()
+	b, p := openBreaker(t, resilience.BreakerSettings{OpenDuration: time.Second, OpenBackoff: 2, MaxOpenDuration: time.Minute, MaxHalfOpenWait: 5 * time.Second, HalfOpenProbes: 1, Clock: clock})
+	clock.Advance(time.Second)
+	for range 3 {
+		clock.Advance(5 * time.Second) // no call comes
+		if s := b.Snapshot(); s.State != resilience.StateHalfOpen {
+			t.Fatalf("after a half-open wait with no call: %+v; want still half-open", s)
+		}
+	}
+	if _, err := p.Do(context.Background(), succeed); err != nil || b.State() != resilience.StateClosed {
+		t.Fatalf("first call after the quiet spell: err = %v, state = %v; want it admitted as the probe, and closed", err, b.State())
+	}
+
+	// A probe that was admitted and never reports is still waited for
+	// only MaxHalfOpenWait from its admission, and a failed probe still
+	// backs the open duration off.
+	b.ForceOpen()
+	b.Reset()
+	_, _ = p.Do(context.Background(), fail)
+	clock.Advance(time.Second)
+	clock.Advance(3 * time.Second)
+	if _, err := b.Allow(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5*time.Second - time.Millisecond)
+	if b.State() != resilience.StateHalfOpen {
+		t.Fatalf("state = %v before the probe's wait ran out; want half-open", b.State())
+	}
+	clock.Advance(time.Millisecond)
+	if b.State() != resilience.StateOpen {
+		t.Fatalf("state = %v once the probe's wait ran out; want open", b.State())
+	}
+	clock.Advance(2*time.Second - time.Millisecond)
+	if b.State() != resilience.StateOpen {
+		t.Fatalf("state = %v before the backed-off open duration; want open", b.State())
+	}
+	clock.Advance(time.Millisecond)
+	if b.State() != resilience.StateHalfOpen {
+		t.Fatalf("state = %v after the backed-off open duration; want half-open", b.State())
+	}
+}

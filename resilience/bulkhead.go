@@ -114,6 +114,17 @@ func (b *Bulkhead) wait(ctx context.Context) error {
 	return err
 }
 
+// waitEnded is the context's error that ended a Pipeline call's wait for
+// a bulkhead slot. errors.Is sees the context's error through it; a
+// breaker outside the bulkhead counts it neither way, as it does
+// ErrBulkheadFull, since the dependency was never called: a deadline that
+// passed in the queue says the bulkhead was full, not that the dependency
+// failed.
+type waitEnded struct{ err error }
+
+func (e waitEnded) Error() string { return "waiting for a bulkhead slot: " + e.err.Error() }
+func (e waitEnded) Unwrap() error { return e.err }
+
 func (b *Bulkhead) full() error {
 	if b.set.OnEvent != nil {
 		b.set.OnEvent(Event{Kind: EventRejected, Policy: b.set.Name, Err: ErrBulkheadFull})

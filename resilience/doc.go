@@ -36,9 +36,10 @@
 // change starts a new generation and outcomes of calls admitted in an
 // older one are ignored. The caller's cancellation never counts as a
 // failure; a call that ran out the caller's deadline does, as the
-// dependency did not answer in time. A breaker
-// can be forced open or closed, reports state changes as events, and
-// Snapshot reads its counts without a lock.
+// dependency did not answer in time, unless it ran out waiting for a slot
+// of a bulkhead inside the breaker, before the dependency was called. A
+// breaker can be forced open or closed, reports state changes as events,
+// and Snapshot reads its counts without a lock.
 //
 // Bulkhead limits how many calls run at once; others wait up to MaxWait,
 // then fail with ErrBulkheadFull.

@@ -14,7 +14,9 @@ type FallbackSettings[T any] struct {
 	Func func(ctx context.Context, err error) (T, error)
 	// On lists the errors that trigger the fallback, matched with
 	// errors.Is; When is asked about the others. With neither, every
-	// error does. The caller's own cancellation never does.
+	// error does. None does once the caller's context has ended, by its
+	// cancellation or its deadline: the caller no longer waits for a
+	// result. A Timeout inside the fallback ends only its own context.
 	On   []error
 	When func(error) bool
 	// OnEvent receives the errors replaced.

@@ -192,6 +192,11 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, fn func(context.Con
 func (p *Pipeline[T]) runBulkhead(ctx context.Context, i int, fn func(context.Context) (T, error), b *Bulkhead) (T, error) {
 	if err := b.Acquire(ctx); err != nil {
 		var zero T
+		if err != ErrBulkheadFull {
+			// The context ended the wait: the call never reached the
+			// dependency, and a breaker outside must not count it.
+			err = waitEnded{err}
+		}
 		return zero, err
 	}
 	defer b.Release()

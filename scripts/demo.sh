@@ -29,13 +29,14 @@ naive_code=0 resilient_code=0
 wait "$naive" || naive_code=$?
 wait "$resilient" || resilient_code=$?
 
-# verdict DIR: the verdict, then each broken check with its numbers, from
-# the run's Markdown summary.
+# verdict DIR: the verdict, then each broken check with its numbers and
+# what the checks saw under each fault (x: something broke, ok: every
+# check held), from the run's Markdown summary.
 verdict() {
 	local md=$1/summary.md
 	[ -f "$md" ] || { echo "no report (see the log)"; return; }
 	sed -n '1s/.*: \([a-z-]*\)$/\1/p' "$md" | tr a-z A-Z
-	grep '^- \*\*' "$md" | sed 's/^- \*\*\([^*]*\)\*\*/x \1:/; s/&lt;/</g; s/&gt;/>/g; s/&amp;/\&/g; s/\\//g' || echo "every check held"
+	grep '^- \*\*' "$md" | sed 's/^- \*\*\([^*]*\)\*\*\(.*: every check held\)/ok \1:\2/; s/^- \*\*\([^*]*\)\*\*/x \1:/; s/&lt;/</g; s/&gt;/>/g; s/&amp;/\&/g; s/\\//g' || echo "every check held"
 }
 
 printf '\n%-62s%s\n' "NAIVE SHOP (exit $naive_code)" "RESILIENT SHOP (exit $resilient_code)"

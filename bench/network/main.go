@@ -27,12 +27,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject/network"
@@ -42,14 +45,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netbench run|sink|source|stream|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: netbench run|sink|source|stream|pace|idle [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "0.0.0.0:9300", "sink, source: address to listen on")
-	addr := fs.String("addr", "", "stream: address to connect to")
+	addr := fs.String("addr", "", "stream, pace: address to connect to")
+	rate := fs.Int("rate", 1000, "pace: datagrams a second")
 	up := fs.Bool("up", false, "stream: write to the peer")
-	dur := fs.Duration("for", 3*time.Second, "stream: how long")
+	dur := fs.Duration("for", 3*time.Second, "stream, pace: how long")
 	rounds := fs.Int("rounds", 5, "run: turns of each comparison")
 	secs := fs.Duration("secs", 3*time.Second, "run: length of one throughput sample")
 	pid := fs.Int("pid", 0, "run: pid of a container to time faults in (none: skip)")
@@ -76,6 +80,8 @@ func main() {
 		err = serve(*listen, func(c net.Conn) { _, _ = io.Copy(c, zeros{}) })
 	case "stream":
 		err = stream(*addr, *up, *dur)
+	case "pace":
+		err = pace(*addr, *rate, *dur)
 	case "idle":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
@@ -148,6 +154,32 @@ func stream(addr string, up bool, d time.Duration) error {
 	}
 	fmt.Printf("%.1f\n", float64(n)/time.Since(start).Seconds()/(1<<20))
 	return nil
+}
+
+// pace sends small UDP datagrams to addr for d, evenly spaced at rate a
+// second (each sent when due, by a sleep with a timer slack of 1ns).
+func pace(addr string, rate int, d time.Duration) error {
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	runtime.LockOSThread()
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	gap := time.Second / time.Duration(rate)
+	start := time.Now()
+	buf := make([]byte, 64)
+	for i := 0; ; i++ {
+		due := start.Add(time.Duration(i) * gap)
+		if due.Sub(start) > d {
+			return nil
+		}
+		if w := time.Until(due); w > 0 {
+			ts := unix.NsecToTimespec(w.Nanoseconds())
+			_ = unix.Nanosleep(&ts, nil)
+		}
+		_, _ = c.Write(buf) // a refused datagram is no matter here
+	}
 }
 
 // bench is one run's lab and helpers.
@@ -244,7 +276,7 @@ func run(rounds int, secs time.Duration, pid int, only, cc string) error {
 		{"latency", func() error { return b.latency(false) }}, {"latency6", func() error { return b.latency(true) }},
 		{"jitter", b.jitter},
 		{"loss", func() error { return b.loss(false) }}, {"loss6", func() error { return b.loss(true) }},
-		{"queue", b.queueThroughput},
+		{"queue", b.queueThroughput}, {"queuecpu", b.queueCPU},
 		{"intercept", b.interceptThroughput}, {"keepalive", b.keepAlive}, {"cut", b.interceptKeepAlive},
 	}
 	for _, step := range steps {
@@ -606,6 +638,78 @@ func (b *bench) queueThroughput() error {
 		b.add("TCP stream through the packet queue, "+dir.name, mib(d), mib(q), ratio(q, d), ">= 0.75x")
 	}
 	return nil
+}
+
+// queueCPU: the CPU this process spends, in percent of one core, while a
+// packet fault queues datagrams arriving evenly at a few rates, against
+// the same datagrams with no fault (this process only reads them then).
+// The datagrams come from a process of their own in the dependency's
+// namespace.
+func (b *bench) queueCPU() error {
+	ln, err := lab.ListenUDP(b.l.A, "0.0.0.0:9005")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := ln.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	const d = 2 * time.Second
+	cpu := func(rate int) (float64, error) {
+		before := cpuTime()
+		start := time.Now()
+		cmd := exec.Command("nsenter", "--net="+b.l.PathB, self, "pace", "-addr", b.l.IPA.String()+":9005",
+			"-rate", strconv.Itoa(rate), "-for", d.String())
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("pace %d/s: %w", rate, err)
+		}
+		return 100 * float64(cpuTime()-before) / float64(time.Since(start)), nil
+	}
+	for _, rate := range []int{1000, 5000, 20000} {
+		var base, with []float64
+		for range b.rounds {
+			c, err := cpu(rate)
+			if err != nil {
+				return err
+			}
+			base = append(base, c)
+			a, err := b.apply(b.l.A, &network.Latency{Filter: network.Filter{Host: b.l.IPB.String()}, Delay: time.Microsecond})
+			if err != nil {
+				return err
+			}
+			c, err = cpu(rate)
+			if err2 := a.Revert(context.Background()); err == nil {
+				err = err2
+			}
+			if err != nil {
+				return err
+			}
+			with = append(with, c)
+		}
+		bm, wm := medianF(base), medianF(with)
+		b.add(fmt.Sprintf("CPU of the packet queue, %d UDP datagrams/s evenly", rate),
+			fmt.Sprintf("%.1f%%", bm), fmt.Sprintf("%.1f%%", wm), fmt.Sprintf("+%.1f%% of a core", wm-bm), "")
+	}
+	return nil
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // interceptThroughput: one TCP stream through the intercept with a fault

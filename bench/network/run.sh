@@ -3,9 +3,9 @@
 # traffic without them, in two network namespaces of its own joined by a
 # veth pair, and times faults going into and out of a container FROM
 # scratch on the Docker engine: latency accuracy, loss accuracy, a TCP
-# stream through the packet queue and through the intercept, whether a
-# fault reaches an open keep-alive connection and whether removing it ever
-# resets one. Comparisons take turns, ROUNDS of each; figures are medians.
+# stream through the packet queue and through the intercept, the CPU the
+# queue costs at a few packet rates, whether a fault reaches an open
+# keep-alive connection and whether removing it ever resets one. Comparisons take turns, ROUNDS of each; figures are medians.
 # Needs root; without a Docker engine the container figures are left out.
 #
 #   sudo bench/network/run.sh

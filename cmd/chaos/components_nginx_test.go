@@ -160,7 +160,10 @@ func (r *nginxRow) nginxConf(prefix string, ports map[string]string) string {
 				port = ports["b"]
 			}
 		}
-		fmt.Fprintf(&b, "    server 127.0.0.1:%s max_fails=1 fail_timeout=10s;\n", port)
+		// Three failures, not one, before nginx leaves an upstream alone
+		// for 10s: one slow answer on a loaded machine before the fault
+		// would otherwise keep its traffic off the fault's proxy.
+		fmt.Fprintf(&b, "    server 127.0.0.1:%s max_fails=3 fail_timeout=10s;\n", port)
 	}
 	fmt.Fprintf(&b, `  }
   server {
@@ -202,7 +205,7 @@ func (r *nginxRow) runOnce(dir, hello string) {
 		}
 	}
 	vars := maps.Clone(r.vars)
-	vars["hello"], vars["prefix"], vars["dir"] = hello, r.prefix, dir
+	vars["hello"], vars["prefix"] = hello, r.prefix
 	taken := map[string]bool{}
 	names := []string{"nginx", "b", "b_link"}
 	if slices.Contains(r.upstreams, "a") || r.file == "nginx-failover.yaml" {

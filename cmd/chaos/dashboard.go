@@ -52,21 +52,50 @@ func newFrontend(io *stdio, exps []*experiment.Experiment, full, verbose bool) (
 		if !io.tty || !isTerminal(io.in) {
 			return nil, withCode(exitUsage, errors.New("--dashboard needs a terminal for its keys and its screen; without it, chaos run prints plain lines"))
 		}
-		f.intr = make(chan os.Signal, 4)
 		// What was written before is on the terminal before the
 		// dashboard takes it over.
 		flush(io.err)
-		f.dash = dashboard.New(f.plans, dashboard.Options{Input: io.in, Output: unwrap(io.err), Interrupt: f.interrupt})
-		shown := *io
-		shown.err = f.dash
-		f.shown = &shown
-		f.dashErr = make(chan error, 1)
-		go func() { f.dashErr <- f.dash.Run() }()
+		f.startDashboard(io.in, unwrap(io.err))
 	case io.tty:
 		f.statusLine = true
 		f.width = terminalWidth(io.err)
 	}
 	return f, nil
+}
+
+// startDashboard draws the dashboard on out, with its keys from in.
+func (f *frontend) startDashboard(in io.Reader, out io.Writer) {
+	f.intr = make(chan os.Signal, 4)
+	f.dash = dashboard.New(f.plans, dashboard.Options{Input: in, Output: out, Interrupt: f.interrupt})
+	shown := *f.io
+	shown.err = f.dash
+	f.shown = &shown
+	d, done := f.dash, make(chan error, 1)
+	f.dashErr = done
+	go func() { done <- d.Run() }()
+}
+
+// dashGone reports whether the dashboard has ended before the runs did
+// (it failed, and restored the terminal): the rest of the call is then
+// shown in plain lines, down to each verdict, rather than not at all.
+// Interrupts still come through the same channel.
+func (f *frontend) dashGone() bool {
+	if f.dash == nil {
+		return true
+	}
+	select {
+	case err := <-f.dashErr:
+		f.dash = nil
+		f.shown = f.io
+		msg := "the dashboard ended"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		fmt.Fprintf(f.io.err, "chaos: %s; what follows is in plain lines\n", msg)
+		return true
+	default:
+		return false
+	}
 }
 
 // interrupt is the dashboard's q and Ctrl-C: it goes the way of SIGINT.
@@ -106,6 +135,7 @@ func (f *frontend) signals(sigs <-chan os.Signal) <-chan os.Signal {
 // start prepares the view of experiment i and returns the streams its
 // messages go to.
 func (f *frontend) start(i int) *stdio {
+	f.dashGone()
 	if f.statusLine {
 		f.status = dashboard.NewStatusLine(f.io.err, f.plans[i], f.width, newPrinter(f.io.err, f.verbose))
 		shown := *f.io
@@ -118,7 +148,7 @@ func (f *frontend) start(i int) *stdio {
 // sink is where experiment i's events go.
 func (f *frontend) sink(i int) journal.Sink {
 	switch {
-	case f.dash != nil:
+	case !f.dashGone():
 		return f.dash.Sink(i)
 	case f.status != nil:
 		return f.status
@@ -129,7 +159,7 @@ func (f *frontend) sink(i int) journal.Sink {
 // commands is the operator's commands for experiment i; nil without the
 // dashboard.
 func (f *frontend) commands(i int) <-chan journal.Command {
-	if f.dash == nil {
+	if f.dashGone() {
 		return nil
 	}
 	return f.dash.Commands(i)
@@ -138,7 +168,7 @@ func (f *frontend) commands(i int) <-chan journal.Command {
 // finished ends experiment i's view with its summary and report paths.
 // The dashboard keeps them for the summary it leaves when it closes.
 func (f *frontend) finished(i int, j *journal.Journal, paths map[string]string) {
-	if f.dash != nil {
+	if !f.dashGone() {
 		res := dashboard.Result{Verdict: j.Verdict, Reason: j.Reason, Duration: j.Duration()}
 		for _, name := range []string{"summary", "journal"} {
 			if p := paths[name]; p != "" {
@@ -168,19 +198,19 @@ func (f *frontend) close() {
 		f.status.Close()
 		f.status = nil
 	}
-	if f.dash == nil {
-		return
+	if f.dash != nil {
+		f.dash.Quit()
+		err := <-f.dashErr
+		f.dash = nil
+		f.shown = f.io
+		if err != nil {
+			fmt.Fprintf(f.io.err, "chaos: %v\n", err)
+		}
 	}
-	f.dash.Quit()
-	err := <-f.dashErr
 	if f.stopFwd != nil {
 		close(f.stopFwd)
 		<-f.fwdDone
-	}
-	f.dash = nil
-	f.shown = f.io
-	if err != nil {
-		fmt.Fprintf(f.io.err, "chaos: %v\n", err)
+		f.stopFwd = nil
 	}
 }
 

@@ -234,6 +234,189 @@ method:
 	})
 }
 
+// TestDockerFaultOnAContainerReplacedMeanwhile: a container stopped or
+// paused by the run, removed and run again under its name during the fault
+// (as a service manager around docker run --rm does, or Compose), was not
+// down until the revert: a check that saw it run under the fault observed
+// nothing of it, and the run is an error, not a pass.
+func TestDockerFaultOnAContainerReplacedMeanwhile(t *testing.T) {
+	env := dockertest.New(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		fault, with string
+		spec        dockertest.Spec
+		hit         func(container.InspectResponse) bool
+		want        string
+	}{
+		{fault: "stop", with: "{timeout: 1s}", spec: dockertest.Spec{Name: "replaced-stop", AutoRemove: true},
+			hit: func(container.InspectResponse) bool { return false }, want: "ran in its place: the stop did not last"},
+		{fault: "pause", with: "{}", spec: dockertest.Spec{Name: "replaced-pause"},
+			hit: paused, want: "ran in its place, not paused: the pause did not last"},
+	} {
+		t.Run(c.fault, func(t *testing.T) {
+			t.Parallel()
+			c.spec.Labels, c.spec.Network = env.Labels(nil), "none"
+			id := env.Run(c.spec)
+			exp := fmt.Sprintf(`version: v1
+title: a container replaced during the fault
+targets:
+  victim: {docker: {name: %[1]s}}
+steady_state:
+  - name: it runs
+    probe: {docker: {name: %[1]s, within: 10s, interval: 100ms}}
+    expect: {running: true}
+    interval: 250ms
+method:
+  - {fault: %[2]s, target: victim, for: 4s, with: %[3]s}
+`, env.Name(c.spec.Name), c.fault, c.with)
+			done, _ := runAsync(t, exp)
+			// Hit, then gone: removed by the engine or by hand.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				i, err := env.Client.ContainerInspect(ctx, id)
+				if err != nil || c.hit(i) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the %s did not hit the container within 20s", c.fault)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := env.Client.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such container") && !strings.Contains(err.Error(), "is already in progress") {
+				t.Fatal(err)
+			}
+			for {
+				if _, err := env.Client.ContainerInspect(ctx, env.Name(c.spec.Name)); err != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the container was not removed within 20s")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			env.Run(c.spec) // its replacement, under the same name
+			r := waitRun(t, done, exitErr)
+			if !strings.Contains(r.stderr, c.want) {
+				t.Errorf("the run does not say the fault did not last (%q):\n%s", c.want, r.stderr)
+			}
+		})
+	}
+}
+
+// TestDockerKillWithASignalNeverDelivered: a kill with a signal the
+// container's main process ignores did nothing, and a run under it passed;
+// it is refused before any container is hit. A signal the process handles
+// is sent, and ends it.
+func TestDockerKillWithASignalNeverDelivered(t *testing.T) {
+	env := dockertest.New(t)
+	for _, c := range []struct {
+		name   string
+		ignore bool
+		code   int
+	}{
+		{name: "ignores-term", ignore: true, code: exitErr},
+		{name: "handles-term", code: exitPassed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			id := env.Run(dockertest.Spec{Name: c.name, Labels: env.Labels(nil), Network: "none", IgnoreTerm: c.ignore, Health: true})
+			// The server sets SIGTERM aside before it serves.
+			eventually(t, env, id, "healthy", func(i container.InspectResponse) bool {
+				return i.State.Health != nil && i.State.Health.Status == "healthy"
+			})
+			exp := fmt.Sprintf(`version: v1
+title: a kill with SIGTERM
+targets:
+  victim: {docker: {name: %s}}
+method:
+  - {fault: kill, target: victim, with: {signal: SIGTERM}}
+`, env.Name(c.name))
+			done, _ := runAsync(t, exp)
+			r := waitRun(t, done, c.code)
+			if c.ignore {
+				if !strings.Contains(r.stderr, "with SIGTERM: its main process") || !strings.Contains(r.stderr, "ignores the signal: the kill would do nothing") {
+					t.Errorf("the error does not say the signal is ignored:\n%s", r.stderr)
+				}
+				if !env.Inspect(id).State.Running {
+					t.Error("the container was hit")
+				}
+				return
+			}
+			eventually(t, env, id, "exit by SIGTERM", func(i container.InspectResponse) bool { return !i.State.Running })
+		})
+	}
+}
+
+// TestDockerDisconnectUndoneByOthers: a container that someone connected
+// to its network again during a disconnect was not cut off until the
+// revert: a run whose checks saw it under the fault is an error, not a
+// pass.
+func TestDockerDisconnectUndoneByOthers(t *testing.T) {
+	t.Parallel()
+	env := dockertest.New(t)
+	netID, _ := env.Network("reconnected", true)
+	id := env.Run(dockertest.Spec{Name: "reconnected", Labels: env.Labels(nil), Network: netID})
+	exp := fmt.Sprintf(`version: v1
+title: a container connected again by someone
+targets:
+  victim: {docker: {name: %[1]s}}
+steady_state:
+  - name: it runs
+    probe: {docker: {name: %[1]s}}
+    expect: {running: true}
+    interval: 250ms
+method:
+  - {fault: disconnect, target: victim, for: 4s, with: {network: %[1]s}}
+`, env.Name("reconnected"))
+	done, _ := runAsync(t, exp)
+	eventually(t, env, id, "disconnect", func(i container.InspectResponse) bool { return len(i.NetworkSettings.Networks) == 0 })
+	if err := env.Client.NetworkConnect(context.Background(), netID, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := waitRun(t, done, exitErr)
+	if !strings.Contains(r.stderr, "again before the revert: someone connected it") {
+		t.Errorf("the run does not say the container was connected again:\n%s", r.stderr)
+	}
+}
+
+// TestDockerStopStartedMeanwhile: a container that someone started
+// during a stop, and that has stopped again by the revert, was not down
+// all along: the run is an error, not a pass, and the revert starts it.
+func TestDockerStopStartedMeanwhile(t *testing.T) {
+	t.Parallel()
+	env := dockertest.New(t)
+	ctx := context.Background()
+	id := env.Run(dockertest.Spec{Name: "started-meanwhile", Labels: env.Labels(nil), Network: "none"})
+	exp := fmt.Sprintf(`version: v1
+title: a stopped container started by someone
+targets:
+  victim: {docker: {name: %[1]s}}
+steady_state:
+  - name: it runs
+    probe: {docker: {name: %[1]s, within: 10s, interval: 100ms}}
+    expect: {running: true}
+    interval: 250ms
+method:
+  - {fault: stop, target: victim, for: 4s, with: {timeout: 1s}}
+`, env.Name("started-meanwhile"))
+	done, _ := runAsync(t, exp)
+	eventually(t, env, id, "stop", func(i container.InspectResponse) bool { return !i.State.Running })
+	if err := env.Client.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := env.Client.ContainerKill(ctx, id, "SIGKILL"); err != nil {
+		t.Fatal(err)
+	}
+	r := waitRun(t, done, exitErr)
+	if !strings.Contains(r.stderr, "was started again during the fault") {
+		t.Errorf("the run does not say the container was started during the fault:\n%s", r.stderr)
+	}
+	if !running(env.Inspect(id)) {
+		t.Error("the revert did not start the container")
+	}
+}
+
 func TestDockerUnreachable(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
 	done, _ := runAsync(t, `version: v1

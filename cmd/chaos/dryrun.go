@@ -53,8 +53,15 @@ func printPlan(ctx context.Context, w io.Writer, e *experiment.Experiment, env *
 			}
 		}
 		fmt.Fprintf(w, "\nservices, started %s and stopped last:\n", first)
+		mask := e.Masker()
 		for _, s := range e.Services {
-			line := fmt.Sprintf("  %s: %s", s.Name, shellJoin(s.Run))
+			// Each argument is masked before it is quoted: quoting may
+			// break a secret up ('it'\''s').
+			args := make([]string, len(s.Run))
+			for i, a := range s.Run {
+				args[i] = mask.Replace(a)
+			}
+			line := fmt.Sprintf("  %s: %s", s.Name, shellJoin(args))
 			if s.Ready != nil {
 				line += fmt.Sprintf(" (ready when its %s probe passes, within %s)", s.Ready.Probe.Kind, s.Ready.Within)
 			}

@@ -86,15 +86,17 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdFreePort sets an environment variable to a free loopback port.
+// cmdFreePort sets an environment variable to a free loopback port that no
+// other script or test of this process is given.
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: freeport NAME")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// The scripts run in parallel: a port from the kernel's ephemeral
+	// range, released here and bound by a run later, could meanwhile be
+	// given to another script's outgoing connection, or to it again.
+	port, err := freePort()
 	ts.Check(err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	ts.Setenv(args[0], strconv.Itoa(port))
 }
 
@@ -288,4 +290,27 @@ func TestPanicIsInternalError(t *testing.T) {
 			t.Errorf("stderr does not say %q:\n%s", want, got)
 		}
 	}
+}
+
+// sleeper starts a process that sleeps for the test, a target for faults
+// on processes, and writes its pid to pidFile when one is named. It is
+// continued and killed when the test ends.
+func sleeper(t *testing.T, pidFile string) int {
+	t.Helper()
+	victim := exec.Command("sleep", "300")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := victim.Process.Pid
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+		_ = victim.Process.Kill()
+		_ = victim.Wait()
+	})
+	if pidFile != "" {
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pid
 }

@@ -79,15 +79,17 @@ func openEvents(io *stdio, path string) (*notify.Lines, func(), error) {
 }
 
 // notifySinks makes the sinks of an experiment's notifiers and of the
-// --events stream. A notifier that cannot be made is a warning on w.
-func notifySinks(w io.Writer, e *experiment.Experiment, events *notify.Lines) []journal.Sink {
+// --events stream. name tells the experiment from the others of the call
+// (the pushgateway's group). A notifier that cannot be made is a warning
+// on w.
+func notifySinks(w io.Writer, e *experiment.Experiment, name string, events *notify.Lines) []journal.Sink {
 	var sinks []journal.Sink
 	if events != nil {
 		sinks = append(sinks, events)
 	}
 	mask := e.Masker()
 	for _, n := range e.Notify {
-		s, err := notify.New(n, notify.Run{Title: mask.Replace(e.Title), File: mask.Replace(e.File)})
+		s, err := notify.New(n, notify.Run{Title: mask.Replace(e.Title), File: mask.Replace(e.File), Name: mask.Replace(name)})
 		if err != nil {
 			fmt.Fprintf(w, "chaos: warning: notify %s: %s\n", n.Kind(), mask.Replace(err.Error()))
 			continue

@@ -50,13 +50,15 @@ func runNotify(t *testing.T, hook string, args ...string) notifyRun {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
+	// The upstream keeps each connection until its client closes it: one
+	// closed at once with nothing sent is a backend that is down.
 	go func() {
 		for {
 			c, err := up.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
 		}
 	}()
 	proxy, err := freePort()
@@ -68,7 +70,7 @@ func runNotify(t *testing.T, hook string, args ...string) notifyRun {
 	events := filepath.Join(dir, "events.jsonl")
 	all := []string{"run", "--report-dir", out, "--ledger", filepath.Join(dir, "ledger"), "--events", events,
 		"--var", "upstream=" + strconv.Itoa(up.Addr().(*net.TCPAddr).Port), "--var", "proxy=" + strconv.Itoa(proxy),
-		"--var", "dir=" + dir, "--var", "hook=" + hook}
+		"--var", "hook=" + hook}
 	all = append(all, args...)
 	sio, _, errb := testStdio()
 	sio.lookupEnv = func(k string) (string, bool) {
@@ -535,5 +537,44 @@ func waitReady(t *testing.T, url string, logs fmt.Stringer) {
 			t.Fatalf("%s did not answer 200 within 30 s: %v\n%s", url, err, logs)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Two files of one call with the same name push to two pushgateway
+// groups, named as their report directories are: the second's verdict
+// must not replace the first's.
+func TestPushgatewayGroupsOfSameNamedFiles(t *testing.T) {
+	var mu sync.Mutex
+	groups := map[string]bool{}
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		groups[r.URL.Path] = true
+		mu.Unlock()
+	}))
+	defer gw.Close()
+	dir := t.TempDir()
+	var files []string
+	for _, sub := range []string{"a", "b"} {
+		f := filepath.Join(dir, sub, "x.yaml")
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("version: v1\ntitle: X "+sub+"\nmethod: [{wait: 1ms}]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	sio, _, errb := testStdio()
+	args := append([]string{"run", "--report-dir", filepath.Join(dir, "out"), "--ledger", filepath.Join(dir, "ledger"),
+		"--notify", "pushgateway=" + gw.URL}, files...)
+	if code := run(args, sio); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, errb)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"/metrics/job/chaos/experiment/1-x", "/metrics/job/chaos/experiment/2-x"} {
+		if !groups[want] {
+			t.Errorf("no push to %s; pushed to %v", want, groups)
+		}
 	}
 }

@@ -26,19 +26,7 @@ import (
 func TestBlockedOutputDoesNotHoldTheRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	victim := exec.Command("sleep", "300")
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := victim.Process.Pid
-	defer func() {
-		syscall.Kill(pid, syscall.SIGCONT)
-		victim.Process.Kill()
-		victim.Wait()
-	}()
-	if err := os.WriteFile(filepath.Join(dir, "victim.pid"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pid := sleeper(t, filepath.Join(dir, "victim.pid"))
 	if err := os.WriteFile(filepath.Join(dir, "stop.yaml"), []byte(`version: v1
 title: Stop the victim for a minute
 targets:

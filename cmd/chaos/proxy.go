@@ -45,11 +45,18 @@ and "enabled": false on a proxy for down. Extensions, beyond Toxiproxy:
     share of requests hit
   down {} (with toxicity: a share of new connections reset)
   reset {after_bytes}: reset at once, or after that many bytes
+  a running proxy's "traffic": counts that grow with the requests,
+    bytes and connections through it as they go, since "since", and a
+    toxic's "hits": the requests or connections it picked, for an HTTP
+    toxic or a toxicity below 1 (an experiment's faults on an api:
+    target compare readings to tell a fault that met nothing)
 A proxy without listen gets 127.0.0.1 and a free port. Unknown fields and
 attributes are errors rather than ignored. --config loads a file in
 Toxiproxy's config format (the body of POST /populate: a JSON array of
 {name, listen, upstream, enabled}), where each proxy may also list its
-"toxics" as POST /proxies/NAME/toxics takes them.
+"toxics" as POST /proxies/NAME/toxics takes them. POST /populate keeps a
+proxy with the same listen, upstream and protocol, and its connections;
+one whose entry lists toxics then has those, and no others.
 
 With --listen and --upstream it runs that one proxy, steered through a
 small JSON API on --api (default 127.0.0.1:8475) whose faults are those of

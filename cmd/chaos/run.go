@@ -69,7 +69,11 @@ it uses, and written in every journal. Reports go to chaos-report/RUN-ID/
 named after its file (chaos-report/RUN-ID/NAME/) and the call a gameday
 index.html. The report directories are created before anything runs: if
 they cannot be, nothing is run (exit 2); reports that cannot be written
-after a run make the exit code at least 4.
+after a run make the exit code at least 4. The reports an earlier call
+left where this one writes (the --junit file; with --report-dir, the
+journal, reports and index pages in it and in each file's sub-directory)
+are removed when the call starts, even if it then fails: what is left
+there is this call's, or nothing, never an earlier verdict.
 
 Every fault is reverted whatever happens: at the end of its for, at the end
 of the method, on error, on an abort, and on Ctrl-C, SIGTERM, SIGHUP (a
@@ -107,7 +111,7 @@ running makes it at least 130 or 3, whatever the ones that ran gave.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.reportDir, "report-dir", "", "write reports into `DIR` (default chaos-report/RUN-ID; with several files, DIR/NAME for each file NAME.yaml; every experiment of the call has the same RUN-ID)")
-	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE`")
+	f.StringVar(&o.junit, "junit", "", "also write the JUnit XML of every experiment of this call to `FILE` (one not run after an interrupt or a halt is an error)")
 	f.StringVar(&o.ledgerDir, "ledger", "", "keep the ledger in `DIR` (default: the state directory described above)")
 	f.BoolVar(&o.json, "json", false, "write one JSON object on stdout: the results, the plans with --dry-run, or the problems of invalid files")
 	f.StringArrayVar(&o.vars, "var", nil, "set a variable declared under vars: (`NAME=VALUE`, repeatable)")
@@ -168,6 +172,15 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			return withCode(exitUsage, fmt.Errorf("--junit %s: %w", o.junit, err))
 		}
 	}
+	if !o.dryRun {
+		// What this call leaves in its report directories and in --junit
+		// is its own or nothing: a call that fails before its reports are
+		// written (an invalid file, a full disk) must not leave an earlier
+		// run's, which would tell CI that run's verdict as this one's.
+		if err := removeEarlierReports(o, files); err != nil {
+			return err
+		}
+	}
 	notifiers, err := parseNotify(o)
 	if err != nil {
 		return err
@@ -217,14 +230,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	if base == "" {
 		base = filepath.Join("chaos-report", runID)
 	}
-	expDirs := make([]string, len(exps))
-	names := experimentDirNames(exps)
-	for i := range exps {
-		expDirs[i] = base
-		if len(exps) > 1 {
-			expDirs[i] = filepath.Join(base, names[i])
-		}
-	}
+	expDirs := experimentDirs(base, files)
+	// Each experiment's name in the call, as its notifiers report it: a
+	// pushgateway group of one must not be replaced by another's of the
+	// same file name.
+	names := experimentDirNames(files)
 	// Where reports and ledgers go is checked before anything is touched:
 	// a run whose reports cannot be written is not carried out.
 	created, err := prepareReportDirs(base, expDirs, o.reportDir != "")
@@ -281,7 +291,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			ToolVersion: toolVersion(),
 			Only:        o.only,
 			Seed:        seed + uint64(i),
-			Sinks:       append([]journal.Sink{fe.sink(i)}, notifySinks(shown.err, e, events)...),
+			Sinks:       append([]journal.Sink{fe.sink(i)}, notifySinks(shown.err, e, names[i], events)...),
 			Commands:    withHalt(fe.commands(i), halted, done),
 			Protected:   map[int]string{wd.pid(): "chaos's watchdog"},
 		})
@@ -298,6 +308,10 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		}
 		fe.finished(i, j, paths)
 		appendStepSummary(io, paths["summary"])
+		if werr != nil {
+			// Nor would the job summary say that it ran at all.
+			appendStepSummaryText(io, fmt.Sprintf("# ⚠️ %s: %s\n\nIts reports were not written: %v\n", j.Title, j.Verdict, werr))
+		}
 		res := toResult(j, code, paths)
 		if werr != nil {
 			res.Warnings = append(res.Warnings, "reports not written: "+werr.Error())
@@ -344,9 +358,13 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	}
 	if len(notRun) > 0 {
 		fmt.Fprintf(io.err, "chaos: %d of %d experiments not run (%s): %s\n", len(notRun), len(exps), stoppedBy, strings.Join(notRun, ", "))
+		// The job summary holds the summaries of the experiments that
+		// ran: without this, all passed would read as the gameday's.
+		appendStepSummaryText(io, fmt.Sprintf("# ⏭️ %d of %d experiments not run (%s)\n\n%s\n", len(notRun), len(exps), stoppedBy,
+			"- "+strings.Join(notRun, "\n- ")))
 	}
 	if o.junit != "" {
-		if err := writeJUnit(o.junit, journals); err != nil {
+		if err := writeJUnit(o.junit, gameday); err != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
 			worst = worse(worst, exitErr)
 		}
@@ -501,11 +519,11 @@ func newRunID() string {
 // empty, never starts with a dot (a file named "...yaml" would otherwise
 // write into the parent), is at most maxDirName bytes, and no two are the
 // same.
-func experimentDirNames(exps []*experiment.Experiment) []string {
-	names := make([]string, len(exps))
+func experimentDirNames(files []string) []string {
+	names := make([]string, len(files))
 	count := map[string]int{}
-	for i, e := range exps {
-		base := filepath.Base(e.File)
+	for i, file := range files {
+		base := filepath.Base(file)
 		base = strings.TrimLeft(strings.TrimSuffix(base, filepath.Ext(base)), ".")
 		if base == "" {
 			base = "experiment"
@@ -530,6 +548,77 @@ func experimentDirNames(exps []*experiment.Experiment) []string {
 		taken[n] = true
 	}
 	return names
+}
+
+// experimentDirs are the report directories of a call's experiments, one
+// per file: base itself for a single file, else base/NAME.
+func experimentDirs(base string, files []string) []string {
+	dirs := make([]string, len(files))
+	names := experimentDirNames(files)
+	for i := range files {
+		dirs[i] = base
+		if len(files) > 1 {
+			dirs[i] = filepath.Join(base, names[i])
+		}
+	}
+	return dirs
+}
+
+// reportFiles are the files chaos run writes into a report directory: the
+// journal, each format's report and the gameday's index pages.
+func reportFiles() []string {
+	names := []string{"journal.json"}
+	for _, f := range report.Formats {
+		for _, n := range []string{f.File, f.Index} {
+			if n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// removeEarlierReports removes, before a call runs anything, the reports
+// an earlier call left where this one writes its own: the --junit file,
+// and with --report-dir the journal, reports and index pages in it and in
+// the directory of each of its files. Nothing else is touched: not the
+// directories of files this call does not run, nor anything chaos does
+// not write. A default report directory is new to each call.
+func removeEarlierReports(o runOptions, files []string) error {
+	var paths []string
+	if o.junit != "" {
+		paths = append(paths, o.junit)
+	}
+	if o.reportDir != "" {
+		dirs := []string{o.reportDir}
+		if len(files) > 1 {
+			dirs = append(dirs, experimentDirs(o.reportDir, files)...)
+		}
+		for _, d := range dirs {
+			for _, n := range reportFiles() {
+				paths = append(paths, filepath.Join(d, n))
+			}
+		}
+	}
+	var inputs []os.FileInfo
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			inputs = append(inputs, fi)
+		}
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.IsDir() {
+			continue // none, or not one chaos wrote
+		}
+		if st, err := os.Stat(p); err == nil && slices.ContainsFunc(inputs, func(in os.FileInfo) bool { return os.SameFile(in, st) }) {
+			return withCode(exitUsage, fmt.Errorf("%s is an experiment file of this call: its reports would overwrite it", p))
+		}
+		if err := os.Remove(p); err != nil {
+			return withCode(exitUsage, fmt.Errorf("cannot remove %s, an earlier run's report, which this call's would replace: %w", p, err))
+		}
+	}
+	return nil
 }
 
 // maxDirName bounds an experiment's report directory name, which a number
@@ -638,8 +727,8 @@ func canWrite(path string) error {
 	}
 }
 
-func writeJUnit(path string, js []*journal.Journal) error {
-	b, err := report.JUnit(js...)
+func writeJUnit(path string, g report.Gameday) error {
+	b, err := report.GamedayJUnit(g)
 	if err != nil {
 		return fmt.Errorf("render JUnit: %w", err)
 	}
@@ -680,12 +769,21 @@ func printSummary(io *stdio, j *journal.Journal, paths map[string]string) {
 // appendStepSummary adds the run's summary to the GitHub Actions job
 // summary when chaos runs there.
 func appendStepSummary(io *stdio, summary string) {
-	target, ok := io.lookupEnv("GITHUB_STEP_SUMMARY")
-	if !ok || target == "" || summary == "" {
+	if summary == "" {
 		return
 	}
 	b, err := os.ReadFile(summary)
 	if err != nil {
+		return
+	}
+	appendStepSummaryText(io, string(b))
+}
+
+// appendStepSummaryText adds text to the GitHub Actions job summary when
+// chaos runs there.
+func appendStepSummaryText(io *stdio, text string) {
+	target, ok := io.lookupEnv("GITHUB_STEP_SUMMARY")
+	if !ok || target == "" {
 		return
 	}
 	f, err := os.OpenFile(target, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -694,5 +792,5 @@ func appendStepSummary(io *stdio, summary string) {
 		return
 	}
 	defer f.Close()
-	f.Write(append(b, '\n'))
+	f.Write([]byte(text + "\n"))
 }

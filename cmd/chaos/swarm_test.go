@@ -155,6 +155,36 @@ recovery: {within: 30s}
 		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
 	})
 
+	t.Run("scaled back by someone during the fault: an error, not a pass", func(t *testing.T) {
+		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
+		exp := fmt.Sprintf(`version: v1
+title: a swarm service scaled down, and back by someone else
+targets:
+  web: {swarm: {service: %s, pick: 1}}
+%s
+method:
+  - {fault: scale, target: web, with: {replicas: 1}, for: 4s}
+`, name, hypothesis)
+		done, _ := runAsync(t, exp)
+		waitReplicas(t, env, id, 1)
+		// A stack deployed again, or an autoscaler, sets them back.
+		ctx := context.Background()
+		svc, _, err := env.Client.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		three := uint64(3)
+		svc.Spec.Mode.Replicated.Replicas = &three
+		if _, err := env.Client.ServiceUpdate(ctx, id, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := waitRun(t, done, exitErr)
+		if !strings.Contains(r.stderr, "had 3 replicas before the revert, not the 1 the fault set: someone scaled it") {
+			t.Errorf("the error does not say the fault was undone:\n%s", r.stderr)
+		}
+		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
+	})
+
 	t.Run("scale reverted on SIGINT", func(t *testing.T) {
 		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
 		exp := fmt.Sprintf(`version: v1
@@ -191,4 +221,23 @@ method:
 		}
 		swarmtest.WaitRunning(t, env, id, 3, 60*time.Second)
 	})
+}
+
+// waitReplicas waits until the service asks for n replicas.
+func waitReplicas(t *testing.T, env *dockertest.Env, id string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		svc, _, err := env.Client.ServiceInspectWithRaw(context.Background(), id, swarm.ServiceInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *svc.Spec.Mode.Replicated.Replicas == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service was not scaled to %d within 30s", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

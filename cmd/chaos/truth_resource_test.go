@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -128,7 +127,7 @@ const journalRecords = 8
 // while the test times the service itself.
 const ioCalibration = `version: v1
 title: The io fault alone, while the test times the service
-vars: {victim: "", victim_ip: "", pid_file: "", "on": docker, sync: "", fast: ""}
+vars: {victim: "", pid_file: "", "on": docker}
 targets:
   docker: {docker: {name: "${victim}"}}
   process: {process: {pid_file: "${pid_file}"}}
@@ -149,7 +148,14 @@ func ioCalibrate(t *testing.T, r *truthRun, appDir, addr string) string {
 		t.Error(err)
 		return ""
 	}
-	cal := &truthRun{c: truthCase{file: file}, vars: maps.Clone(r.vars), dir: r.dir}
+	// Only the vars it uses: a --var no value uses is refused.
+	vars := map[string]string{}
+	for _, k := range []string{"victim", "pid_file", "on"} {
+		if v, ok := r.vars[k]; ok {
+			vars[k] = v
+		}
+	}
+	cal := &truthRun{c: truthCase{file: file}, vars: vars, dir: r.dir}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

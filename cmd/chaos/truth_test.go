@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +23,7 @@ import (
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker/dockertest"
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/porttest"
 )
 
 // The verdict truth table: for each fault kind, an experiment in
@@ -267,7 +266,9 @@ func TestTruthTableDocker(t *testing.T) {
 				}
 			default:
 				v["victim_ip"] = spec.IPv4
-				v["network"] = env.Name("truth")
+				if kind == "disconnect" {
+					v["network"] = env.Name("truth")
+				}
 				if kind == "restart" {
 					// Down for a while after the restart: long enough
 					// that two probes in a row (1s timeout each) wait
@@ -334,21 +335,9 @@ func httpGet(url string, timeout time.Duration) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// freePort returns a free loopback port below the kernel's range of
-// ephemeral ports (32768 and up on Linux): the services bind it seconds
-// later, and meanwhile no outgoing connection, of this test or another,
-// can be given it.
-func freePort() (int, error) {
-	for range 100 {
-		p := 20000 + rand.IntN(12000)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			l.Close()
-			return p, nil
-		}
-	}
-	return 0, errors.New("no free loopback port between 20000 and 32000")
-}
+// freePort returns a free loopback port that no other test or script of
+// this process is given (see porttest.Free).
+func freePort() (int, error) { return porttest.Free() }
 
 // waitHTTP waits until addr answers /health.
 func waitHTTP(addr string, within time.Duration) error {

@@ -55,7 +55,7 @@ warnings.`,
 			}
 			var out []valid
 			for _, e := range exps {
-				v := valid{File: e.File, Title: e.Title, Steps: len(e.Method), Checks: len(e.SteadyState), Targets: len(e.Targets), Warnings: []problem{}}
+				v := valid{File: e.File, Title: e.Masker().Replace(e.Title), Steps: len(e.Method), Checks: len(e.SteadyState), Targets: len(e.Targets), Warnings: []problem{}}
 				for _, w := range e.Warnings() {
 					fmt.Fprintln(io.err, warningText(w))
 					v.Warnings = append(v.Warnings, problemOf(w))
@@ -197,12 +197,21 @@ func loadAll(io *stdio, files, varFlags []string) ([]*experiment.Experiment, err
 		return nil, withCode(exitUsage, &loadError{found, fmt.Errorf("%d %s found; nothing was run", problems, noun)})
 	}
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
-		declared := false
+		var declared []string
+		used := false
 		for _, e := range exps {
-			declared = declared || e.DeclaresVar(k)
+			if e.DeclaresVar(k) {
+				declared = append(declared, e.File)
+			}
+			used = used || e.UsesVar(k)
 		}
-		if !declared {
+		switch {
+		case len(declared) == 0:
 			return nil, withCode(exitUsage, fmt.Errorf("--var %s: no experiment declares a variable %q under vars", k, k))
+		case !used:
+			// The value given would change nothing: what it was meant
+			// for is written out in the file, or misspelt.
+			return nil, withCode(exitUsage, fmt.Errorf("--var %s: no experiment uses ${%s}: %s declares it under vars, but no value refers to it, so the value given would change nothing", k, k, strings.Join(declared, ", ")))
 		}
 	}
 	return exps, nil

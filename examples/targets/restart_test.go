@@ -2,9 +2,12 @@ package targets_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // the driver the services use, registered as "sqlite"
 )
 
 // service is one of the demo's binaries running as a process of its own,
@@ -192,8 +197,13 @@ func TestShopStopAnswersOrdersInFlight(t *testing.T) {
 	pay := newService(t, "payment", t.TempDir(), payAddr)
 	pay.start()
 	// A slow link to payment: every charge takes 500 ms, within the
-	// shop's attempt timeout below.
+	// shop's attempt timeout below. It tells when a charge reaches it.
+	charging := make(chan struct{}, 1)
 	slow := &http.Server{Addr: "127.0.0.1:" + ports[2], Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case charging <- struct{}{}:
+		default:
+		}
 		time.Sleep(500 * time.Millisecond)
 		req, _ := http.NewRequestWithContext(r.Context(), r.Method, pay.url+r.URL.RequestURI(), r.Body)
 		req.Header = r.Header.Clone()
@@ -206,7 +216,11 @@ func TestShopStopAnswersOrdersInFlight(t *testing.T) {
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 	})}
-	go slow.ListenAndServe()
+	l, err := net.Listen("tcp", slow.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go slow.Serve(l)
 	t.Cleanup(func() { slow.Shutdown(context.Background()) })
 
 	shop := newService(t, "shop", t.TempDir(), "127.0.0.1:"+ports[0], "-payment", "http://"+slow.Addr,
@@ -228,7 +242,15 @@ func TestShopStopAnswersOrdersInFlight(t *testing.T) {
 		resp.Body.Close()
 		done <- answer{code: resp.StatusCode}
 	}()
-	time.Sleep(200 * time.Millisecond) // the order waits on payment
+	// The order waits on payment: a fixed sleep here could end, on a
+	// loaded machine, before the order had even reached the shop.
+	select {
+	case <-charging:
+	case got := <-done:
+		t.Fatalf("POST /orders = %d, %v before its charge reached payment", got.code, got.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the order's charge did not reach payment within 10s")
+	}
 	shop.stop()
 	got := <-done
 	if got.err != nil || got.code != http.StatusCreated {
@@ -238,5 +260,74 @@ func TestShopStopAnswersOrdersInFlight(t *testing.T) {
 	do(t, http.MethodGet, pay.url+"/charges", "", "", &list)
 	if len(list.Charges) != 1 {
 		t.Fatalf("payment holds %d charges; want the order's 1", len(list.Charges))
+	}
+}
+
+// SIGTERM reaches payment while a charge waits on its database: payment
+// stops taking requests but answers the ones it has, rather than exit with
+// the charge cut off, and the shop's order left pending for a charge that
+// may have been made.
+func TestPaymentStopAnswersChargesInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the payment binary")
+	}
+	ports := freePorts(t, 1)
+	tmp := t.TempDir()
+	dbPath := filepath.Join(tmp, "payment.db")
+	pay := newService(t, "payment", tmp, "127.0.0.1:"+ports[0], "-db", dbPath)
+	pay.start()
+	// The database is busy: the charge waits for its write lock, held
+	// here until payment has been told to stop.
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		code int
+		err  error
+	}
+	done := make(chan answer, 1)
+	sent := make(chan struct{})
+	go func() {
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(sent) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+			http.MethodPost, pay.url+"/charges", strings.NewReader(`{"order":"ord_1","amount":1999}`))
+		req.Header.Set("Idempotency-Key", "key-1")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		done <- answer{code: resp.StatusCode}
+	}()
+	select {
+	case <-sent:
+	case got := <-done:
+		t.Fatalf("POST /charges = %d, %v before it was sent", got.code, got.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("POST /charges not sent within 10s")
+	}
+	time.Sleep(200 * time.Millisecond) // payment reads it, and waits on the lock
+	if err := pay.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	pay.cmd.Wait()
+	if got.err != nil || got.code != http.StatusCreated {
+		t.Errorf("POST /charges in flight when payment was stopped = %d, %v; want 201", got.code, got.err)
 	}
 }

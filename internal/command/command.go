@@ -13,7 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/proc"
@@ -25,7 +28,11 @@ const MaxOutput = 1 << 20
 
 // Result is what a finished command left.
 type Result struct {
-	ExitCode       int
+	// ExitCode is -1 for a command killed by a signal: it has none.
+	ExitCode int
+	// Signal names the signal that killed the command, such as SIGKILL,
+	// or is empty for one that exited.
+	Signal         string
 	Stdout, Stderr []byte
 	Elapsed        time.Duration
 }
@@ -121,6 +128,12 @@ func run(ctx context.Context, e *experiment.Exec, capture bool) (Result, error) 
 		return res, fmt.Errorf("%s: %w", argv[0], ctx.Err())
 	case errors.As(err, &exitErr):
 		res.ExitCode = exitErr.ExitCode()
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.Signal = unix.SignalName(ws.Signal())
+			if res.Signal == "" {
+				res.Signal = fmt.Sprintf("signal %d", int(ws.Signal()))
+			}
+		}
 		if isShell(argv) && (res.ExitCode == shellNotFound || res.ExitCode == shellNotExecutable) {
 			why := LastLines(res.Stderr, 1)
 			if why == "" {

@@ -61,7 +61,18 @@ type Dashboard struct {
 	quit  sync.Once
 	out   io.Writer
 	input io.Reader
+	// mu guards what follows. notes are the caller's messages, left on
+	// the terminal with the summary: the log they were shown in goes with
+	// the screen. ended is set once Run is over: the terminal is the
+	// caller's again, and Write writes on it.
+	mu          sync.Mutex
+	notes       []string
+	notesMissed int
+	ended       bool
 }
+
+// maxNotes bounds the caller's messages kept for the summary.
+const maxNotes = 50
 
 // New prepares a dashboard for experiments run in the order of plans.
 func New(plans []Plan, opts Options) *Dashboard {
@@ -99,10 +110,24 @@ func (d *Dashboard) Finished(i int, r Result) {
 	d.q.push(item{exp: i, res: &r})
 }
 
-// Write shows the caller's own messages in the event log, a line each.
+// Write shows the caller's own messages in the event log, a line each,
+// and keeps them for the summary; once the dashboard has ended, it writes
+// them on the terminal.
 func (d *Dashboard) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ended {
+		return d.out.Write(p)
+	}
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
 		d.q.push(item{exp: -1, text: line})
+		switch {
+		case strings.TrimSpace(line) == "":
+		case len(d.notes) < maxNotes:
+			d.notes = append(d.notes, clean(line))
+		default:
+			d.notesMissed++
+		}
 	}
 	return len(p), nil
 }
@@ -129,6 +154,15 @@ func (d *Dashboard) Run() error {
 	// is complete.
 	d.m.drain()
 	fmt.Fprint(d.out, summaryView(d.m.exps, d.m.st))
+	d.mu.Lock()
+	if len(d.notes) > 0 {
+		fmt.Fprintf(d.out, "\n%s\n", strings.Join(d.notes, "\n"))
+	}
+	if d.notesMissed > 0 {
+		fmt.Fprintf(d.out, "(%d more lines not kept)\n", d.notesMissed)
+	}
+	d.ended = true
+	d.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

@@ -12,9 +12,10 @@ type keyMap struct {
 	Log      key.Binding
 	Help     key.Binding
 	Quit     key.Binding
-	// Yes confirms an interrupt, AbortYes an abort.
+	// Yes confirms an interrupt, AbortYes an abort, SkipYes a skip.
 	Yes      key.Binding
 	AbortYes key.Binding
+	SkipYes  key.Binding
 
 	// While the log has the focus.
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
@@ -32,6 +33,7 @@ func newKeyMap() keyMap {
 		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "interrupt")),
 		Yes:      key.NewBinding(key.WithKeys("y", "q", "ctrl+c")),
 		AbortYes: key.NewBinding(key.WithKeys("y", "a")),
+		SkipYes:  key.NewBinding(key.WithKeys("y", "s")),
 		Up:       key.NewBinding(key.WithKeys("up", "k")),
 		Down:     key.NewBinding(key.WithKeys("down", "j")),
 		PageUp:   key.NewBinding(key.WithKeys("pgup", "b")),
@@ -56,7 +58,8 @@ func (k keyMap) FullHelp() [][]key.Binding {
 var helpText = [][2]string{
 	{"a", "abort now: revert every fault; the verdict is aborted;"},
 	{"", "asks once to confirm while faults are in place"},
-	{"s", "skip the current wait, or the rest of a fault's for"},
+	{"s", "skip the current wait, or the rest of a fault's for;"},
+	{"", "with faults in place, the run can no longer pass: asks once"},
 	{"h", "hold before the next step (walk a gameday step by step)"},
 	{"c", "continue after a hold"},
 	{"l", "focus the log to scroll it: ↑ ↓ pgup pgdn home end; esc leaves"},

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/gamedayhq/chaos/internal/journal"
 )
@@ -33,7 +34,7 @@ func newLogPanel() logPanel {
 func eventLine(ev journal.Event, start time.Time, st styles) string {
 	typ := fmt.Sprintf("%-15s", ev.Type)
 	switch ev.Type {
-	case journal.Error, journal.FaultRevertFailed, journal.CheckBroken, journal.CheckUnobserved:
+	case journal.Error, journal.FaultRevertFailed, journal.StepUndoFailed, journal.CheckBroken, journal.CheckUnobserved:
 		typ = st.bad.Render(typ)
 	case journal.CheckSample:
 		if ev.OK {
@@ -62,6 +63,42 @@ func oneLine(s string) string {
 		s = strings.NewReplacer("\r\n", " ⏎ ", "\n", " ⏎ ", "\r", " ", "\t", " ").Replace(s)
 	}
 	return s
+}
+
+// clean makes text from outside (a command's stderr in an observation, a
+// message) safe to draw: terminal escape sequences are dropped, line
+// breaks and tabs become spaces or ⏎, and other control characters show
+// as �. A line break or a cursor move would shift every panel.
+func clean(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	s = oneLine(ansi.Strip(s))
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
+
+// cleanEvent is ev with the texts that come from outside cleaned: what
+// was observed and the messages. Names come from the experiment, and
+// match its plan's.
+func cleanEvent(ev journal.Event) journal.Event {
+	for _, p := range []*string{&ev.Message, &ev.Value, &ev.Reason} {
+		*p = clean(*p)
+	}
+	if len(ev.Observed) > 0 {
+		obs := make(map[string]string, len(ev.Observed))
+		for k, v := range ev.Observed {
+			obs[k] = clean(v)
+		}
+		ev.Observed = obs
+	}
+	return ev
 }
 
 func (l *logPanel) add(line string) {

@@ -105,19 +105,24 @@ func (m *model) drain() bool {
 				m.exps[it.exp].result = it.res
 			}
 		case it.text != "":
-			m.log.add(fmt.Sprintf("%8s %s %s", "", m.st.warn.Render(fmt.Sprintf("%-15s", "chaos")), oneLine(it.text)))
+			m.log.add(fmt.Sprintf("%8s %s %s", "", m.st.warn.Render(fmt.Sprintf("%-15s", "chaos")), clean(it.text)))
 		default:
 			if it.exp < 0 || it.exp >= len(m.exps) {
 				continue
 			}
 			e := m.exps[it.exp]
+			it.ev = cleanEvent(it.ev)
 			if it.ev.Type == journal.RunStarted {
 				m.cur = it.exp
 				m.interrupting, m.confirm = false, confirmNone
 			}
+			asked := e.head.hold == holdAsked
 			e.apply(it.ev)
 			if !it.ev.Routine() {
 				m.log.add(eventLine(it.ev, e.head.started, m.st))
+			}
+			if asked && e.head.hold == holdNone && it.ev.Type == journal.PhaseStarted {
+				m.log.add(m.st.warn.Render(fmt.Sprintf("%8s %-15s hold not taken: the method ended with no step left to hold before", "", "key")))
 			}
 		}
 	}
@@ -132,6 +137,7 @@ const (
 	confirmNone confirmAction = iota
 	confirmInterrupt
 	confirmAbort
+	confirmSkip
 )
 
 // key acts on a key press. While an interrupt or an abort asks to be
@@ -144,6 +150,8 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 			return m.doInterrupt()
 		case c == confirmAbort && key.Matches(k, m.keys.AbortYes):
 			m.send(journal.AbortRun, "abort")
+		case c == confirmSkip && key.Matches(k, m.keys.SkipYes):
+			m.send(journal.SkipWait, "skip wait")
 		}
 		return nil
 	}
@@ -163,6 +171,12 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 		}
 		m.send(journal.AbortRun, "abort")
 	case key.Matches(k, m.keys.Skip):
+		// Cutting short the time faults are in place leaves the run
+		// unable to pass: it asks once.
+		if m.faultsActive() {
+			m.confirm = confirmSkip
+			return nil
+		}
 		m.send(journal.SkipWait, "skip wait")
 	case key.Matches(k, m.keys.Hold):
 		m.send(journal.Hold, "hold")
@@ -270,7 +284,7 @@ func computeLayout(w, h, exps, topRows, checks, streams int) layout {
 }
 
 func (m *model) relayout() {
-	if m.width == 0 {
+	if m.width <= 0 || m.height <= 0 {
 		return
 	}
 	e := m.exps[m.cur]
@@ -283,7 +297,9 @@ func (m *model) relayout() {
 
 // View stacks the panels into exactly the window's lines.
 func (m *model) View() string {
-	if m.width == 0 || len(m.exps) == 0 {
+	// A terminal that reports no columns or no rows has nothing to draw
+	// on.
+	if m.width <= 0 || m.height <= 0 || len(m.exps) == 0 {
 		return ""
 	}
 	l := m.lay
@@ -326,8 +342,11 @@ func (m *model) footer() string {
 	if m.confirm != confirmNone {
 		n := len(m.exps[m.cur].faults.active)
 		q := fmt.Sprintf(" %d fault%s in place: interrupt and revert? q/y yes, any other key no ", n, plural(n))
-		if m.confirm == confirmAbort {
+		switch m.confirm {
+		case confirmAbort:
 			q = fmt.Sprintf(" %d fault%s in place: abort and revert? a/y yes, any other key no ", n, plural(n))
+		case confirmSkip:
+			q = fmt.Sprintf(" %d fault%s in place: cut it short? no pass then; s/y yes, any other key no ", n, plural(n))
 		}
 		return fit(m.st.prompt.Render(q), m.lay.w)
 	}

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,11 +83,13 @@ func TestKeysSendCommands(t *testing.T) {
 		// With a fault in place, a asks once to confirm.
 		{"ay", []journal.Command{journal.AbortRun}},
 		{"aa", []journal.Command{journal.AbortRun}},
-		{"axs", []journal.Command{journal.SkipWait}},
-		{"s", []journal.Command{journal.SkipWait}},
+		// A skip cuts the fault short, and asks once too.
+		{"axsy", []journal.Command{journal.SkipWait}},
+		{"ss", []journal.Command{journal.SkipWait}},
+		{"sx", nil},
 		{"hc", []journal.Command{journal.Hold, journal.Continue}},
 		// Keys still steer the run while the log has the focus.
-		{"lkks", []journal.Command{journal.SkipWait}},
+		{"lkkss", []journal.Command{journal.SkipWait}},
 	} {
 		t.Run(tc.keys, func(t *testing.T) {
 			m, tm := running(t, nil)
@@ -160,6 +163,34 @@ func TestAbortAsksWhileFaultsAreActive(t *testing.T) {
 	waitOutput(t, tm, "abort and revert?")
 	tm.Type("a")
 	receive(t, m.cmds[0], journal.AbortRun)
+}
+
+func TestSkipAsksWhileFaultsAreActive(t *testing.T) {
+	m, tm := running(t, nil)
+	tm.Type("s")
+	waitOutput(t, tm, "1 fault in place: cut it short? no pass then; s/y yes")
+	tm.Type("x")
+	waitOutput(t, tm, "s skip wait")
+	select {
+	case c := <-m.cmds[0]:
+		t.Fatalf("command %d after no; want none", c)
+	default:
+	}
+	tm.Type("s")
+	waitOutput(t, tm, "cut it short?")
+	tm.Type("y")
+	receive(t, m.cmds[0], journal.SkipWait)
+}
+
+func TestSkipWithoutFaultsSendsAtOnce(t *testing.T) {
+	m := testModel([]Plan{shopPlan()})
+	m.q.push(item{exp: 0, ev: ev(0, "run.started", nil)})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	defer tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	defer m.q.close()
+	waitOutput(t, tm, "starting")
+	tm.Type("s")
+	receive(t, m.cmds[0], journal.SkipWait)
 }
 
 func TestAbortWithoutFaultsSendsAtOnce(t *testing.T) {
@@ -269,4 +300,35 @@ func procState(t *testing.T, pid int) string {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// TestSummaryKeepsTheCallersMessages: what chaos says beside the events
+// (its reports could not be written, a halt stopped the call) is in the
+// log while the dashboard is up; the summary left on the terminal keeps
+// it, or a run shown as passed would end with exit 4 and no word why.
+func TestSummaryKeepsTheCallersMessages(t *testing.T) {
+	var out bytes.Buffer
+	d := New([]Plan{shopPlan()}, Options{Input: strings.NewReader(""), Output: &out})
+	d.Sink(0).Event(journal.Event{Time: t0, Type: journal.RunStarted})
+	d.Sink(0).Event(journal.VerdictEvent(journal.Passed, "the hypothesis held"))
+	fmt.Fprintf(d, "chaos: write reports: open out/journal.json: not a directory\n")
+	d.Finished(0, Result{Verdict: journal.Passed, Reason: "the hypothesis held"})
+	d.Quit()
+	if err := d.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if i := strings.LastIndex(got, "\x1b[?1049l"); i >= 0 {
+		got = got[i:]
+	}
+	for _, want := range []string{"PASSED", "chaos: write reports: open out/journal.json: not a directory"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the terminal after the dashboard lacks %q:\n%q", want, got)
+		}
+	}
+	// Once the dashboard is over, what is written goes to the terminal.
+	fmt.Fprintf(d, "chaos: later\n")
+	if !strings.Contains(out.String(), "chaos: later\n") {
+		t.Errorf("a message written after the dashboard ended is lost")
+	}
 }

@@ -63,15 +63,18 @@ type PlanStream struct {
 	Rate float64
 }
 
-// PlanOf describes a loaded experiment for the dashboard.
+// PlanOf describes a loaded experiment for the dashboard, with its
+// secrets masked in the names it shows, as the events that it matches
+// them with have them.
 func PlanOf(e *experiment.Experiment) Plan {
-	p := Plan{Title: e.Title, File: e.File}
+	m := e.Masker().Replace
+	p := Plan{Title: m(e.Title), File: m(e.File)}
 	for _, sec := range []struct {
 		name  string
 		steps []*experiment.Step
 	}{{journal.PhaseMethod, e.Method}, {journal.PhaseRollbacks, e.Rollbacks}} {
 		for _, s := range sec.steps {
-			ps := PlanStep{Name: s.Name, Kind: s.Kind, Section: sec.name, Fault: s.Fault, Target: s.Target, Planned: s.Planned()}
+			ps := PlanStep{Name: m(s.Name), Kind: s.Kind, Section: sec.name, Fault: s.Fault, Target: m(s.Target), Planned: s.Planned()}
 			if sec.name == journal.PhaseMethod {
 				ps.Holds = s.Holds()
 			}
@@ -84,7 +87,7 @@ func PlanOf(e *experiment.Experiment) Plan {
 	}{{false, e.SteadyState}, {true, e.AbortWhen}} {
 		for _, c := range group.checks {
 			expect := experiment.ExpectText(c.Expect)
-			pc := PlanCheck{Name: c.Name, Abort: group.abort, From: c.From, Expect: journal.ExpectLine(expect), Failures: c.Failures}
+			pc := PlanCheck{Name: m(c.Name), Abort: group.abort, From: m(c.From), Expect: m(journal.ExpectLine(expect)), Failures: c.Failures}
 			for _, k := range slices.Sorted(maps.Keys(expect)) {
 				if expect[k] != "" {
 					pc.Judges = append(pc.Judges, k)
@@ -94,7 +97,7 @@ func PlanOf(e *experiment.Experiment) Plan {
 		}
 	}
 	for _, s := range e.Load {
-		p.Streams = append(p.Streams, PlanStream{Name: s.Name, Rate: float64(s.Rate)})
+		p.Streams = append(p.Streams, PlanStream{Name: m(s.Name), Rate: float64(s.Rate)})
 	}
 	if e.Recovery != nil {
 		p.Recovery = e.Recovery.Within.D()

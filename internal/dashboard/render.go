@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gamedayhq/chaos/internal/journal"
 )
 
 // The helpers here are pure: they turn numbers and text into fixed-width
@@ -145,7 +147,8 @@ func percent(f float64) string {
 	if f >= 1 {
 		return "100%"
 	}
-	return fmt.Sprintf("%.1f%%", f*100)
+	// One decimal, more where it would show a failure rate as 100%.
+	return journal.Percent(f)
 }
 
 // block lays rows out as exactly h lines of w cells.

@@ -123,6 +123,10 @@ func (h *header) apply(ev journal.Event) {
 		h.started = ev.Time
 	case journal.PhaseStarted:
 		h.phase, h.phaseAt = ev.Phase, ev.Time
+		if ev.Phase != journal.PhaseMethod && h.hold == holdAsked {
+			// The method holds before its steps only: it ended first.
+			h.hold = holdNone
+		}
 	case journal.RunHeld:
 		h.hold = holdWaiting
 	case journal.Operator:
@@ -231,11 +235,18 @@ type faultsPanel struct {
 	active   []faultRow
 	failed   []faultRow
 	reverted int
+	// done counts the faults with nothing to revert (a kill): over once
+	// applied, never in place.
+	done int
 }
 
 func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
 	switch ev.Type {
 	case journal.FaultInjected:
+		if ev.Irreversible {
+			p.done++
+			break
+		}
 		r := faultRow{step: ev.Step, fault: ev.Fault, id: ev.TargetID, desc: ev.Message, injected: ev.Time}
 		for _, s := range plan.Steps {
 			if s.Name == ev.Step {
@@ -259,6 +270,10 @@ func (p *faultsPanel) apply(ev journal.Event, plan Plan) {
 		}
 		r.failed = ev.Message
 		p.failed = append(p.failed, r)
+	case journal.StepUndoFailed:
+		// An exec step's change whose undo failed is left in place as a
+		// fault would be, in the ledger for chaos recover.
+		p.failed = append(p.failed, faultRow{step: ev.Step, desc: ev.Message, injected: ev.Time, failed: ev.Message})
 	}
 }
 

@@ -111,6 +111,9 @@ func faultsView(p *faultsPanel, now time.Time, w, h int, st styles) []string {
 	if p.reverted > 0 {
 		title += st.dim.Render(fmt.Sprintf(" · %d reverted", p.reverted))
 	}
+	if p.done > 0 {
+		title += st.dim.Render(fmt.Sprintf(" · %d done", p.done))
+	}
 	rows := []string{title}
 	const rightW = 10
 	all := len(p.failed) + len(p.active)
@@ -221,26 +224,7 @@ func checksView(p *checksPanel, w, h int, st styles) []string {
 	title := fit(st.section.Render("Checks")+fmt.Sprintf("  %d/%d ok", len(p.rows)-bad, len(p.rows)), nameW+2) + " " +
 		fit(st.dim.Render("observed"), valW) + " " + fit(st.dim.Render("expected"), expW) + " " + st.dim.Render("state")
 	rows := []string{title}
-	idx := make([]int, 0, len(p.rows))
-	for i := range p.rows {
-		idx = append(idx, i)
-	}
-	n := h - 1
-	if len(idx) > n {
-		n--
-		slices.SortStableFunc(idx, func(a, b int) int {
-			ab, bb := checkBad(p.rows[a]), checkBad(p.rows[b])
-			switch {
-			case ab && !bb:
-				return -1
-			case bb && !ab:
-				return 1
-			}
-			return 0
-		})
-		idx = idx[:max(n, 0)]
-		slices.Sort(idx)
-	}
+	idx := fitRows(len(p.rows), h-1, func(i int) bool { return checkBad(p.rows[i]) })
 	for _, i := range idx {
 		r := p.rows[i]
 		glyph, state := checkState(r, st)
@@ -258,12 +242,50 @@ func checksView(p *checksPanel, w, h int, st styles) []string {
 		rows = append(rows, glyph+" "+fit(name, nameW)+" "+fit(val, valW)+" "+fit(st.dim.Render(r.Expect), expW)+" "+fit(state, stateW))
 	}
 	if hidden := len(p.rows) - len(idx); hidden > 0 {
-		rows = append(rows, st.dim.Render(fmt.Sprintf("  +%d more, all ok", hidden)))
+		// The failing checks come first; those that do not fit are
+		// counted, not said ok.
+		shown := 0
+		for _, i := range idx {
+			if checkBad(p.rows[i]) {
+				shown++
+			}
+		}
+		if failing := bad - shown; failing > 0 {
+			rows = append(rows, st.bad.Render(fmt.Sprintf("  +%d more, %d not ok", hidden, failing)))
+		} else {
+			rows = append(rows, st.dim.Render(fmt.Sprintf("  +%d more, all ok", hidden)))
+		}
 	}
 	if len(p.rows) == 0 {
 		rows = append(rows, st.dim.Render("no checks"))
 	}
 	return block(rows, w, h)
+}
+
+// fitRows returns the indexes, in order, of the n rows there is room for
+// out of total, those for which bad is true first; when not all fit, one
+// row of the room is left for the line that counts the rest.
+func fitRows(total, room int, bad func(i int) bool) []int {
+	idx := make([]int, 0, total)
+	for i := range total {
+		idx = append(idx, i)
+	}
+	if total <= room {
+		return idx
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		ab, bb := bad(a), bad(b)
+		switch {
+		case ab && !bb:
+			return -1
+		case bb && !ab:
+			return 1
+		}
+		return 0
+	})
+	idx = idx[:max(room-1, 0)]
+	slices.Sort(idx)
+	return idx
 }
 
 // loadView is each stream's rate, success and p99, as numbers and as
@@ -280,10 +302,22 @@ func loadView(p *loadPanel, w, h int, st styles) []string {
 	col := func(label string) string { return fit(fitRight(label, 8), groupW) }
 	rows := []string{fit(st.section.Render("Load"), nameW+2) + st.dim.Render(col("req/s")+col("success")+col("p99"))}
 	vals := make([]float64, 0, 64)
-	for i, r := range p.rows {
-		if i >= h-1 {
-			break
+	// When the streams do not all fit, those in trouble come first, and
+	// the rest are counted.
+	idx := fitRows(len(p.rows), h-1, func(i int) bool { return streamBad(p.rows[i]) })
+	hidden, hiddenBad := len(p.rows)-len(idx), 0
+	for _, r := range p.rows {
+		if streamBad(r) {
+			hiddenBad++
 		}
+	}
+	for _, i := range idx {
+		if streamBad(p.rows[i]) {
+			hiddenBad--
+		}
+	}
+	for _, i := range idx {
+		r := p.rows[i]
 		line := "  " + fit(r.Name, nameW)
 		if len(r.pts) == 0 {
 			rows = append(rows, line+st.dim.Render(fmt.Sprintf("waiting for traffic (%g/s planned)", r.Rate)))
@@ -332,7 +366,23 @@ func loadView(p *loadPanel, w, h int, st styles) []string {
 		}
 		rows = append(rows, line+st.warn.Render(note))
 	}
+	switch {
+	case hiddenBad > 0:
+		rows = append(rows, st.bad.Render(fmt.Sprintf("  +%d more, %d failing or stalled", hidden, hiddenBad)))
+	case hidden > 0:
+		rows = append(rows, st.dim.Render(fmt.Sprintf("  +%d more", hidden)))
+	}
 	return block(rows, w, h)
+}
+
+// streamBad reports whether a stream's latest window needs attention:
+// requests failed, or none came back while some wait.
+func streamBad(r streamRow) bool {
+	if len(r.pts) == 0 {
+		return false
+	}
+	last := r.pts[len(r.pts)-1]
+	return last.requests == 0 && last.waiting > 0 || last.requests > 0 && last.success < 0.99
 }
 
 func maxOf(v []float64) float64 {

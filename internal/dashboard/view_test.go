@@ -228,3 +228,186 @@ func TestFaultNotUndoneWithoutInjected(t *testing.T) {
 		t.Errorf("faultsView =\n%s\nwant the fault that was not undone", got)
 	}
 }
+
+// TestUndoNotDone: an exec step's undo that failed leaves its change in
+// place, as a fault not reverted is: the faults panel and the status line
+// say so.
+func TestUndoNotDone(t *testing.T) {
+	e := newExpState(shopPlan())
+	e.apply(journal.Event{Time: t0, Type: journal.RunStarted})
+	e.apply(journal.Event{Time: t0.Add(time.Second), Type: journal.StepUndoFailed, Step: "flush cache",
+		Message: `the undo of step "flush cache" (warm-cache.sh): exit code 1`})
+	if got := statusText(e, t0.Add(2*time.Second), 119); !strings.Contains(got, "1 NOT REVERTED") {
+		t.Errorf("statusText = %q; want it to say 1 NOT REVERTED", got)
+	}
+	got := ansi.Strip(strings.Join(faultsView(&e.faults, t0.Add(2*time.Second), 80, 4, newStyles(plainRenderer())), "\n"))
+	if !strings.Contains(got, "NOT UNDONE") || !strings.Contains(got, "flush cache") {
+		t.Errorf("faultsView =\n%s\nwant the undo that was not done", got)
+	}
+}
+
+// TestLoadShareNeverRoundsAFailureAway: a stream with one failure in
+// 3000 requests a window shows a share of successes below 100%, in its
+// row and in the status line.
+func TestLoadShareNeverRoundsAFailureAway(t *testing.T) {
+	p := newLoadPanel([]PlanStream{{Name: "view-cart", Rate: 3000}})
+	w := journal.Window{Stream: "view-cart", Start: t0, End: t0.Add(time.Second), Requests: 3000, Successes: 2999,
+		Latency: load.Latency{P99: 12 * time.Millisecond}}
+	e := journal.WindowEvent(w)
+	e.Time = w.End
+	p.apply(e)
+	out := ansi.Strip(strings.Join(loadView(&p, 80, 2, newStyles(plainRenderer())), "\n"))
+	if strings.Contains(out, "100") || !strings.Contains(out, "99.97%") {
+		t.Errorf("load of a window with 1 failure in 3000 requests shows no share below 100%%:\n%s", out)
+	}
+	st := newExpState(Plan{Streams: []PlanStream{{Name: "view-cart", Rate: 3000}}})
+	st.load = p
+	if got := statusText(st, t0.Add(time.Second), 120); strings.Contains(got, "100") || !strings.Contains(got, "99.97% ok") {
+		t.Errorf("the status line of a stream with 1 failure in 3000 requests is %q; want 99.97%% ok", got)
+	}
+}
+
+// A fault with nothing to revert (a kill) is over once applied: the
+// dashboard does not show it in place until the end of the run, nor ask
+// to revert it.
+func TestIrreversibleFaultNotInPlace(t *testing.T) {
+	e := newExpState(Plan{Title: "t"})
+	e.apply(journal.Event{Time: t0, Type: journal.RunStarted})
+	e.apply(journal.Event{Time: t0.Add(time.Second), Type: journal.FaultInjected, Step: "k", Fault: "kill", Target: "svc", TargetID: "4242",
+		Irreversible: true, Message: "kill on process 4242"})
+	if n := len(e.faults.active); n != 0 {
+		t.Errorf("%d faults in place after a kill; want none", n)
+	}
+	if got := statusText(e, t0.Add(2*time.Second), 120); strings.Contains(got, "fault") {
+		t.Errorf("the status line after a kill is %q; want no fault in place", got)
+	}
+	out := ansi.Strip(strings.Join(faultsView(&e.faults, t0.Add(2*time.Second), 80, 4, newStyles(plainRenderer())), "\n"))
+	if !strings.Contains(out, "0 active · 1 done") {
+		t.Errorf("the faults panel after a kill:\n%s\nwant 0 active · 1 done", out)
+	}
+}
+
+// TestViewTinyWindows draws the busy dashboard in windows from 0x0 to
+// 40x14, with one experiment and with two, the help shown and a
+// question asked: a terminal that reports no rows, or a window dragged
+// down to a few cells, must not end the dashboard with a panic.
+func TestViewTinyWindows(t *testing.T) {
+	for _, plans := range [][]Plan{{shopPlan()}, {shopPlan(), shopPlan()}} {
+		for _, w := range []int{0, 1, 2, 3, 5, 8, 12, 16, 17, 20, 28, 40} {
+			for h := range 15 {
+				m := testModel(plans)
+				feed(m, 0, shopEvents())
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Errorf("%d experiments in %dx%d: panic: %v", len(plans), w, h, p)
+						}
+					}()
+					m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+					m.now = t0.Add(22 * time.Second)
+					m.View()
+					m.showHelp = true
+					m.View()
+					m.confirm = confirmAbort
+					m.View()
+				}()
+			}
+		}
+	}
+}
+
+// TestChecksHiddenFailingAreCounted has more failing checks than rows to
+// show them: the line under the rows must not say the hidden ones are ok.
+func TestChecksHiddenFailingAreCounted(t *testing.T) {
+	var plan []PlanCheck
+	for i := range 6 {
+		plan = append(plan, PlanCheck{Name: fmt.Sprintf("check %d", i), Expect: "status 200", Failures: 1})
+	}
+	p := newChecksPanel(plan)
+	for i := range 6 {
+		p.apply(journal.SampleEvent(fmt.Sprintf("check %d", i), "during", i%2 == 1, "status 503"))
+	}
+	// A title, three rows and the line under them: the three failing
+	// checks take the rows.
+	out := ansi.Strip(strings.Join(checksView(&p, 100, 5, newStyles(plainRenderer())), "\n"))
+	if !strings.Contains(out, "3/6 ok") || !strings.Contains(out, "+3 more, all ok") {
+		t.Errorf("three failing checks in three rows; want the other three said ok:\n%s", out)
+	}
+	out = ansi.Strip(strings.Join(checksView(&p, 100, 4, newStyles(plainRenderer())), "\n"))
+	if strings.Contains(out, "all ok") || !strings.Contains(out, "+4 more, 1 not ok") {
+		t.Errorf("three failing checks in two rows; want the hidden one that fails counted:\n%s", out)
+	}
+}
+
+// TestHoldAskedEndsWithTheMethod asks for a hold during the last step:
+// the method ends without another step to hold before, and the run goes
+// on into the after phase. The screen must not go on saying a hold is
+// coming.
+func TestHoldAskedEndsWithTheMethod(t *testing.T) {
+	m := testModel([]Plan{shopPlan()})
+	evs := append(shopEvents(), ev(23*time.Second, "", func(e *journal.Event) {
+		*e = journal.OperatorEvent(journal.Hold)
+		e.Time = t0.Add(23 * time.Second)
+	}))
+	feed(m, 0, evs)
+	if v := ansi.Strip(sized(t, m, 120, 40, 23*time.Second)); !strings.Contains(v, "hold asked") {
+		t.Fatalf("the hold asked is not shown:\n%s", v)
+	}
+	feed(m, 0, []journal.Event{ev(32*time.Second, "phase.started", func(e *journal.Event) { e.Phase, e.Message = "after", "after" })})
+	v := ansi.Strip(sized(t, m, 120, 40, 33*time.Second))
+	if strings.Contains(v, "hold asked") || strings.Contains(v, "hold before next") {
+		t.Errorf("the after phase still shows a hold to come:\n%s", v)
+	}
+	if !strings.Contains(v, "hold not taken") {
+		t.Errorf("the log does not say the hold was not taken:\n%s", v)
+	}
+}
+
+// TestOutsideTextCannotMoveTheScreen: an observation whose text holds a
+// command's stderr with colours, a screen clear, a cursor move and a line
+// break keeps every line of the view in its place, and none of those
+// reaches the terminal.
+func TestOutsideTextCannotMoveTheScreen(t *testing.T) {
+	m := testModel([]Plan{shopPlan()})
+	evs := shopEvents()
+	e := journal.SampleEvent("cart stays fast", "during", false, "exit code 1 (stderr: \x1b[31merror\x1b[0m: boom\x1b[2J\x1b[H\a)\nnext line")
+	e.Time = t0.Add(22 * time.Second)
+	evs = append(evs, e)
+	m.q.push(item{exp: -1, text: "chaos: \x1b[2Jwarning"})
+	feed(m, 0, evs)
+	v := sized(t, m, 120, 40, 22500*time.Millisecond)
+	for _, bad := range []string{"\x1b[2J", "\x1b[H", "\x1b[31m", "\a"} {
+		if strings.Contains(v, bad) {
+			t.Errorf("the view holds %q from outside:\n%s", bad, v)
+		}
+	}
+	if s := ansi.Strip(v); !strings.Contains(s, "error: boom") || !strings.Contains(s, "⏎ next line") {
+		t.Errorf("the observation's text is not shown:\n%s", s)
+	}
+}
+
+// TestLoadHiddenStreamsAreCounted has more streams than rows: the ones
+// failing or stalled take the rows, and those left out are counted, with
+// how many of them are in trouble.
+func TestLoadHiddenStreamsAreCounted(t *testing.T) {
+	p := newLoadPanel([]PlanStream{{Name: "alpha", Rate: 10}, {Name: "bravo", Rate: 10}, {Name: "charlie", Rate: 10}, {Name: "delta", Rate: 10}})
+	window := func(name string, f func(e *journal.Event)) {
+		e := journal.Event{Type: journal.LoadWindow, Time: t0, Stream: name, Requests: 10, Success: 1, RPS: 10, P99: 5 * time.Millisecond}
+		if f != nil {
+			f(&e)
+		}
+		p.apply(e)
+	}
+	window("alpha", nil)
+	window("bravo", func(e *journal.Event) { e.Success = 0.5 })
+	window("charlie", func(e *journal.Event) { e.Requests, e.Waiting, e.Waited = 0, 10, 3*time.Second })
+	window("delta", nil)
+	out := ansi.Strip(strings.Join(loadView(&p, 100, 3, newStyles(plainRenderer())), "\n"))
+	if !strings.Contains(out, "bravo") || !strings.Contains(out, "+3 more, 1 failing or stalled") {
+		t.Errorf("four streams in two rows:\n%s\nwant bravo shown, and the three others counted with charlie's stall", out)
+	}
+	out = ansi.Strip(strings.Join(loadView(&p, 100, 4, newStyles(plainRenderer())), "\n"))
+	if !strings.Contains(out, "bravo") || !strings.Contains(out, "charlie") || !strings.Contains(out, "+2 more") || strings.Contains(out, "failing or stalled") {
+		t.Errorf("four streams in three rows:\n%s\nwant bravo and charlie shown, and two others counted", out)
+	}
+}

@@ -77,7 +77,9 @@ func parseValue(t string, u Unit) (float64, error) {
 		return p.Fraction(), nil
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil {
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		// NaN and the infinities compare with nothing that is observed:
+		// "!= NaN" and "< Inf" would hold whatever it is.
 		return 0, fmt.Errorf("%q is not a number", t)
 	}
 	return f, nil

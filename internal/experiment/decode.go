@@ -140,6 +140,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what string) {
 	}
 	if v.Kind() == reflect.Pointer {
 		if isNull(n) {
+			// A key with nothing after it (what was under it commented
+			// out, or not written yet) would leave out what it sets: an
+			// expectation, a readiness probe, a recovery bound.
+			if v.Type().Elem().Kind() == reflect.Struct {
+				d.errorf(n, "%s: nothing is given: write its settings ({} for the defaults), or remove the key", what)
+			} else {
+				d.errorf(n, "%s: nothing is given: write its value, or remove the key", what)
+			}
 			return
 		}
 		if v.IsNil() {
@@ -199,6 +207,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what string) {
 			}
 			seen[k.Value] = true
 			ev := reflect.New(v.Type().Elem()).Elem()
+			if isNull(val) && ev.Kind() == reflect.Pointer {
+				// An entry with nothing: the map's own checks say what
+				// it needs (an engine, its context or host).
+				m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+				continue
+			}
 			d.value(val, ev, fmt.Sprintf("%q in %s", k.Value, what))
 			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
 		}
@@ -271,6 +285,9 @@ type field struct {
 	// least is the shortest a duration field takes (tag min:"1ms"): less
 	// would make it fail or spin, whatever the system does.
 	least Duration
+	// nonempty is set for text whose empty value reads as not written
+	// (tag chaos:"nonempty"): written empty, the key would do nothing.
+	nonempty bool
 }
 
 // durationFloor says why a duration below a field's minimum is refused, by
@@ -338,7 +355,7 @@ func computeFields(t reflect.Type) []field {
 		if name == "" {
 			continue
 		}
-		fd := field{key: name, index: []int{i}, required: f.Tag.Get("chaos") == "required", what: f.Tag.Get("what"), doc: f.Tag.Get("doc")}
+		fd := field{key: name, index: []int{i}, required: f.Tag.Get("chaos") == "required", nonempty: f.Tag.Get("chaos") == "nonempty", what: f.Tag.Get("what"), doc: f.Tag.Get("doc")}
 		if m := f.Tag.Get("min"); m != "" {
 			least, err := ParseDuration(m)
 			if err != nil {
@@ -396,6 +413,9 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 			if fs[idx].least > 0 && d.problems() == before && fv.Kind() == reflect.Int64 {
 				d.atLeast(val, k.Value, Duration(fv.Int()), fs[idx].least, fw)
 			}
+			if fs[idx].nonempty && d.problems() == before && fv.Kind() == reflect.String && fv.String() == "" {
+				d.errorf(val, "%s is empty, which any text contains: write the text, or remove the key", fw)
+			}
 		}
 		seen[k.Value] = true
 	}
@@ -415,11 +435,25 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what string) {
 			if err := vd.Validate(); err != nil {
 				var list ErrorList
 				if !errors.As(err, &list) {
-					d.errorf(n, "%s: %v", what, err)
+					d.errorf(keyNamed(n, err.Error()), "%s: %v", what, err)
 				}
 			}
 		}
 	}
+}
+
+// keyNamed returns the value, in mapping n, of the key that a problem found
+// by a Validate method names first ("rate must be more than 0/s" names
+// rate), so that the problem is told at that key's line; else n.
+func keyNamed(n *yaml.Node, msg string) *yaml.Node {
+	word, _, _ := strings.Cut(msg, " ")
+	word = strings.TrimSuffix(word, ":")
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == word {
+			return n.Content[i+1]
+		}
+	}
+	return n
 }
 
 // Regexp is a regular expression written as text in an experiment file.
@@ -429,6 +463,9 @@ type Regexp struct{ *regexp.Regexp }
 func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
 	if err := wantScalar(n, "a regular expression"); err != nil {
 		return err
+	}
+	if n.Value == "" {
+		return errors.New("an empty regular expression matches any text: write what must match, or remove the key")
 	}
 	re, err := regexp.Compile(n.Value)
 	if err != nil {

@@ -50,6 +50,14 @@ type Experiment struct {
 	Notify      []*Notify          `json:"notify,omitempty" yaml:"notify" what:"notifier" doc:"where the run's events are sent while it runs: webhooks, a Prometheus Pushgateway, OpenTelemetry; a notifier that fails warns and never changes the verdict"`
 	Secrets     []string           `json:"-" yaml:"-"`
 	Resolved    map[string]any     `json:"-" yaml:"-"`
+
+	// usedVars are the vars some value refers to; unusedVars warn of
+	// those declared that none does.
+	usedVars   map[string]bool
+	unusedVars ErrorList
+	// shortSecrets name the environment variables whose values are
+	// too short to be masked.
+	shortSecrets []string
 }
 
 // Service is a process the experiment starts before anything else and stops

@@ -2,8 +2,13 @@ package experiment_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,7 +16,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
+	"unicode/utf16"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"gopkg.in/yaml.v3"
@@ -407,6 +414,71 @@ func TestMasker(t *testing.T) {
 	}
 }
 
+// TestMaskerEncodings masks a secret in the forms outputs show it in: a
+// JSON encoder that leaves < and & alone (the dry run's), a %q in a
+// message, a URL in net/http's errors, a Pushgateway label in base64.
+func TestMaskerEncodings(t *testing.T) {
+	const secret = `pa"ss <w0rd>/&`
+	m := (&experiment.Experiment{Secrets: []string{secret}}).Masker()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]string{"X-Key": secret})
+	html, _ := json.Marshal(secret)
+	u := &url.URL{Scheme: "http", Host: "127.0.0.1:1", Path: "/p/" + secret, RawQuery: "k=" + url.QueryEscape(secret)}
+	for _, text := range []string{
+		b.String(),
+		string(html),
+		fmt.Sprintf("url %q: invalid", "http://"+secret),
+		fmt.Sprintf("Get %q: EOF", u.String()),
+		"/metrics/job/chaos/team@base64/" + base64.RawURLEncoding.EncodeToString([]byte(secret)),
+		"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(secret+":x")),
+	} {
+		got := m.Replace(text)
+		for _, leak := range []string{"w0rd", "pa%22ss", "cGEic3Mg"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("Replace(%s) = %s: the secret shows", text, got)
+			}
+		}
+		if !strings.Contains(got, experiment.Mask) {
+			t.Errorf("Replace(%s) = %s: nothing masked", text, got)
+		}
+	}
+}
+
+// TestMaskerCopy masks a stream read in pieces of every size as a whole:
+// a secret cut between two reads is masked too.
+func TestMaskerCopy(t *testing.T) {
+	m := experiment.NewMasker([]string{"abcd", "cdef", "efgh", "xyzw"})
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	for range 20000 {
+		b.WriteByte("abcdefghxyzw\n"[rng.IntN(13)])
+	}
+	text := "start abcd, cdef, abcdefgh and xyzw\n" + b.String()
+	var whole strings.Builder
+	if err := m.Copy(&whole, strings.NewReader(text)); err != nil {
+		t.Fatal(err)
+	}
+	if want := "start ***, ***, *** and ***\n"; !strings.HasPrefix(whole.String(), want) {
+		t.Errorf("Copy = %.40q; want it to begin %q", whole.String(), want)
+	}
+	for _, secret := range []string{"abcd", "cdef", "efgh", "xyzw"} {
+		if strings.Contains(whole.String(), secret) {
+			t.Errorf("Copy left %q", secret)
+		}
+	}
+	for _, r := range []io.Reader{iotest.OneByteReader(strings.NewReader(text)), iotest.HalfReader(strings.NewReader(text)), iotest.DataErrReader(strings.NewReader(text))} {
+		var got strings.Builder
+		if err := m.Copy(&got, r); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != whole.String() {
+			t.Errorf("Copy read in pieces differs from Copy read whole")
+		}
+	}
+}
+
 // BenchmarkMasker masks a megabyte of text that nearly matches two 64 KiB
 // secrets at every position (strings.Replacer took 1.2 s), next to one
 // search for one of them.
@@ -441,5 +513,118 @@ func TestUnquotedIPv6InFlowIsExplained(t *testing.T) {
 		if _, err := experiment.Parse("v6.yaml", []byte(minimal+src), opts()); err == nil || strings.Contains(err.Error(), hint) {
 			t.Errorf("Parse(%q) = %v; want an error without the hint", src, err)
 		}
+	}
+}
+
+// A syntax error on the first line, which yaml.v3 tells without a line,
+// and an alias of an anchor that does not exist, which it always tells
+// without one, are named at their line.
+func TestSyntaxErrorsWithoutALineFromYAML(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{`"`, "first.yaml:1:1: invalid YAML: found unexpected end of stream"},
+		{`"" 00`, "first.yaml:1:1: invalid YAML: did not find expected <document start>"},
+		{"\"\"\"\n\"", "first.yaml:1: invalid YAML: did not find expected <document start>"},
+		{"title: 'abc\nversion: v1\nmethod:\n  - {wait: 1s}\n", "first.yaml:1:1: invalid YAML: found unexpected end of stream"},
+		{"a: b: c\nversion: v1\n", "first.yaml:1:1: invalid YAML: mapping values are not allowed in this context"},
+		{"@x: 1\nversion: v1\n", "first.yaml:1:1: invalid YAML: found character that cannot start any token"},
+		{minimal + "rollbacks: *steps\n", "first.yaml:4:12: invalid YAML: unknown anchor 'steps' referenced"},
+		{minimal + "method:\n  - {wait: 1s}\n  - *w\n", "first.yaml:6:5: invalid YAML: unknown anchor 'w' referenced"},
+		{"title: \"a\n  b\"\nversion: v1\nmethod: [{wait: 1s}, *w]\n", "first.yaml:4:22: invalid YAML: unknown anchor 'w' referenced"},
+	}
+	for _, tt := range tests {
+		_, err := experiment.Parse("first.yaml", []byte(tt.src), opts())
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Parse(%q) = %v; want %q", tt.src, err, tt.want)
+		}
+	}
+}
+
+// A ${NAME} unquoted in a flow mapping or list is a YAML error (its { is
+// a bracket there); the message says to quote it, at the reference.
+func TestUnquotedReferenceInFlowIsExplained(t *testing.T) {
+	hint := `a ${NAME} inside { } or [ ] must be quoted, as in {delay: "${d}"}`
+	for _, tt := range []struct{ src, pos string }{
+		{minimal + "x: {delay: ${d}}\n", "ref.yaml:4:12: "},
+		{minimal + "x: [echo, \"${a}\", ${b}]\n", "ref.yaml:4:19: "},
+	} {
+		_, err := experiment.Parse("ref.yaml", []byte(tt.src), opts())
+		if err == nil || !strings.HasPrefix(err.Error(), tt.pos) || !strings.Contains(err.Error(), hint) {
+			t.Errorf("Parse(%q) = %v; want %q and the hint %q", tt.src, err, tt.pos, hint)
+		}
+	}
+	for _, src := range []string{"x: {a: b c}}\n# ${x}\n", "x: {a: \"${x}\"}}\n"} {
+		if _, err := experiment.Parse("ref.yaml", []byte(minimal+src), opts()); err == nil || strings.Contains(err.Error(), hint) {
+			t.Errorf("Parse(%q) = %v; want an error without the hint", src, err)
+		}
+	}
+}
+
+// Steps whose planned lengths add up past the longest duration are
+// refused at the step that goes past: the sum wrapped to a negative
+// length, and the plan said the method ends at "+-1h34m33s".
+func TestPlannedLengthOverflow(t *testing.T) {
+	src := "version: v1\ntitle: long\nmethod:\n  - {wait: 2562047h}\n  - {wait: 1h}\nrollbacks:\n  - {wait: 2000000h}\n  - {wait: 2000000h}\n"
+	_, err := experiment.Parse("long.yaml", []byte(src), opts())
+	want := "long.yaml:5:5: step \"wait 1h0m0s\": with it, the method's steps are planned to last more than the longest duration, 2562047h\n" +
+		"long.yaml:8:5: step \"wait 2000000h0m0s (2)\": with it, the rollbacks are planned to last more than the longest duration, 2562047h"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v; want %q", err, want)
+	}
+}
+
+// A file in UTF-16 with a byte order mark, as some Windows editors and
+// shells write, is read as its text: its problems, syntax errors too, are
+// named at their line and column in characters. One without the mark is
+// told to be saved as UTF-8, and broken UTF-16 is named where it breaks.
+func TestUTF16(t *testing.T) {
+	utf16Of := func(s string, bigEndian bool) []byte {
+		out := []byte{0xFF, 0xFE}
+		if bigEndian {
+			out = []byte{0xFE, 0xFF}
+		}
+		for _, u := range utf16.Encode([]rune(s)) {
+			if bigEndian {
+				out = append(out, byte(u>>8), byte(u))
+			} else {
+				out = append(out, byte(u), byte(u>>8))
+			}
+		}
+		return out
+	}
+	for _, be := range []bool{false, true} {
+		if _, err := experiment.Parse("u16.yaml", utf16Of("version: v1\ntitle: \"été 𝄞\"\nmethod: [{wait: 1s}]\n", be), opts()); err != nil {
+			t.Errorf("valid UTF-16 (big endian %v): %v", be, err)
+		}
+		_, err := experiment.Parse("u16.yaml", utf16Of("version: v1\ntitle: é\nmethod:\n  - {wait: 1s\n", be), opts())
+		if want := "u16.yaml:4:5: invalid YAML: did not find expected ',' or '}'"; err == nil || err.Error() != want {
+			t.Errorf("syntax error in UTF-16 (big endian %v): %v; want %q", be, err, want)
+		}
+	}
+	broken := append(utf16Of("version: v1\ntitle: ab", false), 0x00, 0xD8, 'c', 0)
+	_, err := experiment.Parse("u16.yaml", broken, opts())
+	if want := "u16.yaml:2:10: invalid YAML: broken UTF-16: a surrogate half without its pair"; err == nil || err.Error() != want {
+		t.Errorf("broken UTF-16: %v; want %q", err, want)
+	}
+	noMark := utf16Of("version: v1\n", false)[2:]
+	_, err = experiment.Parse("u16.yaml", noMark, opts())
+	if want := "u16.yaml:1:2: invalid YAML: control characters are not allowed: the file looks like UTF-16 without a byte order mark; save it as UTF-8"; err == nil || err.Error() != want {
+		t.Errorf("UTF-16 without a mark: %v; want %q", err, want)
+	}
+}
+
+// A tab that indents a list item is told by yaml.v3 as a character that
+// cannot start any token; the message says it is a tab, at its column.
+func TestTabIndentIsExplained(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{minimal + "rollbacks:\n\t- {wait: 1s}\n", "tab.yaml:5:1: invalid YAML: found character that cannot start any token: a tab: YAML indents with spaces only"},
+		{minimal + "rollbacks:\n  \t- {wait: 1s}\n", "tab.yaml:5:3: invalid YAML: found character that cannot start any token: a tab: YAML indents with spaces only"},
+	} {
+		_, err := experiment.Parse("tab.yaml", []byte(tt.src), opts())
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Parse(%q) = %v; want %q", tt.src, err, tt.want)
+		}
+	}
+	if _, err := experiment.Parse("tab.yaml", []byte(minimal+"x: @y\n"), opts()); err == nil || strings.Contains(err.Error(), "a tab") {
+		t.Errorf("Parse(x: @y) = %v; want an error that says nothing of tabs", err)
 	}
 }

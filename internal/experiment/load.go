@@ -2,9 +2,12 @@ package experiment
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -12,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -43,45 +48,99 @@ func Load(path string, opts Options) (*Experiment, error) {
 	return Parse(path, src, opts)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
 // syntaxError returns the message of a YAML syntax error and where it is.
 // yaml.v3 names the line where the construct around the problem began
 // (the block or scalar being read), not the line of the problem, and no
 // column; so the problem's line is found as the first line that, read
-// with the lines above it only, gives the same error. The column is that
-// of the tab, or of the bracket left open, that the message is about, or
+// with the lines above it only, gives the same error. A construct that
+// began on the first line is named by no line, or by the line where the
+// problem was found (past the last line for a quote never closed), and an
+// alias of an unknown anchor by no line at all: the search then starts at
+// the first line. The column is that of the
+// tab or the bracket left open that the message is about, or
 // else of the line's first character. Errors in the bytes themselves (a
 // control character, broken UTF-8) come without a line: they are found by
 // reading the bytes.
 func syntaxError(src []byte, err error) (string, Pos) {
-	msg := err.Error()
-	m := yamlLine.FindStringSubmatch(msg)
+	m := yamlLine.FindStringSubmatch(err.Error())
 	if m == nil {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+		return err.Error(), Pos{}
+	}
+	msg := m[2]
+	if m[1] == "" {
 		if off, ok := unreadable(src); ok {
 			return msg, offsetPos(src, off)
 		}
-		return msg, Pos{}
+	}
+	if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+		if off, ok := aliasOffset(src, strings.TrimSuffix(name, "' referenced")); ok {
+			return msg, offsetPos(src, off)
+		}
 	}
 	line, _ := strconv.Atoi(m[1])
-	msg = m[2]
 	lines := bytes.SplitAfter(src, []byte("\n"))
-	n, ok := firstFailingPrefix(lines, max(line, 1), msg)
+	from := line
+	if line < 1 || line > bytes.Count(bytes.TrimSuffix(src, []byte("\n")), []byte("\n"))+1 {
+		// No line, or the line after the last: the construct began on
+		// the first line.
+		from = 1
+	}
+	n, ok := firstFailingPrefix(lines, from, msg)
 	if !ok {
-		return msg, Pos{Line: line}
+		// yaml.v3 names no line for a problem on the first line.
+		return msg, Pos{Line: max(line, 1)}
 	}
 	text := string(lines[n-1])
 	col := len(text) - len(strings.TrimLeft(text, " "))
 	switch {
-	case strings.Contains(msg, "tab"):
+	case strings.Contains(msg, "tab") && strings.Contains(text, "\t"):
 		col = strings.IndexByte(text, '\t')
 	case strings.Contains(msg, "']'") && strings.Contains(text, "["):
 		col = strings.LastIndexByte(text, '[')
 	case strings.Contains(msg, "'}'") && strings.Contains(text, "{"):
 		col = strings.LastIndexByte(text, '{')
 	}
-	return msg, Pos{Line: n, Col: col + 1}
+	return msg, Pos{Line: n, Col: utf8.RuneCountInString(text[:col]) + 1}
+}
+
+// aliasOffset returns the offset of the first alias *name in src: the
+// name after a * that starts a value, up to a space, a comma or a closing
+// bracket.
+func aliasOffset(src []byte, name string) (int, bool) {
+	alias := []byte("*" + name)
+	for i := 0; ; {
+		j := bytes.Index(src[i:], alias)
+		if j < 0 {
+			return 0, false
+		}
+		at, end := i+j, i+j+len(alias)
+		before := at == 0 || bytes.IndexByte([]byte(" \t\n[{,:-"), src[at-1]) >= 0
+		after := end == len(src) || bytes.IndexByte([]byte(" \t\r\n,]}"), src[end]) >= 0
+		if before && after {
+			return at, true
+		}
+		i = at + 1
+	}
+}
+
+// prefixParses reports whether the lines parse as YAML and, when not,
+// whether they fail with the message msg.
+func prefixParses(lines [][]byte, msg string) (ok, sameErr bool) {
+	// Every document, as Parse reads them: the error may be in text
+	// after the end of the first.
+	dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines, nil)))
+	var err error
+	for err == nil {
+		var node yaml.Node
+		err = dec.Decode(&node)
+	}
+	if err == io.EOF {
+		return true, false
+	}
+	m := yamlLine.FindStringSubmatch(err.Error())
+	return false, m != nil && m[2] == msg
 }
 
 // firstFailingPrefix finds the first line n from the line from on such
@@ -96,18 +155,14 @@ func syntaxError(src []byte, err error) (string, Pos) {
 func firstFailingPrefix(lines [][]byte, from int, msg string) (int, bool) {
 	budget := 2*len(bytes.Join(lines, nil)) + 256<<10
 	parses := func(n int) (ok bool, sameErr bool, spent bool) {
-		prefix := bytes.Join(lines[:n], nil)
-		budget -= len(prefix)
+		for _, l := range lines[:n] {
+			budget -= len(l)
+		}
 		if budget < 0 {
 			return false, false, true
 		}
-		var node yaml.Node
-		perr := yaml.Unmarshal(prefix, &node)
-		if perr == nil {
-			return true, false, false
-		}
-		pm := yamlLine.FindStringSubmatch(perr.Error())
-		return false, pm != nil && pm[2] == msg, false
+		ok, sameErr = prefixParses(lines[:n], msg)
+		return ok, sameErr, false
 	}
 	if from > len(lines) {
 		return 0, false
@@ -146,13 +201,64 @@ func firstFailingPrefix(lines [][]byte, from int, msg string) (int, bool) {
 	return bad, true
 }
 
-// unreadable returns the offset of the first byte that YAML does not take:
-// a control character or a broken UTF-8 sequence. Files in UTF-16 are left
-// to yaml.v3.
-func unreadable(src []byte) (int, bool) {
-	if len(src) >= 2 && (src[0] == 0xFE && src[1] == 0xFF || src[0] == 0xFF && src[1] == 0xFE) {
-		return 0, false
+// utf16Error is text in UTF-16 that does not decode, at its position.
+type utf16Error struct {
+	pos Pos
+	msg string
+}
+
+// fromUTF16 returns the text of a file in UTF-16, which starts with a byte
+// order mark, as UTF-8, so that positions are found in it as in any other;
+// a file without the mark is returned as it is.
+func fromUTF16(src []byte) ([]byte, *utf16Error) {
+	var order binary.ByteOrder
+	switch {
+	case len(src) >= 2 && src[0] == 0xFF && src[1] == 0xFE:
+		order = binary.LittleEndian
+	case len(src) >= 2 && src[0] == 0xFE && src[1] == 0xFF:
+		order = binary.BigEndian
+	default:
+		return src, nil
 	}
+	out := make([]byte, 0, len(src))
+	for i := 2; i < len(src); i += 2 {
+		if i+1 == len(src) {
+			return nil, &utf16Error{offsetPos(out, len(out)), "broken UTF-16: the file ends in half a character"}
+		}
+		r := rune(order.Uint16(src[i:]))
+		if utf16.IsSurrogate(r) {
+			var lo rune = utf8.RuneError
+			if i+3 < len(src) {
+				lo = rune(order.Uint16(src[i+2:]))
+			}
+			if r = utf16.DecodeRune(r, lo); r == utf8.RuneError {
+				return nil, &utf16Error{offsetPos(out, len(out)), "broken UTF-16: a surrogate half without its pair"}
+			}
+			i += 2
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out, nil
+}
+
+// looksUTF16 reports whether text without a byte order mark looks like
+// UTF-16: a zero byte next to each of the first ASCII characters.
+func looksUTF16(src []byte) bool {
+	n := min(len(src)/2*2, 16)
+	if n < 4 {
+		return false
+	}
+	le, be := true, true
+	for i := 0; i < n; i += 2 {
+		le = le && src[i] != 0 && src[i+1] == 0
+		be = be && src[i] == 0 && src[i+1] != 0
+	}
+	return le || be
+}
+
+// unreadable returns the offset of the first byte that YAML does not take:
+// a control character or a broken UTF-8 sequence.
+func unreadable(src []byte) (int, bool) {
 	for i := 0; i < len(src); {
 		r, size := utf8.DecodeRune(src[i:])
 		switch {
@@ -177,6 +283,10 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, ErrorList{tooLarge(file, src)}
 	}
 	d := &decoder{file: file, catalog: opts.Catalog}
+	src, uerr := fromUTF16(src)
+	if uerr != nil {
+		return nil, ErrorList{{File: file, Pos: uerr.pos, Msg: "invalid YAML: " + uerr.msg}}
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	err := dec.Decode(&root)
@@ -195,8 +305,17 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	}
 	if err != nil {
 		msg, pos := syntaxError(src, err)
-		if unquotedIPv6InFlow(src, pos.Line) {
+		if msg == "control characters are not allowed" && looksUTF16(src) {
+			msg += ": the file looks like UTF-16 without a byte order mark; save it as UTF-8"
+		}
+		if col, ok := tabIndent(src, pos.Line); ok && msg == "found character that cannot start any token" {
+			msg += ": a tab: YAML indents with spaces only"
+			pos.Col = col
+		} else if _, ok := unquotedInFlow(src, pos.Line, "::"); ok {
 			msg += `: an IPv6 address inside { } or [ ] must be quoted, as in {host: "::1"}`
+		} else if col, ok := unquotedInFlow(src, pos.Line, "${"); ok {
+			msg += `: a ${NAME} inside { } or [ ] must be quoted, as in {delay: "${d}"}`
+			pos.Col = col
 		}
 		return nil, ErrorList{{File: file, Pos: pos, Msg: "invalid YAML: " + msg}}
 	}
@@ -214,7 +333,11 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 		return nil, d.errs
 	}
 
-	sc := &scope{fileDir: fileDir(file), lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, outputs: stepOutputs(doc), roots: expandedAtRun(doc)}
+	if d.aliasesIntoVars(doc); len(d.errs) > 0 {
+		return nil, d.errs
+	}
+
+	sc := &scope{fileDir: fileDir(file), lookup: opts.LookupEnv, hint: d.didYouMean, secret: map[string]bool{}, used: map[string]bool{}, outputs: stepOutputs(doc), roots: expandedAtRun(doc)}
 	sc.vars = d.vars(doc, sc, opts.Vars)
 	masked := map[*yaml.Node]string{}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
@@ -229,7 +352,9 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	exp := &Experiment{File: file}
 	d.structValue(doc, reflectValue(exp), "the experiment")
 	exp.Vars = sc.vars
+	exp.usedVars, exp.unusedVars = sc.used, unusedVars(file, doc, sc)
 	exp.Secrets = sc.secrets
+	exp.shortSecrets = sc.short
 	if resolved, ok := plain(doc, masked).(map[string]any); ok {
 		if v, ok := resolved["vars"]; ok {
 			resolved["vars"] = maskVars(v, sc.secret)
@@ -242,9 +367,51 @@ func Parse(file string, src []byte, opts Options) (*Experiment, error) {
 	d.checkEngines(exp, doc, opts.DockerHost)
 	resolvePaths(reflect.ValueOf(exp), fileDir(file))
 	if d.problems() > 0 {
-		return nil, d.list()
+		// A problem quotes the value it found, which may be a secret.
+		list, m := d.list(), exp.Masker()
+		for _, e := range list {
+			// A long value is quoted cut short (excerpt): a secret the
+			// cut fell in is masked too.
+			e.Msg = m.replaceCut(m.Replace(e.Msg), cutMarker)
+		}
+		return nil, list
 	}
 	return exp, nil
+}
+
+// aliasesIntoVars refuses an alias, outside vars, of a value under vars:
+// the loader reads those values as variables only, so the alias would
+// stand for the text as written, its references never substituted.
+func (d *decoder) aliasesIntoVars(doc *yaml.Node) {
+	vars := valueOf(doc, "vars")
+	if vars == nil {
+		return
+	}
+	names := map[*yaml.Node]string{vars: ""}
+	if vars.Kind == yaml.MappingNode {
+		for j := 0; j+1 < len(vars.Content); j += 2 {
+			names[vars.Content[j+1]] = vars.Content[j].Value
+		}
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.AliasNode {
+			if name, ok := names[n.Alias]; ok && name != "" {
+				d.errorf(n, "alias *%s stands for the value of variable %q as written, which is not substituted here: write \"${%s}\"", n.Value, name, name)
+			} else if ok {
+				d.errorf(n, "alias *%s stands for vars, whose values are not substituted here: refer to each as ${NAME}", n.Value)
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "vars" {
+			walk(doc.Content[i+1])
+		}
+	}
 }
 
 // maskNotify adds the notifiers' credentials to the secrets, and masks
@@ -332,6 +499,11 @@ func (d *decoder) vars(doc *yaml.Node, sc *scope, overrides map[string]string) m
 			// A var's value may read the environment, and is then a secret.
 			before := len(sc.secrets)
 			val, _, err := sc.expand(v.Value)
+			var unset envUnsetError
+			if _, set := overrides[k.Value]; set && errors.As(err, &unset) {
+				// --var sets it: the file's value is never used.
+				err = nil
+			}
 			if err != nil {
 				d.errorf(v, "variable %q: %v", k.Value, err)
 				if sc.failed == nil {
@@ -359,6 +531,31 @@ func (d *decoder) vars(doc *yaml.Node, sc *scope, overrides map[string]string) m
 func (e *Experiment) DeclaresVar(name string) bool {
 	_, ok := e.Vars[name]
 	return ok
+}
+
+// UsesVar reports whether a value of the file refers to the variable, so
+// that setting it changes the experiment.
+func (e *Experiment) UsesVar(name string) bool { return e.usedVars[name] }
+
+// unusedVars warns of each variable declared under vars that no value
+// refers to: a --var for it would change nothing, and the value it was
+// meant for is written out elsewhere, or misspelt.
+func unusedVars(file string, doc *yaml.Node, sc *scope) ErrorList {
+	n := valueOf(doc, "vars")
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out ErrorList
+	seen := map[string]bool{}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k := n.Content[j]
+		if _, declared := sc.vars[k.Value]; !declared || sc.used[k.Value] || seen[k.Value] {
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, &Error{File: file, Pos: posOf(k), Msg: fmt.Sprintf("variable %q is declared but no value uses it: setting it with --var %s=... would change nothing", k.Value, k.Value)})
+	}
+	return out
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
@@ -520,6 +717,18 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 		taken[s.Name] = true
 	}
 	unique("output (as:)", outs, outPos)
+	// The steps' planned lengths add up to when each starts: a sum past
+	// the longest duration would wrap to a negative time.
+	for i, steps := range [][]*Step{e.Method, e.Rollbacks} {
+		var planned time.Duration
+		for _, s := range steps {
+			if h := s.Holds(); planned > math.MaxInt64-h {
+				d.add(s.Pos, fmt.Sprintf("step %q: with it, the %s are planned to last more than the longest duration, %dh", s.Name, []string{"method's steps", "rollbacks"}[i], math.MaxInt64/int64(time.Hour)))
+				break
+			}
+			planned += s.Holds()
+		}
+	}
 	for _, s := range e.Rollbacks {
 		if s.Kind == StepFault {
 			d.add(s.Pos, fmt.Sprintf("rollback step %q: rollbacks cannot inject faults; every fault is reverted by chaos itself", s.Name))
@@ -579,20 +788,36 @@ func plain(n *yaml.Node, masked map[*yaml.Node]string) any {
 	return nil
 }
 
-// unquotedIPv6InFlow reports whether line n (from 1) of src has a flow
-// collection with "::" outside quotes: YAML reads the colons of an IPv6
-// address there as a key's end.
-func unquotedIPv6InFlow(src []byte, n int) bool {
+// tabIndent returns the column (from 1) of a tab in the indentation of
+// line n (from 1) of src.
+func tabIndent(src []byte, n int) (int, bool) {
 	lines := bytes.Split(src, []byte("\n"))
 	if n < 1 || n > len(lines) {
-		return false
+		return 0, false
+	}
+	line := lines[n-1]
+	indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+	if i := bytes.IndexByte(indent, '\t'); i >= 0 {
+		return i + 1, true
+	}
+	return 0, false
+}
+
+// unquotedInFlow returns the column (from 1) of the first tok outside
+// quotes and comments on line n (from 1) of src, when that line has a flow
+// collection: YAML reads the colons of an IPv6 address ("::") there as a
+// key's end, and the brace of a reference ("${") as a bracket.
+func unquotedInFlow(src []byte, n int, tok string) (int, bool) {
+	lines := bytes.Split(src, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return 0, false
 	}
 	line := lines[n-1]
 	if !bytes.ContainsAny(line, "{[") {
-		return false
+		return 0, false
 	}
 	quote := byte(0)
-	for i := 0; i+1 < len(line); i++ {
+	for i := 0; i < len(line); i++ {
 		switch c := line[i]; {
 		case quote != 0:
 			if c == quote {
@@ -601,10 +826,10 @@ func unquotedIPv6InFlow(src []byte, n int) bool {
 		case c == '"' || c == '\'':
 			quote = c
 		case c == '#':
-			return false
-		case c == ':' && line[i+1] == ':':
-			return true
+			return 0, false
+		case bytes.HasPrefix(line[i:], []byte(tok)):
+			return utf8.RuneCount(line[:i]) + 1, true
 		}
 	}
-	return false
+	return 0, false
 }

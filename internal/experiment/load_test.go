@@ -1,6 +1,7 @@
 package experiment_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,6 +124,71 @@ func TestSecretsMasked(t *testing.T) {
 	}
 }
 
+// TestSecretsMaskedInProblems: a problem quotes the value it found, and
+// a value taken from the environment is a secret there too, as are the
+// warnings (validate prints them, and CI logs keep them).
+func TestSecretsMaskedInProblems(t *testing.T) {
+	src := `version: v1
+title: t
+vars: {token: "${env:SHOP_TOKEN}"}
+steady_state:
+  - name: "check ${token}"
+    probe: {http: {url: "http://127.0.0.1:${token}/"}}
+  - name: "probe ${token}"
+    probe: {tcp: {address: "127.0.0.1:1"}}
+method:
+  - wait: "${token}"
+`
+	_, err := experiment.Parse("bad.yaml", []byte(src), opts())
+	if err == nil {
+		t.Fatal("Parse accepted a bad port and a bad wait")
+	}
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "***") {
+		t.Errorf("Parse = %v; want the secret masked", err)
+	}
+	e, err := experiment.Parse("ok.yaml", []byte(strings.Replace(strings.Replace(src, "${token}/", "1/", 1), `wait: "${token}"`, "exec: {run: [\"true\"]}", 1)), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.Warnings()
+	if len(w) == 0 {
+		t.Fatal("no warnings for checks during a method with no planned length")
+	}
+	if strings.Contains(w.Error(), "s3cr3t") || !strings.Contains(w.Error(), "***") {
+		t.Errorf("Warnings = %v; want the secret masked", w)
+	}
+}
+
+// TestLongSecretCutInProblems: a problem quotes a long value cut short;
+// a secret the cut falls in is masked, not shown in part.
+func TestLongSecretCutInProblems(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+	src := "version: v1\ntitle: t\nmethod:\n  - wait: \"${env:JWT}\"\n  - wait: \"1s${env:JWT}\"\n"
+	_, err := experiment.Parse("jwt.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{},
+		LookupEnv: func(string) (string, bool) { return jwt, true }})
+	if err == nil {
+		t.Fatal("Parse accepted a token for a duration")
+	}
+	if strings.Contains(err.Error(), "eyJhbGci") || strings.Count(err.Error(), "***") != 2 {
+		t.Errorf("Parse = %v; want the token masked, though cut short", err)
+	}
+}
+
+// TestShortSecretWarned: a value too short to be masked is not, and the
+// warnings say so, since the format promises *** for every secret.
+func TestShortSecretWarned(t *testing.T) {
+	src := "version: v1\ntitle: t\nmethod:\n  - exec: {run: [echo, \"${env:PIN}\", \"${env:TOKEN}\"]}\n"
+	e, err := experiment.Parse("pin.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{},
+		LookupEnv: func(k string) (string, bool) { return map[string]string{"PIN": "123", "TOKEN": "long-enough"}[k], true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.Warnings().Error()
+	if !strings.Contains(w, "environment variable PIN is shorter than 4 characters: it is not masked") || strings.Contains(w, "TOKEN") {
+		t.Errorf("Warnings = %s; want PIN, alone, named as too short to be masked", w)
+	}
+}
+
 func TestVarOverride(t *testing.T) {
 	o := opts()
 	o.Vars = map[string]string{"shop": "http://127.0.0.1:9999"}
@@ -132,6 +198,150 @@ func TestVarOverride(t *testing.T) {
 	}
 	if got := e.Load[0].HTTP.URL; got != "http://127.0.0.1:9999/cart/42" {
 		t.Errorf("url = %q", got)
+	}
+}
+
+// A var that no value uses is a var whose --var changes nothing: the
+// file's own value of what it was meant for stays, and the run tests
+// that. It is a warning at its line, and UsesVar says so to the command
+// line.
+func TestUnusedVarWarned(t *testing.T) {
+	src := `version: v1
+title: unused var
+vars:
+  delay: 2s
+  port: "9090"
+  escaped: x
+steady_state:
+  - name: up
+    probe: {http: {url: "http://127.0.0.1:${port}/", headers: {X-Literal: "$${escaped}"}}}
+method:
+  - wait: 5s
+`
+	e, err := experiment.Parse("unused.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range e.Warnings() {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		`unused.yaml:4:3: variable "delay" is declared but no value uses it: setting it with --var delay=... would change nothing`,
+		`unused.yaml:6:3: variable "escaped" is declared but no value uses it: setting it with --var escaped=... would change nothing`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Warnings = %q; want %q", got, want)
+	}
+	if !e.UsesVar("port") || e.UsesVar("delay") || e.UsesVar("escaped") || e.UsesVar("nope") {
+		t.Errorf("UsesVar: port %v, delay %v, escaped %v, nope %v; want only port", e.UsesVar("port"), e.UsesVar("delay"), e.UsesVar("escaped"), e.UsesVar("nope"))
+	}
+}
+
+// An alias of a value under vars stood for its text as written, never
+// substituted: a header "Bearer ${env:TOKEN}" went out as that text. It
+// is refused at the alias, with the reference to write.
+func TestAliasOfVarRefused(t *testing.T) {
+	src := `version: v1
+title: alias of a var
+vars:
+  auth: &auth "Bearer ${env:SHOP_TOKEN}"
+steady_state:
+  - name: up
+    probe: {http: {url: "http://127.0.0.1:1/", headers: {Authorization: *auth}}}
+method:
+  - wait: 5s
+`
+	_, err := experiment.Parse("alias.yaml", []byte(src), opts())
+	want := `alias.yaml:7:73: alias *auth stands for the value of variable "auth" as written, which is not substituted here: write "${auth}"`
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v; want %q", err, want)
+	}
+}
+
+// --var wins over the file's value: a value that reads an environment
+// variable that is not set is no error when --var sets the var, as it is
+// never used; its other mistakes still are.
+func TestVarOverridesUnsetEnv(t *testing.T) {
+	src := `version: v1
+title: override
+vars:
+  token: "${env:NOT_SET}"
+  other: "${env:NOT_SET"
+steady_state:
+  - name: up
+    probe: {http: {url: "http://127.0.0.1:1/", headers: {Authorization: "Bearer ${token}", X-Other: "${other}"}}}
+method:
+  - wait: 5s
+`
+	o := opts()
+	o.Vars = map[string]string{"token": "abc", "other": "x"}
+	_, err := experiment.Parse("override.yaml", []byte(src), o)
+	want := `override.yaml:5:10: variable "other": unterminated reference "${env:NOT_SET": close it with }`
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v; want only %q", err, want)
+	}
+}
+
+// A var's value is text put in one value, never YAML: a --var that holds
+// YAML syntax (a brace and a key, a line break and a key) cannot add keys
+// or change the file's structure. It is the text of the value it lands
+// in, and is judged as such, at that value's line.
+func TestVarValueIsNeverYAML(t *testing.T) {
+	src := `version: v1
+title: injection
+vars:
+  signal: SIGTERM
+targets:
+  victim: {process: {pid: 1}}
+method:
+  - fault: kill
+    target: victim
+    with:
+      signal: ${signal}
+`
+	for _, v := range []string{"SIGKILL}, pick: 0", "SIGKILL\n      pick: 0", "SIGKILL # x", "*anchor", "!!binary AAAA"} {
+		o := opts()
+		o.Vars = map[string]string{"signal": v}
+		_, err := experiment.Parse("inject.yaml", []byte(src), o)
+		if err == nil || !strings.HasPrefix(err.Error(), "inject.yaml:11:15: signal in fault \"kill\": ") || strings.Contains(err.Error(), "\ninject.yaml") {
+			t.Errorf("--var signal=%q: Parse = %v; want one error at line 11, the signal's", v, err)
+		}
+	}
+	o := opts()
+	o.Vars = map[string]string{"signal": "SIGKILL"}
+	if _, err := experiment.Parse("inject.yaml", []byte(src), o); err != nil {
+		t.Errorf("--var signal=SIGKILL: %v", err)
+	}
+}
+
+// A key with nothing after it, what was under it commented out, left out
+// what it sets: an exec probe whose stdout_value was empty passed on its
+// exit code alone. It is refused at the key's value.
+func TestNothingGivenRefused(t *testing.T) {
+	src := `version: v1
+title: nothing given
+services:
+  - name: db
+    run: [./db]
+    ready:
+steady_state:
+  - name: replicated
+    probe: {exec: {run: [echo, "lag=9"]}}
+    expect:
+      stdout_value:
+        # match: lag=([0-9]+)
+        # value: "< 5"
+method:
+  - wait: 5s
+recovery:
+`
+	_, err := experiment.Parse("null.yaml", []byte(src), opts())
+	want := "null.yaml:6:11: ready in service \"db\": nothing is given: write its settings ({} for the defaults), or remove the key\n" +
+		"null.yaml:11:20: stdout_value in expect of check \"replicated\": nothing is given: write its settings ({} for the defaults), or remove the key\n" +
+		"null.yaml:16:10: recovery in the experiment: nothing is given: write its settings ({} for the defaults), or remove the key"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v; want %q", err, want)
 	}
 }
 
@@ -202,7 +412,8 @@ func BenchmarkLoad(b *testing.B) {
 }
 
 // FuzzParse feeds the loader arbitrary files: it must never panic, every
-// problem it reports must carry the file name, a file over MaxFileSize is
+// problem it reports must carry the file name and a line (but for an empty
+// file and the count of problems not listed), a file over MaxFileSize is
 // refused, and no file under it makes the loader allocate 256 MiB. The
 // seeds include the hostile inputs of limits_test.go: alias bombs, merge
 // keys, deep nesting, long files and files full of mistakes.
@@ -239,9 +450,14 @@ func FuzzParse(f *testing.F) {
 		if err == nil {
 			return
 		}
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if !strings.HasPrefix(line, "fuzz.yaml") {
-				t.Fatalf("error without position: %q", line)
+		var list experiment.ErrorList
+		if !errors.As(err, &list) {
+			t.Fatalf("error that is no list of problems: %v", err)
+		}
+		for _, e := range list {
+			unplaced := e.Line == 0 && !strings.HasPrefix(e.Msg, "the file is empty") && !strings.HasSuffix(e.Msg, "more problems are not listed: fix the ones above first")
+			if e.File != "fuzz.yaml" || unplaced {
+				t.Fatalf("error without position: %q", e.Error())
 			}
 		}
 	})

@@ -265,8 +265,11 @@ func excerpt(s string) string {
 		return strconv.Quote(s)
 	}
 	r := []rune(s)
-	return strconv.Quote(string(r[:most-10])) + fmt.Sprintf("... (%d characters)", len(r))
+	return strconv.Quote(string(r[:most-10])) + fmt.Sprintf("%s%d characters)", cutMarker[1:], len(r))
 }
+
+// cutMarker follows a value excerpt cut short, after its opening quote.
+const cutMarker = `"... (`
 
 // Pick is how many of the matching things a fault hits: all, a count N, or a
 // share N%. The zero value means all.

@@ -101,6 +101,11 @@ func TestParseCond(t *testing.T) {
 		{"<", experiment.UnitDuration, "", 0, 0, 0, `"<" has no value after the operator: write it as "< 300ms"`},
 		{"< fast", experiment.UnitDuration, "", 0, 0, 0, `"< fast": "fast" is not a duration: use 300ms, 2s, 1m`},
 		{">= 99", experiment.UnitPercent, "", 0, 0, 0, `">= 99": "99" is not a percentage: use 30%, 99.5%`},
+		// NaN and the infinities are no values to compare with: "!= NaN"
+		// and "< Inf" would hold whatever was observed.
+		{"!= NaN", experiment.UnitNumber, "", 0, 0, 0, `"!= NaN": "NaN" is not a number`},
+		{"< Inf", experiment.UnitNumber, "", 0, 0, 0, `"< Inf": "Inf" is not a number`},
+		{"> -infinity", experiment.UnitNumber, "", 0, 0, 0, `"> -infinity": "-infinity" is not a number`},
 	}
 	for _, tt := range tests {
 		c, err := experiment.ParseCond(tt.in, tt.unit)

@@ -74,6 +74,10 @@ services/NAME.log. A proxy target with listen and upstream already
 listens when they start, so a service that reaches its dependency through
 it (nginx in front of a backend behind the proxy) can be ready; a ready
 check must go to the service's own address, not to a proxy's listen.
+A service must stay in the foreground (nginx: daemon off): one whose
+process exits 0 once ready has gone to the background, and is an error;
+a process started after it that still holds its ready address once it is
+stopped is named in a warning, left running.
 
 `+yamlBlock(`services:
   - name: payment
@@ -242,7 +246,11 @@ within for less than the time between two of the stream's requests may
 hold none. A check that saw no fault, or a fault step that no check saw,
 makes the run an error, not a pass. A fault found gone when its revert came (someone deleted the toxic,
 unpaused the container, continued the process; the container restarted)
-may have ended at any moment: passes under it do not count.`)
+may have ended at any moment: passes under it do not count. A load
+check during the method judges the method's traffic alone: the stream's
+windows are cut where the method starts and where its faults are gone,
+so that no judgement mixes the healthy traffic around the method with
+the traffic under its faults.`)
 
 	var loadExpect map[string]any
 	for _, e := range alternatives(node(defs, "expect")) {
@@ -267,7 +275,15 @@ at how long it had waited then: it will take at least that. A share of
 requests held past the check's window breaks "p99: < 300ms" although they
 have not completed; the value then reads as a lower bound ("2.4s+") and the
 reason says how many requests were still waiting. Requests waiting for less
-are left out until they complete.`)
+are left out until they complete.
+
+A check or an assert on success or errors also waits for the outcomes of
+the requests sent in the traffic it judges that were still waiting at its
+end (up to the stream's timeout), and counts them: a request a fault held
+fails only at its timeout, which may come after the judged traffic, or
+after the fault. Judged during the method, a check's last judgement, once
+the method ends, counts those of every request sent while it ran. The
+sample's note says how many came after.`)
 
 	add(2, "method", []string{"method", "steps", "step", "fault step", "wait", "wait step", "probe step", "assert", "assert step", "exec", "exec step", "undo", "background", "for"}, `The steps run one after the other, while the checks with during keep
 observing. A fault stays until its for runs out or the method ends;
@@ -299,7 +315,11 @@ reported. A fault step there is refused when the file is loaded.
 
 	add(2, "abort_when", []string{"abort_when", "abort"}, `Safety checks, written as steady-state checks: while the method runs, one
 that fails (failures consecutive times) stops the run at once, every fault
-is removed, and the verdict is aborted.
+is removed, and the verdict is aborted. One whose failures in a row take
+longer than the method is planned to last cannot fire, and validate warns;
+one that failed every observation made under a fault, fewer times in a row
+than its failures, did not fire either: it is recorded as skipped, not
+held, with a warning.
 
 `+yamlBlock(`abort_when:
   - from: view-cart
@@ -311,9 +331,12 @@ hold again within this time; the report says how long they took. A
 probe is observed again and again; a load check judges each window of
 its stream on its own, from the one the faults were removed in, and a
 pass counts only for a window that began once they were gone (the one
-before holds traffic sent under them). A window that began by the
-deadline is judged, though it ends after it: the time to recover counts
-to the start of the first passing observation.
+before holds traffic sent under them); on success or errors, it counts
+the outcomes of the requests sent in the window that came after it. A
+window that began by the deadline is judged, though it ends after it: the
+time to recover counts to the start of the first passing observation. A
+prometheus probe's pass on data scraped before the faults ended does not
+count.
 
 `+keyTable(node(props, "recovery"), nil))
 
@@ -327,17 +350,22 @@ masked in every output. chaos run --events FILE (or - for stdout) writes
 every event as the journal has it, one JSON line each, as it happens.
 
 - webhook: body summary posts one JSON object at the end (run_id, title,
-  file, verdict, reason, started, ended, faults); events posts each event
+  file, verdict, reason, started, ended, faults: each with injected and
+  reverted, revert_failed, or irreversible for a kill, which has nothing
+  to revert); events posts each event
   as the journal writes it (load windows and passing observations left
   out), with run_id and title; slack posts {"text": ...} when the run
   starts, aborts and ends.
-- pushgateway: pushes (PUT) the group job/JOB/experiment/NAME (plus labels)
+- pushgateway: pushes (PUT) the group job/JOB/experiment/NAME (plus labels;
+  NAME is the file's name without extension, numbered as its report
+  directory is when two files of a call share it: 1-x, 2-x)
   when the run starts, at each fault's start and end and at the end:
   chaos_run_start_time_seconds, chaos_run_end_time_seconds,
   chaos_run_verdict{verdict} (1 for the verdict, once known),
   chaos_run_passed, chaos_fault_start_time_seconds and
   chaos_fault_end_time_seconds{step,fault,target,id} (the fault windows)
-  and chaos_fault_active (1 while a fault is on).
+  and chaos_fault_active (1 while a fault is on; 0 for a fault with
+  nothing to revert, a kill, whose window ends where it starts).
 - otel: one trace per run, a root span with spans for the phases, steps
   and faults, sent over OTLP/HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
   OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318), with
@@ -601,12 +629,15 @@ func yamlBlock(s string) string { return "```yaml\n" + s + "\n```\n" }
 const variablesBody = "`${NAME}` in any value (never in a key) is replaced when the file is loaded:\n\n" +
 	"| reference | replaced with |\n|---|---|\n" +
 	"| `${NAME}` | the variable NAME from vars:, or from `--var NAME=VALUE`, which wins; the values under vars: may use `${env:NAME}` and `${file_dir}`, not each other |\n" +
-	"| `${env:NAME}` | the environment variable NAME; an unset one is an error. Its value is a secret: it is shown as `***` in events, journals and reports |\n" +
+	"| `${env:NAME}` | the environment variable NAME; an unset one is an error. Its value is a secret: it is shown as `***` in every output (events, journals, reports, notifications, problems and warnings, the logs of services), also JSON-escaped, quoted or percent-encoded, and in the base64 of a text that begins with it (the ledger keeps the commands it must run as they are); a value shorter than 4 characters is not masked, and is warned of |\n" +
 	"| `${file_dir}` | the directory of the experiment file, as an absolute path |\n" +
 	"| `${uuid}` | a new random UUID for each load request, observation and step: in load requests and in the settings of probes, exec steps and faults |\n" +
 	"| `${seq}` | the number of a load stream's request, from 1: in load requests only |\n" +
 	"| `${NAME.field}` | the output field of the earlier step with `as: NAME` (see the probe kinds and method for each step's fields): in the probe, exec, undo and with settings of method and rollback steps |\n" +
 	"| `$${` | the literal text `${` |\n\n" +
+	"A variable that no value uses is a warning, and a `--var` that sets it an error: the value it\n" +
+	"would set is written out where it was meant to go, or the reference to it is misspelt.\n" +
+	"Inside `{ }` or `[ ]` a reference is quoted, as in `{delay: \"${d}\"}`: unquoted, its `{` is a bracket.\n\n" +
 	yamlBlockConst
 const yamlBlockConst = "```yaml\nvars: {shop: \"http://127.0.0.1:8080\"}\nload:\n  - name: place-order\n    http:\n      method: POST\n      url: \"${shop}/orders\"\n      headers: {Idempotency-Key: \"${uuid}\", Authorization: \"Bearer ${env:SHOP_TOKEN}\"}\n    rate: 10/s\nmethod:\n  - fault: kill\n    target: payment-container\n    as: killed\n  - probe: {docker: {name: \"${killed.name}\", within: 20s}}\n    expect: {running: true, min_restarts: 1}\n```\n"
 

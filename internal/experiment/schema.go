@@ -66,7 +66,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		"window":   withDefault(describe(durationSchema(), "how much of the stream's recent traffic each judgement covers"), "5s"),
 		"probe":    ref("probe", "the observation, when the check does not judge a load stream"),
 		"expect":   ref("expect", "what must hold: a load stream's figures with from, else the probe's expectations (a probe without expect checks its kind's default)"),
-		"when":     map[string]any{"type": "array", "items": map[string]any{"enum": []string{Before, During, After}}, "description": "the phases the check runs in", "default": []string{Before, During, After}},
+		"when":     map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"enum": []string{Before, During, After}}, "description": "the phases the check runs in", "default": []string{Before, During, After}},
 		"failures": withDefault(describe(orVar(map[string]any{"type": "integer", "minimum": 1}), "consecutive failed observations that fail the check"), 1),
 		"interval": withDefault(describe(durationSchema(), "time between a probe's observations during the method, at least 10ms"), "1s"),
 		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method"),

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -156,7 +157,9 @@ var checkKeys = []string{"name", "from", "window", "probe", "expect", "when", "f
 func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 	*c = Check{Pos: posOf(n), Failures: 1, Interval: Duration(1e9), Window: Duration(5e9)}
 	var expectNode *yaml.Node
+	keyNodes := map[string][2]*yaml.Node{}
 	ok := d.mapping(n, "check", func(k, v *yaml.Node) {
+		keyNodes[k.Value] = [2]*yaml.Node{k, v}
 		w := fmt.Sprintf("%s in check", k.Value)
 		if c.Name != "" {
 			w = fmt.Sprintf("%s in check %q", k.Value, c.Name)
@@ -175,6 +178,9 @@ func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 			expectNode = v
 		case "when":
 			d.value(v, reflectValue(&c.When), w)
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.errorf(v, "%s: an empty list names no phase: list the phases (before, during, after), or remove when for all of them", w)
+			}
 			for i, p := range c.When {
 				if p != Before && p != During && p != After {
 					d.errorf(v.Content[i], "when in check: %q is not a phase: use before, during, after", p)
@@ -206,6 +212,7 @@ func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 		d.errorf(n, "missing key \"name\" in %s: every check needs a name for the report", strings.TrimSuffix(what, " in the experiment"))
 		name = "check"
 	}
+	c.checkKeysApply(d, keyNodes, name, what == "assert step", strings.HasPrefix(what, "abort condition"))
 	switch {
 	case c.From != "" && c.Probe != nil:
 		d.errorf(n, "%s has both from and probe: judge a load stream or run a probe, not both", name)
@@ -221,6 +228,55 @@ func (c *Check) decodeNode(d *decoder, n *yaml.Node, what string) {
 		c.Expect = le
 	default:
 		c.Expect = d.decodeExpect(c.Probe, expectNode, name)
+	}
+}
+
+// checkKeysApply refuses the keys of a check that its kind would ignore,
+// each at its key: an assert is judged once, when its step runs, so it
+// takes no when, failures, interval or retries; a check with from is
+// judged on its stream's windows, so it takes no interval nor retries;
+// a probe has no window; a probe is retried before and after the method
+// only, so an abort condition, or a check that runs during it only, takes
+// no retries; and failures count during the method only. A tolerance written where it does nothing would
+// leave the check other than its author meant it, without a word.
+func (c *Check) checkKeysApply(d *decoder, keys map[string][2]*yaml.Node, name string, assert, abort bool) {
+	why := map[string]string{}
+	if assert {
+		for _, k := range []string{"when", "failures", "interval", "retries"} {
+			why[k] = "an assert is judged once, when its step runs"
+		}
+	}
+	if !assert && len(c.When) > 0 && !c.Runs(During) {
+		why["failures"] = "failures counts failed observations in a row during the method, and this check does not run during it"
+	}
+	switch {
+	case c.From != "" && c.Probe == nil:
+		for _, k := range []string{"interval", "retries"} {
+			if why[k] == "" {
+				why[k] = "a check with from is judged on the windows its load stream records; " + k + " is for probes"
+			}
+		}
+	case c.Probe != nil && c.From == "":
+		why["window"] = "window is how much of a load stream's traffic a check with from judges; a probe has none"
+		// Retries are for the before and after phases.
+		switch {
+		case abort:
+			why["retries"] = "an abort condition is watched during the method only, where a probe is not retried; failures is how many failed observations in a row fire it"
+		case len(c.When) > 0 && !c.Runs(Before) && !c.Runs(After):
+			why["retries"] = "a probe is retried before and after the method only, and this check runs during it only; failures is how many failed observations in a row fail it"
+		}
+	}
+	switch {
+	case assert:
+		name = "assert" + strings.TrimPrefix(name, "check")
+	case abort:
+		name = "abort condition" + strings.TrimPrefix(name, "check")
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		// A value already reported as wrong is not told again.
+		if w := why[k]; w != "" && !d.errs.within(keys[k][1]) {
+			d.errorf(keys[k][0], "%s takes no %s: %s", name, k, w)
+		}
 	}
 }
 

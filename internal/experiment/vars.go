@@ -1,11 +1,16 @@
 package experiment
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -14,22 +19,58 @@ import (
 // Mask is what a secret shows as wherever the experiment is written out.
 const Mask = "***"
 
-// Masker hides the experiment's secrets in text written about it, also in
-// their JSON-escaped form. Very short secrets are left alone: masking "1"
-// would garble every number.
-func (e *Experiment) Masker() *Masker {
+// Masker hides the experiment's secrets in text written about it.
+func (e *Experiment) Masker() *Masker { return NewMasker(e.Secrets) }
+
+// NewMasker hides secrets in text, also in the forms other text shows them
+// in: JSON-escaped (with and without HTML escaping), quoted as Go quotes
+// (%q in a message), percent-encoded as in the URL of net/http's errors,
+// and base64-encoded (a Pushgateway label, a basic-auth header). Very
+// short secrets are left alone: masking "1" would garble every number.
+func NewMasker(secrets []string) *Masker {
 	m := &Masker{}
-	for _, s := range e.Secrets {
-		if len(s) >= 4 {
-			m.secrets = append(m.secrets, s)
-			if q, _ := json.Marshal(s); string(q[1:len(q)-1]) != s {
-				m.secrets = append(m.secrets, string(q[1:len(q)-1]))
+	seen := map[string]bool{}
+	for _, s := range secrets {
+		if len(s) < minSecret {
+			continue
+		}
+		for _, f := range encodings(s) {
+			if len(f) >= minSecret && !seen[f] {
+				seen[f] = true
+				m.secrets = append(m.secrets, f)
 			}
 		}
 	}
 	// The longest first: a secret that contains another is masked whole.
 	slices.SortStableFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
 	return m
+}
+
+// minSecret is the length under which a secret is not masked.
+const minSecret = 4
+
+// encodings are the forms s may take in text: as it is, escaped in JSON
+// and quoted strings, percent-encoded in a URL's path or query, and the
+// start of its base64 encodings that any text beginning with s shares.
+func encodings(s string) []string {
+	forms := []string{s}
+	if q, _ := json.Marshal(s); len(q) >= 2 {
+		forms = append(forms, string(q[1:len(q)-1]))
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(s) == nil {
+		q := strings.TrimSuffix(b.String(), "\n")
+		forms = append(forms, q[1:len(q)-1])
+	}
+	q := strconv.Quote(s)
+	forms = append(forms, q[1:len(q)-1])
+	forms = append(forms, url.PathEscape(s), url.QueryEscape(s), (&url.URL{Path: s}).EscapedPath())
+	if n := len(s) / 3 * 4; n > 0 {
+		forms = append(forms, base64.RawStdEncoding.EncodeToString([]byte(s))[:n], base64.RawURLEncoding.EncodeToString([]byte(s))[:n])
+	}
+	return forms
 }
 
 // Masker replaces secrets with Mask. It searches for each secret in turn,
@@ -49,6 +90,124 @@ func (m *Masker) Replace(s string) string {
 		}
 	}
 	return s
+}
+
+// replaceCut masks what is left of a secret where a text was cut short
+// before marker: the end of the text before each marker that a secret,
+// in any of its forms, begins with, 3 characters or more of it.
+func (m *Masker) replaceCut(s, marker string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, marker)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(m.maskCutEnd(s[:i]))
+		b.WriteString(marker)
+		s = s[i+len(marker):]
+	}
+}
+
+// maskCutEnd masks the longest start of a secret that head ends with.
+func (m *Masker) maskCutEnd(head string) string {
+	for _, f := range m.secrets {
+		for k := min(len(f)-1, len(head)); k >= 3; k-- {
+			if strings.HasSuffix(head, f[:k]) {
+				return head[:len(head)-k] + Mask
+			}
+		}
+	}
+	return head
+}
+
+// Empty reports whether there is no secret to mask.
+func (m *Masker) Empty() bool { return len(m.secrets) == 0 }
+
+// maxHeld bounds what Copy holds back while secrets that overlap each
+// other run on in its input.
+const maxHeld = 1 << 20
+
+// Copy writes src to dst with every secret masked, holding no more of it
+// at once than a chunk and the longest secret (unless secrets that
+// overlap each other run on, up to maxHeld): for a log of any size.
+// Overlapping matches are masked as one.
+func (m *Masker) Copy(dst io.Writer, src io.Reader) error {
+	if len(m.secrets) == 0 {
+		_, err := io.Copy(dst, src)
+		return err
+	}
+	longest := len(m.secrets[0])
+	chunk := make([]byte, 64<<10)
+	var held []byte
+	for {
+		n, rerr := src.Read(chunk)
+		held = append(held, chunk[:n]...)
+		end := rerr != nil
+		if rerr != nil && rerr != io.EOF {
+			return rerr
+		}
+		// A match that begins before cut ends within held; one that
+		// begins after it may go on in what is still to be read.
+		cut := len(held)
+		if !end {
+			cut = max(0, len(held)-longest+1)
+		}
+		spans := m.spans(held)
+		for _, sp := range spans {
+			if sp[0] < cut && sp[1] > cut {
+				cut = sp[0]
+			}
+		}
+		if cut == 0 && len(held) > maxHeld {
+			cut = len(held)
+		}
+		out, at := make([]byte, 0, cut), 0
+		for _, sp := range spans {
+			if sp[0] >= cut {
+				break
+			}
+			out = append(append(out, held[at:sp[0]]...), Mask...)
+			at = min(sp[1], len(held))
+		}
+		if at < cut {
+			out = append(out, held[at:cut]...)
+		} else {
+			cut = at
+		}
+		if _, err := dst.Write(out); err != nil {
+			return err
+		}
+		held = append(held[:0], held[cut:]...)
+		if end {
+			return nil
+		}
+	}
+}
+
+// spans are where secrets are in b, in order, those that overlap merged.
+func (m *Masker) spans(b []byte) [][2]int {
+	var all [][2]int
+	for _, secret := range m.secrets {
+		for at := 0; ; {
+			i := bytes.Index(b[at:], []byte(secret))
+			if i < 0 {
+				break
+			}
+			all = append(all, [2]int{at + i, at + i + len(secret)})
+			at += i + 1
+		}
+	}
+	slices.SortFunc(all, func(a, b [2]int) int { return a[0] - b[0] })
+	var merged [][2]int
+	for _, sp := range all {
+		if k := len(merged) - 1; k >= 0 && sp[0] < merged[k][1] {
+			merged[k][1] = max(merged[k][1], sp[1])
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
 }
 
 // VarList is the experiment's variables after --var overrides, by name.
@@ -151,6 +310,9 @@ type scope struct {
 	// hint finds the name meant by an unknown one (decoder.didYouMean).
 	hint    func(word string, known func() []string) string
 	secrets []string
+	// short names the environment variables whose values are too short
+	// to be masked.
+	short []string
 	// inSteps is set while the method and rollbacks are substituted: only
 	// there do step outputs exist.
 	inSteps bool
@@ -171,6 +333,15 @@ type scope struct {
 	// failed holds the vars whose value could not be expanded: a value
 	// that uses one is not judged again, since it was already reported.
 	failed map[string]bool
+	// used holds the vars that some value refers to.
+	used map[string]bool
+}
+
+// envUnsetError is the error of ${env:NAME} for a NAME not set.
+type envUnsetError string
+
+func (e envUnsetError) Error() string {
+	return fmt.Sprintf("environment variable %q is not set", string(e))
 }
 
 // errFailedVar is the error of a reference to a var whose own value was
@@ -274,10 +445,13 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 	if env, ok := strings.CutPrefix(name, "env:"); ok {
 		v, found := sc.lookup(env)
 		if !found {
-			return "", false, false, fmt.Errorf("environment variable %q is not set", env)
+			return "", false, false, envUnsetError(env)
 		}
 		if v != "" && !slices.Contains(sc.secrets, v) {
 			sc.secrets = append(sc.secrets, v)
+		}
+		if v != "" && len(v) < minSecret && !slices.Contains(sc.short, env) {
+			sc.short = append(sc.short, env)
 		}
 		return v, true, false, nil
 	}
@@ -301,9 +475,11 @@ func (sc *scope) resolve(name string) (val string, secret, keep bool, err error)
 		return "", false, false, fmt.Errorf("no step is named %q with as:, so ${%s} is unknown%s", out, name, sc.hint(out, sc.outputNames))
 	}
 	if sc.failed[name] {
+		sc.used[name] = true
 		return "", false, false, errFailedVar
 	}
 	if v, ok := sc.vars[name]; ok {
+		sc.used[name] = true
 		return v, sc.secret[name], false, nil
 	}
 	if sc.declaring != nil {

@@ -62,8 +62,11 @@ func (e *Experiment) lenient(name string) string {
 // Warnings lists what in a valid experiment keeps a check from observing
 // what it is meant to: a check watched during a method that has no planned
 // length, a load check whose window is longer than the method, a probe
-// that observes less often than the method lasts, a load check on a stream
-// whose requests succeed without an answer (a tcp stream without reply). The run still judges
+// that observes less often than the method lasts, an abort condition whose
+// failures in a row take longer than the method, a load check on a stream
+// whose requests succeed without an answer (a tcp stream without reply), a
+// load check that judges no failures (fast failures count as fast
+// answers), a variable that no value uses. The run still judges
 // such checks on what they saw, or fails as an error when they saw
 // nothing; the warnings say so before anything is run.
 func (e *Experiment) Warnings() ErrorList {
@@ -81,6 +84,9 @@ func (e *Experiment) Warnings() ErrorList {
 		if why := e.lenient(c.From); why != "" {
 			add(c, "%s judges load stream %q, %s", what, c.From, why)
 		}
+		if le, ok := c.Expect.(*LoadExpect); ok && i < len(e.SteadyState) && le.Success.IsZero() && le.Errors.IsZero() {
+			add(c, "%s judges no share or count of failed requests: a request that fails at once (refused, a 503) counts as a fast answer in the latencies, and in rps; add success or errors to its expect", what)
+		}
 		if i < len(e.SteadyState) && !c.Runs(During) {
 			continue
 		}
@@ -92,7 +98,19 @@ func (e *Experiment) Warnings() ErrorList {
 			add(c, "the window of %s (%s) is longer than the method's planned %s: the check is judged on the traffic of the method alone, less than its window", what, c.Window, planned)
 		case c.From == "" && c.Interval.D() >= planned:
 			add(c, "%s observes every %s, but the method is planned to last %s: it observes the method once, at its start, maybe before any fault is in effect", what, c.Interval, planned)
+		case i >= len(e.SteadyState) && c.Failures > 1 && c.From == "" && time.Duration(c.Failures-1)*c.Interval.D() >= planned:
+			add(c, "%s fires after %d failed observations in a row, made every %s, which take longer than the method's planned %s: it cannot fire during the method", what, c.Failures, c.Interval, planned)
+		case i >= len(e.SteadyState) && c.Failures > 1 && c.From != "" && time.Duration(c.Failures)*c.Window.D() > planned:
+			add(c, "%s fires after %d failed windows of %s in a row, which take longer than the method's planned %s: it cannot fire during the method", what, c.Failures, c.Window, planned)
 		}
+	}
+	out = append(out, e.unusedVars...)
+	for _, name := range e.shortSecrets {
+		out = append(out, &Error{File: e.File, Msg: fmt.Sprintf("the value of environment variable %s is shorter than %d characters: it is not masked in the outputs (masking it would garble every word and number that holds it)", name, minSecret)})
+	}
+	m := e.Masker()
+	for _, w := range out {
+		w.Msg = m.Replace(w.Msg)
 	}
 	out.sort()
 	return out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -165,6 +166,9 @@ type Event struct {
 	// fault.*: the fault's name and the concrete target's ID.
 	Fault    string
 	TargetID string
+	// fault.injected: the fault has nothing to revert (a kill): it is
+	// over once applied, and no fault.reverted follows.
+	Irreversible bool
 
 	// check.sample: OK, and Value, what was observed or why it failed (the
 	// message after the check's name).
@@ -230,15 +234,13 @@ func SampleEvent(check, phase string, ok bool, value string) Event {
 
 // WindowEvent is the load.window event of a load window. Its success
 // share and rate are rounded as the journal writes them (4 and 1
-// decimals), so that a live view sees what the journal keeps. The
+// decimals), so that a live view sees what the journal keeps; the share
+// is 1 only when every request succeeded, 0 only when none did. The
 // requests still waiting when the window closed are in the message too:
 // "no request completed" alone would not tell a stall from a lull.
 func WindowEvent(w Window) Event {
-	var success float64
-	if w.Requests > 0 {
-		success = float64(w.Successes) / float64(w.Requests)
-	}
-	msg := fmt.Sprintf("%s: %d requests, %.1f%% ok, p99 %s", w.Stream, w.Requests, success*100, w.Latency.P99)
+	success := Share(w.Successes, w.Requests, 4)
+	msg := fmt.Sprintf("%s: %d requests, %s ok, p99 %s", w.Stream, w.Requests, Percent(float64(w.Successes)/float64(max(w.Requests, 1))), w.Latency.P99)
 	if w.Requests == 0 {
 		// A share of 0% would say that every request failed.
 		msg = w.Stream + ": no request completed"
@@ -247,8 +249,47 @@ func WindowEvent(w Window) Event {
 		msg += fmt.Sprintf(", %d waiting up to %s", w.Inflight, experiment.FormatValue(w.Waiting.Max.Seconds(), experiment.UnitDuration))
 	}
 	return Event{Type: LoadWindow, Message: msg,
-		Stream: w.Stream, Requests: w.Requests, Success: roundTo(success, 4), RPS: roundTo(w.RPS(), 1), P50: w.Latency.P50, P99: w.Latency.P99,
+		Stream: w.Stream, Requests: w.Requests, Success: success, RPS: roundTo(w.RPS(), 1), P50: w.Latency.P50, P99: w.Latency.P99,
 		Waiting: w.Inflight, Waited: w.Waiting.Max}
+}
+
+// Share is ok of n as a share from 0 to 1, rounded to prec decimals,
+// but never up to 1 while some of n failed, nor down to 0 while some
+// succeeded: 1 failure in 30000 is 0.9999, not the 1 that says none
+// failed.
+func Share(ok, n int64, prec int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	r := roundTo(float64(ok)/float64(n), prec)
+	step := math.Pow10(-prec)
+	switch {
+	case ok < n && r >= 1:
+		return roundTo(1-step, prec)
+	case ok > 0 && r <= 0:
+		return step
+	}
+	return r
+}
+
+// Percent shows a share from 0 to 1 as a percentage with one decimal,
+// more when one would round a failure away to 100% or a success away to
+// 0%: 0.99996 is "99.996%", never "100.0%". Only 1 is "100.0%", and only
+// 0 "0.0%".
+func Percent(r float64) string {
+	switch {
+	case r >= 1:
+		return "100.0%"
+	case r <= 0:
+		return "0.0%"
+	}
+	for prec := 1; prec < 10; prec++ {
+		s := strconv.FormatFloat(r*100, 'f', prec, 64)
+		if !strings.HasPrefix(s, "100") && strings.Trim(s, "0.") != "" {
+			return s + "%"
+		}
+	}
+	return strconv.FormatFloat(r*100, 'g', -1, 64) + "%"
 }
 
 // roundTo rounds x as strconv writes it with prec decimals.
@@ -338,7 +379,13 @@ var fieldsOf = map[Type][]field{
 		integer("matched", false, func(e *Event) *int { return &e.Matched }),
 		integer("picked", false, func(e *Event) *int { return &e.Picked }),
 	},
-	FaultInjected:     {fFault, fTarget, fTargetID},
+	FaultInjected: {fFault, fTarget, fTargetID, {"irreversible",
+		func(e *Event) (string, bool) { return strconv.FormatBool(e.Irreversible), !e.Irreversible },
+		func(e *Event, v string) bool {
+			b, err := strconv.ParseBool(v)
+			e.Irreversible = b
+			return err == nil
+		}}},
 	FaultReverted:     {fFault, fTargetID},
 	FaultRevertFailed: {fFault, fTargetID},
 	CheckSample: {{"state",

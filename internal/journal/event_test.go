@@ -175,6 +175,12 @@ func TestWindowEventWaiting(t *testing.T) {
 			`{"p50":"0s","p99":"30ms","requests":"20","rps":"20.0","stream":"web","success":"1.0000"}`},
 		{win(0, 0, 0, 0, 0), "web: no request completed",
 			`{"p50":"0s","p99":"0s","requests":"0","rps":"0.0","stream":"web","success":"0.0000"}`},
+		// One failure in 30000 is not a window where every request
+		// succeeded, nor one success in 30000 a window where none did.
+		{win(30000, 29999, 0, 30*time.Millisecond, 0), "web: 30000 requests, 99.997% ok, p99 30ms",
+			`{"p50":"0s","p99":"30ms","requests":"30000","rps":"30000.0","stream":"web","success":"0.9999"}`},
+		{win(30000, 1, 0, 30*time.Millisecond, 0), "web: 30000 requests, 0.003% ok, p99 30ms",
+			`{"p50":"0s","p99":"30ms","requests":"30000","rps":"30000.0","stream":"web","success":"0.0001"}`},
 	} {
 		ev := journal.WindowEvent(tc.w)
 		if ev.Message != tc.message {

@@ -289,6 +289,10 @@ type Sample struct {
 	To   time.Time `json:"to,omitzero"`
 	// Started is when a probe's observation began; Time is when it ended.
 	Started time.Time `json:"started,omitzero"`
+	// Data, when set, is the time of the oldest data a probe judged,
+	// before it began: a Prometheus query answers with what was last
+	// scraped. The observation counts from then.
+	Data time.Time `json:"data,omitzero"`
 	// Faults names the method steps whose faults were in effect at some
 	// moment of the observation.
 	Faults []string `json:"faults,omitempty"`
@@ -304,12 +308,14 @@ type Sample struct {
 }
 
 // Start is when the observation began: the first load window judged, or
-// the start of the probe. Journals written before Started was recorded
-// give the end.
+// the time of the oldest data a probe judged, or the start of the probe.
+// Journals written before Started was recorded give the end.
 func (s Sample) Start() time.Time {
 	switch {
 	case !s.From.IsZero():
 		return s.From
+	case !s.Data.IsZero():
+		return s.Data
 	case !s.Started.IsZero():
 		return s.Started
 	}

@@ -22,6 +22,10 @@ const (
 // is not a success, such as "exit_1".
 func ExitClass(code int) string { return "exit_" + strconv.Itoa(code) }
 
+// KilledClass is the error class of a command killed by a signal, such as
+// "killed_SIGKILL".
+func KilledClass(signal string) string { return "killed_" + signal }
+
 // ExecRequest is an exec stream's request: a command run to completion,
 // started at the stream's rate whether earlier ones finished or not. The
 // stream's timeout bounds each run; a command still running then is killed
@@ -77,6 +81,9 @@ func (e *execSender) Send(ctx context.Context, _ uint64) (string, error) {
 		return ClassTimeout, err
 	case err != nil:
 		return ClassOther, err
+	case res.Signal != "":
+		// Killed, it has no exit code to hold exit_code.
+		return KilledClass(res.Signal), nil
 	case !e.exitCode.Holds(float64(res.ExitCode)):
 		return ExitClass(res.ExitCode), nil
 	case e.stdout.Regexp != nil && !e.stdout.Match(bytes.TrimRight(res.Stdout, "\r\n")):
@@ -90,7 +97,7 @@ func init() {
 		Name: "exec",
 		New:  func() any { return &ExecRequest{} },
 		Doc: experiment.Doc{
-			Summary: "Each request runs a command to completion, started at the stream's rate whether earlier ones finished or not; the stream's timeout kills one still running (a timeout). It succeeds when its exit code is exit_code's and stdout matches stdout_match. A command that goes on after an error and exits 0 succeeds: psql with several -c or -f and without -v ON_ERROR_STOP=1, sh without set -e; make it stop and exit non-zero on an error.",
+			Summary: "Each request runs a command to completion, started at the stream's rate whether earlier ones finished or not; the stream's timeout kills one still running (a timeout). It succeeds when its exit code is exit_code's and stdout matches stdout_match; one killed by a signal has no exit code and fails (class killed_SIGKILL, killed_SIGSEGV), whatever exit_code wants. A command that goes on after an error and exits 0 succeeds: psql with several -c or -f and without -v ON_ERROR_STOP=1, sh without set -e; make it stop and exit non-zero on an error.",
 			Example: "{run: [redis-cli, -p, \"6379\", ping], stdout_match: PONG}",
 		},
 		Configure: func(s *Stream, spec any) error {

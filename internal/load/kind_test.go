@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	stdregexp "regexp"
 	"strings"
@@ -41,6 +43,8 @@ func TestExecStreamOutcomes(t *testing.T) {
 		{"exit code wanted", load.ExecRequest{Run: []string{"sh", "-c", "exit 3"}, ExitCode: experiment.NumberCond{Cond: experiment.Cond{Op: "==", Value: 3}}}, ""},
 		{"stdout matches", load.ExecRequest{Run: []string{"echo", "PONG"}, StdoutMatch: regexp(t, "^PONG$")}, ""},
 		{"stdout does not match", load.ExecRequest{Run: []string{"echo", "LOADING"}, StdoutMatch: regexp(t, "^PONG$")}, load.ClassMismatch},
+		// Killed, a command has no exit code; its -1 held "!= 0".
+		{"killed", load.ExecRequest{Run: []string{"sh", "-c", "kill -KILL $$"}, ExitCode: experiment.NumberCond{Cond: experiment.Cond{Op: "!=", Value: 0}}}, "killed_SIGKILL"},
 		{"env and dir", load.ExecRequest{Run: []string{`test "$X" = y && test "$(pwd)" = /`}, Shell: true, Env: map[string]string{"X": "y"}, Dir: "/"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,5 +196,93 @@ func TestStreamKindsValidate(t *testing.T) {
 	}
 	if got := load.Kinds(); strings.Join(got, ",") != "exec,http,tcp" {
 		t.Errorf("Kinds() = %v; want exec, http, tcp", got)
+	}
+}
+
+// acceptServer hands each connection it accepts to handle, and closes it
+// once handle returns.
+func acceptServer(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A proxy, a load balancer or Docker's port proxy accepts a connection
+// before it reaches its backend, and closes or resets it when the backend
+// is down: a tcp stream without reply fails such a request, as the tcp
+// probe does, and still succeeds one whose connection stays open or on
+// which the server speaks. What it waits for that is no part of the
+// latency, and no request is waiting for an answer meanwhile.
+func TestTCPStreamBackendDown(t *testing.T) {
+	closed := acceptServer(t, func(net.Conn) { time.Sleep(time.Millisecond) })
+	reset := acceptServer(t, func(c net.Conn) {
+		time.Sleep(time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0)
+	})
+	// Until the client closes.
+	held := acceptServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	greets := acceptServer(t, func(c net.Conn) {
+		c.Write([]byte("SSH-2.0-chaostest\r\n"))
+		io.Copy(io.Discard, c)
+	})
+	for _, tt := range []struct {
+		name, addr string
+		ok         bool
+	}{
+		{"closed", closed, false},
+		{"reset", reset, false},
+		{"held", held, true},
+		{"server speaks first", greets, true},
+	} {
+		for _, send := range []string{"", "PING\r\n"} {
+			t.Run(fmt.Sprintf("%s, send %q", tt.name, send), func(t *testing.T) {
+				t.Parallel()
+				timing(t, func(a *attempt) {
+					windows := runFor(t, stream(t, "tcp", &load.TCPRequest{Address: tt.addr, Send: send}, 50), 800*time.Millisecond)
+					s := merge(t, windows)
+					switch {
+					case s.Requests < 10:
+						a.Errorf("%d requests in 800ms at 50/s; want about 40", s.Requests)
+					case !tt.ok && s.Errors[load.ClassReset] != s.Requests:
+						a.Errorf("%d of %d succeeded, errors %v; want every request a reset", s.Successes, s.Requests, s.Errors)
+					case tt.ok && s.Successes != s.Requests:
+						a.Errorf("%d of %d succeeded, errors %v; want all", s.Successes, s.Requests, s.Errors)
+					}
+					if !tt.ok {
+						return
+					}
+					if s.Latency.P50 >= 50*time.Millisecond {
+						a.Errorf("p50 %s; want the connect's, well under the 100ms it watches the connection", s.Latency.P50)
+					}
+					// The last window holds the requests cut short. A
+					// sender late on its schedule may leave one waiting.
+					var waited int64
+					for _, w := range windows[:len(windows)-1] {
+						if _, added, _ := merge(t, []load.Window{w}).AtLeast(99, 50*time.Millisecond); added > 0 {
+							waited += added
+						}
+					}
+					if waited > 1 {
+						a.Errorf("%d requests waited 50ms or more at a window's close; want none", waited)
+					}
+				})
+			})
+		}
 	}
 }

@@ -86,6 +86,36 @@ type Stream struct {
 	// Sender makes each request when set, in place of an HTTP request:
 	// Method, URL, Header, Body, Success and Transport are then unused.
 	Sender Sender
+	// Cutter, when set, lets its owner end the stream's current window at
+	// once, at the start and the end of what a check judges.
+	Cutter *Cutter
+}
+
+// A Cutter ends a running stream's current window at once and opens the
+// next, which then ends on the stream's usual boundary. Windows have a
+// fixed width, and a phase of an experiment starts and ends where it
+// will: a check that judged the window in which a fault began judged the
+// traffic of the second before it too, healthy, beside the traffic under
+// the fault, and that diluted what the fault did. Cut at the start and at
+// the end of the phase, the windows hold the phase's traffic alone.
+type Cutter struct {
+	rec atomic.Pointer[recorder]
+}
+
+// Cut ends the current window of the stream now and returns the time it
+// ended at, which is the start of the next one. ok is false when the
+// stream has not started or has stopped.
+func (c *Cutter) Cut() (t time.Time, ok bool) {
+	if rec := c.rec.Load(); rec != nil {
+		return rec.cut()
+	}
+	return time.Time{}, false
+}
+
+func (c *Cutter) attach(r *recorder) {
+	if c != nil {
+		c.rec.Store(r)
+	}
 }
 
 // Sender makes one request of a stream that is not HTTP.
@@ -302,6 +332,8 @@ func (g *generator) run(ctx context.Context) {
 	start := time.Now()
 	firstEnd := firstBoundary(start, g.s.Window)
 	g.rec.begin(start, firstEnd, g.s.Window)
+	g.s.Cutter.attach(g.rec)
+	defer g.s.Cutter.attach(nil)
 	g.schedule(ctx, start, firstEnd, func(j job) {
 		select {
 		case jobs <- j:
@@ -394,7 +426,11 @@ func (g *generator) do(ctx context.Context, j job, slot *atomic.Int64) {
 	slot.Store(g.rec.since(j.due))
 	defer slot.Store(0)
 	lag := time.Since(j.due)
-	class, err := g.send(ctx, j)
+	var a *answer
+	if g.s.Sender != nil {
+		a = &answer{slot: slot, origin: g.rec.origin}
+	}
+	class, err := g.send(ctx, j, a)
 	now := time.Now()
 	var stop *StopError
 	if errors.As(err, &stop) && g.stop != nil {
@@ -404,14 +440,41 @@ func (g *generator) do(ctx context.Context, j job, slot *atomic.Int64) {
 		g.rec.cancel(now, j.due)
 		return
 	}
-	g.rec.add(now, now.Sub(j.due), lag, class)
+	latency := now.Sub(j.due)
+	if a != nil {
+		if at := a.at.Load(); at != 0 {
+			latency = g.rec.origin.Add(time.Duration(at)).Sub(j.due)
+		}
+	}
+	g.rec.add(now, j.due, latency, lag, class)
 }
 
-func (g *generator) send(ctx context.Context, j job) (class string, err error) {
+// answer is where answered marks the time a Sender's answer came in.
+type answer struct {
+	slot   *atomic.Int64
+	origin time.Time
+	at     atomic.Int64 // since origin; 0 until answered
+}
+
+type answerKey struct{}
+
+// answered, called by a Sender in Send, says that the request's answer is
+// in, though Send goes on to check it for a while (a tcp request without
+// reply watches that its connection is not closed at once): its latency
+// ends now rather than when Send returns, and the windows that close
+// meanwhile do not count it as waiting for an answer.
+func answered(ctx context.Context) {
+	if a, ok := ctx.Value(answerKey{}).(*answer); ok {
+		a.at.Store(max(int64(time.Since(a.origin)), 1))
+		a.slot.Store(0)
+	}
+}
+
+func (g *generator) send(ctx context.Context, j job, a *answer) (class string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.s.Timeout)
 	defer cancel()
 	if g.s.Sender != nil {
-		return g.s.Sender.Send(ctx, j.seq)
+		return g.s.Sender.Send(context.WithValue(ctx, answerKey{}, a), j.seq)
 	}
 	req, err := g.request(ctx, j.seq)
 	if err != nil {
@@ -486,7 +549,7 @@ type recorder struct {
 
 	// origin is when the stream started; slots hold, for each worker, the
 	// due time of its request in flight as time since origin plus 1ns, or
-	// 0 when it has none. Workers are added under slotsMu, which the
+	// 0 when it has none or its answer is in (answered). Workers are added under slotsMu, which the
 	// scheduler takes without waiting for mu.
 	origin  time.Time
 	slotsMu sync.Mutex
@@ -495,8 +558,10 @@ type recorder struct {
 	mu       sync.Mutex
 	cur      *Tally
 	end      time.Time // end of the current window
+	firstEnd time.Time // end of the first window
 	width    time.Duration
 	stopped  bool
+	cuts     []time.Time // where Cut ended windows off their boundaries
 	canceled []time.Time // due times of the requests canceled at stop
 	closed   []closedWindow
 	wake     chan struct{}
@@ -517,6 +582,7 @@ func (r *recorder) begin(start, end time.Time, width time.Duration) {
 	r.origin = start
 	r.cur = NewTally(r.stream, start)
 	r.end = end
+	r.firstEnd = end
 	r.width = width
 	go r.emit()
 }
@@ -590,15 +656,64 @@ func (r *recorder) signal() {
 	}
 }
 
-func (r *recorder) add(now time.Time, latency, lag time.Duration, class string) {
+// add records the outcome, known at now, of a request due at due.
+func (r *recorder) add(now, due time.Time, latency, lag time.Duration, class string) {
 	r.mu.Lock()
 	closed := r.rotateLocked(now)
 	r.cur.Add(latency, class)
 	r.cur.AddLag(lag)
+	if due.Before(r.cur.w.Start) {
+		r.cur.AddLate(r.windowOf(due), class)
+	}
 	r.mu.Unlock()
 	if closed {
 		r.signal()
 	}
+}
+
+// windowOf is the start of the window that holds t: the first one runs
+// from the stream's start to firstEnd, the others are width long, unless
+// a cut ended one early: the next then starts at the cut.
+func (r *recorder) windowOf(t time.Time) time.Time {
+	start := r.origin
+	if !t.Before(r.firstEnd) {
+		start = r.firstEnd.Add(t.Sub(r.firstEnd) / r.width * r.width)
+	}
+	for i := len(r.cuts) - 1; i >= 0; i-- {
+		if c := r.cuts[i]; !t.Before(c) {
+			if c.After(start) {
+				start = c
+			}
+			break
+		}
+	}
+	return start
+}
+
+// cut closes the current window now, if it has begun, and opens the next,
+// which ends on the usual boundary. The time is read under mu, so that
+// every outcome recorded before it is in the closed window, and every one
+// after it in the next.
+func (r *recorder) cut() (time.Time, bool) {
+	r.mu.Lock()
+	now := time.Now()
+	closed := r.rotateLocked(now)
+	ok := !r.stopped && r.cur != nil
+	if ok && now.After(r.cur.w.Start) {
+		next := r.end
+		r.end = now
+		r.waitingLocked()
+		r.closed = append(r.closed, closedWindow{r.cur, now})
+		r.cur = NewTally(r.stream, now)
+		r.end = next
+		r.cuts = append(r.cuts, now)
+		closed = true
+	}
+	r.mu.Unlock()
+	if closed {
+		r.signal()
+	}
+	return now, ok
 }
 
 func (r *recorder) dropInflight() { r.dropped.Add(1) }

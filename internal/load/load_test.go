@@ -357,9 +357,17 @@ func TestRunExpandsTemplates(t *testing.T) {
 		seqs[seq] = true
 		keys[r.key] = true
 	}
-	for i := 1; i <= len(got); i++ {
-		if !seqs[i] {
-			t.Errorf("no request with sequence number %d among %d; want 1 to %d", i, len(got), len(got))
+	// Every request sent has its own number, from 1 on: those the server
+	// saw are distinct and among the first sent (completed, or still in
+	// flight at the stop). Which of the latter had reached the server by
+	// then is the scheduler's doing: a later one may have, an earlier not.
+	sent := sum.Requests + sum.Canceled
+	if len(seqs) != len(got) || !seqs[1] {
+		t.Errorf("sequence numbers %v of %d requests; want distinct ones, from 1", seqs, len(got))
+	}
+	for seq := range seqs {
+		if seq < 1 || int64(seq) > sent {
+			t.Errorf("a request with sequence number %d; want 1 to %d, the number of requests sent", seq, sent)
 		}
 	}
 	if len(keys) != len(got) {
@@ -598,4 +606,147 @@ func TestRunCountsDroppedRequestOnKeptAliveConnection(t *testing.T) {
 	if sum.Successes > answered.Load() {
 		t.Errorf("%d successes; the server answered %d", sum.Successes, answered.Load())
 	}
+}
+
+// A request that completes in a later window than the one it was due in
+// is counted there, and also among that window's late outcomes by the
+// start of the window it was due in: what it met belongs to the time it
+// was sent in, such as a fault's, though its answer came after.
+func TestRunRecordsLateOutcomes(t *testing.T) {
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every tenth request waits past its stream's timeout.
+		if seen.Add(1)%10 == 0 {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	const width = 200 * time.Millisecond
+	windows := runFor(t, load.Stream{Name: "s", Rate: 50, URL: srv.URL, Window: width, Timeout: 500 * time.Millisecond}, 1500*time.Millisecond)
+	starts := map[time.Time]bool{}
+	for _, w := range windows {
+		starts[w.Start] = true
+	}
+	var late, timeouts int64
+	for _, w := range windows {
+		var inWindow int64
+		for _, l := range w.Late {
+			if !starts[l.Due] || !l.Due.Before(w.Start) {
+				t.Errorf("window at %s: late outcomes due in the window at %s; want an earlier window's start", w.Start, l.Due)
+			}
+			late += l.Requests
+			inWindow += l.Errors[load.ClassTimeout]
+		}
+		if inWindow != w.Errors[load.ClassTimeout] {
+			t.Errorf("window at %s: %d timeouts, %d of them late; want all late: a timeout of 500ms outlives a 200ms window", w.Start, w.Errors[load.ClassTimeout], inWindow)
+		}
+		timeouts += w.Errors[load.ClassTimeout]
+	}
+	if timeouts < 3 || late < timeouts {
+		t.Errorf("%d timeouts, %d late outcomes; want several timeouts, each late", timeouts, late)
+	}
+}
+
+// A cut ends the current window at once and opens the next, whose outcomes
+// that come in late are counted by its own start: a check that judges from
+// the cut on judges nothing sent before it. Without cuts, the window in
+// which a fault began held the healthy traffic of up to a window before
+// it, beside the traffic under the fault.
+func TestCutEndsTheWindow(t *testing.T) {
+	var held atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if held.Load() {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	var cutter load.Cutter
+	if _, ok := cutter.Cut(); ok {
+		t.Fatal("Cut before the stream started: ok")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	got := make(chan []time.Time, 1)
+	go func() {
+		// Off the 1s boundaries: 1.3s and 1.7s after the start, give or
+		// take the scheduler.
+		time.Sleep(1300 * time.Millisecond)
+		c1, ok1 := cutter.Cut()
+		held.Store(true)
+		time.Sleep(400 * time.Millisecond)
+		held.Store(false)
+		c2, ok2 := cutter.Cut()
+		if ok1 && ok2 {
+			got <- []time.Time{c1, c2}
+		}
+		close(got)
+	}()
+	var windows []load.Window
+	err := load.Run(ctx, load.Stream{Name: "s", Rate: 100, URL: srv.URL, Timeout: 300 * time.Millisecond, Cutter: &cutter},
+		func(w load.Window) { windows = append(windows, w) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cutter.Cut(); ok {
+		t.Error("Cut after the stream ended: ok")
+	}
+	cuts := <-got
+	if len(cuts) != 2 {
+		t.Fatalf("cuts %v; want two, both ok", cuts)
+	}
+	starts := map[time.Time]bool{}
+	for i, w := range windows {
+		starts[w.Start] = true
+		if i > 0 && !w.Start.Equal(windows[i-1].End) {
+			t.Errorf("window %d starts at %s, the one before ended at %s; want them to meet", i, w.Start, windows[i-1].End)
+		}
+	}
+	for _, c := range cuts {
+		if !starts[c] {
+			t.Errorf("no window starts at the cut at %s (windows %v)", c, spans(windows))
+		}
+	}
+	var timeouts int64
+	for _, w := range windows {
+		if w.End.After(cuts[0]) || w.Start.Before(cuts[1]) {
+			continue
+		}
+		timeouts += w.Errors[load.ClassTimeout]
+	}
+	if timeouts != 0 {
+		t.Errorf("%d timeouts in windows before the first cut; want none: the server held nothing then", timeouts)
+	}
+	var late int64
+	for _, w := range windows {
+		for _, l := range w.Late {
+			if l.Due.Before(cuts[0]) || l.Due.After(cuts[1]) {
+				continue
+			}
+			if !starts[l.Due] {
+				t.Errorf("late outcomes due in the window at %s, which no window starts at; want the cut at %s or a later start (windows %v)", l.Due, cuts[0], spans(windows))
+			}
+			late += l.Errors[load.ClassTimeout]
+		}
+	}
+	if late < 10 {
+		t.Errorf("%d late timeouts of requests sent after the cut; want the ~40 held", late)
+	}
+}
+
+func spans(ws []load.Window) []string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, fmt.Sprintf("%s-%s", w.Start.Format("05.000"), w.End.Format("05.000")))
+	}
+	return out
 }

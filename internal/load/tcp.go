@@ -3,6 +3,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +21,9 @@ type TCPRequest struct {
 	// Send is written once connected, such as "PING\r\n".
 	Send string `yaml:"send" json:"send,omitempty" doc:"what to send once connected, such as \"PING\\r\\n\"; bytes above \\x7f as !!binary BASE64 (see Values)"`
 	// Reply is what the answer must start with, such as "+PONG". When
-	// empty, the exchange succeeds once Send is written.
-	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\" (bytes above \\x7f as !!binary BASE64, see Values); empty: nothing is read, and a request succeeds once its connection opens and send is written, even to a frozen or hung server"`
+	// empty, the exchange succeeds once Send is written, unless the other
+	// end closes the connection within settle having sent nothing.
+	Reply string `yaml:"reply" json:"reply,omitempty" doc:"what the answer must start with, such as \"+PONG\" (bytes above \\x7f as !!binary BASE64, see Values); empty: a request succeeds once its connection opens and send is written, even to a frozen or hung server, unless the other end closes or resets the connection within 100ms without sending a byte (a proxy whose backend is down)"`
 }
 
 // Validate checks the address has a host and a port.
@@ -91,6 +93,10 @@ func (t *tcpSender) Send(ctx context.Context, _ uint64) (string, error) {
 		}
 	}
 	if len(t.reply) == 0 {
+		answered(ctx)
+		if why := ClosedAtOnce(ctx, conn); why != "" {
+			return ClassReset, fmt.Errorf("accepted, then %s at once, with nothing sent: a proxy or a load balancer does so when its backend is down", why)
+		}
 		return "", nil
 	}
 	buf := make([]byte, len(t.reply))
@@ -102,6 +108,41 @@ func (t *tcpSender) Send(ctx context.Context, _ uint64) (string, error) {
 		return t.classify(ctx, err), err
 	}
 	return "", nil
+}
+
+// settle is how long a tcp request without reply watches its connection,
+// once connected and send written, for the other end to close it: a
+// proxy, a load balancer or Docker's port proxy accepts at once, tries its
+// backend, and closes or resets the connection when it cannot reach it,
+// within a round trip to it. The tcp probe waits as long.
+const settle = 100 * time.Millisecond
+
+// ClosedAtOnce says how the other end closed conn within settle (or what
+// is left of ctx), having sent nothing: "closed" or "reset". It is empty
+// for a connection still open then, or on which bytes came (a server that
+// speaks first, such as SSH or SMTP, or that answers send), or when ctx
+// ends first. The tcp probe asks it too, once connected.
+func ClosedAtOnce(ctx context.Context, conn net.Conn) string {
+	deadline := time.Now().Add(settle)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetReadDeadline(deadline)
+	// Once ctx is done, its AfterFunc may have set the deadline that
+	// unblocks the read before this one replaced it.
+	if ctx.Err() != nil {
+		return ""
+	}
+	n, err := conn.Read(make([]byte, 1))
+	switch {
+	case n > 0 || err == nil:
+		return ""
+	case errors.Is(err, io.EOF):
+		return "closed"
+	case Classify(err) == ClassReset:
+		return "reset"
+	}
+	return ""
 }
 
 // classify names an error on an open connection: a deadline set because
@@ -122,7 +163,7 @@ func init() {
 		Name: "tcp",
 		New:  func() any { return &TCPRequest{} },
 		Doc: experiment.Doc{
-			Summary: "Each request opens a new TCP connection, sends send, reads back a reply that must start with reply (when set), and closes; the stream's timeout bounds the whole exchange.",
+			Summary: "Each request opens a new TCP connection, sends send, reads back a reply that must start with reply (when set), and closes; the stream's timeout bounds the whole exchange. Without reply, a request succeeds once its connection opens and send is written, unless the other end closes or resets the connection within the next 100ms (or what is left of the timeout) without sending a byte, as a proxy, a load balancer or Docker's port proxy does when its backend is down; its latency ends before those 100ms, but it holds its connection, and counts against max_inflight, until they are over.",
 			Example: "{address: \"127.0.0.1:6379\", send: \"PING\\r\\n\", reply: \"+PONG\"}",
 		},
 		Configure: func(s *Stream, spec any) error {

@@ -61,6 +61,22 @@ type Window struct {
 	// the generator or its machine could not keep up, and slow answers are
 	// partly the sender's doing.
 	Lag time.Duration `json:"lag,omitempty"`
+	// Late counts the requests completed in the window that were due in an
+	// earlier one, by the start of the window they were due in, oldest
+	// first: their outcomes belong to the time they were sent in, such as
+	// a fault's, though they came in later. They are in Requests,
+	// Successes and Errors too.
+	Late []Late `json:"late,omitempty"`
+}
+
+// Late is the outcomes of requests completed in a window after the one
+// they were due in.
+type Late struct {
+	// Due is the start of the window they were due in.
+	Due       time.Time        `json:"due"`
+	Requests  int64            `json:"requests"`
+	Successes int64            `json:"successes"`
+	Errors    map[string]int64 `json:"errors,omitempty"`
 }
 
 // Duration is the length of the window.
@@ -135,6 +151,30 @@ func (t *Tally) Add(latency time.Duration, class string) {
 	// v is within the histogram's range, so recording cannot fail.
 	_ = t.hist.RecordValue(v)
 	t.count(class)
+}
+
+// AddLate records that a request completed in this window with class ("" for
+// a success) was due in the earlier window that started at due. Add counts
+// it too.
+func (t *Tally) AddLate(due time.Time, class string) {
+	i := len(t.w.Late) - 1
+	for i >= 0 && t.w.Late[i].Due.After(due) {
+		i--
+	}
+	if i < 0 || !t.w.Late[i].Due.Equal(due) {
+		i++
+		t.w.Late = slices.Insert(t.w.Late, i, Late{Due: due})
+	}
+	l := &t.w.Late[i]
+	l.Requests++
+	if class == "" {
+		l.Successes++
+		return
+	}
+	if l.Errors == nil {
+		l.Errors = make(map[string]int64)
+	}
+	l.Errors[class]++
 }
 
 // AddLag records that a request was sent lag after its due time.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -219,5 +220,140 @@ func TestFaultNotUndoneWithoutInjected(t *testing.T) {
 	}
 	if active != 1 {
 		t.Errorf("chaos_fault_active sums to %v; want 1", active)
+	}
+}
+
+// A fault with nothing to revert (a kill) is over once applied: no
+// fault.reverted follows it, and it is not reported as left in place. The
+// summary marks it irreversible, slack says it had nothing to revert
+// (never "not reverted"), and its gauge is not active after the run.
+func TestIrreversibleFaultNotLeftInPlace(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	verdict := journal.VerdictEvent(journal.Passed, "held")
+	verdict.Time = at(600)
+	evs := []journal.Event{
+		{Time: at(0), Type: journal.RunStarted, RunID: "r1", Message: "started"},
+		{Time: at(3), Type: journal.FaultInjected, Step: "k", Fault: "kill", Target: "svc", TargetID: "4242", Irreversible: true, Message: "kill on process 4242"},
+		verdict,
+	}
+	var mu sync.Mutex
+	var summary notify.Summary
+	var slack []string
+	active := -1.0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.URL.Path == "/slack":
+			var b notify.SlackBody
+			json.NewDecoder(r.Body).Decode(&b)
+			slack = append(slack, b.Text)
+		case r.Method == http.MethodPost:
+			if err := json.NewDecoder(r.Body).Decode(&summary); err != nil {
+				http.Error(w, err.Error(), 400)
+			}
+		default:
+			dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+			active = 0
+			for {
+				f := &dto.MetricFamily{}
+				if err := dec.Decode(f); err != nil {
+					break
+				}
+				if f.GetName() == "chaos_fault_active" {
+					for _, m := range f.Metric {
+						active += m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+	}))
+	defer srv.Close()
+	w := &experiment.Webhook{}
+	w.SetDefaults()
+	w.URL = srv.URL
+	p := &experiment.Pushgateway{}
+	p.SetDefaults()
+	p.URL = srv.URL
+	for _, n := range []*experiment.Notify{{Webhook: w}, webhook(srv.URL+"/slack", experiment.BodySlack, 5*time.Second), {Pushgateway: p}} {
+		s, err := notify.New(n, notify.Run{Title: "t", File: "e.yaml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			s.Event(ev)
+		}
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(summary.Faults) != 1 || !summary.Faults[0].Irreversible || summary.Faults[0].RevertFailed {
+		t.Errorf("summary faults %+v; want the kill, irreversible", summary.Faults)
+	}
+	if len(slack) == 0 || strings.Contains(slack[len(slack)-1], "not reverted") || !strings.Contains(slack[len(slack)-1], "kill on svc (k): nothing to revert") {
+		t.Errorf("slack's last message %q; want the kill with nothing to revert, not a fault not reverted", slack)
+	}
+	if active != 0 {
+		t.Errorf("chaos_fault_active sums to %v after the run; want 0", active)
+	}
+}
+
+// The trace draws a fault with nothing to revert as over once applied,
+// not as a span in effect until the run's end.
+func TestOTelIrreversibleFault(t *testing.T) {
+	var mu sync.Mutex
+	spans := map[string]*tracepb.Span{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					spans[s.Name] = s
+				}
+			}
+		}
+		mu.Unlock()
+		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Write(out)
+	}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", srv.URL+"/v1/traces")
+	s, err := notify.New(&experiment.Notify{OTel: &experiment.OTel{}}, notify.Run{Title: "t", File: "e.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	verdict := journal.VerdictEvent(journal.Passed, "held")
+	verdict.Time = t0.Add(5 * time.Second)
+	for _, ev := range []journal.Event{
+		{Time: t0, Type: journal.RunStarted, RunID: "r1", Message: "started"},
+		{Time: t0.Add(time.Second), Type: journal.FaultInjected, Step: "k", Fault: "kill", Target: "svc", TargetID: "4242", Irreversible: true},
+		verdict,
+	} {
+		s.Event(ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	f := spans["fault kill on svc"]
+	if f == nil {
+		t.Fatalf("no span of the kill among %d", len(spans))
+	}
+	if f.EndTimeUnixNano != f.StartTimeUnixNano {
+		t.Errorf("the kill's span lasts %s; want it to end where it starts", time.Duration(f.EndTimeUnixNano-f.StartTimeUnixNano))
 	}
 }

@@ -35,10 +35,18 @@ type Notifier interface {
 type Run struct {
 	// Title and File are the experiment's.
 	Title, File string
+	// Name tells the experiment from the others of its call: its file's
+	// name without extension, numbered as its report directory is when
+	// two files of the call share it. Empty: from File.
+	Name string
 }
 
-// experimentName is the experiment file's name without its extension.
+// experimentName is the experiment's Name, or its file's name without its
+// extension.
 func (r Run) experimentName() string {
+	if r.Name != "" {
+		return r.Name
+	}
 	base := filepath.Base(r.File)
 	return strings.TrimSuffix(base, filepath.Ext(base))
 }
@@ -187,10 +195,15 @@ func (s *sender) mask(text string) string {
 	if s.rawURL == "" {
 		return text
 	}
-	text = strings.ReplaceAll(text, s.rawURL, Display(s.rawURL))
+	shown := Display(s.rawURL)
+	if strings.HasSuffix(s.rawURL, "/") && !strings.HasSuffix(shown, experiment.Mask) {
+		// The path joined on after the URL keeps its slash.
+		shown += "/"
+	}
+	text = strings.ReplaceAll(text, s.rawURL, shown)
 	if u, err := url.Parse(s.rawURL); err == nil {
 		// net/http names the URL as it sent it, with the path joined on.
-		text = strings.ReplaceAll(text, u.Redacted(), Display(s.rawURL))
+		text = strings.ReplaceAll(text, u.Redacted(), shown)
 		if u.RawQuery != "" {
 			text = strings.ReplaceAll(text, u.RawQuery, experiment.Mask)
 		}

@@ -199,6 +199,30 @@ func TestFlushBounded(t *testing.T) {
 	s.Event(runEvents()[0]) // after Flush: dropped, no panic
 }
 
+// A notifier's URL written with a trailing slash shows as its scheme and
+// host in the error of a request that failed, with the path net/http
+// joined on still after a slash.
+func TestFailedPushShowsItsPath(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	p := &experiment.Pushgateway{}
+	p.SetDefaults()
+	p.URL, p.Timeout = "http://"+addr+"/", experiment.Duration(time.Second)
+	s, err := notify.New(&experiment.Notify{Pushgateway: p}, notify.Run{Title: "t", File: "shop.yaml", Name: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Event(runEvents()[0])
+	ferr := s.Flush(context.Background())
+	if want := `"http://` + addr + `/metrics/job/chaos/experiment/shop"`; ferr == nil || !strings.Contains(ferr.Error(), want) {
+		t.Errorf("Flush = %v; want the URL it was sent to, %s", ferr, want)
+	}
+}
+
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }

@@ -142,6 +142,13 @@ func (t *tracer) Event(ev journal.Event) {
 		}
 		_, span := t.tr.Start(parent, "fault "+ev.Fault+" on "+ev.Target, at, trace.WithAttributes(attribute.String("chaos.step", ev.Step),
 			attribute.String("chaos.fault", ev.Fault), attribute.String("chaos.target", ev.Target), attribute.String("chaos.target_id", ev.TargetID)))
+		if ev.Irreversible {
+			// Nothing to revert (a kill): over once applied, not drawn
+			// as in effect until the run's end.
+			span.SetAttributes(attribute.Bool("chaos.irreversible", true))
+			span.End(at)
+			break
+		}
 		t.faults[ev.Step+"\x00"+ev.TargetID] = span
 	case journal.FaultReverted, journal.FaultRevertFailed:
 		key := ev.Step + "\x00" + ev.TargetID

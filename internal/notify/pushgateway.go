@@ -99,7 +99,12 @@ func (p *pushgateway) push(ctx context.Context) error {
 		lv := []string{f.Step, f.Fault, f.Target, f.ID}
 		start.WithLabelValues(lv...).Set(unix(f.Injected))
 		on := 1.0
-		if !f.inPlace() {
+		switch {
+		case f.Irreversible:
+			// Over once applied: its window ends where it starts.
+			end.WithLabelValues(lv...).Set(unix(f.Injected))
+			on = 0
+		case !f.inPlace():
 			end.WithLabelValues(lv...).Set(unix(f.Reverted))
 			on = 0
 		}

@@ -51,6 +51,9 @@ type SummaryFault struct {
 	Reverted time.Time `json:"reverted,omitzero"`
 	// RevertFailed says the fault could not be removed.
 	RevertFailed bool `json:"revert_failed,omitempty"`
+	// Irreversible says the fault had nothing to revert (a kill): it was
+	// over once applied, and has no Reverted.
+	Irreversible bool `json:"irreversible,omitempty"`
 }
 
 // EventBody is the body an events webhook posts for each event.
@@ -116,11 +119,11 @@ func (w *webhook) keep(ev journal.Event) {
 // event's target.
 func trackFault(faults []SummaryFault, ev journal.Event) []SummaryFault {
 	if ev.Type == journal.FaultInjected {
-		return append(faults, SummaryFault{Step: ev.Step, Fault: ev.Fault, Target: ev.Target, ID: ev.TargetID, Injected: ev.Time})
+		return append(faults, SummaryFault{Step: ev.Step, Fault: ev.Fault, Target: ev.Target, ID: ev.TargetID, Injected: ev.Time, Irreversible: ev.Irreversible})
 	}
 	for i := range faults {
 		f := &faults[i]
-		if f.Step == ev.Step && f.ID == ev.TargetID && f.Reverted.IsZero() {
+		if f.Step == ev.Step && f.ID == ev.TargetID && f.Reverted.IsZero() && !f.Irreversible {
 			f.Reverted = ev.Time
 			f.RevertFailed = ev.Type == journal.FaultRevertFailed
 			return faults
@@ -135,8 +138,11 @@ func trackFault(faults []SummaryFault, ev journal.Event) []SummaryFault {
 	return faults
 }
 
-// inPlace reports whether the fault is still applied.
-func (f SummaryFault) inPlace() bool { return f.Reverted.IsZero() || f.RevertFailed }
+// inPlace reports whether the fault is still applied. One with nothing
+// to revert never is.
+func (f SummaryFault) inPlace() bool {
+	return !f.Irreversible && (f.Reverted.IsZero() || f.RevertFailed)
+}
 
 func slackText(ev journal.Event, s Summary) string {
 	switch ev.Type {
@@ -148,7 +154,10 @@ func slackText(ev journal.Event, s Summary) string {
 		text := fmt.Sprintf("chaos: %q %s: %s (run %s, %s)", s.Title, strings.ToUpper(ev.Verdict), ev.Reason, s.RunID, s.Ended.Sub(s.Started).Round(time.Millisecond))
 		for _, f := range s.Faults {
 			end := "not reverted"
-			if !f.inPlace() {
+			switch {
+			case f.Irreversible:
+				end = "nothing to revert"
+			case !f.inPlace():
 				end = f.Reverted.Sub(f.Injected).Round(time.Millisecond).String()
 			}
 			text += fmt.Sprintf("\n• %s on %s (%s): %s", f.Fault, f.Target, f.Step, end)

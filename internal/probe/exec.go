@@ -29,9 +29,9 @@ func (s *ExecSpec) Validate() error { return s.Exec.Validate() }
 // ExecExpect is what the command must show; by default exit code 0.
 type ExecExpect struct {
 	ExitCode       experiment.NumberCond `yaml:"exit_code" json:"exit_code,omitzero" doc:"the exit code, a number or a comparison such as '!= 0' (default 0)"`
-	StdoutContains string                `yaml:"stdout_contains" json:"stdout_contains,omitempty" doc:"text the standard output must contain"`
+	StdoutContains string                `yaml:"stdout_contains" chaos:"nonempty" json:"stdout_contains,omitempty" doc:"text the standard output must contain"`
 	StdoutRegex    experiment.Regexp     `yaml:"stdout_regex" json:"stdout_regex,omitzero" doc:"a regular expression the standard output must match"`
-	StderrContains string                `yaml:"stderr_contains" json:"stderr_contains,omitempty" doc:"text the standard error must contain"`
+	StderrContains string                `yaml:"stderr_contains" chaos:"nonempty" json:"stderr_contains,omitempty" doc:"text the standard error must contain"`
 	// Latency bounds how long the command ran.
 	Latency experiment.DurationCond `yaml:"latency" json:"latency,omitzero" doc:"how long the command may run, such as \"< 2s\""`
 	// StdoutValue is a number read from stdout and what it must be.
@@ -68,23 +68,23 @@ func (e *Extract) what() string {
 	return fmt.Sprintf("stdout's match of %q", e.Match.String())
 }
 
-// Read finds the number in out.
-func (e *Extract) Read(out []byte) (float64, error) {
+// Read finds the number in out; what it quotes of out is masked first.
+func (e *Extract) Read(out []byte, mask func(string) string) (float64, error) {
 	var text string
 	if e.JSON != "" {
 		var doc any
 		if err := json.Unmarshal(out, &doc); err != nil {
-			return 0, fmt.Errorf("stdout is not JSON (%v): %s", err, excerpt(out))
+			return 0, fmt.Errorf("stdout is not JSON (%v): %s", err, excerpt(mask, out))
 		}
 		v, ok := JSONPath(doc, e.JSON)
 		if !ok {
-			return 0, fmt.Errorf("stdout has no %s: %s", e.JSON, excerpt(out))
+			return 0, fmt.Errorf("stdout has no %s: %s", e.JSON, excerpt(mask, out))
 		}
 		text = v
 	} else {
 		m := e.Match.FindSubmatch(out)
 		if m == nil {
-			return 0, fmt.Errorf("stdout does not match %q: %s", e.Match.String(), excerpt(out))
+			return 0, fmt.Errorf("stdout does not match %q: %s", e.Match.String(), excerpt(mask, out))
 		}
 		text = string(m[1])
 	}
@@ -108,7 +108,8 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 	case err != nil:
 		return Failf(nil, "%v", err)
 	}
-	obs := Observe(res)
+	mask := maskOf(ctx)
+	obs := Observe(res, mask)
 	out := map[string]string{
 		"exit_code": obs["exit_code"],
 		"stdout":    strings.TrimSpace(string(res.Stdout)),
@@ -119,27 +120,32 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 		r.Output = out
 		return r
 	}
+	if res.Signal != "" {
+		// A killed command has no exit code: the -1 it reads as would
+		// hold "< 2" or "!= 0" though the command never answered.
+		return fail("killed by %s before it exited%s", res.Signal, stderrNote(mask, res.Stderr))
+	}
 	want := expect.ExitCode
 	if want.IsZero() {
 		want = experiment.NumberCond{Cond: experiment.Cond{Op: "==", Value: 0}}
 	}
 	if !want.Holds(float64(res.ExitCode)) {
-		return fail("exit code %d, want %s%s", res.ExitCode, want, stderrNote(res.Stderr))
+		return fail("exit code %d, want %s%s", res.ExitCode, want, stderrNote(mask, res.Stderr))
 	}
 	if expect.StdoutContains != "" && !bytes.Contains(res.Stdout, []byte(expect.StdoutContains)) {
-		return fail("stdout does not contain %q: %s", expect.StdoutContains, excerpt(res.Stdout))
+		return fail("stdout does not contain %q: %s", expect.StdoutContains, excerpt(mask, res.Stdout))
 	}
 	if expect.StdoutRegex.Regexp != nil && !expect.StdoutRegex.Match(res.Stdout) {
-		return fail("stdout does not match %q: %s", expect.StdoutRegex.String(), excerpt(res.Stdout))
+		return fail("stdout does not match %q: %s", expect.StdoutRegex.String(), excerpt(mask, res.Stdout))
 	}
 	if expect.StderrContains != "" && !bytes.Contains(res.Stderr, []byte(expect.StderrContains)) {
-		return fail("stderr does not contain %q: %s", expect.StderrContains, excerpt(res.Stderr))
+		return fail("stderr does not contain %q: %s", expect.StderrContains, excerpt(mask, res.Stderr))
 	}
 	if !expect.Latency.IsZero() && !expect.Latency.Holds(res.Elapsed.Seconds()) {
 		return fail("ran for %s, want %s", obs["latency"], expect.Latency)
 	}
 	if x := expect.StdoutValue; x != nil {
-		v, err := x.Read(res.Stdout)
+		v, err := x.Read(res.Stdout, mask)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -157,24 +163,28 @@ func runExec(ctx context.Context, specAny, expectAny any) Result {
 const OutputLines = 5
 
 // Observe is what the journal keeps of a finished command: its exit code,
-// how long it ran, and the last lines of its stdout and stderr.
-func Observe(res command.Result) map[string]string {
+// how long it ran, and the last lines of its stdout and stderr, masked
+// before they are cut short.
+func Observe(res command.Result, mask func(string) string) map[string]string {
 	obs := map[string]string{
 		"exit_code": strconv.Itoa(res.ExitCode),
 		"latency":   experiment.FormatValue(res.Elapsed.Seconds(), experiment.UnitDuration),
 	}
-	if s := command.LastLines(res.Stdout, OutputLines); s != "" {
+	if res.Signal != "" {
+		obs["signal"] = res.Signal
+	}
+	if s := command.LastLines([]byte(mask(string(res.Stdout))), OutputLines); s != "" {
 		obs["stdout"] = s
 	}
-	if s := command.LastLines(res.Stderr, OutputLines); s != "" {
+	if s := command.LastLines([]byte(mask(string(res.Stderr))), OutputLines); s != "" {
 		obs["stderr"] = s
 	}
 	return obs
 }
 
 // stderrNote quotes the last line of stderr for a reason, if any.
-func stderrNote(b []byte) string {
-	if s := command.LastLines(b, 1); s != "" {
+func stderrNote(mask func(string) string, b []byte) string {
+	if s := command.LastLines([]byte(mask(string(b))), 1); s != "" {
 		return " (stderr: " + s + ")"
 	}
 	return ""
@@ -188,7 +198,7 @@ func init() {
 		Name: "exec",
 		New:  func() (any, any) { return &ExecSpec{}, &ExecExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs a command to completion. Without expect, exit code 0 passes, also for a command that goes on after an error and exits 0 (psql with several -c or -f and without -v ON_ERROR_STOP=1, sh without set -e): make it stop and exit non-zero on an error.",
+			Summary: "Runs a command to completion. Without expect, exit code 0 passes, also for a command that goes on after an error and exits 0 (psql with several -c or -f and without -v ON_ERROR_STOP=1, sh without set -e): make it stop and exit non-zero on an error. A command killed by a signal (the OOM killer's SIGKILL, a crash's SIGSEGV) fails whatever exit_code wants: it has no exit code.",
 			Default: "exit code 0",
 			Example: "{run: [./check.sh, --quick], timeout: 5s}",
 			Expect:  "{exit_code: 0, stdout_contains: ready}",

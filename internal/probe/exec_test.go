@@ -102,3 +102,44 @@ func TestExecObservesLastLines(t *testing.T) {
 		t.Errorf("observed stderr %q; want oops", got)
 	}
 }
+
+// A command killed by a signal (the OOM killer under a memory fault, a
+// crash) has no exit code: the -1 it reads as held "< 2" and "!= 0", and
+// a probe that never answered passed. It fails, saying the signal.
+func TestExecKilledBySignalFails(t *testing.T) {
+	for _, want := range []string{`"< 2"`, `"!= 0"`} {
+		src := fmt.Sprintf("version: v1\ntitle: t\nsteady_state:\n  - name: c\n    probe: {exec: {run: [sh, -c, 'kill -KILL $$']}}\n    expect: {exit_code: %s}\n", want)
+		exp, err := experiment.Parse("t.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := exp.SteadyState[0]
+		res := probe.Run(context.Background(), "exec", c.Probe.Spec, c.Expect)
+		if res.OK || res.Err != nil || !strings.Contains(res.Reason, "killed by SIGKILL") || res.Observed["signal"] != "SIGKILL" {
+			t.Errorf("exit_code %s: Run = ok %v, err %v, %q, observed %v; want a failure saying it was killed by SIGKILL", want, res.OK, res.Err, res.Reason, res.Observed)
+		}
+	}
+}
+
+// A probe quotes an output cut short: it masks the secrets in it first, so
+// that a secret the cut falls in is not shown in part.
+func TestExecOutputMaskedBeforeCut(t *testing.T) {
+	const secret = "tok-0123456789abcdefghijklmnopqrstuvwxyz"
+	mask := func(s string) string { return strings.ReplaceAll(s, secret, experiment.Mask) }
+	ctx := probe.WithMask(context.Background(), mask)
+	line := strings.Repeat("x", 185) + secret
+	spec, expect := newExec(t, "echo")
+	spec.(*probe.ExecSpec).Run = []string{"sh", "-c", "echo $0; echo $0 >&2; exit 1", line}
+	res := probe.Run(ctx, "exec", spec, expect)
+	if !strings.Contains(res.Reason, "exit code 1") {
+		t.Fatalf("Run = %+v; want it to fail on its exit code", res)
+	}
+	spec.(*probe.ExecSpec).Run = []string{"sh", "-c", "echo $0", line}
+	expect.(*probe.ExecExpect).StdoutContains = "nothing like it"
+	res2 := probe.Run(ctx, "exec", spec, expect)
+	for _, text := range []string{res.Reason, res.Observed["stdout"], res.Observed["stderr"], res2.Reason} {
+		if strings.Contains(text, "tok-0123") || !strings.Contains(text, experiment.Mask) {
+			t.Errorf("%q: want the secret masked whole", text)
+		}
+	}
+}

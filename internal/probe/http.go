@@ -36,7 +36,7 @@ func (s *HTTPSpec) Validate() error { return s.HTTPRequest.Validate() }
 // status passes.
 type HTTPExpect struct {
 	Status       Status                        `yaml:"status" json:"status,omitzero" doc:"the status: 200, a class such as 2xx, or a list of either (default: any 2xx, unless error is set)"`
-	BodyContains string                        `yaml:"body_contains" json:"body_contains,omitempty" doc:"text the body must contain"`
+	BodyContains string                        `yaml:"body_contains" chaos:"nonempty" json:"body_contains,omitempty" doc:"text the body must contain"`
 	BodyRegex    experiment.Regexp             `yaml:"body_regex" json:"body_regex,omitzero" doc:"a regular expression the body must match"`
 	JSON         map[string]experiment.Matcher `yaml:"json" json:"json,omitempty" doc:"values in a JSON body, by path (a.b.0.c): each a value to equal (a number equals the same number however written: 0.10 is 0.1), or a comparison such as '> 3'"`
 	Latency      experiment.DurationCond       `yaml:"latency" json:"latency,omitzero" doc:"how long the answer may take, as a comparison such as '< 200ms'"`
@@ -163,6 +163,7 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 		r.Output = out
 		return r
 	}
+	mask := maskOf(ctx)
 	if !expect.Status.Match(resp.StatusCode) {
 		return fail("status %d, want %s", resp.StatusCode, expect.Status)
 	}
@@ -170,15 +171,15 @@ func runHTTP(ctx context.Context, specAny, expectAny any) Result {
 		return fail("latency %s, want %s", obs["latency"], expect.Latency)
 	}
 	if expect.BodyContains != "" && !strings.Contains(string(body), expect.BodyContains) {
-		return fail("body does not contain %q: %s", expect.BodyContains, excerpt(body))
+		return fail("body does not contain %q: %s", expect.BodyContains, excerpt(mask, body))
 	}
 	if expect.BodyRegex.Regexp != nil && !expect.BodyRegex.Match(body) {
-		return fail("body does not match %q: %s", expect.BodyRegex.String(), excerpt(body))
+		return fail("body does not match %q: %s", expect.BodyRegex.String(), excerpt(mask, body))
 	}
 	if len(expect.JSON) > 0 {
 		var doc any
 		if err := json.Unmarshal(body, &doc); err != nil {
-			return fail("body is not JSON: %s", excerpt(body))
+			return fail("body is not JSON: %s", excerpt(mask, body))
 		}
 		// Every field is observed, so that a failure shows all the numbers.
 		var bad []string
@@ -228,8 +229,9 @@ func NewRequest(ctx context.Context, r *experiment.HTTPRequest) (*http.Request, 
 	return req, nil
 }
 
-func excerpt(b []byte) string {
-	s := strings.TrimSpace(string(b))
+// excerpt quotes an output for a reason, masked before it is cut short.
+func excerpt(mask func(string) string, b []byte) string {
+	s := mask(strings.TrimSpace(string(b)))
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}

@@ -25,6 +25,10 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// Output is what a step's as: name exposes to later steps.
 	Output map[string]string `json:"-"`
+	// Since, when set, is the time of the oldest data the observation
+	// judged, when that is earlier than the probe's start: a Prometheus
+	// query reads what was last scraped.
+	Since time.Time `json:"-"`
 	// Err is set when the probe could not observe at all, for a reason
 	// that lies in the experiment rather than in the system: a command
 	// that cannot start, a request that cannot be built. It is not a

@@ -335,33 +335,88 @@ func TestHTTPBadRequest(t *testing.T) {
 	}
 }
 
-func TestTCPJudge(t *testing.T) {
+// tcpServer listens on loopback and hands each connection it accepts to
+// serve, which owns it.
+func tcpServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			go serve(c)
 		}
 	}()
-	spec, expect := newProbe(t, "tcp", fmt.Sprintf("{address: %q}", l.Addr()), "")
+	return l.Addr().String()
+}
+
+func TestTCPJudge(t *testing.T) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	// A server that waits for its client to speak, as most do.
+	addr := tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	spec, expect := newProbe(t, "tcp", fmt.Sprintf("{address: %q}", addr), "")
 	if res := probe.Run(context.Background(), "tcp", spec, expect); !res.OK || res.Observed["latency"] == "" {
 		t.Errorf("Run(tcp to a listener) = %+v; want a pass with its latency", res)
 	}
-	spec, expect = newProbe(t, "tcp", fmt.Sprintf("{address: %q}", l.Addr()), `{latency: "< 0s"}`)
+	spec, expect = newProbe(t, "tcp", fmt.Sprintf("{address: %q}", addr), `{latency: "< 0s"}`)
 	if res := probe.Run(context.Background(), "tcp", spec, expect); res.OK || !strings.HasPrefix(res.Reason, "connect took ") {
 		t.Errorf("Run(tcp, latency < 0s) = %+v; want a failure on latency", res)
 	}
-	addr := closedAddr(t)
+	addr = closedAddr(t)
 	spec, expect = newProbe(t, "tcp", fmt.Sprintf("{address: %q}", addr), "")
 	if res := probe.Run(context.Background(), "tcp", spec, expect); res.OK || res.Err != nil || res.Reason != "connect "+addr+": connection refused" {
 		t.Errorf("Run(tcp to a closed port) = %+v; want a failed observation, connection refused", res)
+	}
+}
+
+// A proxy, a load balancer or Docker's port proxy accepts a connection
+// before it reaches its backend, and closes or resets it when the backend
+// is down: the connect alone passed for a service that was gone. A server
+// that speaks first and then closes has answered.
+func TestTCPClosedAtOnce(t *testing.T) {
+	backend := closedAddr(t)
+	proxy := tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		if b, err := net.Dial("tcp", backend); err == nil {
+			b.Close()
+		}
+	})
+	reset := tcpServer(t, func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
+	banner := tcpServer(t, func(c net.Conn) {
+		io.WriteString(c, "220 ready\r\n")
+		c.Close()
+	})
+	for _, tt := range []struct {
+		name, addr, want string
+	}{
+		{"proxy to a dead backend", proxy, "accepted, then closed at once"},
+		{"reset", reset, "reset"},
+		{"banner", banner, ""},
+	} {
+		spec, expect := newProbe(t, "tcp", fmt.Sprintf("{address: %q}", tt.addr), "")
+		res := probe.Run(context.Background(), "tcp", spec, expect)
+		switch {
+		case tt.want == "" && !res.OK:
+			t.Errorf("%s: Run = %q; want a pass: the server answered", tt.name, res.Reason)
+		case tt.want != "" && (res.OK || res.Err != nil || !strings.Contains(res.Reason, tt.want)):
+			t.Errorf("%s: Run = ok %v, err %v, %q; want a failed observation saying %q", tt.name, res.OK, res.Err, res.Reason, tt.want)
+		}
 	}
 }
 

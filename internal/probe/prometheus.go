@@ -74,7 +74,8 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 	ctx, cancel := context.WithTimeout(ctx, spec.Timeout.D())
 	defer cancel()
 	start := time.Now()
-	v, warnings, _, err := promv1.NewAPI(client).Query(ctx, spec.Query, time.Now(), promv1.WithTimeout(spec.Timeout.D()))
+	papi := promv1.NewAPI(client)
+	v, warnings, _, err := papi.Query(ctx, spec.Query, time.Now(), promv1.WithTimeout(spec.Timeout.D()))
 	elapsed := time.Since(start)
 	if err != nil {
 		// Prometheus could not answer the query: that is no observation
@@ -104,6 +105,16 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 	default:
 		return Errorf("prometheus %s: query %s returns a %s: use an instant query that returns a scalar or a vector", spec.URL, spec.Query, v.Type())
 	}
+	since, age, known := dataAge(ctx, papi, spec.Query, spec.Timeout.D())
+	if known {
+		obs["data_age"] = experiment.FormatValue(age.Seconds(), experiment.UnitDuration)
+	}
+	result := func(r Result) Result {
+		if known {
+			r.Since = since
+		}
+		return r
+	}
 	if len(samples) == 0 {
 		r := Errorf("prometheus %s: query %s returned no data: no series matches (check the metric names and labels, and that the target is scraped)", spec.URL, spec.Query)
 		r.Observed = map[string]string{"series": "0"}
@@ -130,7 +141,7 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		obs["values"] = strings.Join(shown, ", ")
 	}
 	if expect.Value.IsZero() {
-		return Result{OK: true, Observed: obs, Output: obs}
+		return result(Result{OK: true, Observed: obs, Output: obs})
 	}
 	var bad []string
 	for _, s := range samples {
@@ -151,9 +162,49 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		}
 		r := Failf(obs, "%s %s%s, want %s", what, strings.Join(bad, ", "), more, expect.Value)
 		r.Output = obs
-		return r
+		return result(r)
 	}
-	return Result{OK: true, Observed: obs, Output: obs}
+	return result(Result{OK: true, Observed: obs, Output: obs})
+}
+
+// maxSelectors is the most series selectors of a query whose data age is
+// looked up.
+const maxSelectors = 10
+
+// dataAge is how old the data a query reads is: Prometheus answers with
+// what it last scraped (or its rules last recorded), which may be from
+// before a fault a check is judged under. For each series selector of the
+// query it asks for the time of the last sample of each of its series (a
+// series whose target is down has none: Prometheus marks it stale), and
+// the oldest of those is the query's data time (since, by the local
+// clock). Ages are reckoned on Prometheus's clock, so that a skew between
+// the clocks does not count. known is false when the query cannot be
+// taken apart, reads no series, or reads data of another time on purpose
+// (offset, @).
+func dataAge(ctx context.Context, papi promv1.API, query string, timeout time.Duration) (since time.Time, age time.Duration, known bool) {
+	sels, ok := selectors(query)
+	if !ok || len(sels) == 0 || len(sels) > maxSelectors {
+		return time.Time{}, 0, false
+	}
+	for _, sel := range sels {
+		asked := time.Now()
+		// No evaluation time: Prometheus takes its own now, and the
+		// answer carries it.
+		v, _, _, err := papi.Query(ctx, "min(timestamp("+sel+"))", time.Time{}, promv1.WithTimeout(timeout))
+		if err != nil {
+			return time.Time{}, 0, false
+		}
+		vec, ok := v.(model.Vector)
+		if !ok || len(vec) != 1 || math.IsNaN(float64(vec[0].Value)) {
+			continue
+		}
+		oldest := time.UnixMilli(int64(math.Round(float64(vec[0].Value) * 1000)))
+		a := max(vec[0].Timestamp.Time().Sub(oldest), 0)
+		if s := asked.Add(-a); !known || s.Before(since) {
+			since, age, known = s, a, true
+		}
+	}
+	return since, age, known
 }
 
 // promError says what went wrong in Prometheus's words, without the
@@ -181,11 +232,11 @@ func init() {
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes.",
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped, and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error.",
 			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",
-			Outputs: []string{"value: the result, for a scalar or a single series", "series: how many series, for several", "values: the first series with their values, for several"},
+			Outputs: []string{"value: the result, for a scalar or a single series", "series: how many series, for several", "values: the first series with their values, for several", "data_age: how long before the query the stalest series it reads was last scraped"},
 		},
 		Run: runPrometheus,
 	})

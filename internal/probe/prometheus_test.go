@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,45 @@ func TestPrometheusJudge(t *testing.T) {
 				t.Errorf("Run reason %q; want it to contain %q", res.Reason, tt.reason)
 			}
 		})
+	}
+}
+
+// scrapedPrometheus answers every instant query with value, as of now, and
+// a query for the timestamp of the last sample of a series with the time
+// scraped gives: a Prometheus whose last scrape was then.
+func scrapedPrometheus(t *testing.T, value string, scraped func() time.Time) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" {
+			http.NotFound(w, r)
+			return
+		}
+		secs := func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) }
+		now := secs(time.Now())
+		v := value
+		if q := r.FormValue("query"); strings.HasPrefix(q, "min(timestamp(") {
+			v = secs(scraped())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,%q]}]}}`, now, v)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Prometheus answers with what it last scraped: the observation counts
+// from then, which may be before a fault the check is judged under.
+func TestPrometheusDataAge(t *testing.T) {
+	scraped := time.Now().Add(-10 * time.Second)
+	url := scrapedPrometheus(t, "0", func() time.Time { return scraped })
+	spec, expect := newProbe(t, "prometheus", fmt.Sprintf("{url: %q, query: 'sum(rate(errors_total[1m])) / sum(rate(requests_total[1m]))'}", url), `{value: "< 0.5"}`)
+	res := probe.Run(context.Background(), "prometheus", spec, expect)
+	if !res.OK || res.Since.Sub(scraped).Abs() > time.Second || !strings.HasPrefix(res.Observed["data_age"], "10") {
+		t.Errorf("Run = ok %v, %q, since %s, observed %v; want a pass, since the scrape at %s, 10s old", res.OK, res.Reason, res.Since, res.Observed, scraped)
+	}
+	// A query that reads older data on purpose says nothing of its age.
+	spec, expect = newProbe(t, "prometheus", fmt.Sprintf("{url: %q, query: 'errors_total offset 1h'}", url), "")
+	if res := probe.Run(context.Background(), "prometheus", spec, expect); !res.OK || !res.Since.IsZero() {
+		t.Errorf("Run(offset) = ok %v, since %s; want a pass with no data time", res.OK, res.Since)
 	}
 }

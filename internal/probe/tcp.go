@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/load"
 )
 
 // TCPSpec is a TCP connect probe.
@@ -40,8 +41,12 @@ func runTCP(ctx context.Context, specAny, expectAny any) Result {
 	if err != nil {
 		return Failf(map[string]string{"error": describe(err)}, "connect %s: %s", spec.Address, describe(err))
 	}
-	conn.Close()
+	defer conn.Close()
 	obs := map[string]string{"latency": experiment.FormatValue(elapsed.Seconds(), experiment.UnitDuration)}
+	if why := load.ClosedAtOnce(ctx, conn); why != "" {
+		obs["error"] = why
+		return Failf(obs, "connect %s: accepted, then %s at once, with nothing sent: a proxy or a load balancer does so when its backend is down", spec.Address, why)
+	}
 	if expect != nil && !expect.Latency.IsZero() && !expect.Latency.Holds(elapsed.Seconds()) {
 		return Failf(obs, "connect took %s, want %s", obs["latency"], expect.Latency)
 	}
@@ -56,7 +61,7 @@ func init() {
 		Name: "tcp",
 		New:  func() (any, any) { return &TCPSpec{}, &TCPExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Opens a TCP connection and closes it. Without expect, a connect that succeeds passes. The kernel accepts connections for a frozen (a process stop, a container pause) or hung server too: to see the server answer, use an http or exec probe.",
+			Summary: "Opens a TCP connection, waits 100ms for the other end to close it, and closes it. Without expect, a connect that succeeds passes, unless the other end closes or resets the connection within those 100ms without sending a byte, as a proxy, a load balancer or Docker's port proxy does when its backend is down. The kernel accepts connections for a frozen (a process stop, a container pause) or hung server too, and a proxy whose backend does not answer keeps the connection open: to see the server answer, use an http or exec probe.",
 			Default: "a connect that succeeds",
 			Example: "{address: 127.0.0.1:5432}",
 			Expect:  `{latency: "< 50ms"}`,

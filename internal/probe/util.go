@@ -10,6 +10,23 @@ import (
 	"github.com/gamedayhq/chaos/internal/load"
 )
 
+type maskKey struct{}
+
+// WithMask makes the probes run with the context it returns mask what
+// they quote of an output (a body, stdout, stderr) before they cut it
+// short: a secret cut in two is no longer there to be masked whole.
+func WithMask(ctx context.Context, mask func(string) string) context.Context {
+	return context.WithValue(ctx, maskKey{}, mask)
+}
+
+// maskOf is the mask the probes run with ctx apply.
+func maskOf(ctx context.Context) func(string) string {
+	if m, ok := ctx.Value(maskKey{}).(func(string) string); ok {
+		return m
+	}
+	return func(s string) string { return s }
+}
+
 // describe names a network error the way people say it, by the same
 // classes load streams count errors in.
 func describe(err error) string {

@@ -147,3 +147,29 @@ func statFields(pid int) ([]string, error) {
 	}
 	return strings.Fields(string(b[i+1:])), nil
 }
+
+// AllStopped reports whether every thread of process pid is stopped (T, or t
+// when traced), and else the state of one that is not. A SIGSTOP takes
+// effect once each thread has been scheduled to see it: until then, on a
+// busy machine, the process's other threads run on.
+func AllStopped(pid int) (bool, string) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/[0-9]*", pid))
+	if len(tasks) == 0 {
+		st, err := State(pid)
+		return err == nil && (st == "T" || st == "t"), st
+	}
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(filepath.Base(task))
+		if err != nil {
+			continue
+		}
+		f, err := statFields(tid)
+		if err != nil || exited(f) {
+			continue // a thread that has exited meanwhile
+		}
+		if f[0] != "T" && f[0] != "t" {
+			return false, f[0]
+		}
+	}
+	return true, "T"
+}

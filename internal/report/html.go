@@ -303,8 +303,8 @@ func facts(j *journal.Journal) []fact {
 	if len(j.Only) > 0 {
 		fs = append(fs, fact{"phases run", strings.Join(j.Only, ", ")})
 	}
-	if t := TallyOf(j); t.Judged() > 0 {
-		fs = append(fs, fact{"checks held", fmt.Sprintf("%d of %d", t.Held, t.Judged())})
+	if h := heldFact(TallyOf(j)); h != "" {
+		fs = append(fs, fact{"checks held", h})
 	}
 	if r := recoveryText(j); r != "" {
 		fs = append(fs, fact{"time to recover", r})

@@ -170,6 +170,26 @@ func heldText(t Tally) string {
 	return s
 }
 
+// heldFact is a run's checks held as its report's facts say it: "2 of 3",
+// and the phases not judged beside them, "1 of 1 (1 not judged)", so that
+// "1 of 1" never reads as every check judged when one could not be. Empty
+// for a run with no check phase to judge.
+func heldFact(t Tally) string {
+	var s string
+	switch {
+	case t.Judged() > 0:
+		s = fmt.Sprintf("%d of %d", t.Held, t.Judged())
+	case t.NotJudged > 0:
+		s = "none"
+	default:
+		return ""
+	}
+	if t.NotJudged > 0 {
+		s += fmt.Sprintf(" (%d not judged)", t.NotJudged)
+	}
+	return s
+}
+
 // link is a relative URL to file in dir, whatever characters dir holds.
 func link(dir, file string) string {
 	dir = strings.ReplaceAll(dir, `\`, "/")

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"strconv"
@@ -19,14 +20,27 @@ import (
 // a testcase named after the run. Failed and errored steps are testcases
 // too.
 func JUnit(js ...*journal.Journal) ([]byte, error) {
+	return GamedayJUnit(Gameday{Journals: js})
+}
+
+// GamedayJUnit renders a gameday's journals as JUnit does, and each
+// experiment an interrupt or a halt kept from running as a <testsuite>
+// of its own whose one testcase is an <error>: a call stopped before some
+// of its experiments is never all green to a CI tool that reads the file.
+func GamedayJUnit(g Gameday) ([]byte, error) {
 	root := junitSuites{Name: "chaos"}
-	for _, j := range js {
-		s := suiteOf(j)
+	add := func(s junitSuite) {
 		root.Tests += s.Tests
 		root.Failures += s.Failures
 		root.Errors += s.Errors
-		root.Time += seconds(j.Duration().Seconds())
+		root.Time += s.Time
 		root.Suites = append(root.Suites, s)
+	}
+	for _, j := range g.Journals {
+		add(suiteOf(j))
+	}
+	for _, n := range g.NotRun {
+		add(notRunSuite(g, n))
 	}
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
@@ -160,8 +174,13 @@ func suiteOf(j *journal.Journal) junitSuite {
 		// The form Ant writes: local time without a zone, here UTC.
 		s.Timestamp = j.Started.UTC().Format("2006-01-02T15:04:05")
 	}
-	if score, ok := TallyOf(j).Score(); ok {
+	t := TallyOf(j)
+	if score, ok := t.Score(); ok {
 		s.Properties = append(s.Properties, junitProperty{"checks_held", strconv.FormatFloat(score*100, 'f', 1, 64) + "%"})
+	}
+	if t.NotJudged > 0 {
+		// Beside checks_held, which counts only the phases judged.
+		s.Properties = append(s.Properties, junitProperty{"checks_not_judged", strconv.Itoa(t.NotJudged)})
 	}
 	if r := recoveryText(j); r != "" {
 		s.Properties = append(s.Properties, junitProperty{"time_to_recover", r})
@@ -170,16 +189,19 @@ func suiteOf(j *journal.Journal) junitSuite {
 	for _, f := range j.Faults {
 		if !seen[f.Step] {
 			seen[f.Step] = true
-			s.Properties = append(s.Properties, junitProperty{"fault " + f.Step, f.Text() + " on " + f.TargetName})
+			v := f.Text() + " on " + f.TargetName
+			if f.EndedEarly != "" || f.Unreached != "" {
+				// What it did not do, as the summary says it.
+				_, state, _ := faultState(j, f)
+				v += ": " + state
+			}
+			s.Properties = append(s.Properties, junitProperty{"fault " + f.Step, v})
 		}
 	}
 	for _, e := range effects(j) {
 		s.Properties = append(s.Properties, junitProperty{"under " + e.Step, e.Text()})
 	}
-	class := strings.TrimSuffix(strings.TrimSuffix(j.File, ".yaml"), ".yml")
-	if class == "" {
-		class = "chaos"
-	}
+	class := classOf(j.File)
 	abortCaught := false
 	for _, c := range j.Checks {
 		tc := checkCase(j, c, class)
@@ -225,6 +247,29 @@ func suiteOf(j *journal.Journal) junitSuite {
 	}
 	s.SystemOut = textOf(eventsText(j))
 	return s
+}
+
+// notRunSuite is the suite of an experiment of a gameday that never ran.
+func notRunSuite(g Gameday, n NotRun) junitSuite {
+	why := "not run"
+	if g.StoppedBy != "" {
+		why += ": the gameday was " + g.StoppedBy + " before it ran"
+	}
+	verdict := cmp.Or(g.Stopped, notRunVerdict)
+	s := junitSuite{Name: cmp.Or(n.Title, n.File), File: n.File, Tests: 1, Errors: 1,
+		Properties: []junitProperty{{"verdict", notRunVerdict}, {"reason", why}, {"file", n.File}}}
+	s.Cases = []junitCase{{Name: "run", Classname: classOf(n.File), Error: &junitMessage{Message: why, Type: verdict}}}
+	return s
+}
+
+// classOf is the classname of an experiment file's testcases: its path
+// without the extension.
+func classOf(file string) string {
+	class := strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml")
+	if class == "" {
+		class = "chaos"
+	}
+	return class
 }
 
 func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {

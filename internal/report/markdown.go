@@ -35,8 +35,8 @@ func Markdown(j *journal.Journal) string {
 	if len(j.Only) > 0 {
 		fmt.Fprintf(&b, "| phases run | %s |\n", strings.Join(j.Only, ", "))
 	}
-	if t := TallyOf(j); t.Judged() > 0 {
-		fmt.Fprintf(&b, "| checks held | %d of %d |\n", t.Held, t.Judged())
+	if h := heldFact(TallyOf(j)); h != "" {
+		fmt.Fprintf(&b, "| checks held | %s |\n", h)
 	}
 	if r := recoveryText(j); r != "" {
 		fmt.Fprintf(&b, "| time to recover | %s |\n", mdText(r))

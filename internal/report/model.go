@@ -242,9 +242,11 @@ type faultEffect struct {
 	What string
 	// Broke lists the checks that failed while it was in effect, with how
 	// many of their observations failed; Held counts the observations of
-	// the other checks.
-	Broke []string
-	Held  int
+	// the other checks of the hypothesis, and AbortHeld those of the
+	// abort conditions, which guard the run and judge nothing of it.
+	Broke     []string
+	Held      int
+	AbortHeld int
 }
 
 // effects lists what each fault did to the checks. It is empty when no
@@ -267,9 +269,12 @@ func effects(j *journal.Journal) []faultEffect {
 			if c.Abort {
 				name += " (abort condition)"
 			}
-			if c.Failed > 0 {
+			switch {
+			case c.Failed > 0:
 				fe.Broke = append(fe.Broke, fmt.Sprintf("%s: %d of %d observations failed", name, c.Failed, c.Observed))
-			} else {
+			case c.Abort:
+				fe.AbortHeld += c.Observed
+			default:
 				fe.Held += c.Observed
 			}
 		}
@@ -288,8 +293,16 @@ func (e faultEffect) Text() string {
 		return "broke " + strings.Join(e.Broke, "; ")
 	case e.Held > 0:
 		return fmt.Sprintf("every check held (%s)", plural(e.Held, "observation"))
+	case e.AbortHeld > 0:
+		return unwatchedText(e.AbortHeld)
 	}
 	return "no check observed the system while it was in effect"
+}
+
+// unwatchedText says that only abort conditions observed the system while
+// a fault was in effect, and held: the hypothesis was not judged under it.
+func unwatchedText(abortHeld int) string {
+	return fmt.Sprintf("no check observed the system while it was in effect; the abort conditions held (%s)", plural(abortHeld, "observation"))
 }
 
 // expectation is one parsed threshold of a check, for drawing.

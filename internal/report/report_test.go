@@ -474,7 +474,12 @@ func TestJUnitValidates(t *testing.T) {
 	evil := readJournal(t, "deviated")
 	evil.Title = `<script>alert("x")</script> ]]> & ` + "\x1b[31mred\x1b[0m"
 	evil.Checks[0].Reasons["during"] = "]]><x/>"
-	for _, b := range [][]byte{mustJUnit(t, js...), mustJUnit(t, evil), mustJUnit(t)} {
+	stopped, err := report.GamedayJUnit(report.Gameday{Journals: js[:1], NotRun: []report.NotRun{{Title: "Fails", File: "fails.yaml"}},
+		Stopped: journal.Interrupted, StoppedBy: "interrupted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]byte{mustJUnit(t, js...), mustJUnit(t, evil), mustJUnit(t), stopped} {
 		files = append(files, write(fmt.Sprintf("more-%d", len(files)), b))
 	}
 	out, err := exec.Command(xmllint, append([]string{"--noout", "--schema", "testdata/junit.xsd"}, files...)...).CombinedOutput()
@@ -610,5 +615,153 @@ func TestFaultNotes(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `<span class="muted">`+want+`</span>`) {
 		t.Errorf("HTML report lacks the notes %q", want)
+	}
+}
+
+// A run whose checks could not all be judged says how many were not
+// beside those that held: "1 of 1" alone would read as every check held,
+// for an aborted run whose check was never judged after the method.
+func TestChecksHeldSaysNotJudged(t *testing.T) {
+	j := readJournal(t, "aborted")
+	b, err := report.HTML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junit := mustJUnit(t, j)
+	for name, got := range map[string]string{
+		"markdown": report.Markdown(j),
+		"html":     string(b),
+	} {
+		if !strings.Contains(got, "1 of 1 (1 not judged)") {
+			t.Errorf("%s of a run with 1 check phase held and 1 not judged does not say 1 of 1 (1 not judged)", name)
+		}
+	}
+	if !strings.Contains(string(junit), `<property name="checks_not_judged" value="1">`) {
+		t.Errorf("JUnit of a run with 1 check phase not judged has no checks_not_judged property:\n%s", junit)
+	}
+	if md := report.Markdown(readJournal(t, "error")); !strings.Contains(md, "| checks held | none (2 not judged) |") {
+		t.Errorf("markdown of a run with no check phase judged does not say none of them was:\n%s", md)
+	}
+}
+
+// The terminal summary repeats the run's warnings: printed as they came,
+// they are far above it, and it must not read as a run without them.
+func TestTextRepeatsWarnings(t *testing.T) {
+	j := readJournal(t, "latency")
+	j.Warnings = []string{`notify: webhook http://127.0.0.1:9/***: 1 of 1 requests not sent`}
+	if got := report.Text(j); !strings.Contains(got, "\n  warning: notify: webhook http://127.0.0.1:9/***: 1 of 1 requests not sent\n") {
+		t.Errorf("the summary of a run with a warning does not repeat it:\n%s", got)
+	}
+}
+
+// A gameday stopped before some of its experiments is not all green in
+// JUnit: each experiment not run is a testsuite with an error, and the
+// counts say so, though every experiment that ran passed.
+func TestJUnitNotRun(t *testing.T) {
+	g := report.Gameday{Journals: []*journal.Journal{readJournal(t, "latency")},
+		NotRun: []report.NotRun{{Title: "Fails", File: "fails.yaml"}}, Stopped: journal.Interrupted, StoppedBy: "interrupted"}
+	b, err := report.GamedayJUnit(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct {
+		Errors int `xml:"errors,attr"`
+		Suites []struct {
+			Name   string `xml:"name,attr"`
+			Errors int    `xml:"errors,attr"`
+			Cases  []struct {
+				Name  string `xml:"name,attr"`
+				Error *struct {
+					Message string `xml:"message,attr"`
+					Type    string `xml:"type,attr"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	if root.Errors != 1 || len(root.Suites) != 2 {
+		t.Fatalf("JUnit of a gameday interrupted before 1 of its 2 experiments: %d errors in %d suites; want 1 in 2:\n%s", root.Errors, len(root.Suites), b)
+	}
+	s := root.Suites[1]
+	if s.Name != "Fails" || s.Errors != 1 || len(s.Cases) != 1 || s.Cases[0].Error == nil ||
+		s.Cases[0].Error.Message != "not run: the gameday was interrupted before it ran" || s.Cases[0].Error.Type != journal.Interrupted {
+		t.Errorf("the suite of the experiment not run is %+v; want Fails with an error: not run: the gameday was interrupted before it ran:\n%s", s, b)
+	}
+}
+
+// A fault that only an abort condition watched was not observed by the
+// hypothesis: no report says "every check held" under it, as the
+// verdict's reason says that no check observed the system while it was
+// in effect.
+func TestFaultWatchedOnlyByAbortCondition(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	guard := &journal.Check{Name: "guard", Kind: "probe", Abort: true, When: []string{journal.CheckDuring},
+		Results: map[string]string{journal.CheckDuring: journal.Held}}
+	for i := range 3 {
+		guard.Samples = append(guard.Samples, journal.Sample{Time: sec(3 + i), Phase: journal.CheckDuring, OK: true, Faults: []string{"lat"}})
+	}
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Passed, Started: t0, Ended: sec(10),
+		Reason: "the hypothesis held before and after the faults; no check observed the system while they were in effect",
+		Checks: []*journal.Check{
+			{Name: "answers", Kind: "probe", When: []string{journal.CheckBefore, journal.CheckAfter},
+				Results: map[string]string{journal.CheckBefore: journal.Held, journal.CheckAfter: journal.Held},
+				Samples: []journal.Sample{{Time: sec(1), Phase: journal.CheckBefore, OK: true}, {Time: sec(9), Phase: journal.CheckAfter, OK: true}}},
+			guard,
+		},
+		Faults: []journal.Fault{{Step: "lat", Fault: "latency", TargetName: "link", Injected: sec(2), Reverted: sec(7)}},
+	}
+	b, err := report.HTML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]string{
+		"text":     report.Text(j),
+		"markdown": report.Markdown(j),
+		"html":     string(b),
+		"junit":    string(mustJUnit(t, j)),
+	} {
+		if strings.Contains(got, "every check held") {
+			t.Errorf("%s says every check held under a fault that only an abort condition watched:\n%s", name, got)
+		}
+		if !strings.Contains(got, "abort conditions held (3 observations)") {
+			t.Errorf("%s does not say that the abort conditions held under the fault:\n%s", name, got)
+		}
+	}
+}
+
+// The terminal summary of a run whose fault met no traffic, or whose
+// target was gone before its revert, says so: a run with no check during
+// the method passes, "held before and after the faults", and nothing else
+// in the summary would tell that a fault did nothing.
+func TestTextSaysFaultDidNotAct(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Passed, Started: t0, Ended: sec(10),
+		Reason: "the hypothesis held before and after the faults; no check observed the system while they were in effect",
+		Faults: []journal.Fault{
+			{Step: "lat", Fault: "latency", TargetName: "link", Target: journal.Target{Kind: "network", ID: "10.0.0.9:8080"},
+				Injected: sec(2), Reverted: sec(7), Unreached: "no packet it selects (host 10.0.0.9, port 8080) went through the host"},
+			{Step: "stop", Fault: "stop", TargetName: "svc", Target: journal.Target{Kind: "process", ID: "4242"},
+				Injected: sec(2), Reverted: sec(7), EndedEarly: "process 4242 had exited"},
+			{Step: "ok", Fault: "latency", TargetName: "other", Injected: sec(2), Reverted: sec(7)},
+		},
+	}
+	got := report.Text(j)
+	for _, want := range []string{
+		"  fault latency on link (network 10.0.0.9:8080): reverted at +7s; it met no traffic: no packet it selects",
+		"  fault stop on svc (process 4242): gone before its revert at +7s: process 4242 had exited",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "on other") {
+		t.Errorf("the summary lists a fault that acted as planned:\n%s", got)
+	}
+	if junit := string(mustJUnit(t, j)); !strings.Contains(junit, `<property name="fault lat" value="latency on link: reverted at +7s; it met no traffic: no packet`) {
+		t.Errorf("JUnit's property of the fault that met no traffic does not say so:\n%s", junit)
 	}
 }

@@ -17,8 +17,10 @@ const noRequest = "no request completed"
 
 // Text is the summary chaos run ends an experiment with on the terminal:
 // the verdict and its reason, each check with how it broke (its first and
-// worst value, under which faults), what each fault did, and a table of
-// each load stream's traffic, over the run and in each phase.
+// worst value, under which faults), each fault that met no traffic or
+// whose target was gone before its revert, what each fault did, the run's
+// warnings, and a table of each load stream's traffic, over the run and
+// in each phase.
 func Text(j *journal.Journal) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
@@ -54,13 +56,27 @@ func Text(j *journal.Journal) string {
 		}
 		b.WriteString("\n")
 	}
+	// A fault that did nothing for part or all of its time (its target
+	// gone, no traffic through it) says so: "held after the faults" is
+	// then said of faults that did not act as planned.
+	for _, f := range j.Faults {
+		if f.EndedEarly == "" && f.Unreached == "" {
+			continue
+		}
+		if _, state, bad := faultState(j, f); bad {
+			fmt.Fprintf(&b, "  fault %s on %s (%s): %s\n", f.Text(), f.TargetName, hitText(f.Target), state)
+		}
+	}
 	for _, e := range j.ByFault() {
 		var broke []string
-		held := 0
+		held, abortHeld := 0, 0
 		for _, c := range e.Checks {
-			if c.Failed > 0 {
+			switch {
+			case c.Failed > 0:
 				broke = append(broke, fmt.Sprintf("%q failed %d of %d observations", c.Check, c.Failed, c.Observed))
-			} else {
+			case c.Abort:
+				abortHeld += c.Observed
+			default:
 				held += c.Observed
 			}
 		}
@@ -70,7 +86,16 @@ func Text(j *journal.Journal) string {
 			fmt.Fprintf(&b, "  under %s: %s\n", step, strings.Join(broke, ", "))
 		case held > 0:
 			fmt.Fprintf(&b, "  under %s: every check held (%d observations)\n", step, held)
+		case abortHeld > 0:
+			fmt.Fprintf(&b, "  under %s: %s\n", step, unwatchedText(abortHeld))
 		}
+	}
+	// The warnings were lines of the run's output, long before this
+	// summary: it repeats them, so that what it says of the run is read
+	// with them (a fault whose target ended while it was on, a notifier
+	// that did not send).
+	for _, w := range j.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
 	if t := loadTable(j); t != "" {
 		b.WriteString("\n" + t)

@@ -132,6 +132,12 @@ func (r *run) probeSample(ctx context.Context, c *experiment.Check) (journal.Sam
 	defer cancel()
 	res := probe.Run(pctx, c.Probe.Kind, spec, c.Expect)
 	smp := journal.Sample{Started: start, Time: time.Now(), OK: res.OK, Observed: res.Observed, Reason: res.Reason}
+	if !res.Since.IsZero() && res.Since.Before(start) {
+		// What it judged was there from then on: a fault injected
+		// after it was not seen.
+		smp.Data = res.Since
+		smp.Note = fmt.Sprintf("judged data from %s before the probe ran", fmtDur(start.Sub(res.Since)))
+	}
 	if !res.OK && ctx.Err() == nil && pctx.Err() != nil {
 		smp.Reason = fmt.Sprintf("no answer within the probe's %s: %s", limit, res.Reason)
 	}
@@ -164,6 +170,9 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 				smp = r.loadOnce(ctx, cs.c, since)
 			} else {
 				smp, err = r.probeWithRetries(ctx, cs.c)
+				if err == nil && stalePass(smp, since) {
+					smp, err = r.probeFresh(ctx, cs.c, smp, since)
+				}
 			}
 			if ctx.Err() != nil {
 				return
@@ -173,6 +182,11 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 				return
 			}
 			r.record(cs, phase, smp)
+			if stalePass(smp, since) {
+				r.unobserved(cs, phase, fmt.Sprintf("it passed on data from %s before the faults ended, what Prometheus last scraped, and Prometheus had scraped nothing newer %s after they ended",
+					fmtDur(since.Sub(smp.Data)), fmtDur(smp.Started.Sub(since))))
+				return
+			}
 			if smp.OK {
 				r.result(cs, phase, journal.Held, "")
 			} else {
@@ -189,6 +203,35 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 		}
 	}
 	return true
+}
+
+// stalePass reports whether a probe's observation passed on data older
+// than since, such as what Prometheus scraped before the faults ended: it
+// says nothing of the system since.
+func stalePass(smp journal.Sample, since time.Time) bool {
+	return smp.OK && !smp.Data.IsZero() && smp.Data.Before(since)
+}
+
+// maxStaleWait bounds how long a check waits for data newer than the end of
+// the faults.
+const maxStaleWait = time.Minute
+
+// probeFresh observes again, every interval of the check, until the data
+// its probe reads is from since on, or it fails: a source that refreshes
+// its data every so often (Prometheus's scrape interval) has newer data
+// within twice the age of what it gave. It returns the last observation.
+func (r *run) probeFresh(ctx context.Context, c *experiment.Check, smp journal.Sample, since time.Time) (journal.Sample, error) {
+	deadline := time.Now().Add(min(max(2*smp.Started.Sub(smp.Data), c.Interval.D()), maxStaleWait))
+	for stalePass(smp, since) && time.Now().Before(deadline) {
+		if !r.sleepCtx(ctx, c.Interval.D()) {
+			break
+		}
+		var err error
+		if smp, err = r.probeSample(ctx, c); err != nil {
+			return smp, err
+		}
+	}
+	return smp, nil
 }
 
 // probeWithRetries runs a check's probe until it passes or its retries are
@@ -234,7 +277,16 @@ func (r *run) loadOnce(ctx context.Context, c *experiment.Check, since time.Time
 		wake := r.windowsChanged()
 		end := r.latestEnd(c.From)
 		if !end.IsZero() && end.Sub(start) >= c.Window.D()-time.Millisecond {
-			return judge(c, r.recentWindows(c.From, start, end, c.Window.D()))
+			ws := r.recentWindows(c.From, start, end, c.Window.D())
+			var late int64
+			if len(ws) > 0 {
+				ws, late = r.withLate(ctx, c, r.streamOf(c.From), ws, ws[0].Start, end)
+			}
+			smp := judge(c, ws)
+			if late > 0 {
+				smp.Note = fmt.Sprintf("with the outcomes of %s sent in the judged traffic that came after it", plural(int(late), "request"))
+			}
+			return smp
 		}
 		select {
 		case <-wake:
@@ -306,10 +358,17 @@ func (r *run) watchLoad(ctx, phase context.Context, cs *checkState) {
 	// Each judgement covers fresh traffic, a check window of it, so that
 	// failures: N means N bad windows in a row and one bad second cannot
 	// fail several overlapping judgements.
+	// The first judgement starts where the stream was cut as the method
+	// began: a window begun before it holds traffic from before the
+	// faults, which dilutes theirs.
+	s := r.streamOf(cs.c.From)
 	judged := r.latestEnd(cs.c.From)
-	if judged.IsZero() {
+	if s != nil && !s.methodFrom.IsZero() {
+		judged = s.methodFrom
+	} else if judged.IsZero() {
 		judged, _ = r.streamStart(cs.c.From)
 	}
+	from := judged
 	for {
 		wake := r.windowsChanged()
 		if end := r.latestEnd(cs.c.From); end.Sub(judged) >= cs.c.Window.D()-time.Millisecond {
@@ -320,7 +379,14 @@ func (r *run) watchLoad(ctx, phase context.Context, cs *checkState) {
 		case <-wake:
 		case <-phase.Done():
 			if ctx.Err() == nil {
-				r.judgeRest(ctx, cs, judged, time.Now())
+				// The last window ends where the stream was cut once the
+				// faults were gone: one that went on past it held the
+				// healthy traffic after them.
+				end := time.Now()
+				if s != nil && !s.methodTo.IsZero() {
+					end = s.methodTo
+				}
+				r.judgeRest(ctx, cs, from, judged, end)
 			}
 			return
 		}
@@ -330,8 +396,13 @@ func (r *run) watchLoad(ctx, phase context.Context, cs *checkState) {
 // judgeRest judges the traffic of the phase that no judgement covered yet,
 // even when it is less than the check's window: traffic that is never
 // judged cannot break a check. It waits for the window in which the phase
-// ended, up to one stream window longer.
-func (r *run) judgeRest(ctx context.Context, cs *checkState, judged, phaseEnd time.Time) {
+// ended, up to one stream window longer. A check on the share or count of
+// failures also waits for the outcomes of the requests sent from from to
+// the end of the phase that were still waiting then, up to the stream's
+// timeout, and counts them: a request held by a fault fails only once its
+// timeout comes, after the fault, and unjudged it left the check holding
+// on the requests that came back.
+func (r *run) judgeRest(ctx context.Context, cs *checkState, from, judged, phaseEnd time.Time) {
 	s := r.streamOf(cs.c.From)
 	if s == nil {
 		return
@@ -353,8 +424,9 @@ func (r *run) judgeRest(ctx context.Context, cs *checkState, judged, phaseEnd ti
 		}
 		break
 	}
+	end := r.latestEnd(cs.c.From)
 	var rest []load.Window
-	for _, w := range r.windowsOf(cs.c.From, judged, r.latestEnd(cs.c.From)) {
+	for _, w := range r.windowsOf(cs.c.From, judged, end) {
 		if w.Start.Before(phaseEnd) {
 			rest = append(rest, w)
 		}
@@ -362,11 +434,100 @@ func (r *run) judgeRest(ctx context.Context, cs *checkState, judged, phaseEnd ti
 	if len(rest) == 0 {
 		return
 	}
+	r.rec.mu.Lock()
+	broken := cs.rec.Results[experiment.During] == journal.Broken
+	r.rec.mu.Unlock()
+	var late int64
+	if !broken {
+		rest, late = r.withLate(ctx, cs.c, s, rest, from, phaseEnd)
+	}
 	smp := judge(cs.c, rest)
 	if span := smp.To.Sub(smp.From); span < cs.c.Window.D()-time.Millisecond {
 		smp.Note = fmt.Sprintf("judged on the last %s of traffic of the method, less than the check's %s window", span.Round(time.Millisecond), cs.c.Window)
 	}
+	if late > 0 {
+		if smp.Note != "" {
+			smp.Note += "; "
+		}
+		smp.Note += fmt.Sprintf("with the outcomes of %s sent during the method that came after it", plural(int(late), "request"))
+	}
 	r.observeDuring(cs, smp)
+}
+
+// withLate adds to ws, the windows a load check judges, the outcomes of
+// the requests of stream s due from from to end that came in a window
+// starting at end or later, once none due before end is still waiting (up
+// to the stream's timeout), when the check judges the share or count of
+// failures: a request a fault held fails only at its timeout, after the
+// judged span, and unjudged it left the check holding on the requests that
+// came back. late is how many there were.
+func (r *run) withLate(ctx context.Context, c *experiment.Check, s *stream, ws []load.Window, from, end time.Time) (_ []load.Window, late int64) {
+	if e := c.Expect.(*experiment.LoadExpect); len(ws) == 0 || e.Success.IsZero() && e.Errors.IsZero() {
+		return ws, 0
+	}
+	lw, ok := r.lateOutcomes(ctx, s, from, end)
+	if !ok {
+		return ws, 0
+	}
+	// A window of no length, at the start of the first: it adds counts,
+	// and neither time nor latencies.
+	lw.Start, lw.End = ws[0].Start, ws[0].Start
+	return append(ws, lw), lw.Requests
+}
+
+// lateOutcomes waits until no request of stream s due before phaseEnd is
+// still waiting, up to the stream's timeout, and returns the outcomes of
+// those due from from to phaseEnd that came in windows starting at
+// phaseEnd or later, as a window's counts. ok is false when there are
+// none.
+func (r *run) lateOutcomes(ctx context.Context, s *stream, from, phaseEnd time.Time) (load.Window, bool) {
+	wait := time.NewTimer(s.spec.Timeout.D() + s.spec.Window.D() + time.Second)
+	defer wait.Stop()
+	for {
+		wake := r.windowsChanged()
+		if r.settled(s.spec.Name, phaseEnd) {
+			break
+		}
+		select {
+		case <-wake:
+			continue
+		case <-ctx.Done():
+			return load.Window{}, false
+		case <-s.done:
+		case <-wait.C:
+		}
+		break
+	}
+	lw := load.Window{Stream: s.spec.Name}
+	for _, w := range r.windowsOf(s.spec.Name, phaseEnd, time.Now().Add(time.Hour)) {
+		for _, l := range w.Late {
+			if l.Due.Before(from) || !l.Due.Before(phaseEnd) {
+				continue
+			}
+			lw.Requests += l.Requests
+			lw.Successes += l.Successes
+			for class, n := range l.Errors {
+				if lw.Errors == nil {
+					lw.Errors = map[string]int64{}
+				}
+				lw.Errors[class] += n
+			}
+		}
+	}
+	return lw, lw.Requests > 0
+}
+
+// settled reports whether the newest window of a stream ended with no
+// request due before t still waiting.
+func (r *run) settled(name string, t time.Time) bool {
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	for i := len(r.rec.j.Windows) - 1; i >= 0; i-- {
+		if w := r.rec.j.Windows[i]; w.Stream == name {
+			return !w.End.Before(t) && (w.Inflight == 0 || !w.End.Add(-w.Waiting.Max).Before(t))
+		}
+	}
+	return false
 }
 
 // observeDuring counts consecutive failures; the check breaks, or the abort
@@ -423,11 +584,19 @@ func (r *run) closeDuring() {
 		r.rec.mu.Lock()
 		res, n, inEffect, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
+		// The oldest data a probe read that was from before a fault it
+		// ran under.
+		var oldest time.Duration
 		for _, smp := range cs.rec.Samples {
 			if smp.Phase != experiment.During {
 				continue
 			}
 			n++
+			for _, f := range r.rec.j.Faults {
+				if !smp.Data.IsZero() && smp.Data.Before(f.Injected) && !smp.Started.Before(f.Injected) {
+					oldest = max(oldest, smp.Started.Sub(smp.Data))
+				}
+			}
 			if len(smp.Faults) > 0 {
 				inEffect++
 			}
@@ -449,6 +618,14 @@ func (r *run) closeDuring() {
 			// observation made while a fault was in effect, only because
 			// the method ended before the streak reached N.
 			r.breakCutShort(cs, lastUnder, underFaultFailed)
+			continue
+		}
+		if cs.abort && underFaultFailed > 0 && underFaultOK == 0 && !r.isAborted() {
+			// Nor did such an abort condition hold: it did not fire.
+			why := fmt.Sprintf("it failed %s made while a fault was in effect, and passed none, but the method ended before %d failures in a row (%s)",
+				allOf(underFaultFailed, "observation"), cs.c.Failures, lastUnder.Reason)
+			r.result(cs, experiment.During, journal.Skipped, why)
+			r.warn(fmt.Sprintf("abort condition %q did not fire: %s", cs.c.Name, why))
 			continue
 		}
 		var why string
@@ -481,6 +658,9 @@ func (r *run) closeDuring() {
 			// began. A window of load traffic holds the requests sent
 			// under the fault, and judges them.
 			why = fmt.Sprintf("none of its %s was made while a fault was on for the whole of it (it observes every %s)%s", plural(n, "observation"), cs.c.Interval, early)
+			if oldest > 0 {
+				why += fmt.Sprintf("; they read data up to %s old, what Prometheus last scraped, from before the fault was on", fmtDur(oldest))
+			}
 		}
 		switch {
 		case why == "":
@@ -660,7 +840,13 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 		defer cancel()
 	}
 	var last journal.Sample
-	seen := base
+	// The window the revert fell in ends where the stream was cut once the
+	// faults were gone, a moment before base.
+	first := base
+	if s := r.streamOf(cs.c.From); s != nil && !s.methodTo.IsZero() && !s.methodTo.After(first) {
+		first = s.methodTo.Add(-time.Nanosecond)
+	}
+	seen := first
 	for {
 		var smp journal.Sample
 		if cs.c.From != "" {
@@ -674,7 +860,7 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 			ws := r.windowsOf(cs.c.From, seen.Add(-time.Hour), time.Now().Add(time.Hour))
 			var next *load.Window
 			for i := range ws {
-				if ws[i].End.After(seen) && ws[i].End.After(base) {
+				if ws[i].End.After(seen) {
 					next = &ws[i]
 					break
 				}
@@ -691,7 +877,14 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 				break
 			}
 			seen = next.End
-			smp = judge(cs.c, []load.Window{*next})
+			// The requests due in it and still waiting when it closed
+			// count too: a system that holds some of them has not
+			// recovered, though all that came back succeeded.
+			ws, late := r.withLate(ctx, cs.c, r.streamOf(cs.c.From), []load.Window{*next}, next.Start, next.End)
+			smp = judge(cs.c, ws)
+			if late > 0 {
+				smp.Note = fmt.Sprintf("with the outcomes of %s sent in the window that came after it", plural(int(late), "request"))
+			}
 			if smp.OK && next.Start.Before(base) {
 				continue
 			}
@@ -713,6 +906,14 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 		}
 		r.record(cs, experiment.After, smp)
 		last = smp
+		if stalePass(smp, base) {
+			// Data from before the faults ended says nothing of the
+			// recovery: observe again.
+			if dctx.Err() != nil || !r.sleepCtx(dctx, cs.c.Interval.D()) {
+				break
+			}
+			continue
+		}
 		if smp.OK {
 			r.result(cs, experiment.After, journal.Held, "")
 			return
@@ -722,6 +923,10 @@ func (r *run) recover(ctx context.Context, cs *checkState, base, deadline time.T
 		}
 	}
 	if ctx.Err() != nil {
+		return
+	}
+	if stalePass(last, base) {
+		r.unobserved(cs, experiment.After, fmt.Sprintf("its last observation passed on data from %s before the faults ended, what Prometheus last scraped, and none read newer data by the recovery deadline", fmtDur(base.Sub(last.Data))))
 		return
 	}
 	reason := last.Reason

@@ -18,6 +18,19 @@ type stream struct {
 	spec    *experiment.Stream
 	started time.Time
 	done    chan struct{}
+	cutter  load.Cutter
+	// methodFrom and methodTo are where the stream's windows were cut at
+	// the start and at the end of the method, zero when they were not.
+	methodFrom, methodTo time.Time
+}
+
+// cut ends the stream's current window now (see load.Cutter) and returns
+// where it was cut, or zero when the stream is not running.
+func (s *stream) cut() time.Time {
+	if t, ok := s.cutter.Cut(); ok {
+		return t
+	}
+	return time.Time{}
 }
 
 // startLoad starts every load stream; they run until stopLoad.
@@ -42,6 +55,7 @@ func (r *run) startLoad(ctx context.Context) {
 			continue
 		}
 		s := &stream{spec: spec, started: time.Now(), done: make(chan struct{})}
+		ls.Cutter = &s.cutter
 		r.streams = append(r.streams, s)
 		wg.Add(1)
 		r.goSafe(func() {
@@ -202,7 +216,7 @@ func judge(c *experiment.Check, ws []load.Window) journal.Sample {
 	smp.Observed = map[string]string{
 		"requests": fmt.Sprint(sum.Requests),
 		"rps":      experiment.FormatValue(round(sum.RPS, 1), experiment.UnitNumber),
-		"success":  experiment.FormatValue(round(sum.SuccessRatio, 4), experiment.UnitPercent),
+		"success":  experiment.FormatValue(successShown(sum.Successes, sum.Requests, e.Success.Cond), experiment.UnitPercent),
 		"p50":      fmtDur(sum.Latency.P50),
 		"p90":      fmtDur(sum.Latency.P90),
 		"p99":      fmtDur(sum.Latency.P99),
@@ -315,6 +329,28 @@ func errorText(s load.Summary) string {
 		out += fmt.Sprintf("%s %d", c, s.Errors[c])
 	}
 	return out
+}
+
+// successShown is the share of ok in n requests as a check's observation
+// shows it: to 4 decimals (99.95%), more where fewer would say what is not
+// so: 1 with a request failed, 0 with one succeeded, or a share on the
+// other side of the check's condition from the one judged ("success
+// 99.9%, want >= 99.9%" for 99.895%).
+func successShown(ok, n int64, c experiment.Cond) float64 {
+	exact := float64(ok) / float64(max(n, 1))
+	for prec := 4; ; prec++ {
+		r := journal.Share(ok, n, prec)
+		if prec >= 6 || c.IsZero() {
+			return r
+		}
+		// The share as a reader reads it off the text, as the
+		// condition's own value was read: 99.9% is the 0.999 of ">=
+		// 99.9%" to the last bit.
+		read, err := experiment.ParseCond("== "+experiment.FormatValue(r, experiment.UnitPercent), experiment.UnitPercent)
+		if err != nil || c.Holds(read.Value) == c.Holds(exact) {
+			return r
+		}
+	}
 }
 
 func round(x float64, digits int) float64 {

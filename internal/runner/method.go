@@ -61,6 +61,11 @@ func (r *run) startTargets(ctx context.Context, beforeServices bool) bool {
 func (r *run) runMethod(ctx context.Context) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// The checks during the method judge its traffic alone, from a window
+	// cut where it starts to one cut where its faults are gone.
+	for _, s := range r.streams {
+		s.methodFrom = s.cut()
+	}
 	r.watch(ctx, watchCtx, &wg)
 	r.runSteps(ctx, r.exp.Method, journal.PhaseMethod)
 	// Faults without for last until the method ends; the hypothesis is still
@@ -69,6 +74,9 @@ func (r *run) runMethod(ctx context.Context) {
 	close(r.methodDone)
 	r.background.Wait()
 	r.revertAll(ctx)
+	for _, s := range r.streams {
+		s.methodTo = s.cut()
+	}
 	stopWatch()
 	wg.Wait()
 	r.closeDuring()
@@ -125,7 +133,7 @@ func (r *run) runStep(ctx context.Context, s *experiment.Step, section string) b
 func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText string, observed map[string]string) {
 	switch s.Kind {
 	case experiment.StepWait:
-		return journal.StepDone, r.sleep(ctx, s.Wait.D()), nil
+		return journal.StepDone, r.sleep(ctx, s.Name, s.Wait.D()), nil
 	case experiment.StepFault:
 		return r.faultStep(ctx, s)
 	case experiment.StepProbe:
@@ -167,7 +175,7 @@ func (r *run) doStep(ctx context.Context, s *experiment.Step) (outcome, errText 
 		}
 		var obs map[string]string
 		if !notStarted(err) {
-			obs = probe.Observe(res)
+			obs = probe.Observe(res, r.rec.m)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -388,7 +396,7 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) (string, string
 		})
 		return journal.StepDone, "", nil
 	}
-	cut := r.sleep(ctx, s.For.D())
+	cut := r.sleep(ctx, s.Name, s.For.D())
 	r.revert(ctx, mine...)
 	return journal.StepDone, cut, nil
 }
@@ -500,7 +508,7 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, f inject.Fault, tg
 		msg += ": " + strings.Join(notes, "; ")
 	}
 	r.rec.record(journal.Event{Type: journal.FaultInjected, Step: s.Name, Message: msg,
-		Fault: s.Fault, Target: s.Target, TargetID: tg.ID}, func(j *journal.Journal) {
+		Fault: s.Fault, Target: s.Target, TargetID: tg.ID, Irreversible: undo2.Action == ""}, func(j *journal.Journal) {
 		idx = len(j.Faults)
 		j.Faults = append(j.Faults, journal.Fault{Step: s.Name, Fault: s.Fault, TargetName: s.Target,
 			Target:   journal.Target{Kind: tg.Kind, ID: tg.ID, Name: tg.Name, Engine: tg.Engine},

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"reflect"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type recorder struct {
 	// Reasons, masked, that the run deviated, could not be carried out, or
 	// left a fault or an undo in place.
 	failed, errs, revertErrs []string
+	// cut says, masked, where the operator cut short a step while faults
+	// were in place: a run that would have passed is an error.
+	cut []string
 	// stepsEnded is when the method's steps were over; revertBegan, by
 	// fault index, when each fault's revert began.
 	stepsEnded  time.Time
@@ -91,9 +95,18 @@ func (r *recorder) m(s string) string { return r.mask.Replace(s) }
 
 // maskEvent masks every text an event carries.
 func (r *recorder) maskEvent(ev *journal.Event) {
-	for _, p := range []*string{&ev.Message, &ev.Reason, &ev.Value, &ev.RunID, &ev.Verdict, &ev.Service, &ev.Status,
-		&ev.Kind, &ev.Outcome, &ev.Target, &ev.Fault, &ev.TargetID, &ev.Since, &ev.Stream} {
+	// The verdict, kind, outcome and fault are words of chaos's own, which the
+	// sinks act on (a passed run), as the journal keeps them.
+	for _, p := range []*string{&ev.Message, &ev.Reason, &ev.Value, &ev.Service, &ev.Status,
+		&ev.Target, &ev.TargetID, &ev.Since, &ev.Stream, &ev.Step, &ev.Check} {
 		*p = r.m(*p)
+	}
+	if len(ev.Observed) > 0 {
+		observed := make(map[string]string, len(ev.Observed))
+		for k, v := range ev.Observed {
+			observed[k] = r.m(v)
+		}
+		ev.Observed = observed
 	}
 }
 
@@ -133,4 +146,69 @@ func (r *recorder) startPhase(name string) func() {
 		i = len(j.Phases) - 1
 	})
 	return func() { r.update(func(j *journal.Journal) { j.Phases[i].Ended = time.Now() }) }
+}
+
+// keptAsIs are the journal's fields that hold words of chaos's own (a
+// verdict, a phase, an outcome) or paths the reports find files by: a
+// secret that happens to be one of those words must not change what the
+// run decided.
+var keptAsIs = map[string]bool{"RunID": true, "ToolVersion": true, "Host": true, "Only": true, "Verdict": true,
+	"ReportDir": true, "Log": true, "Kind": true, "Section": true, "Outcome": true, "Phase": true, "When": true,
+	"Results": true, "Signal": true, "Type": true, "Default": true, "Fault": true}
+
+// maskJournal masks the secrets in every text of the journal, once the
+// run is over: besides the events and messages, masked as they are
+// recorded, the names the file gives (title, tags, steps, checks,
+// streams, expectations) may show them too.
+func (r *recorder) maskJournal() {
+	if r.mask.Empty() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maskValue(reflect.ValueOf(r.j).Elem(), r.mask)
+}
+
+// maskValue masks the secrets in the strings v holds, but for the fields
+// keptAsIs. It writes only what changes: the sinks may still read the
+// maps the journal's events share with theirs.
+func maskValue(v reflect.Value, m *experiment.Masker) {
+	switch v.Kind() {
+	case reflect.String:
+		if s := m.Replace(v.String()); s != v.String() && v.CanSet() {
+			v.SetString(s)
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			maskValue(v.Elem(), m)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && !keptAsIs[f.Name] {
+				maskValue(v.Field(i), m)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			maskValue(v.Index(i), m)
+		}
+	case reflect.Map:
+		// A map's values cannot be set in place: a text is put back
+		// masked; maps and slices inside are masked where they are.
+		iter := v.MapRange()
+		for iter.Next() {
+			val := iter.Value()
+			if val.Kind() == reflect.Interface && !val.IsNil() {
+				val = val.Elem()
+			}
+			if val.Kind() != reflect.String {
+				maskValue(val, m)
+				continue
+			}
+			if s := m.Replace(val.String()); s != val.String() {
+				v.SetMapIndex(iter.Key(), reflect.ValueOf(s).Convert(v.Type().Elem()))
+			}
+		}
+	}
 }

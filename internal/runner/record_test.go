@@ -129,3 +129,42 @@ method:
 		}
 	}
 }
+
+// A secret that is one of chaos's own words (a verdict) is still masked
+// in what the file gives, but the verdict the sinks act on and the
+// journal's stay as they are: a passed run is not reported otherwise.
+func TestSecretThatIsAVerdict(t *testing.T) {
+	src := `version: v1
+title: words
+method:
+  - name: step ${env:CHAOSTEST_WORD}
+    exec: {run: [sh, -c, "true", "${env:CHAOSTEST_WORD}"]}
+`
+	exp, err := experiment.Parse("test.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{},
+		LookupEnv: func(string) (string, bool) { return journal.Passed, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var verdict, step string
+	sink := journal.SinkFunc(func(ev journal.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Type {
+		case journal.RunVerdict:
+			verdict = ev.Verdict
+		case journal.StepStarted:
+			step = ev.Step
+		}
+	})
+	dir := t.TempDir()
+	j := runner.Run(context.Background(), exp, runner.Options{RunID: "words", ReportDir: dir, LedgerDir: dir + "/ledger", Sinks: []journal.Sink{sink}})
+	mu.Lock()
+	defer mu.Unlock()
+	if j.Verdict != journal.Passed || verdict != journal.Passed {
+		t.Errorf("verdict %q, the sinks saw %q; want passed", j.Verdict, verdict)
+	}
+	if step != "step ***" || j.Steps[0].Name != "step ***" {
+		t.Errorf("step %q, in the journal %q; want it masked", step, j.Steps[0].Name)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/ledger"
+	"github.com/gamedayhq/chaos/internal/probe"
 )
 
 // The names an abort records in place of an abort condition's.
@@ -136,6 +137,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.env.Engines = exp.Engines
 	r.env.RunID = opts.RunID
 	ctx = inject.WithEnv(ctx, r.env)
+	ctx = probe.WithMask(ctx, r.rec.m)
 	r.led = ledger.Create(cmp.Or(opts.LedgerDir, ledger.DefaultDir()), opts.RunID, exp.File)
 	r.initChecks()
 
@@ -172,6 +174,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 	r.execute(ctx)
 	stopWatch()
 	r.finish(ctx)
+	r.rec.maskJournal()
 	return r.rec.j
 }
 
@@ -324,8 +327,9 @@ func (r *run) waitHold(ctx context.Context) {
 
 // sleep waits for d, or less when the run is interrupted or aborted, or the
 // operator skips. When the operator skips, cut says so for the step's
-// record: how much of d had passed.
-func (r *run) sleep(ctx context.Context, d time.Duration) (cut string) {
+// record: how much of d had passed. A skip while faults are in place cuts
+// short the time the hypothesis is judged under them: the run cannot pass.
+func (r *run) sleep(ctx context.Context, step string, d time.Duration) (cut string) {
 	select {
 	case <-r.skip:
 	default:
@@ -336,7 +340,35 @@ func (r *run) sleep(ctx context.Context, d time.Duration) (cut string) {
 	select {
 	case <-t.C:
 	case <-r.skip:
-		return fmt.Sprintf("cut short by the operator after %s of %s", time.Since(start).Round(time.Millisecond), d)
+		after := time.Since(start).Round(time.Millisecond)
+		// An exec step's change waiting for its undo is cut short as a
+		// fault is.
+		var faults, changes int
+		r.mu.Lock()
+		for _, a := range r.active {
+			if a.fault >= 0 {
+				faults++
+			} else {
+				changes++
+			}
+		}
+		r.mu.Unlock()
+		var on []string
+		if faults > 0 {
+			on = append(on, plural(faults, "fault"))
+		}
+		switch {
+		case changes == 1:
+			on = append(on, "1 exec step's change")
+		case changes > 1:
+			on = append(on, fmt.Sprintf("%d exec steps' changes", changes))
+		}
+		if len(on) > 0 {
+			r.rec.update(func(*journal.Journal) {
+				r.rec.cut = append(r.rec.cut, r.rec.m(fmt.Sprintf("the operator cut step %q short after %s of %s with %s in place", step, after, d, strings.Join(on, " and "))))
+			})
+		}
+		return fmt.Sprintf("cut short by the operator after %s of %s", after, d)
 	case <-ctx.Done():
 	case <-r.abortCh:
 	case <-r.haltCh:
@@ -613,6 +645,12 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 	case len(r.rec.failed) > 0:
 		verdict = journal.Deviated
 		reason = strings.Join(r.rec.failed, "; ") + worstText(j) + byFaultText(j)
+	case len(r.rec.cut) > 0:
+		// The hypothesis held, but under faults the operator cut short: a
+		// target that breaks under their planned length may not have had
+		// the time to.
+		verdict = journal.Errored
+		reason = strings.Join(r.rec.cut, "; ") + ": the hypothesis was judged under them for that long only, not for what the experiment plans; run it again without skipping"
 	default:
 		verdict = journal.Passed
 		reason = r.passedReason(j)

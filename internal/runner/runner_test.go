@@ -3,7 +3,6 @@ package runner_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,7 @@ import (
 	_ "github.com/gamedayhq/chaos/internal/inject/process"
 	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/porttest"
 	"github.com/gamedayhq/chaos/internal/runner"
 )
 
@@ -56,11 +56,15 @@ func newService(t *testing.T) *service {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if s.failNext.Add(-1) >= 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+		// Take one of the failures owed, if any. A decrement below zero
+		// put back afterwards would race with a /fail between the two and
+		// wipe the failures it asked for.
+		for n := s.failNext.Load(); n > 0; n = s.failNext.Load() {
+			if s.failNext.CompareAndSwap(n, n-1) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
 		}
-		s.failNext.Store(0)
 		fmt.Fprintln(w, "ok")
 	})
 	s.Server = httptest.NewServer(mux)
@@ -68,13 +72,16 @@ func newService(t *testing.T) *service {
 	return s
 }
 
+// freePort returns a free loopback port that no other test of this
+// process is given (see porttest.Free): a service's address and its run's
+// proxy never meet on one.
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	p, err := porttest.Free()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(p)
 }
 
 // run loads an experiment, with ${up} the test service's address and

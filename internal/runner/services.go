@@ -109,10 +109,17 @@ func fileTail(path string) string {
 	}
 	defer f.Close()
 	const most = 8 << 10
+	cut := false
 	if fi, err := f.Stat(); err == nil && fi.Size() > most {
-		f.Seek(-most, io.SeekEnd)
+		_, err := f.Seek(-most, io.SeekEnd)
+		cut = err == nil
 	}
 	b, _ := io.ReadAll(f)
+	if i := bytes.IndexByte(b, '\n'); cut && i >= 0 {
+		// The line the seek fell in is left out: cut in part, a secret
+		// in it would not be masked.
+		b = b[i+1:]
+	}
 	var t tail
 	t.Write(b)
 	return t.String()
@@ -290,7 +297,14 @@ func (r *run) serviceExited(s *service) {
 	if !wasReady || s.spec.MayExit {
 		return // before it was ready, waitReady tells
 	}
-	r.fail(fmt.Errorf("service %q exited with %s while the run was in progress; its last output: %s (if it is meant to exit, set may_exit: true on the service)", s.spec.Name, status, out))
+	// A server whose process exits 0 once its ready check passed (nginx
+	// binds its ports, then forks and exits) has gone to the background:
+	// may_exit would let the run go on without it in reach.
+	if hint := daemonHint(s); hint != "" {
+		r.fail(fmt.Errorf("service %q exited with %s while the run was in progress%s; its last output: %s", s.spec.Name, status, hint, out))
+	} else {
+		r.fail(fmt.Errorf("service %q exited with %s while the run was in progress; its last output: %s (if it is meant to exit, set may_exit: true on the service)", s.spec.Name, status, out))
+	}
 	r.halt()
 }
 
@@ -470,6 +484,32 @@ func daemonHint(s *service) string {
 	return hint + fmt.Sprintf("; its ready address %s answers now%s: that process is left running", addr, holder)
 }
 
+// leftBehind says, of a service whose group is gone, that a process
+// started after it still holds its ready address: one it put in the
+// background (in a session of its own, out of its group's reach), left
+// running after the run. A process that held the address from before
+// the service started (another service's, checked on purpose) is not
+// counted.
+func leftBehind(s *service) string {
+	addr := readyAddress(s.spec.Ready)
+	if addr == "" {
+		return ""
+	}
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	port, _ := strconv.Atoi(p)
+	pid, cmd, ok := proc.Listener(port)
+	if !ok || pid <= 0 {
+		return ""
+	}
+	if start, err := proc.StartTime(pid); err != nil || start < s.leader.Start {
+		return ""
+	}
+	return fmt.Sprintf("service %q is stopped, but its ready address %s is held by pid %d (%s), started after it and out of its process group: a process it put in the background is left running; stop it by hand (kill %d), and run the service in the foreground", s.spec.Name, addr, pid, cmd, pid)
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "(none)"
@@ -500,6 +540,45 @@ func exitStatus(cmd *exec.Cmd) (code *int, signal string) {
 	return &c, ""
 }
 
+// maskLog masks the secrets in a stopped service's log file, which the
+// service wrote itself: the report directory is shared, and the HTML
+// report shows the log. A log that cannot be masked is removed.
+func (r *run) maskLog(s *service) {
+	path := s.tail.file
+	if path == "" || r.rec.mask.Empty() {
+		return
+	}
+	err := func() error {
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+		if err != nil {
+			return err
+		}
+		err = r.rec.mask.Copy(out, in)
+		if err == nil {
+			err = out.Chmod(0o644)
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(out.Name(), path)
+		}
+		if err != nil {
+			os.Remove(out.Name())
+		}
+		return err
+	}()
+	if err != nil {
+		os.Remove(path)
+		r.warn(fmt.Sprintf("service %q: its log could not be masked, and was removed: %v", s.spec.Name, err))
+	}
+}
+
 // stopServices stops the services in reverse order: SIGTERM to each group,
 // then SIGKILL after the grace period. Each is marked stopped in the ledger
 // once its group is gone.
@@ -518,8 +597,14 @@ func (r *run) stopServices() {
 		case err != nil:
 			r.warn(fmt.Sprintf("stop service %q: %v", s.spec.Name, err))
 		}
+		if err == nil {
+			if left := leftBehind(s); left != "" {
+				r.warn(left)
+			}
+		}
 		if s.log != nil {
 			s.log.Close()
+			r.maskLog(s)
 		}
 		ended, stoppedAt := "(still running)", time.Now()
 		var code *int

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
@@ -27,6 +28,10 @@ type command struct {
 	// Unresolved says why the command could not be completed (it needs a
 	// step output the run never produced); such a command is not run.
 	Unresolved string `json:"unresolved,omitempty"`
+	// Secrets are the experiment's secrets the command carries: what it
+	// writes on stderr is masked with them in its error, which chaos
+	// recover and the watchdog print.
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 func init() {
@@ -41,14 +46,18 @@ func runCommand(ctx context.Context, _ *inject.Env, u inject.Undo) error {
 	if c.Unresolved != "" {
 		return fmt.Errorf("%s was not run: %s", u.Target.Name, c.Unresolved)
 	}
+	mask := experiment.NewMasker(c.Secrets)
 	res, err := probe.Command(ctx, &c.Exec)
 	if err != nil {
+		if text := mask.Replace(err.Error()); text != err.Error() {
+			return errors.New(text)
+		}
 		return err
 	}
 	if res.ExitCode != 0 {
-		err := fmt.Errorf("%s exited with code %d", c.Run[0], res.ExitCode)
+		err := fmt.Errorf("%s exited with code %d", mask.Replace(c.Run[0]), res.ExitCode)
 		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
-			err = fmt.Errorf("%w: %s", err, msg)
+			err = fmt.Errorf("%w: %s", err, mask.Replace(msg))
 		}
 		return err
 	}
@@ -67,15 +76,24 @@ func (r *run) commandUndo(kind, step string, e *experiment.Exec) inject.Undo {
 	if abs, err := filepath.Abs(string(c.Dir)); err == nil {
 		c.Dir = experiment.Path(abs)
 	}
+	// The ledger keeps the command as it is run; what is shown of it (by
+	// chaos recover, the watchdog) is masked.
+	carried := fmt.Sprint(c.Run, c.Env, c.Dir, c.Unresolved)
+	for _, secret := range r.exp.Secrets {
+		if strings.Contains(carried, secret) && !slices.Contains(c.Secrets, secret) {
+			c.Secrets = append(c.Secrets, secret)
+		}
+	}
+	c.Unresolved = r.rec.m(c.Unresolved)
 	data, _ := json.Marshal(c)
-	return inject.Undo{Action: undoCommand, Target: inject.Target{Kind: kind, ID: step, Name: strings.Join(c.Run, " ")}, Data: data}
+	return inject.Undo{Action: undoCommand, Target: inject.Target{Kind: kind, ID: r.rec.m(step), Name: r.rec.m(strings.Join(c.Run, " "))}, Data: data}
 }
 
 // recordUndo writes an exec step's undo to the ledger before the step
 // runs, and keeps it with the faults, to be run when the method ends.
 func (r *run) recordUndo(s *experiment.Step) (*applied, error) {
 	u := r.commandUndo("exec", s.Name, s.Undo)
-	id, err := r.led.Add(ledger.KindUndo, s.Name, "", u)
+	id, err := r.led.Add(ledger.KindUndo, r.rec.m(s.Name), "", u)
 	if err != nil {
 		return nil, fmt.Errorf("step %q: the ledger could not record its undo, so it was not run: %w", s.Name, err)
 	}
@@ -105,7 +123,7 @@ func (r *run) recordRollbacks() bool {
 			continue // observations and waits change nothing
 		}
 		u := r.commandUndo(ledger.KindRollback, s.Name, s.Exec)
-		id, err := r.led.Add(ledger.KindRollback, s.Name, "", u)
+		id, err := r.led.Add(ledger.KindRollback, r.rec.m(s.Name), "", u)
 		if err != nil {
 			r.fail(fmt.Errorf("the ledger could not record rollback %q, so the method was not run: %w", s.Name, err))
 			return false

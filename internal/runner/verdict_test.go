@@ -383,6 +383,13 @@ recovery: {within: 5s}
 	if !c.Recovered.Since.Equal(j.Faults[0].Injected) {
 		t.Errorf("counted from %s; want the kill at %s", c.Recovered.Since, j.Faults[0].Injected)
 	}
+	// Its fault.injected says it has nothing to revert: notifiers, which
+	// see only the events, would take it for a fault left in place.
+	for _, ev := range j.Events {
+		if ev.Type == journal.FaultInjected && !ev.Irreversible {
+			t.Errorf("the kill's %s event does not say it is irreversible: %+v", ev.Type, ev)
+		}
+	}
 }
 
 // With several faults, each failed observation names the faults in effect,

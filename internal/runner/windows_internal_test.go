@@ -218,3 +218,49 @@ func TestJudgeWaitingRequests(t *testing.T) {
 		}
 	}
 }
+
+// The success share a check observed is never rounded up to 100% while
+// some request failed, nor onto the side of its condition it was not on:
+// "success 100%, want == 100%" or "success 99.9%, want >= 99.9%" would
+// say that the check broke on a system that met it.
+func TestJudgeSuccessNotRoundedAway(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tl := load.NewTally("a", t0)
+	for range 29999 {
+		tl.Add(time.Millisecond, "")
+	}
+	tl.Add(time.Millisecond, "status_503")
+	w := tl.Window(t0.Add(time.Second))
+	// 103 failures in 100000: 99.897%, which 99.9% would show as
+	// holding ">= 99.9%".
+	tl = load.NewTally("a", t0)
+	for range 99897 {
+		tl.Add(time.Millisecond, "")
+	}
+	for range 103 {
+		tl.Add(time.Millisecond, "status_503")
+	}
+	edge := tl.Window(t0.Add(time.Second))
+	for _, c := range []struct {
+		expect   string
+		w        load.Window
+		observed string
+		reason   string
+	}{
+		{`{success: "== 100%"}`, w, "99.99%", "success 99.99%, want == 100% (errors: status_503 1)"},
+		{`{success: ">= 99.99%"}`, w, "99.99%", ""},
+		{`{p99: "< 1s"}`, w, "99.99%", ""},
+		{`{success: ">= 99.9%"}`, edge, "99.897%", "success 99.897%, want >= 99.9% (errors: status_503 103)"},
+		{`{success: ">= 99%"}`, edge, "99.9%", ""},
+	} {
+		var e experiment.LoadExpect
+		if err := yaml.Unmarshal([]byte(c.expect), &e); err != nil {
+			t.Fatal(err)
+		}
+		smp := judge(&experiment.Check{Expect: &e}, []load.Window{c.w})
+		if smp.OK != (c.reason == "") || smp.Reason != c.reason || smp.Observed["success"] != c.observed {
+			t.Errorf("judge %s of %d requests, %d succeeded = ok %v, reason %q, observed success %q; want reason %q, success %s",
+				c.expect, c.w.Requests, c.w.Successes, smp.OK, smp.Reason, smp.Observed["success"], c.reason, c.observed)
+		}
+	}
+}

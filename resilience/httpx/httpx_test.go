@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -360,3 +361,79 @@ func TestTransportBigErrorBodyCountsAsFailure(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The body of an error response is read within the attempt, so the
+// attempt timeout bounds it: a server that sent 503 and then stalled held
+// the request until the client's own timeout (forever without one),
+// retried nothing, and the 503 came back with an empty body.
+func TestTransportAttemptTimeoutBoundsErrorBody(t *testing.T) {
+	var hits atomic.Int64
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.(http.Flusher).Flush()
+			select { // the body never comes
+			case <-r.Context().Done():
+			case <-done:
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	defer close(done)
+	c := client(t, func(string) []resilience.Policy {
+		return []resilience.Policy{
+			resilience.NewRetry(resilience.RetrySettings{InitialDelay: time.Millisecond}),
+			resilience.NewTimeout(resilience.TimeoutSettings{Duration: 50 * time.Millisecond}),
+		}
+	})
+	c.Timeout = 5 * time.Second
+	start := time.Now()
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("GET after %v: %v; want the second attempt's answer", time.Since(start), err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" || hits.Load() != 2 {
+		t.Fatalf("after %v: %d %q after %d attempts; want 200 \"ok\" after 2", time.Since(start), resp.StatusCode, body, hits.Load())
+	}
+}
+
+// A protocol switch (a WebSocket handshake) hands the connection over as
+// a response body that is also an io.Writer, as net/http documents: the
+// Transport passed it on wrapped in a body that was not, and the upgraded
+// connection could not be written to.
+func TestTransportSwitchingProtocolsBodyIsWritable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		line, _ := brw.ReadString('\n')
+		io.WriteString(conn, line)
+	}))
+	defer srv.Close()
+	c := client(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rw, ok := resp.Body.(io.ReadWriteCloser)
+	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
+		t.Fatalf("status %d, body %T; want 101 and an io.ReadWriteCloser", resp.StatusCode, resp.Body)
+	}
+	io.WriteString(rw, "hello\n")
+	if got, err := bufio.NewReader(rw).ReadString('\n'); got != "hello\n" {
+		t.Fatalf("read back %q, %v; want the echo", got, err)
+	}
+}

@@ -35,7 +35,9 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 // When retrying ends on an error status, that last response is returned
 // as a normal response; breaker and bulkhead rejections and network
 // errors are returned as errors. Policy timeouts bound the time to the
-// response headers: the body is read under the request's own context.
+// response headers, and the reading of an error response's body (5xx,
+// 429), which is part of the attempt; the body of any other response is
+// read under the request's own context.
 type Transport struct {
 	// Base sends the requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
@@ -173,8 +175,18 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		}
 	}
 	resp, err := a.base.RoundTrip(req)
+	var se *StatusError
+	held := false
+	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
+		// An error response's body is read within the attempt, under the
+		// policy deadline: a server that sends the status and then stalls
+		// must not hold the attempt, its bulkhead slot and the retries
+		// after it past that deadline.
+		se, held = a.hold(resp, cancel)
+	}
 	if !stop() && err == nil {
-		// The policy deadline fired as the headers arrived.
+		// The policy deadline fired as the headers arrived, or while the
+		// error response's body was read.
 		resp.Body.Close()
 		resp, err = nil, ctx.Err()
 	}
@@ -187,8 +199,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		se, ok := a.hold(resp, cancel)
-		if !ok {
+		if !held {
 			// Too big to hold for a retry: passed on as it streams, but
 			// still a failure for the breaker.
 			return nil, resilience.Permanent(se)
@@ -198,9 +209,15 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		}
 		return nil, se
 	}
-	if resp.StatusCode >= 500 {
-		se, _ := a.hold(resp, cancel)
+	if se != nil {
 		return nil, resilience.Permanent(se)
+	}
+	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// A protocol switch (a WebSocket): net/http hands over the
+		// connection as a body the caller also writes to, and finds it
+		// writable by a type assertion.
+		resp.Body = &cancelConn{ReadWriteCloser: rw, cancel: cancel}
+		return resp, nil
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
@@ -252,5 +269,18 @@ type cancelBody struct {
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
+	return err
+}
+
+// cancelConn is a cancelBody that can be written to: the connection of a
+// 101 Switching Protocols response.
+type cancelConn struct {
+	io.ReadWriteCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelConn) Close() error {
+	err := c.ReadWriteCloser.Close()
+	c.cancel()
 	return err
 }

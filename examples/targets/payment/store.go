@@ -67,8 +67,14 @@ func openStore(path string) (*store, error) {
 	return &store{db: db}, nil
 }
 
+// errKeyReused: the key's charge is of another order or amount.
+var errKeyReused = errors.New("the Idempotency-Key was charged for another order or amount")
+
 // charge records a charge for key, once: a second call with the same key
-// returns the first charge.
+// and the same order and amount returns the first charge; with another
+// order or amount, errKeyReused. The idempotency middleware compares the
+// requests too, but forgets a key whose answer it did not store (the
+// process died before, or the store failed): the charge is what is left.
 func (s *store) charge(ctx context.Context, key, order string, amount int64) (Charge, error) {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO charges(key, order_id, amount, created) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`,
 		key, order, amount, time.Now().UnixMilli())
@@ -83,7 +89,26 @@ func (s *store) charge(ctx context.Context, key, order string, amount int64) (Ch
 		return Charge{}, fmt.Errorf("read charge: %w", err)
 	}
 	c.Created = time.UnixMilli(created).UTC()
+	if c.Order != order || c.Amount != amount {
+		return Charge{}, fmt.Errorf("%w: charge %d is of order %s, %d", errKeyReused, c.ID, c.Order, c.Amount)
+	}
 	return c, nil
+}
+
+// chargeOf returns the charge made under key, if any.
+func (s *store) chargeOf(ctx context.Context, key string) (Charge, bool, error) {
+	var c Charge
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, key, order_id, amount, created FROM charges WHERE key = ?`, key).
+		Scan(&c.ID, &c.Key, &c.Order, &c.Amount, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Charge{}, false, nil
+	}
+	if err != nil {
+		return Charge{}, false, fmt.Errorf("read charge: %w", err)
+	}
+	c.Created = time.UnixMilli(created).UTC()
+	return c, true, nil
 }
 
 // charges lists the charges, of one order when order is not empty.

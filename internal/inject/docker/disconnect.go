@@ -35,6 +35,9 @@ type disconnectRecord struct {
 	Record
 	// Endpoint is how the container was attached to the network.
 	Endpoint *Endpoint `json:"endpoint,omitempty"`
+	// Disconnected is set once the container was disconnected; the records
+	// of earlier versions of chaos do not say.
+	Disconnected bool `json:"disconnected,omitempty"`
 }
 
 // Endpoint is a container's attachment to a network, as much of it as a
@@ -122,14 +125,21 @@ func (p *DisconnectParams) Inject(ctx context.Context, env *inject.Env, _ inject
 	if r.Endpoint == nil {
 		return u, fmt.Errorf("disconnect container %s: the record names no network", r.target())
 	}
-	return u, e.strike(ctx, env, r.Record, Effect{}, func() error {
+	err = e.strike(ctx, env, r.Record, Effect{}, func() error {
 		return e.failed("disconnect container "+r.target()+" from network "+r.Endpoint.Network,
 			e.api.NetworkDisconnect(ctx, r.Endpoint.NetworkID, r.ContainerID, false))
 	})
+	if err != nil {
+		return u, err
+	}
+	r.Disconnected = true
+	u.Data, err = json.Marshal(r)
+	return u, err
 }
 
 // revert connects the container to the network again, as it was, unless
-// it is connected.
+// it is connected: then someone connected it during the fault, which
+// ended early.
 func (p *DisconnectParams) revert(ctx context.Context, e *Engine, data json.RawMessage) (string, error) {
 	var r disconnectRecord
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -149,7 +159,7 @@ func (p *DisconnectParams) revert(ctx context.Context, e *Engine, data json.RawM
 	if info.NetworkSettings != nil {
 		for name, es := range info.NetworkSettings.Networks {
 			if name == ep.Network || (es != nil && es.NetworkID == ep.NetworkID) {
-				return "", nil
+				return "", r.connectedMeanwhile()
 			}
 		}
 	}
@@ -179,7 +189,7 @@ func (p *DisconnectParams) revert(ctx context.Context, e *Engine, data json.RawM
 	}
 	if strings.Contains(err.Error(), "already exists in network") {
 		// Connected meanwhile by someone else: the state is what we want.
-		return "", nil
+		return "", r.connectedMeanwhile()
 	}
 	cmd := "docker network connect"
 	for _, a := range ep.Aliases {
@@ -192,4 +202,14 @@ func (p *DisconnectParams) revert(ctx context.Context, e *Engine, data json.RawM
 		cmd += " --ip6 " + ep.IPv6
 	}
 	return e.revertFailed(r.Record, err, cmd+" "+ep.Network+" "+r.ContainerID, vanished(r.Record))
+}
+
+// connectedMeanwhile is what a revert that finds the container connected
+// to the network returns: the fault ended early, once it had disconnected
+// the container.
+func (r disconnectRecord) connectedMeanwhile() error {
+	if !r.Disconnected {
+		return nil
+	}
+	return inject.GoneEarly("container %s was connected to network %s again before the revert: someone connected it", r.target(), r.Endpoint.Network)
 }

@@ -101,15 +101,17 @@ func TestDisconnectRevert(t *testing.T) {
 	fixed := &docker.Endpoint{NetworkID: "net-backend-id", Network: "backend", Aliases: []string{"api"}, IPv4: "10.9.0.7"}
 	connected := map[string]*network.EndpointSettings{"backend": {NetworkID: "net-backend-id"}}
 	tests := []struct {
-		name        string
-		endpoint    *docker.Endpoint
-		state       *container.State // nil: the container is gone
-		nets        map[string]*network.EndpointSettings
-		netGone     bool
-		failWith    error
-		wantCalls   []string
-		wantWarning string
-		wantErr     string
+		name     string
+		endpoint *docker.Endpoint
+		state    *container.State // nil: the container is gone
+		nets     map[string]*network.EndpointSettings
+		netGone  bool
+		// disconnected: the record says the fault disconnected it.
+		disconnected bool
+		failWith     error
+		wantCalls    []string
+		wantWarning  string
+		wantErr      string
 	}{
 		{name: "reconnects", endpoint: fixed, state: &container.State{Running: true},
 			nets: map[string]*network.EndpointSettings{}, wantCalls: []string{"connect net-backend-id aliases=[api] ipv4=10.9.0.7"}},
@@ -121,6 +123,11 @@ func TestDisconnectRevert(t *testing.T) {
 			netGone: true, wantCalls: []string{"connect net-backend-id aliases=[api] ipv4=10.9.0.7"}, wantWarning: "network backend no longer exists"},
 		{name: "connected meanwhile", endpoint: fixed, state: &container.State{Running: true},
 			failWith: errors.New("endpoint with name web already exists in network backend"), wantCalls: []string{"connect net-backend-id aliases=[api] ipv4=10.9.0.7"}},
+		{name: "of one someone connected again", endpoint: fixed, state: &container.State{Running: true}, nets: connected, disconnected: true,
+			wantWarning: "container web (0123456789ab) was connected to network backend again before the revert: someone connected it"},
+		{name: "of one someone connected again meanwhile", endpoint: fixed, state: &container.State{Running: true}, disconnected: true,
+			failWith: errors.New("endpoint with name web already exists in network backend"), wantCalls: []string{"connect net-backend-id aliases=[api] ipv4=10.9.0.7"},
+			wantWarning: "container web (0123456789ab) was connected to network backend again before the revert: someone connected it"},
 		{name: "reconnect fails", endpoint: fixed, state: &container.State{Running: true},
 			failWith: errors.New("address in use"), wantCalls: []string{"connect net-backend-id aliases=[api] ipv4=10.9.0.7"},
 			wantErr: "revert disconnect of container web (0123456789ab): address in use; to restore it by hand run: docker network connect --alias api --ip 10.9.0.7 backend 0123456789ab"},
@@ -154,7 +161,7 @@ func TestDisconnectRevert(t *testing.T) {
 					return backendNet(), nil
 				},
 			}
-			data, _ := json.Marshal(map[string]any{"kind": "disconnect", "container_id": cid[:12], "container": "web", "endpoint": tt.endpoint})
+			data, _ := json.Marshal(map[string]any{"kind": "disconnect", "container_id": cid[:12], "container": "web", "endpoint": tt.endpoint, "disconnected": tt.disconnected})
 			warning, err := newRun(api, "fake").revert(inject.Undo{Action: "docker.revert", Target: web, Data: data})
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("revert: %v", err)

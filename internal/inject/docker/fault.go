@@ -234,6 +234,24 @@ func (e *Engine) revertFailed(r Record, err error, fix, vanished string) (string
 	return "", fmt.Errorf("revert %s of container %s: %w; to restore it by hand run: %s", r.Fault, r.target(), e.unreachable(err), fix)
 }
 
+// replacement returns the ID of the container, another than r's, that runs
+// under r's name now that r's is gone: one recreated during the fault (by
+// Compose, or by a service manager around docker run --rm) took its place.
+func (e *Engine) replacement(ctx context.Context, r Record) (string, bool) {
+	if r.Container == "" {
+		return "", false
+	}
+	info, err := e.api.ContainerInspect(ctx, r.Container)
+	if err != nil {
+		return "", false
+	}
+	info = filled(info)
+	if info.ID == "" || info.ID == r.ContainerID || strings.TrimPrefix(info.Name, "/") != r.Container || !info.State.Running || info.State.Paused {
+		return "", false
+	}
+	return info.ID, true
+}
+
 // vanished is the warning for a container that went away before its revert.
 func vanished(r Record) string {
 	return fmt.Sprintf("container %s no longer exists: nothing to revert after %s", r.target(), r.Fault)

@@ -334,7 +334,7 @@ func TestRealDisconnect(t *testing.T) {
 			if attachedTo(tt.id) || endpoint(tt.id) != nil {
 				t.Fatal("after disconnect the container is still attached to the network")
 			}
-			revertTwice(t, run, u)
+			revertAgain(t, run, u, "again before the revert: someone connected it")
 			ep := endpoint(tt.id)
 			if ep == nil || !attachedTo(tt.id) {
 				t.Fatal("after revert of disconnect the container is not attached to the network")

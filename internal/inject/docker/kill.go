@@ -8,6 +8,7 @@ import (
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/proc"
 )
 
 func init() {
@@ -22,7 +23,7 @@ func init() {
 // orchestrator is what brings the container back, and that is what the
 // experiment observes.
 type KillParams struct {
-	Signal experiment.Signal `yaml:"signal" json:"signal" doc:"the signal sent to the container's main process; a signal that stops it (SIGSTOP) is refused: use the pause fault"`
+	Signal experiment.Signal `yaml:"signal" json:"signal" doc:"the signal sent to the container's main process; a signal that stops it (SIGSTOP) is refused: use the pause fault; so is, with the engine on this host, one that the process ignores or, as the first process of its PID namespace, has no handler for: the kernel discards it"`
 	// Crash signals the container's main process from the host, so that the
 	// daemon sees a crash and applies the restart policy, which it does not
 	// after a kill through its API. It needs Linux, the daemon on this host
@@ -51,18 +52,54 @@ type killRecord struct {
 	PID int `json:"pid,omitempty"`
 }
 
-// Precheck refuses a crash of a container whose process chaos cannot
-// signal from here, before the step hits any container.
+// Precheck refuses, before the step hits any container, a crash of a
+// container whose process chaos cannot signal from here, and a signal the
+// container's main process would never receive.
 func (p *KillParams) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
-	if !p.Crash {
-		return nil
-	}
 	e, err := targetEngine(ctx, env, t)
 	if err != nil {
 		return err
 	}
-	_, err = e.crashPID(ctx, newRecord(env, "kill", t))
-	return err
+	r := newRecord(env, "kill", t)
+	if p.Crash {
+		if _, err := e.crashPID(ctx, r); err != nil {
+			return err
+		}
+	}
+	return e.unheard(ctx, r, p.Signal)
+}
+
+// unheard refuses a signal that the kernel discards before it reaches the
+// container's main process (see proc.Discards): the kill would do nothing,
+// and a run would pass under a fault that never was. Only an engine on
+// this host, whose processes chaos sees, tells.
+func (e *Engine) unheard(ctx context.Context, r Record, s experiment.Signal) error {
+	if !strings.HasPrefix(e.host, "unix://") {
+		return nil
+	}
+	info, err := e.api.ContainerInspect(ctx, r.ContainerID)
+	if err != nil || info.State == nil {
+		return nil // the injection reports what is wrong
+	}
+	if why := Unheard(info.State.Pid, r.ContainerID, s); why != "" {
+		return fmt.Errorf("kill container %s with %s: %s: the kill would do nothing; send a signal the process handles, or SIGKILL", r.target(), s.Name, why)
+	}
+	return nil
+}
+
+// Unheard says why the kernel would discard signal s sent to the main
+// process of the container id, of an engine on this host whose inspect
+// gave pid: the process ignores it, or has no handler for it as the first
+// process of its PID namespace. It is empty when the signal is delivered
+// or when that cannot be told from here.
+func Unheard(pid int, id string, s experiment.Signal) string {
+	if pid <= 0 || ownsPID(pid, id) != nil {
+		return ""
+	}
+	if why := proc.Discards(pid, s.Number); why != "" {
+		return fmt.Sprintf("its main process (pid %d): %s", pid, why)
+	}
+	return ""
 }
 
 // Plan records the signal and, for a crash, the pid it goes to.

@@ -60,6 +60,9 @@ func (p *PauseParams) revert(ctx context.Context, e *Engine, data json.RawMessag
 	case err != nil:
 		return "", err
 	case !found:
+		if id, ok := e.replacement(ctx, r); ok {
+			return "", inject.GoneEarly("container %s was gone before the revert, and another of the same name (%s) ran in its place, not paused: the pause did not last", r.target(), shortID(id))
+		}
 		return vanished(r), nil
 	case !info.State.Paused:
 		return "", inject.GoneEarly("container %s was not paused any more before the revert: someone unpaused it", r.target())

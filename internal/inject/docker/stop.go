@@ -48,6 +48,10 @@ type stopRecord struct {
 	Began   time.Time `json:"began,omitzero"`
 	Grace   int       `json:"grace_seconds,omitempty"`
 	Stopped bool      `json:"stopped,omitempty"`
+	// StartedAt is, once the container has stopped, when the process
+	// the stop ended had started, as the engine said: a container that
+	// says another start at the revert was started during the fault.
+	StartedAt string `json:"started_at,omitempty"`
 }
 
 // defaultStopTimeout is the grace period of a container that names none,
@@ -88,6 +92,12 @@ func (p *StopParams) Inject(ctx context.Context, env *inject.Env, _ inject.Targe
 	if err != nil {
 		return u, err
 	}
+	// The start the stop ends, read before it: read after, it would be
+	// that of a start someone made as soon as the stop ended, and the
+	// revert could not tell that start from the one the fault stopped.
+	if info, ierr := e.api.ContainerInspect(ctx, r.ContainerID); ierr == nil && info.ContainerJSONBase != nil && info.State != nil {
+		r.StartedAt = info.State.StartedAt
+	}
 	err = e.strike(ctx, env, r.Record, Effect{Ends: true}, func() error {
 		return e.failed("stop container "+r.target(), e.api.ContainerStop(ctx, r.ContainerID, container.StopOptions{Timeout: r.TimeoutSeconds}))
 	})
@@ -99,7 +109,9 @@ func (p *StopParams) Inject(ctx context.Context, env *inject.Env, _ inject.Targe
 	return u, err
 }
 
-// revert starts the container again, unless it runs.
+// revert starts the container again, unless it runs. A container that
+// runs, or that was started and has stopped again, since the stop, was
+// started by someone during the fault, which ended early.
 func (p *StopParams) revert(ctx context.Context, e *Engine, data json.RawMessage) (string, error) {
 	var r stopRecord
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -121,6 +133,9 @@ func (p *StopParams) revert(ctx context.Context, e *Engine, data json.RawMessage
 	case err != nil:
 		return "", err
 	case !found:
+		if id, ok := e.replacement(ctx, r.Record); ok && r.Stopped {
+			return "", inject.GoneEarly("container %s was gone before the revert, and another of the same name (%s) ran in its place: the stop did not last", r.target(), shortID(id))
+		}
 		return lost, nil
 	case info.State.Running && r.Stopped:
 		return "", inject.GoneEarly("container %s was running again before the revert: someone started it", r.target())
@@ -129,6 +144,9 @@ func (p *StopParams) revert(ctx context.Context, e *Engine, data json.RawMessage
 	}
 	if err := e.api.ContainerStart(ctx, r.ContainerID, container.StartOptions{}); err != nil {
 		return e.revertFailed(r.Record, err, "docker start "+r.ContainerID, lost)
+	}
+	if r.Stopped && r.StartedAt != "" && info.State.StartedAt != "" && info.State.StartedAt != r.StartedAt {
+		return "", inject.GoneEarly("container %s was started again during the fault (at %s) and has stopped since: the stop did not last", r.target(), info.State.StartedAt)
 	}
 	return "", nil
 }

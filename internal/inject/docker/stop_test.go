@@ -64,6 +64,9 @@ func TestStopRevert(t *testing.T) {
 	}{
 		{name: "starts it again", state: &container.State{Status: "exited"}, wantCalls: []string{"start"}},
 		{name: "of a running one", state: &container.State{Running: true}, wantWarning: "container web (0123456789ab) was running again before the revert: someone started it"},
+		{name: "of one started and stopped again", state: &container.State{Status: "exited", StartedAt: "2026-12-07T10:00:09Z"}, wantCalls: []string{"start"},
+			wantWarning: "container web (0123456789ab) was started again during the fault (at 2026-12-07T10:00:09Z) and has stopped since: the stop did not last"},
+		{name: "of one stopped since", state: &container.State{Status: "exited", StartedAt: "2026-12-07T10:00:00Z"}, wantCalls: []string{"start"}},
 		{name: "of a removed one", wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after stop"},
 		{name: "of an auto-removed one", autoRemove: true, wantWarning: "was removed by the daemon when it stopped (auto-remove): it cannot be started again; recreate it"},
 		{name: "of one removed meanwhile", state: &container.State{Status: "exited"}, failWith: errors.New("container is marked for removal and cannot be started"),
@@ -78,7 +81,7 @@ func TestStopRevert(t *testing.T) {
 			api := &fakeAPI{
 				inspect: func(id string) (container.InspectResponse, error) {
 					if planned {
-						r := inspected(id, container.State{Running: true}, nil)
+						r := inspected(id, container.State{Running: true, StartedAt: "2026-12-07T10:00:00Z"}, nil)
 						r.HostConfig.AutoRemove = tt.autoRemove
 						return r, nil
 					}
@@ -150,5 +153,37 @@ func TestStopRevertWaitsForAStopUnderWay(t *testing.T) {
 	u.Data, _ = json.Marshal(rec)
 	if w, err := r.revert(u); err != nil || w != "" || len(calls) != 0 {
 		t.Errorf("revert of a stop that never took = %q, %v, calls %q; want nothing done", w, err, calls)
+	}
+}
+
+// A container someone starts as soon as the stop has ended, and that has
+// stopped again by the revert, was not down all along: the revert must
+// tell its start from the one the stop ended, which it cannot if it
+// takes the start it reads after the stop for the stopped one.
+func TestStopRevertOfOneStartedAtOnce(t *testing.T) {
+	const before, after = "2026-12-07T10:00:00Z", "2026-12-07T10:00:01Z"
+	stopped := false
+	api := &fakeAPI{
+		inspect: func(id string) (container.InspectResponse, error) {
+			if !stopped {
+				return inspected(id, container.State{Running: true, StartedAt: before}, nil), nil
+			}
+			// Started by someone at once, and stopped again since.
+			return inspected(id, container.State{Status: "exited", StartedAt: after}, nil), nil
+		},
+		start: func(string) error { return nil },
+		stop:  func(string, container.StopOptions) error { stopped = true; return nil },
+	}
+	r := newRun(api, "fake")
+	u, err := r.hit(t, &docker.StopParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warning, err := r.revert(u)
+	if err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if !strings.Contains(warning, "was started again during the fault (at "+after+")") {
+		t.Errorf("revert warning = %q; want one that says it was started again during the fault", warning)
 	}
 }

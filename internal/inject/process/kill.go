@@ -22,7 +22,7 @@ func init() {
 // KillParams are the settings of the kill fault: one signal sent to each
 // picked process. Nothing is undone.
 type KillParams struct {
-	Signal experiment.Signal `yaml:"signal" json:"signal" doc:"the signal sent; a signal that stops the process (SIGSTOP) is refused: use the stop fault"`
+	Signal experiment.Signal `yaml:"signal" json:"signal" doc:"the signal sent; a signal that stops the process (SIGSTOP) is refused: use the stop fault; so is one the process ignores, or has no handler for as the first process of a PID namespace: the kernel discards it and the kill would do nothing"`
 }
 
 // SetDefaults sends SIGTERM, which lets the process clean up, unless told
@@ -39,12 +39,18 @@ func (p *KillParams) Validate() error {
 }
 
 // Plan records which process the signal is for, its pid and start time;
-// nothing is undone.
+// nothing is undone. A signal the kernel would discard (the process
+// ignores it, or has no handler for it as the first process of its PID
+// namespace) is refused: the kill would do nothing, and a run would pass
+// under a fault that never was.
 func (p *KillParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
 	pid, _ := strconv.Atoi(t.ID)
 	id, err := proc.Identify(pid)
 	if err != nil {
 		return inject.Undo{}, fmt.Errorf("send %s to process %d: %w", p.Signal, pid, err)
+	}
+	if why := proc.Discards(pid, p.Signal.Number); why != "" {
+		return inject.Undo{}, fmt.Errorf("send %s to process %d: %s: the kill would do nothing; send a signal the process handles, or SIGKILL", p.Signal.Name, pid, why)
 	}
 	data, _ := json.Marshal(id)
 	return inject.Undo{Target: t, Data: data}, nil

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,23 @@ import (
 	"github.com/gamedayhq/chaos/internal/inject/process"
 	"github.com/gamedayhq/chaos/internal/proc"
 )
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CHAOS_PROCESS_TEST_SPIN") != "" {
+		// A process whose threads are all busy, as a loaded server's are.
+		for range runtime.GOMAXPROCS(0) + 1 {
+			go func() {
+				//lint:ignore SA5002 a busy thread is what the test needs
+				for {
+				}
+			}()
+		}
+		// Bounded, should the test not kill it.
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // start starts a shell that waits, with marker in its command line, in a
 // group of its own that is killed when the test ends.
@@ -394,4 +412,65 @@ func stopped(t *testing.T, env *inject.Env, tg inject.Target) inject.Undo {
 	pid, _ := strconv.Atoi(tg.ID)
 	waitState(t, pid, "T")
 	return u
+}
+
+// A stop fault is in effect once it is injected: SIGSTOP stops a process
+// only once each of its threads has been scheduled to see it, and on a
+// busy machine a server's other threads went on answering meanwhile, so
+// that a probe right after the injection passed (and the revert took the
+// process for continued by someone else).
+func TestStopInEffectOnceInjected(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "CHAOS_PROCESS_TEST_SPIN=1")
+	proc.OwnGroup(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proc.KillGroup(cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+		if len(tasks) > 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d has %d threads after 10s; want its busy ones", pid, len(tasks))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env := inject.NewEnv(1, nil)
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "spin"}
+	stop := &process.StopParams{}
+	for i := range 20 {
+		u, err := stop.Plan(context.Background(), env, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stop.Inject(context.Background(), env, tg, u); err != nil {
+			t.Fatal(err)
+		}
+		if ok, st := proc.AllStopped(pid); !ok {
+			t.Fatalf("stop %d: a thread of the process is in state %s once the stop is injected; want every one stopped", i+1, st)
+		}
+		if ended, err := inject.RevertEarly(context.Background(), env, u); err != nil || ended != (inject.Ended{}) {
+			t.Fatalf("stop %d: revert = %q, %v; want neither", i+1, ended, err)
+		}
+		// Continued: its first thread, which Plan looks at, is no
+		// longer stopped.
+		deadline := time.Now().Add(10 * time.Second)
+		for st, _ := proc.State(pid); st == "T"; st, _ = proc.State(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stop %d: process %d still stopped 10s after the revert", i+1, pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }

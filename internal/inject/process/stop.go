@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
@@ -44,9 +45,16 @@ func (p *StopParams) Plan(_ context.Context, _ *inject.Env, t inject.Target) (in
 	return inject.Undo{Action: undoCont, Target: t, Data: data}, nil
 }
 
+// stopWithin is how long a process may take to be stopped once sent
+// SIGSTOP: each of its threads stops when it is next scheduled.
+const stopWithin = 10 * time.Second
+
 // Inject stops the process planned on, and no other: a pid that names
-// another process now is left alone.
-func (p *StopParams) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+// another process now is left alone. It returns once every thread of the
+// process is stopped: kill returns as soon as SIGSTOP is sent, and on a
+// busy machine the process's other threads go on serving until each has
+// been scheduled to see it.
+func (p *StopParams) Inject(ctx context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
 	var id proc.ID
 	if err := json.Unmarshal(u.Data, &id); err != nil {
 		return u, fmt.Errorf("stop process: bad undo record: %w", err)
@@ -54,7 +62,21 @@ func (p *StopParams) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u
 	if err := id.Signal(syscall.SIGSTOP); err != nil {
 		return u, fmt.Errorf("stop process %d: %w", id.PID, err)
 	}
-	return u, nil
+	deadline := time.Now().Add(stopWithin)
+	for {
+		ok, state := proc.AllStopped(id.PID)
+		if ok || !id.Alive() {
+			return u, nil // one gone meanwhile: the revert says so
+		}
+		if time.Now().After(deadline) {
+			return u, fmt.Errorf("stop process %d: sent SIGSTOP, but %s later a thread of it was still in state %s, not stopped", id.PID, stopWithin, state)
+		}
+		select {
+		case <-ctx.Done():
+			return u, fmt.Errorf("stop process %d: sent SIGSTOP, but a thread of it was still in state %s, not stopped, when the injection was given up: %w", id.PID, state, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // cont continues the stopped process, unless it is gone. One that runs

@@ -89,9 +89,13 @@ func (s *settings[P]) Validate() error {
 }
 
 // CheckTarget refuses an HTTP fault on a proxy that does not speak HTTP,
-// and settings that a proxy reached through an API cannot carry.
+// and settings that a proxy reached through an API cannot carry: there,
+// a fault both ways is a toxic per stream, each picking its own share.
 func (s *settings[P]) CheckTarget(target any) error {
 	if t, ok := target.(*TargetSpec); ok && t.API != "" {
+		if Direction(s.Direction) == Both && s.Percent != nil && s.Percent.Fraction() < 1 {
+			return fmt.Errorf("direction both with percent %v is not available on a proxy reached through an API: it takes a toxic per stream, each picking its own %v, so more would be hit than asked; use upstream or downstream, or 100%%", *s.Percent, *s.Percent)
+		}
 		if p, ok := any(&s.Params).(Params); ok {
 			_, _, err := toxicFor(p)
 			return err
@@ -161,6 +165,14 @@ func (s *settings[P]) Inject(ctx context.Context, env *inject.Env, t inject.Targ
 		var ru remoteUndo
 		if err := json.Unmarshal(u.Data, &ru); err != nil {
 			return u, err
+		}
+		if !ru.Disabled {
+			// Not a down: the connections it refuses never reach the proxy.
+			ru.Conns = ConnectionLevel(f.Params)
+			if t, _, ok := r.traffic(ctx, ru.Conns); ok {
+				ru.Traffic = &t
+				u.Data, _ = json.Marshal(ru)
+			}
 		}
 		return u, r.inject(ctx, f, ru)
 	}
@@ -314,8 +326,15 @@ func init() {
 		case d.Unused && p.Traffic(true) == 0:
 			return inject.NotReached("nothing has gone through proxy %s (%s) since it started, so no client met it: is the client pointed at its listen address?", d.Proxy, p.Addr())
 		case counted && hits == 0:
-			return inject.NotReached("it acted on nothing that went through proxy %s while it was on: no request matched it (an HTTP fault's method, path or header), or its percent picked no connection or request", d.Proxy)
+			return pickedNothing(d.Proxy)
 		}
 		return nil
 	})
+}
+
+// pickedNothing is the Unreached of a fault that picks what it acts on
+// (an HTTP fault's requests, a share of the connections) and picked
+// nothing on proxy: traffic went through, none of it faulted.
+func pickedNothing(proxy string) error {
+	return inject.NotReached("it acted on nothing that went through proxy %s while it was on: no request matched it (an HTTP fault's method, path or header), or its percent picked no connection or request", proxy)
 }

@@ -28,6 +28,10 @@ type conn struct {
 	// connection: when one of them is removed, the connection is closed.
 	dropping map[string]bool
 	links    [2]*link
+	// picked holds the hit counters (active.hits, which an update
+	// keeps) of the faults on a share of the connections that picked
+	// this one, so that each counts it once.
+	picked sync.Map
 }
 
 func newConn(p *Proxy, client *net.TCPConn) *conn {
@@ -46,7 +50,9 @@ func (c *conn) hits(a *active) bool {
 		return false
 	}
 	if _, http := a.fault.Params.(httpParams); !http {
-		a.hits.Add(1)
+		if _, seen := c.picked.LoadOrStore(a.hits, struct{}{}); !seen {
+			a.hits.Add(1)
+		}
 	}
 	return true
 }
@@ -724,7 +730,8 @@ func (l *link) deliver(b []byte) error {
 		var exhausted *budget
 		for i := range pl.budgets {
 			bg := &pl.budgets[i]
-			left := bg.bytes - l.counted[bg.id]
+			// An update may lower a budget below what went through.
+			left := max(bg.bytes-l.counted[bg.id], 0)
 			if left <= int64(n) {
 				n = int(left)
 				exhausted = bg

@@ -555,8 +555,8 @@ func (p *Proxy) Snapshot() Snapshot {
 
 // Hits says whether the fault with the given id has acted on anything so
 // far, where the proxy counts it: an HTTP fault counts the requests it
-// acted on, a fault that hits a share of the connections (percent) each
-// time it picked one. ok is false for an id the proxy does not have, or a
+// acted on, a fault that hits a share of the connections (percent) the
+// connections it picked, each once. ok is false for an id the proxy does not have, or a
 // fault on every connection (Traffic tells whether it met any).
 func (p *Proxy) Hits(id string) (n int64, ok bool) {
 	for _, a := range p.faults.Load().faults {

@@ -106,6 +106,27 @@ func (r *remote) describe(ctx context.Context) (string, error) {
 	return p.Listen + " -> " + p.Upstream, nil
 }
 
+// remoteTraffic is one reading of a proxy's traffic counter.
+type remoteTraffic struct {
+	Since time.Time `json:"since"`
+	Count int64     `json:"count"`
+}
+
+// traffic reads the proxy's traffic counter (with conns, the one that
+// takes in connections); ok is false where the server has none
+// (Toxiproxy), the proxy is not running, or it cannot be read.
+func (r *remote) traffic(ctx context.Context, conns bool) (t remoteTraffic, listen string, ok bool) {
+	var p proxyJSON
+	if err := r.call(ctx, "GET", "/proxies/"+url.PathEscape(r.name), nil, &p); err != nil || p.Traffic == nil {
+		return t, "", false
+	}
+	t = remoteTraffic{Since: p.Traffic.Since, Count: p.Traffic.Bytes}
+	if conns {
+		t.Count = p.Traffic.Connections
+	}
+	return t, p.Listen, true
+}
+
 // remoteUndo is the ledger's record of what a fault did through an API.
 type remoteUndo struct {
 	API    string   `json:"api"`
@@ -113,6 +134,12 @@ type remoteUndo struct {
 	Toxics []string `json:"toxics,omitempty"`
 	// Disabled is set when the fault disabled the proxy (down).
 	Disabled bool `json:"disabled,omitempty"`
+	// Traffic is what the proxy counted when the fault went on, where
+	// the server counts it as it goes (a chaos proxy; not Toxiproxy):
+	// equal at the revert, the fault met nothing. Conns says whether the
+	// count takes in connections (ConnectionLevel).
+	Traffic *remoteTraffic `json:"traffic,omitempty"`
+	Conns   bool           `json:"conns,omitempty"`
 	// Token is the API's bearer token the run used, for the watchdog and
 	// chaos recover to remove the toxics after a crash of the run: an
 	// experiment's token: (or CHAOS_PROXY_TOKEN in the run's environment)
@@ -257,6 +284,19 @@ func wholeMillis(name string, d time.Duration) (int64, error) {
 // revert: that is an *inject.EndedEarly, once the rest is reverted.
 func revertRemote(ctx context.Context, u remoteUndo, token string) error {
 	r := &remote{api: u.API, name: u.Proxy, token: token}
+	var hits int64
+	counted := u.Traffic != nil && len(u.Toxics) > 0
+	for _, t := range u.Toxics {
+		// Before they go: what each toxic picked, where the server says.
+		var tj struct {
+			Hits *int64 `json:"hits"`
+		}
+		if !counted || r.call(ctx, "GET", "/proxies/"+url.PathEscape(r.name)+"/toxics/"+url.PathEscape(t), nil, &tj) != nil || tj.Hits == nil {
+			counted = false
+			break
+		}
+		hits += *tj.Hits
+	}
 	var errs []error
 	var gone []string
 	for _, t := range u.Toxics {
@@ -296,6 +336,18 @@ func revertRemote(ctx context.Context, u remoteUndo, token string) error {
 			return nil // the proxy itself is gone, and its toxics with it
 		}
 		return inject.GoneEarly("%s of proxy %s at %s: removed by someone else before the revert (a reset?)", strings.Join(gone, " and "), r.name, r.api)
+	}
+	if u.Traffic != nil {
+		if now, listen, ok := r.traffic(ctx, u.Conns); ok && now.Count == u.Traffic.Count && now.Since.Equal(u.Traffic.Since) {
+			what := "request or byte"
+			if u.Conns {
+				what = "connection, request or byte"
+			}
+			return inject.NotReached("no %s went through proxy %s (%s) at %s while it was on: is the client pointed at its listen address?", what, r.name, listen, r.api)
+		}
+	}
+	if counted && hits == 0 {
+		return pickedNothing(r.name + " at " + r.api)
 	}
 	return nil
 }

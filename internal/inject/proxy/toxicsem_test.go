@@ -146,6 +146,25 @@ func TestUpdateKeepsTheFault(t *testing.T) {
 	}
 }
 
+// A limit_data lowered below what already went through closes the
+// connection at the next bytes, which it drops, as Toxiproxy's does; it
+// used to bring the whole proxy down.
+func TestLimitDataLoweredBelowWhatPassed(t *testing.T) {
+	p := startProxy(t, serveTCP(t, echo), "tcp")
+	c := dial(t, p.Addr())
+	lim := mustAdd(t, p, proxy.Fault{Params: &proxy.LimitData{Bytes: 10}})
+	roundTrip(t, c, []byte("123456"))
+	if err := p.Update(lim, proxy.Fault{Params: &proxy.LimitData{Bytes: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("abc"))
+	if b, _ := readAll(c, 5*time.Second); len(b) != 0 {
+		t.Errorf("after 6 bytes, under a limit lowered to 4, read %q; want nothing, then the end", b)
+	}
+	// The proxy still serves.
+	roundTrip(t, dial(t, p.Addr()), []byte("1234"))
+}
+
 func TestMaxFaults(t *testing.T) {
 	p := proxy.New(proxy.Config{Upstream: "127.0.0.1:1"})
 	for i := range proxy.MaxFaults {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Toxiproxy is a set of proxies steered through Toxiproxy's HTTP API
@@ -32,7 +34,8 @@ type toxiProxy struct {
 	name, listen, upstream, protocol string
 	enabled                          bool
 	p                                *Proxy
-	toxics                           []*toxic // in the order added
+	since                            time.Time // when p started
+	toxics                           []*toxic  // in the order added
 }
 
 type toxic struct {
@@ -115,6 +118,21 @@ type proxyJSON struct {
 	Enabled  bool        `json:"enabled"`
 	Toxics   []toxicJSON `json:"toxics"`
 	Protocol string      `json:"protocol"`
+	// Traffic is this server's own: Toxiproxy has no such field, and its
+	// byte counters (in /metrics, when enabled) move only when a
+	// connection closes. It lets a client tell whether a toxic met any
+	// traffic while it was on.
+	Traffic *trafficJSON `json:"traffic,omitempty"`
+}
+
+// trafficJSON counts what went through a running proxy since it started
+// (a proxy disabled and enabled again starts again): requests and bytes
+// (Traffic(false)), and with them the connections it accepted
+// (Traffic(true)).
+type trafficJSON struct {
+	Since       time.Time `json:"since"`
+	Bytes       int64     `json:"requests_and_bytes"`
+	Connections int64     `json:"requests_bytes_and_connections"`
 }
 
 type toxicJSON struct {
@@ -123,16 +141,32 @@ type toxicJSON struct {
 	Type       string     `json:"type"`
 	Stream     string     `json:"stream"`
 	Toxicity   float32    `json:"toxicity"`
+	// Hits is this server's own, like a proxy's traffic: for a toxic
+	// that picks what it acts on (an HTTP toxic's requests, a toxicity
+	// below 1), how many it picked on the running proxy p.
+	Hits *int64 `json:"hits,omitempty"`
 }
 
-func (t *toxic) json() toxicJSON {
+// json describes t, with its hits on the running proxy p (nil when the
+// proxy is not running).
+func (t *toxic) json(p *Proxy) toxicJSON {
 	// attrs is never changed once made (an update makes new ones), so it
 	// can be encoded after the lock is released.
-	return toxicJSON{Attributes: t.attrs, Name: t.name, Type: t.typ, Stream: t.stream, Toxicity: t.toxicity}
+	j := toxicJSON{Attributes: t.attrs, Name: t.name, Type: t.typ, Stream: t.stream, Toxicity: t.toxicity}
+	if p != nil && t.faultID != "" {
+		if n, ok := p.Hits(t.faultID); ok {
+			j.Hits = &n
+		}
+	}
+	return j
 }
 
 func (tp *toxiProxy) json() proxyJSON {
-	return proxyJSON{Name: tp.name, Listen: tp.listen, Upstream: tp.upstream, Enabled: tp.enabled, Toxics: tp.toxicList(), Protocol: tp.protocol}
+	j := proxyJSON{Name: tp.name, Listen: tp.listen, Upstream: tp.upstream, Enabled: tp.enabled, Toxics: tp.toxicList(), Protocol: tp.protocol}
+	if tp.p != nil {
+		j.Traffic = &trafficJSON{Since: tp.since, Bytes: tp.p.Traffic(false), Connections: tp.p.Traffic(true)}
+	}
+	return j
 }
 
 // toxicList lists the upstream toxics, then the downstream ones, each in
@@ -142,7 +176,7 @@ func (tp *toxiProxy) toxicList() []toxicJSON {
 	for _, up := range []bool{true, false} {
 		for _, t := range tp.toxics {
 			if t.direction().up() == up {
-				out = append(out, t.json())
+				out = append(out, t.json(tp.p))
 			}
 		}
 	}
@@ -192,7 +226,7 @@ func (tp *toxiProxy) start(ctx context.Context) error {
 		p.Close()
 		return newAPIError(http.StatusInternalServerError, "%v", err)
 	}
-	tp.p, tp.enabled, tp.listen = p, true, p.Addr()
+	tp.p, tp.enabled, tp.listen, tp.since = p, true, p.Addr(), time.Now()
 	return nil
 }
 
@@ -347,13 +381,15 @@ func (tp *toxiProxy) removeToxic(t *toxic) {
 // Populate creates the proxies in r, a JSON array of ProxyConfig (the
 // format of Toxiproxy's config file and of POST /populate). A proxy whose
 // name exists already is kept as it is when its listen and upstream
-// addresses are the same, and replaced otherwise. Every entry is checked
-// before any proxy changes; it returns the proxies it created or kept, and
-// stops at the first that cannot start.
+// addresses and its protocol are the same, and replaced otherwise; a kept
+// proxy whose entry lists toxics takes those, in place of its own, without
+// dropping its connections. Every entry is checked before any proxy
+// changes; it returns the proxies it created or kept, and stops at the
+// first that cannot start.
 func (s *Toxiproxy) Populate(ctx context.Context, r io.Reader) ([]ProxyConfig, error) {
 	var in []ProxyConfig
-	if err := json.NewDecoder(r).Decode(&in); err != nil {
-		return nil, badBody(err)
+	if err := decodeStrict(r, &in); err != nil {
+		return nil, err
 	}
 	out, err := s.populate(ctx, in)
 	res := make([]ProxyConfig, len(out))
@@ -387,7 +423,12 @@ func (s *Toxiproxy) populate(ctx context.Context, in []ProxyConfig) ([]proxyJSON
 			if err != nil {
 				return out, err
 			}
-			if !differs {
+			if !differs && old.protocol == tp.protocol {
+				if in[i].Toxics != nil && !sameToxics(old.toxics, tp.toxics) {
+					if err := old.setToxics(in[i].Toxics); err != nil {
+						return out, prefix(fmt.Sprintf("proxy %d", i+1), err)
+					}
+				}
 				out = append(out, old.json())
 				continue
 			}
@@ -402,6 +443,33 @@ func (s *Toxiproxy) populate(ctx context.Context, in []ProxyConfig) ([]proxyJSON
 		out = append(out, tp.json())
 	}
 	return out, nil
+}
+
+// sameToxics reports whether a and b are the same toxics in the same
+// order.
+func sameToxics(a, b []*toxic) bool {
+	return slices.EqualFunc(a, b, func(x, y *toxic) bool {
+		if x.name != y.name || x.typ != y.typ || x.stream != y.stream || x.toxicity != y.toxicity {
+			return false
+		}
+		xa, _ := json.Marshal(x.attrs)
+		ya, _ := json.Marshal(y.attrs)
+		return bytes.Equal(xa, ya)
+	})
+}
+
+// setToxics replaces tp's toxics with those of tcs, already checked, on
+// the running proxy as well: its connections stay.
+func (tp *toxiProxy) setToxics(tcs []ToxicConfig) error {
+	for _, t := range slices.Clone(tp.toxics) {
+		tp.removeToxic(t)
+	}
+	for _, tc := range tcs {
+		if _, err := tp.newToxic(tc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func tooManyProxies() *apiError {
@@ -504,8 +572,8 @@ func NewToxiproxyAPI(s *Toxiproxy, opts APIOptions) http.Handler {
 		return http.StatusOK, tp.toxicList(), nil
 	}))
 	handle("POST /proxies/{proxy}/toxics", s.withProxy(s.addToxic))
-	handle("GET /proxies/{proxy}/toxics/{toxic}", s.withToxic(func(_ *http.Request, _ *toxiProxy, t *toxic) (int, any, error) {
-		return http.StatusOK, t.json(), nil
+	handle("GET /proxies/{proxy}/toxics/{toxic}", s.withToxic(func(_ *http.Request, tp *toxiProxy, t *toxic) (int, any, error) {
+		return http.StatusOK, t.json(tp.p), nil
 	}))
 	handle("POST /proxies/{proxy}/toxics/{toxic}", s.withToxic(s.changeToxic))
 	handle("PATCH /proxies/{proxy}/toxics/{toxic}", s.withToxic(s.changeToxic))
@@ -528,11 +596,14 @@ func writeToxiError(w http.ResponseWriter, err error) {
 	json.NewEncoder(w).Encode(ae)
 }
 
-// decode reads a JSON body into v. Unknown fields are errors: a misspelt
-// "stream" or "toxicity" would otherwise leave a toxic that does something
-// else than the test meant.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+// decode reads a JSON body into v, as decodeStrict does.
+func decode(r *http.Request, v any) error { return decodeStrict(r.Body, v) }
+
+// decodeStrict reads one JSON value from r into v. Unknown fields are
+// errors: a misspelt "stream" or "toxicity" would otherwise leave a toxic
+// that does something else than the test meant.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badBody(err)
@@ -714,7 +785,7 @@ func (s *Toxiproxy) addToxic(r *http.Request, tp *toxiProxy) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, t.json(), nil
+	return http.StatusOK, t.json(tp.p), nil
 }
 
 func (s *Toxiproxy) changeToxic(r *http.Request, tp *toxiProxy, t *toxic) (int, any, error) {
@@ -728,5 +799,5 @@ func (s *Toxiproxy) changeToxic(r *http.Request, tp *toxiProxy, t *toxic) (int, 
 	if err := tp.updateToxic(t, tc); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, t.json(), nil
+	return http.StatusOK, t.json(tp.p), nil
 }

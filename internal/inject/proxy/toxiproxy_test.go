@@ -1,17 +1,21 @@
 package proxy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/inject/proxy"
+	"github.com/gamedayhq/chaos/internal/porttest"
 )
 
 type toxiAPI struct {
@@ -62,7 +66,9 @@ func TestToxiproxyShapes(t *testing.T) {
 	a := newToxiAPI(t, proxy.APIOptions{})
 	upstream := serveTCP(t, echo)
 	status, body := a.do("POST", "/proxies", fmt.Sprintf(`{"name":"p","listen":"127.0.0.1:0","upstream":%q}`, upstream))
-	if status != 201 || !slices.Equal(keys(t, body), []string{"enabled", "listen", "name", "protocol", "toxics", "upstream"}) {
+	// protocol and traffic are this server's own; clients skip fields
+	// they do not know.
+	if status != 201 || !slices.Equal(keys(t, body), []string{"enabled", "listen", "name", "protocol", "toxics", "traffic", "upstream"}) {
 		t.Fatalf("POST /proxies = %d %s", status, body)
 	}
 	if !strings.Contains(body, `"toxics":[]`) {
@@ -218,5 +224,190 @@ func TestToxiproxyAccess(t *testing.T) {
 		if status, _ := locked.do("POST", "/reset", "", "Authorization", auth); status != want && !(want == 200 && status == 204) {
 			t.Errorf("POST /reset with Authorization %q = %d; want %d", auth, status, want)
 		}
+	}
+}
+
+// A proxy's traffic counts grow with what goes through it as it goes, on
+// a connection still open, and start again (with a new since) when the
+// proxy is disabled and enabled again: a client compares two readings to
+// tell whether a toxic met anything.
+func TestToxiproxyTrafficCounts(t *testing.T) {
+	a := newToxiAPI(t, proxy.APIOptions{})
+	upstream := serveTCP(t, echo)
+	a.do("POST", "/proxies", fmt.Sprintf(`{"name":"p","listen":"127.0.0.1:0","upstream":%q}`, upstream))
+	type reading struct {
+		Listen  string
+		Traffic struct {
+			Since time.Time
+			Bytes int64 `json:"requests_and_bytes"`
+			Conns int64 `json:"requests_bytes_and_connections"`
+		}
+	}
+	read := func() reading {
+		t.Helper()
+		var r reading
+		if _, body := a.do("GET", "/proxies/p", ""); json.Unmarshal([]byte(body), &r) != nil || r.Traffic.Since.IsZero() {
+			t.Fatalf("GET /proxies/p: %s", body)
+		}
+		return r
+	}
+	r0 := read()
+	if r0.Traffic.Bytes != 0 || r0.Traffic.Conns != 0 {
+		t.Fatalf("a new proxy counts %+v", r0.Traffic)
+	}
+	c, err := net.Dial("tcp", r0.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	r1 := read()
+	for r1.Traffic.Conns == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		r1 = read()
+	}
+	if r1.Traffic.Conns != 1 || r1.Traffic.Bytes != 0 {
+		t.Errorf("after a connection that sent nothing: %+v; want 1 counted with connections, 0 without", r1.Traffic)
+	}
+	c.Write([]byte("hello"))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	r2 := read()
+	for r2.Traffic.Bytes < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		r2 = read()
+	}
+	if r2.Traffic.Bytes != 10 || r2.Traffic.Conns != 11 || !r2.Traffic.Since.Equal(r0.Traffic.Since) {
+		t.Errorf("after 5 bytes each way on an open connection: %+v; want 10 and 11, since %v", r2.Traffic, r0.Traffic.Since)
+	}
+	a.do("POST", "/proxies/p", `{"enabled":false}`)
+	if _, body := a.do("GET", "/proxies/p", ""); strings.Contains(body, `"traffic"`) {
+		t.Errorf("a disabled proxy counts traffic: %s", body)
+	}
+	a.do("POST", "/proxies/p", `{"enabled":true}`)
+	if r3 := read(); !r3.Traffic.Since.After(r0.Traffic.Since) {
+		t.Errorf("enabled again: since %v, was %v; want later", r3.Traffic.Since, r0.Traffic.Since)
+	}
+}
+
+// A populate that names a proxy's toxics gets them, even when it keeps
+// the proxy as it is: a test suite that populates in its setup and resets
+// in its teardown must not find its toxics gone on the second test, with
+// a 201 that says all went well.
+func TestToxiproxyPopulateKeepsNoStaleToxics(t *testing.T) {
+	a := newToxiAPI(t, proxy.APIOptions{})
+	upstream := serveTCP(t, echo)
+	free, err := porttest.Free()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprintf("127.0.0.1:%d", free)
+	config := func(toxics string) string {
+		return fmt.Sprintf(`[{"name":"p","listen":%q,"upstream":%q%s}]`, port, upstream, toxics)
+	}
+	withLatency := config(`,"toxics":[{"type":"latency","attributes":{"latency":150}}]`)
+	for i := range 2 {
+		if status, body := a.do("POST", "/populate", withLatency); status != 201 || !strings.Contains(body, `"latency":150`) {
+			t.Fatalf("populate %d = %d %s; want the latency toxic", i+1, status, body)
+		}
+		c := dial(t, port)
+		if d := roundTrip(t, c, []byte("x")); d < 140*time.Millisecond {
+			t.Errorf("populate %d: a round trip took %v; want the 150ms latency", i+1, d)
+		}
+		c.Close()
+		a.do("POST", "/reset", "")
+	}
+	// Without toxics, a populate keeps the proxy as it is, connections and
+	// toxics, as Toxiproxy does.
+	c := dial(t, port)
+	roundTrip(t, c, []byte("x"))
+	a.do("POST", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":150}}`)
+	if status, body := a.do("POST", "/populate", config("")); status != 201 || !strings.Contains(body, `"latency":150`) {
+		t.Fatalf("populate without toxics = %d %s; want the proxy kept with its toxic", status, body)
+	}
+	if d := roundTrip(t, c, []byte("x")); d < 140*time.Millisecond {
+		t.Errorf("after a populate without toxics, a round trip on an open connection took %v; want the 150ms latency", d)
+	}
+	// The toxics listed for a kept proxy act on its open connections; the
+	// same ones again change nothing.
+	a.do("DELETE", "/proxies/p/toxics/latency_downstream", "")
+	if status, body := a.do("POST", "/populate", withLatency); status != 201 {
+		t.Fatalf("populate = %d %s", status, body)
+	}
+	if d := roundTrip(t, c, []byte("x")); d < 140*time.Millisecond {
+		t.Errorf("a round trip on an open connection took %v; want the 150ms latency", d)
+	}
+	if status, body := a.do("POST", "/populate", withLatency); status != 201 {
+		t.Fatalf("populate = %d %s", status, body)
+	}
+	if d := roundTrip(t, c, []byte("x")); d < 140*time.Millisecond {
+		t.Errorf("after a populate with the same toxics, a round trip on an open connection took %v; want the 150ms latency", d)
+	}
+}
+
+// A populate that asks for another protocol gets it: a proxy kept as tcp
+// would pass HTTP toxics' requests untouched, had it taken them.
+func TestToxiproxyPopulateChangesTheProtocol(t *testing.T) {
+	a := newToxiAPI(t, proxy.APIOptions{})
+	upstream := serveTCP(t, echo)
+	free, err := porttest.Free()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := fmt.Sprintf(`{"name":"p","listen":"127.0.0.1:%d","upstream":%q`, free, upstream)
+	if status, body := a.do("POST", "/populate", "["+entry+"}]"); status != 201 {
+		t.Fatalf("populate = %d %s", status, body)
+	}
+	status, body := a.do("POST", "/populate", "["+entry+`,"protocol":"http","toxics":[{"type":"http_error","attributes":{"status":503}}]}]`)
+	if status != 201 || !strings.Contains(body, `"protocol":"http"`) || !strings.Contains(body, `"http_error"`) {
+		t.Errorf("populate asking for http = %d %s; want the proxy speaking http with its toxic", status, body)
+	}
+}
+
+// A config file is read as strictly as the API's requests: a misspelt
+// "stream" would leave a toxic on the other stream, a misspelt "enabled"
+// a proxy up that the file meant down.
+func TestToxiproxyConfigRefusesUnknownFields(t *testing.T) {
+	for _, config := range []string{
+		`[{"name":"a","upstream":"127.0.0.1:1","enabled":false,"toxics":[{"type":"latency","steam":"upstream","attributes":{"latency":100}}]}]`,
+		`[{"name":"a","upstream":"127.0.0.1:1","enabeld":false}]`,
+		`[{"name":"a","upstream":"127.0.0.1:1","enabled":false}] [{"name":"b","upstream":"127.0.0.1:1","enabled":false}]`,
+	} {
+		s := proxy.NewToxiproxy("test")
+		got, err := s.Populate(context.Background(), strings.NewReader(config))
+		s.Close()
+		if err == nil || !strings.Contains(err.Error(), "bad request body") || len(got) != 0 {
+			t.Errorf("Populate(%s) = %+v, %v; want it refused", config, got, err)
+		}
+	}
+}
+
+// A toxic's hits count the connections its toxicity picked, each once,
+// however much went through them.
+func TestToxiproxyHitsCountConnections(t *testing.T) {
+	a := newToxiAPI(t, proxy.APIOptions{})
+	upstream := serveTCP(t, echo)
+	_, body := a.do("POST", "/proxies", fmt.Sprintf(`{"name":"p","upstream":%q}`, upstream))
+	var p struct{ Listen string }
+	json.Unmarshal([]byte(body), &p)
+	a.do("POST", "/proxies/p/toxics", `{"type":"latency","toxicity":0.5,"attributes":{"latency":50}}`)
+	slow := 0
+	for range 20 {
+		c := dial(t, p.Listen)
+		hit := false
+		for range 3 {
+			hit = roundTrip(t, c, []byte("x")) >= 50*time.Millisecond
+		}
+		if hit {
+			slow++
+		}
+		c.Close()
+	}
+	var tx struct{ Hits *int64 }
+	_, body = a.do("GET", "/proxies/p/toxics/latency_downstream", "")
+	if json.Unmarshal([]byte(body), &tx); tx.Hits == nil || *tx.Hits != int64(slow) {
+		t.Errorf("after %d of 20 connections slowed: %s; want hits %d", slow, body, slow)
 	}
 }

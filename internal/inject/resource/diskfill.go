@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
 	"syscall"
@@ -28,8 +29,9 @@ type DiskFill struct {
 	Size experiment.Size `yaml:"size" json:"size,omitempty" doc:"how much the file takes, no more than is free (give size or leave_free)"`
 	// LeaveFree is how much free space the file leaves, as df shows it
 	// (space root may use beyond it is not counted); 0 fills the file
-	// system.
-	LeaveFree *experiment.Size `yaml:"leave_free" json:"leave_free,omitempty" doc:"how much free space the file leaves, as df shows it; 0 fills the file system (give size or leave_free)"`
+	// system. A fill that cannot bring the free space down to it (within
+	// 256KiB) fails.
+	LeaveFree *experiment.Size `yaml:"leave_free" json:"leave_free,omitempty" doc:"how much free space the file leaves, as df shows it; 0 fills the file system; a fill that cannot bring the free space down to it (within 256KiB) fails (give size or leave_free)"`
 }
 
 // Kind is "disk_fill".
@@ -134,10 +136,11 @@ func (w *FillWork) run(ctx context.Context, wk *worker, ready func(string)) (err
 		f.Close()
 		err = errors.Join(err, removeIn(dir, w.File))
 	}()
-	avail, _, err := space(dir)
+	avail, _, err := freeSpace(dir)
 	if err != nil {
 		return err
 	}
+	note := ""
 	if !w.Leave {
 		if w.Size > avail {
 			return fmt.Errorf("size %s is more than the %s free on %s", formatBytes(w.Size), formatBytes(avail), w.Dir)
@@ -162,16 +165,28 @@ func (w *FillWork) run(ctx context.Context, wk *worker, ready func(string)) (err
 			} else if err := f.Truncate(max(0, fileSize(f)+diff)); err != nil {
 				return fmt.Errorf("shrink %s: %w", f.Name(), err)
 			}
-			if avail, _, err = space(dir); err != nil {
+			if avail, _, err = freeSpace(dir); err != nil {
 				return err
 			}
+		}
+		// Short of the mark, the file system is less full than asked
+		// (something frees space as fast as the file takes it), and a
+		// target that copes with it says nothing of a full disk.
+		if diff := avail - w.LeaveFree; diff > fillTolerance {
+			return fmt.Errorf("%s still has %s free after filling it to leave %s: something frees space as fast as the fill takes it, or the file system gives free space it does not let a file take", w.Dir, formatBytes(avail), formatBytes(w.LeaveFree))
+		} else if diff < -fillTolerance {
+			note = fmt.Sprintf("less is free than asked (%s, not %s): something else fills %s", formatBytes(avail), formatBytes(w.LeaveFree), w.Dir)
 		}
 	}
 	if err := f.Sync(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 		return fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
-	avail, _, _ = space(dir)
-	ready(fmt.Sprintf("%s takes %s; %s free", path.Join(w.Dir, w.File), formatBytes(fileSize(f)), formatBytes(avail)))
+	avail, _, _ = freeSpace(dir)
+	result := fmt.Sprintf("%s takes %s; %s free", path.Join(w.Dir, w.File), formatBytes(fileSize(f)), formatBytes(avail))
+	if note != "" {
+		result += "; " + note
+	}
+	ready(result)
 	<-ctx.Done()
 	return nil
 }
@@ -184,28 +199,44 @@ func fileSize(f *os.File) int64 {
 	return fi.Size()
 }
 
+// freeSpace is space, or what a test puts in its place.
+var freeSpace = space
+
+// fallocate is allocate, or what a test puts in its place.
+var fallocate = allocate
+
 // grow makes f n bytes longer from off, allocating where the file system
 // can and writing where it cannot. Out of space, it takes what is left a
 // MiB at a time and returns an error that is syscall.ENOSPC.
 func grow(f *os.File, off, n int64) error {
-	err := allocate(f, off, n)
+	err := fallocate(f, off, n)
 	switch {
-	case err == nil:
+	case err == nil && allocated(f) >= off+n:
 		return nil
+	case err == nil:
+		// The file system said yes and took nothing (ZFS does, its
+		// blocks being allocated when written): write them.
 	case errors.Is(err, syscall.ENOSPC):
+		end := off + n
 		for step := int64(1 << 20); n > 0; n -= step {
-			if err := allocate(f, off, min(step, n)); err != nil {
+			if err := fallocate(f, off, min(step, n)); err != nil {
 				return fillError(f, err)
 			}
 			off += step
 		}
-		return nil
+		if allocated(f) >= end {
+			return nil
+		}
+		return fillError(f, fmt.Errorf("the file system allocated %s of the %s it accepted", formatBytes(allocated(f)), formatBytes(end)))
 	case !errors.Is(err, errors.ErrUnsupported):
 		return fillError(f, err)
 	}
+	// Random bytes, which a file system that compresses stores at their
+	// size.
 	buf := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	for i := range buf {
-		buf[i] = byte(i*7 + 1)
+		buf[i] = byte(rng.Uint32())
 	}
 	for done := int64(0); done < n; {
 		k, err := f.WriteAt(buf[:min(int64(len(buf)), n-done)], off+done)

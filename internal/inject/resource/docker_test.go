@@ -496,3 +496,42 @@ func TestDockerSymlinkStaysInside(t *testing.T) {
 		t.Errorf("the fill file is left after the revert")
 	}
 }
+
+// TestDockerMemoryThatTookNothing plans two memory faults that each fit
+// under the container's limit, and applies both: the second finds the
+// room taken by the first (a target that grew between plan and apply), takes nothing, and fails, saying why, rather
+// than count as applied.
+func TestDockerMemoryThatTookNothing(t *testing.T) {
+	e, env := engine(t)
+	id, _ := run(t, env, box{Name: "memory-none", Res: container.Resources{Memory: 128 << 20}})
+	in := newInjector(t)
+	in.Docker = e
+	target := resource.Target{Container: id}
+	rid := runID(t)
+	var recs []resource.Record
+	// 116MiB comes up to the margin of 8MiB under the limit, with what
+	// the container and the worker hold; no room is left for the 16MiB.
+	for _, n := range []int64{116 << 20, 16 << 20} {
+		rec, err := in.Plan(ctxT(t), &resource.Memory{Size: resource.Bytes{N: n}}, target, resource.Options{RunID: rid, For: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	first, err := in.Apply(ctxT(t), recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer revert(t, in, first)
+	second, err := in.Apply(ctxT(t), recs[1])
+	if err == nil {
+		revert(t, in, second)
+		t.Fatalf("the second fault applied (result %q); want it refused, having taken nothing", second.Result)
+	}
+	if !strings.Contains(err.Error(), "took none of the 16MiB asked") {
+		t.Errorf("Apply = %v; want it to say it took none of the 16MiB", err)
+	}
+	if applied, _ := in.Applied(recs[1].RunID); len(applied) != 1 {
+		t.Errorf("Applied = %d records; want the first fault's only", len(applied))
+	}
+}

@@ -21,8 +21,8 @@ type IO struct {
 	lasting
 
 	// Path is a directory in the target's file system, as the target
-	// sees it (/data), where the workers write.
-	Path string `yaml:"path" json:"path" chaos:"required" doc:"a directory in the target's file system, as the target sees it (/data), where the workers write"`
+	// sees it (/data), where the workers write: on a disk, not a tmpfs.
+	Path string `yaml:"path" json:"path" chaos:"required" doc:"a directory in the target's file system, as the target sees it (/data), where the workers write: on a disk, not a tmpfs, which loads none"`
 	// Workers is the number of writers, each with a file of its own; 1
 	// when 0.
 	Workers int `yaml:"workers" json:"workers,omitempty" doc:"writers, each with a file of its own; 1 when not set"`
@@ -116,6 +116,13 @@ func (o *IO) plan(p *planning) error {
 		return err
 	}
 	defer dir.Close()
+	// Writers on a file system held in memory load no disk: the target
+	// would wait for nothing, and a pass would say nothing of the disk.
+	if fs, err := inMemory(dir); err != nil {
+		return err
+	} else if fs != "" {
+		return fmt.Errorf("%s is on a %s, held in memory, where writes and syncs wait for no disk: give a directory on the disk the target writes to", o.Path, fs)
+	}
 	avail, _, err := space(dir)
 	if err != nil {
 		return err
@@ -178,10 +185,19 @@ func (w *IOWork) run(ctx context.Context, wk *worker, ready func(string)) (err e
 	for i := range block {
 		block[i] = byte(rng.Uint32())
 	}
+	// A writer that fails (out of space) ends them all, and the worker
+	// with them: the load asked for is gone, and its revert must say so
+	// rather than count what was left of it as the fault.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, len(files))
 	for i, f := range files {
-		wg.Go(func() { errs[i] = w.write(ctx, f, block) })
+		wg.Go(func() {
+			if errs[i] = w.write(ctx, f, block); errs[i] != nil {
+				cancel()
+			}
+		})
 	}
 	ready("")
 	wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/cgroup/cgrouptest"
 	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/resource"
 	"github.com/gamedayhq/chaos/internal/proc"
 )
@@ -465,6 +469,7 @@ func TestPlanRefusals(t *testing.T) {
 		{"disk_fill relative", &resource.DiskFill{Path: "data", Size: 1}, "absolute path"},
 		{"io too large", &resource.IO{Path: dir, FileSize: 1 << 60}, "too little"},
 		{"io sync", &resource.IO{Path: dir, Sync: "always"}, "want fsync or none"},
+		{"io on a tmpfs", &resource.IO{Path: "/dev/shm", FileSize: 1 << 20}, "tmpfs, held in memory"},
 		{"limits on a process", &resource.Limits{CPUShares: 100}, "Docker containers only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -479,5 +484,117 @@ func TestPlanRefusals(t *testing.T) {
 	}
 	if _, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{PID: 1 << 30}, resource.Options{RunID: "r"}); err == nil || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("Plan on a missing process = %v; want a not-running error", err)
+	}
+}
+
+// TestLocalWorkerEndsBeforeRevert kills each kind's worker while its
+// target runs on: the revert still removes what the fault made, and says
+// that the fault ended before it came, so that nothing observed under it
+// counts as the target coping with it.
+func TestLocalWorkerEndsBeforeRevert(t *testing.T) {
+	for _, f := range []resource.Fault{
+		&resource.CPU{Workers: 1},
+		&resource.Memory{Size: resource.Bytes{N: 4 << 20}},
+		&resource.IO{FileSize: 1 << 20, BlockSize: 64 << 10},
+		&resource.DiskFill{Size: 1 << 20},
+	} {
+		t.Run(f.Kind(), func(t *testing.T) {
+			t.Parallel()
+			target := sleeper(t)
+			dir := t.TempDir()
+			switch f := f.(type) {
+			case *resource.IO:
+				f.Path = dir
+			case *resource.DiskFill:
+				f.Path = dir
+			}
+			in := newInjector(t)
+			rec, err := in.Plan(ctxT(t), f, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec, err = in.Apply(ctxT(t), rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscallKill(rec.Worker.PID); err != nil {
+				t.Fatal(err)
+			}
+			if !waitFor(5*time.Second, func() bool { return proc.Gone(rec.Worker.PID) }) {
+				t.Fatal("the worker still runs 5s after SIGKILL")
+			}
+			_, err = in.Revert(ctxT(t), rec)
+			ee, ok := errors.AsType[*inject.EndedEarly](err)
+			if !ok || !strings.Contains(ee.Reason, "SIGKILL") {
+				t.Fatalf("Revert after the worker was killed = %v; want an *inject.EndedEarly that says it was killed", err)
+			}
+			for _, f := range rec.Files {
+				if exists(f) {
+					t.Errorf("%s is left after the revert", f)
+				}
+			}
+			if applied, _ := in.Applied(rec.RunID); len(applied) != 0 {
+				t.Errorf("Applied after the revert = %d records; want none", len(applied))
+			}
+			// Once reverted, the fault has nothing more to say.
+			revert(t, in, rec)
+		})
+	}
+}
+
+// An io fault whose writers fail once it is on (here the file size limit
+// the worker is given after its answer, as a disk out of space would)
+// ends, and its revert says why: the error the writers met, not an exit
+// code alone.
+func TestLocalIOWritersFailAfterApply(t *testing.T) {
+	target := sleeper(t)
+	in := newInjector(t)
+	rec, err := in.Plan(ctxT(t), &resource.IO{Path: t.TempDir(), Workers: 2, FileSize: 4 << 20, BlockSize: 64 << 10}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	limit := unix.Rlimit{Cur: 1 << 20, Max: 1 << 20}
+	if err := unix.Prlimit(rec.Worker.PID, unix.RLIMIT_FSIZE, &limit, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return proc.Gone(rec.Worker.PID) }) {
+		t.Fatal("the io worker still runs 10s after its writers were held to 1MiB files of 4MiB")
+	}
+	_, err = in.Revert(ctxT(t), rec)
+	ee, ok := errors.AsType[*inject.EndedEarly](err)
+	if !ok || !strings.Contains(ee.Reason, "file too large") {
+		t.Fatalf("Revert after the writers failed = %v; want an *inject.EndedEarly that gives their error (file too large)", err)
+	}
+	for _, f := range rec.Files {
+		if exists(f) {
+			t.Errorf("%s is left after the revert", f)
+		}
+	}
+}
+
+// A target that ends while its fault is on (as one the OOM killer takes,
+// and a container's restart policy runs again) takes the load with it:
+// the revert says so, for the reports, since what ran after was not under
+// the fault.
+func TestLocalTargetEndsBeforeRevert(t *testing.T) {
+	target := sleeper(t)
+	in := newInjector(t)
+	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{PID: target.Process.Pid}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	_ = target.Process.Kill()
+	_ = target.Wait()
+	if !waitFor(5*time.Second, func() bool { return proc.Gone(rec.Worker.PID) }) {
+		t.Fatal("the worker still runs 5s after its target ended")
+	}
+	warnings := revert(t, in, rec)
+	if !strings.Contains(strings.Join(warnings, "\n"), "ended before its revert") {
+		t.Errorf("Revert warnings %q; want one that says the target's process ended before the revert", warnings)
 	}
 }

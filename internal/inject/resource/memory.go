@@ -27,7 +27,8 @@ type Memory struct {
 	// limit, where the OOM killer ends the target or the worker. Without
 	// it the fault stays a margin under the limit (5% of it, at least
 	// 8MiB), refuses a size that does not fit, and stops short if the
-	// target grows meanwhile; without a limit it leaves the host the same
+	// target grows meanwhile (failing when that leaves it nothing to
+	// take); without a limit it leaves the host the same
 	// margin of its available memory, at least 256MiB.
 	AllowOOM bool `yaml:"allow_oom" json:"allow_oom,omitempty" doc:"take memory up to and past the target's limit, where the OOM killer ends the target or the worker; without it the fault stays a margin under the limit"`
 }
@@ -171,6 +172,11 @@ func (w *MemoryWork) run(ctx context.Context, wk *worker, ready func(string)) er
 			return nil
 		}
 		if stop, why := w.full(wk.job.Cgroup, min(chunk, w.Bytes-taken)); stop {
+			if taken == 0 {
+				// A fault that holds nothing is no fault: what the
+				// target does meanwhile says nothing of it.
+				return fmt.Errorf("took none of the %s asked: %s", formatBytes(w.Bytes), why)
+			}
 			note = fmt.Sprintf("took %s of the %s asked: %s", formatBytes(taken), formatBytes(w.Bytes), why)
 			break
 		}

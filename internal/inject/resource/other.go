@@ -29,7 +29,9 @@ func (in *Injector) startWorker(_ context.Context, rec Record) (Record, error) {
 	return rec, errLinux
 }
 
-func (in *Injector) revertWorker(context.Context, Record) ([]string, error) { return nil, errLinux }
+func (in *Injector) revertWorker(context.Context, Record) ([]string, string, error) {
+	return nil, "", errLinux
+}
 
 func (in *Injector) stopWorkers(context.Context, string, string) ([]string, error) {
 	return nil, nil
@@ -38,7 +40,9 @@ func (in *Injector) stopWorkers(context.Context, string, string) ([]string, erro
 func (p *planning) targetDir(string) (*os.File, error) { return nil, errLinux }
 
 func space(*os.File) (int64, int64, error)        { return 0, 0, errLinux }
+func inMemory(*os.File) (string, error)           { return "", errLinux }
 func allocate(*os.File, int64, int64) error       { return errLinux }
+func allocated(*os.File) int64                    { return 0 }
 func sameRoot(int) bool                           { return false }
 func createIn(*os.File, string) (*os.File, error) { return nil, errLinux }
 func removeIn(*os.File, string) error             { return errLinux }

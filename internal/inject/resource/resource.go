@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/cgroup"
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 	"github.com/gamedayhq/chaos/internal/proc"
 )
@@ -339,13 +340,17 @@ func (in *Injector) Apply(ctx context.Context, rec Record) (Record, error) {
 // Revert undoes the fault of rec: it stops its worker, removes its files
 // and restores the limits it lowered, then forgets rec in the state
 // directory. It is idempotent, and a target that is gone counts as
-// reverted: the warnings say what could not be checked or restored.
+// reverted: the warnings say what could not be checked or restored. When
+// the fault's worker, started by this Injector, ended before the revert
+// while its target still ran, Revert reverts the rest and returns an
+// *inject.EndedEarly that says so.
 func (in *Injector) Revert(ctx context.Context, rec Record) (warnings []string, err error) {
+	early := ""
 	switch {
 	case rec.Limits != nil:
 		warnings, err = in.revertLimits(ctx, rec)
 	default:
-		warnings, err = in.revertWorker(ctx, rec)
+		warnings, early, err = in.revertWorker(ctx, rec)
 	}
 	if err != nil {
 		return warnings, fmt.Errorf("revert %s fault on %s: %w", rec.Kind, rec.Target, err)
@@ -357,7 +362,13 @@ func (in *Injector) Revert(ctx context.Context, rec Record) (warnings []string, 
 		}
 		in.mu.Unlock()
 	}
-	return warnings, in.forget(rec)
+	if err := in.forget(rec); err != nil {
+		return warnings, err
+	}
+	if early != "" {
+		return warnings, inject.GoneEarly("%s", early)
+	}
+	return warnings, nil
 }
 
 // RemoveRun reverts every fault of the run that the state directory still
@@ -377,6 +388,9 @@ func (in *Injector) RemoveRun(ctx context.Context, runID string) ([]Record, []st
 	for _, r := range recs {
 		w, err := in.Revert(ctx, r)
 		warnings = append(warnings, w...)
+		if ee, ok := errors.AsType[*inject.EndedEarly](err); ok {
+			warnings, err = append(warnings, ee.Reason), nil
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gamedayhq/chaos/internal/cgroup"
 	"github.com/gamedayhq/chaos/internal/proc"
 )
@@ -27,6 +29,14 @@ type child struct {
 	// code is the worker's exit code, -1 when a signal ended it; read
 	// once done is closed.
 	code int
+	// how says how the worker ended, for people: its exit code or the
+	// signal that killed it, and the error it gave after its answer, if
+	// any; ended is when it was seen to end. Both are read once done is
+	// closed.
+	how   string
+	ended time.Time
+	// deadline is when the worker ends by itself.
+	deadline time.Time
 }
 
 // stopTimeout bounds how long a worker may take to release its load after
@@ -125,7 +135,6 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 		stdin.Close()
 		return rec, err
 	}
-	defer stdout.Close()
 	cmd.Stdin, cmd.Stdout = jobR, answerW
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
@@ -134,9 +143,15 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	answerW.Close()
 	if err != nil {
 		stdin.Close()
+		stdout.Close()
 		return rec, fmt.Errorf("start the worker: %w", err)
 	}
-	c := &child{done: make(chan struct{})}
+	c := &child{done: make(chan struct{}), deadline: job.Deadline}
+	// The worker's answer, then, when its load fails after the answer,
+	// the error that ended it: read until the worker closes its end.
+	answers := make(chan reply, 1)
+	var late string
+	lateRead := make(chan struct{})
 	c.proc.PID = cmd.Process.Pid
 	c.proc.Start, _ = proc.StartTime(cmd.Process.Pid)
 	rec.Worker = &c.proc
@@ -149,6 +164,19 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	go func() {
 		_ = cmd.Wait()
 		c.code = cmd.ProcessState.ExitCode()
+		c.how = fmt.Sprintf("exit code %d", c.code)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			c.how = "killed by " + unix.SignalName(ws.Signal())
+		}
+		c.ended = time.Now()
+		// Its last words are in the pipe once it has exited.
+		select {
+		case <-lateRead:
+			if late != "" {
+				c.how += ": " + late
+			}
+		case <-time.After(time.Second):
+		}
 		close(c.done)
 	}()
 
@@ -166,10 +194,18 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	if err != nil {
 		return rec, fmt.Errorf("give the worker its job: %w", err)
 	}
-	answers := make(chan reply, 1)
 	go func() {
+		br := bufio.NewReader(stdout)
+		defer func() {
+			var l reply
+			if line, err := br.ReadBytes('\n'); err == nil && json.Unmarshal(line, &l) == nil {
+				late = l.Error
+			}
+			stdout.Close()
+			close(lateRead)
+		}()
 		var r reply
-		line, err := bufio.NewReader(stdout).ReadBytes('\n')
+		line, err := br.ReadBytes('\n')
 		if err != nil || json.Unmarshal(line, &r) != nil {
 			if targetEnds(job.Target, 2*time.Second) {
 				// The target ended while the load took effect, and
@@ -198,18 +234,59 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 	}
 }
 
-// revertWorker stops rec's worker and removes the files it made.
-func (in *Injector) revertWorker(ctx context.Context, rec Record) ([]string, error) {
-	warnings, err := in.stopWorkers(ctx, rec.RunID, rec.Key)
+// revertWorker stops rec's worker and removes the files it made. early
+// says why the load was gone before the revert came, when it was.
+func (in *Injector) revertWorker(ctx context.Context, rec Record) (warnings []string, early string, err error) {
+	early = in.endedEarly(rec)
+	if rec.Job != nil && rec.Job.Target.PID > 0 && !alive(rec.Job.Target) {
+		// The fault's effect, as an OOM kill may be, or another step's;
+		// either way the load ended with it, and a container that its
+		// restart policy ran again ran on without it.
+		warnings = append(warnings, fmt.Sprintf("the process of %s the fault was on (%d) ended before its revert, and the %s fault's load with it: what ran after was not under the fault", rec.Target, rec.Job.Target.PID, rec.Kind))
+	}
+	w, err := in.stopWorkers(ctx, rec.RunID, rec.Key)
+	warnings = append(warnings, w...)
 	if err != nil {
-		return warnings, err
+		return warnings, early, err
 	}
 	defer in.release(rec.Key)
 	if len(rec.Files) == 0 {
-		return warnings, nil
+		return warnings, early, nil
 	}
-	w, err := in.removeFiles(ctx, rec, in.cleaned(rec.Key))
-	return append(warnings, w...), err
+	w, err = in.removeFiles(ctx, rec, in.cleaned(rec.Key))
+	return append(warnings, w...), early, err
+}
+
+// endedEarly says why the worker of rec, started here, ended before its
+// revert while its target still runs: killed (by the OOM killer, by
+// someone), or failed at its load (a writer out of space). Its load was
+// gone from then on. A worker that ended with its target, or at its
+// deadline, or that another process started, says nothing.
+func (in *Injector) endedEarly(rec Record) string {
+	in.mu.Lock()
+	c := in.children[rec.Key]
+	in.mu.Unlock()
+	if c == nil || rec.Job == nil {
+		return ""
+	}
+	select {
+	case <-c.done:
+	default:
+		if rec.Worker == nil || alive(*rec.Worker) {
+			return ""
+		}
+		// Dead but not yet waited for: the wait is at hand.
+		select {
+		case <-c.done:
+		case <-time.After(time.Second):
+			return ""
+		}
+	}
+	if !alive(rec.Job.Target) || (c.code == 0 && !c.ended.Before(c.deadline)) {
+		return ""
+	}
+	return fmt.Sprintf("the %s fault's worker (process %d) ended %s before its revert, while %s still ran (%s): its load was gone from then on",
+		rec.Kind, c.proc.PID, time.Since(c.ended).Round(time.Millisecond), rec.Target, c.how)
 }
 
 // stopWorkers stops the workers of a run (of one fault when key is set):

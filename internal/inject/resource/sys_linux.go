@@ -94,6 +94,33 @@ func space(f *os.File) (avail, size int64, err error) {
 	return int64(st.Bavail) * bs, int64(st.Blocks) * bs, nil
 }
 
+// inMemory names the file system of f when it keeps its files in memory
+// (tmpfs, ramfs), where writes and their syncs wait for no disk; "" for
+// any other.
+func inMemory(f *os.File) (string, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return "", fmt.Errorf("read the file system of %s: %w", f.Name(), err)
+	}
+	switch int64(st.Type) {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs", nil
+	case unix.RAMFS_MAGIC:
+		return "ramfs", nil
+	}
+	return "", nil
+}
+
+// allocated is how much of the file system f takes: its blocks, whatever
+// its length says.
+func allocated(f *os.File) int64 {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	return st.Blocks * 512
+}
+
 // allocate gives f the blocks for bytes [off, off+n) without writing them.
 // It reports errors.ErrUnsupported where the file system cannot.
 func allocate(f *os.File, off, n int64) error {

@@ -31,18 +31,28 @@ type reply struct {
 // its target. Then it releases what it holds (the files it made are
 // removed) and exits 0.
 //
-// After its answer it writes nothing: its stdout and stderr go to
-// /dev/null, so that it cannot die of a broken pipe once chaos is gone.
+// After its answer its stdout and stderr go to /dev/null, so that it
+// cannot die of a broken pipe once chaos is gone; the error that ends a
+// load after the answer (a writer out of space) goes, as a second line,
+// to a copy of the answer's pipe, where a broken pipe is an error only.
 func WorkerMain(stdin io.Reader, stdout *os.File) int {
 	var job Job
+	var late *os.File
 	answered := false
 	answer := func(r reply) {
 		if answered {
+			if late != nil && r.Error != "" {
+				b, _ := json.Marshal(r)
+				_, _ = late.Write(append(b, '\n'))
+			}
 			return
 		}
 		answered = true
 		b, _ := json.Marshal(r)
 		_, _ = stdout.Write(append(b, '\n'))
+		if fd, err := unix.FcntlInt(stdout.Fd(), unix.F_DUPFD_CLOEXEC, 3); err == nil {
+			late = os.NewFile(uintptr(fd), "answer")
+		}
 		quiet(stdout)
 	}
 	if err := json.NewDecoder(stdin).Decode(&job); err != nil {

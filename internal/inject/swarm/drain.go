@@ -36,6 +36,9 @@ type nodeRecord struct {
 	Availability string `json:"availability"`
 	// Host is the manager's engine the node was drained through.
 	Host string `json:"host,omitempty"`
+	// Drained is set once the fault drained the node; the records of
+	// earlier versions of chaos do not say.
+	Drained bool `json:"drained,omitempty"`
 }
 
 // Plan records the node's availability before this run changed it.
@@ -70,11 +73,16 @@ func (p *DrainParams) Inject(ctx context.Context, env *inject.Env, t inject.Targ
 	if err := c.setAvailability(ctx, rec.NodeID, swarm.NodeAvailabilityDrain); err != nil {
 		return u, fmt.Errorf("drain node %s: %w", rec.Node, err)
 	}
-	return u, nil
+	rec.Drained = true
+	u.Data, err = json.Marshal(rec)
+	return u, err
 }
 
 // restoreAvailability gives the node its availability back, unless it has
-// it already or is gone.
+// it already or is gone. A node the fault drained that is not drained any
+// more, while no other revert of the run gave it its availability back,
+// was made available by someone else during the fault: the fault ended
+// early, and its revert leaves the node as it is.
 func restoreAvailability(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	var rec nodeRecord
 	if err := json.Unmarshal(u.Data, &rec); err != nil {
@@ -87,6 +95,14 @@ func restoreAvailability(ctx context.Context, env *inject.Env, u inject.Undo) er
 	if err := docker.Reaches(rec.Host, c.Host()); err != nil {
 		return fmt.Errorf("make node %s %s again: %w", rec.Node, rec.Availability, err)
 	}
+	key := "node:" + rec.NodeID
+	if rec.Drained && !c.setBack(key) {
+		n, _, err := c.api.NodeInspectWithRaw(ctx, rec.NodeID)
+		if err == nil && n.Spec.Availability != swarm.NodeAvailabilityDrain {
+			c.release(key, false)
+			return inject.GoneEarly("swarm node %s was %s before the revert, not drained: someone changed its availability during the fault", rec.Node, n.Spec.Availability)
+		}
+	}
 	err = c.setAvailability(ctx, rec.NodeID, swarm.NodeAvailability(rec.Availability))
 	switch {
 	case gone(err) || outOfSwarm(err):
@@ -94,7 +110,7 @@ func restoreAvailability(ctx context.Context, env *inject.Env, u inject.Undo) er
 	case err != nil:
 		return fmt.Errorf("make node %s %s again: %w; to restore it by hand run: docker node update --availability %s %s", rec.Node, rec.Availability, err, rec.Availability, rec.NodeID)
 	}
-	c.release("node:" + rec.NodeID)
+	c.release(key, true)
 	return nil
 }
 

@@ -176,3 +176,75 @@ func TestDrainRestoresThePreviousAvailability(t *testing.T) {
 		t.Errorf("%d updates; want 2 (the drain and one revert)", api.updates)
 	}
 }
+
+// A scale or drain that someone undid during the fault (a stack deployed
+// again, an autoscaler, an operator making the node active) ended early:
+// its revert says so and leaves the service or node as it is; one that
+// held, or that another fault of the run on the same service or node set
+// back first, does not.
+func TestScaleAndDrainUndoneByOthersEndedEarly(t *testing.T) {
+	ctx := context.Background()
+	scaled := func(to uint64) inject.Undo {
+		data, _ := json.Marshal(scaleRecord{ServiceID: "svc1", Service: "web", Replicas: 3, Scaled: &to})
+		return inject.Undo{Action: undoScale, Data: data}
+	}
+	service := func(have uint64) *fakeAPI {
+		api := &fakeAPI{info: manager()}
+		api.service.ID, api.service.Spec.Name = "svc1", "web"
+		api.service.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &have}
+		return api
+	}
+	drained := func() inject.Undo {
+		data, _ := json.Marshal(nodeRecord{NodeID: "node1", Node: "host1", Availability: "active", Drained: true})
+		return inject.Undo{Action: undoAvailability, Data: data}
+	}
+	node := func(a swarm.NodeAvailability) *fakeAPI {
+		api := &fakeAPI{info: manager()}
+		api.node.ID, api.node.Description.Hostname, api.node.Spec.Availability = "node1", "host1", a
+		return api
+	}
+	for _, c := range []struct {
+		name      string
+		api       *fakeAPI
+		undos     []inject.Undo
+		wantEarly []string
+	}{
+		{name: "scaled back by someone", api: service(3), undos: []inject.Undo{scaled(0)},
+			wantEarly: []string{"service web had 3 replicas before the revert, not the 0 the fault set: someone scaled it"}},
+		{name: "scaled elsewhere by someone", api: service(5), undos: []inject.Undo{scaled(1)},
+			wantEarly: []string{"service web had 5 replicas before the revert, not the 1 the fault set"}},
+		{name: "scale held", api: service(0), undos: []inject.Undo{scaled(0)}, wantEarly: []string{""}},
+		{name: "two scales of one service", api: service(0), undos: []inject.Undo{scaled(0), scaled(0)}, wantEarly: []string{"", ""}},
+		{name: "made active by someone", api: node(swarm.NodeAvailabilityActive), undos: []inject.Undo{drained()},
+			wantEarly: []string{"swarm node host1 was active before the revert, not drained: someone changed its availability"}},
+		{name: "drain held", api: node(swarm.NodeAvailabilityDrain), undos: []inject.Undo{drained()}, wantEarly: []string{""}},
+		{name: "two drains of one node", api: node(swarm.NodeAvailabilityDrain), undos: []inject.Undo{drained(), drained()}, wantEarly: []string{"", ""}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, warned := withCluster(c.api)
+			cl, _ := cluster(ctx, env)
+			cl.hold("service:svc1", "3")
+			cl.hold("node:node1", "active")
+			before := c.api.updates
+			for i, u := range c.undos {
+				ended, err := inject.RevertEarly(ctx, env, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := c.wantEarly[i]; want == "" && ended.Early != "" || !strings.Contains(ended.Early, want) {
+					t.Errorf("revert %d ended early %q; want %q", i+1, ended.Early, want)
+				}
+			}
+			early := c.wantEarly[0] != ""
+			if early && c.api.updates != before {
+				t.Errorf("a revert of a fault someone undid made %d updates; want none", c.api.updates-before)
+			}
+			if !early && c.api.updates-before != 1 {
+				t.Errorf("the reverts made %d updates; want 1", c.api.updates-before)
+			}
+			if len(*warned) > 0 {
+				t.Errorf("warnings %q; want none", *warned)
+			}
+		})
+	}
+}

@@ -387,3 +387,47 @@ func TestSwarmProbeWithoutSwarm(t *testing.T) {
 		t.Errorf("a probe on an engine in no swarm gives %+v; want an error saying how to make one", r)
 	}
 }
+
+// A kill with a signal the task's process ignores would do nothing: it is
+// refused before any task is hit. One the process handles is not.
+func TestSwarmKillWithASignalNeverDelivered(t *testing.T) {
+	d := dockertest.New(t)
+	swarmtest.Join(t, d)
+	ctx := context.Background()
+	var w warnings
+	env := newEnv(t, &w)
+	for _, c := range []struct {
+		name   string
+		ignore bool
+	}{{name: "ignores-term", ignore: true}, {name: "handles-term"}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			id := swarmtest.Service(t, d, swarmtest.Spec{Name: c.name, Replicas: 1, IgnoreTerm: c.ignore})
+			swarmtest.WaitRunning(t, d, id, 1, 60*time.Second)
+			// The server sets SIGTERM aside before it serves.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				ports, err := swarmtest.Ports(ctx, d, id)
+				if err == nil && len(ports) == 1 && swarmtest.Answers(ctx, ports[0]) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the task did not answer within 30s")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			tg := selectTasks(t, env, &chaosswarm.TargetSpec{Service: d.Name(c.name)})[0]
+			f := &chaosswarm.KillParams{Signal: experiment.MustSignal("SIGTERM")}
+			err := f.Precheck(ctx, env, tg)
+			if !c.ignore {
+				if err != nil {
+					t.Fatalf("precheck of SIGTERM to a process that handles it: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "with SIGTERM: its main process") || !strings.Contains(err.Error(), "ignores the signal: the kill would do nothing") {
+				t.Fatalf("precheck of SIGTERM to a process that ignores it = %v; want a refusal saying so", err)
+			}
+		})
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
 func init() {
@@ -37,10 +39,25 @@ func (p *KillParams) Validate() error {
 }
 
 // Precheck refuses a task whose container is on another node than the
-// engine's.
+// engine's, and a signal the container's main process would never
+// receive (docker.Unheard): the kill would do nothing.
 func (p *KillParams) Precheck(ctx context.Context, env *inject.Env, t inject.Target) error {
-	_, err := localTask(ctx, env, t)
-	return err
+	task, err := localTask(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	c, _ := cluster(ctx, env)
+	if !strings.HasPrefix(c.Host(), "unix://") {
+		return nil
+	}
+	info, err := c.api.ContainerInspect(ctx, task.ContainerID)
+	if err != nil || info.ContainerJSONBase == nil || info.State == nil {
+		return nil // the injection reports what is wrong
+	}
+	if why := docker.Unheard(info.State.Pid, task.ContainerID, p.Signal); why != "" {
+		return fmt.Errorf("kill task %s with %s: %s: the kill would do nothing; send a signal the process handles, or SIGKILL", task.Name(), p.Signal.Name, why)
+	}
+	return nil
 }
 
 // killRecord names the container a kill signals. There is nothing to

@@ -46,6 +46,9 @@ type scaleRecord struct {
 	Replicas  uint64 `json:"replicas"`
 	// Host is the manager's engine the service was scaled through.
 	Host string `json:"host,omitempty"`
+	// Scaled is the replicas the fault set, once it set them; the
+	// records of earlier versions of chaos have none.
+	Scaled *uint64 `json:"scaled,omitempty"`
 }
 
 // Plan records the replicas the service has before this run changed them.
@@ -82,14 +85,20 @@ func (p *ScaleParams) Inject(ctx context.Context, env *inject.Env, t inject.Targ
 	if err := json.Unmarshal(u.Data, &rec); err != nil {
 		return u, fmt.Errorf("scale service: bad record: %w", err)
 	}
-	if err := c.scale(ctx, rec.ServiceID, uint64(p.Replicas)); err != nil {
+	n := uint64(p.Replicas)
+	if err := c.scale(ctx, rec.ServiceID, n); err != nil {
 		return u, fmt.Errorf("scale service %s to %d: %w", rec.Service, p.Replicas, err)
 	}
-	return u, nil
+	rec.Scaled = &n
+	u.Data, err = json.Marshal(rec)
+	return u, err
 }
 
 // scaleBack sets the replicas back, unless they are back already or the
-// service is gone.
+// service is gone. A service whose replicas are not what the fault set
+// any more, while no other revert of the run set them back, was scaled by
+// someone else during the fault (a stack deployed again, an autoscaler):
+// the fault ended early, and its revert leaves the service as it is.
 func scaleBack(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	var rec scaleRecord
 	if err := json.Unmarshal(u.Data, &rec); err != nil {
@@ -102,6 +111,16 @@ func scaleBack(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	if err := docker.Reaches(rec.Host, c.Host()); err != nil {
 		return fmt.Errorf("scale service %s back to %d: %w", rec.Service, rec.Replicas, err)
 	}
+	key := "service:" + rec.ServiceID
+	if rec.Scaled != nil && !c.setBack(key) {
+		svc, _, err := c.api.ServiceInspectWithRaw(ctx, rec.ServiceID, swarm.ServiceInspectOptions{})
+		if err == nil && svc.Spec.Mode.Replicated != nil && svc.Spec.Mode.Replicated.Replicas != nil {
+			if now := *svc.Spec.Mode.Replicated.Replicas; now != *rec.Scaled {
+				c.release(key, false)
+				return inject.GoneEarly("service %s had %d replicas before the revert, not the %d the fault set: someone scaled it during the fault", rec.Service, now, *rec.Scaled)
+			}
+		}
+	}
 	err = c.scale(ctx, rec.ServiceID, rec.Replicas)
 	switch {
 	case gone(err) || outOfSwarm(err):
@@ -109,7 +128,7 @@ func scaleBack(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	case err != nil:
 		return fmt.Errorf("scale service %s back to %d: %w; to restore it by hand run: docker service scale %s=%d", rec.Service, rec.Replicas, err, rec.ServiceID, rec.Replicas)
 	}
-	c.release("service:" + rec.ServiceID)
+	c.release(key, true)
 	return nil
 }
 

@@ -66,6 +66,7 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	original map[string]string   // what a service or node was before this run changed it
+	restored map[string]bool     // what a revert of this run set back
 	killed   map[string]struct{} // containers this run killed
 }
 
@@ -171,14 +172,32 @@ func (c *Cluster) hold(key, now string) string {
 		c.original = map[string]string{}
 	}
 	c.original[key] = now
+	delete(c.restored, key)
 	return now
 }
 
-// release forgets what hold remembered once the revert restored it.
-func (c *Cluster) release(key string) {
+// release forgets what hold remembered once a revert is done with it;
+// restored says that the revert set it back, so that another fault of the
+// run on the same service or node, reverted later, finds it set back by
+// this run rather than by someone else.
+func (c *Cluster) release(key string, restored bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.original, key)
+	if !restored {
+		return
+	}
+	if c.restored == nil {
+		c.restored = map[string]bool{}
+	}
+	c.restored[key] = true
+}
+
+// setBack reports whether a revert of this run set key back already.
+func (c *Cluster) setBack(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.restored[key]
 }
 
 // markKilled records a container this run killed, which the probe must not

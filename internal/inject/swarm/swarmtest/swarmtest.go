@@ -169,6 +169,9 @@ type Spec struct {
 	// Restart is the condition on which Swarm replaces a task; empty means
 	// any (Swarm's default), "none" never.
 	Restart swarm.RestartPolicyCondition
+	// IgnoreTerm makes the server ignore SIGTERM once it serves; its
+	// tasks are stopped with SIGKILL a second after SIGTERM.
+	IgnoreTerm bool
 }
 
 // Service deploys a replicated service of the dockertest image named
@@ -192,6 +195,12 @@ func Service(tb testing.TB, env *dockertest.Env, s Spec) string {
 		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{
 			{Protocol: swarm.PortConfigProtocolTCP, TargetPort: 8080, PublishMode: swarm.PortConfigPublishModeHost},
 		}},
+	}
+	if s.IgnoreTerm {
+		// Removed with the service after a grace of a second, not ten.
+		grace := time.Second
+		spec.TaskTemplate.ContainerSpec.Args = []string{"-ignore-term"}
+		spec.TaskTemplate.ContainerSpec.StopGracePeriod = &grace
 	}
 	resp, err := env.Client.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
 	if err != nil {
