@@ -123,6 +123,11 @@ func saysOneOf(reason, alts string) bool {
 
 func (r componentRun) expectChecks(t *testing.T, want map[string]map[string]string) {
 	t.Helper()
+	defer func() {
+		if t.Failed() {
+			t.Log(r.stderr)
+		}
+	}()
 	for name, phases := range want {
 		c := r.check(t, name)
 		for phase, result := range phases {

@@ -644,6 +644,11 @@ func (d *decoder) check(e *Experiment, doc *yaml.Node) {
 		case c.Window < s.Window:
 			// A judgement covers whole windows of the stream's traffic.
 			d.add(c.Pos, fmt.Sprintf("check %q: its window (%s) is shorter than the windows load stream %q records (%s), so it would never hold one: use a window of %s or more", c.Name, c.Window, c.From, s.Window, s.Window))
+		case s.Rate > 0 && c.Window.D().Seconds()*s.Rate.PerSecond() < 1:
+			// A window in which no request was sent, as most would be,
+			// breaks the check for "no request completed".
+			every := Duration((time.Duration(float64(time.Second)/s.Rate.PerSecond()) + time.Millisecond - 1).Truncate(time.Millisecond))
+			d.add(c.Pos, fmt.Sprintf("check %q: its window (%s) holds less than one request of load stream %q, which sends one every %s: a window with none breaks the check; use a window of %s or more, or a higher rate", c.Name, c.Window, c.From, every, every))
 		}
 	}
 	names, pos = nil, nil

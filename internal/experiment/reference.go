@@ -277,13 +277,18 @@ have not completed; the value then reads as a lower bound ("2.4s+") and the
 reason says how many requests were still waiting. Requests waiting for less
 are left out until they complete.
 
-A check or an assert on success or errors also waits for the outcomes of
-the requests sent in the traffic it judges that were still waiting at its
-end (up to the stream's timeout), and counts them: a request a fault held
-fails only at its timeout, which may come after the judged traffic, or
-after the fault. Judged during the method, a check's last judgement, once
-the method ends, counts those of every request sent while it ran. The
-sample's note says how many came after.`)
+A check or an assert on success, errors or a latency also waits for the
+outcomes of the requests sent in the traffic it judges that were still
+waiting at its end (up to the stream's timeout), and counts them, with
+how long they took: a request a fault held fails only at its timeout, or
+is answered only once the fault is gone, which may come after the judged
+traffic, or after the fault. Judged during the method, a check's last
+judgement, once the method ends, counts those of every request sent while
+it ran. The sample's note says how many came after. That last judgement
+is left out when no request was sent in the traffic it would judge (less
+than the time between two requests of the stream). A check's window must
+hold at least one request of its stream: a window in which none was sent
+would break it.`)
 
 	add(2, "method", []string{"method", "steps", "step", "fault step", "wait", "wait step", "probe step", "assert", "assert step", "exec", "exec step", "undo", "background", "for"}, `The steps run one after the other, while the checks with during keep
 observing. A fault stays until its for runs out or the method ends;

@@ -663,7 +663,7 @@ func (r *recorder) add(now, due time.Time, latency, lag time.Duration, class str
 	r.cur.Add(latency, class)
 	r.cur.AddLag(lag)
 	if due.Before(r.cur.w.Start) {
-		r.cur.AddLate(r.windowOf(due), class)
+		r.cur.AddLate(r.windowOf(due), latency, class)
 	}
 	r.mu.Unlock()
 	if closed {

@@ -77,6 +77,10 @@ type Late struct {
 	Requests  int64            `json:"requests"`
 	Successes int64            `json:"successes"`
 	Errors    map[string]int64 `json:"errors,omitempty"`
+	// Latency is their latencies, counted from their due times: a
+	// request sent under a fault and answered after it took that long
+	// under the fault.
+	Latency Latency `json:"latency,omitzero"`
 }
 
 // Duration is the length of the window.
@@ -133,7 +137,8 @@ func micros(v int64) time.Duration { return time.Duration(v) * time.Microsecond 
 type Tally struct {
 	w    Window
 	hist *hdrhistogram.Histogram
-	wait *hdrhistogram.Histogram // made by the first AddWaiting
+	wait *hdrhistogram.Histogram   // made by the first AddWaiting
+	late []*hdrhistogram.Histogram // one for each of w.Late
 }
 
 // NewTally starts an empty window of stream at start.
@@ -146,17 +151,21 @@ func NewTally(stream string, start time.Time) *Tally {
 // Latencies beyond experiment.MaxStreamTimeout, which only a sender that
 // fell behind its schedule makes, are recorded as that.
 func (t *Tally) Add(latency time.Duration, class string) {
-	v := int64(latency / time.Microsecond)
-	v = min(max(v, 0), histHighest)
-	// v is within the histogram's range, so recording cannot fail.
-	_ = t.hist.RecordValue(v)
+	record(t.hist, latency)
 	t.count(class)
 }
 
-// AddLate records that a request completed in this window with class ("" for
-// a success) was due in the earlier window that started at due. Add counts
-// it too.
-func (t *Tally) AddLate(due time.Time, class string) {
+// record adds a latency to h, clamped to the histogram's range.
+func record(h *hdrhistogram.Histogram, latency time.Duration) {
+	v := int64(latency / time.Microsecond)
+	// v is within the histogram's range, so recording cannot fail.
+	_ = h.RecordValue(min(max(v, 0), histHighest))
+}
+
+// AddLate records that a request completed in this window after latency
+// with class ("" for a success) was due in the earlier window that started
+// at due. Add counts it too.
+func (t *Tally) AddLate(due time.Time, latency time.Duration, class string) {
 	i := len(t.w.Late) - 1
 	for i >= 0 && t.w.Late[i].Due.After(due) {
 		i--
@@ -164,7 +173,9 @@ func (t *Tally) AddLate(due time.Time, class string) {
 	if i < 0 || !t.w.Late[i].Due.Equal(due) {
 		i++
 		t.w.Late = slices.Insert(t.w.Late, i, Late{Due: due})
+		t.late = slices.Insert(t.late, i, newHist())
 	}
+	record(t.late[i], latency)
 	l := &t.w.Late[i]
 	l.Requests++
 	if class == "" {
@@ -202,8 +213,7 @@ func (t *Tally) AddWaiting(age time.Duration) {
 	if t.wait == nil {
 		t.wait = newHist()
 	}
-	v := int64(age / time.Microsecond)
-	_ = t.wait.RecordValue(min(max(v, 0), histHighest))
+	record(t.wait, age)
 	t.w.Inflight++
 }
 
@@ -228,7 +238,42 @@ func (t *Tally) Window(end time.Time) Window {
 	if t.wait != nil {
 		w.Waiting = latencyOf(t.wait)
 	}
+	for i, h := range t.late {
+		w.Late[i].Latency = latencyOf(h)
+	}
 	return w
+}
+
+// LateOf adds up the outcomes of the requests of windows ws that were due
+// from from to before to and completed in a window starting at to or
+// later, counts and latencies, as a window of no length at to.
+func LateOf(ws []Window, from, to time.Time) (Window, error) {
+	out := Window{Start: to, End: to}
+	h := newHist()
+	for _, w := range ws {
+		out.Stream = w.Stream
+		if w.Start.Before(to) {
+			continue
+		}
+		for _, l := range w.Late {
+			if l.Due.Before(from) || !l.Due.Before(to) {
+				continue
+			}
+			out.Requests += l.Requests
+			out.Successes += l.Successes
+			for class, n := range l.Errors {
+				if out.Errors == nil {
+					out.Errors = map[string]int64{}
+				}
+				out.Errors[class] += n
+			}
+			if err := addHist(h, w, l.Latency, "late latency"); err != nil {
+				return Window{}, err
+			}
+		}
+	}
+	out.Latency = latencyOf(h)
+	return out, nil
 }
 
 // Summary is several windows merged: counts added up and latency histograms

@@ -307,3 +307,40 @@ func TestSummaryAtLeast(t *testing.T) {
 		t.Errorf("AtLeast of nothing = %v, %d, %v; want nothing", v, added, ok)
 	}
 }
+
+// Late outcomes keep their latencies: LateOf adds up, for the requests due
+// in a span and answered in a window after it, their counts and how long
+// they took, and leaves out those due before the span, those due after
+// it, and those answered within it.
+func TestLateOfKeepsLatencies(t *testing.T) {
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	inside := load.NewTally("s", sec(1))
+	inside.AddLate(sec(0), 900*time.Millisecond, "")
+	after := load.NewTally("s", sec(2))
+	after.AddLate(sec(0), 2*time.Second, "") // due before the span
+	after.AddLate(sec(1), 1500*time.Millisecond, "")
+	after.AddLate(sec(1), 3*time.Second, load.ClassTimeout)
+	after.Add(10*time.Millisecond, "") // due in its own window
+	later := load.NewTally("s", sec(3))
+	later.AddLate(sec(1), 2500*time.Millisecond, "")
+	later.AddLate(sec(2), 4*time.Second, "") // due after the span
+	ws := []load.Window{inside.Window(sec(2)), after.Window(sec(3)), later.Window(sec(4))}
+
+	lw, err := load.LateOf(ws, sec(1), sec(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lw.Requests != 3 || lw.Successes != 2 || lw.Errors[load.ClassTimeout] != 1 {
+		t.Errorf("late %d requests, %d successes, errors %v; want 3, 2 and one timeout", lw.Requests, lw.Successes, lw.Errors)
+	}
+	if !lw.Start.Equal(sec(2)) || !lw.End.Equal(sec(2)) || lw.Stream != "s" {
+		t.Errorf("late window %s %s to %s; want s, of no length at the span's end", lw.Stream, lw.Start, lw.End)
+	}
+	sum, err := load.Merge(lw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p50, max := sum.Percentile(50), sum.Latency.Max; p50 < 2490*time.Millisecond || p50 > 2510*time.Millisecond || max < 2990*time.Millisecond || max > 3010*time.Millisecond {
+		t.Errorf("late latencies p50 %s, max %s; want 2.5s and 3s (1.5s, 2.5s and 3s)", p50, max)
+	}
+}

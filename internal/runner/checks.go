@@ -441,6 +441,14 @@ func (r *run) judgeRest(ctx context.Context, cs *checkState, from, judged, phase
 	if !broken {
 		rest, late = r.withLate(ctx, cs.c, s, rest, from, phaseEnd)
 	}
+	// A rest shorter than the time between two requests may hold none:
+	// nothing completed in it, nothing waited at its end and nothing came
+	// later. No request was sent in it, which is no outage and says
+	// nothing of the faults. A check left with no observation of the
+	// method at all cannot be judged (closeDuring).
+	if sum, err := load.Merge(rest...); err == nil && sum.Requests == 0 && sum.Inflight == 0 {
+		return
+	}
 	smp := judge(cs.c, rest)
 	if span := smp.To.Sub(smp.From); span < cs.c.Window.D()-time.Millisecond {
 		smp.Note = fmt.Sprintf("judged on the last %s of traffic of the method, less than the check's %s window", span.Round(time.Millisecond), cs.c.Window)
@@ -458,63 +466,64 @@ func (r *run) judgeRest(ctx context.Context, cs *checkState, from, judged, phase
 // the requests of stream s due from from to end that came in a window
 // starting at end or later, once none due before end is still waiting (up
 // to the stream's timeout), when the check judges the share or count of
-// failures: a request a fault held fails only at its timeout, after the
-// judged span, and unjudged it left the check holding on the requests that
-// came back. late is how many there were.
+// failures or a latency: a request a fault held fails only at its timeout,
+// or is answered only once the fault is gone, after the judged span, and
+// unjudged it left the check holding on the requests that came back fast.
+// late is how many there were.
 func (r *run) withLate(ctx context.Context, c *experiment.Check, s *stream, ws []load.Window, from, end time.Time) (_ []load.Window, late int64) {
-	if e := c.Expect.(*experiment.LoadExpect); len(ws) == 0 || e.Success.IsZero() && e.Errors.IsZero() {
+	e := c.Expect.(*experiment.LoadExpect)
+	if len(ws) == 0 || e.Success.IsZero() && e.Errors.IsZero() && e.P50.IsZero() && e.P90.IsZero() && e.P99.IsZero() && e.Max.IsZero() {
 		return ws, 0
 	}
-	lw, ok := r.lateOutcomes(ctx, s, from, end)
+	lw, settled, ok := r.lateOutcomes(ctx, s, from, end)
 	if !ok {
 		return ws, 0
 	}
-	// A window of no length, at the start of the first: it adds counts,
-	// and neither time nor latencies.
-	lw.Start, lw.End = ws[0].Start, ws[0].Start
+	if settled {
+		// A window of no length at the end of the last: every request of
+		// the span is now known, and none is waiting any more, so it is
+		// the newest, whose waiting requests Merge counts (none).
+		lw.Start = ws[len(ws)-1].End
+	} else {
+		// Some are still waiting: a window of no length at the start of
+		// the first adds counts, and the span's last window still says
+		// what waits. Latencies are left out, as the waiting requests'
+		// ages already count those old enough.
+		lw.Start, lw.Latency = ws[0].Start, load.Latency{}
+	}
+	lw.End = lw.Start
 	return append(ws, lw), lw.Requests
 }
 
 // lateOutcomes waits until no request of stream s due before phaseEnd is
 // still waiting, up to the stream's timeout, and returns the outcomes of
 // those due from from to phaseEnd that came in windows starting at
-// phaseEnd or later, as a window's counts. ok is false when there are
-// none.
-func (r *run) lateOutcomes(ctx context.Context, s *stream, from, phaseEnd time.Time) (load.Window, bool) {
+// phaseEnd or later, as a window's counts and latencies. settled is true
+// when none was still waiting; ok is false when there are none.
+func (r *run) lateOutcomes(ctx context.Context, s *stream, from, phaseEnd time.Time) (lw load.Window, settled, ok bool) {
 	wait := time.NewTimer(s.spec.Timeout.D() + s.spec.Window.D() + time.Second)
 	defer wait.Stop()
 	for {
 		wake := r.windowsChanged()
-		if r.settled(s.spec.Name, phaseEnd) {
+		if settled = r.settled(s.spec.Name, phaseEnd); settled {
 			break
 		}
 		select {
 		case <-wake:
 			continue
 		case <-ctx.Done():
-			return load.Window{}, false
+			return load.Window{}, false, false
 		case <-s.done:
 		case <-wait.C:
 		}
 		break
 	}
-	lw := load.Window{Stream: s.spec.Name}
-	for _, w := range r.windowsOf(s.spec.Name, phaseEnd, time.Now().Add(time.Hour)) {
-		for _, l := range w.Late {
-			if l.Due.Before(from) || !l.Due.Before(phaseEnd) {
-				continue
-			}
-			lw.Requests += l.Requests
-			lw.Successes += l.Successes
-			for class, n := range l.Errors {
-				if lw.Errors == nil {
-					lw.Errors = map[string]int64{}
-				}
-				lw.Errors[class] += n
-			}
-		}
+	lw, err := load.LateOf(r.windowsOf(s.spec.Name, phaseEnd, time.Now().Add(time.Hour)), from, phaseEnd)
+	if err != nil {
+		r.fail(fmt.Errorf("load stream %q: %w", s.spec.Name, err))
+		return load.Window{}, false, false
 	}
-	return lw, lw.Requests > 0
+	return lw, settled, lw.Requests > 0
 }
 
 // settled reports whether the newest window of a stream ended with no

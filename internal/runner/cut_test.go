@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gamedayhq/chaos/internal/journal"
@@ -54,5 +55,35 @@ method:
 	}
 	if c.Results["during"] != journal.Broken || j.Verdict != journal.Deviated {
 		t.Errorf("check %s during, verdict %s (%s, samples %+v); want broken and deviated: nearly every request of the method failed", c.Results["during"], j.Verdict, j.Reason, during)
+	}
+}
+
+// Requests sent under a fault and answered only after the method ended
+// took long under it: a check during the method judged the latencies of
+// the answers that came back within the method, fast, and the ages of the
+// requests still waiting at its end, younger than the bound, and held on
+// a fault that made a third of the requests take 1.5s. Their latencies,
+// once they come, count with the method's.
+func TestLateAnswersCountInLatency(t *testing.T) {
+	j := run(t, `version: v1
+title: slow answers after the method
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}", protocol: http}}
+load:
+  - name: calls
+    http: {url: "http://${px}/"}
+    rate: 50/s
+    timeout: 5s
+steady_state:
+  - name: fast
+    from: calls
+    window: 1s
+    expect: {p99: "< 1s"}
+method:
+  - {fault: http_delay, target: link, with: {delay: 1500ms, percent: 30%}, for: 600ms}
+`, newService(t))
+	c := check(j, "fast")
+	if c.Results["during"] != journal.Broken || j.Verdict != journal.Deviated || !strings.Contains(c.Reasons["during"], "p99") {
+		t.Errorf("check %s during (%s), verdict %s (%s); want broken on the p99 and deviated: a third of the requests of the method took 1.5s", c.Results["during"], c.Reasons["during"], j.Verdict, j.Reason)
 	}
 }

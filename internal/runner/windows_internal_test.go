@@ -264,3 +264,46 @@ func TestJudgeSuccessNotRoundedAway(t *testing.T) {
 		}
 	}
 }
+
+// The rest of the method's traffic, judged once the method ends even when
+// it is less than the check's window, may be shorter than the time
+// between two requests: nothing completed in it and nothing waited at its
+// end. No request was sent in it, which is no outage, and it broke the
+// check for "no request completed" on a link 20ms slower. A rest in which
+// requests wait is judged.
+func TestJudgeRestWithoutRequests(t *testing.T) {
+	var e experiment.LoadExpect
+	if err := yaml.Unmarshal([]byte(`{success: ">= 90%"}`), &e); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	full := load.Window{Stream: "a", Start: at(0), End: at(1000), Requests: 4, Successes: 4}
+	waiting := func() load.Window {
+		tl := load.NewTally("a", at(1000))
+		tl.AddWaiting(100 * time.Millisecond)
+		return tl.Window(at(1300))
+	}()
+	for _, c := range []struct {
+		name   string
+		rest   load.Window
+		judged bool
+	}{
+		{"no request sent", load.Window{Stream: "a", Start: at(1000), End: at(1300)}, false},
+		{"a request waiting", waiting, true},
+	} {
+		done := make(chan struct{})
+		close(done)
+		r := &run{
+			rec:     &recorder{mask: experiment.NewMasker(nil), j: &journal.Journal{Windows: []load.Window{full, c.rest}}},
+			wake:    make(chan struct{}),
+			streams: []*stream{{spec: &experiment.Stream{Name: "a"}, done: done}},
+		}
+		cs := &checkState{c: &experiment.Check{Name: "ok", From: "a", Expect: &e, Failures: 2},
+			rec: &journal.Check{Name: "ok", Results: map[string]string{}}}
+		r.judgeRest(t.Context(), cs, at(0), at(1000), at(1300))
+		if judged := len(cs.rec.Samples) > 0; judged != c.judged {
+			t.Errorf("%s: samples %+v; want judged %v", c.name, cs.rec.Samples, c.judged)
+		}
+	}
+}
