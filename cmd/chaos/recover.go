@@ -35,7 +35,9 @@ as a revert that failed. It says which directory it read and lists what it
 undid; it is idempotent: running it again does nothing more. Ledgers of
 runs still in progress, and of runs made on another host (a ledger
 directory shared between hosts), are left alone unless --force is given; a
-run killed but not yet reaped by its parent (a zombie) is not in progress.
+run killed but not yet reaped by its parent (a zombie) is not in progress,
+nor is an experiment that ended with changes it could not undo while the
+call it belongs to goes on with the next.
 
 ` + ledgerHelp + `
 
@@ -65,7 +67,7 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 	defer env.Close()
 	failed, undone, skipped := 0, 0, 0
 	for _, l := range ledgers {
-		alive := l.Alive()
+		alive := l.InProgress()
 		if len(l.Pending()) == 0 {
 			if !alive {
 				l.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"strconv"
@@ -57,5 +58,64 @@ func TestRecoverLeavesAnotherHostsLedgerAlone(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 1 {
 		t.Errorf("ledgers left after chaos recover --force: %v", entries)
+	}
+}
+
+// The experiments of one call run one after the other in one process: one
+// whose revert failed closes its ledger with the fault in it, and the call
+// goes on with the next. That run has said what it could not undo and
+// will not try again, so chaos recover undoes it while the call lives on,
+// rather than leave it for a process that has given up on it.
+func TestRecoverUndoesWhatALiveCallGaveUp(t *testing.T) {
+	victim := exec.Command("sleep", "60")
+	if err := victim.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	pid := victim.Process.Pid
+	syscall.Kill(pid, syscall.SIGSTOP)
+	id, err := proc.Identify(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(id)
+	dir := t.TempDir()
+	// This test process is the call, alive.
+	l := ledger.Create(dir, "gaveup", "first.yaml")
+	tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sleep"}
+	eid, err := l.Add(ledger.KindFault, "stop", "stop", inject.Undo{Action: "process.cont", Target: tg, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Mark(eid, ledger.Failed, errors.New("the revert timed out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The next experiment of the call is in progress: its ledger is left
+	// alone.
+	next := ledger.Create(dir, "gaveup", "second.yaml")
+	if err := next.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.Add(ledger.KindRollback, "restore", "", inject.Undo{Action: "exec.run", Target: inject.Target{Kind: "exec", Name: "true"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	io, out, errb := testStdio()
+	code := run([]string{"recover", "--ledger", dir}, io)
+	if !strings.Contains(out.String(), "reverted  gaveup  stop on process") {
+		t.Errorf("chaos recover did not revert the fault the ended experiment left (exit %d)\n%s\n%s", code, out, errb)
+	}
+	if code != exitErr || !strings.Contains(errb.String(), "of second.yaml") || strings.Contains(errb.String(), "of first.yaml") {
+		t.Errorf("chaos recover exited %d; want %d, leaving the experiment in progress alone, and saying so of it alone\n%s\n%s", code, exitErr, out, errb)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if st, _ := proc.State(pid); st == "T" {
+		t.Error("the process is still stopped after chaos recover")
+	}
+	if ls, _ := ledger.Load(dir); len(ls) != 1 || ls[0].File != "second.yaml" {
+		t.Errorf("ledgers left: %d, want the one in progress alone", len(ls))
 	}
 }
