@@ -65,7 +65,10 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 	ledgers, loadErr := ledger.Load(dir)
 	env := inject.NewEnv(0, func(msg string) { fmt.Fprintf(io.err, "chaos: warning: %s\n", msg) })
 	defer env.Close()
-	failed, undone, skipped := 0, 0, 0
+	// skipped counts the runs left alone, busy those another process
+	// (their watchdog, another chaos recover) is undoing: --force does
+	// not take a ledger from under that process.
+	failed, undone, skipped, busy := 0, 0, 0, 0
 	for _, l := range ledgers {
 		alive := l.InProgress()
 		if len(l.Pending()) == 0 {
@@ -91,7 +94,11 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 		undone, failed = undone+n, failed+f
 		if err != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
-			skipped++
+			if _, ok := errors.AsType[*beingRecovered](err); ok {
+				busy++
+			} else {
+				skipped++
+			}
 		}
 	}
 	var left error
@@ -99,6 +106,9 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 		left = errors.New("1 run was left alone with its changes in place; run chaos recover again once it ends, or with --force")
 	} else if skipped > 1 {
 		left = fmt.Errorf("%d runs were left alone with their changes in place; run chaos recover again once they end, or with --force", skipped)
+	}
+	if busy > 0 {
+		left = errors.Join(left, fmt.Errorf("%d run(s) being undone by another process, whose changes this recover did not touch, --force or not; run chaos recover again once it is done, to see what it could not undo", busy))
 	}
 	if loadErr != nil {
 		left = errors.Join(left, loadErr)
@@ -130,7 +140,7 @@ func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, err
 	}
 	if !ok {
 		if by != 0 {
-			return 0, 0, fmt.Errorf("run %s of %s is being recovered by pid %d", l.RunID, l.File, by)
+			return 0, 0, &beingRecovered{l: l, by: by}
 		}
 		return 0, 0, nil // recovered and removed in the meantime
 	}
@@ -170,6 +180,17 @@ func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, err
 		fmt.Fprintf(errw, "chaos: remove ledger: %v\n", err)
 	}
 	return undone, failed, nil
+}
+
+// beingRecovered is undoLedger's answer for a ledger that another live
+// process (the run's watchdog, another chaos recover) is undoing.
+type beingRecovered struct {
+	l  *ledger.Ledger
+	by int
+}
+
+func (e *beingRecovered) Error() string {
+	return fmt.Sprintf("run %s of %s is being recovered by pid %d (its watchdog, or another chaos recover); left to it", e.l.RunID, e.l.File, e.by)
 }
 
 // undoneVerb says what undoing an entry did.

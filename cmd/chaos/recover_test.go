@@ -119,3 +119,36 @@ func TestRecoverUndoesWhatALiveCallGaveUp(t *testing.T) {
 		t.Errorf("ledgers left: %d, want the one in progress alone", len(ls))
 	}
 }
+
+// A ledger that another process is undoing (the run's watchdog, another
+// chaos recover) is left to it, --force or not: chaos recover says so,
+// and does not send the operator to --force, which would not take it.
+func TestRecoverLeavesALedgerAnotherProcessIsUndoing(t *testing.T) {
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	start, err := proc.StartTime(other.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	l := ledger.Create(dir, "dead", "dead.yaml")
+	l.PID, l.PIDStart = 0, "" // its run is gone
+	l.Recoverer, l.RecovererStart = other.Process.Pid, strconv.FormatUint(start, 10)
+	tg := inject.Target{Kind: "process", ID: "1", Name: "init"}
+	if _, err := l.Add(ledger.KindFault, "stop", "stop", inject.Undo{Action: "process.cont", Target: tg}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"recover", "--ledger", dir}, {"recover", "--force", "--ledger", dir}} {
+		io, out, errb := testStdio()
+		code := run(args, io)
+		if code != exitErr || !strings.Contains(errb.String(), "is being recovered by pid") || strings.Contains(errb.String(), "or with --force") {
+			t.Errorf("%v exited %d; want %d, saying another process is at it, without sending to --force\n%s\n%s", args, code, exitErr, out, errb)
+		}
+	}
+	if ls, _ := ledger.Load(dir); len(ls) != 1 || len(ls[0].Pending()) != 1 {
+		t.Error("chaos recover touched the ledger another process is undoing")
+	}
+}
