@@ -90,6 +90,10 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 			skipped++
 			continue
 		}
+		if alive {
+			// Forced: the run goes on, and finds its faults gone.
+			fmt.Fprintf(io.err, "chaos: run %s of %s (pid %d) is still in progress: undoing its changes from under it (--force); it will find them gone before its own revert\n", l.RunID, l.File, l.PID)
+		}
 		n, f, err := undoLedger(ctx, env, l, io.out, io.err)
 		undone, failed = undone+n, failed+f
 		if err != nil {

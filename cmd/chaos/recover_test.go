@@ -152,3 +152,19 @@ func TestRecoverLeavesALedgerAnotherProcessIsUndoing(t *testing.T) {
 		t.Error("chaos recover touched the ledger another process is undoing")
 	}
 }
+
+// chaos recover --force undoes what a run in progress changed, and says
+// that it pulled it from under a live run, not just that it reverted it.
+func TestRecoverForceSaysTheRunIsInProgress(t *testing.T) {
+	dir := t.TempDir()
+	l := ledger.Create(dir, "live", "live.yaml") // this test process: alive
+	tg := inject.Target{Kind: "process", ID: "0", Name: "none"}
+	if _, err := l.Add(ledger.KindUndo, "change", "", inject.Undo{Action: "process.cont", Target: tg, Data: []byte(`{"pid":2147483646,"start":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	io, out, errb := testStdio()
+	run([]string{"recover", "--force", "--ledger", dir}, io)
+	if !strings.Contains(errb.String(), "run live of live.yaml (pid "+strconv.Itoa(os.Getpid())+") is still in progress: undoing its changes from under it (--force)") {
+		t.Errorf("chaos recover --force did not say the run it undid is in progress\n%s\n%s", out, errb)
+	}
+}
