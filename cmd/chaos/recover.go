@@ -69,6 +69,9 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 	// (their watchdog, another chaos recover) is undoing: --force does
 	// not take a ledger from under that process.
 	failed, undone, skipped, busy := 0, 0, 0, 0
+	// untaken are the runs whose ledger could not be taken over (it
+	// cannot be locked or read): nothing of them was undone.
+	var untaken []string
 	for _, l := range ledgers {
 		alive := l.InProgress()
 		if len(l.Pending()) == 0 {
@@ -101,7 +104,7 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 			if _, ok := errors.AsType[*beingRecovered](err); ok {
 				busy++
 			} else {
-				skipped++
+				untaken = append(untaken, fmt.Sprintf("run %s of %s", l.RunID, l.File))
 			}
 		}
 	}
@@ -113,6 +116,9 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 	}
 	if busy > 0 {
 		left = errors.Join(left, fmt.Errorf("%d run(s) being undone by another process, whose changes this recover did not touch, --force or not; run chaos recover again once it is done, to see what it could not undo", busy))
+	}
+	if len(untaken) > 0 {
+		left = errors.Join(left, fmt.Errorf("nothing of %s was undone: its ledger could not be taken over (the error above)", strings.Join(untaken, ", ")))
 	}
 	if loadErr != nil {
 		left = errors.Join(left, loadErr)

@@ -168,3 +168,27 @@ func TestRecoverForceSaysTheRunIsInProgress(t *testing.T) {
 		t.Errorf("chaos recover --force did not say the run it undid is in progress\n%s\n%s", out, errb)
 	}
 }
+
+// A ledger that chaos recover cannot take over (its directory's lock
+// cannot be opened: another user's directory) has nothing of it undone:
+// chaos recover says so, and does not tell the operator to wait for the
+// run to end or to use --force, which would change nothing.
+func TestRecoverSaysWhatItCouldNotTakeOver(t *testing.T) {
+	dir := t.TempDir()
+	l := ledger.Create(dir, "dead", "dead.yaml")
+	l.PID, l.PIDStart = 0, "" // its run is gone
+	tg := inject.Target{Kind: "process", ID: "1", Name: "init"}
+	if _, err := l.Add(ledger.KindFault, "stop", "stop", inject.Undo{Action: "process.cont", Target: tg}); err != nil {
+		t.Fatal(err)
+	}
+	// The lock is a file chaos opens for writing: a directory in its
+	// place cannot be.
+	if err := os.Mkdir(dir+"/.lock", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	io, out, errb := testStdio()
+	code := run([]string{"recover", "--ledger", dir}, io)
+	if code != exitErr || !strings.Contains(errb.String(), "nothing of run dead of dead.yaml was undone") || strings.Contains(errb.String(), "--force") {
+		t.Errorf("chaos recover exited %d; want %d, saying nothing of the run was undone, without sending to --force\n%s\n%s", code, exitErr, out, errb)
+	}
+}
