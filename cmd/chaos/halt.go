@@ -178,7 +178,7 @@ func haltAll(ctx context.Context, io *stdio, dir string, engine bool, timeout ti
 		problems = append(problems, err)
 	}
 	for _, l := range ledgers {
-		if l.Alive() {
+		if l.InProgress() {
 			if len(l.Pending()) > 0 {
 				problems = append(problems, fmt.Errorf("run %s of %s (pid %d) is still in progress with changes in place", l.RunID, l.File, l.PID))
 			}

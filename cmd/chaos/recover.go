@@ -35,7 +35,9 @@ as a revert that failed. It says which directory it read and lists what it
 undid; it is idempotent: running it again does nothing more. Ledgers of
 runs still in progress, and of runs made on another host (a ledger
 directory shared between hosts), are left alone unless --force is given; a
-run killed but not yet reaped by its parent (a zombie) is not in progress.
+run killed but not yet reaped by its parent (a zombie) is not in progress,
+nor is an experiment that ended with changes it could not undo while the
+call it belongs to goes on with the next.
 
 ` + ledgerHelp + `
 
@@ -63,9 +65,15 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 	ledgers, loadErr := ledger.Load(dir)
 	env := inject.NewEnv(0, func(msg string) { fmt.Fprintf(io.err, "chaos: warning: %s\n", msg) })
 	defer env.Close()
-	failed, undone, skipped := 0, 0, 0
+	// skipped counts the runs left alone, busy those another process
+	// (their watchdog, another chaos recover) is undoing: --force does
+	// not take a ledger from under that process.
+	failed, undone, skipped, busy := 0, 0, 0, 0
+	// untaken are the runs whose ledger could not be taken over (it
+	// cannot be locked or read): nothing of them was undone.
+	var untaken []string
 	for _, l := range ledgers {
-		alive := l.Alive()
+		alive := l.InProgress()
 		if len(l.Pending()) == 0 {
 			if !alive {
 				l.Close()
@@ -85,11 +93,19 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 			skipped++
 			continue
 		}
+		if alive {
+			// Forced: the run goes on, and finds its faults gone.
+			fmt.Fprintf(io.err, "chaos: run %s of %s (pid %d) is still in progress: undoing its changes from under it (--force); it will find them gone before its own revert\n", l.RunID, l.File, l.PID)
+		}
 		n, f, err := undoLedger(ctx, env, l, io.out, io.err)
 		undone, failed = undone+n, failed+f
 		if err != nil {
 			fmt.Fprintf(io.err, "chaos: %v\n", err)
-			skipped++
+			if _, ok := errors.AsType[*beingRecovered](err); ok {
+				busy++
+			} else {
+				untaken = append(untaken, fmt.Sprintf("run %s of %s", l.RunID, l.File))
+			}
 		}
 	}
 	var left error
@@ -97,6 +113,12 @@ func recoverAll(ctx context.Context, io *stdio, dir string, force bool) error {
 		left = errors.New("1 run was left alone with its changes in place; run chaos recover again once it ends, or with --force")
 	} else if skipped > 1 {
 		left = fmt.Errorf("%d runs were left alone with their changes in place; run chaos recover again once they end, or with --force", skipped)
+	}
+	if busy > 0 {
+		left = errors.Join(left, fmt.Errorf("%d run(s) being undone by another process, whose changes this recover did not touch, --force or not; run chaos recover again once it is done, to see what it could not undo", busy))
+	}
+	if len(untaken) > 0 {
+		left = errors.Join(left, fmt.Errorf("nothing of %s was undone: its ledger could not be taken over (the error above)", strings.Join(untaken, ", ")))
 	}
 	if loadErr != nil {
 		left = errors.Join(left, loadErr)
@@ -128,7 +150,7 @@ func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, err
 	}
 	if !ok {
 		if by != 0 {
-			return 0, 0, fmt.Errorf("run %s of %s is being recovered by pid %d", l.RunID, l.File, by)
+			return 0, 0, &beingRecovered{l: l, by: by}
 		}
 		return 0, 0, nil // recovered and removed in the meantime
 	}
@@ -168,6 +190,17 @@ func undoLedger(ctx context.Context, env *inject.Env, l *ledger.Ledger, out, err
 		fmt.Fprintf(errw, "chaos: remove ledger: %v\n", err)
 	}
 	return undone, failed, nil
+}
+
+// beingRecovered is undoLedger's answer for a ledger that another live
+// process (the run's watchdog, another chaos recover) is undoing.
+type beingRecovered struct {
+	l  *ledger.Ledger
+	by int
+}
+
+func (e *beingRecovered) Error() string {
+	return fmt.Sprintf("run %s of %s is being recovered by pid %d (its watchdog, or another chaos recover); left to it", e.l.RunID, e.l.File, e.by)
 }
 
 // undoneVerb says what undoing an entry did.

@@ -244,7 +244,7 @@ func (l *Ledger) conflict(t inject.Target, holds []string) *ConflictError {
 		if o.path == l.path {
 			continue
 		}
-		left := !o.Alive() && !o.Elsewhere()
+		left := !o.Closed.IsZero() || (!o.Alive() && !o.Elsewhere())
 		for _, e := range o.Pending() {
 			if !e.IsFault() {
 				continue
@@ -474,6 +474,13 @@ func read(path string) (*Ledger, error) {
 // on this host; recovering its faults then would pull them from under a
 // live run.
 func (l *Ledger) Alive() bool { return alive(l.Host, l.PID, l.PIDStart) }
+
+// InProgress reports whether the ledger's run is still under way here:
+// its process lives and it has not closed the ledger. The experiments of
+// one call share a process: one that ended and closed its ledger with
+// changes it could not undo left them, though the call goes on with the
+// next; it will not undo them again.
+func (l *Ledger) InProgress() bool { return l.Closed.IsZero() && l.Alive() }
 
 // Elsewhere reports whether the ledger was written on another host (a
 // ledger directory shared between hosts): whether its run is still in

@@ -351,3 +351,38 @@ func TestTakeOver(t *testing.T) {
 		t.Errorf("TakeOver after the recoverer died = %v, %v; want true", ok, err)
 	}
 }
+
+// The experiments of one call share its process: an earlier one that
+// closed its ledger with a fault it could not revert has ended, though the
+// process lives on with the next. A claim on that target says the fault
+// was left behind, for chaos recover, not that a run is in progress with
+// it; and the ledger is not in progress.
+func TestClaimConflictWithAClosedLedgerOfThisCall(t *testing.T) {
+	dir := t.TempDir()
+	target := inject.Target{Kind: "process", ID: "4242", Name: "victim"}
+	undo := inject.Undo{Action: "process.cont", Target: target}
+	first := Create(dir, "call", "a.yaml")
+	id, err := first.Add(KindFault, "stop it", "stop", undo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Mark(id, Failed, errors.New("the revert timed out"))
+	if !first.InProgress() {
+		t.Error("an open ledger of this live process is not in progress")
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := Load(dir)
+	if err != nil || len(ls) != 1 {
+		t.Fatalf("Load = %d ledgers, %v; want the closed one", len(ls), err)
+	}
+	if ls[0].InProgress() || !ls[0].Alive() {
+		t.Errorf("closed ledger of this live process: in progress %v, alive %v; want not in progress, alive", ls[0].InProgress(), ls[0].Alive())
+	}
+	_, err = Create(dir, "call", "b.yaml").Claim("stop too", "stop", target, undo)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || !ce.Left || !strings.Contains(err.Error(), "ended without reverting it") || strings.Contains(err.Error(), "still in progress") {
+		t.Errorf("Claim of a target under a fault an ended experiment left = %v; want a ConflictError saying it was left, for chaos recover", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
@@ -38,6 +39,11 @@ type disconnectRecord struct {
 	// Disconnected is set once the container was disconnected; the records
 	// of earlier versions of chaos do not say.
 	Disconnected bool `json:"disconnected,omitempty"`
+	// Began is when the disconnect was about to be asked for. The engine
+	// carries out a disconnect its client gave up on: a revert that comes
+	// before Disconnected (in the watchdog of a run killed while it
+	// waited) may find the container still connected.
+	Began time.Time `json:"began,omitzero"`
 }
 
 // Endpoint is a container's attachment to a network, as much of it as a
@@ -64,7 +70,7 @@ func (p *DisconnectParams) Plan(ctx context.Context, env *inject.Env, t inject.T
 	if err != nil {
 		return inject.Undo{}, err
 	}
-	r := disconnectRecord{Record: newRecord(env, "disconnect", t)}
+	r := disconnectRecord{Record: newRecord(env, "disconnect", t), Began: time.Now()}
 	info, err := e.inspect(ctx, r.Record)
 	if err != nil {
 		return inject.Undo{}, err
@@ -149,19 +155,36 @@ func (p *DisconnectParams) revert(ctx context.Context, e *Engine, data json.RawM
 	if ep == nil {
 		return "", fmt.Errorf("revert disconnect of container %s: the record names no network", r.target())
 	}
+	connected := func(info container.InspectResponse) bool {
+		if info.NetworkSettings != nil {
+			for name, es := range info.NetworkSettings.Networks {
+				if name == ep.Network || (es != nil && es.NetworkID == ep.NetworkID) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	// Records of earlier versions of chaos say neither when the
+	// disconnect was asked for nor whether it was done.
+	unsure := !r.Disconnected && !r.Began.IsZero()
 	info, found, err := e.current(ctx, r.Record)
+	if err == nil && found && connected(info) && unsure && !answered(ctx) {
+		// The run that asked for the disconnect died before the answer,
+		// and the engine may carry it out yet: wait for it to land
+		// rather than leave the container to be disconnected after the
+		// revert.
+		info, found, err = e.awaitLanding(ctx, r.Record, r.Began, func(i container.InspectResponse) bool { return !connected(i) })
+	}
 	switch {
 	case err != nil:
 		return "", err
 	case !found:
 		return vanished(r.Record), nil
-	}
-	if info.NetworkSettings != nil {
-		for name, es := range info.NetworkSettings.Networks {
-			if name == ep.Network || (es != nil && es.NetworkID == ep.NetworkID) {
-				return "", r.connectedMeanwhile()
-			}
-		}
+	case connected(info) && unsure && !answered(ctx):
+		return fmt.Sprintf("container %s was never disconnected from network %s: the disconnect its run asked for before it ended did not take effect within %s", r.target(), ep.Network, requestSettle), nil
+	case connected(info):
+		return "", r.connectedMeanwhile()
 	}
 	settings := &network.EndpointSettings{
 		Aliases:    ep.Aliases,

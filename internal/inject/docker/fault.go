@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
@@ -107,6 +108,9 @@ func revert(ctx context.Context, env *inject.Env, u inject.Undo) error {
 			return fmt.Errorf("revert %s of container %s: %w", r.Fault, r.target(), err)
 		}
 	}
+	if _, ok := env.Lookup(answeredKey(r)); ok {
+		ctx = context.WithValue(ctx, answeredCtx{}, true)
+	}
 	warning, err := rv.revert(ctx, e, u.Data)
 	if warning != "" {
 		env.Warn(warning)
@@ -149,11 +153,55 @@ func (e *Engine) strike(ctx context.Context, env *inject.Env, r Record, eff Effe
 	if err != nil {
 		return err
 	}
-	if err := do(); err != nil {
+	err = do()
+	// Answered: nothing of the request can land after this.
+	env.Put(answeredKey(r), true)
+	if err != nil {
 		forget()
 		return err
 	}
 	return nil
+}
+
+// requestSettle is how long a request to change a container (a pause, a
+// disconnect) may still take to land after it was sent: the engine
+// carries out a request whose client gave up on it, as a run killed while
+// it waited for the answer does.
+const requestSettle = 10 * time.Second
+
+// answeredKey marks, in an Env, that this process sent the request of r's
+// fault and had its answer.
+func answeredKey(r Record) string { return "docker.answered:" + r.Fault + ":" + r.ContainerID }
+
+type answeredCtx struct{}
+
+// answered reports whether the request of the fault being reverted was
+// answered in this process (the run's own revert): then nothing of it can
+// land later. A revert in another process (the watchdog, chaos recover)
+// cannot know.
+func answered(ctx context.Context) bool {
+	v, _ := ctx.Value(answeredCtx{}).(bool)
+	return v
+}
+
+// awaitLanding watches r's container while the request of its fault, sent
+// at began and not known to have been answered, may still land: until
+// landed says it has, or requestSettle has passed since began. It returns
+// what it saw last.
+func (e *Engine) awaitLanding(ctx context.Context, r Record, began time.Time, landed func(container.InspectResponse) bool) (container.InspectResponse, bool, error) {
+	deadline := began.Add(requestSettle)
+	for {
+		info, found, err := e.current(ctx, r)
+		if err != nil || !found || landed(info) || !time.Now().Before(deadline) {
+			return info, found, err
+		}
+		select {
+		case <-ctx.Done():
+			return info, found, fmt.Errorf("revert %s of container %s: the %s the run asked for %s ago may still take effect; run chaos recover again once %s have passed",
+				r.Fault, r.target(), r.Fault, time.Since(began).Round(time.Second), time.Until(deadline).Round(time.Second))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // failed words the error of a call that injects a fault; what says what

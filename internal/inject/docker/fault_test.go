@@ -229,9 +229,9 @@ func TestLegacyRecords(t *testing.T) {
 
 // TestRecordsKeepTheirForm plans each fault and compares its record with
 // the form ledgers have always held, so that an earlier chaos can still
-// revert what this one writes: the default engine's address and a stop's
-// began, grace_seconds and stopped, which it ignores, are the fields added
-// since.
+// revert what this one writes: the default engine's address, a stop's
+// began, grace_seconds and stopped, and a pause's and a disconnect's
+// began, which it ignores, are the fields added since.
 func TestRecordsKeepTheirForm(t *testing.T) {
 	five := experiment.Duration(4500e6)
 	tests := []struct {
@@ -254,6 +254,14 @@ func TestRecordsKeepTheirForm(t *testing.T) {
 			added := regexp.MustCompile(`,"began":"[^"]+","grace_seconds":5`)
 			if !added.Match(u.Data) {
 				t.Errorf("plan of a stop: record %s; want when it began and its grace", u.Data)
+			}
+			u.Data = added.ReplaceAll(u.Data, nil)
+		}
+		switch tt.f.(type) {
+		case *docker.PauseParams, *docker.DisconnectParams:
+			added := regexp.MustCompile(`,"began":"[^"]+"`)
+			if !added.Match(u.Data) {
+				t.Errorf("plan of %T: record %s; want when it began", tt.f, u.Data)
 			}
 			u.Data = added.ReplaceAll(u.Data, nil)
 		}

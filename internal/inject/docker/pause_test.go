@@ -78,10 +78,11 @@ func TestPauseRevert(t *testing.T) {
 					}
 					return inspected(id, *tt.state, nil), nil
 				},
+				pause:   func(string) error { return nil },
 				unpause: func(string) error { calls = append(calls, "unpause"); return tt.failWith },
 			}
 			r := newRun(api, "fake")
-			u, err := r.plan(t, &docker.PauseParams{})
+			u, err := r.hit(t, &docker.PauseParams{})
 			if err != nil {
 				t.Fatal(err)
 			}

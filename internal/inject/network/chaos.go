@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
@@ -184,10 +185,23 @@ func runID(env *inject.Env) string {
 	return "RUN"
 }
 
-// nextSeq numbers the run's network faults, from 1.
+// runSeqs numbers the network faults of each run ID in this process. The
+// experiments of one call share its run ID, each with an Env of its own:
+// numbered by Env, the next experiment's first fault would take the table
+// and qdisc names of the one before it, so that a fault one left (its
+// revert failed) and the next one's shared a table, whose counters and
+// revert, and chaos recover's, would then be both faults'.
+var runSeqs sync.Map // run ID -> *atomic.Int32
+
+// nextSeq numbers the run's network faults, from 1; those of an Env
+// outside a run (a dry run) by Env.
 func nextSeq(env *inject.Env) int {
-	r, _ := env.Resource("network.seq", func() (any, error) { return new(atomic.Int32), nil })
-	return int(r.(*atomic.Int32).Add(1))
+	if env.RunID == "" {
+		r, _ := env.Resource("network.seq", func() (any, error) { return new(atomic.Int32), nil })
+		return int(r.(*atomic.Int32).Add(1))
+	}
+	n, _ := runSeqs.LoadOrStore(env.RunID, new(atomic.Int32))
+	return int(n.(*atomic.Int32).Add(1))
 }
 
 // precheck checks that chaos can act in the target's namespace: that it

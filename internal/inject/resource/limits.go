@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gamedayhq/chaos/internal/experiment"
 	"github.com/gamedayhq/chaos/internal/inject"
@@ -130,7 +131,7 @@ func (l *Limits) plan(p *planning) error {
 		}
 		parts = append(parts, fmt.Sprintf("memory limit from %s to %s (it uses %s)", formatBytes(cur.Memory), formatBytes(want.Memory), formatBytes(inUse)))
 	}
-	p.rec.Limits = &LimitsChange{Before: cur, Lowered: lowered}
+	p.rec.Limits = &LimitsChange{Before: cur, Lowered: lowered, Began: time.Now()}
 	p.rec.Summary = fmt.Sprintf("lower the %s of %s", strings.Join(parts, ", "), t)
 	return nil
 }
@@ -143,10 +144,27 @@ func (in *Injector) applyLimits(ctx context.Context, rec Record) error {
 	return d.SetLimits(ctx, rec.Target.Container, rec.Limits.Lowered)
 }
 
+// limitsSettle is how long an update of a container's limits may still
+// take to land after it was sent.
+const limitsSettle = 10 * time.Second
+
 func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, error) {
 	d, err := in.docker(ctx, rec.Target)
 	if err != nil {
 		return nil, err
+	}
+	in.mu.Lock()
+	answered := in.answered[rec.Key]
+	in.mu.Unlock()
+	if lc := rec.Limits; !lc.Applied && !lc.Began.IsZero() && !answered {
+		// The run that asked for the lowering died before the answer,
+		// and the engine may carry it out yet: restored now, the limits
+		// would be lowered after the revert, for good. Wait for it to
+		// land first (the records of earlier versions of chaos say
+		// neither, and are restored at once).
+		if err := awaitLowered(ctx, d, rec, time.Until(lc.Began.Add(limitsSettle))); err != nil {
+			return nil, err
+		}
 	}
 	err = d.SetLimits(ctx, rec.Target.Container, rec.Limits.Before)
 	if errors.Is(err, docker.ErrGone) {
@@ -161,4 +179,22 @@ func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, err
 var limitsDoc = experiment.Doc{
 	Summary: "Lowers a container's CPU and memory limits live through the Docker engine; the previous values are restored on revert. A second limits fault on a container whose limits the run has lowered already is refused: lower them all in one step.",
 	Example: "{cpus: 50%, memory: 64MiB}",
+}
+
+// awaitLowered watches rec's container, for at most d, until its limits
+// are the lowered ones, or it is gone.
+func awaitLowered(ctx context.Context, d Docker, rec Record, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		cur, err := d.Limits(ctx, rec.Target.Container)
+		if err != nil || cur.Equivalent(rec.Limits.Lowered) {
+			return nil // the revert says what went wrong
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the lowering of the limits of %s that its run asked for may still take effect; run chaos recover again once %s have passed", rec.Target, time.Until(deadline).Round(time.Second))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
 }

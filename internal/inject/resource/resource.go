@@ -146,6 +146,14 @@ type Process struct {
 type LimitsChange struct {
 	Before  docker.Limits `json:"before"`
 	Lowered docker.Limits `json:"lowered"`
+	// Began is when the limits were about to be lowered, and Applied is
+	// set once the engine said they were. The engine carries out an
+	// update whose client gave up on it: a revert that comes before
+	// Applied (in the watchdog of a run killed while it waited) may find
+	// the limits not lowered yet, and see them lowered after it restored
+	// them.
+	Began   time.Time `json:"began,omitzero"`
+	Applied bool      `json:"applied,omitempty"`
 }
 
 // Docker is what resource faults need of the Docker engine;
@@ -191,6 +199,10 @@ type Injector struct {
 	// lowered names the containers whose limits a fault applied here has
 	// lowered and not yet restored, with the limits it set.
 	lowered map[string]docker.Limits
+	// answered holds the keys of the faults whose change this Injector
+	// asked the engine for and had its answer: nothing of it can land
+	// after that.
+	answered map[string]bool
 }
 
 // docker returns what reaches t's engine.
@@ -311,6 +323,17 @@ func (in *Injector) Apply(ctx context.Context, rec Record) (Record, error) {
 	switch {
 	case rec.Limits != nil:
 		err = in.applyLimits(ctx, rec)
+		in.mu.Lock()
+		if in.answered == nil {
+			in.answered = map[string]bool{}
+		}
+		in.answered[rec.Key] = true
+		in.mu.Unlock()
+		if err == nil {
+			lc := *rec.Limits
+			lc.Applied = true
+			rec.Limits = &lc
+		}
 	case rec.Job != nil:
 		rec, err = in.startWorker(ctx, rec)
 	default:
