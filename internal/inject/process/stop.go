@@ -81,8 +81,11 @@ func (p *StopParams) Inject(ctx context.Context, _ *inject.Env, _ inject.Target,
 
 // cont continues the stopped process, unless it is gone. One that runs
 // already was continued by someone else (a SIGCONT, a shell's fg) before
-// the revert: the fault ended early.
-func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
+// the revert: the fault ended early. So did one that ended (a zombie
+// too): a supervisor or watchdog that kills a frozen process may have
+// started another in its place, which served unfrozen, so nothing seen
+// since the injection counts as the system coping with the stop.
+func cont(_ context.Context, _ *inject.Env, u inject.Undo) error {
 	var id proc.ID
 	if err := json.Unmarshal(u.Data, &id); err != nil {
 		return fmt.Errorf("continue process: bad undo record: %w", err)
@@ -90,9 +93,8 @@ func cont(_ context.Context, env *inject.Env, u inject.Undo) error {
 	state, serr := proc.State(id.PID)
 	err := id.Signal(syscall.SIGCONT)
 	switch {
-	case errors.Is(err, proc.ErrGone):
-		env.Warn(fmt.Sprintf("process %d is gone; nothing to continue", id.PID))
-		return nil
+	case errors.Is(err, proc.ErrGone) || err == nil && !id.Alive():
+		return inject.GoneEarly("process %d ended before the revert, at a moment chaos did not see (something killed it; a supervisor may have started another in its place): nothing to continue, and the stop did not last", id.PID)
 	case err != nil:
 		return fmt.Errorf("continue process %d: %w", id.PID, err)
 	case serr == nil && state != "T" && state != "t":
