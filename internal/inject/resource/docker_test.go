@@ -3,6 +3,7 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -431,7 +432,8 @@ func TestDockerLimitsRevertOnAnotherEngine(t *testing.T) {
 }
 
 // TestDockerStop stops a container under a memory fault: the worker leaves
-// with it, the stop is not held up, and the revert has nothing left to do.
+// with it, the stop is not held up, and the revert has nothing left to do
+// but say that the fault ended before it came.
 func TestDockerStop(t *testing.T) {
 	e, env := engine(t)
 	id, _ := run(t, env, box{Name: "stop"})
@@ -454,9 +456,45 @@ func TestDockerStop(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
 		t.Errorf("the worker still runs 10s after its container stopped")
 	}
-	revert(t, in, rec)
+	if _, err := in.Revert(ctxT(t), rec); !errors.As(err, new(*inject.EndedEarly)) {
+		t.Errorf("Revert = %v; want it to say the fault ended early", err)
+	}
 	if _, err := os.Stat(filepath.Join(in.StateDir, rec.RunID)); err == nil {
 		t.Errorf("the state directory still holds the run after the revert")
+	}
+}
+
+// TestDockerRestartMidFault restarts a container under a CPU fault, as a
+// restart policy, a healthcheck's supervisor or a person may: the worker
+// leaves with the old process, and the container runs again without the
+// load. The revert says the fault ended before it came, and when, so that
+// the run does not count what the restarted container answered as the
+// system coping with the fault.
+func TestDockerRestartMidFault(t *testing.T) {
+	e, env := engine(t)
+	id, _ := run(t, env, box{Name: "restart"})
+	in := newInjector(t)
+	in.Docker = e
+	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{Container: id}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	timeout := 1
+	if err := env.Client.ContainerRestart(ctxT(t), id, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if st := env.Inspect(id).State; !st.Running {
+		t.Fatalf("the container is %s after its restart; want it running", st.Status)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
+		t.Errorf("the worker still runs 10s after its container restarted")
+	}
+	_, err = in.Revert(ctxT(t), rec)
+	if ee, ok := errors.AsType[*inject.EndedEarly](err); !ok || !strings.Contains(ee.Reason, "ended before its revert (its worker ended with it at") {
+		t.Errorf("Revert = %v; want it to say the fault ended early, and when", err)
 	}
 }
 
