@@ -63,7 +63,12 @@ func (p *PauseParams) revert(ctx context.Context, e *Engine, data json.RawMessag
 		if id, ok := e.replacement(ctx, r); ok {
 			return "", inject.GoneEarly("container %s was gone before the revert, and another of the same name (%s) ran in its place, not paused: the pause did not last", r.target(), shortID(id))
 		}
-		return vanished(r), nil
+		// Removed with no successor of its name: a container that is
+		// gone refuses or drops what a paused one would have held
+		// unanswered, so what was seen since was not under the pause.
+		return "", inject.GoneEarly("container %s was removed before the revert, at a moment chaos did not see: the pause did not last", r.target())
+	case !info.State.Paused && !info.State.Running:
+		return "", inject.GoneEarly("container %s had stopped before the revert (at %s, status %s), not paused any more: the pause did not last", r.target(), info.State.FinishedAt, info.State.Status)
 	case !info.State.Paused:
 		return "", inject.GoneEarly("container %s was not paused any more before the revert: someone unpaused it", r.target())
 	}
