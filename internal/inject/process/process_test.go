@@ -480,7 +480,8 @@ func TestStopInEffectOnceInjected(t *testing.T) {
 // place, with a pid file rewritten): the stop did not last, and the
 // revert says so, whether the process is reaped already or a zombie still,
 // so that the run does not count what it saw meanwhile (a replacement
-// serving) as the system coping with a frozen process.
+// serving) as the system coping with a frozen process; it says when the
+// process ended.
 func TestStopOfAProcessThatEnded(t *testing.T) {
 	for _, reap := range []bool{true, false} {
 		t.Run(fmt.Sprintf("reaped=%t", reap), func(t *testing.T) {
@@ -495,9 +496,12 @@ func TestStopOfAProcessThatEnded(t *testing.T) {
 			} else {
 				waitState(t, pid, "Z")
 			}
+			// The run watches the stopped process, and says when it
+			// ended.
+			time.Sleep(300 * time.Millisecond)
 			ended, err := inject.RevertEarly(context.Background(), env, u)
-			if err != nil || !strings.Contains(ended.Early, "ended before the revert") {
-				t.Errorf("revert of a stopped process that ended = %+v, %v; want it to say the stop did not last", ended, err)
+			if err != nil || !strings.Contains(ended.Early, "ended before the revert, at ") || !strings.Contains(ended.Early, "the stop did not last") {
+				t.Errorf("revert of a stopped process that ended = %+v, %v; want it to say the stop did not last, and when it ended", ended, err)
 			}
 		})
 	}
