@@ -17,7 +17,7 @@ import (
 
 func init() {
 	inject.RegisterFault(inject.FaultKind{Target: "process", Name: "stop", New: func() inject.Fault { return &StopParams{} }, Doc: experiment.Doc{
-		Summary: "Freezes each process hit with SIGSTOP, and continues it with SIGCONT when the fault ends. It takes no settings. Only the processes hit are frozen, not their children: a server whose workers serve (nginx, PostgreSQL) goes on answering when only its master, the process of its pid file, is stopped; select the workers too, or run it as one process (nginx: master_process off).",
+		Summary: "Freezes each process hit with SIGSTOP, and continues it with SIGCONT when the fault ends. It takes no settings. Only the processes hit are frozen, not their children: a server whose workers serve (nginx, PostgreSQL) goes on answering when only its master, the process of its pid file, is stopped; select the workers too, or run it as one process (nginx: master_process off). A process that ends while frozen (a watchdog or supervisor killed it, and may have started another) ends the fault early: the run says when, and counts no pass since as the system coping with the stop.",
 		Example: "{}",
 	}})
 	inject.RegisterUndo(undoCont, cont)
