@@ -234,14 +234,17 @@ method:
 	})
 }
 
-// TestDockerFaultOnAContainerReplacedMeanwhile: a container stopped or
-// paused by the run, removed and run again under its name during the fault
+// TestDockerFaultOnAContainerReplacedMeanwhile: a container stopped,
+// paused or disconnected by the run, removed and run again under its name
+// during the fault
 // (as a service manager around docker run --rm does, or Compose), was not
 // down until the revert: a check that saw it run under the fault observed
 // nothing of it, and the run is an error, not a pass.
 func TestDockerFaultOnAContainerReplacedMeanwhile(t *testing.T) {
 	env := dockertest.New(t)
 	ctx := context.Background()
+	netID, _ := env.Network("replaced", false)
+	replacedNet := env.Name("replaced")
 	for _, c := range []struct {
 		fault, with string
 		spec        dockertest.Spec
@@ -252,10 +255,19 @@ func TestDockerFaultOnAContainerReplacedMeanwhile(t *testing.T) {
 			hit: func(container.InspectResponse) bool { return false }, want: "ran in its place: the stop did not last"},
 		{fault: "pause", with: "{}", spec: dockertest.Spec{Name: "replaced-pause"},
 			hit: paused, want: "ran in its place, not paused: the pause did not last"},
+		// Made again in its place by Compose, connected to its networks.
+		{fault: "disconnect", with: fmt.Sprintf("{network: %s}", replacedNet), spec: dockertest.Spec{Name: "replaced-disconnect", Network: netID},
+			hit: func(i container.InspectResponse) bool {
+				return i.NetworkSettings != nil && i.NetworkSettings.Networks[replacedNet] == nil
+			},
+			want: "ran in its place, connected to network " + replacedNet + ": the disconnect did not last"},
 	} {
 		t.Run(c.fault, func(t *testing.T) {
 			t.Parallel()
-			c.spec.Labels, c.spec.Network = env.Labels(nil), "none"
+			c.spec.Labels = env.Labels(nil)
+			if c.spec.Network == "" {
+				c.spec.Network = "none"
+			}
 			id := env.Run(c.spec)
 			exp := fmt.Sprintf(`version: v1
 title: a container replaced during the fault

@@ -593,6 +593,9 @@ func (r *run) closeDuring() {
 		r.rec.mu.Lock()
 		res, n, inEffect, underFaultOK, underFaultFailed := cs.rec.Results[experiment.During], 0, 0, 0, 0
 		var lastUnder journal.Sample
+		// passedGone: after its last failure under a fault, it passed,
+		// but no pass counted as seeing a fault.
+		var passedGone bool
 		// The oldest data a probe read that was from before a fault it
 		// ran under.
 		var oldest time.Duration
@@ -613,12 +616,33 @@ func (r *run) closeDuring() {
 			case !smp.OK && len(smp.Faults) > 0:
 				lastUnder = smp
 				underFaultFailed++
+				passedGone = false
 			case smp.OK && r.rec.sawAnyFault(every, smp):
 				underFaultOK++
+			case smp.OK && underFaultFailed > 0:
+				passedGone = true
+			}
+		}
+		// The faults the last failure was under that were gone before
+		// their revert came.
+		var goneNote string
+		for _, f := range r.rec.j.Faults {
+			if goneNote == "" && f.EndedEarly != "" && slices.Contains(lastUnder.Faults, f.Step) {
+				goneNote = r.rec.earlyNote(f.Step)
 			}
 		}
 		r.rec.mu.Unlock()
 		if res != "" {
+			continue
+		}
+		if !cs.abort && underFaultFailed > 0 && underFaultOK == 0 && passedGone && goneNote != "" && !r.isAborted() {
+			// The streak did not end with the method: the check passed
+			// after it, but only once the fault was gone (a frozen
+			// process that its supervisor replaced), which does not
+			// count as the system coping with the fault, nor as it
+			// failing for as long as failures: N asks.
+			r.unobserved(cs, experiment.During, fmt.Sprintf("it failed %s made while a fault was in effect, fewer than %d in a row, and passed only once the fault was gone%s",
+				allOf(underFaultFailed, "observation"), cs.c.Failures, goneNote))
 			continue
 		}
 		if !cs.abort && underFaultFailed > 0 && underFaultOK == 0 && !r.isAborted() {

@@ -75,3 +75,53 @@ method:
 		})
 	}
 }
+
+// goneFailing calls fail when it is injected (so that the service fails
+// the next observations, as a frozen process does until its watchdog
+// replaces it), and its revert finds it gone already.
+var goneFailing func()
+
+type goneFailingFault struct{ goneFault }
+
+func (*goneFailingFault) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	if goneFailing != nil {
+		goneFailing()
+	}
+	return u, nil
+}
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "proxy", Name: "test_gone_failing", New: func() inject.Fault { return &goneFailingFault{} }})
+}
+
+// A check that failed under a fault, fewer times in a row than its
+// failures: N, and then passed only once the fault was gone (a frozen
+// process that its supervisor replaced) was broken as though the method
+// had ended before the streak reached N: the passes, made without the
+// fault, do not count, but they do end the streak. The check could not be
+// judged under the fault, and the run is an error that says the fault
+// was gone, not a deviation that blames the method's end.
+func TestFailuresThenPassesOnceTheFaultWasGone(t *testing.T) {
+	s := newService(t)
+	goneFailing = func() { s.failNext.Store(2) }
+	t.Cleanup(func() { goneFailing = nil })
+	j := run(t, `version: v1
+title: a fault that bit, then was gone
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: up
+    probe: {http: {url: "http://${up}/"}}
+    interval: 100ms
+    failures: 5
+    when: [during]
+method:
+  - {fault: test_gone_failing, target: link, for: 1s}
+`, s)
+	if j.Verdict != journal.Errored || !strings.Contains(j.Reason, "was gone before its revert came: the toxic was deleted by someone else") {
+		t.Errorf("verdict %s (%s); want error saying the fault was gone before its revert", j.Verdict, j.Reason)
+	}
+	if c := check(j, "up"); c == nil || c.Results["during"] != journal.Unobserved || !strings.Contains(c.Reasons["during"], "passed only once") {
+		t.Errorf("check %+v; want it unobserved during the method, saying it passed only once the fault was gone", c)
+	}
+}

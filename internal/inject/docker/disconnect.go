@@ -180,6 +180,12 @@ func (p *DisconnectParams) revert(ctx context.Context, e *Engine, data json.RawM
 	case err != nil:
 		return "", err
 	case !found:
+		if id, ok := e.replacement(ctx, r.Record); ok && r.Disconnected && e.connectedTo(ctx, id, ep) {
+			// Made again in its place (Compose, a script), with the
+			// networks of its definition: what it answered since was
+			// not cut off.
+			return "", inject.GoneEarly("container %s was gone before the revert, and another of the same name (%s) ran in its place, connected to network %s: the disconnect did not last", r.target(), shortID(id), ep.Network)
+		}
 		return vanished(r.Record), nil
 	case connected(info) && unsure && !answered(ctx):
 		return fmt.Sprintf("container %s was never disconnected from network %s: the disconnect its run asked for before it ended did not take effect within %s", r.target(), ep.Network, requestSettle), nil
@@ -235,4 +241,19 @@ func (r disconnectRecord) connectedMeanwhile() error {
 		return nil
 	}
 	return inject.GoneEarly("container %s was connected to network %s again before the revert: someone connected it", r.target(), r.Endpoint.Network)
+}
+
+// connectedTo reports whether container id is connected to the network of
+// ep, as far as the engine says.
+func (e *Engine) connectedTo(ctx context.Context, id string, ep *Endpoint) bool {
+	info, err := e.api.ContainerInspect(ctx, id)
+	if err != nil || info.NetworkSettings == nil {
+		return false
+	}
+	for name, es := range info.NetworkSettings.Networks {
+		if name == ep.Network || (es != nil && es.NetworkID == ep.NetworkID) {
+			return true
+		}
+	}
+	return false
 }

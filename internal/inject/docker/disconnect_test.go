@@ -106,6 +106,9 @@ func TestDisconnectRevert(t *testing.T) {
 		state    *container.State // nil: the container is gone
 		nets     map[string]*network.EndpointSettings
 		netGone  bool
+		// replaced: the container is gone, and another of its name runs
+		// connected to the network (Compose made it again).
+		replaced bool
 		// disconnected: the record says the fault disconnected it.
 		disconnected bool
 		failWith     error
@@ -119,6 +122,12 @@ func TestDisconnectRevert(t *testing.T) {
 			state: &container.State{Running: true}, wantCalls: []string{"connect net-backend-id aliases=[] ipv4="}},
 		{name: "of a connected one", endpoint: fixed, state: &container.State{Running: true}, nets: connected},
 		{name: "of a removed one", endpoint: fixed, wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after disconnect"},
+		// Made again in its place, connected: what it answered since was
+		// not cut off, and must not count as the system coping.
+		{name: "of one made again in its place", endpoint: fixed, replaced: true, disconnected: true,
+			wantWarning: "container web (0123456789ab) was gone before the revert, and another of the same name (fedcba987654) ran in its place, connected to network backend: the disconnect did not last"},
+		{name: "of one made again in its place, not connected", endpoint: fixed, replaced: true, disconnected: true, nets: map[string]*network.EndpointSettings{},
+			wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after disconnect"},
 		{name: "from a removed network", endpoint: fixed, state: &container.State{Running: true},
 			netGone: true, wantCalls: []string{"connect net-backend-id aliases=[api] ipv4=10.9.0.7"}, wantWarning: "network backend no longer exists"},
 		{name: "connected meanwhile", endpoint: fixed, state: &container.State{Running: true},
@@ -138,6 +147,15 @@ func TestDisconnectRevert(t *testing.T) {
 			var calls []string
 			api := &fakeAPI{
 				inspect: func(id string) (container.InspectResponse, error) {
+					if tt.replaced && (id == "web" || id == "fedcba9876543210") {
+						nets := connected
+						if tt.nets != nil {
+							nets = tt.nets
+						}
+						r := inspected("fedcba9876543210", container.State{Running: true}, nets)
+						r.Name = "/web"
+						return r, nil
+					}
 					if tt.state == nil {
 						return container.InspectResponse{}, notFound("container")
 					}

@@ -94,12 +94,17 @@ func (p *PauseParams) revert(ctx context.Context, e *Engine, data json.RawMessag
 		if id, ok := e.replacement(ctx, r.Record); ok {
 			return "", inject.GoneEarly("container %s was gone before the revert, and another of the same name (%s) ran in its place, not paused: the pause did not last", r.target(), shortID(id))
 		}
-		return vanished(r.Record), nil
+		// Removed with no successor of its name: a container that is
+		// gone refuses or drops what a paused one would have held
+		// unanswered, so what was seen since was not under the pause.
+		return "", inject.GoneEarly("container %s was removed before the revert, at a moment chaos did not see: the pause did not last", r.target())
 	case !info.State.Paused && unsure:
 		if answered(ctx) {
 			return "", nil // the pause failed: its error says so
 		}
 		return fmt.Sprintf("container %s was never paused: the pause its run asked for before it ended did not take effect within %s", r.target(), requestSettle), nil
+	case !info.State.Paused && !info.State.Running:
+		return "", inject.GoneEarly("container %s had stopped before the revert (at %s, status %s), not paused any more: the pause did not last", r.target(), info.State.FinishedAt, info.State.Status)
 	case !info.State.Paused:
 		return "", inject.GoneEarly("container %s was not paused any more before the revert: someone unpaused it", r.target())
 	}

@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/gamedayhq/chaos/internal/inject"
 	"github.com/gamedayhq/chaos/internal/inject/docker"
 )
 
@@ -49,14 +51,19 @@ func TestPauseRevert(t *testing.T) {
 		failWith    error
 		wantCalls   []string
 		wantWarning string
-		wantErr     string
+		// wantEarly: the warning says the fault was gone before the
+		// revert, so that the run counts nothing seen since.
+		wantEarly bool
+		wantErr   string
 	}{
 		{name: "unpauses", state: &container.State{Running: true, Paused: true}, wantCalls: []string{"unpause"}},
 		// Someone unpaused it, or stopped it, before the revert: the
 		// fault ended at a moment the run did not see.
-		{name: "of a running one", state: &container.State{Running: true}, wantWarning: "container web (0123456789ab) was not paused any more before the revert: someone unpaused it"},
-		{name: "of a stopped one", state: &container.State{Status: "exited"}, wantWarning: "container web (0123456789ab) was not paused any more before the revert"},
-		{name: "of a removed one", wantWarning: "container web (0123456789ab) no longer exists: nothing to revert after pause"},
+		{name: "of a running one", state: &container.State{Running: true}, wantWarning: "container web (0123456789ab) was not paused any more before the revert: someone unpaused it", wantEarly: true},
+		{name: "of a stopped one", state: &container.State{Status: "exited", FinishedAt: "2026-12-08T00:01:02.5Z"}, wantWarning: "container web (0123456789ab) had stopped before the revert (at 2026-12-08T00:01:02.5Z, status exited)", wantEarly: true},
+		// Removed, and none of its name ran in its place: it no longer
+		// held what came to it unanswered, as a paused one does.
+		{name: "of a removed one", wantWarning: "container web (0123456789ab) was removed before the revert, at a moment chaos did not see: the pause did not last", wantEarly: true},
 		{name: "unpause fails", state: &container.State{Running: true, Paused: true}, failWith: errors.New("cgroup trouble"),
 			wantCalls: []string{"unpause"}, wantErr: "revert pause of container web (0123456789ab): cgroup trouble; to restore it by hand run: docker unpause 0123456789ab"},
 		{name: "inspect fails", state: &container.State{}, failWith: errors.New("daemon busy"),
@@ -87,7 +94,15 @@ func TestPauseRevert(t *testing.T) {
 				t.Fatal(err)
 			}
 			planned = false
-			warning, err := r.revert(u)
+			r.warnings = nil
+			ended, err := inject.RevertEarly(context.Background(), r.env, u)
+			warning := strings.Join(r.warnings, "; ")
+			if ended.Early != "" {
+				warning = ended.Early
+			}
+			if (ended.Early != "") != tt.wantEarly {
+				t.Errorf("revert ended early = %q; want it %t", ended.Early, tt.wantEarly)
+			}
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("revert: %v", err)
 			}

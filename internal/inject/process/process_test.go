@@ -474,3 +474,35 @@ func TestStopInEffectOnceInjected(t *testing.T) {
 		}
 	}
 }
+
+// A stopped process that ended before the revert (a supervisor or
+// watchdog killed the frozen process, and may have started another in its
+// place, with a pid file rewritten): the stop did not last, and the
+// revert says so, whether the process is reaped already or a zombie still,
+// so that the run does not count what it saw meanwhile (a replacement
+// serving) as the system coping with a frozen process; it says when the
+// process ended.
+func TestStopOfAProcessThatEnded(t *testing.T) {
+	for _, reap := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reaped=%t", reap), func(t *testing.T) {
+			env := inject.NewEnv(1, nil)
+			cmd := start(t, "chaos-test-stop-ended")
+			pid := cmd.Process.Pid
+			tg := inject.Target{Kind: "process", ID: strconv.Itoa(pid), Name: "sh"}
+			u := stopped(t, env, tg)
+			proc.KillGroup(pid, syscall.SIGKILL)
+			if reap {
+				cmd.Wait()
+			} else {
+				waitState(t, pid, "Z")
+			}
+			// The run watches the stopped process, and says when it
+			// ended.
+			time.Sleep(300 * time.Millisecond)
+			ended, err := inject.RevertEarly(context.Background(), env, u)
+			if err != nil || !strings.Contains(ended.Early, "ended before the revert, at ") || !strings.Contains(ended.Early, "the stop did not last") {
+				t.Errorf("revert of a stopped process that ended = %+v, %v; want it to say the stop did not last, and when it ended", ended, err)
+			}
+		})
+	}
+}

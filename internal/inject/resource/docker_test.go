@@ -3,6 +3,7 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -310,8 +311,16 @@ func TestDockerLimits(t *testing.T) {
 	if cpus != 1 || mem.Limit != 128<<20 || cpu.Shares != 1024 {
 		t.Errorf("after the revert the container may use %v CPUs, %d shares, %d bytes; want 1, 1024, 128MiB", cpus, cpu.Shares, mem.Limit)
 	}
-	if _, err := other.Revert(ctxT(t), stored); err != nil {
-		t.Errorf("a second Revert = %v; want nothing to do", err)
+	// Limits found back where they were before the revert came: someone
+	// restored them (a docker update), and the fault did not last.
+	if _, err := in.Apply(ctxT(t), stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetLimits(ctxT(t), id, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Revert(ctxT(t), stored); !errors.As(err, new(*inject.EndedEarly)) || !strings.Contains(err.Error(), "someone restored them") {
+		t.Errorf("Revert of limits someone restored = %v; want it to say the fault ended early", err)
 	}
 
 	if _, err := in.Plan(ctxT(t), &resource.Limits{Memory: resource.Bytes{N: 7 << 20}}, resource.Target{Container: id}, resource.Options{RunID: runID(t)}); err == nil || !strings.Contains(err.Error(), "too low") {
@@ -324,8 +333,10 @@ func TestDockerLimits(t *testing.T) {
 	if err := env.Client.ContainerRemove(ctxT(t), id, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if w, err := other.Revert(ctxT(t), stored); err != nil || len(w) != 1 {
-		t.Errorf("Revert on a removed container = %v, %v; want a warning and no error", w, err)
+	// Removed (and, with Compose or Swarm, made again in its place with
+	// its own limits): the lowered limits went with it.
+	if _, err := other.Revert(ctxT(t), stored); !errors.As(err, new(*inject.EndedEarly)) || !strings.Contains(err.Error(), "was removed before the revert") {
+		t.Errorf("Revert on a removed container = %v; want it to say the fault ended early", err)
 	}
 }
 
@@ -431,7 +442,8 @@ func TestDockerLimitsRevertOnAnotherEngine(t *testing.T) {
 }
 
 // TestDockerStop stops a container under a memory fault: the worker leaves
-// with it, the stop is not held up, and the revert has nothing left to do.
+// with it, the stop is not held up, and the revert has nothing left to do
+// but say that the fault ended before it came.
 func TestDockerStop(t *testing.T) {
 	e, env := engine(t)
 	id, _ := run(t, env, box{Name: "stop"})
@@ -454,9 +466,45 @@ func TestDockerStop(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
 		t.Errorf("the worker still runs 10s after its container stopped")
 	}
-	revert(t, in, rec)
+	if _, err := in.Revert(ctxT(t), rec); !errors.As(err, new(*inject.EndedEarly)) {
+		t.Errorf("Revert = %v; want it to say the fault ended early", err)
+	}
 	if _, err := os.Stat(filepath.Join(in.StateDir, rec.RunID)); err == nil {
 		t.Errorf("the state directory still holds the run after the revert")
+	}
+}
+
+// TestDockerRestartMidFault restarts a container under a CPU fault, as a
+// restart policy, a healthcheck's supervisor or a person may: the worker
+// leaves with the old process, and the container runs again without the
+// load. The revert says the fault ended before it came, and when, so that
+// the run does not count what the restarted container answered as the
+// system coping with the fault.
+func TestDockerRestartMidFault(t *testing.T) {
+	e, env := engine(t)
+	id, _ := run(t, env, box{Name: "restart"})
+	in := newInjector(t)
+	in.Docker = e
+	rec, err := in.Plan(ctxT(t), &resource.CPU{Workers: 1}, resource.Target{Container: id}, resource.Options{RunID: runID(t), For: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = in.Apply(ctxT(t), rec); err != nil {
+		t.Fatal(err)
+	}
+	timeout := 1
+	if err := env.Client.ContainerRestart(ctxT(t), id, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if st := env.Inspect(id).State; !st.Running {
+		t.Fatalf("the container is %s after its restart; want it running", st.Status)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
+		t.Errorf("the worker still runs 10s after its container restarted")
+	}
+	_, err = in.Revert(ctxT(t), rec)
+	if ee, ok := errors.AsType[*inject.EndedEarly](err); !ok || !strings.Contains(ee.Reason, "ended before its revert (its worker ended with it at") {
+		t.Errorf("Revert = %v; want it to say the fault ended early, and when", err)
 	}
 }
 

@@ -148,10 +148,14 @@ func (in *Injector) applyLimits(ctx context.Context, rec Record) error {
 // take to land after it was sent.
 const limitsSettle = 10 * time.Second
 
-func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, error) {
+// revertLimits puts back the limits rec lowered. early says why the
+// lowered limits were gone before the revert came, when they were: the
+// container removed (and perhaps made again in its place), or its limits
+// set by someone else.
+func (in *Injector) revertLimits(ctx context.Context, rec Record) (warnings []string, early string, err error) {
 	d, err := in.docker(ctx, rec.Target)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	in.mu.Lock()
 	answered := in.answered[rec.Key]
@@ -163,17 +167,31 @@ func (in *Injector) revertLimits(ctx context.Context, rec Record) ([]string, err
 		// land first (the records of earlier versions of chaos say
 		// neither, and are restored at once).
 		if err := awaitLowered(ctx, d, rec, time.Until(lc.Began.Add(limitsSettle))); err != nil {
-			return nil, err
+			return nil, "", err
 		}
+	}
+	// Looked at once any lowering asked for has landed: before, limits
+	// still as they were would read as someone's restoring them.
+	cur, err := d.Limits(ctx, rec.Target.Container)
+	switch {
+	case errors.Is(err, docker.ErrGone):
+		// Removed, and perhaps made again in its place (Compose,
+		// Swarm), with the limits of its definition: what ran since was
+		// not under the fault.
+		return nil, fmt.Sprintf("%s was removed before the revert, at a moment chaos did not see, and its lowered limits with it: what ran after (a container made again in its place) was not under the fault", rec.Target), nil
+	case err == nil && cur.Equivalent(rec.Limits.Before):
+		return nil, fmt.Sprintf("the limits of %s were back to %s before the revert, not the lowered %s: someone restored them, and the fault did not last", rec.Target, rec.Limits.Before, rec.Limits.Lowered), nil
+	case err == nil && !cur.Equivalent(rec.Limits.Lowered):
+		early = fmt.Sprintf("the limits of %s were %s before the revert, not the lowered %s: someone changed them, and the fault did not last", rec.Target, cur, rec.Limits.Lowered)
 	}
 	err = d.SetLimits(ctx, rec.Target.Container, rec.Limits.Before)
 	if errors.Is(err, docker.ErrGone) {
-		return []string{fmt.Sprintf("%s no longer exists: its limits went with it", rec.Target)}, nil
+		return []string{fmt.Sprintf("%s no longer exists: its limits went with it", rec.Target)}, early, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w; to restore them by hand run: docker update %s %s", err, rec.Limits.Before, rec.Target.Container)
+		return nil, "", fmt.Errorf("%w; to restore them by hand run: docker update %s %s", err, rec.Limits.Before, rec.Target.Container)
 	}
-	return nil, nil
+	return nil, early, nil
 }
 
 var limitsDoc = experiment.Doc{

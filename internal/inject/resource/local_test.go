@@ -268,7 +268,9 @@ func TestLocalTargetEnds(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return len(workersOf(rec.RunID)) == 0 }) {
 		t.Errorf("the worker still runs 10s after its target ended")
 	}
-	revert(t, in, rec)
+	if _, err := in.Revert(ctxT(t), rec); !errors.As(err, new(*inject.EndedEarly)) {
+		t.Errorf("Revert = %v; want it to say the fault ended early", err)
+	}
 }
 
 // TestLocalApplyingThreadEnds applies a fault from a goroutine locked to
@@ -575,9 +577,10 @@ func TestLocalIOWritersFailAfterApply(t *testing.T) {
 }
 
 // A target that ends while its fault is on (as one the OOM killer takes,
-// and a container's restart policy runs again) takes the load with it:
-// the revert says so, for the reports, since what ran after was not under
-// the fault.
+// and a container's restart policy runs again, or a process that its
+// supervisor starts again) takes the load with it: the revert says the
+// fault ended early, and when, since what ran after was not under the
+// fault and must not count as the system coping with it.
 func TestLocalTargetEndsBeforeRevert(t *testing.T) {
 	target := sleeper(t)
 	in := newInjector(t)
@@ -593,8 +596,8 @@ func TestLocalTargetEndsBeforeRevert(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return proc.Gone(rec.Worker.PID) }) {
 		t.Fatal("the worker still runs 5s after its target ended")
 	}
-	warnings := revert(t, in, rec)
-	if !strings.Contains(strings.Join(warnings, "\n"), "ended before its revert") {
-		t.Errorf("Revert warnings %q; want one that says the target's process ended before the revert", warnings)
+	_, err = in.Revert(ctxT(t), rec)
+	if ee, ok := errors.AsType[*inject.EndedEarly](err); !ok || !strings.Contains(ee.Reason, "ended before its revert (its worker ended with it at") {
+		t.Errorf("Revert = %v; want it to say the fault ended early, when the target's process ended", err)
 	}
 }

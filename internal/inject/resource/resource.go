@@ -371,7 +371,7 @@ func (in *Injector) Revert(ctx context.Context, rec Record) (warnings []string, 
 	early := ""
 	switch {
 	case rec.Limits != nil:
-		warnings, err = in.revertLimits(ctx, rec)
+		warnings, early, err = in.revertLimits(ctx, rec)
 	default:
 		warnings, early, err = in.revertWorker(ctx, rec)
 	}

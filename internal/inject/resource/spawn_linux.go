@@ -238,11 +238,14 @@ func (in *Injector) startWorker(ctx context.Context, rec Record) (Record, error)
 // says why the load was gone before the revert came, when it was.
 func (in *Injector) revertWorker(ctx context.Context, rec Record) (warnings []string, early string, err error) {
 	early = in.endedEarly(rec)
-	if rec.Job != nil && rec.Job.Target.PID > 0 && !alive(rec.Job.Target) {
-		// The fault's effect, as an OOM kill may be, or another step's;
-		// either way the load ended with it, and a container that its
-		// restart policy ran again ran on without it.
-		warnings = append(warnings, fmt.Sprintf("the process of %s the fault was on (%d) ended before its revert, and the %s fault's load with it: what ran after was not under the fault", rec.Target, rec.Job.Target.PID, rec.Kind))
+	if early == "" && rec.Job != nil && rec.Job.Target.PID > 0 && !alive(rec.Job.Target) {
+		// The fault's effect, as an OOM kill may be, or another step's,
+		// or a crash or restart of its own; either way the load ended
+		// with it, and a container that its restart policy ran again, a
+		// process that its supervisor started again, ran on without it:
+		// what was seen since was not under the fault.
+		early = fmt.Sprintf("the target of the %s fault, %s (process %d), ended before its revert%s, and the fault's load with it: what ran after (a container its restart policy ran again, a process its supervisor started again) was not under the fault",
+			rec.Kind, rec.Target, rec.Job.Target.PID, in.workerEnded(rec))
 	}
 	w, err := in.stopWorkers(ctx, rec.RunID, rec.Key)
 	warnings = append(warnings, w...)
@@ -255,6 +258,24 @@ func (in *Injector) revertWorker(ctx context.Context, rec Record) (warnings []st
 	}
 	w, err = in.removeFiles(ctx, rec, in.cleaned(rec.Key))
 	return append(warnings, w...), early, err
+}
+
+// workerEnded says when the worker of rec, started here, was seen to
+// end, as " (its worker ended with it 1.2s before the revert)", or
+// nothing when it was not started here or still runs.
+func (in *Injector) workerEnded(rec Record) string {
+	in.mu.Lock()
+	c := in.children[rec.Key]
+	in.mu.Unlock()
+	if c == nil {
+		return ""
+	}
+	select {
+	case <-c.done:
+		return fmt.Sprintf(" (its worker ended with it at %s, %s before the revert)", c.ended.UTC().Format("15:04:05.000"), time.Since(c.ended).Round(time.Millisecond))
+	default:
+		return ""
+	}
 }
 
 // endedEarly says why the worker of rec, started here, ended before its

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 
@@ -241,6 +242,67 @@ func TestScaleAndDrainUndoneByOthersEndedEarly(t *testing.T) {
 			}
 			if !early && c.api.updates-before != 1 {
 				t.Errorf("the reverts made %d updates; want 1", c.api.updates-before)
+			}
+			if len(*warned) > 0 {
+				t.Errorf("warnings %q; want none", *warned)
+			}
+		})
+	}
+}
+
+// containerAPI is a fakeAPI whose one container is as state says, or gone
+// when state is nil.
+type containerAPI struct {
+	fakeAPI
+	state    *container.State
+	unpaused int
+}
+
+func (f *containerAPI) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
+	if f.state == nil || id != "c1" {
+		return container.InspectResponse{}, notFound{}
+	}
+	var r container.InspectResponse
+	r.ContainerJSONBase = &container.ContainerJSONBase{ID: id, State: f.state}
+	return r, nil
+}
+
+func (f *containerAPI) ContainerUnpause(context.Context, string) error {
+	f.unpaused++
+	return nil
+}
+
+// A paused task whose container was gone before the revert (the
+// orchestrator replaced the task and its container was removed, or
+// someone removed it), or had stopped (replaced, its old container kept in
+// the task's history): the pause did not last, and the revert says so, so
+// that the run does not count the replacement's answers as the service
+// coping with a frozen task.
+func TestUnpauseOfAReplacedTask(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		state *container.State
+		want  string
+	}{
+		{name: "still paused", state: &container.State{Status: "paused", Running: true, Paused: true}},
+		{name: "removed", want: "was gone before the revert"},
+		{name: "stopped", state: &container.State{Status: "exited", FinishedAt: "2026-12-07T23:59:01.5Z"}, want: "had stopped before the revert (at 2026-12-07T23:59:01.5Z"},
+		{name: "unpaused", state: &container.State{Status: "running", Running: true}, want: "someone unpaused it"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			api := &containerAPI{fakeAPI: fakeAPI{info: manager()}, state: c.state}
+			env, warned := withCluster(api)
+			data, _ := json.Marshal(pauseRecord{TaskID: "t1", Task: "web.1", ContainerID: "c1"})
+			ended, err := inject.RevertEarly(context.Background(), env, inject.Undo{Action: undoUnpause, Data: data})
+			if err != nil || c.want == "" && ended.Early != "" || !strings.Contains(ended.Early, c.want) {
+				t.Errorf("revert = %+v, %v; want it gone early with %q", ended, err, c.want)
+			}
+			want := 0
+			if c.want == "" {
+				want = 1
+			}
+			if api.unpaused != want {
+				t.Errorf("%d unpauses; want %d", api.unpaused, want)
 			}
 			if len(*warned) > 0 {
 				t.Errorf("warnings %q; want none", *warned)

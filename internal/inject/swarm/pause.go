@@ -95,19 +95,25 @@ func unpause(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	}
 	info, err := c.api.ContainerInspect(ctx, rec.ContainerID)
 	if gone(err) {
-		env.Warn(fmt.Sprintf("the container of task %s no longer exists: nothing to unpause", rec.Task))
-		return nil
+		// The orchestrator replaced the task and its container was
+		// removed (or someone removed it): the service ran on without
+		// the frozen container.
+		return inject.GoneEarly("the container of task %s was gone before the revert, at a moment chaos did not see (swarm may have replaced the task, or someone removed it): the pause did not last", rec.Task)
 	}
 	if err != nil {
 		return fmt.Errorf("unpause task %s: inspect container %s: %w", rec.Task, shortID(rec.ContainerID), c.unreachable(err))
 	}
-	if info.State == nil || !info.State.Paused {
+	switch {
+	case info.State == nil:
+		return inject.GoneEarly("the container of task %s was not paused any more before the revert", rec.Task)
+	case !info.State.Paused && !info.State.Running:
+		return inject.GoneEarly("the container of task %s had stopped before the revert (at %s, status %s), not paused any more (swarm may have replaced the task): the pause did not last", rec.Task, info.State.FinishedAt, info.State.Status)
+	case !info.State.Paused:
 		return inject.GoneEarly("the container of task %s was not paused any more before the revert: someone unpaused it", rec.Task)
 	}
 	if err := c.api.ContainerUnpause(ctx, rec.ContainerID); err != nil {
 		if gone(err) {
-			env.Warn(fmt.Sprintf("the container of task %s no longer exists: nothing to unpause", rec.Task))
-			return nil
+			return inject.GoneEarly("the container of task %s was removed as the revert came: the pause did not last", rec.Task)
 		}
 		return fmt.Errorf("unpause task %s: %w; to restore it by hand run: docker unpause %s", rec.Task, c.unreachable(err), rec.ContainerID)
 	}
