@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -27,14 +28,25 @@ func Text(j *journal.Journal) string {
 	fmt.Fprintf(&b, "  %s\n", j.Reason)
 	for _, c := range j.Checks {
 		var parts []string
+		judged := false
 		for _, ph := range journal.CheckPhases {
-			if res, ok := c.Results[ph]; ok {
+			// A phase the check was meant for and not judged in (the run
+			// stopped first) is named too: left out, the line would read
+			// as a check that held wherever it was judged.
+			switch res, ok := c.Results[ph]; {
+			case ok:
 				parts = append(parts, ph+" "+res)
+				judged = true
+			case slices.Contains(c.When, ph):
+				parts = append(parts, ph+" not run")
 			}
 		}
 		kind := "check"
 		if c.Abort {
 			kind = "abort"
+		}
+		if !judged {
+			parts = nil
 		}
 		line := fmt.Sprintf("  %s %q: %s", kind, c.Name, orNotRun(strings.Join(parts, ", ")))
 		if hadToRecover(c) {
@@ -47,6 +59,9 @@ func Text(j *journal.Journal) string {
 		fmt.Fprintln(&b, line)
 		if t := brokeText(j, c); t != "" {
 			fmt.Fprintf(&b, "    broke %s\n", t)
+		}
+		if t := unobservedText(c); t != "" {
+			fmt.Fprintf(&b, "    could not be judged %s\n", t)
 		}
 	}
 	if slow := j.SlowestRecovery(); slow != nil {

@@ -1,0 +1,58 @@
+package report_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/report"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func sec(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+
+// everyFormat renders j in each format a person or a CI tool reads.
+func everyFormat(t *testing.T, j *journal.Journal) map[string]string {
+	t.Helper()
+	b, err := report.HTML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"text":     report.Text(j),
+		"markdown": report.Markdown(j),
+		"html":     string(b),
+		"junit":    string(mustJUnit(t, j)),
+	}
+}
+
+// The terminal summary names every phase a check was meant to be judged
+// in: one that an interrupt kept from being judged is "not run", not left
+// out, which would read as a check that held wherever it was judged; and
+// one that could not be observed says why, as the other formats do.
+func TestTextNamesPhasesNotJudged(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Interrupted, Reason: "interrupted by signal SIGINT during the method",
+		Started: t0, Ended: sec(10),
+		Checks: []*journal.Check{
+			{Name: "answers", Kind: "probe", When: []string{journal.CheckBefore, journal.CheckDuring, journal.CheckAfter},
+				Results: map[string]string{journal.CheckBefore: journal.Held},
+				Samples: []journal.Sample{{Time: sec(1), Phase: journal.CheckBefore, OK: true}}},
+			{Name: "fast", Kind: "load", When: []string{journal.CheckBefore, journal.CheckDuring},
+				Results: map[string]string{journal.CheckBefore: journal.Held, journal.CheckDuring: journal.Unobserved},
+				Reasons: map[string]string{journal.CheckDuring: "no request finished in the phase"},
+				Samples: []journal.Sample{{Time: sec(1), Phase: journal.CheckBefore, OK: true}}},
+		},
+	}
+	got := report.Text(j)
+	for _, want := range []string{
+		`check "answers": before held, during not run, after not run`,
+		`check "fast": before held, during unobserved`,
+		"could not be judged during the method: no request finished in the phase",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, got)
+		}
+	}
+}
