@@ -71,13 +71,12 @@ func Text(j *journal.Journal) string {
 		}
 		b.WriteString("\n")
 	}
-	// A fault that did nothing for part or all of its time (its target
-	// gone, no traffic through it) says so: "held after the faults" is
-	// then said of faults that did not act as planned.
+	// A fault that may still be in place (its revert failed, or never
+	// came) is named with its target and what went wrong, whatever the
+	// reason says. One that did nothing for part or all of its time (its
+	// target gone, no traffic through it) says so: "held after the
+	// faults" is then said of faults that did not act as planned.
 	for _, f := range j.Faults {
-		if f.EndedEarly == "" && f.Unreached == "" {
-			continue
-		}
 		if _, state, bad := faultState(j, f); bad {
 			fmt.Fprintf(&b, "  fault %s on %s (%s): %s\n", f.Text(), f.TargetName, hitText(f.Target), state)
 		}

@@ -56,3 +56,28 @@ func TestTextNamesPhasesNotJudged(t *testing.T) {
 		}
 	}
 }
+
+// A fault whose revert failed, whose injection failed part way, or that
+// was never reverted is named with its target and what went wrong in
+// every format, whatever the verdict's reason says: it may still be in
+// place.
+func TestFaultLeftInPlaceIsLoud(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.RevertFailed, Started: t0, Ended: sec(10),
+		Reason: "a fault could not be removed, the system may still be degraded; run chaos recover to try again",
+		Faults: []journal.Fault{
+			{Step: "lat", Fault: "latency", TargetName: "link", Target: journal.Target{Kind: "proxy", ID: "chaostest-link"},
+				Injected: sec(2), RevertError: "chaostest-revert-error"},
+			{Step: "half", Fault: "loss", TargetName: "net", Target: journal.Target{Kind: "network", ID: "chaostest-net"},
+				Injected: sec(3), InjectError: "chaostest-inject-error", RevertError: "chaostest-undo-error"},
+			{Step: "gone", Fault: "stop", TargetName: "svc", Target: journal.Target{Kind: "process", ID: "4242"},
+				Injected: sec(4)},
+		},
+	}
+	for name, got := range everyFormat(t, j) {
+		for _, want := range []string{"chaostest-revert-error", "chaostest-link", "chaostest-inject-error", "chaostest-undo-error", "chaostest-net", "not reverted"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, got)
+			}
+		}
+	}
+}
