@@ -159,6 +159,9 @@ type checkView struct {
 type sampleView struct {
 	At, Phase, Observed, Reason, Span, Faults string
 	OK                                        bool
+	// Noted is set when the row's observations carry a note, which Span
+	// says.
+	Noted bool
 	// Count is the number of observations of the row; Last is the time of
 	// its last one and Each each one's time and values. Observed is then
 	// the values they share.
@@ -413,7 +416,7 @@ func sampleRows(j *journal.Journal, c *journal.Check, ss []journal.Sample) []sam
 	var key string
 	for _, s := range ss {
 		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason,
-			Faults: strings.Join(s.Faults, ", "), Count: 1}
+			Faults: strings.Join(s.Faults, ", "), Count: 1, Noted: s.Note != ""}
 		judged := judgedText(c, s)
 		if n := len(out); n > 0 {
 			p := &out[n-1]
@@ -481,6 +484,11 @@ func pickSamples(rows []sampleView) []sampleView {
 		if !s.OK && failed < maxFailedSamples {
 			keep[i] = true
 			failed++
+		}
+		if s.Noted {
+			// What is unusual about an observation that held is not
+			// left out: only the journal would tell it.
+			keep[i] = true
 		}
 	}
 	for _, i := range first {

@@ -308,6 +308,9 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 			}
 		}
 	}
+	for _, n := range notesText(c) {
+		fmt.Fprintf(&out, "noted %s\n", n)
+	}
 	if r := recoveredText(c); r != "" {
 		if c.Recovered.OK {
 			r = "recovered in " + r

@@ -68,6 +68,9 @@ func Markdown(j *journal.Journal) string {
 			if t := unobservedText(c); t != "" {
 				fmt.Fprintf(&b, "- **%s** could not be judged %s\n", mdText(c.Name), mdText(t))
 			}
+			for _, n := range notesText(c) {
+				fmt.Fprintf(&b, "- **%s** noted %s\n", mdText(c.Name), mdText(n))
+			}
 		}
 		b.WriteString("\n")
 	}

@@ -234,6 +234,45 @@ func unobservedText(c *journal.Check) string {
 	return strings.Join(parts, "; ")
 }
 
+// maxNotes bounds the notes listed of one check; the journal holds them
+// all.
+const maxNotes = 5
+
+// notesText lists what is unusual about a check's observations, held or
+// not (judged on less traffic than its window, with the outcomes of
+// requests that came late, finished after its phase): one entry per phase
+// and note, with how many observations carry it, at most maxNotes, then
+// how many more. The judgement such an observation made is weaker than
+// the check plans, and only the journal would tell.
+func notesText(c *journal.Check) []string {
+	type key struct{ phase, note string }
+	count := map[key]int{}
+	var order []key
+	for _, s := range c.Samples {
+		if s.Note == "" {
+			continue
+		}
+		k := key{s.Phase, s.Note}
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+	}
+	var out []string
+	more := 0
+	for i, k := range order {
+		if i >= maxNotes {
+			more += count[k]
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s", journal.PhaseTitle(k.phase), plural(count[k], "observation"), k.note))
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("and %s with other notes: see the journal", plural(more, "observation")))
+	}
+	return out
+}
+
 // faultEffect is what one fault did to the checks, for people.
 type faultEffect struct {
 	Step string

@@ -63,6 +63,9 @@ func Text(j *journal.Journal) string {
 		if t := unobservedText(c); t != "" {
 			fmt.Fprintf(&b, "    could not be judged %s\n", t)
 		}
+		for _, n := range notesText(c) {
+			fmt.Fprintf(&b, "    noted %s\n", n)
+		}
 	}
 	if slow := j.SlowestRecovery(); slow != nil {
 		fmt.Fprintf(&b, "  time to recover: %s, check %q", slow.Recovered.After.Round(time.Millisecond), slow.Name)

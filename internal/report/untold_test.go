@@ -1,6 +1,8 @@
 package report_test
 
 import (
+	"fmt"
+	htmlesc "html"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,45 @@ func TestFaultLeftInPlaceIsLoud(t *testing.T) {
 		for _, want := range []string{"chaostest-revert-error", "chaostest-link", "chaostest-inject-error", "chaostest-undo-error", "chaostest-net", "not reverted"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("%s lacks %q:\n%s", name, want, got)
+			}
+		}
+	}
+}
+
+// An observation with a note (judged on less traffic than the check's
+// window, with the outcomes of requests that came late, finished after
+// its phase) says so in every format, held or not: the judgement it
+// made is weaker than the check's plan, and only the journal would tell.
+func TestSampleNotesShown(t *testing.T) {
+	short := "judged on the last 1.2s of traffic of the method, less than the check's 5s window"
+	late := "with the outcomes of 3 requests sent in the window that came after it"
+	c := &journal.Check{Name: "fast", Kind: "load", Expect: map[string]string{"p99": "< 50ms"},
+		When:    []string{journal.CheckBefore, journal.CheckDuring, journal.CheckAfter},
+		Results: map[string]string{journal.CheckBefore: journal.Held, journal.CheckDuring: journal.Held, journal.CheckAfter: journal.Broken},
+		Reasons: map[string]string{journal.CheckAfter: "p99 80ms, want < 50ms"},
+	}
+	// Many rows, so that the HTML report lists only some of them.
+	for i := range 60 {
+		s := journal.Sample{Time: sec(1 + i), Phase: journal.CheckBefore, OK: true, Observed: map[string]string{"p99": fmt.Sprintf("%dms", 10+i%7)}}
+		if i >= 20 {
+			s.Phase = journal.CheckDuring
+		}
+		if i == 30 {
+			s.Note = short
+		}
+		c.Samples = append(c.Samples, s)
+	}
+	c.Samples = append(c.Samples, journal.Sample{Time: sec(70), Phase: journal.CheckAfter, OK: false, Note: late,
+		Observed: map[string]string{"p99": "80ms"}, Reason: "p99 80ms, want < 50ms"})
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Deviated, Reason: "the steady state did not hold after the method",
+		Started: t0, Ended: sec(71), Checks: []*journal.Check{c}}
+	for name, got := range everyFormat(t, j) {
+		for _, want := range []string{short, late} {
+			if name == "html" {
+				want = htmlesc.EscapeString(want)
+			}
+			if !strings.Contains(got, want) {
+				t.Errorf("%s lacks the note %q:\n%s", name, want, got)
 			}
 		}
 	}
