@@ -197,7 +197,7 @@ type eventView struct{ At, Type, Message string }
 func newReportView(j *journal.Journal, logs map[string]string) (*reportView, error) {
 	v := &reportView{
 		J:         j,
-		Title:     j.Verdict + ": " + j.Title,
+		Title:     verdictName(j.Verdict) + ": " + j.Title,
 		Tool:      j.ToolVersion,
 		CSS:       template.CSS(styleSource),
 		Mark:      htmlMark[j.Verdict],

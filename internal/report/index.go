@@ -30,6 +30,27 @@ var verdictRank = map[string]int{
 	journal.Interrupted: 4, journal.RevertFailed: 5,
 }
 
+// rank is a verdict's place in verdictRank. A verdict chaos does not
+// write (empty, or of a newer version) ranks as an error, as chaos run's
+// exit code counts it: never as a pass.
+func rank(verdict string) int {
+	if r, ok := verdictRank[verdict]; ok {
+		return r
+	}
+	return verdictRank[journal.Errored]
+}
+
+// noVerdict stands for the empty verdict of a journal that has none.
+const noVerdict = "no verdict"
+
+// verdictName is a verdict as the reports write it.
+func verdictName(verdict string) string {
+	if verdict == "" {
+		return noVerdict
+	}
+	return verdict
+}
+
 // Gameday is what the gameday index shows: the experiments of a call
 // that ran, and those a halt or an interrupt kept from running.
 type Gameday struct {
@@ -93,16 +114,21 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		if v.Tool == "" {
 			v.Tool = j.ToolVersion
 		}
-		if verdictRank[j.Verdict] > verdictRank[v.Worst] {
+		verdict := verdictName(j.Verdict)
+		if rank(j.Verdict) > rank(v.Worst) {
 			v.Worst = j.Verdict
+			if _, known := verdictRank[j.Verdict]; !known {
+				// Headed as an error, which is how it counts.
+				v.Worst = journal.Errored
+			}
 		}
-		if counts[j.Verdict] == 0 {
-			order = append(order, j.Verdict)
+		if counts[verdict] == 0 {
+			order = append(order, verdict)
 		}
-		counts[j.Verdict]++
+		counts[verdict]++
 		t := TallyOf(j)
 		total = total.Add(t)
-		r := indexRow{Title: j.Title, File: j.File, Verdict: j.Verdict, Class: resultClass(j.Verdict), Mark: htmlMark[j.Verdict],
+		r := indexRow{Title: j.Title, File: j.File, Verdict: verdict, Class: resultClass(j.Verdict), Mark: htmlMark[j.Verdict],
 			MDMark: verdictMark[j.Verdict], Reason: j.Reason, Duration: dur(j.Duration()), Recovery: recoveryText(j), Held: heldText(t)}
 		if len(dirs) > 0 && dirs[i] != "" {
 			r.Link = link(dirs[i], page)

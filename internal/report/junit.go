@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -145,12 +146,6 @@ func (s seconds) MarshalXMLAttr(name xml.Name) (xml.Attr, error) {
 	return xml.Attr{Name: name, Value: strconv.FormatFloat(max(float64(s), 0), 'f', 3, 64)}, nil
 }
 
-// errorVerdicts are the verdicts that say the experiment could not be
-// judged as planned.
-var errorVerdicts = map[string]bool{
-	journal.Errored: true, journal.Aborted: true, journal.Interrupted: true, journal.RevertFailed: true,
-}
-
 func suiteOf(j *journal.Journal) junitSuite {
 	s := junitSuite{
 		Name:     j.Title,
@@ -230,9 +225,24 @@ func suiteOf(j *journal.Journal) junitSuite {
 		}
 		s.Cases = append(s.Cases, tc)
 	}
-	if errorVerdicts[j.Verdict] && !(j.Verdict == journal.Aborted && abortCaught) {
-		s.Cases = append(s.Cases, junitCase{Name: "run", Classname: class, Time: seconds(j.Duration().Seconds()),
-			Error: &junitMessage{Message: j.Verdict + ": " + j.Reason, Type: j.Verdict, Text: runText(j)}})
+	run := junitCase{Name: "run", Classname: class, Time: seconds(j.Duration().Seconds())}
+	msg := &junitMessage{Message: verdictName(j.Verdict) + ": " + j.Reason, Type: cmp.Or(j.Verdict, journal.Errored), Text: runText(j)}
+	switch {
+	case j.Verdict == journal.Passed:
+	case j.Verdict == journal.Deviated:
+		// A deviated run whose checks and steps do not say where it broke
+		// (a journal of an older version) still fails.
+		if !slices.ContainsFunc(s.Cases, func(c junitCase) bool { return c.Failure != nil || c.Error != nil }) {
+			run.Failure = msg
+			s.Cases = append(s.Cases, run)
+		}
+	case j.Verdict == journal.Aborted && abortCaught:
+	default:
+		// Any other verdict, also one chaos does not write (empty, or of
+		// a newer version), is an error, as chaos run's exit code
+		// counts it.
+		run.Error = msg
+		s.Cases = append(s.Cases, run)
 	}
 	for _, tc := range s.Cases {
 		s.Tests++
@@ -364,7 +374,7 @@ func failedSamplesText(j *journal.Journal, c *journal.Check) string {
 
 func runText(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "verdict %s after %s: %s\n", j.Verdict, dur(j.Duration()), j.Reason)
+	fmt.Fprintf(&b, "verdict %s after %s: %s\n", verdictName(j.Verdict), dur(j.Duration()), j.Reason)
 	if a := j.Abort; a != nil {
 		fmt.Fprintf(&b, "abort condition %q fired at %s: %s\n", a.Check, at(j, a.At), a.Reason)
 	}

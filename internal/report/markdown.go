@@ -25,7 +25,7 @@ var verdictMark = map[string]string{
 // targets.
 func Markdown(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s: %s\n\n", verdictMark[j.Verdict], mdText(j.Title), j.Verdict)
+	fmt.Fprintf(&b, "# %s %s: %s\n\n", verdictMark[j.Verdict], mdText(j.Title), mdText(verdictName(j.Verdict)))
 	fmt.Fprintf(&b, "%s\n\n", mdText(j.Reason))
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| experiment | %s |\n", mdText(j.File))

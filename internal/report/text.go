@@ -24,7 +24,7 @@ const noRequest = "no request completed"
 // in each phase.
 func Text(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
+	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(verdictName(j.Verdict)), j.Title, j.File, j.Duration().Round(time.Millisecond))
 	fmt.Fprintf(&b, "  %s\n", j.Reason)
 	for _, c := range j.Checks {
 		var parts []string

@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"encoding/xml"
 	"fmt"
 	htmlesc "html"
 	"strings"
@@ -120,5 +121,60 @@ func TestSampleNotesShown(t *testing.T) {
 				t.Errorf("%s lacks the note %q:\n%s", name, want, got)
 			}
 		}
+	}
+}
+
+// A journal whose verdict is none that chaos writes (empty, or from a
+// newer version) is never read as passed: chaos run's exit code counts it
+// as an error, and so do JUnit and the gameday index.
+func TestUnknownVerdictIsNoPass(t *testing.T) {
+	for _, verdict := range []string{"", "chaostest-verdict"} {
+		j := readJournal(t, "latency")
+		j.Verdict = verdict
+		var root struct {
+			Errors   int `xml:"errors,attr"`
+			Failures int `xml:"failures,attr"`
+		}
+		b := mustJUnit(t, j)
+		if err := xml.Unmarshal(b, &root); err != nil {
+			t.Fatal(err)
+		}
+		if root.Errors+root.Failures == 0 {
+			t.Errorf("JUnit of a run of verdict %q has no error:\n%s", verdict, b)
+		}
+		if verdict == "" {
+			if got := report.Text(j); !strings.HasPrefix(got, "NO VERDICT  ") {
+				t.Errorf("the summary of a run without a verdict does not say so:\n%s", got)
+			}
+			if got := report.Markdown(j); !strings.HasSuffix(strings.SplitN(got, "\n", 2)[0], ": no verdict") {
+				t.Errorf("the Markdown of a run without a verdict does not say so:\n%s", got)
+			}
+		}
+		g := report.Gameday{Journals: []*journal.Journal{readJournal(t, "latency"), j}}
+		md, err := report.IndexMarkdown(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head, _, _ := strings.Cut(string(md), "\n"); !strings.HasPrefix(head, "# ⚠️ ") {
+			t.Errorf("the gameday index of a run of verdict %q is headed %q; want it headed as an error", verdict, head)
+		}
+	}
+}
+
+// A deviated run is a failure in JUnit even when no check or step of its
+// journal says where it broke (a journal of an older version): its suite
+// must not read all green.
+func TestJUnitDeviatedHasFailure(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Deviated, Reason: "chaostest-why", Started: t0, Ended: sec(3)}
+	var root struct {
+		Errors   int `xml:"errors,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	b := mustJUnit(t, j)
+	if err := xml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	if root.Failures == 0 || !strings.Contains(string(b), "chaostest-why") {
+		t.Errorf("JUnit of a deviated run has no failure saying why:\n%s", b)
 	}
 }
