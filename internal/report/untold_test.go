@@ -178,3 +178,20 @@ func TestJUnitDeviatedHasFailure(t *testing.T) {
 		t.Errorf("JUnit of a deviated run has no failure saying why:\n%s", b)
 	}
 }
+
+// chaos report --format md of several journals is headed by the worst
+// of their verdicts: the first run's own heading ("passed") would read as
+// the verdict of them all.
+func TestMarkdownOfSeveralHeadedByWorst(t *testing.T) {
+	f, ok := report.LookupFormat("md")
+	if !ok {
+		t.Fatal("no md format")
+	}
+	b, err := f.Render(report.Input{Journals: []*journal.Journal{readJournal(t, "latency"), readJournal(t, "error")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, _, _ := strings.Cut(string(b), "\n"); !strings.HasPrefix(head, "# ⚠️ ") || !strings.Contains(head, "1 passed, 1 error") {
+		t.Errorf("the Markdown of a passed and an errored run is headed %q; want the error first", head)
+	}
+}
