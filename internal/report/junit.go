@@ -309,6 +309,9 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 				r = "not run"
 			}
 			notRun = append(notRun, cp.Phase+" "+r)
+			// Said beside the phases judged: a testcase that passes
+			// must not read as judged where it never was.
+			fmt.Fprintf(&out, "%s: %s\n", cp.Phase, r)
 		}
 	}
 	for _, e := range j.ByFault() {

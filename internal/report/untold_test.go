@@ -195,3 +195,15 @@ func TestMarkdownOfSeveralHeadedByWorst(t *testing.T) {
 		t.Errorf("the Markdown of a passed and an errored run is headed %q; want the error first", head)
 	}
 }
+
+// A check's JUnit testcase names the phases it was meant for and not
+// judged in: a run aborted before its after phase leaves a testcase that
+// passes, which must not read as judged after the faults.
+func TestJUnitCheckSaysPhasesNotJudged(t *testing.T) {
+	b := string(mustJUnit(t, readJournal(t, "aborted")))
+	_, tc, _ := strings.Cut(b, `<testcase name="check: fast through the proxy"`)
+	tc, _, _ = strings.Cut(tc, "</testcase>")
+	if !strings.Contains(tc, "after: not run") {
+		t.Errorf("the testcase of a check not judged after the faults does not say so:\n%s", tc)
+	}
+}
