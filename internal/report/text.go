@@ -67,7 +67,11 @@ func Text(j *journal.Journal) string {
 			fmt.Fprintf(&b, "    noted %s\n", n)
 		}
 	}
-	if slow := j.SlowestRecovery(); slow != nil {
+	// A check that did not recover in time is the run's time to
+	// recover: the slowest of those that did would read as the system's.
+	if check, after, known, ok := recovery(j); known && !ok {
+		fmt.Fprintf(&b, "  time to recover: did not recover within %s, check %q\n", after, check)
+	} else if slow := j.SlowestRecovery(); slow != nil {
 		fmt.Fprintf(&b, "  time to recover: %s, check %q", slow.Recovered.After.Round(time.Millisecond), slow.Name)
 		if slow.Recovered.Fault != "" {
 			fmt.Fprintf(&b, ", counted from the end of %q", slow.Recovered.Fault)

@@ -207,3 +207,23 @@ func TestJUnitCheckSaysPhasesNotJudged(t *testing.T) {
 		t.Errorf("the testcase of a check not judged after the faults does not say so:\n%s", tc)
 	}
 }
+
+// The terminal summary's time to recover is never the time of a check
+// that recovered when another did not: it says which did not, as the
+// other formats do.
+func TestTextTimeToRecoverSaysNotRecovered(t *testing.T) {
+	j := readJournal(t, "not-recovered")
+	quick := &journal.Check{Name: "quick", Kind: "probe", When: []string{journal.CheckDuring, journal.CheckAfter},
+		Results:   map[string]string{journal.CheckDuring: journal.Broken, journal.CheckAfter: journal.Held},
+		Recovered: &journal.Recovery{After: time.Second, OK: true},
+		Samples: []journal.Sample{{Time: j.Started.Add(4 * time.Second), Phase: journal.CheckDuring, Reason: "status 503, want 200"},
+			{Time: j.Started.Add(8 * time.Second), Phase: journal.CheckAfter, OK: true}}}
+	j.Checks = append(j.Checks, quick)
+	got := report.Text(j)
+	if strings.Contains(got, "time to recover: 1s") {
+		t.Errorf("the summary gives the time to recover of a check that recovered, when another did not:\n%s", got)
+	}
+	if !strings.Contains(got, `time to recover: did not recover within 10s, check "fast through the proxy"`) {
+		t.Errorf("the summary's time to recover does not name the check that did not recover:\n%s", got)
+	}
+}
