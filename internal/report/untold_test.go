@@ -227,3 +227,26 @@ func TestTextTimeToRecoverSaysNotRecovered(t *testing.T) {
 		t.Errorf("the summary's time to recover does not name the check that did not recover:\n%s", got)
 	}
 }
+
+// A window whose latency histogram cannot be read leaves the latencies
+// unknown, not the counts: the load table still gives the requests the
+// journal holds, not "0, no request completed".
+func TestUnreadableHistogramKeepsCounts(t *testing.T) {
+	j := readJournal(t, "latency")
+	var requests int64
+	for _, w := range j.Windows {
+		requests += w.Requests
+	}
+	j.Windows[1].Latency.Histogram = "chaostest-not-a-histogram"
+	got := report.Text(j)
+	if !strings.Contains(got, fmt.Sprintf("  %d  ", requests)) || strings.Contains(got, "no request completed") {
+		t.Errorf("the load table of %d requests, one window's latencies unreadable, does not give them:\n%s", requests, got)
+	}
+	if !strings.Contains(got, "latency unreadable") {
+		t.Errorf("the load table does not say the latencies are unreadable:\n%s", got)
+	}
+	md := report.Markdown(j)
+	if !strings.Contains(md, fmt.Sprintf(" | %d | ", requests)) {
+		t.Errorf("the Markdown load table does not give the %d requests:\n%s", requests, md)
+	}
+}
