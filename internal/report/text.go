@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/load"
 )
@@ -23,6 +25,10 @@ const noRequest = "no request completed"
 // warnings, and a table of each load stream's traffic, over the run and
 // in each phase.
 func Text(j *journal.Journal) string {
+	return termSafe(text(j))
+}
+
+func text(j *journal.Journal) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(verdictName(j.Verdict)), j.Title, j.File, j.Duration().Round(time.Millisecond))
 	fmt.Fprintf(&b, "  %s\n", j.Reason)
@@ -206,5 +212,29 @@ func GamedayText(g Gameday) string {
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "  resilience score: %s (%s)\n", v.Score, v.ScoreText)
-	return b.String()
+	return termSafe(b.String())
 }
+
+// termSafe makes the terminal summary safe to print: it holds text from
+// outside (a service's last output in a reason, an observed error), whose
+// escape sequences and carriage returns would move the cursor and write
+// over what the summary says, its verdict too. Escape sequences are
+// dropped, tabs become spaces and other control characters but the line
+// breaks show as U+FFFD.
+func termSafe(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	s = ansi.Strip(s)
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case isControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r != '\n' && (r < 0x20 || r >= 0x7f && r < 0xa0) }

@@ -250,3 +250,25 @@ func TestUnreadableHistogramKeepsCounts(t *testing.T) {
 		t.Errorf("the Markdown load table does not give the %d requests:\n%s", requests, md)
 	}
 }
+
+// The terminal summary holds text from outside (a service's last output
+// in the reason, an observed error): a carriage return or an escape
+// sequence in it must not move the cursor and write over the verdict, as
+// "\r\x1b[2KPASSED" would turn a DEVIATED line into a PASSED one.
+func TestTextHasNoTerminalControls(t *testing.T) {
+	j := readJournal(t, "deviated")
+	j.Reason = "service \"svc\" exited; its last output: \r\x1b[2K\x1b[1APASSED  \x1b[32mall good\x1b[0m\x07"
+	j.Checks[0].Name = "chaostest-\x1b]0;title\x07check"
+	j.Warnings = []string{"\x9b2Jwarning"}
+	for name, got := range map[string]string{
+		"text":    report.Text(j),
+		"gameday": report.GamedayText(report.Gameday{Journals: []*journal.Journal{j}}),
+	} {
+		if i := strings.IndexFunc(got, func(r rune) bool { return r != '\n' && (r < 0x20 || r >= 0x7f && r < 0xa0) }); i >= 0 {
+			t.Errorf("%s holds the control character %q:\n%q", name, got[i:i+1], got)
+		}
+	}
+	if got := report.Text(j); !strings.Contains(got, "PASSED  all good") {
+		t.Errorf("the summary lost the text around the controls:\n%q", got)
+	}
+}
