@@ -205,6 +205,21 @@ func suiteOf(j *journal.Journal) junitSuite {
 		}
 		s.Cases = append(s.Cases, tc)
 	}
+	// A fault that did not act as planned (it met no traffic, its target
+	// was gone before its revert) is a skipped testcase: the hypothesis
+	// was not tried under it, which a property alone would not show in a
+	// CI tool's test tab.
+	for _, f := range j.Faults {
+		if f.EndedEarly == "" && f.Unreached == "" {
+			continue
+		}
+		_, state, bad := faultState(j, f)
+		if !bad {
+			continue
+		}
+		s.Cases = append(s.Cases, junitCase{Name: "fault: " + f.Step + " on " + f.TargetName, Classname: class,
+			Skipped: &junitMessage{Message: f.Text() + " on " + f.TargetName + " (" + hitText(f.Target) + "): " + state}})
+	}
 	for _, st := range j.Steps {
 		if st.Outcome != journal.StepFailed && st.Outcome != journal.StepError {
 			continue

@@ -272,3 +272,40 @@ func TestTextHasNoTerminalControls(t *testing.T) {
 		t.Errorf("the summary lost the text around the controls:\n%q", got)
 	}
 }
+
+// A fault that met no traffic, or whose target was gone before its
+// revert, is a skipped testcase in JUnit: a property alone does not show
+// in a CI tool's test tab, which would read as the hypothesis tried under
+// every fault.
+func TestJUnitFaultDidNotAct(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Passed, Started: t0, Ended: sec(10),
+		Reason: "the hypothesis held before and after the faults; no check observed the system while they were in effect",
+		Faults: []journal.Fault{
+			{Step: "lat", Fault: "latency", TargetName: "link", Target: journal.Target{Kind: "network", ID: "10.0.0.9:8080"},
+				Injected: sec(2), Reverted: sec(7), Unreached: "no packet it selects went through the host"},
+			{Step: "stop", Fault: "stop", TargetName: "svc", Target: journal.Target{Kind: "process", ID: "4242"},
+				Injected: sec(2), Reverted: sec(7), EndedEarly: "process 4242 had exited"},
+		},
+	}
+	var root struct {
+		Cases []struct {
+			Name    string `xml:"name,attr"`
+			Skipped *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"skipped"`
+		} `xml:"testsuite>testcase"`
+	}
+	b := mustJUnit(t, j)
+	if err := xml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"fault: lat on link": "it met no traffic", "fault: stop on svc": "gone before its revert"}
+	for _, c := range root.Cases {
+		if w, ok := want[c.Name]; ok && c.Skipped != nil && strings.Contains(c.Skipped.Message, w) {
+			delete(want, c.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("JUnit lacks skipped testcases %v:\n%s", want, b)
+	}
+}
