@@ -119,11 +119,13 @@ type reportView struct {
 
 type streamView struct {
 	Name, Target string
-	Chart        loadChart
-	Interval     string
-	Windows      int
-	Rows         []rowView
-	Total        rowView
+	// Note says why the latencies are not given.
+	Note     string
+	Chart    loadChart
+	Interval string
+	Windows  int
+	Rows     []rowView
+	Total    rowView
 }
 
 type rowView struct {
@@ -214,13 +216,15 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 	}
 	wg.Wait()
 	for i, d := range sds {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("render html report: %w", errs[i])
-		}
 		if len(d.Windows) == 0 {
 			continue
 		}
 		sv := streamView{Name: d.Stream.Name, Chart: newLoadChart(j, d), Interval: trimZero(d.Interval.String()), Windows: len(d.Windows)}
+		if errs[i] != nil {
+			// The counts stand; the report is still written, as the
+			// summary and JUnit are.
+			sv.Note = "latency unreadable: " + errs[i].Error()
+		}
 		if d.Stream.URL != "" {
 			sv.Target = fmt.Sprintf("%s %s at %s/s", d.Stream.Method, d.Stream.URL, strconv.FormatFloat(d.Stream.Rate, 'f', -1, 64))
 		}

@@ -249,6 +249,13 @@ func TestUnreadableHistogramKeepsCounts(t *testing.T) {
 	if !strings.Contains(md, fmt.Sprintf(" | %d | ", requests)) {
 		t.Errorf("the Markdown load table does not give the %d requests:\n%s", requests, md)
 	}
+	b, err := report.HTML(j)
+	if err != nil {
+		t.Fatalf("the HTML report of a run with an unreadable histogram is not written: %v", err)
+	}
+	if h := string(b); !strings.Contains(h, fmt.Sprintf(`<td class="num">%d</td>`, requests)) || !strings.Contains(h, "latency unreadable") {
+		t.Errorf("the HTML report does not give the %d requests and say the latencies are unreadable", requests)
+	}
 }
 
 // The terminal summary holds text from outside (a service's last output
