@@ -642,22 +642,28 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 		return paths, err
 	}
 	in := report.Input{Journals: []*journal.Journal{saved}, Logs: serviceLogs(saved, dir)}
+	// One report that cannot be written does not keep the others from
+	// being: the summary and the JUnit XML CI reads are written whatever
+	// happens to the HTML report.
+	var errs []error
 	for _, f := range report.Formats {
 		if f.File == "" {
 			continue
 		}
 		b, err := f.Render(in)
 		if err != nil {
-			return paths, fmt.Errorf("render %s: %w", f.File, err)
+			errs = append(errs, fmt.Errorf("render %s: %w", f.File, err))
+			continue
 		}
 		path := filepath.Join(dir, f.File)
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			os.Remove(path) // not half a report
-			return paths, fmt.Errorf("write %s: %w", f.File, err)
+			errs = append(errs, fmt.Errorf("write %s: %w", f.File, err))
+			continue
 		}
 		paths[f.Key] = path
 	}
-	return paths, nil
+	return paths, errors.Join(errs...)
 }
 
 // serviceLogs reads the services' logs for the HTML report. A log is read
