@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +32,23 @@ func TestWriteReportsWritesEveryOne(t *testing.T) {
 	}
 	if paths["summary"] == "" || paths["junit"] == "" {
 		t.Errorf("paths = %v; want the summary and the JUnit XML", paths)
+	}
+}
+
+// The terminal's event lines quote a service's output: its escape
+// sequences and carriage returns must not move the cursor and write over
+// the lines above.
+func TestPrinterHasNoTerminalControls(t *testing.T) {
+	var b strings.Builder
+	p := newPrinter(&b, false)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p.Event(journal.Event{Time: t0, Type: journal.RunStarted, Message: "chaostest"})
+	p.Event(journal.Event{Time: t0.Add(time.Second), Type: journal.Error,
+		Message: "service \"svc\" exited; its last output: \r\x1b[2K\x1b[1APASSED \x1b[32mok\x1b[0m"})
+	if strings.ContainsAny(b.String(), "\r\x1b") {
+		t.Errorf("the event lines hold terminal controls: %q", b.String())
+	}
+	if !strings.Contains(b.String(), "PASSED ok") {
+		t.Errorf("the event lines lost the text around the controls: %q", b.String())
 	}
 }

@@ -25,7 +25,7 @@ const noRequest = "no request completed"
 // warnings, and a table of each load stream's traffic, over the run and
 // in each phase.
 func Text(j *journal.Journal) string {
-	return termSafe(text(j))
+	return TermSafe(text(j))
 }
 
 func text(j *journal.Journal) string {
@@ -212,16 +212,16 @@ func GamedayText(g Gameday) string {
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "  resilience score: %s (%s)\n", v.Score, v.ScoreText)
-	return termSafe(b.String())
+	return TermSafe(b.String())
 }
 
-// termSafe makes the terminal summary safe to print: it holds text from
+// TermSafe makes the terminal summary safe to print: it holds text from
 // outside (a service's last output in a reason, an observed error), whose
 // escape sequences and carriage returns would move the cursor and write
 // over what the summary says, its verdict too. Escape sequences are
 // dropped, tabs become spaces and other control characters but the line
 // breaks show as U+FFFD.
-func termSafe(s string) string {
+func TermSafe(s string) string {
 	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}
