@@ -274,6 +274,8 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	var results []result
 	var journals []*journal.Journal
 	var dirs []string
+	// Why each experiment's reports were not written, for the gameday's.
+	var unwritten []string
 	worst := exitPassed
 	// What stopped the call before its last experiment, and the verdict
 	// the stop gives the call, which its gameday index is headed by.
@@ -318,6 +320,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		}
 		results = append(results, res)
 		journals = append(journals, j)
+		why := ""
+		if werr != nil {
+			why = werr.Error()
+		}
+		unwritten = append(unwritten, why)
 		rel, _ := filepath.Rel(base, dir)
 		dirs = append(dirs, filepath.ToSlash(rel))
 		// An experiment's verdict may be decided before the interrupt or
@@ -343,7 +350,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	}
 	fe.close()
 	var notRun []string
-	gameday := report.Gameday{Journals: journals, Dirs: dirs, Stopped: stopped, StoppedBy: stoppedBy}
+	gameday := report.Gameday{Journals: journals, Dirs: dirs, Unwritten: unwritten, Stopped: stopped, StoppedBy: stoppedBy}
 	for _, e := range exps[len(journals):] {
 		notRun = append(notRun, e.File)
 		gameday.NotRun = append(gameday.NotRun, report.NotRun{Title: e.Title, File: e.File})

@@ -61,6 +61,10 @@ type Gameday struct {
 	// NotRun are the experiments after the one the call was stopped in,
 	// in their order.
 	NotRun []NotRun
+	// Unwritten says, for each journal, why its reports could not be
+	// written (which makes chaos run exit with an error at least); empty
+	// when they were. Nil when all were.
+	Unwritten []string
 	// Stopped is the verdict the stop gave the call (journal.Interrupted,
 	// or journal.Aborted for chaos halt), which the call's exit code
 	// counts beside the experiments' own; StoppedBy says what stopped it,
@@ -107,6 +111,7 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 	counts := map[string]int{}
 	var order []string
 	var total Tally
+	unwrittenN := 0
 	for i, j := range js {
 		if first.IsZero() || (!j.Started.IsZero() && j.Started.Before(first)) {
 			first = j.Started
@@ -134,6 +139,16 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 			r.Link = link(dirs[i], page)
 			r.Summary = link(dirs[i], "summary.md")
 		}
+		if why := unwritten(g, i); why != "" {
+			// The run's verdict stands, but the call failed to leave its
+			// record, and its exit code says so: so does the index.
+			r.Reason += "; " + unwrittenText(why)
+			r.Link, r.Summary = "", ""
+			if rank(journal.Errored) > rank(v.Worst) {
+				v.Worst = journal.Errored
+			}
+			unwrittenN++
+		}
 		v.Rows = append(v.Rows, r)
 	}
 	notRunReason := "not run"
@@ -159,6 +174,9 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		parts = append(parts, s)
 	}
 	v.Summary = fmt.Sprintf("%s: %s", plural(len(js)+len(g.NotRun), "experiment"), strings.Join(parts, ", "))
+	if unwrittenN > 0 {
+		v.Summary += fmt.Sprintf("; the reports of %d not written", unwrittenN)
+	}
 	if score, ok := total.Score(); ok {
 		v.Score = strconv.FormatFloat(score*100, 'f', 1, 64) + "%"
 		v.ScoreText = fmt.Sprintf("%d of %d judged check phases held", total.Held, total.Judged())
@@ -173,6 +191,19 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		v.ScoreText += "; " + plural(len(g.NotRun), "experiment") + " not run"
 	}
 	return v, nil
+}
+
+// unwritten is why the reports of the gameday's i-th journal were not
+// written; empty when they were.
+func unwritten(g Gameday, i int) string {
+	if i < len(g.Unwritten) {
+		return g.Unwritten[i]
+	}
+	return ""
+}
+
+func unwrittenText(why string) string {
+	return "its reports were not written: " + why
 }
 
 func resultClass(verdict string) string {

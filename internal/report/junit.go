@@ -37,8 +37,17 @@ func GamedayJUnit(g Gameday) ([]byte, error) {
 		root.Time += s.Time
 		root.Suites = append(root.Suites, s)
 	}
-	for _, j := range g.Journals {
-		add(suiteOf(j))
+	for i, j := range g.Journals {
+		s := suiteOf(j)
+		if why := unwritten(g, i); why != "" {
+			// Its own junit.xml, summary or report is missing: CI must
+			// not read the call as green.
+			s.Cases = append(s.Cases, junitCase{Name: "reports", Classname: classOf(j.File),
+				Error: &junitMessage{Message: unwrittenText(why), Type: journal.Errored}})
+			s.Tests++
+			s.Errors++
+		}
+		add(s)
 	}
 	for _, n := range g.NotRun {
 		add(notRunSuite(g, n))

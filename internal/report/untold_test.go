@@ -316,3 +316,37 @@ func TestJUnitFaultDidNotAct(t *testing.T) {
 		t.Errorf("JUnit lacks skipped testcases %v:\n%s", want, b)
 	}
 }
+
+// A gameday experiment whose reports could not be written makes chaos
+// run exit with an error: its index, table and JUnit say so too, though
+// the experiment passed, and do not link reports that are not there.
+func TestGamedayReportsNotWritten(t *testing.T) {
+	g := report.Gameday{Journals: []*journal.Journal{readJournal(t, "latency"), readJournal(t, "latency")},
+		Dirs: []string{"a", "b"}, Unwritten: []string{"", "write journal: chaostest-disk-full"}}
+	md, err := report.IndexMarkdown(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, _, _ := strings.Cut(string(md), "\n"); !strings.HasPrefix(head, "# ⚠️ ") || !strings.Contains(head, "the reports of 1 not written") {
+		t.Errorf("the index of a gameday with reports not written is headed %q", head)
+	}
+	if !strings.Contains(string(md), "chaostest-disk-full") || strings.Contains(string(md), "(b/report.html)") {
+		t.Errorf("the index does not say why the reports were not written, or links them:\n%s", md)
+	}
+	if got := report.GamedayText(g); !strings.Contains(got, "the reports of 1 not written") {
+		t.Errorf("the gameday table does not say reports were not written:\n%s", got)
+	}
+	b, err := report.GamedayJUnit(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct {
+		Errors int `xml:"errors,attr"`
+	}
+	if err := xml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	if root.Errors != 1 || !strings.Contains(string(b), "chaostest-disk-full") {
+		t.Errorf("JUnit of a gameday with reports not written has %d errors; want 1 saying why:\n%s", root.Errors, b)
+	}
+}
