@@ -357,7 +357,12 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 	broke := brokeText(j, c)
 	switch {
 	case unobservedText(c) != "":
-		tc.Error = &junitMessage{Message: "could not be judged " + unobservedText(c), Type: journal.Errored, Text: out.String() + failedSamplesText(j, c)}
+		msg := "could not be judged " + unobservedText(c)
+		if broke != "" {
+			// Where it was judged, it broke: the message says both.
+			msg += "; broke " + broke
+		}
+		tc.Error = &junitMessage{Message: msg, Type: journal.Errored, Text: out.String() + failedSamplesText(j, c)}
 	case c.Abort && broke != "":
 		tc.Error = &junitMessage{Message: "aborted the run: broke " + broke, Type: journal.Aborted, Text: out.String() + failedSamplesText(j, c)}
 	case broke != "":

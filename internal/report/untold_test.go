@@ -350,3 +350,36 @@ func TestGamedayReportsNotWritten(t *testing.T) {
 		t.Errorf("JUnit of a gameday with reports not written has %d errors; want 1 saying why:\n%s", root.Errors, b)
 	}
 }
+
+// A check that broke in one phase and could not be judged in another is
+// an error in JUnit whose message says both: the break is not left to
+// the text under it.
+func TestJUnitUnobservedAndBroken(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Errored, Reason: "check \"fast\" could not be judged", Started: t0, Ended: sec(10),
+		Checks: []*journal.Check{{Name: "fast", Kind: "load", When: []string{journal.CheckBefore, journal.CheckDuring},
+			Results: map[string]string{journal.CheckBefore: journal.Broken, journal.CheckDuring: journal.Unobserved},
+			Reasons: map[string]string{journal.CheckBefore: "p99 80ms, want < 50ms", journal.CheckDuring: "no request finished"},
+			Samples: []journal.Sample{{Time: sec(1), Phase: journal.CheckBefore, Reason: "p99 80ms, want < 50ms", Observed: map[string]string{"p99": "80ms"}}}}},
+	}
+	var root struct {
+		Cases []struct {
+			Name  string `xml:"name,attr"`
+			Error *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"error"`
+		} `xml:"testsuite>testcase"`
+	}
+	b := mustJUnit(t, j)
+	if err := xml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range root.Cases {
+		if c.Name == "check: fast" {
+			if c.Error == nil || !strings.Contains(c.Error.Message, "could not be judged") || !strings.Contains(c.Error.Message, "p99 80ms, want < 50ms") {
+				t.Errorf("the testcase of a check broken before and not observed during is %+v; want an error saying both", c.Error)
+			}
+			return
+		}
+	}
+	t.Errorf("no testcase for the check:\n%s", b)
+}
