@@ -178,7 +178,7 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		v.Summary += fmt.Sprintf("; the reports of %d not written", unwrittenN)
 	}
 	if score, ok := total.Score(); ok {
-		v.Score = strconv.FormatFloat(score*100, 'f', 1, 64) + "%"
+		v.Score = scorePercent(score)
 		v.ScoreText = fmt.Sprintf("%d of %d judged check phases held", total.Held, total.Judged())
 	} else {
 		v.Score = "n/a"
@@ -204,6 +204,19 @@ func unwritten(g Gameday, i int) string {
 
 func unwrittenText(why string) string {
 	return "its reports were not written: " + why
+}
+
+// scorePercent shows a score as a percentage with one decimal, more when
+// one would round a score below 1 up to 100%: one broken phase among
+// thousands is not a full score.
+func scorePercent(score float64) string {
+	for prec := 1; prec < 6; prec++ {
+		s := strconv.FormatFloat(score*100, 'f', prec, 64)
+		if score >= 1 || !strings.HasPrefix(s, "100") {
+			return s + "%"
+		}
+	}
+	return "99.99999%"
 }
 
 func resultClass(verdict string) string {

@@ -180,7 +180,7 @@ func suiteOf(j *journal.Journal) junitSuite {
 	}
 	t := TallyOf(j)
 	if score, ok := t.Score(); ok {
-		s.Properties = append(s.Properties, junitProperty{"checks_held", strconv.FormatFloat(score*100, 'f', 1, 64) + "%"})
+		s.Properties = append(s.Properties, junitProperty{"checks_held", scorePercent(score)})
 	}
 	if t.NotJudged > 0 {
 		// Beside checks_held, which counts only the phases judged.

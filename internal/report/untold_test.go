@@ -383,3 +383,27 @@ func TestJUnitUnobservedAndBroken(t *testing.T) {
 	}
 	t.Errorf("no testcase for the check:\n%s", b)
 }
+
+// One broken check phase among thousands is not a score of 100%: the
+// score and JUnit's checks_held show as many decimals as it takes.
+func TestScoreNeverRoundsUpToFull(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Deviated, Reason: "r", Started: t0, Ended: sec(1)}
+	for i := range 4000 {
+		res := journal.Held
+		if i == 0 {
+			res = journal.Broken
+		}
+		j.Checks = append(j.Checks, &journal.Check{Name: fmt.Sprintf("c%d", i), Kind: "probe", When: []string{journal.CheckBefore},
+			Results: map[string]string{journal.CheckBefore: res}})
+	}
+	md, err := report.IndexMarkdown(report.Gameday{Journals: []*journal.Journal{j}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "**Resilience score: 99.98%**") {
+		t.Errorf("the score of 3999 of 4000 phases held is not 99.98%%:\n%.300s", md)
+	}
+	if b := string(mustJUnit(t, j)); !strings.Contains(b, `<property name="checks_held" value="99.98%">`) {
+		t.Errorf("JUnit's checks_held of 3999 of 4000 phases held is not 99.98%%")
+	}
+}
