@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -95,11 +96,13 @@ var htmlMark = map[string]string{
 type fact struct{ K, V string }
 
 type reportView struct {
-	J        *journal.Journal
-	Title    string
-	Tool     string
-	CSS      template.CSS
-	Mark     string
+	J     *journal.Journal
+	Title string
+	Tool  string
+	CSS   template.CSS
+	Mark  string
+	// Verdict is the run's verdict as the banner says it.
+	Verdict  string
 	Facts    []fact
 	Streams  []streamView
 	Timeline *timeline
@@ -202,7 +205,8 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 		Title:     verdictName(j.Verdict) + ": " + j.Title,
 		Tool:      j.ToolVersion,
 		CSS:       template.CSS(styleSource),
-		Mark:      htmlMark[j.Verdict],
+		Mark:      cmp.Or(htmlMark[j.Verdict], htmlMark[journal.Errored]),
+		Verdict:   verdictName(j.Verdict),
 		Warnings:  j.Warnings,
 		MaxFailed: maxFailedSamples,
 	}

@@ -3,6 +3,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,7 +26,7 @@ var verdictMark = map[string]string{
 // targets.
 func Markdown(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s: %s\n\n", verdictMark[j.Verdict], mdText(j.Title), mdText(verdictName(j.Verdict)))
+	fmt.Fprintf(&b, "# %s %s: %s\n\n", cmp.Or(verdictMark[j.Verdict], verdictMark[journal.Errored]), mdText(j.Title), mdText(verdictName(j.Verdict)))
 	fmt.Fprintf(&b, "%s\n\n", mdText(j.Reason))
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| experiment | %s |\n", mdText(j.File))

@@ -146,7 +146,14 @@ func TestUnknownVerdictIsNoPass(t *testing.T) {
 			if got := report.Text(j); !strings.HasPrefix(got, "NO VERDICT  ") {
 				t.Errorf("the summary of a run without a verdict does not say so:\n%s", got)
 			}
-			if got := report.Markdown(j); !strings.HasSuffix(strings.SplitN(got, "\n", 2)[0], ": no verdict") {
+			h, err := report.HTML(j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(h), `<div class="verdict">⚠ no verdict</div>`) {
+				t.Errorf("the HTML banner of a run without a verdict does not say so")
+			}
+			if got := report.Markdown(j); !strings.HasPrefix(got, "# ⚠️ ") || !strings.HasSuffix(strings.SplitN(got, "\n", 2)[0], ": no verdict") {
 				t.Errorf("the Markdown of a run without a verdict does not say so:\n%s", got)
 			}
 		}
