@@ -362,6 +362,14 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		} else {
 			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(gameday), p)
 		}
+		// The job summary holds each experiment's summary, headed by its
+		// own verdict: the gameday's table, headed by the worst, ends it,
+		// without links, which would not lead anywhere from there.
+		unlinked := gameday
+		unlinked.Dirs = nil
+		if b, err := report.IndexMarkdown(unlinked); err == nil {
+			appendStepSummaryText(io, string(b))
+		}
 	}
 	if len(notRun) > 0 {
 		fmt.Fprintf(io.err, "chaos: %d of %d experiments not run (%s): %s\n", len(notRun), len(exps), stoppedBy, strings.Join(notRun, ", "))
