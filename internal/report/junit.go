@@ -205,6 +205,12 @@ func suiteOf(j *journal.Journal) junitSuite {
 	for _, e := range effects(j) {
 		s.Properties = append(s.Properties, junitProperty{"under " + e.Step, e.Text()})
 	}
+	// The warnings are said whatever the verdict: a passed run's too (a
+	// fault whose target ended while it was on, a ledger entry left
+	// open), which no testcase carries.
+	for _, w := range j.Warnings {
+		s.Properties = append(s.Properties, junitProperty{"warning", w})
+	}
 	class := classOf(j.File)
 	abortCaught := false
 	for _, c := range j.Checks {

@@ -414,3 +414,13 @@ func TestScoreNeverRoundsUpToFull(t *testing.T) {
 		t.Errorf("JUnit's checks_held of 3999 of 4000 phases held is not 99.98%%")
 	}
 }
+
+// A passed run's warnings are in its JUnit suite: no testcase carries
+// them, and only the error testcase of a failed run listed them.
+func TestJUnitWarnings(t *testing.T) {
+	j := readJournal(t, "latency")
+	j.Warnings = []string{"chaostest-warning: ledger entry left open"}
+	if b := string(mustJUnit(t, j)); !strings.Contains(b, `<property name="warning" value="chaostest-warning: ledger entry left open">`) {
+		t.Errorf("JUnit of a passed run with a warning does not give it:\n%.2000s", b)
+	}
+}
