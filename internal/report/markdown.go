@@ -217,14 +217,15 @@ func offset(j *journal.Journal, t time.Time) string {
 }
 
 // mdText escapes text from experiment files for a Markdown table cell:
-// pipes, markup and HTML must show as written.
+// pipes, markup and HTML must show as written, and a line ending (a
+// carriage return is one too) must not start a line of its own.
 func mdText(s string) string {
-	r := strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`)
+	r := strings.NewReplacer("|", `\|`, "\r\n", " ", "\r", " ", "\n", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`)
 	return r.Replace(s)
 }
 
 // mdCode prepares text for a code span in a table cell: a backtick would
 // end the span, a pipe the cell, a newline the row.
 func mdCode(s string) string {
-	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
+	return strings.NewReplacer("`", "'", "|", `\|`, "\r\n", " ", "\r", " ", "\n", " ").Replace(s)
 }

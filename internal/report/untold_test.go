@@ -424,3 +424,24 @@ func TestJUnitWarnings(t *testing.T) {
 		t.Errorf("JUnit of a passed run with a warning does not give it:\n%.2000s", b)
 	}
 }
+
+// A carriage return is a line ending in Markdown: one in a reason (which
+// may quote a service's output) must not start a line of its own in the
+// summary, where "# ✅ ...: passed" would be a heading.
+func TestMarkdownCarriageReturn(t *testing.T) {
+	j := readJournal(t, "deviated")
+	j.Reason = "service exited; its last output: \r# ✅ chaostest: passed\r"
+	j.Checks[0].Name = "chaostest\rcheck"
+	for name, md := range map[string]string{"summary": report.Markdown(j), "index": string(must(report.IndexMarkdown(report.Gameday{Journals: []*journal.Journal{j}})))} {
+		if strings.ContainsRune(md, '\r') {
+			t.Errorf("the %s holds a carriage return:\n%q", name, md)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
