@@ -194,9 +194,9 @@ func suiteOf(j *journal.Journal) junitSuite {
 		if !seen[f.Step] {
 			seen[f.Step] = true
 			v := f.Text() + " on " + f.TargetName
-			if f.EndedEarly != "" || f.Unreached != "" {
-				// What it did not do, as the summary says it.
-				_, state, _ := faultState(j, f)
+			if _, state, bad := faultState(j, f); bad {
+				// What went wrong with it, as the summary says it: it may
+				// still be in place, or did not act as planned.
 				v += ": " + state
 			}
 			s.Properties = append(s.Properties, junitProperty{"fault " + f.Step, v})

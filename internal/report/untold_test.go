@@ -76,6 +76,9 @@ func TestFaultLeftInPlaceIsLoud(t *testing.T) {
 				Injected: sec(4)},
 		},
 	}
+	if b := string(mustJUnit(t, j)); !strings.Contains(b, `<property name="fault lat" value="latency on link: revert failed: chaostest-revert-error">`) {
+		t.Errorf("JUnit's property of the fault whose revert failed does not say so:\n%s", b)
+	}
 	for name, got := range everyFormat(t, j) {
 		for _, want := range []string{"chaostest-revert-error", "chaostest-link", "chaostest-inject-error", "chaostest-undo-error", "chaostest-net", "not reverted"} {
 			if !strings.Contains(got, want) {
