@@ -113,7 +113,9 @@ type reportView struct {
 	Effects  []effectView
 	Services []serviceView
 	Warnings []string
-	Events   []eventView
+	// Errors are the run's errors its verdict does not tell.
+	Errors []string
+	Events []eventView
 	// EventsCut is the number of events not listed.
 	EventsCut int
 	// MaxFailed is how many failed observations a check lists at most.
@@ -208,6 +210,7 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 		Mark:      cmp.Or(htmlMark[j.Verdict], htmlMark[journal.Errored]),
 		Verdict:   verdictName(j.Verdict),
 		Warnings:  j.Warnings,
+		Errors:    hiddenErrors(j),
 		MaxFailed: maxFailedSamples,
 	}
 	v.Facts = facts(j)

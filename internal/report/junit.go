@@ -416,6 +416,9 @@ func runText(j *journal.Journal) string {
 	if a := j.Abort; a != nil {
 		fmt.Fprintf(&b, "abort condition %q fired at %s: %s\n", a.Check, at(j, a.At), a.Reason)
 	}
+	for _, e := range hiddenErrors(j) {
+		fmt.Fprintf(&b, "error: %s\n", e)
+	}
 	for _, f := range j.Faults {
 		if _, state, bad := faultState(j, f); bad {
 			fmt.Fprintf(&b, "fault %s on %s (%s): %s\n", f.Text(), f.TargetName, hitText(f.Target), state)

@@ -28,6 +28,12 @@ func Markdown(j *journal.Journal) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s %s: %s\n\n", cmp.Or(verdictMark[j.Verdict], verdictMark[journal.Errored]), mdText(j.Title), mdText(verdictName(j.Verdict)))
 	fmt.Fprintf(&b, "%s\n\n", mdText(j.Reason))
+	if errs := hiddenErrors(j); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintf(&b, "- ⚠️ error: %s\n", mdText(e))
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| experiment | %s |\n", mdText(j.File))
 	fmt.Fprintf(&b, "| run | `%s` (seed %d) |\n", mdCode(j.RunID), j.Seed)

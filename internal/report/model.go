@@ -234,6 +234,23 @@ func unobservedText(c *journal.Check) string {
 	return strings.Join(parts, "; ")
 }
 
+// hiddenErrors are the errors of a run whose verdict does not tell them:
+// a revert that failed, an interrupt or an abort decide the verdict and its
+// reason, and a service that died before them would be told by the events
+// alone. Empty for a run of verdict error, whose reason holds them all.
+func hiddenErrors(j *journal.Journal) []string {
+	if j.Verdict == journal.Errored {
+		return nil
+	}
+	var out []string
+	for _, e := range j.Events {
+		if e.Type == journal.Error && e.Message != "" && !strings.Contains(j.Reason, e.Message) {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
 // maxNotes bounds the notes listed of one check; the journal holds them
 // all.
 const maxNotes = 5

@@ -32,6 +32,9 @@ func text(j *journal.Journal) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(verdictName(j.Verdict)), j.Title, j.File, j.Duration().Round(time.Millisecond))
 	fmt.Fprintf(&b, "  %s\n", j.Reason)
+	for _, e := range hiddenErrors(j) {
+		fmt.Fprintf(&b, "  error: %s\n", e)
+	}
 	for _, c := range j.Checks {
 		var parts []string
 		judged := false

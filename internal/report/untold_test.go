@@ -448,3 +448,21 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// A run whose verdict is decided by something worse than an error (a
+// failed revert, an interrupt) still says the error in every format: a
+// service that died before the interrupt is not told by the events alone.
+func TestErrorsBehindAWorseVerdict(t *testing.T) {
+	j := readJournal(t, "interrupted")
+	j.Events = append(j.Events, journal.Event{Time: j.Started.Add(time.Second), Type: journal.Error,
+		Message: `service "chaostest-svc" exited with exit code 3 while the run was in progress`})
+	for name, got := range everyFormat(t, j) {
+		want := `service "chaostest-svc" exited with exit code 3`
+		if name == "html" {
+			want = htmlesc.EscapeString(want)
+		}
+		if !strings.Contains(got, "error: "+want) {
+			t.Errorf("%s of an interrupted run with an error does not say the error:\n%s", name, got)
+		}
+	}
+}
