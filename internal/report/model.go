@@ -303,6 +303,10 @@ type faultEffect struct {
 	Broke     []string
 	Held      int
 	AbortHeld int
+	// DidNotAct says that the fault did not act as planned (it met no
+	// traffic, its target was gone before its revert): a check that held
+	// under it then says nothing of the system coping with it.
+	DidNotAct string
 }
 
 // effects lists what each fault did to the checks. It is empty when no
@@ -316,6 +320,7 @@ func effects(j *journal.Journal) []faultEffect {
 		for _, f := range j.Faults {
 			if f.Step == e.Step {
 				fe.What = f.Text() + " on " + f.TargetName
+				fe.DidNotAct = didNotAct(f)
 				break
 			}
 		}
@@ -348,11 +353,31 @@ func (e faultEffect) Text() string {
 	case len(e.Broke) > 0:
 		return "broke " + strings.Join(e.Broke, "; ")
 	case e.Held > 0:
-		return fmt.Sprintf("every check held (%s)", plural(e.Held, "observation"))
+		return fmt.Sprintf("every check held (%s)", plural(e.Held, "observation")) + didNotActText(e.DidNotAct)
 	case e.AbortHeld > 0:
 		return unwatchedText(e.AbortHeld)
 	}
 	return "no check observed the system while it was in effect"
+}
+
+// didNotAct says why a fault did not act as planned; empty when it did.
+func didNotAct(f journal.Fault) string {
+	switch {
+	case f.Unreached != "":
+		return "it met no traffic: " + f.Unreached
+	case f.EndedEarly != "":
+		return "it was gone before its revert: " + f.EndedEarly
+	}
+	return ""
+}
+
+// didNotActText qualifies "every check held" under a fault that did not
+// act as planned.
+func didNotActText(why string) string {
+	if why == "" {
+		return ""
+	}
+	return ", but the fault did not act as planned: " + why
 }
 
 // unwatchedText says that only abort conditions observed the system while

@@ -115,7 +115,13 @@ func text(j *journal.Journal) string {
 		case len(broke) > 0:
 			fmt.Fprintf(&b, "  under %s: %s\n", step, strings.Join(broke, ", "))
 		case held > 0:
-			fmt.Fprintf(&b, "  under %s: every check held (%d observations)\n", step, held)
+			why := ""
+			for _, f := range j.Faults {
+				if f.Step == e.Step && why == "" {
+					why = didNotAct(f)
+				}
+			}
+			fmt.Fprintf(&b, "  under %s: every check held (%d observations)%s\n", step, held, didNotActText(why))
 		case abortHeld > 0:
 			fmt.Fprintf(&b, "  under %s: %s\n", step, unwatchedText(abortHeld))
 		}

@@ -466,3 +466,25 @@ func TestErrorsBehindAWorseVerdict(t *testing.T) {
 		}
 	}
 }
+
+// "Every check held" under a fault that met no traffic, or whose target
+// was gone before its revert, says that the fault did not act as
+// planned, in every format that says what each fault did.
+func TestHeldUnderFaultThatDidNotAct(t *testing.T) {
+	j := &journal.Journal{Title: "t", File: "t.yaml", Verdict: journal.Errored, Started: t0, Ended: sec(10),
+		Reason: "chaostest-reason",
+		Checks: []*journal.Check{{Name: "answers", Kind: "probe", When: []string{journal.CheckDuring},
+			Results: map[string]string{journal.CheckDuring: journal.Held},
+			Samples: []journal.Sample{{Time: sec(3), Phase: journal.CheckDuring, OK: true, Faults: []string{"lat"}}}}},
+		Faults: []journal.Fault{{Step: "lat", Fault: "latency", TargetName: "link", Injected: sec(2), Reverted: sec(7),
+			Unreached: "no packet it selects went through the host"}},
+	}
+	for name, got := range everyFormat(t, j) {
+		if !strings.Contains(got, "every check held (1 observation") {
+			t.Errorf("%s does not say what the checks saw under the fault:\n%s", name, got)
+		}
+		if !strings.Contains(got, "but the fault did not act as planned: it met no traffic: no packet it selects went through the host") {
+			t.Errorf("%s says every check held under a fault that met no traffic without saying so:\n%s", name, got)
+		}
+	}
+}
