@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/report"
 )
 
 // printer writes one plain line per event: the time since the run started,
@@ -60,5 +61,7 @@ func (p *printer) Event(ev journal.Event) {
 		ids = append(ids, fmt.Sprintf("seed %d", ev.Seed))
 		msg += " (" + strings.Join(ids, ", ") + ")"
 	}
-	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, msg)
+	// A message may quote a service's output, whose escape sequences
+	// would move the cursor and write over the lines above.
+	fmt.Fprintf(p.w, "%8.3fs %-20s %s\n", ev.Time.Sub(p.start).Seconds(), ev.Type, report.TermSafe(msg))
 }

@@ -274,6 +274,8 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	var results []result
 	var journals []*journal.Journal
 	var dirs []string
+	// Why each experiment's reports were not written, for the gameday's.
+	var unwritten []string
 	worst := exitPassed
 	// What stopped the call before its last experiment, and the verdict
 	// the stop gives the call, which its gameday index is headed by.
@@ -318,6 +320,11 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 		}
 		results = append(results, res)
 		journals = append(journals, j)
+		why := ""
+		if werr != nil {
+			why = werr.Error()
+		}
+		unwritten = append(unwritten, why)
 		rel, _ := filepath.Rel(base, dir)
 		dirs = append(dirs, filepath.ToSlash(rel))
 		// An experiment's verdict may be decided before the interrupt or
@@ -343,7 +350,7 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 	}
 	fe.close()
 	var notRun []string
-	gameday := report.Gameday{Journals: journals, Dirs: dirs, Stopped: stopped, StoppedBy: stoppedBy}
+	gameday := report.Gameday{Journals: journals, Dirs: dirs, Unwritten: unwritten, Stopped: stopped, StoppedBy: stoppedBy}
 	for _, e := range exps[len(journals):] {
 		notRun = append(notRun, e.File)
 		gameday.NotRun = append(gameday.NotRun, report.NotRun{Title: e.Title, File: e.File})
@@ -354,6 +361,14 @@ func runExperiments(ctx context.Context, io *stdio, files []string, o runOptions
 			worst = worse(worst, exitErr)
 		} else {
 			fmt.Fprintf(io.err, "\n%s  report: %s\n", report.GamedayText(gameday), p)
+		}
+		// The job summary holds each experiment's summary, headed by its
+		// own verdict: the gameday's table, headed by the worst, ends it,
+		// without links, which would not lead anywhere from there.
+		unlinked := gameday
+		unlinked.Dirs = nil
+		if b, err := report.IndexMarkdown(unlinked); err == nil {
+			appendStepSummaryText(io, string(b))
 		}
 	}
 	if len(notRun) > 0 {
@@ -642,22 +657,28 @@ func writeReports(j *journal.Journal, dir string) (map[string]string, error) {
 		return paths, err
 	}
 	in := report.Input{Journals: []*journal.Journal{saved}, Logs: serviceLogs(saved, dir)}
+	// One report that cannot be written does not keep the others from
+	// being: the summary and the JUnit XML CI reads are written whatever
+	// happens to the HTML report.
+	var errs []error
 	for _, f := range report.Formats {
 		if f.File == "" {
 			continue
 		}
 		b, err := f.Render(in)
 		if err != nil {
-			return paths, fmt.Errorf("render %s: %w", f.File, err)
+			errs = append(errs, fmt.Errorf("render %s: %w", f.File, err))
+			continue
 		}
 		path := filepath.Join(dir, f.File)
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			os.Remove(path) // not half a report
-			return paths, fmt.Errorf("write %s: %w", f.File, err)
+			errs = append(errs, fmt.Errorf("write %s: %w", f.File, err))
+			continue
 		}
 		paths[f.Key] = path
 	}
-	return paths, nil
+	return paths, errors.Join(errs...)
 }
 
 // serviceLogs reads the services' logs for the HTML report. A log is read

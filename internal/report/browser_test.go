@@ -54,10 +54,20 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	long, err := report.HTML(longNames(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	longIndex, err := report.IndexHTML(report.Gameday{Journals: []*journal.Journal{longNames(t), readJournal(t, "latency")}, Dirs: []string{"long", "latency"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pages := map[string][]byte{
-		"/report.html": deviated,
-		"/hour.html":   hour,
-		"/index.html":  index,
+		"/long-layout.html":       measuring(t, long),
+		"/long-index-layout.html": measuring(t, longIndex),
+		"/report.html":            deviated,
+		"/hour.html":              hour,
+		"/index.html":             index,
 		// The same reports with a script that measures where their parts
 		// are: the pages themselves hold none, and forbid it.
 		"/report-layout.html": measuring(t, deviated),
@@ -190,6 +200,21 @@ func TestBrowser(t *testing.T) {
 		})
 	}
 
+	// Names of any length, without a space to break at, in any script,
+	// keep every page as wide as the window: a wide page hides the
+	// verdict's end and the table columns beside it.
+	for _, page := range []string{"/long-layout.html", "/long-index-layout.html"} {
+		for _, size := range []string{"1280,900", "390,844"} {
+			t.Run("long names "+strings.TrimPrefix(page, "/")+"@"+size, func(t *testing.T) {
+				stdout, stderr := browse(t, page, size, "--dump-dom")
+				l := readLayout(t, stdout.String(), stderr.String())
+				if l.SW > l.VW+1 {
+					t.Errorf("the page is %gpx wide in a %gpx window", l.SW, l.VW)
+				}
+			})
+		}
+	}
+
 	t.Run("harness catches a fetching page", func(t *testing.T) {
 		console, fetched := open(t, "/fetching.html", "800,600")
 		if len(fetched) == 0 && len(console) == 0 {
@@ -254,4 +279,37 @@ func readLayout(t *testing.T, dom, stderr string) layout {
 		t.Fatalf("layout %s: no window size", m[1])
 	}
 	return l
+}
+
+// longNames is a deviated run whose every name is long, without a space,
+// in several scripts.
+func longNames(t *testing.T) *journal.Journal {
+	j := readJournal(t, "deviated")
+	long := func(p string) string { return p + strings.Repeat("chaostest-名前-имя-\u200d😀", 20) }
+	j.Title = long("title")
+	j.Reason = long("reason")
+	j.File = long("file") + ".yaml"
+	j.Tags = []string{long("tag")}
+	j.Checks[0].Name = long("check")
+	for k := range j.Checks[0].Reasons {
+		j.Checks[0].Reasons[k] = long("why")
+	}
+	for i := range j.Steps {
+		j.Steps[i].Name = long("step")
+	}
+	for i := range j.Faults {
+		j.Faults[i].Step = j.Steps[0].Name
+		j.Faults[i].TargetName = long("target")
+		j.Faults[i].Target.Name = long("hit")
+	}
+	for i := range j.Services {
+		j.Services[i].Name = long("svc")
+	}
+	j.Warnings = []string{long("warning")}
+	for i := range j.Windows {
+		j.Windows[i].Stream = long("stream")
+	}
+	j.Streams[0].Name = long("stream")
+	j.Checks[0].From = long("stream")
+	return j
 }

@@ -80,11 +80,20 @@ func renderHTML(in Input) ([]byte, error) {
 	return IndexHTML(Gameday{Journals: in.Journals, Dirs: in.Dirs})
 }
 
-// renderMarkdown is each run's summary, one after another.
+// renderMarkdown is each run's summary, one after another; for several
+// runs, after the gameday index, which heads them with the worst verdict:
+// the first run's own heading must not read as all of theirs.
 func renderMarkdown(in Input) ([]byte, error) {
-	parts := make([]string, len(in.Journals))
-	for i, j := range in.Journals {
-		parts[i] = Markdown(j)
+	var parts []string
+	if len(in.Journals) > 1 {
+		b, err := IndexMarkdown(Gameday{Journals: in.Journals, Dirs: in.Dirs})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, string(b))
+	}
+	for _, j := range in.Journals {
+		parts = append(parts, Markdown(j))
 	}
 	return []byte(strings.Join(parts, "\n---\n\n")), nil
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -95,11 +96,13 @@ var htmlMark = map[string]string{
 type fact struct{ K, V string }
 
 type reportView struct {
-	J        *journal.Journal
-	Title    string
-	Tool     string
-	CSS      template.CSS
-	Mark     string
+	J     *journal.Journal
+	Title string
+	Tool  string
+	CSS   template.CSS
+	Mark  string
+	// Verdict is the run's verdict as the banner says it.
+	Verdict  string
 	Facts    []fact
 	Streams  []streamView
 	Timeline *timeline
@@ -110,7 +113,9 @@ type reportView struct {
 	Effects  []effectView
 	Services []serviceView
 	Warnings []string
-	Events   []eventView
+	// Errors are the run's errors its verdict does not tell.
+	Errors []string
+	Events []eventView
 	// EventsCut is the number of events not listed.
 	EventsCut int
 	// MaxFailed is how many failed observations a check lists at most.
@@ -119,11 +124,13 @@ type reportView struct {
 
 type streamView struct {
 	Name, Target string
-	Chart        loadChart
-	Interval     string
-	Windows      int
-	Rows         []rowView
-	Total        rowView
+	// Note says why the latencies are not given.
+	Note     string
+	Chart    loadChart
+	Interval string
+	Windows  int
+	Rows     []rowView
+	Total    rowView
 }
 
 type rowView struct {
@@ -159,6 +166,9 @@ type checkView struct {
 type sampleView struct {
 	At, Phase, Observed, Reason, Span, Faults string
 	OK                                        bool
+	// Noted is set when the row's observations carry a note, which Span
+	// says.
+	Noted bool
 	// Count is the number of observations of the row; Last is the time of
 	// its last one and Each each one's time and values. Observed is then
 	// the values they share.
@@ -194,11 +204,13 @@ type eventView struct{ At, Type, Message string }
 func newReportView(j *journal.Journal, logs map[string]string) (*reportView, error) {
 	v := &reportView{
 		J:         j,
-		Title:     j.Verdict + ": " + j.Title,
+		Title:     verdictName(j.Verdict) + ": " + j.Title,
 		Tool:      j.ToolVersion,
 		CSS:       template.CSS(styleSource),
-		Mark:      htmlMark[j.Verdict],
+		Mark:      cmp.Or(htmlMark[j.Verdict], htmlMark[journal.Errored]),
+		Verdict:   verdictName(j.Verdict),
 		Warnings:  j.Warnings,
+		Errors:    hiddenErrors(j),
 		MaxFailed: maxFailedSamples,
 	}
 	v.Facts = facts(j)
@@ -211,13 +223,15 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 	}
 	wg.Wait()
 	for i, d := range sds {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("render html report: %w", errs[i])
-		}
 		if len(d.Windows) == 0 {
 			continue
 		}
 		sv := streamView{Name: d.Stream.Name, Chart: newLoadChart(j, d), Interval: trimZero(d.Interval.String()), Windows: len(d.Windows)}
+		if errs[i] != nil {
+			// The counts stand; the report is still written, as the
+			// summary and JUnit are.
+			sv.Note = "latency unreadable: " + errs[i].Error()
+		}
 		if d.Stream.URL != "" {
 			sv.Target = fmt.Sprintf("%s %s at %s/s", d.Stream.Method, d.Stream.URL, strconv.FormatFloat(d.Stream.Rate, 'f', -1, 64))
 		}
@@ -413,7 +427,7 @@ func sampleRows(j *journal.Journal, c *journal.Check, ss []journal.Sample) []sam
 	var key string
 	for _, s := range ss {
 		sv := sampleView{At: at(j, s.Time), Phase: s.Phase, OK: s.OK, Observed: observedText(s.Observed), Reason: s.Reason,
-			Faults: strings.Join(s.Faults, ", "), Count: 1}
+			Faults: strings.Join(s.Faults, ", "), Count: 1, Noted: s.Note != ""}
 		judged := judgedText(c, s)
 		if n := len(out); n > 0 {
 			p := &out[n-1]
@@ -481,6 +495,11 @@ func pickSamples(rows []sampleView) []sampleView {
 		if !s.OK && failed < maxFailedSamples {
 			keep[i] = true
 			failed++
+		}
+		if s.Noted {
+			// What is unusual about an observation that held is not
+			// left out: only the journal would tell it.
+			keep[i] = true
 		}
 	}
 	for _, i := range first {

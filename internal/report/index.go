@@ -30,6 +30,27 @@ var verdictRank = map[string]int{
 	journal.Interrupted: 4, journal.RevertFailed: 5,
 }
 
+// rank is a verdict's place in verdictRank. A verdict chaos does not
+// write (empty, or of a newer version) ranks as an error, as chaos run's
+// exit code counts it: never as a pass.
+func rank(verdict string) int {
+	if r, ok := verdictRank[verdict]; ok {
+		return r
+	}
+	return verdictRank[journal.Errored]
+}
+
+// noVerdict stands for the empty verdict of a journal that has none.
+const noVerdict = "no verdict"
+
+// verdictName is a verdict as the reports write it.
+func verdictName(verdict string) string {
+	if verdict == "" {
+		return noVerdict
+	}
+	return verdict
+}
+
 // Gameday is what the gameday index shows: the experiments of a call
 // that ran, and those a halt or an interrupt kept from running.
 type Gameday struct {
@@ -40,6 +61,10 @@ type Gameday struct {
 	// NotRun are the experiments after the one the call was stopped in,
 	// in their order.
 	NotRun []NotRun
+	// Unwritten says, for each journal, why its reports could not be
+	// written (which makes chaos run exit with an error at least); empty
+	// when they were. Nil when all were.
+	Unwritten []string
 	// Stopped is the verdict the stop gave the call (journal.Interrupted,
 	// or journal.Aborted for chaos halt), which the call's exit code
 	// counts beside the experiments' own; StoppedBy says what stopped it,
@@ -86,6 +111,7 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 	counts := map[string]int{}
 	var order []string
 	var total Tally
+	unwrittenN := 0
 	for i, j := range js {
 		if first.IsZero() || (!j.Started.IsZero() && j.Started.Before(first)) {
 			first = j.Started
@@ -93,20 +119,35 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		if v.Tool == "" {
 			v.Tool = j.ToolVersion
 		}
-		if verdictRank[j.Verdict] > verdictRank[v.Worst] {
+		verdict := verdictName(j.Verdict)
+		if rank(j.Verdict) > rank(v.Worst) {
 			v.Worst = j.Verdict
+			if _, known := verdictRank[j.Verdict]; !known {
+				// Headed as an error, which is how it counts.
+				v.Worst = journal.Errored
+			}
 		}
-		if counts[j.Verdict] == 0 {
-			order = append(order, j.Verdict)
+		if counts[verdict] == 0 {
+			order = append(order, verdict)
 		}
-		counts[j.Verdict]++
+		counts[verdict]++
 		t := TallyOf(j)
 		total = total.Add(t)
-		r := indexRow{Title: j.Title, File: j.File, Verdict: j.Verdict, Class: resultClass(j.Verdict), Mark: htmlMark[j.Verdict],
+		r := indexRow{Title: j.Title, File: j.File, Verdict: verdict, Class: resultClass(j.Verdict), Mark: htmlMark[j.Verdict],
 			MDMark: verdictMark[j.Verdict], Reason: j.Reason, Duration: dur(j.Duration()), Recovery: recoveryText(j), Held: heldText(t)}
 		if len(dirs) > 0 && dirs[i] != "" {
 			r.Link = link(dirs[i], page)
 			r.Summary = link(dirs[i], "summary.md")
+		}
+		if why := unwritten(g, i); why != "" {
+			// The run's verdict stands, but the call failed to leave its
+			// record, and its exit code says so: so does the index.
+			r.Reason += "; " + unwrittenText(why)
+			r.Link, r.Summary = "", ""
+			if rank(journal.Errored) > rank(v.Worst) {
+				v.Worst = journal.Errored
+			}
+			unwrittenN++
 		}
 		v.Rows = append(v.Rows, r)
 	}
@@ -133,8 +174,11 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		parts = append(parts, s)
 	}
 	v.Summary = fmt.Sprintf("%s: %s", plural(len(js)+len(g.NotRun), "experiment"), strings.Join(parts, ", "))
+	if unwrittenN > 0 {
+		v.Summary += fmt.Sprintf("; the reports of %d not written", unwrittenN)
+	}
 	if score, ok := total.Score(); ok {
-		v.Score = strconv.FormatFloat(score*100, 'f', 1, 64) + "%"
+		v.Score = scorePercent(score)
 		v.ScoreText = fmt.Sprintf("%d of %d judged check phases held", total.Held, total.Judged())
 	} else {
 		v.Score = "n/a"
@@ -147,6 +191,32 @@ func newIndexView(g Gameday, page string) (*indexView, error) {
 		v.ScoreText += "; " + plural(len(g.NotRun), "experiment") + " not run"
 	}
 	return v, nil
+}
+
+// unwritten is why the reports of the gameday's i-th journal were not
+// written; empty when they were.
+func unwritten(g Gameday, i int) string {
+	if i < len(g.Unwritten) {
+		return g.Unwritten[i]
+	}
+	return ""
+}
+
+func unwrittenText(why string) string {
+	return "its reports were not written: " + why
+}
+
+// scorePercent shows a score as a percentage with one decimal, more when
+// one would round a score below 1 up to 100%: one broken phase among
+// thousands is not a full score.
+func scorePercent(score float64) string {
+	for prec := 1; prec < 6; prec++ {
+		s := strconv.FormatFloat(score*100, 'f', prec, 64)
+		if score >= 1 || !strings.HasPrefix(s, "100") {
+			return s + "%"
+		}
+	}
+	return "99.99999%"
 }
 
 func resultClass(verdict string) string {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,8 +37,17 @@ func GamedayJUnit(g Gameday) ([]byte, error) {
 		root.Time += s.Time
 		root.Suites = append(root.Suites, s)
 	}
-	for _, j := range g.Journals {
-		add(suiteOf(j))
+	for i, j := range g.Journals {
+		s := suiteOf(j)
+		if why := unwritten(g, i); why != "" {
+			// Its own junit.xml, summary or report is missing: CI must
+			// not read the call as green.
+			s.Cases = append(s.Cases, junitCase{Name: "reports", Classname: classOf(j.File),
+				Error: &junitMessage{Message: unwrittenText(why), Type: journal.Errored}})
+			s.Tests++
+			s.Errors++
+		}
+		add(s)
 	}
 	for _, n := range g.NotRun {
 		add(notRunSuite(g, n))
@@ -145,12 +155,6 @@ func (s seconds) MarshalXMLAttr(name xml.Name) (xml.Attr, error) {
 	return xml.Attr{Name: name, Value: strconv.FormatFloat(max(float64(s), 0), 'f', 3, 64)}, nil
 }
 
-// errorVerdicts are the verdicts that say the experiment could not be
-// judged as planned.
-var errorVerdicts = map[string]bool{
-	journal.Errored: true, journal.Aborted: true, journal.Interrupted: true, journal.RevertFailed: true,
-}
-
 func suiteOf(j *journal.Journal) junitSuite {
 	s := junitSuite{
 		Name:     j.Title,
@@ -176,7 +180,7 @@ func suiteOf(j *journal.Journal) junitSuite {
 	}
 	t := TallyOf(j)
 	if score, ok := t.Score(); ok {
-		s.Properties = append(s.Properties, junitProperty{"checks_held", strconv.FormatFloat(score*100, 'f', 1, 64) + "%"})
+		s.Properties = append(s.Properties, junitProperty{"checks_held", scorePercent(score)})
 	}
 	if t.NotJudged > 0 {
 		// Beside checks_held, which counts only the phases judged.
@@ -190,9 +194,9 @@ func suiteOf(j *journal.Journal) junitSuite {
 		if !seen[f.Step] {
 			seen[f.Step] = true
 			v := f.Text() + " on " + f.TargetName
-			if f.EndedEarly != "" || f.Unreached != "" {
-				// What it did not do, as the summary says it.
-				_, state, _ := faultState(j, f)
+			if _, state, bad := faultState(j, f); bad {
+				// What went wrong with it, as the summary says it: it may
+				// still be in place, or did not act as planned.
 				v += ": " + state
 			}
 			s.Properties = append(s.Properties, junitProperty{"fault " + f.Step, v})
@@ -200,6 +204,12 @@ func suiteOf(j *journal.Journal) junitSuite {
 	}
 	for _, e := range effects(j) {
 		s.Properties = append(s.Properties, junitProperty{"under " + e.Step, e.Text()})
+	}
+	// The warnings are said whatever the verdict: a passed run's too (a
+	// fault whose target ended while it was on, a ledger entry left
+	// open), which no testcase carries.
+	for _, w := range j.Warnings {
+		s.Properties = append(s.Properties, junitProperty{"warning", w})
 	}
 	class := classOf(j.File)
 	abortCaught := false
@@ -209,6 +219,21 @@ func suiteOf(j *journal.Journal) junitSuite {
 			abortCaught = true
 		}
 		s.Cases = append(s.Cases, tc)
+	}
+	// A fault that did not act as planned (it met no traffic, its target
+	// was gone before its revert) is a skipped testcase: the hypothesis
+	// was not tried under it, which a property alone would not show in a
+	// CI tool's test tab.
+	for _, f := range j.Faults {
+		if f.EndedEarly == "" && f.Unreached == "" {
+			continue
+		}
+		_, state, bad := faultState(j, f)
+		if !bad {
+			continue
+		}
+		s.Cases = append(s.Cases, junitCase{Name: "fault: " + f.Step + " on " + f.TargetName, Classname: class,
+			Skipped: &junitMessage{Message: f.Text() + " on " + f.TargetName + " (" + hitText(f.Target) + "): " + state}})
 	}
 	for _, st := range j.Steps {
 		if st.Outcome != journal.StepFailed && st.Outcome != journal.StepError {
@@ -230,9 +255,24 @@ func suiteOf(j *journal.Journal) junitSuite {
 		}
 		s.Cases = append(s.Cases, tc)
 	}
-	if errorVerdicts[j.Verdict] && !(j.Verdict == journal.Aborted && abortCaught) {
-		s.Cases = append(s.Cases, junitCase{Name: "run", Classname: class, Time: seconds(j.Duration().Seconds()),
-			Error: &junitMessage{Message: j.Verdict + ": " + j.Reason, Type: j.Verdict, Text: runText(j)}})
+	run := junitCase{Name: "run", Classname: class, Time: seconds(j.Duration().Seconds())}
+	msg := &junitMessage{Message: verdictName(j.Verdict) + ": " + j.Reason, Type: cmp.Or(j.Verdict, journal.Errored), Text: runText(j)}
+	switch {
+	case j.Verdict == journal.Passed:
+	case j.Verdict == journal.Deviated:
+		// A deviated run whose checks and steps do not say where it broke
+		// (a journal of an older version) still fails.
+		if !slices.ContainsFunc(s.Cases, func(c junitCase) bool { return c.Failure != nil || c.Error != nil }) {
+			run.Failure = msg
+			s.Cases = append(s.Cases, run)
+		}
+	case j.Verdict == journal.Aborted && abortCaught:
+	default:
+		// Any other verdict, also one chaos does not write (empty, or of
+		// a newer version), is an error, as chaos run's exit code
+		// counts it.
+		run.Error = msg
+		s.Cases = append(s.Cases, run)
 	}
 	for _, tc := range s.Cases {
 		s.Tests++
@@ -299,6 +339,9 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 				r = "not run"
 			}
 			notRun = append(notRun, cp.Phase+" "+r)
+			// Said beside the phases judged: a testcase that passes
+			// must not read as judged where it never was.
+			fmt.Fprintf(&out, "%s: %s\n", cp.Phase, r)
 		}
 	}
 	for _, e := range j.ByFault() {
@@ -307,6 +350,9 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 				fmt.Fprintf(&out, "under %s: %d of %s failed\n", j.StepFault(e.Step), ce.Failed, plural(ce.Observed, "observation"))
 			}
 		}
+	}
+	for _, n := range notesText(c) {
+		fmt.Fprintf(&out, "noted %s\n", n)
 	}
 	if r := recoveredText(c); r != "" {
 		if c.Recovered.OK {
@@ -317,7 +363,12 @@ func checkCase(j *journal.Journal, c *journal.Check, class string) junitCase {
 	broke := brokeText(j, c)
 	switch {
 	case unobservedText(c) != "":
-		tc.Error = &junitMessage{Message: "could not be judged " + unobservedText(c), Type: journal.Errored, Text: out.String() + failedSamplesText(j, c)}
+		msg := "could not be judged " + unobservedText(c)
+		if broke != "" {
+			// Where it was judged, it broke: the message says both.
+			msg += "; broke " + broke
+		}
+		tc.Error = &junitMessage{Message: msg, Type: journal.Errored, Text: out.String() + failedSamplesText(j, c)}
 	case c.Abort && broke != "":
 		tc.Error = &junitMessage{Message: "aborted the run: broke " + broke, Type: journal.Aborted, Text: out.String() + failedSamplesText(j, c)}
 	case broke != "":
@@ -361,9 +412,12 @@ func failedSamplesText(j *journal.Journal, c *journal.Check) string {
 
 func runText(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "verdict %s after %s: %s\n", j.Verdict, dur(j.Duration()), j.Reason)
+	fmt.Fprintf(&b, "verdict %s after %s: %s\n", verdictName(j.Verdict), dur(j.Duration()), j.Reason)
 	if a := j.Abort; a != nil {
 		fmt.Fprintf(&b, "abort condition %q fired at %s: %s\n", a.Check, at(j, a.At), a.Reason)
+	}
+	for _, e := range hiddenErrors(j) {
+		fmt.Fprintf(&b, "error: %s\n", e)
 	}
 	for _, f := range j.Faults {
 		if _, state, bad := faultState(j, f); bad {

@@ -3,6 +3,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,8 +26,14 @@ var verdictMark = map[string]string{
 // targets.
 func Markdown(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s: %s\n\n", verdictMark[j.Verdict], mdText(j.Title), j.Verdict)
+	fmt.Fprintf(&b, "# %s %s: %s\n\n", cmp.Or(verdictMark[j.Verdict], verdictMark[journal.Errored]), mdText(j.Title), mdText(verdictName(j.Verdict)))
 	fmt.Fprintf(&b, "%s\n\n", mdText(j.Reason))
+	if errs := hiddenErrors(j); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintf(&b, "- ⚠️ error: %s\n", mdText(e))
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| experiment | %s |\n", mdText(j.File))
 	fmt.Fprintf(&b, "| run | `%s` (seed %d) |\n", mdCode(j.RunID), j.Seed)
@@ -67,6 +74,9 @@ func Markdown(j *journal.Journal) string {
 			}
 			if t := unobservedText(c); t != "" {
 				fmt.Fprintf(&b, "- **%s** could not be judged %s\n", mdText(c.Name), mdText(t))
+			}
+			for _, n := range notesText(c) {
+				fmt.Fprintf(&b, "- **%s** noted %s\n", mdText(c.Name), mdText(n))
 			}
 		}
 		b.WriteString("\n")
@@ -213,14 +223,15 @@ func offset(j *journal.Journal, t time.Time) string {
 }
 
 // mdText escapes text from experiment files for a Markdown table cell:
-// pipes, markup and HTML must show as written.
+// pipes, markup and HTML must show as written, and a line ending (a
+// carriage return is one too) must not start a line of its own.
 func mdText(s string) string {
-	r := strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`)
+	r := strings.NewReplacer("|", `\|`, "\r\n", " ", "\r", " ", "\n", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`)
 	return r.Replace(s)
 }
 
 // mdCode prepares text for a code span in a table cell: a backtick would
 // end the span, a pipe the cell, a newline the row.
 func mdCode(s string) string {
-	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
+	return strings.NewReplacer("`", "'", "|", `\|`, "\r\n", " ", "\r", " ", "\n", " ").Replace(s)
 }

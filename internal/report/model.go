@@ -234,6 +234,62 @@ func unobservedText(c *journal.Check) string {
 	return strings.Join(parts, "; ")
 }
 
+// hiddenErrors are the errors of a run whose verdict does not tell them:
+// a revert that failed, an interrupt or an abort decide the verdict and its
+// reason, and a service that died before them would be told by the events
+// alone. Empty for a run of verdict error, whose reason holds them all.
+func hiddenErrors(j *journal.Journal) []string {
+	if j.Verdict == journal.Errored {
+		return nil
+	}
+	var out []string
+	for _, e := range j.Events {
+		if e.Type == journal.Error && e.Message != "" && !strings.Contains(j.Reason, e.Message) {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
+// maxNotes bounds the notes listed of one check; the journal holds them
+// all.
+const maxNotes = 5
+
+// notesText lists what is unusual about a check's observations, held or
+// not (judged on less traffic than its window, with the outcomes of
+// requests that came late, finished after its phase): one entry per phase
+// and note, with how many observations carry it, at most maxNotes, then
+// how many more. The judgement such an observation made is weaker than
+// the check plans, and only the journal would tell.
+func notesText(c *journal.Check) []string {
+	type key struct{ phase, note string }
+	count := map[key]int{}
+	var order []key
+	for _, s := range c.Samples {
+		if s.Note == "" {
+			continue
+		}
+		k := key{s.Phase, s.Note}
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+	}
+	var out []string
+	more := 0
+	for i, k := range order {
+		if i >= maxNotes {
+			more += count[k]
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s", journal.PhaseTitle(k.phase), plural(count[k], "observation"), k.note))
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("and %s with other notes: see the journal", plural(more, "observation")))
+	}
+	return out
+}
+
 // faultEffect is what one fault did to the checks, for people.
 type faultEffect struct {
 	Step string
@@ -247,6 +303,10 @@ type faultEffect struct {
 	Broke     []string
 	Held      int
 	AbortHeld int
+	// DidNotAct says that the fault did not act as planned (it met no
+	// traffic, its target was gone before its revert): a check that held
+	// under it then says nothing of the system coping with it.
+	DidNotAct string
 }
 
 // effects lists what each fault did to the checks. It is empty when no
@@ -260,6 +320,7 @@ func effects(j *journal.Journal) []faultEffect {
 		for _, f := range j.Faults {
 			if f.Step == e.Step {
 				fe.What = f.Text() + " on " + f.TargetName
+				fe.DidNotAct = didNotAct(f)
 				break
 			}
 		}
@@ -292,11 +353,31 @@ func (e faultEffect) Text() string {
 	case len(e.Broke) > 0:
 		return "broke " + strings.Join(e.Broke, "; ")
 	case e.Held > 0:
-		return fmt.Sprintf("every check held (%s)", plural(e.Held, "observation"))
+		return fmt.Sprintf("every check held (%s)", plural(e.Held, "observation")) + didNotActText(e.DidNotAct)
 	case e.AbortHeld > 0:
 		return unwatchedText(e.AbortHeld)
 	}
 	return "no check observed the system while it was in effect"
+}
+
+// didNotAct says why a fault did not act as planned; empty when it did.
+func didNotAct(f journal.Fault) string {
+	switch {
+	case f.Unreached != "":
+		return "it met no traffic: " + f.Unreached
+	case f.EndedEarly != "":
+		return "it was gone before its revert: " + f.EndedEarly
+	}
+	return ""
+}
+
+// didNotActText qualifies "every check held" under a fault that did not
+// act as planned.
+func didNotActText(why string) string {
+	if why == "" {
+		return ""
+	}
+	return ", but the fault did not act as planned: " + why
 }
 
 // unwatchedText says that only abort conditions observed the system while

@@ -125,6 +125,9 @@ func rowInterval(ws []load.Window) time.Duration {
 // summarize fills d.Rows and d.Total. Each window's histogram is decoded
 // once and merged into its row and into the total; the merge is exact, as
 // load.Merge's, so the percentiles are those of all requests of the row.
+// A histogram that cannot be read is the error returned: the counts are
+// still those of every window, and no latency is given, which would be
+// that of some of the requests only.
 func (d *streamData) summarize() error {
 	d.Interval = rowInterval(d.Windows)
 	var (
@@ -132,6 +135,7 @@ func (d *streamData) summarize() error {
 		hists []*hdrhistogram.PackedHistogram
 		total = stat{}
 		all   *hdrhistogram.PackedHistogram
+		err   error
 	)
 	for _, w := range d.Windows {
 		key := w.Start.Truncate(d.Interval)
@@ -142,12 +146,13 @@ func (d *streamData) summarize() error {
 		i := len(rows) - 1
 		addCounts(&rows[i], w)
 		addCounts(&total, w)
-		if w.Latency.Histogram == "" {
+		if w.Latency.Histogram == "" || err != nil {
 			continue
 		}
-		p, err := hdrhistogram.DecodePacked([]byte(w.Latency.Histogram))
-		if err != nil {
-			return fmt.Errorf("decode latency histogram of %s window at %s: %w", w.Stream, w.Start.Format(time.RFC3339Nano), err)
+		p, derr := hdrhistogram.DecodePacked([]byte(w.Latency.Histogram))
+		if derr != nil {
+			err = fmt.Errorf("decode latency histogram of %s window at %s: %w", w.Stream, w.Start.Format(time.RFC3339Nano), derr)
+			continue
 		}
 		if all == nil {
 			all = p.Clone()
@@ -160,10 +165,12 @@ func (d *streamData) summarize() error {
 			hists[i].Merge(p)
 		}
 	}
-	for i := range rows {
-		rows[i].setLatency(hists[i])
+	if err == nil {
+		for i := range rows {
+			rows[i].setLatency(hists[i])
+		}
+		total.setLatency(all)
 	}
-	total.setLatency(all)
 	if len(d.Windows) > 0 {
 		// The first row starts with the first window, not before it.
 		if rows[0].Start.Before(d.Windows[0].Start) {
@@ -172,7 +179,7 @@ func (d *streamData) summarize() error {
 		total.Start = d.Windows[0].Start
 	}
 	d.Rows, d.Total = rows, total
-	return nil
+	return err
 }
 
 func addCounts(s *stat, w load.Window) {

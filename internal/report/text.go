@@ -2,10 +2,13 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/load"
@@ -22,19 +25,37 @@ const noRequest = "no request completed"
 // warnings, and a table of each load stream's traffic, over the run and
 // in each phase.
 func Text(j *journal.Journal) string {
+	return TermSafe(text(j))
+}
+
+func text(j *journal.Journal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(j.Verdict), j.Title, j.File, j.Duration().Round(time.Millisecond))
+	fmt.Fprintf(&b, "%s  %s  (%s, %s)\n", strings.ToUpper(verdictName(j.Verdict)), j.Title, j.File, j.Duration().Round(time.Millisecond))
 	fmt.Fprintf(&b, "  %s\n", j.Reason)
+	for _, e := range hiddenErrors(j) {
+		fmt.Fprintf(&b, "  error: %s\n", e)
+	}
 	for _, c := range j.Checks {
 		var parts []string
+		judged := false
 		for _, ph := range journal.CheckPhases {
-			if res, ok := c.Results[ph]; ok {
+			// A phase the check was meant for and not judged in (the run
+			// stopped first) is named too: left out, the line would read
+			// as a check that held wherever it was judged.
+			switch res, ok := c.Results[ph]; {
+			case ok:
 				parts = append(parts, ph+" "+res)
+				judged = true
+			case slices.Contains(c.When, ph):
+				parts = append(parts, ph+" not run")
 			}
 		}
 		kind := "check"
 		if c.Abort {
 			kind = "abort"
+		}
+		if !judged {
+			parts = nil
 		}
 		line := fmt.Sprintf("  %s %q: %s", kind, c.Name, orNotRun(strings.Join(parts, ", ")))
 		if hadToRecover(c) {
@@ -48,21 +69,30 @@ func Text(j *journal.Journal) string {
 		if t := brokeText(j, c); t != "" {
 			fmt.Fprintf(&b, "    broke %s\n", t)
 		}
+		if t := unobservedText(c); t != "" {
+			fmt.Fprintf(&b, "    could not be judged %s\n", t)
+		}
+		for _, n := range notesText(c) {
+			fmt.Fprintf(&b, "    noted %s\n", n)
+		}
 	}
-	if slow := j.SlowestRecovery(); slow != nil {
+	// A check that did not recover in time is the run's time to
+	// recover: the slowest of those that did would read as the system's.
+	if check, after, known, ok := recovery(j); known && !ok {
+		fmt.Fprintf(&b, "  time to recover: did not recover within %s, check %q\n", after, check)
+	} else if slow := j.SlowestRecovery(); slow != nil {
 		fmt.Fprintf(&b, "  time to recover: %s, check %q", slow.Recovered.After.Round(time.Millisecond), slow.Name)
 		if slow.Recovered.Fault != "" {
 			fmt.Fprintf(&b, ", counted from the end of %q", slow.Recovered.Fault)
 		}
 		b.WriteString("\n")
 	}
-	// A fault that did nothing for part or all of its time (its target
-	// gone, no traffic through it) says so: "held after the faults" is
-	// then said of faults that did not act as planned.
+	// A fault that may still be in place (its revert failed, or never
+	// came) is named with its target and what went wrong, whatever the
+	// reason says. One that did nothing for part or all of its time (its
+	// target gone, no traffic through it) says so: "held after the
+	// faults" is then said of faults that did not act as planned.
 	for _, f := range j.Faults {
-		if f.EndedEarly == "" && f.Unreached == "" {
-			continue
-		}
 		if _, state, bad := faultState(j, f); bad {
 			fmt.Fprintf(&b, "  fault %s on %s (%s): %s\n", f.Text(), f.TargetName, hitText(f.Target), state)
 		}
@@ -85,7 +115,13 @@ func Text(j *journal.Journal) string {
 		case len(broke) > 0:
 			fmt.Fprintf(&b, "  under %s: %s\n", step, strings.Join(broke, ", "))
 		case held > 0:
-			fmt.Fprintf(&b, "  under %s: every check held (%d observations)\n", step, held)
+			why := ""
+			for _, f := range j.Faults {
+				if f.Step == e.Step && why == "" {
+					why = didNotAct(f)
+				}
+			}
+			fmt.Fprintf(&b, "  under %s: every check held (%d observations)%s\n", step, held, didNotActText(why))
 		case abortHeld > 0:
 			fmt.Fprintf(&b, "  under %s: %s\n", step, unwatchedText(abortHeld))
 		}
@@ -185,5 +221,29 @@ func GamedayText(g Gameday) string {
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "  resilience score: %s (%s)\n", v.Score, v.ScoreText)
-	return b.String()
+	return TermSafe(b.String())
 }
+
+// TermSafe makes the terminal summary safe to print: it holds text from
+// outside (a service's last output in a reason, an observed error), whose
+// escape sequences and carriage returns would move the cursor and write
+// over what the summary says, its verdict too. Escape sequences are
+// dropped, tabs become spaces and other control characters but the line
+// breaks show as U+FFFD.
+func TermSafe(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	s = ansi.Strip(s)
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case isControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r != '\n' && (r < 0x20 || r >= 0x7f && r < 0xa0) }
