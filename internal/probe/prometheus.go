@@ -182,15 +182,25 @@ const maxSelectors = 10
 // taken apart, reads no series, or reads data of another time on purpose
 // (offset, @).
 func dataAge(ctx context.Context, papi promv1.API, query string, timeout time.Duration) (since time.Time, age time.Duration, known bool) {
-	sels, ok := selectors(query)
+	sels, window, ok := selectors(query)
 	if !ok || len(sels) == 0 || len(sels) > maxSelectors {
 		return time.Time{}, 0, false
 	}
 	for _, sel := range sels {
 		asked := time.Now()
+		last := "timestamp(" + sel + ")"
+		if window > 0 {
+			// A range reads the samples of series Prometheus has
+			// since marked stale (their target down, their process
+			// gone): an instant selector no longer sees them, and
+			// their last sample is found by stepping back through
+			// the range.
+			step := max(window/1000, time.Second)
+			last += " or max_over_time(" + last + "[" + model.Duration(window).String() + ":" + model.Duration(step).String() + "])"
+		}
 		// No evaluation time: Prometheus takes its own now, and the
 		// answer carries it.
-		v, _, _, err := papi.Query(ctx, "min(timestamp("+sel+"))", time.Time{}, promv1.WithTimeout(timeout))
+		v, _, _, err := papi.Query(ctx, "min("+last+")", time.Time{}, promv1.WithTimeout(timeout))
 		if err != nil {
 			return time.Time{}, 0, false
 		}
@@ -232,7 +242,7 @@ func init() {
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped, and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error.",
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped (a range such as [1m] goes on reading the samples of a target that is down since: they count from its last scrape), and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error.",
 			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",
