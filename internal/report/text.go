@@ -29,7 +29,12 @@ func Text(j *journal.Journal) string {
 		var parts []string
 		for _, ph := range journal.CheckPhases {
 			if res, ok := c.Results[ph]; ok {
-				parts = append(parts, ph+" "+res)
+				part := ph + " " + res
+				if why := c.Reasons[ph]; res == journal.Held && why != "" {
+					// Held on a retry: the failed tries before it.
+					part += " (" + why + ")"
+				}
+				parts = append(parts, part)
 			}
 		}
 		kind := "check"
