@@ -137,3 +137,48 @@ func TestPrometheusTargetDownDataAge(t *testing.T) {
 		}
 	}
 }
+
+// A Pushgateway keeps what a batch job pushed, and Prometheus scrapes it
+// afresh each time: a value pushed before a fault, by a job the fault
+// then stopped, reads as scraped under it. The observation counts from
+// the push.
+func TestPrometheusPushgatewayDataAge(t *testing.T) {
+	if _, err := exec.LookPath("prometheus-pushgateway"); err != nil {
+		t.Skip("prometheus-pushgateway is not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command("prometheus-pushgateway", "--web.listen-address="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	var pushed time.Time
+	waitFor(t, 30*time.Second, "the push", func() bool {
+		resp, err := http.Post("http://"+addr+"/metrics/job/chaostest-batch", "text/plain", strings.NewReader("chaostest_failed_jobs 0\n"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		pushed = time.Now()
+		return resp.StatusCode/100 == 2
+	})
+	prom := realPrometheus(t, addr)
+	waitFor(t, 60*time.Second, "scrapes", func() bool { return promCount(prom, "chaostest_failed_jobs") == 1 })
+	time.Sleep(3 * time.Second)
+	spec, expect := newProbe(t, "prometheus", fmt.Sprintf("{url: %q, query: 'max(chaostest_failed_jobs)', timeout: 10s}", prom), `{value: "< 1"}`)
+	res := probe.Run(context.Background(), "prometheus", spec, expect)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if res.Since.IsZero() || res.Since.After(pushed.Add(500*time.Millisecond)) {
+		t.Errorf("Run = ok %v, observed %v, since %s; want it counted from the push at %s", res.OK, res.Observed, res.Since, pushed)
+	}
+}

@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -79,8 +80,13 @@ func scrapedPrometheus(t *testing.T, value string, scraped func() time.Time) str
 		secs := func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) }
 		now := secs(time.Now())
 		v := value
-		if q := r.FormValue("query"); strings.HasPrefix(q, "min(timestamp(") {
+		switch q := r.FormValue("query"); {
+		case strings.HasPrefix(q, "timestamp("):
 			v = secs(scraped())
+		case q == "push_time_seconds":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,%q]}]}}`, now, v)

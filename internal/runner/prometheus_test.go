@@ -21,10 +21,15 @@ func scrapedPrometheus(t *testing.T, scraped func() time.Time) string {
 	secs := func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := "0"
-		if strings.HasPrefix(r.FormValue("query"), "min(timestamp(") {
-			v = secs(scraped())
-		}
 		w.Header().Set("Content-Type", "application/json")
+		switch q := r.FormValue("query"); {
+		case strings.HasPrefix(q, "timestamp("):
+			v = secs(scraped())
+		case q == "push_time_seconds":
+			// No Pushgateway.
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
+		}
 		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,%q]}]}}`, secs(time.Now()), v)
 	}))
 	t.Cleanup(srv.Close)
