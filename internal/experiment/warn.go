@@ -84,7 +84,7 @@ func (e *Experiment) Warnings() ErrorList {
 			what = fmt.Sprintf("abort condition %q", c.Name)
 		}
 		if freeze != "" && c.Probe != nil && c.Probe.Kind == "tcp" && (i >= len(e.SteadyState) || c.Runs(During)) {
-			add(c, "%s is a tcp probe, and step %q freezes its target: the kernel goes on accepting connections for a frozen server, so the probe passes while it answers nothing; use an http or exec probe to see it answer", what, freeze)
+			add(c, "%s is a tcp probe, and step %q freezes a server: the kernel goes on accepting connections for a frozen server, so a tcp probe to it passes while it answers nothing; use an http or exec probe to see it answer", what, freeze)
 		}
 		if why := e.lenient(c.From); why != "" {
 			add(c, "%s judges load stream %q, %s", what, c.From, why)
