@@ -140,7 +140,18 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		}
 		obs["values"] = strings.Join(shown, ", ")
 	}
+	// A pass on a result Prometheus warned of is no observation: a
+	// Thanos or a Mimir that could not reach a store answers with what
+	// the others hold, and says so only in its warnings.
+	warned := func() Result {
+		r := Errorf("prometheus %s: query %s answered with warnings, and what it left out may not hold: %s", spec.URL, spec.Query, obs["warnings"])
+		r.Observed = obs
+		return r
+	}
 	if expect.Value.IsZero() {
+		if len(warnings) > 0 {
+			return warned()
+		}
 		return result(Result{OK: true, Observed: obs, Output: obs})
 	}
 	var bad []string
@@ -163,6 +174,9 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		r := Failf(obs, "%s %s%s, want %s", what, strings.Join(bad, ", "), more, expect.Value)
 		r.Output = obs
 		return result(r)
+	}
+	if len(warnings) > 0 {
+		return warned()
 	}
 	return result(Result{OK: true, Observed: obs, Output: obs})
 }
@@ -268,7 +282,7 @@ func init() {
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped (a range such as [1m] goes on reading the samples of a target that is down since: they count from its last scrape; a series a Pushgateway keeps counts from its push, by push_time_seconds; a series a recording rule writes counts from the rule's last run, not from the data it was made of, so query the scraped series instead), and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error.",
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, a native histogram (no number to compare), or a pass on a result that came with warnings (a Thanos or a Mimir that could not reach a store answers with the rest), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped (a range such as [1m] goes on reading the samples of a target that is down since: they count from its last scrape; a series a Pushgateway keeps counts from its push, by push_time_seconds; a series a recording rule writes counts from the rule's last run, not from the data it was made of, so query the scraped series instead), and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error.",
 			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",
