@@ -142,6 +142,9 @@ func run(ctx context.Context, e *experiment.Exec, capture bool) (Result, error) 
 			return res, &StartError{Command: argv[len(argv)-1], Err: fmt.Errorf("%s (exit code %d from the shell)", why, res.ExitCode)}
 		}
 		return res, nil
+	case errors.Is(err, exec.ErrWaitDelay):
+		// It exited 0, but what it printed may not be all there is.
+		return res, fmt.Errorf("%s exited, but a process it started still held its stdout or stderr open %s later: start that one with its output sent elsewhere, such as > /dev/null 2>&1 &", argv[0], cmd.WaitDelay)
 	case err != nil:
 		return res, fmt.Errorf("run %s: %w", argv[0], err)
 	}

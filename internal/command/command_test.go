@@ -52,3 +52,14 @@ func TestCommandStartError(t *testing.T) {
 		})
 	}
 }
+
+// A command that exits leaving a process that holds its stdout open is
+// not taken to have said all it had to say, and the error says why in
+// words, not in exec's.
+func TestCommandChildHoldsOutput(t *testing.T) {
+	e := experiment.Exec{Run: []string{"sh", "-c", "echo ready; sleep 3 &"}, Timeout: experiment.Duration(10 * time.Second)}
+	_, err := command.Run(context.Background(), &e)
+	if err == nil || !strings.Contains(err.Error(), "still held its stdout or stderr open") {
+		t.Errorf("Run = %v; want an error saying a process it started held its output open", err)
+	}
+}

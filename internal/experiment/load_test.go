@@ -664,3 +664,29 @@ steady_state:
 		t.Errorf("!!binary not*base64: %v; want an error at its line saying it is not base64", err)
 	}
 }
+
+// A tcp probe passes while the server it connects to is frozen: the
+// kernel accepts for it. Watched during a method that freezes its target,
+// it is warned of; watched during one that kills it, it is not.
+func TestWarnTCPProbeUnderFreeze(t *testing.T) {
+	src := `version: v1
+title: t
+targets:
+  app: {process: {pid_file: /tmp/chaostest-app.pid}}
+steady_state:
+  - name: port open
+    probe: {tcp: {address: "127.0.0.1:8080"}}
+method:
+  - {fault: FAULT, target: app, for: 2s}
+`
+	for fault, want := range map[string]bool{"stop": true, "kill": false} {
+		e, err := experiment.Parse("t.yaml", []byte(strings.Replace(src, "FAULT", fault, 1)), opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(e.Warnings().Error(), `check "port open" is a tcp probe, and step`)
+		if got != want {
+			t.Errorf("%s: warnings %v; want a warning of the tcp probe: %v", fault, e.Warnings(), want)
+		}
+	}
+}

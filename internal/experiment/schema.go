@@ -69,7 +69,7 @@ func (g *schemaGen) schema(c Catalog) map[string]any {
 		"when":     map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"enum": []string{Before, During, After}}, "description": "the phases the check runs in", "default": []string{Before, During, After}},
 		"failures": withDefault(describe(orVar(map[string]any{"type": "integer", "minimum": 1}), "consecutive failed observations that fail the check"), 1),
 		"interval": withDefault(describe(durationSchema(), "time between a probe's observations during the method, at least 10ms"), "1s"),
-		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method"),
+		"retries":  describe(orVar(map[string]any{"type": "integer", "minimum": 0}), "how often a failed probe is tried again before and after the method; every try is in the journal, and a check that holds on a retry says how many tries failed before it, and why"),
 	}, []string{"name"})
 	faultStep := obj(map[string]any{
 		"name":       str(nameDesc),

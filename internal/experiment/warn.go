@@ -60,7 +60,8 @@ func (e *Experiment) lenient(name string) string {
 }
 
 // Warnings lists what in a valid experiment keeps a check from observing
-// what it is meant to: a check watched during a method that has no planned
+// what it is meant to: a tcp probe watched during a method that freezes a
+// process or pauses a container, a check watched during a method that has no planned
 // length, a load check whose window is longer than the method, a probe
 // that observes less often than the method lasts, an abort condition whose
 // failures in a row take longer than the method, a load check on a stream
@@ -76,10 +77,14 @@ func (e *Experiment) Warnings() ErrorList {
 		out = append(out, &Error{File: e.File, Pos: c.Pos, Msg: fmt.Sprintf(format, args...)})
 	}
 	checks := append(append([]*Check(nil), e.SteadyState...), e.AbortWhen...)
+	freeze := e.freezingStep()
 	for i, c := range checks {
 		what := fmt.Sprintf("check %q", c.Name)
 		if i >= len(e.SteadyState) {
 			what = fmt.Sprintf("abort condition %q", c.Name)
+		}
+		if freeze != "" && c.Probe != nil && c.Probe.Kind == "tcp" && (i >= len(e.SteadyState) || c.Runs(During)) {
+			add(c, "%s is a tcp probe, and step %q freezes a server: the kernel goes on accepting connections for a frozen server, so a tcp probe to it passes while it answers nothing; use an http or exec probe to see it answer", what, freeze)
 		}
 		if why := e.lenient(c.From); why != "" {
 			add(c, "%s judges load stream %q, %s", what, c.From, why)
@@ -114,4 +119,19 @@ func (e *Experiment) Warnings() ErrorList {
 	}
 	out.sort()
 	return out
+}
+
+// freezingStep names the first fault step of the method that freezes its
+// target's processes (a process stop, a container pause), or "".
+func (e *Experiment) freezingStep() string {
+	kinds := map[string]string{}
+	for _, t := range e.Targets {
+		kinds[t.Name] = t.Kind
+	}
+	for _, s := range e.Method {
+		if s.Kind == StepFault && (kinds[s.Target] == "process" && s.Fault == "stop" || kinds[s.Target] == "docker" && s.Fault == "pause") {
+			return s.Name
+		}
+	}
+	return ""
 }

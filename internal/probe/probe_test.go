@@ -476,3 +476,34 @@ func TestExecTimeout(t *testing.T) {
 		t.Errorf("Run(timeout) = %+v; want a failed observation saying it was killed", res)
 	}
 }
+
+// The timeout bounds the connect: a short one (set to judge a fast
+// connect) does not cut short the wait in which a proxy whose backend is
+// down closes the connection it accepted, and a probe whose caller gives
+// up during that wait has not seen the connection stay open.
+func TestTCPShortTimeoutStillWatches(t *testing.T) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	// A proxy whose backend takes 40ms to be found down.
+	proxy := tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Millisecond):
+		}
+	})
+	spec, expect := newProbe(t, "tcp", fmt.Sprintf("{address: %q, timeout: 20ms}", proxy), "")
+	if res := probe.Run(context.Background(), "tcp", spec, expect); res.OK || !strings.Contains(res.Reason, "accepted, then closed at once") {
+		t.Errorf("Run(tcp, timeout 20ms, to a proxy that closes after 40ms) = ok %v, %q; want a failure: it closed within the wait", res.OK, res.Reason)
+	}
+	open := tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		<-done
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	spec, expect = newProbe(t, "tcp", fmt.Sprintf("{address: %q}", open), "")
+	if res := probe.Run(ctx, "tcp", spec, expect); res.OK {
+		t.Errorf("Run(tcp, its caller gone 30ms in) = %+v; want no pass: the connection was not watched", res)
+	}
+}

@@ -140,7 +140,18 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		}
 		obs["values"] = strings.Join(shown, ", ")
 	}
+	// A pass on a result Prometheus warned of is no observation: a
+	// Thanos or a Mimir that could not reach a store answers with what
+	// the others hold, and says so only in its warnings.
+	warned := func() Result {
+		r := Errorf("prometheus %s: query %s answered with warnings, and what it left out may not hold: %s", spec.URL, spec.Query, obs["warnings"])
+		r.Observed = obs
+		return r
+	}
 	if expect.Value.IsZero() {
+		if len(warnings) > 0 {
+			return warned()
+		}
 		return result(Result{OK: true, Observed: obs, Output: obs})
 	}
 	var bad []string
@@ -164,6 +175,9 @@ func runPrometheus(ctx context.Context, specAny, expectAny any) Result {
 		r.Output = obs
 		return result(r)
 	}
+	if len(warnings) > 0 {
+		return warned()
+	}
 	return result(Result{OK: true, Observed: obs, Output: obs})
 }
 
@@ -175,36 +189,72 @@ const maxSelectors = 10
 // what it last scraped (or its rules last recorded), which may be from
 // before a fault a check is judged under. For each series selector of the
 // query it asks for the time of the last sample of each of its series (a
-// series whose target is down has none: Prometheus marks it stale), and
-// the oldest of those is the query's data time (since, by the local
-// clock). Ages are reckoned on Prometheus's clock, so that a skew between
-// the clocks does not count. known is false when the query cannot be
-// taken apart, reads no series, or reads data of another time on purpose
-// (offset, @).
+// series whose target is down has none: Prometheus marks it stale, and a
+// range goes on reading it, so its last sample is looked for through the
+// query's longest range), and the oldest of those is the query's data time
+// (since, by the local clock). A series a Pushgateway keeps is scraped
+// afresh each time, but is as old as its push: its group's
+// push_time_seconds counts. Ages are reckoned on Prometheus's clock, so
+// that a skew between the clocks does not count. known is false when the
+// query cannot be taken apart, reads no series, or reads data of another
+// time on purpose (offset, @).
 func dataAge(ctx context.Context, papi promv1.API, query string, timeout time.Duration) (since time.Time, age time.Duration, known bool) {
-	sels, ok := selectors(query)
+	sels, window, ok := selectors(query)
 	if !ok || len(sels) == 0 || len(sels) > maxSelectors {
 		return time.Time{}, 0, false
 	}
+	var pushes model.Vector
+	if v, _, _, err := papi.Query(ctx, "push_time_seconds", time.Time{}, promv1.WithTimeout(timeout)); err == nil {
+		pushes, _ = v.(model.Vector)
+	}
 	for _, sel := range sels {
 		asked := time.Now()
+		last := "timestamp(" + sel + ")"
+		if window > 0 {
+			// A range reads the samples of series Prometheus has
+			// since marked stale (their target down, their process
+			// gone): an instant selector no longer sees them, and
+			// their last sample is found by stepping back through
+			// the range.
+			step := max(window/1000, time.Second)
+			last += " or max_over_time(" + last + "[" + model.Duration(window).String() + ":" + model.Duration(step).String() + "])"
+		}
 		// No evaluation time: Prometheus takes its own now, and the
 		// answer carries it.
-		v, _, _, err := papi.Query(ctx, "min(timestamp("+sel+"))", time.Time{}, promv1.WithTimeout(timeout))
+		v, _, _, err := papi.Query(ctx, last, time.Time{}, promv1.WithTimeout(timeout))
 		if err != nil {
 			return time.Time{}, 0, false
 		}
-		vec, ok := v.(model.Vector)
-		if !ok || len(vec) != 1 || math.IsNaN(float64(vec[0].Value)) {
-			continue
-		}
-		oldest := time.UnixMilli(int64(math.Round(float64(vec[0].Value) * 1000)))
-		a := max(vec[0].Timestamp.Time().Sub(oldest), 0)
-		if s := asked.Add(-a); !known || s.Before(since) {
-			since, age, known = s, a, true
+		vec, _ := v.(model.Vector)
+		for _, smp := range vec {
+			t := float64(smp.Value)
+			if math.IsNaN(t) {
+				continue
+			}
+			for _, p := range pushes {
+				if pushed := float64(p.Value); pushed < t && pushedWith(p.Metric, smp.Metric) {
+					t = pushed
+				}
+			}
+			oldest := time.UnixMilli(int64(math.Round(t * 1000)))
+			a := max(smp.Timestamp.Time().Sub(oldest), 0)
+			if s := asked.Add(-a); !known || s.Before(since) {
+				since, age, known = s, a, true
+			}
 		}
 	}
 	return since, age, known
+}
+
+// pushedWith reports whether a Pushgateway group's push_time_seconds
+// belongs to a series: the series has every label of the group's.
+func pushedWith(group, series model.Metric) bool {
+	for k, v := range group {
+		if k != model.MetricNameLabel && series[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // promError says what went wrong in Prometheus's words, without the
@@ -232,7 +282,7 @@ func init() {
 		Name: "prometheus",
 		New:  func() (any, any) { return &PrometheusSpec{}, &PrometheusExpect{} },
 		Doc: experiment.Doc{
-			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, or a native histogram (no number to compare), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped, and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error.",
+			Summary: "Runs an instant PromQL query against a Prometheus server's HTTP API. The value expectation must hold for the scalar, or for every series of the vector; no data at all, a native histogram (no number to compare), or a pass on a result that came with warnings (a Thanos or a Mimir that could not reach a store answers with the rest), is an error; NaN holds no comparison. Without expect, any result passes. Prometheus answers with what it last scraped: the probe asks it when each series the query reads was last scraped (a range such as [1m] goes on reading the samples of a target that is down since: they count from its last scrape; a series a Pushgateway keeps counts from its push, by push_time_seconds; a series a recording rule writes counts from the rule's last run, not from the data it was made of, so query the scraped series instead), and its observation counts from the oldest of those (data_age before it ran), so that a value scraped before a fault does not count as seen under it; a check whose every observation during the method read data from before its faults makes the run an error, and after the faults a pass on data scraped before they ended is observed again until Prometheus has newer data (for up to twice its age, a minute at most), else the run is an error; a probe or assert step that passes on data from before the faults last changed (one was injected or reverted) is observed again the same way.",
 			Default: "any result",
 			Example: "{url: \"http://127.0.0.1:9090\", query: \"sum(rate(http_requests_total{code=~'5..'}[1m]))\"}",
 			Expect:  "{value: \"< 0.5\"}",

@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -79,8 +80,13 @@ func scrapedPrometheus(t *testing.T, value string, scraped func() time.Time) str
 		secs := func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) }
 		now := secs(time.Now())
 		v := value
-		if q := r.FormValue("query"); strings.HasPrefix(q, "min(timestamp(") {
+		switch q := r.FormValue("query"); {
+		case strings.HasPrefix(q, "timestamp("):
 			v = secs(scraped())
+		case q == "push_time_seconds":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,%q]}]}}`, now, v)
@@ -103,5 +109,35 @@ func TestPrometheusDataAge(t *testing.T) {
 	spec, expect = newProbe(t, "prometheus", fmt.Sprintf("{url: %q, query: 'errors_total offset 1h'}", url), "")
 	if res := probe.Run(context.Background(), "prometheus", spec, expect); !res.OK || !res.Since.IsZero() {
 		t.Errorf("Run(offset) = ok %v, since %s; want a pass with no data time", res.OK, res.Since)
+	}
+}
+
+// A Thanos or a Mimir that could not reach one of its stores answers with
+// what the others hold, and a warning: a pass on it is no observation of
+// the series left out. A failure stays one.
+func TestPrometheusWarningsNoPass(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.FormValue("query") != "errors" {
+			io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"success","warnings":["partial response: store chaostest-eu unreachable"],"data":{"resultType":"vector","result":[{"metric":{"zone":"us"},"value":[%d,"0"]}]}}`, time.Now().Unix())
+	}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		value string
+		ok    bool
+		err   bool
+	}{{"", false, true}, {"< 1", false, true}, {"> 1", false, false}} {
+		expect := ""
+		if tt.value != "" {
+			expect = fmt.Sprintf("{value: %q}", tt.value)
+		}
+		spec, exp := newProbe(t, "prometheus", fmt.Sprintf("{url: %q, query: errors}", srv.URL), expect)
+		res := probe.Run(context.Background(), "prometheus", spec, exp)
+		if res.OK != tt.ok || (res.Err != nil) != tt.err || !strings.Contains(res.Observed["warnings"], "store chaostest-eu unreachable") {
+			t.Errorf("value %q: Run = ok %v, err %v, %q, observed %v; want ok %v, an error %v, the warning observed", tt.value, res.OK, res.Err, res.Reason, res.Observed, tt.ok, tt.err)
+		}
 	}
 }

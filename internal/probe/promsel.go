@@ -2,6 +2,9 @@ package probe
 
 import (
 	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // promGrouping are the PromQL keywords followed by a list of label names
@@ -16,9 +19,12 @@ var promWords = map[string]bool{"bool": true, "and": true, "or": true, "unless":
 
 // selectors lists the series selectors of a PromQL query, each as an
 // instant selector (a range [5m] left off), at most once each: what the
-// query reads. ok is false for a query it cannot take apart, or one that
-// reads data of another time on purpose (offset, @).
-func selectors(q string) (out []string, ok bool) {
+// query reads. window is the longest range the query reads ([5m], or a
+// subquery's [10m:1m]), 0 without one: a range reads the samples of
+// series whose target is gone since. ok is false for a query it cannot
+// take apart, or one that reads data of another time on purpose (offset,
+// @).
+func selectors(q string) (out []string, window time.Duration, ok bool) {
 	seen := map[string]bool{}
 	add := func(s string) {
 		if !seen[s] {
@@ -38,7 +44,7 @@ func selectors(q string) (out []string, ok bool) {
 		case c == '"' || c == '\'' || c == '`':
 			j, ok := promStringEnd(q, i)
 			if !ok {
-				return nil, false
+				return nil, 0, false
 			}
 			i = j
 		case c == '#':
@@ -46,17 +52,25 @@ func selectors(q string) (out []string, ok bool) {
 				i++
 			}
 		case c == '@':
-			return nil, false
+			return nil, 0, false
 		case c == '[':
 			j := strings.IndexByte(q[i:], ']')
 			if j < 0 {
-				return nil, false
+				return nil, 0, false
 			}
+			r, _, _ := strings.Cut(q[i+1:i+j], ":")
+			d, err := model.ParseDuration(strings.TrimSpace(r))
+			if err != nil {
+				// A range PromQL takes but this cannot read: the
+				// series it reads back then are not known.
+				return nil, 0, false
+			}
+			window = max(window, time.Duration(d))
 			i += j + 1
 		case c == '{':
 			j, ok := promBracesEnd(q, i)
 			if !ok {
-				return nil, false
+				return nil, 0, false
 			}
 			add(q[i:j])
 			i = j
@@ -73,11 +87,11 @@ func selectors(q string) (out []string, ok bool) {
 			word, k := q[i:j], space(j)
 			switch {
 			case word == "offset":
-				return nil, false
+				return nil, 0, false
 			case promGrouping[word] && k < len(q) && q[k] == '(':
 				e := strings.IndexByte(q[k:], ')')
 				if e < 0 {
-					return nil, false
+					return nil, 0, false
 				}
 				i = k + e + 1
 			case k < len(q) && q[k] == '(', promGrouping[word], promWords[strings.ToLower(word)]:
@@ -86,7 +100,7 @@ func selectors(q string) (out []string, ok bool) {
 			case k < len(q) && q[k] == '{':
 				e, ok := promBracesEnd(q, k)
 				if !ok {
-					return nil, false
+					return nil, 0, false
 				}
 				add(word + q[k:e])
 				i = e
@@ -98,7 +112,7 @@ func selectors(q string) (out []string, ok bool) {
 			i++
 		}
 	}
-	return out, true
+	return out, window, true
 }
 
 func promIdent(c byte) bool {

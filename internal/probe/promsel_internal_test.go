@@ -3,6 +3,7 @@ package probe
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestPromSelectors(t *testing.T) {
@@ -24,7 +25,7 @@ func TestPromSelectors(t *testing.T) {
 		{`x @ 1609746000`, nil},
 		{`x{a="b`, nil},
 	} {
-		got, ok := selectors(tt.query)
+		got, _, ok := selectors(tt.query)
 		if tt.want == nil {
 			if ok {
 				t.Errorf("selectors(%s) = %q; want it not taken apart", tt.query, got)
@@ -33,6 +34,20 @@ func TestPromSelectors(t *testing.T) {
 		}
 		if !ok || !slices.Equal(got, tt.want) {
 			t.Errorf("selectors(%s) = %q, %v; want %q", tt.query, got, ok, tt.want)
+		}
+	}
+}
+
+// The window is the longest range the query reads, a subquery's included.
+func TestPromSelectorsWindow(t *testing.T) {
+	for q, want := range map[string]time.Duration{
+		`up`:                                   0,
+		`sum(rate(x[1m])) / sum(rate(y[90s]))`: 90 * time.Second,
+		`max_over_time(rate(x[1m])[5m:30s])`:   5 * time.Minute,
+		`sum(rate(x{path="/a[1h]"}[2m]))`:      2 * time.Minute,
+	} {
+		if _, got, ok := selectors(q); !ok || got != want {
+			t.Errorf("selectors(%s) window = %s, %v; want %s", q, got, ok, want)
 		}
 	}
 }

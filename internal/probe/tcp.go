@@ -32,11 +32,12 @@ type TCPExpect struct {
 func runTCP(ctx context.Context, specAny, expectAny any) Result {
 	spec := specAny.(*TCPSpec)
 	expect, _ := expectAny.(*TCPExpect)
-	ctx, cancel := context.WithTimeout(ctx, spec.Timeout.D())
+	// The timeout bounds the connect, not the wait for a close after it.
+	dctx, cancel := context.WithTimeout(ctx, spec.Timeout.D())
 	defer cancel()
 	var d net.Dialer
 	start := time.Now()
-	conn, err := d.DialContext(ctx, "tcp", spec.Address)
+	conn, err := d.DialContext(dctx, "tcp", spec.Address)
 	elapsed := time.Since(start)
 	if err != nil {
 		return Failf(map[string]string{"error": describe(err)}, "connect %s: %s", spec.Address, describe(err))
@@ -47,14 +48,24 @@ func runTCP(ctx context.Context, specAny, expectAny any) Result {
 		obs["error"] = why
 		return Failf(obs, "connect %s: accepted, then %s at once, with nothing sent: a proxy or a load balancer does so when its backend is down", spec.Address, why)
 	}
+	if ctx.Err() != nil {
+		// Cut short by its caller: the connection was not seen to stay
+		// open.
+		return Failf(obs, "connect %s: accepted, then %s before it was seen to stay open", spec.Address, describe(ctx.Err()))
+	}
 	if expect != nil && !expect.Latency.IsZero() && !expect.Latency.Holds(elapsed.Seconds()) {
 		return Failf(obs, "connect took %s, want %s", obs["latency"], expect.Latency)
 	}
 	return Result{OK: true, Observed: obs, Output: obs}
 }
 
-// TimeLimit is the probe's timeout.
-func (s *TCPSpec) TimeLimit() time.Duration { return s.Timeout.D() }
+// TimeLimit is the probe's timeout and the wait for a close after the
+// connect.
+func (s *TCPSpec) TimeLimit() time.Duration { return s.Timeout.D() + tcpWatch }
+
+// tcpWatch bounds how long the probe watches a connection it opened for a
+// close: load.ClosedAtOnce's wait.
+const tcpWatch = 100 * time.Millisecond
 
 func init() {
 	Register(Kind{

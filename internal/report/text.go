@@ -44,7 +44,12 @@ func text(j *journal.Journal) string {
 			// as a check that held wherever it was judged.
 			switch res, ok := c.Results[ph]; {
 			case ok:
-				parts = append(parts, ph+" "+res)
+				part := ph + " " + res
+				if why := c.Reasons[ph]; res == journal.Held && why != "" {
+					// Held on a retry: the failed tries before it.
+					part += " (" + why + ")"
+				}
+				parts = append(parts, part)
 				judged = true
 			case slices.Contains(c.When, ph):
 				parts = append(parts, ph+" not run")

@@ -166,10 +166,24 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 			defer wg.Done()
 			var smp journal.Sample
 			var err error
+			held := ""
 			if cs.c.From != "" {
 				smp = r.loadOnce(ctx, cs.c, since)
 			} else {
-				smp, err = r.probeWithRetries(ctx, cs.c)
+				var failed []journal.Sample
+				smp, failed, err = r.probeWithRetries(ctx, cs.c)
+				if ctx.Err() != nil {
+					return
+				}
+				// A pass after failed tries is a system that failed
+				// and then passed: the tries stay in the journal, and
+				// the result says so.
+				for _, f := range failed {
+					r.record(cs, phase, f)
+				}
+				if err == nil && smp.OK && len(failed) > 0 {
+					held = fmt.Sprintf("on try %d of %d, after %s that failed: %s", len(failed)+1, cs.c.Retries+1, tries(len(failed)), failed[0].Reason)
+				}
 				if err == nil && stalePass(smp, since) {
 					smp, err = r.probeFresh(ctx, cs.c, smp, since)
 				}
@@ -188,7 +202,7 @@ func (r *run) checkOnce(ctx context.Context, phase string, since time.Time) bool
 				return
 			}
 			if smp.OK {
-				r.result(cs, phase, journal.Held, "")
+				r.result(cs, phase, journal.Held, held)
 			} else {
 				r.result(cs, phase, journal.Broken, smp.Reason)
 			}
@@ -235,20 +249,29 @@ func (r *run) probeFresh(ctx context.Context, c *experiment.Check, smp journal.S
 }
 
 // probeWithRetries runs a check's probe until it passes or its retries are
-// spent.
-func (r *run) probeWithRetries(ctx context.Context, c *experiment.Check) (journal.Sample, error) {
-	var smp journal.Sample
+// spent. It returns the last observation, and the failed ones before it.
+func (r *run) probeWithRetries(ctx context.Context, c *experiment.Check) (smp journal.Sample, failed []journal.Sample, err error) {
 	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 && !r.sleepCtx(ctx, c.Interval.D()) {
-			break
+		if attempt > 0 {
+			if !r.sleepCtx(ctx, c.Interval.D()) {
+				break
+			}
+			failed = append(failed, smp)
 		}
-		var err error
 		smp, err = r.probeSample(ctx, c)
 		if smp.OK || err != nil {
-			return smp, err
+			return smp, failed, err
 		}
 	}
-	return smp, nil
+	return smp, failed, nil
+}
+
+// tries says how many tries: "1 try", "2 tries".
+func tries(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
 }
 
 func (r *run) sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -215,7 +215,25 @@ func (r *run) probeStep(ctx context.Context, s *experiment.Step, kind string, p 
 		r.fail(fmt.Errorf("step %q: %w", s.Name, err))
 		return journal.StepError, err.Error(), nil
 	}
+	start := time.Now()
 	res := probe.Run(ctx, p.Kind, spec, expect)
+	// A pass on data from before the faults last changed (what
+	// Prometheus last scraped) says nothing of the system since: observe
+	// again until the data is newer, as a check does.
+	changed := r.rec.faultsChanged(start)
+	deadline := time.Now().Add(min(max(2*start.Sub(res.Since), time.Second), maxStaleWait))
+	for res.OK && !res.Since.IsZero() && res.Since.Before(changed) && time.Now().Before(deadline) && r.sleepCtx(ctx, time.Second) {
+		if spec, err = r.expandOutputs(p.Spec); err != nil {
+			break
+		}
+		res = probe.Run(ctx, p.Kind, spec, expect)
+	}
+	if res.OK && !res.Since.IsZero() && res.Since.Before(changed) && ctx.Err() == nil {
+		err := fmt.Errorf("step %q could not be judged: it passed on data from %s before the faults last changed, what Prometheus last scraped, and Prometheus had scraped nothing newer %s after they changed",
+			s.Name, fmtDur(changed.Sub(res.Since)), fmtDur(time.Since(changed).Round(time.Millisecond)))
+		r.fail(err)
+		return journal.StepError, err.Error(), res.Observed
+	}
 	r.keepOutput(s.As, res.Output)
 	if res.Err != nil && ctx.Err() == nil {
 		// The probe could not observe: the experiment is broken, not
@@ -648,6 +666,22 @@ func (r *run) revertAll(ctx context.Context) {
 // with nothing to revert (a kill) has effects chaos cannot see end, so it
 // counts as in effect from its injection until the method's steps are
 // over. r.mu must be held.
+// faultsChanged is the last time before t a fault was injected or
+// reverted, or zero.
+func (r *recorder) faultsChanged(t time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var last time.Time
+	for _, f := range r.j.Faults {
+		for _, at := range []time.Time{f.Injected, f.Reverted} {
+			if at.Before(t) && at.After(last) {
+				last = at
+			}
+		}
+	}
+	return last
+}
+
 func (r *recorder) faultsInEffect(from, to time.Time) []string {
 	var out []string
 	for _, f := range r.j.Faults {

@@ -21,10 +21,15 @@ func scrapedPrometheus(t *testing.T, scraped func() time.Time) string {
 	secs := func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := "0"
-		if strings.HasPrefix(r.FormValue("query"), "min(timestamp(") {
-			v = secs(scraped())
-		}
 		w.Header().Set("Content-Type", "application/json")
+		switch q := r.FormValue("query"); {
+		case strings.HasPrefix(q, "timestamp("):
+			v = secs(scraped())
+		case q == "push_time_seconds":
+			// No Pushgateway.
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
+		}
 		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,%q]}]}}`, secs(time.Now()), v)
 	}))
 	t.Cleanup(srv.Close)
@@ -84,6 +89,49 @@ method:
 			}
 			if tt.phase != "" && (c.Results[tt.phase] != journal.Unobserved || !strings.Contains(j.Reason, "what Prometheus last scraped")) {
 				t.Errorf("%s: %s (%s), reason %s; want unobserved, saying why", tt.phase, c.Results[tt.phase], c.Reasons[tt.phase], j.Reason)
+			}
+		})
+	}
+}
+
+// A probe step that queries Prometheus after a fault read what was scraped
+// before the fault, and was done: the method passed on what Prometheus
+// had seen of the system before the fault. It observes again until the
+// data is newer, and a step that never saw such data is an error.
+func TestPrometheusProbeStepOnDataFromBeforeTheFault(t *testing.T) {
+	victim := exec.Command("sleep", "60")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	stale := func(begun time.Time) time.Time { return begun }
+	fresh := func(time.Time) time.Time { return time.Now().Truncate(100 * time.Millisecond) }
+	for _, tt := range []struct {
+		name    string
+		scraped func(begun time.Time) time.Time
+		verdict string
+	}{
+		{"scraped before the fault", stale, journal.Errored},
+		{"scraped every 100ms", fresh, journal.Passed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			begun := time.Now()
+			prom := scrapedPrometheus(t, func() time.Time { return tt.scraped(begun) })
+			j := run(t, fmt.Sprintf(`version: v1
+title: prometheus
+targets:
+  app: {process: {pid: %d}}
+method:
+  - {fault: stop, target: app, for: 500ms}
+  - name: few errors once it is back
+    probe: {prometheus: {url: %q, query: 'sum(rate(app_errors_total[1m]))'}}
+    expect: {value: "< 1"}
+`, victim.Process.Pid, prom), newService(t))
+			if j.Verdict != tt.verdict {
+				t.Fatalf("verdict %s: %s; want %s", j.Verdict, j.Reason, tt.verdict)
+			}
+			if tt.verdict == journal.Errored && !strings.Contains(j.Reason, "what Prometheus last scraped") {
+				t.Errorf("reason %q; want it to say the step passed on data scraped before the fault changed", j.Reason)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	_ "github.com/gamedayhq/chaos/internal/inject/proxy"
 	"github.com/gamedayhq/chaos/internal/journal"
 	"github.com/gamedayhq/chaos/internal/porttest"
+	"github.com/gamedayhq/chaos/internal/report"
 	"github.com/gamedayhq/chaos/internal/runner"
 )
 
@@ -406,5 +408,43 @@ recovery: {within: 3s}
 		if smp.Phase == experiment.After && smp.OK {
 			t.Errorf("an after observation passed\n%s", strings.Join(lines, "\n"))
 		}
+	}
+}
+
+// A probe that passes on a retry after failed tries is a system that
+// failed and then passed: every try is in the journal, and the held
+// result says how many failed and why.
+func TestRetriesSayWhatFailed(t *testing.T) {
+	s := newService(t)
+	count := filepath.Join(t.TempDir(), "count")
+	j := run(t, fmt.Sprintf(`version: v1
+title: retries
+steady_state:
+  - name: flaps
+    probe: {exec: {run: [sh, -c, "n=$(cat %s 2>/dev/null || echo 0); echo $((n+1)) > %s; [ $n -ge 2 ] || { echo down >&2; exit 1; }"]}}
+    retries: 3
+    interval: 10ms
+    when: [before]
+method:
+  - wait: 10ms
+`, count, count), s)
+	c := check(j, "flaps")
+	if c.Results["before"] != journal.Held {
+		t.Fatalf("results %v (reasons %v); want held before, on its third try", c.Results, c.Reasons)
+	}
+	var failed int
+	for _, smp := range c.Samples {
+		if !smp.OK {
+			failed++
+		}
+	}
+	if len(c.Samples) != 3 || failed != 2 {
+		t.Errorf("%d samples, %d failed; want the 3 tries, 2 failed", len(c.Samples), failed)
+	}
+	if why := c.Reasons["before"]; !strings.Contains(why, "on try 3 of 4, after 2 tries that failed: exit code 1") {
+		t.Errorf("held before with reason %q; want it to say 2 tries failed before, and why", why)
+	}
+	if text := report.Text(j); !strings.Contains(text, "before held (on try 3 of 4") {
+		t.Errorf("the report does not say the check held on a retry:\n%s", text)
 	}
 }
