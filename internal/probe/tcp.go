@@ -44,14 +44,20 @@ func runTCP(ctx context.Context, specAny, expectAny any) Result {
 	}
 	defer conn.Close()
 	obs := map[string]string{"latency": experiment.FormatValue(elapsed.Seconds(), experiment.UnitDuration)}
+	watchEnd := time.Now().Add(tcpWatch)
 	if why := load.ClosedAtOnce(ctx, conn); why != "" {
 		obs["error"] = why
 		return Failf(obs, "connect %s: accepted, then %s at once, with nothing sent: a proxy or a load balancer does so when its backend is down", spec.Address, why)
 	}
-	if ctx.Err() != nil {
+	if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && d.Before(watchEnd) {
 		// Cut short by its caller: the connection was not seen to stay
-		// open.
-		return Failf(obs, "connect %s: accepted, then %s before it was seen to stay open", spec.Address, describe(ctx.Err()))
+		// open. The caller's deadline, when it ends the watch, may not
+		// have marked ctx done yet.
+		err := ctx.Err()
+		if err == nil {
+			err = context.DeadlineExceeded
+		}
+		return Failf(obs, "connect %s: accepted, then %s before it was seen to stay open", spec.Address, describe(err))
 	}
 	if expect != nil && !expect.Latency.IsZero() && !expect.Latency.Holds(elapsed.Seconds()) {
 		return Failf(obs, "connect took %s, want %s", obs["latency"], expect.Latency)
