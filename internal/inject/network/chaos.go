@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -306,6 +309,11 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		if n, known := a.Met(); err == nil && known && n == 0 {
 			return inject.NotReached("%s on %s: %s%s", rec.Kind, u.Target, unmet(rec, a.Selects()), ownPort(a.listens))
 		}
+		if err == nil {
+			if moved := movedNames(ctx, env, u.Target, rec.Names); moved != "" {
+				return inject.GoneEarly("%s on %s: %s", rec.Kind, u.Target, moved)
+			}
+		}
 	} else {
 		err = Revert(ctx, rec)
 	}
@@ -324,6 +332,39 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 	}
 	rg, _ := errors.AsType[*RulesGone](err)
 	return inject.GoneEarly("%s on %s: %v", rec.Kind, u.Target, rg)
+}
+
+// movedNames says, for people, which of the containers a fault's
+// settings name are now at an address the name did not stand for when
+// the fault went on (reconnected to a network, recreated): the fault's
+// rules select the old addresses only, so the traffic to the new one met
+// no fault from the moment it moved. "" when none moved, or when the
+// engine cannot tell (a container that is gone takes no traffic).
+func movedNames(ctx context.Context, env *inject.Env, t inject.Target, names Names) string {
+	if len(names) == 0 {
+		return ""
+	}
+	e, err := docker.EngineOf(ctx, env, t)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		as, err := e.Addresses(ctx, n)
+		if err != nil {
+			continue
+		}
+		var added []string
+		for _, a := range as {
+			if !slices.Contains(names[n], a.Addr) {
+				added = append(added, a.Addr.String())
+			}
+		}
+		if len(added) > 0 {
+			out = append(out, fmt.Sprintf("container %s is now at %s, which the fault's rules do not select (they select %v, its addresses when the fault went on): it moved while the fault was on (reconnected or recreated), and its traffic at the new address met no fault from then on", n, strings.Join(added, ", "), names[n]))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // unmet says, for people, that the fault of rec met nothing, and what

@@ -518,3 +518,60 @@ func TestContainerIPv6(t *testing.T) {
 		pings(t, dial(t, target.ns, "tcp6", v6), 1)
 	})
 }
+
+// A fault whose host names a container selects the addresses the name
+// stood for when it went on. A dependency that came back on another
+// address while it was on (reconnected, recreated) took its traffic out
+// of the fault's rules: a blackhole of it let everything through from
+// then on, and counted the packets it dropped before as its traffic met.
+// The revert finds the container's new address and says the fault ended
+// early.
+func TestContainerNamedMoved(t *testing.T) {
+	d, target, dep := containers(t)
+	net := d.Name("net")
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	depName := d.Name("dep")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := inject.NewEnv(1, nil)
+	defer env.Close()
+	env.RunID = "moved"
+	tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
+	f := newFault(t, "docker", "blackhole")
+	if err := json.Unmarshal([]byte(`{"host": "`+depName+`", "port": 9000}`), f); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.Plan(ctx, env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Inject(ctx, env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 300*time.Millisecond); !isTimeout(err) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("dial the named container = %v; want a timeout", err)
+	}
+	// The dependency leaves the network; another container takes its
+	// address; it comes back on a new one.
+	if err := d.Client.NetworkDisconnect(ctx, net, dep.id, true); err != nil {
+		t.Fatal(err)
+	}
+	d.Run("filler", net)
+	if err := d.Client.NetworkConnect(ctx, net, dep.id, nil); err != nil {
+		t.Fatal(err)
+	}
+	moved := inspect(t, d, dep.id, net).ip
+	if moved == "" || moved == dep.ip {
+		t.Fatalf("the dependency came back on %q; want an address other than %s", moved, dep.ip)
+	}
+	pings(t, dial(t, target.ns, "tcp4", moved+":9000"), 1)
+	ended, err := inject.RevertEarly(ctx, env, u)
+	t.Logf("revert: %+v, %v", ended, err)
+	if err != nil || !strings.Contains(ended.Early, moved) {
+		t.Errorf("RevertEarly() = %+v, %v; want it to say the fault ended early, the container being now at %s", ended, err, moved)
+	}
+	noTables(t, target.ns)
+}
