@@ -309,6 +309,11 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 		if n, known := a.Met(); err == nil && known && n == 0 {
 			return inject.NotReached("%s on %s: %s%s", rec.Kind, u.Target, unmet(rec, a.Selects()), ownPort(a.listens))
 		}
+		if a.icept != nil && env.Warn != nil {
+			if n := a.icept.Bypassed(); n > 0 {
+				env.Warn(fmt.Sprintf("%s on %s: the target sent %d packets to %s on connections opened before the intercept went on, which stayed direct and met no proxy fault: the fault met only part of its traffic (cut_established: true cuts such connections, so that they reconnect through the proxy)", rec.Kind, u.Target, n, a.Selects()))
+			}
+		}
 		if err == nil {
 			if moved := movedNames(ctx, env, u.Target, rec.Names); moved != "" {
 				return inject.GoneEarly("%s on %s: %s", rec.Kind, u.Target, moved)

@@ -575,3 +575,44 @@ func TestContainerNamedMoved(t *testing.T) {
 	}
 	noTables(t, target.ns)
 }
+
+// An intercept without cut_established leaves the target's open
+// connections to the dependency direct: a client whose pool was open
+// before it sends its requests there, and the proxy fault meets only
+// those of a new connection. The fault met traffic, and the run is
+// warned that it met only part of it.
+func TestInterceptWarnsOfBypass(t *testing.T) {
+	d, target, dep := containers(t)
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var warnings []string
+	env := inject.NewEnv(1, func(msg string) { warnings = append(warnings, msg) })
+	defer env.Close()
+	env.RunID = "bypass"
+	tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
+	old := dial(t, target.ns, "tcp4", dep.ip+":9000")
+	pings(t, old, 1)
+	f := newFault(t, "docker", "intercept")
+	if err := json.Unmarshal([]byte(`{"host": "`+dep.ip+`", "port": 9000, "latency": {"params": {"delay": 1000000}}}`), f); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.Plan(ctx, env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = f.Inject(ctx, env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	pings(t, old, 20)
+	pings(t, dial(t, target.ns, "tcp4", dep.ip+":9000"), 2)
+	ended, err := inject.RevertEarly(ctx, env, u)
+	if err != nil || ended != (inject.Ended{}) {
+		t.Fatalf("RevertEarly() = %+v, %v; want a fault that met traffic", ended, err)
+	}
+	t.Logf("warnings: %q", warnings)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "opened before the intercept went on") {
+		t.Errorf("warnings %q; want one that says the connections open before stayed direct", warnings)
+	}
+	noTables(t, target.ns)
+}

@@ -90,6 +90,10 @@ const Mark = 0xc4a05
 const (
 	redirectChain = "redirect"
 	keepChain     = "keep"
+	// directChain counts the packets the target sends to the dependency
+	// on connections that do not go through the proxy: those open
+	// before the redirect went in, which the fault never meets.
+	directChain = "direct"
 )
 
 func (f *Intercept) build(b *build) error {
@@ -101,12 +105,21 @@ func (f *Intercept) build(b *build) error {
 	for _, fam := range s.families() {
 		b.tables.add(fam, keepHook, counted(ctEstablished(rule{})))
 	}
+	for _, fam := range s.families() {
+		b.tables.add(fam, directHook, ret(markIs(rule{}, Mark)))
+	}
+	for _, m := range s.matches(rule{}, Egress) {
+		// At this hook a proxied connection's packets have the proxy's
+		// address already; the dependency's are the direct ones.
+		b.tables.add(m.fam, directHook, counted(ctEstablished(m.rule)))
+	}
 	redirectRules(s, b.port, func(fam family, r rule) { b.tables.add(fam, redirectHook, r) })
 	return nil
 }
 
 var (
 	keepHook     = hook{keepChain, nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter}
+	directHook   = hook{directChain, nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter}
 	redirectHook = hook{redirectChain, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT}
 )
 
@@ -139,8 +152,13 @@ type Interception struct {
 	closed              bool
 	// cutCount is how many connections attach cut, in all.
 	cutCount int
-	reap     context.CancelFunc
-	reapers  sync.WaitGroup
+	// bypassed is how many packets the target sent to the dependency on
+	// connections outside the proxy while the redirect was in, up to
+	// its last detach; directBase is the direct chain's count when the
+	// redirect last went in.
+	bypassed, directBase int64
+	reap                 context.CancelFunc
+	reapers              sync.WaitGroup
 
 	// upstreams are the local addresses of the proxy's own connections to
 	// the dependency, which Cut leaves alone.
@@ -582,7 +600,31 @@ func (ic *Interception) attach() error {
 			return err
 		}
 	}
+	ic.directBase = ic.direct()
 	return nil
+}
+
+// direct is the direct chain's count of packets to the dependency outside
+// the proxy, 0 if it cannot read it.
+func (ic *Interception) direct() int64 {
+	n, err := countRules(ic.rec, func(chain string) bool { return chain == directChain })
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Bypassed returns how many packets the target sent to the dependency
+// while the redirect was in on connections that did not go through the
+// proxy: those open before it went in, which no proxy fault meets.
+func (ic *Interception) Bypassed() int64 {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	n := ic.bypassed
+	if ic.attached {
+		n += max(ic.direct()-ic.directBase, 0)
+	}
+	return n
 }
 
 // CutCount returns how many open connections the intercept has cut when
@@ -601,6 +643,7 @@ func (ic *Interception) detach() error {
 	if !ic.attached {
 		return nil
 	}
+	ic.bypassed += max(ic.direct()-ic.directBase, 0)
 	err := ic.rec.Namespace.nft(func(c *nftables.Conn) error {
 		for _, fam := range ic.sel.families() {
 			chain := &nftables.Chain{Name: redirectChain, Table: &nftables.Table{Family: fam.table(), Name: ic.rec.Table}}

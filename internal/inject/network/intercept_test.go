@@ -298,3 +298,47 @@ func TestInterceptOverlapRefused(t *testing.T) {
 	revert(t, again)
 	noTables(t, l.A)
 }
+
+// The connections the target opened to the dependency before an intercept
+// went on stay direct: the packets it sends on them are counted as
+// bypassing the fault, those through the proxy are not, and cutting them
+// (cut_established) leaves none.
+func TestInterceptBypassed(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	echoTCP(t, l.B, "0.0.0.0:9000")
+	addr := l.IPB.String() + ":9000"
+	for _, tc := range []struct {
+		name      string
+		before    bool
+		cut       bool
+		bypassing bool
+	}{
+		{"only new connections", false, false, false},
+		{"a connection open before", true, false, true},
+		{"a connection open before, cut", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var old net.Conn
+			if tc.before {
+				old = dial(t, l.A, "tcp4", addr)
+				pings(t, old, 1)
+			}
+			a := apply(t, l.A, &network.Intercept{Filter: network.Filter{Host: l.IPB.String(), Port: 9000}, CutEstablished: tc.cut})
+			if _, err := a.Interception().Add(t.Context(), proxy.Fault{Params: &proxy.Latency{Delay: time.Millisecond}}); err != nil {
+				t.Fatal(err)
+			}
+			if old != nil && !tc.cut {
+				pings(t, old, 20)
+			}
+			pings(t, dial(t, l.A, "tcp4", addr), 5)
+			revert(t, a)
+			n := a.Interception().Bypassed()
+			t.Logf("bypassed: %d packets", n)
+			if (n > 0) != tc.bypassing {
+				t.Errorf("Bypassed() = %d; want bypassing %v", n, tc.bypassing)
+			}
+		})
+	}
+	noTables(t, l.A)
+}
