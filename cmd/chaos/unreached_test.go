@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,6 +106,11 @@ func TestFaultThatMetNoTrafficIsNotAPass(t *testing.T) {
 				}
 			case code == 1 && j.Verdict == "deviated":
 				t.Logf("a connection came through the proxy: deviated (%s)", j.Reason)
+				// The requests on the connection open before it still went
+				// direct: the run is told the fault met only part of them.
+				if !slices.ContainsFunc(j.Warnings, func(w string) bool { return strings.Contains(w, "opened before the intercept went on") }) {
+					t.Errorf("warnings %q; want one that says the connections open before stayed direct", j.Warnings)
+				}
 			default:
 				t.Errorf("exit %d, verdict %s (%s); want an error (the intercept met no connection) or deviated\n%s", code, j.Verdict, j.Reason, stderr)
 			}
