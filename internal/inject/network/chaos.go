@@ -314,6 +314,9 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 				env.Warn(fmt.Sprintf("%s on %s: the target sent %d packets to %s on connections opened before the intercept went on, which stayed direct and met no proxy fault: the fault met only part of its traffic (cut_established: true cuts such connections, so that they reconnect through the proxy)", rec.Kind, u.Target, n, a.Selects()))
 			}
 		}
+		if devs := a.Uncovered(); err == nil && len(devs) > 0 {
+			return inject.GoneEarly("%s on %s: device %s came up while the fault was on (a network connected, or its device made again) and had none of its egress rules: what the target sent by it met no fault from then on", rec.Kind, u.Target, strings.Join(devs, ", "))
+		}
 		if err == nil {
 			if moved := movedNames(ctx, env, u.Target, rec.Names); moved != "" {
 				return inject.GoneEarly("%s on %s: %s", rec.Kind, u.Target, moved)

@@ -616,3 +616,53 @@ func TestInterceptWarnsOfBypass(t *testing.T) {
 	}
 	noTables(t, target.ns)
 }
+
+// A drop on egress sits on the devices that were up when it went on. A
+// device the target gets while it is on (reconnected to its network, a
+// network connected) has none of its rules: what leaves by it passes, and
+// the revert says the fault ended early for it.
+func TestEgressDeviceAddedMidFault(t *testing.T) {
+	d, target, dep := containers(t)
+	net := d.Name("net")
+	echoTCP(t, dep.ns, "0.0.0.0:9000")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := inject.NewEnv(1, nil)
+	defer env.Close()
+	env.RunID = "newdev"
+	tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
+	f := newFault(t, "docker", "blackhole")
+	if err := json.Unmarshal([]byte(`{"host": "`+dep.ip+`", "port": 9000, "direction": "egress"}`), f); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.Plan(ctx, env, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Inject(ctx, env, tg, u); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 300*time.Millisecond); !isTimeout(err) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("dial the dependency = %v; want a timeout", err)
+	}
+	if err := d.Client.NetworkDisconnect(ctx, net, target.id, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Client.NetworkConnect(ctx, net, target.id, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 2*time.Second)
+	t.Logf("dial after the target's device came back: %v", err)
+	if c != nil {
+		c.Close()
+	}
+	ended, err := inject.RevertEarly(ctx, env, u)
+	t.Logf("revert: %+v, %v", ended, err)
+	if err != nil || !strings.Contains(ended.Early, "had none of its egress rules") {
+		t.Errorf("RevertEarly() = %+v, %v; want it to say the fault ended early on the new device", ended, err)
+	}
+	noTables(t, target.ns)
+}

@@ -266,6 +266,13 @@ type Applied struct {
 	// tabled says that Apply installed tables that stay until Revert
 	// (an intercept's rules come and go with its proxy).
 	tabled bool
+	// egressDevs are the devices, by name, with their indexes, that
+	// egress rules went on; loopback says whether lo is among those
+	// they go on. uncovered lists, once Revert looked, the devices that
+	// came up while the fault was on, which had none of them.
+	egressDevs map[string]int
+	loopback   bool
+	uncovered  []string
 
 	// selects says which traffic the fault selects, for people.
 	selects string
@@ -347,6 +354,10 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 		err = applyShape(rec, b)
 	default:
 		err = installTables(rec.Namespace, rec.Table, &b.tables)
+		if err == nil && len(b.tables.egress) > 0 {
+			a.loopback = b.tables.loopback
+			a.egressDevs, err = upDevices(rec.Namespace, a.loopback)
+		}
 	}
 	if err != nil {
 		if !errors.Is(err, ErrGone) {
@@ -386,6 +397,9 @@ func (a *Applied) Revert(ctx context.Context) error {
 	}
 	if a.icept == nil {
 		a.met, a.metKnown = a.rec.met()
+	}
+	if a.egressDevs != nil {
+		a.uncovered = a.newDevices()
 	}
 	if a.hold != nil && a.hold.cfg.corrupt && a.metKnown {
 		// Its rules counted every packet they queued, those without a
@@ -688,6 +702,55 @@ func installTables(ns Namespace, name string, t *tables) error {
 		}
 		return nil
 	})
+}
+
+// upDevices returns the indexes of the devices that are up, by name, lo
+// only with loopback, devices enslaved to another (a bridge's ports,
+// whose traffic leaves by the bridge) left out.
+func upDevices(ns Namespace, loopback bool) (map[string]int, error) {
+	devs := map[string]int{}
+	err := ns.netlink(func(h *netlink.Handle) error {
+		links, err := linkList(h)
+		if err != nil {
+			return fmt.Errorf("list devices: %w", err)
+		}
+		for _, l := range links {
+			a := l.Attrs()
+			if a.Flags&net.FlagUp == 0 || (a.Index == 1 && !loopback) || a.MasterIndex != 0 {
+				continue
+			}
+			devs[a.Name] = a.Index
+		}
+		return nil
+	})
+	return devs, err
+}
+
+// newDevices lists the devices that are up now and were not when the
+// fault's egress rules went on (or were, under another index: deleted
+// and made again), which have none of them: what the target sent by them
+// met no fault.
+func (a *Applied) newDevices() []string {
+	now, err := upDevices(a.rec.Namespace, a.loopback)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for name, index := range now {
+		if was, ok := a.egressDevs[name]; !ok || was != index {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Uncovered returns, once Revert looked, the devices that came up while
+// the fault was on and had none of its egress rules.
+func (a *Applied) Uncovered() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.uncovered
 }
 
 // egressDevices lists the devices that egress rules go on: every device
