@@ -315,7 +315,7 @@ func revertUndo(ctx context.Context, env *inject.Env, u inject.Undo) error {
 			}
 		}
 		if devs := a.Uncovered(); err == nil && len(devs) > 0 {
-			return inject.GoneEarly("%s on %s: device %s came up while the fault was on (a network connected, or its device made again) and had none of its egress rules: what the target sent by it met no fault from then on", rec.Kind, u.Target, strings.Join(devs, ", "))
+			return inject.GoneEarly("%s on %s: device %s came up while the fault was on (a network connected, or its device made again) and had none of what the fault puts on each device (its egress rules, its qdisc): what the target sent by it met no fault from then on", rec.Kind, u.Target, strings.Join(devs, ", "))
 		}
 		if err == nil {
 			if moved := movedNames(ctx, env, u.Target, rec.Names); moved != "" {

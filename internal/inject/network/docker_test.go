@@ -622,47 +622,58 @@ func TestInterceptWarnsOfBypass(t *testing.T) {
 // network connected) has none of its rules: what leaves by it passes, and
 // the revert says the fault ended early for it.
 func TestEgressDeviceAddedMidFault(t *testing.T) {
-	d, target, dep := containers(t)
-	net := d.Name("net")
-	echoTCP(t, dep.ns, "0.0.0.0:9000")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	env := inject.NewEnv(1, nil)
-	defer env.Close()
-	env.RunID = "newdev"
-	tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
-	f := newFault(t, "docker", "blackhole")
-	if err := json.Unmarshal([]byte(`{"host": "`+dep.ip+`", "port": 9000, "direction": "egress"}`), f); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ fault, settings string }{
+		{"blackhole", `{"host": "%s", "port": 9000, "direction": "egress"}`},
+		{"bandwidth", `{"rate": "1mbit"}`},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			d, target, dep := containers(t)
+			net := d.Name("net")
+			echoTCP(t, dep.ns, "0.0.0.0:9000")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			env := inject.NewEnv(1, nil)
+			defer env.Close()
+			env.RunID = "newdev"
+			tg := inject.Target{Kind: "docker", ID: target.id, Name: d.Name("target")}
+			f := newFault(t, "docker", tc.fault)
+			settings := tc.settings
+			if strings.Contains(settings, "%s") {
+				settings = fmt.Sprintf(settings, dep.ip)
+			}
+			if err := json.Unmarshal([]byte(settings), f); err != nil {
+				t.Fatal(err)
+			}
+			u, err := f.Plan(ctx, env, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Inject(ctx, env, tg, u); err != nil {
+				t.Fatal(err)
+			}
+			if tc.fault == "blackhole" {
+				if c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 300*time.Millisecond); !isTimeout(err) {
+					if c != nil {
+						c.Close()
+					}
+					t.Fatalf("dial the dependency = %v; want a timeout", err)
+				}
+			}
+			if err := d.Client.NetworkDisconnect(ctx, net, target.id, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Client.NetworkConnect(ctx, net, target.id, nil); err != nil {
+				t.Fatal(err)
+			}
+			// The target's traffic now leaves by a device the fault never
+			// saw: the blackhole lets it through.
+			pings(t, dial(t, target.ns, "tcp4", dep.ip+":9000"), 3)
+			ended, err := inject.RevertEarly(ctx, env, u)
+			t.Logf("revert: %+v, %v", ended, err)
+			if err != nil || !strings.Contains(ended.Early, "had none of what the fault puts on each device") {
+				t.Errorf("RevertEarly() = %+v, %v; want it to say the fault ended early on the new device", ended, err)
+			}
+			noTables(t, target.ns)
+		})
 	}
-	u, err := f.Plan(ctx, env, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Inject(ctx, env, tg, u); err != nil {
-		t.Fatal(err)
-	}
-	if c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 300*time.Millisecond); !isTimeout(err) {
-		if c != nil {
-			c.Close()
-		}
-		t.Fatalf("dial the dependency = %v; want a timeout", err)
-	}
-	if err := d.Client.NetworkDisconnect(ctx, net, target.id, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Client.NetworkConnect(ctx, net, target.id, nil); err != nil {
-		t.Fatal(err)
-	}
-	c, err := lab.Dial(target.ns, "tcp4", dep.ip+":9000", 2*time.Second)
-	t.Logf("dial after the target's device came back: %v", err)
-	if c != nil {
-		c.Close()
-	}
-	ended, err := inject.RevertEarly(ctx, env, u)
-	t.Logf("revert: %+v, %v", ended, err)
-	if err != nil || !strings.Contains(ended.Early, "had none of its egress rules") {
-		t.Errorf("RevertEarly() = %+v, %v; want it to say the fault ended early on the new device", ended, err)
-	}
-	noTables(t, target.ns)
 }

@@ -267,7 +267,8 @@ type Applied struct {
 	// (an intercept's rules come and go with its proxy).
 	tabled bool
 	// egressDevs are the devices, by name, with their indexes, that
-	// egress rules went on; loopback says whether lo is among those
+	// egress rules (or a bandwidth's qdisc on every device) went on;
+	// loopback says whether lo is among those
 	// they go on. uncovered lists, once Revert looked, the devices that
 	// came up while the fault was on, which had none of them.
 	egressDevs map[string]int
@@ -352,6 +353,10 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 		a.hold, err = applyHold(ctx, &a.rec, f, b)
 	case b.shape != nil:
 		err = applyShape(rec, b)
+		if err == nil && len(b.shape.sel.hosts()) == 0 {
+			// Shaped on every device up, as egress drops go.
+			a.egressDevs, err = upDevices(rec.Namespace, false)
+		}
 	default:
 		err = installTables(rec.Namespace, rec.Table, &b.tables)
 		if err == nil && len(b.tables.egress) > 0 {
