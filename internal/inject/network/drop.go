@@ -146,6 +146,7 @@ func (f *Partition) build(b *build) error {
 // before conntrack, so that dropped packets leave no state.
 func (b *build) drops(s selector) {
 	if s.dir.egress() {
+		b.tables.egressSel = append(b.tables.egressSel, s)
 		for _, m := range s.netdevMatches(Egress) {
 			b.tables.addEgress(m, drop(s.sample(m.rule)))
 		}

@@ -579,3 +579,42 @@ func assertQdisc(t testing.TB, l *lab.Lab, want string) {
 		return nil
 	})
 }
+
+// A device that comes up while an egress drop of a host is on, by which
+// no route to that host goes (another network's bridge coming up in the
+// host's namespace), carries none of the packets the drop selects: the
+// fault lasted, and its revert says nothing of it. One by which the route
+// goes is TestEgressDeviceAddedMidFault's.
+func TestEgressDeviceElsewhereMidFault(t *testing.T) {
+	noLeak(t)
+	l := lab.New(t)
+	a := apply(t, l.A, &network.Blackhole{Filter: network.Filter{Host: l.IPB.String(), Direction: network.Egress}})
+	h, err := netns.GetFromPath(l.PathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nh.Close()
+	pair := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "chaostest0"}, PeerName: "chaostest1"}
+	if err := nh.LinkAdd(pair); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"chaostest0", "chaostest1"} {
+		link, err := nh.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nh.LinkSetUp(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revert(t, a)
+	noTables(t, l.A)
+	if devs := a.Uncovered(); len(devs) > 0 {
+		t.Errorf("Uncovered() = %v; want none: no route to %s goes by chaostest0", devs, l.IPB)
+	}
+}

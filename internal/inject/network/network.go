@@ -273,6 +273,9 @@ type Applied struct {
 	// came up while the fault was on, which had none of them.
 	egressDevs map[string]int
 	loopback   bool
+	// egressSel are the egress drops' selectors: with hosts, only a new
+	// device that a route to one of them goes by now missed packets.
+	egressSel []selector
 	uncovered  []string
 
 	// selects says which traffic the fault selects, for people.
@@ -361,6 +364,7 @@ func Apply(ctx context.Context, rec Record, f Fault) (*Applied, error) {
 		err = installTables(rec.Namespace, rec.Table, &b.tables)
 		if err == nil && len(b.tables.egress) > 0 {
 			a.loopback = b.tables.loopback
+			a.egressSel = b.tables.egressSel
 			a.egressDevs, err = upDevices(rec.Namespace, a.loopback)
 		}
 	}
@@ -740,14 +744,48 @@ func (a *Applied) newDevices() []string {
 	if err != nil {
 		return nil
 	}
+	routed := a.routedDevices()
 	var out []string
 	for name, index := range now {
-		if was, ok := a.egressDevs[name]; !ok || was != index {
+		if was, ok := a.egressDevs[name]; (!ok || was != index) && (routed == nil || routed[index]) {
 			out = append(out, name)
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// routedDevices returns the indexes of the devices by which a route to
+// the hosts of the egress drops goes now, or nil when a drop takes every
+// host or the routes cannot be read: then every new device counts. A
+// device that came up meanwhile elsewhere (another network's bridge, in
+// the host's namespace) carries none of the packets the fault selects.
+func (a *Applied) routedDevices() map[int]bool {
+	if len(a.egressSel) == 0 {
+		return nil
+	}
+	for _, s := range a.egressSel {
+		if len(s.hosts()) == 0 {
+			return nil
+		}
+	}
+	routed := map[int]bool{}
+	err := a.rec.Namespace.netlink(func(h *netlink.Handle) error {
+		for _, s := range a.egressSel {
+			links, err := shapedLinks(h, s)
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				routed[l.Attrs().Index] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	return routed
 }
 
 // Uncovered returns, once Revert looked, the devices that came up while

@@ -97,6 +97,8 @@ type tables struct {
 	egressND bool // neighbour discovery passes first
 	// loopback puts the egress rules on the loopback device too.
 	loopback bool
+	// egressSel are the selectors of the egress drops.
+	egressSel []selector
 }
 
 func (t *tables) empty() bool { return len(t.chains) == 0 && len(t.egress) == 0 }
