@@ -1,0 +1,185 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gamedayhq/chaos/internal/experiment"
+	"github.com/gamedayhq/chaos/internal/inject"
+	"github.com/gamedayhq/chaos/internal/journal"
+	"github.com/gamedayhq/chaos/internal/report"
+	"github.com/gamedayhq/chaos/internal/runner"
+)
+
+// stuckFault goes on and cannot be removed.
+type stuckFault struct{}
+
+func (*stuckFault) Plan(_ context.Context, _ *inject.Env, t inject.Target) (inject.Undo, error) {
+	return inject.Undo{Action: "test.stuck", Target: t}, nil
+}
+
+func (*stuckFault) Inject(_ context.Context, _ *inject.Env, _ inject.Target, u inject.Undo) (inject.Undo, error) {
+	return u, nil
+}
+
+func init() {
+	inject.RegisterFault(inject.FaultKind{Target: "proxy", Name: "test_stuck", New: func() inject.Fault { return &stuckFault{} }})
+	inject.RegisterUndo("test.stuck", func(context.Context, *inject.Env, inject.Undo) error {
+		return errors.New("chaostest-stuck: device busy")
+	})
+}
+
+// runWith runs an experiment with a sink and operator commands, and with
+// ctx, which the sink may cancel.
+func runWith(t *testing.T, ctx context.Context, src string, s *service, sink journal.SinkFunc, cmds chan journal.Command) *journal.Journal {
+	t.Helper()
+	src = strings.NewReplacer("${up}", strings.TrimPrefix(s.URL, "http://"), "${px}", "127.0.0.1:"+freePort(t)).Replace(src)
+	exp, err := experiment.Parse("test.yaml", []byte(src), experiment.Options{Catalog: runner.Catalog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	opts := runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger"), Sinks: []journal.Sink{sink}}
+	if cmds != nil {
+		opts.Commands = cmds
+	}
+	return runner.Run(ctx, exp, opts)
+}
+
+// When several things go wrong in one run, the verdict is the first that
+// applies of revert-failed, interrupted, error, aborted and deviated, and
+// its reason, which the run.verdict event carries to CI and the
+// notifiers, names every one of them: a revert that failed after a check
+// broke does not hide that the check broke, nor an interrupt the errors
+// that came before it.
+func TestVerdictReasonNamesEveryCause(t *testing.T) {
+	const broken = `check "broken" broke during the method`
+	const stepErr = `step "exec false": false exited with code 1`
+	for _, tt := range []struct {
+		name, method, rollbacks, abortWhen string
+		// cancelOn interrupts the run at the first event of this type;
+		// abortOn sends the operator's abort then.
+		cancelOn, abortOn journal.Type
+		verdict           string
+		want              []string
+	}{
+		{name: "revert failed after a break and an error",
+			method:  "- {fault: test_stuck, target: link, background: true, for: 5s}\n  - wait: 600ms\n  - exec: {run: [\"false\"]}",
+			verdict: journal.RevertFailed, want: []string{"chaostest-stuck: device busy", stepErr, broken}},
+		{name: "interrupted after a break and an error",
+			method:   "- wait: 600ms\n  - exec: {run: [\"false\"]}\n  - wait: 30s",
+			cancelOn: journal.Error, verdict: journal.Interrupted,
+			want: []string{"chaos was stopped by SIGTERM during the method", stepErr, broken}},
+		{name: "interrupted after an abort",
+			method:   "- wait: 30s",
+			abortOn:  journal.CheckBroken,
+			cancelOn: journal.RunAborted, verdict: journal.Interrupted,
+			want: []string{"chaos was stopped by SIGTERM", "aborted by the operator", broken}},
+		{name: "error after an abort",
+			method:    "- wait: 30s",
+			rollbacks: "- exec: {run: [\"false\"]}",
+			abortOn:   journal.CheckBroken, verdict: journal.Errored,
+			want: []string{`step "exec false": false exited with code 1`, "aborted by the operator", broken}},
+		{name: "aborted after a break",
+			method:  "- wait: 30s",
+			abortOn: journal.CheckBroken, verdict: journal.Aborted,
+			want: []string{"aborted by the operator; every fault was reverted", broken}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := `version: v1
+title: chaostest-causes
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: broken
+    probe: {exec: {run: ["false"]}}
+    interval: 50ms
+    when: [during]
+method:
+  ` + tt.method + "\n"
+			if tt.rollbacks != "" {
+				src += "rollbacks:\n  " + tt.rollbacks + "\n"
+			}
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			cmds := make(chan journal.Command, 1)
+			aborted := false
+			sink := journal.SinkFunc(func(ev journal.Event) {
+				if tt.cancelOn != "" && ev.Type == tt.cancelOn {
+					cancel(errors.New("SIGTERM"))
+				}
+				if tt.abortOn != "" && ev.Type == tt.abortOn && !aborted {
+					aborted = true
+					cmds <- journal.AbortRun
+				}
+			})
+			j := runWith(t, ctx, src, newService(t), sink, cmds)
+			if j.Verdict != tt.verdict {
+				t.Fatalf("verdict %s (%s); want %s", j.Verdict, j.Reason, tt.verdict)
+			}
+			var evReason string
+			for _, ev := range j.Events {
+				if ev.Type == journal.RunVerdict {
+					evReason = ev.Reason
+				}
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(j.Reason, w) {
+					t.Errorf("reason %q; want it to name %q", j.Reason, w)
+				}
+				if !strings.Contains(evReason, w) {
+					t.Errorf("run.verdict's reason %q; want it to name %q", evReason, w)
+				}
+			}
+		})
+	}
+}
+
+// An abort by the operator, by chaos halt or by max_duration is no abort
+// condition firing: the reports say what stopped the run.
+func TestAbortNotAConditionInReports(t *testing.T) {
+	for _, tt := range []struct {
+		name, extra string
+		cmd         journal.Command
+		want        string
+	}{
+		{"operator", "", journal.AbortRun, "aborted by the operator"},
+		{"halt", "", journal.Halt, "halted by chaos halt"},
+		{"max_duration", "max_duration: 500ms\n", 0, "the run took its max"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "version: v1\ntitle: chaostest-stopped\n" + tt.extra + "method:\n  - wait: 30s\n"
+			cmds := make(chan journal.Command, 1)
+			sent := false
+			sink := journal.SinkFunc(func(ev journal.Event) {
+				if tt.cmd != 0 && ev.Type == journal.StepStarted && !sent {
+					sent = true
+					cmds <- tt.cmd
+				}
+			})
+			j := runWith(t, context.Background(), src, newService(t), sink, cmds)
+			if j.Verdict != journal.Aborted {
+				t.Fatalf("verdict %s (%s); want aborted", j.Verdict, j.Reason)
+			}
+			h, err := report.HTML(j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := report.JUnit(j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, text := range map[string]string{"summary.md": report.Markdown(j), "report.html": string(h), "junit.xml": string(x)} {
+				if strings.Contains(text, "fired") {
+					t.Errorf("%s says an abort condition fired:\n%s", name, text)
+				}
+				if !strings.Contains(text, tt.want) {
+					t.Errorf("%s does not say %q:\n%s", name, tt.want, text)
+				}
+			}
+		})
+	}
+}
