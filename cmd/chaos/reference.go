@@ -36,7 +36,7 @@ var verdicts = []struct{ name, meaning string }{
 func reference() []experiment.Entry {
 	entries := experiment.Reference(runner.Catalog{})
 	var b strings.Builder
-	b.WriteString("A run ends with one verdict, which sets chaos run's exit code; with several files, the exit code is the worst of their verdicts, and at least that of an interrupt (130) or a halt (3) that kept some from running. `chaos validate` exits 0 or 2.\n\n| verdict | exit code | meaning |\n|---|---|---|\n")
+	b.WriteString("A run ends with one verdict, which sets chaos run's exit code: when several things go wrong in one run, it is the first that applies of revert-failed, interrupted, error, aborted and deviated, and its reason names the others after its own. With several files, the exit code is the worst of their verdicts, and at least that of an interrupt (130) or a halt (3) that kept some from running. `chaos validate` exits 0 or 2.\n\n| verdict | exit code | meaning |\n|---|---|---|\n")
 	for _, v := range verdicts {
 		fmt.Fprintf(&b, "| %s | %d | %s |\n", v.name, verdictCode(v.name), v.meaning)
 	}
