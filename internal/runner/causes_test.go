@@ -183,3 +183,30 @@ func TestAbortNotAConditionInReports(t *testing.T) {
 		})
 	}
 }
+
+// What an interrupt leaves unjudged (a check that could not observe the
+// rest of the method) is not something else that went wrong: the reason
+// of the interrupted verdict does not name it.
+func TestInterruptedReasonLeavesOutWhatItCut(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sink := journal.SinkFunc(func(ev journal.Event) {
+		if ev.Type == journal.FaultInjected {
+			cancel(errors.New("SIGINT"))
+		}
+	})
+	j := runWith(t, ctx, `version: v1
+title: chaostest-cut-by-interrupt
+targets:
+  link: {proxy: {listen: "${px}", upstream: "${up}"}}
+steady_state:
+  - name: answers
+    probe: {http: {url: "http://${px}/", timeout: 2s}}
+    interval: 5s
+method:
+  - {fault: latency, target: link, with: {delay: 10ms}, for: 5s}
+`, newService(t), sink, nil)
+	if want := "chaos was stopped by SIGINT during the method; every fault was reverted"; j.Verdict != journal.Interrupted || j.Reason != want {
+		t.Errorf("verdict %s: %q; want interrupted: %q", j.Verdict, j.Reason, want)
+	}
+}

@@ -38,6 +38,10 @@ type recorder struct {
 	// stoppedSet says it was.
 	stoppedIn  string
 	stoppedSet bool
+	// errsAtStop is how many errors were recorded by then: those after
+	// may be what the stop itself left undone (a check that could not
+	// observe the rest of the method).
+	errsAtStop int
 }
 
 // record writes a fact: change, when not nil, updates the journal (under

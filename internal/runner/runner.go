@@ -168,6 +168,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		r.rec.update(func(*journal.Journal) {
 			if !r.rec.stoppedSet {
 				r.rec.stoppedIn, r.rec.stoppedSet = r.rec.phase, true
+				r.rec.errsAtStop = len(r.rec.errs)
 			}
 		})
 	})
@@ -640,10 +641,14 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 	// verdict that one before it in that order took.
 	var also []string
 	interrupted := ""
+	// The errors a stopped run names besides its stop: those that came
+	// before it, not what it left undone.
+	errs := r.rec.errs
 	if ctx.Err() != nil {
 		phase := r.rec.phase
 		if r.rec.stoppedSet {
 			phase = r.rec.stoppedIn
+			errs = errs[:r.rec.errsAtStop]
 		}
 		interrupted = interruptedReason(ctx, phase)
 	}
@@ -654,7 +659,7 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		if interrupted != "" {
 			also = append(also, strings.TrimSuffix(interrupted, everyFaultReverted))
 		}
-		also = append(also, r.rec.errs...)
+		also = append(also, errs...)
 		if j.Abort != nil {
 			also = append(also, j.Abort.Text())
 		}
@@ -662,7 +667,7 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 	case interrupted != "":
 		verdict = journal.Interrupted
 		reason = interrupted
-		also = append(also, r.rec.errs...)
+		also = append(also, errs...)
 		if j.Abort != nil {
 			also = append(also, j.Abort.Text())
 		}
