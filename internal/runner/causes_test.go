@@ -42,7 +42,10 @@ func runWith(t *testing.T, ctx context.Context, src string, s *service, sink jou
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	opts := runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger"), Sinks: []journal.Sink{sink}}
+	opts := runner.Options{RunID: "test", ReportDir: dir, LedgerDir: filepath.Join(dir, "ledger")}
+	if sink != nil {
+		opts.Sinks = []journal.Sink{sink}
+	}
 	if cmds != nil {
 		opts.Commands = cmds
 	}
@@ -208,5 +211,26 @@ method:
 `, newService(t), sink, nil)
 	if want := "chaos was stopped by SIGINT during the method; every fault was reverted"; j.Verdict != journal.Interrupted || j.Reason != want {
 		t.Errorf("verdict %s: %q; want interrupted: %q", j.Verdict, j.Reason, want)
+	}
+}
+
+// An abort condition whose name is one of the words an abort by the
+// operator, chaos halt or max_duration records is an abort condition all
+// the same: the verdict says it fired.
+func TestAbortConditionNamedOperator(t *testing.T) {
+	j := runWith(t, context.Background(), `version: v1
+title: chaostest-named-operator
+abort_when:
+  - name: operator
+    probe: {exec: {run: ["false"]}}
+    interval: 50ms
+method:
+  - wait: 30s
+`, newService(t), nil, nil)
+	if want := `abort condition "operator" fired: exit code 1`; j.Verdict != journal.Aborted || !strings.Contains(j.Reason, want) {
+		t.Errorf("verdict %s: %q; want aborted: %q", j.Verdict, j.Reason, want)
+	}
+	if md := report.Markdown(j); !strings.Contains(md, "Abort condition **operator** fired") {
+		t.Errorf("summary.md does not say the abort condition fired:\n%s", md)
 	}
 }
