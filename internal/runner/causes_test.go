@@ -82,10 +82,14 @@ func TestVerdictReasonNamesEveryCause(t *testing.T) {
 			cancelOn: journal.RunAborted, verdict: journal.Interrupted,
 			want: []string{"chaos was stopped by SIGTERM", "aborted by the operator", broken}},
 		{name: "error after an abort",
+			method:  "- exec: {run: [sh, -c, \"sleep 1; exit 3\"]}",
+			abortOn: journal.CheckBroken, verdict: journal.Errored,
+			want: []string{`step "exec sh": sh exited with code 3`, "aborted by the operator", broken}},
+		{name: "rollback failed after an abort",
 			method:    "- wait: 30s",
 			rollbacks: "- exec: {run: [\"false\"]}",
-			abortOn:   journal.CheckBroken, verdict: journal.Errored,
-			want: []string{`step "exec false": false exited with code 1`, "aborted by the operator", broken}},
+			abortOn:   journal.CheckBroken, verdict: journal.RevertFailed,
+			want: []string{`rollback "exec false" error: step "exec false": false exited with code 1`, "aborted by the operator", broken}},
 		{name: "aborted after a break",
 			method:  "- wait: 30s",
 			abortOn: journal.CheckBroken, verdict: journal.Aborted,
@@ -232,5 +236,23 @@ method:
 	}
 	if md := report.Markdown(j); !strings.Contains(md, "Abort condition **operator** fired") {
 		t.Errorf("summary.md does not say the abort condition fired:\n%s", md)
+	}
+}
+
+// A rollback that fails leaves what the method changed in place, kept in
+// the ledger for chaos recover, as an exec step's undo that fails does:
+// the verdict is revert-failed (exit 5, which chaos recover gives for it
+// too), not an error, and its reason says so once.
+func TestRollbackFailedIsRevertFailed(t *testing.T) {
+	j := runWith(t, context.Background(), `version: v1
+title: chaostest-rollback-fails
+method:
+  - wait: 10ms
+rollbacks:
+  - exec: {run: ["false"]}
+`, newService(t), nil, nil)
+	const stepErr = `step "exec false": false exited with code 1`
+	if j.Verdict != journal.RevertFailed || !strings.Contains(j.Reason, `rollback "exec false"`) || strings.Count(j.Reason, stepErr) != 1 {
+		t.Errorf("verdict %s: %q; want revert-failed, naming the rollback and its error once", j.Verdict, j.Reason)
 	}
 }

@@ -128,6 +128,18 @@ func (r *recorder) fail(err error) {
 	})
 }
 
+// leftBehind records, with an error event when event, a change the run
+// could not undo, which the ledger keeps for chaos recover: the verdict is
+// revert-failed.
+func (r *recorder) leftBehind(err error, event bool) {
+	change := func(*journal.Journal) { r.revertErrs = append(r.revertErrs, r.m(err.Error())) }
+	if !event {
+		r.update(change)
+		return
+	}
+	r.record(journal.Event{Type: journal.Error, Message: err.Error()}, change)
+}
+
 // deviate records a reason the hypothesis did not hold.
 func (r *recorder) deviate(reason string) {
 	r.update(func(*journal.Journal) { r.failed = append(r.failed, r.m(reason)) })

@@ -228,7 +228,7 @@ func (r *run) recoverPanic(ctx context.Context) {
 	}
 	for _, s := range r.exp.Rollbacks {
 		if _, left := r.rollbacks[s]; left {
-			r.fail(fmt.Errorf("rollback %q did not run; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()))
+			r.rec.leftBehind(fmt.Errorf("rollback %q did not run; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()), true)
 		}
 	}
 }
@@ -451,7 +451,7 @@ func (r *run) runRollbacks(ctx context.Context) {
 	end()
 	for _, s := range r.exp.Rollbacks {
 		if _, left := r.rollbacks[s]; left {
-			r.fail(fmt.Errorf("rollback %q did not run before the revert timeout; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()))
+			r.rec.leftBehind(fmt.Errorf("rollback %q did not run before the revert timeout; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()), true)
 		}
 	}
 }
@@ -643,19 +643,30 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 	interrupted := ""
 	// The errors a stopped run names besides its stop: those that came
 	// before it, not what it left undone.
-	errs := r.rec.errs
+	var errs []string
+	for _, e := range r.rec.errs {
+		// An error that a change left behind tells already (a rollback's
+		// step) is named once.
+		if !slices.ContainsFunc(r.rec.revertErrs, func(re string) bool { return strings.Contains(re, e) }) {
+			errs = append(errs, e)
+		}
+	}
 	if ctx.Err() != nil {
 		phase := r.rec.phase
 		if r.rec.stoppedSet {
 			phase = r.rec.stoppedIn
-			errs = errs[:r.rec.errsAtStop]
+			errs = slices.DeleteFunc(errs, func(e string) bool { return !slices.Contains(r.rec.errs[:r.rec.errsAtStop], e) })
 		}
 		interrupted = interruptedReason(ctx, phase)
 	}
 	switch {
 	case len(r.rec.revertErrs) > 0:
 		verdict = journal.RevertFailed
-		reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
+		what := "a change the run made (an exec step's undo, a rollback) could not be undone"
+		if slices.ContainsFunc(j.Faults, func(f journal.Fault) bool { return f.RevertError != "" }) {
+			what = "a fault could not be removed"
+		}
+		reason = what + ", the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
 		if interrupted != "" {
 			also = append(also, strings.TrimSuffix(interrupted, everyFaultReverted))
 		}
