@@ -312,8 +312,8 @@ applied so that chaos recover can remove it after a crash.
 checks are done, on every path: after a pass, a deviation, an abort, an
 error or an interrupt. They
 put back what the method changed beyond its faults (a scaled deployment, a
-flag). They take the same steps as the method; their failures are
-reported. A fault step there is refused when the file is loaded.
+flag). They take the same steps as the method; one that fails stays in
+the ledger for chaos recover, and the verdict is revert-failed. A fault step there is refused when the file is loaded.
 
 `+yamlBlock(`rollbacks:
   - exec: {run: [kubectl, scale, deploy/payment, --replicas=3]}`))

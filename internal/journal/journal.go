@@ -405,13 +405,37 @@ type Stream struct {
 // latency histogram so that windows merge exactly.
 type Window = load.Window
 
-// Abort records an abort condition that fired.
+// What aborted a run that no abort condition stopped: Abort.By, and its
+// Check.
+const (
+	AbortByOperator    = "operator"
+	AbortByHalt        = "halt"
+	AbortByMaxDuration = "max_duration"
+)
+
+// Abort records an abort condition that fired, or an abort by the
+// operator, chaos halt or max_duration (By).
 type Abort struct {
-	Check string    `json:"check"`
-	At    time.Time `json:"at"`
+	// Check is the abort condition's name; for an abort By something
+	// else, By's word.
+	Check string `json:"check"`
+	// By is empty for an abort condition, else AbortByOperator,
+	// AbortByHalt or AbortByMaxDuration.
+	By string    `json:"by,omitempty"`
+	At time.Time `json:"at"`
 	// Reverted is when the last fault was removed after the abort.
 	Reverted time.Time `json:"reverted,omitzero"`
 	Reason   string    `json:"reason"`
+}
+
+// Text says what aborted the run and why: `abort condition "x" fired:
+// REASON`, or, for an abort by the operator, chaos halt or max_duration,
+// the reason alone ("aborted by the operator").
+func (a *Abort) Text() string {
+	if a.By != "" {
+		return a.Reason
+	}
+	return fmt.Sprintf("abort condition %q fired: %s", a.Check, a.Reason)
 }
 
 // Write saves the journal as dir/journal.json, atomically.
@@ -458,6 +482,14 @@ func Read(path string) (*Journal, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("read journal %s: %v", path, err)
 	}
+	if a := j.Abort; a != nil && a.By == "" && !j.hasAbortCheck(a.Check) {
+		// Earlier versions wrote an abort by the operator, chaos halt or
+		// max_duration as one by a check of that name.
+		switch a.Check {
+		case AbortByOperator, AbortByHalt, AbortByMaxDuration:
+			a.By = a.Check
+		}
+	}
 	if j.SchemaVersion == 1 {
 		for i := range j.Faults {
 			j.Faults[i].Params = upgradeV1Params(j.Faults[i].Params)
@@ -465,4 +497,15 @@ func Read(path string) (*Journal, error) {
 		j.SchemaVersion = SchemaVersion
 	}
 	return &j, nil
+}
+
+// hasAbortCheck reports whether the journal has an abort condition named
+// name.
+func (j *Journal) hasAbortCheck(name string) bool {
+	for _, c := range j.Checks {
+		if c.Abort && c.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -81,3 +81,30 @@ func writeAndRead(t *testing.T, dir, src string) *journal.Journal {
 	}
 	return j
 }
+
+// A journal written before Abort.By recorded an abort by the operator,
+// chaos halt or max_duration as one by a check of that name: read back,
+// it says who aborted, unless an abort condition has that name.
+func TestReadAbortBy(t *testing.T) {
+	for _, tt := range []struct {
+		name, checks, by, text string
+	}{
+		{"operator", `[]`, journal.AbortByOperator, "aborted by the operator"},
+		{"condition named operator", `[{"name": "operator", "abort": true}]`, "", `abort condition "operator" fired: aborted by the operator`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "journal.json")
+			src := `{"schema_version": 2, "checks": ` + tt.checks + `, "abort": {"check": "operator", "at": "2026-01-01T00:00:00Z", "reason": "aborted by the operator"}}`
+			if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			j, err := journal.Read(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Abort.By != tt.by || j.Abort.Text() != tt.text {
+				t.Errorf("abort by %q: %q; want by %q: %q", j.Abort.By, j.Abort.Text(), tt.by, tt.text)
+			}
+		})
+	}
+}

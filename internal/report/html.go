@@ -177,7 +177,7 @@ type sampleView struct {
 	Each  []string
 }
 
-type abortView struct{ Check, At, Reverted, Reason string }
+type abortView struct{ Check, By, At, Reverted, Reason string }
 
 type stepView struct {
 	At, Name, Section, Kind, Outcome, Class, Error, Observed, Took, Planned string
@@ -246,7 +246,7 @@ func newReportView(j *journal.Journal, logs map[string]string) (*reportView, err
 		v.Checks = append(v.Checks, checkOf(j, i, c))
 	}
 	if a := j.Abort; a != nil {
-		av := &abortView{Check: a.Check, At: at(j, a.At), Reason: a.Reason}
+		av := &abortView{Check: a.Check, By: a.By, At: at(j, a.At), Reason: a.Reason}
 		if !a.Reverted.IsZero() {
 			av.Reverted = at(j, a.Reverted)
 		}

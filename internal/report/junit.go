@@ -414,7 +414,11 @@ func runText(j *journal.Journal) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "verdict %s after %s: %s\n", verdictName(j.Verdict), dur(j.Duration()), j.Reason)
 	if a := j.Abort; a != nil {
-		fmt.Fprintf(&b, "abort condition %q fired at %s: %s\n", a.Check, at(j, a.At), a.Reason)
+		if a.By != "" {
+			fmt.Fprintf(&b, "at %s, %s\n", at(j, a.At), a.Reason)
+		} else {
+			fmt.Fprintf(&b, "abort condition %q fired at %s: %s\n", a.Check, at(j, a.At), a.Reason)
+		}
 	}
 	for _, e := range hiddenErrors(j) {
 		fmt.Fprintf(&b, "error: %s\n", e)

@@ -50,7 +50,11 @@ func Markdown(j *journal.Journal) string {
 	}
 	b.WriteString("\n")
 	if a := j.Abort; a != nil {
-		fmt.Fprintf(&b, "🛑 Abort condition **%s** fired at +%s: %s.", mdText(a.Check), offset(j, a.At), mdText(a.Reason))
+		if a.By != "" {
+			fmt.Fprintf(&b, "🛑 At +%s, %s.", offset(j, a.At), mdText(a.Reason))
+		} else {
+			fmt.Fprintf(&b, "🛑 Abort condition **%s** fired at +%s: %s.", mdText(a.Check), offset(j, a.At), mdText(a.Reason))
+		}
 		if !a.Reverted.IsZero() {
 			fmt.Fprintf(&b, " The last fault was removed at +%s.", offset(j, a.Reverted))
 		}

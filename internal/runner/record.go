@@ -38,6 +38,10 @@ type recorder struct {
 	// stoppedSet says it was.
 	stoppedIn  string
 	stoppedSet bool
+	// errsAtStop is how many errors were recorded by then: those after
+	// may be what the stop itself left undone (a check that could not
+	// observe the rest of the method).
+	errsAtStop int
 }
 
 // record writes a fact: change, when not nil, updates the journal (under
@@ -122,6 +126,18 @@ func (r *recorder) fail(err error) {
 	r.record(journal.Event{Type: journal.Error, Message: err.Error()}, func(*journal.Journal) {
 		r.errs = append(r.errs, r.m(err.Error()))
 	})
+}
+
+// leftBehind records, with an error event when event, a change the run
+// could not undo, which the ledger keeps for chaos recover: the verdict is
+// revert-failed.
+func (r *recorder) leftBehind(err error, event bool) {
+	change := func(*journal.Journal) { r.revertErrs = append(r.revertErrs, r.m(err.Error())) }
+	if !event {
+		r.update(change)
+		return
+	}
+	r.record(journal.Event{Type: journal.Error, Message: err.Error()}, change)
 }
 
 // deviate records a reason the hypothesis did not hold.

@@ -28,9 +28,9 @@ import (
 
 // The names an abort records in place of an abort condition's.
 const (
-	operatorCheck    = "operator"
-	haltCheck        = "halt"
-	maxDurationCheck = "max_duration"
+	operatorCheck    = journal.AbortByOperator
+	haltCheck        = journal.AbortByHalt
+	maxDurationCheck = journal.AbortByMaxDuration
 )
 
 // Options are the settings of one run.
@@ -153,7 +153,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		// which reverts every fault.
 		r.deadline = r.rec.j.Started.Add(d)
 		t := time.AfterFunc(d, func() {
-			r.abort(maxDurationCheck, fmt.Sprintf("the run took its max_duration of %s", exp.MaxDuration))
+			r.abort(maxDurationCheck, fmt.Sprintf("the run took its max_duration of %s", exp.MaxDuration), maxDurationCheck)
 		})
 		defer t.Stop()
 	}
@@ -168,6 +168,7 @@ func Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal
 		r.rec.update(func(*journal.Journal) {
 			if !r.rec.stoppedSet {
 				r.rec.stoppedIn, r.rec.stoppedSet = r.rec.phase, true
+				r.rec.errsAtStop = len(r.rec.errs)
 			}
 		})
 	})
@@ -227,15 +228,26 @@ func (r *run) recoverPanic(ctx context.Context) {
 	}
 	for _, s := range r.exp.Rollbacks {
 		if _, left := r.rollbacks[s]; left {
-			r.fail(fmt.Errorf("rollback %q did not run; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()))
+			r.rec.leftBehind(fmt.Errorf("rollback %q did not run; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()), true)
 		}
 	}
 }
 
-func (r *run) abort(check, reason string) {
+// abort stops the method and reverts every fault: an abort condition
+// named check fired, or, by set, the operator, chaos halt or max_duration
+// aborted the run.
+func (r *run) abort(check, reason string, by ...string) {
 	r.abortOnce.Do(func() {
-		r.rec.record(journal.Event{Type: journal.RunAborted, Check: check, Message: check + ": " + reason}, func(j *journal.Journal) {
-			j.Abort = &journal.Abort{Check: check, At: time.Now(), Reason: r.rec.m(reason)}
+		a := &journal.Abort{Check: check, At: time.Now(), Reason: r.rec.m(reason)}
+		if len(by) > 0 {
+			a.By = by[0]
+		}
+		msg := check + ": " + reason
+		if a.By != "" {
+			msg = reason
+		}
+		r.rec.record(journal.Event{Type: journal.RunAborted, Check: check, Message: msg}, func(j *journal.Journal) {
+			j.Abort = a
 		})
 		close(r.abortCh)
 	})
@@ -279,9 +291,9 @@ func (r *run) listen(ctx context.Context, cmds <-chan journal.Command) {
 			}
 			switch c {
 			case journal.AbortRun:
-				r.abort(operatorCheck, "aborted by the operator")
+				r.abort(operatorCheck, "aborted by the operator", operatorCheck)
 			case journal.Halt:
-				r.abort(haltCheck, "halted by chaos halt")
+				r.abort(haltCheck, "halted by chaos halt", haltCheck)
 			case journal.SkipWait:
 				select {
 				case r.skip <- struct{}{}:
@@ -439,7 +451,7 @@ func (r *run) runRollbacks(ctx context.Context) {
 	end()
 	for _, s := range r.exp.Rollbacks {
 		if _, left := r.rollbacks[s]; left {
-			r.fail(fmt.Errorf("rollback %q did not run before the revert timeout; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()))
+			r.rec.leftBehind(fmt.Errorf("rollback %q did not run before the revert timeout; it is left in the ledger %s for chaos recover", s.Name, r.led.Path()), true)
 		}
 	}
 }
@@ -524,7 +536,7 @@ func interruptedReason(ctx context.Context, phase string) string {
 	if phase != "" {
 		reason += " during the " + phase
 	}
-	return reason + "; every fault was reverted"
+	return reason + everyFaultReverted
 }
 
 // worstText says how bad each broken check got, where it failed more than
@@ -620,28 +632,68 @@ func (r *run) flushSinks(ctx context.Context) {
 }
 
 // verdict decides the run's verdict and says why. r.rec.mu must be held.
+// When several things went wrong, the verdict is the first that applies
+// of revert-failed, interrupted, error, aborted and deviated, and the
+// reason names each of the others after its own: CI and the notifiers
+// read the verdict's reason alone.
 func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason string) {
-	switch {
-	case len(r.rec.revertErrs) > 0:
-		verdict = journal.RevertFailed
-		reason = "a fault could not be removed, the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
-	case ctx.Err() != nil:
-		verdict = journal.Interrupted
+	// What else went wrong, in the verdicts' order, for the reason of a
+	// verdict that one before it in that order took.
+	var also []string
+	interrupted := ""
+	// The errors a stopped run names besides its stop: those that came
+	// before it, not what it left undone.
+	var errs []string
+	for _, e := range r.rec.errs {
+		// An error that a change left behind tells already (a rollback's
+		// step) is named once.
+		if !slices.ContainsFunc(r.rec.revertErrs, func(re string) bool { return strings.Contains(re, e) }) {
+			errs = append(errs, e)
+		}
+	}
+	if ctx.Err() != nil {
 		phase := r.rec.phase
 		if r.rec.stoppedSet {
 			phase = r.rec.stoppedIn
+			errs = slices.DeleteFunc(errs, func(e string) bool { return !slices.Contains(r.rec.errs[:r.rec.errsAtStop], e) })
 		}
-		reason = interruptedReason(ctx, phase)
+		interrupted = interruptedReason(ctx, phase)
+	}
+	switch {
+	case len(r.rec.revertErrs) > 0:
+		verdict = journal.RevertFailed
+		what := "a change the run made (an exec step's undo, a rollback) could not be undone"
+		if slices.ContainsFunc(j.Faults, func(f journal.Fault) bool { return f.RevertError != "" }) {
+			what = "a fault could not be removed"
+		}
+		reason = what + ", the system may still be degraded: " + strings.Join(r.rec.revertErrs, "; ") + "; run chaos recover to try again"
+		if interrupted != "" {
+			also = append(also, strings.TrimSuffix(interrupted, everyFaultReverted))
+		}
+		also = append(also, errs...)
+		if j.Abort != nil {
+			also = append(also, j.Abort.Text())
+		}
+		also = append(also, r.rec.failed...)
+	case interrupted != "":
+		verdict = journal.Interrupted
+		reason = interrupted
+		also = append(also, errs...)
+		if j.Abort != nil {
+			also = append(also, j.Abort.Text())
+		}
+		also = append(also, r.rec.failed...)
 	case len(r.rec.errs) > 0:
 		verdict = journal.Errored
 		reason = strings.Join(r.rec.errs, "; ")
+		if j.Abort != nil {
+			also = append(also, j.Abort.Text())
+		}
+		also = append(also, r.rec.failed...)
 	case j.Abort != nil:
 		verdict = journal.Aborted
-		reason = fmt.Sprintf("abort condition %q fired: %s; every fault was reverted", j.Abort.Check, j.Abort.Reason)
-		switch j.Abort.Check {
-		case operatorCheck, haltCheck, maxDurationCheck:
-			reason = j.Abort.Reason + "; every fault was reverted"
-		}
+		reason = j.Abort.Text() + everyFaultReverted
+		also = append(also, r.rec.failed...)
 	case len(r.rec.failed) > 0:
 		verdict = journal.Deviated
 		reason = strings.Join(r.rec.failed, "; ") + worstText(j) + byFaultText(j)
@@ -655,5 +707,12 @@ func (r *run) verdict(ctx context.Context, j *journal.Journal) (verdict, reason 
 		verdict = journal.Passed
 		reason = r.passedReason(j)
 	}
+	for _, a := range also {
+		reason += "; also: " + a
+	}
 	return verdict, reason
 }
+
+// everyFaultReverted ends the reason of a run that stopped early with
+// nothing left in place.
+const everyFaultReverted = "; every fault was reverted"

@@ -185,6 +185,9 @@ func (r *run) rollbackDone(s *experiment.Step, outcome, errText string) {
 		return
 	}
 	r.mark(p.ledgerID, ledger.Failed, fmt.Errorf("%s", errText), fmt.Sprintf("rollback %q", s.Name))
+	// What the method changed is left in place, as by an undo that
+	// failed; the step's own error is recorded already.
+	r.rec.leftBehind(fmt.Errorf("rollback %q %s: %s", s.Name, outcome, errText), false)
 }
 
 // notStarted reports whether a command failed before it started (not found,
