@@ -121,11 +121,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
-			return se.Response, nil
+			resp, err = se.Response, nil
 		}
-		return nil, err
 	}
-	return resp, nil
+	if a.streamed != nil && a.streamed != resp {
+		// A fallback replaced the streamed error response: nobody else
+		// will close it.
+		a.streamed.Body.Close()
+	}
+	return resp, err
 }
 
 func replayable(req *http.Request) bool {
@@ -146,6 +150,9 @@ type attempts struct {
 	limit      int64
 	replayable bool
 	n          int
+	// streamed is the error response too big to hold, whose body still
+	// holds its connection: closed unless it is the one returned.
+	streamed *http.Response
 }
 
 func (a *attempts) send(ctx context.Context) (*http.Response, error) {
@@ -196,6 +203,9 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 			err = resilience.Permanent(err)
 		}
 		return nil, err
+	}
+	if se != nil && !held {
+		a.streamed = resp
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
