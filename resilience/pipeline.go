@@ -181,11 +181,13 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, fn func(context.Con
 	if cancel == nil {
 		return p.run(ctx, i+1, fn)
 	}
+	// Deferred, so that a call that panics does not leave the context,
+	// its timer and its place among ctx's children, until the deadline.
+	defer cancel()
 	v, err := p.run(tctx, i+1, fn)
 	if err != nil {
 		err = t.wrap(ctx, tctx, err)
 	}
-	cancel()
 	return v, err
 }
 
