@@ -88,9 +88,8 @@ type BreakerSettings struct {
 	// together. The breaker never stays open longer than computed.
 	OpenJitter float64
 	// HalfOpenProbes is how many calls a half-open breaker lets through;
-	// when all succeed it closes, and any failure opens it again. In a
-	// Pipeline, a probe that panics has failed. Zero means 3; at most
-	// 16777215.
+	// when all succeed it closes, and any failure opens it again. Zero
+	// means 3; at most 16777215.
 	HalfOpenProbes int
 	// MaxHalfOpenWait bounds how long the breaker waits for its probes to
 	// finish, from the admission of the first; past it, the breaker opens
@@ -98,7 +97,9 @@ type BreakerSettings struct {
 	// Zero means 30s.
 	MaxHalfOpenWait time.Duration
 	// IsFailure decides which errors count as failures; the others count
-	// as successes. Nil means every error. Errors from the caller's own
+	// as successes. Nil means every error. In a Pipeline, a call that
+	// panics is a failure whatever IsFailure says, as gobreaker counts it,
+	// and the panic goes on to the caller. Errors from the caller's own
 	// cancellation and ErrBulkheadFull are never counted, nor, in a
 	// Pipeline, a deadline that passed while the call waited for a slot
 	// of a bulkhead inside the breaker: the dependency was never called.
@@ -295,6 +296,18 @@ func (b *Breaker) awaitProbes(gen uint64) {
 	b.timer = b.clock.AfterFunc(b.set.MaxHalfOpenWait, func() { b.transition(gen, StateHalfOpen, StateOpen) })
 }
 
+// errPanicked stands, in a Pipeline, for a call that panicked: a failure
+// whatever IsFailure and the context say.
+var errPanicked = errors.New("the call panicked")
+
+// recordPanic records the call admitted under w as failed, unless it
+// returned.
+func (b *Breaker) recordPanic(ctx context.Context, w uint64, start int64, returned *bool) {
+	if !*returned {
+		b.record(ctx, w, start, errPanicked)
+	}
+}
+
 func (b *Breaker) reject() {
 	if b.set.OnEvent != nil {
 		b.set.OnEvent(Event{Kind: EventRejected, Policy: b.set.Name, Err: ErrOpen})
@@ -325,8 +338,9 @@ func (b *Breaker) record(ctx context.Context, w uint64, start int64, err error) 
 	if st == StateForcedClosed {
 		return
 	}
-	ignored := err != nil && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull) || errors.As(err, new(waitEnded)))
-	failed := err != nil && !ignored && (b.set.IsFailure == nil || b.set.IsFailure(err))
+	panicked := err == errPanicked
+	ignored := err != nil && !panicked && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull) || errors.As(err, new(waitEnded)))
+	failed := panicked || err != nil && !ignored && (b.set.IsFailure == nil || b.set.IsFailure(err))
 	var now int64
 	slow := false
 	if b.timed {

@@ -586,3 +586,33 @@ func TestBreakerIdleHalfOpenStaysHalfOpen(t *testing.T) {
 		t.Fatalf("state = %v after the backed-off open duration; want half-open", b.State())
 	}
 }
+
+// A closed breaker did not count calls that panicked, so a dependency
+// whose every call panicked (in a server that recovers its handlers'
+// panics) never opened it. As gobreaker does, and as a half-open breaker
+// did already, a panicking call is a failure, whatever IsFailure says,
+// and the panic goes on to the caller.
+func TestBreakerCountsPanicsWhenClosed(t *testing.T) {
+	for n, set := range []resilience.BreakerSettings{
+		{WindowSize: 4, MinimumCalls: 4},
+		{WindowSize: 4, MinimumCalls: 4, SlowCallDuration: time.Hour},
+		{WindowSize: 100, ConsecutiveFailures: 4, FailureRate: -1},
+		{WindowSize: 4, MinimumCalls: 4, IsFailure: func(error) bool { return false }},
+	} {
+		b := resilience.NewBreaker(set)
+		p := resilience.NewPipeline[int](b)
+		for i := range 4 {
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				_, _ = p.Do(context.Background(), func(context.Context) (int, error) { panic("chaostest-panic") })
+			}()
+			if got != "chaostest-panic" {
+				t.Fatalf("call %d recovered %v; want the call's panic", i, got)
+			}
+		}
+		if s := b.Snapshot(); s.State != resilience.StateOpen {
+			t.Errorf("settings %d: snapshot %+v after 4 panicking calls; want open", n, s)
+		}
+	}
+}
