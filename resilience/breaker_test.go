@@ -616,3 +616,43 @@ func TestBreakerCountsPanicsWhenClosed(t *testing.T) {
 		}
 	}
 }
+
+// A half-open breaker waited MaxHalfOpenWait from its first probe for all
+// of them, also once none was in flight: with calls further apart than
+// that wait, every probe succeeded, yet the breaker opened again, its
+// open duration backed off until the healthy dependency's calls were
+// rejected, and it never closed. The wait bounds probes in flight; a
+// breaker whose probes all reported waits, half-open, for the next call,
+// as it does for the first.
+func TestBreakerHalfOpenWaitsOnlyForProbesInFlight(t *testing.T) {
+	clock := newFakeClock()
+	b, p := openBreaker(t, resilience.BreakerSettings{OpenDuration: time.Second, OpenBackoff: 2, MaxOpenDuration: time.Minute, MaxHalfOpenWait: 5 * time.Second, HalfOpenProbes: 3, Clock: clock})
+	clock.Advance(time.Second)
+	gen := b.Snapshot().Generation
+	for i := range 3 {
+		if _, err := p.Do(context.Background(), succeed); err != nil {
+			t.Fatalf("call %d, a minute after the last, with every probe so far a success: %v", i, err)
+		}
+		if i < 2 {
+			clock.Advance(time.Minute)
+			if s := b.Snapshot(); s.State != resilience.StateHalfOpen || s.Generation != gen {
+				t.Fatalf("a minute after probe %d succeeded, with none in flight: %+v; want half-open still, generation %d", i, s, gen)
+			}
+		}
+	}
+	if s := b.State(); s != resilience.StateClosed {
+		t.Fatalf("state = %v after three successful probes; want closed", s)
+	}
+
+	// A probe the caller cancelled is given back, and does not leave the
+	// breaker to open when the wait for it runs out.
+	_, _ = p.Do(context.Background(), fail)
+	clock.Advance(time.Second)
+	gen = b.Snapshot().Generation
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _ = p.Do(ctx, func(context.Context) (int, error) { cancel(); return 0, context.Canceled })
+	clock.Advance(time.Minute)
+	if s := b.Snapshot(); s.State != resilience.StateHalfOpen || s.Generation != gen {
+		t.Fatalf("a minute after the only probe was cancelled: %+v; want half-open", s)
+	}
+}
