@@ -497,3 +497,34 @@ func TestTransportFallbackClosesStreamedErrorResponse(t *testing.T) {
 		t.Errorf("%d responses received, %d closed; the 503 the fallback replaced was left open", o, c)
 	}
 }
+
+// An error response whose body broke off was handed on with an empty body
+// that read to a clean end, as if the server had sent nothing more: the
+// caller could not tell a cut-off answer from a complete one. It now
+// reads what came, then the error, as from net/http.
+func TestTransportErrorBodyCutOffReportsTheError(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "chaostest-partial")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer s.Close()
+	c := client(t, retryOnly(&autoClock{}))
+	resp, err := c.Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("body %q read to a clean end; want the error that cut it off", b)
+	}
+	if string(b) != "chaostest-partial" {
+		t.Errorf("body %q; want what the server sent before it broke off", b)
+	}
+}

@@ -248,12 +248,20 @@ func (a *attempts) hold(resp *http.Response, cancel context.CancelFunc) (*Status
 	}
 	resp.Body.Close()
 	cancel()
+	var r io.Reader = bytes.NewReader(body)
 	if err != nil {
-		body = nil
+		// Cut off: what came, then the error, as net/http would give it,
+		// not a body that ends cleanly as if it were whole.
+		r = io.MultiReader(r, errReader{err})
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = io.NopCloser(r)
 	return se, true
 }
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // parseRetryAfter reads delay-seconds or an HTTP date.
 func parseRetryAfter(v string) time.Duration {
