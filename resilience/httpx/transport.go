@@ -37,7 +37,10 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 // errors are returned as errors. Policy timeouts bound the time to the
 // response headers, and the reading of an error response's body (5xx,
 // 429), which is part of the attempt; the body of any other response is
-// read under the request's own context.
+// read under the request's own context. Likewise a Bulkhead's slot is
+// held until the response headers arrive (or an error response's body is
+// read): it bounds the requests waiting on a host, not the bodies still
+// being read from it.
 type Transport struct {
 	// Base sends the requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
