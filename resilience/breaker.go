@@ -88,17 +88,19 @@ type BreakerSettings struct {
 	// together. The breaker never stays open longer than computed.
 	OpenJitter float64
 	// HalfOpenProbes is how many calls a half-open breaker lets through;
-	// when all succeed it closes, and any failure opens it again. In a
-	// Pipeline, a probe that panics has failed. Zero means 3; at most
-	// 16777215.
+	// when all succeed it closes, and any failure opens it again. Zero
+	// means 3; at most 16777215.
 	HalfOpenProbes int
-	// MaxHalfOpenWait bounds how long the breaker waits for its probes to
-	// finish, from the admission of the first; past it, the breaker opens
-	// again. A half-open breaker that no call comes to stays half-open.
-	// Zero means 30s.
+	// MaxHalfOpenWait bounds how long the breaker waits for probes in
+	// flight, from the admission of the first of them; past it, the
+	// breaker opens again. A half-open breaker that no call comes to, or
+	// whose probes have all reported, stays half-open until the next
+	// call. Zero means 30s.
 	MaxHalfOpenWait time.Duration
 	// IsFailure decides which errors count as failures; the others count
-	// as successes. Nil means every error. Errors from the caller's own
+	// as successes. Nil means every error. In a Pipeline, a call that
+	// panics is a failure whatever IsFailure says, as gobreaker counts it,
+	// and the panic goes on to the caller. Errors from the caller's own
 	// cancellation and ErrBulkheadFull are never counted, nor, in a
 	// Pipeline, a deadline that passed while the call waited for a slot
 	// of a bulkhead inside the breaker: the dependency was never called.
@@ -271,7 +273,7 @@ func (b *Breaker) admit() (uint64, error) {
 				return 0, ErrOpen
 			}
 			if b.word.CompareAndSwap(w, w+1<<8) {
-				if (w>>8)&0xffffff == 0 {
+				if b.inFlight(w+1<<8) == 1 {
 					b.awaitProbes(w >> 32)
 				}
 				return w + 1<<8, nil
@@ -283,9 +285,20 @@ func (b *Breaker) admit() (uint64, error) {
 	}
 }
 
+// inFlight returns how many probes admitted under the half-open word w
+// have not reported.
+func (b *Breaker) inFlight(w uint64) uint64 {
+	n := (w >> 8) & 0xffffff
+	if ok := b.probesOK.Load(); ok>>32 == w>>32 {
+		n -= min(ok&0xffffffff, n)
+	}
+	return n
+}
+
 // awaitProbes starts the half-open generation gen's wait for its probes,
-// when its first probe is admitted: a half-open breaker that no call came
-// to has no probe to wait for, and stays half-open until one comes.
+// when a probe is admitted with none other in flight: a half-open breaker
+// that no call came to, or whose probes all reported, has no probe to
+// wait for, and stays half-open until the next call comes.
 func (b *Breaker) awaitProbes(gen uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -293,6 +306,31 @@ func (b *Breaker) awaitProbes(gen uint64) {
 		return // the state moved on, or a probe given back started the wait
 	}
 	b.timer = b.clock.AfterFunc(b.set.MaxHalfOpenWait, func() { b.transition(gen, StateHalfOpen, StateOpen) })
+}
+
+// settleProbes ends the half-open generation gen's wait for its probes
+// when none is in flight any more.
+func (b *Breaker) settleProbes(gen uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.word.Load()
+	if w>>32 != gen || State(w&0xff) != StateHalfOpen || b.timer == nil || b.inFlight(w) != 0 {
+		return
+	}
+	b.timer.Stop()
+	b.timer = nil
+}
+
+// errPanicked stands, in a Pipeline, for a call that panicked: a failure
+// whatever IsFailure and the context say.
+var errPanicked = errors.New("the call panicked")
+
+// recordPanic records the call admitted under w as failed, unless it
+// returned.
+func (b *Breaker) recordPanic(ctx context.Context, w uint64, start int64, returned *bool) {
+	if !*returned {
+		b.record(ctx, w, start, errPanicked)
+	}
 }
 
 func (b *Breaker) reject() {
@@ -325,8 +363,9 @@ func (b *Breaker) record(ctx context.Context, w uint64, start int64, err error) 
 	if st == StateForcedClosed {
 		return
 	}
-	ignored := err != nil && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull) || errors.As(err, new(waitEnded)))
-	failed := err != nil && !ignored && (b.set.IsFailure == nil || b.set.IsFailure(err))
+	panicked := err == errPanicked
+	ignored := err != nil && !panicked && (ctx.Err() == context.Canceled || errors.Is(err, ErrBulkheadFull) || errors.As(err, new(waitEnded)))
+	failed := panicked || err != nil && !ignored && (b.set.IsFailure == nil || b.set.IsFailure(err))
 	var now int64
 	slow := false
 	if b.timed {
@@ -386,6 +425,9 @@ func (b *Breaker) doneProbe(cur uint64, ignored, bad bool) {
 		// Give the probe slot back so that another call can probe.
 		for w := cur; w>>32 == cur>>32 && (w>>8)&0xffffff > 0; w = b.word.Load() {
 			if b.word.CompareAndSwap(w, w-1<<8) {
+				if b.inFlight(w-1<<8) == 0 {
+					b.settleProbes(cur >> 32)
+				}
 				return
 			}
 		}
@@ -396,6 +438,8 @@ func (b *Breaker) doneProbe(cur uint64, ignored, bad bool) {
 			if b.probesOK.CompareAndSwap(v, v+1) {
 				if (v+1)&0xffffffff == b.probes {
 					b.transition(cur>>32, StateHalfOpen, StateClosed)
+				} else if b.inFlight(b.word.Load()) == 0 {
+					b.settleProbes(cur >> 32)
 				}
 				return
 			}

@@ -586,3 +586,73 @@ func TestBreakerIdleHalfOpenStaysHalfOpen(t *testing.T) {
 		t.Fatalf("state = %v after the backed-off open duration; want half-open", b.State())
 	}
 }
+
+// A closed breaker did not count calls that panicked, so a dependency
+// whose every call panicked (in a server that recovers its handlers'
+// panics) never opened it. As gobreaker does, and as a half-open breaker
+// did already, a panicking call is a failure, whatever IsFailure says,
+// and the panic goes on to the caller.
+func TestBreakerCountsPanicsWhenClosed(t *testing.T) {
+	for n, set := range []resilience.BreakerSettings{
+		{WindowSize: 4, MinimumCalls: 4},
+		{WindowSize: 4, MinimumCalls: 4, SlowCallDuration: time.Hour},
+		{WindowSize: 100, ConsecutiveFailures: 4, FailureRate: -1},
+		{WindowSize: 4, MinimumCalls: 4, IsFailure: func(error) bool { return false }},
+	} {
+		b := resilience.NewBreaker(set)
+		p := resilience.NewPipeline[int](b)
+		for i := range 4 {
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				_, _ = p.Do(context.Background(), func(context.Context) (int, error) { panic("chaostest-panic") })
+			}()
+			if got != "chaostest-panic" {
+				t.Fatalf("call %d recovered %v; want the call's panic", i, got)
+			}
+		}
+		if s := b.Snapshot(); s.State != resilience.StateOpen {
+			t.Errorf("settings %d: snapshot %+v after 4 panicking calls; want open", n, s)
+		}
+	}
+}
+
+// A half-open breaker waited MaxHalfOpenWait from its first probe for all
+// of them, also once none was in flight: with calls further apart than
+// that wait, every probe succeeded, yet the breaker opened again, its
+// open duration backed off until the healthy dependency's calls were
+// rejected, and it never closed. The wait bounds probes in flight; a
+// breaker whose probes all reported waits, half-open, for the next call,
+// as it does for the first.
+func TestBreakerHalfOpenWaitsOnlyForProbesInFlight(t *testing.T) {
+	clock := newFakeClock()
+	b, p := openBreaker(t, resilience.BreakerSettings{OpenDuration: time.Second, OpenBackoff: 2, MaxOpenDuration: time.Minute, MaxHalfOpenWait: 5 * time.Second, HalfOpenProbes: 3, Clock: clock})
+	clock.Advance(time.Second)
+	gen := b.Snapshot().Generation
+	for i := range 3 {
+		if _, err := p.Do(context.Background(), succeed); err != nil {
+			t.Fatalf("call %d, a minute after the last, with every probe so far a success: %v", i, err)
+		}
+		if i < 2 {
+			clock.Advance(time.Minute)
+			if s := b.Snapshot(); s.State != resilience.StateHalfOpen || s.Generation != gen {
+				t.Fatalf("a minute after probe %d succeeded, with none in flight: %+v; want half-open still, generation %d", i, s, gen)
+			}
+		}
+	}
+	if s := b.State(); s != resilience.StateClosed {
+		t.Fatalf("state = %v after three successful probes; want closed", s)
+	}
+
+	// A probe the caller cancelled is given back, and does not leave the
+	// breaker to open when the wait for it runs out.
+	_, _ = p.Do(context.Background(), fail)
+	clock.Advance(time.Second)
+	gen = b.Snapshot().Generation
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _ = p.Do(ctx, func(context.Context) (int, error) { cancel(); return 0, context.Canceled })
+	clock.Advance(time.Minute)
+	if s := b.Snapshot(); s.State != resilience.StateHalfOpen || s.Generation != gen {
+		t.Fatalf("a minute after the only probe was cancelled: %+v; want half-open", s)
+	}
+}

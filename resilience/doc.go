@@ -32,7 +32,8 @@
 // opens the breaker (so can a run of consecutive failures): calls fail at
 // once with ErrOpen for OpenDuration, optionally backed off and jittered.
 // Then exactly HalfOpenProbes calls are let through; if all succeed the
-// breaker closes, if one fails, or panics, it opens again. Each state
+// breaker closes, if one fails it opens again. In a Pipeline a call that
+// panics is a failure in every state, and the panic goes on. Each state
 // change starts a new generation and outcomes of calls admitted in an
 // older one are ignored. The caller's cancellation never counts as a
 // failure; a call that ran out the caller's deadline does, as the

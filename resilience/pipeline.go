@@ -88,8 +88,6 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 	l := &p.layers[i]
 	switch l.kind {
 	case kindBreaker:
-		// Breaker.admit and Breaker.done, with their closed-state fast
-		// paths spelled out here, where the compiler would not inline them.
 		b := l.breaker
 		if err := ctx.Err(); err != nil {
 			// A deadline that passed before the call came here says
@@ -104,26 +102,8 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 				var zero T
 				return zero, err
 			}
-			if State(w&0xff) == StateHalfOpen {
-				return p.runProbe(ctx, i, fn, b, w)
-			}
 		}
-		if b.fast {
-			v, err := p.run(ctx, i+1, fn)
-			if err == nil && State(w&0xff) == StateClosed {
-				b.doneFast(w)
-			} else {
-				b.record(ctx, w, 0, err)
-			}
-			return v, err
-		}
-		var start int64
-		if b.timed {
-			start = b.ticks.now()
-		}
-		v, err := p.run(ctx, i+1, fn)
-		b.done(ctx, w, start, err)
-		return v, err
+		return p.runBreaker(ctx, i, fn, b, w)
 	case kindRetry:
 		return p.runRetry(ctx, i, fn, l.retry)
 	case kindTimeout:
@@ -139,23 +119,25 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 	}
 }
 
-// runProbe runs a call that a half-open breaker admitted under w. A probe
-// that panics has failed: unrecorded, it would hold its slot, and keep the
-// breaker from closing, until MaxHalfOpenWait.
-func (p *Pipeline[T]) runProbe(ctx context.Context, i int, fn func(context.Context) (T, error), b *Breaker, w uint64) (T, error) {
+// runBreaker runs a call that the breaker admitted under w. A call that
+// panics has failed, as gobreaker counts it: a dependency whose every
+// call panics must open the breaker, and a half-open probe that panicked,
+// unrecorded, would hold its slot, and keep the breaker from closing,
+// until MaxHalfOpenWait.
+func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, fn func(context.Context) (T, error), b *Breaker, w uint64) (T, error) {
 	var start int64
 	if b.timed {
 		start = b.ticks.now()
 	}
 	returned := false
-	defer func() {
-		if !returned {
-			b.transition(w>>32, StateHalfOpen, StateOpen)
-		}
-	}()
+	defer b.recordPanic(ctx, w, start, &returned)
 	v, err := p.run(ctx, i+1, fn)
 	returned = true
-	b.done(ctx, w, start, err)
+	if err == nil && b.fast && State(w&0xff) == StateClosed {
+		b.doneFast(w)
+	} else {
+		b.record(ctx, w, start, err)
+	}
 	return v, err
 }
 
@@ -181,11 +163,13 @@ func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, fn func(context.Con
 	if cancel == nil {
 		return p.run(ctx, i+1, fn)
 	}
+	// Deferred, so that a call that panics does not leave the context,
+	// its timer and its place among ctx's children, until the deadline.
+	defer cancel()
 	v, err := p.run(tctx, i+1, fn)
 	if err != nil {
 		err = t.wrap(ctx, tctx, err)
 	}
-	cancel()
 	return v, err
 }
 

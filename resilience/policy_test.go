@@ -323,3 +323,27 @@ func TestBulkheadNoLostWakeUp(t *testing.T) {
 		t.Fatalf("snapshot = %+v; want empty", s)
 	}
 }
+
+// A call that panicked through a Timeout left the context the Timeout
+// made uncancelled, with its timer and its place among the caller's
+// context's children, until the deadline: an hour's worth of them for a
+// server that recovers its handlers' panics.
+func TestTimeoutContextEndsWhenTheCallPanics(t *testing.T) {
+	p := resilience.NewPipeline[int](resilience.NewTimeout(resilience.TimeoutSettings{Duration: time.Hour}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var inner context.Context
+	func() {
+		defer func() { recover() }()
+		_, _ = p.Do(ctx, func(ctx context.Context) (int, error) {
+			inner = ctx
+			panic("chaostest-panic")
+		})
+	}()
+	if inner == ctx {
+		t.Fatal("the timeout passed the caller's context on; want one of its own")
+	}
+	if inner.Err() == nil {
+		t.Error("the timeout's context is still live after the call panicked; want it cancelled")
+	}
+}

@@ -437,3 +437,94 @@ func TestTransportSwitchingProtocolsBodyIsWritable(t *testing.T) {
 		t.Fatalf("read back %q, %v; want the echo", got, err)
 	}
 }
+
+// closeTracker counts the response bodies its base handed out and closed.
+type closeTracker struct {
+	base           http.RoundTripper
+	opened, closed atomic.Int64
+}
+
+type trackedBody struct {
+	io.ReadCloser
+	once sync.Once
+	t    *closeTracker
+}
+
+func (b *trackedBody) Close() error {
+	b.once.Do(func() { b.t.closed.Add(1) })
+	return b.ReadCloser.Close()
+}
+
+func (c *closeTracker) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if err == nil {
+		c.opened.Add(1)
+		resp.Body = &trackedBody{ReadCloser: resp.Body, t: c}
+	}
+	return resp, err
+}
+
+// A Fallback that replaces the 503 whose body was too big to hold dropped
+// that response unclosed: its connection, and the goroutines reading it,
+// stayed until the server hung up.
+func TestTransportFallbackClosesStreamedErrorResponse(t *testing.T) {
+	big := strings.Repeat("x", 1<<16)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, big)
+	}))
+	defer s.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	tracker := &closeTracker{base: base}
+	fb := resilience.NewFallback(resilience.FallbackSettings[*http.Response]{
+		Func: func(ctx context.Context, err error) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{}, Body: io.NopCloser(strings.NewReader("chaostest-cached"))}, nil
+		},
+	})
+	pol := func(string) []resilience.Policy { return []resilience.Policy{fb} }
+	c := &http.Client{Transport: &httpx.Transport{Base: tracker, Policies: pol, MaxErrorBody: 1024}}
+	resp, err := c.Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "chaostest-cached" {
+		t.Fatalf("body %q; want the fallback's", b)
+	}
+	if o, c := tracker.opened.Load(), tracker.closed.Load(); o != c {
+		t.Errorf("%d responses received, %d closed; the 503 the fallback replaced was left open", o, c)
+	}
+}
+
+// An error response whose body broke off was handed on with an empty body
+// that read to a clean end, as if the server had sent nothing more: the
+// caller could not tell a cut-off answer from a complete one. It now
+// reads what came, then the error, as from net/http.
+func TestTransportErrorBodyCutOffReportsTheError(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "chaostest-partial")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer s.Close()
+	c := client(t, retryOnly(&autoClock{}))
+	resp, err := c.Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("body %q read to a clean end; want the error that cut it off", b)
+	}
+	if string(b) != "chaostest-partial" {
+		t.Errorf("body %q; want what the server sent before it broke off", b)
+	}
+}

@@ -74,10 +74,11 @@ const ReplayedHeader = "Idempotent-Replayed"
 // Idempotency is middleware for requests carrying an Idempotency-Key
 // header. The first request with a key runs the handler, and its response,
 // whatever the status (5xx included) but 429 and 503, is stored and
-// replayed to every later request with the same key; after a 429 or 503
-// ("try again later", as Shed answers), a panic, or a handler that wrote
-// nothing once its client had gone, the next request runs the handler
-// again. Responses are kept whole, in memory for MemoryStore: keyed
+// replayed to every later request with the same key, also when the
+// handler panicked after its status went out (what went out is
+// replayed); after a 429 or 503 ("try again later", as Shed answers), a
+// panic before any status, or a handler that wrote nothing once its
+// client had gone, the next request runs the handler again. Responses are kept whole, in memory for MemoryStore: keyed
 // requests are for small answers, not downloads. While the first is still running, the same key answers 409
 // Conflict with Retry-After: 1 (so a client whose attempt timeout is
 // shorter than the handler gets a 409: Transport does not retry it); the
@@ -151,35 +152,49 @@ func replay(w http.ResponseWriter, rec Record) {
 
 func record(w http.ResponseWriter, r *http.Request, next http.Handler, store Store, key, fp string) {
 	rw := &recorder{ResponseWriter: w}
-	saved := false
+	ctx := context.WithoutCancel(r.Context())
+	returned := false
 	defer func() {
-		if !saved {
-			// The handler panicked: let a retry run it again.
-			store.Release(context.WithoutCancel(r.Context()), key)
+		if returned {
+			return
 		}
+		if rw.status != 0 {
+			// The handler panicked after its status went out: the client
+			// was told the outcome, and a retry must be told the same,
+			// not run the handler again.
+			keep(ctx, store, key, fp, rw)
+			return
+		}
+		// The handler panicked before answering: let a retry run it again.
+		store.Release(ctx, key)
 	}()
 	next.ServeHTTP(rw, r)
+	returned = true
 	if rw.status == 0 && r.Context().Err() != nil {
 		// The handler gave up on a client that went away, and wrote
 		// nothing: no outcome to replay (net/http would send an empty
 		// 200 for it). The retry runs it again.
-		saved = true
-		store.Release(context.WithoutCancel(r.Context()), key)
+		store.Release(ctx, key)
 		return
 	}
 	if rw.status == 0 {
 		rw.WriteHeader(http.StatusOK)
 	}
-	saved = true
+	keep(ctx, store, key, fp, rw)
+}
+
+// keep stores the response rw recorded for key, to be replayed, or frees
+// the key after "try again later".
+func keep(ctx context.Context, store Store, key, fp string, rw *recorder) {
 	if rw.status == http.StatusTooManyRequests || rw.status == http.StatusServiceUnavailable {
 		// "Try again later" is no outcome to replay for a day: the next
 		// request with the key runs the handler again.
-		store.Release(context.WithoutCancel(r.Context()), key)
+		store.Release(ctx, key)
 		return
 	}
 	rec := Record{Fingerprint: fp, Done: true, Status: rw.status, Header: rw.header, Body: rw.body.Bytes()}
-	if err := store.Save(context.WithoutCancel(r.Context()), key, rec); err != nil {
-		store.Release(context.WithoutCancel(r.Context()), key)
+	if err := store.Save(ctx, key, rec); err != nil {
+		store.Release(ctx, key)
 	}
 }
 

@@ -301,3 +301,44 @@ func TestIdempotencyHandlerThatGaveUpIsNotReplayed(t *testing.T) {
 			rec.Code, rec.Body.String(), rec.Header().Get(httpx.ReplayedHeader), pay.charges.Load())
 	}
 }
+
+// A handler that panicked after it had sent its status let the next
+// request with the key run it again: the client had been told 201, its
+// retry charged a second time and could be told something else. Once a
+// status has gone out, what went out is the outcome, and is replayed; a
+// panic before any status still frees the key.
+func TestIdempotencyPanicAfterStatusIsReplayed(t *testing.T) {
+	var charges atomic.Int64
+	h := httpx.Idempotency(httpx.NewMemoryStore(0, nil), httpx.IdempotencyOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if charges.Add(1) > 1 {
+			w.WriteHeader(http.StatusPaymentRequired)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "chaostest-charged")
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	c := &http.Client{Transport: base}
+	post := func() (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL+"/charges", strings.NewReader("10"))
+		req.Header.Set(httpx.IdempotencyKeyHeader, "chaostest-key")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post(); code != http.StatusCreated {
+		t.Fatalf("first request: %d; want 201", code)
+	}
+	if code, body := post(); code != http.StatusCreated || body != "chaostest-charged" || charges.Load() != 1 {
+		t.Fatalf("retry after the panic: %d %q, %d charges; want the 201 replayed and one charge", code, body, charges.Load())
+	}
+}

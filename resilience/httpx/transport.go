@@ -37,7 +37,10 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 // errors are returned as errors. Policy timeouts bound the time to the
 // response headers, and the reading of an error response's body (5xx,
 // 429), which is part of the attempt; the body of any other response is
-// read under the request's own context.
+// read under the request's own context. Likewise a Bulkhead's slot is
+// held until the response headers arrive (or an error response's body is
+// read): it bounds the requests waiting on a host, not the bodies still
+// being read from it.
 type Transport struct {
 	// Base sends the requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
@@ -121,11 +124,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
-			return se.Response, nil
+			resp, err = se.Response, nil
 		}
-		return nil, err
 	}
-	return resp, nil
+	if a.streamed != nil && a.streamed != resp {
+		// A fallback replaced the streamed error response: nobody else
+		// will close it.
+		a.streamed.Body.Close()
+	}
+	return resp, err
 }
 
 func replayable(req *http.Request) bool {
@@ -146,6 +153,9 @@ type attempts struct {
 	limit      int64
 	replayable bool
 	n          int
+	// streamed is the error response too big to hold, whose body still
+	// holds its connection: closed unless it is the one returned.
+	streamed *http.Response
 }
 
 func (a *attempts) send(ctx context.Context) (*http.Response, error) {
@@ -197,6 +207,9 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	if se != nil && !held {
+		a.streamed = resp
+	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		if !held {
@@ -238,12 +251,20 @@ func (a *attempts) hold(resp *http.Response, cancel context.CancelFunc) (*Status
 	}
 	resp.Body.Close()
 	cancel()
+	var r io.Reader = bytes.NewReader(body)
 	if err != nil {
-		body = nil
+		// Cut off: what came, then the error, as net/http would give it,
+		// not a body that ends cleanly as if it were whole.
+		r = io.MultiReader(r, errReader{err})
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = io.NopCloser(r)
 	return se, true
 }
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // parseRetryAfter reads delay-seconds or an HTTP date.
 func parseRetryAfter(v string) time.Duration {
