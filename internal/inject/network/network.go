@@ -276,7 +276,7 @@ type Applied struct {
 	// egressSel are the egress drops' selectors: with hosts, only a new
 	// device that a route to one of them goes by now missed packets.
 	egressSel []selector
-	uncovered  []string
+	uncovered []string
 
 	// selects says which traffic the fault selects, for people.
 	selects string
