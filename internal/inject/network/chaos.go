@@ -381,9 +381,6 @@ func unmet(rec Record, selects string) string {
 	if rec.Kind == (&Intercept{}).Kind() {
 		return fmt.Sprintf("no connection to %s came to its proxy, or its fault acted on none of what came (an HTTP fault's method, path or header matched no request, or its percent picked nothing); connections opened before it stay direct unless it cuts them (cut_established)", selects)
 	}
-	if rec.Kind == (&Corrupt{}).Kind() {
-		return fmt.Sprintf("no packet it selects (%s) with a payload to damage was sent or received while it was on (packets without one, such as a receiver's acknowledgements, pass unchanged)", selects)
-	}
 	return fmt.Sprintf("no packet it selects (%s) was sent or received while it was on", selects)
 }
 

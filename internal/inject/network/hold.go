@@ -130,9 +130,6 @@ type holder struct {
 	libParked chan struct{}
 
 	packets, errs atomic.Int64
-	// corrupted counts the packets a corrupt fault damaged: those
-	// without a payload pass unchanged and are not among them.
-	corrupted atomic.Int64
 	// lastID is the id of the last packet seen, for the batch verdict
 	// that lets go what the kernel holds when draining.
 	lastID atomic.Uint32
@@ -315,8 +312,6 @@ func (h *holder) handle(id uint32, payload []byte) (now bool) {
 		}
 		if err := h.nf.SetVerdictWithOption(id, nfqueue.NfAccept, nfqueue.WithAlteredPacket(out)); err != nil {
 			h.errs.Add(1)
-		} else {
-			h.corrupted.Add(1)
 		}
 		return false
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -449,32 +448,4 @@ func (h *helperProc) kill(t testing.TB) {
 	}
 	_ = h.cmd.Process.Kill()
 	_ = h.cmd.Wait()
-}
-
-// A corrupt fault meets only what it can damage: packets without a
-// payload (empty datagrams here, a receiver's pure acknowledgements in
-// TCP) pass unchanged, and a fault that selected only such packets met
-// nothing, so that a run under it does not count it as on.
-func TestCorruptMetOnlyPayloads(t *testing.T) {
-	noLeak(t)
-	l := lab.New(t)
-	addr := netip.AddrPortFrom(l.IPB, 9013).String()
-	for _, size := range []int{0, 100} {
-		sink := countUDP(t, l.B, addr, false)
-		a := apply(t, l.A, &network.Corrupt{Filter: network.Filter{Host: l.IPB.String(), Port: 9013}})
-		c := dial(t, l.A, "udp4", addr)
-		for range 50 {
-			if _, err := c.Write(make([]byte, size)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		revert(t, a)
-		sink.close()
-		n, known := a.Met()
-		t.Logf("%d-byte datagrams: met %d (known %v)", size, n, known)
-		if !known || (n > 0) != (size > 0) {
-			t.Errorf("%d-byte datagrams: Met() = %d, %v; want %v met", size, n, known, size > 0)
-		}
-	}
-	noTables(t, l.A)
 }

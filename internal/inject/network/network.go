@@ -294,10 +294,10 @@ type Applied struct {
 }
 
 // Met returns what the fault met while it was on, once Revert counted it:
-// the packets its rules acted on (for a corrupt fault those it damaged),
-// for a bandwidth fault those its class sent, for an intercept the
-// connections its proxy took or cut. known is false before Revert, or
-// when it could not count (its rules or its namespace were gone).
+// the packets its rules acted on, for a bandwidth fault those its class
+// sent, for an intercept the connections its proxy took or cut. known is
+// false before Revert, or when it could not count (its rules or its
+// namespace were gone).
 func (a *Applied) Met() (n int64, known bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -409,12 +409,6 @@ func (a *Applied) Revert(ctx context.Context) error {
 	}
 	if a.egressDevs != nil {
 		a.uncovered = a.newDevices()
-	}
-	if a.hold != nil && a.hold.cfg.corrupt && a.metKnown {
-		// Its rules counted every packet they queued, those without a
-		// payload too, which pass unchanged: a corrupt fault on a
-		// receiver's acknowledgements met nothing it could damage.
-		a.met = a.hold.corrupted.Load()
 	}
 	removed, err := revert(a.rec)
 	errs = append(errs, err)
