@@ -51,6 +51,23 @@ func start(t *testing.T, marker string) *exec.Cmd {
 		proc.KillGroup(cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
+	// The shell forks sleep: until the child has exec'd it, the child's
+	// command line is the shell's, marker and all, and a resolve by
+	// command line would find it too.
+	children := fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kids, _ := os.ReadFile(children)
+		if f := strings.Fields(string(kids)); len(f) > 0 {
+			if comm, _ := os.ReadFile("/proc/" + f[0] + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no sleep started under the shell within 10s", marker)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return cmd
 }
 
