@@ -63,23 +63,7 @@ func TestResourceFaultWhoseWorkerDiedIsNotAPass(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "exp.yaml"), []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command("chaos", "run", "--report-dir", "out", "--ledger", "ledger", "exp.yaml")
-			cmd.Dir = dir
-			out, err := cmd.CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(filepath.Join(dir, "out", "journal.json"))
-			if err != nil {
-				t.Fatalf("no journal (exit %d): %v\n%s", code, err, out)
-			}
-			j := &journal.Journal{}
-			if err := json.Unmarshal(b, j); err != nil {
-				t.Fatal(err)
-			}
+			code, j, out := runInDir(t, dir, "exp.yaml")
 			if code != 4 || j.Verdict != "error" || !strings.Contains(j.Reason, "gone before its revert") {
 				t.Errorf("exit %d, verdict %s (%s); want 4, error: the fault was gone before its revert\n%s", code, j.Verdict, j.Reason, out)
 			}
@@ -124,4 +108,29 @@ func TestIOFaultOnATmpfsIsRefused(t *testing.T) {
 	if strings.Contains(string(out), "fault.injected") {
 		t.Errorf("the fault was injected; want it refused first\n%s", out)
 	}
+}
+
+// runInDir runs the chaos binary on file in dir, with its report and
+// ledger there, and returns its exit code, the run's journal and what it
+// printed.
+func runInDir(t *testing.T, dir, file string) (int, *journal.Journal, []byte) {
+	t.Helper()
+	cmd := exec.Command("chaos", "run", "--report-dir", "out", "--ledger", "ledger", file)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out", "journal.json"))
+	if err != nil {
+		t.Fatalf("no journal (exit %d): %v\n%s", code, err, out)
+	}
+	j := &journal.Journal{}
+	if err := json.Unmarshal(b, j); err != nil {
+		t.Fatal(err)
+	}
+	return code, j, out
 }

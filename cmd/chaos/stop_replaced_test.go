@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -116,23 +115,7 @@ func TestStopOfAReplacedProcessIsNotAPass(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "exp.yaml"), []byte(fmt.Sprintf(replacedStopFile, pidFile)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("chaos", "run", "--report-dir", "out", "--ledger", "ledger", "exp.yaml")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "out", "journal.json"))
-	if err != nil {
-		t.Fatalf("no journal (exit %d): %v\n%s", code, err, out)
-	}
-	j := &journal.Journal{}
-	if err := json.Unmarshal(b, j); err != nil {
-		t.Fatal(err)
-	}
+	code, j, out := runInDir(t, dir, "exp.yaml")
 	if code != 4 || j.Verdict != "error" || !strings.Contains(j.Reason, "gone before its revert") {
 		t.Errorf("exit %d, verdict %s (%s); want 4, error: the fault was gone before its revert\n%s", code, j.Verdict, j.Reason, out)
 	}
